@@ -1,0 +1,129 @@
+"""The model bundle's manifest: the one source of truth for every model constant.
+
+`manifest.json` names every graph and file with its sha256, every preprocessing constant the engine and
+training need (sample rate, mel parameters, patch and segment lengths, frame rate and size, token limit),
+label lists, training metrics and component licences. It decodes into frozen structs; an unknown or
+missing key is an error that names the field, so a manifest is never half-understood.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from engine.errors import BundleError
+
+SCHEMA_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+
+
+class _Struct(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    pass
+
+
+class AudioConfig(_Struct):
+    sample_rate: int
+    n_fft: int
+    hop_length: int
+    n_mels: int
+    # One music-backbone input: a fixed-length waveform patch, and the hop between patches.
+    patch_samples: int
+    patch_hop_samples: int
+    # One music-head window over consecutive patches (what the library indexes and ranks).
+    segment_seconds: float
+    segment_hop_seconds: float
+    # How multichannel audio becomes mono before anything else sees it.
+    downmix: str
+
+
+class VideoConfig(_Struct):
+    frame_rate: float
+    frame_size: int
+    resize: str
+    # Applied inside the frame graph, listed here so that anyone reading the manifest knows the convention.
+    pixel_mean: float
+    pixel_std: float
+    max_frames: int
+
+
+class TextConfig(_Struct):
+    max_tokens: int
+    tokenizer: str
+
+
+class Preprocessing(_Struct):
+    audio: AudioConfig
+    video: VideoConfig
+    text: TextConfig
+
+
+class TensorSpec(_Struct):
+    name: str
+    dtype: str
+    # Ints are fixed sizes, strings name dynamic axes ("batch", "samples", "tokens").
+    shape: tuple[int | str, ...]
+
+
+class GraphSpec(_Struct):
+    file: str
+    sha256: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    # Hash of everything the graph was built from (weights, export code version, constants):
+    # `models build` rebuilds a graph only when this changes.
+    recipe: str
+    source: str
+    parity_max_abs_diff: float | None = None
+
+
+class FileSpec(_Struct):
+    file: str
+    sha256: str
+
+
+class Licence(_Struct):
+    component: str
+    source: str
+    licence: str
+
+
+class Manifest(_Struct):
+    schema_version: int
+    bundle_id: str
+    created: str
+    needledrop_version: str
+    # Dimension of the shared music/query space; None until trained heads are part of the bundle.
+    embedding_dim: int | None
+    preprocessing: Preprocessing
+    graphs: dict[str, GraphSpec]
+    files: dict[str, FileSpec]
+    labels: dict[str, tuple[str, ...]]
+    licences: tuple[Licence, ...]
+    metrics: dict[str, Any] = {}
+
+
+class _VersionOnly(msgspec.Struct):
+    schema_version: int | None = None
+
+
+def decode_manifest(raw: bytes, where: str = "manifest.json") -> Manifest:
+    """Parse manifest bytes, refusing schema versions and fields this engine does not understand."""
+    try:
+        version = msgspec.json.decode(raw, type=_VersionOnly).schema_version
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise BundleError(f"{where} is not valid JSON: {exc}") from exc
+    if version != SCHEMA_VERSION:
+        raise BundleError(
+            f"{where} uses manifest schema version {version}, but this Needledrop understands only "
+            f"version {SCHEMA_VERSION}. Rebuild the bundle with `needledrop models build`, or install the "
+            "Needledrop release that made it."
+        )
+    try:
+        return msgspec.json.decode(raw, type=Manifest)
+    except msgspec.ValidationError as exc:
+        raise BundleError(f"{where} is malformed: {exc}") from exc
+
+
+def encode_manifest(manifest: Manifest) -> bytes:
+    return msgspec.json.format(msgspec.json.encode(manifest), indent=2) + b"\n"

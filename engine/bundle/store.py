@@ -1,0 +1,140 @@
+"""Finding, verifying and installing model bundles on disk.
+
+A models directory holds one folder per bundle id plus a `current` file naming the active one. A new
+bundle is assembled elsewhere and renamed into place, then `current` is replaced atomically, so a reader
+never sees a half-written bundle and a running app keeps the files it already opened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.bundle.manifest import MANIFEST_NAME, GraphSpec, Manifest, decode_manifest
+from engine.errors import BundleError
+
+log = logging.getLogger(__name__)
+
+CURRENT_NAME = "current"
+BUILD_HINT = "run `needledrop models build` (or `make models`)"
+
+
+def sha256_file(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+@dataclass(frozen=True)
+class Bundle:
+    path: Path
+    manifest: Manifest
+
+    @property
+    def id(self) -> str:
+        return self.manifest.bundle_id
+
+    def graph(self, role: str) -> GraphSpec:
+        try:
+            return self.manifest.graphs[role]
+        except KeyError:
+            raise BundleError(
+                f"bundle {self.id} has no '{role}' graph (it has: {', '.join(sorted(self.manifest.graphs))}); "
+                f"{BUILD_HINT}"
+            ) from None
+
+    def graph_path(self, role: str) -> Path:
+        return self.path / self.graph(role).file
+
+    def file_path(self, name: str) -> Path:
+        try:
+            return self.path / self.manifest.files[name].file
+        except KeyError:
+            raise BundleError(f"bundle {self.id} has no file '{name}'; {BUILD_HINT}") from None
+
+    def labels(self, name: str) -> tuple[str, ...]:
+        try:
+            return self.manifest.labels[name]
+        except KeyError:
+            raise BundleError(f"bundle {self.id} has no label list '{name}'") from None
+
+
+def _verify(bundle_dir: Path, manifest: Manifest) -> None:
+    entries = [(g.file, g.sha256) for g in manifest.graphs.values()]
+    entries += [(f.file, f.sha256) for f in manifest.files.values()]
+    for name, expected in entries:
+        path = bundle_dir / name
+        if not path.is_file():
+            raise BundleError(f"bundle {manifest.bundle_id} is incomplete: {path} is missing; {BUILD_HINT}")
+        actual = sha256_file(path)
+        if actual != expected:
+            raise BundleError(
+                f"{path} does not match the sha256 recorded in its manifest (expected {expected[:16]}…, "
+                f"found {actual[:16]}…): the file was modified or corrupted. Delete {bundle_dir} and "
+                f"{BUILD_HINT}."
+            )
+
+
+def load_bundle(bundle_dir: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
+    """Open a bundle folder, checking its manifest schema and (by default) the sha256 of every file."""
+    bundle_dir = Path(bundle_dir)
+    manifest_path = bundle_dir / MANIFEST_NAME
+    if not manifest_path.is_file():
+        raise BundleError(f"no model bundle at {bundle_dir} ({MANIFEST_NAME} is missing); {BUILD_HINT}")
+    manifest = decode_manifest(manifest_path.read_bytes(), where=str(manifest_path))
+    if verify:
+        _verify(bundle_dir, manifest)
+    return Bundle(bundle_dir, manifest)
+
+
+def current_bundle_dir(models_dir: Path) -> Path:
+    """The folder of the active bundle in `models_dir`, without opening it."""
+    pointer = models_dir / CURRENT_NAME
+    try:
+        bundle_id = pointer.read_text().strip()
+    except FileNotFoundError:
+        raise BundleError(f"no model bundle is installed in {models_dir}; {BUILD_HINT}") from None
+    if not bundle_id or "/" in bundle_id or bundle_id.startswith("."):
+        raise BundleError(f"{pointer} does not name a bundle; {BUILD_HINT}")
+    return models_dir / bundle_id
+
+
+def open_current_bundle(models_dir: Path, *, verify: bool = True) -> Bundle:
+    return load_bundle(current_bundle_dir(models_dir), verify=verify)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def install_bundle(staging_dir: Path, models_dir: Path) -> Bundle:
+    """Move a fully written, verified bundle into `models_dir` and make it the current one."""
+    bundle = load_bundle(staging_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    target = models_dir / bundle.id
+    if target.exists():
+        # Same id means same recipe; keep what is there if it verifies, else replace it.
+        try:
+            load_bundle(target)
+            shutil.rmtree(staging_dir)
+        except BundleError:
+            log.warning("replacing damaged bundle at %s", target)
+            shutil.rmtree(target)
+            os.replace(staging_dir, target)
+    else:
+        os.replace(staging_dir, target)
+    _write_atomically(models_dir / CURRENT_NAME, bundle.id + "\n")
+    return load_bundle(target, verify=False)

@@ -1,0 +1,17 @@
+"""Exceptions the engine raises on purpose. Each carries a message a user can act on."""
+
+
+class NeedledropError(Exception):
+    """Base class: anything the CLI, API or desktop app should report as one clear line."""
+
+
+class BundleError(NeedledropError):
+    """The model bundle is missing, incomplete, tampered with, or of a version this engine does not know."""
+
+
+class DecodeError(NeedledropError):
+    """A media file could not be opened or decoded."""
+
+
+class ExecutionProviderError(NeedledropError):
+    """The requested ONNX Runtime execution provider cannot be used."""

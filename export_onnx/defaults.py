@@ -1,0 +1,36 @@
+"""The preprocessing constants a new bundle is built with.
+
+This is where they are chosen; everywhere else (engine, training, tests) reads them from the bundle's
+manifest, never from here, so a bundle always carries the constants its graphs were built for.
+"""
+
+from engine.bundle.manifest import AudioConfig, Preprocessing, TextConfig, VideoConfig
+
+PREPROCESSING = Preprocessing(
+    audio=AudioConfig(
+        # musicnn's training front end: 16 kHz, 512-point FFT, hop 256, 96 mel bands.
+        sample_rate=16_000,
+        n_fft=512,
+        hop_length=256,
+        n_mels=96,
+        # musicnn was trained on 3 s patches; non-overlapping keeps a library scan at one backbone call
+        # per 3 s of audio.
+        patch_samples=48_000,
+        patch_hop_samples=48_000,
+        # Whole patches per segment (4 patches, hop 2), so segment features never mix partial patches.
+        segment_seconds=12.0,
+        segment_hop_seconds=6.0,
+        # Mean of the channels: PyAV's own mono downmix is (L+R)/sqrt(2), 3 dB hotter than training audio.
+        downmix="mean",
+    ),
+    video=VideoConfig(
+        frame_rate=1.0,
+        frame_size=224,
+        resize="center_crop",
+        # EfficientNet-Lite's TF convention, (x - 127) / 128, applied inside the frame graph.
+        pixel_mean=127.0,
+        pixel_std=128.0,
+        max_frames=128,
+    ),
+    text=TextConfig(max_tokens=128, tokenizer="tokenizer.json"),
+)

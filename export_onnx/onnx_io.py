@@ -66,8 +66,7 @@ def tensor_specs(path: Path) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, 
     def spec(value: onnx.ValueInfoProto) -> TensorSpec:
         tensor = value.type.tensor_type
         shape = tuple(d.dim_param or d.dim_value for d in tensor.shape.dim)
-        return TensorSpec(name=value.name, dtype=_ONNX_DTYPES.get(tensor.elem_type, str(tensor.elem_type)),
-                          shape=shape)
+        return TensorSpec(name=value.name, dtype=_ONNX_DTYPES.get(tensor.elem_type, str(tensor.elem_type)), shape=shape)
 
     return tuple(spec(v) for v in graph.input), tuple(spec(v) for v in graph.output)
 
@@ -95,7 +94,8 @@ def check_parity(
             worst = max(worst, diff)
             if not diff <= tolerance:
                 shapes = {k: v.shape for k, v in case.items()}
-                raise ParityError(f"{path.name}:{name} differs from PyTorch by {diff:.2e} > {tolerance:.0e} "
-                                  f"for inputs {shapes}")
+                raise ParityError(
+                    f"{path.name}:{name} differs from PyTorch by {diff:.2e} > {tolerance:.0e} for inputs {shapes}"
+                )
     log.info("%s matches PyTorch: max abs diff %.2e over %d cases", path.name, worst, len(cases))
     return worst

@@ -46,7 +46,12 @@ class TextBackbone(nn.Module):
 
 
 def load_pretrained() -> TextBackbone:
+    import transformers
     from transformers import BertModel
+
+    # The checkpoint's unused pooler weights make transformers print a load report and a progress bar.
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
 
     # Eager attention exports to plain ONNX ops; the SDPA path adds nothing on CPU at these lengths.
     bert = BertModel.from_pretrained(str(model_dir()), attn_implementation="eager", add_pooling_layer=False)

@@ -147,11 +147,13 @@ def test_frame_backbone_recognises_sample_photos(bundle, frames, photo):
 
 
 def test_text_backbone_ranks_a_paraphrase_above_an_unrelated_sentence(text):
-    query, paraphrase, unrelated = text([
-        "calm piano music for a sunset",
-        "peaceful, gentle solo piano at dusk",
-        "the quarterly tax report is due on Friday",
-    ]).sentence_embedding
+    query, paraphrase, unrelated = text(
+        [
+            "calm piano music for a sunset",
+            "peaceful, gentle solo piano at dusk",
+            "the quarterly tax report is due on Friday",
+        ]
+    ).sentence_embedding
     assert query @ paraphrase > query @ unrelated + 0.3
 
 

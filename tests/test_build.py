@@ -29,8 +29,12 @@ def test_only_the_stale_graph_is_rebuilt(bundle, tmp_path, monkeypatch):
     monkeypatch.setattr(build_module, "EXPORTER_VERSIONS", versions)
     exported = []
     real_build_graph = build_module._build_graph
-    monkeypatch.setattr(build_module, "_build_graph",
-                        lambda component, staging: exported.append(component.role) or real_build_graph(component, staging))
+
+    def recording_build_graph(component, staging):
+        exported.append(component.role)
+        return real_build_graph(component, staging)
+
+    monkeypatch.setattr(build_module, "_build_graph", recording_build_graph)
 
     result, changed = build_module.build(models, paths.cache_dir())
 

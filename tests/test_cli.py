@@ -7,8 +7,13 @@ from engine.bundle.runtime import CPU, CUDA
 
 
 def needledrop(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "engine.cli.main", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "engine.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
 
 
 def test_models_info_json_names_the_execution_provider(bundle):

@@ -16,8 +16,10 @@ def tone(seconds: float, sr: int, freq: float = 440.0, amp: float = 0.5) -> np.n
     return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
-@pytest.mark.parametrize("suffix, sr", [(".wav", 44100), (".flac", 48000), (".mp3", 44100), (".m4a", 44100),
-                                        (".ogg", 22050), (".opus", 48000)])
+@pytest.mark.parametrize(
+    "suffix, sr",
+    [(".wav", 44100), (".flac", 48000), (".mp3", 44100), (".m4a", 44100), (".ogg", 22050), (".opus", 48000)],
+)
 def test_every_common_format_decodes_to_16k_mono(tmp_path, suffix, sr):
     path = write_audio(tmp_path / f"tone{suffix}", tone(2.0, sr), sr)
     wave = decode_audio(path, AUDIO)

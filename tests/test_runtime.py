@@ -1,7 +1,6 @@
 import pytest
 
-from engine.bundle import create_session
-from engine.bundle import runtime
+from engine.bundle import create_session, runtime
 from engine.errors import ExecutionProviderError
 
 

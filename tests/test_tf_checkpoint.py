@@ -26,8 +26,9 @@ def test_reads_every_musicnn_variable_with_its_shape(wheel, model):
 
 def test_optimizer_state_is_in_the_checkpoint_but_not_in_the_weights(wheel):
     with zipfile.ZipFile(wheel) as z:
-        everything = read_checkpoint(z.read("musicnn/MTT_musicnn/.index"),
-                                     z.read("musicnn/MTT_musicnn/.data-00000-of-00001"))
+        everything = read_checkpoint(
+            z.read("musicnn/MTT_musicnn/.index"), z.read("musicnn/MTT_musicnn/.data-00000-of-00001")
+        )
     assert any("Adam" in name for name in everything)
     assert not any("Adam" in name for name in music_backbone.read_weights(wheel, "MTT"))
 

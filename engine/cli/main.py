@@ -21,8 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Recommend tracks from your own music library for a video clip and a prompt.",
     )
     parser.add_argument("--version", action="version", version=f"needledrop {engine.__version__}")
-    parser.add_argument("--data-dir", help="library and model location (default: the user data folder, "
-                                           "or NEEDLEDROP_DATA_DIR)")
+    parser.add_argument(
+        "--data-dir", help="library and model location (default: the user data folder, or NEEDLEDROP_DATA_DIR)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in COMMAND_GROUPS:
@@ -32,8 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     return args.handler(args) or 0
 
 

@@ -33,8 +33,7 @@ def build_command(args: argparse.Namespace) -> int:
     missing = [m for m in ("torch", "onnxscript", "transformers") if importlib.util.find_spec(m) is None]
     if missing:
         raise NeedledropError(
-            f"building models needs the `train` extra ({', '.join(missing)} missing): "
-            "pip install 'needledrop[train]'"
+            f"building models needs the `train` extra ({', '.join(missing)} missing): pip install 'needledrop[train]'"
         )
     cmd = [sys.executable, "-m", "export_onnx", "build", "--models-dir", str(paths.models_dir(args.data_dir))]
     if args.force:
@@ -84,8 +83,7 @@ def describe(bundle: Bundle) -> dict:
         },
         "labels": {name: len(values) for name, values in manifest.labels.items()},
         "preprocessing": msgspec.to_builtins(manifest.preprocessing),
-        "licences": [{"component": x.component, "licence": x.licence, "source": x.source}
-                     for x in manifest.licences],
+        "licences": [{"component": x.component, "licence": x.licence, "source": x.source} for x in manifest.licences],
         "metrics": manifest.metrics,
     }
 

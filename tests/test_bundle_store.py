@@ -2,6 +2,7 @@ import os
 import shutil
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from engine.bundle import install_bundle, load_bundle, open_current_bundle
@@ -103,3 +104,17 @@ def test_manifest_of_newer_schema_is_refused_on_load(bundle, tmp_path):
     with pytest.raises(BundleError, match="schema version 99"):
         load_bundle(copy)
     assert decode_manifest(encode_manifest(bundle.manifest)) == bundle.manifest
+
+
+def test_install_keeps_the_replaced_bundle_and_prunes_older_ones(bundle, tmp_path):
+    models = tmp_path / "models"
+    install_bundle(link_copy(bundle, tmp_path / "s1"), models)
+    for fake_id in ("nd-older", "nd-previous"):
+        staging = link_copy(bundle, tmp_path / f"s-{fake_id}")
+        manifest = decode_manifest((staging / MANIFEST_NAME).read_bytes())
+        (staging / MANIFEST_NAME).write_bytes(encode_manifest(msgspec.structs.replace(manifest, bundle_id=fake_id)))
+        install_bundle(staging, models)
+    (models / "not-a-bundle").mkdir()
+    install_bundle(link_copy(bundle, tmp_path / "s-last"), models)
+    remaining = sorted(p.name for p in models.iterdir())
+    assert remaining == sorted(["current", bundle.id, "nd-previous", "not-a-bundle"])

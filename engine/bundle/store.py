@@ -121,9 +121,16 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def install_bundle(staging_dir: Path, models_dir: Path) -> Bundle:
-    """Move a fully written, verified bundle into `models_dir` and make it the current one."""
+    """Move a fully written, verified bundle into `models_dir` and make it the current one.
+
+    The bundle it replaces stays (a running app may have its graphs open); older ones are removed.
+    """
     bundle = load_bundle(staging_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        replaced = current_bundle_dir(models_dir).name
+    except BundleError:
+        replaced = None
     target = models_dir / bundle.id
     if target.exists():
         # Same id means same recipe; keep what is there if it verifies, else replace it.
@@ -137,4 +144,10 @@ def install_bundle(staging_dir: Path, models_dir: Path) -> Bundle:
     else:
         os.replace(staging_dir, target)
     _write_atomically(models_dir / CURRENT_NAME, bundle.id + "\n")
+    for old in models_dir.iterdir():
+        keep = old.name.startswith(".") or old.name in {bundle.id, replaced}
+        # Only ever delete what looks like one of our bundles.
+        if not keep and old.is_dir() and (old / MANIFEST_NAME).is_file():
+            log.info("removing superseded bundle %s", old)
+            shutil.rmtree(old, ignore_errors=True)
     return load_bundle(target, verify=False)

@@ -5,6 +5,8 @@ manifest, never from here, so a bundle always carries the constants its graphs w
 """
 
 from engine.bundle.manifest import AudioConfig, Preprocessing, TextConfig, VideoConfig
+from engine.media.dsp import DESCRIPTORS
+from engine.media.video import CUES
 
 PREPROCESSING = Preprocessing(
     audio=AudioConfig(
@@ -22,6 +24,7 @@ PREPROCESSING = Preprocessing(
         segment_hop_seconds=6.0,
         # Mean of the channels: PyAV's own mono downmix is (L+R)/sqrt(2), 3 dB hotter than training audio.
         downmix="mean",
+        descriptors=DESCRIPTORS,
     ),
     video=VideoConfig(
         frame_rate=1.0,
@@ -31,6 +34,7 @@ PREPROCESSING = Preprocessing(
         pixel_mean=127.0,
         pixel_std=128.0,
         max_frames=128,
+        cues=CUES,
     ),
     text=TextConfig(max_tokens=128, tokenizer="tokenizer.json"),
 )

@@ -35,6 +35,8 @@ class AudioConfig(_Struct):
     segment_hop_seconds: float
     # How multichannel audio becomes mono before anything else sees it.
     downmix: str
+    # Model-free descriptors per segment fed to the music head (engine.media.dsp.DESCRIPTORS).
+    descriptors: tuple[str, ...]
 
 
 class VideoConfig(_Struct):
@@ -45,6 +47,8 @@ class VideoConfig(_Struct):
     pixel_mean: float
     pixel_std: float
     max_frames: int
+    # Low-level cues per sampled frame fed to the video head (engine.media.video.CUES).
+    cues: tuple[str, ...]
 
 
 class TextConfig(_Struct):

@@ -1,0 +1,138 @@
+"""Sampling a video clip for the frame backbone, with the low-level cues that carry pace and mood.
+
+One sequential decode does both jobs: every decoded frame feeds a tiny grey thumbnail to the motion and
+cut detectors, and the frames nearest the sample times (at the bundle's frame rate) become backbone
+input through `fit_frame`. Sequential decoding beats seeking per sample unless keyframes are denser than
+the sample rate (research/stack.md §3), so the only seek is to the keyframe before the clip's in point.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from engine.bundle.manifest import VideoConfig
+from engine.errors import DecodeError
+from engine.media.frames import fit_frame
+
+# Per-sample cues, in this order; the manifest lists the names a bundle was trained with.
+CUES = ("brightness", "saturation", "warmth", "contrast", "motion", "cuts_per_second")
+_THUMB = (48, 27)  # grey thumbnail for motion and cuts: cheap, and blind to noise and compression
+_CUT_MIN = 0.12  # mean absolute thumbnail change (0..1) that can only be a cut ...
+_CUT_RATIO = 4.0  # ... when also this many times the recent motion
+
+
+@dataclass(frozen=True)
+class SampledClip:
+    frames: np.ndarray  # (T, size, size, 3) uint8, ready for the frame backbone
+    times: np.ndarray  # (T,) seconds from the start of the file
+    cues: np.ndarray  # (T, len(CUES)) float32
+    duration: float  # of the whole file, seconds
+
+
+def _rotate(rgb: np.ndarray, degrees: float) -> np.ndarray:
+    """Honour the display matrix (phone footage): PyAV reports the counter-clockwise angle."""
+    turns = round(degrees / 90) % 4
+    return np.ascontiguousarray(np.rot90(rgb, k=turns)) if turns else rgb
+
+
+def _frame_cues(rgb: np.ndarray) -> tuple[float, float, float, float]:
+    small = cv2.resize(rgb, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    luma = small @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    hsv = cv2.cvtColor((small * 255).astype(np.uint8), cv2.COLOR_RGB2HSV)
+    warmth = float((small[..., 0] - small[..., 2]).mean())
+    return float(luma.mean()), float(hsv[..., 1].mean() / 255.0), warmth, float(luma.std())
+
+
+def _targets(start: float, end: float, config: VideoConfig) -> np.ndarray:
+    """Sample times: window centres at the bundle's frame rate, uniformly fewer for very long clips."""
+    count = max(1, math.ceil((end - start) * config.frame_rate - 1e-6))
+    count = min(count, config.max_frames)
+    width = (end - start) / count
+    return start + width * (np.arange(count) + 0.5)
+
+
+def sample_clip(
+    path: str | os.PathLike[str], config: VideoConfig, start: float = 0.0, end: float | None = None
+) -> SampledClip:
+    """Frames and cues of `path` between `start` and `end` seconds (the whole file by default)."""
+    unknown = set(config.cues) - set(CUES)
+    if unknown:
+        raise DecodeError(f"the bundle asks for video cues this engine cannot compute: {sorted(unknown)}")
+    path = Path(path)
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise DecodeError(f"{path}: cannot open as media ({getattr(exc, 'strerror', None) or exc})") from exc
+    with container:
+        if not container.streams.video:
+            raise DecodeError(f"{path}: has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        duration = _duration(container, stream)
+        end = duration if end is None or (duration and end > duration) else end
+        if not end or end <= start:
+            raise DecodeError(f"{path}: empty range {start:.2f}-{end or 0:.2f} s (file is {duration:.2f} s)")
+        targets = _targets(start, end, config)
+        half = (end - start) / len(targets) / 2
+        if start > 0:
+            container.seek(int(start / stream.time_base), stream=stream, backward=True)
+        frames, cues, times = [], [], []
+        motion, cut_count, pairs = np.zeros(len(targets)), np.zeros(len(targets)), np.zeros(len(targets))
+        previous, recent = None, []
+        k = 0
+        try:
+            for frame in container.decode(stream):
+                t = frame.time
+                if t is None or t < start - 1e-3:
+                    continue
+                if t >= end or k >= len(targets):
+                    break
+                thumb = frame.to_ndarray(format="gray", width=_THUMB[0], height=_THUMB[1]).astype(np.float32)
+                window = min(int((t - start) / (2 * half)), len(targets) - 1)
+                if previous is not None:
+                    change = float(np.abs(thumb - previous).mean()) / 255.0
+                    baseline = np.mean(recent) if recent else 0.0
+                    if change > _CUT_MIN and change > _CUT_RATIO * baseline:
+                        cut_count[window] += 1
+                    else:
+                        motion[window] += change
+                        pairs[window] += 1
+                        recent = (recent + [change])[-5:]
+                previous = thumb
+                while k < len(targets) and t >= targets[k] - 1e-6:
+                    rgb = _rotate(frame.to_ndarray(format="rgb24"), frame.rotation)
+                    frames.append(fit_frame(rgb, config))
+                    cues.append(_frame_cues(rgb))
+                    times.append(t)
+                    k += 1
+        except av.error.FFmpegError as exc:
+            raise DecodeError(f"{path}: video stream is corrupt ({exc})") from exc
+    if not frames:
+        raise DecodeError(f"{path}: no decodable frames between {start:.2f} and {end:.2f} s")
+    # A clip whose last sample time falls after its last frame repeats that frame.
+    while len(frames) < len(targets):
+        frames.append(frames[-1])
+        cues.append(cues[-1])
+        times.append(times[-1])
+    per_second = cut_count / (2 * half)
+    mean_motion = motion / np.maximum(pairs, 1)
+    table = {
+        "motion": mean_motion,
+        "cuts_per_second": per_second,
+        **dict(zip(CUES[:4], np.array(cues, dtype=np.float64).T)),
+    }
+    cue_matrix = np.stack([table[name] for name in config.cues], axis=1).astype(np.float32)
+    return SampledClip(np.stack(frames), np.array(times), cue_matrix, duration)
+
+
+def _duration(container, stream) -> float:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    return container.duration / av.time_base if container.duration else 0.0

@@ -12,8 +12,10 @@ from engine.bundle.manifest import AudioConfig
 from engine.errors import DecodeError
 
 
-def decode_audio(path: str | os.PathLike[str], config: AudioConfig) -> np.ndarray:
-    """The file's first audio stream as float32 mono at `config.sample_rate`.
+def decode_audio(
+    path: str | os.PathLike[str], config: AudioConfig, start: float = 0.0, end: float | None = None
+) -> np.ndarray:
+    """The file's first audio stream as float32 mono at `config.sample_rate`, from `start` to `end` seconds.
 
     Channels are resampled together and then averaged ourselves: PyAV's own mono layout mixes to
     (L+R)/sqrt(2), 3 dB louder than the mean the models were trained with, and can clip.
@@ -32,8 +34,15 @@ def decode_audio(path: str | os.PathLike[str], config: AudioConfig) -> np.ndarra
         stream.thread_type = "AUTO"
         resampler = av.AudioResampler(format="fltp", rate=config.sample_rate)
         chunks = []
+        origin = None  # time of the first decoded sample: after a seek, the keyframe before `start`
+        if start > 0:
+            container.seek(int(start / stream.time_base), stream=stream, backward=True)
         try:
             for frame in container.decode(stream):
+                if origin is None:
+                    origin = frame.time or 0.0
+                if end is not None and frame.time is not None and frame.time > end:
+                    break
                 chunks += [f.to_ndarray() for f in resampler.resample(frame)]
             chunks += [f.to_ndarray() for f in resampler.resample(None)]
         except av.error.FFmpegError as exc:
@@ -41,7 +50,10 @@ def decode_audio(path: str | os.PathLike[str], config: AudioConfig) -> np.ndarra
     if not chunks:
         raise DecodeError(f"{path}: audio stream holds no samples")
     # fltp frames are (channels, samples); the layout is fixed by the first frame for the whole stream.
-    return np.concatenate(chunks, axis=1).mean(axis=0, dtype=np.float32)
+    wave = np.concatenate(chunks, axis=1).mean(axis=0, dtype=np.float32)
+    sr = config.sample_rate
+    wave = wave[max(0, round((start - (origin or 0.0)) * sr)) :]
+    return wave if end is None else wave[: max(0, round((end - start) * sr))]
 
 
 def _reason(exc: BaseException) -> str:

@@ -1,0 +1,120 @@
+"""Base features of clips, music and text through the bundle's backbones.
+
+The single place where media becomes model input: the library scan, clip encoding and training all call
+these functions, so the heads are trained on exactly what the app feeds them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from engine.backbones import FrameBackbone, MusicBackbone, TextBackbone
+from engine.bundle import Bundle
+from engine.bundle.manifest import AudioConfig
+from engine.media import dsp
+from engine.media.audio import decode_audio
+from engine.media.video import sample_clip
+
+MUSIC_FEATURES = ("mtt_features", "msd_features")  # concatenated per patch: the music head's input
+MUSIC_TAGS = ("mtt_tags", "msd_tags")
+
+
+@dataclass(frozen=True)
+class ClipFeatures:
+    frames: np.ndarray  # (T, frame features) float32
+    cues: np.ndarray  # (T, cues) float32
+    times: np.ndarray  # (T,) seconds
+    duration: float  # of the whole file
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: float  # seconds from the start of the analysed audio
+    end: float
+    patches: slice  # rows of MusicFeatures.patches
+
+
+@dataclass(frozen=True)
+class MusicFeatures:
+    """Patch-level features of a run of audio (a whole track, or one range of it)."""
+
+    patches: np.ndarray  # (P, 400) musicnn MTT + MSD penultimate features
+    tags: np.ndarray  # (P, 100) MTT then MSD tag probabilities
+    analysis: dsp.TrackAnalysis
+    config: AudioConfig
+
+    @property
+    def duration(self) -> float:
+        return self.analysis.duration
+
+    def segments(self) -> list[Segment]:
+        """Windows of whole patches: `segment_seconds` long every `segment_hop_seconds`, tail included."""
+        cfg = self.config
+        patch_s = cfg.patch_hop_samples / cfg.sample_rate
+        size = max(1, round(cfg.segment_seconds / patch_s))
+        hop = max(1, round(cfg.segment_hop_seconds / patch_s))
+        count = len(self.patches)
+        starts = list(range(0, max(count - size, 0) + 1, hop))
+        if starts[-1] + size < count:  # the end of the track gets a window of its own
+            starts.append(count - size)
+        return [
+            Segment(a * patch_s, min((a + size) * patch_s, self.duration), slice(a, min(a + size, count)))
+            for a in starts
+        ]
+
+    def descriptors(self, segment: Segment) -> dsp.Descriptors:
+        return dsp.descriptors(self.analysis, segment.start, segment.end)
+
+
+class FeatureExtractor:
+    """Backbone sessions are created on first use, so a job that only needs music never loads the others."""
+
+    def __init__(self, bundle: Bundle, *, threads: int | None = None):
+        self.bundle = bundle
+        self.threads = threads
+        self.pre = bundle.manifest.preprocessing
+
+    @cached_property
+    def frame_backbone(self) -> FrameBackbone:
+        return FrameBackbone(self.bundle, threads=self.threads)
+
+    @cached_property
+    def music_backbone(self) -> MusicBackbone:
+        return MusicBackbone(self.bundle, threads=self.threads)
+
+    @cached_property
+    def text_backbone(self) -> TextBackbone:
+        return TextBackbone(self.bundle, threads=self.threads)
+
+    def clip(self, path: str | os.PathLike[str], start: float = 0.0, end: float | None = None) -> ClipFeatures:
+        sampled = sample_clip(path, self.pre.video, start, end)
+        features = self.frame_backbone(sampled.frames).features
+        return ClipFeatures(features, sampled.cues, sampled.times, sampled.duration)
+
+    def music(self, wave: np.ndarray) -> MusicFeatures:
+        backbone = self.music_backbone
+        out = backbone(backbone.patches(wave))
+        return MusicFeatures(
+            patches=np.concatenate([out[k] for k in MUSIC_FEATURES], axis=1),
+            tags=np.concatenate([out[k] for k in MUSIC_TAGS], axis=1),
+            analysis=dsp.analyse(wave, self.pre.audio.sample_rate),
+            config=self.pre.audio,
+        )
+
+    def music_file(self, path: str | os.PathLike[str], start: float = 0.0, end: float | None = None) -> MusicFeatures:
+        return self.music(decode_audio(path, self.pre.audio, start, end))
+
+    def text(self, texts: list[str]) -> list[np.ndarray]:
+        """Token features per text, padding removed: a list of (tokens, 384) arrays."""
+        if not texts:
+            return []
+        out = self.text_backbone(texts)
+        return [tokens[mask.astype(bool)] for tokens, mask in zip(out.token_features, out.attention_mask)]
+
+    @property
+    def tag_names(self) -> tuple[str, ...]:
+        return self.bundle.labels("musicnn_mtt") + self.bundle.labels("musicnn_msd")

@@ -1,0 +1,106 @@
+"""Where (video, music[, text]) pairs come from.
+
+- a folder of music videos: each video's own soundtrack is its music (the paper's YT8M-MusicVideo
+  setting), cut into aligned windows one music segment long;
+- a manifest, CSV or JSONL, with columns video, video_in, video_out, music, music_in, music_out[, text];
+- generated sets (training.data.planted, and the bootstrap corpus).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mts", ".mxf"}
+MANIFEST_COLUMNS = ("video", "video_in", "video_out", "music", "music_in", "music_out")
+
+
+@dataclass(frozen=True)
+class PairSpec:
+    video: str
+    video_in: float
+    video_out: float | None
+    music: str
+    music_in: float
+    music_out: float | None
+    text: str | None = None
+    # Pairs of one group (e.g. windows of one music video) are never split between training and held-out.
+    group: str = ""
+
+
+def media_duration(path: Path) -> float:
+    with av.open(str(path)) as container:
+        if container.duration:
+            return container.duration / av.time_base
+        stream = (container.streams.video or container.streams.audio)[0]
+        return float(stream.duration * stream.time_base) if stream.duration else 0.0
+
+
+def pairs_from_music_videos(folder: str | Path, window: float, hop: float | None = None) -> list[PairSpec]:
+    """Aligned `window`-second (video, own soundtrack) pairs from every video with audio under `folder`."""
+    folder = Path(folder)
+    hop = hop or window
+    pairs = []
+    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()):
+        try:
+            with av.open(str(path)) as container:
+                if not container.streams.video or not container.streams.audio:
+                    log.warning("skipping %s: needs both a video and an audio stream", path)
+                    continue
+            duration = media_duration(path)
+        except av.error.FFmpegError as exc:
+            log.warning("skipping %s: %s", path, exc)
+            continue
+        starts = [i * hop for i in range(int(max(duration - window, 0) // hop) + 1)] if duration >= window else []
+        if not starts and duration >= window / 2:  # a short video still makes one pair
+            starts = [0.0]
+        for start in starts:
+            end = min(start + window, duration)
+            pairs.append(PairSpec(str(path), start, end, str(path), start, end, group=str(path)))
+    return pairs
+
+
+def _number(value, column: str, where: str) -> float | None:
+    if value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: column {column} must be a number of seconds, not {value!r}") from None
+
+
+def pairs_from_manifest(path: str | Path) -> list[PairSpec]:
+    """Rows of a CSV (with a header) or JSONL manifest; relative media paths are relative to the manifest."""
+    path = Path(path)
+    if path.suffix.lower() == ".jsonl":
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    else:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    pairs = []
+    for i, row in enumerate(rows, start=1):
+        where = f"{path}:{i}"
+        missing = [c for c in ("video", "music") if not row.get(c)]
+        if missing:
+            raise ValueError(f"{where}: missing {', '.join(missing)}")
+        video, music = (str((path.parent / row[c]).resolve()) for c in ("video", "music"))
+        pairs.append(
+            PairSpec(
+                video=video,
+                video_in=_number(row.get("video_in"), "video_in", where) or 0.0,
+                video_out=_number(row.get("video_out"), "video_out", where),
+                music=music,
+                music_in=_number(row.get("music_in"), "music_in", where) or 0.0,
+                music_out=_number(row.get("music_out"), "music_out", where),
+                text=row.get("text") or None,
+                group=row.get("group") or video,
+            )
+        )
+    return pairs

@@ -18,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     build_cmd = sub.add_parser("build", help="build or refresh the model bundle")
     build_cmd.add_argument("--models-dir", type=Path, default=None)
     build_cmd.add_argument("--force", action="store_true", help="rebuild every graph")
+    build_cmd.add_argument("--heads", type=Path, help="a training checkpoint whose heads go into the bundle")
+    build_cmd.add_argument("--default-heads", action="store_true", help="use the committed default heads")
     args = parser.parse_args(argv)
 
     # Our own progress at INFO; the exporter's optimizer passes narrate every rewrite at INFO too.
@@ -28,7 +30,13 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     try:
-        bundle, changed = build(args.models_dir or paths.models_dir(), paths.cache_dir(), force=args.force)
+        bundle, changed = build(
+            args.models_dir or paths.models_dir(),
+            paths.cache_dir(),
+            force=args.force,
+            heads=args.heads,
+            default_heads=args.default_heads,
+        )
     except NeedledropError as exc:
         print(f"needledrop: {exc}", file=sys.stderr)
         return 1

@@ -40,11 +40,15 @@ from export_onnx import frame_backbone, music_backbone, text_backbone
 from export_onnx.defaults import PREPROCESSING
 from export_onnx.onnx_io import check_parity, export, tensor_specs
 
+HEAD_ROLES = ("video_head", "text_head", "fusion_head", "music_head")
+
 log = logging.getLogger(__name__)
 
 PARITY_TOLERANCE = 1e-4
 # Bump when an exporter's code changes what it writes, so `models build` rebuilds that graph.
-EXPORTER_VERSIONS = {"frame_backbone": 1, "text_backbone": 1, "music_backbone": 1}
+EXPORTER_VERSIONS = {"frame_backbone": 1, "text_backbone": 1, "music_backbone": 1, "heads": 1}
+# The default bundle's trained heads, committed to the repository (see the README).
+DEFAULT_HEADS = Path(__file__).parent / "default_heads" / "viml-default.pt"
 
 
 @dataclass
@@ -65,7 +69,8 @@ class Component:
 
     @property
     def recipe_hash(self) -> str:
-        recipe = {"role": self.role, "exporter": EXPORTER_VERSIONS[self.role], **self.recipe}
+        exporter = EXPORTER_VERSIONS.get(self.role, EXPORTER_VERSIONS["heads"])
+        recipe = {"role": self.role, "exporter": exporter, **self.recipe}
         return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -178,6 +183,87 @@ def music_component(pre: Preprocessing, cache: Path) -> Component:
     )
 
 
+@dataclass
+class Heads:
+    """The four trained head graphs of a bundle, where they come from, and what training measured."""
+
+    components: list[Component]
+    embedding_dim: int
+    metrics: dict
+
+
+def heads_from_checkpoint(path: Path, backbones: list[Component]) -> Heads:
+    from export_onnx.heads import head_specs
+
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    expected = {c.role: c.recipe_hash for c in backbones}
+    if state.get("backbones") != expected:
+        raise BundleError(
+            f"the heads in {path} were trained on features of other backbones than this bundle's; "
+            "recompute the features with the current bundle (`python -m training features ...`) and retrain"
+        )
+    checkpoint_sha = sha256_file(path)
+    specs = {}
+
+    def make(role):
+        def spec():
+            if not specs:
+                specs.update({s[0]: s[1:] for s in head_specs(path)})
+            return specs[role]
+
+        return spec
+
+    recipe = {"checkpoint": checkpoint_sha, "backbones": expected}
+    history = state.get("history") or [{}]
+    metrics = {
+        "heads": {
+            "checkpoint": path.name,
+            "checkpoint_sha256": checkpoint_sha,
+            "backbones": expected,
+            "config": state["config"],
+            "text_method": state.get("text_method"),
+            "split": state.get("split"),
+            "held_out": {k: v for k, v in history[-1].items() if k != "epoch"},
+            "epochs": state.get("epoch"),
+        }
+    }
+    components = [
+        Component(
+            role=role,
+            recipe=recipe,
+            source=f"ViML {role.replace('_', ' ')}, trained by Needledrop ({path.name})",
+            licences=[],
+            labels={},
+            make=make(role),
+        )
+        for role in HEAD_ROLES
+    ]
+    licence = Licence(component="ViML heads", licence="MIT", source=f"Needledrop, trained weights {path.name}")
+    components[0].licences.append(licence)
+    return Heads(components, state["config"]["model"]["embed_dim"], metrics)
+
+
+def heads_carried_over(previous: Bundle, backbones: list[Component]) -> Heads | None:
+    """The current bundle's heads, kept as they are when the backbones they were trained on are unchanged."""
+    info = previous.manifest.metrics.get("heads")
+    if not info or not all(role in previous.manifest.graphs for role in HEAD_ROLES):
+        return None
+    expected = {c.role: c.recipe_hash for c in backbones}
+    if info.get("backbones") != expected:
+        log.warning("dropping the heads of %s: they were trained on other backbones; retrain them", previous.id)
+        return None
+
+    def cannot_rebuild():
+        raise BundleError("the heads' checkpoint is needed to rebuild them: pass --heads CHECKPOINT")
+
+    recipe = {"checkpoint": info["checkpoint_sha256"], "backbones": expected}
+    components = [
+        Component(role, recipe, previous.manifest.graphs[role].source, [], {}, cannot_rebuild) for role in HEAD_ROLES
+    ]
+    components[0].licences.extend(x for x in previous.manifest.licences if x.component == "ViML heads")
+    return Heads(components, previous.manifest.embedding_dim, {"heads": info})
+
+
 def _build_graph(component: Component, staging: Path) -> GraphSpec:
     start = time.perf_counter()
     module, example, inputs, outputs, dims, cases = component.make()
@@ -225,17 +311,34 @@ def _quiet_libraries() -> None:
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
 
 
-def build(models_dir: Path, cache: Path, *, force: bool = False) -> tuple[Bundle, bool]:
-    """Build (or refresh) the bundle in `models_dir`; returns it and whether anything was rebuilt."""
+def build(
+    models_dir: Path, cache: Path, *, force: bool = False, heads: Path | None = None, default_heads: bool = False
+) -> tuple[Bundle, bool]:
+    """Build (or refresh) the bundle in `models_dir`; returns it and whether anything was rebuilt.
+
+    Trained heads come from `heads` (a training checkpoint) if given; otherwise the current bundle's heads
+    are kept while they still fit its backbones; otherwise (or with `default_heads`) the committed default
+    heads are used if present. Without any, the bundle holds the backbones only.
+    """
     _quiet_libraries()
     pre = PREPROCESSING
-    components = [frame_component(pre), text_component(pre), music_component(pre, cache / "wheels")]
+    backbones = [frame_component(pre), text_component(pre), music_component(pre, cache / "wheels")]
     previous = None
-    if not force:
-        try:
-            previous = open_current_bundle(models_dir)
-        except BundleError as exc:
-            log.info("building a new bundle (%s)", exc)
+    try:
+        previous = open_current_bundle(models_dir)
+    except BundleError as exc:
+        log.info("building a new bundle (%s)", exc)
+
+    chosen = None
+    if heads is not None:
+        chosen = heads_from_checkpoint(heads, backbones)
+    elif previous is not None and not (default_heads or force):
+        chosen = heads_carried_over(previous, backbones)
+    if chosen is None and DEFAULT_HEADS.is_file():
+        chosen = heads_from_checkpoint(DEFAULT_HEADS, backbones)
+    components = backbones + (chosen.components if chosen else [])
+    if force:
+        previous = None
 
     tokenizer = text_backbone.tokenizer_path()
     files = {"tokenizer": FileSpec(file=pre.text.tokenizer, sha256=sha256_file(tokenizer))}
@@ -264,12 +367,13 @@ def build(models_dir: Path, cache: Path, *, force: bool = False) -> tuple[Bundle
             bundle_id=_bundle_id(graphs, files, pre),
             created=datetime.now(UTC).isoformat(timespec="seconds"),
             needledrop_version=engine.__version__,
-            embedding_dim=None,
+            embedding_dim=chosen.embedding_dim if chosen else None,
             preprocessing=pre,
             graphs=graphs,
             files=files,
             labels=labels,
             licences=tuple(licence for c in components for licence in c.licences),
+            metrics=chosen.metrics if chosen else {},
         )
         (staging / MANIFEST_NAME).write_bytes(encode_manifest(manifest))
         load_bundle(staging)  # the same checks the engine makes, before anything is installed

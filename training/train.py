@@ -174,6 +174,7 @@ def train(
                     "dims": dataclasses.asdict(data.dims),
                     "text_method": text_method,
                     "bundle_id": data.meta["bundle_id"],
+                    "backbones": data.meta["backbones"],
                     "featureset": str(data.root),
                     "world_size": world.size,
                     "split": {

@@ -23,6 +23,7 @@ from training.data.cache import FeatureCache
 from training.data.sources import PairSpec
 from training.viml.model import InputDims
 
+BACKBONES = ("frame_backbone", "text_backbone", "music_backbone")
 OWN_TEXT = "own"  # the pair's own text (a manifest column, or the planted description)
 # A synthesizer turns music summaries (tag probabilities, tempo, key) into one description each.
 Synthesizer = Callable[[list[dict]], list[str]]
@@ -84,8 +85,11 @@ def build_featureset(
         for s in strings:
             f.write(json.dumps({"id": string_index[s], "text": s}) + "\n")
     pre = cache.pre
+    bundle = cache.extractor.bundle
     meta = {
-        "bundle_id": cache.extractor.bundle.id,
+        "bundle_id": bundle.id,
+        # What the features came from: heads trained on them fit only bundles with these backbones.
+        "backbones": {role: bundle.manifest.graphs[role].recipe for role in BACKBONES},
         "pairs": len(pairs),
         "text_methods": sorted(per_method),
         "cues": list(pre.video.cues),

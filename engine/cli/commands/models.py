@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     build = models_sub.add_parser("build", help="build the bundle, rebuilding only missing or stale graphs")
     build.add_argument("--force", action="store_true", help="rebuild every graph")
+    build.add_argument("--heads", help="a training checkpoint whose trained heads go into the bundle")
+    build.add_argument("--default-heads", action="store_true", help="replace trained heads by the default ones")
     build.set_defaults(handler=build_command)
 
     info = models_sub.add_parser("info", help="bundle id, files, dimensions, execution provider, licences")
@@ -38,6 +40,10 @@ def build_command(args: argparse.Namespace) -> int:
     cmd = [sys.executable, "-m", "export_onnx", "build", "--models-dir", str(paths.models_dir(args.data_dir))]
     if args.force:
         cmd.append("--force")
+    if args.heads:
+        cmd += ["--heads", args.heads]
+    if args.default_heads:
+        cmd.append("--default-heads")
     return subprocess.run(cmd).returncode
 
 

@@ -39,3 +39,18 @@ def bundle() -> Bundle:
         return open_current_bundle(MODELS_DIR)
     except BundleError as exc:
         pytest.fail(f"these tests need the built model bundle ({exc})", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def planted(bundle, tmp_path_factory):
+    """A planted-correspondence feature set (320 pairs) computed through the real bundle, shared by tests."""
+    from engine.features import FeatureExtractor
+    from training.data import planted as planted_data
+    from training.data.cache import FeatureCache
+    from training.data.featureset import build_featureset
+    from training.textsynth import synthesizers
+
+    root = tmp_path_factory.mktemp("planted")
+    pairs = planted_data.generate(root / "media", 320, seed=0, coverage=0.9)
+    cache = FeatureCache(root / "cache", FeatureExtractor(bundle))
+    return build_featureset(pairs, cache, root / "features", synthesizers(["tags", "data2text"]))

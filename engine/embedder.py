@@ -47,7 +47,7 @@ class Embedder:
         self.bundle = bundle
         self.extractor = extractor or FeatureExtractor(bundle, threads=threads)
         self.sessions = {role: create_session(bundle.graph_path(role), threads=threads)[0] for role in HEADS}
-        self.width = bundle.manifest.graphs["fusion_head"].inputs[2].shape[1]
+        self.width = next(t.shape[1] for t in bundle.manifest.graphs["fusion_head"].inputs if t.name == "video")
         self.dim = bundle.manifest.embedding_dim
 
     def _run(self, role: str, **feeds: np.ndarray) -> list[np.ndarray]:

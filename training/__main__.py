@@ -69,16 +69,20 @@ def train_command(args) -> int:
 
 
 def eval_command(args) -> int:
-    from training.checkpoint import load_model
+    from training.checkpoint import load_model, untrained_like
     from training.data.featureset import FeatureSet
     from training.evaluate import evaluate, format_table
 
     model, state = load_model(args.checkpoint)
     data = FeatureSet(args.data or state["featureset"])
     split = state["split"]
-    _, held = data.split(split["holdout_fraction"], split["seed"])
+    train_idx, held = data.split(split["holdout_fraction"], split["seed"])
+    name = Path(args.checkpoint).parent.name
+    if args.untrained:
+        model = untrained_like(model, data, train_idx, seed=split["seed"])
+        name += " (untrained)"
     results = evaluate(model, data, held, state["text_method"])
-    print(format_table({Path(args.checkpoint).parent.name: results}))
+    print(format_table({name: results}))
     return 0
 
 
@@ -102,6 +106,27 @@ def synth_command(args) -> int:
     for method, synthesize in synthesizers(args.method.split(","), endpoint=args.endpoint).items():
         for path, summary, text in zip(args.music, summaries, synthesize(summaries)):
             print(json.dumps({"music": path, "method": method, "text": text, "input": summary}, indent=None))
+    return 0
+
+
+def bootstrap_command(args) -> int:
+    from engine.features import FeatureExtractor
+    from training.bootstrap.corpus import build_media, make_pairs
+    from training.data.cache import FeatureCache
+
+    out = Path(args.out)
+    build_media(out, renders=args.renders, loops=args.loops, clips=args.clips, seed=args.seed)
+    cache = FeatureCache(args.cache or paths.cache_dir() / "features", FeatureExtractor(_open_bundle(args.models_dir)))
+    manifest = make_pairs(out, cache, seed=args.seed, heldout=args.heldout, per_clip=args.per_clip)
+    print(f"pairs manifest: {manifest}")
+    return 0
+
+
+def release_command(args) -> int:
+    from training.checkpoint import release
+
+    size = release(args.checkpoint, args.out)
+    print(f"{args.out}: {size / 1e6:.1f} MB")
     return 0
 
 
@@ -141,7 +166,24 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="held-out retrieval metrics of a checkpoint")
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--data", help="feature set (default: the one it was trained on)")
+    e.add_argument("--untrained", action="store_true", help="the same architecture before training, as a baseline")
     e.set_defaults(handler=eval_command)
+
+    b = sub.add_parser("bootstrap", help="build the offline bootstrap corpus and its affect-paired manifest")
+    b.add_argument("--out", required=True)
+    b.add_argument("--renders", type=int, default=260, help="music21 works to arrange and render")
+    b.add_argument("--loops", type=int, default=24, help="loop tracks from sonic-pi samples")
+    b.add_argument("--clips", type=int, default=600, help="generated video clips")
+    b.add_argument("--per-clip", type=int, default=3, help="music segments paired with each training clip")
+    b.add_argument("--heldout", type=float, default=0.15, help="fraction of clips and of tracks held out")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--cache", help="feature cache folder (default: the user cache)")
+    b.set_defaults(handler=bootstrap_command)
+
+    r = sub.add_parser("release", help="strip a checkpoint to what export needs (weights, config, metrics)")
+    r.add_argument("--checkpoint", required=True)
+    r.add_argument("--out", required=True)
+    r.set_defaults(handler=release_command)
 
     s = sub.add_parser("synth", help="show synthesised descriptions of music files next to their tags")
     s.add_argument("music", nargs="+")

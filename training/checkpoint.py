@@ -16,3 +16,27 @@ def load_model(path: str | Path) -> tuple[ViML, dict]:
     model = ViML(config.model, InputDims(**state["dims"]))
     model.load_state_dict(state["model"])
     return model.eval(), state
+
+
+def untrained_like(model: ViML, data, train_idx, seed: int = 0) -> ViML:
+    """The same architecture, freshly initialised (input standardisers fitted as training would): a baseline."""
+    from training.train import fit_standardizers
+
+    torch.manual_seed(seed)
+    fresh = ViML(model.cfg, model.dims)
+    fit_standardizers(fresh, data, train_idx)
+    return fresh.eval()
+
+
+# What export needs from a checkpoint; the optimizer state and paths of the training machine are dropped.
+RELEASE_KEYS = ("model", "config", "dims", "history", "epoch", "text_method", "backbones", "split", "world_size")
+
+
+def release(path: str | Path, out: str | Path) -> int:
+    """Write a slim copy of a checkpoint (for committing the default heads); returns its size in bytes."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    slim = {k: state[k] for k in RELEASE_KEYS if k in state}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(slim, out)
+    return out.stat().st_size

@@ -70,6 +70,8 @@ def build_featureset(
         "pair_clip": np.array([clip_index[(p.video, p.video_in, p.video_out)] for p in pairs]),
         "pair_music": pair_music,
         "pair_group": np.array([groups[p.group or p.video] for p in pairs]),
+        # 1 held out, 0 train, -1 decided by group hash
+        "pair_split": np.array([{"heldout": 1, "train": 0}.get(p.split, -1) for p in pairs]),
         "music_descriptors": np.stack([m["descriptors"] for m in music]).astype(np.float32),
         "music_tags": np.stack([m["tags"] for m in music]).astype(np.float32),
     }
@@ -135,14 +137,18 @@ class FeatureSet:
         return [json.loads(line)["text"] for line in lines]
 
     def split(self, holdout_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """Deterministic train / held-out pair indices; a group never straddles the two."""
+        """Deterministic train / held-out pair indices; a group never straddles the two.
+
+        Pairs whose source fixed their split keep it; the rest are held out by a hash of their group.
+        """
         groups = self.arrays["pair_group"]
+        fixed = self.arrays.get("pair_split", np.full(len(groups), -1))
 
         def held_out(group: int) -> bool:
             digest = hashlib.sha256(f"{seed}:{group}".encode()).digest()
             return int.from_bytes(digest[:8], "little") / 2**64 < holdout_fraction
 
-        mask = np.array([held_out(int(g)) for g in groups])
+        mask = np.array([f == 1 if f >= 0 else held_out(int(g)) for g, f in zip(groups, fixed)])
         return np.flatnonzero(~mask), np.flatnonzero(mask)
 
     def _rows(self, flat: str, offsets: str, i: int) -> np.ndarray:

@@ -33,6 +33,8 @@ class PairSpec:
     text: str | None = None
     # Pairs of one group (e.g. windows of one music video) are never split between training and held-out.
     group: str = ""
+    # "train" or "heldout" to fix the split by hand (the bootstrap corpus does); empty: decided by group.
+    split: str = ""
 
 
 def media_duration(path: Path) -> float:
@@ -76,6 +78,14 @@ def _number(value, column: str, where: str) -> float | None:
         raise ValueError(f"{where}: column {column} must be a number of seconds, not {value!r}") from None
 
 
+def _split(value, where: str) -> str:
+    if value in (None, ""):
+        return ""
+    if value not in ("train", "heldout"):
+        raise ValueError(f"{where}: column split must be train or heldout, not {value!r}")
+    return value
+
+
 def pairs_from_manifest(path: str | Path) -> list[PairSpec]:
     """Rows of a CSV (with a header) or JSONL manifest; relative media paths are relative to the manifest."""
     path = Path(path)
@@ -101,6 +111,7 @@ def pairs_from_manifest(path: str | Path) -> list[PairSpec]:
                 music_out=_number(row.get("music_out"), "music_out", where),
                 text=row.get("text") or None,
                 group=row.get("group") or video,
+                split=_split(row.get("split"), where),
             )
         )
     return pairs

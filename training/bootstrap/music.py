@@ -1,0 +1,310 @@
+"""Music for the bootstrap corpus.
+
+- music21's core corpus (Bach chorales, Palestrina, madrigals, string quartets, folk tunes) arranged in
+  styles a listener tells apart (solo piano, strings, guitar, brass, organ, ambient pads, percussion-heavy,
+  electronic) with varied tempo, key and dynamics, written as MIDI and rendered by FluidSynth;
+- loop tracks built from sonic-pi's CC0 samples;
+- the CC BY-SA / GPL game soundtracks Debian packages (singularity-music, asc-music).
+Everything is stored as Opus in `<corpus>/music/`, listed with its licence in `music.jsonl`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import shutil
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import mido
+import numpy as np
+from tqdm import tqdm
+
+log = logging.getLogger(__name__)
+
+SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/TimGM6mb.sf2")
+SONIC_PI = Path("/usr/share/sonic-pi/samples")
+DEBIAN_TRACKS = {
+    "/usr/share/games/singularity/music": ("singularity-music (Debian), Max McCracken", "CC BY-SA 3.0"),
+    "/usr/share/games/asc/music": ("asc-music (Debian), Michael Kievernagel", "GPL-2+"),
+}
+RENDER_RATE = 22_050
+MAX_SECONDS = 75.0
+DRUMS = 9  # the General MIDI percussion channel
+
+
+@dataclass(frozen=True)
+class Style:
+    programs: tuple[int, ...]  # General MIDI programs for the melodic parts, picked from in turn
+    tempo: tuple[float, float]  # quarter notes per minute
+    velocity: tuple[int, int]
+    drums: str | None = None  # drum pattern name
+    bass: int | None = None  # program of an added bass line (monophonic sources only need it)
+    sustain: float = 1.0  # note length factor: <1 detached, >1 legato pads
+
+
+STYLES = {
+    "solo piano": Style((0, 1), (60, 100), (35, 80)),
+    "strings": Style((48, 49, 40, 42), (50, 90), (45, 90), sustain=1.1),
+    "guitar": Style((24, 25), (80, 120), (50, 95), bass=32),
+    "brass": Style((61, 56, 57, 58), (96, 132), (85, 122), bass=58),
+    "organ": Style((19, 20), (55, 85), (70, 100), sustain=1.05),
+    "ambient pad": Style((89, 91, 95, 88), (40, 60), (40, 70), sustain=1.6),
+    "percussion-heavy": Style((12, 11, 13), (120, 160), (75, 115), drums="latin", bass=33),
+    "electronic": Style((81, 80, 87), (118, 140), (80, 115), drums="four-on-the-floor", bass=38),
+    "rock band": Style((29, 30, 27), (110, 150), (85, 120), drums="rock", bass=34),
+}
+# Drum hits per bar of four beats: (beat position, GM drum note, velocity)
+PATTERNS = {
+    "four-on-the-floor": [(b, 36, 110) for b in range(4)]
+    + [(b + 0.5, 42, 70) for b in range(4)]
+    + [(1, 39, 90), (3, 39, 90)],
+    "rock": [(0, 36, 110), (2, 36, 100), (1, 38, 105), (3, 38, 105)] + [(b / 2, 42, 75) for b in range(8)],
+    "latin": [(0, 36, 100), (1.5, 36, 90), (2.5, 36, 90)]
+    + [(b / 2, 75 if b % 3 else 76, 85) for b in range(8)]
+    + [(b / 2 + 0.25, 69, 60) for b in range(8)],
+}
+
+
+@dataclass(frozen=True)
+class Track:
+    path: str  # relative to the corpus folder
+    source: str
+    licence: str
+    style: str
+    tempo_bpm: float | None = None
+    key: str | None = None
+
+
+def _notes(part) -> list[tuple[float, float, int]]:
+    """(onset, duration) in quarter notes and MIDI pitch of every sounding note of a music21 part."""
+    out = []
+    for n in part.flatten().notes:
+        for p in n.pitches:
+            out.append((float(n.offset), max(float(n.quarterLength), 0.125), int(p.midi)))
+    return out
+
+
+def _chord_roots(melody: list[tuple[float, float, int]], tonic: int, minor: bool, bar: float) -> list[int]:
+    """One diatonic triad root per bar, the one sharing most notes with the melody (a plain harmonisation)."""
+    scale = [0, 2, 3, 5, 7, 8, 10] if minor else [0, 2, 4, 5, 7, 9, 11]
+    candidates = [0, 3, 4, 5]  # I, IV, V, vi (i, iv, v, VI in minor)
+    length = max((o + d for o, d, _ in melody), default=0.0)
+    roots = []
+    for start in np.arange(0, length, bar):
+        classes = [p % 12 for o, _, p in melody if start <= o < start + bar]
+        best = max(
+            candidates,
+            key=lambda deg: sum(
+                (c - tonic - scale[deg]) % 12 in (0, 3 if minor and deg in (0, 3) else 4, 7) for c in classes
+            ),
+        )
+        roots.append((tonic + scale[best]) % 12)
+    return roots
+
+
+def arrange(score, style: Style, rng: random.Random) -> tuple[mido.MidiFile, float, str]:
+    """A music21 score -> MIDI in `style` with a random tempo, transposition and dynamics."""
+    key = score.analyze("key")
+    signatures = score.recurse().getElementsByClass("TimeSignature")
+    bar = float(signatures[0].barDuration.quarterLength) if signatures else 4.0
+    tempo = rng.uniform(*style.tempo)
+    shift = rng.randint(-5, 6)
+    parts = [p for p in (score.parts or [score]) if _notes(p)][:4]
+    midi = mido.MidiFile(ticks_per_beat=480)
+    events: dict[int, list[tuple[float, mido.Message]]] = {}
+
+    def add(channel: int, program: int | None, notes, velocity: tuple[int, int], sustain: float) -> None:
+        track = events.setdefault(channel, [])
+        if program is not None:
+            track.append((0.0, mido.Message("program_change", channel=channel, program=program)))
+        for onset, duration, pitch in notes:
+            if not 0 <= pitch < 128:
+                continue
+            v = rng.randint(*velocity)
+            track.append((onset, mido.Message("note_on", channel=channel, note=pitch, velocity=v)))
+            track.append((onset + duration * sustain, mido.Message("note_off", channel=channel, note=pitch)))
+
+    for i, part in enumerate(parts):
+        notes = [(o, d, p + shift) for o, d, p in _notes(part)]
+        add(i, style.programs[i % len(style.programs)], notes, style.velocity, style.sustain)
+    melody = [(o, d, p + shift) for o, d, p in _notes(parts[0])]
+    length = max(o + d for o, d, _ in melody)
+    if style.bass is not None and len(parts) == 1:
+        roots = _chord_roots(melody, (key.tonic.midi + shift) % 12, key.mode == "minor", bar)
+        bass = [(k * bar + beat, 0.9, 36 + r) for k, r in enumerate(roots) for beat in (0, bar / 2)]
+        add(len(parts), style.bass, bass, (70, 100), 1.0)
+    if style.drums:
+        hits = [
+            (start + pos * bar / 4, 0.25, note, vel)
+            for start in np.arange(0, length, bar)
+            for pos, note, vel in PATTERNS[style.drums]
+        ]
+        track = events.setdefault(DRUMS, [])
+        for onset, duration, note, vel in hits:
+            track.append((onset, mido.Message("note_on", channel=DRUMS, note=note, velocity=vel)))
+            track.append((onset + duration, mido.Message("note_off", channel=DRUMS, note=note)))
+
+    meta = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo), time=0)])
+    midi.tracks.append(meta)
+    for _, timed in sorted(events.items()):
+        track = mido.MidiTrack()
+        now = 0
+        # note_off before note_on at the same instant, so repeated notes are not cut short
+        for onset, message in sorted(timed, key=lambda e: (e[0], e[1].type == "note_on")):
+            tick = round(onset * midi.ticks_per_beat)
+            track.append(message.copy(time=max(0, tick - now)))
+            now = max(now, tick)
+        midi.tracks.append(track)
+    mode = f"{key.tonic.transpose(shift).name.replace('-', 'b')} {key.mode}"
+    return midi, tempo, mode
+
+
+def render(midi: mido.MidiFile, soundfont: str, out: Path) -> None:
+    """FluidSynth to WAV, then Opus (mono, the level left as the arrangement's dynamics made it)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        mid, wav = Path(tmp) / "x.mid", Path(tmp) / "x.wav"
+        midi.save(str(mid))
+        subprocess.run(
+            ["fluidsynth", "-ni", "-q", "-g", "0.5", "-r", str(RENDER_RATE), "-F", str(wav), soundfont, str(mid)],
+            check=True,
+            capture_output=True,
+        )
+        with av.open(str(wav)) as container:
+            resampler = av.AudioResampler(format="fltp", layout="mono", rate=48_000)
+            frames = [f for frame in container.decode(audio=0) for f in resampler.resample(frame)]
+        samples = np.concatenate([f.to_ndarray()[0] for f in frames])[: int(MAX_SECONDS * 48_000)] * 0.7071
+    write_opus(out, samples, 48_000)
+
+
+def write_opus(path: Path, samples: np.ndarray, rate: int) -> None:
+    with av.open(str(path), "w", format="ogg") as container:
+        stream = container.add_stream("libopus", rate=rate, layout="mono")
+        stream.bit_rate = 64_000
+        for start in range(0, len(samples), 960):
+            chunk = np.ascontiguousarray(samples[None, start : start + 960], dtype=np.float32)
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
+            frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+
+def _works(rng: random.Random, count: int) -> list[tuple[str, int | None]]:
+    """(corpus path, tune number) drawn across the corpus's collections, never the same tune twice."""
+    from music21 import corpus
+
+    by_collection: dict[str, list] = {}
+    for path in corpus.getCorePaths():
+        # Very large files (whole books of tunes, long quartets) take music21 tens of seconds to parse.
+        small = path.stat().st_size < 60_000
+        if small and path.suffix in (".krn", ".abc", ".mxl", ".xml") and "demos" not in path.parts:
+            by_collection.setdefault(path.parent.name, []).append(path)
+    for paths in by_collection.values():
+        rng.shuffle(paths)
+    collections = sorted(by_collection)
+    picks, k = [], 0
+    while len(picks) < count and any(by_collection.values()):
+        name = collections[k % len(collections)]
+        if by_collection[name]:
+            picks.append((str(by_collection[name].pop()), None))
+        k += 1
+    return picks
+
+
+def render_music21(out: Path, count: int, seed: int, soundfont: str) -> list[Track]:
+    from music21 import corpus
+
+    rng = random.Random(seed)
+    tracks = []
+    styles = list(STYLES)
+    for i, (path, _) in enumerate(tqdm(_works(rng, count * 2), desc="music21 renders", unit="work")):
+        if len(tracks) >= count:
+            break
+        try:
+            score = corpus.parse(path)
+            if hasattr(score, "scores"):  # a collection of tunes: take one
+                score = score.scores[rng.randrange(len(score.scores))]
+            style_name = styles[len(tracks) % len(styles)]
+            midi, tempo, key = arrange(score, STYLES[style_name], rng)
+            if midi.length < 15:  # too short to give a segment
+                continue
+            name = f"music/m21-{i:04d}-{style_name.replace(' ', '-')}.opus"
+            render(midi, soundfont, out / name)
+        except Exception as exc:  # a corpus file music21 cannot read is skipped, not fatal
+            log.warning("skipping %s: %s", path, exc)
+            continue
+        work = Path(path).relative_to(Path(corpus.getCorePaths()[0]).parents[1]).as_posix()
+        tracks.append(
+            Track(
+                name,
+                f"music21 corpus: {work}, rendered with {Path(soundfont).name}",
+                "BSD-3 (music21 corpus); SoundFont: MIT (FluidR3_GM) / GPL-2 (TimGM6mb)",
+                style_name,
+                round(tempo, 1),
+                key,
+            )
+        )
+    return tracks
+
+
+def loop_tracks(out: Path, count: int, seed: int) -> list[Track]:
+    """Sonic Pi's CC0 loops, repeated and layered over its ambient drones."""
+    rng = random.Random(seed)
+    loops = sorted(SONIC_PI.glob("loop_*.flac"))
+    beds = sorted(SONIC_PI.glob("ambi_*.flac"))
+    if not loops:
+        log.warning("no sonic-pi samples at %s (Debian package sonic-pi-samples): no loop tracks", SONIC_PI)
+        return []
+    tracks = []
+    for i in range(count):
+        loop, bed = rng.choice(loops), rng.choice(beds)
+        samples = _decode_mono(loop)
+        speed = rng.uniform(0.85, 1.15)
+        samples = np.interp(np.arange(0, len(samples), speed), np.arange(len(samples)), samples)
+        seconds = rng.uniform(30, 60)
+        music = np.tile(samples, int(seconds * 48_000 / len(samples)) + 1)[: int(seconds * 48_000)]
+        pad = _decode_mono(bed)
+        music[: len(pad)] += 0.5 * pad[: len(music)]
+        name = f"music/loop-{i:03d}-{loop.stem}.opus"
+        write_opus(out / name, 0.8 * music / (np.abs(music).max() + 1e-9), 48_000)
+        tracks.append(Track(name, f"sonic-pi-samples (Debian): {loop.name} + {bed.name}", "CC0", "loops"))
+    return tracks
+
+
+def _decode_mono(path: Path) -> np.ndarray:
+    with av.open(str(path)) as container:
+        resampler = av.AudioResampler(format="fltp", rate=48_000)
+        frames = [f for frame in container.decode(audio=0) for f in resampler.resample(frame)]
+    return np.concatenate([f.to_ndarray() for f in frames], axis=1).mean(axis=0)
+
+
+def debian_tracks(out: Path) -> list[Track]:
+    tracks = []
+    for folder, (source, licence) in DEBIAN_TRACKS.items():
+        for path in sorted(Path(folder).glob("*")):
+            if path.suffix.lower() in (".ogg", ".mp3") and path.is_file():
+                name = f"music/debian-{path.stem.replace(' ', '_')}{path.suffix.lower()}"
+                shutil.copyfile(path, out / name)
+                tracks.append(Track(name, f"{source}: {path.name}", licence, "game soundtrack"))
+    if not tracks:
+        log.warning("no Debian soundtrack packages found (singularity-music, asc-music)")
+    return tracks
+
+
+def build_music(out: Path, *, renders: int = 260, loops: int = 24, seed: int = 0) -> list[Track]:
+    soundfont = next((s for s in SOUNDFONTS if Path(s).is_file()), None)
+    if soundfont is None:
+        raise RuntimeError("no General MIDI SoundFont: install the Debian package fluid-soundfont-gm")
+    if shutil.which("fluidsynth") is None:
+        raise RuntimeError("fluidsynth is not installed: install the Debian package fluidsynth")
+    (out / "music").mkdir(parents=True, exist_ok=True)
+    tracks = render_music21(out, renders, seed, soundfont) + loop_tracks(out, loops, seed) + debian_tracks(out)
+    with open(out / "music.jsonl", "w") as f:
+        for t in tracks:
+            f.write(json.dumps(asdict(t)) + "\n")
+    return tracks

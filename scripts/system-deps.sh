@@ -2,7 +2,8 @@
 # Installs the Debian/Ubuntu packages Needledrop needs that pip cannot provide:
 # PortAudio (sounddevice), the PulseAudio client library (QtMultimedia), the Qt XCB platform libraries
 # and Xvfb (a real window without a display, for screenshots), and a C++ compiler with Python headers
-# (Annoy ships only a source distribution). Does nothing when everything is present.
+# (Annoy ships only a source distribution), and FluidSynth with a small General MIDI SoundFont (tests and
+# the demo library render music from scores). Does nothing when everything is present.
 # As root it installs what is missing; otherwise it prints the exact command and fails.
 set -eu
 
@@ -10,7 +11,8 @@ PACKAGES="libportaudio2 libpulse0 libasound2 \
 libgl1 libegl1 libglib2.0-0 libfontconfig1 libfreetype6 libdbus-1-3 libxkbcommon0 libxkbcommon-x11-0 \
 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 \
 libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1 fonts-dejavu-core \
-xvfb xauth g++ make"
+xvfb xauth g++ make \
+fluidsynth timgm6mb-soundfont"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "system-deps: not a Debian-based system; install the equivalents of: $PACKAGES" >&2

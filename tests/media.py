@@ -85,3 +85,69 @@ def write_music_video(path: Path, frames: np.ndarray, fps: int, samples: np.ndar
             container.mux(audio.encode(frame))
         container.mux(audio.encode(None))
     return path
+
+
+SOUNDFONT = "/usr/share/sounds/sf2/TimGM6mb.sf2"  # Debian timgm6mb-soundfont (installed by make)
+
+
+def render_midi(
+    path: Path,
+    *,
+    bpm: float,
+    program: int,
+    melody: list[int],
+    beats_per_note: float = 1.0,
+    drums: bool = False,
+    bass: bool = False,
+    velocity: int = 90,
+    seconds: float = 24.0,
+) -> Path:
+    """A General MIDI arrangement rendered by FluidSynth to an Opus file: real instrument samples."""
+    import subprocess
+    import tempfile
+
+    import mido
+
+    midi = mido.MidiFile(ticks_per_beat=480)
+    meta = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm))])
+    midi.tracks.append(meta)
+    beats = int(seconds * bpm / 60)
+
+    def track(channel, prog, notes):  # notes: (beat, length in beats, pitch, velocity)
+        t = mido.MidiTrack()
+        if prog is not None:
+            t.append(mido.Message("program_change", channel=channel, program=prog))
+        events = [(b, mido.Message("note_on", channel=channel, note=p, velocity=v)) for b, _, p, v in notes]
+        events += [(b + n, mido.Message("note_off", channel=channel, note=p)) for b, n, p, _ in notes]
+        now = 0
+        for beat, message in sorted(events, key=lambda e: (e[0], e[1].type == "note_on")):
+            tick = round(beat * 480)
+            t.append(message.copy(time=tick - now))
+            now = tick
+        midi.tracks.append(t)
+
+    steps = int(beats / beats_per_note)
+    track(
+        0,
+        program,
+        [(k * beats_per_note, beats_per_note * 0.95, melody[k % len(melody)], velocity) for k in range(steps)],
+    )
+    if bass:
+        track(1, 38, [(k, 0.5, 36 + melody[(k // 4) % len(melody)] % 12, 100) for k in range(beats)])
+    if drums:
+        hits = [(k, 0.25, 36, 120) for k in range(beats)] + [(k + 0.5, 0.25, 42, 80) for k in range(beats)]
+        hits += [(k, 0.25, 38, 110) for k in range(1, beats, 2)]
+        track(9, None, hits)
+    with tempfile.TemporaryDirectory() as tmp:
+        mid, wav = Path(tmp) / "x.mid", Path(tmp) / "x.wav"
+        midi.save(str(mid))
+        subprocess.run(
+            ["fluidsynth", "-ni", "-q", "-g", "0.5", "-r", "22050", "-F", str(wav), SOUNDFONT, str(mid)],
+            check=True,
+            capture_output=True,
+        )
+        with av.open(str(wav)) as container:
+            resampler = av.AudioResampler(format="fltp", rate=22050)
+            frames = [f for fr in container.decode(audio=0) for f in resampler.resample(fr)]
+        samples = np.concatenate([f.to_ndarray() for f in frames], axis=1).mean(axis=0)
+    return write_audio(path, samples, 22050)

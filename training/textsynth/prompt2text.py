@@ -19,6 +19,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from tqdm import tqdm
+
 from engine import paths
 from training.textsynth.templates import data2text, format_input, group_tags
 
@@ -197,7 +199,7 @@ class PromptToText:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         texts = []
         with open(self.cache_dir / "prompt2text.jsonl", "a") as log_file:
-            for summary in summaries:
+            for summary in tqdm(summaries, desc="prompt2text", unit="text", disable=len(summaries) < 5):
                 prompt = json.dumps(build_messages(summary, self.examples))
                 key = hashlib.sha256(f"{self._model_name()}\n{MAX_NEW_TOKENS}\n{prompt}".encode()).hexdigest()
                 if key not in cached:

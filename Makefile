@@ -3,6 +3,7 @@
 #   test    the same set-up, then the test suite (this is what CI runs)
 #   models  build or refresh the model bundle (only missing or stale graphs are rebuilt)
 #   bench   speed benchmarks (not part of CI)
+#   default-model  rebuild the bootstrap corpus and retrain the default heads (hours; see the README)
 
 PYTHON ?= python3
 VENV := .venv
@@ -14,7 +15,9 @@ EXTRAS := cpu,train,dev
 
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: run test models bench system-deps lint clean
+CORPUS ?= build/bootstrap
+
+.PHONY: run test models bench system-deps lint clean default-model
 
 run: models
 	$(BIN)/needledrop models info
@@ -27,6 +30,18 @@ models: $(STAMP)
 
 bench: models
 	$(BIN)/python tests/bench/bench_backbones.py
+
+# The one command that reproduces export_onnx/default_heads/viml-default.pt from nothing but the registries.
+default-model: $(STAMP)
+	scripts/corpus-deps.sh
+	$(BIN)/needledrop models build
+	$(BIN)/python -m training bootstrap --out $(CORPUS)
+	$(BIN)/python -m training features --manifest $(CORPUS)/pairs.jsonl --out $(CORPUS)/features --synth tags,data2text
+	$(BIN)/python -m training train --config training/configs/default.json --data $(CORPUS)/features --out $(CORPUS)/run
+	$(BIN)/python -m training eval --checkpoint $(CORPUS)/run/checkpoint.pt
+	$(BIN)/python -m training eval --checkpoint $(CORPUS)/run/checkpoint.pt --untrained
+	$(BIN)/python -m training release --checkpoint $(CORPUS)/run/checkpoint.pt --out export_onnx/default_heads/viml-default.pt
+	$(BIN)/needledrop models build --default-heads
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine export_onnx training desktop tests

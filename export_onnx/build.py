@@ -335,7 +335,10 @@ def build(
     elif previous is not None and not (default_heads or force):
         chosen = heads_carried_over(previous, backbones)
     if chosen is None and DEFAULT_HEADS.is_file():
-        chosen = heads_from_checkpoint(DEFAULT_HEADS, backbones)
+        try:
+            chosen = heads_from_checkpoint(DEFAULT_HEADS, backbones)
+        except BundleError as exc:  # stale defaults must not stop a build: the backbones still work
+            log.warning("not using the default heads: %s (rebuild them with `make default-model`)", exc)
     components = backbones + (chosen.components if chosen else [])
     if force:
         previous = None

@@ -72,12 +72,13 @@ def _save(path: Path, state: dict) -> None:
 
 
 def text_method_for(config: ExperimentConfig, data: FeatureSet) -> str | None:
-    method = config.train.text_method
-    if method in data.text_methods:
-        return method
+    """The configured text source(s), checked against the feature set; None when it has no texts at all."""
     if not data.text_methods:
         return None
-    raise ValueError(f"feature set has no '{method}' texts; it has {', '.join(data.text_methods)}")
+    missing = [m for m in config.train.text_method.split(",") if m not in data.text_methods]
+    if missing:
+        raise ValueError(f"feature set has no {', '.join(missing)} texts; it has {', '.join(data.text_methods)}")
+    return config.train.text_method
 
 
 def train(
@@ -131,7 +132,9 @@ def train(
         # rank) alone, so a run resumed after a kill continues exactly as if it had never stopped.
         torch.manual_seed(cfg.seed * 100_003 + epoch * 101 + world.rank)
         sampler.set_epoch(epoch)
-        collate = Collate(cfg.text_dropout, cfg.video_dropout, seed=cfg.seed * 100_003 + epoch * 101 + world.rank)
+        collate = Collate(
+            cfg.text_dropout, cfg.video_dropout, seed=cfg.seed * 100_003 + epoch * 101 + world.rank, mix_texts=True
+        )
         loader = DataLoader(
             dataset,
             batch_size=batch_size,

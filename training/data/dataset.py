@@ -10,10 +10,14 @@ from training.data.featureset import FeatureSet
 
 
 class PairDataset(Dataset):
+    """`text_method` names one text source, or several separated by commas: a pair then offers one text per
+    source, and the collate step picks one per example (training) or the first (evaluation)."""
+
     def __init__(self, data: FeatureSet, indices: np.ndarray, text_method: str | None):
         self.data = data
         self.indices = np.asarray(indices)
-        self.pair_text = data.pair_text(text_method) if text_method else None
+        methods = text_method.split(",") if text_method else []
+        self.pair_texts = [data.pair_text(m) for m in methods]
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -23,14 +27,13 @@ class PairDataset(Dataset):
         arrays = self.data.arrays
         frames, cues = self.data.clip(int(arrays["pair_clip"][i]))
         patches, descriptors = self.data.music(int(arrays["pair_music"][i]))
-        text = int(self.pair_text[i]) if self.pair_text is not None else -1
-        tokens = self.data.text(text) if text >= 0 else np.zeros((0, self.data.dims.token), np.float32)
+        texts = [self.data.text(int(t[i])) for t in self.pair_texts if t[i] >= 0]
         return {
             "pair": i,
             "music_id": int(arrays["pair_music"][i]),
             "frames": frames,
             "cues": cues,
-            "tokens": tokens,
+            "texts": texts or [np.zeros((0, self.data.dims.token), np.float32)],
             "patches": patches,
             "descriptors": descriptors,
         }
@@ -53,14 +56,21 @@ class Collate:
     `video_dropout`: the fraction whose video is removed instead, for text-only queries; never both.
     """
 
-    def __init__(self, text_dropout: float = 0.0, video_dropout: float = 0.0, seed: int = 0):
+    def __init__(self, text_dropout: float = 0.0, video_dropout: float = 0.0, seed: int = 0, mix_texts: bool = False):
         self.text_dropout, self.video_dropout = text_dropout, video_dropout
+        self.mix_texts = mix_texts
         self.generator = torch.Generator().manual_seed(seed)
+
+    def _text(self, options: list[np.ndarray]) -> np.ndarray:
+        if not self.mix_texts or len(options) == 1:
+            return options[0]
+        return options[int(torch.randint(len(options), (1,), generator=self.generator))]
 
     def __call__(self, items: list[dict]) -> dict[str, torch.Tensor]:
         frames, video_mask = _pad([x["frames"] for x in items], items[0]["frames"].shape[1])
         cues, _ = _pad([x["cues"] for x in items], items[0]["cues"].shape[1])
-        tokens, text_mask = _pad([x["tokens"] for x in items], items[0]["tokens"].shape[1])
+        texts = [self._text(x["texts"]) for x in items]
+        tokens, text_mask = _pad(texts, texts[0].shape[1])
         patches, patch_mask = _pad([x["patches"] for x in items], items[0]["patches"].shape[1])
         if self.text_dropout or self.video_dropout:
             draw = torch.rand(len(items), generator=self.generator)

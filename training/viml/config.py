@@ -40,7 +40,8 @@ class TrainConfig(_Config):
     text_dropout: float = 0.3
     # Drop the video for this fraction instead, so the same model also answers text-only queries.
     video_dropout: float = 0.1
-    # Which synthesised texts to train on when a pair has no text of its own.
+    # Which texts to train on: a feature set's text source ("own", "tags", "data2text", "prompt2text"), or
+    # several separated by commas, one drawn per example; held-out evaluation uses the first.
     text_method: str = "data2text"
     holdout_fraction: float = 0.2
     seed: int = 0

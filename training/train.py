@@ -130,11 +130,10 @@ def train(
     for epoch in range(start_epoch, cfg.epochs):
         # Every random draw of an epoch (order, text dropout, dropout layers) follows from (seed, epoch,
         # rank) alone, so a run resumed after a kill continues exactly as if it had never stopped.
-        torch.manual_seed(cfg.seed * 100_003 + epoch * 101 + world.rank)
+        epoch_seed = cfg.seed * 100_003 + epoch * 101 + world.rank
+        torch.manual_seed(epoch_seed)
         sampler.set_epoch(epoch)
-        collate = Collate(
-            cfg.text_dropout, cfg.video_dropout, seed=cfg.seed * 100_003 + epoch * 101 + world.rank, mix_texts=True
-        )
+        collate = Collate(cfg.text_dropout, cfg.video_dropout, seed=epoch_seed, mix_texts=True)
         loader = DataLoader(
             dataset,
             batch_size=batch_size,

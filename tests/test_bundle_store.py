@@ -58,8 +58,8 @@ def test_no_manifest_is_refused_with_build_hint(tmp_path):
 
 
 def test_unknown_graph_role_names_what_exists(bundle):
-    with pytest.raises(BundleError, match="no 'fusion_head' graph.*music_backbone"):
-        bundle.graph("fusion_head")
+    with pytest.raises(BundleError, match="no 'lyrics_head' graph.*music_backbone"):
+        bundle.graph("lyrics_head")
 
 
 def test_install_makes_bundle_current_and_keeps_existing(bundle, tmp_path):

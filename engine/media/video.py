@@ -19,6 +19,7 @@ import numpy as np
 
 from engine.bundle.manifest import VideoConfig
 from engine.errors import DecodeError
+from engine.media.container import open_stream, reason
 from engine.media.frames import fit_frame
 
 # Per-sample cues, in this order; the manifest lists the names a bundle was trained with.
@@ -66,15 +67,8 @@ def sample_clip(
     if unknown:
         raise DecodeError(f"the bundle asks for video cues this engine cannot compute: {sorted(unknown)}")
     path = Path(path)
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError) as exc:
-        raise DecodeError(f"{path}: cannot open as media ({getattr(exc, 'strerror', None) or exc})") from exc
+    container, stream = open_stream(path, "video")
     with container:
-        if not container.streams.video:
-            raise DecodeError(f"{path}: has no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
         duration = _duration(container, stream)
         end = duration if end is None or (duration and end > duration) else end
         if not end or end <= start:
@@ -113,7 +107,7 @@ def sample_clip(
                     times.append(t)
                     k += 1
         except av.error.FFmpegError as exc:
-            raise DecodeError(f"{path}: video stream is corrupt ({exc})") from exc
+            raise DecodeError(f"{path}: video stream is corrupt ({reason(exc)})") from exc
     if not frames:
         raise DecodeError(f"{path}: no decodable frames between {start:.2f} and {end:.2f} s")
     # A clip whose last sample time falls after its last frame repeats that frame.

@@ -87,7 +87,7 @@ def grade(frame: np.ndarray, name: str) -> np.ndarray:
     return (np.clip(x, 0, 1) * 255).astype(np.uint8)
 
 
-def _write(path: Path, frames) -> None:
+def write_clip(path: Path, frames) -> None:
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=FPS, options={"preset": "veryfast", "crf": "23"})
         stream.width, stream.height = SIZE
@@ -208,7 +208,7 @@ def build_video(
         else:
             frames, sources, licence = synthetic(pace, grade_name, seconds, rng), ["generated"], "CC0 (generated)"
         if not (out / name).is_file():
-            _write(out / name, frames)
+            write_clip(out / name, frames)
         clips.append(Clip(name, kind, pace, grade_name, sources, licence))
     with open(out / "video.jsonl", "w") as f:
         for c in clips:

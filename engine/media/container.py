@@ -1,0 +1,30 @@
+"""Opening media files with PyAV, with errors a user can act on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import av.container
+
+from engine.errors import DecodeError
+
+
+def reason(exc: BaseException) -> str:
+    """FFmpeg's own words for an error (e.g. 'Invalid data found when processing input')."""
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+def open_stream(path: Path, kind: str) -> tuple[av.container.InputContainer, av.stream.Stream]:
+    """The file's first `kind` ("audio" or "video") stream, decoding with threads; the caller closes it."""
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise DecodeError(f"{path}: cannot open as media ({reason(exc)})") from exc
+    streams = getattr(container.streams, kind)
+    if not streams:
+        container.close()
+        raise DecodeError(f"{path}: has no {kind} stream")
+    stream = streams[0]
+    stream.thread_type = "AUTO"
+    return container, stream

@@ -238,7 +238,11 @@ def heads_from_checkpoint(path: Path, backbones: list[Component]) -> Heads:
         )
         for role in HEAD_ROLES
     ]
-    licence = Licence(component="ViML heads", licence="MIT", source=f"Needledrop, trained weights {path.name}")
+    licence = Licence(
+        component="ViML heads",
+        licence="MIT",
+        source=f"Needledrop, trained weights {path.name} (training data and its licences: README, 'The default model')",
+    )
     components[0].licences.append(licence)
     return Heads(components, state["config"]["model"]["embed_dim"], metrics)
 

@@ -47,8 +47,9 @@ def build_media(out: Path, *, renders: int, loops: int, clips: int, seed: int) -
             synthetic_clips=clips - photo - (clips - photo) // 2,
             seed=seed,
         )
+    # How many files each licence covers (a clip cut from several photos counts once per photo).
     licences = Counter(t["licence"] for t in _jsonl(out / "music.jsonl"))
-    licences.update(c["licence"] for c in _jsonl(out / "video.jsonl"))
+    licences.update(part for c in _jsonl(out / "video.jsonl") for part in c["licence"].split("; "))
     (out / "licences.json").write_text(json.dumps(dict(licences.most_common()), indent=2))
 
 

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 log = logging.getLogger(__name__)
 
-SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/TimGM6mb.sf2")
+SOUNDFONTS = {"/usr/share/sounds/sf2/FluidR3_GM.sf2": "MIT", "/usr/share/sounds/sf2/TimGM6mb.sf2": "GPL-2"}
 SONIC_PI = Path("/usr/share/sonic-pi/samples")
 DEBIAN_TRACKS = {
     "/usr/share/games/singularity/music": ("singularity-music (Debian), Max McCracken", "CC BY-SA 3.0"),

@@ -300,12 +300,17 @@ def _reusable(previous: Bundle | None, component: Component) -> GraphSpec | None
     return spec if spec is not None and spec.recipe == component.recipe_hash else None
 
 
-def _bundle_id(graphs: dict[str, GraphSpec], files: dict[str, FileSpec], pre: Preprocessing) -> str:
+def _bundle_id(
+    graphs: dict[str, GraphSpec], files: dict[str, FileSpec], pre: Preprocessing, components: list[Component]
+) -> str:
+    """Everything the manifest says, so any change to it (even a licence line) makes a new bundle."""
     identity = {
         "schema": SCHEMA_VERSION,
         "preprocessing": msgspec.to_builtins(pre),
         "graphs": {role: g.recipe for role, g in sorted(graphs.items())},
         "files": {name: f.sha256 for name, f in sorted(files.items())},
+        "labels": {name: names for c in components for name, names in c.labels.items()},
+        "licences": [msgspec.to_builtins(x) for c in components for x in c.licences],
     }
     return "nd-" + hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -351,7 +356,7 @@ def build(
     files = {"tokenizer": FileSpec(file=pre.text.tokenizer, sha256=sha256_file(tokenizer))}
     planned = {c.role: _reusable(previous, c) for c in components}
     # The id covers every recipe, file hash and constant, so an equal id means nothing changed.
-    if previous is not None and all(planned.values()) and previous.id == _bundle_id(planned, files, pre):
+    if previous is not None and all(planned.values()) and previous.id == _bundle_id(planned, files, pre, components):
         log.info("bundle %s is up to date", previous.id)
         return previous, False
 
@@ -371,7 +376,7 @@ def build(
         labels = {name: names for c in components for name, names in c.labels.items()}
         manifest = Manifest(
             schema_version=SCHEMA_VERSION,
-            bundle_id=_bundle_id(graphs, files, pre),
+            bundle_id=_bundle_id(graphs, files, pre, components),
             created=datetime.now(UTC).isoformat(timespec="seconds"),
             needledrop_version=engine.__version__,
             embedding_dim=chosen.embedding_dim if chosen else None,

@@ -192,7 +192,8 @@ class Heads:
     metrics: dict
 
 
-def heads_from_checkpoint(path: Path, backbones: list[Component]) -> Heads:
+def heads_from_checkpoint(path: Path, backbones: list[Component], origin: str = "trained") -> Heads:
+    """Heads exported from a training checkpoint; `origin` is "default" for the committed default heads."""
     from export_onnx.heads import head_specs
 
     state = torch.load(path, map_location="cpu", weights_only=False)
@@ -217,6 +218,7 @@ def heads_from_checkpoint(path: Path, backbones: list[Component]) -> Heads:
     history = state.get("history") or [{}]
     metrics = {
         "heads": {
+            "origin": origin,
             "checkpoint": path.name,
             "checkpoint_sha256": checkpoint_sha,
             "backbones": expected,
@@ -248,9 +250,17 @@ def heads_from_checkpoint(path: Path, backbones: list[Component]) -> Heads:
 
 
 def heads_carried_over(previous: Bundle, backbones: list[Component]) -> Heads | None:
-    """The current bundle's heads, kept as they are when the backbones they were trained on are unchanged."""
+    """The current bundle's user-trained heads, kept while the backbones they were trained on are unchanged.
+
+    Default heads are never carried over: they always come fresh from the committed checkpoint, so a new
+    default (or new metadata about it) reaches every bundle on its next build.
+    """
     info = previous.manifest.metrics.get("heads")
-    if not info or not all(role in previous.manifest.graphs for role in HEAD_ROLES):
+    if not info or not all(r in previous.manifest.graphs for r in HEAD_ROLES):
+        return None
+    if info.get("origin") == "default" or (
+        DEFAULT_HEADS.is_file() and info.get("checkpoint_sha256") == sha256_file(DEFAULT_HEADS)
+    ):
         return None
     expected = {c.role: c.recipe_hash for c in backbones}
     if info.get("backbones") != expected:
@@ -301,7 +311,11 @@ def _reusable(previous: Bundle | None, component: Component) -> GraphSpec | None
 
 
 def _bundle_id(
-    graphs: dict[str, GraphSpec], files: dict[str, FileSpec], pre: Preprocessing, components: list[Component]
+    graphs: dict[str, GraphSpec],
+    files: dict[str, FileSpec],
+    pre: Preprocessing,
+    components: list[Component],
+    metrics: dict,
 ) -> str:
     """Everything the manifest says, so any change to it (even a licence line) makes a new bundle."""
     identity = {
@@ -311,6 +325,7 @@ def _bundle_id(
         "files": {name: f.sha256 for name, f in sorted(files.items())},
         "labels": {name: names for c in components for name, names in c.labels.items()},
         "licences": [msgspec.to_builtins(x) for c in components for x in c.licences],
+        "metrics": metrics,
     }
     return "nd-" + hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -345,18 +360,20 @@ def build(
         chosen = heads_carried_over(previous, backbones)
     if chosen is None and DEFAULT_HEADS.is_file():
         try:
-            chosen = heads_from_checkpoint(DEFAULT_HEADS, backbones)
+            chosen = heads_from_checkpoint(DEFAULT_HEADS, backbones, origin="default")
         except BundleError as exc:  # stale defaults must not stop a build: the backbones still work
             log.warning("not using the default heads: %s (rebuild them with `make default-model`)", exc)
     components = backbones + (chosen.components if chosen else [])
+    metrics = chosen.metrics if chosen else {}
     if force:
         previous = None
 
     tokenizer = text_backbone.tokenizer_path()
     files = {"tokenizer": FileSpec(file=pre.text.tokenizer, sha256=sha256_file(tokenizer))}
     planned = {c.role: _reusable(previous, c) for c in components}
-    # The id covers every recipe, file hash and constant, so an equal id means nothing changed.
-    if previous is not None and all(planned.values()) and previous.id == _bundle_id(planned, files, pre, components):
+    # The id covers every recipe, constant and line of the manifest, so an equal id means nothing changed.
+    unchanged = previous is not None and all(planned.values())
+    if unchanged and previous.id == _bundle_id(planned, files, pre, components, metrics):
         log.info("bundle %s is up to date", previous.id)
         return previous, False
 
@@ -376,7 +393,7 @@ def build(
         labels = {name: names for c in components for name, names in c.labels.items()}
         manifest = Manifest(
             schema_version=SCHEMA_VERSION,
-            bundle_id=_bundle_id(graphs, files, pre, components),
+            bundle_id=_bundle_id(graphs, files, pre, components, metrics),
             created=datetime.now(UTC).isoformat(timespec="seconds"),
             needledrop_version=engine.__version__,
             embedding_dim=chosen.embedding_dim if chosen else None,
@@ -385,7 +402,7 @@ def build(
             files=files,
             labels=labels,
             licences=tuple(licence for c in components for licence in c.licences),
-            metrics=chosen.metrics if chosen else {},
+            metrics=metrics,
         )
         (staging / MANIFEST_NAME).write_bytes(encode_manifest(manifest))
         load_bundle(staging)  # the same checks the engine makes, before anything is installed

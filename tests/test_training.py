@@ -261,3 +261,18 @@ def test_evaluate_counts_every_held_out_query(trained, planted):
     results = evaluate(model, planted, held, "own")
     assert results["video"]["queries"] == len(held)
     assert results["video"] == {k: v for k, v in trained[0]["video"].items()}
+
+
+def test_trained_heads_survive_a_rebuild_but_default_heads_follow_the_default(heads_bundle, trained, monkeypatch):
+    from engine import paths
+    from export_onnx import build as build_module
+
+    models = heads_bundle.path.parent
+    again, changed = build_module.build(models, paths.cache_dir())
+    assert not changed and again.manifest.metrics["heads"]["origin"] == "trained"
+
+    # Heads that came from the committed default are replaced when the default changes.
+    monkeypatch.setattr(build_module, "DEFAULT_HEADS", trained[1])
+    from_default, _ = build_module.build(models, paths.cache_dir(), default_heads=True)
+    assert from_default.manifest.metrics["heads"]["origin"] == "default"
+    assert from_default.id != again.id

@@ -8,9 +8,10 @@ import pytest
 
 import signals
 from engine.features import FeatureExtractor
+from engine.tags import group_tags
 from training.textsynth import summarize, synthesizers
 from training.textsynth.prompt2text import PromptToText, build_messages, build_prompt, clean, load_examples
-from training.textsynth.templates import data2text, format_input, group_tags, tags_text
+from training.textsynth.templates import data2text, format_input, tags_text
 
 
 def fake_summary(**tags) -> dict:

@@ -20,8 +20,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from engine import paths
+from engine.tags import group_tags
 from export_onnx.pypi import fetch_pinned_wheel
-from training.textsynth.templates import data2text, format_input, group_tags
+from training.textsynth.templates import data2text, format_input
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,118 @@
+"""musicnn's tags grouped the way people talk about music: genres, moods, instruments and voice.
+
+Used by explanations and filters in the app and by text synthesis in training, so both describe a track
+with the same words.
+"""
+
+from __future__ import annotations
+
+# musicnn's 100 tag names (MTT + MSD) -> (group, canonical name). Synonyms merge by their maximum;
+# decades are left out: they describe a recording's era, not what a scene needs.
+TAG_GROUPS: dict[str, tuple[str, str]] = {
+    **{
+        t: ("genres", t)
+        for t in (
+            "techno",
+            "rock",
+            "ambient",
+            "opera",
+            "pop",
+            "new age",
+            "dance",
+            "country",
+            "metal",
+            "alternative",
+            "indie",
+            "alternative rock",
+            "jazz",
+            "classic rock",
+            "soul",
+            "indie rock",
+            "folk",
+            "punk",
+            "oldies",
+            "blues",
+            "hard rock",
+            "experimental",
+            "easy listening",
+            "funk",
+            "heavy metal",
+            "indie pop",
+        )
+    },
+    "classical": ("genres", "classical"),
+    "classic": ("genres", "classical"),
+    "indian": ("genres", "indian"),
+    "electronic": ("genres", "electronic"),
+    "electronica": ("genres", "electronic"),
+    "electro": ("genres", "electronic"),
+    "chillout": ("genres", "chillout"),
+    "Hip-Hop": ("genres", "hip-hop"),
+    "Progressive rock": ("genres", "progressive rock"),
+    "rnb": ("genres", "R&B"),
+    "House": ("genres", "house"),
+    **{
+        t: ("moods", t)
+        for t in ("loud", "quiet", "soft", "weird", "beautiful", "chill", "party", "sexy", "catchy", "sad", "happy")
+    },
+    "Mellow": ("moods", "mellow"),
+    "slow": ("moods", "slow"),
+    "fast": ("moods", "fast"),
+    **{
+        t: ("instruments", t)
+        for t in (
+            "guitar",
+            "strings",
+            "drums",
+            "piano",
+            "violin",
+            "synth",
+            "harpsichord",
+            "flute",
+            "sitar",
+            "harp",
+            "cello",
+            "choir",
+            "acoustic",
+        )
+    },
+    "choral": ("instruments", "choir"),
+    "beat": ("instruments", "beat"),
+    "beats": ("instruments", "beat"),
+    "solo": ("instruments", "solo"),
+    **{t: ("instruments", "vocals") for t in ("vocal", "vocals", "singing", "voice")},
+    **{
+        t: ("instruments", "female vocals")
+        for t in ("female", "woman", "female vocal", "female voice", "female vocalists", "female vocalist")
+    },
+    **{t: ("instruments", "male vocals") for t in ("male", "man", "male vocal", "male voice", "male vocalists")},
+    **{t: ("instruments", "instrumental") for t in ("no vocals", "no vocal", "no voice", "instrumental")},
+}
+GROUPS = ("genres", "moods", "instruments")
+THRESHOLD = 0.2  # musicnn's probabilities are low-contrast: 0.2 already means "clearly there"
+PER_GROUP = 3
+
+
+def group_tags(summary: dict) -> dict[str, dict[str, float]]:
+    """Confident tags by group, synonyms merged, strongest first, from {"tags": {name: probability}}."""
+    merged: dict[str, dict[str, float]] = {g: {} for g in GROUPS}
+    for name, p in summary["tags"].items():
+        if name in TAG_GROUPS:
+            group, canonical = TAG_GROUPS[name]
+            merged[group][canonical] = max(p, merged[group].get(canonical, 0.0))
+    vocal = {k: merged["instruments"].pop(k, 0.0) for k in ("vocals", "female vocals", "male vocals", "instrumental")}
+    # Voice tags contradict each other; keep the instrumental or the strongest voice, not both.
+    if vocal["instrumental"] >= max(vocal["vocals"], vocal["female vocals"], vocal["male vocals"]):
+        merged["instruments"]["instrumental"] = vocal["instrumental"]
+    else:
+        voice = max(("female vocals", "male vocals", "vocals"), key=lambda k: vocal[k])
+        merged["instruments"][voice] = vocal[voice]
+    chosen = {}
+    for group in GROUPS:
+        ranked = sorted(merged[group].items(), key=lambda kv: -kv[1])
+        chosen[group] = {k: v for k, v in ranked[:PER_GROUP] if v >= THRESHOLD}
+    if not any(chosen.values()):  # never say nothing: fall back to the two strongest tags
+        everything = sorted(((g, k, v) for g in GROUPS for k, v in merged[g].items()), key=lambda x: -x[2])
+        for g, k, v in everything[:2]:
+            chosen[g][k] = v
+    return chosen

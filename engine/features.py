@@ -16,9 +16,11 @@ from engine.backbones import FrameBackbone, MusicBackbone, TextBackbone
 from engine.bundle import Bundle
 from engine.bundle.manifest import AudioConfig
 from engine.media import dsp
-from engine.media.audio import decode_audio
+from engine.media.audio import iter_audio
 from engine.media.video import sample_clip
 
+# Bump when the code here or in engine.media changes what features come out, so caches recompute.
+FEATURES_VERSION = 2
 MUSIC_FEATURES = ("mtt_features", "msd_features")  # concatenated per patch: the music head's input
 MUSIC_TAGS = ("mtt_tags", "msd_tags")
 
@@ -95,18 +97,31 @@ class FeatureExtractor:
         features = self.frame_backbone(sampled.frames).features
         return ClipFeatures(features, sampled.cues, sampled.times, sampled.duration)
 
+    @property
+    def chunk_samples(self) -> int | None:
+        """Decoding piece size: 16 whole patches (48 s, a multiple of the descriptors' hops too).
+
+        Pieces must not split a patch, which only non-overlapping patches guarantee; otherwise whole files.
+        """
+        audio = self.pre.audio
+        return 16 * audio.patch_samples if audio.patch_hop_samples == audio.patch_samples else None
+
     def music(self, wave: np.ndarray) -> MusicFeatures:
+        return self.music_chunks([wave])
+
+    def music_chunks(self, chunks) -> MusicFeatures:
+        """Features of consecutive pieces of one signal (see `iter_audio`), without holding all of it."""
         backbone = self.music_backbone
-        out = backbone(backbone.patches(wave))
-        return MusicFeatures(
-            patches=np.concatenate([out[k] for k in MUSIC_FEATURES], axis=1),
-            tags=np.concatenate([out[k] for k in MUSIC_TAGS], axis=1),
-            analysis=dsp.analyse(wave, self.pre.audio.sample_rate),
-            config=self.pre.audio,
-        )
+        patches, tags, analyses = [], [], []
+        for wave in chunks:
+            out = backbone(backbone.patches(wave))
+            patches.append(np.concatenate([out[k] for k in MUSIC_FEATURES], axis=1))
+            tags.append(np.concatenate([out[k] for k in MUSIC_TAGS], axis=1))
+            analyses.append(dsp.analyse(wave, self.pre.audio.sample_rate))
+        return MusicFeatures(np.concatenate(patches), np.concatenate(tags), dsp.concat(analyses), self.pre.audio)
 
     def music_file(self, path: str | os.PathLike[str], start: float = 0.0, end: float | None = None) -> MusicFeatures:
-        return self.music(decode_audio(path, self.pre.audio, start, end))
+        return self.music_chunks(iter_audio(path, self.pre.audio, start, end, self.chunk_samples))
 
     def text(self, texts: list[str]) -> list[np.ndarray]:
         """Token features per text, padding removed: a list of (tokens, 384) arrays."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -13,10 +14,15 @@ from engine.errors import DecodeError
 from engine.media.container import open_stream, reason
 
 
-def decode_audio(
-    path: str | os.PathLike[str], config: AudioConfig, start: float = 0.0, end: float | None = None
-) -> np.ndarray:
-    """The file's first audio stream as float32 mono at `config.sample_rate`, from `start` to `end` seconds.
+def iter_audio(
+    path: str | os.PathLike[str],
+    config: AudioConfig,
+    start: float = 0.0,
+    end: float | None = None,
+    chunk_samples: int | None = None,
+) -> Iterator[np.ndarray]:
+    """The file's first audio stream as float32 mono at `config.sample_rate`, from `start` to `end` seconds,
+    in pieces of exactly `chunk_samples` (the last may be shorter), so a three-hour file never sits in memory.
 
     Channels are resampled together and then averaged ourselves: PyAV's own mono layout mixes to
     (L+R)/sqrt(2), 3 dB louder than the mean the models were trained with, and can clip.
@@ -24,27 +30,63 @@ def decode_audio(
     if config.downmix != "mean":
         raise DecodeError(f"unknown downmix {config.downmix!r} in the bundle manifest")
     path = Path(path)
+    sr = config.sample_rate
     container, stream = open_stream(path, "audio")
     with container:
-        resampler = av.AudioResampler(format="fltp", rate=config.sample_rate)
-        chunks = []
-        origin = None  # time of the first decoded sample: after a seek, the keyframe before `start`
+        resampler = av.AudioResampler(format="fltp", rate=sr)
+        skip = None  # samples before `start`: a seek lands on the keyframe before it
+        remaining = None if end is None else max(0, round((end - start) * sr))
+        pending: list[np.ndarray] = []
+        produced = 0
         if start > 0:
             container.seek(int(start / stream.time_base), stream=stream, backward=True)
+
+        def take(frames) -> None:
+            nonlocal skip, remaining
+            for f in frames:
+                x = f.to_ndarray().mean(axis=0, dtype=np.float32)  # fltp: (channels, samples)
+                cut = min(skip, len(x))
+                x, skip = x[cut:], skip - cut
+                if remaining is not None:
+                    x, remaining = x[:remaining], remaining - min(remaining, len(x))
+                if len(x):
+                    pending.append(x)
+
+        def ready(final: bool) -> Iterator[np.ndarray]:
+            nonlocal pending
+            size = sum(len(p) for p in pending)
+            if not pending or (chunk_samples and size < chunk_samples and not final):
+                return
+            joined = np.concatenate(pending)
+            step = chunk_samples or len(joined)
+            whole = len(joined) if final else len(joined) // step * step
+            for i in range(0, whole, step):
+                yield joined[i : i + step]
+            pending = [joined[whole:]] if whole < len(joined) else []
+
         try:
             for frame in container.decode(stream):
-                if origin is None:
-                    origin = frame.time or 0.0
-                if end is not None and frame.time is not None and frame.time > end:
+                if skip is None:
+                    skip = max(0, round((start - (frame.time or 0.0)) * sr))
+                if remaining == 0 or (end is not None and frame.time is not None and frame.time > end):
                     break
-                chunks += [f.to_ndarray() for f in resampler.resample(frame)]
-            chunks += [f.to_ndarray() for f in resampler.resample(None)]
+                take(resampler.resample(frame))
+                for piece in ready(final=False):
+                    produced += len(piece)
+                    yield piece
+            skip = skip or 0
+            take(resampler.resample(None))
         except av.error.FFmpegError as exc:
             raise DecodeError(f"{path}: audio stream is corrupt ({reason(exc)})") from exc
-    if not chunks:
+        for piece in ready(final=True):
+            produced += len(piece)
+            yield piece
+    if not produced:
         raise DecodeError(f"{path}: audio stream holds no samples")
-    # fltp frames are (channels, samples); the layout is fixed by the first frame for the whole stream.
-    wave = np.concatenate(chunks, axis=1).mean(axis=0, dtype=np.float32)
-    sr = config.sample_rate
-    wave = wave[max(0, round((start - (origin or 0.0)) * sr)) :]
-    return wave if end is None else wave[: max(0, round((end - start) * sr))]
+
+
+def decode_audio(
+    path: str | os.PathLike[str], config: AudioConfig, start: float = 0.0, end: float | None = None
+) -> np.ndarray:
+    """The whole range at once (see `iter_audio`)."""
+    return np.concatenate(list(iter_audio(path, config, start, end)))

@@ -48,9 +48,11 @@ _MIN_ONSET = 0.05  # spectral flux below this is leakage and noise, never a note
 
 
 def _frames(wave: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
-    if len(wave) < n_fft:
-        wave = np.pad(wave, (0, n_fft - len(wave)))
-    return np.lib.stride_tricks.sliding_window_view(wave, n_fft)[::hop]
+    """One frame per `hop` samples, ceil(len / hop) of them: the end is zero-padded, so the analyses of
+    consecutive pieces of a signal (each a multiple of the hop long) line up when concatenated."""
+    count = max(1, -(-len(wave) // hop))
+    wave = np.pad(wave, (0, (count - 1) * hop + n_fft - len(wave)))
+    return np.lib.stride_tricks.sliding_window_view(wave, n_fft)[::hop][:count]
 
 
 def _magnitude(frames: np.ndarray) -> np.ndarray:
@@ -74,11 +76,27 @@ class TrackAnalysis:
         return len(self.envelope) / self.fps
 
 
+def concat(parts: list[TrackAnalysis]) -> TrackAnalysis:
+    """The analysis of consecutive pieces as one (each piece but the last a multiple of 2048 samples)."""
+    first = parts[0]
+    return TrackAnalysis(
+        sample_rate=first.sample_rate,
+        fps=first.fps,
+        envelope=np.concatenate([p.envelope for p in parts]),
+        power=np.concatenate([p.power for p in parts]),
+        chroma_fps=first.chroma_fps,
+        chroma=np.concatenate([p.chroma for p in parts]),
+    )
+
+
 def analyse(wave: np.ndarray, sr: int) -> TrackAnalysis:
     wave = np.asarray(wave, dtype=np.float32)
     frames = _frames(wave, _ENVELOPE_FFT, _ENVELOPE_HOP)
     log_mag = np.log1p(100.0 * _magnitude(frames))
     flux = np.maximum(np.diff(log_mag, axis=0), 0.0).mean(axis=1)
+    # Frames running past the end see the cut-off as a burst of energy: not an onset.
+    inside = max(1, (len(wave) - _ENVELOPE_FFT) // _ENVELOPE_HOP + 1)
+    flux[inside - 1 :] = 0.0
     power = np.mean(frames.astype(np.float64) ** 2, axis=1)
 
     chroma_power = _magnitude(_frames(wave, _CHROMA_FFT, _CHROMA_FFT // 2)) ** 2

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.features import FeatureExtractor
+from engine.features import FEATURES_VERSION, FeatureExtractor
 from training.textsynth import summarize
 
 
@@ -26,7 +26,7 @@ class FeatureCache:
         self.pre = extractor.pre
 
     def _key(self, kind: str, *parts) -> Path:
-        digest = hashlib.sha256(json.dumps([kind, *parts]).encode()).hexdigest()
+        digest = hashlib.sha256(json.dumps([kind, FEATURES_VERSION, *parts]).encode()).hexdigest()
         return self.root / kind / digest[:2] / f"{digest}.npz"
 
     def _file_identity(self, path: str) -> list:

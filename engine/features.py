@@ -7,6 +7,7 @@ these functions, so the heads are trained on exactly what the app feeds them.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -109,15 +110,30 @@ class FeatureExtractor:
     def music(self, wave: np.ndarray) -> MusicFeatures:
         return self.music_chunks([wave])
 
-    def music_chunks(self, chunks) -> MusicFeatures:
-        """Features of consecutive pieces of one signal (see `iter_audio`), without holding all of it."""
+    def music_chunks(self, chunks, times: dict[str, float] | None = None) -> MusicFeatures:
+        """Features of consecutive pieces of one signal (see `iter_audio`), without holding all of it.
+
+        `times`, if given, accumulates seconds spent in "decode" (pulling pieces), "backbone" and "descriptors".
+        """
+        times = {} if times is None else times
         backbone = self.music_backbone
         patches, tags, analyses = [], [], []
-        for wave in chunks:
+        pieces = iter(chunks)
+        while True:
+            t0 = time.perf_counter()
+            wave = next(pieces, None)
+            t1 = time.perf_counter()
+            if wave is None:
+                break
             out = backbone(backbone.patches(wave))
+            t2 = time.perf_counter()
+            analyses.append(dsp.analyse(wave, self.pre.audio.sample_rate))
+            t3 = time.perf_counter()
             patches.append(np.concatenate([out[k] for k in MUSIC_FEATURES], axis=1))
             tags.append(np.concatenate([out[k] for k in MUSIC_TAGS], axis=1))
-            analyses.append(dsp.analyse(wave, self.pre.audio.sample_rate))
+            for stage, seconds in (("decode", t1 - t0), ("backbone", t2 - t1), ("descriptors", t3 - t2)):
+                times[stage] = times.get(stage, 0.0) + seconds
+        times["decode"] = times.get("decode", 0.0) + time.perf_counter() - t0
         return MusicFeatures(np.concatenate(patches), np.concatenate(tags), dsp.concat(analyses), self.pre.audio)
 
     def music_file(self, path: str | os.PathLike[str], start: float = 0.0, end: float | None = None) -> MusicFeatures:

@@ -226,15 +226,39 @@ class Catalog:
                 "INSERT INTO tracks(root_id, path, size, mtime_ns, bundle_id, title, artist, album, duration, "
                 "tempo_bpm, musical_key, mode, loudness_db, vocal_score, tags, scanned_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (root_id, track.path, track.size, track.mtime_ns, track.bundle_id, track.title, track.artist,
-                 track.album, track.duration, track.tempo_bpm, track.musical_key, track.mode, track.loudness_db,
-                 track.vocal_score, tags, time.time()),
+                (
+                    root_id,
+                    track.path,
+                    track.size,
+                    track.mtime_ns,
+                    track.bundle_id,
+                    track.title,
+                    track.artist,
+                    track.album,
+                    track.duration,
+                    track.tempo_bpm,
+                    track.musical_key,
+                    track.mode,
+                    track.loudness_db,
+                    track.vocal_score,
+                    tags,
+                    time.time(),
+                ),
             )
             track_id = cursor.lastrowid
             conn.executemany(
                 "INSERT INTO segments(track_id, start, end, tempo_bpm, bundle_id, vector) VALUES (?, ?, ?, ?, ?, ?)",
-                [(track_id, s.start, s.end, s.tempo_bpm, track.bundle_id,
-                  np.asarray(s.vector, dtype="<f4").tobytes()) for s in segments],
+                [
+                    (
+                        track_id,
+                        s.start,
+                        s.end,
+                        s.tempo_bpm,
+                        track.bundle_id,
+                        np.asarray(s.vector, dtype="<f4").tobytes(),
+                    )
+                    for s in segments
+                ],
             )
         return track_id
 
@@ -257,6 +281,10 @@ class Catalog:
 
     # ---- reading ----
 
+    def segment_count(self, bundle_id: str) -> int:
+        ((count,),) = self._query("SELECT COUNT(*) FROM segments WHERE bundle_id = ?", (bundle_id,))
+        return count
+
     def segment_vectors(self, bundle_id: str) -> tuple[np.ndarray, np.ndarray]:
         """Segment ids and their vectors (float32 matrix) produced by `bundle_id`."""
         rows = self._query("SELECT id, vector FROM segments WHERE bundle_id = ? ORDER BY id", (bundle_id,))
@@ -277,8 +305,22 @@ class Catalog:
             "(SELECT COUNT(*) FROM segments s WHERE s.track_id = t.id) FROM tracks t JOIN roots r ON r.id = t.root_id "
             "ORDER BY t.path" + (f" LIMIT {int(limit)}" if limit else "")
         )
-        names = ("id", "path", "title", "artist", "album", "duration", "tempo_bpm", "key", "vocal_score",
-                 "loudness_db", "tags", "bundle_id", "online", "segments")
+        names = (
+            "id",
+            "path",
+            "title",
+            "artist",
+            "album",
+            "duration",
+            "tempo_bpm",
+            "key",
+            "vocal_score",
+            "loudness_db",
+            "tags",
+            "bundle_id",
+            "online",
+            "segments",
+        )
         out = []
         for row in self._query(sql):
             record = dict(zip(names, row))
@@ -289,12 +331,12 @@ class Catalog:
         return out
 
     def status(self, bundle_id: str | None = None) -> dict:
-        (tracks, seconds), = self._query("SELECT COUNT(*), COALESCE(SUM(duration), 0) FROM tracks")
-        (segments,), = self._query("SELECT COUNT(*) FROM segments")
-        (errors,), = self._query("SELECT COUNT(*) FROM scan_errors")
+        ((tracks, seconds),) = self._query("SELECT COUNT(*), COALESCE(SUM(duration), 0) FROM tracks")
+        ((segments,),) = self._query("SELECT COUNT(*) FROM segments")
+        ((errors,),) = self._query("SELECT COUNT(*) FROM scan_errors")
         stale = 0
         if bundle_id is not None:
-            (stale,), = self._query("SELECT COUNT(*) FROM tracks WHERE bundle_id != ?", (bundle_id,))
+            ((stale,),) = self._query("SELECT COUNT(*) FROM tracks WHERE bundle_id != ?", (bundle_id,))
         return {
             "roots": [{"path": r.display, "online": r.online, "last_scan": r.last_scan} for r in self.roots()],
             "tracks": tracks,

@@ -1,0 +1,136 @@
+"""One track, start to finish: tags and duration, decoding, backbone, heads, summaries.
+
+Runs inside scan worker processes (one `TrackAnalyzer` per process, holding its ONNX sessions) and returns
+plain records for the catalog, with the time each stage took for the benchmark.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import av
+
+from engine.bundle import Bundle
+from engine.embedder import Embedder
+from engine.errors import DecodeError
+from engine.features import FeatureExtractor
+from engine.library.catalog import SegmentRecord, TrackRecord
+from engine.media import dsp
+from engine.media.audio import iter_audio
+from engine.media.container import reason
+from engine.tags import group_tags
+
+MIN_SECONDS = 1.0  # shorter than this is a click or an empty file, not music
+VOCAL_TAGS = (
+    "vocal",
+    "vocals",
+    "singing",
+    "voice",
+    "male",
+    "female",
+    "woman",
+    "man",
+    "male vocal",
+    "female vocal",
+    "male voice",
+    "female voice",
+    "female vocalists",
+    "male vocalists",
+    "female vocalist",
+    "choir",
+    "opera",
+)
+INSTRUMENTAL_TAGS = ("no vocals", "no vocal", "no voice", "instrumental")
+
+
+class SkipFile(Exception):
+    """The file cannot be indexed; the message is the reason recorded for it."""
+
+
+@dataclass
+class TrackResult:
+    track: TrackRecord
+    segments: list[SegmentRecord]
+    # Seconds per stage: decode, descriptors, backbone, head (the catalog write is timed by the scanner).
+    times: dict[str, float] = field(default_factory=dict)
+
+
+def read_tags(path: str) -> dict[str, str | float | None]:
+    """Title, artist, album (container or stream tags, whichever the format uses) and declared duration."""
+    with av.open(path) as container:
+        found: dict[str, str] = {}
+        for source in [container.metadata, *(s.metadata for s in container.streams.audio)]:
+            for key, value in source.items():
+                found.setdefault(key.lower(), value)
+        duration = container.duration / av.time_base if container.duration else None
+    return {k: (found.get(k) or None) for k in ("title", "artist", "album")} | {"declared": duration}
+
+
+def vocal_score(tags: dict[str, float]) -> float:
+    """0 instrumental .. 1 sung, from musicnn's voice tags against its no-voice tags."""
+    voice = max((tags.get(t, 0.0) for t in VOCAL_TAGS), default=0.0)
+    none = max((tags.get(t, 0.0) for t in INSTRUMENTAL_TAGS), default=0.0)
+    return float(voice / (voice + none)) if voice + none > 0 else 0.5
+
+
+class TrackAnalyzer:
+    def __init__(self, bundle: Bundle, *, threads: int | None = 1):
+        self.bundle = bundle
+        self.extractor = FeatureExtractor(bundle, threads=threads)
+        self.embedder = Embedder(bundle, self.extractor, threads=threads)
+        self.tag_names = self.extractor.tag_names
+
+    def __call__(self, path: bytes, size: int, mtime_ns: int) -> TrackResult:
+        name = os.fsdecode(path)
+        if size == 0:
+            raise SkipFile("empty file (0 bytes)")
+        times: dict[str, float] = {}
+        start = time.perf_counter()
+        try:
+            info = read_tags(name)
+        except (av.error.FFmpegError, OSError) as exc:
+            raise SkipFile(f"not a readable media file ({reason(exc)})") from exc
+        times["decode"] = time.perf_counter() - start
+        pieces = iter_audio(name, self.extractor.pre.audio, chunk_samples=self.extractor.chunk_samples)
+        try:
+            music = self.extractor.music_chunks(pieces, times)
+        except DecodeError as exc:
+            raise SkipFile(str(exc).removeprefix(f"{name}: ")) from exc
+        if music.duration < MIN_SECONDS:
+            raise SkipFile(f"only {music.duration:.2f} s of audio")
+        declared = info["declared"]
+        if declared and music.duration < 0.5 * declared:
+            raise SkipFile(f"truncated: only {music.duration:.0f} of {declared:.0f} s decode")
+
+        start = time.perf_counter()
+        segments = music.segments()
+        vectors = self.embedder.embed_segments(music, segments)
+        times["head"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        tags = dict(zip(self.tag_names, music.tags.mean(axis=0).tolist()))
+        overall = dsp.descriptors(music.analysis)
+        record = TrackRecord(
+            path=path,
+            size=size,
+            mtime_ns=mtime_ns,
+            bundle_id=self.bundle.id,
+            duration=music.duration,
+            title=info["title"],
+            artist=info["artist"],
+            album=info["album"],
+            tempo_bpm=round(overall.tempo_bpm, 1) or None,
+            musical_key=overall.key,
+            mode=round(overall.mode, 3),
+            loudness_db=round(overall.loudness_db, 1),
+            vocal_score=round(vocal_score(tags), 3),
+            tags={g: {k: round(v, 3) for k, v in names.items()} for g, names in group_tags({"tags": tags}).items()},
+        )
+        segment_records = [
+            SegmentRecord(s.start, s.end, round(music.descriptors(s).tempo_bpm, 1) or None, v)
+            for s, v in zip(segments, vectors)
+        ]
+        times["descriptors"] = times.get("descriptors", 0.0) + time.perf_counter() - start
+        return TrackResult(record, segment_records, times)

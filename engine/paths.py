@@ -1,8 +1,9 @@
 """Where Needledrop keeps its data, model bundles and caches.
 
 Every location can be overridden, so tests and benchmarks never touch a user's real library:
-`--data-dir` or NEEDLEDROP_DATA_DIR for the library, NEEDLEDROP_MODELS_DIR for model bundles
-(default: `<data dir>/models`), NEEDLEDROP_CACHE_DIR for downloads and build scratch space.
+`--data-dir` or NEEDLEDROP_DATA_DIR for the library, NEEDLEDROP_MODELS_DIR for model bundles,
+NEEDLEDROP_CACHE_DIR for downloads and build scratch space. Model bundles belong to the user, not to a
+library: `--data-dir` moves the catalog and index, and keeps using the user's models folder.
 """
 
 from __future__ import annotations
@@ -26,11 +27,8 @@ def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
     return _from_env("NEEDLEDROP_DATA_DIR") or Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
-def models_dir(data_override: str | os.PathLike[str] | None = None) -> Path:
-    env = _from_env("NEEDLEDROP_MODELS_DIR")
-    if env and not data_override:
-        return env
-    return data_dir(data_override) / "models"
+def models_dir() -> Path:
+    return _from_env("NEEDLEDROP_MODELS_DIR") or Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "models"
 
 
 def cache_dir() -> Path:

@@ -39,11 +39,10 @@ def test_models_info_text_is_readable(bundle):
 
 
 def test_missing_bundle_is_one_clear_line_and_a_distinct_exit_code(tmp_path):
-    result = needledrop("--data-dir", str(tmp_path), "models", "info")
+    result = needledrop("models", "info", env={"NEEDLEDROP_MODELS_DIR": str(tmp_path)})
     assert result.returncode == 3
     assert result.stderr.strip().splitlines() == [
-        f"needledrop: no model bundle is installed in {tmp_path / 'models'}; "
-        "run `needledrop models build` (or `make models`)"
+        f"needledrop: no model bundle is installed in {tmp_path}; run `needledrop models build` (or `make models`)"
     ]
 
 

@@ -8,11 +8,12 @@ import logging
 import sys
 
 import engine
-from engine.cli.commands import models
+from engine.cli.commands import library, models
 from engine.errors import BundleError, DecodeError, ExecutionProviderError, NeedledropError
+from engine.library import CatalogError
 
-COMMAND_GROUPS = (models,)
-EXIT_CODES = {BundleError: 3, DecodeError: 4, ExecutionProviderError: 5}
+COMMAND_GROUPS = (models, library)
+EXIT_CODES = {BundleError: 3, DecodeError: 4, ExecutionProviderError: 5, CatalogError: 6}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -37,7 +37,7 @@ def build_command(args: argparse.Namespace) -> int:
         raise NeedledropError(
             f"building models needs the `train` extra ({', '.join(missing)} missing): pip install 'needledrop[train]'"
         )
-    cmd = [sys.executable, "-m", "export_onnx", "build", "--models-dir", str(paths.models_dir(args.data_dir))]
+    cmd = [sys.executable, "-m", "export_onnx", "build", "--models-dir", str(paths.models_dir())]
     if args.force:
         cmd.append("--force")
     if args.heads:
@@ -143,7 +143,7 @@ def print_info(info: dict) -> None:
 
 
 def info_command(args: argparse.Namespace) -> int:
-    info = describe(open_current_bundle(paths.models_dir(args.data_dir)))
+    info = describe(open_current_bundle(paths.models_dir()))
     if args.json:
         print(json.dumps(info, indent=2))
     else:

@@ -1,0 +1,177 @@
+"""`needledrop library add|remove|scan|status|list|errors`: the music folders Needledrop recommends from."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import time
+
+from tqdm import tqdm
+
+from engine import paths
+from engine.bundle import open_current_bundle
+from engine.library import Library, ScanProgress
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("library", help="music folders: add, remove, scan, status, list")
+    actions = parser.add_subparsers(dest="library_command", required=True, metavar="ACTION")
+
+    add = actions.add_parser("add", help="add a music folder (scanned by `library scan`)")
+    add.add_argument("path")
+    remove = actions.add_parser("remove", help="forget a music folder and its tracks (files are not touched)")
+    remove.add_argument("path")
+    scan = actions.add_parser("scan", help="index new and changed files in every folder")
+    scan.add_argument("--full", action="store_true", help="re-analyse every file, changed or not")
+    scan.add_argument("--workers", type=int, help="processes to use (default: one per core)")
+    actions.add_parser("status", help="folders, tracks, hours of audio, errors, index")
+    lst = actions.add_parser("list", help="the catalogued tracks")
+    lst.add_argument("--limit", type=int)
+    actions.add_parser("errors", help="files that could not be indexed, and why")
+    for p in (add, remove, scan, lst, *[actions.choices[n] for n in ("status", "errors")]):
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+    for name, handler in (
+        ("add", add_command),
+        ("remove", remove_command),
+        ("scan", scan_command),
+        ("status", status_command),
+        ("list", list_command),
+        ("errors", errors_command),
+    ):
+        actions.choices[name].set_defaults(handler=handler)
+
+
+def open_library(args: argparse.Namespace) -> Library:
+    bundle = open_current_bundle(paths.models_dir())
+    return Library(paths.data_dir(args.data_dir), bundle)
+
+
+def _print(args, data, text: str) -> None:
+    print(json.dumps(data, indent=2) if args.json else text)
+
+
+def add_command(args) -> int:
+    root = open_library(args).add_root(args.path)
+    _print(args, {"added": root.display}, f"added {root.display}; run `needledrop library scan` to index it")
+    return 0
+
+
+def remove_command(args) -> int:
+    removed = open_library(args).remove_root(args.path)
+    _print(args, {"removed": removed}, "removed" if removed else f"{args.path} was not a library folder")
+    return 0 if removed else 1
+
+
+class _Bar:
+    """tqdm over files, with hours of audio, the rate as a multiple of real time, and the ETA."""
+
+    def __init__(self, enabled: bool):
+        self.bar = None
+        self.enabled = enabled
+
+    def __call__(self, progress: ScanProgress) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            self.bar = tqdm(total=progress.files_total, unit="file", desc="scanning", dynamic_ncols=True)
+        self.bar.n = progress.files_done
+        speed = progress.seconds_of_audio / max(progress.elapsed, 1e-6)
+        self.bar.set_postfix_str(
+            f"{progress.seconds_of_audio / 3600:.2f} h audio, {speed:.0f}x real time, {progress.failed} skipped"
+        )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def scan_command(args) -> int:
+    library = open_library(args)
+    bar = _Bar(enabled=not args.json)
+    stop = {"requested": False}
+
+    def interrupt(signum, frame):  # first Ctrl-C: finish the tracks in flight, keep everything done so far
+        if stop["requested"]:
+            raise KeyboardInterrupt
+        stop["requested"] = True
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        report = library.scan(
+            full=args.full, workers=args.workers, on_progress=bar, should_stop=lambda: stop["requested"]
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        bar.close()
+    data = {
+        "indexed": report.indexed,
+        "skipped": report.failed,
+        "unchanged": report.unchanged,
+        "removed": report.removed,
+        "offline_roots": report.roots_offline,
+        "cancelled": report.cancelled,
+        "audio_hours": report.seconds_of_audio / 3600,
+        "seconds": report.elapsed,
+        "realtime_factor": report.seconds_of_audio / report.elapsed if report.elapsed else None,
+        "stage_seconds": report.stages,
+        "index_rebuilt": report.index_rebuilt,
+    }
+    lines = [
+        f"indexed {report.indexed}, skipped {report.failed}, unchanged {report.unchanged}, "
+        f"removed {report.removed} in {report.elapsed:.1f} s"
+    ]
+    if report.seconds_of_audio:
+        lines.append(f"{report.seconds_of_audio / 3600:.2f} h of audio, {data['realtime_factor']:.0f}x real time")
+    for root in report.roots_offline:
+        lines.append(f"offline (kept as it was): {root}")
+    if report.failed:
+        lines.append("see `needledrop library errors` for the reasons")
+    if report.cancelled:
+        lines.append("stopped early; run the scan again to continue")
+    _print(args, data, "\n".join(lines))
+    return 0
+
+
+def status_command(args) -> int:
+    status = open_library(args).status()
+    lines = [
+        f"{status['tracks']} tracks, {status['audio_hours']:.1f} h of audio, {status['segments']} segments, "
+        f"{status['errors']} files skipped"
+    ]
+    for root in status["roots"]:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(root["last_scan"])) if root["last_scan"] else "never"
+        lines.append(f"  {'online ' if root['online'] else 'OFFLINE'}  {root['path']}  (last scan: {when})")
+    if status["stale_tracks"]:
+        lines.append(f"{status['stale_tracks']} tracks were embedded by another model bundle: scan to update them")
+    index = status["index"]
+    lines.append(
+        "index: none yet"
+        if index is None
+        else f"index: {index['segments']} segments" + ("" if index["current"] else " (outdated: scan)")
+    )
+    _print(args, status, "\n".join(lines))
+    return 0
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+
+
+def list_command(args) -> int:
+    tracks = open_library(args).catalog.tracks(limit=args.limit)
+    lines = []
+    for t in tracks:
+        name = " - ".join(x for x in (t["artist"], t["title"]) if x) or t["path"]
+        tags = ", ".join(k for group in t["tags"].values() for k in group)
+        bpm = f"{t['tempo_bpm']:.0f} BPM" if t["tempo_bpm"] else "no beat"
+        lines.append(f"{_minutes(t['duration']):>6}  {bpm:>8}  {t['key'] or '':<9} {name}  [{tags}]")
+    _print(args, tracks, "\n".join(lines) or "no tracks yet: `needledrop library add FOLDER`, then `scan`")
+    return 0
+
+
+def errors_command(args) -> int:
+    errors = open_library(args).catalog.errors()
+    data = [{"path": p, "reason": r, "at": a} for p, r, a in errors]
+    _print(args, data, "\n".join(f"{p}: {r}" for p, r, _ in errors) or "no errors")
+    return 0

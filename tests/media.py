@@ -19,15 +19,21 @@ AUDIO_CODECS = {
 }
 
 
-def write_audio(path: Path, samples: np.ndarray, sample_rate: int) -> Path:
-    """samples: (n,) mono or (channels, n) float in [-1, 1]; format chosen by the file suffix."""
+def write_audio(path: Path, samples: np.ndarray, sample_rate: int, tags: dict[str, str] | None = None) -> Path:
+    """samples: (n,) mono or (channels, n) float in [-1, 1]; format chosen by the file suffix; `tags` such as
+    title and artist are written as the container's metadata."""
     samples = np.atleast_2d(np.asarray(samples, dtype=np.float32))
     codec, fmt = AUDIO_CODECS[path.suffix]
     if codec == "vorbis" and samples.shape[0] == 1:  # FFmpeg's vorbis encoder is stereo-only
         samples = np.repeat(samples, 2, axis=0)
+    if codec == "libopus" and sample_rate not in (8000, 12000, 16000, 24000, 48000):  # Opus's only rates
+        t = np.arange(0, samples.shape[1], sample_rate / 48000)
+        samples = np.stack([np.interp(t, np.arange(samples.shape[1]), ch) for ch in samples]).astype(np.float32)
+        sample_rate = 48000
     channels = samples.shape[0]
     layout = {1: "mono", 2: "stereo"}[channels]
     with av.open(str(path), "w") as container:
+        container.metadata.update(tags or {})
         stream = container.add_stream(codec, rate=sample_rate, layout=layout)
         if codec == "vorbis":
             stream.codec_context.options = {"strict": "experimental"}
@@ -101,8 +107,9 @@ def render_midi(
     bass: bool = False,
     velocity: int = 90,
     seconds: float = 24.0,
+    tags: dict[str, str] | None = None,
 ) -> Path:
-    """A General MIDI arrangement rendered by FluidSynth to an Opus file: real instrument samples."""
+    """A General MIDI arrangement rendered by FluidSynth (real instrument samples) into `path`'s format."""
     import subprocess
     import tempfile
 
@@ -150,4 +157,4 @@ def render_midi(
             resampler = av.AudioResampler(format="fltp", rate=22050)
             frames = [f for fr in container.decode(audio=0) for f in resampler.resample(fr)]
         samples = np.concatenate([f.to_ndarray() for f in frames], axis=1).mean(axis=0)
-    return write_audio(path, samples, 22050)
+    return write_audio(path, samples, 22050, tags)

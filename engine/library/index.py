@@ -76,11 +76,14 @@ def build_index(catalog: Catalog, bundle_id: str, folder: Path, *, n_trees: int 
         ann_path.write_bytes(b"")
     np.save(ids_path, ids)
     info = IndexInfo(bundle_id, ann_path.name, ids_path.name, len(ids), dim, n_trees, time.time())
-    old = read_index_info(folder)
+    previous = read_index_info(folder)
     _write_json_atomically(folder / POINTER, info.__dict__)
-    if old is not None:  # readers that opened the old files keep their mapping
-        for stale in (old.file, old.ids):
-            (folder / stale).unlink(missing_ok=True)
+    # Keep the generation just replaced (a reader may have read the old pointer a moment ago); remove the
+    # older ones. Readers that already opened them keep their memory mapping.
+    keep = {POINTER, info.file, info.ids} | ({previous.file, previous.ids} if previous else set())
+    for path in folder.glob("segments-*"):
+        if path.name not in keep:
+            path.unlink(missing_ok=True)
     log.info("indexed %d segments of bundle %s", len(ids), bundle_id)
     return info
 
@@ -96,6 +99,15 @@ class SegmentIndex:
     """A loaded index: nearest segments to a query, exactly re-ranked."""
 
     def __init__(self, folder: Path, bundle_id: str):
+        for attempt in range(3):  # a rebuild may replace the files between reading the pointer and opening them
+            try:
+                self._open(folder, bundle_id)
+                return
+            except OSError:
+                if attempt == 2:
+                    raise
+
+    def _open(self, folder: Path, bundle_id: str) -> None:
         info = read_index_info(folder)
         if info is None:
             raise IndexMissingError(f"no library index in {folder}: scan the library first (`needledrop library scan`)")

@@ -15,8 +15,10 @@ import multiprocessing
 import os
 import stat
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from engine.bundle import Bundle, load_bundle
@@ -154,10 +156,13 @@ class Scanner:
         workers: int | None = None,
         on_progress: Callable[[ScanProgress], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        analyzer: TrackAnalyzer | None = None,
     ):
+        """`workers=0` analyses in this process (with `analyzer`, or one made here): for tests and debugging."""
         self.catalog = catalog
         self.bundle = bundle
         self.workers = workers if workers is not None else max(1, len(os.sched_getaffinity(0)))
+        self.analyzer = analyzer
         self.on_progress = on_progress or (lambda progress: None)
         self.should_stop = should_stop or (lambda: False)
 
@@ -209,34 +214,70 @@ class Scanner:
         return sorted(jobs, key=lambda j: j.size, reverse=True)
 
     def _analyse_all(self, jobs: list[Job], report: ScanReport, progress: ScanProgress) -> None:
+        if self.workers == 0:
+            self._analyse_here(jobs, report, progress)
+        else:
+            self._analyse_in_pool(jobs, report, progress)
+
+    def _analyse_here(self, jobs: list[Job], report: ScanReport, progress: ScanProgress) -> None:
+        global _analyzer
+        _analyzer = self.analyzer or TrackAnalyzer(self.bundle, threads=None)
+        for job in self._jobs_in_order(jobs):
+            if self.should_stop():
+                report.cancelled = True
+                return
+            self._commit(*_analyse(job), report, progress)
+
+    def _analyse_in_pool(self, jobs: list[Job], report: ScanReport, progress: ScanProgress) -> None:
+        """Jobs through a process pool. A file that crashes a worker (a decoder bug) breaks the pool: the
+        jobs that were in flight are then retried one at a time, which finds the culprit and records it."""
+        queue = deque(self._jobs_in_order(jobs))
+        while queue and not report.cancelled:
+            suspects = self._run_pool(queue, report, progress, in_flight=2 * self.workers)
+            for job in suspects:
+                if self._run_pool(deque([job]), report, progress, in_flight=1):
+                    self.catalog.put_error(
+                        job.root_id,
+                        job.path,
+                        job.size,
+                        job.mtime_ns,
+                        "crashed the audio decoder (the file is probably damaged)",
+                    )
+                    report.failed += 1
+                    progress.failed += 1
+                    progress.files_done += 1
+                    self.on_progress(progress)
+
+    def _run_pool(self, queue: deque[Job], report: ScanReport, progress: ScanProgress, *, in_flight: int) -> list[Job]:
+        """Drain `queue` through a fresh pool; returns the jobs in flight if a worker died, else []."""
         context = multiprocessing.get_context("spawn")  # fork would copy ONNX Runtime's threads
-        pending = iter(self._jobs_in_order(jobs))
         with ProcessPoolExecutor(
-            self.workers, mp_context=context, initializer=_init_worker, initargs=(str(self.bundle.path),)
+            min(self.workers, in_flight),
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(str(self.bundle.path),),
         ) as pool:
-            running: set[Future] = set()
-            # Two jobs per worker in flight keeps every core busy without queueing the whole library.
-            for job in pending:
-                running.add(pool.submit(_analyse, job))
-                if len(running) >= 2 * self.workers:
-                    break
-            while running:
-                done, running = wait(running, return_when=FIRST_COMPLETED)
+            running: dict[Future, Job] = {}
+            while queue or running:
+                while queue and len(running) < in_flight and not report.cancelled:
+                    job = queue.popleft()
+                    running[pool.submit(_analyse, job)] = job
+                if not running:
+                    return []
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
-                    self._commit(*future.result(), report, progress)
-                if self.should_stop():
+                    job = running.pop(future)
+                    try:
+                        outcome = future.result()
+                    except BrokenProcessPool:
+                        lost = [job, *running.values()]
+                        pool.shutdown(wait=False, cancel_futures=True)
+                        return lost
+                    self._commit(*outcome, report, progress)
+                if self.should_stop() and not report.cancelled:
+                    # Finish the tracks already started (their work is kept), start no more.
                     report.cancelled = True
-                    for future in running:
-                        future.cancel()
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    running = {f for f in running if not f.cancelled()}
-                    for future in running:  # already started: keep their work
-                        self._commit(*future.result(), report, progress)
-                    return
-                for job in pending:
-                    running.add(pool.submit(_analyse, job))
-                    if len(running) >= 2 * self.workers:
-                        break
+        return []
 
     def _commit(self, job: Job, result: TrackResult | None, reason: str | None, report, progress) -> None:
         start = time.perf_counter()

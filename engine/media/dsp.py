@@ -65,6 +65,7 @@ class TrackAnalysis:
     """Frame-level intermediates of a whole track, computed once; windows of it give segment descriptors."""
 
     sample_rate: int
+    samples: int  # length of the analysed signal
     fps: float  # envelope frames per second
     envelope: np.ndarray  # onset strength (spectral flux of the log-compressed spectrum)
     power: np.ndarray  # mean square per envelope frame
@@ -73,7 +74,7 @@ class TrackAnalysis:
 
     @property
     def duration(self) -> float:
-        return len(self.envelope) / self.fps
+        return self.samples / self.sample_rate
 
 
 def concat(parts: list[TrackAnalysis]) -> TrackAnalysis:
@@ -81,6 +82,7 @@ def concat(parts: list[TrackAnalysis]) -> TrackAnalysis:
     first = parts[0]
     return TrackAnalysis(
         sample_rate=first.sample_rate,
+        samples=sum(p.samples for p in parts),
         fps=first.fps,
         envelope=np.concatenate([p.envelope for p in parts]),
         power=np.concatenate([p.power for p in parts]),
@@ -109,6 +111,7 @@ def analyse(wave: np.ndarray, sr: int) -> TrackAnalysis:
     folded /= folded.sum(axis=1, keepdims=True) + 1e-12
     return TrackAnalysis(
         sample_rate=sr,
+        samples=len(wave),
         fps=sr / _ENVELOPE_HOP,
         envelope=np.concatenate([[0.0], flux]).astype(np.float32),
         power=power,

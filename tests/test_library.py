@@ -1,0 +1,375 @@
+"""The music library: scanning real files, change detection, bad input, offline roots, kill and resume,
+bundle changes, and the index."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import msgspec
+import numpy as np
+import pytest
+
+from engine.bundle import load_bundle
+from engine.bundle.manifest import MANIFEST_NAME, encode_manifest
+from engine.library import Library
+from engine.library.analysis import TrackAnalyzer
+from engine.library.index import SegmentIndex, build_index, read_index_info
+from engine.library.scanner import Scanner
+from media import render_midi, write_audio, write_video
+
+# file name -> (tempo, arrangement); every common format, with tags
+TRACKS = {
+    "piano.flac": (60, dict(program=0, melody=[60, 64, 67, 72], velocity=60)),
+    "techno.mp3": (140, dict(program=81, melody=[57, 60, 64, 60], beats_per_note=0.5, drums=True, bass=True)),
+    "guitar.m4a": (96, dict(program=25, melody=[52, 56, 59, 64], beats_per_note=0.5)),
+    "strings.ogg": (72, dict(program=45, melody=[55, 59, 62, 67])),  # pizzicato: legato has no clear beat
+    "rock.opus": (128, dict(program=30, melody=[52, 55, 57, 59], drums=True, bass=True)),
+    "organ.wav": (84, dict(program=19, melody=[48, 52, 55, 60])),
+}
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    """The tracks rendered once; tests copy them into their own library folders."""
+    folder = tmp_path_factory.mktemp("rendered")
+    for name, (bpm, arrangement) in TRACKS.items():
+        render_midi(folder / name, bpm=bpm, seconds=24, tags={"title": Path(name).stem.title(), "artist": "Band"},
+                    **arrangement)
+    return folder
+
+
+@pytest.fixture
+def music(rendered, tmp_path) -> Path:
+    folder = tmp_path / "music"
+    shutil.copytree(rendered, folder)
+    return folder
+
+
+@pytest.fixture
+def library(bundle, isolated_data_dir) -> Library:
+    return Library(isolated_data_dir, bundle)
+
+
+def duration(path: Path) -> float:
+    from engine.library.analysis import read_tags
+
+    return read_tags(str(path))["declared"]
+
+
+def expected_segments(seconds: float) -> int:
+    """12 s windows every 6 s over whole 3 s patches, the tail getting a window of its own."""
+    patches = -(-round(seconds * 16000) // 48000)
+    starts = list(range(0, max(patches - 4, 0) + 1, 2))
+    return len(starts) + (starts[-1] + 4 < patches)
+
+
+def segment_total(library: Library) -> int:
+    return sum(t["segments"] for t in library.catalog.tracks())
+
+
+def by_name(library: Library) -> dict[str, dict]:
+    return {Path(t["path"]).name: t for t in library.catalog.tracks()}
+
+
+def test_scan_indexes_every_format_with_tags_tempo_and_segments(library, music):
+    library.add_root(music)
+    report = library.scan(workers=2)
+    assert (report.indexed, report.failed) == (len(TRACKS), 0)
+    seconds = {name: duration(music / name) for name in TRACKS}
+    assert report.index_rebuilt and report.seconds_of_audio == pytest.approx(sum(seconds.values()), abs=0.5)
+    assert set(report.stages) >= {"decode", "backbone", "descriptors", "head", "write"}
+    tracks = by_name(library)
+    for name, (bpm, _) in TRACKS.items():
+        t = tracks[name]
+        assert t["title"] == Path(name).stem.title() and t["artist"] == "Band"
+        assert t["duration"] == pytest.approx(seconds[name], abs=0.1)
+        assert t["segments"] == expected_segments(t["duration"])
+        assert t["tempo_bpm"] == pytest.approx(bpm, rel=0.03), name
+    assert "electronic" in tracks["techno.mp3"]["tags"]["genres"] or "techno" in tracks["techno.mp3"]["tags"]["genres"]
+    assert "piano" in tracks["piano.flac"]["tags"]["instruments"]
+    index = library.open_index()
+    assert len(index) == sum(t["segments"] for t in tracks.values())
+    ids, vectors = library.catalog.segment_vectors(library.bundle.id)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    found, scores = index.query(vectors[4], 3)
+    assert found[0] == ids[4] and scores[0] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_quick_rescan_skips_unchanged_files_and_follows_changes(library, music, rendered):
+    library.add_root(music)
+    library.scan(workers=1)
+    again = library.scan(workers=1)
+    assert (again.unchanged, again.indexed, again.index_rebuilt) == (len(TRACKS), 0, False)
+
+    shutil.copyfile(rendered / "rock.opus", music / "piano.flac.tmp")
+    os.replace(music / "piano.flac.tmp", music / "piano.flac")  # replaced by other audio, different format
+    (music / "organ.wav").unlink()
+    changed = library.scan(workers=1)
+    assert (changed.indexed, changed.removed, changed.index_rebuilt) == (1, 1, True)
+    tracks = by_name(library)
+    assert "organ.wav" not in tracks and tracks["piano.flac"]["tempo_bpm"] == pytest.approx(128, rel=0.03)
+    assert len(library.open_index()) == segment_total(library)
+
+    full = library.scan(workers=1, full=True)
+    assert full.indexed == len(TRACKS) - 1
+
+
+def test_bad_files_are_skipped_with_a_reason_and_not_retried(library, music, tmp_path):
+    bad = music / "bad"
+    bad.mkdir()
+    (bad / "empty.mp3").write_bytes(b"")
+    (bad / "notes.mp3").write_text("these are not the droids you are looking for\n" * 50)
+    data = (music / "piano.flac").read_bytes()
+    (bad / "truncated.flac").write_bytes(data[: len(data) // 5])
+    write_video(bad / "silent.mp4", np.zeros((10, 32, 32, 3), np.uint8))  # video, no audio stream
+    write_audio(bad / "click.wav", np.zeros(4000, np.float32), 16000)  # a quarter of a second
+    (bad / "cover.jpg").write_bytes(b"\xff\xd8 not audio, not even looked at")
+    library.add_root(music)
+    report = library.scan(workers=2)
+    assert report.indexed == len(TRACKS) and report.failed == 5
+    reasons = {Path(p).name: r for p, r, _ in library.catalog.errors()}
+    assert reasons["empty.mp3"] == "empty file (0 bytes)"
+    assert reasons["notes.mp3"].startswith("not a readable media file (Invalid data")
+    assert reasons["truncated.flac"].startswith("truncated: only") or "corrupt" in reasons["truncated.flac"]
+    assert reasons["silent.mp4"] == "has no audio stream"
+    assert reasons["click.wav"] == "only 0.25 s of audio"
+    assert "cover.jpg" not in reasons
+
+    again = library.scan(workers=2)  # unchanged bad files are not analysed again
+    assert (again.indexed, again.failed, again.unchanged) == (0, 0, len(TRACKS) + 5)
+    assert len(library.catalog.tracks()) == len(TRACKS)  # nothing lost
+
+
+def test_odd_paths_links_hidden_files_and_loops(library, music, rendered):
+    odd = os.fsencode(music) + b"/caf\xe9 \xff.wav"  # not valid UTF-8
+    shutil.copyfile(rendered / "organ.wav", odd)
+    deep = music / ("d" * 200) / ("e" * 200) / ("f" * 200)
+    deep.mkdir(parents=True)
+    long_name = deep / ("very long name " * 15 + ".flac")
+    shutil.copyfile(rendered / "piano.flac", long_name)
+    (music / ".hidden").mkdir()
+    shutil.copyfile(rendered / "piano.flac", music / ".hidden" / "secret.flac")
+    os.symlink(music, music / "loop")  # a link back to the root must not loop or duplicate
+    library.add_root(music)
+    report = library.scan(workers=2)
+    assert (report.indexed, report.failed) == (len(TRACKS) + 2, 0)
+    names = {Path(t["path"]).name for t in library.catalog.tracks()}
+    assert "caf\ufffd \ufffd.wav" in names and long_name.name in names and "secret.flac" not in names
+    assert len(str(long_name)) > 700
+
+
+def test_a_file_changed_or_deleted_during_its_analysis_is_retried_not_indexed(library, music, bundle):
+    class Meddling(TrackAnalyzer):
+        """The real analyzer; the file changes under it while it works."""
+
+        def __call__(self, path, size, mtime_ns):
+            result = super().__call__(path, size, mtime_ns)
+            name = os.fsdecode(path)
+            if name.endswith("rock.opus"):
+                os.unlink(name)
+            elif name.endswith("guitar.m4a"):
+                with open(name, "ab") as f:
+                    f.write(b"\0" * 10)
+            return result
+
+    library.add_root(music)
+    scanner = Scanner(library.catalog, bundle, workers=0, analyzer=Meddling(bundle))
+    report = scanner.run()
+    assert report.indexed == len(TRACKS) - 2
+    reasons = {Path(p).name: r for p, r, _ in library.catalog.errors()}
+    assert reasons == {"rock.opus": "deleted during the scan",
+                       "guitar.m4a": "changed during the scan (will be read again next time)"}
+    retry = library.scan(workers=1)  # the changed file is read again; the deleted one is gone
+    assert retry.indexed == 1 and "guitar.m4a" in by_name(library)
+
+
+def test_unreadable_file_is_skipped_with_its_reason(bundle, music):
+    """As root every file is readable, so the scan runs in a child process that drops to `nobody`."""
+    shared = Path(tempfile.mkdtemp(prefix="needledrop-perm-"))
+    try:
+        shutil.copytree(music, shared / "music")
+        locked = shared / "music" / "piano.flac"
+        os.chmod(locked, 0)
+        for p in [shared, *shared.rglob("*")]:
+            if p != locked:
+                os.chmod(p, 0o777 if p.is_dir() else 0o666)
+        analyzer = TrackAnalyzer(bundle)
+        _ = analyzer.extractor.music_backbone  # open every session before giving up root's rights
+        pid = os.fork()
+        if pid == 0:  # child
+            code = 1
+            try:
+                if os.geteuid() == 0:
+                    os.setgid(65534)
+                    os.setuid(65534)
+                library = Library(shared / "data", bundle)
+                library.add_root(shared / "music")
+                Scanner(library.catalog, bundle, workers=0, analyzer=analyzer).run()
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        library = Library(shared / "data", bundle)
+        reasons = {Path(p).name: r for p, r, _ in library.catalog.errors()}
+        assert reasons == {"piano.flac": "not a readable media file (Permission denied)"}
+        assert len(library.catalog.tracks()) == len(TRACKS) - 1
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_an_offline_or_empty_root_keeps_its_tracks(library, music, tmp_path):
+    library.add_root(music)
+    library.scan(workers=2)
+    before = by_name(library)
+    away = tmp_path / "unplugged"
+    music.rename(away)  # the drive is gone
+    report = library.scan(workers=2)
+    assert report.roots_offline == [str(music)] and report.removed == 0
+    assert by_name(library) == {k: {**v, "online": False} for k, v in before.items()}
+    assert len(library.open_index()) == segment_total(library)
+
+    music.mkdir()  # an empty mount point, drive not mounted
+    assert library.scan(workers=2).roots_offline == [str(music)]
+    assert len(library.catalog.tracks()) == len(TRACKS)
+
+    music.rmdir()
+    away.rename(music)  # back again: nothing to re-embed
+    back = library.scan(workers=2)
+    assert (back.roots_offline, back.indexed, back.unchanged) == ([], 0, len(TRACKS))
+    assert all(t["online"] for t in library.catalog.tracks())
+
+
+def _catalog_snapshot(library: Library) -> dict:
+    tracks = {t["path"].split("/")[-1]: {k: v for k, v in t.items() if k not in ("id", "path")}
+              for t in library.catalog.tracks()}
+    _, vectors = library.catalog.segment_vectors(library.bundle.id)
+    return {"tracks": tracks, "vectors": np.sort(vectors.round(5), axis=0)}
+
+
+def test_a_scan_killed_with_sigkill_resumes_to_the_same_catalog(bundle, rendered, tmp_path):
+    music = tmp_path / "music"
+    music.mkdir()
+    for i in range(4):  # 24 tracks: long enough to kill the scan half-way
+        for name in TRACKS:
+            shutil.copyfile(rendered / name, music / f"{i}-{name}")
+    env = {**os.environ, "NEEDLEDROP_DATA_DIR": str(tmp_path / "killed")}
+    cli = [sys.executable, "-m", "engine.cli.main"]
+    subprocess.run([*cli, "library", "add", str(music)], env=env, check=True, capture_output=True)
+    victim = subprocess.Popen([*cli, "library", "scan", "--json"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    killed = Library(tmp_path / "killed", bundle)
+    deadline = time.time() + 300
+    while len(killed.catalog.tracks()) < 3 and time.time() < deadline:
+        time.sleep(0.1)
+    os.killpg(victim.pid, signal.SIGKILL)  # the scan and its workers, mid-track
+    victim.wait()
+    partial = len(killed.catalog.tracks())
+    assert 3 <= partial < 24
+    resumed = subprocess.run([*cli, "library", "scan", "--json"], env=env, check=True, capture_output=True, text=True)
+    assert json.loads(resumed.stdout)["indexed"] <= 24 - partial + 2  # at most the tracks in flight redone
+
+    straight = Library(tmp_path / "straight", bundle)
+    straight.add_root(music)
+    straight.scan(workers=2)
+    a, b = _catalog_snapshot(killed), _catalog_snapshot(straight)
+    assert a["tracks"].keys() == b["tracks"].keys() and len(a["tracks"]) == 24
+    for name in a["tracks"]:
+        assert a["tracks"][name] == b["tracks"][name], name
+    np.testing.assert_allclose(a["vectors"], b["vectors"], atol=2e-5)
+    assert len(killed.open_index()) == len(straight.open_index())
+
+
+def test_a_new_bundle_re_embeds_instead_of_mixing(library, music, bundle, tmp_path):
+    library.add_root(music)
+    library.scan(workers=2)
+    other = tmp_path / "other-bundle"
+    other.mkdir()
+    for f in bundle.path.iterdir():
+        os.link(f, other / f.name)
+    (other / MANIFEST_NAME).unlink()
+    manifest = msgspec.structs.replace(bundle.manifest, bundle_id="nd-other")
+    (other / MANIFEST_NAME).write_bytes(encode_manifest(manifest))
+    renewed = Library(library.data_dir, load_bundle(other))
+    assert renewed.status()["stale_tracks"] == len(TRACKS)
+    with pytest.raises(Exception, match="built with bundle"):
+        renewed.open_index()
+    report = renewed.scan(workers=2)
+    assert report.indexed == len(TRACKS) and report.index_rebuilt
+    assert renewed.status()["stale_tracks"] == 0
+    assert len(renewed.open_index()) == segment_total(library)
+    assert renewed.catalog.segment_count(bundle.id) == 0  # the old vectors are gone, not mixed in
+
+
+def test_index_swap_is_atomic_and_old_readers_keep_working(library, music):
+    library.add_root(music)
+    library.scan(workers=2)
+    old = library.open_index()
+    _, vectors = library.catalog.segment_vectors(library.bundle.id)
+    errors: list[Exception] = []
+    stop = threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            try:
+                index = SegmentIndex(library.index_dir, library.bundle.id)
+                assert len(index.query(vectors[0], 5)[0]) == 5
+            except Exception as exc:  # noqa: BLE001 - collected for the assertion below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for _ in range(15):
+        build_index(library.catalog, library.bundle.id, library.index_dir)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert old.query(vectors[0], 1)[0][0] == library.open_index().query(vectors[0], 1)[0][0]  # old files still mapped
+    files = [p.name for p in library.index_dir.iterdir() if not p.name.startswith(".")]
+    info = read_index_info(library.index_dir)
+    assert {"index.json", info.file, info.ids} <= set(files) and len(files) <= 5  # older generations removed
+
+
+def test_annoy_recall_against_exact_search(library, music):
+    library.add_root(music)
+    library.scan(workers=2)
+    ids, vectors = library.catalog.segment_vectors(library.bundle.id)
+    index = library.open_index()
+    rng = np.random.default_rng(0)
+    queries = vectors[rng.integers(0, len(vectors), 10)] + 0.05 * rng.standard_normal((10, vectors.shape[1]))
+    for q in queries.astype(np.float32):
+        q /= np.linalg.norm(q)
+        exact = ids[np.argsort(-(vectors @ q))[:10]]
+        found, scores = index.query(q, 10)
+        assert set(found) == set(exact)
+        assert np.all(np.diff(scores) <= 1e-6)  # best first
+
+
+def test_library_cli_json(music, tmp_path):
+    env = {**os.environ, "NEEDLEDROP_DATA_DIR": str(tmp_path / "data")}
+
+    def run(*args):
+        result = subprocess.run([sys.executable, "-m", "engine.cli.main", "library", *args, "--json"], env=env,
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    assert run("add", str(music)) == {"added": str(music)}
+    scan = run("scan")
+    assert scan["indexed"] == len(TRACKS) and scan["realtime_factor"] > 1 and scan["index_rebuilt"]
+    status = run("status")
+    assert status["tracks"] == len(TRACKS) and status["index"]["segments"] == status["segments"] > 0
+    listed = run("list")
+    assert {Path(t["path"]).name for t in listed} == set(TRACKS)
+    assert run("errors") == []
+    assert run("remove", str(music)) == {"removed": True}
+    assert run("status")["tracks"] == 0

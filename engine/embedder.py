@@ -92,8 +92,11 @@ class Embedder:
     def embed_segments(self, music: MusicFeatures, segments: list[Segment] | None = None) -> np.ndarray:
         """(segments, embedding_dim) unit vectors, one per music segment (all of the track's by default)."""
         segments = music.segments() if segments is None else segments
-        patches, mask = _pad([music.patches[s.patches] for s in segments])
         names = self.bundle.manifest.preprocessing.audio.descriptors
-        descriptors = np.stack([music.descriptors(s).vector(names) for s in segments])
-        (embeddings,) = self._run("music_head", patches=patches, patch_mask=mask, descriptors=descriptors)
-        return embeddings
+        out = []
+        for start in range(0, len(segments), 64):  # bounded batches: a three-hour mix has 1,800 segments
+            batch = segments[start : start + 64]
+            patches, mask = _pad([music.patches[s.patches] for s in batch])
+            descriptors = np.stack([music.descriptors(s).vector(names) for s in batch])
+            out += self._run("music_head", patches=patches, patch_mask=mask, descriptors=descriptors)
+        return np.concatenate(out)

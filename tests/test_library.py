@@ -40,8 +40,9 @@ def rendered(tmp_path_factory):
     """The tracks rendered once; tests copy them into their own library folders."""
     folder = tmp_path_factory.mktemp("rendered")
     for name, (bpm, arrangement) in TRACKS.items():
-        render_midi(folder / name, bpm=bpm, seconds=24, tags={"title": Path(name).stem.title(), "artist": "Band"},
-                    **arrangement)
+        render_midi(
+            folder / name, bpm=bpm, seconds=24, tags={"title": Path(name).stem.title(), "artist": "Band"}, **arrangement
+        )
     return folder
 
 
@@ -184,8 +185,10 @@ def test_a_file_changed_or_deleted_during_its_analysis_is_retried_not_indexed(li
     report = scanner.run()
     assert report.indexed == len(TRACKS) - 2
     reasons = {Path(p).name: r for p, r, _ in library.catalog.errors()}
-    assert reasons == {"rock.opus": "deleted during the scan",
-                       "guitar.m4a": "changed during the scan (will be read again next time)"}
+    assert reasons == {
+        "rock.opus": "deleted during the scan",
+        "guitar.m4a": "changed during the scan (will be read again next time)",
+    }
     retry = library.scan(workers=1)  # the changed file is read again; the deleted one is gone
     assert retry.indexed == 1 and "guitar.m4a" in by_name(library)
 
@@ -248,8 +251,10 @@ def test_an_offline_or_empty_root_keeps_its_tracks(library, music, tmp_path):
 
 
 def _catalog_snapshot(library: Library) -> dict:
-    tracks = {t["path"].split("/")[-1]: {k: v for k, v in t.items() if k not in ("id", "path")}
-              for t in library.catalog.tracks()}
+    tracks = {
+        t["path"].split("/")[-1]: {k: v for k, v in t.items() if k not in ("id", "path")}
+        for t in library.catalog.tracks()
+    }
     _, vectors = library.catalog.segment_vectors(library.bundle.id)
     return {"tracks": tracks, "vectors": np.sort(vectors.round(5), axis=0)}
 
@@ -263,8 +268,13 @@ def test_a_scan_killed_with_sigkill_resumes_to_the_same_catalog(bundle, rendered
     env = {**os.environ, "NEEDLEDROP_DATA_DIR": str(tmp_path / "killed")}
     cli = [sys.executable, "-m", "engine.cli.main"]
     subprocess.run([*cli, "library", "add", str(music)], env=env, check=True, capture_output=True)
-    victim = subprocess.Popen([*cli, "library", "scan", "--json"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
+    victim = subprocess.Popen(
+        [*cli, "library", "scan", "--json"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     killed = Library(tmp_path / "killed", bundle)
     deadline = time.time() + 300
     while len(killed.catalog.tracks()) < 3 and time.time() < deadline:
@@ -358,8 +368,12 @@ def test_library_cli_json(music, tmp_path):
     env = {**os.environ, "NEEDLEDROP_DATA_DIR": str(tmp_path / "data")}
 
     def run(*args):
-        result = subprocess.run([sys.executable, "-m", "engine.cli.main", "library", *args, "--json"], env=env,
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, "-m", "engine.cli.main", "library", *args, "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 
@@ -373,3 +387,38 @@ def test_library_cli_json(music, tmp_path):
     assert run("errors") == []
     assert run("remove", str(music)) == {"removed": True}
     assert run("status")["tracks"] == 0
+
+
+def test_a_three_hour_file_is_indexed_in_bounded_memory(library, bundle, tmp_path):
+    """A DJ mix or a long recording: decoded and analysed in pieces, never held whole (3 h of 16 kHz
+    float32 would be 690 MB)."""
+    import resource
+    import wave
+
+    folder = tmp_path / "long"
+    folder.mkdir()
+    rate, hours = 8000, 3
+    beat = np.zeros(rate // 2, np.uint8) + 128  # a click every half second (120 BPM), otherwise silence
+    beat[:80] = (128 + 100 * np.sin(np.arange(80) * 2 * np.pi * 1000 / rate)).astype(np.uint8)
+    with wave.open(str(folder / "mix.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(1)
+        w.setframerate(rate)
+        w.writeframes(np.tile(beat, hours * 3600 * 2).tobytes())
+    analyzer = TrackAnalyzer(bundle, threads=None)
+    with wave.open(str(tmp_path / "warm-up.wav"), "wb") as w:  # sessions and buffers at their working size
+        w.setnchannels(1)
+        w.setsampwidth(1)
+        w.setframerate(rate)
+        w.writeframes(np.tile(beat, 120).tobytes())
+    analyzer(os.fsencode(tmp_path / "warm-up.wav"), 1, 0)
+    library.add_root(folder)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
+    report = Scanner(library.catalog, bundle, workers=0, analyzer=analyzer).run()
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert report.indexed == 1
+    (track,) = library.catalog.tracks()
+    assert track["duration"] == pytest.approx(hours * 3600, abs=1)
+    assert track["segments"] == expected_segments(track["duration"])
+    assert track["tempo_bpm"] == pytest.approx(120, rel=0.02)
+    assert grown_mb < 150, f"peak memory grew by {grown_mb:.0f} MB"

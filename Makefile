@@ -30,6 +30,7 @@ models: $(STAMP)
 
 bench: models
 	$(BIN)/python tests/bench/bench_backbones.py
+	$(BIN)/python tests/bench/bench_library.py
 
 # The one command that reproduces export_onnx/default_heads/viml-default.pt from nothing but the registries.
 default-model: $(STAMP)

@@ -285,6 +285,11 @@ class Catalog:
         ((count,),) = self._query("SELECT COUNT(*) FROM segments WHERE bundle_id = ?", (bundle_id,))
         return count
 
+    def segment_track_ids(self, bundle_id: str) -> np.ndarray:
+        """The track of each segment, in the order of `segment_vectors`."""
+        rows = self._query("SELECT track_id FROM segments WHERE bundle_id = ? ORDER BY id", (bundle_id,))
+        return np.array([r[0] for r in rows], dtype=np.int64)
+
     def segment_vectors(self, bundle_id: str) -> tuple[np.ndarray, np.ndarray]:
         """Segment ids and their vectors (float32 matrix) produced by `bundle_id`."""
         rows = self._query("SELECT id, vector FROM segments WHERE bundle_id = ? ORDER BY id", (bundle_id,))

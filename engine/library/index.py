@@ -56,6 +56,30 @@ def _write_json_atomically(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def write_annoy(vectors: np.ndarray, path: Path, n_trees: int = N_TREES) -> None:
+    """An angular Annoy index of the rows of `vectors` (item i = row i), saved to `path`."""
+    index = AnnoyIndex(vectors.shape[1], "angular")
+    for i, v in enumerate(vectors):
+        index.add_item(i, v)
+    index.build(n_trees, n_jobs=-1)
+    index.save(str(path))
+    index.unload()
+
+
+def nearest(annoy: AnnoyIndex, count: int, vector: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the `n` nearest items to `vector` and their exact cosine similarity, best first.
+
+    Annoy proposes `CANDIDATES_PER_RESULT` times more items than wanted; their stored vectors decide.
+    """
+    candidates = min(count, max(n * CANDIDATES_PER_RESULT, 100))
+    items = annoy.get_nns_by_vector(vector, candidates, search_k=candidates * SEARCH_K_PER_CANDIDATE)
+    if not items:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    exact = np.array([annoy.get_item_vector(i) for i in items], dtype=np.float32) @ vector
+    order = np.argsort(-exact)[:n]
+    return np.array(items)[order], exact[order]
+
+
 def build_index(catalog: Catalog, bundle_id: str, folder: Path, *, n_trees: int = N_TREES) -> IndexInfo:
     """Index every segment vector `bundle_id` produced, then make it the current index."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -64,13 +88,8 @@ def build_index(catalog: Catalog, bundle_id: str, folder: Path, *, n_trees: int 
     name = f"segments-{int(time.time())}-{uuid.uuid4().hex[:8]}"
     ann_path, ids_path = folder / f"{name}.ann", folder / f"{name}.ids.npy"
     if len(ids):
-        index = AnnoyIndex(dim, "angular")
-        for i, v in enumerate(vectors):
-            index.add_item(i, v)
-        index.build(n_trees, n_jobs=-1)
         tmp = folder / f".{name}.ann.tmp"
-        index.save(str(tmp))
-        index.unload()
+        write_annoy(vectors, tmp, n_trees)
         os.replace(tmp, ann_path)
     else:
         ann_path.write_bytes(b"")
@@ -130,10 +149,5 @@ class SegmentIndex:
         """Up to `n` (segment id, cosine similarity) pairs, best first."""
         if self.annoy is None or n <= 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        candidates = min(len(self), max(n * CANDIDATES_PER_RESULT, 100))
-        items = self.annoy.get_nns_by_vector(vector, candidates, search_k=candidates * SEARCH_K_PER_CANDIDATE)
-        if not items:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        exact = np.array([self.annoy.get_item_vector(i) for i in items], dtype=np.float32) @ vector
-        order = np.argsort(-exact)[:n]
-        return self.ids[np.array(items)[order]], exact[order]
+        rows, scores = nearest(self.annoy, len(self), vector, n)
+        return self.ids[rows], scores

@@ -1,0 +1,205 @@
+"""Library scan throughput and index quality, measured against baselines in the same run.
+
+1. Scan: a generated library of at least 30 minutes of music in six formats, scanned end to end (decode,
+   descriptors, backbone, heads, catalog writes, index build) with every core, then with one worker (the
+   baseline), and decoding alone for the floor. Reports multiples of real time and the per-stage split.
+2. Index: Annoy recall@10 and query latency against exact numpy search at 10k, 100k and 1M vectors. The
+   vectors are the scanned library's real segment embeddings, multiplied to size by adding noise with
+   the spread measured between neighbouring segments of the same track (no public library of a million
+   tracks is reachable from here).
+
+    .venv/bin/python tests/bench/bench_library.py [--minutes 32] [--sizes 10000,100000,1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from annoy import AnnoyIndex
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests"))
+
+from engine import paths  # noqa: E402
+from engine.bundle import open_current_bundle  # noqa: E402
+from engine.library import Library  # noqa: E402
+from engine.library.index import N_TREES, nearest, write_annoy  # noqa: E402
+from engine.media.audio import iter_audio  # noqa: E402
+from media import render_midi  # noqa: E402
+
+STYLES = [  # (program, melody, beats per note, drums, bass)
+    (0, [60, 64, 67, 72, 67, 64], 1.0, False, False),
+    (25, [52, 56, 59, 64], 0.5, False, True),
+    (81, [57, 60, 64, 60], 0.5, True, True),
+    (48, [55, 59, 62, 67], 2.0, False, False),
+    (30, [52, 55, 57, 59], 1.0, True, True),
+    (19, [48, 52, 55, 60], 1.0, False, False),
+]
+FORMATS = [".mp3", ".flac", ".m4a", ".ogg", ".opus", ".wav"]
+
+
+def make_library(folder: Path, minutes: float) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    files, total, i = [], 0.0, 0
+    rng = np.random.default_rng(0)
+    while total < minutes * 60:
+        program, melody, per_note, drums, bass = STYLES[i % len(STYLES)]
+        seconds = float(rng.uniform(60, 150))
+        path = folder / f"track-{i:03d}{FORMATS[i % len(FORMATS)]}"
+        if not path.exists():
+            render_midi(
+                path,
+                bpm=float(rng.uniform(60, 160)),
+                program=program,
+                melody=melody,
+                beats_per_note=per_note,
+                drums=drums,
+                bass=bass,
+                seconds=seconds,
+            )
+        files.append(path)
+        total += seconds
+        i += 1
+    return files
+
+
+def scan(bundle, folder: Path, workers: int) -> dict:
+    with tempfile.TemporaryDirectory() as data:
+        library = Library(Path(data), bundle)
+        library.add_root(folder)
+        start = time.perf_counter()
+        report = library.scan(workers=workers)
+        wall = time.perf_counter() - start
+        _, vectors = library.catalog.segment_vectors(bundle.id)
+        track_of_segment = library.catalog.segment_track_ids(bundle.id)
+    return {"report": report, "wall": wall, "vectors": vectors, "track_of_segment": track_of_segment}
+
+
+def decode_only(files: list[Path], audio) -> float:
+    start = time.perf_counter()
+    for f in files:
+        for _ in iter_audio(f, audio, chunk_samples=768_000):
+            pass
+    return time.perf_counter() - start
+
+
+def grow(vectors: np.ndarray, tracks_of: np.ndarray, size: int, rng) -> np.ndarray:
+    """`size` unit vectors around the real ones, with the spread of real neighbouring segments."""
+    same_track = tracks_of[1:] == tracks_of[:-1]
+    spread = float(np.linalg.norm(vectors[1:][same_track] - vectors[:-1][same_track], axis=1).mean())
+    base = vectors[rng.integers(0, len(vectors), size)]
+    noise = rng.standard_normal(base.shape).astype(np.float32) * (spread / np.sqrt(vectors.shape[1]))
+    out = base + noise
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def bench_index(vectors: np.ndarray, tracks_of: np.ndarray, size: int, queries: int = 200) -> dict:
+    rng = np.random.default_rng(size)
+    data = grow(vectors, tracks_of, size, rng)
+    q = grow(vectors, tracks_of, queries, np.random.default_rng(size + 1))
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        write_annoy(data, Path(tmp) / "x.ann", N_TREES)
+        build = time.perf_counter() - start
+        annoy = AnnoyIndex(data.shape[1], "angular")
+        annoy.load(str(Path(tmp) / "x.ann"))
+        hits, annoy_ms, exact_ms = [], [], []
+        for v in q:
+            t0 = time.perf_counter()
+            exact = np.argpartition(-(data @ v), 10)[:10]
+            t1 = time.perf_counter()
+            found, _ = nearest(annoy, size, v, 10)
+            t2 = time.perf_counter()
+            exact_ms.append(1000 * (t1 - t0))
+            annoy_ms.append(1000 * (t2 - t1))
+            hits.append(len(set(found) & set(exact)) / 10)
+        size_mb = (Path(tmp) / "x.ann").stat().st_size / 1e6
+        annoy.unload()
+
+    def p95(x):
+        return float(np.percentile(x, 95))
+
+    return {
+        "vectors": size,
+        "recall@10": float(np.mean(hits)),
+        "annoy_p50_ms": statistics.median(annoy_ms),
+        "annoy_p95_ms": p95(annoy_ms),
+        "exact_p50_ms": statistics.median(exact_ms),
+        "exact_p95_ms": p95(exact_ms),
+        "build_s": build,
+        "file_mb": size_mb,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--minutes", type=float, default=32)
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--media", type=Path, default=REPO / "bench-results" / "library-media")
+    args = parser.parse_args()
+
+    bundle = open_current_bundle(paths.models_dir())
+    files = make_library(args.media, args.minutes)
+    cores = len(os.sched_getaffinity(0))
+    results = {"bundle": bundle.id, "cores": cores}
+
+    full = scan(bundle, args.media, workers=cores)
+    audio_s = full["report"].seconds_of_audio
+    one = scan(bundle, args.media, workers=1)
+    decode_s = decode_only(files, bundle.manifest.preprocessing.audio)
+    stages = full["report"].stages
+    worker_s = sum(stages.values())
+    results["scan"] = {
+        "files": len(files),
+        "audio_minutes": audio_s / 60,
+        "wall_s": full["wall"],
+        "realtime_all_cores": audio_s / full["wall"],
+        "realtime_one_worker": audio_s / one["wall"],
+        "realtime_decode_only_one_core": audio_s / decode_s,
+        "stage_seconds": stages,
+        "stage_share": {k: v / worker_s for k, v in stages.items()},
+    }
+    print(
+        f"\nScan of {len(files)} files, {audio_s / 60:.1f} min of audio in {len(FORMATS)} formats "
+        f"(bundle {bundle.id}, {cores} cores)"
+    )
+    print(f"  end to end, {cores} workers: {full['wall']:6.1f} s  = {audio_s / full['wall']:6.1f}x real time")
+    print(f"  end to end, 1 worker:  {one['wall']:6.1f} s  = {audio_s / one['wall']:6.1f}x real time (baseline)")
+    print(f"  decoding alone, 1 core: {decode_s:5.1f} s  = {audio_s / decode_s:6.1f}x real time (floor of the cost)")
+    print(
+        "  worker time per stage: "
+        + ", ".join(
+            f"{k} {v:.1f} s ({100 * v / worker_s:.0f}%)" for k, v in sorted(stages.items(), key=lambda kv: -kv[1])
+        )
+    )
+
+    vectors, tracks_of = full["vectors"], full["track_of_segment"]
+    results["index"] = []
+    print(f"\nIndex: Annoy ({N_TREES} trees, exact re-rank) against exact numpy search, 200 queries each")
+    print(
+        f"{'vectors':>9} {'recall@10':>9} {'annoy p50':>10} {'p95':>7} {'exact p50':>10} {'p95':>7} "
+        f"{'build':>7} {'file':>8}"
+    )
+    for size in (int(s) for s in args.sizes.split(",")):
+        r = bench_index(vectors, tracks_of, size)
+        results["index"].append(r)
+        print(
+            f"{size:>9} {r['recall@10']:>9.3f} {r['annoy_p50_ms']:>8.2f}ms {r['annoy_p95_ms']:>5.2f}ms "
+            f"{r['exact_p50_ms']:>8.2f}ms {r['exact_p95_ms']:>5.2f}ms {r['build_s']:>6.1f}s {r['file_mb']:>6.0f}MB"
+        )
+    out = REPO / "bench-results" / "library.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=float))
+    print(f"\nwritten to {out.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()

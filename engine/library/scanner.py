@@ -22,6 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from engine.bundle import Bundle, load_bundle
+from engine.errors import NeedledropError
 from engine.library.analysis import SkipFile, TrackAnalyzer, TrackResult
 from engine.library.catalog import Catalog, Root, display
 
@@ -236,6 +237,9 @@ class Scanner:
             suspects = self._run_pool(queue, report, progress, in_flight=2 * self.workers)
             for job in suspects:
                 if self._run_pool(deque([job]), report, progress, in_flight=1):
+                    if not (report.indexed or report.failed):
+                        # Nothing has worked at all: the workers cannot start, no file is to blame.
+                        raise NeedledropError("the scan's worker processes could not start; see the log above")
                     self.catalog.put_error(
                         job.root_id,
                         job.path,

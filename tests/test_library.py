@@ -349,6 +349,20 @@ def test_index_swap_is_atomic_and_old_readers_keep_working(library, music):
     assert {"index.json", info.file, info.ids} <= set(files) and len(files) <= 5  # older generations removed
 
 
+def test_an_index_in_an_older_layout_is_rebuilt_not_misread(library, music):
+    library.add_root(music)
+    library.scan(workers=2)
+    pointer = library.index_dir / "index.json"
+    old = json.loads(pointer.read_text())
+    del old["ids_dtype"]  # pointers from before the ids were stored raw
+    pointer.write_text(json.dumps(old))
+    assert not library.index_is_current()
+    with pytest.raises(Exception, match="scan the library first"):
+        library.open_index()
+    assert library.scan(workers=2).index_rebuilt
+    assert len(library.open_index()) == segment_total(library)
+
+
 def test_annoy_recall_against_exact_search(library, music):
     library.add_root(music)
     library.scan(workers=2)

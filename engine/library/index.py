@@ -1,7 +1,7 @@
 """The Annoy index over segment vectors, swapped in atomically, queried with an exact re-rank.
 
-A build writes `<name>.ann` and `<name>.ids.npy` under new names, then replaces `index.json` (the pointer)
-with one rename: a reader sees the old index or the new one, never half of either. A process that has
+A build writes `<name>.ann` and `<name>.ids` (raw segment ids) under new names, then replaces `index.json`
+(the pointer) with one rename: a reader sees the old index or the new one, never half of either. A process that has
 the old files open keeps them (Annoy memory-maps the file, and POSIX keeps a removed file alive while it
 is mapped). Annoy only proposes candidates; their exact cosine similarity decides the order.
 """
@@ -33,6 +33,7 @@ N_TREES = 48
 CANDIDATES_PER_RESULT = 40  # Annoy proposes this many per wanted result; the exact re-rank picks the best
 MIN_CANDIDATES = 400
 SEARCH_K_PER_CANDIDATE = 200
+IDS_DTYPE = np.dtype("<i8")
 
 
 class IndexMissingError(NeedledropError):
@@ -48,6 +49,7 @@ class IndexInfo:
     dim: int
     n_trees: int
     built_at: float
+    ids_dtype: str  # absent from pointers written before ids were raw, so those read as "no index"
 
 
 def _write_json_atomically(path: Path, data: dict) -> None:
@@ -89,15 +91,15 @@ def build_index(catalog: Catalog, bundle_id: str, folder: Path, *, n_trees: int 
     ids, vectors = catalog.segment_vectors(bundle_id)
     dim = vectors.shape[1] if len(vectors) else 0
     name = f"segments-{int(time.time())}-{uuid.uuid4().hex[:8]}"
-    ann_path, ids_path = folder / f"{name}.ann", folder / f"{name}.ids.npy"
+    ann_path, ids_path = folder / f"{name}.ann", folder / f"{name}.ids"
     if len(ids):
         tmp = folder / f".{name}.ann.tmp"
         write_annoy(vectors, tmp, n_trees)
         os.replace(tmp, ann_path)
     else:
         ann_path.write_bytes(b"")
-    np.save(ids_path, ids)
-    info = IndexInfo(bundle_id, ann_path.name, ids_path.name, len(ids), dim, n_trees, time.time())
+    _write_ids(ids, ids_path)
+    info = IndexInfo(bundle_id, ann_path.name, ids_path.name, len(ids), dim, n_trees, time.time(), IDS_DTYPE.str)
     previous = read_index_info(folder)
     _write_json_atomically(folder / POINTER, info.__dict__)
     # Keep the generation just replaced (a reader may have read the old pointer a moment ago); remove the
@@ -108,6 +110,19 @@ def build_index(catalog: Catalog, bundle_id: str, folder: Path, *, n_trees: int 
             path.unlink(missing_ok=True)
     log.info("indexed %d segments of bundle %s", len(ids), bundle_id)
     return info
+
+
+def _write_ids(ids: np.ndarray, path: Path) -> None:
+    # Raw little-endian int64 rather than .npy: np.load parses the .npy header with ast.literal_eval, and
+    # CPython 3.11's AST constructor is not safe when two threads parse at once (gh-106905).
+    np.ascontiguousarray(ids, dtype=IDS_DTYPE).tofile(path)
+
+
+def _read_ids(path: Path, count: int, dtype: str) -> np.ndarray:
+    ids = np.fromfile(path, dtype=np.dtype(dtype))
+    if len(ids) != count:
+        raise OSError(f"{path} holds {len(ids)} segment ids, its index {count}: a rebuild replaced it mid-read")
+    return ids
 
 
 def read_index_info(folder: Path) -> IndexInfo | None:
@@ -139,7 +154,7 @@ class SegmentIndex:
                 "rescan the library (`needledrop library scan`) to re-embed it"
             )
         self.info = info
-        self.ids = np.load(folder / info.ids)
+        self.ids = _read_ids(folder / info.ids, info.count, info.ids_dtype)
         self.annoy = None
         if info.count:
             self.annoy = AnnoyIndex(info.dim, "angular")

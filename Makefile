@@ -2,7 +2,8 @@
 #   run     install what is missing, build the model bundle if needed, start Needledrop
 #   test    the same set-up, then the test suite (this is what CI runs)
 #   models  build or refresh the model bundle (only missing or stale graphs are rebuilt)
-#   bench   speed benchmarks (not part of CI)
+#   bench   speed benchmarks and the retrieval quality evaluation (not part of CI)
+#   eval    retrieval quality alone: text->music on a held-out labelled folder, against two baselines
 #   default-model  rebuild the bootstrap corpus and retrain the default heads (hours; see the README)
 
 PYTHON ?= python3
@@ -17,7 +18,7 @@ export QT_QPA_PLATFORM ?= offscreen
 
 CORPUS ?= build/bootstrap
 
-.PHONY: run test models bench system-deps lint clean default-model
+.PHONY: run test models bench eval system-deps lint clean default-model
 
 run: models
 	$(BIN)/needledrop models info
@@ -31,6 +32,11 @@ models: $(STAMP)
 bench: models
 	$(BIN)/python tests/bench/bench_backbones.py
 	$(BIN)/python tests/bench/bench_library.py
+	$(BIN)/python tests/bench/bench_recommend.py
+	$(BIN)/python tests/bench/eval_quality.py
+
+eval: models
+	$(BIN)/python tests/bench/eval_quality.py
 
 # The one command that reproduces export_onnx/default_heads/viml-default.pt from nothing but the registries.
 default-model: $(STAMP)

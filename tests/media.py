@@ -96,8 +96,15 @@ def write_music_video(path: Path, frames: np.ndarray, fps: int, samples: np.ndar
 SOUNDFONT = "/usr/share/sounds/sf2/TimGM6mb.sf2"  # Debian timgm6mb-soundfont (installed by make)
 
 
-def render_midi(
-    path: Path,
+def render_midi(path: Path, *, tags: dict[str, str] | None = None, **arrangement) -> Path:
+    """A General MIDI arrangement rendered by FluidSynth (real instrument samples) into `path`'s format."""
+    return write_audio(path, midi_samples(**arrangement), MIDI_RATE, tags)
+
+
+MIDI_RATE = 22050
+
+
+def midi_samples(
     *,
     bpm: float,
     program: int,
@@ -107,9 +114,8 @@ def render_midi(
     bass: bool = False,
     velocity: int = 90,
     seconds: float = 24.0,
-    tags: dict[str, str] | None = None,
-) -> Path:
-    """A General MIDI arrangement rendered by FluidSynth (real instrument samples) into `path`'s format."""
+) -> np.ndarray:
+    """Mono samples at `MIDI_RATE` of a General MIDI arrangement rendered by FluidSynth."""
     import subprocess
     import tempfile
 
@@ -156,5 +162,4 @@ def render_midi(
         with av.open(str(wav)) as container:
             resampler = av.AudioResampler(format="fltp", rate=22050)
             frames = [f for fr in container.decode(audio=0) for f in resampler.resample(fr)]
-        samples = np.concatenate([f.to_ndarray() for f in frames], axis=1).mean(axis=0)
-    return write_audio(path, samples, 22050, tags)
+        return np.concatenate([f.to_ndarray() for f in frames], axis=1).mean(axis=0)

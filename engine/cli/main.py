@@ -8,11 +8,11 @@ import logging
 import sys
 
 import engine
-from engine.cli.commands import library, models
+from engine.cli.commands import library, models, recommend
 from engine.errors import BundleError, DecodeError, ExecutionProviderError, NeedledropError
 from engine.library import CatalogError
 
-COMMAND_GROUPS = (models, library)
+COMMAND_GROUPS = (models, library, recommend)
 EXIT_CODES = {BundleError: 3, DecodeError: 4, ExecutionProviderError: 5, CatalogError: 6}
 
 

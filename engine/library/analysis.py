@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 import av
+import numpy as np
 
 from engine.bundle import Bundle
 from engine.embedder import Embedder
@@ -110,7 +111,10 @@ class TrackAnalyzer:
         times["head"] = time.perf_counter() - start
 
         start = time.perf_counter()
-        tags = dict(zip(self.tag_names, music.tags.mean(axis=0).tolist()))
+        means = music.tags.mean(axis=0)
+        tags = dict(zip(self.tag_names, means.tolist()))
+        segment_tags = np.stack([music.tags[s.patches].mean(axis=0) for s in segments])
+        segment_vocals = [vocal_score(dict(zip(self.tag_names, t.tolist()))) for t in segment_tags]
         overall = dsp.descriptors(music.analysis)
         record = TrackRecord(
             path=path,
@@ -127,10 +131,13 @@ class TrackAnalyzer:
             loudness_db=round(overall.loudness_db, 1),
             vocal_score=round(vocal_score(tags), 3),
             tags={g: {k: round(v, 3) for k, v in names.items()} for g, names in group_tags({"tags": tags}).items()},
+            tag_means=means,
+            tag_peaks=segment_tags.max(axis=0),
+            vocal_peak=round(max(segment_vocals), 3),
         )
         segment_records = [
-            SegmentRecord(s.start, s.end, round(music.descriptors(s).tempo_bpm, 1) or None, v)
-            for s, v in zip(segments, vectors)
+            SegmentRecord(s.start, s.end, round(music.descriptors(s).tempo_bpm, 1) or None, v, t, round(voc, 3))
+            for s, v, t, voc in zip(segments, vectors, segment_tags, segment_vocals)
         ]
         times["descriptors"] = times.get("descriptors", 0.0) + time.perf_counter() - start
         return TrackResult(record, segment_records, times)

@@ -8,6 +8,7 @@ another bundle is re-embedded, never mixed into the index.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -23,7 +24,10 @@ import numpy as np
 from engine.errors import NeedledropError
 
 CATALOG_NAME = "catalog.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Tag probabilities are stored per segment (uint8, p * 255) and per track (float16 means and peaks over
+# segments), in the order of the bundle's tag labels: filters and explanations read them, not the JSON.
+TAG_SCALE = 255.0
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS roots (
     id INTEGER PRIMARY KEY,
@@ -43,7 +47,8 @@ CREATE TABLE IF NOT EXISTS tracks (
     duration REAL NOT NULL,
     tempo_bpm REAL, musical_key TEXT, mode REAL, loudness_db REAL, vocal_score REAL,
     tags TEXT NOT NULL,
-    scanned_at REAL NOT NULL
+    scanned_at REAL NOT NULL,
+    tag_means BLOB, tag_peaks BLOB, vocal_peak REAL
 );
 CREATE INDEX IF NOT EXISTS tracks_root ON tracks(root_id);
 CREATE TABLE IF NOT EXISTS segments (
@@ -53,7 +58,8 @@ CREATE TABLE IF NOT EXISTS segments (
     end REAL NOT NULL,
     tempo_bpm REAL,
     bundle_id TEXT NOT NULL,
-    vector BLOB NOT NULL
+    vector BLOB NOT NULL,
+    tags BLOB, vocal_score REAL
 );
 CREATE INDEX IF NOT EXISTS segments_track ON segments(track_id);
 CREATE INDEX IF NOT EXISTS segments_bundle ON segments(bundle_id);
@@ -66,6 +72,46 @@ CREATE TABLE IF NOT EXISTS scan_errors (
     at REAL NOT NULL
 );
 """
+
+
+SEGMENT_ROW = np.dtype([("segment", "<i8"), ("track", "<i8"), ("start", "<f4"), ("end", "<f4"), ("tempo", "<f4")])
+
+
+def track_row(labels: int) -> np.dtype:
+    return np.dtype(
+        [
+            ("track", "<i8"),
+            ("duration", "<f4"),
+            ("tempo", "<f4"),
+            ("vocal", "<f4"),
+            ("vocal_peak", "<f4"),
+            ("artist", "<u8"),
+            ("album", "<u8"),
+            ("tag_peaks", "<f2", (labels,)),
+        ]
+    )
+
+
+def _group_key(name: str | None, within: str | None = None) -> int:
+    """A stable 64-bit key for an artist or album name (0: unknown); an album is keyed within its artist."""
+    if not name or not name.strip():
+        return 0
+    text = f"{(within or '').casefold().strip()}\x00{name.casefold().strip()}"
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little") or 1
+
+
+def _half(values: np.ndarray | None) -> bytes | None:
+    return None if values is None else np.asarray(values, dtype="<f2").tobytes()
+
+
+def _bytes_of_probabilities(values: np.ndarray | None) -> bytes | None:
+    if values is None:
+        return None
+    return np.round(np.clip(np.asarray(values, np.float32), 0, 1) * TAG_SCALE).astype(np.uint8).tobytes()
+
+
+def probabilities_of_bytes(raw: bytes | None) -> np.ndarray | None:
+    return None if raw is None else np.frombuffer(raw, np.uint8).astype(np.float32) / TAG_SCALE
 
 
 class CatalogError(NeedledropError):
@@ -106,6 +152,9 @@ class TrackRecord:
     loudness_db: float | None = None
     vocal_score: float | None = None
     tags: dict | None = None  # {"genres": {name: p}, "moods": ..., "instruments": ...}
+    tag_means: np.ndarray | None = None  # (labels,) mean tag probabilities over the track
+    tag_peaks: np.ndarray | None = None  # (labels,) the highest segment's probability per tag
+    vocal_peak: float | None = None  # the most sung segment's vocal score
 
 
 @dataclass(frozen=True)
@@ -114,6 +163,8 @@ class SegmentRecord:
     end: float
     tempo_bpm: float | None
     vector: np.ndarray  # float32 (embedding_dim,)
+    tags: np.ndarray | None = None  # (labels,) tag probabilities over the segment
+    vocal_score: float | None = None
 
 
 class Catalog:
@@ -152,6 +203,14 @@ class Catalog:
             raise CatalogError(
                 f"{self.path} was written by a newer Needledrop (catalog schema {version}, this one knows "
                 f"{SCHEMA_VERSION}); upgrade Needledrop or use another --data-dir"
+            )
+        if version == 1:
+            # Schema 1 had no per-segment tags: add the columns and mark every track as analysed by no
+            # bundle, so the next scan re-analyses it (records are kept until then).
+            conn.executescript(
+                "ALTER TABLE tracks ADD COLUMN tag_means BLOB; ALTER TABLE tracks ADD COLUMN tag_peaks BLOB; "
+                "ALTER TABLE tracks ADD COLUMN vocal_peak REAL; ALTER TABLE segments ADD COLUMN tags BLOB; "
+                "ALTER TABLE segments ADD COLUMN vocal_score REAL; UPDATE tracks SET bundle_id = '';"
             )
         conn.executescript(SCHEMA)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -224,8 +283,8 @@ class Catalog:
             conn.execute("DELETE FROM scan_errors WHERE path = ?", (track.path,))
             cursor = conn.execute(
                 "INSERT INTO tracks(root_id, path, size, mtime_ns, bundle_id, title, artist, album, duration, "
-                "tempo_bpm, musical_key, mode, loudness_db, vocal_score, tags, scanned_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "tempo_bpm, musical_key, mode, loudness_db, vocal_score, tags, scanned_at, tag_means, tag_peaks, "
+                "vocal_peak) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     root_id,
                     track.path,
@@ -243,11 +302,15 @@ class Catalog:
                     track.vocal_score,
                     tags,
                     time.time(),
+                    _half(track.tag_means),
+                    _half(track.tag_peaks),
+                    track.vocal_peak,
                 ),
             )
             track_id = cursor.lastrowid
             conn.executemany(
-                "INSERT INTO segments(track_id, start, end, tempo_bpm, bundle_id, vector) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO segments(track_id, start, end, tempo_bpm, bundle_id, vector, tags, vocal_score) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         track_id,
@@ -256,6 +319,8 @@ class Catalog:
                         s.tempo_bpm,
                         track.bundle_id,
                         np.asarray(s.vector, dtype="<f4").tobytes(),
+                        _bytes_of_probabilities(s.tags),
+                        s.vocal_score,
                     )
                     for s in segments
                 ],
@@ -298,6 +363,85 @@ class Catalog:
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1)
         return ids, matrix
+
+    def segment_rows(self, bundle_id: str) -> np.ndarray:
+        """Per segment of `bundle_id`, in the order of `segment_vectors`: id, track, start, end, tempo."""
+        rows = self._query(
+            "SELECT id, track_id, start, end, COALESCE(tempo_bpm, 'nan') FROM segments WHERE bundle_id = ? ORDER BY id",
+            (bundle_id,),
+        )
+        return np.array(rows, dtype=SEGMENT_ROW).reshape(len(rows))
+
+    def track_table(self, bundle_id: str) -> np.ndarray:
+        """Per track with segments of `bundle_id`, sorted by id: the values that prompt filters test."""
+        rows = self._query(
+            "SELECT id, duration, tempo_bpm, vocal_score, vocal_peak, artist, album, tag_peaks FROM tracks t "
+            "WHERE EXISTS (SELECT 1 FROM segments s WHERE s.track_id = t.id AND s.bundle_id = ?) ORDER BY id",
+            (bundle_id,),
+        )
+        labels = next((len(r[-1]) // 2 for r in rows if r[-1] is not None), 0)
+        table = np.zeros(len(rows), dtype=track_row(labels))
+        for i, (track_id, duration, tempo, vocal, vocal_peak, artist, album, peaks) in enumerate(rows):
+            table[i] = (
+                track_id,
+                duration,
+                np.nan if tempo is None else tempo,
+                np.nan if vocal is None else vocal,
+                np.nan if vocal_peak is None else vocal_peak,
+                _group_key(artist),
+                _group_key(album, artist),
+                np.full(labels, np.nan) if peaks is None else np.frombuffer(peaks, "<f2"),
+            )
+        return table
+
+    def track_details(self, track_ids: list[int]) -> dict[int, dict]:
+        """What a result shows, for each of `track_ids` that still exists."""
+        if not track_ids:
+            return {}
+        marks = ",".join("?" * len(track_ids))
+        rows = self._query(
+            "SELECT t.id, t.path, t.title, t.artist, t.album, t.duration, t.tempo_bpm, t.musical_key, "
+            f"t.vocal_score, t.tags, r.online FROM tracks t JOIN roots r ON r.id = t.root_id WHERE t.id IN ({marks})",
+            tuple(int(i) for i in track_ids),
+        )
+        names = ("id", "path", "title", "artist", "album", "duration", "tempo_bpm", "key", "vocal_score", "tags")
+        out = {}
+        for row in rows:
+            record = dict(zip(names, row[:-1]))
+            record["path"] = display(bytes(record["path"]))
+            record["tags"] = json.loads(record["tags"])
+            record["online"] = bool(row[-1])
+            out[record["id"]] = record
+        return out
+
+    def segment_details(self, segment_ids: list[int]) -> dict[int, dict]:
+        """Start, end, tempo, vocal score and tag probabilities of each segment."""
+        if not segment_ids:
+            return {}
+        marks = ",".join("?" * len(segment_ids))
+        rows = self._query(
+            f"SELECT id, start, end, tempo_bpm, vocal_score, tags FROM segments WHERE id IN ({marks})",
+            tuple(int(i) for i in segment_ids),
+        )
+        return {
+            i: {"start": a, "end": b, "tempo_bpm": t, "vocal_score": v, "tags": probabilities_of_bytes(tags)}
+            for i, a, b, t, v, tags in rows
+        }
+
+    def track_id(self, path: str | os.PathLike[str]) -> int | None:
+        rows = self._query("SELECT id FROM tracks WHERE path = ?", (os.fsencode(os.path.abspath(path)),))
+        return rows[0][0] if rows else None
+
+    def track_segments(self, track_id: int, bundle_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A track's segment starts, ends and vectors (embedded by `bundle_id`), in time order."""
+        rows = self._query(
+            "SELECT start, end, vector FROM segments WHERE track_id = ? AND bundle_id = ? ORDER BY start",
+            (track_id, bundle_id),
+        )
+        if not rows:
+            return np.zeros(0), np.zeros(0), np.zeros((0, 0), np.float32)
+        vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), -1)
+        return np.array([r[0] for r in rows]), np.array([r[1] for r in rows]), vectors
 
     def errors(self) -> list[tuple[str, str, float]]:
         rows = self._query("SELECT path, reason, at FROM scan_errors ORDER BY path")

@@ -1,6 +1,7 @@
 """The Annoy index over segment vectors, swapped in atomically, queried with an exact re-rank.
 
-A build writes `<name>.ann` and `<name>.ids` (raw segment ids) under new names, then replaces `index.json`
+A build writes `<name>.ann`, `<name>.rows` (per Annoy item: its segment, track, start, end and tempo) and
+`<name>.tracks` (per track: the values prompt filters test) under new names, then replaces `index.json`
 (the pointer) with one rename: a reader sees the old index or the new one, never half of either. A process that has
 the old files open keeps them (Annoy memory-maps the file, and POSIX keeps a removed file alive while it
 is mapped). Annoy only proposes candidates; their exact cosine similarity decides the order.
@@ -21,7 +22,7 @@ import numpy as np
 from annoy import AnnoyIndex
 
 from engine.errors import NeedledropError
-from engine.library.catalog import Catalog
+from engine.library.catalog import SEGMENT_ROW, Catalog, track_row
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ N_TREES = 48
 CANDIDATES_PER_RESULT = 40  # Annoy proposes this many per wanted result; the exact re-rank picks the best
 MIN_CANDIDATES = 400
 SEARCH_K_PER_CANDIDATE = 200
-IDS_DTYPE = np.dtype("<i8")
+LAYOUT = 2  # of the files below; a pointer to another layout reads as "no index", and the next scan rebuilds
 
 
 class IndexMissingError(NeedledropError):
@@ -44,12 +45,14 @@ class IndexMissingError(NeedledropError):
 class IndexInfo:
     bundle_id: str
     file: str
-    ids: str
+    rows: str
+    tracks: str
     count: int
     dim: int
+    labels: int
     n_trees: int
     built_at: float
-    ids_dtype: str  # absent from pointers written before ids were raw, so those read as "no index"
+    layout: int
 
 
 def _write_json_atomically(path: Path, data: dict) -> None:
@@ -71,12 +74,15 @@ def write_annoy(vectors: np.ndarray, path: Path, n_trees: int = N_TREES) -> None
     index.unload()
 
 
-def nearest(annoy: AnnoyIndex, count: int, vector: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+def nearest(
+    annoy: AnnoyIndex, count: int, vector: np.ndarray, n: int, candidates: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Rows of the `n` nearest items to `vector` and their exact cosine similarity, best first.
 
-    Annoy proposes `CANDIDATES_PER_RESULT` times more items than wanted; their stored vectors decide.
+    Annoy proposes `candidates` items (by default `CANDIDATES_PER_RESULT` times more than wanted); their
+    stored vectors decide.
     """
-    candidates = min(count, max(n * CANDIDATES_PER_RESULT, MIN_CANDIDATES))
+    candidates = min(count, candidates or max(n * CANDIDATES_PER_RESULT, MIN_CANDIDATES))
     items = annoy.get_nns_by_vector(vector, candidates, search_k=candidates * SEARCH_K_PER_CANDIDATE)
     if not items:
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
@@ -89,22 +95,31 @@ def build_index(catalog: Catalog, bundle_id: str, folder: Path, *, n_trees: int 
     """Index every segment vector `bundle_id` produced, then make it the current index."""
     folder.mkdir(parents=True, exist_ok=True)
     ids, vectors = catalog.segment_vectors(bundle_id)
+    rows, tracks = catalog.segment_rows(bundle_id), catalog.track_table(bundle_id)
+    if not np.array_equal(rows["segment"], ids):
+        raise IndexMissingError("the catalog changed while the index was being built: build it again")
     dim = vectors.shape[1] if len(vectors) else 0
     name = f"segments-{int(time.time())}-{uuid.uuid4().hex[:8]}"
-    ann_path, ids_path = folder / f"{name}.ann", folder / f"{name}.ids"
+    ann_path = folder / f"{name}.ann"
     if len(ids):
         tmp = folder / f".{name}.ann.tmp"
         write_annoy(vectors, tmp, n_trees)
         os.replace(tmp, ann_path)
     else:
         ann_path.write_bytes(b"")
-    _write_ids(ids, ids_path)
-    info = IndexInfo(bundle_id, ann_path.name, ids_path.name, len(ids), dim, n_trees, time.time(), IDS_DTYPE.str)
+    # Raw arrays rather than .npy: np.load parses the .npy header with ast.literal_eval, and CPython 3.11's
+    # AST constructor is not safe when two threads parse at once (gh-106905).
+    rows.tofile(folder / f"{name}.rows")
+    tracks.tofile(folder / f"{name}.tracks")
+    labels = tracks.dtype["tag_peaks"].shape[0] if tracks.dtype["tag_peaks"].shape else 0
+    info = IndexInfo(
+        bundle_id, ann_path.name, f"{name}.rows", f"{name}.tracks", len(ids), dim, labels, n_trees, time.time(), LAYOUT
+    )
     previous = read_index_info(folder)
     _write_json_atomically(folder / POINTER, info.__dict__)
     # Keep the generation just replaced (a reader may have read the old pointer a moment ago); remove the
     # older ones. Readers that already opened them keep their memory mapping.
-    keep = {POINTER, info.file, info.ids} | ({previous.file, previous.ids} if previous else set())
+    keep = {POINTER, *_files(info), *(_files(previous) if previous else ())}
     for path in folder.glob("segments-*"):
         if path.name not in keep:
             path.unlink(missing_ok=True)
@@ -112,24 +127,23 @@ def build_index(catalog: Catalog, bundle_id: str, folder: Path, *, n_trees: int 
     return info
 
 
-def _write_ids(ids: np.ndarray, path: Path) -> None:
-    # Raw little-endian int64 rather than .npy: np.load parses the .npy header with ast.literal_eval, and
-    # CPython 3.11's AST constructor is not safe when two threads parse at once (gh-106905).
-    np.ascontiguousarray(ids, dtype=IDS_DTYPE).tofile(path)
+def _files(info: IndexInfo) -> tuple[str, str, str]:
+    return info.file, info.rows, info.tracks
 
 
-def _read_ids(path: Path, count: int, dtype: str) -> np.ndarray:
-    ids = np.fromfile(path, dtype=np.dtype(dtype))
-    if len(ids) != count:
-        raise OSError(f"{path} holds {len(ids)} segment ids, its index {count}: a rebuild replaced it mid-read")
-    return ids
+def _read_table(path: Path, dtype: np.dtype, count: int | None = None) -> np.ndarray:
+    table = np.fromfile(path, dtype=dtype)
+    if count is not None and len(table) != count:
+        raise OSError(f"{path} holds {len(table)} rows, its index {count}: a rebuild replaced it mid-read")
+    return table
 
 
 def read_index_info(folder: Path) -> IndexInfo | None:
     try:
-        return IndexInfo(**json.loads((folder / POINTER).read_text()))
+        info = IndexInfo(**json.loads((folder / POINTER).read_text()))
     except (FileNotFoundError, json.JSONDecodeError, TypeError):
         return None
+    return info if info.layout == LAYOUT else None
 
 
 class SegmentIndex:
@@ -154,7 +168,9 @@ class SegmentIndex:
                 "rescan the library (`needledrop library scan`) to re-embed it"
             )
         self.info = info
-        self.ids = _read_ids(folder / info.ids, info.count, info.ids_dtype)
+        self.rows = _read_table(folder / info.rows, SEGMENT_ROW, info.count)
+        self.tracks = _read_table(folder / info.tracks, track_row(info.labels))
+        self.ids = self.rows["segment"]
         self.annoy = None
         if info.count:
             self.annoy = AnnoyIndex(info.dim, "angular")
@@ -169,3 +185,17 @@ class SegmentIndex:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         rows, scores = nearest(self.annoy, len(self), vector, n)
         return self.ids[rows], scores
+
+    def nearest_rows(self, vector: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Up to `n` (row of `rows`, cosine similarity) pairs, best first, for a wide candidate pool.
+
+        A pool of hundreds does not need the oversampling that makes the first ten exact: Annoy proposes
+        `n` (at least `MIN_CANDIDATES`), so the best of them are as good as `query`'s.
+        """
+        if self.annoy is None or n <= 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        return nearest(self.annoy, len(self), vector, n, candidates=max(n, MIN_CANDIDATES))
+
+    def track_rows(self, track_ids: np.ndarray) -> np.ndarray:
+        """Rows of `tracks` for each of `track_ids` (all are in the table: it was built with the index)."""
+        return np.searchsorted(self.tracks["track"], track_ids)

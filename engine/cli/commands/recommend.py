@@ -1,0 +1,90 @@
+"""`needledrop recommend` and `needledrop similar`: ranked tracks with start points, from the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from engine.cli.commands.library import open_library
+from engine.recommend import Recommendation, Recommender
+from engine.recommend.recommender import MAX_K
+
+
+def _add_result_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-k", type=int, default=10, help=f"how many tracks (1–{MAX_K}, default 10)")
+    parser.add_argument("--per-artist", type=int, help="at most this many tracks by one artist")
+    parser.add_argument("--per-album", type=int, help="at most this many tracks from one album")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    rec = sub.add_parser(
+        "recommend",
+        help="tracks for a video clip, a prompt, or both",
+        description="Rank the library's tracks for a clip and/or a prompt such as "
+        "'warm acoustic, no vocals, around 90 BPM'. Tempo, vocals, 'no X' and length are filters.",
+    )
+    rec.add_argument("video", nargs="?", help="the clip (any format PyAV reads)")
+    rec.add_argument("--in", dest="start", type=float, default=0.0, help="in point, seconds (default 0)")
+    rec.add_argument("--out", dest="end", type=float, help="out point, seconds (default: end of file)")
+    rec.add_argument("--prompt", "-p", help="what the music should be")
+    rec.add_argument("--balance", type=float, default=0.5, help="0 = picture only … 1 = words only (default 0.5, both)")
+    _add_result_options(rec)
+    rec.set_defaults(handler=recommend_command)
+
+    sim = sub.add_parser("similar", help="more like a library track, or a part of it")
+    sim.add_argument("track", help="path of a track in the library")
+    sim.add_argument("--start", type=float, help="only the part from here (seconds)")
+    sim.add_argument("--end", type=float, help="only the part up to here (seconds)")
+    _add_result_options(sim)
+    sim.set_defaults(handler=similar_command)
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
+
+
+def _show(args, rec: Recommendation) -> None:
+    if args.json:
+        print(json.dumps(rec.to_json(), indent=2))
+        return
+    if rec.prompt is not None:
+        chips = ", ".join(rec.prompt.describe())
+        print(f"prompt: {rec.prompt.text or '(constraints only)'}" + (f"  [{chips}]" if chips else ""))
+        for note in rec.prompt.ignored:
+            print(f"  ignored: {note}")
+    if not rec.results:
+        print("no track in the library satisfies the request")
+    for i, r in enumerate(rec.results, 1):
+        name = " – ".join(x for x in (r.artist, r.title) if x) or r.path
+        bpm = f"{r.bpm:.0f} BPM" if r.bpm else "no steady beat"
+        print(f"{i:>2}. {name}  [{_clock(r.start)}–{_clock(r.end)} of {_clock(r.duration)}, {bpm}]  {r.score:+.3f}")
+        print(f"    {r.why}")
+        print(f"    {r.path}")
+    if not rec.complete:
+        print(f"only {len(rec.results)} tracks satisfy the constraints among the {rec.searched} closest segments")
+
+
+def recommend_command(args) -> int:
+    recommender = Recommender(open_library(args))
+    rec = recommender.recommend(
+        args.video,
+        start=args.start,
+        end=args.end,
+        prompt=args.prompt,
+        balance=args.balance,
+        k=args.k,
+        per_artist=args.per_artist,
+        per_album=args.per_album,
+    )
+    _show(args, rec)
+    return 0
+
+
+def similar_command(args) -> int:
+    recommender = Recommender(open_library(args))
+    rec = recommender.similar(
+        args.track, start=args.start, end=args.end, k=args.k, per_artist=args.per_artist, per_album=args.per_album
+    )
+    _show(args, rec)
+    return 0

@@ -1,0 +1,97 @@
+"""Parsed prompt constraints applied to candidate segments: hard ones as masks, soft ones as score penalties.
+
+Everything here reads the values the scan stored (segment tempo, track duration, vocal score, tag peaks),
+never the embedding, so "no vocals" means no vocals however the text encoder feels about negation. A value
+the scan could not measure (a tempo-less drone) fails a hard constraint on it: a filter only passes what it
+can vouch for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from engine.recommend.prompt import Constraint, Exclude, Length, Tempo, Vocals
+from engine.tags import TAG_GROUPS, THRESHOLD
+
+# A segment is sung when voice tags outweigh instrumental tags (vocal score 0..1); a track is sung when any
+# of its segments is.
+SUNG = 0.5
+TAG_PRESENT = THRESHOLD  # the same "clearly there" as in the tags a result shows
+SOFT_TEMPO_WEIGHT = 0.3  # score lost by a segment a quarter or more outside a soft tempo range
+TARGET_WEIGHT = 0.05  # score lost at the edge of an explicit BPM's tolerance: the closest tempo first
+GENDER_WEIGHT = 0.1
+
+
+class TagIndex:
+    """Rows of the bundle's tag labels behind each canonical tag name (synonyms merge by their maximum)."""
+
+    def __init__(self, labels: Sequence[str]):
+        self.rows: dict[str, list[int]] = {}
+        for i, name in enumerate(labels):
+            if name in TAG_GROUPS:
+                self.rows.setdefault(TAG_GROUPS[name][1], []).append(i)
+
+    def strength(self, probabilities: np.ndarray, tag: str) -> np.ndarray:
+        """Max probability over the tag's labels, along the last axis (0 for a tag the bundle lacks)."""
+        rows = self.rows.get(tag)
+        if not rows:
+            return np.zeros(probabilities.shape[:-1], np.float32)
+        return np.asarray(probabilities[..., rows], np.float32).max(axis=-1)
+
+
+def _within(values: np.ndarray, low: float | None, high: float | None) -> np.ndarray:
+    ok = np.isfinite(values)
+    if low is not None:
+        ok &= values >= low
+    if high is not None:
+        ok &= values <= high
+    return ok
+
+
+def hard_mask(
+    constraints: Sequence[Constraint], segments: np.ndarray, tracks: np.ndarray, tags: TagIndex
+) -> np.ndarray:
+    """Which candidates (segment rows with their track rows) satisfy every hard constraint."""
+    keep = np.ones(len(segments), bool)
+    for c in constraints:
+        if not c.hard:
+            continue
+        if isinstance(c, Tempo):
+            keep &= _within(segments["tempo"], c.min_bpm, c.max_bpm)
+        elif isinstance(c, Length):
+            keep &= _within(tracks["duration"], c.min_seconds, c.max_seconds)
+        elif isinstance(c, Vocals):
+            peak = tracks["vocal_peak"]
+            keep &= np.isfinite(peak) & ((peak < SUNG) if c.want == "none" else (peak >= SUNG))
+        elif isinstance(c, Exclude):
+            strength = tags.strength(tracks["tag_peaks"], c.tag)
+            keep &= np.isfinite(strength) & (strength < TAG_PRESENT)
+    return keep
+
+
+def soft_penalty(
+    constraints: Sequence[Constraint], segments: np.ndarray, tracks: np.ndarray, tags: TagIndex
+) -> np.ndarray:
+    """Score to subtract per candidate for the preferences it misses."""
+    penalty = np.zeros(len(segments), np.float32)
+    tempo = segments["tempo"].astype(np.float32)
+    for c in constraints:
+        if isinstance(c, Tempo) and not c.hard:
+            low = c.min_bpm if c.min_bpm is not None else 0.0
+            high = c.max_bpm if c.max_bpm is not None else np.inf
+            miss = np.maximum(low - tempo, 0) / max(low, 1) + np.maximum(tempo - high, 0) / high
+            penalty += SOFT_TEMPO_WEIGHT * np.where(np.isfinite(tempo), np.minimum(miss / 0.25, 1.0), 0.5)
+        elif isinstance(c, Tempo) and c.target_bpm:
+            lo, hi = c.min_bpm or c.target_bpm, c.max_bpm or c.target_bpm
+            tolerance = max(c.target_bpm - lo, hi - c.target_bpm, 1.0)
+            off = np.abs(tempo - c.target_bpm) / tolerance
+            penalty += TARGET_WEIGHT * np.where(np.isfinite(off), np.minimum(off, 1.0), 1.0)
+        elif isinstance(c, Vocals) and c.want in ("female", "male"):
+            other = "male" if c.want == "female" else "female"
+            lead = tags.strength(tracks["tag_peaks"], f"{c.want} vocals") - tags.strength(
+                tracks["tag_peaks"], f"{other} vocals"
+            )
+            penalty -= GENDER_WEIGHT * np.clip(np.nan_to_num(lead), -1, 1)
+    return penalty

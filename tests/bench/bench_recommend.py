@@ -1,0 +1,258 @@
+"""Recommendation speed, measured against baselines in the same run.
+
+1. Query latency at library scale. A real library is scanned (rendered General MIDI tracks, as in
+   bench_library), then its tracks are replicated to `--tracks` (default 100,000) catalog entries with the
+   segment count of a 3.5-minute track each, every vector moved by the spread measured between neighbouring
+   segments of one real track, and tags, tempi and durations drawn from the real ones. The index is built
+   as a scan builds it. Queries are timed end to end through `Recommender.recommend` with the clip's
+   embedding already cached (as when the user edits the prompt or moves the balance slider): new prompt
+   text every time, with and without constraints. The baseline is exact numpy search over every segment
+   vector for the same query.
+2. Clip encoding: seconds per minute of footage (H.264 at 720p and 1080p, 30 fps, moving shapes with cuts),
+   cache cold, against decoding every frame alone and the frame backbone alone.
+
+    .venv/bin/python tests/bench/bench_recommend.py [--tracks 100000] [--queries 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "bench"))
+
+from bench_library import make_library  # noqa: E402
+
+from engine import paths  # noqa: E402
+from engine.bundle import open_current_bundle  # noqa: E402
+from engine.library import Library  # noqa: E402
+from engine.library.catalog import SegmentRecord, TrackRecord  # noqa: E402
+from engine.recommend import Recommender  # noqa: E402
+from engine.recommend.prompt import parse_prompt  # noqa: E402
+
+SEGMENTS_PER_TRACK = 34  # a 3.5-minute track: 12 s windows every 6 s
+WORDS = ["warm", "dark", "bright", "gentle", "epic", "dreamy", "tense", "playful", "melancholic", "uplifting"]
+KINDS = ["piano", "strings", "acoustic guitar", "synth", "drums", "ambient pads", "rock", "electronic", "jazz"]
+CONSTRAINTS = ["", "", "no vocals", "around 90 bpm", "under 100 bpm, no drums", "fast", "at least 2 minutes"]
+
+
+def real_tracks(bundle, folder: Path, minutes: float) -> tuple[list[TrackRecord], list[list[SegmentRecord]]]:
+    """The scanned records of a rendered library: what replicas are made of."""
+    make_library(folder, minutes)
+    with tempfile.TemporaryDirectory() as data:
+        library = Library(Path(data), bundle)
+        library.add_root(folder)
+        library.scan()
+        conn = library.catalog._connection()
+        tracks, segments = [], []
+        for row in conn.execute(
+            "SELECT id, duration, tempo_bpm, vocal_score, vocal_peak, tags, tag_means, tag_peaks FROM tracks"
+        ):
+            track_id, duration, tempo, vocal, vocal_peak, tags, means, peaks = row
+            tracks.append(
+                TrackRecord(
+                    path=b"",
+                    size=0,
+                    mtime_ns=0,
+                    bundle_id=bundle.id,
+                    title=None,
+                    artist=None,
+                    album=None,
+                    duration=duration,
+                    tempo_bpm=tempo,
+                    vocal_score=vocal,
+                    tags=json.loads(tags),
+                    tag_means=np.frombuffer(means, "<f2").astype(np.float32),
+                    tag_peaks=np.frombuffer(peaks, "<f2").astype(np.float32),
+                    vocal_peak=vocal_peak,
+                )
+            )
+            segments.append(
+                [
+                    SegmentRecord(a, b, t, np.frombuffer(v, "<f4"), np.frombuffer(g, np.uint8) / 255.0, s)
+                    for a, b, t, v, g, s in conn.execute(
+                        "SELECT start, end, tempo_bpm, vector, tags, vocal_score FROM segments "
+                        "WHERE track_id = ? ORDER BY start",
+                        (track_id,),
+                    )
+                ]
+            )
+    return tracks, segments
+
+
+def fill_catalog(library: Library, tracks, segments, count: int, rng) -> None:
+    """`count` replicas of the real tracks, each with SEGMENTS_PER_TRACK noisy copies of real segments."""
+    vectors = [np.stack([s.vector for s in track]) for track in segments]
+    spread = np.mean([np.linalg.norm(v[1:] - v[:-1], axis=1).mean() for v in vectors if len(v) > 1])
+    scale = spread / np.sqrt(vectors[0].shape[1])
+    root = library.add_root(library.data_dir / "music")
+    artists = [f"Artist {i}" for i in range(count // 8 + 1)]
+    for i in range(count):
+        source = int(rng.integers(len(tracks)))
+        chosen = rng.integers(0, len(segments[source]), SEGMENTS_PER_TRACK)
+        moved = vectors[source][chosen] + rng.standard_normal((SEGMENTS_PER_TRACK, vectors[0].shape[1])) * scale
+        moved = (moved / np.linalg.norm(moved, axis=1, keepdims=True)).astype(np.float32)
+        record = dataclasses.replace(
+            tracks[source],
+            path=os.fsencode(library.data_dir / "music" / f"track-{i:06d}.flac"),
+            title=f"Track {i}",
+            artist=artists[int(rng.integers(len(artists)))],
+            duration=SEGMENTS_PER_TRACK * 6.0 + 6.0,
+        )
+        parts = [
+            dataclasses.replace(segments[source][c], start=6.0 * k, end=6.0 * k + 12.0, vector=v)
+            for k, (c, v) in enumerate(zip(chosen, moved))
+        ]
+        library.catalog.put_track(root.id, record, parts)
+        if (i + 1) % 10_000 == 0:
+            print(f"  catalog: {i + 1} tracks", flush=True)
+
+
+def percentile(values, q) -> float:
+    return float(np.percentile(values, q)) * 1000
+
+
+def bench_queries(library: Library, clip: Path, queries: int, rng) -> dict:
+    recommender = Recommender(library)
+    recommender.encode_clip(clip)  # cached from here on, as in the app once the clip is on the timeline
+    _, matrix = library.catalog.segment_vectors(library.bundle.id)
+    timings: dict[str, list[float]] = {"text": [], "clip+text": [], "search": [], "exact": []}
+    for i in range(queries):
+        prompt = f"{rng.choice(WORDS)} {rng.choice(KINDS)} {i}, {rng.choice(CONSTRAINTS)}".strip(", ")
+        t0 = time.perf_counter()
+        rec = recommender.recommend(prompt=prompt, k=10)
+        t1 = time.perf_counter()
+        both = recommender.recommend(clip, prompt=prompt, k=10)
+        t2 = time.perf_counter()
+        timings["text"].append(t1 - t0)
+        timings["clip+text"].append(t2 - t1)
+        timings["search"].append(both.seconds["search"])
+        parsed = parse_prompt(prompt)
+        query = recommender.query_vector(
+            recommender.encode_clip(clip).encoded, recommender._encode_text(parsed.text or "music"), 0.5
+        )
+        t3 = time.perf_counter()
+        np.argpartition(-(matrix @ query), 400)[:400]  # the pool an exact search would hand to the same filters
+        timings["exact"].append(time.perf_counter() - t3)
+        assert rec.results, prompt
+    return {name: {"p50_ms": percentile(v, 50), "p95_ms": percentile(v, 95)} for name, v in timings.items()}
+
+
+def moving_shapes_video(path: Path, seconds: int, width: int, height: int, fps: int = 30) -> Path:
+    """H.264 footage: a box crossing a coloured field, a hard cut every 3 s, written frame by frame."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "crf": "23"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        frame = np.zeros((height, width, 3), np.uint8)
+        for i in range(seconds * fps):
+            t = i / fps
+            frame[:] = (40, 90, 200) if int(t / 3) % 2 == 0 else (200, 120, 40)
+            x = int((t * width / 4) % (width - width // 6))
+            frame[height // 3 : 2 * height // 3, x : x + width // 6] = 255
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode(None))
+    return path
+
+
+def bench_clip_encoding(library: Library, folder: Path, minutes: float) -> list[dict]:
+    recommender = Recommender(library)
+    extractor = recommender.embedder.extractor
+    out = []
+    for width, height in ((1280, 720), (1920, 1080)):
+        path = moving_shapes_video(folder / f"footage-{height}p.mp4", int(minutes * 60), width, height)
+        t0 = time.perf_counter()
+        with av.open(str(path)) as container:
+            container.streams.video[0].thread_type = "AUTO"
+            decoded = sum(1 for _ in container.decode(video=0))
+        decode = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        clip = recommender.encode_clip(path)
+        encode = time.perf_counter() - t1
+        frames = np.zeros((len(clip.encoded.tokens), 224, 224, 3), np.uint8)
+        t2 = time.perf_counter()
+        extractor.frame_backbone(frames)
+        backbone = time.perf_counter() - t2
+        out.append(
+            {
+                "footage": f"{height}p30 H.264",
+                "minutes": minutes,
+                "frames_decoded": decoded,
+                "encode_s_per_min": encode / minutes,
+                "decode_all_frames_s_per_min": decode / minutes,
+                "frame_backbone_s_per_min": backbone / minutes,
+            }
+        )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tracks", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--source-minutes", type=float, default=16)
+    parser.add_argument("--footage-minutes", type=float, default=2)
+    parser.add_argument("--media", type=Path, default=REPO / "bench-results" / "library-media")
+    args = parser.parse_args()
+    bundle = open_current_bundle(paths.models_dir())
+    rng = np.random.default_rng(0)
+    results: dict = {"bundle": bundle.id, "cores": len(os.sched_getaffinity(0))}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        library = Library(tmp / "data", bundle)
+        results["clip_encoding"] = bench_clip_encoding(library, tmp, args.footage_minutes)
+        print("\nClip encoding, cache cold (seconds per minute of footage)")
+        for r in results["clip_encoding"]:
+            print(
+                f"  {r['footage']}: {r['encode_s_per_min']:.2f} s/min end to end; decoding every frame alone "
+                f"{r['decode_all_frames_s_per_min']:.2f} s/min, "
+                f"frame backbone alone {r['frame_backbone_s_per_min']:.2f} s/min"
+            )
+
+        tracks, segments = real_tracks(bundle, args.media, args.source_minutes)
+        print(f"\nBuilding a catalog of {args.tracks} tracks from {len(tracks)} scanned ones", flush=True)
+        t0 = time.perf_counter()
+        fill_catalog(library, tracks, segments, args.tracks, rng)
+        fill = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        library.rebuild_index()
+        build = time.perf_counter() - t1
+        info = library.open_index().info
+        clip = tmp / "footage-720p.mp4"
+        results["query"] = bench_queries(library, clip, args.queries, rng)
+        results["library"] = {"tracks": args.tracks, "segments": info.count, "fill_s": fill, "index_build_s": build}
+
+    q = results["query"]
+    print(
+        f"\nQueries at {args.tracks} tracks ({results['library']['segments']} segments; index built in "
+        f"{build:.0f} s), {args.queries} prompts each, k = 10"
+    )
+    print(f"  {'':<44}{'p50':>9}{'p95':>9}")
+    rows = [
+        ("prompt only (parse, text encoder, search)", "text"),
+        ("cached clip + prompt (fusion, search)", "clip+text"),
+        ("  of which search, filters, results", "search"),
+        ("baseline: exact numpy search, pool only", "exact"),
+    ]
+    for label, key in rows:
+        print(f"  {label:<44}{q[key]['p50_ms']:>7.1f}ms{q[key]['p95_ms']:>7.1f}ms")
+    print(f"  exact search / our search (p50): {q['exact']['p50_ms'] / q['search']['p50_ms']:.1f}x")
+    out = REPO / "bench-results" / "recommend.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=float))
+    print(f"\nwritten to {out.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()

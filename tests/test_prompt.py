@@ -1,0 +1,347 @@
+"""Prompt parsing: constraints out of the text, their spans and chip labels, and the text left for the encoder."""
+
+import pytest
+
+from engine.recommend.prompt import Exclude, Length, ParsedPrompt, Tempo, Vocals, parse_prompt
+
+
+def summary(c) -> tuple:
+    """A constraint as a short comparable tuple (labels and spans are tested separately)."""
+    if isinstance(c, Tempo):
+        return ("tempo", c.min_bpm, c.max_bpm, c.target_bpm, c.hard)
+    if isinstance(c, Vocals):
+        return ("vocals", c.want)
+    if isinstance(c, Exclude):
+        return ("exclude", c.tag, c.group)
+    assert isinstance(c, Length)
+    return ("length", c.min_seconds, c.max_seconds)
+
+
+def no(tag: str, group: str = "instruments") -> tuple:
+    return ("exclude", tag, group)
+
+
+NONE, ANY, FEMALE, MALE = ("vocals", "none"), ("vocals", "any"), ("vocals", "female"), ("vocals", "male")
+
+
+@pytest.mark.parametrize(
+    "prompt, expected",
+    [
+        # tempo, hard: a plain number is ±10%, "around" ±15%
+        ("90 bpm", [("tempo", 81, 99, 90, True)]),
+        ("90bpm", [("tempo", 81, 99, 90, True)]),
+        ("at 90 BPM", [("tempo", 81, 99, 90, True)]),
+        ("120 beats per minute", [("tempo", 108, 132, 120, True)]),
+        ("92.5 bpm", [("tempo", 83.25, 101.75, 92.5, True)]),
+        ("around 120 bpm", [("tempo", 102, 138, 120, True)]),
+        ("about 100", [("tempo", 85, 115, 100, True)]),
+        ("roughly 100 BPM", [("tempo", 85, 115, 100, True)]),
+        ("approximately 100bpm", [("tempo", 85, 115, 100, True)]),
+        ("~ 120", [("tempo", 102, 138, 120, True)]),
+        ("~120bpm", [("tempo", 102, 138, 120, True)]),
+        ("between 80 and 100 bpm", [("tempo", 80, 100, None, True)]),
+        ("80-100 bpm", [("tempo", 80, 100, None, True)]),
+        ("80–100 BPM", [("tempo", 80, 100, None, True)]),
+        ("80 to 100 bpm", [("tempo", 80, 100, None, True)]),
+        ("100-80 bpm", [("tempo", 80, 100, None, True)]),
+        ("under 100 bpm", [("tempo", None, 100, None, True)]),
+        ("below 100 bpm", [("tempo", None, 100, None, True)]),
+        ("less than 100 bpm", [("tempo", None, 100, None, True)]),
+        ("at most 100 bpm", [("tempo", None, 100, None, True)]),
+        ("max 100 bpm", [("tempo", None, 100, None, True)]),
+        ("slower than 100 bpm", [("tempo", None, 100, None, True)]),
+        ("<= 100 bpm", [("tempo", None, 100, None, True)]),
+        ("≤100 bpm", [("tempo", None, 100, None, True)]),
+        ("< 100 bpm", [("tempo", None, 100, None, True)]),
+        ("no more than 100 bpm", [("tempo", None, 100, None, True)]),
+        ("over 120 bpm", [("tempo", 120, None, None, True)]),
+        ("above 120 bpm", [("tempo", 120, None, None, True)]),
+        ("more than 120 bpm", [("tempo", 120, None, None, True)]),
+        ("at least 120 bpm", [("tempo", 120, None, None, True)]),
+        ("min 120 bpm", [("tempo", 120, None, None, True)]),
+        ("faster than 120 bpm", [("tempo", 120, None, None, True)]),
+        (">= 120 bpm", [("tempo", 120, None, None, True)]),
+        ("≥ 120.5 bpm", [("tempo", 120.5, None, None, True)]),
+        ("> 120 bpm", [("tempo", 120, None, None, True)]),
+        ("over 120", [("tempo", 120, None, None, True)]),  # no time unit follows: a tempo
+        # tempo, soft
+        ("slow", [("tempo", None, 95, None, False)]),
+        ("slow-paced", [("tempo", None, 95, None, False)]),
+        ("slow tempo", [("tempo", None, 95, None, False)]),
+        ("very slow", [("tempo", None, 75, None, False)]),
+        ("fast", [("tempo", 120, None, None, False)]),
+        ("fast-paced", [("tempo", 120, None, None, False)]),
+        ("fast tempo", [("tempo", 120, None, None, False)]),
+        ("uptempo", [("tempo", 120, None, None, False)]),
+        ("up-tempo", [("tempo", 120, None, None, False)]),
+        ("very fast", [("tempo", 150, None, None, False)]),
+        ("mid-tempo", [("tempo", 95, 120, None, False)]),
+        ("medium tempo", [("tempo", 95, 120, None, False)]),
+        ("moderate tempo", [("tempo", 95, 120, None, False)]),
+        # vocals
+        ("no vocals", [NONE]),
+        ("no vocal", [NONE]),
+        ("without vocals", [NONE]),
+        ("no singing", [NONE]),
+        ("no voice", [NONE]),
+        ("no voices", [NONE]),
+        ("no lyrics", [NONE]),
+        ("vocal-free", [NONE]),
+        ("instrumental", [NONE]),
+        ("instrumentals only", [NONE]),
+        ("with vocals", [ANY]),
+        ("vocals", [ANY]),
+        ("vocal", [ANY]),
+        ("sung", [ANY]),
+        ("singing", [ANY]),
+        ("singer", [ANY]),
+        ("lyrics", [ANY]),
+        ("not instrumental", [ANY]),
+        ("female vocals", [FEMALE]),
+        ("female vocalist", [FEMALE]),
+        ("female singer", [FEMALE]),
+        ("female voice", [FEMALE]),
+        ("woman singing", [FEMALE]),
+        ("women's vocals", [FEMALE]),
+        ("male vocals", [MALE]),
+        ("male vocalist", [MALE]),
+        ("man singing", [MALE]),
+        ("men's vocals", [MALE]),
+        ("male and female vocals", [ANY]),
+        # exclusions: every keyword
+        ("no drums", [no("drums")]),
+        ("not rock", [no("rock", "genres")]),
+        ("without piano", [no("piano")]),
+        ("avoid synths", [no("synth")]),
+        ("nothing sad", [no("sad", "moods")]),
+        ("non-rock", [no("rock", "genres")]),
+        ("anything but jazz", [no("jazz", "genres")]),
+        # plurals, synonyms, multi-word tags
+        ("no drum", [no("drums")]),
+        ("no guitars", [no("guitar")]),
+        ("no pianos", [no("piano")]),
+        ("no violins", [no("violin")]),
+        ("no hip hop", [no("hip-hop", "genres")]),
+        ("no hiphop", [no("hip-hop", "genres")]),
+        ("no hip-hop", [no("hip-hop", "genres")]),
+        ("no edm", [no("electronic", "genres")]),
+        ("no electronica", [no("electronic", "genres")]),
+        ("no percussion", [no("drums")]),
+        ("no beats", [no("beat")]),
+        ("no choir", [no("choir")]),
+        ("no choral", [no("choir")]),
+        ("no rnb", [no("R&B", "genres")]),
+        ("no r&b", [no("R&B", "genres")]),
+        ("no strings", [no("strings")]),
+        ("no classic rock", [no("classic rock", "genres")]),
+        ("no new age", [no("new age", "genres")]),
+        ("no easy listening", [no("easy listening", "genres")]),
+        ("no heavy metal", [no("heavy metal", "genres")]),
+        ("no indie pop", [no("indie pop", "genres")]),
+        ("no alternative rock", [no("alternative rock", "genres")]),
+        ("no hard rock", [no("hard rock", "genres")]),
+        ("no electric guitar", [no("guitar")]),
+        ("no female vocals", [no("female vocals")]),
+        ("not slow", [no("slow", "moods")]),  # a negated mood tag, not a tempo word
+        ("without any drums", [no("drums")]),
+        # lists
+        ("no drums or piano", [no("drums"), no("piano")]),
+        ("no drums, piano or guitar", [no("drums"), no("piano"), no("guitar")]),
+        ("no drums, piano, or guitar", [no("drums"), no("piano"), no("guitar")]),
+        ("no drums and no piano", [no("drums"), no("piano")]),
+        ("no vocals or drums", [NONE, no("drums")]),
+        ("not rock or metal", [no("rock", "genres"), no("metal", "genres")]),
+        ("no drums, warm piano", [no("drums")]),  # a comma without a closing "or" ends the list
+        # length
+        ("at least 2 minutes", [("length", 120, None)]),
+        ("at least 90 s", [("length", 90, None)]),
+        ("longer than 2 min", [("length", 120, None)]),
+        ("over 3 minutes", [("length", 180, None)]),
+        ("more than 1:30", [("length", 90, None)]),
+        ("under 3 minutes", [("length", None, 180)]),
+        ("shorter than 45 seconds", [("length", None, 45)]),
+        ("less than 1:30", [("length", None, 90)]),
+        ("at most 4 min", [("length", None, 240)]),
+        ("max 2:00", [("length", None, 120)]),
+        ("2-3 minutes", [("length", 120, 180)]),
+        ("between 2 and 3 minutes", [("length", 120, 180)]),
+        ("30 s", [("length", 30, None)]),
+        ("30 seconds", [("length", 30, None)]),
+        ("45 secs", [("length", 45, None)]),
+        ("2 minutes", [("length", 120, None)]),
+        ("2 min", [("length", 120, None)]),
+        ("2.5 mins", [("length", 150, None)]),
+        ("1:30", [("length", 90, None)]),
+        ("2 minute track", [("length", 120, None)]),
+        ("2 minutes long", [("length", 120, None)]),
+        ("two minutes", [("length", 120, None)]),
+        # several at once, in order of appearance
+        ("warm acoustic, no vocals, around 90 BPM", [NONE, ("tempo", 76.5, 103.5, 90, True)]),
+        ("upbeat synthwave with female vocals", [FEMALE]),
+        (
+            "sad piano, no drums, 90 bpm, at least 2 minutes",
+            [no("drums"), ("tempo", 81, 99, 90, True), ("length", 120, None)],
+        ),
+        ("slow, under 3 minutes", [("tempo", None, 95, None, False), ("length", None, 180)]),
+    ],
+)
+def test_constraints(prompt, expected):
+    assert [summary(c) for c in parse_prompt(prompt).constraints] == expected
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    ["breakfast", "snowfall", "notable", "another", "nothing but piano", "90s hip hop", "80s rock", "1980s", "slowly"],
+)
+def test_words_that_only_look_like_constraints(prompt):
+    parsed = parse_prompt(prompt)
+    assert parsed.constraints == ()
+    assert parsed.ignored == ()
+    assert parsed.text == prompt
+
+
+@pytest.mark.parametrize(
+    "prompt, text",
+    [
+        ("warm acoustic, no vocals, around 90 BPM", "warm acoustic"),
+        ("upbeat synthwave with female vocals", "upbeat synthwave"),  # "upbeat" is not a tempo word
+        ("no drums", None),
+        ("", None),
+        ("   ", None),
+        ("sad piano, no drums, rock", "sad piano, rock"),  # positive tags stay for the encoder
+        ("slow dreamy piano", "dreamy piano"),
+        ("dreamy piano, no drums or bass", "dreamy piano"),  # an unknown negation still leaves
+        ("rock, no drums, and piano", "rock and piano"),
+        ("no drums and no piano, warm", "warm"),
+        ("cinematic strings at 90 bpm", "cinematic strings"),
+        ("2 minute track", None),
+        ("a song with no vocals", None),
+        ("instrumental hip hop", "hip hop"),
+    ],
+)
+def test_remaining_text(prompt, text):
+    assert parse_prompt(prompt).text == text
+
+
+@pytest.mark.parametrize(
+    "prompt, labels",
+    [
+        ("90 bpm", ["90 BPM ±10%"]),
+        ("around 120", ["120 BPM ±15%"]),
+        ("under 100 bpm", ["≤ 100 BPM"]),
+        ("over 120 bpm", ["≥ 120 BPM"]),
+        ("80-100 bpm", ["80–100 BPM"]),
+        ("slow", ["slow (≤ 95 BPM)"]),
+        ("very fast", ["very fast (≥ 150 BPM)"]),
+        ("mid-tempo", ["mid-tempo (95–120 BPM)"]),
+        ("at least 2 minutes", ["≥ 2:00"]),
+        ("shorter than 45 seconds", ["≤ 0:45"]),
+        ("2-3 minutes", ["2:00–3:00"]),
+        ("no vocals, female vocals", ["no vocals"]),
+        ("with female vocals", ["female vocals"]),
+        ("vocals", ["vocals"]),
+        ("no drums or hip hop", ["no drums", "no hip-hop"]),
+    ],
+)
+def test_chip_labels(prompt, labels):
+    assert parse_prompt(prompt).describe() == labels
+
+
+@pytest.mark.parametrize(
+    "prompt, phrases",
+    [
+        ("warm acoustic, no vocals, around 90 BPM", ["no vocals", "around 90 BPM"]),
+        ("upbeat synthwave with female vocals", ["with female vocals"]),
+        ("chill, at 90 BPM", ["at 90 BPM"]),
+        ("no drums, piano or guitar", ["no drums", "piano", "guitar"]),
+        ("lofi beats not too fast", ["not too fast"]),
+        ("piano, non-rock, ≥ 2:00", ["non-rock", "≥ 2:00"]),
+        ("jazz anything but sad, slow-paced", ["anything but sad", "slow-paced"]),
+    ],
+)
+def test_spans_point_at_the_phrase(prompt, phrases):
+    parsed = parse_prompt(prompt)
+    assert [prompt[c.span[0] : c.span[1]] for c in parsed.constraints] == phrases
+
+
+@pytest.mark.parametrize(
+    "prompt, notes",
+    [
+        ("no bass", ['no "bass": Needledrop has no tag for bass']),
+        ("no cheese, warm piano", ['no "cheese": Needledrop has no tag for cheese']),
+        ("without Bass or drums", ['without "bass": Needledrop has no tag for bass']),
+        ("500 bpm", ['"500 bpm": not a plausible tempo (20–300 BPM)']),
+        ("10 bpm", ['"10 bpm": not a plausible tempo (20–300 BPM)']),
+        ("instrumental with female vocals", ['"with female vocals": contradicts "no vocals"']),
+        ("female vocals, male vocals", ['"male vocals": contradicts "female vocals"']),
+        ("vocals, female vocals", ['"female vocals": only one vocals constraint is used ("vocals")']),
+        ("slow, 90 bpm", ['"slow": the explicit tempo (90 BPM ±10%) is used instead']),
+    ],
+)
+def test_ignored_notes(prompt, notes):
+    assert parse_prompt(prompt).ignored == tuple(notes)
+
+
+def test_unusable_phrases_leave_the_text_and_keep_no_constraint():
+    parsed = parse_prompt("warm piano, no bass, 500 bpm")
+    assert parsed.constraints == ()
+    assert parsed.text == "warm piano"
+
+
+def test_contradiction_keeps_the_first_vocals_constraint():
+    parsed = parse_prompt("instrumental with female vocals")
+    assert [summary(c) for c in parsed.constraints] == [NONE]
+    assert parsed.text is None
+
+
+def test_repeated_constraints_are_kept_once_without_a_note():
+    parsed = parse_prompt("no drums, no drums, instrumental, no vocals")
+    assert [summary(c) for c in parsed.constraints] == [no("drums"), NONE]
+    assert parsed.ignored == ()
+
+
+@pytest.mark.parametrize(
+    "prompt, index, rest",
+    [
+        ("warm acoustic, no vocals, around 90 BPM", 0, "warm acoustic, around 90 BPM"),
+        ("warm acoustic, no vocals, around 90 BPM", 1, "warm acoustic, no vocals"),
+        ("no drums, piano or guitar", 0, "no piano or guitar"),  # the keyword stays for the rest of the list
+        ("no drums, piano or guitar", 1, "no drums or guitar"),
+        ("no drums, piano or guitar", 2, "no drums or piano"),
+        ("without vocals or drums, warm", 1, "without vocals, warm"),
+        ("no drums or bass", 0, "no bass"),  # the unknown "bass" must not turn positive
+        ("upbeat synthwave with female vocals, 2 minutes", 0, "upbeat synthwave, 2 minutes"),
+        ("slow piano", 0, "piano"),
+    ],
+)
+def test_without_drops_exactly_that_constraint(prompt, index, rest):
+    parsed = parse_prompt(prompt)
+    assert parsed.without(index) == rest
+    again = parse_prompt(rest)
+    expected = [summary(c) for i, c in enumerate(parsed.constraints) if i != index]
+    assert [summary(c) for c in again.constraints] == expected
+    assert again.describe() == [label for i, label in enumerate(parsed.describe()) if i != index]
+
+
+def test_case_does_not_matter():
+    upper = parse_prompt("WARM ACOUSTIC, NO VOCALS, AROUND 90 BPM, NOT ROCK, Over 2 Minutes, SLOW")
+    lower = parse_prompt("warm acoustic, no vocals, around 90 bpm, not rock, over 2 minutes, slow")
+    assert [summary(c) for c in upper.constraints] == [summary(c) for c in lower.constraints]
+    assert [summary(c) for c in lower.constraints] == [
+        NONE,
+        ("tempo", 76.5, 103.5, 90, True),
+        no("rock", "genres"),
+        ("length", 120, None),
+    ]
+    assert upper.ignored == ('"SLOW": the explicit tempo (90 BPM ±15%) is used instead',)
+    assert upper.text == "WARM ACOUSTIC"
+
+
+def test_parse_result_shape():
+    parsed = parse_prompt("piano, no drums")
+    assert isinstance(parsed, ParsedPrompt)
+    assert parsed.original == "piano, no drums"
+    assert parsed.constraints == (Exclude("no drums", (7, 15), True, "drums", "instruments"),)
+    assert parsed.ignored == ()
+    with pytest.raises(AttributeError):
+        parsed.text = "x"  # frozen: chips are values

@@ -67,6 +67,10 @@ class Embedder:
 
     def encode_prompt(self, text: str) -> Encoded:
         (tokens,) = self.extractor.text([text])
+        return self.encode_prompt_tokens(tokens)
+
+    def encode_prompt_tokens(self, tokens: np.ndarray) -> Encoded:
+        """A prompt's MiniLM token features (tokens, 384) through the text head."""
         out_tokens, pooled = self._run(
             "text_head", tokens=tokens[None].astype(np.float32), text_mask=np.ones((1, len(tokens)), bool)
         )

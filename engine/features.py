@@ -141,10 +141,15 @@ class FeatureExtractor:
 
     def text(self, texts: list[str]) -> list[np.ndarray]:
         """Token features per text, padding removed: a list of (tokens, 384) arrays."""
+        return self.text_with_sentences(texts)[0]
+
+    def text_with_sentences(self, texts: list[str]) -> tuple[list[np.ndarray], np.ndarray]:
+        """Token features per text (padding removed) and each text's unit sentence embedding, in one pass."""
         if not texts:
-            return []
+            return [], np.zeros((0, 0), np.float32)
         out = self.text_backbone(texts)
-        return [tokens[mask.astype(bool)] for tokens, mask in zip(out.token_features, out.attention_mask)]
+        tokens = [t[mask.astype(bool)] for t, mask in zip(out.token_features, out.attention_mask)]
+        return tokens, out.sentence_embedding
 
     @property
     def tag_names(self) -> tuple[str, ...]:

@@ -1,10 +1,12 @@
 """The Annoy index over segment vectors, swapped in atomically, queried with an exact re-rank.
 
-A build writes `<name>.ann`, `<name>.rows` (per Annoy item: its segment, track, start, end and tempo) and
-`<name>.tracks` (per track: the values prompt filters test) under new names, then replaces `index.json`
-(the pointer) with one rename: a reader sees the old index or the new one, never half of either. A process that has
-the old files open keeps them (Annoy memory-maps the file, and POSIX keeps a removed file alive while it
-is mapped). Annoy only proposes candidates; their exact cosine similarity decides the order.
+A build writes `<name>.ann`, `<name>.vectors` (the raw float32 vectors, row i = Annoy item i), `<name>.rows`
+(per item: its segment, track, start, end and tempo) and `<name>.tracks` (per track: the values prompt
+filters test) under new names, then replaces `index.json` (the pointer) with one rename: a reader sees the
+old index or the new one, never half of either. A process that has the old files open keeps them (they are
+memory-mapped, and POSIX keeps a removed file alive while it is mapped). Annoy only proposes candidates;
+their exact cosine similarity, read from the vectors file, decides the order. A query that filters most of
+the library away is answered exactly over what passes instead (`exact_rows`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +37,11 @@ N_TREES = 48
 CANDIDATES_PER_RESULT = 40  # Annoy proposes this many per wanted result; the exact re-rank picks the best
 MIN_CANDIDATES = 400
 SEARCH_K_PER_CANDIDATE = 200
-LAYOUT = 2  # of the files below; a pointer to another layout reads as "no index", and the next scan rebuilds
+# A wide pool (thousands of candidates, for filtered queries) needs far fewer leaves per candidate: Annoy
+# ranks everything it gathers, and the best of a large pool is as good as the best of a small one.
+POOL_SEARCH_K_PER_CANDIDATE = 4
+MIN_SEARCH_K = MIN_CANDIDATES * SEARCH_K_PER_CANDIDATE
+LAYOUT = 3  # of the files below; a pointer to another layout reads as "no index", and the next scan rebuilds
 
 
 class IndexMissingError(NeedledropError):
@@ -45,6 +52,7 @@ class IndexMissingError(NeedledropError):
 class IndexInfo:
     bundle_id: str
     file: str
+    vectors: str
     rows: str
     tracks: str
     count: int
@@ -75,20 +83,38 @@ def write_annoy(vectors: np.ndarray, path: Path, n_trees: int = N_TREES) -> None
 
 
 def nearest(
-    annoy: AnnoyIndex, count: int, vector: np.ndarray, n: int, candidates: int | None = None
+    annoy: AnnoyIndex,
+    vectors: np.ndarray,
+    vector: np.ndarray,
+    n: int,
+    candidates: int | None = None,
+    search_k: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rows of the `n` nearest items to `vector` and their exact cosine similarity, best first.
 
     Annoy proposes `candidates` items (by default `CANDIDATES_PER_RESULT` times more than wanted); their
-    stored vectors decide.
+    rows of `vectors` (the same unit vectors Annoy was built from) decide.
     """
-    candidates = min(count, candidates or max(n * CANDIDATES_PER_RESULT, MIN_CANDIDATES))
-    items = annoy.get_nns_by_vector(vector, candidates, search_k=candidates * SEARCH_K_PER_CANDIDATE)
+    candidates = min(len(vectors), candidates or max(n * CANDIDATES_PER_RESULT, MIN_CANDIDATES))
+    items = annoy.get_nns_by_vector(vector, candidates, search_k=search_k or candidates * SEARCH_K_PER_CANDIDATE)
     if not items:
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
-    exact = np.array([annoy.get_item_vector(i) for i in items], dtype=np.float32) @ vector
-    order = np.argsort(-exact)[:n]
-    return np.array(items)[order], exact[order]
+    items = np.array(items, dtype=np.int64)
+    exact = vectors[items] @ vector
+    order = np.argsort(-exact, kind="stable")[:n]
+    return items[order], exact[order]
+
+
+def top_rows(vectors: np.ndarray, rows: np.ndarray, vector: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The `n` of `rows` nearest to `vector` by exact search, best first."""
+    if not len(rows) or n <= 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    scores = vectors[rows] @ vector
+    if len(rows) > n:
+        keep = np.argpartition(-scores, n - 1)[:n]
+        rows, scores = rows[keep], scores[keep]
+    order = np.argsort(-scores, kind="stable")
+    return rows[order], scores[order]
 
 
 def build_index(catalog: Catalog, bundle_id: str, folder: Path, *, n_trees: int = N_TREES) -> IndexInfo:
@@ -109,11 +135,22 @@ def build_index(catalog: Catalog, bundle_id: str, folder: Path, *, n_trees: int 
         ann_path.write_bytes(b"")
     # Raw arrays rather than .npy: np.load parses the .npy header with ast.literal_eval, and CPython 3.11's
     # AST constructor is not safe when two threads parse at once (gh-106905).
+    np.ascontiguousarray(vectors, dtype="<f4").tofile(folder / f"{name}.vectors")
     rows.tofile(folder / f"{name}.rows")
     tracks.tofile(folder / f"{name}.tracks")
     labels = tracks.dtype["tag_peaks"].shape[0] if tracks.dtype["tag_peaks"].shape else 0
     info = IndexInfo(
-        bundle_id, ann_path.name, f"{name}.rows", f"{name}.tracks", len(ids), dim, labels, n_trees, time.time(), LAYOUT
+        bundle_id=bundle_id,
+        file=ann_path.name,
+        vectors=f"{name}.vectors",
+        rows=f"{name}.rows",
+        tracks=f"{name}.tracks",
+        count=len(ids),
+        dim=dim,
+        labels=labels,
+        n_trees=n_trees,
+        built_at=time.time(),
+        layout=LAYOUT,
     )
     previous = read_index_info(folder)
     _write_json_atomically(folder / POINTER, info.__dict__)
@@ -127,8 +164,8 @@ def build_index(catalog: Catalog, bundle_id: str, folder: Path, *, n_trees: int 
     return info
 
 
-def _files(info: IndexInfo) -> tuple[str, str, str]:
-    return info.file, info.rows, info.tracks
+def _files(info: IndexInfo) -> tuple[str, str, str, str]:
+    return info.file, info.vectors, info.rows, info.tracks
 
 
 def _read_table(path: Path, dtype: np.dtype, count: int | None = None) -> np.ndarray:
@@ -140,10 +177,15 @@ def _read_table(path: Path, dtype: np.dtype, count: int | None = None) -> np.nda
 
 def read_index_info(folder: Path) -> IndexInfo | None:
     try:
-        info = IndexInfo(**json.loads((folder / POINTER).read_text()))
-    except (FileNotFoundError, json.JSONDecodeError, TypeError):
+        data = json.loads((folder / POINTER).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
         return None
-    return info if info.layout == LAYOUT else None
+    if not isinstance(data, dict) or data.get("layout") != LAYOUT:
+        return None  # an older layout: the next scan (or `Library.open_index`) rebuilds it
+    try:
+        return IndexInfo(**data)
+    except TypeError:
+        return None
 
 
 class SegmentIndex:
@@ -171,10 +213,16 @@ class SegmentIndex:
         self.rows = _read_table(folder / info.rows, SEGMENT_ROW, info.count)
         self.tracks = _read_table(folder / info.tracks, track_row(info.labels))
         self.ids = self.rows["segment"]
+        self.vectors = np.zeros((0, info.dim), np.float32)
         self.annoy = None
         if info.count:
+            path = folder / info.vectors
+            if path.stat().st_size != info.count * info.dim * 4:
+                raise OSError(f"{path} does not hold {info.count} vectors: a rebuild replaced it mid-read")
+            self.vectors = np.memmap(path, dtype="<f4", mode="r", shape=(info.count, info.dim))
             self.annoy = AnnoyIndex(info.dim, "angular")
             self.annoy.load(str(folder / info.file))  # memory-mapped: instant, shared between processes
+        self._row_tracks: np.ndarray | None = None
 
     def __len__(self) -> int:
         return self.info.count
@@ -183,7 +231,7 @@ class SegmentIndex:
         """Up to `n` (segment id, cosine similarity) pairs, best first."""
         if self.annoy is None or n <= 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        rows, scores = nearest(self.annoy, len(self), vector, n)
+        rows, scores = nearest(self.annoy, self.vectors, vector, n)
         return self.ids[rows], scores
 
     def nearest_rows(self, vector: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -194,7 +242,32 @@ class SegmentIndex:
         """
         if self.annoy is None or n <= 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        return nearest(self.annoy, len(self), vector, n, candidates=max(n, MIN_CANDIDATES))
+        candidates = max(n, MIN_CANDIDATES)
+        search_k = max(MIN_SEARCH_K, candidates * POOL_SEARCH_K_PER_CANDIDATE)
+        return nearest(self.annoy, self.vectors, vector, n, candidates=candidates, search_k=search_k)
+
+    def exact_rows(self, vector: np.ndarray, rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The `n` of `rows` nearest to `vector`, by exact search over just those rows."""
+        return top_rows(self.vectors, rows, vector, n)
+
+    @property
+    def row_tracks(self) -> np.ndarray:
+        """Per row of `rows`, its row in `tracks` (computed on first use)."""
+        if self._row_tracks is None:
+            self._row_tracks = self.track_rows(self.rows["track"])
+        return self._row_tracks
+
+    @cached_property
+    def _rows_by_track(self) -> tuple[np.ndarray, np.ndarray]:
+        order = np.argsort(self.row_tracks, kind="stable")
+        bounds = np.searchsorted(self.row_tracks[order], np.arange(len(self.tracks) + 1))
+        return order, bounds
+
+    def rows_of_tracks(self, track_rows: np.ndarray) -> np.ndarray:
+        """Every row of `rows` that belongs to one of `track_rows` (rows of `tracks`)."""
+        order, bounds = self._rows_by_track
+        parts = [order[bounds[t] : bounds[t + 1]] for t in np.asarray(track_rows, np.int64)]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
     def track_rows(self, track_ids: np.ndarray) -> np.ndarray:
         """Rows of `tracks` for each of `track_ids` (all are in the table: it was built with the index)."""

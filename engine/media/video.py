@@ -25,6 +25,11 @@ from engine.media.frames import fit_frame
 # Per-sample cues, in this order; the manifest lists the names a bundle was trained with.
 CUES = ("brightness", "saturation", "warmth", "contrast", "motion", "cuts_per_second")
 _THUMB = (48, 27)  # grey thumbnail for motion and cuts: cheap, and blind to noise and compression
+# 8-bit formats whose first plane is luma: the thumbnail is made from it directly, without swscale, which
+# costs more than decoding the frame (every frame of the clip feeds the motion and cut detectors).
+_LUMA_FIRST = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21", "gray"}
+_FULL_RANGE = {"yuvj420p", "yuvj422p", "yuvj444p", "gray"}
+_AVCOL_RANGE_JPEG = 2  # AVColorRange: full-range luma (0-255) rather than studio range (16-235)
 _CUT_MIN = 0.12  # mean absolute thumbnail change (0..1) that can only be a cut ...
 _CUT_RATIO = 4.0  # ... when also this many times the recent motion
 
@@ -41,6 +46,24 @@ def _rotate(rgb: np.ndarray, degrees: float) -> np.ndarray:
     """Honour the display matrix (phone footage): PyAV reports the counter-clockwise angle."""
     turns = round(degrees / 90) % 4
     return np.ascontiguousarray(np.rot90(rgb, k=turns)) if turns else rgb
+
+
+def _thumbnail(frame: av.VideoFrame) -> np.ndarray:
+    """Grey `_THUMB` thumbnail of a frame, on swscale's full-range scale (0-255), as float32."""
+    name = frame.format.name
+    if name not in _LUMA_FIRST:
+        return frame.to_ndarray(format="gray", width=_THUMB[0], height=_THUMB[1]).astype(np.float32)
+    plane = frame.planes[0]
+    luma = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[: frame.height, : frame.width]
+    # Halve with a Gaussian pyramid (SIMD, a few times cheaper than one big area resize) while more than twice
+    # the thumbnail, then an area average: like swscale's filtered downscale, it blurs away texture and noise.
+    small = luma
+    while small.shape[0] >= 2 * _THUMB[1] and small.shape[1] >= 2 * _THUMB[0]:
+        small = cv2.pyrDown(small)
+    thumb = cv2.resize(np.ascontiguousarray(small), _THUMB, interpolation=cv2.INTER_AREA).astype(np.float32)
+    if name not in _FULL_RANGE and frame.color_range != _AVCOL_RANGE_JPEG:
+        thumb = np.clip((thumb - 16.0) * (255.0 / 219.0), 0.0, 255.0)
+    return thumb
 
 
 def _frame_cues(rgb: np.ndarray) -> tuple[float, float, float, float]:
@@ -88,7 +111,7 @@ def sample_clip(
                     continue
                 if t >= end or k >= len(targets):
                     break
-                thumb = frame.to_ndarray(format="gray", width=_THUMB[0], height=_THUMB[1]).astype(np.float32)
+                thumb = _thumbnail(frame)
                 window = min(int((t - start) / (2 * half)), len(targets) - 1)
                 if previous is not None:
                     change = float(np.abs(thumb - previous).mean()) / 255.0

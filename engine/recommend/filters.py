@@ -50,17 +50,13 @@ def _within(values: np.ndarray, low: float | None, high: float | None) -> np.nda
     return ok
 
 
-def hard_mask(
-    constraints: Sequence[Constraint], segments: np.ndarray, tracks: np.ndarray, tags: TagIndex
-) -> np.ndarray:
-    """Which candidates (segment rows with their track rows) satisfy every hard constraint."""
-    keep = np.ones(len(segments), bool)
+def track_mask(constraints: Sequence[Constraint], tracks: np.ndarray, tags: TagIndex) -> np.ndarray:
+    """Which rows of a track table satisfy every hard constraint on whole tracks (length, vocals, exclusions)."""
+    keep = np.ones(len(tracks), bool)
     for c in constraints:
         if not c.hard:
             continue
-        if isinstance(c, Tempo):
-            keep &= _within(segments["tempo"], c.min_bpm, c.max_bpm)
-        elif isinstance(c, Length):
+        if isinstance(c, Length):
             keep &= _within(tracks["duration"], c.min_seconds, c.max_seconds)
         elif isinstance(c, Vocals):
             peak = tracks["vocal_peak"]
@@ -68,6 +64,16 @@ def hard_mask(
         elif isinstance(c, Exclude):
             strength = tags.strength(tracks["tag_peaks"], c.tag)
             keep &= np.isfinite(strength) & (strength < TAG_PRESENT)
+    return keep
+
+
+def segment_mask(constraints: Sequence[Constraint], segments: np.ndarray) -> np.ndarray | None:
+    """Which segment rows satisfy every hard constraint on segments (tempo); None when there is none."""
+    keep = None
+    for c in constraints:
+        if c.hard and isinstance(c, Tempo):
+            within = _within(segments["tempo"], c.min_bpm, c.max_bpm)
+            keep = within if keep is None else keep & within
     return keep
 
 

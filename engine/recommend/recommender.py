@@ -24,12 +24,18 @@ from engine.library import Library
 from engine.library.index import SegmentIndex, read_index_info
 from engine.recommend.clip_cache import CACHE_NAME, ClipCache, ClipEmbedding, clip_key
 from engine.recommend.explain import segment_tags, why
-from engine.recommend.filters import TagIndex, hard_mask, soft_penalty
+from engine.recommend.filters import TagIndex, segment_mask, soft_penalty, track_mask
 from engine.recommend.prompt import Constraint, ParsedPrompt, parse_prompt
+from engine.recommend.tagmatch import TagMatcher, TagQuery
 
 MAX_K = 200
 FIRST_POOL = 400  # candidate segments looked at first; grown fourfold while fewer than k tracks survive
 MAX_POOL = 102_400
+# Filters that leave at most this many segments are answered by exact search over just those (a few ms);
+# looser ones by a wider Annoy pool, filtered.
+EXACT_ROWS = 60_000
+TAG_WEIGHT = 0.35  # similarity added by a perfect tag match of words that surely name tags (tuned on dev)
+TAG_CANDIDATES = 64  # tracks drawn by their tags alone, beside the embedding's nearest segments
 NEUTRAL_TEXT = "music"  # embedded when a prompt holds only constraints and there is no clip
 
 
@@ -98,8 +104,14 @@ class Recommender:
         self.embedder = embedder or Embedder(library.bundle, threads=threads)
         self.cache = ClipCache(library.data_dir / CACHE_NAME)
         self.tags = TagIndex(self.embedder.extractor.tag_names)
+        self.matcher = TagMatcher(self.embedder.extractor, self.tags)
+        self.tag_weight = TAG_WEIGHT  # 0 ranks by the learned embedding alone (the evaluation compares both)
         self._index: SegmentIndex | None = None
-        self._encode_text = lru_cache(maxsize=256)(self.embedder.encode_prompt)
+        self._encode_text = lru_cache(maxsize=256)(self._encode_text_uncached)
+
+    def _encode_text_uncached(self, text: str) -> tuple[Encoded, TagQuery]:
+        (tokens,), sentences = self.embedder.extractor.text_with_sentences([text])
+        return self.embedder.encode_prompt_tokens(tokens), self.matcher.query(sentences[0])
 
     # ---- inputs ----
 
@@ -157,14 +169,17 @@ class Recommender:
         text = parsed.text if parsed else None
         if text is None and clip is None:
             text = NEUTRAL_TEXT  # only constraints were given: they do the choosing
-        words = self._encode_text(text) if text else None
+        words, tag_query = self._encode_text(text) if text else (None, None)
         query = self.query_vector(clip.encoded if clip else None, words, balance)
         t2 = time.perf_counter()
+        named = tag_query if parsed and parsed.text else None
         results, searched, complete = self.search(
             query,
             k=k,
             constraints=parsed.constraints if parsed else (),
             text=parsed.text if parsed else None,
+            tag_query=named,
+            tag_weight=self.tag_weight * (1.0 if clip is None else balance),
             clip_cues=clip.cues if clip else None,
             per_artist=per_artist,
             per_album=per_album,
@@ -217,39 +232,95 @@ class Recommender:
         k: int = 10,
         constraints: tuple[Constraint, ...] | list[Constraint] = (),
         text: str | None = None,
+        tag_query: TagQuery | None = None,
+        tag_weight: float = 0.0,
         clip_cues: dict[str, float] | None = None,
         exclude_tracks: tuple[int, ...] = (),
         per_artist: int | None = None,
         per_album: int | None = None,
     ) -> tuple[list[Result], int, bool]:
-        """The best `k` tracks for a query vector: (results, candidate segments examined, complete)."""
+        """The best `k` tracks for a query vector: (results, candidate segments examined, complete).
+
+        `tag_query` (the tags the words name) adds `tag_weight` times each track's tag match to its score
+        and draws the best-matching tracks into the candidates.
+        """
         if not 1 <= k <= MAX_K:
             raise QueryError(f"k must be between 1 and {MAX_K}, not {k}")
         for name, cap in (("per_artist", per_artist), ("per_album", per_album)):
             if cap is not None and cap < 1:
                 raise QueryError(f"{name} must be at least 1, not {cap}")
         index = self.index()
+        allowed = self._allowed(index, constraints, exclude_tracks)
+        passing = len(index) if allowed is None else int(allowed.sum())
+        tag_scores = None
+        if tag_query is not None and tag_query.tags and tag_weight > 0:
+            tag_scores = tag_weight * self.matcher.scores(tag_query, index.tracks["tag_peaks"])
         pool = FIRST_POOL
         while True:
-            picks = self._best_segments(index, query, pool, constraints, exclude_tracks)
+            rows, similarity, exhausted = self._candidates(index, query, pool, allowed, passing)
+            if tag_scores is not None:
+                rows, similarity = self._add_tag_candidates(index, query, rows, similarity, tag_scores, allowed)
+            picks = self._best_segments(index, rows, similarity, constraints, tag_scores)
             chosen = self._diverse(index, picks, k, per_artist, per_album)
             results = self._results(chosen, k, constraints, text, clip_cues)
-            exhausted = pool >= len(index) or pool >= MAX_POOL
             if len(results) >= k or exhausted:
-                return results, min(pool, len(index)), len(results) >= k or pool >= len(index)
+                return results, min(pool, passing), len(results) >= k or exhausted
             pool *= 4
 
-    def _best_segments(self, index, query, pool, constraints, exclude_tracks) -> list[tuple[int, float]]:
-        """(row, score) of each track's best surviving segment, best track first."""
-        rows, similarity = index.nearest_rows(query, pool)
-        segments = index.rows[rows]
-        tracks = index.tracks[index.track_rows(segments["track"])]
-        keep = hard_mask(constraints, segments, tracks, self.tags)
+    def _allowed(self, index, constraints, exclude_tracks) -> np.ndarray | None:
+        """Per row of the index, whether it passes the hard constraints (None when nothing is excluded)."""
+        hard = [c for c in constraints if c.hard]
+        if not hard and not exclude_tracks:
+            return None
+        tracks_ok = track_mask(hard, index.tracks, self.tags)
         if exclude_tracks:
-            keep &= ~np.isin(segments["track"], exclude_tracks)
-        score = similarity - soft_penalty(constraints, segments, tracks, self.tags)
+            tracks_ok &= ~np.isin(index.tracks["track"], exclude_tracks)
+        allowed = tracks_ok[index.row_tracks]
+        segments_ok = segment_mask(hard, index.rows)
+        return allowed if segments_ok is None else allowed & segments_ok
+
+    def _candidates(self, index, query, pool, allowed, passing) -> tuple[np.ndarray, np.ndarray, bool]:
+        """About `pool` nearest allowed rows and their similarity, and whether none are left beyond them."""
+        if allowed is None:
+            rows, similarity = index.nearest_rows(query, pool)
+            return rows, similarity, pool >= len(index) or pool >= MAX_POOL
+        if passing <= EXACT_ROWS or pool >= MAX_POOL:
+            rows, similarity = index.exact_rows(query, np.flatnonzero(allowed), pool)
+            return rows, similarity, pool >= passing or pool >= MAX_POOL
+        # Widen the pool by how much the filters remove, so that about `pool` candidates survive them.
+        wide = min(len(index), int(np.ceil(pool * len(index) / max(passing, 1))))
+        rows, similarity = index.nearest_rows(query, wide)
+        keep = allowed[rows]
+        return rows[keep], similarity[keep], False
+
+    def _add_tag_candidates(self, index, query, rows, similarity, tag_scores, allowed):
+        """The rows of the `TAG_CANDIDATES` allowed tracks whose tags match best, merged into the candidates."""
+        scores = tag_scores
+        if allowed is not None:
+            passing_tracks = np.zeros(len(index.tracks), bool)
+            passing_tracks[index.row_tracks[allowed]] = True
+            scores = np.where(passing_tracks, tag_scores, -np.inf)
+        count = min(TAG_CANDIDATES, len(scores))
+        best = np.argpartition(-scores, count - 1)[:count]
+        best = best[np.isfinite(scores[best]) & (scores[best] > 0)]
+        extra = index.rows_of_tracks(best)
+        if allowed is not None:
+            extra = extra[allowed[extra]]
+        extra = np.setdiff1d(extra, rows, assume_unique=False)
+        if not len(extra):
+            return rows, similarity
+        return np.concatenate([rows, extra]), np.concatenate([similarity, index.vectors[extra] @ query])
+
+    def _best_segments(self, index, rows, similarity, constraints, tag_scores) -> list[tuple[int, float]]:
+        """(row, score) of each track's best candidate segment, best track first."""
+        if not len(rows):
+            return []
+        segments = index.rows[rows]
+        track_rows = index.row_tracks[rows]
+        score = similarity - soft_penalty(constraints, segments, index.tracks[track_rows], self.tags)
+        if tag_scores is not None:
+            score = score + tag_scores[track_rows]
         order = np.argsort(-score, kind="stable")
-        order = order[keep[order]]
         _, first = np.unique(segments["track"][order], return_index=True)  # each track's best, by position
         best = order[np.sort(first)]
         return [(int(r), float(s)) for r, s in zip(rows[best], score[best])]
@@ -261,7 +332,7 @@ class Recommender:
         counts: Counter = Counter()
         out = []
         for row, score in picks:
-            track = index.tracks[index.track_rows(np.array([index.rows["track"][row]]))[0]]
+            track = index.tracks[index.row_tracks[row]]
             keys = [(f, int(track[f]), cap) for f, cap in (("artist", per_artist), ("album", per_album)) if cap]
             if any(key and counts[(f, key)] >= cap for f, key, cap in keys):
                 continue

@@ -116,7 +116,7 @@ def bench_index(vectors: np.ndarray, tracks_of: np.ndarray, size: int, queries: 
             t0 = time.perf_counter()
             exact = np.argpartition(-(data @ v), 10)[:10]
             t1 = time.perf_counter()
-            found, _ = nearest(annoy, size, v, 10)
+            found, _ = nearest(annoy, data, v, 10)
             t2 = time.perf_counter()
             exact_ms.append(1000 * (t1 - t0))
             annoy_ms.append(1000 * (t2 - t1))

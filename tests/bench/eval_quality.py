@@ -4,7 +4,9 @@ A labelled folder has one sub-folder per label (e.g. moods or instrumentations);
 prompt ("solo piano"), should rank its own folder's tracks first. Reported per label and on average:
 precision@5 and average precision for
 
-- ViML: the prompt through the recommender (parser, text head, fusion, index), as the app does;
+- Needledrop: the prompt through the recommender (parser, text head, fusion, index, tag match), as the
+  app does;
+- ViML: the same with the tag match switched off: the learned embedding alone;
 - tags: a training-free baseline. The prompt and each musicnn tag name go through MiniLM (mean-pooled
   token features); the prompt's five most similar tags, weighted by similarity, score each track by its
   mean tag probabilities;
@@ -15,10 +17,13 @@ never drew from (`training.bootstrap.music` with seed 0 is the training draw), a
 styles and rendered with another SoundFont (TimGM6mb instead of FluidR3), so neither the pieces nor the
 instrument samples were seen in training.
 
+Two splits are rendered from disjoint works: `dev`, on which the recommender's tag-match constants were
+tuned (tests/bench/tune_tags.py), and `test` (the default), which is what is reported.
+
 Also a video sanity check: the same generated footage slow and fast; the median BPM of the tracks
 recommended for the fast one should be higher.
 
-    .venv/bin/python tests/bench/eval_quality.py [--folder DIR] [--per-label 6]
+    .venv/bin/python tests/bench/eval_quality.py [--split test|dev] [--folder DIR] [--per-label 6]
 """
 
 from __future__ import annotations
@@ -49,13 +54,15 @@ TOP_TAGS = 5
 RANDOM_RUNS = 200
 
 
-def render_held_out(folder: Path, per_label: int, seed: int) -> None:
+def render_held_out(folder: Path, per_label: int, seed: int, exclude: set[str] = frozenset()) -> None:
+    """`per_label` renders per bootstrap style of works neither the training draw nor `exclude` (stems) used."""
     from music21 import corpus
 
     from training.bootstrap.music import STYLES, _works, arrange, render
 
     seen = {path for path, _ in _works(random.Random(0), TRAINING_DRAW)}
-    works = [w for w in _works(random.Random(seed), 4 * per_label * len(STYLES) + TRAINING_DRAW) if w[0] not in seen]
+    draw = _works(random.Random(seed), 4 * per_label * len(STYLES) + TRAINING_DRAW + len(exclude))
+    works = [w for w in draw if w[0] not in seen and Path(w[0]).stem not in exclude]
     rng = random.Random(seed)
     candidates = iter(works)
     for style in STYLES:
@@ -103,89 +110,122 @@ def tag_baseline(extractor, prompt: str, tag_means: np.ndarray, tag_names: list[
 
 
 def moving_shapes(seconds: float, fps: int, speed: float) -> np.ndarray:
+    """The same footage at any pace: a box crossing a field that cuts to its negative every 1/speed s."""
     frames = np.zeros((int(seconds * fps), 180, 320, 3), np.uint8)
     for i in range(len(frames)):
         t = i / fps
-        frames[i] = (40, 90, 200) if int(t * speed) % 2 == 0 else (200, 90, 40)
+        frames[i] = (30, 60, 160) if int(t * speed) % 2 == 0 else (225, 195, 95)
         x = int((t * speed * 320) % 260)
         frames[i, 60:120, x : x + 60] = 255
     return frames
 
 
+SPLITS = {"test": (Path("build/eval-music"), 1), "dev": (Path("build/eval-music-dev"), 2)}
+
+
+def labelled_folder(split: str, per_label: int) -> Path:
+    """The rendered held-out folder of a split; dev never shares a work with test (tune on dev, report test)."""
+    folder, seed = SPLITS[split]
+    exclude: set[str] = set()
+    if split == "dev":
+        test = labelled_folder("test", per_label)
+        exclude = {p.stem for p in test.rglob("*.opus")}
+    render_held_out(folder, per_label, seed, exclude)
+    return folder
+
+
+def open_scanned(folder: Path, data: Path) -> Library:
+    library = Library(data, open_current_bundle(paths.models_dir()))
+    if not library.catalog.roots():
+        library.add_root(folder)
+    report = library.scan()
+    log.info("scanned %d tracks (%d skipped)", report.indexed, report.failed)
+    return library
+
+
+def text_retrieval(library: Library, recommender: Recommender, methods=("needledrop", "viml", "tags", "random")):
+    """Per label: precision@5 and average precision of each method, ranking every track."""
+    extractor = recommender.embedder.extractor
+    tracks = library.catalog.tracks()
+    label_of = {t["id"]: Path(t["path"]).parent.name for t in tracks}
+    ids = [t["id"] for t in tracks]
+    conn = library.catalog._connection()
+    means = {i: np.frombuffer(b, "<f2").astype(np.float32) for i, b in conn.execute("SELECT id, tag_means FROM tracks")}
+    tag_means = np.stack([means[i] for i in ids])
+    tag_names = list(extractor.tag_names)
+    rng = np.random.default_rng(0)
+    shipped = recommender.tag_weight
+    rows = []
+    for label in sorted(set(label_of.values())):
+        prompt = label.replace("-", " ").replace("_", " ")
+        row = {"label": label, "prompt": prompt, "tracks": sum(v == label for v in label_of.values())}
+        for method in methods:
+            if method in ("needledrop", "viml"):
+                recommender.tag_weight = shipped if method == "needledrop" else 0.0
+                results = recommender.recommend(prompt=prompt, k=min(len(ids), 200)).results
+                recommender.tag_weight = shipped
+                row[method] = metrics([label_of[r.track_id] == label for r in results])
+            elif method == "tags":
+                scores = tag_baseline(extractor, prompt, tag_means, tag_names)
+                row[method] = metrics([label_of[ids[i]] == label for i in np.argsort(-scores)])
+            else:
+                runs = [
+                    metrics([label_of[ids[i]] == label for i in rng.permutation(len(ids))]) for _ in range(RANDOM_RUNS)
+                ]
+                row[method] = tuple(np.mean(runs, axis=0))
+        rows.append(row)
+    return rows, len(ids)
+
+
+def pace_check(recommender: Recommender, folder: Path) -> dict[str, float]:
+    """Median BPM of the top 10 for the same footage slow and fast."""
+    slow = write_video(folder / "slow.mp4", moving_shapes(10, 25, 0.25), 25)
+    fast = write_video(folder / "fast.mp4", moving_shapes(10, 25, 1.7), 25)
+    bpm = {}
+    for name, clip in (("slow", slow), ("fast", fast)):
+        results = recommender.recommend(clip, k=10).results
+        bpm[name] = float(np.median([r.bpm for r in results if r.bpm]))
+    return bpm
+
+
+METHODS = {
+    "needledrop": "Needledrop (ViML + tag match)",
+    "viml": "ViML embedding alone",
+    "tags": "tag baseline",
+    "random": "random",
+}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--folder", type=Path, help="labelled folder (default: render a held-out one)")
+    parser.add_argument("--folder", type=Path, help="labelled folder (default: render the held-out split)")
+    parser.add_argument("--split", choices=sorted(SPLITS), default="test", help="held-out split to render")
     parser.add_argument("--per-label", type=int, default=6)
-    parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("bench-results/quality.json"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    folder = args.folder or Path("build/eval-music")
-    if args.folder is None:
-        render_held_out(folder, args.per_label, args.seed)
-    labels = sorted(p.name for p in folder.iterdir() if p.is_dir())
-    bundle = open_current_bundle(paths.models_dir())
+    folder = args.folder or labelled_folder(args.split, args.per_label)
     with tempfile.TemporaryDirectory() as data:
-        library = Library(Path(data), bundle)
-        library.add_root(folder)
-        report = library.scan()
-        log.info("scanned %d tracks (%d skipped)", report.indexed, report.failed)
+        library = open_scanned(folder, Path(data))
         recommender = Recommender(library)
-        extractor = recommender.embedder.extractor
-        tracks = library.catalog.tracks()
-        label_of = {t["id"]: Path(t["path"]).parent.name for t in tracks}
-        ids = [t["id"] for t in tracks]
-        conn = library.catalog._connection()
-        means = {
-            i: np.frombuffer(b, "<f2").astype(np.float32) for i, b in conn.execute("SELECT id, tag_means FROM tracks")
-        }
-        tag_means = np.stack([means[i] for i in ids])
-        tag_names = list(extractor.tag_names)
-        rng = np.random.default_rng(0)
+        rows, count = text_retrieval(library, recommender)
+        bpm = pace_check(recommender, Path(data))
 
-        rows = []
-        for label in labels:
-            prompt = label.replace("-", " ").replace("_", " ")
-            viml = recommender.recommend(prompt=prompt, k=min(len(ids), 200)).results
-            ranked_viml = [label_of[r.track_id] == label for r in viml]
-            scores = tag_baseline(extractor, prompt, tag_means, tag_names)
-            ranked_tags = [label_of[ids[i]] == label for i in np.argsort(-scores)]
-            randoms = [
-                metrics([label_of[ids[i]] == label for i in rng.permutation(len(ids))]) for _ in range(RANDOM_RUNS)
-            ]
-            rows.append(
-                {
-                    "label": label,
-                    "prompt": prompt,
-                    "tracks": sum(v == label for v in label_of.values()),
-                    "viml": metrics(ranked_viml),
-                    "tags": metrics(ranked_tags),
-                    "random": tuple(np.mean(randoms, axis=0)),
-                }
-            )
-
-        clips = Path(data) / "clips"
-        clips.mkdir()
-        slow = write_video(clips / "slow.mp4", moving_shapes(10, 25, 0.1), 25)
-        fast = write_video(clips / "fast.mp4", moving_shapes(10, 25, 2.0), 25)
-        bpm = {}
-        for name, clip in (("slow", slow), ("fast", fast)):
-            results = recommender.recommend(clip, k=10).results
-            bpm[name] = float(np.median([r.bpm for r in results if r.bpm]))
-
-    print(f"\nText→music retrieval, {len(ids)} tracks in {len(labels)} labels (bundle {bundle.id})")
-    print(f"{'label':<18}{'n':>4}   {'P@5 ViML':>9}{'tags':>7}{'random':>8}   {'AP ViML':>8}{'tags':>7}{'random':>8}")
+    labels = len(rows)
+    print(f"\nText→music retrieval, {count} tracks in {labels} labels, {folder} (bundle {library.bundle.id})")
+    print(f"{'':<18}{'':>4}   {'precision@5':^31}   {'average precision':^31}")
+    names = "".join(f"{m[:9]:>8}" for m in METHODS)
+    print(f"{'label':<18}{'n':>4}   {names}   {names}")
     for r in rows:
-        print(
-            f"{r['label']:<18}{r['tracks']:>4}   {r['viml'][0]:>9.2f}{r['tags'][0]:>7.2f}{r['random'][0]:>8.2f}"
-            f"   {r['viml'][1]:>8.2f}{r['tags'][1]:>7.2f}{r['random'][1]:>8.2f}"
-        )
-    mean = {m: np.mean([r[m] for r in rows], axis=0) for m in ("viml", "tags", "random")}
-    print(
-        f"{'mean':<18}{'':>4}   {mean['viml'][0]:>9.2f}{mean['tags'][0]:>7.2f}{mean['random'][0]:>8.2f}"
-        f"   {mean['viml'][1]:>8.2f}{mean['tags'][1]:>7.2f}{mean['random'][1]:>8.2f}"
-    )
+        p5 = "".join(f"{r[m][0]:>8.2f}" for m in METHODS)
+        ap = "".join(f"{r[m][1]:>8.2f}" for m in METHODS)
+        print(f"{r['label']:<18}{r['tracks']:>4}   {p5}   {ap}")
+    mean = {m: np.mean([r[m] for r in rows], axis=0) for m in METHODS}
+    p5 = "".join(f"{mean[m][0]:>8.2f}" for m in METHODS)
+    ap = "".join(f"{mean[m][1]:>8.2f}" for m in METHODS)
+    print(f"{'mean':<18}{'':>4}   {p5}   {ap}")
+    print("columns: " + ", ".join(f"{m} = {label}" for m, label in METHODS.items()))
     verdict = "moves the right way" if bpm["fast"] > bpm["slow"] else "DOES NOT move the right way"
     print(
         f"\nVideo pace check, median BPM of the top 10: slow footage {bpm['slow']:.0f}, fast {bpm['fast']:.0f}, "
@@ -194,7 +234,8 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
-            {"bundle": bundle.id, "labels": rows, "mean": {k: list(v) for k, v in mean.items()}, "bpm": bpm}, indent=2
+            {"bundle": library.bundle.id, "labels": rows, "mean": {k: list(v) for k, v in mean.items()}, "bpm": bpm},
+            indent=2,
         )
     )
     print(f"written to {args.out}")

@@ -1,5 +1,6 @@
 # Needledrop: `make run` and `make test` set up everything on a fresh Debian/Ubuntu machine.
-#   run     install what is missing, build the model bundle if needed, start Needledrop
+#   run     install what is missing, build the model bundle if needed, start the app (with the demo library
+#           when the library is empty; on a virtual screen, saving a screenshot, when there is no display)
 #   test    the same set-up, then the test suite (this is what CI runs)
 #   models  build or refresh the model bundle (only missing or stale graphs are rebuilt)
 #   bench   speed benchmarks and the retrieval quality evaluation (not part of CI)
@@ -21,7 +22,7 @@ CORPUS ?= build/bootstrap
 .PHONY: run test models bench eval system-deps lint clean default-model
 
 run: models
-	$(BIN)/needledrop models info
+	scripts/run-app.sh
 
 test: models
 	$(BIN)/python -m pytest

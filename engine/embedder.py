@@ -46,7 +46,9 @@ class Embedder:
             )
         self.bundle = bundle
         self.extractor = extractor or FeatureExtractor(bundle, threads=threads)
-        self.sessions = {role: create_session(bundle.graph_path(role), threads=threads)[0] for role in HEADS}
+        self.sessions = {}
+        for role in HEADS:
+            self.sessions[role], self.execution = create_session(bundle.graph_path(role), threads=threads)
         self.width = next(t.shape[1] for t in bundle.manifest.graphs["fusion_head"].inputs if t.name == "video")
         self.dim = bundle.manifest.embedding_dim
 

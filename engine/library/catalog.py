@@ -486,8 +486,12 @@ class Catalog:
         stale = 0
         if bundle_id is not None:
             ((stale,),) = self._query("SELECT COUNT(*) FROM tracks WHERE bundle_id != ?", (bundle_id,))
+        counts = dict(self._query("SELECT root_id, COUNT(*) FROM tracks GROUP BY root_id"))
         return {
-            "roots": [{"path": r.display, "online": r.online, "last_scan": r.last_scan} for r in self.roots()],
+            "roots": [
+                {"path": r.display, "online": r.online, "last_scan": r.last_scan, "tracks": counts.get(r.id, 0)}
+                for r in self.roots()
+            ],
             "tracks": tracks,
             "audio_hours": seconds / 3600,
             "segments": segments,

@@ -153,3 +153,44 @@ def _duration(container, stream) -> float:
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     return container.duration / av.time_base if container.duration else 0.0
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    duration: float  # seconds
+    width: int  # as displayed (rotation applied)
+    height: int
+    frame_rate: float | None
+
+
+def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
+    """Duration, displayed size and nominal frame rate of a file's first video stream."""
+    container, stream = open_stream(Path(path), "video")
+    with container:
+        duration = _duration(container, stream)
+        width, height = stream.codec_context.width, stream.codec_context.height
+        rate = float(stream.average_rate) if stream.average_rate else None
+        try:
+            first = next(container.decode(stream))
+            if round(first.rotation / 90) % 2:
+                width, height = height, width
+        except (StopIteration, av.error.FFmpegError) as exc:
+            raise DecodeError(f"{path}: no decodable video frames") from exc
+    return VideoInfo(duration, width, height, rate)
+
+
+def thumbnail(path: str | os.PathLike[str], at: float = 0.0, width: int = 160) -> np.ndarray:
+    """An upright RGB frame near `at` seconds, `width` pixels wide, for timelines and lists."""
+    container, stream = open_stream(Path(path), "video")
+    with container:
+        if at > 0:
+            container.seek(int(at / stream.time_base), stream=stream, backward=True)
+        try:
+            for frame in container.decode(stream):
+                if frame.time is None or frame.time >= at - 1e-3:
+                    rgb = _rotate(frame.to_ndarray(format="rgb24"), frame.rotation)
+                    height = max(1, round(width * rgb.shape[0] / rgb.shape[1]))
+                    return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
+        except av.error.FFmpegError as exc:
+            raise DecodeError(f"{path}: video stream is corrupt ({reason(exc)})") from exc
+    raise DecodeError(f"{path}: no video frame at {at:.2f} s")

@@ -58,8 +58,10 @@ class TagMatcher:
         return TagQuery(tuple(self.names[i] for i in top), weights.astype(np.float32))
 
     def scores(self, query: TagQuery, peaks: np.ndarray) -> np.ndarray:
-        """Per row of `peaks` (tag probabilities of tracks), the weighted mean strength of the named tags."""
+        """Per row of `peaks` (tag probabilities of tracks), how well its tags match the words, 0..1."""
         if not query.tags:
             return np.zeros(len(peaks), np.float32)
         strengths = np.stack([self.tags.strength(peaks, t) for t in query.tags], axis=-1)
-        return np.nan_to_num(strengths @ query.weights / query.weights.sum()).astype(np.float32)
+        match = strengths @ query.weights / query.weights.sum()
+        # Scaled by how surely the words name tags at all: "guitar" counts fully, "sunset" barely.
+        return np.nan_to_num(query.strength * match).astype(np.float32)

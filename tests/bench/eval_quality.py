@@ -214,16 +214,16 @@ def main() -> int:
 
     labels = len(rows)
     print(f"\nText→music retrieval, {count} tracks in {labels} labels, {folder} (bundle {library.bundle.id})")
-    print(f"{'':<18}{'':>4}   {'precision@5':^31}   {'average precision':^31}")
-    names = "".join(f"{m[:9]:>8}" for m in METHODS)
+    print(f"{'':<18}{'':>4}   {'precision@5':^44}   {'average precision':^44}")
+    names = "".join(f"{m:>11}" for m in METHODS)
     print(f"{'label':<18}{'n':>4}   {names}   {names}")
     for r in rows:
-        p5 = "".join(f"{r[m][0]:>8.2f}" for m in METHODS)
-        ap = "".join(f"{r[m][1]:>8.2f}" for m in METHODS)
+        p5 = "".join(f"{r[m][0]:>11.2f}" for m in METHODS)
+        ap = "".join(f"{r[m][1]:>11.2f}" for m in METHODS)
         print(f"{r['label']:<18}{r['tracks']:>4}   {p5}   {ap}")
     mean = {m: np.mean([r[m] for r in rows], axis=0) for m in METHODS}
-    p5 = "".join(f"{mean[m][0]:>8.2f}" for m in METHODS)
-    ap = "".join(f"{mean[m][1]:>8.2f}" for m in METHODS)
+    p5 = "".join(f"{mean[m][0]:>11.2f}" for m in METHODS)
+    ap = "".join(f"{mean[m][1]:>11.2f}" for m in METHODS)
     print(f"{'mean':<18}{'':>4}   {p5}   {ap}")
     print("columns: " + ", ".join(f"{m} = {label}" for m, label in METHODS.items()))
     verdict = "moves the right way" if bpm["fast"] > bpm["slow"] else "DOES NOT move the right way"

@@ -21,8 +21,8 @@ from eval_quality import labelled_folder, open_scanned, text_retrieval  # noqa: 
 from engine.recommend import Recommender  # noqa: E402
 from engine.recommend.tagmatch import TagMatcher  # noqa: E402
 
-FLOORS = (0.3, 0.4, 0.45, 0.5, 0.6)
-WEIGHTS = (0.0, 0.1, 0.2, 0.35, 0.5, 0.8, 1.5)
+FLOORS = (0.3, 0.45, 0.5, 0.6)
+WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 
 def main() -> None:

@@ -1,0 +1,168 @@
+"""The library manager: music folders (online or not), scanning with progress and cancel, and failed files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.library import ScanProgress, ScanReport
+
+
+def describe_progress(p: ScanProgress) -> str:
+    """Files, hours of audio, speed as a multiple of real time, and time left."""
+    hours = p.seconds_of_audio / 3600
+    speed = p.seconds_of_audio / p.elapsed if p.elapsed > 0 else 0.0
+    text = f"{p.files_done}/{p.files_total} files · {hours:.2f} h of audio"
+    if speed > 0 and p.files_done:
+        left = p.elapsed / p.files_done * (p.files_total - p.files_done)
+        text += f" · {speed:.0f}× real time · {int(left // 60)}:{int(left % 60):02d} left"
+    return text
+
+
+def describe_report(report: ScanReport) -> str:
+    parts = [f"{report.indexed} indexed", f"{report.unchanged} unchanged"]
+    if report.failed:
+        parts.append(f"{report.failed} could not be read")
+    if report.removed:
+        parts.append(f"{report.removed} removed")
+    if report.roots_offline:
+        parts.append(f"{len(report.roots_offline)} folder(s) offline, their tracks kept")
+    verb = "Scan cancelled" if report.cancelled else "Scan finished"
+    return f"{verb}: " + ", ".join(parts)
+
+
+class ErrorsDialog(QDialog):
+    def __init__(self, errors: list[tuple[str, str, float]], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Files that could not be indexed")
+        self.resize(900, 420)
+        table = QTableWidget(len(errors), 2)
+        table.setHorizontalHeaderLabels(["File", "Reason"])
+        table.verticalHeader().hide()
+        for row, (path, reason, _at) in enumerate(errors):
+            table.setItem(row, 0, QTableWidgetItem(path))
+            table.setItem(row, 1, QTableWidgetItem(reason))
+        table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        table.resizeColumnToContents(0)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("These files are skipped until they change; the next scan retries changed ones."))
+        layout.addWidget(table)
+        layout.addWidget(buttons)
+        self.table = table
+
+
+class LibraryPanel(QWidget):
+    addFolder = pyqtSignal(str)
+    removeFolder = pyqtSignal(str)
+    scanRequested = pyqtSignal()
+    cancelRequested = pyqtSignal()
+    errorsRequested = pyqtSignal()
+    demoRequested = pyqtSignal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.roots = QListWidget()
+        self.roots.setToolTip("Music folders; an offline folder (unplugged drive) keeps its tracks")
+        self.summary = QLabel("")
+        self.summary.setObjectName("muted")
+        self.summary.setWordWrap(True)
+        self.add_button = QPushButton("Add folder…")
+        self.remove_button = QPushButton("Remove")
+        self.scan_button = QPushButton("Scan")
+        self.cancel_button = QPushButton("Cancel")
+        self.errors_button = QPushButton("Errors")
+        self.demo_button = QPushButton("Try the demo library")
+        self.demo_button.setToolTip("Render a small openly licensed library and load sample clips")
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(False)
+        self.progress_label = QLabel("")
+        self.progress_label.setObjectName("muted")
+        self.progress_label.setWordWrap(True)
+        self.add_button.clicked.connect(self._choose_folder)
+        self.remove_button.clicked.connect(self._remove)
+        self.scan_button.clicked.connect(self.scanRequested)
+        self.cancel_button.clicked.connect(self.cancelRequested)
+        self.errors_button.clicked.connect(self.errorsRequested)
+        self.demo_button.clicked.connect(self.demoRequested)
+        buttons = QHBoxLayout()
+        for b in (self.add_button, self.remove_button):
+            buttons.addWidget(b)
+        scan_row = QHBoxLayout()
+        for b in (self.scan_button, self.cancel_button, self.errors_button):
+            scan_row.addWidget(b)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        title = QLabel("Music library")
+        layout.addWidget(title)
+        layout.addWidget(self.roots, 1)
+        layout.addLayout(buttons)
+        layout.addWidget(self.summary)
+        layout.addLayout(scan_row)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.progress_label)
+        layout.addWidget(self.demo_button)
+        self.set_scanning(False)
+
+    def show_status(self, status: dict) -> None:
+        current = self.roots.currentItem().data(Qt.ItemDataRole.UserRole) if self.roots.currentItem() else None
+        self.roots.clear()
+        for root in status.get("roots", []):
+            online = root["online"] and Path(root["path"]).is_dir()
+            name = "/".join(Path(root["path"]).parts[-2:]) or root["path"]
+            state = "" if online else "  (offline)"
+            item = QListWidgetItem(f"{'●' if online else '○'} {name}{state}\n    {root.get('tracks', 0)} tracks")
+            item.setToolTip(root["path"] + ("" if online else "\nnot reachable: its tracks are kept until it is back"))
+            item.setData(Qt.ItemDataRole.UserRole, root["path"])
+            self.roots.addItem(item)
+            if root["path"] == current:
+                self.roots.setCurrentItem(item)
+        errors = status.get("errors", 0)
+        self.errors_button.setText(f"Errors ({errors})" if errors else "Errors")
+        self.errors_button.setEnabled(bool(errors))
+        hours = status.get("audio_hours", 0.0)
+        self.summary.setText(f"{status.get('tracks', 0)} tracks, {hours:.1f} h of audio")
+        self.demo_button.setVisible(not status.get("tracks"))
+
+    def set_scanning(self, scanning: bool) -> None:
+        self.scan_button.setEnabled(not scanning)
+        self.cancel_button.setEnabled(scanning)
+        self.progress.setVisible(scanning)
+        if scanning:
+            self.progress.setRange(0, 0)
+
+    def show_progress(self, p: ScanProgress) -> None:
+        self.progress.setRange(0, max(p.files_total, 1))
+        self.progress.setValue(p.files_done)
+        self.progress_label.setText(describe_progress(p))
+
+    def show_message(self, text: str) -> None:
+        self.progress_label.setText(text)
+
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a music folder")
+        if folder:
+            self.addFolder.emit(folder)
+
+    def _remove(self) -> None:
+        item = self.roots.currentItem()
+        if item is not None:
+            self.removeFolder.emit(item.data(Qt.ItemDataRole.UserRole))

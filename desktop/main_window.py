@@ -1,0 +1,557 @@
+"""The main window: library, preview, prompt and results over a timeline of clips.
+
+Each clip on the timeline keeps its own in/out points, prompt, balance, results and chosen track; selecting
+a clip brings all of that back. Everything slow goes through `Session` on worker threads, so the window
+never waits: a search answers when it answers, and only the newest one is shown.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+from PyQt6.QtCore import QByteArray, QSettings, Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QAction, QKeySequence, QShortcut
+from PyQt6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QPushButton,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.inout import InOutEditor
+from desktop.library_panel import ErrorsDialog, LibraryPanel, describe_report
+from desktop.music_output import MusicOutput
+from desktop.preview import PreviewPanel
+from desktop.prompt_bar import PromptBar
+from desktop.results import ResultsPanel
+from desktop.session import Answer, Query, Session
+from desktop.settings_dialog import SettingsDialog
+from desktop.timeline import TimelineClip, TimelineStrip
+from engine import paths
+from engine.demo import Demo
+from engine.recommend import Result
+
+log = logging.getLogger(__name__)
+
+TIMELINE_FILE = "timeline.json"
+NOTICE_MS = {"info": 6000, "warning": 10000, "error": 15000}
+
+
+class Notice(QWidget):
+    """A message above the preview that never blocks: it goes away by itself or with its ✕."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.label = QLabel("")
+        self.label.setObjectName("notice")
+        self.label.setWordWrap(True)
+        close = QToolButton()
+        close.setText("✕")
+        close.clicked.connect(self.hide)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(close)
+        self.timer = QTimer(self, singleShot=True)
+        self.timer.timeout.connect(self.hide)
+        self.level = ""
+        self.hide()
+
+    def show_message(self, level: str, text: str) -> None:
+        self.level = level
+        self.label.setProperty("level", level)
+        self.label.style().unpolish(self.label)
+        self.label.style().polish(self.label)
+        self.label.setText(text)
+        self.show()
+        self.timer.start(NOTICE_MS.get(level, 8000))
+
+
+class MainWindow(QMainWindow):
+    resultsShown = pyqtSignal()  # after results for the current clip are on screen (tests, screenshots)
+
+    def __init__(self, session: Session, *, settings: QSettings | None = None):
+        super().__init__()
+        self.session = session
+        self.settings = settings or QSettings(str(paths.config_dir() / "window.ini"), QSettings.Format.IniFormat)
+        self.clips: dict[int, TimelineClip] = {}
+        self.current: TimelineClip | None = None
+        self.setWindowTitle("Needledrop")
+        self.resize(1440, 900)
+        device = self.settings.value("audio/device", None)
+        self.device = int(device) if device not in (None, "", "None") else None
+        self.music = MusicOutput(self.device)
+        self._autoplay = False
+        self._prompt_for: dict[str, str] = {}  # prompts that come with clips (the demo's)
+
+        self.library_panel = LibraryPanel()
+        self.preview = PreviewPanel(self.music)
+        self.prompt = PromptBar()
+        self.results = ResultsPanel()
+        self.timeline = TimelineStrip()
+        self.inout = InOutEditor()
+        self.notice = Notice()
+        self.status_label = QLabel("Opening the model…")
+        self.status_label.setObjectName("muted")
+        self.statusBar().addPermanentWidget(self.status_label)
+
+        self._build_layout()
+        self._build_actions()
+        self._connect()
+        self._restore_window()
+        if self.music.error:
+            self.notice.show_message("warning", self.music.error)
+        self.session.open()
+
+    # ---- layout ----
+
+    def _build_layout(self) -> None:
+        center = QWidget()
+        center_layout = QVBoxLayout(center)
+        center_layout.setContentsMargins(6, 6, 6, 6)
+        center_layout.addWidget(self.notice)
+        center_layout.addWidget(self.preview, 1)
+        center_layout.addWidget(self.prompt)
+
+        self.columns = QSplitter(Qt.Orientation.Horizontal)
+        self.columns.setObjectName("columns")
+        self.columns.addWidget(self.library_panel)
+        self.columns.addWidget(center)
+        self.columns.addWidget(self.results)
+        self.columns.setStretchFactor(1, 3)
+        self.columns.setStretchFactor(2, 2)
+        self.columns.setSizes([260, 700, 480])
+
+        bottom = QWidget()
+        bottom_layout = QVBoxLayout(bottom)
+        bottom_layout.setContentsMargins(6, 0, 6, 6)
+        order = QHBoxLayout()
+        self.open_button = QPushButton("Add clips…")
+        self.left_button, self.right_button = QToolButton(), QToolButton()
+        self.left_button.setText("◀")
+        self.right_button.setText("▶")
+        self.left_button.setToolTip("Move the selected clip earlier")
+        self.right_button.setToolTip("Move the selected clip later")
+        order.addWidget(QLabel("Timeline"))
+        order.addWidget(self.open_button)
+        order.addWidget(self.left_button)
+        order.addWidget(self.right_button)
+        order.addWidget(self.inout, 1)
+        bottom_layout.addLayout(order)
+        bottom_layout.addWidget(self.timeline)
+
+        self.rows = QSplitter(Qt.Orientation.Vertical)
+        self.rows.setObjectName("rows")
+        self.rows.addWidget(self.columns)
+        self.rows.addWidget(bottom)
+        self.rows.setStretchFactor(0, 1)
+        self.setCentralWidget(self.rows)
+
+    def _build_actions(self) -> None:
+        menu = self.menuBar().addMenu("&File")
+        add = QAction("Add clips…", self, shortcut=QKeySequence.StandardKey.Open)
+        add.triggered.connect(self.choose_clips)
+        menu.addAction(add)
+        settings = QAction("Settings…", self, shortcut=QKeySequence.StandardKey.Preferences)
+        settings.triggered.connect(self.open_settings)
+        menu.addAction(settings)
+        quit_action = QAction("Quit", self, shortcut=QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        menu.addAction(quit_action)
+        QShortcut(QKeySequence(Qt.Key.Key_Space), self, activated=self.preview.toggle)
+        QShortcut(QKeySequence(Qt.Key.Key_Down), self, activated=lambda: self._step_result(1))
+        QShortcut(QKeySequence(Qt.Key.Key_Up), self, activated=lambda: self._step_result(-1))
+        QShortcut(QKeySequence(Qt.Key.Key_I), self, activated=self._in_at_playhead)
+        QShortcut(QKeySequence(Qt.Key.Key_O), self, activated=self._out_at_playhead)
+
+    def _connect(self) -> None:
+        s = self.session
+        s.opened.connect(self._opened)
+        s.unavailable.connect(self._unavailable)
+        s.notice.connect(self.notice.show_message)
+        s.libraryChanged.connect(self.refresh_library)
+        s.scanProgress.connect(self.library_panel.show_progress)
+        s.scanFinished.connect(self._scan_finished)
+        s.demoStep.connect(lambda text, i, n: self.library_panel.show_message(f"Demo: {text} ({i}/{n})"))
+        lib = self.library_panel
+        lib.addFolder.connect(self.add_folder)
+        lib.removeFolder.connect(lambda path: self.session.remove_root(path))
+        lib.scanRequested.connect(self.scan)
+        lib.cancelRequested.connect(self._cancel_scan)
+        lib.errorsRequested.connect(lambda: ErrorsDialog(self.session.errors(), self).exec())
+        lib.demoRequested.connect(self.start_demo)
+        self.timeline.filesDropped.connect(self.add_clips)
+        self.timeline.currentItemChanged.connect(lambda *_: self._select(self.timeline.current_id()))
+        self.timeline.orderChanged.connect(self.save_timeline)
+        self.timeline.removeRequested.connect(self.remove_clip)
+        self.open_button.clicked.connect(self.choose_clips)
+        self.left_button.clicked.connect(lambda: self.timeline.move_current(-1))
+        self.right_button.clicked.connect(lambda: self.timeline.move_current(1))
+        self.inout.rangeChosen.connect(self._range_chosen)
+        self.inout.invalid.connect(lambda text: self.notice.show_message("warning", text))
+        self.inout.set_in_button.clicked.connect(self._in_at_playhead)
+        self.inout.set_out_button.clicked.connect(self._out_at_playhead)
+        self.prompt.promptChanged.connect(self._prompt_changed)
+        self.prompt.balanceChanged.connect(self._balance_changed)
+        self.results.chosen.connect(self._result_chosen)
+        self.results.moreLikeThis.connect(self.more_like_this)
+        self.preview.trackStartChanged.connect(self._track_start_dragged)
+
+    # ---- state across restarts ----
+
+    def _restore_window(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        self._splitters_restored = False
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        if not self._splitters_restored:
+            # Splitter sizes only mean something once the window has its size: restore them after it is shown.
+            self._splitters_restored = True
+            for key, splitter in (("window/columns", self.columns), ("window/rows", self.rows)):
+                value = self.settings.value(key)
+                if isinstance(value, QByteArray):
+                    splitter.restoreState(value)
+
+    def closeEvent(self, event) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/columns", self.columns.saveState())
+        self.settings.setValue("window/rows", self.rows.saveState())
+        self.settings.sync()
+        self.save_timeline()
+        self.preview.stop()
+        self.session.cancel_scan()
+        self.session.wait(10_000)  # a cancelled scan finishes its tracks in flight and keeps them
+        self.music.close()
+        super().closeEvent(event)
+
+    def timeline_path(self) -> Path:
+        return self.session.data_dir / TIMELINE_FILE
+
+    def save_timeline(self) -> None:
+        data = {"clips": [self.clips[i].to_json() for i in self.timeline.order() if i in self.clips]}
+        data["current"] = self.timeline.currentRow()
+        path = self.timeline_path()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(data, indent=1))
+            os.replace(tmp, path)
+        except OSError as exc:
+            self.notice.show_message("warning", f"The timeline could not be saved: {exc}")
+
+    def _load_timeline(self) -> None:
+        try:
+            data = json.loads(self.timeline_path().read_text())
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            self.notice.show_message("warning", f"The saved timeline could not be read ({exc}); starting empty")
+            return
+        missing = []
+        for entry in data.get("clips", []):
+            clip = TimelineClip.from_json(entry)
+            if not Path(clip.path).is_file():
+                missing.append(clip.path)
+            self._insert_clip(clip, select=False)
+        if missing:
+            self.notice.show_message("warning", f"{len(missing)} clip(s) on the timeline are missing: {missing[0]}")
+        if self.timeline.count():
+            self.timeline.setCurrentRow(min(max(data.get("current", 0), 0), self.timeline.count() - 1))
+
+    # ---- engine status ----
+
+    def _opened(self, details: dict) -> None:
+        self.status_label.setText(f"Model {details['bundle_id']} · {details['provider'].split(';')[0]}")
+        self.refresh_library()
+        self._load_timeline()
+        if self.current is not None:
+            self.ask()
+        elif not self.session.status().get("tracks"):
+            self.notice.show_message(
+                "info", "Your music library is empty: add a folder of music, or try the demo library (left)."
+            )
+
+    def _unavailable(self, message: str) -> None:
+        self.status_label.setText("No model")
+        self.notice.show_message("error", message)
+
+    def refresh_library(self) -> None:
+        self.library_panel.show_status(self.session.status())
+
+    # ---- library ----
+
+    def add_folder(self, path: str) -> None:
+        if not self.session.ready:
+            self.notice.show_message("warning", "The model is not open yet: add the folder again in a moment.")
+            return
+        try:
+            self.session.add_root(path)
+        except Exception as exc:  # noqa: BLE001 - an unreadable folder is a message, not a crash
+            self.notice.show_message("error", f"{path} cannot be added: {exc}")
+            return
+        self.scan()
+
+    def scan(self) -> None:
+        if self.session.scan():
+            self.library_panel.set_scanning(True)
+            self.library_panel.show_message("Scanning…")
+
+    def _cancel_scan(self) -> None:
+        self.session.cancel_scan()
+        self.library_panel.show_message("Cancelling: the tracks in flight finish and are kept…")
+
+    def _scan_finished(self, report) -> None:
+        self.library_panel.set_scanning(False)
+        if report is not None:
+            self.library_panel.show_message(describe_report(report))
+            if report.changed and self.current is not None:
+                self.ask()
+
+    def start_demo(self) -> None:
+        if not self.session.ready:
+            self.notice.show_message("warning", "The model is not open yet: try the demo again in a moment.")
+            return
+        self.library_panel.demo_button.setEnabled(False)
+        self.library_panel.set_scanning(True)
+        self.session.build_demo(self._demo_ready)
+
+    def _demo_ready(self, demo: Demo) -> None:
+        self.library_panel.demo_button.setEnabled(True)
+        known = {c.path for c in self.clips.values()}
+        clips = [str(p) for p in demo.clips if str(p) not in known]
+        self._prompt_for.update(dict.fromkeys(clips, demo.prompt))
+        self.add_clips(clips)
+        if not clips and self.current is not None:
+            self.ask()
+
+    # ---- clips ----
+
+    def choose_clips(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(
+            self,
+            "Add clips",
+            str(Path.home()),
+            "Video (*.mp4 *.mov *.m4v *.mkv *.webm *.avi *.mts *.mxf *.mpg);;All (*)",
+        )
+        self.add_clips(files)
+
+    def add_clips(self, files: list[str]) -> None:
+        """Probe the files in the background; the ones with a video stream join the timeline in this order."""
+        if files:
+            self.session.probe(list(files), self._probed)
+
+    def _probed(self, probed: list) -> None:
+        first = None
+        for path, info in probed:
+            if isinstance(info, str):
+                self.notice.show_message("error", f"{Path(path).name} cannot be used as a clip: {info}")
+                continue
+            clip = TimelineClip(path, info.duration, prompt=self._prompt_for.pop(path, ""))
+            self._insert_clip(clip, select=False)
+            first = first or clip
+        if first is not None:
+            self.timeline.setCurrentItem(self.timeline.item_of(first.id))
+            self.save_timeline()
+
+    def _insert_clip(self, clip: TimelineClip, *, select: bool) -> None:
+        self.clips[clip.id] = clip
+        self.timeline.add_clip(clip)
+        at = min(clip.clip_in + 1.0, clip.out_point / 2)
+        self.session.thumbnail(clip.path, at, lambda rgb, cid=clip.id: self.timeline.set_thumbnail(cid, rgb))
+        if select:
+            self.timeline.setCurrentItem(self.timeline.item_of(clip.id))
+
+    def remove_clip(self, clip_id: int) -> None:
+        item = self.timeline.item_of(clip_id)
+        if item is not None:
+            self.timeline.takeItem(self.timeline.row(item))
+        self.clips.pop(clip_id, None)
+        if self.current is not None and self.current.id == clip_id:
+            self.current = None
+            self.preview.set_clip(None)
+            self.results.set_results([], "Results")
+        self.save_timeline()
+
+    def _select(self, clip_id: int | None) -> None:
+        clip = self.clips.get(clip_id) if clip_id is not None else None
+        if clip is self.current:
+            return
+        self.current = clip
+        if clip is None:
+            return
+        self.preview.set_clip(clip.path, clip.clip_in, clip.clip_out)
+        self.session.thumbnail(clip.path, clip.clip_in, lambda rgb, c=clip: self._still(c, rgb), width=960)
+        self.inout.set_range(clip.duration, clip.clip_in, clip.out_point)
+        self.prompt.set_state(clip.prompt, clip.balance)
+        if clip.chosen:
+            self._preview_track(clip.chosen["path"], clip.chosen["start"], clip.chosen["title"])
+        else:
+            self.preview.set_track(None, 0.0)
+        if clip.answer is not None:
+            self._show_answer(clip.answer)
+        else:
+            self.ask()
+
+    def _still(self, clip: TimelineClip, rgb) -> None:
+        if clip is self.current and not self.preview.playing:
+            self.preview.video.show_still(rgb)
+
+    def _range_chosen(self, clip_in: float, clip_out: float) -> None:
+        clip = self.current
+        if clip is None:
+            return
+        clip.clip_in, clip.clip_out = clip_in, (None if clip_out >= clip.duration - 1e-3 else clip_out)
+        self.preview.set_range(clip.clip_in, clip.clip_out)
+        self.timeline.update_clip(clip)
+        self.save_timeline()
+        self.ask()
+
+    def _in_at_playhead(self) -> None:
+        if self.current is not None:
+            self.inout.set_points(self.preview.picture_time(), self.current.out_point)
+
+    def _out_at_playhead(self) -> None:
+        if self.current is not None:
+            self.inout.set_points(self.current.clip_in, self.preview.picture_time())
+
+    # ---- asking ----
+
+    def _prompt_changed(self, text: str) -> None:
+        if self.current is not None:
+            self.current.prompt = text
+            self.save_timeline()
+            self.ask()
+        elif text:
+            self.ask()
+
+    def _balance_changed(self, balance: float) -> None:
+        if self.current is not None:
+            self.current.balance = balance
+            self.save_timeline()
+            self.ask()
+
+    def ask(self) -> None:
+        """Ask for results for the current clip (or the prompt alone when no clip is selected)."""
+        if not self.session.ready:
+            return
+        clip = self.current
+        if clip is None and not self.prompt.text:
+            return
+        query = Query(
+            video=clip.path if clip else None,
+            start=clip.clip_in if clip else 0.0,
+            end=clip.clip_out if clip else None,
+            prompt=clip.prompt if clip else self.prompt.text,
+            balance=clip.balance if clip else self.prompt.balance,
+        )
+        self.results.status.setText("Searching…")
+        self.session.recommend(
+            query,
+            lambda answer, cid=(clip.id if clip else None): self._answered(cid, answer),
+            lambda message: self._failed(message),
+        )
+
+    def more_like_this(self, result: Result) -> None:
+        if not self.session.ready:
+            return
+        clip_id = self.current.id if self.current else None
+        self.results.status.setText("Searching…")
+        self.session.similar(
+            result.track_id,
+            result.title or Path(result.path).name,
+            lambda answer: self._answered(clip_id, answer),
+            self._failed,
+        )
+
+    def _failed(self, message: str) -> None:
+        self.results.status.setText("")
+        self.notice.show_message("error", message)
+
+    def _answered(self, clip_id: int | None, answer: Answer) -> None:
+        clip = self.clips.get(clip_id) if clip_id is not None else None
+        if clip is not None:
+            clip.answer = answer
+        if clip is self.current:
+            self._show_answer(answer)
+            self.resultsShown.emit()
+        for result in answer.recommendation.results[:3]:  # ready for instant A/B
+            self.session.load_audio(result.path)
+
+    def _show_answer(self, answer: Answer) -> None:
+        rec = answer.recommendation
+        if answer.like:
+            heading = f"More like “{answer.like}”"
+        else:
+            used = " + ".join({"clip": "picture", "text": "words"}.get(u, u) for u in rec.used) or "constraints"
+            heading = f"Results for {used}"
+        status = f"{len(rec.results)} tracks in {sum(rec.seconds.values()) * 1000:.0f} ms"
+        if not rec.complete:
+            status += f" · only these satisfy the filters among the {rec.searched} closest segments"
+        if not rec.results:
+            status = "No track in the library satisfies the request: remove a filter chip, or scan more music."
+        keep = self.current.chosen["track_id"] if self.current and self.current.chosen else None
+        self._autoplay = False
+        self.results.set_results(rec.results, heading, status, keep_track=keep)
+        self._autoplay = True
+
+    # ---- preview ----
+
+    def _step_result(self, step: int) -> None:
+        row = self.results.table.currentIndex().row()
+        self.results.select(0 if row < 0 else row + step)
+
+    def _result_chosen(self, result: Result) -> None:
+        clip = self.current
+        if clip is not None:
+            clip.chosen = {
+                "track_id": result.track_id,
+                "path": result.path,
+                "title": result.title or Path(result.path).name,
+                "start": result.start,
+            }
+            self.timeline.update_clip(clip)
+            self.save_timeline()
+        self._preview_track(result.path, result.start, result.title or Path(result.path).name, play=self._autoplay)
+
+    def _preview_track(self, path: str, start: float, title: str, play: bool = False) -> None:
+        def loaded(audio) -> None:
+            self.preview.set_track(audio, start, f"♪ {title} from {int(start // 60)}:{int(start % 60):02d}")
+            if play and not self.preview.playing:
+                self.preview.play()
+
+        self.session.load_audio(path, loaded, lambda message: self.notice.show_message("error", message))
+
+    def _track_start_dragged(self, start: float) -> None:
+        if self.current is not None and self.current.chosen:
+            self.current.chosen["start"] = start
+            self.save_timeline()
+
+    # ---- settings ----
+
+    def open_settings(self) -> None:
+        dialog = SettingsDialog(self.session.details, self.device, self.music.error, self)
+        if dialog.exec() and dialog.chosen_device() != self.device:
+            self.device = dialog.chosen_device()
+            self.settings.setValue("audio/device", "None" if self.device is None else self.device)
+            was_playing = self.preview.playing
+            self.preview.stop()
+            self.music.close()
+            self.music = MusicOutput(self.device)
+            self.preview.music = self.music
+            if self.preview.track is not None:
+                self.preview.set_track(self.preview.track, self.preview.track_start, self.preview.track_label.text())
+            if self.music.error:
+                self.notice.show_message("warning", self.music.error)
+            elif was_playing:
+                self.preview.play()

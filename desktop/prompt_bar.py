@@ -1,0 +1,114 @@
+"""The prompt, the constraints understood from it as removable chips, and the picture/words balance."""
+
+from __future__ import annotations
+
+from PyQt6.QtCore import Qt, QTimer, pyqtSignal
+from PyQt6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QSlider, QToolButton, QVBoxLayout, QWidget
+
+from engine.recommend.prompt import ParsedPrompt, parse_prompt
+
+TYPING_PAUSE_MS = 350  # ask again once the user pauses typing
+SLIDER_PAUSE_MS = 150
+
+
+class PromptBar(QWidget):
+    promptChanged = pyqtSignal(str)  # after a pause in typing, or at once on Enter or a chip's removal
+    balanceChanged = pyqtSignal(float)  # 0 = picture only, 1 = words only
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.edit = QLineEdit()
+        self.edit.setPlaceholderText('What should the music be? e.g. "warm acoustic, no vocals, around 90 BPM"')
+        self.edit.setClearButtonEnabled(True)
+        self.edit.textEdited.connect(self._typed)
+        self.edit.returnPressed.connect(self._commit)
+        self.chips = QHBoxLayout()
+        self.chips.setSpacing(6)
+        self.understood = QLabel("")
+        self.understood.setObjectName("muted")
+        self.ignored = QLabel("")
+        self.ignored.setObjectName("muted")
+        self.ignored.setWordWrap(True)
+
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 100)
+        self.slider.setValue(50)
+        self.slider.setFixedWidth(180)
+        self.slider.setToolTip("How much the picture and the words each count when both are given")
+        self.slider.valueChanged.connect(lambda _: self._slider_timer.start())
+
+        self._typing_timer = QTimer(self, singleShot=True, interval=TYPING_PAUSE_MS)
+        self._typing_timer.timeout.connect(self._commit)
+        self._slider_timer = QTimer(self, singleShot=True, interval=SLIDER_PAUSE_MS)
+        self._slider_timer.timeout.connect(lambda: self.balanceChanged.emit(self.balance))
+
+        top = QHBoxLayout()
+        top.addWidget(self.edit, 1)
+        top.addSpacing(12)
+        top.addWidget(QLabel("Picture"))
+        top.addWidget(self.slider)
+        top.addWidget(QLabel("Words"))
+        chips_row = QHBoxLayout()
+        chips_row.addWidget(self.understood)
+        chips_row.addLayout(self.chips)
+        chips_row.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
+        layout.addLayout(chips_row)
+        layout.addWidget(self.ignored)
+        self.parsed: ParsedPrompt | None = None
+        self._show_chips()
+
+    @property
+    def text(self) -> str:
+        return self.edit.text().strip()
+
+    @property
+    def balance(self) -> float:
+        return self.slider.value() / 100.0
+
+    def set_state(self, text: str, balance: float) -> None:
+        """Show a clip's own prompt and balance without asking for results."""
+        self.edit.setText(text)
+        self.slider.blockSignals(True)
+        self.slider.setValue(round(balance * 100))
+        self.slider.blockSignals(False)
+        self._show_chips()
+
+    def _typed(self, _text: str) -> None:
+        self._show_chips()
+        self._typing_timer.start()
+
+    def _commit(self) -> None:
+        self._typing_timer.stop()
+        self._show_chips()
+        self.promptChanged.emit(self.text)
+
+    def _show_chips(self) -> None:
+        while self.chips.count():
+            widget = self.chips.takeAt(0).widget()
+            if widget is not None:
+                widget.deleteLater()
+        self.parsed = parse_prompt(self.text) if self.text else None
+        constraints = self.parsed.constraints if self.parsed else ()
+        self.understood.setText("Understood:" if constraints else "")
+        for i, constraint in enumerate(constraints):
+            chip = QToolButton()
+            chip.setObjectName("chip")
+            chip.setText(f"{constraint.label}  ✕")
+            chip.setToolTip(f'Filter from "{self.text[constraint.span[0] : constraint.span[1]]}": click to remove it')
+            chip.clicked.connect(lambda _=False, i=i: self.remove_constraint(i))
+            self.chips.addWidget(chip)
+        notes = self.parsed.ignored if self.parsed else ()
+        self.ignored.setText("Not used: " + "; ".join(notes) if notes else "")
+        self.ignored.setVisible(bool(notes))
+
+    def chip_labels(self) -> list[str]:
+        return [c.label for c in self.parsed.constraints] if self.parsed else []
+
+    def remove_constraint(self, index: int) -> None:
+        if self.parsed is None:
+            return
+        self.edit.setText(self.parsed.without(index))
+        self._commit()

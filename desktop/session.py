@@ -1,0 +1,350 @@
+"""The app's one door to the engine: opening the model and library, and running engine work off the UI thread.
+
+Every engine call that can take longer than a frame (opening ONNX sessions, encoding a clip, a search, a
+scan, decoding a track for preview) runs on a worker thread, and its result comes back as a Qt signal,
+which Qt delivers on the UI thread. Searches run on one thread (the recommender's ONNX sessions and caches
+are used by one thread at a time) and are latest-wins: while the user types or drags the slider, only the
+newest request of each lane is answered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
+
+from engine import paths
+from engine.bundle import open_current_bundle
+from engine.demo import Demo, build_demo
+from engine.errors import NeedledropError
+from engine.library import Library, ScanProgress, ScanReport
+from engine.media.playback import PlaybackAudio, decode_for_playback
+from engine.media.video import VideoInfo, probe_video, thumbnail
+from engine.recommend import Recommendation, Recommender
+
+log = logging.getLogger(__name__)
+
+PREVIEW_CACHE = 4  # decoded tracks kept for instant A/B switching (about 46 MB per four minutes)
+
+
+def describe_error(exc: BaseException) -> str:
+    """A message for the user: the engine's own words when it has them, the exception's type otherwise."""
+    if isinstance(exc, (NeedledropError, OSError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+class _Signals(QObject):
+    done = pyqtSignal(object)
+    failed = pyqtSignal(str)
+
+
+class _Task(QRunnable):
+    def __init__(self, fn: Callable[[], Any]):
+        super().__init__()
+        self.fn = fn
+        self.signals = _Signals()
+
+    def run(self) -> None:
+        try:
+            result = self.fn()
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a message in the window
+            log.exception("background task failed")
+            self._emit("failed", describe_error(exc))
+        else:
+            self._emit("done", result)
+
+    def _emit(self, name: str, value) -> None:
+        # RuntimeError: the window that asked has closed and its objects are gone; nobody is left to tell.
+        with contextlib.suppress(RuntimeError):
+            getattr(self.signals, name).emit(value)
+
+
+@dataclass(frozen=True)
+class Query:
+    """One recommendation request, as the window asks it."""
+
+    video: str | None
+    start: float
+    end: float | None
+    prompt: str
+    balance: float
+    k: int = 25
+
+
+@dataclass(frozen=True)
+class Answer:
+    query: Query | None
+    recommendation: Recommendation
+    like: str | None = None  # the track title for "more like this"
+
+
+class Session(QObject):
+    opened = pyqtSignal(dict)  # bundle and execution details
+    unavailable = pyqtSignal(str)  # the model or library cannot be opened: why, and what to do
+    scanProgress = pyqtSignal(object)  # ScanProgress
+    scanFinished = pyqtSignal(object)  # ScanReport
+    libraryChanged = pyqtSignal()
+    demoStep = pyqtSignal(str, int, int)
+    notice = pyqtSignal(str, str)  # level ("info" | "warning" | "error"), message
+
+    def __init__(self, data_dir: Path | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.data_dir = paths.data_dir(data_dir)
+        self.library: Library | None = None
+        self.recommender: Recommender | None = None
+        self.details: dict = {}
+        self._queries = QThreadPool(self)
+        self._queries.setMaxThreadCount(1)
+        self._scans = QThreadPool(self)
+        self._scans.setMaxThreadCount(1)
+        self._media = QThreadPool(self)
+        self._media.setMaxThreadCount(2)
+        self._tasks: set[_Task] = set()
+        self._seq = itertools.count(1)
+        self._latest: dict[str, int] = {}
+        self._stop_scan = threading.Event()
+        self.scanning = False
+        self._audio: OrderedDict[str, PlaybackAudio] = OrderedDict()
+        self._audio_lock = threading.Lock()
+
+    # ---- plumbing ----
+
+    def _submit(self, pool: QThreadPool, fn, on_done=None, on_failed=None) -> None:
+        task = _Task(fn)
+        self._tasks.add(task)
+
+        def finish(handler, value):
+            self._tasks.discard(task)
+            if handler is not None:
+                handler(value)
+
+        task.signals.done.connect(lambda value: finish(on_done, value))
+        task.signals.failed.connect(lambda message: finish(on_failed or self._report, message))
+        pool.start(task)
+
+    def _report(self, message: str) -> None:
+        self.notice.emit("error", message)
+
+    def wait(self, ms: int = 30_000) -> None:
+        """Let every background task finish (for tests and shutdown)."""
+        for pool in (self._queries, self._scans, self._media):
+            pool.waitForDone(ms)
+
+    @property
+    def ready(self) -> bool:
+        return self.recommender is not None
+
+    # ---- opening ----
+
+    def open(self) -> None:
+        """Open the model bundle, the library and the recommender in the background; `opened` when done."""
+
+        def work():
+            started = time.perf_counter()
+            bundle = open_current_bundle(paths.models_dir())
+            library = Library(self.data_dir, bundle)
+            recommender = Recommender(library)
+            execution = recommender.embedder.execution
+            return (
+                library,
+                recommender,
+                {
+                    "bundle_id": bundle.id,
+                    "bundle_path": str(bundle.path),
+                    "provider": execution.describe(),
+                    "device": execution.device,
+                    "data_dir": str(self.data_dir),
+                    "licences": [f"{item.component}: {item.licence}" for item in bundle.manifest.licences],
+                    "seconds": time.perf_counter() - started,
+                },
+            )
+
+        def done(value):
+            self.library, self.recommender, self.details = value
+            self.opened.emit(self.details)
+            self.libraryChanged.emit()
+
+        def failed(message):
+            self.unavailable.emit(
+                f"The model could not be opened: {message}. Build it with `make models` "
+                "(or `needledrop models build`) and start Needledrop again."
+            )
+
+        self._submit(self._queries, work, done, failed)
+
+    # ---- queries ----
+
+    def _latest_only(self, lane: str, fn, on_done, on_failed):
+        seq = next(self._seq)
+        self._latest[lane] = seq
+
+        def work():
+            if self._latest.get(lane) != seq:
+                return None  # a newer request of this lane is queued: skip the work
+            return fn()
+
+        def done(value):
+            if value is not None and self._latest.get(lane) == seq:
+                on_done(value)
+
+        def failed(message):
+            if self._latest.get(lane) == seq:
+                on_failed(message)
+
+        self._submit(self._queries, work, done, failed)
+
+    def recommend(self, query: Query, on_done: Callable[[Answer], None], on_failed: Callable[[str], None]) -> None:
+        recommender = self.recommender
+
+        def work():
+            rec = recommender.recommend(
+                query.video,
+                start=query.start,
+                end=query.end,
+                prompt=query.prompt or None,
+                balance=query.balance,
+                k=query.k,
+            )
+            return Answer(query, rec)
+
+        self._latest_only("results", work, on_done, on_failed)
+
+    def similar(self, track_id: int, title: str, on_done, on_failed, *, start=None, end=None, k: int = 25) -> None:
+        recommender = self.recommender
+        self._latest_only(
+            "results",
+            lambda: Answer(None, recommender.similar(track_id, start=start, end=end, k=k), like=title),
+            on_done,
+            on_failed,
+        )
+
+    def encode(self, video: str, start: float, end: float | None, on_done=None, on_failed=None) -> None:
+        """Encode a clip ahead of its first search (the embedding is cached for every later one)."""
+        recommender = self.recommender
+        self._submit(self._queries, lambda: recommender.encode_clip(video, start, end), on_done, on_failed)
+
+    # ---- media for the window ----
+
+    def probe(self, files: list[str], on_done: Callable[[list[tuple[str, VideoInfo | str]]], None]) -> None:
+        """Probe `files` in order: (path, VideoInfo) for a video, (path, reason) for anything else."""
+
+        def work():
+            out = []
+            for path in files:
+                try:
+                    out.append((path, probe_video(path)))
+                except Exception as exc:  # noqa: BLE001 - each bad file is reported, the rest still load
+                    out.append((path, describe_error(exc)))
+            return out
+
+        self._submit(self._media, work, on_done)
+
+    def thumbnail(self, path: str, at: float, on_done, *, width: int = 160) -> None:
+        self._submit(self._media, lambda: thumbnail(path, at, width), on_done, lambda _: None)
+
+    def cached_audio(self, path: str) -> PlaybackAudio | None:
+        with self._audio_lock:
+            audio = self._audio.get(path)
+            if audio is not None:
+                self._audio.move_to_end(path)
+            return audio
+
+    def load_audio(self, path: str, on_done=None, on_failed=None) -> None:
+        """Decode a track for preview into the small cache (no-op when it is there)."""
+        if self.cached_audio(path) is not None:
+            if on_done is not None:
+                on_done(self._audio[path])
+            return
+
+        def work():
+            audio = self.cached_audio(path) or decode_for_playback(path)
+            with self._audio_lock:
+                self._audio[path] = audio
+                self._audio.move_to_end(path)
+                while len(self._audio) > PREVIEW_CACHE:
+                    self._audio.popitem(last=False)
+            return audio
+
+        self._submit(self._media, work, on_done, on_failed)
+
+    # ---- library ----
+
+    def status(self) -> dict:
+        return self.library.status() if self.library is not None else {"roots": [], "tracks": 0, "errors": 0}
+
+    def errors(self) -> list[tuple[str, str, float]]:
+        return self.library.catalog.errors() if self.library is not None else []
+
+    def add_root(self, path: str) -> None:
+        self.library.add_root(path)
+        self.libraryChanged.emit()
+
+    def remove_root(self, path: str) -> None:
+        library = self.library
+        self._submit(self._scans, lambda: library.remove_root(path), lambda _: self.libraryChanged.emit())
+
+    def scan(self, *, full: bool = False, workers: int | None = None, on_done=None) -> bool:
+        """Scan every folder in the background; False if a scan is already running."""
+        if self.scanning or self.library is None:
+            return False
+        self.scanning = True
+        self._stop_scan.clear()
+        library = self.library
+        last = [0.0]
+
+        def progress(p: ScanProgress) -> None:
+            now = time.perf_counter()
+            if now - last[0] > 0.1 or p.files_done == p.files_total:  # at most ten updates a second
+                last[0] = now
+                self.scanProgress.emit(p)
+
+        def work() -> ScanReport:
+            return library.scan(full=full, workers=workers, on_progress=progress, should_stop=self._stop_scan.is_set)
+
+        def finished(report):
+            self.scanning = False
+            self.scanFinished.emit(report)
+            self.libraryChanged.emit()
+            if on_done is not None:
+                on_done(report)
+
+        def failed(message):
+            self.scanning = False
+            self.scanFinished.emit(None)
+            self.notice.emit("error", f"The scan stopped: {message}")
+
+        self._submit(self._scans, work, finished, failed)
+        return True
+
+    def cancel_scan(self) -> None:
+        """Stop after the tracks in flight (they are kept); the next scan continues from there."""
+        self._stop_scan.set()
+
+    def build_demo(self, on_done: Callable[[Demo], None]) -> None:
+        """Render the demo library, add its folders, scan them; `on_done(demo)` once results can be asked for."""
+        data_dir = self.data_dir
+
+        def work() -> Demo:
+            return build_demo(data_dir, lambda text, i, n: self.demoStep.emit(text, i, n))
+
+        def built(demo: Demo) -> None:
+            known = {r["path"] for r in self.status()["roots"]}
+            for root in demo.music_roots:
+                if os.path.abspath(root) not in known:
+                    self.library.add_root(root)
+            self.libraryChanged.emit()
+            if not self.scan(on_done=lambda _: on_done(demo)):
+                on_done(demo)
+
+        self._submit(self._scans, work, built)

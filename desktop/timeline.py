@@ -1,0 +1,166 @@
+"""The timeline strip: clips in order, each with its own in/out points, prompt, results and chosen track."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PyQt6.QtCore import QSize, Qt, pyqtSignal
+from PyQt6.QtGui import QIcon, QImage, QKeySequence, QPixmap, QShortcut
+from PyQt6.QtWidgets import QAbstractItemView, QListView, QListWidget, QListWidgetItem, QWidget
+
+from desktop.timecode import format_timecode
+
+THUMB = QSize(128, 72)
+_ids = itertools.count(1)
+
+
+@dataclass
+class TimelineClip:
+    path: str
+    duration: float
+    clip_in: float = 0.0
+    clip_out: float | None = None  # None: to the end of the file
+    prompt: str = ""
+    balance: float = 0.5
+    chosen: dict | None = None  # {"track_id", "path", "title", "start"}: the pick for this clip
+    answer: object | None = None  # the latest results (not saved: they are asked again on load)
+    id: int = field(default_factory=lambda: next(_ids))
+
+    @property
+    def out_point(self) -> float:
+        return self.duration if self.clip_out is None else self.clip_out
+
+    @property
+    def length(self) -> float:
+        return max(0.0, self.out_point - self.clip_in)
+
+    def to_json(self) -> dict:
+        keys = ("path", "duration", "clip_in", "clip_out", "prompt", "balance", "chosen")
+        return {k: getattr(self, k) for k in keys}
+
+    @classmethod
+    def from_json(cls, data: dict) -> TimelineClip:
+        keys = ("path", "duration", "clip_in", "clip_out", "prompt", "balance", "chosen")
+        return cls(**{k: data[k] for k in keys if k in data})
+
+
+def _icon(rgb: np.ndarray | None) -> QIcon:
+    pixmap = QPixmap(THUMB)
+    pixmap.fill(Qt.GlobalColor.black)
+    if rgb is not None:
+        h, w, _ = rgb.shape
+        image = QImage(np.ascontiguousarray(rgb).data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+        pixmap = QPixmap.fromImage(image).scaled(THUMB, Qt.AspectRatioMode.KeepAspectRatio)
+    return QIcon(pixmap)
+
+
+class TimelineStrip(QListWidget):
+    """Clips left to right. Drop files from the file manager onto it; drag clips to reorder them."""
+
+    filesDropped = pyqtSignal(list)  # paths of video files
+    orderChanged = pyqtSignal()
+    removeRequested = pyqtSignal(int)  # clip id
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("timeline")
+        self.setViewMode(QListView.ViewMode.ListMode)
+        self.setFlow(QListView.Flow.LeftToRight)
+        self.setWrapping(False)
+        self.setIconSize(THUMB)
+        self.setSpacing(6)
+        self.setFixedHeight(THUMB.height() + 40)
+        self.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
+        self.setDefaultDropAction(Qt.DropAction.MoveAction)
+        self.setAcceptDrops(True)
+        self.setToolTip("Drop video clips here; drag to reorder; Delete removes the selected clip")
+        self.model().rowsMoved.connect(lambda *_: self.orderChanged.emit())
+        delete = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self)
+        delete.activated.connect(self._remove_current)
+
+    # ---- items ----
+
+    def add_clip(self, clip: TimelineClip) -> QListWidgetItem:
+        item = QListWidgetItem(_icon(None), "")
+        item.setData(Qt.ItemDataRole.UserRole, clip.id)
+        self.addItem(item)
+        self.update_clip(clip)
+        return item
+
+    def item_of(self, clip_id: int) -> QListWidgetItem | None:
+        for row in range(self.count()):
+            if self.item(row).data(Qt.ItemDataRole.UserRole) == clip_id:
+                return self.item(row)
+        return None
+
+    def update_clip(self, clip: TimelineClip) -> None:
+        item = self.item_of(clip.id)
+        if item is None:
+            return
+        pick = f"\n♪ {clip.chosen['title']}" if clip.chosen else ""
+        span = f"{format_timecode(clip.clip_in)[3:]}–{format_timecode(clip.out_point)[3:]}"
+        item.setText(f"{Path(clip.path).name}\n{span}{pick}")
+        item.setToolTip(clip.path)
+
+    def set_thumbnail(self, clip_id: int, rgb: np.ndarray) -> None:
+        item = self.item_of(clip_id)
+        if item is not None:
+            item.setIcon(_icon(rgb))
+
+    def order(self) -> list[int]:
+        return [self.item(row).data(Qt.ItemDataRole.UserRole) for row in range(self.count())]
+
+    def current_id(self) -> int | None:
+        item = self.currentItem()
+        return None if item is None else item.data(Qt.ItemDataRole.UserRole)
+
+    def move_current(self, step: int) -> None:
+        row = self.currentRow()
+        target = row + step
+        if row < 0 or not 0 <= target < self.count():
+            return
+        item = self.takeItem(row)
+        self.insertItem(target, item)
+        self.setCurrentRow(target)
+        self.orderChanged.emit()
+
+    def _remove_current(self) -> None:
+        clip_id = self.current_id()
+        if clip_id is not None:
+            self.removeRequested.emit(clip_id)
+
+    # ---- dropping files from outside ----
+
+    @staticmethod
+    def _paths(event) -> list[str]:
+        mime = event.mimeData()
+        if not mime.hasUrls():
+            return []
+        return [u.toLocalFile() for u in mime.urls() if u.isLocalFile() and os.path.isfile(u.toLocalFile())]
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+        else:
+            super().dragEnterEvent(event)
+
+    def dragMoveEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+        else:
+            super().dragMoveEvent(event)
+
+    def dropEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            paths = self._paths(event)
+            event.acceptProposedAction()
+            if paths:
+                self.filesDropped.emit(paths)
+            return
+        super().dropEvent(event)
+        self.orderChanged.emit()

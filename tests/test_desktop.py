@@ -1,0 +1,441 @@
+"""The desktop app, driven through its real window (offscreen Qt, a null audio device, the built bundle)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PyQt6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QTimer, QUrl
+from PyQt6.QtGui import QDragEnterEvent, QDropEvent
+from PyQt6.QtWidgets import QApplication
+
+from desktop.main_window import MainWindow
+from desktop.session import Session
+from desktop.timecode import format_timecode, parse_timecode
+from engine.library import Library
+from media import render_midi, write_video
+
+TRACKS = {  # name -> (bpm, arrangement)
+    "piano.flac": (66, dict(program=0, melody=[60, 64, 67, 72], velocity=60)),
+    "techno.mp3": (140, dict(program=81, melody=[57, 60, 64, 60], beats_per_note=0.5, drums=True, bass=True)),
+    "guitar.ogg": (100, dict(program=25, melody=[52, 56, 59, 64], beats_per_note=0.5)),
+    "strings.m4a": (72, dict(program=48, melody=[55, 59, 62, 67])),
+    "rock.opus": (130, dict(program=30, melody=[52, 55, 57, 59], drums=True, bass=True)),
+}
+
+
+def shapes(seconds: float, speed: float, colour=(40, 90, 200), fps: int = 25) -> np.ndarray:
+    frames = np.zeros((int(seconds * fps), 144, 256, 3), np.uint8)
+    for i in range(len(frames)):
+        t = i / fps
+        frames[i] = colour if int(t * speed) % 2 == 0 else tuple(255 - c for c in colour)
+        x = int((t * speed * 200) % 200)
+        frames[i, 50:100, x : x + 50] = 255
+    return frames
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    root = tmp_path_factory.mktemp("desktop-media")
+    music = root / "music"
+    music.mkdir()
+    for name, (bpm, arrangement) in TRACKS.items():
+        render_midi(music / name, bpm=bpm, seconds=40, tags={"title": Path(name).stem.title()}, **arrangement)
+    more = root / "more-music"
+    more.mkdir()
+    for i in range(6):
+        render_midi(
+            more / f"extra-{i}.flac",
+            bpm=80 + 12 * i,
+            program=(0, 25, 48, 81, 30, 19)[i],
+            melody=[60, 64, 67],
+            seconds=60,
+        )
+    clips = root / "clips"
+    clips.mkdir()
+    return {
+        "music": music,
+        "more": more,
+        "slow": write_video(clips / "slow.mp4", shapes(12, 0.3), 25),
+        "fast": write_video(clips / "fast.mp4", shapes(12, 2.0, (200, 120, 40)), 25),
+        "not-a-video": _write_text(clips / "notes.mp4", "this is not a video"),
+    }
+
+
+def _write_text(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def scanned(bundle, media, tmp_path_factory) -> Path:
+    """A data folder whose library holds the five tracks, scanned by the engine."""
+    data = tmp_path_factory.mktemp("desktop-data")
+    library = Library(data, bundle)
+    library.add_root(media["music"])
+    library.scan(workers=2)
+    return data
+
+
+def copy_data(scanned: Path, target: Path) -> Path:
+    import shutil
+
+    shutil.copytree(scanned, target)
+    return target
+
+
+def open_window(qtbot, data: Path, config: Path) -> MainWindow:
+    session = Session(data)
+    window = MainWindow(session, settings=QSettings(str(config / "window.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(session.opened, timeout=60_000):
+        pass
+    return window
+
+
+@pytest.fixture
+def window(qtbot, scanned, tmp_path):
+    win = open_window(qtbot, copy_data(scanned, tmp_path / "data"), tmp_path)
+    yield win
+    win.preview.stop()
+    win.session.cancel_scan()
+    win.session.wait()
+
+
+def drop_files(widget, paths: list[Path]) -> None:
+    """What the file manager does: a drag enters, then drops file URLs (stack.md §2: both events are needed)."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    target = widget.viewport()
+    point = QPointF(target.rect().center())
+    enter = QDragEnterEvent(
+        point.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
+    QApplication.sendEvent(target, enter)
+    drop = QDropEvent(point, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(target, drop)
+
+
+def wait_results(qtbot, window, trigger, timeout=60_000):
+    with qtbot.waitSignal(window.resultsShown, timeout=timeout):
+        trigger()
+    return window.results.model.results
+
+
+# ---- the main path: drop, prompt, results, preview, switch ----------------------------------------------------
+
+
+def test_drop_prompt_results_preview_and_switch(qtbot, window, media):
+    results = wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["slow"]]))
+    assert window.timeline.count() == 1 and window.current.path == str(media["slow"])
+    assert len(results) == len(TRACKS)  # the clip alone ranks every track
+    assert "picture" in window.results.heading.text()
+
+    results = wait_results(qtbot, window, lambda: qtbot.keyClicks(window.prompt.edit, "gentle piano, no drums"))
+    assert window.prompt.chip_labels() == ["no drums"]
+    names = [Path(r.path).name for r in results]
+    assert names and names[0] == "piano.flac"  # the words name the piano track's tags
+    assert "techno.mp3" not in names and "rock.opus" not in names  # drums are filtered, not just ranked low
+    assert window.current.prompt == "gentle piano, no drums"
+
+    frames_before = window.preview.video.frames_shown
+    window.results.select(0)
+    qtbot.waitUntil(lambda: window.preview.track is not None, timeout=20_000)
+    window.preview.play()
+    qtbot.waitUntil(lambda: window.preview.video.frames_shown >= frames_before + 10, timeout=20_000)
+    first = window.preview.track
+    assert window.current.chosen["path"] == first.path and window.preview.track_start == results[0].start
+    played = window.preview.picture_time()
+    assert played > 0.1
+
+    window.results.select(1)  # A/B: another track under the same picture, from the same playhead
+    qtbot.waitUntil(lambda: window.preview.track is not first, timeout=20_000)
+    assert window.preview.picture_time() >= played - 0.05  # the picture did not restart
+    assert window.preview.playing
+    assert window.current.chosen["path"] == results[1].path
+    assert window.preview.waveform.duration == pytest.approx(window.preview.track.duration)
+    expected = window.preview.expected_music_time()
+    assert window.music.position() == pytest.approx(expected, abs=0.5) or not window.music.available
+
+    qtbot.keyClick(window, Qt.Key.Key_Space)  # space pauses
+    assert not window.preview.playing
+
+
+def test_chips_remove_constraints_and_balance_asks_again(qtbot, window, media):
+    wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["fast"]]))
+    filtered = wait_results(qtbot, window, lambda: qtbot.keyClicks(window.prompt.edit, "energetic, under 110 bpm"))
+    assert window.prompt.chip_labels() == ["≤ 110 BPM"]
+    assert filtered and all(r.bpm is not None and r.bpm <= 110 for r in filtered)
+    chip = window.prompt.chips.itemAt(0).widget()
+    results = wait_results(qtbot, window, lambda: qtbot.mouseClick(chip, Qt.MouseButton.LeftButton))
+    assert window.prompt.edit.text() == "energetic" and window.prompt.chip_labels() == []
+    assert len(results) == len(TRACKS) and any(r.bpm > 110 for r in results)  # the tempo filter is gone
+    wait_results(qtbot, window, lambda: window.prompt.slider.setValue(100))
+    assert window.current.balance == 1.0
+    answer = window.current.answer
+    assert answer.query.balance == 1.0 and answer.query.video == str(media["fast"])
+
+
+def test_in_and_out_points_by_typing_and_dragging(qtbot, window, media):
+    wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["slow"]]))
+    editor = window.inout
+
+    def type_points():
+        editor.in_edit.setText("2.5")
+        editor.out_edit.setText("0:08")
+        editor.out_edit.editingFinished.emit()
+
+    wait_results(qtbot, window, type_points)
+    assert (window.current.clip_in, window.current.clip_out) == (2.5, 8.0)
+    assert window.current.answer.query.start == 2.5 and window.current.answer.query.end == 8.0
+    assert editor.in_edit.text() == "00:00:02.50"
+
+    bar = editor.bar
+    x_out = round(bar._x(8.0))
+
+    def drag_out_handle():
+        qtbot.mousePress(bar, Qt.MouseButton.LeftButton, pos=QPoint(x_out, 5))
+        qtbot.mouseMove(bar, QPoint(bar.width() - 1, 5))
+        qtbot.mouseRelease(bar, Qt.MouseButton.LeftButton, pos=QPoint(bar.width() - 1, 5))
+
+    wait_results(qtbot, window, drag_out_handle)
+    assert window.current.clip_out is None  # dragged to the end: to the end of the file
+    assert window.current.clip_in == 2.5
+
+    shown = []
+    editor.invalid.connect(shown.append)
+    editor.in_edit.setText("1:75")
+    editor.in_edit.editingFinished.emit()
+    assert shown and "seconds must be below 60" in shown[0]
+    assert window.current.clip_in == 2.5  # a bad timecode changes nothing
+
+
+def test_each_clip_keeps_its_state_and_the_timeline_survives_a_restart(qtbot, scanned, media, tmp_path):
+    data = copy_data(scanned, tmp_path / "data")
+    window = open_window(qtbot, data, tmp_path)
+    wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["slow"], media["fast"]]))
+    assert [Path(window.clips[i].path).name for i in window.timeline.order()] == ["slow.mp4", "fast.mp4"]
+    wait_results(qtbot, window, lambda: qtbot.keyClicks(window.prompt.edit, "calm strings"))
+    window.results.select(0)
+    qtbot.waitUntil(lambda: window.current.chosen is not None, timeout=10_000)
+    slow_pick = window.current.chosen["path"]
+
+    wait_results(qtbot, window, lambda: window.timeline.setCurrentRow(1))
+    assert window.current.path == str(media["fast"]) and window.prompt.text == ""
+    wait_results(qtbot, window, lambda: qtbot.keyClicks(window.prompt.edit, "fast electronic"))
+    window.timeline.setCurrentRow(0)  # back to the first clip: its prompt and pick come back, no new search
+    assert window.prompt.text == "calm strings" and window.current.chosen["path"] == slow_pick
+    window.timeline.move_current(1)  # reorder
+    assert [Path(window.clips[i].path).name for i in window.timeline.order()] == ["fast.mp4", "slow.mp4"]
+    window.resize(780, 560)  # inside the offscreen screen (800x600), so the geometry comes back unclamped
+    default = window.rows.sizes()
+    window.rows.setSizes([default[0] + default[1], 0])  # the timeline as small as it goes
+    qtbot.wait(50)  # let the layout settle: minimum sizes have their say
+    sizes = window.rows.sizes()
+    assert sizes != default
+    window.close()
+    window.session.wait()
+
+    again = open_window(qtbot, data, tmp_path)
+    qtbot.waitUntil(lambda: again.timeline.count() == 2, timeout=10_000)
+    clips = [again.clips[i] for i in again.timeline.order()]
+    assert [Path(c.path).name for c in clips] == ["fast.mp4", "slow.mp4"]
+    assert [c.prompt for c in clips] == ["fast electronic", "calm strings"]
+    assert clips[1].chosen["path"] == slow_pick
+    assert again.rows.sizes() == sizes  # splitters restored
+    again.close()
+    again.session.wait()
+
+
+def test_more_like_this(qtbot, window, media):
+    results = wait_results(qtbot, window, lambda: qtbot.keyClicks(window.prompt.edit, "techno"))
+    seed = results[0]
+    similar = wait_results(qtbot, window, lambda: window.results.moreLikeThis.emit(seed))
+    assert "More like" in window.results.heading.text()
+    assert similar and seed.track_id not in [r.track_id for r in similar]
+
+
+# ---- library manager ----------------------------------------------------------------------------------------
+
+
+def test_scan_a_folder_with_progress_cancel_and_resume(qtbot, window, media):
+    progress = []
+    window.session.scanProgress.connect(progress.append)
+    with qtbot.waitSignal(window.session.scanProgress, timeout=60_000):
+        window.add_folder(str(media["more"]))
+    assert window.library_panel.cancel_button.isEnabled() and not window.library_panel.scan_button.isEnabled()
+    with qtbot.waitSignal(window.session.scanFinished, timeout=120_000) as finished:
+        window.library_panel.cancel_button.click()
+    report = finished.args[0]
+    assert report.cancelled and report.indexed < 6
+    assert progress and progress[-1].files_total == 6
+    assert "Scan cancelled" in window.library_panel.progress_label.text()
+    with qtbot.waitSignal(window.session.scanFinished, timeout=120_000) as finished:
+        window.library_panel.scan_button.click()
+    assert finished.args[0].indexed == 6 - report.indexed and not finished.args[0].cancelled
+    roots = [window.library_panel.roots.item(i).text() for i in range(window.library_panel.roots.count())]
+    assert any("more-music" in r and "6 tracks" in r for r in roots)
+
+
+def test_offline_folder_is_shown_and_errors_listed(qtbot, scanned, media, tmp_path):
+    data = copy_data(scanned, tmp_path / "data")
+    music = tmp_path / "drive"
+    music.mkdir()
+    render_midi(music / "a.flac", bpm=90, program=0, melody=[60, 62], seconds=15)
+    (music / "broken.mp3").write_bytes(b"ID3 not really an mp3")
+    window = open_window(qtbot, data, tmp_path)
+    with qtbot.waitSignal(window.session.scanFinished, timeout=120_000):
+        window.add_folder(str(music))
+    assert window.library_panel.errors_button.text() == "Errors (1)"
+    assert window.session.errors()[0][0].endswith("broken.mp3")
+    music.rename(tmp_path / "unplugged")
+    with qtbot.waitSignal(window.session.scanFinished, timeout=120_000):
+        window.scan()
+    texts = [window.library_panel.roots.item(i).text() for i in range(window.library_panel.roots.count())]
+    assert any("drive" in t and "(offline)" in t and "1 tracks" in t for t in texts)
+    window.close()
+    window.session.wait()
+
+
+# ---- failures are messages, never crashes or dialogs ---------------------------------------------------------
+
+
+def test_bad_clip_is_a_message_and_the_app_keeps_working(qtbot, window, media):
+    drop_files(window.timeline, [media["not-a-video"]])
+    qtbot.waitUntil(lambda: window.notice.isVisible() and window.notice.level == "error", timeout=20_000)
+    assert "notes.mp4" in window.notice.label.text() and window.timeline.count() == 0
+    assert QApplication.activeModalWidget() is None
+    wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["slow"]]))
+    assert window.timeline.count() == 1
+
+
+def test_missing_model_bundle_is_a_clear_message(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("NEEDLEDROP_MODELS_DIR", str(tmp_path / "no-models"))
+    session = Session(tmp_path / "data")
+    window = MainWindow(session, settings=QSettings(str(tmp_path / "w.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(session.unavailable, timeout=30_000):
+        window.show()
+    assert "make models" in window.notice.label.text() and window.notice.level == "error"
+    assert window.status_label.text() == "No model"
+    window.add_folder(str(tmp_path))  # asking for work before the model is there is a message too
+    assert "not open yet" in window.notice.label.text()
+
+
+def test_no_audio_device_plays_the_picture_silently(qtbot, scanned, media, tmp_path, monkeypatch):
+    import sounddevice
+
+    def no_device(*args, **kwargs):
+        raise sounddevice.PortAudioError("Error querying device -1")
+
+    monkeypatch.setattr(sounddevice, "OutputStream", no_device)
+    window = open_window(qtbot, copy_data(scanned, tmp_path / "data"), tmp_path)
+    assert not window.music.available and "No audio output" in window.notice.label.text()
+    wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["slow"]]))
+    window.results.select(0)
+    qtbot.waitUntil(lambda: window.preview.track is not None, timeout=20_000)
+    frames = window.preview.video.frames_shown
+    window.preview.play()
+    qtbot.waitUntil(lambda: window.preview.video.frames_shown > frames + 5, timeout=20_000)
+    window.preview.stop()
+    window.session.wait()
+
+
+# ---- the UI thread never stalls ------------------------------------------------------------------------------
+
+
+class Watchdog:
+    """Ticks every 10 ms on the UI thread and records the longest gap between ticks.
+
+    A side thread notes where the UI thread is whenever it is more than 50 ms late, so a failure says what
+    blocked it."""
+
+    def __init__(self):
+        self.timer = QTimer()
+        self.timer.setInterval(10)
+        self.timer.timeout.connect(self._tick)
+        self.last = time.perf_counter()
+        self.worst = 0.0
+        self.where: dict[str, float] = {}
+        self._running = False
+
+    def _tick(self):
+        now = time.perf_counter()
+        self.worst = max(self.worst, now - self.last)
+        self.last = now
+
+    def _watch(self):
+        main = threading.main_thread().ident
+        while self._running:
+            time.sleep(0.01)
+            late = time.perf_counter() - self.last
+            if late > 0.05 and (frame := sys._current_frames().get(main)) is not None:
+                stack = "".join(traceback.format_stack(frame)[-6:])
+                self.where[stack] = max(self.where.get(stack, 0.0), late)
+
+    def report(self) -> str:
+        worst = sorted(self.where.items(), key=lambda kv: -kv[1])[:3]
+        return "\n".join(f"--- {late * 1000:.0f} ms late in:\n{stack}" for stack, late in worst)
+
+    def __enter__(self):
+        self.last = time.perf_counter()
+        self._running = True
+        threading.Thread(target=self._watch, daemon=True).start()
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._running = False
+        self.timer.stop()
+
+
+def test_no_ui_stall_during_scan_encoding_and_search(qtbot, window, media):
+    with Watchdog() as dog:
+        with qtbot.waitSignal(window.session.scanFinished, timeout=180_000):
+            window.add_folder(str(media["more"]))  # a scan in worker processes, with progress in the window
+        wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["fast"]]))  # probe, encode, search
+        for text in ("warm", "warm strings", "warm strings, slow"):  # searches while typing
+            wait_results(qtbot, window, lambda text=text: window.prompt.edit.setText(text) or window.prompt._commit())
+    assert dog.worst < 0.100, f"the UI thread stalled for {dog.worst * 1000:.0f} ms\n{dog.report()}"
+
+
+# ---- first run --------------------------------------------------------------------------------------------------
+
+
+def test_first_run_demo_builds_a_library_and_shows_results(qtbot, tmp_path):
+    window = open_window(qtbot, tmp_path / "empty", tmp_path)
+    assert window.library_panel.demo_button.isVisible()
+    assert "library is empty" in window.notice.label.text()
+    with qtbot.waitSignal(window.resultsShown, timeout=600_000):
+        window.library_panel.demo_button.click()
+    assert window.timeline.count() >= 1 and window.current is not None
+    assert window.prompt.text == "gentle piano, no drums"
+    assert len(window.results.model.results) >= 5
+    assert (tmp_path / "empty" / "demo" / "LICENCES.json").is_file()
+    assert not window.library_panel.demo_button.isVisible()
+    window.close()
+    window.session.wait()
+
+
+# ---- timecodes --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("83.5", 83.5), ("1:23.5", 83.5), ("00:01:23.50", 83.5), ("1:02:03", 3723.0), (" 7 ", 7.0), ("0:00", 0.0)],
+)
+def test_timecodes_parse(text, seconds):
+    assert parse_timecode(text) == pytest.approx(seconds)
+    assert parse_timecode(format_timecode(seconds)) == pytest.approx(seconds, abs=0.005)
+
+
+@pytest.mark.parametrize("text", ["", "abc", "1:2:3:4", "-5", "1:75"])
+def test_bad_timecodes_are_refused(text):
+    with pytest.raises(ValueError, match="timecode|below 60"):
+        parse_timecode(text)

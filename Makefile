@@ -31,9 +31,11 @@ models: $(STAMP)
 	$(BIN)/needledrop models build
 
 bench: models
+	scripts/bench-deps.sh
 	$(BIN)/python tests/bench/bench_backbones.py
 	$(BIN)/python tests/bench/bench_library.py
 	$(BIN)/python tests/bench/bench_recommend.py
+	$(BIN)/python tests/bench/bench_preview.py
 	$(BIN)/python tests/bench/eval_quality.py
 
 eval: models

@@ -174,6 +174,7 @@ class Session(QObject):
             self.library, self.recommender, self.details = value
             self.opened.emit(self.details)
             self.libraryChanged.emit()
+            self._submit(self._queries, self._warm_up)
 
         def failed(message):
             self.unavailable.emit(
@@ -182,6 +183,12 @@ class Session(QObject):
             )
 
         self._submit(self._queries, work, done, failed)
+
+    def _warm_up(self) -> None:
+        """Load the backbones a first search needs (they load lazily), so that search answers at once."""
+        extractor = self.recommender.embedder.extractor
+        log.info("loaded %s and %s", extractor.frame_backbone.role, extractor.text_backbone.role)
+        self.recommender.matcher.query(extractor.text_backbone(["music"]).sentence_embedding[0])  # tag names too
 
     # ---- queries ----
 
@@ -228,11 +235,6 @@ class Session(QObject):
             on_done,
             on_failed,
         )
-
-    def encode(self, video: str, start: float, end: float | None, on_done=None, on_failed=None) -> None:
-        """Encode a clip ahead of its first search (the embedding is cached for every later one)."""
-        recommender = self.recommender
-        self._submit(self._queries, lambda: recommender.encode_clip(video, start, end), on_done, on_failed)
 
     # ---- media for the window ----
 

@@ -15,32 +15,10 @@ libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1 fonts-dejavu-core \
 xvfb xauth g++ make \
 fluidsynth timgm6mb-soundfont singularity-music asc-music"
 
-if ! command -v dpkg-query >/dev/null 2>&1; then
-    echo "system-deps: not a Debian-based system; install the equivalents of: $PACKAGES" >&2
-    exit 0
-fi
-
-missing=""
-for pkg in $PACKAGES; do
-    status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
-    case "$status" in
-        *"install ok installed"*) ;;
-        *) missing="$missing $pkg" ;;
-    esac
-done
+extra=""
 # Annoy compiles against the Python headers; pyenv and python.org builds carry their own.
 if ! python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then
-    missing="$missing python3-dev"
+    extra="python3-dev"
 fi
-
-[ -z "$missing" ] && exit 0
-
-command="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends$missing"
-if [ "$(id -u)" -ne 0 ]; then
-    echo "Needledrop needs these system packages:$missing" >&2
-    echo "Install them as root, then run make again:" >&2
-    echo "  sudo sh -c '$command'" >&2
-    exit 1
-fi
-echo "system-deps: installing$missing"
-sh -c "$command"
+# shellcheck disable=SC2086 # the package list is meant to split into words
+exec "$(dirname "$0")/apt-install.sh" "Needledrop" $PACKAGES $extra

@@ -157,6 +157,8 @@ def test_soft_tempo_words_reorder_without_removing(recommender):
     top_fast = np.median([r.bpm for r in fast.results[:3]])
     top_slow = np.median([r.bpm for r in slow.results[:3]])
     assert top_fast >= 120 and top_slow <= 95
+    for r in fast.results:  # the why claims the preference only for the tracks that meet it
+        assert ("(fast" in r.why) == (r.bpm is not None and r.bpm >= 120), (r.bpm, r.why)
 
 
 def test_results_carry_what_the_ui_shows(recommender):

@@ -219,7 +219,8 @@ class SegmentIndex:
             path = folder / info.vectors
             if path.stat().st_size != info.count * info.dim * 4:
                 raise OSError(f"{path} does not hold {info.count} vectors: a rebuild replaced it mid-read")
-            self.vectors = np.memmap(path, dtype="<f4", mode="r", shape=(info.count, info.dim))
+            # A plain array over the mapping: np.memmap's subclass makes every fancy index slow.
+            self.vectors = np.memmap(path, dtype="<f4", mode="r", shape=(info.count, info.dim)).view(np.ndarray)
             self.annoy = AnnoyIndex(info.dim, "angular")
             self.annoy.load(str(folder / info.file))  # memory-mapped: instant, shared between processes
         self._row_tracks: np.ndarray | None = None

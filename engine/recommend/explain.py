@@ -31,14 +31,22 @@ def segment_tags(probabilities: np.ndarray | None, tags: TagIndex, limit: int = 
     if probabilities is None:
         return []
     skip = {"vocals", "female vocals", "male vocals", "instrumental"}
-    strengths = {t: float(tags.strength(probabilities, t)) for t in tags.rows if t not in skip}
-    ranked = sorted(strengths.items(), key=lambda kv: -kv[1])
+    strengths = dict(zip(tags.names, tags.strengths(probabilities).tolist()))
+    ranked = sorted(((t, p) for t, p in strengths.items() if t not in skip), key=lambda kv: -kv[1])
     return [t for t, p in ranked[:limit] if p >= TAG_PRESENT]
+
+
+def named_tags(text: str | None, tags: TagIndex) -> list[str]:
+    """The tags a prompt names word for word ("piano" in "calm piano"), for the explanations."""
+    if not text:
+        return []
+    lowered = text.lower()
+    return [t for t in tags.names if re.search(rf"\b{re.escape(t.lower())}\b", lowered)]
 
 
 def why(
     *,
-    text: str | None,
+    asked: Sequence[str],
     constraints: Sequence[Constraint],
     segment: dict,
     track: dict,
@@ -47,15 +55,16 @@ def why(
 ) -> str:
     parts: list[str] = []
     probabilities = segment.get("tags")
-    if probabilities is not None and text:
-        asked = [t for t in tags.rows if re.search(rf"\b{re.escape(t.lower())}\b", text.lower())]
+    if probabilities is not None and asked:
         parts += [t for t in asked if tags.strength(probabilities, t) >= TAG_PRESENT]
     if not parts:
         parts += segment_tags(probabilities, tags, 2)
     bpm = segment.get("tempo_bpm") or track.get("tempo_bpm")
     for c in constraints:
         if isinstance(c, Tempo) and bpm:
-            parts.append(f"{bpm:.0f} BPM ({c.label})")
+            # A tempo word only prefers: say that the track meets it only when it does.
+            met = (c.min_bpm is None or bpm >= c.min_bpm) and (c.max_bpm is None or bpm <= c.max_bpm)
+            parts.append(f"{bpm:.0f} BPM ({c.label})" if met else f"{bpm:.0f} BPM")
         elif isinstance(c, (Vocals, Exclude)):
             parts.append(c.label)
         elif isinstance(c, Length):

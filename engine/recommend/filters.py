@@ -32,6 +32,15 @@ class TagIndex:
         for i, name in enumerate(labels):
             if name in TAG_GROUPS:
                 self.rows.setdefault(TAG_GROUPS[name][1], []).append(i)
+        self.names = list(self.rows)
+        # The labels of every tag laid end to end, and where each tag's run starts: all strengths in one pass.
+        self._order = np.array([i for tag in self.names for i in self.rows[tag]], dtype=np.int64)
+        self._starts = np.cumsum([0] + [len(self.rows[tag]) for tag in self.names[:-1]])
+
+    def strengths(self, probabilities: np.ndarray) -> np.ndarray:
+        """Every tag's strength (`names` order) along the last axis."""
+        gathered = np.asarray(probabilities[..., self._order], np.float32)
+        return np.maximum.reduceat(gathered, self._starts, axis=-1)
 
     def strength(self, probabilities: np.ndarray, tag: str) -> np.ndarray:
         """Max probability over the tag's labels, along the last axis (0 for a tag the bundle lacks)."""

@@ -23,7 +23,7 @@ from engine.errors import NeedledropError
 from engine.library import Library
 from engine.library.index import SegmentIndex, read_index_info
 from engine.recommend.clip_cache import CACHE_NAME, ClipCache, ClipEmbedding, clip_key
-from engine.recommend.explain import segment_tags, why
+from engine.recommend.explain import named_tags, segment_tags, why
 from engine.recommend.filters import TagIndex, segment_mask, soft_penalty, track_mask
 from engine.recommend.prompt import Constraint, ParsedPrompt, parse_prompt
 from engine.recommend.tagmatch import TagMatcher, TagQuery
@@ -108,6 +108,10 @@ class Recommender:
         self.tag_weight = TAG_WEIGHT  # 0 ranks by the learned embedding alone (the evaluation compares both)
         self._index: SegmentIndex | None = None
         self._encode_text = lru_cache(maxsize=256)(self._encode_text_uncached)
+
+    def encode_words(self, text: str) -> tuple[Encoded, TagQuery]:
+        """A prompt's text (constraints already parsed out) through the text head, and the tags it names."""
+        return self._encode_text(text)
 
     def _encode_text_uncached(self, text: str) -> tuple[Encoded, TagQuery]:
         (tokens,), sentences = self.embedder.extractor.text_with_sentences([text])
@@ -343,6 +347,7 @@ class Recommender:
     def _results(self, picks, k, constraints, text, clip_cues) -> list[Result]:
         """Results for the picks in order, skipping tracks on offline drives, until there are `k`."""
         index = self._index
+        asked = named_tags(text, self.tags)
         out: list[Result] = []
         for begin in range(0, len(picks), 2 * k):
             batch = picks[begin : begin + 2 * k]
@@ -355,7 +360,7 @@ class Recommender:
                 if track is None or segment is None or not track["online"]:
                     continue
                 explanation = why(
-                    text=text,
+                    asked=asked,
                     constraints=constraints,
                     segment=segment,
                     track=track,

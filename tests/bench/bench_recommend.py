@@ -139,9 +139,8 @@ def bench_queries(library: Library, clip: Path, queries: int, rng) -> dict:
         timings["clip+text"].append(t2 - t1)
         timings["search"].append(both.seconds["search"])
         parsed = parse_prompt(prompt)
-        query = recommender.query_vector(
-            recommender.encode_clip(clip).encoded, recommender._encode_text(parsed.text or "music"), 0.5
-        )
+        words, _ = recommender.encode_words(parsed.text or "music")
+        query = recommender.query_vector(recommender.encode_clip(clip).encoded, words, 0.5)
         t3 = time.perf_counter()
         np.argpartition(-(matrix @ query), 400)[:400]  # the pool an exact search would hand to the same filters
         timings["exact"].append(time.perf_counter() - t3)
@@ -170,7 +169,9 @@ def bench_clip_encoding(library: Library, folder: Path, minutes: float) -> list[
     extractor = recommender.embedder.extractor
     out = []
     for width, height in ((1280, 720), (1920, 1080)):
-        path = moving_shapes_video(folder / f"footage-{height}p.mp4", int(minutes * 60), width, height)
+        path = folder / f"footage-{height}p-{minutes:g}min.mp4"
+        if not path.exists():
+            moving_shapes_video(path, int(minutes * 60), width, height)
         t0 = time.perf_counter()
         with av.open(str(path)) as container:
             container.streams.video[0].thread_type = "AUTO"
@@ -203,6 +204,7 @@ def main() -> None:
     parser.add_argument("--source-minutes", type=float, default=16)
     parser.add_argument("--footage-minutes", type=float, default=2)
     parser.add_argument("--media", type=Path, default=REPO / "bench-results" / "library-media")
+    parser.add_argument("--keep", type=Path, help="build the large library here, and reuse it if it is there")
     args = parser.parse_args()
     bundle = open_current_bundle(paths.models_dir())
     rng = np.random.default_rng(0)
@@ -210,8 +212,10 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        library = Library(tmp / "data", bundle)
-        results["clip_encoding"] = bench_clip_encoding(library, tmp, args.footage_minutes)
+        clips = Library(tmp / "clips-data", bundle)
+        footage = args.media.parent / "footage"
+        footage.mkdir(parents=True, exist_ok=True)
+        results["clip_encoding"] = bench_clip_encoding(clips, footage, args.footage_minutes)
         print("\nClip encoding, cache cold (seconds per minute of footage)")
         for r in results["clip_encoding"]:
             print(
@@ -220,23 +224,28 @@ def main() -> None:
                 f"frame backbone alone {r['frame_backbone_s_per_min']:.2f} s/min"
             )
 
-        tracks, segments = real_tracks(bundle, args.media, args.source_minutes)
-        print(f"\nBuilding a catalog of {args.tracks} tracks from {len(tracks)} scanned ones", flush=True)
-        t0 = time.perf_counter()
-        fill_catalog(library, tracks, segments, args.tracks, rng)
-        fill = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        library.rebuild_index()
-        build = time.perf_counter() - t1
+        data = args.keep or tmp / "data"
+        library = Library(data, bundle)
+        fill = build = None
+        if library.catalog.status()["tracks"] != args.tracks or not library.index_is_current():
+            tracks, segments = real_tracks(bundle, args.media, args.source_minutes)
+            print(f"\nBuilding a catalog of {args.tracks} tracks from {len(tracks)} scanned ones", flush=True)
+            t0 = time.perf_counter()
+            fill_catalog(library, tracks, segments, args.tracks, rng)
+            fill = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            library.rebuild_index()
+            build = time.perf_counter() - t1
         info = library.open_index().info
-        clip = tmp / "footage-720p.mp4"
+        clip = footage / f"footage-720p-{args.footage_minutes:g}min.mp4"
         results["query"] = bench_queries(library, clip, args.queries, rng)
         results["library"] = {"tracks": args.tracks, "segments": info.count, "fill_s": fill, "index_build_s": build}
 
     q = results["query"]
+    built = f"index built in {build:.0f} s" if build is not None else "index reused"
     print(
-        f"\nQueries at {args.tracks} tracks ({results['library']['segments']} segments; index built in "
-        f"{build:.0f} s), {args.queries} prompts each, k = 10"
+        f"\nQueries at {args.tracks} tracks ({results['library']['segments']} segments; {built}), "
+        f"{args.queries} prompts each, k = 10"
     )
     print(f"  {'':<44}{'p50':>9}{'p95':>9}")
     rows = [

@@ -46,6 +46,11 @@ class MusicOutput:
     def available(self) -> bool:
         return self.stream is not None
 
+    @property
+    def samples(self) -> np.ndarray | None:
+        """What the stream plays now (the current track's samples)."""
+        return self._audio
+
     def _callback(self, outdata, frames, time_info, status) -> None:  # PortAudio's thread
         with self._lock:
             audio, start, playing = self._audio, self._frame, self._playing

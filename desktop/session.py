@@ -189,6 +189,8 @@ class Session(QObject):
         extractor = self.recommender.embedder.extractor
         log.info("loaded %s and %s", extractor.frame_backbone.role, extractor.text_backbone.role)
         self.recommender.matcher.query(extractor.text_backbone(["music"]).sentence_embedding[0])  # tag names too
+        with contextlib.suppress(NeedledropError):  # no index yet: the first scan makes one
+            self.recommender.index().prepare()
 
     # ---- queries ----
 

@@ -160,8 +160,9 @@ def test_drop_prompt_results_preview_and_switch(qtbot, window, media):
     assert window.preview.playing
     assert window.current.chosen["path"] == results[1].path
     assert window.preview.waveform.duration == pytest.approx(window.preview.track.duration)
-    expected = window.preview.expected_music_time()
-    assert window.music.position() == pytest.approx(expected, abs=0.5) or not window.music.available
+    assert window.preview.track_start == results[1].start
+    assert window.music.samples is window.preview.track.samples  # the stream now reads the new track
+    # (the null audio device has no clock, so where the music is says nothing here: bench_preview measures it)
 
     qtbot.keyClick(window, Qt.Key.Key_Space)  # space pauses
     assert not window.preview.playing

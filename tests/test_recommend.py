@@ -143,6 +143,35 @@ def test_hard_constraints_keep_exactly_the_tracks_that_satisfy_them(recommender,
     assert set(got) == expected
 
 
+@pytest.mark.parametrize(
+    ("exact_rows", "exact_block"),
+    [(0, 0), (0, 10**9), (10**9, 0)],
+    ids=["annoy-widened", "tempo-block", "gathered"],
+)
+@pytest.mark.parametrize("prompt", ["80-100 bpm", "no drums", "under 100 bpm, not techno", "at least 40 seconds"])
+def test_every_search_path_keeps_the_same_tracks(recommender, library, monkeypatch, exact_rows, exact_block, prompt):
+    """Annoy with a widened pool, the exact tempo block and the exact gathered rows agree on what passes."""
+    import engine.recommend.recommender as module
+
+    monkeypatch.setattr(module, "EXACT_ROWS", exact_rows)
+    monkeypatch.setattr(module, "EXACT_BLOCK", exact_block)
+    parsed = parse_prompt(prompt)
+    truth = stored(library)
+    expected = {name for name, t in truth.items() if all(satisfies(t, c, recommender) for c in parsed.constraints)}
+    assert set(names(all_tracks(recommender, prompt))) == expected
+
+
+def test_index_rows_are_in_tempo_order_and_a_range_is_a_block(recommender):
+    index = recommender.index()
+    tempo = index.row_tempo
+    measured = tempo[np.isfinite(tempo)]
+    assert np.all(np.diff(measured) >= 0) and np.isfinite(tempo[: len(measured)]).all()  # unmeasured last
+    block = index.tempo_block(80, 100)
+    inside = np.zeros(len(tempo), bool)
+    inside[block] = True
+    assert np.array_equal(inside, np.isfinite(tempo) & (tempo >= 80) & (tempo <= 100))
+
+
 def test_best_segment_is_the_part_that_matches(recommender):
     fast = {Path(r.path).name: r for r in all_tracks(recommender, "fast drums").results}
     slow = {Path(r.path).name: r for r in all_tracks(recommender, "slow soft piano").results}

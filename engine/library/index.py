@@ -4,9 +4,9 @@ A build writes `<name>.ann`, `<name>.vectors` (the raw float32 vectors, row i = 
 (per item: its segment, track, start, end and tempo) and `<name>.tracks` (per track: the values prompt
 filters test) under new names, then replaces `index.json` (the pointer) with one rename: a reader sees the
 old index or the new one, never half of either. A process that has the old files open keeps them (they are
-memory-mapped, and POSIX keeps a removed file alive while it is mapped). Annoy only proposes candidates;
-their exact cosine similarity, read from the vectors file, decides the order. A query that filters most of
-the library away is answered exactly over what passes instead (`exact_rows`).
+memory-mapped, and POSIX keeps a removed file alive while it is mapped). Rows are in tempo order, so a
+query's tempo range is one contiguous block that can be searched exactly. Annoy only proposes candidates;
+their exact cosine similarity, read from the vectors file, decides the order.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ SEARCH_K_PER_CANDIDATE = 200
 # ranks everything it gathers, and the best of a large pool is as good as the best of a small one.
 POOL_SEARCH_K_PER_CANDIDATE = 4
 MIN_SEARCH_K = MIN_CANDIDATES * SEARCH_K_PER_CANDIDATE
-LAYOUT = 3  # of the files below; a pointer to another layout reads as "no index", and the next scan rebuilds
+SAMPLE_ROWS = 20_000  # rows that estimate a filter's selectivity: within about 1% of the truth
+LAYOUT = 4  # of the files below; a pointer to another layout reads as "no index", and the next scan rebuilds
 
 
 class IndexMissingError(NeedledropError):
@@ -124,6 +125,9 @@ def build_index(catalog: Catalog, bundle_id: str, folder: Path, *, n_trees: int 
     rows, tracks = catalog.segment_rows(bundle_id), catalog.track_table(bundle_id)
     if not np.array_equal(rows["segment"], ids):
         raise IndexMissingError("the catalog changed while the index was being built: build it again")
+    # Rows in tempo order (unmeasured last): a query's tempo range is then one contiguous block.
+    order = np.argsort(rows["tempo"], kind="stable")
+    ids, vectors, rows = ids[order], vectors[order], rows[order]
     dim = vectors.shape[1] if len(vectors) else 0
     name = f"segments-{int(time.time())}-{uuid.uuid4().hex[:8]}"
     ann_path = folder / f"{name}.ann"
@@ -251,12 +255,36 @@ class SegmentIndex:
         """The `n` of `rows` nearest to `vector`, by exact search over just those rows."""
         return top_rows(self.vectors, rows, vector, n)
 
+    def prepare(self) -> None:
+        """Compute the tables queries use (they are made on first use), so that the first query is not slow."""
+        for table in (self.row_tracks, self.row_tempo, self.sample_rows, self._rows_by_track):
+            log.debug("index table ready: %d entries", len(table))
+
     @property
     def row_tracks(self) -> np.ndarray:
         """Per row of `rows`, its row in `tracks` (computed on first use)."""
         if self._row_tracks is None:
             self._row_tracks = self.track_rows(self.rows["track"])
         return self._row_tracks
+
+    @cached_property
+    def row_tempo(self) -> np.ndarray:
+        """Per row, the segment's tempo (NaN where none was measured), contiguous for fast filtering."""
+        return np.ascontiguousarray(self.rows["tempo"], dtype=np.float32)
+
+    def tempo_block(self, low: float, high: float) -> slice:
+        """The rows whose tempo is within [low, high] (rows are in tempo order, unmeasured ones last)."""
+        tempo = self.row_tempo  # float32: bounds of another type would make numpy convert the whole column
+        return slice(
+            int(np.searchsorted(tempo, np.float32(low), "left")), int(np.searchsorted(tempo, np.float32(high), "right"))
+        )
+
+    @cached_property
+    def sample_rows(self) -> np.ndarray:
+        """A fixed sample of rows (all of them in a small index) for estimating how much a filter keeps."""
+        if len(self) <= SAMPLE_ROWS:
+            return np.arange(len(self))
+        return np.sort(np.random.default_rng(0).choice(len(self), SAMPLE_ROWS, replace=False))
 
     @cached_property
     def _rows_by_track(self) -> tuple[np.ndarray, np.ndarray]:

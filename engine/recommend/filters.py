@@ -76,12 +76,12 @@ def track_mask(constraints: Sequence[Constraint], tracks: np.ndarray, tags: TagI
     return keep
 
 
-def segment_mask(constraints: Sequence[Constraint], segments: np.ndarray) -> np.ndarray | None:
-    """Which segment rows satisfy every hard constraint on segments (tempo); None when there is none."""
+def segment_mask(constraints: Sequence[Constraint], tempo: np.ndarray) -> np.ndarray | None:
+    """Which segments, given their tempo, satisfy every hard tempo constraint; None when there is none."""
     keep = None
     for c in constraints:
         if c.hard and isinstance(c, Tempo):
-            within = _within(segments["tempo"], c.min_bpm, c.max_bpm)
+            within = _within(tempo, c.min_bpm, c.max_bpm)
             keep = within if keep is None else keep & within
     return keep
 

@@ -13,7 +13,7 @@ import os
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -25,15 +25,16 @@ from engine.library.index import SegmentIndex, read_index_info
 from engine.recommend.clip_cache import CACHE_NAME, ClipCache, ClipEmbedding, clip_key
 from engine.recommend.explain import named_tags, segment_tags, why
 from engine.recommend.filters import TagIndex, segment_mask, soft_penalty, track_mask
-from engine.recommend.prompt import Constraint, ParsedPrompt, parse_prompt
+from engine.recommend.prompt import Constraint, ParsedPrompt, Tempo, parse_prompt
 from engine.recommend.tagmatch import TagMatcher, TagQuery
 
 MAX_K = 200
 FIRST_POOL = 400  # candidate segments looked at first; grown fourfold while fewer than k tracks survive
 MAX_POOL = 102_400
-# Filters that leave at most this many segments are answered by exact search over just those (a few ms);
-# looser ones by a wider Annoy pool, filtered.
+# Exact search instead of Annoy when a filter leaves few segments: scattered ones are gathered (a few ms for
+# this many), a tempo range is a contiguous block of the index (its rows are in tempo order: 10 ms per 340k).
 EXACT_ROWS = 60_000
+EXACT_BLOCK = 400_000
 TAG_WEIGHT = 8.0  # a sure, perfect tag match outweighs any difference in similarity (tuned on the dev split)
 TAG_CANDIDATES = 64  # tracks drawn by their tags alone, beside the embedding's nearest segments
 NEUTRAL_TEXT = "music"  # embedded when a prompt holds only constraints and there is no clip
@@ -94,6 +95,63 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 def _blend(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     return _unit((1 - t) * a + t * b)
+
+
+class RowFilter:
+    """One query's hard constraints, testable on any rows of the index without touching the others.
+
+    Track-level constraints (length, vocals, exclusions) are decided once per track; tempo per segment.
+    The index keeps its rows in tempo order, so a tempo range is one contiguous block (`block`). Loose
+    filters only test the candidates Annoy proposes; `fraction` (from a fixed sample of rows) says how loose.
+    """
+
+    def __init__(self, index: SegmentIndex, tracks_ok: np.ndarray | None, hard: list[Constraint]):
+        self.index = index
+        self.tracks_ok = tracks_ok
+        self.hard = hard
+        self._fraction: float | None = None
+        tempos = [c for c in hard if isinstance(c, Tempo)]
+        self.tempo: tuple[float, float] | None = None
+        if tempos:
+            low = max((c.min_bpm for c in tempos if c.min_bpm is not None), default=-np.inf)
+            high = min((c.max_bpm for c in tempos if c.max_bpm is not None), default=np.inf)
+            self.tempo = (low, high)
+
+    @cached_property
+    def block(self) -> slice | None:
+        """The rows whose tempo is in range (None without a tempo constraint)."""
+        return None if self.tempo is None else self.index.tempo_block(*self.tempo)
+
+    def rows(self, rows: np.ndarray) -> np.ndarray:
+        ok = np.ones(len(rows), bool) if self.tracks_ok is None else self.tracks_ok[self.index.row_tracks[rows]]
+        tempo_ok = segment_mask(self.hard, self.index.row_tempo[rows])
+        return ok if tempo_ok is None else ok & tempo_ok
+
+    def fraction(self) -> float:
+        """The share of rows that pass, estimated on the index's sample (exact for small libraries)."""
+        if self._fraction is None:
+            sample = self.index.sample_rows
+            self._fraction = float(self.rows(sample).mean()) if len(sample) else 0.0
+        return self._fraction
+
+    def exact(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The `n` nearest passing rows by exact search: over the tempo block, or gathered from everywhere."""
+        index = self.index
+        block = self.block or slice(0, len(index))
+        if self.tempo is None and self.fraction() * len(index) <= EXACT_ROWS:
+            # Few rows, scattered across the index: gather just those.
+            passing = np.flatnonzero(self.tracks_ok[index.row_tracks])
+            return index.exact_rows(query, passing, n)
+        scores = index.vectors[block] @ query
+        if self.tracks_ok is not None:
+            scores[~self.tracks_ok[index.row_tracks[block]]] = -np.inf
+        count = min(n, len(scores))
+        if count <= 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        top = np.argpartition(-scores, count - 1)[:count]
+        top = top[np.isfinite(scores[top])]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return top + block.start, scores[top]
 
 
 class Recommender:
@@ -254,63 +312,67 @@ class Recommender:
             if cap is not None and cap < 1:
                 raise QueryError(f"{name} must be at least 1, not {cap}")
         index = self.index()
-        allowed = self._allowed(index, constraints, exclude_tracks)
-        passing = len(index) if allowed is None else int(allowed.sum())
+        rule = self._filter(index, constraints, exclude_tracks)
+        exact = False  # search the passing rows exactly rather than Annoy's proposals
+        passing = len(index)
+        if rule is not None:
+            passing = round(rule.fraction() * len(index))
+            block = rule.block
+            exact = passing <= EXACT_ROWS or (block is not None and block.stop - block.start <= EXACT_BLOCK)
         tag_scores = None
         if tag_query is not None and tag_query.tags and tag_weight > 0:
             tag_scores = tag_weight * self.matcher.scores(tag_query, index.tracks["tag_peaks"])
         pool = FIRST_POOL
         while True:
-            rows, similarity, exhausted = self._candidates(index, query, pool, allowed, passing)
+            rows, similarity, exhausted = self._candidates(index, query, pool, rule, exact)
             if tag_scores is not None:
-                rows, similarity = self._add_tag_candidates(index, query, rows, similarity, tag_scores, allowed)
+                rows, similarity = self._add_tag_candidates(index, query, rows, similarity, tag_scores, rule)
             picks = self._best_segments(index, rows, similarity, constraints, tag_scores)
             chosen = self._diverse(index, picks, k, per_artist, per_album)
             results = self._results(chosen, k, constraints, text, clip_cues)
             if len(results) >= k or exhausted:
                 return results, min(pool, passing), len(results) >= k or exhausted
-            pool *= 4
+            if rule is not None and not exact:
+                exact = True  # the filter removes the query's neighbourhood: search what passes exactly
+            else:
+                pool *= 4
 
-    def _allowed(self, index, constraints, exclude_tracks) -> np.ndarray | None:
-        """Per row of the index, whether it passes the hard constraints (None when nothing is excluded)."""
+    def _filter(self, index, constraints, exclude_tracks) -> RowFilter | None:
+        """The hard constraints and excluded tracks as a test on index rows (None when nothing is excluded)."""
         hard = [c for c in constraints if c.hard]
         if not hard and not exclude_tracks:
             return None
-        tracks_ok = track_mask(hard, index.tracks, self.tags)
-        if exclude_tracks:
-            tracks_ok &= ~np.isin(index.tracks["track"], exclude_tracks)
-        allowed = tracks_ok[index.row_tracks]
-        segments_ok = segment_mask(hard, index.rows)
-        return allowed if segments_ok is None else allowed & segments_ok
+        tracks_ok = None
+        if any(not isinstance(c, Tempo) for c in hard) or exclude_tracks:
+            tracks_ok = track_mask(hard, index.tracks, self.tags)
+            if exclude_tracks:
+                tracks_ok &= ~np.isin(index.tracks["track"], exclude_tracks)
+        return RowFilter(index, tracks_ok, hard)
 
-    def _candidates(self, index, query, pool, allowed, passing) -> tuple[np.ndarray, np.ndarray, bool]:
+    def _candidates(self, index, query, pool, rule, exact) -> tuple[np.ndarray, np.ndarray, bool]:
         """About `pool` nearest allowed rows and their similarity, and whether none are left beyond them."""
-        if allowed is None:
+        if rule is None:
             rows, similarity = index.nearest_rows(query, pool)
             return rows, similarity, pool >= len(index) or pool >= MAX_POOL
-        if passing <= EXACT_ROWS or pool >= MAX_POOL:
-            rows, similarity = index.exact_rows(query, np.flatnonzero(allowed), pool)
-            return rows, similarity, pool >= passing or pool >= MAX_POOL
+        if exact:
+            rows, similarity = rule.exact(query, pool)
+            return rows, similarity, len(rows) < pool or pool >= MAX_POOL
         # Widen the pool by how much the filters remove, so that about `pool` candidates survive them.
-        wide = min(len(index), int(np.ceil(pool * len(index) / max(passing, 1))))
+        wide = min(len(index), int(np.ceil(pool / max(rule.fraction(), 1e-9))))
         rows, similarity = index.nearest_rows(query, wide)
-        keep = allowed[rows]
-        return rows[keep], similarity[keep], False
+        keep = rule.rows(rows)
+        return rows[keep], similarity[keep], wide >= len(index)
 
-    def _add_tag_candidates(self, index, query, rows, similarity, tag_scores, allowed):
+    def _add_tag_candidates(self, index, query, rows, similarity, tag_scores, rule):
         """The rows of the `TAG_CANDIDATES` allowed tracks whose tags match best, merged into the candidates."""
-        scores = tag_scores
-        if allowed is not None:
-            passing_tracks = np.zeros(len(index.tracks), bool)
-            passing_tracks[index.row_tracks[allowed]] = True
-            scores = np.where(passing_tracks, tag_scores, -np.inf)
+        scores = tag_scores if rule is None or rule.tracks_ok is None else np.where(rule.tracks_ok, tag_scores, -np.inf)
         count = min(TAG_CANDIDATES, len(scores))
         best = np.argpartition(-scores, count - 1)[:count]
         best = best[np.isfinite(scores[best]) & (scores[best] > 0)]
         extra = index.rows_of_tracks(best)
-        if allowed is not None:
-            extra = extra[allowed[extra]]
-        extra = np.setdiff1d(extra, rows, assume_unique=False)
+        if rule is not None:
+            extra = extra[rule.rows(extra)]
+        extra = np.setdiff1d(extra, rows)
         if not len(extra):
             return rows, similarity
         return np.concatenate([rows, extra]), np.concatenate([similarity, index.vectors[extra] @ query])

@@ -227,12 +227,13 @@ def main() -> None:
         data = args.keep or tmp / "data"
         library = Library(data, bundle)
         fill = build = None
-        if library.catalog.status()["tracks"] != args.tracks or not library.index_is_current():
+        if library.catalog.status()["tracks"] != args.tracks:
             tracks, segments = real_tracks(bundle, args.media, args.source_minutes)
             print(f"\nBuilding a catalog of {args.tracks} tracks from {len(tracks)} scanned ones", flush=True)
             t0 = time.perf_counter()
             fill_catalog(library, tracks, segments, args.tracks, rng)
             fill = time.perf_counter() - t0
+        if not library.index_is_current():
             t1 = time.perf_counter()
             library.rebuild_index()
             build = time.perf_counter() - t1

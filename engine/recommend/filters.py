@@ -9,9 +9,11 @@ can vouch for.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 
 import numpy as np
 
+from engine.library.index import SegmentIndex
 from engine.recommend.prompt import Constraint, Exclude, Length, Tempo, Vocals
 from engine.tags import TAG_GROUPS, THRESHOLD
 
@@ -110,3 +112,61 @@ def soft_penalty(
             )
             penalty -= GENDER_WEIGHT * np.clip(np.nan_to_num(lead), -1, 1)
     return penalty
+
+
+class RowFilter:
+    """One query's hard constraints, testable on any rows of the index without touching the others.
+
+    Track-level constraints (length, vocals, exclusions) are decided once per track; tempo per segment.
+    The index keeps its rows in tempo order, so a tempo range is one contiguous block (`block`). Loose
+    filters only test the candidates Annoy proposes; `fraction` (from a fixed sample of rows) says how loose.
+    """
+
+    def __init__(self, index: SegmentIndex, tracks_ok: np.ndarray | None, hard: list[Constraint]):
+        self.index = index
+        self.tracks_ok = tracks_ok
+        self.hard = hard
+        self._fraction: float | None = None
+        tempos = [c for c in hard if isinstance(c, Tempo)]
+        self.tempo: tuple[float, float] | None = None
+        if tempos:
+            low = max((c.min_bpm for c in tempos if c.min_bpm is not None), default=-np.inf)
+            high = min((c.max_bpm for c in tempos if c.max_bpm is not None), default=np.inf)
+            self.tempo = (low, high)
+
+    @cached_property
+    def block(self) -> slice | None:
+        """The rows whose tempo is in range (None without a tempo constraint)."""
+        return None if self.tempo is None else self.index.tempo_block(*self.tempo)
+
+    def rows(self, rows: np.ndarray) -> np.ndarray:
+        ok = np.ones(len(rows), bool) if self.tracks_ok is None else self.tracks_ok[self.index.row_tracks[rows]]
+        tempo_ok = segment_mask(self.hard, self.index.row_tempo[rows])
+        return ok if tempo_ok is None else ok & tempo_ok
+
+    def fraction(self) -> float:
+        """The share of rows that pass, estimated on the index's sample (exact for small libraries)."""
+        if self._fraction is None:
+            sample = self.index.sample_rows
+            self._fraction = float(self.rows(sample).mean()) if len(sample) else 0.0
+        return self._fraction
+
+    def exact(self, query: np.ndarray, n: int, gather_limit: int) -> tuple[np.ndarray, np.ndarray]:
+        """The `n` nearest passing rows by exact search: gathered when at most `gather_limit` rows pass and
+        they are scattered, else a scan of the tempo block (or of every row) with the rest masked."""
+        index = self.index
+        block = self.block or slice(0, len(index))
+        if self.tempo is None and self.fraction() * len(index) <= gather_limit:
+            # Few rows, scattered across the index: gather just those.
+            passing = np.flatnonzero(self.tracks_ok[index.row_tracks])
+            return index.exact_rows(query, passing, n)
+        scores = index.vectors[block] @ query
+        if self.tracks_ok is not None:
+            scores[~self.tracks_ok[index.row_tracks[block]]] = -np.inf
+        count = min(n, len(scores))
+        if count <= 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        top = np.argpartition(-scores, count - 1)[:count]
+        top = top[np.isfinite(scores[top])]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return top + block.start, scores[top]

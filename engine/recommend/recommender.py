@@ -13,7 +13,7 @@ import os
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ from engine.library import Library
 from engine.library.index import SegmentIndex, read_index_info
 from engine.recommend.clip_cache import CACHE_NAME, ClipCache, ClipEmbedding, clip_key
 from engine.recommend.explain import named_tags, segment_tags, why
-from engine.recommend.filters import TagIndex, segment_mask, soft_penalty, track_mask
+from engine.recommend.filters import RowFilter, TagIndex, soft_penalty, track_mask
 from engine.recommend.prompt import Constraint, ParsedPrompt, Tempo, parse_prompt
 from engine.recommend.tagmatch import TagMatcher, TagQuery
 
@@ -95,63 +95,6 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 def _blend(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     return _unit((1 - t) * a + t * b)
-
-
-class RowFilter:
-    """One query's hard constraints, testable on any rows of the index without touching the others.
-
-    Track-level constraints (length, vocals, exclusions) are decided once per track; tempo per segment.
-    The index keeps its rows in tempo order, so a tempo range is one contiguous block (`block`). Loose
-    filters only test the candidates Annoy proposes; `fraction` (from a fixed sample of rows) says how loose.
-    """
-
-    def __init__(self, index: SegmentIndex, tracks_ok: np.ndarray | None, hard: list[Constraint]):
-        self.index = index
-        self.tracks_ok = tracks_ok
-        self.hard = hard
-        self._fraction: float | None = None
-        tempos = [c for c in hard if isinstance(c, Tempo)]
-        self.tempo: tuple[float, float] | None = None
-        if tempos:
-            low = max((c.min_bpm for c in tempos if c.min_bpm is not None), default=-np.inf)
-            high = min((c.max_bpm for c in tempos if c.max_bpm is not None), default=np.inf)
-            self.tempo = (low, high)
-
-    @cached_property
-    def block(self) -> slice | None:
-        """The rows whose tempo is in range (None without a tempo constraint)."""
-        return None if self.tempo is None else self.index.tempo_block(*self.tempo)
-
-    def rows(self, rows: np.ndarray) -> np.ndarray:
-        ok = np.ones(len(rows), bool) if self.tracks_ok is None else self.tracks_ok[self.index.row_tracks[rows]]
-        tempo_ok = segment_mask(self.hard, self.index.row_tempo[rows])
-        return ok if tempo_ok is None else ok & tempo_ok
-
-    def fraction(self) -> float:
-        """The share of rows that pass, estimated on the index's sample (exact for small libraries)."""
-        if self._fraction is None:
-            sample = self.index.sample_rows
-            self._fraction = float(self.rows(sample).mean()) if len(sample) else 0.0
-        return self._fraction
-
-    def exact(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The `n` nearest passing rows by exact search: over the tempo block, or gathered from everywhere."""
-        index = self.index
-        block = self.block or slice(0, len(index))
-        if self.tempo is None and self.fraction() * len(index) <= EXACT_ROWS:
-            # Few rows, scattered across the index: gather just those.
-            passing = np.flatnonzero(self.tracks_ok[index.row_tracks])
-            return index.exact_rows(query, passing, n)
-        scores = index.vectors[block] @ query
-        if self.tracks_ok is not None:
-            scores[~self.tracks_ok[index.row_tracks[block]]] = -np.inf
-        count = min(n, len(scores))
-        if count <= 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        top = np.argpartition(-scores, count - 1)[:count]
-        top = top[np.isfinite(scores[top])]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return top + block.start, scores[top]
 
 
 class Recommender:
@@ -355,7 +298,7 @@ class Recommender:
             rows, similarity = index.nearest_rows(query, pool)
             return rows, similarity, pool >= len(index) or pool >= MAX_POOL
         if exact:
-            rows, similarity = rule.exact(query, pool)
+            rows, similarity = rule.exact(query, pool, EXACT_ROWS)
             return rows, similarity, len(rows) < pool or pool >= MAX_POOL
         # Widen the pool by how much the filters remove, so that about `pool` candidates survive them.
         wide = min(len(index), int(np.ceil(pool / max(rule.fraction(), 1e-9))))

@@ -8,11 +8,11 @@ import logging
 import sys
 
 import engine
-from engine.cli.commands import library, models, recommend
+from engine.cli.commands import library, models, recommend, serve
 from engine.errors import BundleError, DecodeError, ExecutionProviderError, NeedledropError
 from engine.library import CatalogError
 
-COMMAND_GROUPS = (models, library, recommend)
+COMMAND_GROUPS = (models, library, recommend, serve)
 EXIT_CODES = {BundleError: 3, DecodeError: 4, ExecutionProviderError: 5, CatalogError: 6}
 
 

@@ -6,9 +6,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine.bundle import Bundle
+from engine.errors import NeedledropError
+from engine.features import FeatureExtractor
 from engine.library.catalog import Catalog, CatalogError
 from engine.library.index import IndexMissingError, SegmentIndex, build_index, read_index_info
 from engine.library.scanner import Scanner, ScanProgress, ScanReport
+from engine.media import dsp
+from engine.media.audio import iter_audio
+from engine.media.beats import Beats, track_beats
 
 __all__ = ["Catalog", "CatalogError", "IndexMissingError", "Library", "ScanProgress", "ScanReport"]
 
@@ -57,7 +62,25 @@ class Library:
         build_index(self.catalog, self.bundle.id, self.index_dir)
 
     def open_index(self) -> SegmentIndex:
+        """The current index; rebuilt from the catalog first when there is none in this version's layout (after
+        an upgrade) but the catalog holds this bundle's vectors, so an upgrade never needs a rescan."""
+        if read_index_info(self.index_dir) is None and self.catalog.segment_count(self.bundle.id):
+            self.rebuild_index()
         return SegmentIndex(self.index_dir, self.bundle.id)
+
+    def beats(self, track_id: int) -> Beats:
+        """A track's beats and downbeats: stored by the scan, or found now (and stored) for older scans."""
+        stored = self.catalog.beats(track_id)
+        if stored is not None:
+            return stored
+        path = self.catalog.track_file(track_id)
+        if path is None:
+            raise NeedledropError(f"there is no track {track_id} in the library")
+        audio = self.bundle.manifest.preprocessing.audio
+        pieces = iter_audio(path, audio, chunk_samples=FeatureExtractor(self.bundle).chunk_samples)
+        beats = track_beats(dsp.concat([dsp.analyse(piece, audio.sample_rate) for piece in pieces]))
+        self.catalog.put_beats(track_id, beats)
+        return beats
 
     def status(self) -> dict:
         status = self.catalog.status(self.bundle.id)

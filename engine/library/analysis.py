@@ -20,6 +20,7 @@ from engine.features import FeatureExtractor
 from engine.library.catalog import SegmentRecord, TrackRecord
 from engine.media import dsp
 from engine.media.audio import iter_audio
+from engine.media.beats import track_beats
 from engine.media.container import reason
 from engine.tags import group_tags
 
@@ -134,6 +135,7 @@ class TrackAnalyzer:
             tag_means=means,
             tag_peaks=segment_tags.max(axis=0),
             vocal_peak=round(max(segment_vocals), 3),
+            beats=track_beats(music.analysis),
         )
         segment_records = [
             SegmentRecord(s.start, s.end, round(music.descriptors(s).tempo_bpm, 1) or None, v, t, round(voc, 3))

@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import NeedledropError
+from engine.media.beats import Beats
 
 CATALOG_NAME = "catalog.sqlite"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Tag probabilities are stored per segment (uint8, p * 255) and per track (float16 means and peaks over
 # segments), in the order of the bundle's tag labels: filters and explanations read them, not the JSON.
 TAG_SCALE = 255.0
@@ -63,6 +64,12 @@ CREATE TABLE IF NOT EXISTS segments (
 );
 CREATE INDEX IF NOT EXISTS segments_track ON segments(track_id);
 CREATE INDEX IF NOT EXISTS segments_bundle ON segments(bundle_id);
+CREATE TABLE IF NOT EXISTS beats (
+    track_id INTEGER PRIMARY KEY REFERENCES tracks(id) ON DELETE CASCADE,
+    bpm REAL NOT NULL,
+    times BLOB NOT NULL,
+    downbeats BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS scan_errors (
     path BLOB PRIMARY KEY,
     root_id INTEGER REFERENCES roots(id) ON DELETE CASCADE,
@@ -114,6 +121,18 @@ def probabilities_of_bytes(raw: bytes | None) -> np.ndarray | None:
     return None if raw is None else np.frombuffer(raw, np.uint8).astype(np.float32) / TAG_SCALE
 
 
+def _insert_beats(conn: sqlite3.Connection, track_id: int, beats: Beats) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO beats(track_id, bpm, times, downbeats) VALUES (?, ?, ?, ?)",
+        (
+            track_id,
+            float(beats.bpm),
+            np.asarray(beats.times, "<f8").tobytes(),
+            np.asarray(beats.downbeats, "<f8").tobytes(),
+        ),
+    )
+
+
 class CatalogError(NeedledropError):
     """The catalog file cannot be opened, read or written."""
 
@@ -155,6 +174,7 @@ class TrackRecord:
     tag_means: np.ndarray | None = None  # (labels,) mean tag probabilities over the track
     tag_peaks: np.ndarray | None = None  # (labels,) the highest segment's probability per tag
     vocal_peak: float | None = None  # the most sung segment's vocal score
+    beats: Beats | None = None  # beat and downbeat times (schema 3; older tracks get them on demand)
 
 
 @dataclass(frozen=True)
@@ -204,6 +224,7 @@ class Catalog:
                 f"{self.path} was written by a newer Needledrop (catalog schema {version}, this one knows "
                 f"{SCHEMA_VERSION}); upgrade Needledrop or use another --data-dir"
             )
+        # Schema 2 -> 3 adds the beats table (created below); tracks without beats get them when asked for.
         if version == 1:
             # Schema 1 had no per-segment tags: add the columns and mark every track as analysed by no
             # bundle, so the next scan re-analyses it (records are kept until then).
@@ -308,6 +329,8 @@ class Catalog:
                 ),
             )
             track_id = cursor.lastrowid
+            if track.beats is not None:
+                _insert_beats(conn, track_id, track.beats)
             conn.executemany(
                 "INSERT INTO segments(track_id, start, end, tempo_bpm, bundle_id, vector, tags, vocal_score) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -442,6 +465,23 @@ class Catalog:
             return np.zeros(0), np.zeros(0), np.zeros((0, 0), np.float32)
         vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), -1)
         return np.array([r[0] for r in rows]), np.array([r[1] for r in rows]), vectors
+
+    def beats(self, track_id: int) -> Beats | None:
+        """The stored beats of a track, or None when it was scanned before beats were (see `put_beats`)."""
+        rows = self._query("SELECT bpm, times, downbeats FROM beats WHERE track_id = ?", (int(track_id),))
+        if not rows:
+            return None
+        bpm, times, downbeats = rows[0]
+        return Beats(np.frombuffer(times, "<f8").copy(), np.frombuffer(downbeats, "<f8").copy(), bpm)
+
+    def put_beats(self, track_id: int, beats: Beats) -> None:
+        with self.transaction() as conn:
+            _insert_beats(conn, track_id, beats)
+
+    def track_file(self, track_id: int) -> str | None:
+        """The path of a track (as the filesystem wants it), or None if there is no such track."""
+        rows = self._query("SELECT path FROM tracks WHERE id = ?", (int(track_id),))
+        return os.fsdecode(bytes(rows[0][0])) if rows else None
 
     def errors(self) -> list[tuple[str, str, float]]:
         rows = self._query("SELECT path, reason, at FROM scan_errors ORDER BY path")

@@ -1,0 +1,99 @@
+"""`needledrop serve`: the local API for editor plugins; `needledrop export`: a timeline file from the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from engine import paths
+from engine.cli.commands.library import open_library
+from engine.export import FORMATS, build_timeline, cue_for, format_for, write_timeline
+from engine.recommend import Recommender
+
+DEFAULT_PORT = 7863
+ORIGINS_FILE = "api-origins.json"  # ["https://...", ...]: browser origins (UXP panels) allowed to call the API
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser(
+        "serve",
+        help="the local API for editor plugins (127.0.0.1 only)",
+        description="HTTP + JSON on 127.0.0.1. Every request needs `Authorization: Bearer <token>`; the token "
+        "is made on first start in the config folder (api-token, readable by you alone). The OpenAPI "
+        "document is at /v1/openapi.json.",
+    )
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    serve.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        help=f"a browser origin allowed to call the API (CORS), e.g. a UXP panel's; also read from {ORIGINS_FILE}",
+    )
+    serve.set_defaults(handler=serve_command)
+
+    export = sub.add_parser(
+        "export",
+        help="a timeline file (.otio, FCP 7 .xml, .fcpxml, .edl) for a clip and a track",
+        description="The clip on a picture track and the track under it, starting where the music ends on a "
+        "downbeat at the clip's end (--no-fit keeps --music-start), with fades and beat markers.",
+    )
+    export.add_argument("video")
+    export.add_argument("out", help="the file to write; its suffix picks the format unless --format is given")
+    export.add_argument("--in", dest="start", type=float, default=0.0)
+    export.add_argument("--out-point", dest="end", type=float)
+    export.add_argument("--track", help="the music: a library track's path (default: the top recommendation)")
+    export.add_argument("--prompt", help="for the top recommendation when --track is not given")
+    export.add_argument("--music-start", type=float, help="where the music starts (default: its best segment)")
+    export.add_argument("--no-fit", action="store_true", help="do not move the start to end on a downbeat")
+    export.add_argument("--format", choices=sorted(FORMATS))
+    export.add_argument("--json", action="store_true")
+    export.set_defaults(handler=export_command)
+
+
+def _origins(extra: list[str]) -> list[str]:
+    path = paths.config_dir() / ORIGINS_FILE
+    saved = json.loads(path.read_text()) if path.is_file() else []
+    return sorted({*saved, *extra})
+
+
+def serve_command(args) -> int:
+    import uvicorn
+
+    from engine.api import create_app, load_or_create_token
+
+    library = open_library(args)
+    token = load_or_create_token(paths.config_dir())
+    origins = _origins(args.allow_origin)
+    app = create_app(library, token, allowed_origins=origins)
+    print(
+        f"Needledrop API on http://127.0.0.1:{args.port}/v1 (OpenAPI: /v1/openapi.json); "
+        f"token in {paths.config_dir() / 'api-token'}; CORS origins: {', '.join(origins) or 'none'}",
+        file=sys.stderr,
+    )
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
+    return 0
+
+
+def export_command(args) -> int:
+    library = open_library(args)
+    fmt = format_for(args.out, args.format)
+    track, start = args.track, args.music_start
+    if track is None:
+        top = Recommender(library).recommend(args.video, start=args.start, end=args.end, prompt=args.prompt, k=1)
+        if not top.results:
+            print("no track in the library fits: scan some music, or loosen the prompt", file=sys.stderr)
+            return 1
+        track = top.results[0].path
+        start = top.results[0].start if start is None else start
+    cue, rate = cue_for(library, args.video, args.start, args.end, track=track, music_start=start, fit=not args.no_fit)
+    path = write_timeline(build_timeline([cue], rate=rate or 25.0), args.out, fmt)
+    summary = {"file": str(path), "format": fmt, "music": cue.music, "music_start": round(cue.music_start, 3)}
+    print(
+        json.dumps(summary, indent=2)
+        if args.json
+        else f"wrote {path} ({fmt}): {cue.music} from {cue.music_start:.2f} s"
+    )
+    return 0

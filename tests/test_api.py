@@ -1,0 +1,296 @@
+"""The local API: a real server on loopback, called with a real HTTP client; and fuzzed from its OpenAPI."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import opentimelineio as otio
+import pytest
+import schemathesis
+import uvicorn
+from hypothesis import HealthCheck, given, settings
+
+from engine.api import create_app, load_or_create_token
+from engine.api.app import MAX_BODY
+from engine.library import Library
+from media import render_midi, write_video
+
+ORIGIN = "https://panel.example"
+
+
+class LiveServer:
+    """uvicorn serving `app` on a free loopback port, in a thread."""
+
+    def __init__(self, app):
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the API server did not start")
+            time.sleep(0.02)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def served(bundle, tmp_path_factory):
+    root = tmp_path_factory.mktemp("api")
+    music = root / "music"
+    music.mkdir()
+    render_midi(music / "drums.flac", bpm=120, program=30, melody=[52, 55, 57], drums=True, bass=True, seconds=40)
+    render_midi(music / "piano.flac", bpm=80, program=0, melody=[60, 64, 67], seconds=40)
+    render_midi(music / "synth.ogg", bpm=128, program=81, melody=[57, 60, 64], drums=True, seconds=40)
+    frames = np.zeros((250, 72, 128, 3), np.uint8)
+    for i in range(len(frames)):
+        frames[i] = (40, (i * 5) % 255, 160)
+    clip = write_video(root / "clip.mp4", frames, 25)
+    library = Library(root / "data", bundle)
+    library.add_root(music)
+    library.scan(workers=2)
+    token = load_or_create_token(root / "config")
+    app = create_app(library, token, allowed_origins=[ORIGIN])
+    with LiveServer(app) as url:
+        yield {"url": url, "token": token, "clip": clip, "music": music, "root": root, "library": library}
+
+
+@pytest.fixture
+def client(served):
+    with httpx.Client(base_url=served["url"], headers={"Authorization": f"Bearer {served['token']}"}, timeout=60) as c:
+        yield c
+
+
+# ---- the token -------------------------------------------------------------------------------------------------
+
+
+def test_requests_without_or_with_a_wrong_token_are_refused(served):
+    url = served["url"]
+    for path in ("/v1/health", "/v1/openapi.json", "/v1/library", "/v1/nowhere"):
+        bare = httpx.get(url + path)
+        assert bare.status_code == 401 and bare.json()["error"]["code"] == "no_token"
+        wrong = httpx.get(url + path, headers={"Authorization": "Bearer " + "x" * 43})
+        assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "bad_token"
+    refused = httpx.post(url + "/v1/recommend", json={"prompt": "piano"}, headers={"Authorization": served["token"]})
+    assert refused.status_code == 401  # the scheme matters too
+
+
+def test_token_file_is_made_once_and_kept_private(tmp_path):
+    token = load_or_create_token(tmp_path)
+    path = tmp_path / "api-token"
+    assert len(token) >= 40 and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_or_create_token(tmp_path) == token  # the same on every start
+    path.chmod(0o644)
+    assert load_or_create_token(tmp_path) == token and stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_health_and_openapi(client):
+    health = client.get("/v1/health").json()
+    assert health["status"] == "ok" and health["bundle_id"] and "CPU" in health["execution"]
+    spec = client.get("/v1/openapi.json").json()
+    assert {"/v1/recommend", "/v1/similar", "/v1/export", "/v1/fit", "/v1/library/scan"} <= set(spec["paths"])
+    assert "/v1/tracks/{track_id}/beats" in spec["paths"]
+
+
+# ---- bad input -------------------------------------------------------------------------------------------------
+
+
+def test_paths_must_be_readable_media_files(client, served, tmp_path):
+    cases = {
+        "/etc/hostname": (422, "not_a_video"),  # a readable file that is not a video
+        str(tmp_path / "missing.mp4"): (404, "not_found"),
+        "clip.mp4": (422, "bad_path"),  # relative
+        "/" + "x" * 3000 + "/clip.mp4": (422, "bad_path"),  # a component too long for the filesystem
+        str(served["music"] / "drums.flac"): (422, "not_a_video"),  # audio only
+    }
+    for path, (status, code) in cases.items():
+        reply = client.post("/v1/recommend", json={"video": path, "prompt": "piano"})
+        assert (reply.status_code, reply.json()["error"]["code"]) == (status, code), path
+    private = tmp_path / "private.mp4"
+    private.write_bytes(Path(served["clip"]).read_bytes())
+    private.chmod(0)
+    if os.geteuid() != 0:  # root reads anything
+        assert client.post("/v1/recommend", json={"video": str(private)}).status_code == 403
+    outside = client.post("/v1/similar", json={"track": str(served["clip"])})
+    assert outside.status_code == 404 and outside.json()["error"]["code"] == "not_in_library"
+
+
+def test_oversized_and_unsized_bodies_are_refused(client):
+    big = json.dumps({"prompt": "a" * (MAX_BODY + 10)})
+    reply = client.post("/v1/recommend", content=big, headers={"Content-Type": "application/json"})
+    assert reply.status_code == 413 and reply.json()["error"]["code"] == "too_large"
+
+    def chunks():
+        yield b'{"prompt": "piano"}'
+
+    streamed = client.post("/v1/recommend", content=chunks(), headers={"Content-Type": "application/json"})
+    assert streamed.status_code == 411
+
+
+def test_limits_and_validation_errors_are_json(client):
+    for body in ({"prompt": "piano", "k": 500}, {"prompt": "piano", "balance": 2}, {"prompt": "x", "bogus": 1}, {}):
+        reply = client.post("/v1/recommend", json=body)
+        assert reply.status_code == 422 and reply.json()["error"]["message"], body
+    assert (
+        client.post("/v1/recommend", content=b"{not json", headers={"Content-Type": "application/json"}).status_code
+        == 422
+    )
+    assert client.get("/v1/tracks/999999/beats").status_code == 404
+    assert client.get("/v1/nowhere").json()["error"]["code"] == "http_error"
+
+
+# ---- round trips -----------------------------------------------------------------------------------------------
+
+
+def test_recommend_then_export_round_trip(client, served):
+    rec = client.post(
+        "/v1/recommend", json={"video": str(served["clip"]), "in": 1.0, "out": 8.0, "prompt": "drums", "k": 3}
+    )
+    assert rec.status_code == 200, rec.text
+    body = rec.json()
+    assert len(body["results"]) == 3 and body["used"] == ["clip", "text"]
+    top = body["results"][0]
+    assert 0 <= top["start"] < top["end"] <= top["duration"] + 0.01
+
+    export = client.post(
+        "/v1/export",
+        json={
+            "format": "otio",
+            "name": "Scene 4",
+            "clips": [{"video": str(served["clip"]), "in": 1.0, "out": 8.0, "track_id": top["track_id"]}],
+        },
+    )
+    assert export.status_code == 200, export.text
+    out = export.json()
+    assert out["filename"] == "Scene 4.otio"
+    timeline = otio.adapters.read_from_string(out["content"], "otio_json")
+    shot = timeline.video_tracks()[0].find_clips()[0]
+    tune = timeline.audio_tracks()[0].find_clips()[0]
+    assert shot.source_range.start_time.to_seconds() == 1.0 and shot.source_range.duration.to_seconds() == 7.0
+    assert tune.range_in_parent() == shot.range_in_parent() and tune.markers
+    assert tune.source_range.start_time.to_seconds() == pytest.approx(out["clips"][0]["music_start"], abs=0.04)
+    for fmt in ("fcp7", "fcpx", "edl"):
+        other = client.post("/v1/export", json={"format": fmt, "clips": [{"video": str(served["clip"])}]})
+        assert other.status_code == 200 and other.json()["content"]
+
+
+def test_similar_beats_and_fit(client, served):
+    library = served["library"]
+    drums = library.catalog.track_id(served["music"] / "drums.flac")
+    similar = client.post("/v1/similar", json={"track_id": drums, "k": 2}).json()
+    assert len(similar["results"]) == 2 and drums not in [r["track_id"] for r in similar["results"]]
+    beats = client.get(f"/v1/tracks/{drums}/beats").json()
+    assert beats["bpm"] == pytest.approx(120, rel=0.02) and len(beats["beats"]) > 60
+    assert set(beats["downbeats"]) <= set(beats["beats"])
+    fit = client.post("/v1/fit", json={"track_id": drums, "start": 5.0, "length": 9.5}).json()
+    assert fit["end"] - fit["start"] == pytest.approx(9.5) and fit["on_downbeat_end"]
+    assert min(abs(np.array(beats["downbeats"]) - fit["end"])) < 0.001
+
+
+def test_scan_starts_and_reports_progress(client, served):
+    extra = served["root"] / "more"
+    extra.mkdir(exist_ok=True)
+    render_midi(extra / "new.flac", bpm=100, program=25, melody=[52, 56, 59], seconds=20)
+    served["library"].add_root(extra)
+    assert client.post("/v1/library/scan", json={}).status_code == 202
+    deadline = time.monotonic() + 120
+    while (state := client.get("/v1/library/scan").json())["running"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert state["error"] is None and state["report"]["indexed"] == 1
+    assert state["progress"]["files_done"] == state["progress"]["files_total"]
+    assert client.get("/v1/library").json()["tracks"] == 4
+
+
+def test_cors_only_for_allowed_origins(served):
+    url = served["url"] + "/v1/recommend"
+    preflight = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
+    allowed = httpx.options(url, headers={"Origin": ORIGIN, **preflight})
+    assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == ORIGIN
+    other = httpx.options(url, headers={"Origin": "https://evil.example", **preflight})
+    assert "access-control-allow-origin" not in other.headers
+    answer = httpx.get(
+        served["url"] + "/v1/health",
+        headers={"Origin": "https://evil.example", "Authorization": "Bearer " + served["token"]},
+    )
+    assert "access-control-allow-origin" not in answer.headers
+
+
+def test_needledrop_serve_runs_the_api(served, tmp_path):
+    """The real command: token made on first start, loopback only, answering requests."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "NEEDLEDROP_CONFIG_DIR": str(tmp_path / "config")}
+    command = [sys.executable, "-m", "engine.cli.main", "--data-dir", str(served["library"].data_dir), "serve"]
+    server = subprocess.Popen([*command, "--port", str(port)], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        token_file = tmp_path / "config" / "api-token"
+        deadline = time.monotonic() + 60
+        reply = None
+        while time.monotonic() < deadline:
+            if token_file.exists():
+                try:
+                    headers = {"Authorization": "Bearer " + token_file.read_text().strip()}
+                    reply = httpx.get(f"http://127.0.0.1:{port}/v1/health", headers=headers)
+                    break
+                except httpx.ConnectError:
+                    pass
+            time.sleep(0.2)
+        assert reply is not None and reply.status_code == 200
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        with pytest.raises(httpx.ConnectError):  # loopback only
+            addresses = {a[4][0] for a in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)}
+            outside = next((a for a in addresses if not a.startswith("127.")), None)
+            if outside is None:
+                raise httpx.ConnectError("no address other than loopback to try")
+            httpx.get(f"http://{outside}:{port}/v1/health", timeout=2)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+# ---- fuzzing from the OpenAPI document -------------------------------------------------------------------------
+
+
+def test_fuzzed_requests_never_get_a_server_error(served):
+    """Every operation of the OpenAPI document, with requests schemathesis generates from it (valid and not)."""
+    headers = {"Authorization": f"Bearer {served['token']}"}
+    api = schemathesis.openapi.from_url(served["url"] + "/v1/openapi.json", headers=headers)
+    checked, statuses = [], []
+    for found in api.get_all_operations():
+        operation = found.ok()
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def call(case):
+            response = case.call(headers=headers, timeout=60)
+            statuses.append(response.status_code)
+            assert response.status_code < 500, (
+                f"{case.method} {case.path}: {response.status_code} {response.text[:500]}"
+            )
+
+        call()
+        checked.append(operation.label)
+    assert len(checked) >= 9, checked
+    assert len(statuses) > 100 and 200 in statuses and 422 in statuses  # both accepted and refused requests

@@ -1,0 +1,121 @@
+"""Beats, downbeats and fit-to-length on signals whose beats are known."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.media import dsp
+from engine.media.audio import decode_audio
+from engine.media.beats import Beats, fit_to_length, track_beats
+from media import render_midi
+
+SR = 16000
+
+
+def clicks(bpm: float, seconds: float = 30.0, first: float = 0.3137) -> tuple[np.ndarray, np.ndarray]:
+    """Decaying tone bursts on every beat, the first of each bar louder and higher: (samples, beat times)."""
+    times = np.arange(first, seconds - 0.1, 60.0 / bpm)
+    wave = np.random.default_rng(0).normal(0, 0.002, int(seconds * SR)).astype(np.float32)
+    n = int(0.03 * SR)
+    decay = np.exp(-np.arange(n) / (0.005 * SR))
+    for i, t in enumerate(times):
+        bar = i % 4 == 0
+        start = int(round(t * SR))
+        wave[start : start + n] += (
+            (1.0 if bar else 0.5) * np.sin(2 * np.pi * (1000 if bar else 700) * np.arange(n) / SR) * decay
+        )
+    return wave, times
+
+
+@pytest.mark.parametrize("bpm", [90, 120, 137])
+def test_beats_of_clicks_are_within_a_few_milliseconds(bpm):
+    wave, truth = clicks(bpm)
+    beats = track_beats(dsp.analyse(wave, SR))
+    assert beats.bpm == pytest.approx(bpm, rel=0.01)
+    assert len(beats.times) == len(truth)
+    error = np.abs(beats.times[:, None] - truth[None, :]).min(axis=1)
+    assert error.max() < 0.005
+
+
+@pytest.fixture(scope="module")
+def rendered(bundle, tmp_path_factory):
+    """General MIDI tracks (FluidSynth) whose bars start every 4 beats from 0 s: (bpm, beats, duration)."""
+    folder = tmp_path_factory.mktemp("beats")
+    audio = bundle.manifest.preprocessing.audio
+    out = {}
+    for bpm, program, drums in [(96, 0, True), (128, 81, True), (100, 25, False)]:
+        path = render_midi(
+            folder / f"{bpm}.flac",
+            bpm=bpm,
+            program=program,
+            melody=[52, 55, 59, 64, 57, 60],
+            drums=drums,
+            bass=True,
+            seconds=40,
+        )
+        analysis = dsp.analyse(decode_audio(path, audio), audio.sample_rate)
+        out[bpm] = (track_beats(analysis), analysis.duration, path)
+    return out
+
+
+@pytest.mark.parametrize("bpm", [96, 128, 100])
+def test_beats_and_downbeats_of_rendered_music(rendered, bpm):
+    beats, _, _ = rendered[bpm]
+    truth = np.arange(0, 40, 60.0 / bpm)
+    assert beats.bpm == pytest.approx(bpm, rel=0.01)
+    inner = truth[2:-2]
+    error = np.abs(inner[:, None] - beats.times[None, :]).min(axis=1)
+    assert error.max() < 0.020 and len(beats.times) >= len(truth) - 4
+    bars = truth[::4]
+    assert np.abs(beats.downbeats[:, None] - bars[None, :]).min(axis=1).max() < 0.030  # every downbeat on a bar
+
+
+@pytest.mark.parametrize("length", [7.3, 12.0, 20.5])
+@pytest.mark.parametrize("bpm", [96, 128])
+def test_fit_to_length_ends_on_a_downbeat_at_the_clip_end(rendered, bpm, length):
+    beats, duration, _ = rendered[bpm]
+    fit = fit_to_length(beats, duration, near=5.0, length=length)
+    assert fit.end - fit.start == pytest.approx(length)
+    truth = np.arange(0, 40, 60.0 / bpm)
+    assert np.abs(truth - fit.end).min() < 0.020  # the out point is within 20 ms of a real beat ...
+    assert np.abs(truth[::4] - fit.end).min() < 0.030  # ... and that beat starts a bar
+    assert abs(fit.start - 5.0) <= 4 * 60.0 / bpm + 1e-6  # no more than a bar from the suggested start
+    assert fit.on_downbeat_end
+
+
+def test_fit_without_beats_keeps_the_suggested_start():
+    no_beats = Beats(np.zeros(0), np.zeros(0), 0.0)
+    fit = fit_to_length(no_beats, 60.0, near=50.0, length=20.0)
+    assert (fit.start, fit.end) == (40.0, 60.0) and not fit.on_downbeat_end  # clamped inside the track
+    whole = fit_to_length(no_beats, 10.0, near=0.0, length=30.0)
+    assert (whole.start, whole.end) == (0.0, 10.0)  # a clip longer than the track gets all of it
+    with pytest.raises(ValueError, match="positive"):
+        fit_to_length(no_beats, 10.0, near=0.0, length=0.0)
+
+
+def test_a_drone_has_no_beats():
+    t = np.arange(20 * SR) / SR
+    drone = (0.3 * np.sin(2 * np.pi * 110 * t)).astype(np.float32)
+    beats = track_beats(dsp.analyse(drone, SR))
+    assert len(beats.times) == 0 and beats.bpm == 0.0
+
+
+def test_beats_are_stored_by_the_scan_and_found_for_older_tracks(bundle, rendered, tmp_path):
+    from engine.library import Library
+
+    _, _, path = rendered[96]
+    music = tmp_path / "music"
+    music.mkdir()
+    (music / "a.flac").write_bytes(Path(path).read_bytes())
+    library = Library(tmp_path / "data", bundle)
+    library.add_root(music)
+    library.scan(workers=1)
+    (track,) = library.catalog.tracks()
+    stored = library.catalog.beats(track["id"])
+    assert stored is not None and stored.bpm == pytest.approx(96, rel=0.01)
+    with library.catalog.transaction() as conn:
+        conn.execute("DELETE FROM beats")  # as a library scanned before beats were stored
+    assert library.catalog.beats(track["id"]) is None
+    again = library.beats(track["id"])
+    assert np.allclose(again.times, stored.times) and library.catalog.beats(track["id"]) is not None

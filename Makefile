@@ -36,6 +36,7 @@ bench: models
 	$(BIN)/python tests/bench/bench_library.py
 	$(BIN)/python tests/bench/bench_recommend.py
 	$(BIN)/python tests/bench/bench_preview.py
+	$(BIN)/python tests/bench/bench_api.py
 	$(BIN)/python tests/bench/eval_quality.py
 
 eval: models
@@ -54,7 +55,7 @@ default-model: $(STAMP)
 	$(BIN)/needledrop models build --default-heads
 
 lint: $(STAMP)
-	$(BIN)/ruff check engine export_onnx training desktop tests
+	$(BIN)/ruff check engine export_onnx training desktop tests examples
 
 system-deps:
 	@scripts/system-deps.sh

@@ -77,6 +77,7 @@ class Notice(QWidget):
 
 class MainWindow(QMainWindow):
     resultsShown = pyqtSignal()  # after results for the current clip are on screen (tests, screenshots)
+    exported = pyqtSignal(str)  # the path of a timeline file just written
 
     def __init__(self, session: Session, *, settings: QSettings | None = None):
         super().__init__()
@@ -160,6 +161,9 @@ class MainWindow(QMainWindow):
         add = QAction("Add clips…", self, shortcut=QKeySequence.StandardKey.Open)
         add.triggered.connect(self.choose_clips)
         menu.addAction(add)
+        export = QAction("Export timeline…", self, shortcut=QKeySequence("Ctrl+E"))
+        export.triggered.connect(self.choose_export)
+        menu.addAction(export)
         settings = QAction("Settings…", self, shortcut=QKeySequence.StandardKey.Preferences)
         settings.triggered.connect(self.open_settings)
         menu.addAction(settings)
@@ -536,6 +540,48 @@ class MainWindow(QMainWindow):
         if self.current is not None and self.current.chosen:
             self.current.chosen["start"] = start
             self.save_timeline()
+
+    # ---- export ----
+
+    EXPORT_FILTERS = ";;".join(
+        [
+            "OpenTimelineIO – Kdenlive and others (*.otio)",
+            "FCP 7 XML – Premiere, Resolve (*.xml)",
+            "FCPXML – Final Cut (*.fcpxml)",
+            "CMX 3600 EDL – picture only (*.edl)",
+        ]
+    )
+
+    def choose_export(self) -> None:
+        if not self.clips:
+            self.notice.show_message("warning", "The timeline is empty: add clips, choose their music, then export.")
+            return
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export timeline", str(Path.home() / "Needledrop.otio"), self.EXPORT_FILTERS
+        )
+        if path:
+            self.export_timeline(path)
+
+    def export_timeline(self, path: str) -> None:
+        """The clips in timeline order with their chosen tracks, each fitted to end on a downbeat at its cut."""
+        if not self.session.ready:
+            self.notice.show_message("warning", "The model is not open yet: export again in a moment.")
+            return
+        clips = [self.clips[i] for i in self.timeline.order() if i in self.clips]
+        spec = [{"path": c.path, "clip_in": c.clip_in, "clip_out": c.out_point, "chosen": c.chosen} for c in clips]
+        missing = sum(1 for c in clips if not c.chosen)
+
+        def done(written: str) -> None:
+            extra = f" ({missing} without music: choose a result for them)" if missing else ""
+            self.notice.show_message("info", f"Exported {len(clips)} clip(s) to {written}{extra}")
+            self.exported.emit(written)
+
+        self.session.export(
+            spec,
+            path,
+            done,
+            lambda message: self.notice.show_message("error", f"The timeline could not be exported: {message}"),
+        )
 
     # ---- settings ----
 

@@ -27,6 +27,7 @@ from engine import paths
 from engine.bundle import open_current_bundle
 from engine.demo import Demo, build_demo
 from engine.errors import NeedledropError
+from engine.export import build_timeline, cue_for, write_timeline
 from engine.library import Library, ScanProgress, ScanReport
 from engine.media.playback import PlaybackAudio, decode_for_playback
 from engine.media.video import VideoInfo, probe_video, thumbnail
@@ -279,6 +280,30 @@ class Session(QObject):
                 while len(self._audio) > PREVIEW_CACHE:
                     self._audio.popitem(last=False)
             return audio
+
+        self._submit(self._media, work, on_done, on_failed)
+
+    # ---- export ----
+
+    def export(self, clips: list[dict], path: str, on_done, on_failed=None) -> None:
+        """Write the edit (clips with their chosen tracks, fitted to end on a downbeat) as a timeline file."""
+        library = self.library
+
+        def work() -> str:
+            cues, rate = [], None
+            for clip in clips:
+                chosen = clip.get("chosen") or {}
+                cue, clip_rate = cue_for(
+                    library,
+                    clip["path"],
+                    clip["clip_in"],
+                    clip["clip_out"],
+                    track=chosen.get("path"),
+                    music_start=chosen.get("start"),
+                )
+                cues.append(cue)
+                rate = rate or clip_rate
+            return str(write_timeline(build_timeline(cues, name=Path(path).stem, rate=rate or 25.0), path))
 
         self._submit(self._media, work, on_done, on_failed)
 

@@ -294,3 +294,21 @@ def test_fuzzed_requests_never_get_a_server_error(served):
         checked.append(operation.label)
     assert len(checked) >= 9, checked
     assert len(statuses) > 100 and 200 in statuses and 422 in statuses  # both accepted and refused requests
+
+
+def test_the_example_client_asks_and_exports(served):
+    """examples/needledrop_client.py, which the Resolve script uses, against the real server."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    from needledrop_client import Needledrop, NeedledropError
+
+    api = Needledrop(served["url"], token=served["token"])
+    assert api.health()["status"] == "ok"
+    found = api.recommend(str(served["clip"]), start=0.0, end=6.0, prompt="piano", k=2)
+    assert len(found["results"]) == 2
+    track = found["results"][0]["track_id"]
+    assert api.beats(track)["bpm"] > 0
+    text = api.export([{"video": str(served["clip"]), "in": 0.0, "out": 6.0, "track_id": track}], fmt="fcp7")
+    back = otio.adapters.read_from_string(text, "fcp_xml")
+    assert len(back.audio_tracks()[0].find_clips()) == 1
+    with pytest.raises(NeedledropError, match="401 bad_token"):
+        Needledrop(served["url"], token="wrong" * 10).health()

@@ -262,6 +262,27 @@ def test_more_like_this(qtbot, window, media):
     assert similar and seed.track_id not in [r.track_id for r in similar]
 
 
+def test_export_the_timeline_with_the_chosen_music(qtbot, window, media, tmp_path):
+    import opentimelineio as otio
+
+    wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["slow"], media["fast"]]))
+    window.results.select(0)
+    qtbot.waitUntil(lambda: window.current.chosen is not None, timeout=10_000)
+    chosen = window.current.chosen
+    window.inout.set_points(2.0, 10.0)  # the first clip: 8 s from 2 s in
+    target = tmp_path / "edit.xml"
+    with qtbot.waitSignal(window.exported, timeout=60_000) as done:
+        window.export_timeline(str(target))
+    assert done.args[0] == str(target) and "1 without music" in window.notice.label.text()
+    timeline = otio.adapters.read_from_file(str(target), "fcp_xml")
+    shots = timeline.video_tracks()[0].find_clips()
+    assert [c.source_range.start_time.to_seconds() for c in shots] == [2.0, 0.0]
+    assert shots[0].source_range.duration.to_seconds() == 8.0
+    (tune,) = timeline.audio_tracks()[0].find_clips()  # only the first clip has music
+    assert tune.range_in_parent().duration.to_seconds() == 8.0 and tune.markers
+    assert abs(tune.source_range.start_time.to_seconds() - chosen["start"]) <= 4.1  # fitted: within a bar of it
+
+
 # ---- library manager ----------------------------------------------------------------------------------------
 
 

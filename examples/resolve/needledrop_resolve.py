@@ -1,0 +1,56 @@
+"""DaVinci Resolve: music for every clip of the current timeline from your own library, through Needledrop.
+
+Put this file and ../needledrop_client.py in Resolve's Fusion scripts folder (Workspace ▸ Scripts) with
+`needledrop serve` running, set PROMPT below, and run it from Workspace ▸ Scripts. For each video clip on
+track 1 it asks Needledrop for the best track for that clip's source range and the prompt, then imports the
+whole edit as a new timeline ("... + music") with the music on an audio track, fitted to end on a downbeat
+at each cut, with beat markers. Resolve Studio runs external scripts; in the free version, run
+`needledrop export` and import the FCP 7 XML with File ▸ Import ▸ Timeline instead.
+"""
+
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from needledrop_client import Needledrop  # noqa: E402
+
+PROMPT = "warm, hopeful, no vocals"
+
+
+def source_start(item, rate: float) -> float:
+    """Seconds into the source file where a timeline item starts (newer Resolve versions say it directly)."""
+    for method, scale in (("GetSourceStartTime", 1.0), ("GetSourceStartFrame", 1.0 / rate)):
+        try:
+            value = getattr(item, method)()
+        except (AttributeError, TypeError):
+            continue
+        if value is not None:
+            return float(value) * scale
+    return item.GetLeftOffset() / rate
+
+
+def main(resolve) -> None:
+    project = resolve.GetProjectManager().GetCurrentProject()
+    timeline = project.GetCurrentTimeline()
+    rate = float(timeline.GetSetting("timelineFrameRate"))
+    api = Needledrop()
+    clips = []
+    for item in timeline.GetItemListInTrack("video", 1):
+        source = item.GetMediaPoolItem()
+        if source is None:
+            continue
+        path = source.GetClipProperty("File Path")
+        start = source_start(item, rate)
+        end = start + item.GetDuration() / rate
+        best = api.recommend(path, start=start, end=end, prompt=PROMPT, k=1)["results"]
+        clips.append({"video": path, "in": start, "out": end, "track_id": best[0]["track_id"] if best else None})
+        print(f"{os.path.basename(path)}: {best[0]['title'] if best else 'no track fits'}")
+    text = api.export(clips, fmt="fcp7", name=f"{timeline.GetName()} + music")
+    with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False) as f:
+        f.write(text)
+    project.GetMediaPool().ImportTimelineFromFile(f.name)
+
+
+if __name__ == "__main__":
+    main(resolve)  # noqa: F821 - Resolve defines `resolve` for the scripts it runs

@@ -140,6 +140,14 @@ def track_beats(analysis: TrackAnalysis) -> Beats:
     return Beats(times, times[phase::BEATS_PER_BAR], bpm)
 
 
+def _distance_to_nearest(sorted_times: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """For each point, how far the nearest of `sorted_times` is (a binary search: tracks can be hours long)."""
+    right = np.clip(np.searchsorted(sorted_times, points), 1, len(sorted_times) - 1) if len(sorted_times) > 1 else None
+    if right is None:
+        return np.abs(points - sorted_times[0])
+    return np.minimum(np.abs(sorted_times[right] - points), np.abs(points - sorted_times[right - 1]))
+
+
 @dataclass(frozen=True)
 class Fit:
     start: float  # in point in the track, seconds
@@ -165,10 +173,7 @@ def fit_to_length(beats: Beats, duration: float, near: float, length: float) -> 
         return Fit(start, start + length, False, False)
     starts = ends - length
     beat_period = 60.0 / beats.bpm if beats.bpm else 1.0
-    if len(beats.times):
-        gaps = np.abs(beats.times[None, :] - starts[:, None]).min(axis=1)
-    else:
-        gaps = np.full(len(starts), beat_period)
+    gaps = _distance_to_nearest(beats.times, starts) if len(beats.times) else np.full(len(starts), beat_period)
     # A bar away from the suggested start costs about as much as starting half a beat off the grid.
     cost = np.abs(starts - near) / (BEATS_PER_BAR * beat_period) + gaps / (0.5 * beat_period)
     best = int(np.argmin(cost))

@@ -267,7 +267,7 @@ class MainWindow(QMainWindow):
             clip = TimelineClip.from_json(entry)
             if not Path(clip.path).is_file():
                 missing.append(clip.path)
-            self._insert_clip(clip, select=False)
+            self._insert_clip(clip)
         if missing:
             self.notice.show_message("warning", f"{len(missing)} clip(s) on the timeline are missing: {missing[0]}")
         if self.timeline.count():
@@ -362,19 +362,17 @@ class MainWindow(QMainWindow):
                 self.notice.show_message("error", f"{Path(path).name} cannot be used as a clip: {info}")
                 continue
             clip = TimelineClip(path, info.duration, prompt=self._prompt_for.pop(path, ""))
-            self._insert_clip(clip, select=False)
+            self._insert_clip(clip)
             first = first or clip
         if first is not None:
             self.timeline.setCurrentItem(self.timeline.item_of(first.id))
             self.save_timeline()
 
-    def _insert_clip(self, clip: TimelineClip, *, select: bool) -> None:
+    def _insert_clip(self, clip: TimelineClip) -> None:
         self.clips[clip.id] = clip
         self.timeline.add_clip(clip)
         at = min(clip.clip_in + 1.0, clip.out_point / 2)
         self.session.thumbnail(clip.path, at, lambda rgb, cid=clip.id: self.timeline.set_thumbnail(cid, rgb))
-        if select:
-            self.timeline.setCurrentItem(self.timeline.item_of(clip.id))
 
     def remove_clip(self, clip_id: int) -> None:
         item = self.timeline.item_of(clip_id)

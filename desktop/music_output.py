@@ -27,7 +27,6 @@ class MusicOutput:
         self._audio: np.ndarray | None = None
         self._frame = 0  # next frame of the track to play
         self._playing = False
-        self._volume = 1.0
         self.latency = 0.0
         self.stream = None
         try:
@@ -63,10 +62,7 @@ class MusicOutput:
         chunk = audio[lo : start + frames]
         offset = lo - start
         outdata[:offset] = 0
-        if self._volume == 1.0:
-            outdata[offset : offset + len(chunk)] = chunk
-        else:
-            outdata[offset : offset + len(chunk)] = (chunk * self._volume).astype(np.int16)
+        outdata[offset : offset + len(chunk)] = chunk
         outdata[offset + len(chunk) :] = 0
 
     def set_track(self, audio: PlaybackAudio | None, position: float = 0.0) -> None:
@@ -90,9 +86,6 @@ class MusicOutput:
             self._playing = False
         if self.stream is not None and self.stream.active:
             self.stream.abort()  # at once, dropping what is buffered: a pause must be heard as one
-
-    def set_volume(self, volume: float) -> None:
-        self._volume = float(np.clip(volume, 0.0, 1.0))
 
     def position(self) -> float:
         """Seconds into the track of what is being heard now (what was handed over, less the output latency)."""

@@ -143,7 +143,6 @@ class WaveformView(QWidget):
 class PreviewPanel(QWidget):
     """Picture, transport and waveform; plays the selected clip with the selected track."""
 
-    playingChanged = pyqtSignal(bool)
     trackStartChanged = pyqtSignal(float)
 
     def __init__(self, music: MusicOutput, parent: QWidget | None = None):
@@ -299,7 +298,6 @@ class PreviewPanel(QWidget):
         self.music.play()
         self.sync_timer.start()
         self.play_button.setText("❚❚ Pause")
-        self.playingChanged.emit(True)
 
     def pause(self) -> None:
         self._want_play = False
@@ -307,7 +305,6 @@ class PreviewPanel(QWidget):
         self.music.pause()
         self.sync_timer.stop()
         self.play_button.setText("▶ Play")
-        self.playingChanged.emit(False)
 
     def stop(self) -> None:
         if self._want_play:

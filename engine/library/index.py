@@ -227,7 +227,6 @@ class SegmentIndex:
             self.vectors = np.memmap(path, dtype="<f4", mode="r", shape=(info.count, info.dim)).view(np.ndarray)
             self.annoy = AnnoyIndex(info.dim, "angular")
             self.annoy.load(str(folder / info.file))  # memory-mapped: instant, shared between processes
-        self._row_tracks: np.ndarray | None = None
 
     def __len__(self) -> int:
         return self.info.count
@@ -260,12 +259,10 @@ class SegmentIndex:
         for table in (self.row_tracks, self.row_tempo, self.sample_rows, self._rows_by_track):
             log.debug("index table ready: %d entries", len(table))
 
-    @property
+    @cached_property
     def row_tracks(self) -> np.ndarray:
         """Per row of `rows`, its row in `tracks` (computed on first use)."""
-        if self._row_tracks is None:
-            self._row_tracks = self.track_rows(self.rows["track"])
-        return self._row_tracks
+        return self.track_rows(self.rows["track"])
 
     @cached_property
     def row_tempo(self) -> np.ndarray:

@@ -1,6 +1,9 @@
 """ViML learns planted correspondences; text dropout, resume, torchrun and head export behave."""
 
+import hashlib
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,8 +17,11 @@ import torch
 from engine.bundle.store import CURRENT_NAME
 from engine.embedder import Embedder
 from engine.features import FeatureExtractor
+from training.__main__ import main as training_main
 from training.checkpoint import load_model
 from training.data.dataset import Collate, PairDataset
+from training.data.featureset import FeatureSet
+from training.errors import TrainingError
 from training.evaluate import MODES, evaluate, format_table
 from training.train import get_lr, train
 from training.viml.config import TrainConfig, load_config, replace
@@ -276,3 +282,149 @@ def test_trained_heads_survive_a_rebuild_but_default_heads_follow_the_default(he
     from_default, _ = build_module.build(models, paths.cache_dir(), default_heads=True)
     assert from_default.manifest.metrics["heads"]["origin"] == "default"
     assert from_default.id != again.id
+
+
+# --- small data sets and user errors (issue 11) ---------------------------------------------------------------
+
+
+def _groups_only(root: Path, groups, fixed=None) -> FeatureSet:
+    """A feature set folder holding only what the split reads: each pair's group (and fixed split)."""
+    root.mkdir(parents=True)
+    np.save(root / "pair_group.npy", np.asarray(groups, dtype=np.int64))
+    if fixed is not None:
+        np.save(root / "pair_split.npy", np.asarray(fixed, dtype=np.int64))
+    (root / "meta.json").write_text(json.dumps({"pairs": len(groups)}))
+    return FeatureSet(root)
+
+
+def _hash_split(groups, fraction: float, seed: int) -> np.ndarray:
+    """The split as it always was: a group is held out when the hash of (seed, group) falls under the fraction."""
+    score = {g: int.from_bytes(hashlib.sha256(f"{seed}:{g}".encode()).digest()[:8], "little") / 2**64 for g in groups}
+    return np.flatnonzero([score[g] < fraction for g in groups])
+
+
+def _few_videos(planted, root: Path, videos: int, per_video: int = 2) -> FeatureSet:
+    """The first videos * per_video pairs of the planted set (real features), as if cut from `videos` videos."""
+    root.mkdir(parents=True)
+    n = videos * per_video
+    for name, array in planted.arrays.items():
+        np.save(root / f"{name}.npy", np.asarray(array[:n] if name.startswith("pair_") else array))
+    np.save(root / "pair_group.npy", np.repeat(np.arange(videos), per_video))
+    (root / "meta.json").write_text(json.dumps({**planted.meta, "pairs": n}))
+    shutil.copy(planted.root / "texts.jsonl", root)
+    return FeatureSet(root)
+
+
+def _train_args(data: Path, out: Path, *overrides: str) -> list[str]:
+    args = ["train", "--config", str(REPO / "training/configs/planted.json"), "--data", str(data)]
+    args += ["--out", str(out), "--quiet", "--set", "train.epochs=2"]
+    for item in overrides:
+        args += ["--set", item]
+    return args
+
+
+@pytest.mark.parametrize("videos", [2, 3, 4, 6, 8])
+@pytest.mark.parametrize("fraction", [0.05, 0.15, 0.2, 0.5, 0.95])
+def test_a_few_videos_still_hold_out_whole_videos(tmp_path, videos, fraction):
+    data = _groups_only(tmp_path / "few", np.repeat(np.arange(videos), 2))
+    groups = data.arrays["pair_group"]
+    train_idx, held = data.split(fraction, seed=0)
+    assert len(train_idx) and len(held), (train_idx, held)
+    assert not set(groups[train_idx]) & set(groups[held])  # no video straddles the two sides
+    assert sorted([*train_idx, *held]) == list(range(len(groups)))
+    again = data.split(fraction, seed=0)
+    assert np.array_equal(again[0], train_idx) and np.array_equal(again[1], held)  # deterministic
+
+
+def test_the_split_of_a_large_set_is_the_hash_split_as_before(tmp_path):
+    """Existing checkpoints name (holdout_fraction, seed): their split must come out the same."""
+    groups = np.repeat(np.arange(300), 3)
+    data = _groups_only(tmp_path / "large", groups)
+    for fraction, seed in ((0.15, 0), (0.2, 0), (0.2, 7)):
+        np.testing.assert_array_equal(data.split(fraction, seed)[1], _hash_split(groups, fraction, seed))
+    # Fixed splits (the bootstrap corpus) are kept as they are.
+    fixed = np.where(groups % 10 == 0, 1, 0)
+    data = _groups_only(tmp_path / "fixed", groups, fixed)
+    np.testing.assert_array_equal(data.split(0.15, 0)[1], np.flatnonzero(fixed == 1))
+
+
+@pytest.mark.parametrize("groups, says", [([0, 0, 0], "from only 1"), ([], "no pairs")])
+def test_one_video_is_refused_in_one_sentence(tmp_path, groups, says):
+    data = _groups_only(tmp_path / "one", groups)
+    with pytest.raises(TrainingError, match=rf"at least 2 videos.*{says}") as info:
+        data.split(0.2, seed=0)
+    assert "\n" not in str(info.value)
+
+
+def test_training_on_six_videos_holds_one_out(planted, tmp_path, capsys):
+    """Six music videos cut into twelve pairs: the default hold-out (15%) of six groups once held none out."""
+    data = _few_videos(planted, tmp_path / "six", videos=6)
+    assert len(_hash_split(data.arrays["pair_group"], 0.15, 0)) == 0  # the case that failed
+    assert training_main(_train_args(data.root, tmp_path / "run", "train.holdout_fraction=0.15")) == 0
+    split = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["split"]
+    assert (split["train"], split["held_out"]) == (10, 2)
+    capsys.readouterr()
+    assert training_main(["eval", "--checkpoint", str(tmp_path / "run" / "checkpoint.pt")]) == 0
+    assert "pool 2" in capsys.readouterr().out  # eval finds the same held-out video
+
+
+def test_training_on_one_video_says_what_it_needs(planted, tmp_path, capsys):
+    data = _few_videos(planted, tmp_path / "one", videos=1, per_video=3)
+    assert training_main(_train_args(data.root, tmp_path / "run")) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("training: ") and "\n" not in err, err
+    assert "at least 2 videos" in err and "from only 1" in err
+
+
+def _bad_manifest(tmp_path: Path) -> Path:
+    path = tmp_path / "pairs.csv"
+    path.write_text("video,video_in,video_out,music,music_in,music_out\nclip.mp4,0,ten,song.wav,0,12\n")
+    return path
+
+
+def _not_a_checkpoint(tmp_path: Path) -> Path:
+    path = tmp_path / "notes.pt"
+    path.write_text("not a checkpoint")
+    return path
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (lambda t: ["eval", "--checkpoint", "/no/such/file"], "/no/such/file"),
+        (lambda t: ["eval", "--checkpoint", str(_not_a_checkpoint(t))], "notes.pt"),
+        (lambda t: _train_args(Path("/no/such/features"), t / "run"), "/no/such/features"),
+        (lambda t: [*_train_args(t, t / "run"), "--config", "/no/such.json"], "/no/such.json"),
+        (lambda t: _train_args(t, t / "run", "model.fusion=bogus"), "fusion"),
+        (lambda t: _train_args(t, t / "run", "train.no_such_setting=1"), "no_such_setting"),
+        (lambda t: ["features", "--manifest", str(_bad_manifest(t)), "--out", str(t / "f")], "pairs.csv:1"),
+        (lambda t: ["features", "--manifest", "/no/such.csv", "--out", str(t / "f")], "/no/such.csv"),
+    ],
+    ids=[
+        "no-checkpoint",
+        "not-a-checkpoint",
+        "no-features",
+        "no-config",
+        "bad-fusion",
+        "bad-setting",
+        "bad-manifest",
+        "no-manifest",
+    ],
+)
+def test_user_errors_are_one_line_not_a_traceback(tmp_path, capsys, argv, says):
+    assert training_main(argv(tmp_path)) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("training: ") and "\n" not in err and "Traceback" not in err, err
+    assert says in err, err
+
+
+def test_eval_of_a_missing_checkpoint_exits_with_one_line():
+    result = subprocess.run(
+        [sys.executable, "-m", "training", "eval", "--checkpoint", "/no/such/file"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()], result.stderr
+    assert result.stderr.startswith("training: ") and "/no/such/file" in result.stderr

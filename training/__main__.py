@@ -11,6 +11,12 @@ import sys
 from pathlib import Path
 
 from engine import paths
+from engine.errors import NeedledropError
+from training.errors import TrainingError
+
+# Raised for what the user gave (a file that is not there or not a file, a bad manifest, too few videos),
+# reported as one line; anything else is a bug and keeps its traceback.
+USER_ERRORS = (NeedledropError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
 
 
 def _open_bundle(models_dir: str | None):
@@ -30,6 +36,9 @@ def _config(args):
     from training.viml.config import load_config, replace
 
     config = load_config(args.config)
+    bad = [item for item in args.set or [] if "=" not in item]
+    if bad:
+        raise TrainingError(f"--set {bad[0]}: expected KEY=VALUE, e.g. model.fusion=add")
     overrides = dict(item.split("=", 1) for item in args.set or [])
     return replace(config, **{k: _parse_value(v) for k, v in overrides.items()}) if overrides else config
 
@@ -41,19 +50,18 @@ def features_command(args) -> int:
     from training.data.featureset import build_featureset
     from training.textsynth import synthesizers
 
+    methods = [m for m in (args.synth or "").split(",") if m]
+    if args.manifest:  # a bad manifest is reported before the bundle is opened
+        pairs = sources.pairs_from_manifest(args.manifest)
     bundle = _open_bundle(args.models_dir)
     if args.planted:
         media = Path(args.media or Path(args.out) / "media")
         pairs = planted.generate(media, args.planted, seed=args.seed, coverage=args.coverage)
     elif args.videos:
         pairs = sources.pairs_from_music_videos(args.videos, bundle.manifest.preprocessing.audio.segment_seconds)
-    else:
-        pairs = sources.pairs_from_manifest(args.manifest)
     if not pairs:
-        print("no pairs found", file=sys.stderr)
-        return 1
+        raise TrainingError(f"no pairs found in {args.videos or args.manifest}")
     cache = FeatureCache(args.cache or paths.cache_dir() / "features", FeatureExtractor(bundle))
-    methods = [m for m in (args.synth or "").split(",") if m]
     data = build_featureset(pairs, cache, args.out, synthesizers(methods, endpoint=args.endpoint))
     print(f"{len(data)} pairs, text methods: {', '.join(data.text_methods) or 'none'} -> {data.root}")
     return 0
@@ -199,7 +207,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("training").setLevel(logging.INFO)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except USER_ERRORS as exc:
+        print(f"training: {_one_line(exc)}", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror}"
+    return " ".join(str(exc).split())
 
 
 if __name__ == "__main__":

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import torch
 
+from training.errors import TrainingError
 from training.viml.config import from_dict
 from training.viml.model import InputDims, ViML
 
 
+def load_state(path: str | Path) -> dict:
+    """A checkpoint's saved state; TrainingError when the file is not one (FileNotFoundError when it is missing)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except (pickle.UnpicklingError, EOFError, RuntimeError) as exc:  # torch.load's ways of saying "not mine"
+        raise TrainingError(f"{path} is not a training checkpoint ({exc})") from exc
+    missing = [k for k in ("model", "config", "dims") if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise TrainingError(f"{path} is not a training checkpoint (it has no {', '.join(missing)})")
+    return state
+
+
 def load_model(path: str | Path) -> tuple[ViML, dict]:
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_state(path)
     config = from_dict(state["config"])
     model = ViML(config.model, InputDims(**state["dims"]))
     model.load_state_dict(state["model"])
@@ -34,7 +48,7 @@ RELEASE_KEYS = ("model", "config", "dims", "history", "epoch", "text_method", "b
 
 def release(path: str | Path, out: str | Path) -> int:
     """Write a slim copy of a checkpoint (for committing the default heads); returns its size in bytes."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_state(path)
     slim = {k: state[k] for k in RELEASE_KEYS if k in state}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

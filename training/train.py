@@ -19,6 +19,7 @@ from tqdm import tqdm
 from training.data.dataset import Collate, PairDataset
 from training.data.featureset import FeatureSet
 from training.distributed import World, init_distributed, shutdown
+from training.errors import TrainingError
 from training.evaluate import evaluate
 from training.viml.config import ExperimentConfig, TrainConfig, to_dict
 from training.viml.loss import ContrastiveLoss
@@ -77,7 +78,7 @@ def text_method_for(config: ExperimentConfig, data: FeatureSet) -> str | None:
         return None
     missing = [m for m in config.train.text_method.split(",") if m not in data.text_methods]
     if missing:
-        raise ValueError(f"feature set has no {', '.join(missing)} texts; it has {', '.join(data.text_methods)}")
+        raise TrainingError(f"feature set has no {', '.join(missing)} texts; it has {', '.join(data.text_methods)}")
     return config.train.text_method
 
 
@@ -96,9 +97,7 @@ def train(
     out_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed)  # the same initial weights on every rank
     text_method = text_method_for(config, data)
-    train_idx, held_idx = data.split(cfg.holdout_fraction, cfg.seed)
-    if len(train_idx) == 0 or len(held_idx) == 0:
-        raise ValueError(f"split of {len(data)} pairs left {len(train_idx)} for training, {len(held_idx)} held out")
+    train_idx, held_idx = data.split(cfg.holdout_fraction, cfg.seed)  # both sides non-empty, or it raised
 
     model = ViML(config.model, data.dims).to(world.device)
     fit_standardizers(model, data, train_idx)
@@ -107,6 +106,11 @@ def train(
     dataset = PairDataset(data, train_idx, text_method)
     sampler = DistributedSampler(dataset, world.size, world.rank, shuffle=True, seed=cfg.seed, drop_last=True)
     steps_per_epoch = len(sampler) // batch_size
+    if steps_per_epoch == 0:
+        raise TrainingError(
+            f"the held-out split left {len(train_idx)} pairs for training, fewer than a batch of {batch_size} on "
+            f"each of {world.size} process(es); training needs more pairs (longer or more videos)"
+        )
     total_steps = steps_per_epoch * cfg.epochs
 
     start_epoch, step, history = 0, 0, []
@@ -114,7 +118,7 @@ def train(
     if checkpoint_path.is_file():
         state = torch.load(checkpoint_path, map_location=world.device, weights_only=False)
         if state["config"] != to_dict(config):
-            raise ValueError(f"{checkpoint_path} was made with another configuration; use a new output folder")
+            raise TrainingError(f"{checkpoint_path} was made with another configuration; use a new output folder")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start_epoch, step, history = state["epoch"], state["step"], state["history"]

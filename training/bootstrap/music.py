@@ -25,6 +25,8 @@ import mido
 import numpy as np
 from tqdm import tqdm
 
+from training.errors import TrainingError
+
 log = logging.getLogger(__name__)
 
 SOUNDFONTS = {"/usr/share/sounds/sf2/FluidR3_GM.sf2": "MIT", "/usr/share/sounds/sf2/TimGM6mb.sf2": "GPL-2"}
@@ -299,9 +301,9 @@ def debian_tracks(out: Path) -> list[Track]:
 def build_music(out: Path, *, renders: int = 260, loops: int = 24, seed: int = 0) -> list[Track]:
     soundfont = next((s for s in SOUNDFONTS if Path(s).is_file()), None)
     if soundfont is None:
-        raise RuntimeError("no General MIDI SoundFont: install the Debian package fluid-soundfont-gm")
+        raise TrainingError("no General MIDI SoundFont: install the Debian package fluid-soundfont-gm")
     if shutil.which("fluidsynth") is None:
-        raise RuntimeError("fluidsynth is not installed: install the Debian package fluidsynth")
+        raise TrainingError("fluidsynth is not installed: install the Debian package fluidsynth")
     (out / "music").mkdir(parents=True, exist_ok=True)
     tracks = render_music21(out, renders, seed, soundfont) + loop_tracks(out, loops, seed) + debian_tracks(out)
     with open(out / "music.jsonl", "w") as f:

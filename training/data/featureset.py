@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from training.data.cache import FeatureCache
 from training.data.sources import PairSpec
+from training.errors import TrainingError
 from training.viml.model import InputDims
 
 BACKBONES = ("frame_backbone", "text_backbone", "music_backbone")
@@ -118,6 +119,10 @@ class FeatureSet:
 
     def __post_init__(self):
         self.root = Path(self.root)
+        if not (self.root / "meta.json").is_file():
+            raise TrainingError(
+                f"{self.root} is not a feature set (it has no meta.json); make one with `python -m training features`"
+            )
         self.meta = json.loads((self.root / "meta.json").read_text())
         self.arrays = {p.stem: np.load(p, mmap_mode="r") for p in self.root.glob("*.npy")}
 
@@ -139,16 +144,48 @@ class FeatureSet:
     def split(self, holdout_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Deterministic train / held-out pair indices; a group never straddles the two.
 
-        Pairs whose source fixed their split keep it; the rest are held out by a hash of their group.
+        Pairs whose source fixed their split keep it; the rest are held out by a hash of their group. When
+        that leaves one side empty (a few groups, e.g. a few music videos), the groups whose hash came
+        closest to the other side move there: about `holdout_fraction` of the groups, at least one held out
+        and at least one kept for training. Raises TrainingError when fewer than 2 groups make that impossible.
         """
-        groups = self.arrays["pair_group"]
-        fixed = self.arrays.get("pair_split", np.full(len(groups), -1))
+        groups = np.asarray(self.arrays["pair_group"])
+        fixed = np.asarray(self.arrays.get("pair_split", np.full(len(groups), -1)))
 
-        def held_out(group: int) -> bool:
+        def score(group: int) -> float:
             digest = hashlib.sha256(f"{seed}:{group}".encode()).digest()
-            return int.from_bytes(digest[:8], "little") / 2**64 < holdout_fraction
+            return int.from_bytes(digest[:8], "little") / 2**64
 
-        mask = np.array([f == 1 if f >= 0 else held_out(int(g)) for g, f in zip(groups, fixed)])
+        scores = {int(g): score(int(g)) for g in np.unique(groups)}
+        held = [f == 1 if f >= 0 else scores[int(g)] < holdout_fraction for g, f in zip(groups, fixed)]
+        mask = np.array(held, dtype=bool)
+        if mask.any() and not mask.all():
+            return np.flatnonzero(~mask), np.flatnonzero(mask)
+
+        if len(scores) < 2:
+            found = "has no pairs" if not len(groups) else "has pairs from only 1"
+            raise TrainingError(
+                f"training needs pairs from at least 2 videos (or manifest groups), one of them held out to "
+                f"evaluate on; the feature set {self.root} {found}"
+            )
+        # Only groups with no pair fixed by their source may move, and whole.
+        movable = sorted(set(scores) - {int(g) for g in groups[fixed >= 0]}, key=lambda g: (scores[g], g))
+        to_held = not mask.any()
+        if to_held:  # everything is in training: hold out the groups closest to being held out
+            wanted = max(1, round(holdout_fraction * len(scores)))
+            moving = movable[:wanted]
+        else:  # everything is held out: train on the groups closest to being trained on
+            wanted = max(1, round((1 - holdout_fraction) * len(scores)))
+            moving = movable[::-1][:wanted]
+        if len(moving) == len(scores):  # keep at least one group on the side everything was on
+            moving = moving[:-1]
+        if not moving:
+            side = "training" if to_held else "held out"
+            raise TrainingError(
+                f"every pair of {self.root} is fixed to {side} by its source's split column; "
+                f"mark at least one group {'heldout' if to_held else 'train'}"
+            )
+        mask[np.isin(groups, moving)] = to_held
         return np.flatnonzero(~mask), np.flatnonzero(mask)
 
     def _rows(self, flat: str, offsets: str, i: int) -> np.ndarray:
@@ -167,5 +204,6 @@ class FeatureSet:
     def pair_text(self, method: str) -> np.ndarray:
         key = f"pair_text_{method}"
         if key not in self.arrays:
-            raise KeyError(f"feature set {self.root} has no '{method}' texts (it has: {', '.join(self.text_methods)})")
+            has = ", ".join(self.text_methods)
+            raise TrainingError(f"feature set {self.root} has no '{method}' texts (it has: {has})")
         return self.arrays[key]

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import av
 
+from training.errors import TrainingError
+
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mts", ".mxf"}
@@ -48,6 +50,8 @@ def media_duration(path: Path) -> float:
 def pairs_from_music_videos(folder: str | Path, window: float, hop: float | None = None) -> list[PairSpec]:
     """Aligned `window`-second (video, own soundtrack) pairs from every video with audio under `folder`."""
     folder = Path(folder)
+    if not folder.is_dir():
+        raise TrainingError(f"{folder} is not a folder of music videos")
     hop = hop or window
     pairs = []
     for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()):
@@ -75,14 +79,14 @@ def _number(value, column: str, where: str) -> float | None:
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{where}: column {column} must be a number of seconds, not {value!r}") from None
+        raise TrainingError(f"{where}: column {column} must be a number of seconds, not {value!r}") from None
 
 
 def _split(value, where: str) -> str:
     if value in (None, ""):
         return ""
     if value not in ("train", "heldout"):
-        raise ValueError(f"{where}: column split must be train or heldout, not {value!r}")
+        raise TrainingError(f"{where}: column split must be train or heldout, not {value!r}")
     return value
 
 
@@ -90,16 +94,25 @@ def pairs_from_manifest(path: str | Path) -> list[PairSpec]:
     """Rows of a CSV (with a header) or JSONL manifest; relative media paths are relative to the manifest."""
     path = Path(path)
     if path.suffix.lower() == ".jsonl":
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        rows = []
+        for i, line in enumerate(path.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append((i, json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise TrainingError(f"{path}:{i}: not a JSON object ({exc})") from None
     else:
         with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
+            rows = list(enumerate(csv.DictReader(f), start=1))
     pairs = []
-    for i, row in enumerate(rows, start=1):
+    for i, row in rows:
         where = f"{path}:{i}"
+        if not isinstance(row, dict):
+            raise TrainingError(f"{where}: expected an object with video, music, ... not {type(row).__name__}")
         missing = [c for c in ("video", "music") if not row.get(c)]
         if missing:
-            raise ValueError(f"{where}: missing {', '.join(missing)}")
+            raise TrainingError(f"{where}: missing {', '.join(missing)}")
         video, music = (str((path.parent / row[c]).resolve()) for c in ("video", "music"))
         pairs.append(
             PairSpec(

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from engine.features import MusicFeatures, Segment
+from training.errors import TrainingError
 
 Synthesizer = Callable[[list[dict]], list[str]]
 
@@ -42,5 +43,5 @@ def synthesizers(methods: list[str], *, endpoint: str | None = None) -> dict[str
     }
     unknown = [m for m in methods if m not in table]
     if unknown:
-        raise ValueError(f"unknown text synthesis method(s) {unknown}; choose from {list(table)}")
+        raise TrainingError(f"unknown text synthesis method(s) {unknown}; choose from {list(table)}")
     return {m: table[m]() for m in methods}

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import msgspec
 
+from training.errors import TrainingError
+
 FUSIONS = ("add", "mlp", "transformer")
 
 
@@ -61,21 +63,28 @@ def load_config(path: str | Path) -> ExperimentConfig:
     try:
         return msgspec.json.decode(path.read_bytes(), type=ExperimentConfig)
     except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as exc:
-        raise ValueError(f"{path}: {exc}") from exc
+        raise TrainingError(f"{path}: {exc}") from exc
 
 
 def replace(config: ExperimentConfig, **changes) -> ExperimentConfig:
-    """A copy with dotted overrides, e.g. replace(cfg, **{"model.fusion": "add", "train.text_dropout": 0})."""
-    model, train, top = {}, {}, {}
+    """A copy with dotted overrides, e.g. replace(cfg, **{"model.fusion": "add", "train.text_dropout": 0}),
+    checked like a configuration file (TrainingError names a bad key or value)."""
+    sections: dict[str, dict] = {"model": {}, "train": {}, "": {}}
     for key, value in changes.items():
         section, _, field = key.rpartition(".")
-        {"model": model, "train": train, "": top}[section][field] = value
-    return msgspec.structs.replace(
-        config,
-        model=msgspec.structs.replace(config.model, **model),
-        train=msgspec.structs.replace(config.train, **train),
-        **top,
-    )
+        if section not in sections:
+            raise TrainingError(f"unknown setting {key!r}: settings are model.FIELD, train.FIELD or name")
+        sections[section][field] = value
+    try:
+        changed = msgspec.structs.replace(
+            config,
+            model=msgspec.structs.replace(config.model, **sections["model"]),
+            train=msgspec.structs.replace(config.train, **sections["train"]),
+            **sections[""],
+        )
+        return msgspec.convert(msgspec.to_builtins(changed), ExperimentConfig)
+    except (msgspec.ValidationError, TypeError, ValueError) as exc:
+        raise TrainingError(f"bad setting {', '.join(changes)}: {exc}") from exc
 
 
 def to_dict(config: ExperimentConfig) -> dict:

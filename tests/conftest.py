@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -31,6 +32,20 @@ def isolated_data_dir(tmp_path_factory, monkeypatch) -> Path:
     monkeypatch.setenv("NEEDLEDROP_DATA_DIR", str(root / "data"))
     monkeypatch.setenv("NEEDLEDROP_CONFIG_DIR", str(root / "config"))
     return root / "data"
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Path:
+    """A real 1 MiB file system (tmpfs), to fill up: what a full disk does is only learnt on a full disk."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 @pytest.fixture(scope="session")

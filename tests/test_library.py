@@ -18,7 +18,7 @@ import pytest
 
 from engine.bundle import load_bundle
 from engine.bundle.manifest import MANIFEST_NAME, encode_manifest
-from engine.library import Library
+from engine.library import IndexMissingError, Library, LibraryError
 from engine.library.analysis import TrackAnalyzer
 from engine.library.index import SegmentIndex, build_index, read_index_info
 from engine.library.scanner import Scanner
@@ -76,7 +76,11 @@ def segment_total(library: Library) -> int:
 
 
 def by_name(library: Library) -> dict[str, dict]:
-    return {Path(t["path"]).name: t for t in library.catalog.tracks()}
+    return {Path(t["display"]).name: t for t in library.catalog.tracks()}
+
+
+def ids_by_name(library: Library) -> dict[str, int]:
+    return {name: t["id"] for name, t in by_name(library).items()}
 
 
 def test_scan_indexes_every_format_with_tags_tempo_and_segments(library, music):
@@ -161,9 +165,14 @@ def test_odd_paths_links_hidden_files_and_loops(library, music, rendered):
     library.add_root(music)
     report = library.scan(workers=2)
     assert (report.indexed, report.failed) == (len(TRACKS) + 2, 0)
-    names = {Path(t["path"]).name for t in library.catalog.tracks()}
+    names = {Path(t["display"]).name for t in library.catalog.tracks()}
     assert "caf\ufffd \ufffd.wav" in names and long_name.name in names and "secret.flac" not in names
     assert len(str(long_name)) > 700
+    # "path" is the file as the filesystem knows it (undecodable bytes survive), so exports can point at it.
+    assert all(os.path.isfile(t["path"]) for t in library.catalog.tracks())
+    (odd_track,) = [t for t in library.catalog.tracks() if "caf" in t["display"]]
+    assert os.fsencode(odd_track["path"]) == odd
+    assert library.catalog.track_details([odd_track["id"]])[odd_track["id"]]["path"] == odd_track["path"]
 
 
 def test_a_file_changed_or_deleted_during_its_analysis_is_retried_not_indexed(library, music, bundle):
@@ -252,7 +261,7 @@ def test_an_offline_or_empty_root_keeps_its_tracks(library, music, tmp_path):
 
 def _catalog_snapshot(library: Library) -> dict:
     tracks = {
-        t["path"].split("/")[-1]: {k: v for k, v in t.items() if k not in ("id", "path")}
+        t["display"].split("/")[-1]: {k: v for k, v in t.items() if k not in ("id", "path", "display")}
         for t in library.catalog.tracks()
     }
     _, vectors = library.catalog.segment_vectors(library.bundle.id)
@@ -358,10 +367,13 @@ def test_an_index_in_an_older_layout_is_rebuilt_not_misread(library, music):
     old["layout"] = 1  # pointers from before the rows and tracks tables
     pointer.write_text(json.dumps(old))
     assert not library.index_is_current()
-    with pytest.raises(Exception, match="scan the library first"):
+    with pytest.raises(IndexMissingError, match="scan the library first"):
         SegmentIndex(library.index_dir, library.bundle.id)  # an old layout is never read as the new one
-    assert len(library.open_index()) == segment_total(library)  # the library rebuilds it from the catalog
-    assert library.index_is_current() and not library.scan(workers=2).index_rebuilt
+    with pytest.raises(IndexMissingError):
+        library.open_index()  # opening never builds: a query must not wait for a rebuild
+    assert library.ensure_index()  # the engine rebuilds it from the catalog when it opens, no rescan
+    assert len(library.open_index()) == segment_total(library)
+    assert library.index_is_current() and not library.ensure_index() and not library.scan(workers=2).index_rebuilt
 
 
 def test_annoy_recall_against_exact_search(library, music):
@@ -437,3 +449,161 @@ def test_a_three_hour_file_is_indexed_in_bounded_memory(library, bundle, tmp_pat
     assert track["segments"] == expected_segments(track["duration"])
     assert track["tempo_bpm"] == pytest.approx(120, rel=0.02)
     assert grown_mb < 150, f"peak memory grew by {grown_mb:.0f} MB"
+
+
+# ---- nothing lost under faults (issue 11) ----
+
+
+def test_an_unreachable_folder_keeps_its_tracks_offline_until_they_return(library, music, tmp_path):
+    """A drive mounted inside a library folder (its mount point left empty), a folder link whose target is
+    gone, a sub-folder that is missing: their tracks are kept, offline, and come back with the same ids
+    without re-analysis. Only a file whose own folder is there and still has entries was really deleted."""
+    (music / "mount" / "album").mkdir(parents=True)
+    (music / "guitar.m4a").rename(music / "mount" / "album" / "guitar.m4a")
+    external = tmp_path / "external"
+    external.mkdir()
+    (music / "strings.ogg").rename(external / "strings.ogg")
+    os.symlink(external, music / "link")
+    (music / "gone").mkdir()
+    (music / "rock.opus").rename(music / "gone" / "rock.opus")
+    (music / "gone" / "notes.mp3").write_text("not audio\n" * 50)  # an error under a folder that will go
+    (music / "bad.mp3").write_text("not audio either\n" * 50)  # an error for a file that will be deleted
+    library.add_root(music)
+    first = library.scan(workers=2)
+    assert (first.indexed, first.failed) == (len(TRACKS), 2)
+    ids = ids_by_name(library)
+
+    (music / "mount" / "album").rename(tmp_path / "unmounted")  # the mount point is empty again
+    external.rename(tmp_path / "external-away")  # the link dangles
+    (music / "gone").rename(tmp_path / "gone-away")  # the sub-folder is missing
+    (music / "organ.wav").unlink()  # really deleted: its folder is there, with other files in it
+    (music / "bad.mp3").unlink()
+    report = library.scan(workers=2)
+    assert (report.removed, report.missing, report.indexed) == (1, 3, 0) and report.changed
+    tracks = by_name(library)
+    assert "organ.wav" not in tracks and set(tracks) == set(TRACKS) - {"organ.wav"}
+    offline = {"guitar.m4a", "strings.ogg", "rock.opus"}
+    assert {name for name, t in tracks.items() if not t["online"]} == offline
+    assert {name: t["id"] for name, t in tracks.items()} == {n: i for n, i in ids.items() if n != "organ.wav"}
+    details = library.catalog.track_details([ids["guitar.m4a"], ids["piano.flac"]])
+    assert not details[ids["guitar.m4a"]]["online"] and details[ids["piano.flac"]]["online"]
+    (root,) = library.status()["roots"]
+    assert root["online"] and root["tracks"] == len(TRACKS) - 1 and root["offline_tracks"] == 3
+    assert [Path(p).name for p, _, _ in library.catalog.errors()] == ["notes.mp3"]  # bad.mp3 was deleted
+    assert len(library.open_index()) == segment_total(library)  # kept tracks keep their segments
+
+    again = library.scan(workers=2)  # still away: nothing changes
+    assert (again.removed, again.missing, again.indexed, again.changed) == (0, 3, 0, False)
+
+    (tmp_path / "unmounted").rename(music / "mount" / "album")
+    (tmp_path / "external-away").rename(external)
+    (tmp_path / "gone-away").rename(music / "gone")
+    back = library.scan(workers=2)
+    assert (back.indexed, back.removed, back.missing, back.returned) == (0, 0, 0, 3) and back.changed
+    assert all(t["online"] for t in library.catalog.tracks())
+    assert ids_by_name(library) == {n: i for n, i in ids.items() if n != "organ.wav"}
+    assert library.status()["roots"][0]["offline_tracks"] == 0
+
+
+def test_a_full_rescan_keeps_the_ids_of_unchanged_files(library, music):
+    library.add_root(music)
+    library.scan(workers=2)
+    ids = ids_by_name(library)
+    segments, _ = library.catalog.segment_vectors(library.bundle.id)
+    report = library.scan(workers=2, full=True)
+    assert report.indexed == len(TRACKS) and report.index_rebuilt
+    assert ids_by_name(library) == ids
+    # So are their segments' ids: the index in use while the scan runs keeps finding them.
+    assert np.array_equal(library.catalog.segment_vectors(library.bundle.id)[0], segments)
+    assert len(library.open_index()) == segment_total(library)
+
+
+def test_a_removed_tracks_id_is_never_given_to_a_new_file(library, music, rendered):
+    library.add_root(music)
+    library.scan(workers=2)
+    ids = ids_by_name(library)
+    last = max(ids, key=ids.get)
+    (music / last).unlink()
+    assert library.scan(workers=1).removed == 1
+    shutil.copyfile(rendered / last, music / f"new-{last}")
+    assert library.scan(workers=1).indexed == 1
+    assert ids_by_name(library)[f"new-{last}"] > ids[last]
+
+
+def test_a_moved_or_renamed_file_keeps_its_id_and_its_analysis(library, music):
+    (music / "album").mkdir()
+    (music / "guitar.m4a").rename(music / "album" / "guitar.m4a")
+    library.add_root(music)
+    library.scan(workers=2)
+    ids = ids_by_name(library)
+    before = {n: library.catalog.track_segments(i, library.bundle.id)[2] for n, i in ids.items()}
+
+    (music / "piano.flac").rename(music / "piano (remastered).flac")  # renamed in place
+    (music / "sub").mkdir()
+    (music / "techno.mp3").rename(music / "sub" / "techno.mp3")  # moved to another folder
+    (music / "album").rename(music / "album (2021)")  # its folder renamed: the old folder is missing
+    report = library.scan(workers=2)
+    assert (report.indexed, report.removed, report.missing, report.moved) == (0, 0, 0, 3)
+    assert not report.index_rebuilt  # the index holds ids, not paths: nothing to rebuild
+    moved = {"piano (remastered).flac": "piano.flac", "techno.mp3": "techno.mp3", "guitar.m4a": "guitar.m4a"}
+    now = ids_by_name(library)
+    for new, old in moved.items():
+        assert now[new] == ids[old]
+        assert np.array_equal(library.catalog.track_segments(now[new], library.bundle.id)[2], before[old])
+    assert library.catalog.track_file(ids["techno.mp3"]) == str(music / "sub" / "techno.mp3")
+    assert library.catalog.track_id(music / "sub" / "techno.mp3") == ids["techno.mp3"]
+
+    # Tracks catalogued before fingerprints existed get theirs when a scan sees them, then moves are found.
+    with library.catalog.transaction() as conn:
+        conn.execute("UPDATE tracks SET fingerprint = NULL")
+    assert library.scan(workers=1).indexed == 0
+    (music / "rock.opus").rename(music / "sub" / "rock.opus")
+    assert library.scan(workers=1).moved == 1
+    assert ids_by_name(library)["rock.opus"] == ids["rock.opus"]
+
+
+def test_a_new_folder_must_exist_and_not_overlap_another(library, music, tmp_path):
+    root = library.add_root(music)
+    assert root.display == str(music) and root.online
+    file = music / "piano.flac"
+    cases = {
+        tmp_path / "nowhere": "does not exist",
+        file: "is not a folder",
+        music: "already a library folder",
+        music / "sub": "inside the library folder",
+        tmp_path: "contains the library folder",
+    }
+    (music / "sub").mkdir()
+    for path, message in cases.items():
+        with pytest.raises(LibraryError, match=message):
+            library.add_root(path)
+    assert [r.display for r in library.catalog.roots()] == [str(music)]
+
+
+def test_an_index_whose_files_are_gone_is_reported_and_repaired(library, music):
+    library.add_root(music)
+    library.scan(workers=2)
+    info = read_index_info(library.index_dir)
+    (library.index_dir / info.vectors).unlink()
+    (library.index_dir / info.file).unlink()
+    status = library.status()["index"]
+    assert status["damaged"] and not status["current"]
+    assert not library.index_is_current()
+    with pytest.raises(IndexMissingError, match="damaged"):
+        SegmentIndex(library.index_dir, library.bundle.id)
+    assert library.scan(workers=1).index_rebuilt  # the next scan repairs it (or ensure_index, on opening)
+    assert len(library.open_index()) == segment_total(library)
+    assert not library.status()["index"]["damaged"] and not library.ensure_index()
+
+
+def test_the_leftovers_of_a_failed_or_killed_build_are_removed_by_the_next(library, music):
+    library.add_root(music)
+    library.scan(workers=2)
+    leftovers = [".segments-1-0badc0de.ann.tmp", ".index.json.k1ll3d", "segments-1-0badc0de.vectors"]
+    for name in leftovers:
+        (library.index_dir / name).write_bytes(b"half")
+    library.rebuild_index()
+    names = {p.name for p in library.index_dir.iterdir()}
+    assert not names & set(leftovers)
+    info = read_index_info(library.index_dir)
+    assert {info.file, info.vectors, info.rows, info.tracks} <= names

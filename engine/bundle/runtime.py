@@ -19,6 +19,7 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
+from engine.cores import available_cores
 from engine.errors import ExecutionProviderError
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,7 @@ def _import_ort():
         import onnxruntime
     except ImportError as exc:
         raise ExecutionProviderError(
-            "onnxruntime is not installed: install Needledrop with the `cpu` extra "
-            "(pip install 'needledrop[cpu]') or, with an NVIDIA GPU, the `gpu` extra"
+            "onnxruntime is not installed: `pip install onnxruntime` (or, with an NVIDIA GPU, onnxruntime-gpu)"
         ) from exc
     return onnxruntime
 
@@ -68,7 +68,8 @@ def ort_package() -> str:
     if len(installed) > 1:
         raise ExecutionProviderError(
             "both onnxruntime and onnxruntime-gpu are installed; they overwrite each other's files. "
-            "Uninstall both, then install exactly one (`pip install 'needledrop[cpu]'` or `[gpu]`)."
+            "Uninstall both, then install exactly one: `pip uninstall -y onnxruntime onnxruntime-gpu && "
+            "pip install onnxruntime-gpu` (or onnxruntime for the CPU alone)."
         )
     return installed[0] if installed else "onnxruntime"
 
@@ -89,10 +90,7 @@ def cuda_device_count() -> int:
 
 
 def default_threads() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)
+    return available_cores()
 
 
 def _requested_device() -> str:

@@ -2,24 +2,55 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 from engine.bundle import Bundle
 from engine.errors import NeedledropError
 from engine.features import FeatureExtractor
-from engine.library.catalog import Catalog, CatalogError
-from engine.library.index import IndexMissingError, SegmentIndex, build_index, read_index_info
+from engine.library.catalog import Catalog
+from engine.library.errors import CatalogError, LibraryError, ScanRunningError
+from engine.library.index import (
+    IndexMissingError,
+    IndexWriteError,
+    SegmentIndex,
+    build_index,
+    index_damage,
+    read_index_info,
+)
+from engine.library.locks import build_lock, scan_lock, scan_running
+from engine.library.records import Root
+from engine.library.roots import check_new_root
 from engine.library.scanner import Scanner, ScanProgress, ScanReport
 from engine.media import dsp
 from engine.media.audio import iter_audio
 from engine.media.beats import Beats, track_beats
 
-__all__ = ["Catalog", "CatalogError", "IndexMissingError", "Library", "ScanProgress", "ScanReport"]
+__all__ = [
+    "Catalog",
+    "CatalogError",
+    "IndexMissingError",
+    "IndexWriteError",
+    "Library",
+    "LibraryError",
+    "Root",
+    "ScanProgress",
+    "ScanReport",
+    "ScanRunningError",
+]
+
+log = logging.getLogger(__name__)
 
 
 class Library:
-    """Everything under one data folder, for one model bundle."""
+    """Everything under one data folder, for one model bundle.
+
+    Several processes may open the same data folder: one scan runs at a time (a second raises
+    ScanRunningError), and index builds wait for each other. Opening the index never builds it, so a query
+    never waits for a build: `ensure_index` (when the engine opens, and after scans) does that.
+    """
 
     def __init__(self, data_dir: Path, bundle: Bundle):
         self.data_dir = Path(data_dir)
@@ -27,14 +58,22 @@ class Library:
         self.catalog = Catalog.in_data_dir(self.data_dir)
         self.index_dir = self.data_dir / "index"
 
-    def add_root(self, path: str | Path):
+    # ---- folders ----
+
+    def add_root(self, path: str | os.PathLike[str]) -> Root:
+        """Add a music folder; LibraryError if it is missing, not a folder, or overlaps a library folder."""
+        check_new_root(path, self.catalog.roots())
         return self.catalog.add_root(path)
 
-    def remove_root(self, path: str | Path) -> bool:
-        removed = self.catalog.remove_root(path)
-        if removed:
-            self.rebuild_index()
+    def remove_root(self, path: str | os.PathLike[str]) -> bool:
+        """Forget a folder and its tracks (the files are untouched); False if it was not a library folder."""
+        with scan_lock(self.data_dir):  # a running scan would write tracks under the root being removed
+            removed = self.catalog.remove_root(path)
+            if removed:
+                self._ensure_index(even_empty=True)
         return removed
+
+    # ---- scanning ----
 
     def scan(
         self,
@@ -44,29 +83,74 @@ class Library:
         on_progress: Callable[[ScanProgress], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> ScanReport:
-        """Scan every root; rebuild the index if the catalog changed or the index does not match it."""
-        scanner = Scanner(self.catalog, self.bundle, workers=workers, on_progress=on_progress, should_stop=should_stop)
-        report = scanner.run(full=full)
-        if report.changed or not self.index_is_current():
-            self.rebuild_index()
-            report.index_rebuilt = True
+        """Scan every root, then bring the index up to date (also after a scan that was stopped).
+
+        Raises ScanRunningError at once if another scan of this data folder is running."""
+        with scan_lock(self.data_dir):
+            scanner = Scanner(
+                self.catalog, self.bundle, workers=workers, on_progress=on_progress, should_stop=should_stop
+            )
+            report = scanner.run(full=full)
+            report.index_rebuilt = self._ensure_index(even_empty=True)
         return report
 
+    def scan_running(self) -> bool:
+        """Whether a scan of this data folder is running now, in this process or another."""
+        return scan_running(self.data_dir)
+
+    # ---- the index ----
+
     def index_is_current(self) -> bool:
+        """Whether the index is this bundle's, built from the catalog as it is now, with all its files."""
         info = read_index_info(self.index_dir)
-        if info is None or info.bundle_id != self.bundle.id:
+        return (
+            info is not None
+            and info.bundle_id == self.bundle.id
+            and info.revision == self.catalog.index_revision()
+            and info.count == self.catalog.segment_count(self.bundle.id)
+            and index_damage(self.index_dir, info) is None
+        )
+
+    def ensure_index(self) -> bool:
+        """Rebuild the index if it is missing, in an older layout, another bundle's, out of step with the
+        catalog, or damaged; True if it was rebuilt.
+
+        Nothing is built while the catalog holds no vectors of this bundle and no index of this bundle
+        exists: a new library, or one not re-embedded yet after a bundle change (opening the index then
+        says so)."""
+        return self._ensure_index(even_empty=False)
+
+    def _ensure_index(self, *, even_empty: bool) -> bool:
+        if self.index_is_current():
             return False
-        return info.count == self.catalog.segment_count(self.bundle.id)
+        if not even_empty and not self._anything_to_index():
+            return False
+        with build_lock(self.index_dir):
+            if self.index_is_current():  # another process built it while this one waited
+                return False
+            self._build()
+        return True
+
+    def _anything_to_index(self) -> bool:
+        info = read_index_info(self.index_dir)
+        return (info is not None and info.bundle_id == self.bundle.id) or self.catalog.segment_count(self.bundle.id) > 0
 
     def rebuild_index(self) -> None:
+        """Build the index from the catalog now, unless another build finished it while this one waited."""
+        with build_lock(self.index_dir) as waited:
+            if waited and self.index_is_current():
+                return
+            self._build()
+
+    def _build(self) -> None:
         build_index(self.catalog, self.bundle.id, self.index_dir)
 
     def open_index(self) -> SegmentIndex:
-        """The current index; rebuilt from the catalog first when there is none in this version's layout (after
-        an upgrade) but the catalog holds this bundle's vectors, so an upgrade never needs a rescan."""
-        if read_index_info(self.index_dir) is None and self.catalog.segment_count(self.bundle.id):
-            self.rebuild_index()
+        """The current index, as it is: IndexMissingError if there is none, it is another bundle's or damaged.
+        Never builds (see `ensure_index`)."""
         return SegmentIndex(self.index_dir, self.bundle.id)
+
+    # ---- per track ----
 
     def beats(self, track_id: int) -> Beats:
         """A track's beats and downbeats: stored by the scan, or found now (and stored) for older scans."""
@@ -83,17 +167,20 @@ class Library:
         return beats
 
     def status(self) -> dict:
+        """Folders (online, tracks, offline tracks), totals, the index and whether a scan is running."""
         status = self.catalog.status(self.bundle.id)
         info = read_index_info(self.index_dir)
-        status["index"] = (
-            None
-            if info is None
-            else {
-                "segments": info.count,
-                "bundle_id": info.bundle_id,
-                "built_at": info.built_at,
-                "current": info.bundle_id == self.bundle.id,
-            }
-        )
+        status["index"] = None if info is None else self._index_status(info)
         status["bundle_id"] = self.bundle.id
+        status["scanning"] = self.scan_running()
         return status
+
+    def _index_status(self, info) -> dict:
+        damage = index_damage(self.index_dir, info)
+        return {
+            "segments": info.count,
+            "bundle_id": info.bundle_id,
+            "built_at": info.built_at,
+            "current": damage is None and self.index_is_current(),
+            "damaged": damage,  # why its files cannot be read, or None
+        }

@@ -17,7 +17,7 @@ from engine.bundle import Bundle
 from engine.embedder import Embedder
 from engine.errors import DecodeError
 from engine.features import FeatureExtractor
-from engine.library.catalog import SegmentRecord, TrackRecord
+from engine.library.records import SegmentRecord, TrackRecord
 from engine.media import dsp
 from engine.media.audio import iter_audio
 from engine.media.beats import track_beats

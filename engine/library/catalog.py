@@ -1,9 +1,11 @@
 """The music library catalog: one SQLite file (WAL) with roots, tracks, segments and their vectors.
 
-Paths are stored as bytes (os.fsencode), so a file name that is not valid UTF-8 is kept exactly. Every
-write happens in a transaction; the scanner commits one track at a time, so a scan killed at any moment
-loses at most the track in flight. Each vector records the bundle that produced it: a track embedded by
-another bundle is re-embedded, never mixed into the index.
+Every write happens in a transaction; the scanner commits one track at a time, so a scan killed at any
+moment loses at most the tracks in flight. Each vector records the bundle that produced it: a track embedded
+by another bundle is re-embedded, never mixed into the index. A track keeps its id for good: a rescan updates
+it in place, a moved file keeps it, and a removed track's id is never given to another.
+
+The tables are in migrations.py; connections, transactions and errors in engine/sqlite.py.
 """
 
 from __future__ import annotations
@@ -12,91 +14,53 @@ import hashlib
 import json
 import os
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from engine.errors import NeedledropError
+from engine.library.errors import CatalogError
+from engine.library.migrations import LEGACY_VERSIONS, MIGRATIONS
+from engine.library.records import (
+    SEGMENT_ROW,
+    KnownTrack,
+    Root,
+    SegmentRecord,
+    TrackRecord,
+    display,
+    track_row,
+)
 from engine.media.beats import Beats
+from engine.sqlite import Database
+
+__all__ = ["CATALOG_NAME", "Catalog", "CatalogError", "Root", "SegmentRecord", "TrackRecord", "display"]
 
 CATALOG_NAME = "catalog.sqlite"
-SCHEMA_VERSION = 3
 # Tag probabilities are stored per segment (uint8, p * 255) and per track (float16 means and peaks over
 # segments), in the order of the bundle's tag labels: filters and explanations read them, not the JSON.
 TAG_SCALE = 255.0
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS roots (
-    id INTEGER PRIMARY KEY,
-    path BLOB NOT NULL UNIQUE,
-    added_at REAL NOT NULL,
-    online INTEGER NOT NULL DEFAULT 1,
-    last_scan REAL
-);
-CREATE TABLE IF NOT EXISTS tracks (
-    id INTEGER PRIMARY KEY,
-    root_id INTEGER NOT NULL REFERENCES roots(id) ON DELETE CASCADE,
-    path BLOB NOT NULL UNIQUE,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    bundle_id TEXT NOT NULL,
-    title TEXT, artist TEXT, album TEXT,
-    duration REAL NOT NULL,
-    tempo_bpm REAL, musical_key TEXT, mode REAL, loudness_db REAL, vocal_score REAL,
-    tags TEXT NOT NULL,
-    scanned_at REAL NOT NULL,
-    tag_means BLOB, tag_peaks BLOB, vocal_peak REAL
-);
-CREATE INDEX IF NOT EXISTS tracks_root ON tracks(root_id);
-CREATE TABLE IF NOT EXISTS segments (
-    id INTEGER PRIMARY KEY,
-    track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
-    start REAL NOT NULL,
-    end REAL NOT NULL,
-    tempo_bpm REAL,
-    bundle_id TEXT NOT NULL,
-    vector BLOB NOT NULL,
-    tags BLOB, vocal_score REAL
-);
-CREATE INDEX IF NOT EXISTS segments_track ON segments(track_id);
-CREATE INDEX IF NOT EXISTS segments_bundle ON segments(bundle_id);
-CREATE TABLE IF NOT EXISTS beats (
-    track_id INTEGER PRIMARY KEY REFERENCES tracks(id) ON DELETE CASCADE,
-    bpm REAL NOT NULL,
-    times BLOB NOT NULL,
-    downbeats BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS scan_errors (
-    path BLOB PRIMARY KEY,
-    root_id INTEGER REFERENCES roots(id) ON DELETE CASCADE,
-    size INTEGER,
-    mtime_ns INTEGER,
-    reason TEXT NOT NULL,
-    at REAL NOT NULL
-);
-"""
-
-
-SEGMENT_ROW = np.dtype([("segment", "<i8"), ("track", "<i8"), ("start", "<f4"), ("end", "<f4"), ("tempo", "<f4")])
-
-
-def track_row(labels: int) -> np.dtype:
-    return np.dtype(
-        [
-            ("track", "<i8"),
-            ("duration", "<f4"),
-            ("tempo", "<f4"),
-            ("vocal", "<f4"),
-            ("vocal_peak", "<f4"),
-            ("artist", "<u8"),
-            ("album", "<u8"),
-            ("tag_peaks", "<f2", (labels,)),
-        ]
-    )
+# What a track shows (track_details and tracks); "online" means its file can be opened now.
+TRACK_FIELDS = (
+    "t.id, t.path, t.title, t.artist, t.album, t.duration, t.tempo_bpm, t.musical_key, t.vocal_score, "
+    "t.loudness_db, t.tags, t.bundle_id, r.online AND t.missing_since IS NULL"
+)
+TRACK_KEYS = (
+    "id",
+    "path",
+    "title",
+    "artist",
+    "album",
+    "duration",
+    "tempo_bpm",
+    "key",
+    "vocal_score",
+    "loudness_db",
+    "tags",
+    "bundle_id",
+    "online",
+)
 
 
 def _group_key(name: str | None, within: str | None = None) -> int:
@@ -133,58 +97,48 @@ def _insert_beats(conn: sqlite3.Connection, track_id: int, beats: Beats) -> None
     )
 
 
-class CatalogError(NeedledropError):
-    """The catalog file cannot be opened, read or written."""
+def _put_segments(conn: sqlite3.Connection, track_id: int, bundle_id: str, segments: list[SegmentRecord]) -> None:
+    """A track's segments. When the spans are those already stored (a rescan of an unchanged file), the rows
+    are updated in place: their ids stay valid in the current index, so queries during a full rescan keep
+    finding the track."""
+    values = [
+        (
+            s.tempo_bpm,
+            bundle_id,
+            np.asarray(s.vector, dtype="<f4").tobytes(),
+            _bytes_of_probabilities(s.tags),
+            s.vocal_score,
+        )
+        for s in segments
+    ]
+    stored = conn.execute("SELECT id, start, end FROM segments WHERE track_id = ? ORDER BY id", (track_id,)).fetchall()
+    if [(start, end) for _, start, end in stored] == [(s.start, s.end) for s in segments]:
+        conn.executemany(
+            "UPDATE segments SET tempo_bpm = ?, bundle_id = ?, vector = ?, tags = ?, vocal_score = ? WHERE id = ?",
+            [(*v, segment_id) for v, (segment_id, _, _) in zip(values, stored)],
+        )
+        return
+    conn.execute("DELETE FROM segments WHERE track_id = ?", (track_id,))
+    conn.executemany(
+        "INSERT INTO segments(track_id, start, end, tempo_bpm, bundle_id, vector, tags, vocal_score) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(track_id, s.start, s.end, *v) for s, v in zip(segments, values)],
+    )
 
 
-def display(path: bytes | str) -> str:
-    """A path for people: undecodable bytes shown as U+FFFD instead of failing."""
-    raw = path if isinstance(path, bytes) else os.fsencode(path)
-    return raw.decode("utf-8", errors="replace")
+def _track(row: tuple) -> dict:
+    """A row of TRACK_FIELDS (plus any extra columns, named by the caller) as a record."""
+    record = dict(zip(TRACK_KEYS, row))
+    raw = bytes(record["path"])
+    record["path"] = os.fsdecode(raw)  # as the filesystem wants it: undecodable bytes survive
+    record["display"] = display(raw)
+    record["tags"] = json.loads(record["tags"])
+    record["online"] = bool(record["online"])
+    return record
 
 
-@dataclass(frozen=True)
-class Root:
-    id: int
-    path: bytes
-    online: bool
-    last_scan: float | None
-
-    @property
-    def display(self) -> str:
-        return display(self.path)
-
-
-@dataclass(frozen=True)
-class TrackRecord:
-    path: bytes
-    size: int
-    mtime_ns: int
-    bundle_id: str
-    duration: float
-    title: str | None = None
-    artist: str | None = None
-    album: str | None = None
-    tempo_bpm: float | None = None
-    musical_key: str | None = None
-    mode: float | None = None
-    loudness_db: float | None = None
-    vocal_score: float | None = None
-    tags: dict | None = None  # {"genres": {name: p}, "moods": ..., "instruments": ...}
-    tag_means: np.ndarray | None = None  # (labels,) mean tag probabilities over the track
-    tag_peaks: np.ndarray | None = None  # (labels,) the highest segment's probability per tag
-    vocal_peak: float | None = None  # the most sung segment's vocal score
-    beats: Beats | None = None  # beat and downbeat times (schema 3; older tracks get them on demand)
-
-
-@dataclass(frozen=True)
-class SegmentRecord:
-    start: float
-    end: float
-    tempo_bpm: float | None
-    vector: np.ndarray  # float32 (embedding_dim,)
-    tags: np.ndarray | None = None  # (labels,) tag probabilities over the segment
-    vocal_score: float | None = None
+def _marks(values: list) -> str:
+    return ",".join("?" * len(values))
 
 
 class Catalog:
@@ -192,77 +146,33 @@ class Catalog:
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
-        self._local = threading.local()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._migrate(self._connection())
-        except (sqlite3.Error, OSError) as exc:
-            raise CatalogError(
-                f"cannot open the library catalog {self.path}: {exc}. Check that the folder exists, is writable, "
-                "and that no other program holds the file locked."
-            ) from exc
+        self.db = Database(
+            self.path, MIGRATIONS, what="library catalog", error=CatalogError, legacy_versions=LEGACY_VERSIONS
+        )
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> Catalog:
         return cls(data_dir / CATALOG_NAME)
 
     def _connection(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            # Autocommit mode: transactions are opened explicitly by `transaction()`.
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=True)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint, safe against corruption
-            conn.execute("PRAGMA foreign_keys=ON")
-            self._local.conn = conn
-        return conn
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise CatalogError(
-                f"{self.path} was written by a newer Needledrop (catalog schema {version}, this one knows "
-                f"{SCHEMA_VERSION}); upgrade Needledrop or use another --data-dir"
-            )
-        # Schema 2 -> 3 adds the beats table (created below); tracks without beats get them when asked for.
-        if version == 1:
-            # Schema 1 had no per-segment tags: add the columns and mark every track as analysed by no
-            # bundle, so the next scan re-analyses it (records are kept until then).
-            conn.executescript(
-                "ALTER TABLE tracks ADD COLUMN tag_means BLOB; ALTER TABLE tracks ADD COLUMN tag_peaks BLOB; "
-                "ALTER TABLE tracks ADD COLUMN vocal_peak REAL; ALTER TABLE segments ADD COLUMN tags BLOB; "
-                "ALTER TABLE segments ADD COLUMN vocal_score REAL; UPDATE tracks SET bundle_id = '';"
-            )
-        conn.executescript(SCHEMA)
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        """This thread's connection (for tests and benchmarks that read the tables directly)."""
+        return self.db.connection()
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self.db.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connection()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with self.db.transaction() as conn:
             yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
 
     def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
-        try:
-            return self._connection().execute(sql, args).fetchall()
-        except sqlite3.Error as exc:
-            raise CatalogError(f"reading the library catalog {self.path} failed: {exc}") from exc
+        return self.db.query(sql, args)
 
     # ---- roots ----
 
     def add_root(self, path: str | os.PathLike[str]) -> Root:
+        """Record a folder (Library.add_root checks it first)."""
         raw = os.fsencode(os.path.abspath(path))
         with self.transaction() as conn:
             conn.execute("INSERT OR IGNORE INTO roots(path, added_at) VALUES (?, ?)", (raw, time.time()))
@@ -286,9 +196,13 @@ class Catalog:
 
     # ---- what a scan needs to decide ----
 
-    def known_files(self, root_id: int) -> dict[bytes, tuple[int, int, str]]:
-        rows = self._query("SELECT path, size, mtime_ns, bundle_id FROM tracks WHERE root_id = ?", (root_id,))
-        return {bytes(p): (s, m, b) for p, s, m, b in rows}
+    def known_files(self, root_id: int) -> dict[bytes, KnownTrack]:
+        rows = self._query(
+            "SELECT id, path, size, mtime_ns, bundle_id, fingerprint, missing_since IS NOT NULL FROM tracks "
+            "WHERE root_id = ?",
+            (root_id,),
+        )
+        return {bytes(p): KnownTrack(i, bytes(p), s, m, b, f, bool(gone)) for i, p, s, m, b, f, gone in rows}
 
     def known_errors(self, root_id: int) -> dict[bytes, tuple[int | None, int | None]]:
         rows = self._query("SELECT path, size, mtime_ns FROM scan_errors WHERE root_id = ?", (root_id,))
@@ -297,57 +211,45 @@ class Catalog:
     # ---- writes, one track per transaction ----
 
     def put_track(self, root_id: int, track: TrackRecord, segments: list[SegmentRecord]) -> int:
-        """Insert or replace a track with its segments, atomically; clears any earlier error for the path."""
-        tags = json.dumps(track.tags or {})
+        """Insert a track with its segments, or update the one at the same path in place (its id is kept),
+        atomically; clears any earlier error for the path and marks the track present."""
+        values = {
+            "root_id": root_id,
+            "path": track.path,
+            "size": track.size,
+            "mtime_ns": track.mtime_ns,
+            "bundle_id": track.bundle_id,
+            "title": track.title,
+            "artist": track.artist,
+            "album": track.album,
+            "duration": track.duration,
+            "tempo_bpm": track.tempo_bpm,
+            "musical_key": track.musical_key,
+            "mode": track.mode,
+            "loudness_db": track.loudness_db,
+            "vocal_score": track.vocal_score,
+            "tags": json.dumps(track.tags or {}),
+            "scanned_at": time.time(),
+            "tag_means": _half(track.tag_means),
+            "tag_peaks": _half(track.tag_peaks),
+            "vocal_peak": track.vocal_peak,
+            "fingerprint": track.fingerprint,
+            "missing_since": None,
+        }
+        columns = ", ".join(values)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in values if c != "path")
         with self.transaction() as conn:
-            conn.execute("DELETE FROM tracks WHERE path = ?", (track.path,))
-            conn.execute("DELETE FROM scan_errors WHERE path = ?", (track.path,))
-            cursor = conn.execute(
-                "INSERT INTO tracks(root_id, path, size, mtime_ns, bundle_id, title, artist, album, duration, "
-                "tempo_bpm, musical_key, mode, loudness_db, vocal_score, tags, scanned_at, tag_means, tag_peaks, "
-                "vocal_peak) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    root_id,
-                    track.path,
-                    track.size,
-                    track.mtime_ns,
-                    track.bundle_id,
-                    track.title,
-                    track.artist,
-                    track.album,
-                    track.duration,
-                    track.tempo_bpm,
-                    track.musical_key,
-                    track.mode,
-                    track.loudness_db,
-                    track.vocal_score,
-                    tags,
-                    time.time(),
-                    _half(track.tag_means),
-                    _half(track.tag_peaks),
-                    track.vocal_peak,
-                ),
+            conn.execute(
+                f"INSERT INTO tracks({columns}) VALUES ({_marks(list(values))}) "
+                f"ON CONFLICT(path) DO UPDATE SET {updates}",
+                tuple(values.values()),
             )
-            track_id = cursor.lastrowid
+            ((track_id,),) = conn.execute("SELECT id FROM tracks WHERE path = ?", (track.path,)).fetchall()
+            conn.execute("DELETE FROM beats WHERE track_id = ?", (track_id,))
+            conn.execute("DELETE FROM scan_errors WHERE path = ?", (track.path,))
             if track.beats is not None:
                 _insert_beats(conn, track_id, track.beats)
-            conn.executemany(
-                "INSERT INTO segments(track_id, start, end, tempo_bpm, bundle_id, vector, tags, vocal_score) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        track_id,
-                        s.start,
-                        s.end,
-                        s.tempo_bpm,
-                        track.bundle_id,
-                        np.asarray(s.vector, dtype="<f4").tobytes(),
-                        _bytes_of_probabilities(s.tags),
-                        s.vocal_score,
-                    )
-                    for s in segments
-                ],
-            )
+            _put_segments(conn, track_id, track.bundle_id, segments)
         return track_id
 
     def put_error(self, root_id: int, path: bytes, size: int | None, mtime_ns: int | None, reason: str) -> None:
@@ -367,7 +269,47 @@ class Catalog:
                 conn.execute("DELETE FROM scan_errors WHERE path = ?", (path,))
             return removed
 
+    def remove_errors(self, paths: list[bytes]) -> None:
+        with self.transaction() as conn:
+            conn.executemany("DELETE FROM scan_errors WHERE path = ?", [(p,) for p in paths])
+
+    def set_missing(self, track_ids: Iterable[int], missing: bool) -> None:
+        """Mark tracks whose file cannot be reached now (kept, left out of results), or reached again."""
+        ids = [(int(i),) for i in track_ids]
+        with self.transaction() as conn:
+            if missing:  # the first time it went missing is kept
+                conn.executemany(
+                    "UPDATE tracks SET missing_since = COALESCE(missing_since, ?) WHERE id = ?",
+                    [(time.time(), i) for (i,) in ids],
+                )
+            else:
+                conn.executemany("UPDATE tracks SET missing_since = NULL WHERE id = ?", ids)
+
+    def move_track(self, track_id: int, root_id: int, path: bytes, size: int, mtime_ns: int) -> None:
+        """A file found at a new path with a known track's content: the track (id, analysis) follows it."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE tracks SET root_id = ?, path = ?, size = ?, mtime_ns = ?, missing_since = NULL WHERE id = ?",
+                (root_id, path, size, mtime_ns, int(track_id)),
+            )
+            conn.execute("DELETE FROM scan_errors WHERE path = ?", (path,))
+
+    def set_fingerprints(self, fingerprints: dict[int, str]) -> None:
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE tracks SET fingerprint = ? WHERE id = ?", [(f, int(i)) for i, f in fingerprints.items()]
+            )
+
     # ---- reading ----
+
+    def index_revision(self) -> int:
+        """Rises with every change to what the index is built from (see migrations.INDEX_REVISION)."""
+        ((value,),) = self._query("SELECT value FROM revisions WHERE name = 'index'")
+        return value
+
+    def snapshot(self):
+        """A read transaction: every read inside sees one state of the catalog (for building the index)."""
+        return self.db.snapshot()
 
     def segment_count(self, bundle_id: str) -> int:
         ((count,),) = self._query("SELECT COUNT(*) FROM segments WHERE bundle_id = ?", (bundle_id,))
@@ -418,33 +360,25 @@ class Catalog:
         return table
 
     def track_details(self, track_ids: list[int]) -> dict[int, dict]:
-        """What a result shows, for each of `track_ids` that still exists."""
+        """What a result shows, for each of `track_ids` that still exists. "path" is the file as the
+        filesystem names it, "display" the same for people; "online" is whether it can be opened now."""
         if not track_ids:
             return {}
-        marks = ",".join("?" * len(track_ids))
+        ids = [int(i) for i in track_ids]
         rows = self._query(
-            "SELECT t.id, t.path, t.title, t.artist, t.album, t.duration, t.tempo_bpm, t.musical_key, "
-            f"t.vocal_score, t.tags, r.online FROM tracks t JOIN roots r ON r.id = t.root_id WHERE t.id IN ({marks})",
-            tuple(int(i) for i in track_ids),
+            f"SELECT {TRACK_FIELDS} FROM tracks t JOIN roots r ON r.id = t.root_id WHERE t.id IN ({_marks(ids)})",
+            tuple(ids),
         )
-        names = ("id", "path", "title", "artist", "album", "duration", "tempo_bpm", "key", "vocal_score", "tags")
-        out = {}
-        for row in rows:
-            record = dict(zip(names, row[:-1]))
-            record["path"] = display(bytes(record["path"]))
-            record["tags"] = json.loads(record["tags"])
-            record["online"] = bool(row[-1])
-            out[record["id"]] = record
-        return out
+        return {record["id"]: record for record in map(_track, rows)}
 
     def segment_details(self, segment_ids: list[int]) -> dict[int, dict]:
         """Start, end, tempo, vocal score and tag probabilities of each segment."""
         if not segment_ids:
             return {}
-        marks = ",".join("?" * len(segment_ids))
+        ids = [int(i) for i in segment_ids]
         rows = self._query(
-            f"SELECT id, start, end, tempo_bpm, vocal_score, tags FROM segments WHERE id IN ({marks})",
-            tuple(int(i) for i in segment_ids),
+            f"SELECT id, start, end, tempo_bpm, vocal_score, tags FROM segments WHERE id IN ({_marks(ids)})",
+            tuple(ids),
         )
         return {
             i: {"start": a, "end": b, "tempo_bpm": t, "vocal_score": v, "tags": probabilities_of_bytes(tags)}
@@ -484,40 +418,17 @@ class Catalog:
         return os.fsdecode(bytes(rows[0][0])) if rows else None
 
     def errors(self) -> list[tuple[str, str, float]]:
+        """(display path, reason, when) of every file a scan could not index."""
         rows = self._query("SELECT path, reason, at FROM scan_errors ORDER BY path")
         return [(display(bytes(p)), r, a) for p, r, a in rows]
 
     def tracks(self, limit: int | None = None) -> list[dict]:
-        sql = (
-            "SELECT t.id, t.path, t.title, t.artist, t.album, t.duration, t.tempo_bpm, t.musical_key, "
-            "t.vocal_score, t.loudness_db, t.tags, t.bundle_id, r.online, "
-            "(SELECT COUNT(*) FROM segments s WHERE s.track_id = t.id) FROM tracks t JOIN roots r ON r.id = t.root_id "
-            "ORDER BY t.path" + (f" LIMIT {int(limit)}" if limit else "")
+        """Every track, as `track_details` shows it, plus its bundle, loudness and number of segments."""
+        rows = self._query(
+            f"SELECT {TRACK_FIELDS}, (SELECT COUNT(*) FROM segments s WHERE s.track_id = t.id) "
+            "FROM tracks t JOIN roots r ON r.id = t.root_id ORDER BY t.path" + (f" LIMIT {int(limit)}" if limit else "")
         )
-        names = (
-            "id",
-            "path",
-            "title",
-            "artist",
-            "album",
-            "duration",
-            "tempo_bpm",
-            "key",
-            "vocal_score",
-            "loudness_db",
-            "tags",
-            "bundle_id",
-            "online",
-            "segments",
-        )
-        out = []
-        for row in self._query(sql):
-            record = dict(zip(names, row))
-            record["path"] = display(bytes(record["path"]))
-            record["tags"] = json.loads(record["tags"])
-            record["online"] = bool(record["online"])
-            out.append(record)
-        return out
+        return [_track(row) | {"segments": row[-1]} for row in rows]
 
     def status(self, bundle_id: str | None = None) -> dict:
         ((tracks, seconds),) = self._query("SELECT COUNT(*), COALESCE(SUM(duration), 0) FROM tracks")
@@ -526,13 +437,30 @@ class Catalog:
         stale = 0
         if bundle_id is not None:
             ((stale,),) = self._query("SELECT COUNT(*) FROM tracks WHERE bundle_id != ?", (bundle_id,))
-        counts = dict(self._query("SELECT root_id, COUNT(*) FROM tracks GROUP BY root_id"))
+        counts = {
+            root_id: (count, missing)
+            for root_id, count, missing in self._query(
+                "SELECT root_id, COUNT(*), SUM(missing_since IS NOT NULL) FROM tracks GROUP BY root_id"
+            )
+        }
+        roots = []
+        for r in self.roots():
+            count, missing = counts.get(r.id, (0, 0))
+            roots.append(
+                {
+                    "path": r.display,
+                    "online": r.online,
+                    "last_scan": r.last_scan,
+                    "tracks": count,
+                    # Kept but not reachable now: the whole root when its drive is away, else the tracks
+                    # whose own folder was not there at the last scan.
+                    "offline_tracks": count if not r.online else missing,
+                }
+            )
         return {
-            "roots": [
-                {"path": r.display, "online": r.online, "last_scan": r.last_scan, "tracks": counts.get(r.id, 0)}
-                for r in self.roots()
-            ],
+            "roots": roots,
             "tracks": tracks,
+            "offline_tracks": sum(r["offline_tracks"] for r in roots),
             "audio_hours": seconds / 3600,
             "segments": segments,
             "errors": errors,

@@ -7,10 +7,15 @@ old index or the new one, never half of either. A process that has the old files
 memory-mapped, and POSIX keeps a removed file alive while it is mapped). Rows are in tempo order, so a
 query's tempo range is one contiguous block that can be searched exactly. Annoy only proposes candidates;
 their exact cosine similarity, read from the vectors file, decides the order.
+
+Builds hold a file lock, so two processes never remove each other's files, and each removes what a killed
+or failed build left behind. The pointer records the catalog's index revision (Catalog.index_revision):
+whether the index is in step with the catalog is one comparison.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -25,7 +30,9 @@ import numpy as np
 from annoy import AnnoyIndex
 
 from engine.errors import NeedledropError
-from engine.library.catalog import SEGMENT_ROW, Catalog, track_row
+from engine.library.catalog import Catalog
+from engine.library.locks import build_lock
+from engine.library.records import SEGMENT_ROW, track_row
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +49,15 @@ SEARCH_K_PER_CANDIDATE = 200
 POOL_SEARCH_K_PER_CANDIDATE = 4
 MIN_SEARCH_K = MIN_CANDIDATES * SEARCH_K_PER_CANDIDATE
 SAMPLE_ROWS = 20_000  # rows that estimate a filter's selectivity: within about 1% of the truth
-LAYOUT = 4  # of the files below; a pointer to another layout reads as "no index", and the next scan rebuilds
+LAYOUT = 5  # of the files below; a pointer to another layout reads as "no index", and the next scan rebuilds
+
+
+class IndexWriteError(NeedledropError):
+    """The index could not be written (a full disk, a read-only folder); the previous one is kept."""
 
 
 class IndexMissingError(NeedledropError):
-    """No usable index (never built, or made by another bundle)."""
+    """No usable index (never built, made by another bundle, or damaged)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,7 @@ class IndexInfo:
     n_trees: int
     built_at: float
     layout: int
+    revision: int  # the catalog's index revision the index was built from (Catalog.index_revision)
 
 
 def _write_json_atomically(path: Path, data: dict) -> None:
@@ -120,16 +132,42 @@ def top_rows(vectors: np.ndarray, rows: np.ndarray, vector: np.ndarray, n: int) 
 
 def build_index(catalog: Catalog, bundle_id: str, folder: Path, *, n_trees: int = N_TREES) -> IndexInfo:
     """Index every segment vector `bundle_id` produced, then make it the current index."""
-    folder.mkdir(parents=True, exist_ok=True)
-    ids, vectors = catalog.segment_vectors(bundle_id)
-    rows, tracks = catalog.segment_rows(bundle_id), catalog.track_table(bundle_id)
-    if not np.array_equal(rows["segment"], ids):
-        raise IndexMissingError("the catalog changed while the index was being built: build it again")
+    with build_lock(folder):
+        _remove_leftovers(folder)
+        with catalog.snapshot():  # one state of the catalog, whatever a scan writes meanwhile
+            revision = catalog.index_revision()
+            ids, vectors = catalog.segment_vectors(bundle_id)
+            rows, tracks = catalog.segment_rows(bundle_id), catalog.track_table(bundle_id)
+        name = f"segments-{int(time.time())}-{uuid.uuid4().hex[:8]}"
+        try:
+            return _write_index(folder, name, bundle_id, revision, ids, vectors, rows, tracks, n_trees)
+        except OSError as exc:
+            # The current index stays as it was; this generation's partial files go now, not at the next build.
+            for path in folder.glob(f"*{name}*"):
+                path.unlink(missing_ok=True)
+            need = 2 * vectors.nbytes + rows.nbytes + tracks.nbytes
+            why = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
+            raise IndexWriteError(
+                f"cannot write the library index in {folder}: {why} (it needs about {need / 1e6:.0f} MB); "
+                "the previous index is still used"
+            ) from exc
+
+
+def _write_index(
+    folder: Path,
+    name: str,
+    bundle_id: str,
+    revision: int,
+    ids: np.ndarray,
+    vectors: np.ndarray,
+    rows: np.ndarray,
+    tracks: np.ndarray,
+    n_trees: int,
+) -> IndexInfo:
     # Rows in tempo order (unmeasured last): a query's tempo range is then one contiguous block.
     order = np.argsort(rows["tempo"], kind="stable")
     ids, vectors, rows = ids[order], vectors[order], rows[order]
     dim = vectors.shape[1] if len(vectors) else 0
-    name = f"segments-{int(time.time())}-{uuid.uuid4().hex[:8]}"
     ann_path = folder / f"{name}.ann"
     if len(ids):
         tmp = folder / f".{name}.ann.tmp"
@@ -155,6 +193,7 @@ def build_index(catalog: Catalog, bundle_id: str, folder: Path, *, n_trees: int 
         n_trees=n_trees,
         built_at=time.time(),
         layout=LAYOUT,
+        revision=revision,
     )
     previous = read_index_info(folder)
     _write_json_atomically(folder / POINTER, info.__dict__)
@@ -166,6 +205,32 @@ def build_index(catalog: Catalog, bundle_id: str, folder: Path, *, n_trees: int 
             path.unlink(missing_ok=True)
     log.info("indexed %d segments of bundle %s", len(ids), bundle_id)
     return info
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """What a build that failed or was killed left behind: its temporary files (only a builder writes
+    them, and this one holds the lock). Finished files that no pointer names go at the end of the build."""
+    for path in [*folder.glob(".segments-*.tmp"), *folder.glob(f".{POINTER}.*")]:
+        log.info("removing %s, left by an index build that did not finish", path.name)
+        path.unlink(missing_ok=True)
+
+
+def index_damage(folder: Path, info: IndexInfo) -> str | None:
+    """Why the files `info` names cannot be read as that index (missing, or of the wrong size), or None."""
+    sizes = {
+        info.file: None,
+        info.vectors: info.count * info.dim * 4,
+        info.rows: info.count * SEGMENT_ROW.itemsize,
+        info.tracks: None,
+    }
+    for name, size in sizes.items():
+        try:
+            actual = (folder / name).stat().st_size
+        except OSError:
+            return f"{name} is missing"
+        if size is not None and actual != size:
+            return f"{name} holds {actual} bytes instead of {size}"
+    return None
 
 
 def _files(info: IndexInfo) -> tuple[str, str, str, str]:
@@ -200,9 +265,13 @@ class SegmentIndex:
             try:
                 self._open(folder, bundle_id)
                 return
-            except OSError:
+            except OSError as exc:
                 if attempt == 2:
-                    raise
+                    what = f"{exc.strerror}: {Path(os.fsdecode(exc.filename)).name}" if exc.filename else str(exc)
+                    raise IndexMissingError(
+                        f"the library index in {folder} is damaged ({what}): scan the library "
+                        "(`needledrop library scan`) to rebuild it"
+                    ) from exc
 
     def _open(self, folder: Path, bundle_id: str) -> None:
         info = read_index_info(folder)

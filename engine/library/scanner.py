@@ -1,10 +1,10 @@
-"""Scanning library roots: find audio files, decide what needs (re-)embedding, analyse in worker processes,
-commit each track on its own, and rebuild the index when anything changed.
+"""Scanning library roots: plan what changed (plan.py), analyse new and changed files in worker processes
+(workers.py), and commit each track on its own, so that a scan stopped at any moment keeps all it finished.
 
-Safety rules, each tested:
-- a root that is missing, unreadable or empty is marked offline and nothing of it is removed;
+Safety rules, each tested (see also plan.py):
 - a file that fails gets a recorded reason, and is not retried until its size or mtime changes;
 - a file that changes while it is being analysed is recorded for a retry, never indexed half-way;
+- a file that crashes a worker is found by retrying the tracks in flight one at a time, and recorded;
 - tracks embedded by another bundle are re-embedded (never mixed); quick scans skip unchanged files.
 """
 
@@ -13,34 +13,24 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import stat
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
-from engine.bundle import Bundle, load_bundle
+from engine.bundle import Bundle
+from engine.cores import available_cores
 from engine.errors import NeedledropError
-from engine.library.analysis import SkipFile, TrackAnalyzer, TrackResult
-from engine.library.catalog import Catalog, Root, display
+from engine.library.analysis import TrackAnalyzer, TrackResult
+from engine.library.catalog import Catalog
+from engine.library.files import fingerprint
+from engine.library.plan import ScanPlan, plan_scan
+from engine.library.records import display
+from engine.library.workers import Job, analyse, init_worker, quiet_start, use_analyzer
 
 log = logging.getLogger(__name__)
-
-# Extensions FFmpeg decodes as music; anything else in a music folder (covers, playlists, notes) is ignored.
-AUDIO_SUFFIXES = frozenset(
-    b".mp3 .flac .wav .wave .aif .aiff .aifc .ogg .oga .opus .m4a .m4b .aac .mp4 .alac .wma .ape .wv .mka .mpc "
-    b".ac3 .dts .caf .au .snd .tta .spx .mp2 .amr .w64".split()
-)
-
-
-@dataclass(frozen=True)
-class Job:
-    root_id: int
-    path: bytes
-    size: int
-    mtime_ns: int
 
 
 @dataclass
@@ -68,7 +58,11 @@ class ScanReport:
     unchanged: int = 0
     indexed: int = 0
     failed: int = 0
-    removed: int = 0
+    removed: int = 0  # tracks whose files were deleted
+    missing: int = 0  # tracks kept, offline: their files could not be reached (see plan.py)
+    went_missing: int = 0  # of which were reachable before this scan
+    returned: int = 0  # tracks whose files could be reached again
+    moved: int = 0  # tracks found under a new path, kept with their id and analysis
     cancelled: bool = False
     seconds_of_audio: float = 0.0
     elapsed: float = 0.0
@@ -77,75 +71,8 @@ class ScanReport:
 
     @property
     def changed(self) -> bool:
-        return bool(self.indexed or self.removed)
-
-
-def walk_audio(root: bytes) -> Iterator[tuple[bytes, os.stat_result]]:
-    """Audio files under `root`, following links to folders but never around a loop; hidden names skipped.
-
-    Unreadable folders are skipped silently here; an unreadable *file* is reported by its analysis.
-    """
-    seen: set[tuple[int, int]] = set()
-    stack = [root]
-    while stack:
-        folder = stack.pop()
-        try:
-            info = os.stat(folder)
-            if (info.st_dev, info.st_ino) in seen:
-                continue
-            seen.add((info.st_dev, info.st_ino))
-            entries = list(os.scandir(folder))
-        except OSError as exc:
-            log.warning("cannot read folder %s: %s", display(folder), exc)
-            continue
-        for entry in entries:
-            if entry.name.startswith(b"."):
-                continue
-            try:
-                if entry.is_dir(follow_symlinks=True):
-                    stack.append(entry.path)
-                elif os.path.splitext(entry.name)[1].lower() in AUDIO_SUFFIXES:
-                    info = entry.stat(follow_symlinks=True)
-                    if stat.S_ISREG(info.st_mode):
-                        yield entry.path, info
-            except OSError:  # a dangling link, or a file gone between listing and stat
-                continue
-
-
-def root_is_online(root: Root) -> bool:
-    """A root counts as online when it is a readable folder with something in it.
-
-    An empty folder is what an unmounted drive's mount point looks like; treating it as "all tracks deleted"
-    would purge the library, so it counts as offline instead.
-    """
-    try:
-        with os.scandir(root.path) as entries:
-            return any(True for _ in entries)
-    except OSError:
-        return False
-
-
-# ---- worker processes ----
-
-_analyzer: TrackAnalyzer | None = None
-
-
-def _init_worker(bundle_dir: str) -> None:
-    global _analyzer
-    # One thread per process: the pool itself spreads the work over the cores.
-    _analyzer = TrackAnalyzer(load_bundle(bundle_dir, verify=False), threads=1)
-
-
-def _analyse(job: Job) -> tuple[Job, TrackResult | None, str | None]:
-    """Runs in a worker: the result, or the reason the file is skipped."""
-    try:
-        result = _analyzer(job.path, job.size, job.mtime_ns)
-    except SkipFile as exc:
-        return job, None, str(exc)
-    except Exception as exc:  # noqa: BLE001 - one bad file must never stop a scan
-        log.exception("analysing %s failed", display(job.path))
-        return job, None, f"unexpected error: {type(exc).__name__}: {exc}"
-    return job, result, None
+        """Whether anything a list of results shows changed: tracks, their paths, or whether they are online."""
+        return bool(self.indexed or self.removed or self.moved or self.went_missing or self.returned)
 
 
 class Scanner:
@@ -162,53 +89,63 @@ class Scanner:
         """`workers=0` analyses in this process (with `analyzer`, or one made here): for tests and debugging."""
         self.catalog = catalog
         self.bundle = bundle
-        self.workers = workers if workers is not None else max(1, len(os.sched_getaffinity(0)))
+        self.workers = workers if workers is not None else available_cores()
         self.analyzer = analyzer
         self.on_progress = on_progress or (lambda progress: None)
         self.should_stop = should_stop or (lambda: False)
 
-    def plan(self, *, full: bool = False) -> tuple[list[Job], list[bytes], ScanReport]:
-        """What to analyse, what to forget (files gone from online roots), and the tally so far."""
-        report = ScanReport()
-        jobs: list[Job] = []
-        gone: list[bytes] = []
-        for root in self.catalog.roots():
-            if not root_is_online(root):
-                report.roots_offline.append(root.display)
-                self.catalog.set_root_state(root.id, online=False, scanned=False)
-                continue
-            report.roots_online += 1
-            known = self.catalog.known_files(root.id)
-            errors = self.catalog.known_errors(root.id)
-            found = set()
-            for path, info in walk_audio(root.path):
-                found.add(path)
-                report.considered += 1
-                identity = (info.st_size, info.st_mtime_ns)
-                previous = known.get(path)
-                current = previous is not None and previous[:2] == identity and previous[2] == self.bundle.id
-                failed_before = errors.get(path) == identity
-                if not full and (current or failed_before):
-                    report.unchanged += 1
-                    continue
-                jobs.append(Job(root.id, path, *identity))
-            gone += [p for p in known if p not in found]
-        return jobs, gone, report
-
     def run(self, *, full: bool = False) -> ScanReport:
-        jobs, gone, report = self.plan(full=full)
         start = time.perf_counter()
-        if gone:
-            report.removed = self.catalog.remove_tracks(gone)
-        progress = ScanProgress(files_total=len(jobs))
+        plan = plan_scan(self.catalog, self.bundle.id, full=full)
+        report = ScanReport(
+            roots_online=len(plan.online),
+            roots_offline=[root.display for root in plan.offline],
+            considered=plan.considered,
+            unchanged=plan.unchanged,
+            moved=len(plan.moves),
+            missing=len(plan.missing),
+            went_missing=plan.went_missing,
+            returned=len(plan.returned),
+        )
+        for root in plan.offline:
+            self.catalog.set_root_state(root.id, online=False, scanned=False)
+        self._apply(plan, report)
+        progress = ScanProgress(files_total=len(plan.jobs))
         self.on_progress(progress)
-        if jobs:
-            self._analyse_all(jobs, report, progress)
-        for root in self.catalog.roots():
-            if root.display not in report.roots_offline:
-                self.catalog.set_root_state(root.id, online=True, scanned=not report.cancelled)
+        if plan.jobs:
+            self._analyse_all(plan.jobs, report, progress)
+        for root in plan.online:
+            self.catalog.set_root_state(root.id, online=True, scanned=not report.cancelled)
         report.elapsed = time.perf_counter() - start
         return report
+
+    def _apply(self, plan: ScanPlan, report: ScanReport) -> None:
+        """Everything the plan decided that needs no analysis."""
+        for move in plan.moves:
+            self.catalog.move_track(move.track_id, move.root_id, move.path, move.size, move.mtime_ns)
+            log.info("moved: %s", display(move.path))
+        if plan.deleted:
+            report.removed = self.catalog.remove_tracks(plan.deleted)
+        if plan.missing:
+            self.catalog.set_missing(plan.missing, True)
+            log.info("%d tracks kept offline: their folders cannot be reached now", len(plan.missing))
+        if plan.returned:
+            self.catalog.set_missing(plan.returned, False)
+        if plan.stale_errors:
+            self.catalog.remove_errors(plan.stale_errors)
+        if plan.unfingerprinted:
+            self.catalog.set_fingerprints(self._fingerprints(plan.unfingerprinted))
+
+    @staticmethod
+    def _fingerprints(paths: dict[int, bytes]) -> dict[int, str]:
+        """Fingerprints for tracks catalogued before there were any, so that later moves are recognised."""
+        found = {}
+        for track_id, path in paths.items():
+            try:
+                found[track_id] = fingerprint(path)
+            except OSError as exc:
+                log.info("cannot fingerprint %s: %s", display(path), exc)
+        return found
 
     def _jobs_in_order(self, jobs: list[Job]) -> list[Job]:
         # Longest first: a long track started last would leave one core idle at the end.
@@ -221,13 +158,12 @@ class Scanner:
             self._analyse_in_pool(jobs, report, progress)
 
     def _analyse_here(self, jobs: list[Job], report: ScanReport, progress: ScanProgress) -> None:
-        global _analyzer
-        _analyzer = self.analyzer or TrackAnalyzer(self.bundle, threads=None)
+        use_analyzer(self.analyzer or TrackAnalyzer(self.bundle, threads=None))
         for job in self._jobs_in_order(jobs):
             if self.should_stop():
                 report.cancelled = True
                 return
-            self._commit(*_analyse(job), report, progress)
+            self._commit(*analyse(job), report, progress)
 
     def _analyse_in_pool(self, jobs: list[Job], report: ScanReport, progress: ScanProgress) -> None:
         """Jobs through a process pool. A file that crashes a worker (a decoder bug) breaks the pool: the
@@ -258,14 +194,15 @@ class Scanner:
         with ProcessPoolExecutor(
             min(self.workers, in_flight),
             mp_context=context,
-            initializer=_init_worker,
+            initializer=init_worker,
             initargs=(str(self.bundle.path),),
         ) as pool:
             running: dict[Future, Job] = {}
             while queue or running:
                 while queue and len(running) < in_flight and not report.cancelled:
                     job = queue.popleft()
-                    running[pool.submit(_analyse, job)] = job
+                    with quiet_start():  # submit starts the worker processes
+                        running[pool.submit(analyse, job)] = job
                 if not running:
                     return []
                 done, _ = wait(running, return_when=FIRST_COMPLETED)

@@ -1,0 +1,85 @@
+"""Audio files on disk: finding them, recognising one after a move, and telling a deleted file from one that
+cannot be reached now (an unplugged drive, a dangling link)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import stat
+from collections.abc import Iterator
+
+from engine.library.records import display
+
+log = logging.getLogger(__name__)
+
+# Extensions FFmpeg decodes as music; anything else in a music folder (covers, playlists, notes) is ignored.
+AUDIO_SUFFIXES = frozenset(
+    b".mp3 .flac .wav .wave .aif .aiff .aifc .ogg .oga .opus .m4a .m4b .aac .mp4 .alac .wma .ape .wv .mka .mpc "
+    b".ac3 .dts .caf .au .snd .tta .spx .mp2 .amr .w64".split()
+)
+FINGERPRINT_SPAN = 64 * 1024  # bytes hashed at each end of a file
+
+
+def walk_audio(root: bytes) -> Iterator[tuple[bytes, os.stat_result]]:
+    """Audio files under `root`, following links to folders but never around a loop; hidden names skipped.
+
+    Unreadable folders are skipped here (their tracks are then judged by `unreachable`); an unreadable
+    *file* is reported by its analysis.
+    """
+    seen: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            info = os.stat(folder)
+            if (info.st_dev, info.st_ino) in seen:
+                continue
+            seen.add((info.st_dev, info.st_ino))
+            entries = list(os.scandir(folder))
+        except OSError as exc:
+            log.warning("cannot read folder %s: %s", display(folder), exc)
+            continue
+        for entry in entries:
+            if entry.name.startswith(b"."):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=True):
+                    stack.append(entry.path)
+                elif os.path.splitext(entry.name)[1].lower() in AUDIO_SUFFIXES:
+                    info = entry.stat(follow_symlinks=True)
+                    if stat.S_ISREG(info.st_mode):
+                        yield entry.path, info
+            except OSError:  # a dangling link, or a file gone between listing and stat
+                continue
+
+
+def folder_has_entries(folder: bytes) -> bool:
+    """A readable folder with something in it. An empty one is what an unmounted drive's mount point looks
+    like; a missing or unreadable one, or a dangling link, is a folder that cannot be reached now."""
+    try:
+        with os.scandir(folder) as entries:
+            return any(True for _ in entries)
+    except OSError:
+        return False
+
+
+def unreachable(path: bytes) -> bool:
+    """Whether a catalogued file that a scan did not find is away rather than deleted: kept, not removed.
+
+    It was deleted only when its own folder is there, readable and still has entries, and the name itself is
+    gone (a link left dangling by an unplugged drive is away, not deleted).
+    """
+    return os.path.lexists(path) or not folder_has_entries(os.path.dirname(path))
+
+
+def fingerprint(path: bytes | str) -> str:
+    """A cheap content fingerprint: the size and a hash of the first and last 64 KiB. Enough to recognise a
+    moved or renamed file among a library's tracks without reading it whole."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        digest = hashlib.blake2b(f.read(FINGERPRINT_SPAN), digest_size=16)
+        if size > FINGERPRINT_SPAN:
+            f.seek(max(FINGERPRINT_SPAN, size - FINGERPRINT_SPAN))
+            digest.update(f.read(FINGERPRINT_SPAN))
+    return f"{size}:{digest.hexdigest()}"

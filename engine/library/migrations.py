@@ -1,0 +1,134 @@
+"""The catalog's schema as named migrations, applied once each, in order (see engine/sqlite.py).
+
+The first three are the schema versions 1 to 3 that catalogs recorded in `PRAGMA user_version` before
+migrations had names: such a file is taken to have had the first n. Never edit or reorder a migration that
+has shipped; add a new one.
+"""
+
+from __future__ import annotations
+
+from engine.sqlite import Migration
+
+LEGACY_VERSIONS = 3
+
+CREATE_TABLES = """
+CREATE TABLE IF NOT EXISTS roots (
+    id INTEGER PRIMARY KEY,
+    path BLOB NOT NULL UNIQUE,
+    added_at REAL NOT NULL,
+    online INTEGER NOT NULL DEFAULT 1,
+    last_scan REAL
+);
+CREATE TABLE IF NOT EXISTS tracks (
+    id INTEGER PRIMARY KEY,
+    root_id INTEGER NOT NULL REFERENCES roots(id) ON DELETE CASCADE,
+    path BLOB NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    bundle_id TEXT NOT NULL,
+    title TEXT, artist TEXT, album TEXT,
+    duration REAL NOT NULL,
+    tempo_bpm REAL, musical_key TEXT, mode REAL, loudness_db REAL, vocal_score REAL,
+    tags TEXT NOT NULL,
+    scanned_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tracks_root ON tracks(root_id);
+CREATE TABLE IF NOT EXISTS segments (
+    id INTEGER PRIMARY KEY,
+    track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+    start REAL NOT NULL,
+    end REAL NOT NULL,
+    tempo_bpm REAL,
+    bundle_id TEXT NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS segments_track ON segments(track_id);
+CREATE INDEX IF NOT EXISTS segments_bundle ON segments(bundle_id);
+CREATE TABLE IF NOT EXISTS scan_errors (
+    path BLOB PRIMARY KEY,
+    root_id INTEGER REFERENCES roots(id) ON DELETE CASCADE,
+    size INTEGER,
+    mtime_ns INTEGER,
+    reason TEXT NOT NULL,
+    at REAL NOT NULL
+);
+"""
+
+# Per-segment tags arrived in schema 2. Tracks analysed before have none: marking them as embedded by no
+# bundle makes the next scan re-analyse them (their records are kept until then).
+SEGMENT_TAGS = """
+ALTER TABLE tracks ADD COLUMN tag_means BLOB;
+ALTER TABLE tracks ADD COLUMN tag_peaks BLOB;
+ALTER TABLE tracks ADD COLUMN vocal_peak REAL;
+ALTER TABLE segments ADD COLUMN tags BLOB;
+ALTER TABLE segments ADD COLUMN vocal_score REAL;
+UPDATE tracks SET bundle_id = '';
+"""
+
+# Tracks without beats get them when asked for (Library.beats).
+BEATS = """
+CREATE TABLE IF NOT EXISTS beats (
+    track_id INTEGER PRIMARY KEY REFERENCES tracks(id) ON DELETE CASCADE,
+    bpm REAL NOT NULL,
+    times BLOB NOT NULL,
+    downbeats BLOB NOT NULL
+);
+"""
+
+# Track ids are handed to editors' timelines and the API: AUTOINCREMENT never gives a removed track's id to
+# a new file (a plain INTEGER PRIMARY KEY reuses the highest one). SQLite cannot change a primary key in
+# place, so the table is rebuilt, keeping every row and id, with foreign keys off: dropping the old table
+# with them on would delete every segment and beat through ON DELETE CASCADE.
+# Also new: `fingerprint` (files.fingerprint), to recognise a moved file; `missing_since`, set while a
+# track's file is not found in a folder that is not there either (an unplugged drive, a dangling link).
+TRACK_COLUMNS = (
+    "id, root_id, path, size, mtime_ns, bundle_id, title, artist, album, duration, tempo_bpm, musical_key, mode, "
+    "loudness_db, vocal_score, tags, scanned_at, tag_means, tag_peaks, vocal_peak"
+)
+STABLE_TRACK_IDS = f"""
+CREATE TABLE tracks_new (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    root_id INTEGER NOT NULL REFERENCES roots(id) ON DELETE CASCADE,
+    path BLOB NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    bundle_id TEXT NOT NULL,
+    title TEXT, artist TEXT, album TEXT,
+    duration REAL NOT NULL,
+    tempo_bpm REAL, musical_key TEXT, mode REAL, loudness_db REAL, vocal_score REAL,
+    tags TEXT NOT NULL,
+    scanned_at REAL NOT NULL,
+    tag_means BLOB, tag_peaks BLOB, vocal_peak REAL,
+    fingerprint TEXT,
+    missing_since REAL
+);
+INSERT INTO tracks_new ({TRACK_COLUMNS}) SELECT {TRACK_COLUMNS} FROM tracks;
+DROP TABLE tracks;
+ALTER TABLE tracks_new RENAME TO tracks;
+CREATE INDEX tracks_root ON tracks(root_id);
+CREATE INDEX tracks_fingerprint ON tracks(fingerprint);
+"""
+
+# A counter that rises with every change to what the index is built from (segments, and the track values
+# its filters test), so "is the index in step with the catalog?" is one comparison. Triggers also see the
+# rows that ON DELETE CASCADE removes.
+INDEX_REVISION = """
+CREATE TABLE revisions (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT INTO revisions VALUES ('index', 0);
+CREATE TRIGGER segments_added AFTER INSERT ON segments
+BEGIN UPDATE revisions SET value = value + 1 WHERE name = 'index'; END;
+CREATE TRIGGER segments_removed AFTER DELETE ON segments
+BEGIN UPDATE revisions SET value = value + 1 WHERE name = 'index'; END;
+CREATE TRIGGER segments_changed AFTER UPDATE ON segments
+BEGIN UPDATE revisions SET value = value + 1 WHERE name = 'index'; END;
+CREATE TRIGGER tracks_changed AFTER UPDATE OF duration, tempo_bpm, vocal_score, vocal_peak, artist, album, tag_peaks
+ON tracks BEGIN UPDATE revisions SET value = value + 1 WHERE name = 'index'; END;
+"""
+
+MIGRATIONS = (
+    Migration("create-tables", CREATE_TABLES),  # schema 1
+    Migration("segment-tags", SEGMENT_TAGS),  # schema 2
+    Migration("beats", BEATS),  # schema 3
+    Migration("stable-track-ids", STABLE_TRACK_IDS, foreign_keys_off=True),
+    Migration("index-revision", INDEX_REVISION),
+)

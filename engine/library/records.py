@@ -1,0 +1,97 @@
+"""The records the catalog stores and hands out, and how paths are shown to people.
+
+Paths are bytes (os.fsencode) everywhere inside the library, so a file name that is not valid UTF-8 is kept
+exactly; `display` turns one into text for people, `os.fsdecode` into a name the filesystem accepts.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.media.beats import Beats
+
+# Per segment, in the index's row order: what queries filter on without reading the catalog.
+SEGMENT_ROW = np.dtype([("segment", "<i8"), ("track", "<i8"), ("start", "<f4"), ("end", "<f4"), ("tempo", "<f4")])
+
+
+def track_row(labels: int) -> np.dtype:
+    """Per track, the values prompt filters test (`labels` tag probabilities)."""
+    return np.dtype(
+        [
+            ("track", "<i8"),
+            ("duration", "<f4"),
+            ("tempo", "<f4"),
+            ("vocal", "<f4"),
+            ("vocal_peak", "<f4"),
+            ("artist", "<u8"),
+            ("album", "<u8"),
+            ("tag_peaks", "<f2", (labels,)),
+        ]
+    )
+
+
+def display(path: bytes | str) -> str:
+    """A path for people: undecodable bytes shown as U+FFFD instead of failing."""
+    raw = path if isinstance(path, bytes) else os.fsencode(path)
+    return raw.decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True)
+class Root:
+    id: int
+    path: bytes
+    online: bool
+    last_scan: float | None
+
+    @property
+    def display(self) -> str:
+        return display(self.path)
+
+
+@dataclass(frozen=True)
+class KnownTrack:
+    """What a scan needs to know about a catalogued track to decide what to do with its file."""
+
+    id: int
+    path: bytes
+    size: int
+    mtime_ns: int
+    bundle_id: str
+    fingerprint: str | None
+    missing: bool  # its file was not found at the last scan, in a folder that was not there either
+
+
+@dataclass(frozen=True)
+class TrackRecord:
+    path: bytes
+    size: int
+    mtime_ns: int
+    bundle_id: str
+    duration: float
+    title: str | None = None
+    artist: str | None = None
+    album: str | None = None
+    tempo_bpm: float | None = None
+    musical_key: str | None = None
+    mode: float | None = None
+    loudness_db: float | None = None
+    vocal_score: float | None = None
+    tags: dict | None = None  # {"genres": {name: p}, "moods": ..., "instruments": ...}
+    tag_means: np.ndarray | None = None  # (labels,) mean tag probabilities over the track
+    tag_peaks: np.ndarray | None = None  # (labels,) the highest segment's probability per tag
+    vocal_peak: float | None = None  # the most sung segment's vocal score
+    beats: Beats | None = None  # beat and downbeat times (schema 3; older tracks get them on demand)
+    fingerprint: str | None = None  # size and content hash, to recognise the file after a move (files.py)
+
+
+@dataclass(frozen=True)
+class SegmentRecord:
+    start: float
+    end: float
+    tempo_bpm: float | None
+    vector: np.ndarray  # float32 (embedding_dim,)
+    tags: np.ndarray | None = None  # (labels,) tag probabilities over the segment
+    vocal_score: float | None = None

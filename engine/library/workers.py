@@ -1,0 +1,103 @@
+"""The scan's worker processes: each holds one TrackAnalyzer and analyses one file per call.
+
+Two rules keep a scan's workers from outliving it or from deciding for it:
+- a worker exits as soon as its parent is gone (killed, crashed), instead of waiting for work forever;
+- a worker ignores SIGINT. Ctrl-C in a terminal signals the whole foreground process group, and the parent
+  alone decides what it means (finish the tracks in flight, keep them, build the index, then stop).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+
+from engine.bundle import load_bundle
+from engine.library.analysis import SkipFile, TrackAnalyzer, TrackResult
+from engine.library.files import fingerprint
+from engine.library.records import display
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A file to analyse, with the size and mtime it had when the scan found it."""
+
+    root_id: int
+    path: bytes
+    size: int
+    mtime_ns: int
+
+
+_analyzer: TrackAnalyzer | None = None
+
+
+def init_worker(bundle_dir: str) -> None:
+    """Runs first in every worker process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # blocked while the process started (see `quiet_start`)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    _exit_with_parent()
+    # One thread per process: the pool itself spreads the work over the cores.
+    use_analyzer(TrackAnalyzer(load_bundle(bundle_dir, verify=False), threads=1))
+
+
+def use_analyzer(analyzer: TrackAnalyzer) -> None:
+    """The analyzer `analyse` uses in this process (the scan's own, when it analyses without workers)."""
+    global _analyzer
+    _analyzer = analyzer
+
+
+def _exit_with_parent() -> None:
+    """Exit the moment the parent process ends, however it ends.
+
+    The pool's queues are shared with the parent and every worker, so a worker waiting for work never sees
+    them close when the parent dies. Its sentinel does (portable: a pipe on POSIX, a handle on Windows).
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        wait([parent.sentinel])
+        os._exit(1)  # no cleanup: the work in hand belongs to a scan that no longer exists
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+@contextmanager
+def quiet_start() -> Iterator[None]:
+    """Start worker processes with SIGINT blocked (POSIX: a child inherits its parent's signal mask), so a
+    Ctrl-C while a worker starts up, before `init_worker` ignores it, waits instead of killing it."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def analyse(job: Job) -> tuple[Job, TrackResult | None, str | None]:
+    """The track's analysis (with the file's fingerprint), or the reason the file is skipped."""
+    try:
+        result = _analyzer(job.path, job.size, job.mtime_ns)
+    except SkipFile as exc:
+        return job, None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - one bad file must never stop a scan
+        log.exception("analysing %s failed", display(job.path))
+        return job, None, f"unexpected error: {type(exc).__name__}: {exc}"
+    try:
+        track = dataclasses.replace(result.track, fingerprint=fingerprint(job.path))
+    except OSError:  # gone already: the scan sees that and records it for a retry
+        track = result.track
+    return job, dataclasses.replace(result, track=track), None

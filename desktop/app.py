@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def opened(details: dict) -> None:
         log.info("model ready %.2f s after start (%s)", time.perf_counter() - started, details["provider"])
-        if args.demo and not session.status().get("tracks"):
+        if args.demo and not session.status().tracks:
             window.start_demo()
 
     session.opened.connect(opened)

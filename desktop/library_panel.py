@@ -22,7 +22,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from engine.library import ScanProgress, ScanReport
+from engine.records import LibraryStatus, ScanErrorRecord, ScanProgress, ScanReport
 
 
 def describe_progress(p: ScanProgress) -> str:
@@ -49,14 +49,15 @@ def describe_report(report: ScanReport) -> str:
 
 
 class ErrorsDialog(QDialog):
-    def __init__(self, errors: list[tuple[str, str, float]], parent: QWidget | None = None):
+    def __init__(self, errors: list[ScanErrorRecord], parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Files that could not be indexed")
         self.resize(900, 420)
         table = QTableWidget(len(errors), 2)
         table.setHorizontalHeaderLabels(["File", "Reason"])
         table.verticalHeader().hide()
-        for row, (path, reason, _at) in enumerate(errors):
+        for row, error in enumerate(errors):
+            path, reason = error.path, error.reason
             table.setItem(row, 0, QTableWidgetItem(path))
             table.setItem(row, 1, QTableWidgetItem(reason))
         table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
@@ -122,25 +123,28 @@ class LibraryPanel(QWidget):
         layout.addWidget(self.demo_button)
         self.set_scanning(False)
 
-    def show_status(self, status: dict) -> None:
+    def show_status(self, status: LibraryStatus | None) -> None:
         current = self.roots.currentItem().data(Qt.ItemDataRole.UserRole) if self.roots.currentItem() else None
         self.roots.clear()
-        for root in status.get("roots", []):
-            online = root["online"] and Path(root["path"]).is_dir()
-            name = "/".join(Path(root["path"]).parts[-2:]) or root["path"]
+        for root in status.roots if status else []:
+            online = root.online and Path(root.path).is_dir()
+            name = "/".join(Path(root.path).parts[-2:]) or root.path
             state = "" if online else "  (offline)"
-            item = QListWidgetItem(f"{'●' if online else '○'} {name}{state}\n    {root.get('tracks', 0)} tracks")
-            item.setToolTip(root["path"] + ("" if online else "\nnot reachable: its tracks are kept until it is back"))
-            item.setData(Qt.ItemDataRole.UserRole, root["path"])
+            # A whole folder offline says so in its name; within one that is there, the missing part is counted.
+            missing = online and root.offline_tracks
+            count = _tracks(root.tracks) + (f", {root.offline_tracks} offline" if missing else "")
+            item = QListWidgetItem(f"{'●' if online else '○'} {name}{state}\n    {count}")
+            item.setToolTip(root.path + ("" if online else "\nnot reachable: its tracks are kept until it is back"))
+            item.setData(Qt.ItemDataRole.UserRole, root.path)
             self.roots.addItem(item)
-            if root["path"] == current:
+            if root.path == current:
                 self.roots.setCurrentItem(item)
-        errors = status.get("errors", 0)
+        errors = status.errors if status else 0
         self.errors_button.setText(f"Errors ({errors})" if errors else "Errors")
         self.errors_button.setEnabled(bool(errors))
-        hours = status.get("audio_hours", 0.0)
-        self.summary.setText(f"{status.get('tracks', 0)} tracks, {hours:.1f} h of audio")
-        self.demo_button.setVisible(not status.get("tracks"))
+        tracks, hours = (status.tracks, status.audio_hours) if status else (0, 0.0)
+        self.summary.setText(f"{_tracks(tracks)}, {hours:.1f} h of audio")
+        self.demo_button.setVisible(not tracks)
 
     def set_scanning(self, scanning: bool) -> None:
         self.scan_button.setEnabled(not scanning)
@@ -166,3 +170,7 @@ class LibraryPanel(QWidget):
         item = self.roots.currentItem()
         if item is not None:
             self.removeFolder.emit(item.data(Qt.ItemDataRole.UserRole))
+
+
+def _tracks(count: int) -> str:
+    return f"{count} track" if count == 1 else f"{count} tracks"

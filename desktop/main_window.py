@@ -36,8 +36,8 @@ from desktop.session import Answer, Query, Session
 from desktop.settings_dialog import SettingsDialog
 from desktop.timeline import TimelineClip, TimelineStrip
 from engine import paths
-from engine.demo import Demo
-from engine.recommend import Result
+from engine.records import Result
+from training.bootstrap.demo import Demo
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +281,7 @@ class MainWindow(QMainWindow):
         self._load_timeline()
         if self.current is not None:
             self.ask()
-        elif not self.session.status().get("tracks"):
+        elif not (status := self.session.status()) or not status.tracks:
             self.notice.show_message(
                 "info", "Your music library is empty: add a folder of music, or try the demo library (left)."
             )

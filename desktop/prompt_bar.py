@@ -5,7 +5,8 @@ from __future__ import annotations
 from PyQt6.QtCore import Qt, QTimer, pyqtSignal
 from PyQt6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QSlider, QToolButton, QVBoxLayout, QWidget
 
-from engine.recommend.prompt import ParsedPrompt, parse_prompt
+from engine.facade import Engine
+from engine.records import ParsedPrompt
 
 TYPING_PAUSE_MS = 350  # ask again once the user pauses typing
 SLIDER_PAUSE_MS = 150
@@ -90,7 +91,7 @@ class PromptBar(QWidget):
             widget = self.chips.takeAt(0).widget()
             if widget is not None:
                 widget.deleteLater()
-        self.parsed = parse_prompt(self.text) if self.text else None
+        self.parsed = Engine.parse_prompt(self.text) if self.text else None
         constraints = self.parsed.constraints if self.parsed else ()
         self.understood.setText("Understood:" if constraints else "")
         for i, constraint in enumerate(constraints):

@@ -7,7 +7,7 @@ from PyQt6.QtGui import QAction
 from PyQt6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QMenu, QTableView, QVBoxLayout, QWidget
 
 from desktop.timecode import format_timecode
-from engine.recommend import Result
+from engine.records import Result
 
 COLUMNS = ("#", "Title", "Artist", "Length", "Starts", "BPM", "Tags", "Score", "Why")
 

@@ -24,14 +24,12 @@ from typing import Any
 from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
 
 from engine import paths
-from engine.bundle import open_current_bundle
-from engine.demo import Demo, build_demo
 from engine.errors import NeedledropError
-from engine.export import build_timeline, cue_for, write_timeline
-from engine.library import Library, ScanProgress, ScanReport
-from engine.media.playback import PlaybackAudio, decode_for_playback
-from engine.media.video import VideoInfo, probe_video, thumbnail
-from engine.recommend import Recommendation, Recommender
+from engine.facade import Engine
+from engine.media.playback import PlaybackAudio
+from engine.media.video import VideoInfo
+from engine.records import ExportClip, LibraryStatus, Recommendation, ScanErrorRecord, ScanProgress, ScanReport
+from training.bootstrap.demo import Demo, build_demo
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +100,7 @@ class Session(QObject):
     def __init__(self, data_dir: Path | None = None, parent: QObject | None = None):
         super().__init__(parent)
         self.data_dir = paths.data_dir(data_dir)
-        self.library: Library | None = None
-        self.recommender: Recommender | None = None
+        self.engine: Engine | None = None
         self.details: dict = {}
         self._queries = QThreadPool(self)
         self._queries.setMaxThreadCount(1)
@@ -144,38 +141,33 @@ class Session(QObject):
 
     @property
     def ready(self) -> bool:
-        return self.recommender is not None
+        return self.engine is not None
 
     # ---- opening ----
 
     def open(self) -> None:
-        """Open the model bundle, the library and the recommender in the background; `opened` when done."""
+        """Open the engine (model bundle, library, recommender) in the background; `opened` when done."""
 
         def work():
             started = time.perf_counter()
-            bundle = open_current_bundle(paths.models_dir())
-            library = Library(self.data_dir, bundle)
-            recommender = Recommender(library)
-            execution = recommender.embedder.execution
-            return (
-                library,
-                recommender,
-                {
-                    "bundle_id": bundle.id,
-                    "bundle_path": str(bundle.path),
-                    "provider": execution.describe(),
-                    "device": execution.device,
-                    "data_dir": str(self.data_dir),
-                    "licences": [f"{item.component}: {item.licence}" for item in bundle.manifest.licences],
-                    "seconds": time.perf_counter() - started,
-                },
-            )
+            engine = Engine(self.data_dir)
+            info = engine.info()
+            details = {
+                "bundle_id": info.bundle_id,
+                "bundle_path": info.bundle_path,
+                "provider": info.execution,
+                "device": info.device,
+                "data_dir": info.data_dir,
+                "licences": info.licences,
+                "seconds": time.perf_counter() - started,
+            }
+            return engine, details
 
         def done(value):
-            self.library, self.recommender, self.details = value
+            self.engine, self.details = value
             self.opened.emit(self.details)
             self.libraryChanged.emit()
-            self._submit(self._queries, self._warm_up)
+            self._submit(self._queries, self.engine.warm_up)
 
         def failed(message):
             self.unavailable.emit(
@@ -184,14 +176,6 @@ class Session(QObject):
             )
 
         self._submit(self._queries, work, done, failed)
-
-    def _warm_up(self) -> None:
-        """Load the backbones a first search needs (they load lazily), so that search answers at once."""
-        extractor = self.recommender.embedder.extractor
-        log.info("loaded %s and %s", extractor.frame_backbone.role, extractor.text_backbone.role)
-        self.recommender.matcher.query(extractor.text_backbone(["music"]).sentence_embedding[0])  # tag names too
-        with contextlib.suppress(NeedledropError):  # no index yet: the first scan makes one
-            self.recommender.index().prepare()
 
     # ---- queries ----
 
@@ -215,10 +199,10 @@ class Session(QObject):
         self._submit(self._queries, work, done, failed)
 
     def recommend(self, query: Query, on_done: Callable[[Answer], None], on_failed: Callable[[str], None]) -> None:
-        recommender = self.recommender
+        engine = self.engine
 
         def work():
-            rec = recommender.recommend(
+            rec = engine.recommend(
                 query.video,
                 start=query.start,
                 end=query.end,
@@ -231,10 +215,10 @@ class Session(QObject):
         self._latest_only("results", work, on_done, on_failed)
 
     def similar(self, track_id: int, title: str, on_done, on_failed, *, start=None, end=None, k: int = 25) -> None:
-        recommender = self.recommender
+        engine = self.engine
         self._latest_only(
             "results",
-            lambda: Answer(None, recommender.similar(track_id, start=start, end=end, k=k), like=title),
+            lambda: Answer(None, engine.similar(track_id, start=start, end=end, k=k), like=title),
             on_done,
             on_failed,
         )
@@ -248,7 +232,7 @@ class Session(QObject):
             out = []
             for path in files:
                 try:
-                    out.append((path, probe_video(path)))
+                    out.append((path, Engine.probe(path)))
                 except Exception as exc:  # noqa: BLE001 - each bad file is reported, the rest still load
                     out.append((path, describe_error(exc)))
             return out
@@ -256,7 +240,7 @@ class Session(QObject):
         self._submit(self._media, work, on_done)
 
     def thumbnail(self, path: str, at: float, on_done, *, width: int = 160) -> None:
-        self._submit(self._media, lambda: thumbnail(path, at, width), on_done, lambda _: None)
+        self._submit(self._media, lambda: Engine.thumbnail(path, at, width), on_done, lambda _: None)
 
     def cached_audio(self, path: str) -> PlaybackAudio | None:
         with self._audio_lock:
@@ -273,7 +257,7 @@ class Session(QObject):
             return
 
         def work():
-            audio = self.cached_audio(path) or decode_for_playback(path)
+            audio = self.cached_audio(path) or Engine.playback_audio(path)
             with self._audio_lock:
                 self._audio[path] = audio
                 self._audio.move_to_end(path)
@@ -287,49 +271,51 @@ class Session(QObject):
 
     def export(self, clips: list[dict], path: str, on_done, on_failed=None) -> None:
         """Write the edit (clips with their chosen tracks, fitted to end on a downbeat) as a timeline file."""
-        library = self.library
+        engine = self.engine
+        edit = [
+            ExportClip(
+                clip["path"],
+                clip["clip_in"],
+                clip["clip_out"],
+                track=(clip.get("chosen") or {}).get("track_id"),
+                music_start=(clip.get("chosen") or {}).get("start"),
+            )
+            for clip in clips
+        ]
 
         def work() -> str:
-            cues, rate = [], None
-            for clip in clips:
-                chosen = clip.get("chosen") or {}
-                cue, clip_rate = cue_for(
-                    library,
-                    clip["path"],
-                    clip["clip_in"],
-                    clip["clip_out"],
-                    track=chosen.get("path"),
-                    music_start=chosen.get("start"),
-                )
-                cues.append(cue)
-                rate = rate or clip_rate
-            return str(write_timeline(build_timeline(cues, name=Path(path).stem, rate=rate or 25.0), path))
+            return engine.export(edit, path=path, name=Path(path).stem).path
 
         self._submit(self._media, work, on_done, on_failed)
 
     # ---- library ----
 
-    def status(self) -> dict:
-        return self.library.status() if self.library is not None else {"roots": [], "tracks": 0, "errors": 0}
+    def status(self) -> LibraryStatus | None:
+        return self.engine.status() if self.engine is not None else None
 
-    def errors(self) -> list[tuple[str, str, float]]:
-        return self.library.catalog.errors() if self.library is not None else []
+    def errors(self) -> list[ScanErrorRecord]:
+        return self.engine.errors() if self.engine is not None else []
 
     def add_root(self, path: str) -> None:
-        self.library.add_root(path)
+        """Add a music folder; a folder that cannot be added (missing, already there) is a notice, not a crash."""
+        try:
+            self.engine.add_root(path)
+        except NeedledropError as exc:
+            self.notice.emit("warning", str(exc))
+            return
         self.libraryChanged.emit()
 
     def remove_root(self, path: str) -> None:
-        library = self.library
-        self._submit(self._scans, lambda: library.remove_root(path), lambda _: self.libraryChanged.emit())
+        engine = self.engine
+        self._submit(self._scans, lambda: engine.remove_root(path), lambda _: self.libraryChanged.emit())
 
     def scan(self, *, full: bool = False, workers: int | None = None, on_done=None) -> bool:
         """Scan every folder in the background; False if a scan is already running."""
-        if self.scanning or self.library is None:
+        if self.scanning or self.engine is None:
             return False
         self.scanning = True
         self._stop_scan.clear()
-        library = self.library
+        engine = self.engine
         last = [0.0]
 
         def progress(p: ScanProgress) -> None:
@@ -339,7 +325,7 @@ class Session(QObject):
                 self.scanProgress.emit(p)
 
         def work() -> ScanReport:
-            return library.scan(full=full, workers=workers, on_progress=progress, should_stop=self._stop_scan.is_set)
+            return engine.scan(full=full, workers=workers, on_progress=progress, should_stop=self._stop_scan.is_set)
 
         def finished(report):
             self.scanning = False
@@ -368,10 +354,10 @@ class Session(QObject):
             return build_demo(data_dir, lambda text, i, n: self.demoStep.emit(text, i, n))
 
         def built(demo: Demo) -> None:
-            known = {r["path"] for r in self.status()["roots"]}
+            known = {r.path for r in self.status().roots}
             for root in demo.music_roots:
                 if os.path.abspath(root) not in known:
-                    self.library.add_root(root)
+                    self.engine.add_root(root)
             self.libraryChanged.emit()
             if not self.scan(on_done=lambda _: on_done(demo)):
                 on_done(demo)

@@ -12,16 +12,17 @@ picture cut only; use one of the others for the music.
 
 from __future__ import annotations
 
+import errno
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote_from_bytes
 
 import opentimelineio as otio
 
 from engine.errors import NeedledropError
-from engine.library import Library
-from engine.media.beats import Beats, fit_to_length
-from engine.media.video import probe_video
+from engine.media.beats import Beats
 
 FORMATS = {  # name -> (OpenTimelineIO adapter, file suffix)
     "otio": ("otio_json", ".otio"),
@@ -50,6 +51,7 @@ class Cue:
     music_start: float = 0.0  # where the music starts under the clip, seconds into the track
     title: str | None = None
     beats: Beats | None = None
+    track_id: int | None = None
 
     @property
     def length(self) -> float:
@@ -71,9 +73,19 @@ def format_for(path: str | os.PathLike[str], name: str | None = None) -> str:
 
 def _reference(path: str, duration: float, rate: float) -> otio.schema.ExternalReference:
     return otio.schema.ExternalReference(
-        target_url=Path(path).resolve().as_uri(),
+        target_url=file_url(path),
         available_range=otio.opentime.TimeRange(_time(0.0, rate), _time(duration, rate)),
     )
+
+
+def file_url(path: str | os.PathLike[str]) -> str:
+    """A file:// URL from the path's raw bytes, so a name that is not valid UTF-8 still names the file."""
+    return "file://" + quote_from_bytes(os.fsencode(os.path.realpath(path)))
+
+
+def _name(path: str) -> str:
+    """A file's name for people (and for XML, which cannot hold undecodable bytes)."""
+    return os.fsencode(Path(path).name).decode("utf-8", errors="replace")
 
 
 def _time(seconds: float, rate: float) -> otio.opentime.RationalTime:
@@ -120,12 +132,12 @@ def build_timeline(cues: list[Cue], *, name: str = "Needledrop", rate: float = 2
     timeline.tracks.extend([picture, music])
     for cue in cues:
         if cue.length <= 0:
-            raise ExportError(f"{Path(cue.video).name}: the out point must follow the in point")
+            raise ExportError(f"{_name(cue.video)}: the out point must follow the in point")
         # Cut points on frames: the length is the difference of the rounded in and out points.
         length = _time(cue.clip_out, rate) - _time(cue.clip_in, rate)
         picture.append(
             otio.schema.Clip(
-                name=Path(cue.video).name,
+                name=_name(cue.video),
                 media_reference=_reference(cue.video, cue.video_duration, rate),
                 source_range=otio.opentime.TimeRange(_time(cue.clip_in, rate), length),
             )
@@ -133,11 +145,14 @@ def build_timeline(cues: list[Cue], *, name: str = "Needledrop", rate: float = 2
         if cue.music is None:
             music.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(_time(0.0, rate), length)))
             continue
+        # Music shorter than what remains of the clip ends early (the export notes say so); silence follows.
+        available = _time(cue.music_duration, rate) - _time(cue.music_start, rate)
+        heard = min(length, available)
         clip = otio.schema.Clip(
-            name=cue.title or Path(cue.music).stem,
+            name=cue.title or _name(cue.music),
             media_reference=_reference(cue.music, cue.music_duration, rate),
-            source_range=otio.opentime.TimeRange(_time(cue.music_start, rate), length),
-            metadata={"needledrop": {"for_clip": Path(cue.video).name, "fade_seconds": FADE_SECONDS}},
+            source_range=otio.opentime.TimeRange(_time(cue.music_start, rate), heard),
+            metadata={"needledrop": {"for_clip": _name(cue.video), "fade_seconds": FADE_SECONDS}},
         )
         _beat_markers(clip, cue, rate)
         # Fades from and to silence: transitions against zero-length gaps, so nothing moves in time.
@@ -151,17 +166,47 @@ def build_timeline(cues: list[Cue], *, name: str = "Needledrop", rate: float = 2
                 otio.schema.Gap(source_range=empty),
             ]
         )
+        if heard < length:
+            music.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(_time(0.0, rate), length - heard)))
     return timeline
 
 
 def write_timeline(timeline: otio.schema.Timeline, path: str | os.PathLike[str], fmt: str | None = None) -> Path:
-    """Write `timeline` to `path` in `fmt` (by default, the one its suffix names), replacing it atomically."""
+    """Write `timeline` to `path` in `fmt` (by default, the one its suffix names), replacing it atomically.
+
+    The text is made first and written to a temporary file beside `path`, which is renamed over it: a
+    failure at any point leaves the old file (if any) as it was and no temporary file behind.
+    """
     path = Path(path)
-    text = timeline_text(timeline, format_for(path, fmt))
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    fmt = format_for(path, fmt)
+    if path.is_dir():
+        raise ExportError(f"{path} is a folder: name the file to write, e.g. {path / ('timeline' + FORMATS[fmt][1])}")
+    if not path.parent.is_dir():
+        raise ExportError(f"cannot write {path.name}: the folder {path.parent} does not exist")
+    text = timeline_text(timeline, fmt)
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {_why(exc)}") from exc
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
     return path
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "the disk is full"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "the folder is not writable here (read-only, or no permission)"
+    return exc.strerror or str(exc)
 
 
 def timeline_text(timeline: otio.schema.Timeline, fmt: str) -> str:
@@ -170,47 +215,3 @@ def timeline_text(timeline: otio.schema.Timeline, fmt: str) -> str:
         return otio.adapters.write_to_string(timeline, adapter)
     except Exception as exc:  # adapters raise their own types; the editor needs to know what failed
         raise ExportError(f"OpenTimelineIO's {adapter} adapter could not write this edit: {exc}") from exc
-
-
-def cue_for(
-    library: Library,
-    video: str | os.PathLike[str],
-    clip_in: float = 0.0,
-    clip_out: float | None = None,
-    *,
-    track: int | str | os.PathLike[str] | None = None,
-    music_start: float | None = None,
-    fit: bool = True,
-) -> tuple[Cue, float | None]:
-    """A cue for a clip of `video` and a library track (by id or path), and the clip's frame rate.
-
-    With `fit`, the music's in point is moved from `music_start` (the recommended start) to where the
-    music ends on a downbeat exactly at the clip's out point (`engine.media.beats.fit_to_length`).
-    """
-    info = probe_video(video)
-    clip_out = info.duration if clip_out is None else min(clip_out, info.duration)
-    if clip_in < 0 or clip_out <= clip_in:
-        raise ExportError(f"{Path(video).name}: clip range {clip_in:.2f}-{clip_out:.2f} s is empty")
-    cue = Cue(os.fspath(video), info.duration, clip_in, clip_out)
-    if track is None:
-        return cue, info.frame_rate
-    track_id = track if isinstance(track, int) else library.catalog.track_id(track)
-    details = library.catalog.track_details([track_id]).get(track_id) if track_id is not None else None
-    if details is None:
-        raise ExportError(f"{track} is not in the library: add its folder and scan")
-    beats = library.beats(track_id)
-    start = music_start or 0.0
-    if fit:
-        start = fit_to_length(beats, details["duration"], start, cue.length).start
-    music = Cue(
-        cue.video,
-        cue.video_duration,
-        clip_in,
-        clip_out,
-        music=details["path"],
-        music_duration=details["duration"],
-        music_start=start,
-        title=" – ".join(x for x in (details["artist"], details["title"]) if x) or None,
-        beats=beats,
-    )
-    return music, info.frame_rate

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 
 from engine.api import create_app, load_or_create_token
 from engine.api.app import MAX_BODY
-from engine.library import Library
+from engine.facade import Engine
 from media import render_midi, write_video
 
 ORIGIN = "https://panel.example"
@@ -61,13 +61,13 @@ def served(bundle, tmp_path_factory):
     for i in range(len(frames)):
         frames[i] = (40, (i * 5) % 255, 160)
     clip = write_video(root / "clip.mp4", frames, 25)
-    library = Library(root / "data", bundle)
-    library.add_root(music)
-    library.scan(workers=2)
+    engine = Engine(root / "data", bundle=bundle)
+    engine.add_root(music)
+    engine.scan(workers=2)
     token = load_or_create_token(root / "config")
-    app = create_app(library, token, allowed_origins=[ORIGIN])
+    app = create_app(engine, token, allowed_origins=[ORIGIN])
     with LiveServer(app) as url:
-        yield {"url": url, "token": token, "clip": clip, "music": music, "root": root, "library": library}
+        yield {"url": url, "token": token, "clip": clip, "music": music, "root": root, "engine": engine}
 
 
 @pytest.fixture
@@ -88,6 +88,15 @@ def test_requests_without_or_with_a_wrong_token_are_refused(served):
         assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "bad_token"
     refused = httpx.post(url + "/v1/recommend", json={"prompt": "piano"}, headers={"Authorization": served["token"]})
     assert refused.status_code == 401  # the scheme matters too
+
+
+def test_the_bearer_scheme_is_case_insensitive(served):
+    """RFC 7235: the scheme is case-insensitive; the token itself is not."""
+    for scheme in ("bearer", "BEARER", "Bearer"):
+        reply = httpx.get(served["url"] + "/v1/library", headers={"Authorization": f"{scheme} {served['token']}"})
+        assert reply.status_code == 200, scheme
+    swapped = served["token"].swapcase()
+    assert httpx.get(served["url"] + "/v1/library", headers={"Authorization": f"Bearer {swapped}"}).status_code == 401
 
 
 def test_token_file_is_made_once_and_kept_private(tmp_path):
@@ -142,6 +151,49 @@ def test_oversized_and_unsized_bodies_are_refused(client):
     assert streamed.status_code == 411
 
 
+def test_numbers_and_booleans_are_taken_only_as_themselves(client, served):
+    """A string or a boolean is never read as a number (nor a number as a boolean): clients find their bugs."""
+    refused = [
+        ("/v1/recommend", {"prompt": "piano", "k": "10"}),
+        ("/v1/recommend", {"prompt": "piano", "k": True}),
+        ("/v1/recommend", {"prompt": "piano", "k": 2.5}),
+        ("/v1/recommend", {"prompt": "piano", "balance": "0.5"}),
+        ("/v1/recommend", {"prompt": "piano", "in": "1"}),
+        ("/v1/similar", {"track_id": "1"}),
+        ("/v1/library/scan", {"full": 1}),
+        ("/v1/export", {"clips": [{"video": str(served["clip"]), "fit": "yes"}]}),
+    ]
+    for path, body in refused:
+        reply = client.post(path, json=body)
+        assert reply.status_code == 422 and reply.json()["error"]["code"] == "invalid_request", (path, body)
+    assert client.post("/v1/recommend", json={"prompt": "piano", "k": 2, "balance": 1}).status_code == 200
+
+
+def test_the_openapi_document_lists_the_errors_each_operation_gives(client):
+    spec = client.get("/v1/openapi.json").json()
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            answers = operation["responses"]
+            assert {"401", "411", "413"} <= set(answers), (method, path)
+            for code, answer in answers.items():
+                if code.startswith("4") and code != "422":
+                    schema = answer["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path, code)
+    assert {"404", "409", "422"} <= set(spec["paths"]["/v1/recommend"]["post"]["responses"])
+
+
+def test_an_impossible_edit_is_refused(client, served):
+    drums = served["engine"].track(served["music"] / "drums.flac")
+    for start in (drums.duration + 1, drums.duration):
+        clip = {"video": str(served["clip"]), "track_id": drums.id, "music_start": start, "fit": False}
+        reply = client.post("/v1/export", json={"format": "otio", "clips": [clip]})
+        assert reply.status_code == 422 and "cannot start at" in reply.json()["error"]["message"], start
+    negative = {"video": str(served["clip"]), "track_id": drums.id, "music_start": -5}
+    assert client.post("/v1/export", json={"clips": [negative]}).json()["error"]["code"] == "invalid_request"
+    past = client.post("/v1/fit", json={"track_id": drums.id, "start": drums.duration + 5, "length": 4})
+    assert past.status_code == 422 and "cannot start at" in past.json()["error"]["message"]
+
+
 def test_limits_and_validation_errors_are_json(client):
     for body in ({"prompt": "piano", "k": 500}, {"prompt": "piano", "balance": 2}, {"prompt": "x", "bogus": 1}, {}):
         reply = client.post("/v1/recommend", json=body)
@@ -190,8 +242,7 @@ def test_recommend_then_export_round_trip(client, served):
 
 
 def test_similar_beats_and_fit(client, served):
-    library = served["library"]
-    drums = library.catalog.track_id(served["music"] / "drums.flac")
+    drums = served["engine"].track(served["music"] / "drums.flac").id
     similar = client.post("/v1/similar", json={"track_id": drums, "k": 2}).json()
     assert len(similar["results"]) == 2 and drums not in [r["track_id"] for r in similar["results"]]
     beats = client.get(f"/v1/tracks/{drums}/beats").json()
@@ -206,7 +257,7 @@ def test_scan_starts_and_reports_progress(client, served):
     extra = served["root"] / "more"
     extra.mkdir(exist_ok=True)
     render_midi(extra / "new.flac", bpm=100, program=25, melody=[52, 56, 59], seconds=20)
-    served["library"].add_root(extra)
+    served["engine"].add_root(extra)
     assert client.post("/v1/library/scan", json={}).status_code == 202
     deadline = time.monotonic() + 120
     while (state := client.get("/v1/library/scan").json())["running"]:
@@ -242,7 +293,7 @@ def test_needledrop_serve_runs_the_api(served, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "NEEDLEDROP_CONFIG_DIR": str(tmp_path / "config")}
-    command = [sys.executable, "-m", "engine.cli.main", "--data-dir", str(served["library"].data_dir), "serve"]
+    command = [sys.executable, "-m", "engine.cli.main", "--data-dir", str(served["engine"].data_dir), "serve"]
     server = subprocess.Popen([*command, "--port", str(port)], env=env, stderr=subprocess.PIPE, text=True)
     try:
         token_file = tmp_path / "config" / "api-token"

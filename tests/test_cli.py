@@ -3,6 +3,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from engine.bundle.runtime import CPU, CUDA
 
 
@@ -50,3 +52,50 @@ def test_models_build_reports_up_to_date(bundle):
     result = needledrop("models", "build")
     assert result.returncode == 0, result.stderr
     assert f"already up to date: {bundle.id}" in result.stdout
+
+
+# ---- bad input: one line on stderr, a non-zero exit, nothing half done ----------------------------------------
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0, result.stdout
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+def test_adding_a_folder_that_is_not_there_or_is_already_there_says_so(bundle, tmp_path):
+    env = {"NEEDLEDROP_DATA_DIR": str(tmp_path / "data")}
+    assert "does not exist" in one_line_error(needledrop("library", "add", str(tmp_path / "no-such"), env=env))
+    (tmp_path / "file.txt").write_text("x")
+    assert "not a folder" in one_line_error(needledrop("library", "add", str(tmp_path / "file.txt"), env=env))
+    music = tmp_path / "music"
+    (music / "inner").mkdir(parents=True)
+    assert needledrop("library", "add", str(music), env=env).returncode == 0
+    assert "already" in one_line_error(needledrop("library", "add", str(music), env=env))
+    assert "inside" in one_line_error(needledrop("library", "add", str(music / "inner"), env=env))
+    status = json.loads(needledrop("library", "status", "--json", env=env).stdout)
+    assert [r["path"] for r in status["roots"]] == [str(music)]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["recommend", "--prompt", "piano", "--in", "nan"], "not a time"),
+        (["recommend", "--prompt", "piano", "--out", "-3"], "not a time"),
+        (["recommend", "--prompt", "piano", "--balance", "nan"], "between 0 and 1"),
+        (["recommend", "--prompt", "piano", "-k", "0"], "at least 1"),
+        (["similar", "12345"], "no track 12345"),
+        (["library", "scan", "--workers", "-1"], "at least 1"),
+    ],
+)
+def test_impossible_numbers_are_refused_in_one_line(bundle, tmp_path, args, message):
+    env = {"NEEDLEDROP_DATA_DIR": str(tmp_path / "data")}
+    assert message in one_line_error(needledrop(*args, env=env))
+
+
+def test_a_prompt_that_is_not_utf8_is_one_clear_line(bundle, tmp_path):
+    env = {**os.environ, "NEEDLEDROP_DATA_DIR": str(tmp_path / "data")}
+    command = [os.fsencode(sys.executable), b"-m", b"engine.cli.main", b"recommend", b"--prompt", b"caf\xe9 piano"]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert "not valid UTF-8" in one_line_error(result)

@@ -1,14 +1,20 @@
 """Timeline export through OpenTimelineIO: ranges, fades and beat markers, in every format it writes."""
 
+import contextlib
+import json
+import os
+import subprocess
 from pathlib import Path
+from urllib.parse import unquote_to_bytes
 
 import numpy as np
 import opentimelineio as otio
 import pytest
 
 from engine.cli.main import main
-from engine.export import FADE_SECONDS, ExportError, build_timeline, cue_for, format_for, write_timeline
-from engine.library import Library
+from engine.export import FADE_SECONDS, ExportError, build_timeline, format_for
+from engine.facade import Engine, TrackNotFoundError
+from engine.records import ExportClip
 from media import render_midi, write_video
 
 
@@ -35,25 +41,29 @@ def setup(bundle, tmp_path_factory):
         tags={"title": "Drive", "artist": "Bo"},
     )
     render_midi(music / "piano.flac", bpm=96, program=0, melody=[60, 64, 67], drums=True, seconds=40)
-    library = Library(root / "data", bundle)
-    library.add_root(music)
-    library.scan(workers=2)
+    engine = Engine(root / "data", bundle=bundle)
+    engine.add_root(music)
+    engine.scan(workers=2)
     clips = {
         "a": write_video(root / "a.mp4", frames(12), 25),
         "b": write_video(root / "b.mp4", frames(9), 25),
     }
-    return library, music, clips
+    return engine, music, clips
 
 
 def test_otio_has_the_clips_the_music_aligned_under_them_and_beat_markers(setup, tmp_path):
-    library, music, clips = setup
-    first, rate = cue_for(library, clips["a"], 2.0, 9.6, track=music / "drums.flac", music_start=8.0)
-    second, _ = cue_for(library, clips["b"], 0.0, None, track=music / "piano.flac", music_start=3.0)
-    silent, _ = cue_for(library, clips["a"], 0.0, 4.0)
-    assert rate == pytest.approx(25.0)
-    path = write_timeline(build_timeline([first, second, silent], rate=rate), tmp_path / "edit.otio")
+    engine, music, clips = setup
+    edit = [
+        ExportClip(clips["a"], 2.0, 9.6, track=str(music / "drums.flac"), music_start=8.0),
+        ExportClip(clips["b"], 0.0, None, track=str(music / "piano.flac"), music_start=3.0),
+        ExportClip(clips["a"], 0.0, 4.0),
+    ]
+    result = engine.export(edit, path=tmp_path / "edit.otio")
+    assert result.frame_rate == pytest.approx(25.0) and result.format == "otio" and not result.notes
+    first = result.cues[0]
+    assert first.track_id == engine.track(music / "drums.flac").id
 
-    timeline = otio.adapters.read_from_file(str(path))
+    timeline = otio.adapters.read_from_file(result.path)
     picture, sound = timeline.video_tracks()[0], timeline.audio_tracks()[0]
     shots = list(picture.find_clips())
     assert [c.name for c in shots] == ["a.mp4", "b.mp4", "a.mp4"]
@@ -64,10 +74,10 @@ def test_otio_has_the_clips_the_music_aligned_under_them_and_beat_markers(setup,
     ]
     assert Path(shots[0].media_reference.target_url.removeprefix("file://")) == Path(clips["a"]).resolve()
     tunes = list(sound.find_clips())
-    assert [c.name for c in tunes] == ["Bo – Drive", "piano"]  # the third clip has no music: a gap
+    assert [c.name for c in tunes] == ["Bo – Drive", "piano.flac"]  # the third clip has no music: a gap
     for tune, shot in zip(tunes, shots):
         assert tune.range_in_parent() == shot.range_in_parent()  # under its clip, as long as it
-    beats = library.beats(library.catalog.track_id(music / "drums.flac"))
+    beats = engine.beats(music / "drums.flac")
     start = tunes[0].source_range.start_time.to_seconds()
     assert start == pytest.approx(first.music_start, abs=1 / 25)
     end = start + 7.6
@@ -83,19 +93,19 @@ def test_otio_has_the_clips_the_music_aligned_under_them_and_beat_markers(setup,
 
 
 def test_no_fit_keeps_the_given_start(setup):
-    library, music, clips = setup
-    cue, _ = cue_for(library, clips["a"], 0.0, 6.0, track=music / "drums.flac", music_start=7.77, fit=False)
-    assert cue.music_start == 7.77
+    engine, music, clips = setup
+    edit = [ExportClip(clips["a"], 0.0, 6.0, track=str(music / "drums.flac"), music_start=7.77, fit=False)]
+    assert engine.export(edit, fmt="otio").cues[0].music_start == 7.77
 
 
 @pytest.mark.parametrize(("fmt", "suffix"), [("fcp7", ".xml"), ("fcpx", ".fcpxml"), ("edl", ".edl")])
 def test_editor_formats_parse_back(setup, tmp_path, fmt, suffix):
-    library, music, clips = setup
-    cues = [
-        cue_for(library, clips["a"], 1.0, 6.0, track=music / "drums.flac", music_start=4.0)[0],
-        cue_for(library, clips["b"], 2.0, 8.0, track=music / "piano.flac")[0],
+    engine, music, clips = setup
+    edit = [
+        ExportClip(clips["a"], 1.0, 6.0, track=str(music / "drums.flac"), music_start=4.0),
+        ExportClip(clips["b"], 2.0, 8.0, track=str(music / "piano.flac")),
     ]
-    path = write_timeline(build_timeline(cues, name="Cut 1", rate=25.0), tmp_path / f"cut{suffix}")
+    path = Path(engine.export(edit, path=tmp_path / f"cut{suffix}", name="Cut 1").path)
     assert format_for(path) == fmt
     adapter = {"fcp7": "fcp_xml", "fcpx": "fcpx_xml", "edl": "cmx_3600"}[fmt]
     kwargs = {"rate": 25} if fmt == "edl" else {}
@@ -112,25 +122,127 @@ def test_editor_formats_parse_back(setup, tmp_path, fmt, suffix):
 
 
 def test_bad_edits_are_clear_errors(setup, tmp_path):
-    library, music, clips = setup
+    engine, music, clips = setup
+    drums = str(music / "drums.flac")
     with pytest.raises(ExportError, match="no clips"):
         build_timeline([])
     with pytest.raises(ExportError, match="empty"):
-        cue_for(library, clips["a"], 5.0, 5.0)
-    with pytest.raises(ExportError, match="not in the library"):
-        cue_for(library, clips["a"], track=tmp_path / "nope.flac")
+        engine.export([ExportClip(clips["a"], 5.0, 5.0)], fmt="otio")
+    with pytest.raises(TrackNotFoundError, match="not in the library"):
+        engine.export([ExportClip(clips["a"], track=str(tmp_path / "nope.flac"))], fmt="otio")
     with pytest.raises(ExportError, match="cannot tell the timeline format"):
         format_for(tmp_path / "edit.mov")
     with pytest.raises(ExportError, match="unknown timeline format"):
         format_for(tmp_path / "edit.otio", "aaf")
+    # An impossible edit is refused, not written: music before its start or after its end, NaN points.
+    length = engine.track(drums).duration
+    for start in (-5.0, length, length + 0.5, 1e9):
+        with pytest.raises(ExportError, match="cannot start at"):
+            engine.export([ExportClip(clips["a"], 0, 4, track=drums, music_start=start, fit=False)], fmt="otio")
+    for clip_in, clip_out in ((float("nan"), 4.0), (0.0, float("nan")), (0.0, float("inf"))):
+        with pytest.raises(ExportError, match="number of seconds"):
+            engine.export([ExportClip(clips["a"], clip_in, clip_out)], fmt="otio")
+
+
+def test_music_that_ends_before_the_clip_leaves_silence_and_says_so(setup, tmp_path):
+    engine, music, clips = setup
+    drums = str(music / "drums.flac")
+    length = engine.track(drums).duration
+    edit = [ExportClip(clips["a"], 0.0, 10.0, track=drums, music_start=length - 4.0, fit=False)]
+    result = engine.export(edit, path=tmp_path / "edit.otio")
+    assert len(result.notes) == 1 and "the rest of the clip has no music" in result.notes[0]
+    assert result.cues[0].music_end == pytest.approx(length, abs=1e-3)
+    sound = otio.adapters.read_from_file(result.path).audio_tracks()[0]
+    (tune,) = sound.find_clips()
+    assert tune.source_range.duration.to_seconds() == pytest.approx(4.0, abs=1 / 25)
+    assert tune.source_range.end_time_exclusive().to_seconds() <= length + 1 / 25  # never past the file
+    assert sound.duration().to_seconds() == pytest.approx(10.0, abs=1 / 25)  # silence to the clip's end
+
+
+def test_where_a_timeline_cannot_be_written_is_one_clear_error_and_no_litter(setup, tmp_path):
+    engine, music, clips = setup
+    edit = [ExportClip(clips["a"], 0.0, 4.0, track=str(music / "drums.flac"))]
+    with pytest.raises(ExportError, match="does not exist"):
+        engine.export(edit, path=tmp_path / "missing" / "edit.otio")
+    folder = tmp_path / "edit.otio"
+    folder.mkdir()
+    with pytest.raises(ExportError, match="is a folder"):
+        engine.export(edit, path=folder)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["edit.otio"]  # nothing left behind
+
+
+def test_a_full_disk_is_one_clear_error_and_keeps_the_old_file(setup, small_disk):
+    engine, music, clips = setup
+    edit = [ExportClip(clips["a"], 0.0, 8.0, track=str(music / "drums.flac"))]
+    target = small_disk / "edit.otio"
+    target.write_text("the previous export")
+    with contextlib.suppress(OSError), open(small_disk / "filler", "wb") as f:  # fill it to the last block
+        while True:
+            f.write(b"\0" * 4096)
+    with pytest.raises(ExportError, match="the disk is full"):
+        engine.export(edit, path=target)
+    assert target.read_text() == "the previous export"
+    assert sorted(p.name for p in small_disk.iterdir()) == ["edit.otio", "filler"]
+
+
+def test_a_read_only_disk_is_one_clear_error(setup, small_disk):
+    engine, music, clips = setup
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    with pytest.raises(ExportError, match="not writable"):
+        engine.export([ExportClip(clips["a"], 0.0, 4.0)], path=small_disk / "edit.xml")
+
+
+def test_a_name_that_is_not_utf8_is_exported_as_the_url_of_that_very_file(setup, tmp_path):
+    engine, music, clips = setup
+    raw = os.fsencode(tmp_path) + b"/caf\xe9 take.mp4"  # Latin-1 bytes: not valid UTF-8
+    with open(raw, "wb") as f, open(clips["b"], "rb") as source:
+        f.write(source.read())
+    result = engine.export([ExportClip(os.fsdecode(raw), 0.0, 3.0)], path=tmp_path / "edit.otio")
+    (shot,) = otio.adapters.read_from_file(result.path).video_tracks()[0].find_clips()
+    url = shot.media_reference.target_url
+    assert url.startswith("file://")
+    assert os.path.isfile(unquote_to_bytes(url.removeprefix("file://")))
+    assert shot.name == "caf\ufffd take.mp4"
 
 
 def test_cli_export(setup, tmp_path, capsys):
-    library, music, clips = setup
+    engine, music, clips = setup
     out = tmp_path / "edit.fcpxml"
-    args = ["--data-dir", str(library.data_dir), "export", str(clips["a"]), str(out), "--prompt", "drums", "--json"]
+    args = ["--data-dir", str(engine.data_dir), "export", str(clips["a"]), str(out), "--prompt", "drums", "--json"]
     assert main(args) == 0
-    report = __import__("json").loads(capsys.readouterr().out)
-    assert report["format"] == "fcpx" and out.is_file()
+    report = json.loads(capsys.readouterr().out)
+    assert report["format"] == "fcpx" and report["path"] == str(out) and out.is_file()
     back = otio.adapters.read_from_file(str(out), "fcpx_xml")
     assert len(list(back.audio_tracks()[0].find_clips())) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--in", "nan"], "not a time"),
+        (["--out-point", "inf"], "not a time"),
+        (["--music-start", "-5"], "not a time"),
+        (["--music-start", "900", "--no-fit", "--track", "TRACK"], "cannot start at 900.00 s"),
+    ],
+)
+def test_cli_export_refuses_impossible_edits_in_one_line(setup, tmp_path, capsys, args, message):
+    engine, music, clips = setup
+    args = [str(music / "drums.flac") if a == "TRACK" else a for a in args]
+    out = tmp_path / "edit.otio"
+    with contextlib.suppress(SystemExit):  # argparse exits 2 on a bad value
+        code = main(["--data-dir", str(engine.data_dir), "export", str(clips["a"]), str(out), *args])
+        assert code != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1] and not out.exists()
+
+
+@pytest.mark.parametrize("where", ["missing/edit.xml", ".", "read-only/edit.xml"])
+def test_cli_export_to_a_place_it_cannot_write_is_one_line(setup, tmp_path, capsys, small_disk, where):
+    engine, music, clips = setup
+    (tmp_path / "read-only").symlink_to(small_disk)
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    track = ["--track", str(music / "drums.flac")]
+    code = main(["--data-dir", str(engine.data_dir), "export", str(clips["a"]), str(tmp_path / where), *track])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and err[0].startswith("needledrop: ")
+    assert not list(tmp_path.rglob(".*.tmp"))

@@ -1,5 +1,6 @@
 """Recommendation end to end: a real scanned library, real clips, the default bundle's heads."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ import pytest
 
 from engine.cli.main import main
 from engine.errors import DecodeError
+from engine.facade import Engine, TrackNotFoundError
 from engine.library import Library
 from engine.recommend import QueryError, Recommender
 from engine.recommend.filters import SUNG, TAG_PRESENT
@@ -151,7 +153,7 @@ def test_hard_constraints_keep_exactly_the_tracks_that_satisfy_them(recommender,
 @pytest.mark.parametrize("prompt", ["80-100 bpm", "no drums", "under 100 bpm, not techno", "at least 40 seconds"])
 def test_every_search_path_keeps_the_same_tracks(recommender, library, monkeypatch, exact_rows, exact_block, prompt):
     """Annoy with a widened pool, the exact tempo block and the exact gathered rows agree on what passes."""
-    import engine.recommend.recommender as module
+    import engine.recommend.candidates as module
 
     monkeypatch.setattr(module, "EXACT_ROWS", exact_rows)
     monkeypatch.setattr(module, "EXACT_BLOCK", exact_block)
@@ -290,19 +292,24 @@ def test_diversity_caps_per_artist_and_album(recommender):
     assert len(per_album.results) == len(TRACKS)  # only the second "Quiet" track is capped away
 
 
-def test_more_like_a_track_or_a_part_of_it(recommender, library):
+def test_more_like_a_track_or_a_part_of_it(bundle, library):
+    engine = Engine(library.data_dir, bundle=bundle)
     root = Path(library.catalog.roots()[0].display)
-    whole = recommender.similar(root / "techno.mp3", k=3)
+    whole = engine.similar(root / "techno.mp3", k=3)
     assert "techno.mp3" not in names(whole) and len(whole.results) == 3
-    drums_half = recommender.similar(root / "halves.flac", start=HALF, end=2 * HALF, k=len(TRACKS))
-    piano_half = recommender.similar(root / "halves.flac", start=0, end=HALF, k=len(TRACKS))
+    by_id = engine.similar(engine.track(root / "techno.mp3").id, k=3)
+    assert names(by_id) == names(whole)
+    drums_half = engine.similar(root / "halves.flac", start=HALF, end=2 * HALF, k=len(TRACKS))
+    piano_half = engine.similar(root / "halves.flac", start=0, end=HALF, k=len(TRACKS))
     rank = {n: i for i, n in enumerate(names(drums_half))}
     assert rank["techno.mp3"] < rank["piano.flac"] or rank["rock.opus"] < rank["piano.flac"]
     assert names(drums_half) != names(piano_half)
-    with pytest.raises(QueryError, match="not in the library"):
-        recommender.similar(root / "nope.mp3")
+    with pytest.raises(TrackNotFoundError, match="not in the library"):
+        engine.similar(root / "nope.mp3")
+    with pytest.raises(TrackNotFoundError, match="no track 99999"):
+        engine.similar(99999)
     with pytest.raises(QueryError, match="no audio between"):
-        recommender.similar(root / "piano.flac", start=500, end=600)
+        engine.similar(root / "piano.flac", start=500, end=600)
 
 
 def test_cli_recommend_and_similar(library, clips, capsys):
@@ -343,3 +350,19 @@ def test_new_scan_is_seen_and_offline_tracks_are_left_out(bundle, library, tmp_p
     finally:
         moved.rename(extra)
     assert folder.exists()
+
+
+def test_a_query_on_a_full_disk_still_answers(bundle, clips, small_disk, tmp_path):
+    """The clip cache cannot be written: the query answers all the same (the cache is only a cache)."""
+    folder = tmp_path / "music"
+    folder.mkdir()
+    render_midi(folder / "a.flac", bpm=90, program=0, melody=[60, 64], seconds=14)
+    engine = Engine(small_disk / "data", bundle=bundle)
+    engine.add_root(folder)
+    engine.scan(workers=1)
+    with contextlib.suppress(OSError), open(small_disk / "filler", "wb") as f:
+        while True:
+            f.write(b"\0" * 4096)
+    found = engine.recommend(clips["slow"], prompt="piano", k=1)
+    assert names(found) == ["a.flac"]
+    assert len(engine.recommender.cache) == 0  # nothing could be kept, and nothing failed for it

@@ -2,17 +2,18 @@
 
 Every request needs the token (`Authorization: Bearer ...`), bodies are limited to `MAX_BODY` bytes, media
 paths must be readable files of the right kind, and errors are JSON: `{"error": {"code", "message"}}` with
-a fitting status. CORS is answered only for the origins the user allowed (UXP panels run in one). The
-recommender serves one request at a time; the others wait for it.
+a fitting status, listed per operation in the OpenAPI document. Request bodies are validated strictly: `k`
+is a JSON integer, not `"10"` or `true`. CORS is answered only for the origins the user allowed (UXP
+panels run in one). Everything goes through the one `Engine`, which serialises queries itself.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 import threading
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -24,14 +25,21 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
-import engine
+from engine import __version__, records
 from engine.errors import DecodeError, NeedledropError
-from engine.export import FORMATS, ExportError, build_timeline, cue_for, timeline_text
-from engine.library import IndexMissingError, Library
-from engine.media.beats import fit_to_length
-from engine.media.video import probe_video
-from engine.recommend import QueryError, Recommender
-from engine.recommend.recommender import MAX_K
+from engine.export import FORMATS
+from engine.facade import (
+    MAX_K,
+    DatabaseError,
+    Engine,
+    ExportError,
+    IndexMissingError,
+    LibraryError,
+    QueryError,
+    ScanRunningError,
+    TrackNotFoundError,
+)
+from engine.records import ScanProgress, to_json
 
 MAX_BODY = 64 * 1024
 MAX_CLIPS = 200
@@ -39,6 +47,7 @@ MAX_PROMPT = 1000
 PATH_LENGTH = 4096
 Seconds = Annotated[float, Field(ge=0, le=24 * 3600, allow_inf_nan=False)]
 MediaPath = Annotated[str, Field(min_length=1, max_length=PATH_LENGTH)]
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -52,7 +61,32 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: a JSON string or boolean is never taken for a number, nor a number for a boolean.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="stable, for programs: bad_query, not_found, no_index, ...")
+    message: str = Field(description="one sentence for people")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+def _answers(*codes: int) -> dict:
+    """The error answers an operation gives, for the OpenAPI document (every one can also answer 401, 411, 413)."""
+    reasons = {
+        401: "no token, or the wrong one",
+        403: "a file the server may not read",
+        404: "no such file or track",
+        409: "no index yet, or a scan already running",
+        411: "a body of unknown length",
+        413: "a body over the size limit",
+        422: "a request that cannot be answered as asked",
+        503: "the library's storage failed (disk full, catalog locked or damaged)",
+    }
+    return {code: {"model": ErrorBody, "description": reasons[code]} for code in sorted({401, 411, 413, *codes})}
 
 
 class RecommendRequest(_Strict):
@@ -116,10 +150,10 @@ def _readable_file(path: str, what: str) -> str:
     return str(p)
 
 
-def _video(path: str) -> str:
+def _video(engine: Engine, path: str) -> str:
     path = _readable_file(path, "video")
     try:
-        probe_video(path)
+        engine.probe(path)
     except DecodeError as exc:
         raise ApiError(422, "not_a_video", str(exc)) from exc
     return path
@@ -128,8 +162,8 @@ def _video(path: str) -> str:
 class _Scan:
     """The one background scan the API may run, and what it last reported."""
 
-    def __init__(self, library: Library):
-        self.library = library
+    def __init__(self, engine: Engine):
+        self.engine = engine
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
         self.progress: dict = {}
@@ -137,8 +171,9 @@ class _Scan:
         self.error: str | None = None
 
     def start(self, full: bool) -> bool:
+        """False when a scan is running already, from this server or another process."""
         with self.lock:
-            if self.thread is not None and self.thread.is_alive():
+            if (self.thread is not None and self.thread.is_alive()) or self.engine.scan_running():
                 return False
             self.progress, self.report, self.error = {}, None, None
             self.thread = threading.Thread(target=self._run, args=(full,), daemon=True, name="api-scan")
@@ -146,7 +181,7 @@ class _Scan:
             return True
 
     def _run(self, full: bool) -> None:
-        def on_progress(p) -> None:
+        def on_progress(p: ScanProgress) -> None:
             self.progress = {
                 "files_total": p.files_total,
                 "files_done": p.files_done,
@@ -157,9 +192,10 @@ class _Scan:
             }
 
         try:
-            report = self.library.scan(full=full, on_progress=on_progress)
-            self.report = {k: v for k, v in asdict(report).items() if k != "stages"}
+            report = self.engine.scan(full=full, on_progress=on_progress)
+            self.report = {k: v for k, v in to_json(report).items() if k != "stages"}
         except Exception as exc:  # noqa: BLE001 - reported through GET /v1/library/scan
+            log.exception("the scan failed")
             self.error = str(exc)
 
     def state(self) -> dict:
@@ -167,21 +203,24 @@ class _Scan:
         return {"running": running, "progress": self.progress, "report": self.report, "error": self.error}
 
 
-def create_app(library: Library, token: str, *, allowed_origins: list[str] | None = None) -> FastAPI:
-    """The API over `library`; requests must carry `token`."""
-    recommender = Recommender(library)
-    lock = threading.Lock()  # the recommender and its ONNX sessions serve one request at a time
-    scan = _Scan(library)
+def _authorised(header: str, token: str) -> bool:
+    """`Authorization: Bearer <token>`, the scheme in any case (RFC 7235), the token compared in constant time."""
+    scheme, _, given = header.strip().partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def create_app(engine: Engine, token: str, *, allowed_origins: list[str] | None = None) -> FastAPI:
+    """The API over `engine`; requests must carry `token`."""
+    scan = _Scan(engine)
     app = FastAPI(
         title="Needledrop local API",
-        version=engine.__version__,
+        version=__version__,
         description="Music recommendations for video clips from the user's own library. "
         "Every request needs `Authorization: Bearer <token>`; the token is in the Needledrop config folder.",
         openapi_url="/v1/openapi.json",
         docs_url=None,  # the interactive docs load scripts from a CDN; this API is offline
         redoc_url=None,
     )
-    expected = f"Bearer {token}".encode()
 
     # ---- middleware (the last added runs first): CORS, then the token, then the body limit ----
 
@@ -197,10 +236,10 @@ def create_app(library: Library, token: str, *, allowed_origins: list[str] | Non
 
     @app.middleware("http")
     async def require_token(request: Request, call_next):
-        given = request.headers.get("authorization", "").encode()
+        given = request.headers.get("authorization", "")
         if not given:
             return _error(401, "no_token", "send the Needledrop API token as `Authorization: Bearer <token>`")
-        if not hmac.compare_digest(given, expected):
+        if not _authorised(given, token):
             return _error(401, "bad_token", "the API token is wrong (see the api-token file in the config folder)")
         return await call_next(request)
 
@@ -227,133 +266,140 @@ def create_app(library: Library, token: str, *, allowed_origins: list[str] | Non
     async def http_error(request: Request, exc: StarletteHTTPException):
         return _error(exc.status_code, "http_error", str(exc.detail))
 
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        # Still JSON for a client, and the traceback in the server's log for us.
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return _error(500, "internal", f"the server failed unexpectedly ({type(exc).__name__}); see its log")
+
     def engine_call(fn):
         """Run an engine call, turning its errors into API errors."""
         try:
             return fn()
+        except TrackNotFoundError as exc:
+            raise ApiError(404, "not_in_library", str(exc)) from exc
         except (QueryError, ExportError) as exc:
             raise ApiError(422, "bad_query", str(exc)) from exc
         except DecodeError as exc:
             raise ApiError(422, "undecodable", str(exc)) from exc
         except IndexMissingError as exc:
             raise ApiError(409, "no_index", str(exc)) from exc
+        except ScanRunningError as exc:
+            raise ApiError(409, "scan_running", str(exc)) from exc
+        except LibraryError as exc:
+            raise ApiError(422, "bad_folder", str(exc)) from exc
+        except DatabaseError as exc:
+            raise ApiError(503, "storage", str(exc)) from exc
         except NeedledropError as exc:
             raise ApiError(422, "engine_error", str(exc)) from exc
 
-    def track_id_of(track_id: int | None, path: str | None) -> int:
+    def track_of(track_id: int | None, path: str | None) -> int:
         if (track_id is None) == (path is None):
             raise ApiError(422, "invalid_request", "give either track_id or track (a path), not both or neither")
-        if path is not None:
-            found = library.catalog.track_id(_readable_file(path, "track"))
-            if found is None:
-                raise ApiError(404, "not_in_library", f"{path} is not in the library: add its folder and scan")
-            return found
-        if library.catalog.track_file(track_id) is None:
-            raise ApiError(404, "not_in_library", f"there is no track {track_id} in the library")
-        return track_id
+        ref = _readable_file(path, "track") if path is not None else track_id
+        return engine_call(lambda: engine.track(ref)).id
 
     # ---- endpoints ----
 
-    @app.get("/v1/health", summary="Version, model bundle and what it runs on")
+    @app.get("/v1/health", summary="Version, model bundle and what it runs on", responses=_answers())
     def health() -> dict:
-        execution = recommender.embedder.execution
-        return {
-            "status": "ok",
-            "version": engine.__version__,
-            "bundle_id": library.bundle.id,
-            "execution": execution.describe(),
-        }
+        info = engine_call(engine.info)
+        return {"status": "ok", "version": info.version, "bundle_id": info.bundle_id, "execution": info.execution}
 
-    @app.get("/v1/library", summary="Folders, tracks, hours of audio, errors, index")
+    @app.get("/v1/library", summary="Folders, tracks, hours of audio, errors, index", responses=_answers(503))
     def library_status() -> dict:
-        return library.status()
+        return to_json(engine_call(engine.status))
 
-    @app.post("/v1/library/scan", status_code=202, summary="Start scanning every folder (progress: GET)")
+    @app.post(
+        "/v1/library/scan",
+        status_code=202,
+        summary="Start scanning every folder (progress: GET)",
+        responses=_answers(409, 422),
+    )
     def start_scan(body: ScanRequest | None = None) -> dict:
         if not scan.start(full=bool(body and body.full)):
             raise ApiError(409, "scan_running", "a scan is already running: GET /v1/library/scan shows its progress")
         return {"started": True}
 
-    @app.get("/v1/library/scan", summary="The running or last scan: progress, report, error")
+    @app.get("/v1/library/scan", summary="The running or last scan: progress, report, error", responses=_answers())
     def scan_state() -> dict:
         return scan.state()
 
-    @app.post("/v1/recommend", summary="Ranked tracks with start points for a clip, a prompt, or both")
+    @app.post(
+        "/v1/recommend",
+        summary="Ranked tracks with start points for a clip, a prompt, or both",
+        responses=_answers(403, 404, 409, 422, 503),
+    )
     def recommend(body: RecommendRequest) -> dict:
-        video = _video(body.video) if body.video is not None else None
+        video = _video(engine, body.video) if body.video is not None else None
         if video is None and not (body.prompt and body.prompt.strip()):
             raise ApiError(422, "bad_query", "a recommendation needs a video clip, a prompt, or both")
         started = time.perf_counter()
-        with lock:
-            rec = engine_call(
-                lambda: recommender.recommend(
-                    video,
-                    start=body.clip_in,
-                    end=body.clip_out,
-                    prompt=body.prompt,
-                    balance=body.balance,
-                    k=body.k,
-                    per_artist=body.per_artist,
-                    per_album=body.per_album,
-                )
+        rec = engine_call(
+            lambda: engine.recommend(
+                video,
+                start=body.clip_in,
+                end=body.clip_out,
+                prompt=body.prompt,
+                balance=body.balance,
+                k=body.k,
+                per_artist=body.per_artist,
+                per_album=body.per_album,
             )
+        )
         return rec.to_json() | {"ms": round(1000 * (time.perf_counter() - started), 1)}
 
-    @app.post("/v1/similar", summary="More like a library track, or a part of it")
+    @app.post(
+        "/v1/similar", summary="More like a library track, or a part of it", responses=_answers(403, 404, 409, 422, 503)
+    )
     def similar(body: SimilarRequest) -> dict:
-        track_id = track_id_of(body.track_id, body.track)
-        with lock:
-            rec = engine_call(lambda: recommender.similar(track_id, start=body.start, end=body.end, k=body.k))
+        track_id = track_of(body.track_id, body.track)
+        rec = engine_call(lambda: engine.similar(track_id, start=body.start, end=body.end, k=body.k))
         return rec.to_json()
 
-    @app.get("/v1/tracks/{track_id}/beats", summary="Beat and downbeat times of a library track")
+    @app.get(
+        "/v1/tracks/{track_id}/beats",
+        summary="Beat and downbeat times of a library track",
+        responses=_answers(404, 422, 503),
+    )
     def beats(track_id: Annotated[int, ApiPath(ge=1, le=2**62)]) -> dict:
-        track_id = track_id_of(track_id, None)
-        found = engine_call(lambda: library.beats(track_id))
+        track_id = track_of(track_id, None)
+        found = engine_call(lambda: engine.beats(track_id))
         return {"track_id": track_id} | found.to_json()
 
-    @app.post("/v1/fit", summary="In and out points that end the music on a downbeat at the clip's end")
+    @app.post(
+        "/v1/fit",
+        summary="In and out points that end the music on a downbeat at the clip's end",
+        responses=_answers(404, 422, 503),
+    )
     def fit(body: FitRequest) -> dict:
-        track_id = track_id_of(body.track_id, None)
-        found = engine_call(lambda: library.beats(track_id))
-        duration = library.catalog.track_details([track_id])[track_id]["duration"]
-        result = engine_call(lambda: fit_to_length(found, duration, body.start, body.length))
-        return {"track_id": track_id} | asdict(result)
+        track_id = track_of(body.track_id, None)
+        result = engine_call(lambda: engine.fit(track_id, start=body.start, length=body.length))
+        return {"track_id": track_id} | to_json(result)
 
-    @app.post("/v1/export", summary="The edit as a timeline file: .otio, FCP 7 XML, FCPXML or CMX 3600 EDL")
+    @app.post(
+        "/v1/export",
+        summary="The edit as a timeline file: .otio, FCP 7 XML, FCPXML or CMX 3600 EDL",
+        responses=_answers(403, 404, 422, 503),
+    )
     def export(body: ExportRequest) -> dict:
         started = time.perf_counter()
-        cues, rates = [], []
+        clips = []
         for clip in body.clips:
-            video = _video(clip.video)
+            video = _video(engine, clip.video)
             if clip.track_id is not None:
-                track_id_of(clip.track_id, None)
-            cue, rate = engine_call(
-                lambda clip=clip, video=video: cue_for(
-                    library,
-                    video,
-                    clip.clip_in,
-                    clip.clip_out,
-                    track=clip.track_id,
-                    music_start=clip.music_start,
-                    fit=clip.fit,
-                )
-            )
-            cues.append(cue)
-            rates.append(rate)
-        rate = next((r for r in rates if r), 25.0)
-        timeline = engine_call(lambda: build_timeline(cues, name=body.name, rate=rate))
-        text = engine_call(lambda: timeline_text(timeline, body.format))
+                track_of(clip.track_id, None)
+            edit = records.ExportClip(video, clip.clip_in, clip.clip_out, clip.track_id, clip.music_start, clip.fit)
+            clips.append(edit)
+        result = engine_call(lambda: engine.export(clips, fmt=body.format, name=body.name))
         suffix = FORMATS[body.format][1]
         return {
-            "format": body.format,
+            "format": result.format,
             "filename": f"{body.name}{suffix}",
-            "frame_rate": rate,
-            "clips": [
-                {"video": c.video, "in": c.clip_in, "out": c.clip_out, "music": c.music, "music_start": c.music_start}
-                for c in cues
-            ],
-            "content": text,
+            "frame_rate": result.frame_rate,
+            "clips": [c.to_json() for c in result.cues],
+            "notes": result.notes,
+            "content": result.content,
             "ms": round(1000 * (time.perf_counter() - started), 1),
         }
 

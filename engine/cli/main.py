@@ -10,14 +10,21 @@ import sys
 import engine
 from engine.cli.commands import library, models, recommend, serve
 from engine.errors import BundleError, DecodeError, ExecutionProviderError, NeedledropError
-from engine.library import CatalogError
+from engine.facade import DatabaseError
 
 COMMAND_GROUPS = (models, library, recommend, serve)
-EXIT_CODES = {BundleError: 3, DecodeError: 4, ExecutionProviderError: 5, CatalogError: 6}
+EXIT_CODES = {BundleError: 3, DecodeError: 4, ExecutionProviderError: 5, DatabaseError: 6}
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes in one line, like every other error (subcommands inherit this class)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="needledrop",
         description="Recommend tracks from your own music library for a video clip and a prompt.",
     )
@@ -54,7 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         if exc.errno == errno.EPIPE:
             return 0
-        raise
+        # The machine said no (a full disk, a folder that vanished, no permission): one line, not a traceback.
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"needledrop: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,14 +1,23 @@
-"""The short "why" beside each result: which asked-for things the segment has, in the words people use."""
+"""The last stage: picks become results, each with a short "why" in the words people use.
+
+The why names what the segment was measured to have of what was asked (tags, tempo, vocals, length) and
+the clip's pace. Tracks on drives that are not plugged in are left out here, with the catalog's word on it.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from engine.recommend.filters import TAG_PRESENT, TagIndex
+from engine.library.catalog import Catalog
+from engine.library.index import SegmentIndex
 from engine.recommend.prompt import Constraint, Exclude, Length, Tempo, Vocals
+from engine.recommend.result import Result
+from engine.recommend.scoring import Picks
+from engine.recommend.tagindex import TAG_PRESENT, TagIndex
 
 # The clip's mean motion (mean absolute change of a grey thumbnail between frames, 0..1) and cut rate,
 # in the words an editor would use for the picture.
@@ -74,3 +83,57 @@ def why(
             parts.append(f"{bpm:.0f} BPM")
         parts.append(f"for a {picture_words(clip_cues)}")
     return " · ".join(dict.fromkeys(parts))
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What the explanations speak to: the prompt's words and constraints, and the clip's cues."""
+
+    text: str | None = None
+    constraints: Sequence[Constraint] = ()
+    clip_cues: dict[str, float] | None = None
+
+
+def explained(
+    picks: Picks, k: int, index: SegmentIndex, catalog: Catalog, tags: TagIndex, asked: Asked
+) -> list[Result]:
+    """Results for the picks in order, skipping tracks that are offline, until there are `k`."""
+    named = named_tags(asked.text, tags)
+    out: list[Result] = []
+    for begin in range(0, len(picks), 2 * k):
+        rows = picks.rows[begin : begin + 2 * k]
+        segment_ids = [int(i) for i in index.rows["segment"][rows]]
+        track_ids = [int(i) for i in index.rows["track"][rows]]
+        tracks = catalog.track_details(track_ids)
+        segments = catalog.segment_details(segment_ids)
+        for score, segment_id, track_id in zip(picks.scores[begin : begin + 2 * k], segment_ids, track_ids):
+            track, segment = tracks.get(track_id), segments.get(segment_id)
+            if track is None or segment is None or not track["online"]:
+                continue
+            reason = why(
+                asked=named,
+                constraints=asked.constraints,
+                segment=segment,
+                track=track,
+                tags=tags,
+                clip_cues=asked.clip_cues,
+            )
+            out.append(
+                Result(
+                    track_id=track_id,
+                    path=track["path"],
+                    title=track["title"],
+                    artist=track["artist"],
+                    album=track["album"],
+                    score=round(float(score), 4),
+                    start=round(segment["start"], 2),
+                    end=round(segment["end"], 2),
+                    duration=round(track["duration"], 2),
+                    bpm=segment["tempo_bpm"] or track["tempo_bpm"],
+                    tags=segment_tags(segment["tags"], tags),
+                    why=reason,
+                )
+            )
+            if len(out) == k:
+                return out
+    return out

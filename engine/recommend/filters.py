@@ -1,9 +1,9 @@
-"""Parsed prompt constraints applied to candidate segments: hard ones as masks, soft ones as score penalties.
+"""The hard-filter stage: a query's hard constraints (and excluded tracks) as a test on index rows.
 
 Everything here reads the values the scan stored (segment tempo, track duration, vocal score, tag peaks),
 never the embedding, so "no vocals" means no vocals however the text encoder feels about negation. A value
 the scan could not measure (a tempo-less drone) fails a hard constraint on it: a filter only passes what it
-can vouch for.
+can vouch for. Soft constraints (preferences) are the scoring stage's (`scoring.py`).
 """
 
 from __future__ import annotations
@@ -15,41 +15,11 @@ import numpy as np
 
 from engine.library.index import SegmentIndex
 from engine.recommend.prompt import Constraint, Exclude, Length, Tempo, Vocals
-from engine.tags import TAG_GROUPS, THRESHOLD
+from engine.recommend.tagindex import TAG_PRESENT, TagIndex
 
 # A segment is sung when voice tags outweigh instrumental tags (vocal score 0..1); a track is sung when any
 # of its segments is.
 SUNG = 0.5
-TAG_PRESENT = THRESHOLD  # the same "clearly there" as in the tags a result shows
-SOFT_TEMPO_WEIGHT = 0.3  # score lost by a segment a quarter or more outside a soft tempo range
-TARGET_WEIGHT = 0.05  # score lost at the edge of an explicit BPM's tolerance: the closest tempo first
-GENDER_WEIGHT = 0.1
-
-
-class TagIndex:
-    """Rows of the bundle's tag labels behind each canonical tag name (synonyms merge by their maximum)."""
-
-    def __init__(self, labels: Sequence[str]):
-        self.rows: dict[str, list[int]] = {}
-        for i, name in enumerate(labels):
-            if name in TAG_GROUPS:
-                self.rows.setdefault(TAG_GROUPS[name][1], []).append(i)
-        self.names = list(self.rows)
-        # The labels of every tag laid end to end, and where each tag's run starts: all strengths in one pass.
-        self._order = np.array([i for tag in self.names for i in self.rows[tag]], dtype=np.int64)
-        self._starts = np.cumsum([0] + [len(self.rows[tag]) for tag in self.names[:-1]])
-
-    def strengths(self, probabilities: np.ndarray) -> np.ndarray:
-        """Every tag's strength (`names` order) along the last axis."""
-        gathered = np.asarray(probabilities[..., self._order], np.float32)
-        return np.maximum.reduceat(gathered, self._starts, axis=-1)
-
-    def strength(self, probabilities: np.ndarray, tag: str) -> np.ndarray:
-        """Max probability over the tag's labels, along the last axis (0 for a tag the bundle lacks)."""
-        rows = self.rows.get(tag)
-        if not rows:
-            return np.zeros(probabilities.shape[:-1], np.float32)
-        return np.asarray(probabilities[..., rows], np.float32).max(axis=-1)
 
 
 def _within(values: np.ndarray, low: float | None, high: float | None) -> np.ndarray:
@@ -86,32 +56,6 @@ def segment_mask(constraints: Sequence[Constraint], tempo: np.ndarray) -> np.nda
             within = _within(tempo, c.min_bpm, c.max_bpm)
             keep = within if keep is None else keep & within
     return keep
-
-
-def soft_penalty(
-    constraints: Sequence[Constraint], segments: np.ndarray, tracks: np.ndarray, tags: TagIndex
-) -> np.ndarray:
-    """Score to subtract per candidate for the preferences it misses."""
-    penalty = np.zeros(len(segments), np.float32)
-    tempo = segments["tempo"].astype(np.float32)
-    for c in constraints:
-        if isinstance(c, Tempo) and not c.hard:
-            low = c.min_bpm if c.min_bpm is not None else 0.0
-            high = c.max_bpm if c.max_bpm is not None else np.inf
-            miss = np.maximum(low - tempo, 0) / max(low, 1) + np.maximum(tempo - high, 0) / high
-            penalty += SOFT_TEMPO_WEIGHT * np.where(np.isfinite(tempo), np.minimum(miss / 0.25, 1.0), 0.5)
-        elif isinstance(c, Tempo) and c.target_bpm:
-            lo, hi = c.min_bpm or c.target_bpm, c.max_bpm or c.target_bpm
-            tolerance = max(c.target_bpm - lo, hi - c.target_bpm, 1.0)
-            off = np.abs(tempo - c.target_bpm) / tolerance
-            penalty += TARGET_WEIGHT * np.where(np.isfinite(off), np.minimum(off, 1.0), 1.0)
-        elif isinstance(c, Vocals) and c.want in ("female", "male"):
-            other = "male" if c.want == "female" else "female"
-            lead = tags.strength(tracks["tag_peaks"], f"{c.want} vocals") - tags.strength(
-                tracks["tag_peaks"], f"{other} vocals"
-            )
-            penalty -= GENDER_WEIGHT * np.clip(np.nan_to_num(lead), -1, 1)
-    return penalty
 
 
 class RowFilter:
@@ -170,3 +114,18 @@ class RowFilter:
         top = top[np.isfinite(scores[top])]
         top = top[np.argsort(-scores[top], kind="stable")]
         return top + block.start, scores[top]
+
+
+def hard_filter(
+    index: SegmentIndex, constraints: Sequence[Constraint], exclude_tracks: Sequence[int], tags: TagIndex
+) -> RowFilter | None:
+    """The hard constraints and excluded tracks as a test on index rows (None when nothing is excluded)."""
+    hard = [c for c in constraints if c.hard]
+    if not hard and not exclude_tracks:
+        return None
+    tracks_ok = None
+    if any(not isinstance(c, Tempo) for c in hard) or exclude_tracks:
+        tracks_ok = track_mask(hard, index.tracks, tags)
+        if exclude_tracks:
+            tracks_ok &= ~np.isin(index.tracks["track"], exclude_tracks)
+    return RowFilter(index, tracks_ok, hard)

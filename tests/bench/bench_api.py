@@ -28,9 +28,8 @@ from test_api import LiveServer  # noqa: E402
 from engine import paths  # noqa: E402
 from engine.api import create_app  # noqa: E402
 from engine.bundle import open_current_bundle  # noqa: E402
-from engine.export import build_timeline, cue_for, timeline_text  # noqa: E402
-from engine.library import Library  # noqa: E402
-from engine.recommend import Recommender  # noqa: E402
+from engine.facade import Engine  # noqa: E402
+from engine.records import ExportClip  # noqa: E402
 from media import write_video  # noqa: E402
 
 PROMPTS = ["warm piano", "fast drums, no vocals", "calm strings under 100 bpm", "energetic synth", "slow guitar"]
@@ -49,22 +48,22 @@ def main() -> None:
     make_library(args.media, 16)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        library = Library(tmp / "data", bundle)
-        library.add_root(args.media)
-        library.scan()
+        engine = Engine(tmp / "data", bundle=bundle)
+        engine.add_root(args.media)
+        engine.scan()
         frames = np.zeros((30 * 25, 180, 320, 3), np.uint8)
         for i in range(len(frames)):
             frames[i] = (40, (i * 3) % 255, 160)
         clip = str(write_video(tmp / "clip.mp4", frames, 25))
         token = "b" * 43
-        local = Recommender(library)
+        local = engine
         local.recommend(clip, prompt="warm", k=10)  # the clip's embedding is cached from here on, as in use
         track = local.recommend(clip, prompt="drums", k=1).results[0].track_id
         timings: dict[str, list[float]] = {
             k: [] for k in ("http recommend", "in-process recommend", "http export", "in-process export")
         }
         with (
-            LiveServer(create_app(library, token)) as url,
+            LiveServer(create_app(engine, token)) as url,
             httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client,
         ):
             client.post("/v1/recommend", json={"video": clip, "prompt": "warm"})
@@ -86,8 +85,7 @@ def main() -> None:
                     timings["http export"].append(time.perf_counter() - t)
                     assert reply.status_code == 200, reply.text
                     t = time.perf_counter()
-                    cue, rate = cue_for(library, clip, 2.0, 20.0, track=track)
-                    timeline_text(build_timeline([cue], rate=rate), "fcp7")
+                    engine.export([ExportClip(clip, 2.0, 20.0, track=track)], fmt="fcp7")
                     timings["in-process export"].append(time.perf_counter() - t)
     print(f"\nLocal API latency ({args.requests} recommends, {len(timings['http export'])} exports; clip cached)")
     print(f"  {'':<26}{'p50':>9}{'p95':>9}")

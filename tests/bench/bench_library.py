@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -30,6 +29,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from engine import paths  # noqa: E402
 from engine.bundle import open_current_bundle  # noqa: E402
+from engine.cores import available_cores  # noqa: E402
 from engine.library import Library  # noqa: E402
 from engine.library.index import N_TREES, nearest, write_annoy  # noqa: E402
 from engine.media.audio import iter_audio  # noqa: E402
@@ -148,7 +148,7 @@ def main() -> None:
 
     bundle = open_current_bundle(paths.models_dir())
     files = make_library(args.media, args.minutes)
-    cores = len(os.sched_getaffinity(0))
+    cores = available_cores()
     results = {"bundle": bundle.id, "cores": cores}
 
     full = scan(bundle, args.media, workers=cores)

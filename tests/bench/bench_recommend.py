@@ -36,6 +36,7 @@ from bench_library import make_library  # noqa: E402
 
 from engine import paths  # noqa: E402
 from engine.bundle import open_current_bundle  # noqa: E402
+from engine.cores import available_cores  # noqa: E402
 from engine.library import Library  # noqa: E402
 from engine.library.catalog import SegmentRecord, TrackRecord  # noqa: E402
 from engine.recommend import Recommender  # noqa: E402
@@ -139,7 +140,7 @@ def bench_queries(library: Library, clip: Path, queries: int, rng) -> dict:
         timings["clip+text"].append(t2 - t1)
         timings["search"].append(both.seconds["search"])
         parsed = parse_prompt(prompt)
-        words, _ = recommender.encode_words(parsed.text or "music")
+        words, _ = recommender.encoder.words(parsed.text or "music")
         query = recommender.query_vector(recommender.encode_clip(clip).encoded, words, 0.5)
         t3 = time.perf_counter()
         np.argpartition(-(matrix @ query), 400)[:400]  # the pool an exact search would hand to the same filters
@@ -208,7 +209,7 @@ def main() -> None:
     args = parser.parse_args()
     bundle = open_current_bundle(paths.models_dir())
     rng = np.random.default_rng(0)
-    results: dict = {"bundle": bundle.id, "cores": len(os.sched_getaffinity(0))}
+    results: dict = {"bundle": bundle.id, "cores": available_cores()}
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -34,7 +34,8 @@ def main() -> None:
         print(f"{'floor':>6} {'weight':>7} {'P@5':>6} {'mAP':>6}")
         for floor in FLOORS:
             recommender.matcher = TagMatcher(recommender.embedder.extractor, recommender.tags, floor)
-            recommender._encode_text.cache_clear()
+            recommender.encoder.matcher = recommender.matcher
+            recommender.encoder.words.cache_clear()
             for weight in WEIGHTS:
                 recommender.tag_weight = weight
                 rows, _ = text_retrieval(library, recommender, methods=("needledrop",))

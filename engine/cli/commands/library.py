@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import time
 
 from tqdm import tqdm
 
-from engine import paths
-from engine.bundle import open_current_bundle
-from engine.library import Library, ScanProgress
+from engine.cli.options import emit, open_engine, positive_int
+from engine.records import ScanProgress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,10 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     remove.add_argument("path")
     scan = actions.add_parser("scan", help="index new and changed files in every folder")
     scan.add_argument("--full", action="store_true", help="re-analyse every file, changed or not")
-    scan.add_argument("--workers", type=int, help="processes to use (default: one per core)")
+    scan.add_argument("--workers", type=positive_int, help="processes to use (default: one per core)")
     actions.add_parser("status", help="folders, tracks, hours of audio, errors, index")
     lst = actions.add_parser("list", help="the catalogued tracks")
-    lst.add_argument("--limit", type=int)
+    lst.add_argument("--limit", type=positive_int)
     actions.add_parser("errors", help="files that could not be indexed, and why")
     for p in (add, remove, scan, lst, *[actions.choices[n] for n in ("status", "errors")]):
         p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -42,24 +40,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         actions.choices[name].set_defaults(handler=handler)
 
 
-def open_library(args: argparse.Namespace) -> Library:
-    bundle = open_current_bundle(paths.models_dir())
-    return Library(paths.data_dir(args.data_dir), bundle)
-
-
-def _print(args, data, text: str) -> None:
-    print(json.dumps(data, indent=2) if args.json else text)
-
-
 def add_command(args) -> int:
-    root = open_library(args).add_root(args.path)
-    _print(args, {"added": root.display}, f"added {root.display}; run `needledrop library scan` to index it")
+    root = open_engine(args, prepare_index=False).add_root(args.path)
+    emit(args, {"added": root.path}, f"added {root.path}; run `needledrop library scan` to index it")
     return 0
 
 
 def remove_command(args) -> int:
-    removed = open_library(args).remove_root(args.path)
-    _print(args, {"removed": removed}, "removed" if removed else f"{args.path} was not a library folder")
+    removed = open_engine(args).remove_root(args.path)
+    emit(args, {"removed": removed}, "removed" if removed else f"{args.path} was not a library folder")
     return 0 if removed else 1
 
 
@@ -87,7 +76,7 @@ class _Bar:
 
 
 def scan_command(args) -> int:
-    library = open_library(args)
+    engine = open_engine(args, prepare_index=False)  # the scan brings the index up to date itself
     bar = _Bar(enabled=not args.json)
     stop = {"requested": False}
 
@@ -98,7 +87,7 @@ def scan_command(args) -> int:
 
     previous = signal.signal(signal.SIGINT, interrupt)
     try:
-        report = library.scan(
+        report = engine.scan(
             full=args.full, workers=args.workers, on_progress=bar, should_stop=lambda: stop["requested"]
         )
     finally:
@@ -109,6 +98,9 @@ def scan_command(args) -> int:
         "skipped": report.failed,
         "unchanged": report.unchanged,
         "removed": report.removed,
+        "moved": report.moved,
+        "offline": report.missing,
+        "back_online": report.returned,
         "offline_roots": report.roots_offline,
         "cancelled": report.cancelled,
         "audio_hours": report.seconds_of_audio / 3600,
@@ -123,34 +115,43 @@ def scan_command(args) -> int:
     ]
     if report.seconds_of_audio:
         lines.append(f"{report.seconds_of_audio / 3600:.2f} h of audio, {data['realtime_factor']:.0f}x real time")
+    if report.moved:
+        lines.append(f"{report.moved} moved or renamed files kept their analysis")
+    if report.missing:
+        lines.append(f"{report.missing} tracks in folders that cannot be reached are kept, offline")
+    if report.returned:
+        lines.append(f"{report.returned} offline tracks are back")
     for root in report.roots_offline:
         lines.append(f"offline (kept as it was): {root}")
     if report.failed:
         lines.append("see `needledrop library errors` for the reasons")
     if report.cancelled:
         lines.append("stopped early; run the scan again to continue")
-    _print(args, data, "\n".join(lines))
+    emit(args, data, "\n".join(lines))
     return 0
 
 
 def status_command(args) -> int:
-    status = open_library(args).status()
+    status = open_engine(args).status()
     lines = [
-        f"{status['tracks']} tracks, {status['audio_hours']:.1f} h of audio, {status['segments']} segments, "
-        f"{status['errors']} files skipped"
+        f"{status.tracks} tracks, {status.audio_hours:.1f} h of audio, {status.segments} segments, "
+        f"{status.errors} files skipped"
     ]
-    for root in status["roots"]:
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(root["last_scan"])) if root["last_scan"] else "never"
-        lines.append(f"  {'online ' if root['online'] else 'OFFLINE'}  {root['path']}  (last scan: {when})")
-    if status["stale_tracks"]:
-        lines.append(f"{status['stale_tracks']} tracks were embedded by another model bundle: scan to update them")
-    index = status["index"]
+    for root in status.roots:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(root.last_scan)) if root.last_scan else "never"
+        offline = f", {root.offline_tracks} tracks offline (kept)" if root.online and root.offline_tracks else ""
+        lines.append(f"  {'online ' if root.online else 'OFFLINE'}  {root.path}  (last scan: {when}{offline})")
+    if status.stale_tracks:
+        lines.append(f"{status.stale_tracks} tracks were embedded by another model bundle: scan to update them")
+    index = status.index
     lines.append(
         "index: none yet"
         if index is None
-        else f"index: {index['segments']} segments" + ("" if index["current"] else " (outdated: scan)")
+        else f"index: {index.segments} segments" + ("" if index.current else " (outdated: scan)")
     )
-    _print(args, status, "\n".join(lines))
+    if status.scanning:
+        lines.append("a scan is running")
+    emit(args, status, "\n".join(lines))
     return 0
 
 
@@ -159,19 +160,18 @@ def _minutes(seconds: float) -> str:
 
 
 def list_command(args) -> int:
-    tracks = open_library(args).catalog.tracks(limit=args.limit)
+    tracks = open_engine(args, prepare_index=False).tracks(limit=args.limit)
     lines = []
     for t in tracks:
-        name = " - ".join(x for x in (t["artist"], t["title"]) if x) or t["path"]
-        tags = ", ".join(k for group in t["tags"].values() for k in group)
-        bpm = f"{t['tempo_bpm']:.0f} BPM" if t["tempo_bpm"] else "no beat"
-        lines.append(f"{_minutes(t['duration']):>6}  {bpm:>8}  {t['key'] or '':<9} {name}  [{tags}]")
-    _print(args, tracks, "\n".join(lines) or "no tracks yet: `needledrop library add FOLDER`, then `scan`")
+        tags = ", ".join(k for group in t.tags.values() for k in group)
+        bpm = f"{t.bpm:.0f} BPM" if t.bpm else "no beat"
+        offline = "" if t.online else "  (offline)"
+        lines.append(f"{t.id:>5}  {_minutes(t.duration):>6}  {bpm:>8}  {t.key or '':<9} {t.name}  [{tags}]{offline}")
+    emit(args, tracks, "\n".join(lines) or "no tracks yet: `needledrop library add FOLDER`, then `scan`")
     return 0
 
 
 def errors_command(args) -> int:
-    errors = open_library(args).catalog.errors()
-    data = [{"path": p, "reason": r, "at": a} for p, r, a in errors]
-    _print(args, data, "\n".join(f"{p}: {r}" for p, r, _ in errors) or "no errors")
+    errors = open_engine(args, prepare_index=False).errors()
+    emit(args, errors, "\n".join(f"{e.path}: {e.reason}" for e in errors) or "no errors")
     return 0

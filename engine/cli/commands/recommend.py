@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
-from engine.cli.commands.library import open_library
-from engine.recommend import Recommendation, Recommender
-from engine.recommend.recommender import MAX_K
+from engine.cli.options import fraction, open_engine, positive_int, seconds
+from engine.facade import MAX_K
+from engine.records import Recommendation
 
 
 def _add_result_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-k", type=int, default=10, help=f"how many tracks (1–{MAX_K}, default 10)")
-    parser.add_argument("--per-artist", type=int, help="at most this many tracks by one artist")
-    parser.add_argument("--per-album", type=int, help="at most this many tracks from one album")
+    parser.add_argument("-k", type=positive_int, default=10, help=f"how many tracks (1–{MAX_K}, default 10)")
+    parser.add_argument("--per-artist", type=positive_int, help="at most this many tracks by one artist")
+    parser.add_argument("--per-album", type=positive_int, help="at most this many tracks from one album")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -25,17 +25,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "'warm acoustic, no vocals, around 90 BPM'. Tempo, vocals, 'no X' and length are filters.",
     )
     rec.add_argument("video", nargs="?", help="the clip (any format PyAV reads)")
-    rec.add_argument("--in", dest="start", type=float, default=0.0, help="in point, seconds (default 0)")
-    rec.add_argument("--out", dest="end", type=float, help="out point, seconds (default: end of file)")
+    rec.add_argument("--in", dest="start", type=seconds, default=0.0, help="in point, seconds (default 0)")
+    rec.add_argument("--out", dest="end", type=seconds, help="out point, seconds (default: end of file)")
     rec.add_argument("--prompt", "-p", help="what the music should be")
-    rec.add_argument("--balance", type=float, default=0.5, help="0 = picture only … 1 = words only (default 0.5, both)")
+    rec.add_argument(
+        "--balance", type=fraction, default=0.5, help="0 = picture only … 1 = words only (default 0.5, both)"
+    )
     _add_result_options(rec)
     rec.set_defaults(handler=recommend_command)
 
     sim = sub.add_parser("similar", help="more like a library track, or a part of it")
-    sim.add_argument("track", help="path of a track in the library")
-    sim.add_argument("--start", type=float, help="only the part from here (seconds)")
-    sim.add_argument("--end", type=float, help="only the part up to here (seconds)")
+    sim.add_argument("track", help="a library track: its path, or its id (`library list` shows ids)")
+    sim.add_argument("--start", type=seconds, help="only the part from here (seconds)")
+    sim.add_argument("--end", type=seconds, help="only the part up to here (seconds)")
     _add_result_options(sim)
     sim.set_defaults(handler=similar_command)
 
@@ -66,8 +68,7 @@ def _show(args, rec: Recommendation) -> None:
 
 
 def recommend_command(args) -> int:
-    recommender = Recommender(open_library(args))
-    rec = recommender.recommend(
+    rec = open_engine(args).recommend(
         args.video,
         start=args.start,
         end=args.end,
@@ -82,8 +83,7 @@ def recommend_command(args) -> int:
 
 
 def similar_command(args) -> int:
-    recommender = Recommender(open_library(args))
-    rec = recommender.similar(
+    rec = open_engine(args).similar(
         args.track, start=args.start, end=args.end, k=args.k, per_artist=args.per_artist, per_album=args.per_album
     )
     _show(args, rec)

@@ -8,9 +8,9 @@ import logging
 import sys
 
 from engine import paths
-from engine.cli.commands.library import open_library
-from engine.export import FORMATS, build_timeline, cue_for, format_for, write_timeline
-from engine.recommend import Recommender
+from engine.cli.options import emit, open_engine, seconds
+from engine.export import FORMATS
+from engine.records import ExportClip
 
 DEFAULT_PORT = 7863
 ORIGINS_FILE = "api-origins.json"  # ["https://...", ...]: browser origins (UXP panels) allowed to call the API
@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "is made on first start in the config folder (api-token, readable by you alone). The OpenAPI "
         "document is at /v1/openapi.json.",
     )
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    serve.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
     serve.add_argument(
         "--allow-origin",
         action="append",
@@ -42,15 +42,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     export.add_argument("video")
     export.add_argument("out", help="the file to write; its suffix picks the format unless --format is given")
-    export.add_argument("--in", dest="start", type=float, default=0.0)
-    export.add_argument("--out-point", dest="end", type=float)
-    export.add_argument("--track", help="the music: a library track's path (default: the top recommendation)")
+    export.add_argument("--in", dest="start", type=seconds, default=0.0)
+    export.add_argument("--out-point", dest="end", type=seconds)
+    export.add_argument("--track", help="the music: a library track's path or id (default: the top recommendation)")
     export.add_argument("--prompt", help="for the top recommendation when --track is not given")
-    export.add_argument("--music-start", type=float, help="where the music starts (default: its best segment)")
+    export.add_argument("--music-start", type=seconds, help="where the music starts (default: its best segment)")
     export.add_argument("--no-fit", action="store_true", help="do not move the start to end on a downbeat")
     export.add_argument("--format", choices=sorted(FORMATS))
     export.add_argument("--json", action="store_true")
     export.set_defaults(handler=export_command)
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1–65535)")
+    return port
 
 
 def _origins(extra: list[str]) -> list[str]:
@@ -64,10 +74,10 @@ def serve_command(args) -> int:
 
     from engine.api import create_app, load_or_create_token
 
-    library = open_library(args)
+    engine = open_engine(args)
     token = load_or_create_token(paths.config_dir())
     origins = _origins(args.allow_origin)
-    app = create_app(library, token, allowed_origins=origins)
+    app = create_app(engine, token, allowed_origins=origins)
     print(
         f"Needledrop API on http://127.0.0.1:{args.port}/v1 (OpenAPI: /v1/openapi.json); "
         f"token in {paths.config_dir() / 'api-token'}; CORS origins: {', '.join(origins) or 'none'}",
@@ -78,22 +88,21 @@ def serve_command(args) -> int:
 
 
 def export_command(args) -> int:
-    library = open_library(args)
-    fmt = format_for(args.out, args.format)
+    engine = open_engine(args)
     track, start = args.track, args.music_start
     if track is None:
-        top = Recommender(library).recommend(args.video, start=args.start, end=args.end, prompt=args.prompt, k=1)
+        top = engine.recommend(args.video, start=args.start, end=args.end, prompt=args.prompt, k=1)
         if not top.results:
-            print("no track in the library fits: scan some music, or loosen the prompt", file=sys.stderr)
+            print("needledrop: no track in the library fits: scan some music, or loosen the prompt", file=sys.stderr)
             return 1
-        track = top.results[0].path
+        track = top.results[0].track_id
         start = top.results[0].start if start is None else start
-    cue, rate = cue_for(library, args.video, args.start, args.end, track=track, music_start=start, fit=not args.no_fit)
-    path = write_timeline(build_timeline([cue], rate=rate or 25.0), args.out, fmt)
-    summary = {"file": str(path), "format": fmt, "music": cue.music, "music_start": round(cue.music_start, 3)}
-    print(
-        json.dumps(summary, indent=2)
-        if args.json
-        else f"wrote {path} ({fmt}): {cue.music} from {cue.music_start:.2f} s"
-    )
+    clip = ExportClip(args.video, args.start, args.end, track=track, music_start=start, fit=not args.no_fit)
+    result = engine.export([clip], fmt=args.format, path=args.out)
+    (cue,) = result.cues
+    lines = [f"wrote {result.path} ({result.format}, {result.frame_rate:g} fps)"]
+    if cue.music is not None:
+        lines[0] += f": {cue.music} from {cue.music_start:.2f} s"
+    lines += [f"note: {note}" for note in result.notes]
+    emit(args, result, "\n".join(lines))
     return 0

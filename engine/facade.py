@@ -1,0 +1,415 @@
+"""`Engine`: the one object the CLI, the local API and the desktop app hold, and the only one they call.
+
+It owns the model bundle, the library (catalog and index), the recommender with its ONNX sessions and clip
+cache, and the index's lifecycle: the index is brought up to date when the engine opens and after each scan,
+never inside a query. Every operation takes plain values and returns typed records (`engine.records`), so
+the three front ends differ only in how they show things.
+
+The recommender is made on first use (its ONNX sessions take a second to load), so `library add` or
+`library status` never pay for it. Queries share those sessions and caches: they are serialised by a lock,
+so a front end may call from any thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+import engine
+from engine import paths
+from engine.bundle import Bundle, open_current_bundle
+from engine.errors import NeedledropError
+from engine.export import Cue, ExportError, build_timeline, format_for, timeline_text, write_timeline
+from engine.library import CatalogError, IndexMissingError, Library, LibraryError, ScanRunningError
+from engine.media.beats import fit_to_length
+from engine.media.playback import PlaybackAudio, decode_for_playback
+from engine.media.video import VideoInfo, probe_video, thumbnail
+from engine.recommend import QueryError, Recommender
+from engine.recommend.pipeline import MAX_K
+from engine.recommend.prompt import ParsedPrompt, parse_prompt
+from engine.records import (
+    Beats,
+    EngineInfo,
+    ExportClip,
+    ExportedCue,
+    ExportResult,
+    Fit,
+    IndexStatus,
+    LibraryStatus,
+    Recommendation,
+    RootStatus,
+    ScanErrorRecord,
+    ScanProgress,
+    ScanReport,
+    Track,
+)
+from engine.sqlite import DatabaseError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FRAME_RATE = 25.0  # for an edit whose clips report no rate
+
+
+class TrackNotFoundError(NeedledropError):
+    """A track asked for by id or path is not in the library."""
+
+
+def _finite(value: float | None, what: str, *, error: type[NeedledropError] = QueryError) -> None:
+    if value is not None and not math.isfinite(value):
+        raise error(f"{what} must be a number of seconds, not {value}")
+
+
+def _text(value: str | None, what: str) -> str | None:
+    """`value`, refused when it holds bytes that were not valid UTF-8 (Python keeps them as lone surrogates)."""
+    if value is None:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise QueryError(f"the {what} is not valid UTF-8 text: retype it, or check the terminal's encoding") from None
+    return value
+
+
+class Engine:
+    """Everything under one data folder, for the current model bundle."""
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str] | None = None,
+        *,
+        bundle: Bundle | None = None,
+        threads: int | None = None,
+        prepare_index: bool = True,
+    ):
+        """Open the bundle (verified) and the library; `prepare_index` rebuilds an index that is missing,
+        damaged or out of step with the catalog now, so that no query ever has to."""
+        self.data_dir = paths.data_dir(data_dir)
+        self.bundle = bundle or open_current_bundle(paths.models_dir())
+        self._library = Library(self.data_dir, self.bundle)
+        self._threads = threads
+        self._recommender: Recommender | None = None
+        self._lock = threading.RLock()  # the recommender's sessions and caches serve one query at a time
+        if prepare_index:
+            self._library.ensure_index()
+
+    def close(self) -> None:
+        self._library.catalog.close()
+
+    # ---- the model ----
+
+    @property
+    def recommender(self) -> Recommender:
+        with self._lock:
+            if self._recommender is None:
+                self._recommender = Recommender(self._library, threads=self._threads)
+            return self._recommender
+
+    def info(self) -> EngineInfo:
+        execution = self.recommender.embedder.execution
+        return EngineInfo(
+            version=engine.__version__,
+            bundle_id=self.bundle.id,
+            bundle_path=str(self.bundle.path),
+            execution=execution.describe(),
+            device=execution.device,
+            data_dir=str(self.data_dir),
+            licences=[f"{item.component}: {item.licence}" for item in self.bundle.manifest.licences],
+        )
+
+    def warm_up(self) -> None:
+        """Load what a first search needs (backbones load lazily) so that it answers at once."""
+        with self._lock:
+            recommender = self.recommender
+            extractor = recommender.embedder.extractor
+            log.info("loaded %s and %s", extractor.frame_backbone.role, extractor.text_backbone.role)
+            recommender.matcher.query(extractor.text_backbone(["music"]).sentence_embedding[0])  # tag names too
+            with contextlib.suppress(NeedledropError):  # no index yet: the first scan makes one
+                recommender.index().prepare()
+
+    # ---- the library ----
+
+    def status(self) -> LibraryStatus:
+        raw = self._library.status()
+        index = raw.get("index")
+        return LibraryStatus(
+            bundle_id=self.bundle.id,
+            roots=[
+                RootStatus(r["path"], r["online"], r["last_scan"], r["tracks"], r.get("offline_tracks", 0))
+                for r in raw["roots"]
+            ],
+            tracks=raw["tracks"],
+            audio_hours=raw["audio_hours"],
+            segments=raw["segments"],
+            errors=raw["errors"],
+            stale_tracks=raw["stale_tracks"],
+            index=None
+            if index is None
+            else IndexStatus(index["segments"], index["bundle_id"], index["built_at"], index["current"]),
+            scanning=bool(raw.get("scanning", False)),
+        )
+
+    def add_root(self, path: str | os.PathLike[str]) -> RootStatus:
+        root = self._library.add_root(path)
+        return RootStatus(root.display, root.online, root.last_scan, 0)
+
+    def remove_root(self, path: str | os.PathLike[str]) -> bool:
+        """Forget a folder and its tracks (the files are untouched); False if it was not a library folder."""
+        return self._library.remove_root(path)
+
+    def scan(
+        self,
+        *,
+        full: bool = False,
+        workers: int | None = None,
+        on_progress: Callable[[ScanProgress], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> ScanReport:
+        """Index new and changed files of every folder, then bring the index up to date; ScanRunningError at
+        once if another scan of this library is running (in this process or another)."""
+        return self._library.scan(full=full, workers=workers, on_progress=on_progress, should_stop=should_stop)
+
+    def scan_running(self) -> bool:
+        """Whether a scan of this library is running now, in this process or another."""
+        return self._library.scan_running()
+
+    def tracks(self, limit: int | None = None) -> list[Track]:
+        return [self._track(record) for record in self._library.catalog.tracks(limit=limit)]
+
+    def track(self, ref: int | str | os.PathLike[str]) -> Track:
+        """A library track by id or by path."""
+        track_id = self._track_id(ref)
+        record = self._library.catalog.track_details([track_id]).get(track_id)
+        if record is None:
+            raise TrackNotFoundError(f"there is no track {ref} in the library")
+        return self._track(record)
+
+    def errors(self) -> list[ScanErrorRecord]:
+        return [ScanErrorRecord(path, reason, at) for path, reason, at in self._library.catalog.errors()]
+
+    def _track_id(self, ref: int | str | os.PathLike[str]) -> int:
+        if isinstance(ref, bool):
+            raise TrackNotFoundError(f"{ref!r} is not a track id or path")
+        if isinstance(ref, int | np.integer):
+            if self._library.catalog.track_file(int(ref)) is None:
+                raise TrackNotFoundError(f"there is no track {ref} in the library")
+            return int(ref)
+        text = os.fspath(ref)
+        if isinstance(text, str) and text.isdigit() and not os.path.exists(text):
+            return self._track_id(int(text))
+        found = self._library.catalog.track_id(text)
+        if found is None:
+            raise TrackNotFoundError(f"{text} is not in the library: add its folder and scan, then ask again")
+        return found
+
+    @staticmethod
+    def _track(record: dict) -> Track:
+        return Track(
+            id=record["id"],
+            path=record["path"],
+            display=record.get("display", record["path"]),
+            title=record["title"],
+            artist=record["artist"],
+            album=record["album"],
+            duration=record["duration"],
+            bpm=record["tempo_bpm"],
+            key=record["key"],
+            loudness_db=record.get("loudness_db"),
+            vocal_score=record["vocal_score"],
+            tags=record["tags"],
+            online=record["online"],
+            segments=record.get("segments", 0),
+        )
+
+    # ---- queries ----
+
+    def recommend(
+        self,
+        video: str | os.PathLike[str] | None = None,
+        *,
+        start: float = 0.0,
+        end: float | None = None,
+        prompt: str | None = None,
+        balance: float = 0.5,
+        k: int = 10,
+        per_artist: int | None = None,
+        per_album: int | None = None,
+    ) -> Recommendation:
+        """Tracks for a clip (its `start`–`end` range), a prompt, or both, each with its best start point."""
+        _finite(start, "the in point")
+        _finite(end, "the out point")
+        _finite(balance, "the balance")
+        prompt = _text(prompt, "prompt")
+        with self._lock:
+            return self.recommender.recommend(
+                video,
+                start=start,
+                end=end,
+                prompt=prompt,
+                balance=balance,
+                k=k,
+                per_artist=per_artist,
+                per_album=per_album,
+            )
+
+    def similar(
+        self,
+        track: int | str | os.PathLike[str],
+        *,
+        start: float | None = None,
+        end: float | None = None,
+        k: int = 10,
+        per_artist: int | None = None,
+        per_album: int | None = None,
+    ) -> Recommendation:
+        """More like a library track (by id or path), or like its `start`–`end` part."""
+        _finite(start, "the start")
+        _finite(end, "the end")
+        track_id = self._track_id(track)
+        with self._lock:
+            return self.recommender.similar(
+                track_id, start=start, end=end, k=k, per_artist=per_artist, per_album=per_album
+            )
+
+    def beats(self, track: int | str | os.PathLike[str]) -> Beats:
+        """A track's beats and downbeats: stored by the scan, or found now (and stored) for older scans."""
+        return self._library.beats(self._track_id(track))
+
+    def fit(self, track: int | str | os.PathLike[str], *, start: float, length: float) -> Fit:
+        """In and out points `length` seconds apart near `start`, ending on a downbeat."""
+        _finite(start, "the start")
+        _finite(length, "the length")
+        if length <= 0:
+            raise QueryError(f"the length must be positive, not {length}")
+        info = self.track(track)
+        if start < 0 or start >= info.duration:
+            raise QueryError(f"{info.name} is {_clock(info.duration)} long: it cannot start at {start:.2f} s")
+        return fit_to_length(self.beats(info.id), info.duration, start, length)
+
+    @staticmethod
+    def parse_prompt(prompt: str) -> ParsedPrompt:
+        """How a prompt will be read: its constraints (the chips), the words left for the model, what is ignored."""
+        return parse_prompt(_text(prompt, "prompt") or "")
+
+    # ---- media the front ends show ----
+
+    @staticmethod
+    def probe(path: str | os.PathLike[str]) -> VideoInfo:
+        return probe_video(path)
+
+    @staticmethod
+    def thumbnail(path: str | os.PathLike[str], at: float = 0.0, width: int = 160) -> np.ndarray:
+        return thumbnail(path, at, width)
+
+    @staticmethod
+    def playback_audio(path: str | os.PathLike[str]) -> PlaybackAudio:
+        return decode_for_playback(path)
+
+    # ---- export ----
+
+    def export(
+        self,
+        clips: Sequence[ExportClip],
+        *,
+        fmt: str | None = None,
+        path: str | os.PathLike[str] | None = None,
+        name: str = "Needledrop",
+    ) -> ExportResult:
+        """The edit as a timeline: written to `path` (its suffix names the format unless `fmt` does), or
+        returned as text when there is no path. Every clip is checked before anything is written."""
+        if path is None and fmt is None:
+            raise ExportError("say which timeline format to write (otio, fcp7, fcpx or edl)")
+        if path is not None and Path(path).is_dir():
+            example = Path(path) / "edit.otio"
+            raise ExportError(f"{path} is a folder: name the timeline file to write in it, e.g. {example}")
+        fmt = format_for(path if path is not None else "", fmt)
+        notes: list[str] = []
+        cues, rates = [], []
+        for clip in clips:
+            cue, rate = self._cue(clip, notes)
+            cues.append(cue)
+            rates.append(rate)
+        rate = next((r for r in rates if r), DEFAULT_FRAME_RATE)
+        timeline = build_timeline(cues, name=name, rate=rate)
+        exported = [_exported(cue) for cue in cues]
+        if path is None:
+            return ExportResult(fmt, rate, exported, content=timeline_text(timeline, fmt), notes=notes)
+        written = write_timeline(timeline, path, fmt)
+        return ExportResult(fmt, rate, exported, path=str(written), notes=notes)
+
+    def _cue(self, clip: ExportClip, notes: list[str]) -> tuple[Cue, float | None]:
+        video = os.fspath(clip.video)
+        label = Path(video).name
+        for value, what in ((clip.clip_in, "in point"), (clip.clip_out, "out point"), (clip.music_start, "start")):
+            _finite(value, f"{label}: the {what}", error=ExportError)
+        info = probe_video(video)
+        clip_out = info.duration if clip.clip_out is None else min(clip.clip_out, info.duration)
+        if clip.clip_in < 0 or clip_out <= clip.clip_in:
+            raise ExportError(
+                f"{label}: the clip from {clip.clip_in:.2f} to {clip_out:.2f} s is empty "
+                f"(the file is {info.duration:.2f} s long)"
+            )
+        cue = Cue(video, info.duration, clip.clip_in, clip_out)
+        if clip.track is None:
+            return cue, info.frame_rate
+        track = self.track(clip.track)
+        start = 0.0 if clip.music_start is None else clip.music_start
+        if not 0 <= start < track.duration:
+            raise ExportError(
+                f"{track.name} is {_clock(track.duration)} long: the music cannot start at {start:.2f} s"
+            )
+        beats = self.beats(track.id)
+        if clip.fit:
+            start = fit_to_length(beats, track.duration, start, cue.length).start
+        if start + cue.length > track.duration + 1e-6:
+            notes.append(
+                f"{track.name} ends {start + cue.length - track.duration:.1f} s before the end of {label}: "
+                "the rest of the clip has no music"
+            )
+        music = Cue(
+            cue.video,
+            cue.video_duration,
+            cue.clip_in,
+            cue.clip_out,
+            music=track.path,
+            music_duration=track.duration,
+            music_start=start,
+            title=track.name,
+            beats=beats,
+            track_id=track.id,
+        )
+        return music, info.frame_rate
+
+
+def _exported(cue: Cue) -> ExportedCue:
+    if cue.music is None:
+        return ExportedCue(cue.video, cue.clip_in, cue.clip_out, None, None, None, None)
+    end = min(cue.music_start + cue.length, cue.music_duration)
+    return ExportedCue(
+        cue.video, cue.clip_in, cue.clip_out, cue.track_id, cue.music, round(cue.music_start, 3), round(end, 3)
+    )
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+
+
+# The errors a front end tells apart, so that none needs to import the engine's internals.
+__all__ = [
+    "MAX_K",
+    "CatalogError",
+    "DatabaseError",
+    "Engine",
+    "ExportError",
+    "IndexMissingError",
+    "LibraryError",
+    "QueryError",
+    "ScanRunningError",
+    "TrackNotFoundError",
+]

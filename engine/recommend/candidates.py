@@ -1,0 +1,99 @@
+"""The candidates stage: the segments nearest to the query that pass the hard filters.
+
+How to search is decided once per query from how much the filters leave: everything through Annoy (no
+filter), the passing rows exactly (a narrow filter: scattered rows are gathered, a tempo range is one
+contiguous block of the index), or Annoy's pool widened by what the filter removes (a loose one). Tracks
+whose stored tags match the words join the candidates whatever their similarity. When the survivors are
+too few for k tracks the pool grows (`wider`), and a widened Annoy search that lost the query's whole
+neighbourhood to the filter turns exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.library.index import SegmentIndex
+from engine.recommend.filters import RowFilter
+
+FIRST_POOL = 400  # candidate segments looked at first; grown fourfold while fewer than k tracks survive
+MAX_POOL = 102_400
+# Exact search instead of Annoy when a filter leaves few segments: scattered ones are gathered (a few ms for
+# this many), a tempo range is a contiguous block of the index (its rows are in tempo order: 10 ms per 340k).
+EXACT_ROWS = 60_000
+EXACT_BLOCK = 400_000
+TAG_CANDIDATES = 64  # tracks drawn by their tags alone, beside the embedding's nearest segments
+
+
+@dataclass(frozen=True)
+class Candidates:
+    rows: np.ndarray  # rows of the index, all passing the hard filters
+    similarity: np.ndarray  # exact cosine similarity to the query
+    searched: int  # segments the search looked at (for "only N satisfy the constraints among ...")
+    exhausted: bool  # nothing beyond these can pass: a larger pool would find no more
+
+
+class CandidateSearch:
+    """One query's search, from the first pool to wider ones."""
+
+    def __init__(
+        self, index: SegmentIndex, query: np.ndarray, rule: RowFilter | None, tag_scores: np.ndarray | None = None
+    ):
+        self.index = index
+        self.query = query
+        self.rule = rule
+        self.tag_scores = tag_scores
+        self.pool = FIRST_POOL
+        self.passing = len(index)
+        self.exact = False  # search the passing rows exactly rather than Annoy's proposals
+        if rule is not None:
+            self.passing = round(rule.fraction() * len(index))
+            block = rule.block
+            self.exact = self.passing <= EXACT_ROWS or (block is not None and block.stop - block.start <= EXACT_BLOCK)
+
+    def find(self) -> Candidates:
+        """About `pool` nearest passing segments, and the tag-matched tracks' segments."""
+        rows, similarity, exhausted = self._nearest()
+        if self.tag_scores is not None:
+            rows, similarity = self._with_tag_matches(rows, similarity)
+        return Candidates(rows, similarity, min(self.pool, self.passing), exhausted)
+
+    def wider(self) -> None:
+        """Look further next time: exactly, if a widened Annoy search was filtered away, else a larger pool."""
+        if self.rule is not None and not self.exact:
+            self.exact = True  # the filter removes the query's neighbourhood: search what passes exactly
+        else:
+            self.pool *= 4
+
+    def _nearest(self) -> tuple[np.ndarray, np.ndarray, bool]:
+        index, rule, pool = self.index, self.rule, self.pool
+        if rule is None:
+            rows, similarity = index.nearest_rows(self.query, pool)
+            return rows, similarity, pool >= len(index) or pool >= MAX_POOL
+        if self.exact:
+            rows, similarity = rule.exact(self.query, pool, EXACT_ROWS)
+            return rows, similarity, len(rows) < pool or pool >= MAX_POOL
+        # Widen the pool by how much the filters remove, so that about `pool` candidates survive them.
+        wide = min(len(index), int(np.ceil(pool / max(rule.fraction(), 1e-9))))
+        rows, similarity = index.nearest_rows(self.query, wide)
+        keep = rule.rows(rows)
+        return rows[keep], similarity[keep], wide >= len(index)
+
+    def _with_tag_matches(self, rows: np.ndarray, similarity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of the `TAG_CANDIDATES` allowed tracks whose tags match best, merged into the candidates."""
+        index, rule, scores = self.index, self.rule, self.tag_scores
+        if rule is not None and rule.tracks_ok is not None:
+            scores = np.where(rule.tracks_ok, scores, -np.inf)
+        count = min(TAG_CANDIDATES, len(scores))
+        if count <= 0:
+            return rows, similarity
+        best = np.argpartition(-scores, count - 1)[:count]
+        best = best[np.isfinite(scores[best]) & (scores[best] > 0)]
+        extra = index.rows_of_tracks(best)
+        if rule is not None:
+            extra = extra[rule.rows(extra)]
+        extra = np.setdiff1d(extra, rows)
+        if not len(extra):
+            return rows, similarity
+        return np.concatenate([rows, extra]), np.concatenate([similarity, index.vectors[extra] @ self.query])

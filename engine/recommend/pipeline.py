@@ -1,0 +1,68 @@
+"""A query's trip, one stage after another: hard filters → candidates → scores → best segment per track →
+diversity → explanations. Parsing and encoding come before (`prompt.py`, `encode.py`); each stage is a
+module of its own with typed input and output, so a new signal (the affect match, a better filter) is one
+stage to change.
+
+The stages run once per pool size: when the filters and caps leave fewer than k tracks among the
+candidates, the candidate search widens and the later stages run again on what it finds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.library.catalog import Catalog
+from engine.library.index import SegmentIndex
+from engine.recommend.candidates import CandidateSearch
+from engine.recommend.diversity import capped
+from engine.recommend.explain import Asked, explained
+from engine.recommend.filters import hard_filter
+from engine.recommend.prompt import Constraint
+from engine.recommend.result import Result
+from engine.recommend.scoring import best_per_track, score
+from engine.recommend.tagindex import TagIndex
+from engine.recommend.tagmatch import TagMatcher, TagQuery
+
+MAX_K = 200
+
+
+@dataclass(frozen=True)
+class Search:
+    """Everything the stages after encoding need, decided before they run."""
+
+    vector: np.ndarray  # the query, unit length
+    k: int = 10
+    constraints: tuple[Constraint, ...] = ()
+    text: str | None = None  # the prompt's free text, for the explanations
+    named: TagQuery | None = None  # the tags the words name
+    tag_weight: float = 0.0  # how much a perfect tag match adds to a score
+    clip_cues: dict[str, float] | None = None
+    exclude_tracks: tuple[int, ...] = ()
+    per_artist: int | None = None
+    per_album: int | None = None
+
+
+@dataclass(frozen=True)
+class Found:
+    results: list[Result]
+    searched: int  # candidate segments examined
+    complete: bool  # False if the constraints left fewer than k tracks among everything searched
+
+
+def run(search: Search, index: SegmentIndex, catalog: Catalog, tags: TagIndex, matcher: TagMatcher) -> Found:
+    rule = hard_filter(index, search.constraints, search.exclude_tracks, tags)
+    tag_scores = None
+    if search.named is not None and search.named.tags and search.tag_weight > 0:
+        tag_scores = search.tag_weight * matcher.scores(search.named, index.tracks["tag_peaks"])
+    candidates = CandidateSearch(index, search.vector, rule, tag_scores)
+    asked = Asked(search.text, search.constraints, search.clip_cues)
+    while True:
+        found = candidates.find()
+        scores = score(index, found, search.constraints, tags, tag_scores)
+        picks = capped(index, best_per_track(index, found.rows, scores), search.per_artist, search.per_album)
+        results = explained(picks, search.k, index, catalog, tags, asked)
+        if len(results) >= search.k or found.exhausted:
+            return Found(results, found.searched, len(results) >= search.k or found.exhausted)
+        candidates.wider()

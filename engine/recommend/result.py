@@ -1,0 +1,52 @@
+"""What a query returns: ranked tracks with their best start points, and how the query was understood."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from engine.recommend.prompt import ParsedPrompt
+
+
+@dataclass(frozen=True)
+class Result:
+    track_id: int
+    path: str
+    title: str | None
+    artist: str | None
+    album: str | None
+    score: float  # similarity after preferences; comparable within one query only
+    start: float  # the best segment, seconds into the track
+    end: float
+    duration: float  # of the whole track
+    bpm: float | None  # of the best segment
+    tags: list[str]  # the segment's clearest tags
+    why: str
+
+
+@dataclass
+class Recommendation:
+    results: list[Result]
+    prompt: ParsedPrompt | None
+    balance: float
+    used: list[str]  # "clip", "text", "track": what the query was made of
+    searched: int  # candidate segments examined
+    complete: bool  # False if the constraints left fewer than k tracks among everything searched
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        prompt = None
+        if self.prompt is not None:
+            prompt = {
+                "text": self.prompt.text,
+                "constraints": [{"kind": type(c).__name__.lower(), **asdict(c)} for c in self.prompt.constraints],
+                "ignored": list(self.prompt.ignored),
+            }
+        return {
+            "results": [asdict(r) for r in self.results],
+            "prompt": prompt,
+            "balance": self.balance,
+            "used": self.used,
+            "searched": self.searched,
+            "complete": self.complete,
+            "seconds": self.seconds,
+        }

@@ -1,0 +1,172 @@
+"""What the engine hands its front ends: typed, immutable records that serialise to JSON as they are.
+
+The CLI prints them, the API returns them, the desktop shows them; none of the three reads the catalog or
+the recommender for itself. `to_json` turns any record (or list of them) into plain JSON values.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from engine.library.scanner import ScanProgress, ScanReport
+from engine.media.beats import Beats, Fit
+from engine.recommend.prompt import ParsedPrompt
+from engine.recommend.result import Recommendation, Result
+
+__all__ = [
+    "Beats",
+    "EngineInfo",
+    "ExportClip",
+    "ExportResult",
+    "ExportedCue",
+    "Fit",
+    "IndexStatus",
+    "LibraryStatus",
+    "ParsedPrompt",
+    "Recommendation",
+    "Result",
+    "RootStatus",
+    "ScanErrorRecord",
+    "ScanProgress",
+    "ScanReport",
+    "Track",
+    "to_json",
+]
+
+
+def to_json(value: Any) -> Any:
+    """Plain JSON values (dicts, lists, numbers, strings) for any record, list or dict of records."""
+    if hasattr(value, "to_json"):
+        return value.to_json()
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    return msgspec.to_builtins(value, builtin_types=None, str_keys=True)
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    version: str
+    bundle_id: str
+    bundle_path: str
+    execution: str  # "CPUExecutionProvider (2 threads)", as ONNX Runtime reports it
+    device: str  # "cpu" | "cuda"
+    data_dir: str
+    licences: list[str]
+
+
+@dataclass(frozen=True)
+class Track:
+    """A library track as the scan measured it."""
+
+    id: int
+    path: str  # as the filesystem wants it: undecodable bytes survive (os.fsdecode)
+    display: str  # for people: undecodable bytes shown as U+FFFD
+    title: str | None
+    artist: str | None
+    album: str | None
+    duration: float
+    bpm: float | None
+    key: str | None
+    loudness_db: float | None
+    vocal_score: float | None
+    tags: dict[str, dict[str, float]]  # {"genres": {name: p}, "moods": ..., "instruments": ...}
+    online: bool  # its drive is plugged in and the file was there at the last scan
+    segments: int = 0
+
+    @property
+    def name(self) -> str:
+        """"Artist – Title", or the file name when the tags say nothing."""
+        return " – ".join(x for x in (self.artist, self.title) if x) or Path(self.display).name
+
+    def to_json(self) -> dict:
+        return msgspec.to_builtins(self) | {"name": self.name}
+
+
+@dataclass(frozen=True)
+class RootStatus:
+    path: str
+    online: bool
+    last_scan: float | None
+    tracks: int
+    offline_tracks: int = 0  # kept, but on a drive or in a folder that is not there now
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    segments: int
+    bundle_id: str
+    built_at: float
+    current: bool  # built by this bundle from everything the catalog holds
+
+
+@dataclass(frozen=True)
+class LibraryStatus:
+    bundle_id: str
+    roots: list[RootStatus]
+    tracks: int
+    audio_hours: float
+    segments: int
+    errors: int
+    stale_tracks: int  # embedded by another bundle: the next scan re-embeds them
+    index: IndexStatus | None
+    scanning: bool = False  # a scan is running (in this process or another)
+
+
+@dataclass(frozen=True)
+class ScanErrorRecord:
+    path: str
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True)
+class ExportClip:
+    """One clip of an edit to export and the music under it, as a front end asks for it."""
+
+    video: str | os.PathLike[str]
+    clip_in: float = 0.0
+    clip_out: float | None = None  # default: the end of the file
+    track: int | str | None = None  # a library track by id or path; None: silence under this clip
+    music_start: float | None = None  # where the music starts (default: its best segment, or 0)
+    fit: bool = True  # move the start so the music ends on a downbeat at the clip's out point
+
+
+@dataclass(frozen=True)
+class ExportedCue:
+    video: str
+    clip_in: float
+    clip_out: float
+    track_id: int | None
+    music: str | None
+    music_start: float | None
+    music_end: float | None  # before the clip's out point when the track runs out under it
+
+    def to_json(self) -> dict:
+        out = msgspec.to_builtins(self)
+        out["in"], out["out"] = out.pop("clip_in"), out.pop("clip_out")
+        return out
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    format: str  # "otio" | "fcp7" | "fcpx" | "edl"
+    frame_rate: float
+    cues: list[ExportedCue]
+    path: str | None = None  # the file written, when one was asked for
+    content: str | None = None  # the timeline text, when no file was asked for
+    notes: list[str] = field(default_factory=list)  # what the editor should know (music shorter than a clip...)
+
+    def to_json(self) -> dict:
+        return {
+            "format": self.format,
+            "frame_rate": self.frame_rate,
+            "clips": [c.to_json() for c in self.cues],
+            "path": self.path,
+            "content": self.content,
+            "notes": list(self.notes),
+        }

@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The CPU build of torch 2.13.0; any looser requirement pulls a multi-GB CUDA build.
 TORCH := torch==2.13.0
-EXTRAS := cpu,train,dev
+EXTRAS := gui,train,dev
 
 export QT_QPA_PLATFORM ?= offscreen
 

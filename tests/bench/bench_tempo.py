@@ -1,0 +1,125 @@
+"""Tempo accuracy on renders whose tempo is known, with octave (metrical-level) errors counted apart.
+
+music21 works the default model never trained on (as in eval_quality.py), arranged in every bootstrap
+style at a random tempo and rendered with the TimGM6mb SoundFont. The truth is the arrangement's tempo in
+quarter notes per minute. An estimate is right within 4 %; an octave error is within 4 % of half, double,
+two thirds or three halves of it (the metrical level confused, not the speed); anything else is wrong.
+
+Two splits of disjoint works: `dev` (what the estimator's constants may be tuned on) and `test` (reported).
+Each track is estimated as the scan does (the whole track, `engine.media.dsp.descriptors`).
+
+    .venv/bin/python tests/bench/bench_tempo.py [--split test|dev] [--per-style 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from engine import paths  # noqa: E402
+from engine.bundle import open_current_bundle  # noqa: E402
+from engine.features import FeatureExtractor  # noqa: E402
+from engine.media import dsp  # noqa: E402
+from engine.media.audio import iter_audio  # noqa: E402
+
+SOUNDFONT = "/usr/share/sounds/sf2/TimGM6mb.sf2"
+TRAINING_DRAW = 520  # the works the bootstrap corpus drew (see eval_quality.py)
+SPLITS = {"test": (Path("build/tempo-music"), 11), "dev": (Path("build/tempo-music-dev"), 12)}
+LEVELS = {"half": 0.5, "double": 2.0, "two thirds": 2 / 3, "three halves": 1.5}
+TOLERANCE = 0.04
+
+
+def render(folder: Path, per_style: int, seed: int, exclude: set[str]) -> dict[str, float]:
+    """Renders (reused when there), and each file's true tempo, kept in `tempo.json` beside them."""
+    from music21 import corpus
+
+    from training.bootstrap.music import STYLES, _works, arrange, render
+
+    truth_file = folder / "tempo.json"
+    truth = json.loads(truth_file.read_text()) if truth_file.is_file() else {}
+    seen = {path for path, _ in _works(random.Random(0), TRAINING_DRAW)}
+    draw = _works(random.Random(seed), 4 * per_style * len(STYLES) + TRAINING_DRAW + len(exclude))
+    works = iter(w for w in draw if w[0] not in seen and Path(w[0]).stem not in exclude)
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for style in STYLES:
+        made = sum(1 for name in truth if name.startswith(style.replace(" ", "-")))
+        while made < per_style:
+            path, _ = next(works)
+            try:
+                score = corpus.parse(path)
+                if hasattr(score, "scores"):
+                    score = score.scores[rng.randrange(len(score.scores))]
+                midi, bpm, _ = arrange(score, STYLES[style], rng)
+                if midi.length < 20:
+                    continue
+                name = f"{style.replace(' ', '-')}--{Path(path).stem}.opus"
+                render(midi, SOUNDFONT, folder / name)
+            except Exception as exc:  # noqa: BLE001 - a corpus file music21 cannot read is skipped
+                print(f"skipping {path}: {exc}", file=sys.stderr)
+                continue
+            truth[name] = bpm
+            made += 1
+    truth_file.write_text(json.dumps(truth, indent=1))
+    return truth
+
+
+def verdict(estimate: float, truth: float) -> str:
+    if estimate <= 0:
+        return "none"
+    if abs(estimate / truth - 1) <= TOLERANCE:
+        return "right"
+    for level, factor in LEVELS.items():
+        if abs(estimate / (truth * factor) - 1) <= TOLERANCE:
+            return level
+    return "wrong"
+
+
+def scanned_tempo(path: Path, extractor: FeatureExtractor) -> float:
+    """The track's tempo as the scan computes it: pieces decoded as the scan decodes them, analysed, joined."""
+    audio = extractor.pre.audio
+    pieces = iter_audio(path, audio, chunk_samples=extractor.chunk_samples)
+    return dsp.descriptors(dsp.concat([dsp.analyse(p, audio.sample_rate) for p in pieces])).tempo_bpm
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--split", choices=SPLITS, default="test")
+    parser.add_argument("--per-style", type=int, default=4)
+    args = parser.parse_args()
+    folder, seed = SPLITS[args.split]
+    exclude = set()
+    if args.split == "dev":  # never a work of the test split
+        test_folder, test_seed = SPLITS["test"]
+        exclude = {name.split("--", 1)[1][:-5] for name in render(test_folder, args.per_style, test_seed, set())}
+    truth = render(folder, args.per_style, seed, exclude)
+    extractor = FeatureExtractor(open_current_bundle(paths.models_dir()))
+    outcomes: Counter = Counter()
+    by_style: dict[str, Counter] = {}
+    for name, bpm in sorted(truth.items()):
+        estimate = scanned_tempo(folder / name, extractor)
+        outcome = verdict(estimate, bpm)
+        outcomes[outcome] += 1
+        by_style.setdefault(name.split("--")[0], Counter())[outcome] += 1
+        print(f"{name:<60} true {bpm:6.1f}  found {estimate:6.1f}  {outcome}")
+    total = sum(outcomes.values())
+    octave = sum(outcomes[level] for level in LEVELS)
+    print(f"\n{args.split} split, {total} renders: within 4 % {outcomes['right'] / total:.0%}, "
+          f"metrical-level errors {octave / total:.0%} ({', '.join(f'{k} {outcomes[k]}' for k in LEVELS)}), "
+          f"other {(outcomes['wrong'] + outcomes['none']) / total:.0%}")
+    for style, counts in by_style.items():
+        print(f"  {style:<18} right {counts['right']}/{sum(counts.values())}")
+    out = Path("bench-results") / f"tempo-{args.split}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"outcomes": dict(outcomes), "renders": total}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

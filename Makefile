@@ -4,7 +4,8 @@
 #   test    the same set-up, then the test suite (this is what CI runs)
 #   models  build or refresh the model bundle (only missing or stale graphs are rebuilt)
 #   bench   speed benchmarks and the retrieval quality evaluation (not part of CI)
-#   eval    retrieval quality alone: text->music on a held-out labelled folder, against two baselines
+#   eval    retrieval quality alone: text->music on held-out labelled folders (styles; energy and mood),
+#           against baselines
 #   default-model  rebuild the bootstrap corpus and retrain the default heads (hours; see the README)
 
 PYTHON ?= python3
@@ -39,9 +40,11 @@ bench: models
 	$(BIN)/python tests/bench/bench_api.py
 	$(BIN)/python tests/bench/bench_tempo.py
 	$(BIN)/python tests/bench/eval_quality.py
+	$(BIN)/python tests/bench/bench_feel.py
 
 eval: models
 	$(BIN)/python tests/bench/eval_quality.py
+	$(BIN)/python tests/bench/bench_feel.py
 
 # The one command that reproduces export_onnx/default_heads/viml-default.pt from nothing but the registries.
 default-model: $(STAMP)

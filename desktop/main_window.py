@@ -503,6 +503,8 @@ class MainWindow(QMainWindow):
         if not rec.results:
             status = "No track in the library satisfies the request: remove a filter chip, or scan more music."
         keep = self.current.chosen["track_id"] if self.current and self.current.chosen else None
+        if not answer.like:
+            self.prompt.set_feel(rec.feel)
         self._autoplay = False
         self.results.set_results(rec.results, heading, status, keep_track=keep)
         self._autoplay = True

@@ -6,7 +6,7 @@ from PyQt6.QtCore import Qt, QTimer, pyqtSignal
 from PyQt6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QSlider, QToolButton, QVBoxLayout, QWidget
 
 from engine.facade import Engine
-from engine.records import ParsedPrompt
+from engine.records import Feel, ParsedPrompt
 
 TYPING_PAUSE_MS = 350  # ask again once the user pauses typing
 SLIDER_PAUSE_MS = 150
@@ -59,6 +59,10 @@ class PromptBar(QWidget):
         layout.addLayout(chips_row)
         layout.addWidget(self.ignored)
         self.parsed: ParsedPrompt | None = None
+        self.feel_chip = QLabel("")
+        self.feel_chip.setObjectName("chip")
+        self.feel_chip.setVisible(False)
+        chips_row.insertWidget(2, self.feel_chip)
         self._show_chips()
 
     @property
@@ -75,9 +79,11 @@ class PromptBar(QWidget):
         self.slider.blockSignals(True)
         self.slider.setValue(round(balance * 100))
         self.slider.blockSignals(False)
+        self.set_feel(None)
         self._show_chips()
 
     def _typed(self, _text: str) -> None:
+        self.set_feel(None)  # until the new words are answered
         self._show_chips()
         self._typing_timer.start()
 
@@ -104,6 +110,20 @@ class PromptBar(QWidget):
         notes = self.parsed.ignored if self.parsed else ()
         self.ignored.setText("Not used: " + "; ".join(notes) if notes else "")
         self.ignored.setVisible(bool(notes))
+
+    def set_feel(self, feel: Feel | None) -> None:
+        """The feel the engine read in the words (from the last answer): a chip of its own, not removable: it
+        is the words themselves; edit them to change it."""
+        if feel is None or not feel.label:
+            self.feel_chip.setVisible(False)
+            self.feel_chip.setText("")
+            return
+        self.feel_chip.setText(f"feel: {feel.label}")
+        self.feel_chip.setToolTip(
+            f"Read from the words (energy {feel.energy:+.1f}, mood {feel.mood:+.1f}, against neutral prompts): "
+            "tracks whose measured energy and mood go that way rank higher. A preference, not a filter."
+        )
+        self.feel_chip.setVisible(True)
 
     def chip_labels(self) -> list[str]:
         return [c.label for c in self.parsed.constraints] if self.parsed else []

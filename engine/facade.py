@@ -129,7 +129,7 @@ class Engine:
             recommender = self.recommender
             extractor = recommender.embedder.extractor
             log.info("loaded %s and %s", extractor.frame_backbone.role, extractor.text_backbone.role)
-            recommender.matcher.query(extractor.text_backbone(["music"]).sentence_embedding[0])  # tag names too
+            recommender.encoder.words("music")  # the tag names and the feel anchors are embedded on first use
             with contextlib.suppress(NeedledropError):  # no index yet: the first scan makes one
                 recommender.index().prepare()
 
@@ -225,6 +225,8 @@ class Engine:
             tags=record["tags"],
             online=record["online"],
             segments=record.get("segments", 0),
+            energy=record.get("energy"),
+            mood=record.get("mood"),
         )
 
     # ---- queries ----

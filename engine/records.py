@@ -15,6 +15,7 @@ import msgspec
 
 from engine.library.scanner import ScanProgress, ScanReport
 from engine.media.beats import Beats, Fit
+from engine.recommend.feel import Feel
 from engine.recommend.prompt import ParsedPrompt
 from engine.recommend.result import Recommendation, Result
 
@@ -24,6 +25,7 @@ __all__ = [
     "ExportClip",
     "ExportResult",
     "ExportedCue",
+    "Feel",
     "Fit",
     "IndexStatus",
     "LibraryStatus",
@@ -77,6 +79,8 @@ class Track:
     tags: dict[str, dict[str, float]]  # {"genres": {name: p}, "moods": ..., "instruments": ...}
     online: bool  # its drive is plugged in and the file was there at the last scan
     segments: int = 0
+    energy: float | None = None  # measured, -1 calm .. +1 intense (engine/affect.py)
+    mood: float | None = None  # measured, -1 dark .. +1 bright; the weak axis
 
     @property
     def name(self) -> str:

@@ -1,10 +1,15 @@
 """musicnn's tags grouped the way people talk about music: genres, moods, instruments and voice.
 
 Used by explanations and filters in the app and by text synthesis in training, so both describe a track
-with the same words.
+with the same words. `TagIndex` answers "how strongly does this have drums?" of stored tag probabilities,
+for one row or a whole table at once.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
 
 # musicnn's 100 tag names (MTT + MSD) -> (group, canonical name). Synonyms merge by their maximum;
 # decades are left out: they describe a recording's era, not what a scene needs.
@@ -90,6 +95,7 @@ TAG_GROUPS: dict[str, tuple[str, str]] = {
 }
 GROUPS = ("genres", "moods", "instruments")
 THRESHOLD = 0.2  # musicnn's probabilities are low-contrast: 0.2 already means "clearly there"
+TAG_PRESENT = THRESHOLD  # the same "clearly there" in filters, explanations and the tags a result shows
 PER_GROUP = 3
 
 
@@ -116,3 +122,29 @@ def group_tags(summary: dict) -> dict[str, dict[str, float]]:
         for g, k, v in everything[:2]:
             chosen[g][k] = v
     return chosen
+
+
+class TagIndex:
+    """Rows of the bundle's tag labels behind each canonical tag name (synonyms merge by their maximum)."""
+
+    def __init__(self, labels: Sequence[str]):
+        self.rows: dict[str, list[int]] = {}
+        for i, name in enumerate(labels):
+            if name in TAG_GROUPS:
+                self.rows.setdefault(TAG_GROUPS[name][1], []).append(i)
+        self.names = list(self.rows)
+        # The labels of every tag laid end to end, and where each tag's run starts: all strengths in one pass.
+        self._order = np.array([i for tag in self.names for i in self.rows[tag]], dtype=np.int64)
+        self._starts = np.cumsum([0] + [len(self.rows[tag]) for tag in self.names[:-1]])
+
+    def strengths(self, probabilities: np.ndarray) -> np.ndarray:
+        """Every tag's strength (`names` order) along the last axis."""
+        gathered = np.asarray(probabilities[..., self._order], np.float32)
+        return np.maximum.reduceat(gathered, self._starts, axis=-1)
+
+    def strength(self, probabilities: np.ndarray, tag: str) -> np.ndarray:
+        """Max probability over the tag's labels, along the last axis (0 for a tag the bundle lacks)."""
+        rows = self.rows.get(tag)
+        if not rows:
+            return np.zeros(probabilities.shape[:-1], np.float32)
+        return np.asarray(probabilities[..., rows], np.float32).max(axis=-1)

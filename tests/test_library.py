@@ -105,6 +105,25 @@ def test_scan_indexes_every_format_with_tags_tempo_and_segments(library, music):
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
     found, scores = index.query(vectors[4], 3)
     assert found[0] == ids[4] and scores[0] == pytest.approx(1.0, abs=1e-4)
+    # Energy and mood of every segment and track, stored and in the index: the techno track is the intense one.
+    assert np.isfinite(index.rows["energy"]).all() and np.isfinite(index.rows["mood"]).all()
+    assert all(t["energy"] is not None and -1 <= t["energy"] <= 1 and t["mood"] is not None for t in tracks.values())
+    assert tracks["techno.mp3"]["energy"] > max(tracks[n]["energy"] for n in ("piano.flac", "organ.wav"))
+
+
+def test_energy_and_mood_of_segments_scanned_before_are_filled_in_without_re_analysis(library, music):
+    library.add_root(music)
+    library.scan(workers=2)
+    before = {name: (t["energy"], t["mood"]) for name, t in by_name(library).items()}
+    with library.catalog.transaction() as conn:  # as a catalog from before energy and mood were measured
+        conn.execute("UPDATE segments SET energy = NULL, mood = NULL")
+        conn.execute("UPDATE tracks SET energy = NULL, mood = NULL")
+    assert library.ensure_index()  # fills them in from the stored tags, tempo and mode, then reindexes
+    after = {name: (t["energy"], t["mood"]) for name, t in by_name(library).items()}
+    for name, (energy, mood) in before.items():
+        assert after[name][0] == pytest.approx(energy, abs=0.02) and after[name][1] == pytest.approx(mood, abs=0.02)
+    assert library.scan(workers=1).indexed == 0  # nothing was analysed again
+    assert np.isfinite(library.open_index().rows["energy"]).all()
 
 
 def test_quick_rescan_skips_unchanged_files_and_follows_changes(library, music, rendered):

@@ -366,3 +366,23 @@ def test_a_query_on_a_full_disk_still_answers(bundle, clips, small_disk, tmp_pat
     found = engine.recommend(clips["slow"], prompt="piano", k=1)
     assert names(found) == ["a.flac"]
     assert len(engine.recommender.cache) == 0  # nothing could be kept, and nothing failed for it
+
+
+def test_feel_words_rank_by_measured_energy(recommender):
+    """"energetic" puts the intense tracks first and "calm" the quiet ones, by their measured energy."""
+    energetic = recommender.recommend(prompt="energetic, driving, high-energy music", k=len(TRACKS) + 1)
+    calm = recommender.recommend(prompt="soothing and gentle", k=len(TRACKS) + 1)
+    assert energetic.feel is not None and energetic.feel.energy > 0 and calm.feel.energy < 0
+    top = lambda rec: [r.energy for r in rec.results[:3]]  # noqa: E731
+    assert np.mean(top(energetic)) > np.mean(top(calm)) + 0.3
+    assert set(names(energetic)[:2]) <= {"techno.mp3", "rock.opus", "halves.flac"}
+    assert "high energy" in energetic.results[0].why
+    assert recommender.recommend(prompt="electronic with drums", k=3).feel is None  # says nothing of feel
+    assert energetic.to_json()["feel"]["label"] and energetic.to_json()["results"][0]["energy"] is not None
+
+
+def test_a_calm_and_a_frantic_clip_of_the_same_footage_move_the_energy_of_the_results(recommender, clips):
+    slow = recommender.recommend(clips["slow"], k=4)
+    fast = recommender.recommend(clips["fast"], k=4)
+    energy = lambda rec: float(np.mean([r.energy for r in rec.results]))  # noqa: E731
+    assert energy(fast) > energy(slow) + 0.2, (names(slow), names(fast))

@@ -7,6 +7,9 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
+from engine import affect
 from engine.bundle import Bundle
 from engine.errors import NeedledropError
 from engine.features import FeatureExtractor
@@ -27,6 +30,7 @@ from engine.library.scanner import Scanner, ScanProgress, ScanReport
 from engine.media import dsp
 from engine.media.audio import iter_audio
 from engine.media.beats import Beats, track_beats
+from engine.tags import TagIndex
 
 __all__ = [
     "Catalog",
@@ -42,6 +46,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+AFFECT_BATCH = 2000  # segments filled in per transaction
 
 
 class Library:
@@ -120,7 +126,25 @@ class Library:
         says so)."""
         return self._ensure_index(even_empty=False)
 
+    def backfill_affect(self) -> int:
+        """Energy and mood for segments scanned before they were measured, from their stored tags, tempo and
+        mode (engine/affect.py): no re-analysis. Returns how many were filled in."""
+        tags = TagIndex(self.bundle.labels("musicnn_mtt") + self.bundle.labels("musicnn_msd"))
+        done = 0
+        while rows := self.catalog.segments_without_affect(self.bundle.id, AFFECT_BATCH):
+            ids = [r[0] for r in rows]
+            probabilities = np.stack([np.frombuffer(r[1], np.uint8) for r in rows]).astype(np.float32) / 255.0
+            tempo = np.array([np.nan if r[2] is None else r[2] for r in rows], np.float32)
+            mode = np.array([np.nan if r[3] is None else r[3] for r in rows], np.float32)
+            energy, mood = affect.of_segments(probabilities, tags, tempo, mode)
+            self.catalog.put_affect([(i, round(float(e), 3), round(float(m), 3)) for i, e, m in zip(ids, energy, mood)])
+            done += len(rows)
+        if done:
+            log.info("measured energy and mood of %d segments scanned before", done)
+        return done
+
     def _ensure_index(self, *, even_empty: bool) -> bool:
+        self.backfill_affect()
         if self.index_is_current():
             return False
         if not even_empty and not self._anything_to_index():

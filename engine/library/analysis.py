@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import av
 import numpy as np
 
+from engine import affect
 from engine.bundle import Bundle
 from engine.embedder import Embedder
 from engine.errors import DecodeError
@@ -22,7 +23,7 @@ from engine.media import dsp
 from engine.media.audio import iter_audio
 from engine.media.beats import track_beats
 from engine.media.container import reason
-from engine.tags import group_tags
+from engine.tags import TagIndex, group_tags
 
 MIN_SECONDS = 1.0  # shorter than this is a click or an empty file, not music
 VOCAL_TAGS = (
@@ -83,6 +84,7 @@ class TrackAnalyzer:
         self.extractor = FeatureExtractor(bundle, threads=threads)
         self.embedder = Embedder(bundle, self.extractor, threads=threads)
         self.tag_names = self.extractor.tag_names
+        self.tags = TagIndex(self.tag_names)
 
     def __call__(self, path: bytes, size: int, mtime_ns: int) -> TrackResult:
         name = os.fsdecode(path)
@@ -117,6 +119,8 @@ class TrackAnalyzer:
         segment_tags = np.stack([music.tags[s.patches].mean(axis=0) for s in segments])
         segment_vocals = [vocal_score(dict(zip(self.tag_names, t.tolist()))) for t in segment_tags]
         overall = dsp.descriptors(music.analysis)
+        tempos = np.array([music.descriptors(s).tempo_bpm or np.nan for s in segments], np.float32)
+        energy, mood = affect.of_segments(segment_tags, self.tags, tempos, np.full(len(segments), overall.mode))
         record = TrackRecord(
             path=path,
             size=size,
@@ -136,10 +140,23 @@ class TrackAnalyzer:
             tag_peaks=segment_tags.max(axis=0),
             vocal_peak=round(max(segment_vocals), 3),
             beats=track_beats(music.analysis),
+            energy=round(float(energy.mean()), 3),
+            mood=round(float(mood.mean()), 3),
         )
         segment_records = [
-            SegmentRecord(s.start, s.end, round(music.descriptors(s).tempo_bpm, 1) or None, v, t, round(voc, 3))
-            for s, v, t, voc in zip(segments, vectors, segment_tags, segment_vocals)
+            SegmentRecord(
+                s.start,
+                s.end,
+                round(float(bpm), 1) if bpm > 0 else None,
+                v,
+                t,
+                round(voc, 3),
+                round(float(e), 3),
+                round(float(m), 3),
+            )
+            for s, bpm, v, t, voc, e, m in zip(
+                segments, np.nan_to_num(tempos), vectors, segment_tags, segment_vocals, energy, mood
+            )
         ]
         times["descriptors"] = times.get("descriptors", 0.0) + time.perf_counter() - start
         return TrackResult(record, segment_records, times)

@@ -44,7 +44,7 @@ TAG_SCALE = 255.0
 # What a track shows (track_details and tracks); "online" means its file can be opened now.
 TRACK_FIELDS = (
     "t.id, t.path, t.title, t.artist, t.album, t.duration, t.tempo_bpm, t.musical_key, t.vocal_score, "
-    "t.loudness_db, t.tags, t.bundle_id, r.online AND t.missing_since IS NULL"
+    "t.loudness_db, t.tags, t.bundle_id, t.energy, t.mood, r.online AND t.missing_since IS NULL"
 )
 TRACK_KEYS = (
     "id",
@@ -59,6 +59,8 @@ TRACK_KEYS = (
     "loudness_db",
     "tags",
     "bundle_id",
+    "energy",
+    "mood",
     "online",
 )
 
@@ -108,20 +110,23 @@ def _put_segments(conn: sqlite3.Connection, track_id: int, bundle_id: str, segme
             np.asarray(s.vector, dtype="<f4").tobytes(),
             _bytes_of_probabilities(s.tags),
             s.vocal_score,
+            s.energy,
+            s.mood,
         )
         for s in segments
     ]
     stored = conn.execute("SELECT id, start, end FROM segments WHERE track_id = ? ORDER BY id", (track_id,)).fetchall()
     if [(start, end) for _, start, end in stored] == [(s.start, s.end) for s in segments]:
         conn.executemany(
-            "UPDATE segments SET tempo_bpm = ?, bundle_id = ?, vector = ?, tags = ?, vocal_score = ? WHERE id = ?",
+            "UPDATE segments SET tempo_bpm = ?, bundle_id = ?, vector = ?, tags = ?, vocal_score = ?, energy = ?, "
+            "mood = ? WHERE id = ?",
             [(*v, segment_id) for v, (segment_id, _, _) in zip(values, stored)],
         )
         return
     conn.execute("DELETE FROM segments WHERE track_id = ?", (track_id,))
     conn.executemany(
-        "INSERT INTO segments(track_id, start, end, tempo_bpm, bundle_id, vector, tags, vocal_score) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO segments(track_id, start, end, tempo_bpm, bundle_id, vector, tags, vocal_score, energy, mood) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(track_id, s.start, s.end, *v) for s, v in zip(segments, values)],
     )
 
@@ -233,6 +238,8 @@ class Catalog:
             "tag_means": _half(track.tag_means),
             "tag_peaks": _half(track.tag_peaks),
             "vocal_peak": track.vocal_peak,
+            "energy": track.energy,
+            "mood": track.mood,
             "fingerprint": track.fingerprint,
             "missing_since": None,
         }
@@ -330,9 +337,11 @@ class Catalog:
         return ids, matrix
 
     def segment_rows(self, bundle_id: str) -> np.ndarray:
-        """Per segment of `bundle_id`, in the order of `segment_vectors`: id, track, start, end, tempo."""
+        """Per segment of `bundle_id`, in the order of `segment_vectors`: id, track, start, end, tempo, energy,
+        mood."""
         rows = self._query(
-            "SELECT id, track_id, start, end, COALESCE(tempo_bpm, 'nan') FROM segments WHERE bundle_id = ? ORDER BY id",
+            "SELECT id, track_id, start, end, COALESCE(tempo_bpm, 'nan'), COALESCE(energy, 'nan'), "
+            "COALESCE(mood, 'nan') FROM segments WHERE bundle_id = ? ORDER BY id",
             (bundle_id,),
         )
         return np.array(rows, dtype=SEGMENT_ROW).reshape(len(rows))
@@ -340,13 +349,14 @@ class Catalog:
     def track_table(self, bundle_id: str) -> np.ndarray:
         """Per track with segments of `bundle_id`, sorted by id: the values that prompt filters test."""
         rows = self._query(
-            "SELECT id, duration, tempo_bpm, vocal_score, vocal_peak, artist, album, tag_peaks FROM tracks t "
+            "SELECT id, duration, tempo_bpm, vocal_score, vocal_peak, artist, album, energy, mood, tag_peaks "
+            "FROM tracks t "
             "WHERE EXISTS (SELECT 1 FROM segments s WHERE s.track_id = t.id AND s.bundle_id = ?) ORDER BY id",
             (bundle_id,),
         )
         labels = next((len(r[-1]) // 2 for r in rows if r[-1] is not None), 0)
         table = np.zeros(len(rows), dtype=track_row(labels))
-        for i, (track_id, duration, tempo, vocal, vocal_peak, artist, album, peaks) in enumerate(rows):
+        for i, (track_id, duration, tempo, vocal, vocal_peak, artist, album, energy, mood, peaks) in enumerate(rows):
             table[i] = (
                 track_id,
                 duration,
@@ -355,6 +365,8 @@ class Catalog:
                 np.nan if vocal_peak is None else vocal_peak,
                 _group_key(artist),
                 _group_key(album, artist),
+                np.nan if energy is None else energy,
+                np.nan if mood is None else mood,
                 np.full(labels, np.nan) if peaks is None else np.frombuffer(peaks, "<f2"),
             )
         return table
@@ -372,18 +384,37 @@ class Catalog:
         return {record["id"]: record for record in map(_track, rows)}
 
     def segment_details(self, segment_ids: list[int]) -> dict[int, dict]:
-        """Start, end, tempo, vocal score and tag probabilities of each segment."""
+        """Start, end, tempo, vocal score, tag probabilities, energy and mood of each segment."""
         if not segment_ids:
             return {}
         ids = [int(i) for i in segment_ids]
         rows = self._query(
-            f"SELECT id, start, end, tempo_bpm, vocal_score, tags FROM segments WHERE id IN ({_marks(ids)})",
+            "SELECT id, start, end, tempo_bpm, vocal_score, tags, energy, mood FROM segments "
+            f"WHERE id IN ({_marks(ids)})",
             tuple(ids),
         )
-        return {
-            i: {"start": a, "end": b, "tempo_bpm": t, "vocal_score": v, "tags": probabilities_of_bytes(tags)}
-            for i, a, b, t, v, tags in rows
-        }
+        names = ("start", "end", "tempo_bpm", "vocal_score", "tags", "energy", "mood")
+        return {row[0]: dict(zip(names, row[1:])) | {"tags": probabilities_of_bytes(row[5])} for row in rows}
+
+    def segments_without_affect(self, bundle_id: str, limit: int) -> list[tuple[int, bytes, float | None, float]]:
+        """Up to `limit` segments of `bundle_id` with tags but no energy yet (scanned before it existed): their
+        id, tags, tempo and their track's mode."""
+        return self._query(
+            "SELECT s.id, s.tags, s.tempo_bpm, t.mode FROM segments s JOIN tracks t ON t.id = s.track_id "
+            "WHERE s.bundle_id = ? AND s.energy IS NULL AND s.tags IS NOT NULL LIMIT ?",
+            (bundle_id, int(limit)),
+        )
+
+    def put_affect(self, values: list[tuple[int, float, float]]) -> None:
+        """Energy and mood of segments, by id, and the means of their tracks."""
+        with self.transaction() as conn:
+            conn.executemany("UPDATE segments SET energy = ?, mood = ? WHERE id = ?", [(e, m, i) for i, e, m in values])
+            conn.execute(
+                "UPDATE tracks SET energy = (SELECT AVG(energy) FROM segments s WHERE s.track_id = tracks.id), "
+                "mood = (SELECT AVG(mood) FROM segments s WHERE s.track_id = tracks.id) WHERE id IN "
+                f"(SELECT DISTINCT track_id FROM segments WHERE id IN ({_marks(values)}))",
+                tuple(i for i, _, _ in values),
+            )
 
     def track_id(self, path: str | os.PathLike[str]) -> int | None:
         rows = self._query("SELECT id FROM tracks WHERE path = ?", (os.fsencode(os.path.abspath(path)),))

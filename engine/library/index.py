@@ -49,7 +49,7 @@ SEARCH_K_PER_CANDIDATE = 200
 POOL_SEARCH_K_PER_CANDIDATE = 4
 MIN_SEARCH_K = MIN_CANDIDATES * SEARCH_K_PER_CANDIDATE
 SAMPLE_ROWS = 20_000  # rows that estimate a filter's selectivity: within about 1% of the truth
-LAYOUT = 5  # of the files below; a pointer to another layout reads as "no index", and the next scan rebuilds
+LAYOUT = 6  # of the files below; a pointer to another layout reads as "no index", and the next scan rebuilds
 
 
 class IndexWriteError(NeedledropError):

@@ -125,10 +125,21 @@ CREATE TRIGGER tracks_changed AFTER UPDATE OF duration, tempo_bpm, vocal_score, 
 ON tracks BEGIN UPDATE revisions SET value = value + 1 WHERE name = 'index'; END;
 """
 
+# Energy and mood (engine/affect.py) per segment and per track. They are computed from stored values (tags,
+# tempo, mode), so segments scanned before are filled in by the library when it opens (Library.backfill_affect)
+# instead of being re-analysed. Changes to them change what the index holds.
+AFFECT = """
+ALTER TABLE segments ADD COLUMN energy REAL;
+ALTER TABLE segments ADD COLUMN mood REAL;
+ALTER TABLE tracks ADD COLUMN energy REAL;
+ALTER TABLE tracks ADD COLUMN mood REAL;
+"""
+
 MIGRATIONS = (
     Migration("create-tables", CREATE_TABLES),  # schema 1
     Migration("segment-tags", SEGMENT_TAGS),  # schema 2
     Migration("beats", BEATS),  # schema 3
     Migration("stable-track-ids", STABLE_TRACK_IDS, foreign_keys_off=True),
     Migration("index-revision", INDEX_REVISION),
+    Migration("affect", AFFECT),
 )

@@ -14,7 +14,17 @@ import numpy as np
 from engine.media.beats import Beats
 
 # Per segment, in the index's row order: what queries filter on without reading the catalog.
-SEGMENT_ROW = np.dtype([("segment", "<i8"), ("track", "<i8"), ("start", "<f4"), ("end", "<f4"), ("tempo", "<f4")])
+SEGMENT_ROW = np.dtype(
+    [
+        ("segment", "<i8"),
+        ("track", "<i8"),
+        ("start", "<f4"),
+        ("end", "<f4"),
+        ("tempo", "<f4"),
+        ("energy", "<f4"),  # engine/affect.py, -1..+1 (NaN: not known yet)
+        ("mood", "<f4"),
+    ]
+)
 
 
 def track_row(labels: int) -> np.dtype:
@@ -28,6 +38,8 @@ def track_row(labels: int) -> np.dtype:
             ("vocal_peak", "<f4"),
             ("artist", "<u8"),
             ("album", "<u8"),
+            ("energy", "<f4"),  # means over its segments (engine/affect.py)
+            ("mood", "<f4"),
             ("tag_peaks", "<f2", (labels,)),
         ]
     )
@@ -85,6 +97,8 @@ class TrackRecord:
     vocal_peak: float | None = None  # the most sung segment's vocal score
     beats: Beats | None = None  # beat and downbeat times (schema 3; older tracks get them on demand)
     fingerprint: str | None = None  # size and content hash, to recognise the file after a move (files.py)
+    energy: float | None = None  # mean over its segments (engine/affect.py)
+    mood: float | None = None
 
 
 @dataclass(frozen=True)
@@ -95,3 +109,5 @@ class SegmentRecord:
     vector: np.ndarray  # float32 (embedding_dim,)
     tags: np.ndarray | None = None  # (labels,) tag probabilities over the segment
     vocal_score: float | None = None
+    energy: float | None = None  # engine/affect.py
+    mood: float | None = None

@@ -2,10 +2,10 @@
 
 How to search is decided once per query from how much the filters leave: everything through Annoy (no
 filter), the passing rows exactly (a narrow filter: scattered rows are gathered, a tempo range is one
-contiguous block of the index), or Annoy's pool widened by what the filter removes (a loose one). Tracks
-whose stored tags match the words join the candidates whatever their similarity. When the survivors are
+contiguous block of the index), or Annoy's pool widened by what the filter removes (a loose one). When the survivors are
 too few for k tracks the pool grows (`wider`), and a widened Annoy search that lost the query's whole
-neighbourhood to the filter turns exact.
+neighbourhood to the filter turns exact. Tracks with explicit evidence for the words (their stored tags or
+their measured feel match) join the candidates whatever their similarity.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ MAX_POOL = 102_400
 # this many), a tempo range is a contiguous block of the index (its rows are in tempo order: 10 ms per 340k).
 EXACT_ROWS = 60_000
 EXACT_BLOCK = 400_000
-TAG_CANDIDATES = 64  # tracks drawn by their tags alone, beside the embedding's nearest segments
+EVIDENCE_CANDIDATES = 64  # tracks drawn by their tags or feel alone, beside the embedding's nearest segments
 
 
 @dataclass(frozen=True)
@@ -38,12 +38,13 @@ class CandidateSearch:
     """One query's search, from the first pool to wider ones."""
 
     def __init__(
-        self, index: SegmentIndex, query: np.ndarray, rule: RowFilter | None, tag_scores: np.ndarray | None = None
+        self, index: SegmentIndex, query: np.ndarray, rule: RowFilter | None, evidence: np.ndarray | None = None
     ):
+        """`evidence`: per track of the index, how much explicit evidence it has for the words (0: none)."""
         self.index = index
         self.query = query
         self.rule = rule
-        self.tag_scores = tag_scores
+        self.evidence = evidence
         self.pool = FIRST_POOL
         self.passing = len(index)
         self.exact = False  # search the passing rows exactly rather than Annoy's proposals
@@ -55,8 +56,8 @@ class CandidateSearch:
     def find(self) -> Candidates:
         """About `pool` nearest passing segments, and the tag-matched tracks' segments."""
         rows, similarity, exhausted = self._nearest()
-        if self.tag_scores is not None:
-            rows, similarity = self._with_tag_matches(rows, similarity)
+        if self.evidence is not None:
+            rows, similarity = self._with_evidence(rows, similarity)
         return Candidates(rows, similarity, min(self.pool, self.passing), exhausted)
 
     def wider(self) -> None:
@@ -80,12 +81,13 @@ class CandidateSearch:
         keep = rule.rows(rows)
         return rows[keep], similarity[keep], wide >= len(index)
 
-    def _with_tag_matches(self, rows: np.ndarray, similarity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The rows of the `TAG_CANDIDATES` allowed tracks whose tags match best, merged into the candidates."""
-        index, rule, scores = self.index, self.rule, self.tag_scores
+    def _with_evidence(self, rows: np.ndarray, similarity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of the `EVIDENCE_CANDIDATES` allowed tracks with the most evidence, merged into the
+        candidates."""
+        index, rule, scores = self.index, self.rule, self.evidence
         if rule is not None and rule.tracks_ok is not None:
             scores = np.where(rule.tracks_ok, scores, -np.inf)
-        count = min(TAG_CANDIDATES, len(scores))
+        count = min(EVIDENCE_CANDIDATES, len(scores))
         if count <= 0:
             return rows, similarity
         best = np.argpartition(-scores, count - 1)[:count]

@@ -19,6 +19,7 @@ from engine.bundle import Bundle
 from engine.embedder import Embedder, Encoded
 from engine.errors import NeedledropError
 from engine.recommend.clip_cache import ClipCache, ClipEmbedding, clip_key
+from engine.recommend.feel import Feel, FeelReader
 from engine.recommend.tagmatch import TagMatcher, TagQuery
 
 NEUTRAL_TEXT = "music"  # embedded when a prompt holds only constraints and there is no clip
@@ -33,6 +34,7 @@ class EncodedQuery:
     vector: np.ndarray  # unit length, the embedding space's
     clip: ClipEmbedding | None
     words: TagQuery | None  # the tags the prompt's own words name (None without words)
+    feel: Feel | None  # where the prompt's own words point on energy and mood (None without words)
 
 
 def unit(v: np.ndarray) -> np.ndarray:
@@ -49,6 +51,7 @@ class QueryEncoder:
         self.embedder = embedder
         self.cache = cache
         self.matcher = matcher
+        self.feel = FeelReader(embedder.extractor)
         self.words = lru_cache(maxsize=256)(self._words)
 
     def encode(
@@ -64,14 +67,18 @@ class QueryEncoder:
         own_words = text
         if text is None and clip is None:
             text = NEUTRAL_TEXT  # only constraints were given: they do the choosing
-        encoded, named = self.words(text) if text else (None, None)
+        encoded, named, feel = self.words(text) if text else (None, None, None)
         vector = self.vector(clip.encoded if clip else None, encoded, balance)
-        return EncodedQuery(vector, clip, named if own_words else None)
+        if not own_words:
+            named = feel = None
+        return EncodedQuery(vector, clip, named, feel)
 
-    def _words(self, text: str) -> tuple[Encoded, TagQuery]:
-        """Words through the text head, and the tags they name (cached: a prompt is re-asked as it is edited)."""
+    def _words(self, text: str) -> tuple[Encoded, TagQuery, Feel]:
+        """Words through the text head, the tags they name and their feel (cached: a prompt is re-asked as it is
+        edited)."""
         (tokens,), sentences = self.embedder.extractor.text_with_sentences([text])
-        return self.embedder.encode_prompt_tokens(tokens), self.matcher.query(sentences[0])
+        sentence = sentences[0]
+        return self.embedder.encode_prompt_tokens(tokens), self.matcher.query(sentence), self.feel.read(sentence)
 
     def clip(self, path: str | os.PathLike[str], start: float = 0.0, end: float | None = None) -> ClipEmbedding:
         """The clip between `start` and `end` seconds through the video head, from the cache when it can be."""

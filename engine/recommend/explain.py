@@ -14,15 +14,17 @@ import numpy as np
 
 from engine.library.catalog import Catalog
 from engine.library.index import SegmentIndex
+from engine.recommend.feel import Feel
 from engine.recommend.prompt import Constraint, Exclude, Length, Tempo, Vocals
 from engine.recommend.result import Result
 from engine.recommend.scoring import Picks
-from engine.recommend.tagindex import TAG_PRESENT, TagIndex
+from engine.tags import TAG_PRESENT, TagIndex
 
 # The clip's mean motion (mean absolute change of a grey thumbnail between frames, 0..1) and cut rate,
 # in the words an editor would use for the picture.
 CALM_MOTION, BUSY_MOTION = 0.01, 0.04
 QUICK_CUTS = 0.3  # per second
+FEEL_SAID = 0.25  # measured energy or mood (-1..+1) clear enough to name in a why
 
 
 def _clock(seconds: float) -> str:
@@ -33,6 +35,22 @@ def picture_words(cues: dict[str, float]) -> str:
     motion, cuts = cues.get("motion", 0.0), cues.get("cuts_per_second", 0.0)
     pace = "calm" if motion < CALM_MOTION else "busy" if motion >= BUSY_MOTION else "moving"
     return f"{pace} picture" + (", quick cuts" if cuts >= QUICK_CUTS else "")
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 2)
+
+
+def _feel_words(feel: Feel, energy: float | None, mood: float | None) -> list[str]:
+    """The measured energy and mood the words asked about, said only where they go the asked way."""
+    out = []
+    for value, z, strength, high, low in (
+        (energy, feel.energy, feel.energy_strength, "high energy", "low energy"),
+        (mood, feel.mood, feel.mood_strength, "bright mood", "dark mood"),
+    ):
+        if strength > 0 and value is not None and value * z > 0 and abs(value) >= FEEL_SAID:
+            out.append(f"{high if value > 0 else low} ({value:+.1f})")
+    return out
 
 
 def segment_tags(probabilities: np.ndarray | None, tags: TagIndex, limit: int = 3) -> list[str]:
@@ -61,6 +79,7 @@ def why(
     track: dict,
     tags: TagIndex,
     clip_cues: dict[str, float] | None,
+    feel: Feel | None = None,
 ) -> str:
     parts: list[str] = []
     probabilities = segment.get("tags")
@@ -78,6 +97,8 @@ def why(
             parts.append(c.label)
         elif isinstance(c, Length):
             parts.append(f"{_clock(track['duration'])} long")
+    if feel is not None:
+        parts += _feel_words(feel, segment.get("energy"), segment.get("mood"))
     if clip_cues is not None:
         if bpm and not any(isinstance(c, Tempo) for c in constraints):
             parts.append(f"{bpm:.0f} BPM")
@@ -92,6 +113,7 @@ class Asked:
     text: str | None = None
     constraints: Sequence[Constraint] = ()
     clip_cues: dict[str, float] | None = None
+    feel: Feel | None = None
 
 
 def explained(
@@ -117,6 +139,7 @@ def explained(
                 track=track,
                 tags=tags,
                 clip_cues=asked.clip_cues,
+                feel=asked.feel,
             )
             out.append(
                 Result(
@@ -132,6 +155,8 @@ def explained(
                     bpm=segment["tempo_bpm"] or track["tempo_bpm"],
                     tags=segment_tags(segment["tags"], tags),
                     why=reason,
+                    energy=_rounded(segment.get("energy")),
+                    mood=_rounded(segment.get("mood")),
                 )
             )
             if len(out) == k:

@@ -15,7 +15,7 @@ import numpy as np
 
 from engine.library.index import SegmentIndex
 from engine.recommend.prompt import Constraint, Exclude, Length, Tempo, Vocals
-from engine.recommend.tagindex import TAG_PRESENT, TagIndex
+from engine.tags import TAG_PRESENT, TagIndex
 
 # A segment is sung when voice tags outweigh instrumental tags (vocal score 0..1); a track is sung when any
 # of its segments is.

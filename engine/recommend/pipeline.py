@@ -18,12 +18,13 @@ from engine.library.index import SegmentIndex
 from engine.recommend.candidates import CandidateSearch
 from engine.recommend.diversity import capped
 from engine.recommend.explain import Asked, explained
+from engine.recommend.feel import Feel
 from engine.recommend.filters import hard_filter
 from engine.recommend.prompt import Constraint
 from engine.recommend.result import Result
-from engine.recommend.scoring import best_per_track, score
-from engine.recommend.tagindex import TagIndex
+from engine.recommend.scoring import best_per_track, feel_match, score
 from engine.recommend.tagmatch import TagMatcher, TagQuery
+from engine.tags import TagIndex
 
 MAX_K = 200
 
@@ -39,6 +40,7 @@ class Search:
     named: TagQuery | None = None  # the tags the words name
     tag_weight: float = 0.0  # how much a perfect tag match adds to a score
     clip_cues: dict[str, float] | None = None
+    feels: tuple[Feel, ...] = ()  # the words' and the picture's, each scaled by how much it counts
     exclude_tracks: tuple[int, ...] = ()
     per_artist: int | None = None
     per_album: int | None = None
@@ -56,11 +58,16 @@ def run(search: Search, index: SegmentIndex, catalog: Catalog, tags: TagIndex, m
     tag_scores = None
     if search.named is not None and search.named.tags and search.tag_weight > 0:
         tag_scores = search.tag_weight * matcher.scores(search.named, index.tracks["tag_peaks"])
-    candidates = CandidateSearch(index, search.vector, rule, tag_scores)
-    asked = Asked(search.text, search.constraints, search.clip_cues)
+    # Tracks whose tags or measured feel match the words join the candidates, whatever their similarity.
+    evidence = tag_scores
+    for feel in search.feels:
+        by_feel = feel_match(feel, index.tracks["energy"], index.tracks["mood"])
+        evidence = by_feel if evidence is None else evidence + by_feel
+    candidates = CandidateSearch(index, search.vector, rule, evidence)
+    asked = Asked(search.text, search.constraints, search.clip_cues, search.feels[0] if search.feels else None)
     while True:
         found = candidates.find()
-        scores = score(index, found, search.constraints, tags, tag_scores)
+        scores = score(index, found, search.constraints, tags, tag_scores, search.feels)
         picks = capped(index, best_per_track(index, found.rows, scores), search.per_artist, search.per_album)
         results = explained(picks, search.k, index, catalog, tags, asked)
         if len(results) >= search.k or found.exhausted:

@@ -20,11 +20,12 @@ from engine.library.index import SegmentIndex, read_index_info
 from engine.recommend import pipeline
 from engine.recommend.clip_cache import CACHE_NAME, ClipCache, ClipEmbedding
 from engine.recommend.encode import QueryEncoder, QueryError, unit
+from engine.recommend.feel import Feel, picture_feel
 from engine.recommend.pipeline import MAX_K, Search
 from engine.recommend.prompt import parse_prompt
 from engine.recommend.result import Recommendation, Result
-from engine.recommend.tagindex import TagIndex
 from engine.recommend.tagmatch import TagMatcher
+from engine.tags import TagIndex
 
 __all__ = ["MAX_K", "QueryError", "Recommendation", "Recommender", "Result"]
 
@@ -77,6 +78,8 @@ class Recommender:
             raise QueryError("a recommendation needs a video clip, a prompt, or both")
         text = parsed.text if parsed else None
         query = self.encoder.encode(video, start, end, text, balance)
+        feel = query.feel if query.feel and query.feel.strength > 0 else None
+        feels = self._feels(feel, query.clip, balance)
         t1 = time.perf_counter()
         search = Search(
             query.vector,
@@ -86,13 +89,22 @@ class Recommender:
             named=query.words,
             tag_weight=self.tag_weight * (1.0 if query.clip is None else balance),
             clip_cues=query.clip.cues if query.clip else None,
+            feels=feels,
             per_artist=per_artist,
             per_album=per_album,
         )
         found = pipeline.run(search, self.index(), self.library.catalog, self.tags, self.matcher)
         seconds = {"encode": t1 - t0, "search": time.perf_counter() - t1}
         used = [name for name, part in (("clip", query.clip), ("text", text)) if part]
-        return Recommendation(found.results, parsed, balance, used, found.searched, found.complete, seconds)
+        return Recommendation(found.results, parsed, balance, used, found.searched, found.complete, seconds, feel)
+
+    @staticmethod
+    def _feels(words: Feel | None, clip: ClipEmbedding | None, balance: float) -> tuple[Feel, ...]:
+        """The words' feel and the picture's, each counting as much as the balance gives its side."""
+        picture = picture_feel(clip.cues) if clip is not None else None
+        if words is None or picture is None:
+            return tuple(f for f in (words, picture) if f is not None and f.strength > 0)
+        return tuple(f for f in (words.scaled(balance), picture.scaled(1.0 - balance)) if f.strength > 0)
 
     def similar(
         self,

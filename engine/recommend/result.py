@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from engine.recommend.feel import Feel
 from engine.recommend.prompt import ParsedPrompt
 
 
@@ -21,6 +22,8 @@ class Result:
     bpm: float | None  # of the best segment
     tags: list[str]  # the segment's clearest tags
     why: str
+    energy: float | None = None  # the segment's measured energy and mood, -1..+1 (engine/affect.py)
+    mood: float | None = None
 
 
 @dataclass
@@ -32,6 +35,7 @@ class Recommendation:
     searched: int  # candidate segments examined
     complete: bool  # False if the constraints left fewer than k tracks among everything searched
     seconds: dict[str, float] = field(default_factory=dict)
+    feel: Feel | None = None  # the feel the prompt's words were read as (its chip), when they speak of one
 
     def to_json(self) -> dict:
         prompt = None
@@ -44,6 +48,7 @@ class Recommendation:
         return {
             "results": [asdict(r) for r in self.results],
             "prompt": prompt,
+            "feel": self.feel.to_json() if self.feel else None,
             "balance": self.balance,
             "used": self.used,
             "searched": self.searched,

@@ -18,7 +18,7 @@ from functools import cached_property
 import numpy as np
 
 from engine.features import FeatureExtractor
-from engine.recommend.tagindex import TagIndex
+from engine.tags import TagIndex
 
 TOP_TAGS = 4  # a prompt rarely names more things than this
 FLOOR = 0.45  # MiniLM similarity below which a tag is not what the words mean (tuned on the dev split)

@@ -55,6 +55,9 @@ def _show(args, rec: Recommendation) -> None:
         print(f"prompt: {rec.prompt.text or '(constraints only)'}" + (f"  [{chips}]" if chips else ""))
         for note in rec.prompt.ignored:
             print(f"  ignored: {note}")
+    if rec.feel is not None:
+        f = rec.feel
+        print(f"feel: {f.label} (energy {f.energy:+.1f}, mood {f.mood:+.1f}; ranks by measured energy and mood)")
     if not rec.results:
         print("no track in the library satisfies the request")
     for i, r in enumerate(rec.results, 1):

@@ -1,0 +1,79 @@
+"""The feel of words and pictures on the energy and mood axes (engine/recommend/feel.py), and of the music
+(engine/affect.py), through the bundle's real MiniLM and tagger outputs."""
+
+import numpy as np
+import pytest
+
+from engine import affect
+from engine.features import FeatureExtractor
+from engine.recommend.feel import Feel, FeelReader, picture_feel
+from engine.tags import TagIndex
+
+
+@pytest.fixture(scope="module")
+def read(bundle):
+    extractor = FeatureExtractor(bundle)
+    reader = FeelReader(extractor)
+
+    def feel(text: str) -> Feel:
+        return reader.read(extractor.text_backbone([text]).sentence_embedding[0])
+
+    return feel
+
+
+@pytest.mark.parametrize(
+    ("prompt", "axis", "sign"),
+    [
+        ("pumping workout music", "energy", 1),
+        ("energetic, driving, high-energy music", "energy", 1),
+        ("soothing", "energy", -1),
+        ("calm piano", "energy", -1),
+        ("tender love song", "energy", -1),
+        ("bittersweet", "mood", -1),
+        ("tense thriller underscore", "mood", -1),
+        ("nostalgic", "mood", -1),
+        ("happy ukulele", "mood", 1),
+    ],
+)
+def test_words_that_speak_of_feel_are_placed_on_its_axes(read, prompt, axis, sign):
+    feel = read(prompt)
+    assert getattr(feel, f"{axis}_strength") > 0, feel
+    assert np.sign(getattr(feel, axis)) == sign, feel
+    assert feel.label
+
+
+@pytest.mark.parametrize(
+    "prompt", ["electronic with drums", "piano", "music", "rock", "jazz trio", "a song with guitar"]
+)
+def test_words_that_say_nothing_of_feel_do_not_move_it(read, prompt):
+    feel = read(prompt)
+    assert feel.strength == 0 and feel.label == "", feel
+
+
+def test_the_chip_names_the_quadrant(read):
+    assert read("soothing").label in ("calm", "calm, warm", "melancholic")
+    assert read("pumping workout music").label in ("energetic", "upbeat", "tense")
+    assert read("sad, mournful music").label in ("sad", "melancholic")
+
+
+def test_a_calm_picture_and_a_frantic_one_point_opposite_ways_on_energy():
+    calm = picture_feel({"motion": 0.004, "cuts_per_second": 0.1, "brightness": 0.45, "saturation": 0.3})
+    frantic = picture_feel({"motion": 0.06, "cuts_per_second": 1.5, "brightness": 0.45, "saturation": 0.3})
+    middling = picture_feel({"motion": 0.02, "cuts_per_second": 0.3, "brightness": 0.45, "saturation": 0.3})
+    assert calm.energy < 0 < frantic.energy and calm.energy_strength > 0 and frantic.energy_strength > 0
+    assert middling.energy_strength == 0  # an ordinary pace says nothing
+
+
+def test_music_energy_follows_its_energy_tags_and_tempo(bundle):
+    labels = list(bundle.labels("musicnn_mtt") + bundle.labels("musicnn_msd"))
+    tags = TagIndex(labels)
+    probabilities = np.full((3, len(labels)), 0.05, np.float32)
+    for name in ("fast", "loud", "drums", "beat"):
+        probabilities[0, labels.index(name)] = 0.6  # intense
+    for name in ("slow", "quiet", "soft", "ambient"):
+        probabilities[1, labels.index(name)] = 0.6  # calm
+    energy, mood = affect.of_segments(probabilities, tags, np.array([150, 60, np.nan]), np.array([1, -1, np.nan]))
+    assert energy[0] > 0.3 > -0.3 > energy[1]
+    assert abs(energy[2]) < 0.1  # nothing measured: neutral
+    assert mood[0] > mood[1]  # major against minor
+    assert np.all(np.abs(energy) <= 1) and np.all(np.abs(mood) <= 1)

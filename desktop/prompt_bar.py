@@ -60,7 +60,7 @@ class PromptBar(QWidget):
         layout.addWidget(self.ignored)
         self.parsed: ParsedPrompt | None = None
         self.feel_chip = QLabel("")
-        self.feel_chip.setObjectName("chip")
+        self.feel_chip.setObjectName("feel")  # a chip of its own colour: read from the words, not removable
         self.feel_chip.setVisible(False)
         chips_row.insertWidget(2, self.feel_chip)
         self._show_chips()

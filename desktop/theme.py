@@ -18,6 +18,9 @@ QToolButton#chip {
     background: #2f4a6b; border: 1px solid #4a90e2; border-radius: 10px; padding: 2px 8px; color: #e8f0fa;
 }
 QToolButton#chip:hover { background: #3d5f88; }
+QLabel#feel {
+    background: #3b3350; border: 1px solid #8a74c9; border-radius: 10px; padding: 2px 8px; color: #efeaff;
+}
 QLabel#notice { padding: 6px 10px; border-radius: 4px; }
 QLabel#notice[level="info"] { background: #2f4a6b; color: #e8f0fa; }
 QLabel#notice[level="warning"] { background: #6b5325; color: #fff4dd; }

@@ -181,6 +181,12 @@ def test_chips_remove_constraints_and_balance_asks_again(qtbot, window, media):
     assert window.current.balance == 1.0
     answer = window.current.answer
     assert answer.query.balance == 1.0 and answer.query.video == str(media["fast"])
+    # The words' feel is a chip of its own once they are answered, and goes as soon as they change.
+    assert window.prompt.feel_chip.isVisible() and window.prompt.feel_chip.text().startswith("feel: ")
+    qtbot.keyClicks(window.prompt.edit, " x")
+    assert not window.prompt.feel_chip.isVisible()
+    wait_results(qtbot, window, lambda: window.prompt.edit.setText("electronic with drums") or window.prompt._commit())
+    assert not window.prompt.feel_chip.isVisible()  # those words say nothing of feel
 
 
 def test_in_and_out_points_by_typing_and_dragging(qtbot, window, media):

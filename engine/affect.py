@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.tags import TagIndex
+from engine.tags import TAG_GROUPS, TagIndex
 
 ENERGY_UP = ("fast", "loud", "party", "drums", "beat")
 ENERGY_DOWN = ("slow", "quiet", "soft", "mellow", "ambient")
@@ -59,3 +59,17 @@ def of_segments(
     """(energy, mood) of segments: `probabilities` (segments, labels) in the bundle's label order."""
     strengths = {name: tags.strength(probabilities, name) for name in TAGS}
     return energy(strengths, tempo_bpm), mood(strengths, mode)
+
+
+def of_tags(probabilities: dict[str, float], tempo_bpm: float | None, mode: float | None) -> tuple[float, float]:
+    """(energy, mood) of one summary given as {musicnn label: probability} (synonyms merged by their maximum,
+    as TagIndex merges them), for text synthesis."""
+    strengths: dict[str, float] = {}
+    for label, p in probabilities.items():
+        if label in TAG_GROUPS:
+            canonical = TAG_GROUPS[label][1]
+            strengths[canonical] = max(p, strengths.get(canonical, 0.0))
+    arrays = {name: np.array([strengths.get(name, 0.0)]) for name in TAGS}
+    tempo = np.array([tempo_bpm if tempo_bpm else np.nan], np.float32)
+    major = np.array([np.nan if mode is None else mode], np.float32)
+    return float(energy(arrays, tempo)[0]), float(mood(arrays, major)[0])

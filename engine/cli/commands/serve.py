@@ -75,6 +75,7 @@ def serve_command(args) -> int:
     from engine.api import create_app, load_or_create_token
 
     engine = open_engine(args)
+    engine.warm_up()  # the models load now, not on the first request
     token = load_or_create_token(paths.config_dir())
     origins = _origins(args.allow_origin)
     app = create_app(engine, token, allowed_origins=origins)

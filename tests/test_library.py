@@ -1,6 +1,7 @@
 """The music library: scanning real files, change detection, bad input, offline roots, kill and resume,
 bundle changes, and the index."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -626,3 +627,25 @@ def test_the_leftovers_of_a_failed_or_killed_build_are_removed_by_the_next(libra
     assert not names & set(leftovers)
     info = read_index_info(library.index_dir)
     assert {info.file, info.vectors, info.rows, info.tracks} <= names
+
+
+def test_an_index_build_on_a_full_disk_is_a_clear_error_and_keeps_the_index(bundle, rendered, small_disk):
+    from engine.library import IndexWriteError
+
+    folder = small_disk / "music"
+    folder.mkdir()
+    shutil.copyfile(rendered / "piano.flac", folder / "piano.flac")
+    library = Library(small_disk / "data", bundle)
+    library.add_root(folder)
+    library.scan(workers=1)
+    before = read_index_info(library.index_dir)
+    with contextlib.suppress(OSError), open(small_disk / "filler", "wb") as f:  # the disk is full
+        while True:
+            f.write(b"\0" * 4096)
+    with pytest.raises(IndexWriteError, match="the disk is full"):
+        library.rebuild_index()
+    assert read_index_info(library.index_dir) == before  # the index in use is untouched
+    assert sorted(p.name for p in library.index_dir.glob("*segments-*")) == sorted(
+        [before.file, before.vectors, before.rows, before.tracks]
+    )  # nothing half-written is left
+    assert len(library.open_index()) == before.count

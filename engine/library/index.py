@@ -19,6 +19,7 @@ import errno
 import json
 import logging
 import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -146,9 +147,11 @@ def build_index(catalog: Catalog, bundle_id: str, folder: Path, *, n_trees: int 
             for path in folder.glob(f"*{name}*"):
                 path.unlink(missing_ok=True)
             need = 2 * vectors.nbytes + rows.nbytes + tracks.nbytes
-            why = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
+            # Annoy says "No space left" in its message without an errno: ask the file system instead.
+            full = exc.errno == errno.ENOSPC or shutil.disk_usage(folder).free < need
+            why = "the disk is full" if full else exc.strerror or str(exc)
             raise IndexWriteError(
-                f"cannot write the library index in {folder}: {why} (it needs about {need / 1e6:.0f} MB); "
+                f"cannot write the library index in {folder}: {why} (it needs about {need / 1e6:.1f} MB); "
                 "the previous index is still used"
             ) from exc
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.tags import TAG_GROUPS, TagIndex
+from engine.tags import TagIndex
 
 ENERGY_UP = ("fast", "loud", "party", "drums", "beat")
 ENERGY_DOWN = ("slow", "quiet", "soft", "mellow", "ambient")
@@ -66,14 +66,10 @@ def of_segments(
 
 
 def of_tags(probabilities: dict[str, float], tempo_bpm: float | None, mode: float | None) -> tuple[float, float]:
-    """(energy, mood) of one summary given as {musicnn label: probability} (synonyms merged by their maximum,
-    as TagIndex merges them), for text synthesis."""
-    strengths: dict[str, float] = {}
-    for label, p in probabilities.items():
-        if label in TAG_GROUPS:
-            canonical = TAG_GROUPS[label][1]
-            strengths[canonical] = max(p, strengths.get(canonical, 0.0))
-    arrays = {name: np.array([strengths.get(name, 0.0)]) for name in TAGS}
+    """(energy, mood) of one summary given as {musicnn label: probability}, for text synthesis."""
+    labels = list(probabilities)
+    values = np.array([[probabilities[label] for label in labels]], np.float32)
     tempo = np.array([tempo_bpm if tempo_bpm else np.nan], np.float32)
     major = np.array([np.nan if mode is None else mode], np.float32)
-    return float(energy(arrays, tempo)[0]), float(mood(arrays, major)[0])
+    energies, moods = of_segments(values, TagIndex(labels), tempo, major)
+    return float(energies[0]), float(moods[0])

@@ -292,7 +292,7 @@ class Engine:
         info = self.track(track)
         if start < 0 or start >= info.duration:
             raise QueryError(f"{info.name} is {_clock(info.duration)} long: it cannot start at {start:.2f} s")
-        return fit_to_length(self.beats(info.id), info.duration, start, length)
+        return fit_to_length(self._library.beats(info.id), info.duration, start, length)
 
     @staticmethod
     def parse_prompt(prompt: str) -> ParsedPrompt:
@@ -366,7 +366,7 @@ class Engine:
             raise ExportError(
                 f"{track.name} is {_clock(track.duration)} long: the music cannot start at {start:.2f} s"
             )
-        beats = self.beats(track.id)
+        beats = self._library.beats(track.id)  # the track is known: no second look-up
         if clip.fit:
             start = fit_to_length(beats, track.duration, start, cue.length).start
         if start + cue.length > track.duration + 1e-6:

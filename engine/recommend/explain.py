@@ -14,16 +14,12 @@ import numpy as np
 
 from engine.library.catalog import Catalog
 from engine.library.index import SegmentIndex
-from engine.recommend.feel import Feel
+from engine.recommend.feel import BUSY_MOTION, CALM_MOTION, QUICK_CUTS, Feel
 from engine.recommend.prompt import Constraint, Exclude, Length, Tempo, Vocals
 from engine.recommend.result import Result
 from engine.recommend.scoring import Picks
 from engine.tags import TAG_PRESENT, TagIndex
 
-# The clip's mean motion (mean absolute change of a grey thumbnail between frames, 0..1) and cut rate,
-# in the words an editor would use for the picture.
-CALM_MOTION, BUSY_MOTION = 0.01, 0.04
-QUICK_CUTS = 0.3  # per second
 FEEL_SAID = 0.25  # measured energy or mood (-1..+1) clear enough to name in a why
 
 

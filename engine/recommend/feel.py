@@ -112,8 +112,9 @@ class Feel:
         }
 
 
-# The clip's cues (engine/media/video.py) in the words the picture thresholds of explain.py use: a mean
-# motion of 0.01 is a calm picture, 0.04 a busy one; 0.3 cuts a second are quick cuts.
+# The clip's cues (engine/media/video.py) in the words an editor would use, here and in the "why"
+# (explain.py): a mean motion (mean absolute change of a grey thumbnail between frames, 0..1) of 0.01 is a
+# calm picture, 0.04 a busy one; 0.3 cuts a second are quick cuts.
 CALM_MOTION, BUSY_MOTION = 0.01, 0.04
 QUICK_CUTS = 0.3
 PICTURE_Z = 4.0  # a clearly calm or frantic picture speaks of energy as surely as words at |z| = 4

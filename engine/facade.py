@@ -363,9 +363,7 @@ class Engine:
         track = self.track(clip.track)
         start = 0.0 if clip.music_start is None else clip.music_start
         if not 0 <= start < track.duration:
-            raise ExportError(
-                f"{track.name} is {_clock(track.duration)} long: the music cannot start at {start:.2f} s"
-            )
+            raise ExportError(f"{track.name} is {_clock(track.duration)} long: the music cannot start at {start:.2f} s")
         beats = self._library.beats(track.id)  # the track is known: no second look-up
         if clip.fit:
             start = fit_to_length(beats, track.duration, start, cue.length).start

@@ -84,7 +84,7 @@ class Track:
 
     @property
     def name(self) -> str:
-        """"Artist – Title", or the file name when the tags say nothing."""
+        """ "Artist – Title", or the file name when the tags say nothing."""
         return " – ".join(x for x in (self.artist, self.title) if x) or Path(self.display).name
 
     def to_json(self) -> dict:

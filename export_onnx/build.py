@@ -36,6 +36,7 @@ from engine.bundle.manifest import (
 )
 from engine.bundle.store import Bundle, install_bundle, load_bundle, open_current_bundle, sha256_file
 from engine.errors import BundleError
+from engine.media.dsp import ANALYSIS_VERSION
 from export_onnx import frame_backbone, music_backbone, text_backbone
 from export_onnx.defaults import PREPROCESSING
 from export_onnx.onnx_io import check_parity, export, tensor_specs
@@ -203,6 +204,14 @@ def heads_from_checkpoint(path: Path, backbones: list[Component], origin: str = 
             f"the heads in {path} were trained on features of other backbones than this bundle's; "
             "recompute the features with the current bundle (`python -m training features ...`) and retrain"
         )
+    if state.get("analysis_version", 1) != ANALYSIS_VERSION:
+        log.warning(
+            "the heads in %s were trained on version %s of the music descriptors, this engine measures version "
+            "%s: they still work, but retrain them (`make default-model` for the default heads)",
+            path,
+            state.get("analysis_version", 1),
+            ANALYSIS_VERSION,
+        )
     checkpoint_sha = sha256_file(path)
     specs = {}
 
@@ -258,6 +267,9 @@ def heads_carried_over(previous: Bundle, backbones: list[Component]) -> Heads | 
     info = previous.manifest.metrics.get("heads")
     if not info or not all(r in previous.manifest.graphs for r in HEAD_ROLES):
         return None
+    if previous.manifest.preprocessing.audio.analysis_version != ANALYSIS_VERSION:
+        # Kept, not dropped: a changed measure shifts one input of the music head, it does not break it.
+        log.warning("the heads of %s were trained on older music descriptors: retrain them", previous.id)
     if info.get("origin") == "default" or (
         DEFAULT_HEADS.is_file() and info.get("checkpoint_sha256") == sha256_file(DEFAULT_HEADS)
     ):
@@ -349,7 +361,7 @@ def build(
     backbones = [frame_component(pre), text_component(pre), music_component(pre, cache / "wheels")]
     previous = None
     try:
-        previous = open_current_bundle(models_dir)
+        previous = open_current_bundle(models_dir, any_analysis=True)  # its graphs may still be reused
     except BundleError as exc:
         log.info("building a new bundle (%s)", exc)
 

@@ -5,7 +5,7 @@ manifest, never from here, so a bundle always carries the constants its graphs w
 """
 
 from engine.bundle.manifest import AudioConfig, Preprocessing, TextConfig, VideoConfig
-from engine.media.dsp import DESCRIPTORS
+from engine.media.dsp import ANALYSIS_VERSION, DESCRIPTORS
 from engine.media.video import CUES
 
 PREPROCESSING = Preprocessing(
@@ -25,6 +25,7 @@ PREPROCESSING = Preprocessing(
         # Mean of the channels: PyAV's own mono downmix is (L+R)/sqrt(2), 3 dB hotter than training audio.
         downmix="mean",
         descriptors=DESCRIPTORS,
+        analysis_version=ANALYSIS_VERSION,
     ),
     video=VideoConfig(
         frame_rate=1.0,

@@ -8,6 +8,7 @@ import pytest
 from engine.bundle import install_bundle, load_bundle, open_current_bundle
 from engine.bundle.manifest import MANIFEST_NAME, decode_manifest, encode_manifest
 from engine.errors import BundleError
+from engine.media.dsp import ANALYSIS_VERSION
 
 
 def link_copy(bundle, dest: Path, copy: set[str] = frozenset()) -> Path:
@@ -104,6 +105,16 @@ def test_manifest_of_newer_schema_is_refused_on_load(bundle, tmp_path):
     with pytest.raises(BundleError, match="schema version 99"):
         load_bundle(copy)
     assert decode_manifest(encode_manifest(bundle.manifest)) == bundle.manifest
+
+
+def test_a_bundle_built_for_other_music_descriptors_asks_for_a_rebuild(bundle, tmp_path):
+    copy = link_copy(bundle, tmp_path / "b")
+    older = msgspec.structs.replace(bundle.manifest.preprocessing.audio, analysis_version=ANALYSIS_VERSION - 1)
+    pre = msgspec.structs.replace(bundle.manifest.preprocessing, audio=older)
+    (copy / MANIFEST_NAME).write_bytes(encode_manifest(msgspec.structs.replace(bundle.manifest, preprocessing=pre)))
+    with pytest.raises(BundleError, match=f"version {ANALYSIS_VERSION - 1} of the music descriptors.*models build"):
+        load_bundle(copy)
+    assert load_bundle(copy, any_analysis=True).manifest.preprocessing.audio.analysis_version == ANALYSIS_VERSION - 1
 
 
 def test_install_keeps_the_replaced_bundle_and_prunes_older_ones(bundle, tmp_path):

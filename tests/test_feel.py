@@ -77,3 +77,22 @@ def test_music_energy_follows_its_energy_tags_and_tempo(bundle):
     assert abs(energy[2]) < 0.1  # nothing measured: neutral
     assert mood[0] > mood[1]  # major against minor
     assert np.all(np.abs(energy) <= 1) and np.all(np.abs(mood) <= 1)
+
+
+def test_major_renders_read_more_major_than_the_same_pieces_in_minor(bundle, tmp_path):
+    # The feel set's natural-minor versions hold their relative major's notes: key profiles alone read
+    # them as major (AUC 0.39 here); the bass's home note tells them apart.
+    from engine.media import dsp
+    from engine.media.audio import decode_audio
+    from training.bootstrap.demo import render
+    from training.bootstrap.feel_set import SOUNDFONT, variants
+
+    audio = FeatureExtractor(bundle).pre.audio
+    modes: dict[str, list[float]] = {"major": [], "minor": []}
+    for piece, label in variants("test"):
+        if label["energy"] == "low":  # sustained chords, no drums: the harder half, and the quicker one
+            path = tmp_path / f"{piece.name}.opus"
+            render(piece, path, SOUNDFONT["test"])
+            modes[label["mood"]].append(dsp.describe(decode_audio(path, audio), audio.sample_rate).mode)
+    auc = np.mean([(a > b) + 0.5 * (a == b) for a in modes["major"] for b in modes["minor"]])
+    assert auc >= 0.8

@@ -17,6 +17,7 @@ import msgspec
 import numpy as np
 import pytest
 
+from engine import affect
 from engine.bundle import load_bundle
 from engine.bundle.manifest import MANIFEST_NAME, encode_manifest
 from engine.library import IndexMissingError, Library, LibraryError
@@ -125,6 +126,21 @@ def test_energy_and_mood_of_segments_scanned_before_are_filled_in_without_re_ana
         assert after[name][0] == pytest.approx(energy, abs=0.02) and after[name][1] == pytest.approx(mood, abs=0.02)
     assert library.scan(workers=1).indexed == 0  # nothing was analysed again
     assert np.isfinite(library.open_index().rows["energy"]).all()
+
+
+def test_energy_and_mood_measured_by_an_older_formula_are_measured_again(library, music):
+    library.add_root(music)
+    library.scan(workers=2)
+    with library.catalog.transaction() as conn:  # values an older engine/affect.py stored
+        conn.execute("UPDATE segments SET energy = 0.9, mood = -0.9")
+        conn.execute("UPDATE tracks SET energy = 0.9, mood = -0.9")
+        conn.execute("UPDATE revisions SET value = ? WHERE name = 'affect'", (affect.VERSION - 1,))
+    assert library.ensure_index()
+    tracks = by_name(library)
+    assert tracks["techno.mp3"]["energy"] > tracks["piano.flac"]["energy"]  # measured again, not 0.9 for all
+    assert library.catalog.affect_version() == affect.VERSION
+    assert not library.ensure_index()  # and only once
+    assert library.scan(workers=1).indexed == 0  # from the stored tags: nothing was analysed again
 
 
 def test_quick_rescan_skips_unchanged_files_and_follows_changes(library, music, rendered):

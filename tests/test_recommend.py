@@ -370,7 +370,7 @@ def test_a_query_on_a_full_disk_still_answers(bundle, clips, small_disk, tmp_pat
 
 
 def test_feel_words_rank_by_measured_energy(recommender):
-    """"energetic" puts the intense tracks first and "calm" the quiet ones, by their measured energy."""
+    """ "energetic" puts the intense tracks first and "calm" the quiet ones, by their measured energy."""
     energetic = recommender.recommend(prompt="energetic, driving, high-energy music", k=len(TRACKS) + 1)
     calm = recommender.recommend(prompt="soothing and gentle", k=len(TRACKS) + 1)
     assert energetic.feel is not None and energetic.feel.energy > 0 and calm.feel.energy < 0

@@ -43,7 +43,18 @@ def untrained_like(model: ViML, data, train_idx, seed: int = 0) -> ViML:
 
 
 # What export needs from a checkpoint; the optimizer state and paths of the training machine are dropped.
-RELEASE_KEYS = ("model", "config", "dims", "history", "epoch", "text_method", "backbones", "split", "world_size")
+RELEASE_KEYS = (
+    "model",
+    "config",
+    "dims",
+    "history",
+    "epoch",
+    "text_method",
+    "backbones",
+    "analysis_version",
+    "split",
+    "world_size",
+)
 
 
 def release(path: str | Path, out: str | Path) -> int:

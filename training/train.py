@@ -183,6 +183,7 @@ def train(
                     "text_method": text_method,
                     "bundle_id": data.meta["bundle_id"],
                     "backbones": data.meta["backbones"],
+                    "analysis_version": data.meta.get("analysis_version", 1),
                     "featureset": str(data.root),
                     "world_size": world.size,
                     "split": {

@@ -35,8 +35,10 @@ class AudioConfig(_Struct):
     segment_hop_seconds: float
     # How multichannel audio becomes mono before anything else sees it.
     downmix: str
-    # Model-free descriptors per segment fed to the music head (engine.media.dsp.DESCRIPTORS).
+    # Model-free descriptors per segment fed to the music head (engine.media.dsp.DESCRIPTORS), and the
+    # version of their measures (engine.media.dsp.ANALYSIS_VERSION; manifests written before it: 1).
     descriptors: tuple[str, ...]
+    analysis_version: int = 1
 
 
 class VideoConfig(_Struct):

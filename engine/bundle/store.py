@@ -17,6 +17,7 @@ from pathlib import Path
 
 from engine.bundle.manifest import MANIFEST_NAME, GraphSpec, Manifest, decode_manifest
 from engine.errors import BundleError
+from engine.media.dsp import ANALYSIS_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +80,20 @@ def _verify(bundle_dir: Path, manifest: Manifest) -> None:
             )
 
 
-def load_bundle(bundle_dir: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
-    """Open a bundle folder, checking its manifest schema and (by default) the sha256 of every file."""
+def load_bundle(bundle_dir: str | os.PathLike[str], *, verify: bool = True, any_analysis: bool = False) -> Bundle:
+    """Open a bundle folder, checking its manifest schema, that it was built for this engine's music
+    descriptors (unless `any_analysis`: a build reusing its graphs) and, by default, every file's sha256."""
     bundle_dir = Path(bundle_dir)
     manifest_path = bundle_dir / MANIFEST_NAME
     if not manifest_path.is_file():
         raise BundleError(f"no model bundle at {bundle_dir} ({MANIFEST_NAME} is missing); {BUILD_HINT}")
     manifest = decode_manifest(manifest_path.read_bytes(), where=str(manifest_path))
+    built_for = manifest.preprocessing.audio.analysis_version
+    if built_for != ANALYSIS_VERSION and not any_analysis:
+        raise BundleError(
+            f"bundle {manifest.bundle_id} was built for version {built_for} of the music descriptors, and this "
+            f"Needledrop measures version {ANALYSIS_VERSION}; {BUILD_HINT} (the library is then re-analysed)"
+        )
     if verify:
         _verify(bundle_dir, manifest)
     return Bundle(bundle_dir, manifest)
@@ -103,8 +111,8 @@ def current_bundle_dir(models_dir: Path) -> Path:
     return models_dir / bundle_id
 
 
-def open_current_bundle(models_dir: Path, *, verify: bool = True) -> Bundle:
-    return load_bundle(current_bundle_dir(models_dir), verify=verify)
+def open_current_bundle(models_dir: Path, *, verify: bool = True, any_analysis: bool = False) -> Bundle:
+    return load_bundle(current_bundle_dir(models_dir), verify=verify, any_analysis=any_analysis)
 
 
 def _write_atomically(path: Path, text: str) -> None:

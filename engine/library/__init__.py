@@ -127,8 +127,11 @@ class Library:
         return self._ensure_index(even_empty=False)
 
     def backfill_affect(self) -> int:
-        """Energy and mood for segments scanned before they were measured, from their stored tags, tempo and
-        mode (engine/affect.py): no re-analysis. Returns how many were filled in."""
+        """Energy and mood for segments scanned before they were measured, or measured by another version of
+        engine/affect.py, from their stored tags, tempo and mode: no re-analysis. Returns how many were
+        filled in."""
+        if self.catalog.affect_version() != affect.VERSION:
+            self.catalog.forget_affect(affect.VERSION)
         tags = TagIndex(self.bundle.labels("musicnn_mtt") + self.bundle.labels("musicnn_msd"))
         done = 0
         while rows := self.catalog.segments_without_affect(self.bundle.id, AFFECT_BATCH):

@@ -405,6 +405,18 @@ class Catalog:
             (bundle_id, int(limit)),
         )
 
+    def affect_version(self) -> int:
+        """The version of engine/affect.py that the stored energy and mood were measured by."""
+        ((value,),) = self._query("SELECT value FROM revisions WHERE name = 'affect'")
+        return value
+
+    def forget_affect(self, version: int) -> None:
+        """Clear every stored energy and mood, to be measured again by `version` (from the stored tags)."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE segments SET energy = NULL, mood = NULL")
+            conn.execute("UPDATE tracks SET energy = NULL, mood = NULL")
+            conn.execute("UPDATE revisions SET value = ? WHERE name = 'affect'", (int(version),))
+
     def put_affect(self, values: list[tuple[int, float, float]]) -> None:
         """Energy and mood of segments, by id, and the means of their tracks."""
         with self.transaction() as conn:

@@ -136,6 +136,9 @@ ALTER TABLE tracks ADD COLUMN mood REAL;
 CREATE INDEX segments_without_affect ON segments(bundle_id) WHERE energy IS NULL;
 """
 
+# Which version of engine/affect.py's measure the stored energy and mood are (0: not recorded).
+AFFECT_VERSION = "INSERT INTO revisions VALUES ('affect', 0);"
+
 MIGRATIONS = (
     Migration("create-tables", CREATE_TABLES),  # schema 1
     Migration("segment-tags", SEGMENT_TAGS),  # schema 2
@@ -143,4 +146,5 @@ MIGRATIONS = (
     Migration("stable-track-ids", STABLE_TRACK_IDS, foreign_keys_off=True),
     Migration("index-revision", INDEX_REVISION),
     Migration("affect", AFFECT),
+    Migration("affect-version", AFFECT_VERSION),
 )

@@ -36,8 +36,10 @@ def main() -> None:
         tracks = {Path(t.path).stem: t for t in engine.tracks()}
         high, low = [tracks[n].energy for n in ENERGETIC], [tracks[n].energy for n in CALM]
         pairs = [(h > c) + 0.5 * (h == c) for h in high for c in low]
-        print(f"Wesnoth soundtrack, {len(tracks)} tracks; energy AUC, energetic titles over calm ones: "
-              f"{np.mean(pairs):.2f} ({len(pairs)} pairs)")
+        print(
+            f"Wesnoth soundtrack, {len(tracks)} tracks; energy AUC, energetic titles over calm ones: "
+            f"{np.mean(pairs):.2f} ({len(pairs)} pairs)"
+        )
         for name in ENERGETIC + CALM:
             t = tracks[name]
             print(f"  {name:<14} energy {t.energy:+.2f}  mood {t.mood:+.2f}  {t.bpm or 0:5.0f} BPM")

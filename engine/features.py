@@ -21,7 +21,7 @@ from engine.media.audio import iter_audio
 from engine.media.video import sample_clip
 
 # Bump when the code here or in engine.media changes what features come out, so caches recompute.
-FEATURES_VERSION = 3
+FEATURES_VERSION = 4  # 4: the mode reads the bass; segments carry their brightness
 MUSIC_FEATURES = ("mtt_features", "msd_features")  # concatenated per patch: the music head's input
 MUSIC_TAGS = ("mtt_tags", "msd_tags")
 

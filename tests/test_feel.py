@@ -72,7 +72,9 @@ def test_music_energy_follows_its_energy_tags_and_tempo(bundle):
         probabilities[0, labels.index(name)] = 0.6  # intense
     for name in ("slow", "quiet", "soft", "ambient"):
         probabilities[1, labels.index(name)] = 0.6  # calm
-    energy, mood = affect.of_segments(probabilities, tags, np.array([150, 60, np.nan]), np.array([1, -1, np.nan]))
+    energy, mood = affect.of_segments(
+        probabilities, tags, np.array([150, 60, np.nan]), np.array([1, -1, np.nan]), np.full(3, np.nan)
+    )
     assert energy[0] > 0.3 > -0.3 > energy[1]
     assert abs(energy[2]) < 0.1  # nothing measured: neutral
     assert mood[0] > mood[1]  # major against minor

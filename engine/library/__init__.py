@@ -139,7 +139,8 @@ class Library:
             probabilities = np.stack([np.frombuffer(r[1], np.uint8) for r in rows]).astype(np.float32) / 255.0
             tempo = np.array([np.nan if r[2] is None else r[2] for r in rows], np.float32)
             mode = np.array([np.nan if r[3] is None else r[3] for r in rows], np.float32)
-            energy, mood = affect.of_segments(probabilities, tags, tempo, mode)
+            bright = np.array([np.nan if r[4] is None else r[4] for r in rows], np.float32)
+            energy, mood = affect.of_segments(probabilities, tags, tempo, mode, bright)
             self.catalog.put_affect([(i, round(float(e), 3), round(float(m), 3)) for i, e, m in zip(ids, energy, mood)])
             done += len(rows)
         if done:

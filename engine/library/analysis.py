@@ -119,8 +119,11 @@ class TrackAnalyzer:
         segment_tags = np.stack([music.tags[s.patches].mean(axis=0) for s in segments])
         segment_vocals = [vocal_score(dict(zip(self.tag_names, t.tolist()))) for t in segment_tags]
         overall = dsp.descriptors(music.analysis)
-        tempos = np.array([music.descriptors(s).tempo_bpm or np.nan for s in segments], np.float32)
-        energy, mood = affect.of_segments(segment_tags, self.tags, tempos, np.full(len(segments), overall.mode))
+        measured = [music.descriptors(s) for s in segments]
+        tempos = np.array([d.tempo_bpm or np.nan for d in measured], np.float32)
+        bright = np.array([d.brightness for d in measured], np.float32)
+        modes = np.full(len(segments), overall.mode)
+        energy, mood = affect.of_segments(segment_tags, self.tags, tempos, modes, bright)
         record = TrackRecord(
             path=path,
             size=size,
@@ -153,9 +156,10 @@ class TrackAnalyzer:
                 round(voc, 3),
                 round(float(e), 3),
                 round(float(m), 3),
+                round(float(b), 5),
             )
-            for s, bpm, v, t, voc, e, m in zip(
-                segments, np.nan_to_num(tempos), vectors, segment_tags, segment_vocals, energy, mood
+            for s, bpm, v, t, voc, e, m, b in zip(
+                segments, np.nan_to_num(tempos), vectors, segment_tags, segment_vocals, energy, mood, bright
             )
         ]
         times["descriptors"] = times.get("descriptors", 0.0) + time.perf_counter() - start

@@ -112,6 +112,7 @@ def _put_segments(conn: sqlite3.Connection, track_id: int, bundle_id: str, segme
             s.vocal_score,
             s.energy,
             s.mood,
+            s.brightness,
         )
         for s in segments
     ]
@@ -119,14 +120,14 @@ def _put_segments(conn: sqlite3.Connection, track_id: int, bundle_id: str, segme
     if [(start, end) for _, start, end in stored] == [(s.start, s.end) for s in segments]:
         conn.executemany(
             "UPDATE segments SET tempo_bpm = ?, bundle_id = ?, vector = ?, tags = ?, vocal_score = ?, energy = ?, "
-            "mood = ? WHERE id = ?",
+            "mood = ?, brightness = ? WHERE id = ?",
             [(*v, segment_id) for v, (segment_id, _, _) in zip(values, stored)],
         )
         return
     conn.execute("DELETE FROM segments WHERE track_id = ?", (track_id,))
     conn.executemany(
-        "INSERT INTO segments(track_id, start, end, tempo_bpm, bundle_id, vector, tags, vocal_score, energy, mood) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO segments(track_id, start, end, tempo_bpm, bundle_id, vector, tags, vocal_score, energy, mood, "
+        "brightness) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(track_id, s.start, s.end, *v) for s, v in zip(segments, values)],
     )
 
@@ -396,11 +397,13 @@ class Catalog:
         names = ("start", "end", "tempo_bpm", "vocal_score", "tags", "energy", "mood")
         return {row[0]: dict(zip(names, row[1:])) | {"tags": probabilities_of_bytes(row[5])} for row in rows}
 
-    def segments_without_affect(self, bundle_id: str, limit: int) -> list[tuple[int, bytes, float | None, float]]:
+    def segments_without_affect(
+        self, bundle_id: str, limit: int
+    ) -> list[tuple[int, bytes, float | None, float, float | None]]:
         """Up to `limit` segments of `bundle_id` with tags but no energy yet (scanned before it existed): their
-        id, tags, tempo and their track's mode."""
+        id, tags, tempo, their track's mode and their brightness."""
         return self._query(
-            "SELECT s.id, s.tags, s.tempo_bpm, t.mode FROM segments s JOIN tracks t ON t.id = s.track_id "
+            "SELECT s.id, s.tags, s.tempo_bpm, t.mode, s.brightness FROM segments s JOIN tracks t ON t.id = s.track_id "
             "WHERE s.bundle_id = ? AND s.energy IS NULL AND s.tags IS NOT NULL LIMIT ?",
             (bundle_id, int(limit)),
         )

@@ -138,6 +138,7 @@ CREATE INDEX segments_without_affect ON segments(bundle_id) WHERE energy IS NULL
 
 # Which version of engine/affect.py's measure the stored energy and mood are (0: not recorded).
 AFFECT_VERSION = "INSERT INTO revisions VALUES ('affect', 0);"
+BRIGHTNESS = "ALTER TABLE segments ADD COLUMN brightness REAL;"
 
 MIGRATIONS = (
     Migration("create-tables", CREATE_TABLES),  # schema 1
@@ -147,4 +148,5 @@ MIGRATIONS = (
     Migration("index-revision", INDEX_REVISION),
     Migration("affect", AFFECT),
     Migration("affect-version", AFFECT_VERSION),
+    Migration("brightness", BRIGHTNESS),
 )

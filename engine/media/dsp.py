@@ -15,12 +15,16 @@ import numpy as np
 DESCRIPTORS = ("tempo", "onset_rate", "loudness", "mode", "pulse_clarity")
 # Raised whenever what a descriptor measures changes, so that heads trained on one measure never read
 # another: a bundle records the version it was built for, and opening one built for another asks for a
-# rebuild (a new bundle re-analyses the library). 2: the mode reads the bass (`key_and_mode`).
+# rebuild (a new bundle re-analyses the library). 2: the mode reads the bass (`key_and_mode`), and the
+# scan measures each segment's brightness.
 ANALYSIS_VERSION = 2
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 # Krumhansl-Kessler key profiles (probe-tone ratings), C major and C minor.
 _MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 _MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+# Brightness, the share of the power above this, is the surest cue of energy that real recordings gave
+# (engine/affect.py): brass and cymbals at full tilt against strings and pads at rest.
+BRIGHT_HZ = 2000.0
 _TEMPO_RANGE = (40.0, 210.0)  # faster candidates are nearly always the double of the real beat
 _TEMPO_PRIOR_BPM = 120.0  # log-normal prior over tempo, one octave wide: the usual cure for octave errors
 
@@ -33,6 +37,7 @@ class Descriptors:
     loudness_db: float  # RMS level, dBFS
     key: str  # e.g. "A minor"
     mode: float  # +1 clearly major .. -1 clearly minor
+    brightness: float = 0.0  # share of the power above 2 kHz in the typical sounding frame (not a head input)
 
     def vector(self, names: tuple[str, ...] = DESCRIPTORS) -> np.ndarray:
         """Scaled to roughly unit range for a network input."""
@@ -73,6 +78,7 @@ class TrackAnalysis:
     fps: float  # envelope frames per second
     envelope: np.ndarray  # onset strength (spectral flux of the log-compressed spectrum)
     power: np.ndarray  # mean square per envelope frame
+    treble: np.ndarray  # per envelope frame, the share of its power above BRIGHT_HZ
     chroma_fps: float
     chroma: np.ndarray  # (frames, 12) pitch-class energy, normalised per frame
     bass: np.ndarray  # (frames, 12) the same below 250 Hz, where the tonic and the chord roots sound
@@ -91,6 +97,7 @@ def concat(parts: list[TrackAnalysis]) -> TrackAnalysis:
         fps=first.fps,
         envelope=np.concatenate([p.envelope for p in parts]),
         power=np.concatenate([p.power for p in parts]),
+        treble=np.concatenate([p.treble for p in parts]),
         chroma_fps=first.chroma_fps,
         chroma=np.concatenate([p.chroma for p in parts]),
         bass=np.concatenate([p.bass for p in parts]),
@@ -100,7 +107,11 @@ def concat(parts: list[TrackAnalysis]) -> TrackAnalysis:
 def analyse(wave: np.ndarray, sr: int) -> TrackAnalysis:
     wave = np.asarray(wave, dtype=np.float32)
     frames = _frames(wave, _ENVELOPE_FFT, _ENVELOPE_HOP)
-    log_mag = np.log1p(100.0 * _magnitude(frames))
+    magnitude = _magnitude(frames)
+    log_mag = np.log1p(100.0 * magnitude)
+    spectrum = magnitude.astype(np.float64) ** 2
+    high = np.fft.rfftfreq(_ENVELOPE_FFT, 1.0 / sr) >= BRIGHT_HZ
+    treble = spectrum[:, high].sum(axis=1) / (spectrum.sum(axis=1) + 1e-12)
     flux = np.maximum(np.diff(log_mag, axis=0), 0.0).mean(axis=1)
     # Frames running past the end see the cut-off as a burst of energy: not an onset.
     inside = max(1, (len(wave) - _ENVELOPE_FFT) // _ENVELOPE_HOP + 1)
@@ -115,6 +126,7 @@ def analyse(wave: np.ndarray, sr: int) -> TrackAnalysis:
         fps=sr / _ENVELOPE_HOP,
         envelope=np.concatenate([[0.0], flux]).astype(np.float32),
         power=power,
+        treble=treble.astype(np.float32),
         chroma_fps=sr / (_CHROMA_FFT // 2),
         chroma=_fold(chroma_power, freqs, 60.0, 2000.0),
         bass=_fold(chroma_power, freqs, 40.0, 250.0),
@@ -213,6 +225,7 @@ def descriptors(analysis: TrackAnalysis, start: float = 0.0, end: float | None =
     key, mode = key_and_mode(analysis.chroma[ca:cb], analysis.bass[ca:cb])
     power = analysis.power[a:b]
     return Descriptors(
+        brightness=_brightness(analysis.treble[a:b], power),
         tempo_bpm=bpm,
         pulse_clarity=clarity,
         onset_rate=rate,
@@ -220,6 +233,14 @@ def descriptors(analysis: TrackAnalysis, start: float = 0.0, end: float | None =
         key=key,
         mode=mode,
     )
+
+
+def _brightness(treble: np.ndarray, power: np.ndarray) -> float:
+    """The median treble share of the frames that sound (the quietest fifth, fades and gaps, left out)."""
+    if not len(treble) or not np.any(power):
+        return 0.0
+    sounding = power > np.percentile(power, 20)
+    return float(np.median(treble[sounding] if sounding.any() else treble))
 
 
 def describe(wave: np.ndarray, sr: int) -> Descriptors:

@@ -4,7 +4,8 @@ The set is tests/bench/real_set.py: recordings from Debian packages whose own ti
 a mood (calm, energetic, happy, nostalgic, tender) or a style (acoustic, electronic), split into `dev`
 and `test` with no soundtrack on both sides. Every label is asked with several paraphrases, through the
 engine (parser, text head, fusion, index, tag match, feel match). Reported, per split:
-- precision@5 per mood label and their mean; the energy AUC (for energy prompts, how often an energetic
+- precision@5 per mood label and their mean (at the label's size where it has fewer than five tracks, so
+  that a perfect ranking scores 1); the energy AUC (for energy prompts, how often an energetic
   track ranks above a calm or tender one, the reverse for calm prompts, over all such pairs); style
   precision@5;
 - the same for the ViML embedding alone (tag and feel match off), Needledrop without the feel match, the
@@ -21,6 +22,7 @@ a check of direction and size, not a benchmark of record.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import tempfile
@@ -35,6 +37,7 @@ from eval_quality import moving_shapes, tag_baseline  # noqa: E402
 from real_set import materialise  # noqa: E402
 
 import engine.recommend.scoring as scoring  # noqa: E402
+from engine import affect  # noqa: E402
 from engine.facade import Engine  # noqa: E402
 from media import write_video  # noqa: E402
 
@@ -112,6 +115,7 @@ def evaluate(engine: Engine, labels: dict[str, str], names: list[str]) -> dict[s
     rng = np.random.default_rng(0)
     pool = list(labels)
     for label in names:
+        top = min(5, sum(v == label for v in labels.values()))
         per_method: dict[str, list[float]] = {m: [] for m in METHODS}
         for prompt in PROMPTS[label]:
             ranked = rankings(engine, switches, labels, prompt)
@@ -119,10 +123,10 @@ def evaluate(engine: Engine, labels: dict[str, str], names: list[str]) -> dict[s
             for method in METHODS:
                 if method == "random":
                     runs = [list(rng.permutation(pool)) for _ in range(RANDOM_RUNS)]
-                    per_method[method].append(np.mean([np.mean([labels[p] == label for p in r[:5]]) for r in runs]))
+                    per_method[method].append(np.mean([np.mean([labels[p] == label for p in r[:top]]) for r in runs]))
                     continue
                 order = ranked[method]
-                per_method[method].append(float(np.mean([labels[p] == label for p in order[:5]])))
+                per_method[method].append(float(np.mean([labels[p] == label for p in order[:top]])))
                 if label in HIGH | {"calm"}:
                     rank = {p: i for i, p in enumerate(order)}
                     high = [rank[p] for p in order if labels[p] in HIGH]
@@ -154,10 +158,36 @@ def scanned(kind: str, split: str, tmp: Path) -> tuple[Engine, dict[str, str]]:
     return engine, labels
 
 
+def tune(split: str) -> None:
+    """Grid over the brightness's share of energy (stored by the scan: measured again in this process per
+    value), the track's share of a segment's feel and the feel weights."""
+    print(f"{'bright':>7} {'track':>6} {'energy w':>9} {'mood w':>7} {'energy AUC':>11} {'mood P@5':>9}")
+    with tempfile.TemporaryDirectory() as tmp:
+        engine, labels = scanned("mood", split, Path(tmp))
+        moods = sorted(set(labels.values()))
+        for bright in (0.4, 0.6):
+            affect.BRIGHT_SHARE = bright
+            engine._library.catalog.forget_affect(affect.VERSION)
+            engine.close()
+            engine = Engine(Path(tmp) / "data-mood")
+            for track, ew, mw in itertools.product((0.5, 1.0), (1.0, 2.0, 4.0), (0.3, 1.0, 2.0)):
+                scoring.TRACK_FEEL, scoring.ENERGY_WEIGHT, scoring.MOOD_WEIGHT = track, ew, mw
+                got = evaluate(engine, labels, moods)["needledrop"]
+                mood = np.mean([got[m] for m in moods])
+                print(
+                    f"{bright:>7.1f} {track:>6.1f} {ew:>9.1f} {mw:>7.1f} {got['energy AUC']:>11.2f} {mood:>9.2f}",
+                    flush=True,
+                )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--split", choices=("dev", "test"), default="test")
+    parser.add_argument("--tune", action="store_true", help="grid over the energy's shares (use with --split dev)")
     args = parser.parse_args()
+    if args.tune:
+        tune(args.split)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         engine, labels = scanned("mood", args.split, Path(tmp))
         moods = [m for m in ("calm", "energetic", "happy", "nostalgic", "tender") if m in labels.values()]

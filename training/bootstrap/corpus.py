@@ -87,11 +87,12 @@ def make_pairs(out: Path, cache: FeatureCache, *, seed: int, heldout: float, per
         for c, s in pairing.pair(
             clip_av[clip_idx], music_av[seg_idx], rng, per_clip=per_clip if split == "train" else 1
         ):
-            (clip_path, clip_rel), (music_path, music_rel, start, end) = clips[clip_idx[c]], segments[seg_idx[s]]
+            (_, clip_rel), (_, music_rel, start, end) = clips[clip_idx[c]], segments[seg_idx[s]]
             rows.append(
                 {
-                    "video": clip_path,
-                    "music": music_path,
+                    # Relative to pairs.jsonl, which is how the manifest reader takes relative paths.
+                    "video": clip_rel,
+                    "music": music_rel,
                     "music_in": start,
                     "music_out": end,
                     "split": split,

@@ -20,6 +20,8 @@ from engine import affect
 
 CLIP_AROUSAL = {"motion": 1.0, "cuts_per_second": 1.0, "saturation": 0.25}
 CLIP_VALENCE = {"brightness": 1.0, "warmth": 0.7, "saturation": 0.5}
+
+
 def rank(values: np.ndarray) -> np.ndarray:
     """Ranks scaled to [0, 1]; ties share their mean rank."""
     values = np.asarray(values, dtype=np.float64)
@@ -45,7 +47,7 @@ def clip_affect(cues: list[dict[str, float]]) -> np.ndarray:
 
 def music_affect(summaries: list[dict]) -> np.ndarray:
     """(segments, 2) arousal and valence from text-synthesis summaries (tags, tempo, loudness, mode)."""
-    measured = np.array([affect.of_tags(s["tags"], s["tempo_bpm"], s["mode"]) for s in summaries])
+    measured = np.array([affect.of_tags(s["tags"], s["tempo_bpm"], s["mode"], s.get("brightness")) for s in summaries])
     table = {
         "energy": measured[:, 0],  # the app's own measure (engine/affect.py), so pairs agree with queries
         "onsets": np.array([s["onset_rate"] for s in summaries]),

@@ -30,6 +30,7 @@ def summarize(music: MusicFeatures, segment: Segment, tag_names: tuple[str, ...]
         "mode": round(desc.mode, 3),
         "loudness_db": round(desc.loudness_db, 1),
         "onset_rate": round(desc.onset_rate, 2),
+        "brightness": round(desc.brightness, 5),
     }
 
 

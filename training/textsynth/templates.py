@@ -23,7 +23,9 @@ FEEL_WORDS = {  # (axis, direction) -> words, one picked per text, deterministic
 
 def feel_words(summary: dict) -> list[str]:
     """Words for the summary's measured energy and mood, where either is clear."""
-    energy, mood = affect.of_tags(summary["tags"], summary.get("tempo_bpm"), summary.get("mode"))
+    energy, mood = affect.of_tags(
+        summary["tags"], summary.get("tempo_bpm"), summary.get("mode"), summary.get("brightness")
+    )
     digest = int(hashlib.sha256(repr(sorted(summary["tags"].items())).encode()).hexdigest(), 16)
     words = []
     for axis, value in (("energy", energy), ("mood", mood)):

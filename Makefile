@@ -41,11 +41,13 @@ bench: models
 	$(BIN)/python tests/bench/bench_tempo.py
 	$(BIN)/python tests/bench/eval_quality.py
 	$(BIN)/python tests/bench/bench_feel.py
-	$(BIN)/python tests/bench/bench_feel_real.py
+	$(BIN)/python tests/bench/eval_feel_real.py
 
 eval: models
+	scripts/bench-deps.sh
 	$(BIN)/python tests/bench/eval_quality.py
 	$(BIN)/python tests/bench/bench_feel.py
+	$(BIN)/python tests/bench/eval_feel_real.py
 
 # The one command that reproduces export_onnx/default_heads/viml-default.pt from nothing but the registries.
 default-model: $(STAMP)

@@ -75,3 +75,13 @@ def test_descriptor_vector_follows_the_requested_names():
     full = d.vector()
     assert full.shape == (len(dsp.DESCRIPTORS),)
     np.testing.assert_array_equal(d.vector(("mode", "tempo")), full[[3, 0]])
+
+
+def test_brightness_is_the_treble_share_of_what_sounds():
+    t = np.arange(SR * 4) / SR
+    dark = 0.3 * np.sin(2 * np.pi * 220 * t)
+    bright = dark + 0.3 * np.sin(2 * np.pi * 4000 * t)  # half the power above 2 kHz
+    gaps = bright * (np.sin(2 * np.pi * 0.5 * t) > -0.5)  # silent stretches do not dilute it
+    assert dsp.describe(dark.astype(np.float32), SR).brightness < 0.01
+    assert dsp.describe(bright.astype(np.float32), SR).brightness == pytest.approx(0.5, abs=0.05)
+    assert dsp.describe(gaps.astype(np.float32), SR).brightness == pytest.approx(0.5, abs=0.05)

@@ -29,7 +29,7 @@ Debian main.
 Split: dev and test share no composer, so a composer's sound cannot leak from tuning into the score. A
 single-composer soundtrack lies wholly on one side; Wesnoth's and Naev's soundtracks have several composers
 and are split by composer. Wesnoth's tracks that were looked at when the energy's tempo share was chosen
-(bench_feel_real.py: battle, battle-epic, frantic, frantic-old, sad, love theme) are all in dev, and so are
+(by an earlier check: battle, battle-epic, frantic, frantic-old, sad, love theme) are all in dev, and so are
 their composers. The one exception: Wizznic's eight Electronica tracks, all by Sean Hawk, would dominate
 `electronic` on either side, so they are split by track (four each), and there that composer is on both.
 Roughly half of each label is in test; calm is 2 test / 4 dev, as Naev's four "peace" tracks share a

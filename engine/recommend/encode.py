@@ -35,6 +35,7 @@ class EncodedQuery:
     clip: ClipEmbedding | None
     words: TagQuery | None  # the tags the prompt's own words name (None without words)
     feel: Feel | None  # where the prompt's own words point on energy and mood (None without words)
+    neutral: bool = False  # neither words nor a clip: the vector only gathers candidates (NEUTRAL_TEXT)
 
 
 def unit(v: np.ndarray) -> np.ndarray:
@@ -71,7 +72,7 @@ class QueryEncoder:
         vector = self.vector(clip.encoded if clip else None, encoded, balance)
         if not own_words:
             named = feel = None
-        return EncodedQuery(vector, clip, named, feel)
+        return EncodedQuery(vector, clip, named, feel, neutral=not own_words and clip is None)
 
     def _words(self, text: str) -> tuple[Encoded, TagQuery, Feel]:
         """Words through the text head, the tags they name and their feel (cached: a prompt is re-asked as it is

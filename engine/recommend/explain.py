@@ -17,7 +17,7 @@ from engine.library.index import SegmentIndex
 from engine.recommend.feel import BUSY_MOTION, CALM_MOTION, QUICK_CUTS, Feel
 from engine.recommend.prompt import Constraint, Exclude, Length, Tempo, Vocals
 from engine.recommend.result import Result
-from engine.recommend.scoring import Picks
+from engine.recommend.scoring import Picks, judged
 from engine.tags import TAG_PRESENT, TagIndex
 
 FEEL_SAID = 0.25  # measured energy or mood (-1..+1) clear enough to name in a why
@@ -35,6 +35,15 @@ def picture_words(cues: dict[str, float]) -> str:
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(float(value), 2)
+
+
+def _judged(segment: dict, track: dict) -> tuple[float | None, float | None]:
+    """The energy and mood a result was scored by (its track's, in part: scoring.TRACK_FEEL)."""
+    values = []
+    for key in ("energy", "mood"):
+        own, whole = segment.get(key), track.get(key)
+        values.append(own if own is None or whole is None else float(judged(own, whole)))
+    return values[0], values[1]
 
 
 def _feel_words(feel: Feel, energy: float | None, mood: float | None) -> list[str]:
@@ -94,7 +103,7 @@ def why(
         elif isinstance(c, Length):
             parts.append(f"{_clock(track['duration'])} long")
     if feel is not None:
-        parts += _feel_words(feel, segment.get("energy"), segment.get("mood"))
+        parts += _feel_words(feel, *_judged(segment, track))
     if clip_cues is not None:
         if bpm and not any(isinstance(c, Tempo) for c in constraints):
             parts.append(f"{bpm:.0f} BPM")
@@ -128,6 +137,7 @@ def explained(
             track, segment = tracks.get(track_id), segments.get(segment_id)
             if track is None or segment is None or not track["online"]:
                 continue
+            judged_energy, judged_mood = _judged(segment, track)
             reason = why(
                 asked=named,
                 constraints=asked.constraints,
@@ -151,8 +161,8 @@ def explained(
                     bpm=segment["tempo_bpm"] or track["tempo_bpm"],
                     tags=segment_tags(segment["tags"], tags),
                     why=reason,
-                    energy=_rounded(segment.get("energy")),
-                    mood=_rounded(segment.get("mood")),
+                    energy=_rounded(judged_energy),
+                    mood=_rounded(judged_mood),
                 )
             )
             if len(out) == k:

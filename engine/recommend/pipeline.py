@@ -41,6 +41,9 @@ class Search:
     tag_weight: float = 0.0  # how much a perfect tag match adds to a score
     clip_cues: dict[str, float] | None = None
     feels: tuple[Feel, ...] = ()  # the words' and the picture's, each scaled by how much it counts
+    # How much the similarity to the query counts: little when the query is only a neutral stand-in for a
+    # prompt of constraints alone ("slow"), so that they do the choosing.
+    similarity_weight: float = 1.0
     exclude_tracks: tuple[int, ...] = ()
     per_artist: int | None = None
     per_album: int | None = None
@@ -67,7 +70,7 @@ def run(search: Search, index: SegmentIndex, catalog: Catalog, tags: TagIndex, m
     asked = Asked(search.text, search.constraints, search.clip_cues, search.feels[0] if search.feels else None)
     while True:
         found = candidates.find()
-        scores = score(index, found, search.constraints, tags, tag_scores, search.feels)
+        scores = score(index, found, search.constraints, tags, tag_scores, search.feels, search.similarity_weight)
         picks = capped(index, best_per_track(index, found.rows, scores), search.per_artist, search.per_album)
         results = explained(picks, search.k, index, catalog, tags, asked)
         if len(results) >= search.k or found.exhausted:

@@ -30,6 +30,9 @@ from engine.tags import TagIndex
 __all__ = ["MAX_K", "QueryError", "Recommendation", "Recommender", "Result"]
 
 TAG_WEIGHT = 8.0  # a sure, perfect tag match outweighs any difference in similarity (tuned on the dev split)
+# A prompt of constraints alone ("slow", "under 90 BPM") with no clip: the stand-in query's similarity
+# only breaks ties between tracks that meet the preferences alike.
+NEUTRAL_SIMILARITY = 0.1
 
 
 class Recommender:
@@ -92,6 +95,7 @@ class Recommender:
             feels=feels,
             per_artist=per_artist,
             per_album=per_album,
+            similarity_weight=NEUTRAL_SIMILARITY if query.neutral else 1.0,
         )
         found = pipeline.run(search, self.index(), self.library.catalog, self.tags, self.matcher)
         seconds = {"encode": t1 - t0, "search": time.perf_counter() - t1}

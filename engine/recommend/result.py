@@ -22,7 +22,9 @@ class Result:
     bpm: float | None  # of the best segment
     tags: list[str]  # the segment's clearest tags
     why: str
-    energy: float | None = None  # the segment's measured energy and mood, -1..+1 (engine/affect.py)
+    # Measured energy and mood, -1..+1 (engine/affect.py), as the score judged them: the whole track's in
+    # part (scoring.TRACK_FEEL), since a cue runs past its first segment.
+    energy: float | None = None
     mood: float | None = None
 
 

@@ -54,6 +54,7 @@ def score(
     tags: TagIndex,
     tag_scores: np.ndarray | None,
     feels: tuple[Feel, ...] = (),
+    similarity_weight: float = 1.0,
 ) -> np.ndarray:
     """Per candidate segment: similarity, less missed preferences, plus its track's tag match and the match
     of its energy and mood with the words' feel."""
@@ -62,16 +63,20 @@ def score(
     track_rows = index.row_tracks[candidates.rows]
     segments = index.rows[candidates.rows]
     penalty = soft_penalty(constraints, segments, index.tracks[track_rows], tags)
-    scores = candidates.similarity - penalty
+    scores = similarity_weight * candidates.similarity - penalty
     if tag_scores is not None:
         scores = scores + tag_scores[track_rows]
     if feels:
         whole = index.tracks[track_rows]
-        energy = (1 - TRACK_FEEL) * segments["energy"] + TRACK_FEEL * whole["energy"]
-        mood = (1 - TRACK_FEEL) * segments["mood"] + TRACK_FEEL * whole["mood"]
+        energy, mood = judged(segments["energy"], whole["energy"]), judged(segments["mood"], whole["mood"])
         for feel in feels:
             scores = scores + feel_match(feel, energy, mood)
     return scores
+
+
+def judged(segment: np.ndarray | float, track: np.ndarray | float) -> np.ndarray | float:
+    """The energy (or mood) a segment is judged by: its own, mixed with its whole track's (TRACK_FEEL)."""
+    return (1 - TRACK_FEEL) * segment + TRACK_FEEL * track
 
 
 def feel_match(feel: Feel, energy: np.ndarray, mood: np.ndarray) -> np.ndarray:

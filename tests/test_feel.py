@@ -114,3 +114,11 @@ def test_tempo_of_renders_of_known_tempo(feel_renders):
     verdicts = Counter(verdict(d.tempo_bpm, label["bpm"]) for label, d in feel_renders)
     assert verdicts["right"] >= 0.8 * len(feel_renders), verdicts
     assert verdicts["wrong"] == 0 and verdicts["none"] == 0, verdicts
+
+
+def test_a_segment_is_judged_by_its_track_feel_and_by_whichever_was_measured():
+    from engine.recommend.scoring import TRACK_FEEL, judged
+
+    both = judged(np.array([0.2, np.nan, 0.2]), np.array([0.6, 0.5, np.nan]))
+    assert both[0] == pytest.approx((1 - TRACK_FEEL) * 0.2 + TRACK_FEEL * 0.6)
+    assert both[1] == pytest.approx(0.5) and both[2] == pytest.approx(0.2)

@@ -74,9 +74,12 @@ def score(
     return scores
 
 
-def judged(segment: np.ndarray | float, track: np.ndarray | float) -> np.ndarray | float:
-    """The energy (or mood) a segment is judged by: its own, mixed with its whole track's (TRACK_FEEL)."""
-    return (1 - TRACK_FEEL) * segment + TRACK_FEEL * track
+def judged(segment: np.ndarray | float, track: np.ndarray | float) -> np.ndarray:
+    """The energy (or mood) a segment is judged by: its own, mixed with its whole track's (TRACK_FEEL);
+    either alone where the other is not measured (NaN)."""
+    own, whole = np.asarray(segment, np.float32), np.asarray(track, np.float32)
+    mixed = (1 - TRACK_FEEL) * own + TRACK_FEEL * whole
+    return np.where(np.isnan(own), whole, np.where(np.isnan(whole), own, mixed))
 
 
 def feel_match(feel: Feel, energy: np.ndarray, mood: np.ndarray) -> np.ndarray:

@@ -15,8 +15,8 @@ the stored values, without re-analysis). Both axes run from −1 to +1.
 - **Mood** (valence) is the weak axis, as in the literature: musicnn's "happy" and "sad" tags, and the
   track's mode. The tags barely tell the major version of a piece from its minor one on those renders
   (AUC 0.44–0.62); the mode, read with the bass (engine/media/dsp.py `key_and_mode`), does (0.87 dev,
-  0.90 test). Mood is a gentle preference in queries, never a filter, and its weight was chosen on the
-  dev split like the energy's.
+  0.90 test), but not reliably on real recordings (tests/bench/eval_feel_real.py). Mood is a preference
+  in queries, never a filter, and its weight was chosen on the dev splits like the energy's.
 """
 
 from __future__ import annotations

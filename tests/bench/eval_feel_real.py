@@ -8,8 +8,8 @@ engine (parser, text head, fusion, index, tag match, feel match). Reported, per 
   that a perfect ranking scores 1); the energy AUC (for energy prompts, how often an energetic
   track ranks above a calm or tender one, the reverse for calm prompts, over all such pairs); style
   precision@5;
-- the same for the ViML embedding alone (tag and feel match off), Needledrop without the feel match, the
-  training-free tag baseline of eval_quality.py, and random;
+- the same for the ViML embedding alone (tag and feel match off), Needledrop without the feel match and
+  without the tag match, the training-free tag baseline of eval_quality.py, and random;
 - the clip check: the same generated footage cut calm and cut frantic, the share of energetic or happy
   tracks in each top 10.
 
@@ -56,6 +56,7 @@ RANDOM_RUNS = 200
 METHODS = {
     "needledrop": "Needledrop",
     "no feel": "without the feel match",
+    "no tags": "without the tag match",
     "viml": "ViML embedding alone",
     "tags": "tag baseline",
     "random": "random",
@@ -79,7 +80,7 @@ class Switches:
         tag, energy, mood = self.shipped
         if method in ("no feel", "viml"):
             energy = mood = 0.0
-        if method == "viml":
+        if method in ("viml", "no tags"):
             tag = 0.0
         self.recommender.tag_weight = tag
         scoring.ENERGY_WEIGHT, scoring.MOOD_WEIGHT = energy, mood
@@ -93,7 +94,7 @@ def rankings(engine: Engine, switches: Switches, labels: dict[str, str], prompt:
     tracks = engine.tracks()
     paths = [str(Path(t.path).resolve()) for t in tracks]
     out = {}
-    for method in ("needledrop", "no feel", "viml"):
+    for method in ("needledrop", "no feel", "no tags", "viml"):
         switches.set(method)
         results = engine.recommend(prompt=prompt, k=len(tracks)).results
         out[method] = [str(Path(r.path).resolve()) for r in results]

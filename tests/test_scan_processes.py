@@ -213,9 +213,8 @@ def test_worker_processes_die_with_their_scan(data, bundle, sig):
         kill_group(scan)  # the workers are in its process group: none is left behind by a failure here
 
 
-def test_ctrl_c_finishes_the_tracks_in_flight_and_builds_the_index(data, bundle):
-    library = Library(data, bundle)
-    scan = start(SCAN, str(data))
+def ctrl_c_after_two_tracks(library: Library, scan: subprocess.Popen) -> tuple[int, dict]:
+    """Ctrl-C once the scan has stored two tracks: how many it had then, and the JSON report it exits 0 with."""
     try:
         done = wait_for_tracks(library, 2, scan)
         os.killpg(scan.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: every process of the group
@@ -223,7 +222,12 @@ def test_ctrl_c_finishes_the_tracks_in_flight_and_builds_the_index(data, bundle)
     finally:
         kill_group(scan)
     assert scan.returncode == 0, stderr
-    report = json.loads(stdout)
+    return done, json.loads(stdout)
+
+
+def test_ctrl_c_finishes_the_tracks_in_flight_and_builds_the_index(data, bundle):
+    library = Library(data, bundle)
+    done, report = ctrl_c_after_two_tracks(library, start(SCAN, str(data)))
     assert report["cancelled"] and report["index_rebuilt"] and report["failed"] == 0
     assert done < report["indexed"] < len(PIECES) * COPIES  # the tracks in flight were finished and kept
     assert library.catalog.errors() == []
@@ -254,28 +258,11 @@ def test_ctrl_c_in_a_terminal_stops_needledrop_library_scan_as_documented(data, 
     """The real command: Ctrl-C reaches every process of the group; the scan finishes the tracks in flight,
     builds the index, says what it did and how to go on, and exits 0."""
     library = Library(data, bundle)
-    scan = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli.main", "--data-dir", str(data), "library", "scan", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        done = wait_for_tracks(library, 2, scan)
-        os.killpg(scan.pid, signal.SIGINT)
-        stdout, stderr = scan.communicate(timeout=120)
-    finally:
-        kill_group(scan)
-    assert scan.returncode == 0, stderr
-    report = json.loads(stdout)
+    command = [sys.executable, "-m", "engine.cli.main", "--data-dir", str(data), "library", "scan", "--json"]
+    scan = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    done, report = ctrl_c_after_two_tracks(library, scan)
     assert report["cancelled"] and report["index_rebuilt"] and report["skipped"] == 0
     assert done < report["indexed"] < len(PIECES) * COPIES
     assert library.index_is_current()
-    again = subprocess.run(
-        [sys.executable, "-m", "engine.cli.main", "--data-dir", str(data), "library", "scan", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert json.loads(again.stdout)["indexed"] == len(PIECES) * COPIES - report["indexed"]  # it went on

@@ -30,7 +30,6 @@ from engine.media import dsp  # noqa: E402
 from engine.media.audio import iter_audio  # noqa: E402
 
 SOUNDFONT = "/usr/share/sounds/sf2/TimGM6mb.sf2"
-TRAINING_DRAW = 520  # the works the bootstrap corpus drew (see eval_quality.py)
 SPLITS = {"test": (Path("build/tempo-music"), 11), "dev": (Path("build/tempo-music-dev"), 12)}
 LEVELS = {"half": 0.5, "double": 2.0, "two thirds": 2 / 3, "three halves": 1.5}
 TOLERANCE = 0.04
@@ -38,28 +37,25 @@ TOLERANCE = 0.04
 
 def render(folder: Path, per_style: int, seed: int, exclude: set[str]) -> dict[str, float]:
     """Renders (reused when there), and each file's true tempo, kept in `tempo.json` beside them."""
-    from music21 import corpus
+    # Imported here: tests import this module for `verdict` without the bench folder on their path.
+    from eval_quality import arrangement, held_out_works
 
-    from training.bootstrap.music import STYLES, _works, arrange, render
+    from training.bootstrap.music import STYLES, render
 
     truth_file = folder / "tempo.json"
     truth = json.loads(truth_file.read_text()) if truth_file.is_file() else {}
-    seen = {path for path, _ in _works(random.Random(0), TRAINING_DRAW)}
-    draw = _works(random.Random(seed), 4 * per_style * len(STYLES) + TRAINING_DRAW + len(exclude))
-    works = iter(w for w in draw if w[0] not in seen and Path(w[0]).stem not in exclude)
+    works = held_out_works(seed, 4 * per_style * len(STYLES), exclude)
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
     for style in STYLES:
         made = sum(1 for name in truth if name.startswith(style.replace(" ", "-")))
         while made < per_style:
-            path, _ = next(works)
+            path = next(works)
             try:
-                score = corpus.parse(path)
-                if hasattr(score, "scores"):
-                    score = score.scores[rng.randrange(len(score.scores))]
-                midi, bpm, _ = arrange(score, STYLES[style], rng)
-                if midi.length < 20:
+                arranged = arrangement(path, style, rng)
+                if arranged is None:
                     continue
+                midi, bpm = arranged
                 name = f"{style.replace(' ', '-')}--{Path(path).stem}.opus"
                 render(midi, SOUNDFONT, folder / name)
             except Exception as exc:  # noqa: BLE001 - a corpus file music21 cannot read is skipped

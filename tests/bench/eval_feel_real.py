@@ -33,6 +33,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from bench_feel import auc  # noqa: E402
+from bench_feel import scanned as scanned_folder  # noqa: E402
 from eval_quality import moving_shapes, tag_baseline  # noqa: E402
 from real_set import materialise  # noqa: E402
 
@@ -61,12 +63,6 @@ METHODS = {
     "tags": "tag baseline",
     "random": "random",
 }
-
-
-def auc(pos: list[int], neg: list[int]) -> float:
-    """Share of (pos, neg) pairs where pos ranks higher (a smaller rank)."""
-    pairs = [(p < n) + 0.5 * (p == n) for p in pos for n in neg]
-    return float(np.mean(pairs)) if pairs else float("nan")
 
 
 class Switches:
@@ -153,10 +149,7 @@ def clip_check(engine: Engine, labels: dict[str, str], folder: Path) -> dict[str
 def scanned(kind: str, split: str, tmp: Path) -> tuple[Engine, dict[str, str]]:
     folder = materialise(kind, split, tmp / kind)
     labels = {str(p.resolve()): p.parent.name for p in folder.glob("*/*") if p.is_file()}
-    engine = Engine(tmp / f"data-{kind}")
-    engine.add_root(folder)
-    engine.scan()
-    return engine, labels
+    return scanned_folder(folder, tmp / f"data-{kind}"), labels
 
 
 def tune(split: str) -> None:

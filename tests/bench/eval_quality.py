@@ -34,6 +34,7 @@ import logging
 import random
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -54,31 +55,47 @@ TOP_TAGS = 5
 RANDOM_RUNS = 200
 
 
-def render_held_out(folder: Path, per_label: int, seed: int, exclude: set[str] = frozenset()) -> None:
-    """`per_label` renders per bootstrap style of works neither the training draw nor `exclude` (stems) used."""
-    from music21 import corpus
-
-    from training.bootstrap.music import STYLES, _works, arrange, render
+def held_out_works(seed: int, count: int, exclude: set[str] = frozenset()) -> Iterator[str]:
+    """music21 works that neither the training draw nor `exclude` (stems) used, in the order `seed` draws
+    them (about `count` of them)."""
+    from training.bootstrap.music import _works
 
     seen = {path for path, _ in _works(random.Random(0), TRAINING_DRAW)}
-    draw = _works(random.Random(seed), 4 * per_label * len(STYLES) + TRAINING_DRAW + len(exclude))
-    works = [w for w in draw if w[0] not in seen and Path(w[0]).stem not in exclude]
+    draw = _works(random.Random(seed), count + TRAINING_DRAW + len(exclude))
+    return iter([path for path, _ in draw if path not in seen and Path(path).stem not in exclude])
+
+
+def arrangement(path: str, style: str, rng: random.Random):
+    """A work arranged in a bootstrap style, as (MIDI, tempo), or None under 20 s; raises when music21
+    cannot read the work."""
+    from music21 import corpus
+
+    from training.bootstrap.music import STYLES, arrange
+
+    score = corpus.parse(path)
+    if hasattr(score, "scores"):
+        score = score.scores[rng.randrange(len(score.scores))]
+    midi, bpm, _ = arrange(score, STYLES[style], rng)
+    return None if midi.length < 20 else (midi, bpm)
+
+
+def render_held_out(folder: Path, per_label: int, seed: int, exclude: set[str] = frozenset()) -> None:
+    """`per_label` renders per bootstrap style of works neither the training draw nor `exclude` (stems) used."""
+    from training.bootstrap.music import STYLES, render
+
+    works = held_out_works(seed, 4 * per_label * len(STYLES), exclude)
     rng = random.Random(seed)
-    candidates = iter(works)
     for style in STYLES:
         out = folder / style.replace(" ", "-")
         out.mkdir(parents=True, exist_ok=True)
         made = len(list(out.glob("*.opus")))
         while made < per_label:
-            path, _ = next(candidates)
+            path = next(works)
             try:
-                score = corpus.parse(path)
-                if hasattr(score, "scores"):
-                    score = score.scores[rng.randrange(len(score.scores))]
-                midi, _, _ = arrange(score, STYLES[style], rng)
-                if midi.length < 20:
+                arranged = arrangement(path, style, rng)
+                if arranged is None:
                     continue
-                render(midi, SOUNDFONT, out / f"{Path(path).stem}.opus")
+                render(arranged[0], SOUNDFONT, out / f"{Path(path).stem}.opus")
                 made += 1
             except Exception as exc:  # a corpus file music21 cannot read is skipped
                 log.warning("skipping %s: %s", path, exc)

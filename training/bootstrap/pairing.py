@@ -3,7 +3,7 @@
 Arousal and valence are estimated from several cues each, so that no single cue decides a pair:
 - clip arousal: motion energy, cut rate (and a little saturation); clip valence: brightness, warmth,
   saturation;
-- music arousal: the energy the app measures (engine/affect.py: musicnn's energy tags and the tempo),
+- music arousal: the energy the app measures (engine/affect.py: musicnn's energy tags, brightness, tempo),
   onset density, loudness; music valence: the mood the app measures (the mode, read with the bass, and
   musicnn's happy and sad tags).
 Each cue is rank-normalised over the corpus, cues are averaged with the weights below, and the result is

@@ -474,6 +474,7 @@ class MainWindow(QMainWindow):
             result.title or Path(result.path).name,
             lambda answer: self._answered(clip_id, answer),
             self._failed,
+            length=self.current.length if self.current and self.current.length > 0 else None,
         )
 
     def _failed(self, message: str) -> None:
@@ -517,16 +518,12 @@ class MainWindow(QMainWindow):
 
     def _result_chosen(self, result: Result) -> None:
         clip = self.current
+        chosen = Session.choose(result)
         if clip is not None:
-            clip.chosen = {
-                "track_id": result.track_id,
-                "path": result.path,
-                "title": result.title or Path(result.path).name,
-                "start": result.start,
-            }
+            clip.chosen = chosen
             self.timeline.update_clip(clip)
             self.save_timeline()
-        self._preview_track(result.path, result.start, result.title or Path(result.path).name, play=self._autoplay)
+        self._preview_track(chosen["path"], chosen["start"], chosen["title"], play=self._autoplay)
 
     def _preview_track(self, path: str, start: float, title: str, play: bool = False) -> None:
         def loaded(audio) -> None:
@@ -563,7 +560,7 @@ class MainWindow(QMainWindow):
             self.export_timeline(path)
 
     def export_timeline(self, path: str) -> None:
-        """The clips in timeline order with their chosen tracks, each fitted to end on a downbeat at its cut."""
+        """The clips in timeline order with their chosen tracks, each from the start the preview plays."""
         if not self.session.ready:
             self.notice.show_message("warning", "The model is not open yet: export again in a moment.")
             return

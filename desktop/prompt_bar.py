@@ -104,7 +104,8 @@ class PromptBar(QWidget):
             chip = QToolButton()
             chip.setObjectName("chip")
             chip.setText(f"{constraint.label}  ✕")
-            chip.setToolTip(f'Filter from "{self.text[constraint.span[0] : constraint.span[1]]}": click to remove it')
+            kind = "Filter" if constraint.hard else "Preference (re-ranks, never removes)"
+            chip.setToolTip(f'{kind} from "{self.text[constraint.span[0] : constraint.span[1]]}": click to remove it')
             chip.clicked.connect(lambda _=False, i=i: self.remove_constraint(i))
             self.chips.addWidget(chip)
         notes = self.parsed.ignored if self.parsed else ()

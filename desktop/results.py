@@ -1,4 +1,4 @@
-"""The ranked tracks: title, artist, length, BPM, tags, score and why; arrow keys move, "more like this" asks."""
+"""The ranked tracks: title, artist, length, BPM, tags, match and why; arrow keys move, "more like this" asks."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from PyQt6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QMenu, QTabl
 from desktop.timecode import format_timecode
 from engine.records import Result
 
-COLUMNS = ("#", "Title", "Artist", "Length", "Starts", "BPM", "Tags", "Score", "Why")
+COLUMNS = ("#", "Title", "Artist", "Length", "Starts", "BPM", "Tags", "Match", "Why")
 
 
 def _clock(seconds: float) -> str:
@@ -51,12 +51,13 @@ class ResultsModel(QAbstractTableModel):
                 "Starts": _clock(r.start),
                 "BPM": f"{r.bpm:.0f}" if r.bpm else "–",
                 "Tags": ", ".join(r.tags),
-                "Score": f"{r.score:.3f}",
+                "Match": f"{r.match}%",
                 "Why": r.why,
             }[column]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{r.path}\nbest part {_clock(r.start)}–{_clock(r.end)}\n{r.why}"
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in ("#", "Length", "Starts", "BPM", "Score"):
+            short = f" (the track is {r.short_by:.1f} s shorter than the clip)" if r.short_by > 0 else ""
+            return f"{r.path}\nplays {_clock(r.start)}–{_clock(r.end)}{short}\n{r.why}"
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in ("#", "Length", "Starts", "BPM", "Match"):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 

@@ -28,7 +28,15 @@ from engine.errors import NeedledropError
 from engine.facade import Engine
 from engine.media.playback import PlaybackAudio
 from engine.media.video import VideoInfo
-from engine.records import ExportClip, LibraryStatus, Recommendation, ScanErrorRecord, ScanProgress, ScanReport
+from engine.records import (
+    ExportClip,
+    LibraryStatus,
+    Recommendation,
+    Result,
+    ScanErrorRecord,
+    ScanProgress,
+    ScanReport,
+)
 from training.bootstrap.demo import Demo, build_demo
 
 log = logging.getLogger(__name__)
@@ -214,14 +222,28 @@ class Session(QObject):
 
         self._latest_only("results", work, on_done, on_failed)
 
-    def similar(self, track_id: int, title: str, on_done, on_failed, *, start=None, end=None, k: int = 25) -> None:
+    def similar(
+        self, track_id: int, title: str, on_done, on_failed, *, start=None, end=None, length=None, k: int = 25
+    ) -> None:
+        """More like a track; with the `length` of the clip it is for, each starts where its music lasts it."""
         engine = self.engine
         self._latest_only(
             "results",
-            lambda: Answer(None, engine.similar(track_id, start=start, end=end, k=k), like=title),
+            lambda: Answer(None, engine.similar(track_id, start=start, end=end, length=length, k=k), like=title),
             on_done,
             on_failed,
         )
+
+    @staticmethod
+    def choose(result: Result) -> dict:
+        """What a clip keeps of the result picked for it. Its start is the result's, which the engine placed
+        for the clip's length: the preview plays from it and the export writes it as it is."""
+        return {
+            "track_id": result.track_id,
+            "path": result.path,
+            "title": result.title or Path(result.path).name,
+            "start": result.start,
+        }
 
     # ---- media for the window ----
 
@@ -270,7 +292,8 @@ class Session(QObject):
     # ---- export ----
 
     def export(self, clips: list[dict], path: str, on_done, on_failed=None) -> None:
-        """Write the edit (clips with their chosen tracks, fitted to end on a downbeat) as a timeline file."""
+        """Write the edit (clips with their chosen tracks) as a timeline file. Each track starts where the
+        preview plays it: the start the engine placed for the clip, or where the user dragged it."""
         engine = self.engine
         edit = [
             ExportClip(
@@ -279,6 +302,7 @@ class Session(QObject):
                 clip["clip_out"],
                 track=(clip.get("chosen") or {}).get("track_id"),
                 music_start=(clip.get("chosen") or {}).get("start"),
+                fit=False,
             )
             for clip in clips
         ]

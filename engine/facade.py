@@ -243,7 +243,8 @@ class Engine:
         per_artist: int | None = None,
         per_album: int | None = None,
     ) -> Recommendation:
-        """Tracks for a clip (its `start`–`end` range), a prompt, or both, each with its best start point."""
+        """Tracks for a clip (its `start`–`end` range), a prompt, or both, each with its start point: under a
+        clip, the one the export writes (`fit`), where the music lasts the whole clip."""
         _finite(start, "the in point")
         _finite(end, "the out point")
         _finite(balance, "the balance")
@@ -269,14 +270,17 @@ class Engine:
         k: int = 10,
         per_artist: int | None = None,
         per_album: int | None = None,
+        length: float | None = None,
     ) -> Recommendation:
-        """More like a library track (by id or path), or like its `start`–`end` part."""
+        """More like a library track (by id or path), or like its `start`–`end` part; with the `length` of
+        the clip it is for, each starts where its music lasts the clip (as `recommend` does)."""
         _finite(start, "the start")
         _finite(end, "the end")
+        _finite(length, "the clip length")
         track_id = self._track_id(track)
         with self._lock:
             return self.recommender.similar(
-                track_id, start=start, end=end, k=k, per_artist=per_artist, per_album=per_album
+                track_id, start=start, end=end, k=k, per_artist=per_artist, per_album=per_album, length=length
             )
 
     def beats(self, track: int | str | os.PathLike[str]) -> Beats:
@@ -284,7 +288,8 @@ class Engine:
         return self._library.beats(self._track_id(track))
 
     def fit(self, track: int | str | os.PathLike[str], *, start: float, length: float) -> Fit:
-        """In and out points `length` seconds apart near `start`, ending on a downbeat."""
+        """In and out points `length` seconds apart near `start`: on a downbeat near a phrase start, where the
+        music lasts the whole length (the same fit as the recommendation's start and the export's)."""
         _finite(start, "the start")
         _finite(length, "the length")
         if length <= 0:
@@ -365,7 +370,7 @@ class Engine:
         if not 0 <= start < track.duration:
             raise ExportError(f"{track.name} is {_clock(track.duration)} long: the music cannot start at {start:.2f} s")
         beats = self._library.beats(track.id)  # the track is known: no second look-up
-        if clip.fit:
+        if clip.fit:  # the recommendation placed its start with this same fit: a start it gave stays put
             start = fit_to_length(beats, track.duration, start, cue.length).start
         if start + cue.length > track.duration + 1e-6:
             notes.append(

@@ -21,7 +21,7 @@ from engine.media.audio import iter_audio
 from engine.media.video import sample_clip
 
 # Bump when the code here or in engine.media changes what features come out, so caches recompute.
-FEATURES_VERSION = 4  # 4: the mode reads the bass; segments carry their brightness
+FEATURES_VERSION = 5  # 4: the mode reads the bass; segments carry their brightness. 5: one tempo per track
 MUSIC_FEATURES = ("mtt_features", "msd_features")  # concatenated per patch: the music head's input
 MUSIC_TAGS = ("mtt_tags", "msd_tags")
 
@@ -69,8 +69,14 @@ class MusicFeatures:
             for a in starts
         ]
 
+    @cached_property
+    def overall(self) -> dsp.Descriptors:
+        """Descriptors of the whole run of audio."""
+        return dsp.descriptors(self.analysis)
+
     def descriptors(self, segment: Segment) -> dsp.Descriptors:
-        return dsp.descriptors(self.analysis, segment.start, segment.end)
+        """A segment's descriptors, its tempo at the metrical level of the whole (one tempo per track)."""
+        return dsp.descriptors(self.analysis, segment.start, segment.end, self.overall.tempo_bpm)
 
 
 class FeatureExtractor:

@@ -137,7 +137,7 @@ class ExportClip:
     clip_out: float | None = None  # default: the end of the file
     track: int | str | None = None  # a library track by id or path; None: silence under this clip
     music_start: float | None = None  # where the music starts (default: its best segment, or 0)
-    fit: bool = True  # move the start so the music ends on a downbeat at the clip's out point
+    fit: bool = True  # move the start onto a downbeat where the music lasts the clip (a fitted start stays)
 
 
 @dataclass(frozen=True)

@@ -249,8 +249,8 @@ def test_similar_beats_and_fit(client, served):
     assert beats["bpm"] == pytest.approx(120, rel=0.02) and len(beats["beats"]) > 60
     assert set(beats["downbeats"]) <= set(beats["beats"])
     fit = client.post("/v1/fit", json={"track_id": drums, "start": 5.0, "length": 9.5}).json()
-    assert fit["end"] - fit["start"] == pytest.approx(9.5) and fit["on_downbeat_end"]
-    assert min(abs(np.array(beats["downbeats"]) - fit["end"])) < 0.001
+    assert fit["end"] - fit["start"] == pytest.approx(9.5) and fit["on_downbeat"] and fit["short_by"] == 0
+    assert min(abs(np.array(beats["downbeats"]) - fit["start"])) < 0.001
 
 
 def test_scan_starts_and_reports_progress(client, served):

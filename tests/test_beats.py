@@ -7,7 +7,7 @@ import pytest
 
 from engine.media import dsp
 from engine.media.audio import decode_audio
-from engine.media.beats import Beats, fit_to_length, track_beats
+from engine.media.beats import TAIL_SECONDS, Beats, fit_to_length, music_end, track_beats
 from media import render_midi
 
 SR = 16000
@@ -73,23 +73,48 @@ def test_beats_and_downbeats_of_rendered_music(rendered, bpm):
 
 @pytest.mark.parametrize("length", [7.3, 12.0, 20.5])
 @pytest.mark.parametrize("bpm", [96, 128])
-def test_fit_to_length_ends_on_a_downbeat_at_the_clip_end(rendered, bpm, length):
+def test_fit_to_length_starts_on_a_downbeat_near_the_suggested_start(rendered, bpm, length):
     beats, duration, _ = rendered[bpm]
     fit = fit_to_length(beats, duration, near=5.0, length=length)
-    assert fit.end - fit.start == pytest.approx(length)
+    assert fit.end - fit.start == pytest.approx(length) and fit.short_by == 0
+    assert fit.on_downbeat and np.abs(beats.downbeats - fit.start).min() < 1e-9  # a stored downbeat ...
     truth = np.arange(0, 40, 60.0 / bpm)
-    assert np.abs(truth - fit.end).min() < 0.020  # the out point is within 20 ms of a real beat ...
-    assert np.abs(truth[::4] - fit.end).min() < 0.030  # ... and that beat starts a bar
-    assert abs(fit.start - 5.0) <= 4 * 60.0 / bpm + 1e-6  # no more than a bar from the suggested start
-    assert fit.on_downbeat_end
+    assert np.abs(truth[::4] - fit.start).min() < 0.030  # ... that starts a real bar
+    bar = 4 * 60.0 / bpm
+    assert -4 * bar - 1e-6 <= fit.start - 5.0 <= 2 * bar + 1e-6  # up to 4 bars before, 2 after (the costs)
+    assert fit.end <= music_end(beats, duration)
+    assert fit_to_length(beats, duration, near=fit.start, length=length) == fit  # a fitted start stays put
+
+
+@pytest.mark.parametrize("bpm", [96, 128])
+def test_fit_prefers_a_phrase_start(rendered, bpm):
+    """Bars counted from the first downbeat: a start a bar after an 8-bar phrase's goes back to it."""
+    beats, duration, _ = rendered[bpm]
+    phrase = beats.downbeats[8]
+    fit = fit_to_length(beats, duration, near=beats.downbeats[9], length=10.0)
+    assert fit.start == phrase and fit.phrase_start
+
+
+@pytest.mark.parametrize("bpm", [96, 128, 100])
+def test_an_outro_start_moves_back_until_the_music_lasts_the_clip(rendered, bpm):
+    beats, duration, _ = rendered[bpm]
+    latest = music_end(beats, duration) - 15.0
+    assert latest <= duration - TAIL_SECONDS - 15.0
+    fit = fit_to_length(beats, duration, near=duration - 10.0, length=15.0)  # the last segment: an outro
+    bar = 4 * 60.0 / bpm
+    assert latest - 4 * bar - 1e-6 <= fit.start <= latest  # as late as the music allows, on a phrase if near
+    assert fit.on_downbeat and fit.start in beats.downbeats and fit.short_by == 0
+    assert fit_to_length(beats, duration, near=fit.start, length=15.0) == fit
 
 
 def test_fit_without_beats_keeps_the_suggested_start():
     no_beats = Beats(np.zeros(0), np.zeros(0), 0.0)
-    fit = fit_to_length(no_beats, 60.0, near=50.0, length=20.0)
-    assert (fit.start, fit.end) == (40.0, 60.0) and not fit.on_downbeat_end  # clamped inside the track
-    whole = fit_to_length(no_beats, 10.0, near=0.0, length=30.0)
-    assert (whole.start, whole.end) == (0.0, 10.0)  # a clip longer than the track gets all of it
+    fit = fit_to_length(no_beats, 60.0, near=20.0, length=20.0)
+    assert (fit.start, fit.end) == (20.0, 40.0) and not fit.on_downbeat
+    late = fit_to_length(no_beats, 60.0, near=50.0, length=20.0)
+    assert (late.start, late.end) == (60.0 - TAIL_SECONDS - 20.0, 60.0 - TAIL_SECONDS)  # clamped: the music lasts
+    whole = fit_to_length(no_beats, 10.0, near=5.0, length=30.0)
+    assert (whole.start, whole.end, whole.short_by) == (0.0, 10.0, 20.0)  # a clip longer than the track gets all
     with pytest.raises(ValueError, match="positive"):
         fit_to_length(no_beats, 10.0, near=0.0, length=0.0)
 

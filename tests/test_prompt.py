@@ -2,7 +2,7 @@
 
 import pytest
 
-from engine.recommend.prompt import Exclude, Length, ParsedPrompt, Tempo, Vocals, parse_prompt
+from engine.recommend.prompt import Exclude, Key, Length, ParsedPrompt, Tempo, Vocals, parse_prompt
 
 
 def summary(c) -> tuple:
@@ -13,6 +13,8 @@ def summary(c) -> tuple:
         return ("vocals", c.want)
     if isinstance(c, Exclude):
         return ("exclude", c.tag, c.group)
+    if isinstance(c, Key):
+        return ("key", c.tonic, c.mode)
     assert isinstance(c, Length)
     return ("length", c.min_seconds, c.max_seconds)
 
@@ -272,9 +274,9 @@ def test_spans_point_at_the_phrase(prompt, phrases):
         ("without Bass or drums", ['without "bass": Needledrop has no tag for bass']),
         ("500 bpm", ['"500 bpm": not a plausible tempo (20–300 BPM)']),
         ("10 bpm", ['"10 bpm": not a plausible tempo (20–300 BPM)']),
-        ("instrumental with female vocals", ['"with female vocals": contradicts "no vocals"']),
-        ("female vocals, male vocals", ['"male vocals": contradicts "female vocals"']),
-        ("vocals, female vocals", ['"female vocals": only one vocals constraint is used ("vocals")']),
+        ("instrumental with female vocals", ['"with female vocals": contradicts "no vocals", which is used']),
+        ("female vocals, male vocals", ['"male vocals": contradicts "female vocals", which is used']),
+        ("vocals, female vocals", ['"vocals": already said by "female vocals"']),  # the more specific is used
         ("slow, 90 bpm", ['"slow": the explicit tempo (90 BPM ±10%) is used instead']),
     ],
 )
@@ -345,3 +347,166 @@ def test_parse_result_shape():
     assert parsed.ignored == ()
     with pytest.raises(AttributeError):
         parsed.text = "x"  # frozen: chips are values
+
+
+# --- keys, time signatures, repeats and contradictions ---------------------------------------------------------
+
+C, D, E, F, G, A, B = 0, 2, 4, 5, 7, 9, 11
+
+
+@pytest.mark.parametrize(
+    "prompt, expected",
+    [
+        ("in D minor", [("key", D, "minor")]),
+        ("D minor", [("key", D, "minor")]),
+        ("d minor", [("key", D, "minor")]),
+        ("F# major", [("key", F + 1, "major")]),
+        ("F♯ major", [("key", F + 1, "major")]),
+        ("Bb minor", [("key", B - 1, "minor")]),
+        ("B flat minor", [("key", B - 1, "minor")]),
+        ("E-flat major", [("key", E - 1, "major")]),
+        ("in the key of Eb major", [("key", E - 1, "major")]),
+        ("c major scale", [("key", C, "major")]),
+        ("Cb major", [("key", B, "major")]),  # wraps below C
+        ("in Am", [("key", A, "minor")]),
+        ("in F#m", [("key", F + 1, "minor")]),
+        ("key of A", [("key", A, None)]),
+        ("in the key of g", [("key", G, None)]),
+        ("major key", [("key", None, "major")]),
+        ("minor key", [("key", None, "minor")]),
+        ("minor-key strings", [("key", None, "minor")]),
+        ("in a minor key", [("key", None, "minor")]),  # the article, not the note A
+        ("A minor key ballad", [("key", None, "minor")]),  # a sentence's article
+        ("in a minor", [("key", A, "minor")]),  # after "in", with no key word: the note A
+        ("sad A minor ballad", [("key", A, "minor")]),
+        ("minor", [("key", None, "minor")]),  # alone, in a music prompt, the mode
+        ("sad piano, minor", [("key", None, "minor")]),
+        ("a major ballad", [("key", None, "major")]),
+        ("minor chords", [("key", None, "minor")]),
+        ("sad song in b minor, no drums", [("key", B, "minor"), no("drums")]),
+        ("key of A, minor", [("key", A, None), ("key", None, "minor")]),  # each says part: both are used
+    ],
+)
+def test_keys(prompt, expected):
+    parsed = parse_prompt(prompt)
+    assert [summary(c) for c in parsed.constraints] == expected
+    assert parsed.ignored == ()
+    assert not any(c.hard for c in parsed.constraints if isinstance(c, Key))  # estimated keys only re-rank
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    ["a minor change to the edit", "a major label pop song", "I am happy", "be calm", "Bbm", "am radio", "a flat"],
+)
+def test_words_that_only_look_like_keys(prompt):
+    parsed = parse_prompt(prompt)
+    assert parsed.constraints == () and parsed.ignored == ()
+    assert parsed.text == prompt
+
+
+@pytest.mark.parametrize(
+    "prompt, labels, phrases, text",
+    [
+        ("sad strings in D minor", ["D minor (preference)"], ["in D minor"], "sad strings"),
+        ("Bb minor, no vocals", ["Bb minor (preference)", "no vocals"], ["Bb minor", "no vocals"], None),
+        ("piano in a minor key", ["minor key (preference)"], ["in a minor key"], "piano"),
+        ("key of A, at 90 bpm", ["key of A (preference)", "90 BPM ±10%"], ["key of A", "at 90 bpm"], None),
+        ("warm, major", ["major key (preference)"], ["major"], "warm"),
+    ],
+)
+def test_key_chips_spans_and_text(prompt, labels, phrases, text):
+    parsed = parse_prompt(prompt)
+    assert parsed.describe() == labels
+    assert [prompt[c.span[0] : c.span[1]] for c in parsed.constraints] == phrases
+    assert parsed.text == text
+
+
+def test_without_drops_a_key_chip():
+    parsed = parse_prompt("sad strings in D minor, no drums")
+    assert parsed.without(0) == "sad strings, no drums"
+    assert [summary(c) for c in parse_prompt(parsed.without(0)).constraints] == [no("drums")]
+
+
+@pytest.mark.parametrize(
+    "prompt, notes, text",
+    [
+        ("4/4", ['"4/4": the time signature is not measured (the scan assumes 4/4)'], None),
+        ("no 4/4", ['"no 4/4": the time signature is not measured (the scan assumes 4/4)'], None),
+        ("upbeat rock in 4/4", ['"in 4/4": the time signature is not measured (the scan assumes 4/4)'], "upbeat rock"),
+        ("3/4 waltz", ['"3/4": the time signature is not measured (the scan assumes 4/4)'], "waltz"),
+        ("6/8 time, piano", ['"6/8 time": the time signature is not measured (the scan assumes 4/4)'], "piano"),
+        ("in waltz time", ['"in waltz time": the time signature is not measured (the scan assumes 4/4)'], None),
+        (
+            "odd time signatures",
+            ['"odd time signatures": the time signature is not measured (the scan assumes 4/4)'],
+            None,
+        ),
+        ("4/4, 4/4", ['"4/4": the time signature is not measured (the scan assumes 4/4)'], None),  # said once
+    ],
+)
+def test_time_signatures_are_reported_once_as_not_measured(prompt, notes, text):
+    parsed = parse_prompt(prompt)
+    assert parsed.ignored == tuple(notes)
+    assert parsed.constraints == () and parsed.text == text
+
+
+def test_a_fraction_is_not_a_time_signature():
+    assert parse_prompt("1/2 speed").ignored == ()
+
+
+@pytest.mark.parametrize(
+    "prompt, kept, notes",
+    [
+        (
+            "slow, 140 BPM",
+            [("tempo", 126, 154, 140, True)],
+            ['"slow": the explicit tempo (140 BPM ±10%) is used instead'],
+        ),
+        (
+            "under 90 BPM over 120 BPM",
+            [("tempo", None, 90, None, True)],
+            ['"over 120 BPM": contradicts "≤ 90 BPM", which is used'],
+        ),
+        ("90 bpm, 120 bpm", [("tempo", 81, 99, 90, True)], ['"120 bpm": contradicts "90 BPM ±10%", which is used']),
+        ("slow, fast", [("tempo", None, 95, None, False)], ['"fast": contradicts "slow (≤ 95 BPM)", which is used']),
+        (
+            "under 2 minutes, over 3 minutes",
+            [("length", None, 120)],
+            ['"over 3 minutes": contradicts "≤ 2:00", which is used'],
+        ),
+        ("no vocals, female vocals", [NONE], ['"female vocals": contradicts "no vocals", which is used']),
+        # The explicit key wins over a mode alone, wherever it stands.
+        (
+            "in D minor, major key",
+            [("key", D, "minor")],
+            ['"major key": contradicts "D minor (preference)", which is used'],
+        ),
+        (
+            "major key, in D minor",
+            [("key", D, "minor")],
+            ['"major key": contradicts "D minor (preference)", which is used'],
+        ),
+        ("D minor, F major", [("key", D, "minor")], ['"F major": contradicts "D minor (preference)", which is used']),
+        ("D minor, minor key", [("key", D, "minor")], ['"minor key": already said by "D minor (preference)"']),
+        ("not minor", [], ['"not minor": a key can be preferred, not excluded (ask for "major key" instead)']),
+        ("no major keys", [], ['"no major keys": a key can be preferred, not excluded (ask for "minor key" instead)']),
+        ("piano, not in D minor", [], ['"not in D minor": a key can be preferred, not excluded']),
+    ],
+)
+def test_repeats_and_contradictions_are_reported_once(prompt, kept, notes):
+    parsed = parse_prompt(prompt)
+    assert [summary(c) for c in parsed.constraints] == kept
+    assert parsed.ignored == tuple(notes)
+
+
+def test_compatible_constraints_are_all_kept():
+    parsed = parse_prompt("over 80 bpm, under 120 bpm, slow, very slow, D minor, D minor")
+    assert [summary(c) for c in parsed.constraints] == [
+        ("tempo", 80, None, None, True),
+        ("tempo", None, 120, None, True),
+        ("key", D, "minor"),
+    ]
+    assert parsed.ignored == (
+        '"slow": the explicit tempo (≥ 80 BPM) is used instead',
+        '"very slow": the explicit tempo (≥ 80 BPM) is used instead',
+    )

@@ -15,8 +15,9 @@ from engine.errors import DecodeError
 from engine.facade import Engine, TrackNotFoundError
 from engine.library import Library
 from engine.recommend import QueryError, Recommender
-from engine.recommend.explain import FEEL_SAID
+from engine.recommend.explain import FEEL_NAMED, FEEL_SAID, picture_words
 from engine.recommend.filters import SUNG, TAG_PRESENT
+from engine.recommend.keys import key_miss
 from engine.recommend.prompt import Exclude, Length, Tempo, Vocals, parse_prompt
 from media import MIDI_RATE, midi_samples, render_midi, write_audio, write_video
 
@@ -93,12 +94,13 @@ def stored(library) -> dict[str, dict]:
     """What the scan stored per track, read straight from SQLite: the ground truth filters must respect."""
     conn = library.catalog._connection()
     out = {}
-    for track_id, path, duration, vocal_peak, peaks in conn.execute(
-        "SELECT id, path, duration, vocal_peak, tag_peaks FROM tracks"
+    for track_id, path, duration, tempo, vocal_peak, peaks in conn.execute(
+        "SELECT id, path, duration, tempo_bpm, vocal_peak, tag_peaks FROM tracks"
     ):
         tempos = [t for (t,) in conn.execute("SELECT tempo_bpm FROM segments WHERE track_id = ?", (track_id,))]
         out[Path(os.fsdecode(path)).name] = {
             "duration": duration,
+            "tempo": tempo,
             "vocal_peak": vocal_peak,
             "peaks": np.frombuffer(peaks, "<f2").astype(np.float32),
             "tempos": [t for t in tempos if t is not None],
@@ -109,7 +111,7 @@ def stored(library) -> dict[str, dict]:
 def satisfies(track: dict, constraint, recommender) -> bool:
     if isinstance(constraint, Tempo):
         lo, hi = constraint.min_bpm or 0, constraint.max_bpm or 1e9
-        return any(lo <= t <= hi for t in track["tempos"])
+        return track["tempo"] is not None and lo <= track["tempo"] <= hi  # the track's one tempo
     if isinstance(constraint, Length):
         return (constraint.min_seconds or 0) <= track["duration"] <= (constraint.max_seconds or 1e9)
     if isinstance(constraint, Vocals):
@@ -177,10 +179,27 @@ def test_index_rows_are_in_tempo_order_and_a_range_is_a_block(recommender):
 
 def test_best_segment_is_the_part_that_matches(recommender):
     fast = {Path(r.path).name: r for r in all_tracks(recommender, "fast drums").results}
-    slow = {Path(r.path).name: r for r in all_tracks(recommender, "slow soft piano").results}
+    # Tempo words judge a track's one tempo, so they do not choose between its parts; the feel does.
+    slow = {Path(r.path).name: r for r in all_tracks(recommender, "calm piano").results}
     assert fast["halves.flac"].start >= HALF  # the drums half
     assert slow["halves.flac"].end <= HALF + 6  # the piano half (a window may overlap the change by one hop)
-    assert fast["halves.flac"].bpm > 120 > slow["halves.flac"].bpm
+    # One tempo per track, whichever part is recommended: the one the library list shows.
+    assert fast["halves.flac"].bpm == slow["halves.flac"].bpm == stored(recommender.library)["halves.flac"]["tempo"]
+
+
+def test_one_tempo_per_track_in_the_list_the_results_and_its_segments(bundle, recommender, library):
+    truth = stored(library)
+    listed = {Path(t.path).name: t.bpm for t in Engine(library.data_dir, bundle=bundle).tracks()}
+    for r in all_tracks(recommender, "music").results:
+        name = Path(r.path).name
+        assert r.bpm == listed[name] == truth[name]["tempo"], name
+        assert f"{r.bpm:.0f} BPM" in r.why
+    for name, t in truth.items():
+        if name == "halves.flac":  # a real change of speed: its slow half keeps its own tempo
+            assert t["tempo"] > 140 and min(t["tempos"]) < 70
+            continue
+        # Segments are measured at their track's metrical level: never half or double of it.
+        assert all(abs(np.log2(s / t["tempo"])) < 0.3 for s in t["tempos"]), (name, t["tempo"], t["tempos"])
 
 
 def test_soft_tempo_words_reorder_without_removing(recommender):
@@ -203,7 +222,9 @@ def test_results_carry_what_the_ui_shows(recommender):
         assert "BPM" in r.why and "no vocals" in r.why
         assert r.title and r.artist
     assert [r.score for r in rec.results] == sorted((r.score for r in rec.results), reverse=True)
-    json.dumps(rec.to_json())  # everything in it serialises
+    assert all(0 <= r.match <= 100 for r in rec.results)
+    out = json.loads(json.dumps(rec.to_json()))  # everything in it serialises
+    assert {"score", "match", "why"} <= set(out["results"][0])  # the score stays for older clients
 
 
 def test_clip_only_text_only_and_both(recommender, clips):
@@ -319,9 +340,11 @@ def test_cli_recommend_and_similar(library, clips, capsys):
     out = json.loads(capsys.readouterr().out)
     assert len(out["results"]) == 3 and out["used"] == ["clip"]
     assert [c["kind"] for c in out["prompt"]["constraints"]] == ["vocals", "tempo"]
-    assert main([*base, "recommend", "--prompt", "gentle strings", "-k", "2"]) == 0
+    assert main([*base, "recommend", "--prompt", "gentle strings in 4/4", "-k", "2"]) == 0
     text = capsys.readouterr().out
     assert text.count("BPM") >= 2 and "1." in text and "2." in text
+    assert text.count("% match") == 2  # a percentage, not a raw score
+    assert text.count("ignored:") == 1 and "time signature is not measured" in text  # "4/4" said once
     track = next(Path(library.catalog.roots()[0].display).glob("organ.wav"))
     assert main([*base, "similar", str(track), "-k", "2", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["results"]) == 2
@@ -388,3 +411,100 @@ def test_a_calm_and_a_frantic_clip_of_the_same_footage_move_the_energy_of_the_re
     fast = recommender.recommend(clips["fast"], k=4)
     energy = lambda rec: float(np.mean([r.energy for r in rec.results]))  # noqa: E731
     assert energy(fast) > energy(slow) + 0.2, (names(slow), names(fast))
+
+
+def stored_keys(library) -> dict[str, tuple[str, float]]:
+    """Each track's key and mode as the scan stored them."""
+    conn = library.catalog._connection()
+    rows = conn.execute("SELECT path, musical_key, mode FROM tracks")
+    return {Path(os.fsdecode(path)).name: (key, mode) for path, key, mode in rows}
+
+
+def test_a_key_preference_reorders_by_the_stored_mode_without_removing(recommender, library):
+    keys = stored_keys(library)
+    clearly_minor = {n for n, (_, mode) in keys.items() if mode <= -0.3}
+    clearly_major = {n for n, (_, mode) in keys.items() if mode >= 0.3}
+    assert clearly_minor and clearly_major
+    for prompt, first, last in (
+        ("minor key", clearly_minor, clearly_major),
+        ("major key", clearly_major, clearly_minor),
+    ):
+        rec = all_tracks(recommender, prompt)
+        assert rec.prompt.describe() == [f"{prompt} (preference)"]
+        assert len(rec.results) == len(TRACKS) + 1  # a preference never filters
+        rank = {name: i for i, name in enumerate(names(rec))}
+        assert max(rank[n] for n in first) < min(rank[n] for n in last), (prompt, names(rec), keys)
+        for r in rec.results:  # the why says the key each track was measured in
+            assert f"in {keys[Path(r.path).name][0]}" in r.why, r.why
+    # The renders' own keys: the techno line is in A minor, the piano arpeggio in C major.
+    minor = names(all_tracks(recommender, "something in a minor key"))
+    assert minor.index("techno.mp3") < minor.index("piano.flac")
+
+
+def test_a_related_or_ambiguous_key_costs_less_than_an_unrelated_one():
+    (d_minor,) = parse_prompt("in D minor").constraints
+    # D minor, and F major ambiguous, F major (relative), D major (parallel), G# major (a tritone off), unknown
+    tonic = np.array([2, 5, 5, 2, 8, -1])
+    mode = np.array([-0.8, 0.05, 0.8, 0.8, 0.8, np.nan])
+    miss = key_miss(d_minor, tonic, mode)
+    assert miss[0] < 0.05 and miss[4] > 0.7 and miss[5] == 0.5
+    assert miss[0] < miss[1] < miss[2] < miss[3] < miss[4]
+    (minor,) = parse_prompt("minor key").constraints
+    assert key_miss(minor, tonic[:3], np.array([-1.0, 0.0, 1.0])).tolist() == [0.0, 0.5, 1.0]
+
+
+def test_a_contradictory_prompt_still_answers_with_the_constraint_it_kept(recommender):
+    rec = all_tracks(recommender, "under 90 BPM, over 120 BPM")
+    assert rec.prompt.ignored == ('"over 120 BPM": contradicts "≤ 90 BPM", which is used',)
+    assert rec.results and all(r.bpm <= 90 for r in rec.results)
+
+
+@pytest.mark.parametrize(
+    "prompt", ["energetic electronic", "calm piano", "slow, minor key", "gentle strings in D minor"]
+)
+def test_match_is_a_percentage_in_rank_order(recommender, prompt):
+    rec = all_tracks(recommender, prompt)
+    matches = [r.match for r in rec.results]
+    assert all(isinstance(m, int) and 0 <= m <= 100 for m in matches)
+    assert matches == sorted(matches, reverse=True), matches
+    assert matches[0] >= 50 and matches[-1] < matches[0]  # it tells the best from the worst
+
+
+def test_a_prompt_of_filters_alone_matches_every_track_that_passes(recommender):
+    rec = all_tracks(recommender, "no drums")
+    assert rec.results and all(r.match == 100 for r in rec.results)  # nothing else was asked
+
+
+def test_whys_differ_between_tracks_and_name_their_measured_tempo(recommender, clips):
+    for rec in (all_tracks(recommender, "electronic"), recommender.recommend(clips["fast"], k=len(TRACKS) + 1)):
+        assert len({r.why for r in rec.results}) == len(rec.results), [r.why for r in rec.results]
+        for r in rec.results:
+            assert r.bpm is None or f"{r.bpm:.0f} BPM" in r.why
+
+
+def test_whys_name_what_in_the_clip_the_track_matched(recommender, clips):
+    """A busy clip's energetic tracks say "quick cuts", a calm clip's quiet ones "calm picture"; a track that
+    went against the picture says nothing of it."""
+    fast = recommender.recommend(clips["fast"], k=len(TRACKS) + 1)
+    slow = recommender.recommend(clips["slow"], k=len(TRACKS) + 1)
+    for r in fast.results:
+        assert ("quick cuts" in r.why) == (r.energy >= FEEL_NAMED), (r.energy, r.why)
+        assert "calm picture" not in r.why
+    for r in slow.results:
+        assert ("calm picture" in r.why) == (r.energy <= -FEEL_NAMED), (r.energy, r.why)
+        assert "quick cuts" not in r.why
+    # Energetic words over the calm clip: the energetic tracks are there for the words, not the picture.
+    words = recommender.recommend(clips["slow"], prompt="energetic electronic", k=len(TRACKS) + 1)
+    lively = [r for r in words.results if r.energy >= FEEL_SAID]
+    assert lively and all("high energy" in r.why and "picture" not in r.why for r in lively)
+
+
+def test_picture_words_say_the_cues_in_an_editors_words():
+    bright = {"brightness": 0.75, "saturation": 0.6, "warmth": 0.12, "motion": 0.05, "cuts_per_second": 0.5}
+    dark = {"brightness": 0.2, "saturation": 0.1, "warmth": -0.12, "motion": 0.002, "cuts_per_second": 0.0}
+    assert picture_words(bright, "mood", 1) == "a bright, colourful, warm picture"
+    assert picture_words(dark, "mood", -1) == "a dark, grey, cool picture"
+    assert picture_words(bright, "energy", 1) == "a busy picture with quick cuts"
+    assert picture_words(dark, "energy", -1) == "a calm picture with long takes"
+    steady_cuts = {"motion": 0.02, "cuts_per_second": 1.0}  # energetic by its cuts alone
+    assert picture_words(steady_cuts, "energy", 1) == "quick cuts"

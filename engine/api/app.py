@@ -106,6 +106,9 @@ class SimilarRequest(_Strict):
     start: Seconds | None = None
     end: Seconds | None = None
     k: int = Field(10, ge=1, le=MAX_K)
+    length: Annotated[float, Field(gt=0, le=24 * 3600, allow_inf_nan=False)] | None = Field(
+        None, description="the clip's length, s: each result then starts where its music lasts the clip"
+    )
 
 
 class FitRequest(_Strict):
@@ -120,7 +123,7 @@ class ExportClip(_Strict):
     clip_out: Seconds | None = Field(None, alias="out")
     track_id: int | None = Field(None, ge=1, le=2**62, description="the music under this clip (none: silence)")
     music_start: Seconds | None = Field(None, description="the music's start (default: fitted from 0)")
-    fit: bool = Field(True, description="move the start so the music ends on a downbeat at the clip's end")
+    fit: bool = Field(True, description="move the start onto a downbeat where the music lasts the clip")
 
 
 class ExportRequest(_Strict):
@@ -354,7 +357,9 @@ def create_app(engine: Engine, token: str, *, allowed_origins: list[str] | None 
     )
     def similar(body: SimilarRequest) -> dict:
         track_id = track_of(body.track_id, body.track)
-        rec = engine_call(lambda: engine.similar(track_id, start=body.start, end=body.end, k=body.k))
+        rec = engine_call(
+            lambda: engine.similar(track_id, start=body.start, end=body.end, k=body.k, length=body.length)
+        )
         return rec.to_json()
 
     @app.get(
@@ -369,7 +374,7 @@ def create_app(engine: Engine, token: str, *, allowed_origins: list[str] | None 
 
     @app.post(
         "/v1/fit",
-        summary="In and out points that end the music on a downbeat at the clip's end",
+        summary="In and out points for a clip: on a downbeat near a phrase start, where the music lasts it",
         responses=_answers(404, 422, 503),
     )
     def fit(body: FitRequest) -> dict:

@@ -19,7 +19,6 @@ from engine.embedder import Embedder
 from engine.errors import DecodeError
 from engine.features import FeatureExtractor
 from engine.library.records import SegmentRecord, TrackRecord
-from engine.media import dsp
 from engine.media.audio import iter_audio
 from engine.media.beats import track_beats
 from engine.media.container import reason
@@ -118,7 +117,7 @@ class TrackAnalyzer:
         tags = dict(zip(self.tag_names, means.tolist()))
         segment_tags = np.stack([music.tags[s.patches].mean(axis=0) for s in segments])
         segment_vocals = [vocal_score(dict(zip(self.tag_names, t.tolist()))) for t in segment_tags]
-        overall = dsp.descriptors(music.analysis)
+        overall = music.overall
         measured = [music.descriptors(s) for s in segments]
         tempos = np.array([d.tempo_bpm or np.nan for d in measured], np.float32)
         bright = np.array([d.brightness for d in measured], np.float32)
@@ -142,7 +141,7 @@ class TrackAnalyzer:
             tag_means=means,
             tag_peaks=segment_tags.max(axis=0),
             vocal_peak=round(max(segment_vocals), 3),
-            beats=track_beats(music.analysis),
+            beats=track_beats(music.analysis, overall),
             energy=round(float(energy.mean()), 3),
             mood=round(float(mood.mean()), 3),
         )

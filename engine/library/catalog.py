@@ -33,6 +33,7 @@ from engine.library.records import (
     track_row,
 )
 from engine.media.beats import Beats
+from engine.media.dsp import PITCH_CLASSES
 from engine.sqlite import Database
 
 __all__ = ["CATALOG_NAME", "Catalog", "CatalogError", "Root", "SegmentRecord", "TrackRecord", "display"]
@@ -71,6 +72,12 @@ def _group_key(name: str | None, within: str | None = None) -> int:
         return 0
     text = f"{(within or '').casefold().strip()}\x00{name.casefold().strip()}"
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little") or 1
+
+
+def _tonic(key: str | None) -> int:
+    """The pitch class of a stored key name ("C# minor" -> 1), -1 when unknown."""
+    name = (key or "").split(" ")[0]
+    return PITCH_CLASSES.index(name) if name in PITCH_CLASSES else -1
 
 
 def _half(values: np.ndarray | None) -> bytes | None:
@@ -339,10 +346,12 @@ class Catalog:
 
     def segment_rows(self, bundle_id: str) -> np.ndarray:
         """Per segment of `bundle_id`, in the order of `segment_vectors`: id, track, start, end, tempo, energy,
-        mood."""
+        mood. The tempo is the track's, the one every view shows, so that tempo filters and words test what
+        is shown (a segment's own is measured at the track's metrical level: dsp.descriptors)."""
         rows = self._query(
-            "SELECT id, track_id, start, end, COALESCE(tempo_bpm, 'nan'), COALESCE(energy, 'nan'), "
-            "COALESCE(mood, 'nan') FROM segments WHERE bundle_id = ? ORDER BY id",
+            "SELECT s.id, s.track_id, s.start, s.end, COALESCE(t.tempo_bpm, s.tempo_bpm, 'nan'), "
+            "COALESCE(s.energy, 'nan'), COALESCE(s.mood, 'nan') FROM segments s JOIN tracks t ON t.id = s.track_id "
+            "WHERE s.bundle_id = ? ORDER BY s.id",
             (bundle_id,),
         )
         return np.array(rows, dtype=SEGMENT_ROW).reshape(len(rows))
@@ -350,14 +359,15 @@ class Catalog:
     def track_table(self, bundle_id: str) -> np.ndarray:
         """Per track with segments of `bundle_id`, sorted by id: the values that prompt filters test."""
         rows = self._query(
-            "SELECT id, duration, tempo_bpm, vocal_score, vocal_peak, artist, album, energy, mood, tag_peaks "
-            "FROM tracks t "
+            "SELECT id, duration, tempo_bpm, vocal_score, vocal_peak, artist, album, energy, mood, musical_key, mode, "
+            "tag_peaks FROM tracks t "
             "WHERE EXISTS (SELECT 1 FROM segments s WHERE s.track_id = t.id AND s.bundle_id = ?) ORDER BY id",
             (bundle_id,),
         )
         labels = next((len(r[-1]) // 2 for r in rows if r[-1] is not None), 0)
         table = np.zeros(len(rows), dtype=track_row(labels))
-        for i, (track_id, duration, tempo, vocal, vocal_peak, artist, album, energy, mood, peaks) in enumerate(rows):
+        for i, row in enumerate(rows):
+            track_id, duration, tempo, vocal, vocal_peak, artist, album, energy, mood, key, mode, peaks = row
             table[i] = (
                 track_id,
                 duration,
@@ -368,6 +378,8 @@ class Catalog:
                 _group_key(album, artist),
                 np.nan if energy is None else energy,
                 np.nan if mood is None else mood,
+                _tonic(key),
+                np.nan if mode is None else mode,
                 np.full(labels, np.nan) if peaks is None else np.frombuffer(peaks, "<f2"),
             )
         return table

@@ -50,7 +50,9 @@ SEARCH_K_PER_CANDIDATE = 200
 POOL_SEARCH_K_PER_CANDIDATE = 4
 MIN_SEARCH_K = MIN_CANDIDATES * SEARCH_K_PER_CANDIDATE
 SAMPLE_ROWS = 20_000  # rows that estimate a filter's selectivity: within about 1% of the truth
-LAYOUT = 6  # of the files below; a pointer to another layout reads as "no index", and the next scan rebuilds
+# Of the files below; a pointer to another layout reads as "no index", and the next scan rebuilds. 7: the
+# track table holds each track's key and mode (key preferences re-rank by them).
+LAYOUT = 7
 
 
 class IndexWriteError(NeedledropError):

@@ -40,6 +40,8 @@ def track_row(labels: int) -> np.dtype:
             ("album", "<u8"),
             ("energy", "<f4"),  # means over its segments (engine/affect.py)
             ("mood", "<f4"),
+            ("tonic", "<i1"),  # pitch class of its key (0 = C), -1 unknown; for key preferences (scoring.py)
+            ("mode", "<f4"),  # +1 clearly major .. -1 clearly minor (engine/media/dsp.py key_and_mode)
             ("tag_peaks", "<f2", (labels,)),
         ]
     )

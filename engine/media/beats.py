@@ -8,9 +8,14 @@ placed to a few milliseconds rather than one 16 ms frame.
 Downbeats: 4/4 is assumed; of the four phases a bar can start on, the one whose beats carry the most
 harmonic change (chroma novelty: chords change on the bar) and the strongest onsets is taken.
 
-Fit to length: a clip of `length` seconds wants music that ends on a strong beat exactly at its end, not cut
-mid-bar. The out point is put on a downbeat near where the recommended segment would end, and the in point
-`length` earlier, preferring an in point that itself falls on a beat and stays near the recommended start.
+Fit to length: a clip of `length` seconds wants music that starts where a phrase does and lasts the whole
+clip. The in point is a stored downbeat, preferably one that starts a 4- or 8-bar phrase counted from the
+first downbeat, near the recommended start, and early enough that the music still plays when the clip
+ends: within a beat of the last beat heard (no beat is kept where the track has faded or rung out into
+silence) and `TAIL_SECONDS` before the file ends. A gradual fade-out is not measured (no loudness over time
+is stored), so a start in the outro is avoided only as far as the clip then outlasts the track. The
+recommendation, the app's preview and the export all take their in point from `fit_to_length`, so what is
+heard is what is exported.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.media.dsp import TrackAnalysis, onset_rate, tempo
+from engine.media.dsp import Descriptors, TrackAnalysis, descriptors, onset_rate
 
 TIGHTNESS = 100.0  # how strongly beat spacing is held to the period (Ellis's alpha)
 BEATS_PER_BAR = 4
@@ -118,12 +123,14 @@ def _bar_phase(analysis: TrackAnalysis, times: np.ndarray, period_s: float) -> i
     return int(np.argmax(score))
 
 
-def track_beats(analysis: TrackAnalysis) -> Beats:
-    """Beat and downbeat times of a whole analysed track (empty for music without a steady pulse)."""
+def track_beats(analysis: TrackAnalysis, measured: Descriptors | None = None) -> Beats:
+    """Beat and downbeat times of a whole analysed track (empty for music without a steady pulse), at the
+    tempo of its descriptors (`measured`, computed when not given): the one tempo the track shows."""
     envelope = analysis.envelope.astype(np.float64)
     if len(envelope) < 8 or onset_rate(envelope, analysis.fps) == 0:  # a drone, silence: no pulse to follow
         return Beats(np.zeros(0), np.zeros(0), 0.0)
-    bpm, clarity = tempo(envelope, analysis.fps)
+    measured = measured or descriptors(analysis)
+    bpm, clarity = measured.tempo_bpm, measured.pulse_clarity
     if bpm <= 0 or clarity <= 0.05:
         return Beats(np.zeros(0), np.zeros(0), 0.0)
     period = analysis.fps * 60.0 / bpm
@@ -140,41 +147,63 @@ def track_beats(analysis: TrackAnalysis) -> Beats:
     return Beats(times, times[phase::BEATS_PER_BAR], bpm)
 
 
-def _distance_to_nearest(sorted_times: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """For each point, how far the nearest of `sorted_times` is (a binary search: tracks can be hours long)."""
-    right = np.clip(np.searchsorted(sorted_times, points), 1, len(sorted_times) - 1) if len(sorted_times) > 1 else None
-    if right is None:
-        return np.abs(points - sorted_times[0])
-    return np.minimum(np.abs(sorted_times[right] - points), np.abs(points - sorted_times[right - 1]))
-
-
 @dataclass(frozen=True)
 class Fit:
     start: float  # in point in the track, seconds
-    end: float  # out point, on a downbeat (or a beat) when the track has them
-    on_beat_start: bool
-    on_downbeat_end: bool
+    end: float  # out point: `start + length`, or the track's end when it is shorter than the clip
+    on_downbeat: bool  # the in point is one of the track's downbeats
+    phrase_start: bool  # ... and one that starts a 4-bar phrase, counted from the first downbeat
+    short_by: float = 0.0  # seconds at the end of the clip without music: the track is shorter than it
+
+
+TAIL_SECONDS = 2.0  # the music under a clip stops at least this long before the file does (a ring-out)
+# What moving the in point costs, per bar, against starting off a phrase: a start two bars after the
+# suggested one costs as much as a downbeat that starts no phrase; starting earlier costs half as much
+# (the clip then still plays the recommended part, from a little before it).
+LATE_COST, EARLY_COST = 0.25, 0.125
+OFF_PHRASE_COST = {8: 0.0, 4: 0.2, 1: 0.5}  # a start on an 8-bar phrase, a 4-bar one, any other downbeat
+
+
+def music_end(beats: Beats, duration: float) -> float:
+    """Where the music can be counted on to play until: a beat after the last beat heard (a fade-out or
+    a ring-out has none), and `TAIL_SECONDS` before the end of the file."""
+    end = duration - TAIL_SECONDS
+    if len(beats.times) and beats.bpm > 0:
+        end = min(end, float(beats.times[-1]) + 60.0 / beats.bpm)
+    return end
 
 
 def fit_to_length(beats: Beats, duration: float, near: float, length: float) -> Fit:
-    """In and out points `length` seconds apart, ending on a downbeat close to `near + length`.
+    """The in point for `length` seconds of music near `near` (the recommended start): on a downbeat,
+    preferably at a phrase start, and early enough that the music lasts the clip (see the module's doc).
 
-    Candidates are the downbeats (or, without them, beats) at which a `length`-long excerpt can end; each
-    is scored by how far its in point is from `near` (the recommended start) and from the nearest beat.
+    Idempotent: fitting the in point it returns gives that in point again (the cost of a move is a
+    one-sided distance, and ties go to the nearer start), so a front end may fit an in point twice.
+    A track shorter than the clip starts at 0 and says by how much it is short.
     """
     if length <= 0:
         raise ValueError(f"the clip length must be positive, not {length}")
     if length >= duration:
-        return Fit(0.0, duration, False, False)
-    ends = beats.downbeats if len(beats.downbeats) else beats.times
-    ends = ends[(ends >= length) & (ends <= duration)]
-    if not len(ends):
-        start = float(np.clip(near, 0.0, duration - length))
-        return Fit(start, start + length, False, False)
-    starts = ends - length
-    beat_period = 60.0 / beats.bpm if beats.bpm else 1.0
-    gaps = _distance_to_nearest(beats.times, starts) if len(beats.times) else np.full(len(starts), beat_period)
-    # A bar away from the suggested start costs about as much as starting half a beat off the grid.
-    cost = np.abs(starts - near) / (BEATS_PER_BAR * beat_period) + gaps / (0.5 * beat_period)
-    best = int(np.argmin(cost))
-    return Fit(float(starts[best]), float(ends[best]), bool(gaps[best] < 0.05), bool(len(beats.downbeats)))
+        return Fit(0.0, duration, False, False, length - duration)
+    latest = (music_end(beats, duration) - length, duration - length)  # the music lasts: well, or at all
+    bar = BEATS_PER_BAR * 60.0 / beats.bpm if beats.bpm > 0 else 2.0
+    downbeats = np.asarray(beats.downbeats, np.float64)
+    phrase = np.full(len(downbeats), OFF_PHRASE_COST[1])
+    phrase[::4] = OFF_PHRASE_COST[4]
+    phrase[::8] = OFF_PHRASE_COST[8]
+    for limit in latest:
+        for times, costs in ((downbeats, phrase), (np.asarray(beats.times, np.float64), None)):
+            ok = (times >= 0) & (times <= limit + 1e-9)
+            if not ok.any():
+                continue
+            starts = times[ok]
+            moved = (LATE_COST * np.maximum(starts - near, 0) + EARLY_COST * np.maximum(near - starts, 0)) / bar
+            cost = moved + (costs[ok] if costs is not None else OFF_PHRASE_COST[1])
+            best = int(np.lexsort((np.abs(starts - near), np.round(cost, 9)))[0])
+            start = float(starts[best])
+            on_downbeat = costs is not None
+            return Fit(start, start + length, on_downbeat, bool(on_downbeat and costs[ok][best] < OFF_PHRASE_COST[1]))
+    # No beat early enough (a drone, or a clip nearly as long as the track): as near as the end allows.
+    limit = latest[0] if latest[0] >= 0 else latest[1]
+    start = float(np.clip(near, 0.0, limit))
+    return Fit(start, start + length, False, False)

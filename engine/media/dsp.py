@@ -16,8 +16,9 @@ DESCRIPTORS = ("tempo", "onset_rate", "loudness", "mode", "pulse_clarity")
 # Raised whenever what a descriptor measures changes, so that heads trained on one measure never read
 # another: a bundle records the version it was built for, and opening one built for another asks for a
 # rebuild (a new bundle re-analyses the library). 2: the mode reads the bass (`key_and_mode`), and the
-# scan measures each segment's brightness.
-ANALYSIS_VERSION = 2
+# scan measures each segment's brightness. 3: tempo from the mean local autocorrelation under a narrower
+# prior, and each segment's tempo at its track's metrical level (`tempo`).
+ANALYSIS_VERSION = 3
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 # Krumhansl-Kessler key profiles (probe-tone ratings), C major and C minor.
 _MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
@@ -26,7 +27,16 @@ _MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3
 # (engine/affect.py): brass and cymbals at full tilt against strings and pads at rest.
 BRIGHT_HZ = 2000.0
 _TEMPO_RANGE = (40.0, 210.0)  # faster candidates are nearly always the double of the real beat
-_TEMPO_PRIOR_BPM = 120.0  # log-normal prior over tempo, one octave wide: the usual cure for octave errors
+# A log-normal prior over tempo, the usual cure for octave errors: centre and width (in octaves) chosen on the
+# dev renders of tests/bench/bench_tempo.py (20 -> 22 of 36 right), 15 -> 21 of 36 on the test renders.
+_TEMPO_PRIOR_BPM, _TEMPO_PRIOR_OCTAVES = 110.0, 0.5
+# A segment's tempo is looked for near its track's, this many octaves wide: the same metrical level, so that a
+# track has one tempo, while a real change of speed within it still shows.
+_FOLLOW_OCTAVES = 0.15
+# The tempo is read from the mean of autocorrelations of windows this long (seconds, and their hop): a
+# tempogram's, which keeps the beat of a performance whose tempo drifts, where one autocorrelation of the
+# whole track smears it.
+_TEMPOGRAM_WINDOW, _TEMPOGRAM_HOP = 8.0, 2.0
 
 
 @dataclass(frozen=True)
@@ -143,26 +153,54 @@ def _fold(power: np.ndarray, freqs: np.ndarray, low: float, high: float) -> np.n
     return folded / (folded.sum(axis=1, keepdims=True) + 1e-12)
 
 
-def tempo(envelope: np.ndarray, fps: float) -> tuple[float, float]:
-    """Tempo (BPM) from the envelope's autocorrelation under a log-normal prior, and pulse clarity."""
-    x = envelope - envelope.mean()
-    if len(x) < 8 or not np.any(x):
-        return 0.0, 0.0
+def _autocorrelation(x: np.ndarray) -> np.ndarray:
+    x = x - x.mean()
     spectrum = np.fft.rfft(x, 2 * len(x))
     ac = np.fft.irfft(spectrum * np.conj(spectrum))[: len(x)]
-    ac /= ac[0]
+    return ac / ac[0] if ac[0] > 0 else ac
+
+
+def _tempogram(x: np.ndarray, fps: float) -> np.ndarray:
+    """The mean autocorrelation of the envelope's windows that carry onsets (the whole when it is shorter)."""
+    window, hop = int(_TEMPOGRAM_WINDOW * fps), int(_TEMPOGRAM_HOP * fps)
+    parts = [x[a : a + window] for a in range(0, max(1, len(x) - window + 1), hop)]
+    curves = [_autocorrelation(p) for p in parts if np.ptp(p) > 0]
+    return np.mean(curves, axis=0) if curves else _autocorrelation(x)
+
+
+def tempo(envelope: np.ndarray, fps: float, around: float | None = None) -> tuple[float, float]:
+    """Tempo (BPM) and pulse clarity of an onset envelope.
+
+    The tempo is the lag that the tempogram's autocorrelation favours under a log-normal prior centred on
+    `_TEMPO_PRIOR_BPM`. Given `around` (the track's tempo, for one of its segments), the prior is centred on
+    that, narrowly, wherever the window has a pulse near it: its segments then never read the half or the
+    double of the track's tempo. The clarity is the whole envelope's autocorrelation at the lag found.
+    """
+    x = np.asarray(envelope, dtype=np.float64)
+    if len(x) < 8 or not np.any(x - x.mean()):
+        return 0.0, 0.0
     lo = max(1, int(fps * 60 / _TEMPO_RANGE[1]))
-    hi = min(len(ac) - 2, int(fps * 60 / _TEMPO_RANGE[0]))
+    hi = min(len(x) - 2, int(fps * 60 / _TEMPO_RANGE[0]))
     if hi <= lo:
         return 0.0, 0.0
+    curve = _tempogram(x, fps)
+    hi = min(hi, len(curve) - 2)
     bpm = 60.0 * fps / np.arange(lo, hi + 1)
-    prior = np.exp(-0.5 * np.log2(bpm / _TEMPO_PRIOR_BPM) ** 2)
-    best = lo + int(np.argmax(np.maximum(ac[lo : hi + 1], 0) * prior))
+    salience = np.maximum(curve[lo : hi + 1], 0)
+    weighted = salience * np.exp(-0.5 * (np.log2(bpm / _TEMPO_PRIOR_BPM) / _TEMPO_PRIOR_OCTAVES) ** 2)
+    if around:
+        # At the track's level where the window has a pulse there; a window without one (a slow intro
+        # to a fast track) has a tempo of its own, found as a track's is.
+        near = np.abs(np.log2(bpm / around)) <= 3 * _FOLLOW_OCTAVES
+        if np.any(salience[near] > 0):
+            weighted = np.where(near, salience * np.exp(-0.5 * (np.log2(bpm / around) / _FOLLOW_OCTAVES) ** 2), 0)
+    best = lo + int(np.argmax(weighted))
     # Parabolic interpolation between lags for sub-frame precision.
-    a, b, c = ac[best - 1], ac[best], ac[best + 1]
+    a, b, c = curve[best - 1], curve[best], curve[best + 1]
     curvature = a - 2 * b + c
     shift = float(np.clip(0.5 * (a - c) / curvature, -0.5, 0.5)) if curvature else 0.0
-    return 60.0 * fps / (best + shift), float(np.clip(b, 0.0, 1.0))
+    clarity = float(np.clip(_autocorrelation(x)[best], 0.0, 1.0))
+    return 60.0 * fps / (best + shift), clarity
 
 
 def onset_rate(envelope: np.ndarray, fps: float) -> float:
@@ -213,13 +251,16 @@ def _thirds(profile: np.ndarray, tonic: int) -> float:
     return float((major - minor) / (major + minor + 1e-12))
 
 
-def descriptors(analysis: TrackAnalysis, start: float = 0.0, end: float | None = None) -> Descriptors:
-    """Descriptors of the window [start, end) seconds of an analysed track (the whole track by default)."""
+def descriptors(
+    analysis: TrackAnalysis, start: float = 0.0, end: float | None = None, track_tempo: float | None = None
+) -> Descriptors:
+    """Descriptors of the window [start, end) seconds of an analysed track (the whole track by default); a
+    window's tempo is found at the metrical level of `track_tempo` when that is given."""
     end = analysis.duration if end is None else end
     a, b = int(start * analysis.fps), max(int(start * analysis.fps) + 1, int(end * analysis.fps))
     envelope = analysis.envelope[a:b]
     rate = onset_rate(envelope, analysis.fps)
-    bpm, clarity = tempo(envelope, analysis.fps) if rate > 0 else (0.0, 0.0)
+    bpm, clarity = tempo(envelope, analysis.fps, track_tempo or None) if rate > 0 else (0.0, 0.0)
     ca = int(start * analysis.chroma_fps)
     cb = max(ca + 1, int(end * analysis.chroma_fps))
     key, mode = key_and_mode(analysis.chroma[ca:cb], analysis.bass[ca:cb])

@@ -1,7 +1,11 @@
-"""The last stage: picks become results, each with a short "why" in the words people use.
+"""The last stage: picks become results, each with a match percentage and a short "why" a person can check.
 
-The why names what the segment was measured to have of what was asked (tags, tempo, vocals, length) and
-the clip's pace. Tracks on drives that are not plugged in are left out here, with the catalog's word on it.
+The why names measured facts, never the model's opinion: the track's tags that match the words (else its
+clearest ones), its tempo, its measured energy and mood where they went the way the words or the picture
+asked, and then what in the picture they matched ("busy picture with quick cuts", "bright, warm picture"),
+its key when a key was asked, and the hard constraints it passed. So each track gets reasons of its own,
+and each can be checked by listening or against the clip. The match (scoring.MatchScale) puts the score on
+0–100 %. Tracks on drives that are not plugged in are left out here, with the catalog's word on it.
 """
 
 from __future__ import annotations
@@ -14,23 +18,57 @@ import numpy as np
 
 from engine.library.catalog import Catalog
 from engine.library.index import SegmentIndex
-from engine.recommend.feel import BUSY_MOTION, CALM_MOTION, QUICK_CUTS, Feel
-from engine.recommend.prompt import Constraint, Exclude, Length, Tempo, Vocals
+from engine.recommend.feel import BUSY_MOTION, CALM_MOTION, QUICK_CUTS, Feel, light_terms, pace_terms
+from engine.recommend.keys import key_words
+from engine.recommend.prompt import Constraint, Exclude, Key, Length, Tempo, Vocals
 from engine.recommend.result import Result
-from engine.recommend.scoring import Picks, judged
+from engine.recommend.scoring import MatchScale, Picks, judged
 from engine.tags import TAG_PRESENT, TagIndex
 
-FEEL_SAID = 0.25  # measured energy or mood (-1..+1) clear enough to name in a why
+FEEL_SAID = 0.25  # measured energy or mood (-1..+1) clear enough to call high or low in a why
+FEEL_NAMED = 0.05  # ... and large enough to name at all, as a number, where it went the asked way
+LONG_TAKES = 0.1  # cuts per second below which the picture is said to hold its shots
+LIGHT_SAID = 0.5  # a light term (feel.light_terms, in units of a clear difference) large enough to name
+_LIGHT_WORDS = {"brightness": ("bright", "dark"), "saturation": ("colourful", "grey"), "warmth": ("warm", "cool")}
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What the explanations speak to: the prompt's words and constraints, the clip's cues, the feels that
+    counted (the words' and the picture's, feel.Feel.source tells which) and the tags the words name."""
+
+    text: str | None = None
+    constraints: Sequence[Constraint] = ()
+    clip_cues: dict[str, float] | None = None
+    feels: tuple[Feel, ...] = ()
+    tags: tuple[str, ...] = ()  # named by meaning (tagmatch.py), beside those named word for word
 
 
 def _clock(seconds: float) -> str:
     return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
 
 
-def picture_words(cues: dict[str, float]) -> str:
+def picture_words(cues: dict[str, float], axis: str, sign: float) -> str:
+    """What in the clip goes with a feel, in an editor's words: its pace for energy ("a busy picture with
+    quick cuts", "a calm picture with long takes"), its light for mood ("a bright, warm picture")."""
+    if axis == "mood":
+        terms = light_terms(cues)
+        said = [_LIGHT_WORDS[k][0 if v > 0 else 1] for k, v in terms.items() if v * sign >= LIGHT_SAID]
+        if not said:  # the light leans that way only as a whole: name its largest part
+            name = max(terms, key=lambda k: terms[k] * sign)
+            said = [_LIGHT_WORDS[name][0 if sign > 0 else 1]]
+        return f"a {', '.join(said)} picture"
     motion, cuts = cues.get("motion", 0.0), cues.get("cuts_per_second", 0.0)
-    pace = "calm" if motion < CALM_MOTION else "busy" if motion >= BUSY_MOTION else "moving"
-    return f"{pace} picture" + (", quick cuts" if cuts >= QUICK_CUTS else "")
+    moving, cutting = (t * sign > 0 for t in pace_terms(cues).values())
+    if sign > 0:
+        pace = "busy" if motion >= BUSY_MOTION else "lively" if moving else ""
+        cut = "quick cuts" if cuts >= QUICK_CUTS else ""
+    else:
+        pace = "calm" if motion < CALM_MOTION else "steady" if moving else ""
+        cut = ("long takes" if cuts < LONG_TAKES else "few cuts") if cutting else ""
+    if pace and cut:
+        return f"a {pace} picture with {cut}"
+    return f"a {pace} picture" if pace else cut
 
 
 def _rounded(value: float | None) -> float | None:
@@ -46,15 +84,35 @@ def _judged(segment: dict, track: dict) -> tuple[float | None, float | None]:
     return values[0], values[1]
 
 
-def _feel_words(feel: Feel, energy: float | None, mood: float | None) -> list[str]:
-    """The measured energy and mood the words asked about, said only where they go the asked way."""
+def _goes(feel: Feel | None, axis: str, value: float) -> bool:
+    """Whether `feel` speaks of `axis` and points the way `value` goes."""
+    if feel is None:
+        return False
+    z, strength = (feel.energy, feel.energy_strength) if axis == "energy" else (feel.mood, feel.mood_strength)
+    return strength > 0 and z * value > 0
+
+
+def feel_reasons(asked: Asked, energy: float | None, mood: float | None) -> list[str]:
+    """The measured energy and mood that went the way the words or the picture asked ("high energy (+0.4)",
+    or just "energy +0.1" when that is all it has), and what in the picture they matched; nothing where they
+    went the other way (a calm track under "energetic" words)."""
+    words = next((f for f in asked.feels if f.source == "words"), None)
+    picture = next((f for f in asked.feels if f.source == "picture"), None)
     out = []
-    for value, z, strength, high, low in (
-        (energy, feel.energy, feel.energy_strength, "high energy", "low energy"),
-        (mood, feel.mood, feel.mood_strength, "bright mood", "dark mood"),
+    for axis, value, high, low in (
+        ("energy", energy, "high energy", "low energy"),
+        ("mood", mood, "bright mood", "dark mood"),
     ):
-        if strength > 0 and value is not None and value * z > 0 and abs(value) >= FEEL_SAID:
-            out.append(f"{high if value > 0 else low} ({value:+.1f})")
+        if value is None or abs(value) < FEEL_NAMED:
+            continue
+        by_words = _goes(words, axis, value)
+        by_picture = asked.clip_cues is not None and _goes(picture, axis, value)
+        if not (by_words or by_picture):
+            continue
+        said = f"{high if value > 0 else low} ({value:+.1f})" if abs(value) >= FEEL_SAID else f"{axis} {value:+.1f}"
+        if by_picture:
+            said += (" as asked and" if by_words else "") + f" for {picture_words(asked.clip_cues, axis, value)}"
+        out.append(said)
     return out
 
 
@@ -76,77 +134,74 @@ def named_tags(text: str | None, tags: TagIndex) -> list[str]:
     return [t for t in tags.names if re.search(rf"\b{re.escape(t.lower())}\b", lowered)]
 
 
-def why(
-    *,
-    asked: Sequence[str],
-    constraints: Sequence[Constraint],
-    segment: dict,
-    track: dict,
-    tags: TagIndex,
-    clip_cues: dict[str, float] | None,
-    feel: Feel | None = None,
-) -> str:
-    parts: list[str] = []
-    probabilities = segment.get("tags")
-    if probabilities is not None and asked:
-        parts += [t for t in asked if tags.strength(probabilities, t) >= TAG_PRESENT]
-    if not parts:
-        parts += segment_tags(probabilities, tags, 2)
-    bpm = segment.get("tempo_bpm") or track.get("tempo_bpm")
+def tag_reasons(
+    named: Sequence[str], peaks: np.ndarray | None, probabilities: np.ndarray | None, tags: TagIndex
+) -> list[str]:
+    """The asked tags the track was measured to have (its `peaks`, what the tag match scored), else the
+    segment's own two clearest (what it is, so that tracks picked by the picture or the feel alone are
+    told apart), as one reason."""
+    matched = []
+    if peaks is not None:
+        matched = [t for t in named if tags.strength(peaks, t) >= TAG_PRESENT][:3]
+    found = matched or segment_tags(probabilities, tags, 2)
+    return [", ".join(found)] if found else []
+
+
+def _constraint_reasons(constraints: Sequence[Constraint], bpm: float | None, track: dict) -> list[str]:
+    parts = []
     for c in constraints:
         if isinstance(c, Tempo) and bpm:
             # A tempo word only prefers: say that the track meets it only when it does.
             met = (c.min_bpm is None or bpm >= c.min_bpm) and (c.max_bpm is None or bpm <= c.max_bpm)
             parts.append(f"{bpm:.0f} BPM ({c.label})" if met else f"{bpm:.0f} BPM")
-        elif isinstance(c, (Vocals, Exclude)):
+        elif isinstance(c, Key):
+            parts.append(key_words(c, track.get("tonic", -1), track.get("mode", float("nan"))))
+        elif isinstance(c, (Vocals, Exclude)) and c.hard:  # a filter passed it; a preference is not vouched for
             parts.append(c.label)
         elif isinstance(c, Length):
             parts.append(f"{_clock(track['duration'])} long")
-    if feel is not None:
-        parts += _feel_words(feel, *_judged(segment, track))
-    if clip_cues is not None:
-        if bpm and not any(isinstance(c, Tempo) for c in constraints):
-            parts.append(f"{bpm:.0f} BPM")
-        parts.append(f"for a {picture_words(clip_cues)}")
+    return parts
+
+
+def why(asked: Asked, named: Sequence[str], segment: dict, track: dict, tags: TagIndex) -> str:
+    """The measured facts behind one result, most telling first: tags, tempo, feel (and what in the picture
+    it matched), key and constraints. `track` holds the index's "tag_peaks", "tonic" and "mode" for it."""
+    parts = tag_reasons(named, track.get("tag_peaks"), segment.get("tags"), tags)
+    bpm = track.get("tempo_bpm") or segment.get("tempo_bpm")  # the one tempo every view shows
+    if bpm and not any(isinstance(c, Tempo) for c in asked.constraints):
+        parts.append(f"{bpm:.0f} BPM")
+    parts += _constraint_reasons([c for c in asked.constraints if isinstance(c, Tempo)], bpm, track)
+    parts += feel_reasons(asked, *_judged(segment, track))
+    parts += _constraint_reasons([c for c in asked.constraints if not isinstance(c, Tempo)], bpm, track)
     return " · ".join(dict.fromkeys(parts))
 
 
-@dataclass(frozen=True)
-class Asked:
-    """What the explanations speak to: the prompt's words and constraints, and the clip's cues."""
-
-    text: str | None = None
-    constraints: Sequence[Constraint] = ()
-    clip_cues: dict[str, float] | None = None
-    feel: Feel | None = None
-
-
 def explained(
-    picks: Picks, k: int, index: SegmentIndex, catalog: Catalog, tags: TagIndex, asked: Asked
+    picks: Picks,
+    k: int,
+    index: SegmentIndex,
+    catalog: Catalog,
+    tags: TagIndex,
+    asked: Asked,
+    scale: MatchScale | None = None,
 ) -> list[Result]:
     """Results for the picks in order, skipping tracks that are offline, until there are `k`."""
-    named = named_tags(asked.text, tags)
+    named = list(dict.fromkeys([*named_tags(asked.text, tags), *asked.tags]))
     out: list[Result] = []
     for begin in range(0, len(picks), 2 * k):
         rows = picks.rows[begin : begin + 2 * k]
         segment_ids = [int(i) for i in index.rows["segment"][rows]]
         track_ids = [int(i) for i in index.rows["track"][rows]]
+        measured = index.tracks[index.row_tracks[rows]]
         tracks = catalog.track_details(track_ids)
         segments = catalog.segment_details(segment_ids)
-        for score, segment_id, track_id in zip(picks.scores[begin : begin + 2 * k], segment_ids, track_ids):
+        scores = picks.scores[begin : begin + 2 * k]
+        for score, segment_id, track_id, row in zip(scores, segment_ids, track_ids, measured):
             track, segment = tracks.get(track_id), segments.get(segment_id)
             if track is None or segment is None or not track["online"]:
                 continue
+            track = track | {"tag_peaks": row["tag_peaks"], "tonic": int(row["tonic"]), "mode": float(row["mode"])}
             judged_energy, judged_mood = _judged(segment, track)
-            reason = why(
-                asked=named,
-                constraints=asked.constraints,
-                segment=segment,
-                track=track,
-                tags=tags,
-                clip_cues=asked.clip_cues,
-                feel=asked.feel,
-            )
             out.append(
                 Result(
                     track_id=track_id,
@@ -158,11 +213,12 @@ def explained(
                     start=round(segment["start"], 2),
                     end=round(segment["end"], 2),
                     duration=round(track["duration"], 2),
-                    bpm=segment["tempo_bpm"] or track["tempo_bpm"],
+                    bpm=track["tempo_bpm"] or segment["tempo_bpm"],
                     tags=segment_tags(segment["tags"], tags),
-                    why=reason,
+                    why=why(asked, named, segment, track, tags),
                     energy=_rounded(judged_energy),
                     mood=_rounded(judged_mood),
+                    match=0 if scale is None else int(round(float(scale.percent(score)))),
                 )
             )
             if len(out) == k:

@@ -100,6 +100,7 @@ class Feel:
     mood: float
     energy_strength: float
     mood_strength: float
+    source: str = "words"  # or "picture": what it was read from, so the why can say which it matched
 
     @property
     def strength(self) -> float:
@@ -114,7 +115,7 @@ class Feel:
 
     def scaled(self, factor: float) -> Feel:
         """The same reading, spoken of `factor` times as surely (the balance between words and picture)."""
-        return Feel(self.energy, self.mood, self.energy_strength * factor, self.mood_strength * factor)
+        return Feel(self.energy, self.mood, self.energy_strength * factor, self.mood_strength * factor, self.source)
 
     def to_json(self) -> dict:
         return {
@@ -137,15 +138,28 @@ PICTURE_MOOD = 0.5  # light is a weaker cue of mood than pace is of energy
 
 def picture_feel(cues: dict[str, float]) -> Feel:
     """The feel of a clip from its mean cues: pace on the energy axis, light on the mood axis."""
-    # Octaves of motion away from the middle of calm and busy, and quick-cut rates away from the threshold.
+    pace = float(np.tanh(sum(pace_terms(cues).values())))
+    mood = float(np.tanh(sum(light_terms(cues).values()) / 3))
+    energy_z, mood_z = PICTURE_Z * pace, PICTURE_Z * PICTURE_MOOD * mood
+    return Feel(energy_z, mood_z, _strength(energy_z), _strength(mood_z), "picture")
+
+
+def pace_terms(cues: dict[str, float]) -> dict[str, float]:
+    """What the picture's pace is made of: octaves of motion away from the middle of calm and busy, and
+    quick-cut rates away from the threshold (half of each)."""
     motion = np.log2(max(cues.get("motion", 0.0), 1e-4) / np.sqrt(CALM_MOTION * BUSY_MOTION))
     cuts = (cues.get("cuts_per_second", 0.0) - QUICK_CUTS) / QUICK_CUTS
-    pace = float(np.tanh(0.5 * motion + 0.5 * cuts))
-    light = (cues.get("brightness", 0.5) - 0.45) / 0.2 + (cues.get("saturation", 0.3) - 0.3) / 0.3
-    light += cues.get("warmth", 0.0) / 0.1
-    mood = float(np.tanh(light / 3))
-    energy_z, mood_z = PICTURE_Z * pace, PICTURE_Z * PICTURE_MOOD * mood
-    return Feel(energy_z, mood_z, _strength(energy_z), _strength(mood_z))
+    return {"motion": 0.5 * float(motion), "cuts": 0.5 * cuts}
+
+
+def light_terms(cues: dict[str, float]) -> dict[str, float]:
+    """What the picture's light is made of, each in units of a clear difference: brightness, saturation
+    (colour) and warmth (red over blue)."""
+    return {
+        "brightness": (cues.get("brightness", 0.5) - 0.45) / 0.2,
+        "saturation": (cues.get("saturation", 0.3) - 0.3) / 0.3,
+        "warmth": cues.get("warmth", 0.0) / 0.1,
+    }
 
 
 def _sign(z: float, strength: float) -> int:

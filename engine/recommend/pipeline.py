@@ -22,7 +22,7 @@ from engine.recommend.feel import Feel
 from engine.recommend.filters import hard_filter
 from engine.recommend.prompt import Constraint
 from engine.recommend.result import Result
-from engine.recommend.scoring import best_per_track, feel_match, score
+from engine.recommend.scoring import best_per_track, feel_match, match_scale, score_parts
 from engine.recommend.tagmatch import TagMatcher, TagQuery
 from engine.tags import TagIndex
 
@@ -67,12 +67,16 @@ def run(search: Search, index: SegmentIndex, catalog: Catalog, tags: TagIndex, m
         by_feel = feel_match(feel, index.tracks["energy"], index.tracks["mood"])
         evidence = by_feel if evidence is None else evidence + by_feel
     candidates = CandidateSearch(index, search.vector, rule, evidence)
-    asked = Asked(search.text, search.constraints, search.clip_cues, search.feels[0] if search.feels else None)
+    named = search.named.tags if search.named is not None and search.tag_weight > 0 else ()
+    asked = Asked(search.text, search.constraints, search.clip_cues, search.feels, named)
     while True:
         found = candidates.find()
-        scores = score(index, found, search.constraints, tags, tag_scores, search.feels, search.similarity_weight)
+        parts = score_parts(index, found, search.constraints, tags, tag_scores, search.feels, search.similarity_weight)
+        scores = parts.total
         picks = capped(index, best_per_track(index, found.rows, scores), search.per_artist, search.per_album)
-        results = explained(picks, search.k, index, catalog, tags, asked)
+        # A similarity weight below 1 marks the query vector as a neutral stand-in (Search.similarity_weight).
+        scale = match_scale(parts, search.constraints, similarity_asked=search.similarity_weight >= 1.0)
+        results = explained(picks, search.k, index, catalog, tags, asked, scale)
         if len(results) >= search.k or found.exhausted:
             return Found(results, found.searched, len(results) >= search.k or found.exhausted)
         candidates.wider()

@@ -1,13 +1,16 @@
 """Parse a recommendation prompt into hard/soft constraints and the text left for the text encoder.
 
 Contrastive text encoders ignore negation ("no vocals" lands next to "vocals") and cannot count ("90 BPM" is just
-a token), so tempo, vocals, exclusions and duration are read out of the prompt here and applied as filters or
-re-ranking terms on the values stored per track. Only what remains goes to the encoder. Every constraint keeps
-its span in the original prompt, so the UI can show it as a removable chip and re-parse the prompt without it.
+a token), so tempo, vocals, exclusions, duration and key are read out of the prompt here and applied as filters
+or re-ranking terms on the values stored per track. Only what remains goes to the encoder. Every constraint
+keeps its span in the original prompt, so the UI can show it as a removable chip and re-parse the prompt
+without it. What is recognised but cannot be used (a time signature: the scan measures no metre), and what
+repeats or contradicts an earlier constraint, is said once in `ignored`.
 
-Matching runs in passes (length, tempo, negations, vocals, tempo words); each pass claims character ranges so
-a later, vaguer pass never reinterprets what an earlier, more explicit one understood ("over 2 minutes" is a
-length, "over 120" a tempo, and the "slow" in "not slow" is an exclusion, not a tempo word).
+Matching runs in passes (metre, length, tempo, negations, vocals, tempo words, keys, modes); each pass claims
+character ranges so a later, vaguer pass never reinterprets what an earlier, more explicit one understood
+("over 2 minutes" is a length, "over 120" a tempo, the "slow" in "not slow" is an exclusion, not a tempo
+word, and the "A" of "in A minor" is a key, so "minor" is not read again as a mode).
 """
 
 from __future__ import annotations
@@ -62,7 +65,23 @@ class Length:
     max_seconds: float | None
 
 
-Constraint = Tempo | Vocals | Exclude | Length
+PREFERENCE = " (preference)"  # ends a key's chip: it re-ranks, it never filters
+
+
+@dataclass(frozen=True)
+class Key:
+    """A key or a mode ("in D minor", "key of A", "minor key"). Always a preference (hard is False): the scan's
+    key and mode estimates (engine/media/dsp.py, mode AUC about 0.87 on renders) are far from the held-out
+    precision of 0.95 a filter needs, so a key re-ranks (scoring.py) and its chip says so."""
+
+    label: str
+    span: tuple[int, int]
+    hard: bool
+    tonic: int | None  # pitch class, 0 = C .. 11 = B; None: any
+    mode: str | None  # "major" | "minor"; None: either
+
+
+Constraint = Tempo | Vocals | Exclude | Length | Key
 
 
 @dataclass(frozen=True)
@@ -203,6 +222,42 @@ _SKIP = re.compile(r"(?:(?:a|an|the|any|too|very|so|overly|really)\s+)*", re.I) 
 _WORD = re.compile(rf"(?!(?:or|nor|and|but|with|no|not|without){_E})\w[\w&'’+]*(?:-\w[\w&'’+]*)*{_E}", re.I)
 _FILLER = re.compile(rf"\s+(?:music|songs?|tracks?|sounds?|stuff|vibes?|please|whatsoever|at\s+all){_E}", re.I)
 _SPACE = re.compile(r"\s+")
+# Time signatures are recognised so they are reported, not passed to the encoder or read as numbers ("no 4"):
+# the scan assumes 4/4 and measures no metre.
+_METRE = re.compile(
+    rf"""{_B}(?:(?:no|not|without)\s+)?(?:in\s+)?(?:
+        (?P<num>\d{{1,2}})\s*/\s*(?P<den>2|4|8|16)(?!\d)(?:\s+(?:time(?:\s+signature)?|metre|meter))?
+      | (?:waltz|common|cut|triple|duple|compound|odd|irregular|unusual)(?:\s+|-)
+            (?:time(?:\s+signatures?)?|metres?|meters?)
+      | time\s+signatures?
+    ){_E}""",
+    re.I | re.X,
+)
+_PITCHES = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+_KEY_WORD = r"(?:keys?|mode|tonality|scales?)"
+# "D minor", "in F# major", "Bb minor", "E-flat major key", "key of A", "in Am". A lower-case "a" before a mode
+# is the article ("a minor key", "a major ballad") unless "in" or "key of" comes first and no key word after
+# ("in a minor" is A minor); `_key` decides.
+_KEY = re.compile(
+    rf"""{_B}(?P<lead>(?P<of>(?:in\s+)?(?:the\s+)?key\s+of)\s+|in\s+)?
+        (?P<letter>[a-g])(?P<acc>[#♯♭]|b(?=m?(?![\w'’]))|(?:\s+|-)(?:sharp|flat))?
+        (?:(?:\s+|-)(?P<mode>major|minor)|(?P<short>m))?
+        (?:(?:\s+|-)(?P<kw>{_KEY_WORD}))?{_E}""",
+    re.I | re.X,
+)
+# A mode alone: "minor key", "in a major key", "minor chords", "minor". Bare "major"/"minor" is a mode unless
+# the next word makes it the everyday adjective ("a minor change", "a major label"): in a music prompt the
+# musical sense is the rule and these few phrases the exceptions.
+_MODE = re.compile(
+    rf"""{_B}(?:in\s+)?(?:(?:an?|the)\s+)?(?P<mode>major|minor)
+        (?:(?:\s+|-)(?P<kw>{_KEY_WORD}|chords?|harmon(?:y|ies)|tonalit(?:y|ies)|feel(?:ing)?|sound))?{_E}""",
+    re.I | re.X,
+)
+_EVERYDAY = re.compile(
+    r"\s+(?:change|detail|tweak|edit|fix|issue|problem|role|character|league|label|motion|hit|release|update|"
+    r"difference|mistake|flaw|upgrade|injur(?:y|ies)|concern)(?:e?s)?(?![\w-])",
+    re.I,
+)
 _OR = re.compile(rf"\s*,?\s*(?:or|nor){_E}\s*|\s*/\s*", re.I)
 _COMMA = re.compile(r"\s*,\s*")
 
@@ -349,6 +404,62 @@ def _vocals_constraint(want: str, span: tuple[int, int]) -> Vocals:
     return Vocals(label, span, True, want)
 
 
+def _metre(s: str, m: re.Match) -> _Found | None:
+    if m["num"] and not 2 <= int(m["num"]) <= 15:  # "1/2" is a fraction
+        return None
+    return _Found(m.span(), note=f'"{m[0]}": the time signature is not measured (the scan assumes 4/4)')
+
+
+def _accidental(m: re.Match) -> int:
+    accidental = (m["acc"] or "").strip(" -").lower()
+    return 1 if accidental in ("#", "♯", "sharp") else -1 if accidental in ("b", "♭", "flat") else 0
+
+
+def _is_article(s: str, m: re.Match) -> bool:
+    """Whether the "a" before "minor"/"major" is the article ("a minor key", "a major ballad", "A minor-key
+    piece" opening a sentence) rather than the note A ("in a minor", "A minor", "key of a")."""
+    if m["letter"] not in "aA" or m["acc"] or m["of"]:
+        return False
+    if m["letter"] == "a":
+        return not m["lead"] or bool(m["kw"])
+    before = s[: m.start()].rstrip()
+    return bool(m["kw"]) and not m["lead"] and (not before or before[-1] in ".!?;:,")
+
+
+def _key(s: str, m: re.Match) -> _Found | None:
+    if m["short"] and not (m["short"] == "m" and m["letter"].isupper() and m["lead"] and not m["of"]):
+        return None  # "Am" only as "in Am": "am" is a word
+    mode = "minor" if m["short"] else m["mode"].lower() if m["mode"] else None
+    if (mode is None and not m["of"]) or _is_article(s, m):
+        return None  # a lone letter is not a key; the article's "minor key" is the mode pass's
+    tonic = (_PITCHES[m["letter"].lower()] + _accidental(m)) % 12
+    spelled = m["letter"].upper() + {1: "#", -1: "b", 0: ""}[_accidental(m)]
+    name = f"{spelled} {mode}" if mode else f"key of {spelled}"
+    return _Found(m.span(), Key(name + PREFERENCE, m.span(), False, tonic, mode))
+
+
+def _mode(s: str, m: re.Match) -> _Found | None:
+    if not m["kw"] and _EVERYDAY.match(s, m.end()):
+        return None
+    mode = m["mode"].lower()
+    return _Found(m.span(), Key(f"{mode} key{PREFERENCE}", m.span(), False, None, mode))
+
+
+def _negated_key(s: str, pos: int) -> Key | None:
+    """A key right after a negation ("not in D minor", "no minor keys"), to be said as such, never left for
+    the key pass to read as a wish."""
+    for pattern, handle in ((_KEY, _key), (_MODE, _mode)):
+        if (m := pattern.match(s, pos)) and (found := handle(s, m)) is not None:
+            return found.constraint
+    return None
+
+
+def _negated_key_note(phrase: str, key: Key) -> str:
+    other = {"major": "minor", "minor": "major"}.get(key.mode or "")
+    instead = f' (ask for "{other} key" instead)' if other and key.tonic is None else ""
+    return f'"{phrase}": a key can be preferred, not excluded{instead}'
+
+
 def _lookup(name: str) -> tuple[str, object] | None:
     name = name.lower().replace("’", "'")
     if name in _NEGATED_VOICE:
@@ -415,6 +526,13 @@ def _negated_list(s: str, pos: int, claims: _Claims) -> list[_Item]:
 def _negations(s: str, claims: _Claims) -> list[_Found]:
     found, pos = [], 0
     while m := _NEGATION.search(s, pos):
+        key = _negated_key(s, m.end()) if claims.free(*m.span()) else None
+        if key is not None and claims.free(m.start(), key.span[1]):
+            span = (m.start(), key.span[1])
+            found.append(_Found(span, note=_negated_key_note(s[span[0] : span[1]], key)))
+            claims.append(span)
+            pos = span[1]
+            continue
         items = _negated_list(s, m.end(), claims) if claims.free(*m.span()) else []
         if not items:
             pos = m.start() + 1
@@ -442,37 +560,104 @@ def _negations(s: str, claims: _Claims) -> list[_Found]:
 
 
 def _resolve(s: str, found: list[_Found]) -> list[_Found]:
-    """One vocals constraint, one exclusion per tag, and an explicit BPM over a tempo word; the rest become notes."""
+    """Each constraint once. A repeat leaves silently and a tempo word gives way to an explicit tempo; of two
+    that contradict each other, or say the same with more and less detail ("vocals", "female vocals"), the
+    more specific is used, the first when they say as much. The one left out becomes a note naming the one
+    used, so a prompt never silently asks for nothing ("under 90 BPM, over 120 BPM")."""
     found.sort(key=lambda f: f.span)
-    voice = next((f.constraint for f in found if isinstance(f.constraint, Vocals)), None)
     explicit = next((f.constraint for f in found if isinstance(f.constraint, Tempo) and f.constraint.hard), None)
-    seen_tags: set[str] = set()
+    kept: list[_Found] = []
     for f in found:
-        c, phrase = f.constraint, s[f.span[0] : f.span[1]]
-        if isinstance(c, Vocals) and c is not voice:
-            if c.want == voice.want:
-                f.constraint = None  # said twice: nothing to report
-            elif "none" in (c.want, voice.want) or {c.want, voice.want} == {"female", "male"}:
-                f.constraint, f.note = None, f'"{phrase}": contradicts "{voice.label}"'
+        c = f.constraint
+        if c is None:
+            continue
+        if isinstance(c, Tempo) and not c.hard and explicit is not None:
+            f.constraint, f.note = None, f'"{_phrase(s, f)}": the explicit tempo ({explicit.label}) is used instead'
+            continue
+        for rival in [k for k in kept if _clash(k.constraint, c)]:
+            relation = _clash(rival.constraint, c)
+            if relation != "same" and _detail(c) > _detail(rival.constraint):
+                # The later one says more ("female vocals" after "vocals", "D minor" after "major key").
+                rival.constraint, rival.note = None, _clash_note(_phrase(s, rival), relation, c)
+                kept.remove(rival)
             else:
-                f.constraint, f.note = None, f'"{phrase}": only one vocals constraint is used ("{voice.label}")'
-        elif isinstance(c, Tempo) and not c.hard and explicit is not None:
-            f.constraint, f.note = None, f'"{phrase}": the explicit tempo ({explicit.label}) is used instead'
-        elif isinstance(c, Exclude):
-            if c.tag in seen_tags:
                 f.constraint = None
-            seen_tags.add(c.tag)
+                if relation != "same":  # said twice: nothing to report
+                    f.note = _clash_note(_phrase(s, f), relation, rival.constraint)
+                break
+        if f.constraint is not None:
+            kept.append(f)
     return found
+
+
+def _phrase(s: str, f: _Found) -> str:
+    return s[f.span[0] : f.span[1]]
+
+
+def _clash_note(phrase: str, relation: str, used: Constraint) -> str:
+    if relation == "contradicts":
+        return f'"{phrase}": contradicts "{used.label}", which is used'
+    return f'"{phrase}": already said by "{used.label}"'
+
+
+def _detail(c: Constraint) -> int:
+    """How much a constraint pins down, to choose between two that clash."""
+    if isinstance(c, Vocals):
+        return 1 if c.want == "any" else 2  # "no vocals" is as definite as "female vocals"
+    if isinstance(c, Key):
+        return (c.tonic is not None) + (c.mode is not None)
+    return 1
+
+
+def _range(c: Tempo | Length) -> tuple[float | None, float | None, float | None]:
+    return (c.min_bpm, c.max_bpm, c.target_bpm) if isinstance(c, Tempo) else (c.min_seconds, c.max_seconds, None)
+
+
+def _disjoint(a: Tempo | Length, b: Tempo | Length) -> bool:
+    """No value is within both (open ends are unbounded)."""
+    (a_low, a_high, _), (b_low, b_high, _) = _range(a), _range(b)
+    low = max(x for x in (a_low, b_low, -float("inf")) if x is not None)
+    high = min(x for x in (a_high, b_high, float("inf")) if x is not None)
+    return low > high
+
+
+def _clash(a: Constraint, b: Constraint) -> str | None:
+    """How two constraints of a prompt relate: "same", "contradicts", "refines" (one says what the other does
+    and more), or None when both can be used together (different kinds, tags, or ranges that overlap)."""
+    if type(a) is not type(b):
+        return None
+    if isinstance(a, Vocals):
+        if a.want == b.want:
+            return "same"
+        return "refines" if "any" in (a.want, b.want) and "none" not in (a.want, b.want) else "contradicts"
+    if isinstance(a, Exclude):
+        return "same" if a.tag == b.tag else None
+    if isinstance(a, Tempo | Length):
+        if a.hard != b.hard:  # a tempo word next to an explicit tempo is `_resolve`'s to settle
+            return None
+        if _range(a) == _range(b):
+            return "same"
+        return "contradicts" if _disjoint(a, b) else None
+    assert isinstance(a, Key)
+    pairs = [(x, y) for x, y in ((a.tonic, b.tonic), (a.mode, b.mode)) if x is not None and y is not None]
+    if any(x != y for x, y in pairs):
+        return "contradicts"
+    if (a.tonic, a.mode) == (b.tonic, b.mode):
+        return "same"
+    return "refines" if len(pairs) == min(_detail(a), _detail(b)) else None
 
 
 def _analyse(prompt: str) -> list[_Found]:
     """Everything recognised, kept constraints and notes alike, in order of appearance."""
     claims = _Claims()
-    found = _search(_LENGTH, prompt, claims, _length)
+    found = _search(_METRE, prompt, claims, _metre)
+    found += _search(_LENGTH, prompt, claims, _length)
     found += _search(_TEMPO, prompt, claims, _tempo)
     found += _negations(prompt, claims)
     found += _search(_VOCALS, prompt, claims, _vocals)
     found += _search(_SOFT_TEMPO, prompt, claims, _soft_tempo)
+    found += _search(_KEY, prompt, claims, _key)
+    found += _search(_MODE, prompt, claims, _mode)
     return _resolve(prompt, found)
 
 
@@ -513,5 +698,5 @@ def parse_prompt(prompt: str) -> ParsedPrompt:
         original=prompt,
         text=text if meaningful else None,
         constraints=tuple(f.constraint for f in found if f.constraint is not None),
-        ignored=tuple(f.note for f in found if f.note is not None),
+        ignored=tuple(dict.fromkeys(f.note for f in found if f.note is not None)),  # each said once
     )

@@ -3,31 +3,39 @@
 `Recommender` holds what queries share (the embedder's ONNX sessions, the clip cache, the tag index and
 matcher, the open index) and runs a query in order: the prompt is parsed (`prompt.py`: its constraints
 become filters and preferences, only the rest reaches the text encoder), the inputs are encoded into one
-query vector (`encode.py`), and the stages of `pipeline.py` turn it into results. It never rebuilds the
-index: the engine does that when it opens and after a scan; a query only reopens the index a scan swapped in.
+query vector (`encode.py`), the stages of `pipeline.py` turn it into results, and `placement.py` moves each
+start to where its music lasts the clip. It never rebuilds the index: the engine does that when it opens
+and after a scan; a query only reopens the index a scan swapped in.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
 import numpy as np
 
 from engine.embedder import Embedder, Encoded
+from engine.errors import NeedledropError
 from engine.library import Library
 from engine.library.index import SegmentIndex, read_index_info
+from engine.media.beats import Beats
 from engine.recommend import pipeline
 from engine.recommend.clip_cache import CACHE_NAME, ClipCache, ClipEmbedding
 from engine.recommend.encode import QueryEncoder, QueryError, unit
 from engine.recommend.feel import Feel, picture_feel
 from engine.recommend.pipeline import MAX_K, Search
+from engine.recommend.placement import placed
 from engine.recommend.prompt import parse_prompt
 from engine.recommend.result import Recommendation, Result
 from engine.recommend.tagmatch import TagMatcher
 from engine.tags import TagIndex
 
 __all__ = ["MAX_K", "QueryError", "Recommendation", "Recommender", "Result"]
+
+log = logging.getLogger(__name__)
+NO_BEATS = Beats(np.zeros(0), np.zeros(0), 0.0)
 
 TAG_WEIGHT = 8.0  # a sure, perfect tag match outweighs any difference in similarity (tuned on the dev split)
 # A prompt of constraints alone ("slow", "under 90 BPM") with no clip: the stand-in query's similarity
@@ -73,7 +81,8 @@ class Recommender:
         per_artist: int | None = None,
         per_album: int | None = None,
     ) -> Recommendation:
-        """Tracks for a clip (its `start`–`end` range), a prompt, or both."""
+        """Tracks for a clip (its `start`–`end` range), a prompt, or both; under a clip, each starts where its
+        music lasts the clip (placement.py)."""
         _check_limits(k, per_artist, per_album)
         t0 = time.perf_counter()
         parsed = parse_prompt(prompt) if prompt and prompt.strip() else None
@@ -98,9 +107,25 @@ class Recommender:
             similarity_weight=NEUTRAL_SIMILARITY if query.neutral else 1.0,
         )
         found = pipeline.run(search, self.index(), self.library.catalog, self.tags, self.matcher)
+        # The clip's length as the export measures it: from the in point to the out point or the file's end.
+        results = self.placed(found.results, query.clip.duration if query.clip is not None else None)
         seconds = {"encode": t1 - t0, "search": time.perf_counter() - t1}
         used = [name for name, part in (("clip", query.clip), ("text", text)) if part]
-        return Recommendation(found.results, parsed, balance, used, found.searched, found.complete, seconds, feel)
+        return Recommendation(results, parsed, balance, used, found.searched, found.complete, seconds, feel)
+
+    def placed(self, results: list[Result], length: float | None) -> list[Result]:
+        """Results with the start their music plays from under a clip of `length` seconds (placement.py)."""
+        segment = self.library.bundle.manifest.preprocessing.audio.segment_seconds
+        return placed(results, self._beats, length, segment)
+
+    def _beats(self, track_id: int) -> Beats:
+        """A track's stored beats (found now, once, for a track scanned before beats were stored); none when
+        its file cannot be read now: its start is then only kept inside the track."""
+        try:
+            return self.library.beats(track_id)
+        except (NeedledropError, OSError) as exc:
+            log.debug("no beats for track %s: %s", track_id, exc)
+            return NO_BEATS
 
     @staticmethod
     def _feels(words: Feel | None, clip: ClipEmbedding | None, balance: float) -> tuple[Feel, ...]:
@@ -119,9 +144,11 @@ class Recommender:
         k: int = 10,
         per_artist: int | None = None,
         per_album: int | None = None,
+        length: float | None = None,
     ) -> Recommendation:
-        """More like a library track, or like its `start`–`end` part; the track itself is left out."""
-        _check_limits(k, per_artist, per_album)
+        """More like a library track, or like its `start`–`end` part; the track itself is left out. With a
+        clip `length`, each starts where its music lasts that long."""
+        _check_limits(k, per_artist, per_album, length)
         starts, ends, vectors = self.library.catalog.track_segments(track_id, self.library.bundle.id)
         if not len(vectors):
             raise QueryError(f"track {track_id} has no segments from the current model bundle: rescan the library")
@@ -140,11 +167,14 @@ class Recommender:
             per_album=per_album,
         )
         found = pipeline.run(search, self.index(), self.library.catalog, self.tags, self.matcher)
+        results = self.placed(found.results, length)
         seconds = {"search": time.perf_counter() - t0}
-        return Recommendation(found.results, None, 1.0, ["track"], found.searched, found.complete, seconds)
+        return Recommendation(results, None, 1.0, ["track"], found.searched, found.complete, seconds)
 
 
-def _check_limits(k: int, per_artist: int | None, per_album: int | None) -> None:
+def _check_limits(k: int, per_artist: int | None, per_album: int | None, length: float | None = None) -> None:
+    if length is not None and not length > 0:
+        raise QueryError(f"the clip length must be a positive number of seconds, not {length}")
     if not 1 <= k <= MAX_K:
         raise QueryError(f"k must be between 1 and {MAX_K}, not {k}")
     for name, cap in (("per_artist", per_artist), ("per_album", per_album)):

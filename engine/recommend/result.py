@@ -15,17 +15,23 @@ class Result:
     title: str | None
     artist: str | None
     album: str | None
-    score: float  # similarity after preferences; comparable within one query only
+    score: float  # similarity after preferences; comparable within one query only (`match` reads on its own)
     start: float  # the best segment, seconds into the track
     end: float
     duration: float  # of the whole track
-    bpm: float | None  # of the best segment
+    bpm: float | None  # the track's (one tempo per track, as the library list shows it)
     tags: list[str]  # the segment's clearest tags
     why: str
     # Measured energy and mood, -1..+1 (engine/affect.py), as the score judged them: the whole track's in
     # part (scoring.TRACK_FEEL), since a cue runs past its first segment.
     energy: float | None = None
     mood: float | None = None
+    # The score as a percentage, 0–100: 0 matches nothing asked, 100 is as good on every part of the score
+    # as the library's best (scoring.MatchScale); in rank order, like the score.
+    match: int = 0
+    # Seconds at the end of the clip with no music under it: the track is shorter than the clip (its start
+    # is then 0). With a clip, `start`–`end` is exactly what the preview plays and the export writes.
+    short_by: float = 0.0
 
 
 @dataclass

@@ -1,9 +1,10 @@
 """The scoring and grouping stages: each candidate segment's score, then each track's best segment.
 
 A segment scores its exact similarity to the query, minus what it misses of the prompt's preferences (soft
-tempo words, an explicit BPM's closeness, a voice's gender), plus the track's tag match, plus how well its
-measured energy and mood (engine/affect.py) go with the feel of the words (feel.py). A track is then
-represented by its best-scoring candidate segment: its start is where the needle drops.
+tempo words, an explicit BPM's closeness, a voice's gender, a key), plus the track's tag match, plus how well
+its measured energy and mood (engine/affect.py) go with the feel of the words (feel.py). A track is then
+represented by its best-scoring candidate segment: its start is where the needle drops. The score has no
+scale outside its query, so results show a match percentage (`MatchScale`) instead.
 """
 
 from __future__ import annotations
@@ -16,12 +17,16 @@ import numpy as np
 from engine.library.index import SegmentIndex
 from engine.recommend.candidates import Candidates
 from engine.recommend.feel import Feel
-from engine.recommend.prompt import Constraint, Tempo, Vocals
+from engine.recommend.keys import key_miss
+from engine.recommend.prompt import Constraint, Key, Tempo, Vocals
 from engine.tags import TagIndex
 
 SOFT_TEMPO_WEIGHT = 0.3  # score lost by a segment a quarter or more outside a soft tempo range
 TARGET_WEIGHT = 0.05  # score lost at the edge of an explicit BPM's tolerance: the closest tempo first
 GENDER_WEIGHT = 0.1
+# Score lost by a track in the key farthest from the one asked (keys.py): as much as a missed tempo word, as
+# a key is a preference of the same kind, and no more, since the key estimate is often wrong (mode AUC 0.87).
+KEY_WEIGHT = 0.3
 # What a full match of feel adds, per axis, chosen on two dev splits: the feel renders of
 # tests/bench/bench_feel.py, where the energy AUC rises from 0.60 (no feel match) to 0.87 at 1.0 and mood
 # P@5 from 0.47 to 0.77 at 0.3, and the real recordings of tests/bench/eval_feel_real.py, where the
@@ -47,6 +52,20 @@ class Picks:
         return len(self.rows)
 
 
+@dataclass(frozen=True)
+class Parts:
+    """Per candidate segment, the terms its score is the sum of."""
+
+    similarity: np.ndarray  # weighted by the query's similarity weight
+    preferences: np.ndarray  # minus what it misses of the preferences
+    tags: np.ndarray
+    feel: np.ndarray
+
+    @property
+    def total(self) -> np.ndarray:
+        return self.similarity + self.preferences + self.tags + self.feel
+
+
 def score(
     index: SegmentIndex,
     candidates: Candidates,
@@ -58,20 +77,75 @@ def score(
 ) -> np.ndarray:
     """Per candidate segment: similarity, less missed preferences, plus its track's tag match and the match
     of its energy and mood with the words' feel."""
+    return score_parts(index, candidates, constraints, tags, tag_scores, feels, similarity_weight).total
+
+
+def score_parts(
+    index: SegmentIndex,
+    candidates: Candidates,
+    constraints: Sequence[Constraint],
+    tags: TagIndex,
+    tag_scores: np.ndarray | None,
+    feels: tuple[Feel, ...] = (),
+    similarity_weight: float = 1.0,
+) -> Parts:
+    """`score`, term by term."""
+    zeros = np.zeros(len(candidates.rows), np.float32)
     if not len(candidates.rows):
-        return np.zeros(0, np.float32)
+        return Parts(zeros, zeros, zeros, zeros)
     track_rows = index.row_tracks[candidates.rows]
     segments = index.rows[candidates.rows]
     penalty = soft_penalty(constraints, segments, index.tracks[track_rows], tags)
-    scores = similarity_weight * candidates.similarity - penalty
-    if tag_scores is not None:
-        scores = scores + tag_scores[track_rows]
+    tag_part = zeros if tag_scores is None else tag_scores[track_rows]
+    feel_part = zeros
     if feels:
         whole = index.tracks[track_rows]
         energy, mood = judged(segments["energy"], whole["energy"]), judged(segments["mood"], whole["mood"])
-        for feel in feels:
-            scores = scores + feel_match(feel, energy, mood)
-    return scores
+        feel_part = sum((feel_match(feel, energy, mood) for feel in feels), zeros)
+    return Parts(similarity_weight * candidates.similarity, -penalty, tag_part, feel_part)
+
+
+@dataclass(frozen=True)
+class MatchScale:
+    """A query's scores as a match percentage, 0–100, that a person can read.
+
+    A score adds parts on scales of their own (similarity, tag match, feel, missed preferences), so its value
+    (−0.507) means nothing outside its query. The match measures it against two scores of the same query:
+    100 % is a track as good on every part as the best candidate is on that part (the nearest segment's
+    similarity, the strongest tag match, the best feel, the fewest preferences missed), 0 % one that matches
+    nothing asked (similarity 0, the cosine of an unrelated embedding; no tag or feel match; every preference
+    missed in full). An increasing affine map of the score within a query, it orders results exactly as the
+    score does; below 0 % is clipped (no match at all). It is relative to the library, not a calibrated
+    probability (that would need judged pairs we do not have): 100 % means no track does better on any part.
+    """
+
+    floor: float
+    best: float
+    full_when_flat: bool = False  # nothing but filters asked: every result that passed them matches fully
+
+    def percent(self, scores: np.ndarray | float) -> np.ndarray:
+        span = self.best - self.floor
+        if span <= 1e-9:
+            return np.full(np.shape(scores), 100.0 if self.full_when_flat else 0.0)
+        return np.clip(100.0 * (np.asarray(scores, np.float64) - self.floor) / span, 0.0, 100.0)
+
+
+def match_scale(parts: Parts, constraints: Sequence[Constraint], similarity_asked: bool = True) -> MatchScale:
+    """The scale of one query's scores (`MatchScale`). `similarity_asked` is False when the query vector is
+    only a neutral stand-in for a prompt of constraints alone: its similarity then only breaks ties, so
+    nothing is measured against it; the best score takes the top candidate's, whatever it is."""
+    if not len(parts.similarity):
+        return MatchScale(0.0, 0.0)
+    bests = {name: float(getattr(parts, name).max()) for name in ("similarity", "tags", "feel", "preferences")}
+    # How far the best is above matching nothing. A part no candidate gets above zero (every track against
+    # the words' feel) adds nothing to it: it lowers the best and the floor alike.
+    reach = max(bests["tags"], 0.0) + max(bests["feel"], 0.0) + bests["preferences"] + worst_penalty(constraints)
+    if similarity_asked:
+        reach += max(bests["similarity"], 0.0)
+    else:
+        bests["similarity"] = float(parts.similarity[np.argmax(parts.total)])
+    best = sum(bests.values())
+    return MatchScale(best - reach, best, full_when_flat=not similarity_asked)
 
 
 def judged(segment: np.ndarray | float, track: np.ndarray | float) -> np.ndarray:
@@ -105,10 +179,25 @@ def best_per_track(index: SegmentIndex, rows: np.ndarray, scores: np.ndarray) ->
     return Picks(rows[best], scores[best])
 
 
+def worst_penalty(constraints: Sequence[Constraint]) -> float:
+    """The most `soft_penalty` can subtract for these constraints: every preference missed in full."""
+    worst = 0.0
+    for c in constraints:
+        if isinstance(c, Tempo) and not c.hard:
+            worst += SOFT_TEMPO_WEIGHT
+        elif isinstance(c, Tempo) and c.target_bpm:
+            worst += TARGET_WEIGHT
+        elif isinstance(c, Vocals) and c.want in ("female", "male"):
+            worst += GENDER_WEIGHT
+        elif isinstance(c, Key):
+            worst += KEY_WEIGHT
+    return worst
+
+
 def soft_penalty(
     constraints: Sequence[Constraint], segments: np.ndarray, tracks: np.ndarray, tags: TagIndex
 ) -> np.ndarray:
-    """Score to subtract per candidate for the preferences it misses."""
+    """Score to subtract per candidate for the preferences it misses (`worst_penalty` at most)."""
     penalty = np.zeros(len(segments), np.float32)
     tempo = segments["tempo"].astype(np.float32)
     for c in constraints:
@@ -128,4 +217,6 @@ def soft_penalty(
                 tracks["tag_peaks"], f"{other} vocals"
             )
             penalty -= GENDER_WEIGHT * np.clip(np.nan_to_num(lead), -1, 1)
+        elif isinstance(c, Key):
+            penalty += KEY_WEIGHT * key_miss(c, tracks["tonic"], tracks["mode"]).astype(np.float32)
     return penalty

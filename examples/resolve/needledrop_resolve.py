@@ -3,9 +3,10 @@
 Put this file and ../needledrop_client.py in Resolve's Fusion scripts folder (Workspace ▸ Scripts) with
 `needledrop serve` running, set PROMPT below, and run it from Workspace ▸ Scripts. For each video clip on
 track 1 it asks Needledrop for the best track for that clip's source range and the prompt, then imports the
-whole edit as a new timeline ("... + music") with the music on an audio track, fitted to end on a downbeat
-at each cut, with beat markers. Resolve Studio runs external scripts; in the free version, run
-`needledrop export` and import the FCP 7 XML with File ▸ Import ▸ Timeline instead.
+whole edit as a new timeline ("... + music") with the music on an audio track, each track from the start
+Needledrop recommended (a downbeat where the music lasts the clip), with beat markers. Resolve Studio runs
+external scripts; in the free version, run `needledrop export` and import the FCP 7 XML with File ▸ Import ▸
+Timeline instead.
 """
 
 import os
@@ -44,7 +45,8 @@ def main(resolve) -> None:
         start = source_start(item, rate)
         end = start + item.GetDuration() / rate
         best = api.recommend(path, start=start, end=end, prompt=PROMPT, k=1)["results"]
-        clips.append({"video": path, "in": start, "out": end, "track_id": best[0]["track_id"] if best else None})
+        music = {"track_id": best[0]["track_id"], "music_start": best[0]["start"]} if best else {}
+        clips.append({"video": path, "in": start, "out": end, **music})
         print(f"{os.path.basename(path)}: {best[0]['title'] if best else 'no track fits'}")
     text = api.export(clips, fmt="fcp7", name=f"{timeline.GetName()} + music")
     with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False) as f:

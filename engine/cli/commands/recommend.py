@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "recommend",
         help="tracks for a video clip, a prompt, or both",
         description="Rank the library's tracks for a clip and/or a prompt such as "
-        "'warm acoustic, no vocals, around 90 BPM'. Tempo, vocals, 'no X' and length are filters.",
+        "'warm acoustic, no vocals, around 90 BPM'. Tempo, vocals, 'no X' and length are filters; tempo words "
+        "('slow') and keys ('in D minor', 'minor key') are preferences.",
     )
     rec.add_argument("video", nargs="?", help="the clip (any format PyAV reads)")
     rec.add_argument("--in", dest="start", type=seconds, default=0.0, help="in point, seconds (default 0)")
@@ -63,8 +64,10 @@ def _show(args, rec: Recommendation) -> None:
     for i, r in enumerate(rec.results, 1):
         name = " – ".join(x for x in (r.artist, r.title) if x) or r.path
         bpm = f"{r.bpm:.0f} BPM" if r.bpm else "no steady beat"
-        print(f"{i:>2}. {name}  [{_clock(r.start)}–{_clock(r.end)} of {_clock(r.duration)}, {bpm}]  {r.score:+.3f}")
+        print(f"{i:>2}. {name}  [{_clock(r.start)}–{_clock(r.end)} of {_clock(r.duration)}, {bpm}]  {r.match}% match")
         print(f"    {r.why}")
+        if r.short_by > 0:
+            print(f"    the track is {r.short_by:.1f} s shorter than the clip: its end has no music")
         print(f"    {r.path}")
     if not rec.complete:
         print(f"only {len(rec.results)} tracks satisfy the constraints among the {rec.searched} closest segments")

@@ -37,8 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     export = sub.add_parser(
         "export",
         help="a timeline file (.otio, FCP 7 .xml, .fcpxml, .edl) for a clip and a track",
-        description="The clip on a picture track and the track under it, starting where the music ends on a "
-        "downbeat at the clip's end (--no-fit keeps --music-start), with fades and beat markers.",
+        description="The clip on a picture track and the track under it, starting on a downbeat near a phrase "
+        "start where the music lasts the whole clip (--no-fit keeps --music-start), with fades and beat markers.",
     )
     export.add_argument("video")
     export.add_argument("out", help="the file to write; its suffix picks the format unless --format is given")
@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--track", help="the music: a library track's path or id (default: the top recommendation)")
     export.add_argument("--prompt", help="for the top recommendation when --track is not given")
     export.add_argument("--music-start", type=seconds, help="where the music starts (default: its best segment)")
-    export.add_argument("--no-fit", action="store_true", help="do not move the start to end on a downbeat")
+    export.add_argument("--no-fit", action="store_true", help="do not move the start onto a downbeat")
     export.add_argument("--format", choices=sorted(FORMATS))
     export.add_argument("--json", action="store_true")
     export.set_defaults(handler=export_command)

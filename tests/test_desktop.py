@@ -138,10 +138,11 @@ def test_drop_prompt_results_preview_and_switch(qtbot, window, media):
     assert "picture" in window.results.heading.text()
 
     results = wait_results(qtbot, window, lambda: qtbot.keyClicks(window.prompt.edit, "gentle piano, no drums"))
-    assert window.prompt.chip_labels() == ["no drums"]
+    assert window.prompt.chip_labels() == ["no drums (preference)"]
     names = [Path(r.path).name for r in results]
     assert names and names[0] == "piano.flac"  # the words name the piano track's tags
-    assert "techno.mp3" not in names and "rock.opus" not in names  # drums are filtered, not just ranked low
+    # Drums are not measured reliably enough to filter: ranked last instead.
+    assert set(names[-2:]) == {"techno.mp3", "rock.opus"}, names
     assert window.current.prompt == "gentle piano, no drums"
 
     frames_before = window.preview.video.frames_shown

@@ -85,3 +85,20 @@ def test_brightness_is_the_treble_share_of_what_sounds():
     assert dsp.describe(dark.astype(np.float32), SR).brightness < 0.01
     assert dsp.describe(bright.astype(np.float32), SR).brightness == pytest.approx(0.5, abs=0.05)
     assert dsp.describe(gaps.astype(np.float32), SR).brightness == pytest.approx(0.5, abs=0.05)
+
+
+@pytest.mark.parametrize("program", [0, 25, 30, 81])  # piano, steel guitar, distorted guitar, square lead
+def test_drum_hits_count_a_kit_and_not_the_notes_over_it(program):
+    """Broadband treble jumps are counted for a General MIDI kit, and far fewer for the same notes alone,
+    even a distorted guitar's or a square lead's bright attacks."""
+    from scipy.signal import resample_poly
+
+    from media import MIDI_RATE, midi_samples
+
+    def hits(drums: bool) -> float:
+        wave = midi_samples(bpm=110, program=program, melody=[52, 55, 59, 64], drums=drums, seconds=12)
+        return dsp.describe(resample_poly(wave, 16_000, MIDI_RATE).astype(np.float32), 16_000).drum_hits
+
+    with_kit, alone = hits(True), hits(False)
+    assert with_kit >= 1.0, with_kit  # a hi-hat or snare hit on most beats (110 BPM: 1.8 beats a second)
+    assert alone <= 0.5 * with_kit, (alone, with_kit)

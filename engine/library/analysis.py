@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import av
 import numpy as np
 
-from engine import affect
+from engine import affect, instruments
 from engine.bundle import Bundle
 from engine.embedder import Embedder
 from engine.errors import DecodeError
@@ -123,6 +123,8 @@ class TrackAnalyzer:
         bright = np.array([d.brightness for d in measured], np.float32)
         modes = np.full(len(segments), overall.mode)
         energy, mood = affect.of_segments(segment_tags, self.tags, tempos, modes, bright)
+        hits = np.array([d.drum_hits for d in measured], np.float32)
+        drums = instruments.drum_inputs(hits, segment_tags.max(axis=0), self.tags)
         record = TrackRecord(
             path=path,
             size=size,
@@ -144,6 +146,7 @@ class TrackAnalyzer:
             beats=track_beats(music.analysis, overall),
             energy=round(float(energy.mean()), 3),
             mood=round(float(mood.mean()), 3),
+            drums=round(float(instruments.drum_probability(drums)), 3),
         )
         segment_records = [
             SegmentRecord(

@@ -45,7 +45,7 @@ TAG_SCALE = 255.0
 # What a track shows (track_details and tracks); "online" means its file can be opened now.
 TRACK_FIELDS = (
     "t.id, t.path, t.title, t.artist, t.album, t.duration, t.tempo_bpm, t.musical_key, t.vocal_score, "
-    "t.loudness_db, t.tags, t.bundle_id, t.energy, t.mood, r.online AND t.missing_since IS NULL"
+    "t.loudness_db, t.tags, t.bundle_id, t.energy, t.mood, t.drums, r.online AND t.missing_since IS NULL"
 )
 TRACK_KEYS = (
     "id",
@@ -62,6 +62,7 @@ TRACK_KEYS = (
     "bundle_id",
     "energy",
     "mood",
+    "drums",
     "online",
 )
 
@@ -248,6 +249,7 @@ class Catalog:
             "vocal_peak": track.vocal_peak,
             "energy": track.energy,
             "mood": track.mood,
+            "drums": track.drums,
             "fingerprint": track.fingerprint,
             "missing_since": None,
         }
@@ -360,14 +362,14 @@ class Catalog:
         """Per track with segments of `bundle_id`, sorted by id: the values that prompt filters test."""
         rows = self._query(
             "SELECT id, duration, tempo_bpm, vocal_score, vocal_peak, artist, album, energy, mood, musical_key, mode, "
-            "tag_peaks FROM tracks t "
+            "drums, tag_peaks FROM tracks t "
             "WHERE EXISTS (SELECT 1 FROM segments s WHERE s.track_id = t.id AND s.bundle_id = ?) ORDER BY id",
             (bundle_id,),
         )
         labels = next((len(r[-1]) // 2 for r in rows if r[-1] is not None), 0)
         table = np.zeros(len(rows), dtype=track_row(labels))
         for i, row in enumerate(rows):
-            track_id, duration, tempo, vocal, vocal_peak, artist, album, energy, mood, key, mode, peaks = row
+            track_id, duration, tempo, vocal, vocal_peak, artist, album, energy, mood, key, mode, drums, peaks = row
             table[i] = (
                 track_id,
                 duration,
@@ -380,6 +382,7 @@ class Catalog:
                 np.nan if mood is None else mood,
                 _tonic(key),
                 np.nan if mode is None else mode,
+                np.nan if drums is None else drums,
                 np.full(labels, np.nan) if peaks is None else np.frombuffer(peaks, "<f2"),
             )
         return table

@@ -52,7 +52,7 @@ MIN_SEARCH_K = MIN_CANDIDATES * SEARCH_K_PER_CANDIDATE
 SAMPLE_ROWS = 20_000  # rows that estimate a filter's selectivity: within about 1% of the truth
 # Of the files below; a pointer to another layout reads as "no index", and the next scan rebuilds. 7: the
 # track table holds each track's key and mode (key preferences re-rank by them).
-LAYOUT = 7
+LAYOUT = 8
 
 
 class IndexWriteError(NeedledropError):

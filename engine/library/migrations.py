@@ -139,6 +139,8 @@ CREATE INDEX segments_without_affect ON segments(bundle_id) WHERE energy IS NULL
 # Which version of engine/affect.py's measure the stored energy and mood are (0: not recorded).
 AFFECT_VERSION = "INSERT INTO revisions VALUES ('affect', 0);"
 BRIGHTNESS = "ALTER TABLE segments ADD COLUMN brightness REAL;"
+# The probability that a track has drums (engine/instruments.py); NULL until the track is analysed again.
+DRUMS = "ALTER TABLE tracks ADD COLUMN drums REAL;"
 
 MIGRATIONS = (
     Migration("create-tables", CREATE_TABLES),  # schema 1
@@ -149,4 +151,5 @@ MIGRATIONS = (
     Migration("affect", AFFECT),
     Migration("affect-version", AFFECT_VERSION),
     Migration("brightness", BRIGHTNESS),
+    Migration("drums", DRUMS),
 )

@@ -42,6 +42,7 @@ def track_row(labels: int) -> np.dtype:
             ("mood", "<f4"),
             ("tonic", "<i1"),  # pitch class of its key (0 = C), -1 unknown; for key preferences (scoring.py)
             ("mode", "<f4"),  # +1 clearly major .. -1 clearly minor (engine/media/dsp.py key_and_mode)
+            ("drums", "<f4"),  # probability of drums (engine/instruments.py), NaN unmeasured
             ("tag_peaks", "<f2", (labels,)),
         ]
     )
@@ -101,6 +102,7 @@ class TrackRecord:
     fingerprint: str | None = None  # size and content hash, to recognise the file after a move (files.py)
     energy: float | None = None  # mean over its segments (engine/affect.py)
     mood: float | None = None
+    drums: float | None = None  # probability that it has drums (engine/instruments.py)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ DESCRIPTORS = ("tempo", "onset_rate", "loudness", "mode", "pulse_clarity")
 # another: a bundle records the version it was built for, and opening one built for another asks for a
 # rebuild (a new bundle re-analyses the library). 2: the mode reads the bass (`key_and_mode`), and the
 # scan measures each segment's brightness. 3: tempo from the mean local autocorrelation under a narrower
-# prior, and each segment's tempo at its track's metrical level (`tempo`).
+# prior, and each segment's tempo at its track's metrical level (`tempo`); drum hits (`TrackAnalysis.hits`).
 ANALYSIS_VERSION = 3
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 # Krumhansl-Kessler key profiles (probe-tone ratings), C major and C minor.
@@ -48,6 +48,7 @@ class Descriptors:
     key: str  # e.g. "A minor"
     mode: float  # +1 clearly major .. -1 clearly minor
     brightness: float = 0.0  # share of the power above 2 kHz in the typical sounding frame (not a head input)
+    drum_hits: float = 0.0  # broadband high-frequency hits per second: cymbals, snares, shakers (not a head input)
 
     def vector(self, names: tuple[str, ...] = DESCRIPTORS) -> np.ndarray:
         """Scaled to roughly unit range for a network input."""
@@ -64,6 +65,12 @@ class Descriptors:
 _ENVELOPE_FFT, _ENVELOPE_HOP = 1024, 256
 _CHROMA_FFT = 4096  # 3.9 Hz bins at 16 kHz: a semitone apart even at 60 Hz
 _MIN_ONSET = 0.05  # spectral flux below this is leakage and noise, never a note or a hit
+# A drum hit (a snare, a cymbal, a shaker) is noise: its onset raises the level of most bins of the treble at
+# once, where a pitched note raises only its harmonics. A frame is a hit when at least `_HIT_SHARE` of the
+# bins from `_HIT_HZ` up rise by `_HIT_RISE` (log1p(100 x) units, about x1.6) over the frame before. Chosen on
+# the dev renders of tests/bench/bench_drums.py, where hits per second alone order drummed above undrummed
+# pieces with AUC 0.93.
+_HIT_HZ, _HIT_RISE, _HIT_SHARE = 4000.0, 0.5, 0.5
 
 
 def _frames(wave: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
@@ -92,6 +99,7 @@ class TrackAnalysis:
     chroma_fps: float
     chroma: np.ndarray  # (frames, 12) pitch-class energy, normalised per frame
     bass: np.ndarray  # (frames, 12) the same below 250 Hz, where the tonic and the chord roots sound
+    hits: np.ndarray  # per envelope frame, the share of the 4-8 kHz bins whose level jumps (`_HIT_RISE`)
 
     @property
     def duration(self) -> float:
@@ -111,6 +119,7 @@ def concat(parts: list[TrackAnalysis]) -> TrackAnalysis:
         chroma_fps=first.chroma_fps,
         chroma=np.concatenate([p.chroma for p in parts]),
         bass=np.concatenate([p.bass for p in parts]),
+        hits=np.concatenate([p.hits for p in parts]),
     )
 
 
@@ -122,7 +131,10 @@ def analyse(wave: np.ndarray, sr: int) -> TrackAnalysis:
     spectrum = magnitude.astype(np.float64) ** 2
     high = np.fft.rfftfreq(_ENVELOPE_FFT, 1.0 / sr) >= BRIGHT_HZ
     treble = spectrum[:, high].sum(axis=1) / (spectrum.sum(axis=1) + 1e-12)
-    flux = np.maximum(np.diff(log_mag, axis=0), 0.0).mean(axis=1)
+    rise = np.diff(log_mag, axis=0)
+    flux = np.maximum(rise, 0.0).mean(axis=1)
+    noisy = np.fft.rfftfreq(_ENVELOPE_FFT, 1.0 / sr) >= _HIT_HZ
+    hits = (rise[:, noisy] > _HIT_RISE).mean(axis=1) if noisy.any() else np.zeros(len(rise))
     # Frames running past the end see the cut-off as a burst of energy: not an onset.
     inside = max(1, (len(wave) - _ENVELOPE_FFT) // _ENVELOPE_HOP + 1)
     flux[inside - 1 :] = 0.0
@@ -140,6 +152,7 @@ def analyse(wave: np.ndarray, sr: int) -> TrackAnalysis:
         chroma_fps=sr / (_CHROMA_FFT // 2),
         chroma=_fold(chroma_power, freqs, 60.0, 2000.0),
         bass=_fold(chroma_power, freqs, 40.0, 250.0),
+        hits=np.concatenate([[0.0], hits]).astype(np.float32),
     )
 
 
@@ -267,6 +280,7 @@ def descriptors(
     power = analysis.power[a:b]
     return Descriptors(
         brightness=_brightness(analysis.treble[a:b], power),
+        drum_hits=_hit_rate(analysis.hits[a:b], analysis.fps),
         tempo_bpm=bpm,
         pulse_clarity=clarity,
         onset_rate=rate,
@@ -282,6 +296,15 @@ def _brightness(treble: np.ndarray, power: np.ndarray) -> float:
         return 0.0
     sounding = power > np.percentile(power, 20)
     return float(np.median(treble[sounding] if sounding.any() else treble))
+
+
+def _hit_rate(hits: np.ndarray, fps: float) -> float:
+    """Drum hits per second: frames that are a hit (`_HIT_SHARE`) and the peak of their neighbours."""
+    if len(hits) < 3:
+        return 0.0
+    middle = hits[1:-1]
+    peaks = (middle >= hits[:-2]) & (middle > hits[2:]) & (middle >= _HIT_SHARE)
+    return float(peaks.sum() / (len(hits) / fps))
 
 
 def describe(wave: np.ndarray, sr: int) -> Descriptors:

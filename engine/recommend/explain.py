@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.instruments import DRUM_TAGS, DRUMS_FROM, NO_DRUMS_BELOW
 from engine.library.catalog import Catalog
 from engine.library.index import SegmentIndex
 from engine.recommend.feel import BUSY_MOTION, CALM_MOTION, QUICK_CUTS, Feel, light_terms, pace_terms
@@ -158,6 +159,12 @@ def _constraint_reasons(constraints: Sequence[Constraint], bpm: float | None, tr
             parts.append(key_words(c, track.get("tonic", -1), track.get("mode", float("nan"))))
         elif isinstance(c, (Vocals, Exclude)) and c.hard:  # a filter passed it; a preference is not vouched for
             parts.append(c.label)
+        elif isinstance(c, Exclude) and c.tag in DRUM_TAGS and track.get("drums") is not None:
+            # The detector's verdict, said only where it is clear either way.
+            if track["drums"] < NO_DRUMS_BELOW:
+                parts.append("no drums heard")
+            elif track["drums"] >= DRUMS_FROM:
+                parts.append("has drums")
         elif isinstance(c, Length):
             parts.append(f"{_clock(track['duration'])} long")
     return parts

@@ -13,6 +13,7 @@ from functools import cached_property
 
 import numpy as np
 
+from engine.instruments import DRUM_TAGS, NO_DRUMS_BELOW
 from engine.library.index import SegmentIndex
 from engine.recommend.prompt import Constraint, Exclude, Length, Tempo, Vocals
 from engine.tags import TAG_PRESENT, TagIndex
@@ -42,6 +43,8 @@ def track_mask(constraints: Sequence[Constraint], tracks: np.ndarray, tags: TagI
         elif isinstance(c, Vocals):
             peak = tracks["vocal_peak"]
             keep &= np.isfinite(peak) & ((peak < SUNG) if c.want == "none" else (peak >= SUNG))
+        elif isinstance(c, Exclude) and c.tag in DRUM_TAGS:
+            keep &= np.isfinite(tracks["drums"]) & (tracks["drums"] < NO_DRUMS_BELOW)
         elif isinstance(c, Exclude):
             strength = tags.strength(tracks["tag_peaks"], c.tag)
             keep &= np.isfinite(strength) & (strength < TAG_PRESENT)

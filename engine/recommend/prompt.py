@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from engine.instruments import DRUM_TAGS, DRUMS_FILTER_IS_HARD
 from engine.tags import TAG_GROUPS
 
 
@@ -45,7 +46,10 @@ class Vocals:
 
 @dataclass(frozen=True)
 class Exclude:
-    """A negated tag ("no drums", "not rock"), resolved to its canonical name and group in engine.tags."""
+    """A negated tag ("no drums", "not rock"), resolved to its canonical name and group in engine.tags.
+
+    Hard (a filter) only where what it reads is reliable on held-out data (engine/instruments.py): today
+    none is, so an exclusion re-ranks, and its chip says it is a preference."""
 
     label: str
     span: tuple[int, int]
@@ -550,7 +554,9 @@ def _negations(s: str, claims: _Claims) -> list[_Found]:
                 found.append(_Found(span, _vocals_constraint(item.value, span), **edit))
             elif item.kind == "tag":
                 group, tag = item.value
-                found.append(_Found(span, Exclude(f"no {tag}", span, True, tag, group), **edit))
+                hard = tag in DRUM_TAGS and DRUMS_FILTER_IS_HARD
+                label = f"no {tag}" if hard else f"no {tag} (preference)"
+                found.append(_Found(span, Exclude(label, span, hard, tag, group), **edit))
             else:
                 name = item.value.lower()
                 found.append(_Found(span, note=f'{keyword} "{name}": Needledrop has no tag for {name}'))

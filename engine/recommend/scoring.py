@@ -14,12 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.instruments import DRUM_TAGS, absent
 from engine.library.index import SegmentIndex
 from engine.recommend.candidates import Candidates
 from engine.recommend.feel import Feel
 from engine.recommend.keys import key_miss
-from engine.recommend.prompt import Constraint, Key, Tempo, Vocals
-from engine.tags import TagIndex
+from engine.recommend.prompt import Constraint, Exclude, Key, Tempo, Vocals
+from engine.tags import TAG_PRESENT, TagIndex
 
 SOFT_TEMPO_WEIGHT = 0.3  # score lost by a segment a quarter or more outside a soft tempo range
 TARGET_WEIGHT = 0.05  # score lost at the edge of an explicit BPM's tolerance: the closest tempo first
@@ -27,6 +28,9 @@ GENDER_WEIGHT = 0.1
 # Score lost by a track in the key farthest from the one asked (keys.py): as much as a missed tempo word, as
 # a key is a preference of the same kind, and no more, since the key estimate is often wrong (mode AUC 0.87).
 KEY_WEIGHT = 0.3
+# Score lost by a track that surely has what a preferred exclusion ("no drums (preference)") names: as much
+# as a missed tempo word. Drums are read by their detector (engine/instruments.py), other tags by musicnn.
+EXCLUDE_WEIGHT = 0.3
 # What a full match of feel adds, per axis, chosen on two dev splits: the feel renders of
 # tests/bench/bench_feel.py, where the energy AUC rises from 0.60 (no feel match) to 0.87 at 1.0 and mood
 # P@5 from 0.47 to 0.77 at 0.3, and the real recordings of tests/bench/eval_feel_real.py, where the
@@ -191,6 +195,8 @@ def worst_penalty(constraints: Sequence[Constraint]) -> float:
             worst += GENDER_WEIGHT
         elif isinstance(c, Key):
             worst += KEY_WEIGHT
+        elif isinstance(c, Exclude) and not c.hard:
+            worst += EXCLUDE_WEIGHT
     return worst
 
 
@@ -219,4 +225,16 @@ def soft_penalty(
             penalty -= GENDER_WEIGHT * np.clip(np.nan_to_num(lead), -1, 1)
         elif isinstance(c, Key):
             penalty += KEY_WEIGHT * key_miss(c, tracks["tonic"], tracks["mode"]).astype(np.float32)
+        elif isinstance(c, Exclude) and not c.hard:
+            penalty += EXCLUDE_WEIGHT * present(c.tag, tracks, tags).astype(np.float32)
     return penalty
+
+
+def present(tag: str, tracks: np.ndarray, tags: TagIndex) -> np.ndarray:
+    """Per track, how surely it has `tag`, 0..1 (0.5 where nothing was measured): drums by their detector,
+    other tags by musicnn's strongest segment, in full from TAG_PRESENT."""
+    if tag in DRUM_TAGS:
+        sure = 1.0 - absent(tracks["drums"])
+    else:
+        sure = np.clip(tags.strength(tracks["tag_peaks"], tag) / TAG_PRESENT, 0.0, 1.0)
+    return np.where(np.isfinite(sure), sure, 0.5)

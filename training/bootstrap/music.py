@@ -211,12 +211,12 @@ def loop_tracks(out: Path, count: int, seed: int) -> list[Track]:
     tracks = []
     for i in range(count):
         loop, bed = rng.choice(loops), rng.choice(beds)
-        samples = _decode_mono(loop)
+        samples = decode_mono(loop)
         speed = rng.uniform(0.85, 1.15)
         samples = np.interp(np.arange(0, len(samples), speed), np.arange(len(samples)), samples)
         seconds = rng.uniform(30, 60)
         music = np.tile(samples, int(seconds * 48_000 / len(samples)) + 1)[: int(seconds * 48_000)]
-        pad = _decode_mono(bed)
+        pad = decode_mono(bed)
         music[: len(pad)] += 0.5 * pad[: len(music)]
         name = f"music/loop-{i:03d}-{loop.stem}.opus"
         write_opus(out / name, 0.8 * music / (np.abs(music).max() + 1e-9), 48_000)
@@ -224,7 +224,7 @@ def loop_tracks(out: Path, count: int, seed: int) -> list[Track]:
     return tracks
 
 
-def _decode_mono(path: Path) -> np.ndarray:
+def decode_mono(path: Path) -> np.ndarray:
     with av.open(str(path)) as container:
         resampler = av.AudioResampler(format="fltp", rate=48_000)
         frames = [f for frame in container.decode(audio=0) for f in resampler.resample(frame)]

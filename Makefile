@@ -39,12 +39,14 @@ bench: models
 	$(BIN)/python tests/bench/bench_preview.py
 	$(BIN)/python tests/bench/bench_api.py
 	$(BIN)/python tests/bench/bench_tempo.py
+	$(BIN)/python tests/bench/bench_drums.py
 	$(BIN)/python tests/bench/eval_quality.py
 	$(BIN)/python tests/bench/bench_feel.py
 	$(BIN)/python tests/bench/eval_feel_real.py
 
 eval: models
 	scripts/bench-deps.sh
+	$(BIN)/python tests/bench/bench_drums.py
 	$(BIN)/python tests/bench/eval_quality.py
 	$(BIN)/python tests/bench/bench_feel.py
 	$(BIN)/python tests/bench/eval_feel_real.py

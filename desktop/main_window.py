@@ -503,6 +503,8 @@ class MainWindow(QMainWindow):
             status += f" · only these satisfy the filters among the {rec.searched} closest segments"
         if not rec.results:
             status = "No track in the library satisfies the request: remove a filter chip, or scan more music."
+        if rec.notes:
+            status += " · " + " · ".join(rec.notes)
         keep = self.current.chosen["track_id"] if self.current and self.current.chosen else None
         if not answer.like:
             self.prompt.set_feel(rec.feel)

@@ -115,7 +115,7 @@ class Session(QObject):
         self._scans = QThreadPool(self)
         self._scans.setMaxThreadCount(1)
         self._media = QThreadPool(self)
-        self._media.setMaxThreadCount(2)
+        self._media.setMaxThreadCount(1)
         self._tasks: set[_Task] = set()
         self._seq = itertools.count(1)
         self._latest: dict[str, int] = {}

@@ -472,6 +472,14 @@ def test_a_prompt_of_filters_alone_matches_every_track_that_passes(recommender):
     assert rec.results and all(r.match == 100 for r in rec.results)  # nothing else was asked
 
 
+@pytest.mark.parametrize("prompt", ["female vocals", "male vocals", "vocals"])
+def test_a_voice_on_an_instrumental_library_returns_nothing_and_says_why(recommender, prompt):
+    rec = all_tracks(recommender, prompt)  # every track here is a General MIDI render: none is sung
+    assert rec.results == []
+    assert rec.notes == [f'"{prompt}": no track in the library was measured as sung']
+    assert rec.to_json()["notes"] == rec.notes
+
+
 def test_exclusions_are_preferences_that_rank_what_they_name_last(recommender, library):
     drummed = {"techno.mp3", "rock.opus"}  # rendered with a General MIDI kit
     conn = library.catalog._connection()

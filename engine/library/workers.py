@@ -26,6 +26,10 @@ from engine.library.records import display
 
 log = logging.getLogger(__name__)
 
+# Scan workers run this much nicer than the process that started them: on a busy machine the interface
+# (the app's window, the editor) is served first, and an idle machine still gives the scan every core.
+WORKER_NICENESS = 10
+
 
 @dataclass(frozen=True)
 class Job:
@@ -46,6 +50,9 @@ def init_worker(bundle_dir: str) -> None:
     if hasattr(signal, "pthread_sigmask"):  # blocked while the process started (see `quiet_start`)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _exit_with_parent()
+    if hasattr(os, "nice"):
+        # A scan is background work: the app's window and the editor the user is working in come first.
+        os.nice(WORKER_NICENESS)
     # One thread per process: the pool itself spreads the work over the cores.
     use_analyzer(TrackAnalyzer(load_bundle(bundle_dir, verify=False), threads=1))
 

@@ -25,9 +25,10 @@ from engine.recommend import pipeline
 from engine.recommend.clip_cache import CACHE_NAME, ClipCache, ClipEmbedding
 from engine.recommend.encode import QueryEncoder, QueryError, unit
 from engine.recommend.feel import Feel, picture_feel
+from engine.recommend.filters import SUNG
 from engine.recommend.pipeline import MAX_K, Search
 from engine.recommend.placement import placed
-from engine.recommend.prompt import parse_prompt
+from engine.recommend.prompt import Vocals, parse_prompt
 from engine.recommend.result import Recommendation, Result
 from engine.recommend.tagmatch import TagMatcher
 from engine.tags import TagIndex
@@ -111,7 +112,15 @@ class Recommender:
         results = self.placed(found.results, query.clip.duration if query.clip is not None else None)
         seconds = {"encode": t1 - t0, "search": time.perf_counter() - t1}
         used = [name for name, part in (("clip", query.clip), ("text", text)) if part]
-        return Recommendation(results, parsed, balance, used, found.searched, found.complete, seconds, feel)
+        notes = self._notes(search.constraints)
+        return Recommendation(results, parsed, balance, used, found.searched, found.complete, seconds, feel, notes)
+
+    def _notes(self, constraints) -> list[str]:
+        """What in the library makes a hard constraint pass nothing, said once."""
+        wants_voice = [c for c in constraints if isinstance(c, Vocals) and c.hard and c.want != "none"]
+        if wants_voice and not np.any(self.index().tracks["vocal_peak"] >= SUNG):
+            return [f'"{wants_voice[0].label}": no track in the library was measured as sung']
+        return []
 
     def placed(self, results: list[Result], length: float | None) -> list[Result]:
         """Results with the start their music plays from under a clip of `length` seconds (placement.py)."""

@@ -44,6 +44,7 @@ class Recommendation:
     complete: bool  # False if the constraints left fewer than k tracks among everything searched
     seconds: dict[str, float] = field(default_factory=dict)
     feel: Feel | None = None  # the feel the prompt's words were read as (its chip), when they speak of one
+    notes: list[str] = field(default_factory=list)  # why the results are fewer than asked, in a sentence each
 
     def to_json(self) -> dict:
         prompt = None
@@ -61,5 +62,6 @@ class Recommendation:
             "used": self.used,
             "searched": self.searched,
             "complete": self.complete,
+            "notes": self.notes,
             "seconds": self.seconds,
         }

@@ -61,6 +61,8 @@ def _show(args, rec: Recommendation) -> None:
         print(f"feel: {f.label} (energy {f.energy:+.1f}, mood {f.mood:+.1f}; ranks by measured energy and mood)")
     if not rec.results:
         print("no track in the library satisfies the request")
+    for note in rec.notes:
+        print(note)
     for i, r in enumerate(rec.results, 1):
         name = " – ".join(x for x in (r.artist, r.title) if x) or r.path
         bpm = f"{r.bpm:.0f} BPM" if r.bpm else "no steady beat"

@@ -495,6 +495,13 @@ def test_exclusions_are_preferences_that_rank_what_they_name_last(recommender, l
     assert "no drums heard" in piano.why
 
 
+@pytest.mark.parametrize("prompt", ["with drums", "music with a drum kit", "drums"])
+def test_asking_for_drums_ranks_the_drummed_tracks_first(recommender, prompt):
+    drummed = {"techno.mp3", "rock.opus", "halves.flac"}  # halves: drums in its second half
+    got = names(all_tracks(recommender, prompt))
+    assert set(got[:3]) == drummed, got
+
+
 def test_whys_differ_between_tracks_and_name_their_measured_tempo(recommender, clips):
     for rec in (all_tracks(recommender, "electronic"), recommender.recommend(clips["fast"], k=len(TRACKS) + 1)):
         assert len({r.why for r in rec.results}) == len(rec.results), [r.why for r in rec.results]

@@ -60,7 +60,7 @@ def run(search: Search, index: SegmentIndex, catalog: Catalog, tags: TagIndex, m
     rule = hard_filter(index, search.constraints, search.exclude_tracks, tags)
     tag_scores = None
     if search.named is not None and search.named.tags and search.tag_weight > 0:
-        tag_scores = search.tag_weight * matcher.scores(search.named, index.tracks["tag_peaks"])
+        tag_scores = search.tag_weight * matcher.scores(search.named, index.tracks["tag_peaks"], index.tracks["drums"])
     # Tracks whose tags or measured feel match the words join the candidates, whatever their similarity.
     evidence = tag_scores
     for feel in search.feels:

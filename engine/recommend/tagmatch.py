@@ -18,6 +18,7 @@ from functools import cached_property
 import numpy as np
 
 from engine.features import FeatureExtractor
+from engine.instruments import DRUM_TAGS
 from engine.tags import TagIndex
 
 TOP_TAGS = 4  # a prompt rarely names more things than this
@@ -57,11 +58,19 @@ class TagMatcher:
         weights = (similarity[top] - self.floor) / (1.0 - self.floor)
         return TagQuery(tuple(self.names[i] for i in top), weights.astype(np.float32))
 
-    def scores(self, query: TagQuery, peaks: np.ndarray) -> np.ndarray:
-        """Per row of `peaks` (tag probabilities of tracks), how well its tags match the words, 0..1."""
+    def scores(self, query: TagQuery, peaks: np.ndarray, drums: np.ndarray | None = None) -> np.ndarray:
+        """Per row of `peaks` (tag probabilities of tracks), how well its tags match the words, 0..1. Drums
+        are read from the drum detector's probabilities (`drums`, engine/instruments.py) where measured:
+        musicnn's tag misses most kits."""
         if not query.tags:
             return np.zeros(len(peaks), np.float32)
-        strengths = np.stack([self.tags.strength(peaks, t) for t in query.tags], axis=-1)
+        strengths = np.stack([self._strength(peaks, drums, t) for t in query.tags], axis=-1)
         match = strengths @ query.weights / query.weights.sum()
         # Scaled by how surely the words name tags at all: "guitar" counts fully, "sunset" barely.
         return np.nan_to_num(query.strength * match).astype(np.float32)
+
+    def _strength(self, peaks: np.ndarray, drums: np.ndarray | None, tag: str) -> np.ndarray:
+        tagged = self.tags.strength(peaks, tag)
+        if tag in DRUM_TAGS and drums is not None:
+            return np.where(np.isfinite(drums), drums, tagged)
+        return tagged

@@ -75,6 +75,12 @@ class Notice(QWidget):
         self.timer.start(NOTICE_MS.get(level, 8000))
 
 
+def collect_folder(timeline: str) -> str:
+    """Where the app collects a timeline's music: a folder beside it, named after it."""
+    path = Path(timeline)
+    return str(path.with_name(f"{path.stem} music"))
+
+
 class MainWindow(QMainWindow):
     resultsShown = pyqtSignal()  # after results for the current clip are on screen (tests, screenshots)
     exported = pyqtSignal(str)  # the path of a timeline file just written
@@ -164,6 +170,14 @@ class MainWindow(QMainWindow):
         export = QAction("Export timeline…", self, shortcut=QKeySequence("Ctrl+E"))
         export.triggered.connect(self.choose_export)
         menu.addAction(export)
+        # Editors import few audio formats (no Opus or Ogg in Premiere or Final Cut): collecting copies the
+        # music beside the timeline, as WAV where the editor cannot read the file, and points there.
+        self.collect_action = QAction("Collect music with the timeline", self, checkable=True)
+        self.collect_action.setChecked(self.settings.value("export/collect", "true") == "true")
+        self.collect_action.toggled.connect(
+            lambda on: self.settings.setValue("export/collect", "true" if on else "false")
+        )
+        menu.addAction(self.collect_action)
         settings = QAction("Settings…", self, shortcut=QKeySequence.StandardKey.Preferences)
         settings.triggered.connect(self.open_settings)
         menu.addAction(settings)
@@ -570,16 +584,21 @@ class MainWindow(QMainWindow):
         spec = [{"path": c.path, "clip_in": c.clip_in, "clip_out": c.out_point, "chosen": c.chosen} for c in clips]
         missing = sum(1 for c in clips if not c.chosen)
 
-        def done(written: str) -> None:
+        collect = collect_folder(path) if self.collect_action.isChecked() else None
+
+        def done(result) -> None:
             extra = f" ({missing} without music: choose a result for them)" if missing else ""
-            self.notice.show_message("info", f"Exported {len(clips)} clip(s) to {written}{extra}")
-            self.exported.emit(written)
+            notes = "".join(f"\n{note[0].upper()}{note[1:]}." for note in result.notes)
+            level = "warning" if result.notes else "info"
+            self.notice.show_message(level, f"Exported {len(clips)} clip(s) to {result.path}{extra}{notes}")
+            self.exported.emit(result.path)
 
         self.session.export(
             spec,
             path,
             done,
             lambda message: self.notice.show_message("error", f"The timeline could not be exported: {message}"),
+            collect=collect,
         )
 
     # ---- settings ----

@@ -30,6 +30,7 @@ from engine.media.playback import PlaybackAudio
 from engine.media.video import VideoInfo
 from engine.records import (
     ExportClip,
+    ExportResult,
     LibraryStatus,
     Recommendation,
     Result,
@@ -291,9 +292,10 @@ class Session(QObject):
 
     # ---- export ----
 
-    def export(self, clips: list[dict], path: str, on_done, on_failed=None) -> None:
-        """Write the edit (clips with their chosen tracks) as a timeline file. Each track starts where the
-        preview plays it: the start the engine placed for the clip, or where the user dragged it."""
+    def export(self, clips: list[dict], path: str, on_done, on_failed=None, *, collect: str | None = None) -> None:
+        """Write the edit (clips with their chosen tracks) as a timeline file; `on_done` gets the engine's
+        ExportResult. Each track starts where the preview plays it: the start the engine placed for the
+        clip, or where the user dragged it. With `collect`, the music is gathered into that folder."""
         engine = self.engine
         edit = [
             ExportClip(
@@ -307,8 +309,8 @@ class Session(QObject):
             for clip in clips
         ]
 
-        def work() -> str:
-            return engine.export(edit, path=path, name=Path(path).stem).path
+        def work() -> ExportResult:
+            return engine.export(edit, path=path, name=Path(path).stem, collect=collect)
 
         self._submit(self._media, work, on_done, on_failed)
 

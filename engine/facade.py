@@ -18,6 +18,7 @@ import math
 import os
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +26,13 @@ import numpy as np
 import engine
 from engine import paths
 from engine.bundle import Bundle, open_current_bundle
-from engine.errors import NeedledropError
-from engine.export import Cue, ExportError, build_timeline, format_for, timeline_text, write_timeline
+from engine.collect import Collected, collect, editor_reads
+from engine.errors import DecodeError, NeedledropError
+from engine.export import FORMAT_NAMES, Cue, ExportError, build_timeline, format_for, timeline_text, write_timeline
 from engine.library import CatalogError, IndexMissingError, Library, LibraryError, ScanRunningError
 from engine.media.beats import fit_to_length
 from engine.media.playback import PlaybackAudio, decode_for_playback
+from engine.media.streams import MediaStreams, media_streams
 from engine.media.video import VideoInfo, probe_video, thumbnail
 from engine.recommend import QueryError, Recommender
 from engine.recommend.pipeline import MAX_K
@@ -53,8 +56,6 @@ from engine.records import (
 from engine.sqlite import DatabaseError
 
 log = logging.getLogger(__name__)
-
-DEFAULT_FRAME_RATE = 25.0  # for an edit whose clips report no rate
 
 
 class TrackNotFoundError(NeedledropError):
@@ -327,9 +328,13 @@ class Engine:
         fmt: str | None = None,
         path: str | os.PathLike[str] | None = None,
         name: str = "Needledrop",
+        collect: str | os.PathLike[str] | None = None,
     ) -> ExportResult:
         """The edit as a timeline: written to `path` (its suffix names the format unless `fmt` does), or
-        returned as text when there is no path. Every clip is checked before anything is written."""
+        returned as text when there is no path. Every clip is checked before anything is written.
+
+        With `collect`, the chosen music is gathered into that folder (copied, or transcoded to WAV where
+        the format's editors cannot import the file) and the timeline points there."""
         if path is None and fmt is None:
             raise ExportError("say which timeline format to write (otio, fcp7, fcpx or edl)")
         if path is not None and Path(path).is_dir():
@@ -337,20 +342,19 @@ class Engine:
             raise ExportError(f"{path} is a folder: name the timeline file to write in it, e.g. {example}")
         fmt = format_for(path if path is not None else "", fmt)
         notes: list[str] = []
-        cues, rates = [], []
-        for clip in clips:
-            cue, rate = self._cue(clip, notes)
-            cues.append(cue)
-            rates.append(rate)
-        rate = next((r for r in rates if r), DEFAULT_FRAME_RATE)
-        timeline = build_timeline(cues, name=name, rate=rate)
+        cues = [self._cue(clip, notes) for clip in clips]
+        cues = _collected(cues, collect, fmt, notes) if collect is not None else _unreadable(cues, fmt, notes)
+        built = build_timeline(cues, fmt, name=name)
+        notes = built.notes + notes
         exported = [_exported(cue) for cue in cues]
+        rate = float(built.rate.fps)
         if path is None:
-            return ExportResult(fmt, rate, exported, content=timeline_text(timeline, fmt), notes=notes)
-        written = write_timeline(timeline, path, fmt)
+            content = timeline_text(built.timeline, fmt)
+            return ExportResult(fmt, rate, exported, content=content, notes=notes)
+        written = write_timeline(built.timeline, path, fmt)
         return ExportResult(fmt, rate, exported, path=str(written), notes=notes)
 
-    def _cue(self, clip: ExportClip, notes: list[str]) -> tuple[Cue, float | None]:
+    def _cue(self, clip: ExportClip, notes: list[str]) -> Cue:
         video = os.fspath(clip.video)
         label = Path(video).name
         for value, what in ((clip.clip_in, "in point"), (clip.clip_out, "out point"), (clip.music_start, "start")):
@@ -362,9 +366,9 @@ class Engine:
                 f"{label}: the clip from {clip.clip_in:.2f} to {clip_out:.2f} s is empty "
                 f"(the file is {info.duration:.2f} s long)"
             )
-        cue = Cue(video, info.duration, clip.clip_in, clip_out)
+        cue = Cue(video, info.duration, clip.clip_in, clip_out, video_streams=media_streams(video))
         if clip.track is None:
-            return cue, info.frame_rate
+            return cue
         track = self.track(clip.track)
         start = 0.0 if clip.music_start is None else clip.music_start
         if not 0 <= start < track.duration:
@@ -377,19 +381,50 @@ class Engine:
                 f"{track.name} ends {start + cue.length - track.duration:.1f} s before the end of {label}: "
                 "the rest of the clip has no music"
             )
-        music = Cue(
-            cue.video,
-            cue.video_duration,
-            cue.clip_in,
-            cue.clip_out,
+        return replace(
+            cue,
             music=track.path,
             music_duration=track.duration,
             music_start=start,
             title=track.name,
             beats=beats,
             track_id=track.id,
+            music_streams=_music_streams(track.path),
         )
-        return music, info.frame_rate
+
+
+def _music_streams(path: str) -> MediaStreams:
+    try:
+        return media_streams(path)
+    except DecodeError as exc:
+        raise ExportError(f"{Path(path).name} cannot be read now ({exc}): is its drive plugged in?") from exc
+
+
+def _collected(cues: list[Cue], folder: str | os.PathLike[str], fmt: str, notes: list[str]) -> list[Cue]:
+    """The cues with their music gathered into `folder`, each file once."""
+    done: dict[str, Collected] = {}
+    for cue in cues:
+        if cue.music is not None and cue.music not in done:
+            done[cue.music] = collect(cue.music, folder, fmt)
+    converted = sorted({Path(c.source).name for c in done.values() if c.transcoded})
+    if converted:
+        notes.append(
+            f"{', '.join(converted)}: {FORMAT_NAMES[fmt]}'s editors cannot import "
+            f"{'this format' if len(converted) == 1 else 'these formats'}, so the timeline uses lossless WAV "
+            f"copies in {folder}"
+        )
+    return [replace(c, music=done[c.music].path) if c.music is not None else c for c in cues]
+
+
+def _unreadable(cues: list[Cue], fmt: str, notes: list[str]) -> list[Cue]:
+    """Say which music the format's editors cannot import as it is (collecting would convert it)."""
+    names = sorted({Path(c.music).name for c in cues if c.music is not None and not editor_reads(c.music, fmt)})
+    if names:
+        notes.append(
+            f"{', '.join(names)}: {FORMAT_NAMES[fmt]}'s editors cannot import this format; export again with "
+            "the music collected to get lossless WAV copies the timeline points at"
+        )
+    return cues
 
 
 def _exported(cue: Cue) -> ExportedCue:

@@ -163,3 +163,48 @@ def midi_samples(
             resampler = av.AudioResampler(format="fltp", rate=22050)
             frames = [f for fr in container.decode(audio=0) for f in resampler.resample(fr)]
         return np.concatenate([f.to_ndarray() for f in frames], axis=1).mean(axis=0)
+
+
+def write_footage(
+    path: Path,
+    rate: Fraction | int,
+    seconds: float,
+    *,
+    sound: bool = False,
+    timecode: str | None = None,
+    variable: bool = False,
+    size: tuple[int, int] = (64, 36),
+) -> Path:
+    """A short H.264 clip at an exact frame `rate`, as cameras write them: with an AAC soundtrack, a start
+    `timecode` (';' for drop-frame), or a `variable` rate (intervals of one, 1.5 and two frames, as phones
+    drop frames), so timelines can be tried at every rate editors meet."""
+    rate = Fraction(rate)
+    tick = Fraction(1, 2 * rate.numerator)  # exact frame times, half-frame steps for a varying rate
+    intervals = [1, 1, 1, 1.5, 2] if variable else [1]
+    with av.open(str(path), "w") as container:
+        if timecode:
+            container.metadata["timecode"] = timecode
+        video = container.add_stream("libx264", rate=rate, options={"preset": "ultrafast"})
+        video.width, video.height = size
+        video.pix_fmt = "yuv420p"
+        video.codec_context.time_base = tick
+        audio = container.add_stream("aac", rate=48000, layout="stereo") if sound else None
+        pts, i = 0, 0
+        while pts * tick < seconds:
+            image = np.full((size[1], size[0], 3), (i * 7 % 255, 90, 200), np.uint8)
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = pts, tick
+            container.mux(video.encode(frame))
+            pts += round(intervals[i % len(intervals)] / rate / tick)
+            i += 1
+        container.mux(video.encode(None))
+        if audio is not None:
+            total = int(seconds * 48000)
+            tone = (0.1 * np.sin(np.arange(total) * 2 * np.pi * 330 / 48000)).astype(np.float32)
+            for start in range(0, total, 1024):
+                block = np.ascontiguousarray(np.stack([tone[start : start + 1024]] * 2))
+                frame = av.AudioFrame.from_ndarray(block, format="fltp", layout="stereo")
+                frame.sample_rate, frame.pts, frame.time_base = 48000, start, Fraction(1, 48000)
+                container.mux(audio.encode(frame))
+            container.mux(audio.encode(None))
+    return path

@@ -241,6 +241,19 @@ def test_recommend_then_export_round_trip(client, served):
         assert other.status_code == 200 and other.json()["content"]
 
 
+def test_export_collects_music_the_editor_cannot_import(client, served, tmp_path):
+    synth = served["engine"].track(served["music"] / "synth.ogg").id
+    clips = [{"video": str(served["clip"]), "in": 0.0, "out": 4.0, "track_id": synth}]
+    plain = client.post("/v1/export", json={"format": "fcpx", "clips": clips}).json()
+    assert any("synth.ogg" in note and "cannot import" in note for note in plain["notes"])
+    folder = tmp_path / "music"
+    collected = client.post("/v1/export", json={"format": "fcpx", "clips": clips, "collect": str(folder)})
+    assert collected.status_code == 200, collected.text
+    assert (folder / "synth.wav").is_file() and (folder / "synth.wav").as_uri() in collected.json()["content"]
+    relative = client.post("/v1/export", json={"format": "fcpx", "clips": clips, "collect": "music"})
+    assert relative.status_code == 422 and relative.json()["error"]["code"] == "bad_path"
+
+
 def test_similar_beats_and_fit(client, served):
     drums = served["engine"].track(served["music"] / "drums.flac").id
     similar = client.post("/v1/similar", json={"track_id": drums, "k": 2}).json()

@@ -272,6 +272,8 @@ def test_more_like_this(qtbot, window, media):
 def test_export_the_timeline_with_the_chosen_music(qtbot, window, media, tmp_path):
     import opentimelineio as otio
 
+    from engine.collect import editor_reads
+
     wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["slow"], media["fast"]]))
     window.results.select(0)
     qtbot.waitUntil(lambda: window.current.chosen is not None, timeout=10_000)
@@ -290,6 +292,10 @@ def test_export_the_timeline_with_the_chosen_music(qtbot, window, media, tmp_pat
     (tune,) = timeline.audio_tracks()[0].find_clips()  # only the first clip has music
     assert tune.range_in_parent().duration.to_seconds() == 8.0 and tune.markers
     assert abs(tune.source_range.start_time.to_seconds() - chosen["start"]) <= 0.5 / 25 + 1e-9  # what it played
+    # Collected (the default): the music beside the timeline, in a form Premiere and Resolve import.
+    music_file = Path(otio.url_utils.filepath_from_url(tune.media_reference.target_url))
+    assert music_file.parent == tmp_path / "edit music" and music_file.is_file()
+    assert editor_reads(str(music_file), "fcp7")
 
 
 # ---- library manager ----------------------------------------------------------------------------------------

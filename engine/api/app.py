@@ -130,10 +130,27 @@ class ExportRequest(_Strict):
     format: Literal["otio", "fcp7", "fcpx", "edl"] = "otio"
     name: str = Field("Needledrop", min_length=1, max_length=200)
     clips: list[ExportClip] = Field(min_length=1, max_length=MAX_CLIPS)
+    collect: str | None = Field(
+        None,
+        max_length=4096,
+        description="an absolute folder to gather the music into (copied, or converted to WAV where the "
+        "format's editors cannot import it); the timeline points there",
+    )
 
 
 class ScanRequest(_Strict):
     full: bool = False
+
+
+def _folder(path: str, what: str) -> str:
+    """An absolute folder path (it may not exist yet: the export makes it)."""
+    if "\x00" in path:
+        raise ApiError(422, "bad_path", f"the {what} path contains a NUL character")
+    if not Path(path).is_absolute():
+        raise ApiError(422, "bad_path", f"the {what} path must be absolute: {path}")
+    if Path(path).is_file():
+        raise ApiError(422, "bad_path", f"the {what} path is a file, not a folder: {path}")
+    return path
 
 
 def _readable_file(path: str, what: str) -> str:
@@ -396,8 +413,9 @@ def create_app(engine: Engine, token: str, *, allowed_origins: list[str] | None 
                 track_of(clip.track_id, None)
             edit = records.ExportClip(video, clip.clip_in, clip.clip_out, clip.track_id, clip.music_start, clip.fit)
             clips.append(edit)
-        result = engine_call(lambda: engine.export(clips, fmt=body.format, name=body.name))
-        suffix = FORMATS[body.format][1]
+        collect = _folder(body.collect, "collect") if body.collect is not None else None
+        result = engine_call(lambda: engine.export(clips, fmt=body.format, name=body.name, collect=collect))
+        suffix = FORMATS[body.format]
         return {
             "format": result.format,
             "filename": f"{body.name}{suffix}",

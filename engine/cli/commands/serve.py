@@ -49,6 +49,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--music-start", type=seconds, help="where the music starts (default: its best segment)")
     export.add_argument("--no-fit", action="store_true", help="do not move the start onto a downbeat")
     export.add_argument("--format", choices=sorted(FORMATS))
+    export.add_argument(
+        "--collect",
+        metavar="DIR",
+        help="gather the music into DIR (copied, or converted to WAV where the editor cannot import it) "
+        "and point the timeline there",
+    )
     export.add_argument("--json", action="store_true")
     export.set_defaults(handler=export_command)
 
@@ -99,7 +105,7 @@ def export_command(args) -> int:
         track = top.results[0].track_id
         start = top.results[0].start if start is None else start
     clip = ExportClip(args.video, args.start, args.end, track=track, music_start=start, fit=not args.no_fit)
-    result = engine.export([clip], fmt=args.format, path=args.out)
+    result = engine.export([clip], fmt=args.format, path=args.out, collect=args.collect)
     (cue,) = result.cues
     lines = [f"wrote {result.path} ({result.format}, {result.frame_rate:g} fps)"]
     if cue.music is not None:

@@ -1,0 +1,119 @@
+"""Timelines for editors: OpenTimelineIO's timeline model, written in the form each editor reads.
+
+`edit.build_timeline` lays the edit out at the rates a format can hold (`rates`); `timeline_text` writes
+it: `.otio` through OpenTimelineIO itself (Kdenlive and anything OpenTimelineIO reads), FCP 7 XML (Premiere,
+Resolve) and CMX 3600 EDL through OpenTimelineIO's adapters made faithful on top of their output
+(`fcp7`, `edl`), FCPXML (Final Cut Pro) by our own writer (`fcpx`, which says why). An EDL has no room for a
+second source under the picture, so it carries the picture cut only; use one of the others for the music.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from pathlib import Path
+
+import opentimelineio as otio
+
+from engine.export import edl, fcp7, fcpx
+from engine.export.edit import (
+    FADE_SECONDS,
+    FORMAT_NAMES,
+    Built,
+    Cue,
+    ExportError,
+    build_timeline,
+    display_name,
+    file_url,
+)
+
+FORMATS = {  # name -> file suffix
+    "otio": ".otio",
+    "fcp7": ".xml",
+    "fcpx": ".fcpxml",
+    "edl": ".edl",
+}
+_WRITERS = {
+    "otio": lambda timeline: otio.adapters.write_to_string(timeline, "otio_json"),
+    "fcp7": fcp7.write,
+    "fcpx": fcpx.write,
+    "edl": edl.write,
+}
+__all__ = [
+    "FADE_SECONDS",
+    "FORMATS",
+    "FORMAT_NAMES",
+    "Built",
+    "Cue",
+    "ExportError",
+    "build_timeline",
+    "display_name",
+    "file_url",
+    "format_for",
+    "timeline_text",
+    "write_timeline",
+]
+
+
+def format_for(path: str | os.PathLike[str], name: str | None = None) -> str:
+    """The format asked for by name, or by the file's suffix."""
+    if name is not None:
+        if name not in FORMATS:
+            raise ExportError(f"unknown timeline format {name!r}: use one of {', '.join(FORMATS)}")
+        return name
+    suffix = Path(path).suffix.lower()
+    for fmt, ext in FORMATS.items():
+        if suffix == ext:
+            return fmt
+    raise ExportError(f"cannot tell the timeline format from {Path(path).name!r}: use {', '.join(FORMATS)}")
+
+
+def write_timeline(timeline: otio.schema.Timeline, path: str | os.PathLike[str], fmt: str | None = None) -> Path:
+    """Write `timeline` to `path` in `fmt` (by default, the one its suffix names), replacing it atomically.
+
+    The text is made first and written to a temporary file beside `path`, which is renamed over it: a
+    failure at any point leaves the old file (if any) as it was and no temporary file behind.
+    """
+    path = Path(path)
+    fmt = format_for(path, fmt)
+    if path.is_dir():
+        raise ExportError(f"{path} is a folder: name the file to write, e.g. {path / ('timeline' + FORMATS[fmt])}")
+    if not path.parent.is_dir():
+        raise ExportError(f"cannot write {path.name}: the folder {path.parent} does not exist")
+    text = timeline_text(timeline, fmt)
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {_why(exc)}") from exc
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "the disk is full"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "the folder is not writable here (read-only, or no permission)"
+    return exc.strerror or str(exc)
+
+
+def timeline_text(timeline: otio.schema.Timeline, fmt: str) -> str:
+    """The timeline in `fmt`. The rates were chosen for the format, so a failure here is ours: it is
+    reported in one sentence, with the adapter's words kept for the log (the exception's cause)."""
+    fmt = format_for("", fmt)
+    try:
+        return _WRITERS[fmt](timeline)
+    except Exception as exc:  # adapters raise their own types
+        raise ExportError(
+            f"could not write this edit as {FORMAT_NAMES[fmt]} (a Needledrop bug: please report it)"
+        ) from exc

@@ -1,0 +1,37 @@
+"""CMX 3600 EDL: OpenTimelineIO's cmx_3600 adapter, with the timecode count stated.
+
+An EDL names its timecode count in an `FCM:` line, which the adapter leaves out, and the adapter counts
+29.97 and 59.94 fps in drop-frame whatever the footage's own timecode says. This writes the FCM line and,
+for a non-drop timeline at those rates, rewrites the timecodes in non-drop frames. An EDL has no room for
+a second source under the picture, so it carries the picture cut only.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+import opentimelineio as otio
+
+from engine.export.edit import META
+from engine.export.rates import DROP_FRAME_RATES, FrameRate
+
+_DROP_TIMECODE = re.compile(r"\b\d\d:\d\d:\d\d;\d\d\b")
+
+
+def write(timeline: otio.schema.Timeline) -> str:
+    rate = FrameRate(Fraction(timeline.metadata[META]["fps"]), timeline.metadata[META]["drop_frame"])
+    picture_only = otio.schema.Timeline(name=timeline.name, global_start_time=timeline.global_start_time)
+    picture_only.tracks.append(timeline.video_tracks()[0].deepcopy())
+    text = otio.adapters.write_to_string(picture_only, "cmx_3600", rate=float(rate.fps))
+    if rate.fps in DROP_FRAME_RATES and not rate.drop_frame:
+        text = _DROP_TIMECODE.sub(lambda m: _non_drop(m.group(0), rate), text)
+    count = "FCM: DROP FRAME" if rate.drop_frame else "FCM: NON-DROP FRAME"
+    lines = text.splitlines()
+    at = 1 if lines and lines[0].startswith("TITLE:") else 0
+    return "\n".join([*lines[:at], count, *lines[at:]]) + "\n"
+
+
+def _non_drop(timecode: str, rate: FrameRate) -> str:
+    frame = otio.opentime.from_timecode(timecode, float(rate.fps))
+    return otio.opentime.to_timecode(frame, float(rate.fps), False)

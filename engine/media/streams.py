@@ -1,0 +1,108 @@
+"""What an editor needs to know of a media file: its streams, their exact rates and its timecode.
+
+Timelines describe each file as it is (a music file has no picture, a phone clip's frame rate varies), so
+the export reads this from the file itself rather than assuming it from the timeline. Reading it demuxes
+the first packets and decodes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from engine.errors import DecodeError
+from engine.media.container import reason
+
+_PACKETS = 300  # enough frame intervals to tell a steady rate from a varying one
+_STEADY = 0.02  # a frame interval this close to the usual one (relative) is the usual one
+_STEADY_SHARE = 0.95  # a constant-rate file has (nearly) all its intervals the usual one
+
+
+@dataclass(frozen=True)
+class PictureStream:
+    rate: Fraction  # frames per second, exact (30000/1001); for a variable rate, the usual interval's
+    variable: bool  # frame intervals vary (phone footage): `rate` is the usual one, not the average
+    average: float  # frames per second over the file
+    width: int
+    height: int
+    timecode: str | None  # the file's start timecode ("01:00:00;00"), if it records one
+
+    @property
+    def drop_frame(self) -> bool:
+        """The file's timecode counts in drop-frame (a ';' before the frames, by SMPTE convention)."""
+        return self.timecode is not None and ";" in self.timecode
+
+
+@dataclass(frozen=True)
+class SoundStream:
+    sample_rate: int
+    channels: int
+    codec: str
+
+
+@dataclass(frozen=True)
+class MediaStreams:
+    duration: float  # seconds
+    picture: PictureStream | None
+    sound: SoundStream | None
+
+
+def media_streams(path: str | os.PathLike[str]) -> MediaStreams:
+    """The first picture and sound streams of `path`, with exact rates; DecodeError if it has neither."""
+    try:
+        container = av.open(os.fspath(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise DecodeError(f"{Path(path).name}: cannot open as media ({reason(exc)})") from exc
+    with container:
+        video = container.streams.video[0] if container.streams.video else None
+        audio = container.streams.audio[0] if container.streams.audio else None
+        if video is None and audio is None:
+            raise DecodeError(f"{Path(path).name}: has neither picture nor sound")
+        duration = _duration(container, video or audio)
+        sound = None
+        if audio is not None:
+            sound = SoundStream(audio.codec_context.sample_rate, audio.codec_context.channels, audio.codec_context.name)
+        picture = _picture(container, video) if video is not None else None
+    return MediaStreams(duration, picture, sound)
+
+
+def _duration(container: av.container.InputContainer, stream: av.stream.Stream) -> float:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    return container.duration / av.time_base if container.duration else 0.0
+
+
+def _picture(container: av.container.InputContainer, stream: av.stream.Stream) -> PictureStream:
+    nominal = stream.average_rate or stream.guessed_rate or Fraction(25)
+    intervals = _intervals(container, stream)
+    rate, variable = Fraction(nominal), False
+    if intervals:
+        usual = statistics.median(intervals)
+        steady = sum(abs(i - usual) <= _STEADY * usual for i in intervals) / len(intervals)
+        if steady < _STEADY_SHARE:
+            # The usual interval is the rate the camera aimed at; the average counts its dropped frames.
+            rate, variable = (1 / usual).limit_denominator(1001), True
+    average = float(nominal)
+    timecode = stream.metadata.get("timecode") or container.metadata.get("timecode")
+    width, height = stream.codec_context.width, stream.codec_context.height
+    return PictureStream(rate, variable, average, width, height, timecode)
+
+
+def _intervals(container: av.container.InputContainer, stream: av.stream.Stream) -> list[Fraction]:
+    """Seconds between the first frames, in presentation order (packets come in decoding order)."""
+    times = []
+    try:
+        for packet in container.demux(stream):
+            if packet.pts is not None:
+                times.append(packet.pts)
+            if len(times) >= _PACKETS:
+                break
+    except av.error.FFmpegError:
+        pass  # a damaged tail: the intervals read so far still tell the rate
+    times.sort()
+    return [(b - a) * stream.time_base for a, b in zip(times, times[1:]) if b > a]

@@ -343,7 +343,10 @@ class Engine:
         fmt = format_for(path if path is not None else "", fmt)
         notes: list[str] = []
         cues = [self._cue(clip, notes) for clip in clips]
-        cues = _collected(cues, collect, fmt, notes) if collect is not None else _unreadable(cues, fmt, notes)
+        if collect is not None and fmt != "edl":  # an EDL carries no music to collect
+            cues = _collected(cues, collect, fmt, notes)
+        else:
+            cues = _unreadable(cues, fmt, notes)
         built = build_timeline(cues, fmt, name=name)
         notes = built.notes + notes
         exported = [_exported(cue) for cue in cues]
@@ -418,6 +421,10 @@ def _collected(cues: list[Cue], folder: str | os.PathLike[str], fmt: str, notes:
 
 def _unreadable(cues: list[Cue], fmt: str, notes: list[str]) -> list[Cue]:
     """Say which music the format's editors cannot import as it is (collecting would convert it)."""
+    if fmt == "edl":
+        if any(c.music is not None for c in cues):
+            notes.append("an EDL carries the picture cut only: export OTIO, FCP 7 XML or FCPXML for the music")
+        return cues
     names = sorted({Path(c.music).name for c in cues if c.music is not None and not editor_reads(c.music, fmt)})
     if names:
         notes.append(

@@ -79,6 +79,12 @@ class Needledrop:
     def beats(self, track_id: int) -> dict:
         return self._call("GET", f"/v1/tracks/{track_id}/beats")
 
-    def export(self, clips: list[dict], *, fmt: str = "otio", name: str = "Needledrop") -> str:
-        """The edit as the text of a timeline file (otio, fcp7, fcpx or edl)."""
-        return self._call("POST", "/v1/export", {"format": fmt, "name": name, "clips": clips})["content"]
+    def export(
+        self, clips: list[dict], *, fmt: str = "otio", name: str = "Needledrop", collect: str | None = None
+    ) -> str:
+        """The edit as the text of a timeline file (otio, fcp7, fcpx or edl). With `collect` (an absolute
+        folder), the music is gathered there in a form the editor imports and the timeline points there."""
+        body = {"format": fmt, "name": name, "clips": clips}
+        if collect is not None:
+            body["collect"] = collect
+        return self._call("POST", "/v1/export", body)["content"]

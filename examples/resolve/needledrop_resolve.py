@@ -48,7 +48,9 @@ def main(resolve) -> None:
         music = {"track_id": best[0]["track_id"], "music_start": best[0]["start"]} if best else {}
         clips.append({"video": path, "in": start, "out": end, **music})
         print(f"{os.path.basename(path)}: {best[0]['title'] if best else 'no track fits'}")
-    text = api.export(clips, fmt="fcp7", name=f"{timeline.GetName()} + music")
+    # Resolve may not import the library's Opus or Ogg files: gather the music as it can read it.
+    music = tempfile.mkdtemp(prefix="needledrop-music-")
+    text = api.export(clips, fmt="fcp7", name=f"{timeline.GetName()} + music", collect=music)
     with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False) as f:
         f.write(text)
     project.GetMediaPool().ImportTimelineFromFile(f.name)

@@ -1,4 +1,4 @@
-"""The FCP 7 XML and FCPXML an editor imports, pinned: fades, markers, rates, streams and names.
+"""The FCP 7 XML, FCPXML and EDL an editor imports, pinned: fades, markers, rates, streams and names.
 
 A fixed edit (a 29.97 drop-frame clip with sound, a 25 fps silent one, Opus music with a non-ASCII name)
 is written in both formats and compared with golden files; the assertions below say what in them matters.
@@ -49,7 +49,7 @@ def edit() -> list[Cue]:
     ]
 
 
-@pytest.mark.parametrize(("fmt", "name"), [("fcp7", "edit.xml"), ("fcpx", "edit.fcpxml")])
+@pytest.mark.parametrize(("fmt", "name"), [("fcp7", "edit.xml"), ("fcpx", "edit.fcpxml"), ("edl", "edit.edl")])
 def test_the_written_file_matches_its_golden_file(fmt, name):
     text = timeline_text(build_timeline(edit(), fmt, name="Vows").timeline, fmt)
     golden = GOLDEN / name

@@ -170,11 +170,13 @@ def _picture_reference(cue: Cue, fmt: str, rate: FrameRate) -> otio.schema.Exter
     duration = _frames(file_rate_, cue.video_duration)
     timecode = streams.picture.timecode if streams is not None and streams.picture is not None else None
     start = _frames(file_rate_, float(timecode_seconds(timecode, own))) if timecode and own else _frames(file_rate_, 0)
-    return otio.schema.ExternalReference(
+    reference = otio.schema.ExternalReference(
         target_url=file_url(cue.video),
         available_range=otio.opentime.TimeRange(start, duration),
         metadata={META: facts},
     )
+    reference.name = display_name(cue.video)
+    return reference
 
 
 def timecode_seconds(timecode: str, rate: FrameRate) -> Fraction:
@@ -209,6 +211,7 @@ def _music_items(cue: Cue, rate: FrameRate, length: otio.opentime.RationalTime, 
         available_range=otio.opentime.TimeRange(start - start, whole),
         metadata={META: {"sound": _sound_facts(cue.music_streams), "rate": str(whole.rate)}},
     )
+    reference.name = display_name(cue.music)
     clip = otio.schema.Clip(
         name=cue.title or display_name(cue.music),
         media_reference=reference,

@@ -23,6 +23,8 @@ def write(timeline: otio.schema.Timeline) -> str:
     rate = FrameRate(Fraction(timeline.metadata[META]["fps"]), timeline.metadata[META]["drop_frame"])
     picture_only = otio.schema.Timeline(name=timeline.name, global_start_time=timeline.global_start_time)
     picture_only.tracks.append(timeline.video_tracks()[0].deepcopy())
+    for clip in picture_only.find_clips():
+        clip.metadata["cmx_3600"] = {"reel": reel(clip.name)}
     text = otio.adapters.write_to_string(picture_only, "cmx_3600", rate=float(rate.fps))
     if rate.fps in DROP_FRAME_RATES and not rate.drop_frame:
         text = _DROP_TIMECODE.sub(lambda m: _non_drop(m.group(0), rate), text)
@@ -30,6 +32,12 @@ def write(timeline: otio.schema.Timeline) -> str:
     lines = text.splitlines()
     at = 1 if lines and lines[0].startswith("TITLE:") else 0
     return "\n".join([*lines[:at], count, *lines[at:]]) + "\n"
+
+
+def reel(name: str) -> str:
+    """A reel name from a file name: eight letters and digits, as CMX 3600 columns hold (no spaces)."""
+    stem = name.rsplit(".", 1)[0]
+    return (re.sub(r"[^A-Za-z0-9]", "", stem)[:8] or "AX").ljust(8)
 
 
 def _non_drop(timecode: str, rate: FrameRate) -> str:

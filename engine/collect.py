@@ -43,8 +43,7 @@ READS: dict[str, frozenset[str] | None] = {
     "otio": None,  # Kdenlive, the editor OpenTimelineIO files are for here, reads whatever FFmpeg reads
     "fcp7": _EDITORS_READ,  # Premiere, Resolve
     "fcpx": _EDITORS_READ | {".caf"},  # Final Cut Pro
-    # An EDL carries the picture cut only, so no editor imports music from it: everything collected for one
-    # is converted to WAV, the format every editor reads.
+    # An EDL carries the picture cut only: no editor imports music from it (the export collects none for one).
     "edl": frozenset(),
 }
 

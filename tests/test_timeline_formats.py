@@ -12,11 +12,15 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 import opentimelineio as otio
 import pytest
 
 from engine.cli.main import main
+from engine.export import Cue, build_timeline, timeline_text
 from engine.facade import Engine
+from engine.media.beats import Beats
+from engine.media.streams import MediaStreams, PictureStream, SoundStream, media_streams
 from engine.records import ExportClip
 from media import render_midi, write_footage
 
@@ -102,8 +106,9 @@ def test_every_rate_in_every_format_keeps_its_lengths_to_the_frame(library, tmp_
 
     picture, music = picture_and_music(read_back(Path(result.path), fmt, rate), fmt)
     if fmt == "fcpx":
-        # The fcpx reader counts frames at the whole rate below (29 for 29.97): to its frame, and exact in the file.
-        reader_frame = 1 / int(rate)
+        # The fcpx reader counts a clip in whole frames of its file's format at the whole rate below (29 for
+        # 29.97, 12 for a 12 fps file in a 24 fps timeline): to its frame, and exact in the file.
+        reader_frame = 1 / min(int(rate), int(RATES[name][0]))
         for clip_read in (picture, music):
             assert abs(clip_read.source_range.duration.to_seconds() - length / rate) <= reader_frame
         spine = ET.parse(result.path).getroot().find(".//spine/asset-clip")
@@ -193,3 +198,138 @@ def test_cli_collects_the_music_and_says_so(library, tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert (folder / "night.wav").is_file() and music_of(out, "fcp7") == folder / "night.wav"
     assert any("conformed to 30 fps" in note for note in report["notes"])  # 10 fps in FCP 7 XML
+
+
+# ---- edges: media ends, short music, mixed rates ---------------------------------------------------------------
+
+
+def cue(video: str, rate, duration: float, clip_in: float, clip_out: float, **music) -> Cue:
+    picture = PictureStream(Fraction(rate), False, float(rate), 1920, 1080, music.pop("timecode", None))
+    sound = music.pop("sound", None)
+    streams = MediaStreams(duration, picture, SoundStream(48000, 2, "aac") if sound else None)
+    if "music" in music:
+        music.setdefault("music_streams", MediaStreams(music["music_duration"], None, SoundStream(44100, 2, "flac")))
+    return Cue(video, duration, clip_in, clip_out, video_streams=streams, **music)
+
+
+def beats_every(seconds: float, until: float) -> Beats:
+    times = np.arange(0.0, until, seconds)
+    return Beats(times, times[::4], 60 / seconds)
+
+
+@pytest.mark.parametrize("fmt", ["otio", "fcp7", "fcpx"])
+def test_music_that_ends_under_its_clip_has_no_markers_or_range_past_its_end(fmt):
+    short = cue(
+        "/m/a.mov",
+        Fraction(30000, NTSC),
+        20.0,
+        0.0,
+        5.0,
+        music="/m/song.flac",
+        music_duration=10.0,
+        music_start=8.0,
+        beats=beats_every(0.25, 10.0),
+    )
+    timeline = build_timeline([short], fmt).timeline
+    (tune,) = [t for t in timeline.audio_tracks() if t.name == "Music (Needledrop)"][0].find_clips()
+    end = tune.source_range.end_time_exclusive().to_seconds()
+    assert end <= 10.0 + 1e-9 and tune.source_range.duration.to_seconds() < 2.0
+    assert tune.markers and all(m.marked_range.start_time.to_seconds() < end for m in tune.markers)
+    if fmt == "fcpx":
+        music = ET.fromstring(timeline_text(timeline, fmt).split("\n", 2)[2]).find(".//spine/asset-clip/asset-clip")
+        last = max(Fraction(m.get("start").removesuffix("s")) for m in music.iter("marker"))
+        assert last < Fraction(music.get("start").removesuffix("s")) + Fraction(music.get("duration").removesuffix("s"))
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_a_clip_to_the_end_of_its_file_never_runs_past_it(fmt):
+    # A 25 fps, 10 s file cut to its end in a 29.97 timeline: 10 s is 299.7 frames, so 299 are written.
+    drone = cue("/m/drone.mp4", 25, 10.0, 5.0, 10.0)
+    edit = [cue("/m/first.mov", Fraction(30000, NTSC), 10.0, 0.0, 1.0), drone]
+    timeline = build_timeline(edit, fmt).timeline
+    shot = timeline.video_tracks()[0].find_clips()[1]
+    available = shot.media_reference.available_range
+    assert shot.source_range.end_time_exclusive().to_seconds() <= available.end_time_exclusive().to_seconds() + 1e-9
+    if fmt == "fcpx":
+        root = ET.fromstring(timeline_text(timeline, fmt).split("\n", 2)[2])
+        clip = root.findall(".//spine/asset-clip")[1]
+        asset = next(a for a in root.iter("asset") if a.get("id") == clip.get("ref"))
+        seconds = [
+            Fraction(x.removesuffix("s")) for x in (clip.get("start"), clip.get("duration"), asset.get("duration"))
+        ]
+        assert seconds[0] + seconds[1] <= seconds[2]
+
+
+@pytest.mark.parametrize("fmt", ["otio", "fcp7", "fcpx"])
+def test_music_starting_within_a_frame_of_its_end_is_silence_not_an_empty_clip(fmt):
+    edit = [cue("/m/a.mov", 25, 20.0, 0.0, 3.0, music="/m/song.flac", music_duration=10.0, music_start=9.99)]
+    timeline = build_timeline(edit, fmt).timeline
+    music = [t for t in timeline.audio_tracks() if t.name == "Music (Needledrop)"][0]
+    assert not music.find_clips() and not [i for i in music if isinstance(i, otio.schema.Transition)]
+    text = timeline_text(timeline, fmt)
+    assert "song.flac" not in text
+
+
+@pytest.mark.parametrize("fmt", ["fcp7", "fcpx"])
+def test_each_file_keeps_its_own_rate_when_the_timeline_is_conformed(fmt):
+    # A 12 fps clip first: the timeline runs at 24 fps; the file is still described at 12, the 25 fps one at 25.
+    edit = [cue("/m/stop motion.mp4", 12, 10.0, 0.0, 2.0), cue("/m/drone.mp4", 25, 10.0, 0.0, 2.0)]
+    built = build_timeline(edit, fmt)
+    assert built.rate.fps == 24 and "conformed to 24 fps" in built.notes[0]
+    root = ET.fromstring(timeline_text(built.timeline, fmt).split("\n", 2)[2])
+    if fmt == "fcp7":
+        files = {f.findtext("name"): f for f in root.iter("file") if f.find("pathurl") is not None}
+        assert files["stop motion.mp4"].findtext("rate/timebase") == "12"
+        assert files["stop motion.mp4"].findtext("duration") == "120"
+        assert files["drone.mp4"].findtext("rate/timebase") == "25"
+        assert root.findtext(".//sequence/rate/timebase") == "24"
+    else:
+        durations = {f.get("id"): f.get("frameDuration") for f in root.iter("format")}
+        assert durations[root.find(".//sequence").get("format")] == "100/2400s"
+        assert [durations[c.get("format")] for c in root.iterfind(".//spine/asset-clip")] == ["100/1200s", "100/2500s"]
+
+
+def test_an_edl_of_mixed_counts_says_how_it_counts():
+    ndf = cue("/m/a.mov", Fraction(30000, NTSC), 20.0, 0.0, 2.0, timecode="00:00:00:00")
+    df = cue("/m/b.mov", Fraction(30000, NTSC), 20.0, 0.0, 2.0, timecode="01:00:00;00")
+    built = build_timeline([ndf, df], "edl")
+    assert not built.rate.drop_frame
+    (note,) = built.notes
+    assert "b.mov" in note and "29.97 fps (drop-frame)" in note and "29.97 fps (non-drop)" in note
+
+
+def test_a_clip_with_sound_brings_it_on_its_own_track():
+    edit = [cue("/m/vows.mov", 25, 20.0, 1.0, 3.0, sound=True), cue("/m/drone.mp4", 25, 20.0, 0.0, 2.0)]
+    timeline = build_timeline(edit, "otio").timeline
+    sound = [t for t in timeline.audio_tracks() if t.name == "Clip sound"][0]
+    (clip,) = sound.find_clips()
+    assert clip.name == "vows.mov" and clip.range_in_parent() == timeline.video_tracks()[0][0].range_in_parent()
+    items = ET.fromstring(timeline_text(build_timeline(edit, "fcp7").timeline, "fcp7").split("\n", 2)[2])
+    (sound_track,) = [
+        t
+        for t in items.iterfind(".//audio/track")
+        if t.find("clipitem/file") is not None and "vows" in (t.findtext("clipitem/name") or "")
+    ]
+    assert sound_track.findtext("clipitem/sourcetrack/mediatype") == "audio"
+
+
+def test_media_streams_read_the_rate_the_camera_ran_at(tmp_path):
+    # 30 fps with one frame in a hundred dropped: still 30 fps (the average says 29.7), and not variable.
+    path = tmp_path / "drops.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = 64, 36, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 90000)
+        pts = 0
+        for i in range(400):
+            frame = av.VideoFrame.from_ndarray(np.zeros((36, 64, 3), np.uint8), format="rgb24")
+            frame.pts, frame.time_base = pts, Fraction(1, 90000)
+            container.mux(stream.encode(frame))
+            pts += 6000 if i % 100 == 50 else 3000
+        container.mux(stream.encode(None))
+    picture = media_streams(path).picture
+    assert picture.rate == 30 and not picture.variable and picture.average < 29.8
+    phone = media_streams(write_footage(tmp_path / "phone.mp4", 30, 2.0, variable=True)).picture
+    assert phone.rate == 30 and phone.variable
+    wedding = media_streams(write_footage(tmp_path / "w.mov", Fraction(30000, NTSC), 1.0, timecode="01:00:00;00"))
+    assert wedding.picture.rate == Fraction(30000, NTSC) and wedding.picture.drop_frame

@@ -31,6 +31,8 @@ FADE_SECONDS = 0.5
 MAX_MARKERS_PER_CLIP = 500
 DEFAULT_RATE = FrameRate(25)  # only for an edit whose files state no rate at all
 EXACT_AUDIO = {"otio", "fcpx"}  # formats whose times are rational: the music's in point is sample-exact
+SMPTE_ONLY = {"fcp7", "edl"}  # formats whose adapters count every time in SMPTE timecode
+PICTURE, MUSIC, CLIP_SOUND = "Picture", "Music (Needledrop)", "Clip sound"
 FORMAT_NAMES = {"otio": "OTIO", "fcp7": "FCP 7 XML", "fcpx": "FCPXML", "edl": "EDL"}
 META = "needledrop"
 
@@ -53,7 +55,7 @@ class Cue:
     title: str | None = None
     beats: Beats | None = None
     track_id: int | None = None
-    video_streams: MediaStreams | None = None  # as read from the file; None: a 25 fps picture-only file
+    video_streams: MediaStreams | None = None  # as read from the file; None: unknown (25 fps, no sound)
     music_streams: MediaStreams | None = None
 
     @property
@@ -78,6 +80,12 @@ def display_name(path: str) -> str:
     return os.fsencode(Path(path).name).decode("utf-8", errors="replace")
 
 
+def timeline_rate(timeline: otio.schema.Timeline) -> FrameRate:
+    """The exact rate `build_timeline` chose, which OpenTimelineIO's float rates cannot hold."""
+    facts = timeline.metadata[META]
+    return FrameRate(Fraction(facts["fps"]), facts["drop_frame"])
+
+
 def name_from_url(url: str) -> str:
     """The readable file name a file:// URL (from `file_url`) points at."""
     return os.path.basename(unquote_to_bytes(urlparse(url).path)).decode("utf-8", errors="replace")
@@ -92,61 +100,64 @@ def picture_rate(cue: Cue) -> FrameRate | None:
 
 
 def build_timeline(cues: list[Cue], fmt: str = "otio", *, name: str = "Needledrop") -> Built:
-    """Picture and music tracks for `cues`, in order, at the first clip's rate as `fmt` can hold it."""
+    """Picture, music and clip-sound tracks for `cues`, in order, at the first clip's rate as `fmt` can
+    hold it."""
     if not cues:
         raise ExportError("nothing to export: the edit has no clips")
-    own = picture_rate(cues[0]) or DEFAULT_RATE
-    rate = for_format(own, fmt)
+    rate = for_format(picture_rate(cues[0]) or DEFAULT_RATE, fmt)
     timeline = otio.schema.Timeline(name=name, global_start_time=otio.opentime.RationalTime(0, float(rate.fps)))
     timeline.metadata[META] = {"drop_frame": rate.drop_frame, "fps": str(rate.fps)}
-    picture = otio.schema.Track(name="Picture", kind=otio.schema.TrackKind.Video)
-    music = otio.schema.Track(name="Music (Needledrop)", kind=otio.schema.TrackKind.Audio)
-    timeline.tracks.extend([picture, music])
-    exact = fmt in EXACT_AUDIO
+    picture = otio.schema.Track(name=PICTURE, kind=otio.schema.TrackKind.Video)
+    music = otio.schema.Track(name=MUSIC, kind=otio.schema.TrackKind.Audio)
+    sound = otio.schema.Track(name=CLIP_SOUND, kind=otio.schema.TrackKind.Audio)
     for cue in cues:
-        if cue.length <= 0:
-            raise ExportError(f"{display_name(cue.video)}: the out point must follow the in point")
-        # Cut points on frames: the length is the difference of the rounded in and out points.
-        length = _frames(rate, cue.clip_out) - _frames(rate, cue.clip_in)
-        picture.append(
-            otio.schema.Clip(
-                name=display_name(cue.video),
-                media_reference=(reference := _picture_reference(cue, fmt, rate)),
-                # OpenTimelineIO's convention: the source range counts in the file's timecode.
-                source_range=otio.opentime.TimeRange(
-                    reference.available_range.start_time.rescaled_to(float(rate.fps)) + _frames(rate, cue.clip_in),
-                    length,
-                ),
+        reference = _picture_reference(cue, fmt, rate)
+        source = _picture_range(cue, reference, rate)
+        picture.append(otio.schema.Clip(name=display_name(cue.video), media_reference=reference, source_range=source))
+        if cue.video_streams is not None and cue.video_streams.sound is not None:
+            # The clip's own sound (its dialogue) under it, as editors expect a clip to come with.
+            sound.append(
+                otio.schema.Clip(
+                    name=display_name(cue.video),
+                    media_reference=reference.clone(),
+                    source_range=source,
+                    metadata={META: {"sound_of": display_name(cue.video)}},  # its own item, not the picture's
+                )
             )
-        )
-        if cue.music is None:
-            music.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(_frames(rate, 0.0), length)))
         else:
-            music.extend(_music_items(cue, rate, length, exact=exact))
+            sound.append(_gap(source.duration))
+        music.extend(_music_items(cue, rate, source.duration, exact=fmt in EXACT_AUDIO))
+    timeline.tracks.extend([picture, music] + ([sound] if sound.find_clips() else []))
     return Built(timeline, rate, conform_notes(cues, fmt, rate))
 
 
 def conform_notes(cues: list[Cue], fmt: str, rate: FrameRate) -> list[str]:
-    """One sentence per clip file whose rate the timeline does not keep as the file has it."""
-    notes, seen = [], set()
+    """One sentence for each rate the timeline does not keep as the footage has it."""
+    notes = []
+    first = cues[0].video_streams.picture if cues[0].video_streams else None
+    own = picture_rate(cues[0])
+    if first is not None and not first.variable and own.fps != rate.fps:
+        notes.append(
+            f"{display_name(cues[0].video)} is {own.label()}, which {FORMAT_NAMES[fmt]} timelines cannot run at: "
+            f"the timeline is conformed to {rate.label()}"
+        )
+    seen = set()
     for cue in cues:
-        picture = cue.video_streams.picture if cue.video_streams else None
-        if picture is None or cue.video in seen:
+        streams = cue.video_streams.picture if cue.video_streams else None
+        if streams is None or cue.video in seen:
             continue
         seen.add(cue.video)
-        name, own = display_name(cue.video), picture_rate(cue)
-        written = for_format(own, fmt)
-        if picture.variable:
+        own = picture_rate(cue)
+        if streams.variable:
             notes.append(
-                f"{name} has a variable frame rate ({picture.average:.2f} fps on average): "
-                f"conformed to {written.label()} in {FORMAT_NAMES[fmt]}"
+                f"{display_name(cue.video)} has a variable frame rate ({streams.average:.2f} fps on average): "
+                f"conformed to {for_format(own, fmt).label()} in {FORMAT_NAMES[fmt]}"
             )
-        elif written.fps != own.fps:
+        elif fmt == "edl" and own != rate:
             notes.append(
-                f"{name} is {own.label()}, which {FORMAT_NAMES[fmt]} cannot hold: conformed to {written.label()}"
+                f"an EDL counts every clip at {rate.label()}: the source timecode of {display_name(cue.video)} "
+                f"({own.label()}) is given in that count, not its own; conform it by clip name"
             )
-    if cues and (first := picture_rate(cues[0])) and first.fps != rate.fps and not notes:
-        notes.append(f"the timeline is {rate.label()}")
     return notes
 
 
@@ -154,29 +165,62 @@ def _frames(rate: FrameRate, seconds: float) -> otio.opentime.RationalTime:
     return otio.opentime.RationalTime(rate.frames(seconds), float(rate.fps))
 
 
+def _whole_frames(rate: FrameRate | int, seconds: float) -> otio.opentime.RationalTime:
+    """The frames (or samples) wholly inside `seconds`: a range ending there never runs past the media."""
+    fps = rate.fps if isinstance(rate, FrameRate) else Fraction(rate)
+    return otio.opentime.RationalTime(math.floor(Fraction(seconds) * fps + Fraction(1, 10**6)), float(fps))
+
+
 def _samples(sample_rate: int, seconds: float) -> otio.opentime.RationalTime:
     return otio.opentime.RationalTime(round(seconds * sample_rate), sample_rate)
 
 
+def _gap(duration: otio.opentime.RationalTime) -> otio.schema.Gap:
+    return otio.schema.Gap(source_range=otio.opentime.TimeRange(duration - duration, duration))
+
+
+def file_rate_in(cue: Cue, fmt: str, rate: FrameRate) -> tuple[FrameRate, FrameRate]:
+    """The clip file's own rate, and the rate its media range counts in `fmt`: its own, except where the
+    adapter counts SMPTE timecode (FCP 7 XML, EDL), which fcp7.py then restores in the file's description."""
+    own = picture_rate(cue) or rate
+    return own, (for_format(own, fmt) if fmt in SMPTE_ONLY else own)
+
+
 def _picture_reference(cue: Cue, fmt: str, rate: FrameRate) -> otio.schema.ExternalReference:
-    own = picture_rate(cue)
-    file_rate_ = for_format(own, fmt) if own else rate
-    streams = cue.video_streams
-    facts = {"rate": str(file_rate_.fps), "drop_frame": file_rate_.drop_frame}
-    if streams is not None and streams.picture is not None:
-        facts |= {"width": streams.picture.width, "height": streams.picture.height}
-        facts["timecode"] = streams.picture.timecode
-    facts["sound"] = _sound_facts(streams)
-    duration = _frames(file_rate_, cue.video_duration)
-    timecode = streams.picture.timecode if streams is not None and streams.picture is not None else None
-    start = _frames(file_rate_, float(timecode_seconds(timecode, own))) if timecode and own else _frames(file_rate_, 0)
+    own, counted = file_rate_in(cue, fmt, rate)
+    picture = cue.video_streams.picture if cue.video_streams else None
+    timecode = timecode_seconds(picture.timecode, own) if picture is not None and picture.timecode else Fraction(0)
+    facts = {
+        "rate": str(counted.fps),
+        "own_rate": str(own.fps),
+        "own_frames": int(_whole_frames(own, cue.video_duration).value),
+        "timecode_frames": round(timecode * own.fps),
+        "drop_frame": own.drop_frame,
+        "sound": _sound_facts(cue.video_streams),
+    }
+    if picture is not None:
+        facts |= {"width": picture.width, "height": picture.height}
     reference = otio.schema.ExternalReference(
         target_url=file_url(cue.video),
-        available_range=otio.opentime.TimeRange(start, duration),
+        available_range=otio.opentime.TimeRange(
+            _frames(counted, float(timecode)), _whole_frames(counted, cue.video_duration)
+        ),
         metadata={META: facts},
     )
     reference.name = display_name(cue.video)
     return reference
+
+
+def _picture_range(cue: Cue, reference: otio.schema.ExternalReference, rate: FrameRate) -> otio.opentime.TimeRange:
+    """The clip's range in the file, cut on timeline frames and never past the file's last whole frame.
+    OpenTimelineIO's convention: it counts in the file's timecode."""
+    first = _frames(rate, cue.clip_in)
+    last = min(_frames(rate, cue.clip_out), _whole_frames(rate, cue.video_duration))
+    if last <= first:
+        raise ExportError(f"{display_name(cue.video)}: the clip is shorter than one frame")
+    return otio.opentime.TimeRange(
+        reference.available_range.start_time.rescaled_to(float(rate.fps)) + first, last - first
+    )
 
 
 def timecode_seconds(timecode: str, rate: FrameRate) -> Fraction:
@@ -196,19 +240,22 @@ def _sound_facts(streams: MediaStreams | None) -> dict | None:
 
 
 def _music_items(cue: Cue, rate: FrameRate, length: otio.opentime.RationalTime, *, exact: bool) -> list:
+    """The music under one clip: faded in and out, silence after it if it ends first, or a gap."""
+    if cue.music is None:
+        return [_gap(length)]
     sound = cue.music_streams.sound if cue.music_streams else None
-    if exact and sound is not None:
-        start, whole = _samples(sound.sample_rate, cue.music_start), _samples(sound.sample_rate, cue.music_duration)
-    else:
-        start, whole = _frames(rate, cue.music_start), _frames(rate, cue.music_duration)
+    count = sound.sample_rate if exact and sound is not None else rate  # samples where the format can say so
+    start = _samples(count, cue.music_start) if exact and sound is not None else _frames(rate, cue.music_start)
+    whole = _whole_frames(count, cue.music_duration)
     # Music shorter than what remains of the clip ends early (the export notes say so); silence follows.
-    available = (whole - start).rescaled_to(float(rate.fps))
-    heard = min(length, otio.opentime.RationalTime(math.floor(available.value + 1e-6), float(rate.fps)))
+    heard = min(length, _whole_frames(rate, (whole - start).to_seconds()))
+    if heard.value <= 0:
+        return [_gap(length)]
     # A clip too short for two whole fades gets two that meet in its middle: editors refuse overlaps.
     fade = otio.opentime.RationalTime(min(rate.frames(FADE_SECONDS), heard.value // 2), float(rate.fps))
     reference = otio.schema.ExternalReference(
         target_url=file_url(cue.music),
-        available_range=otio.opentime.TimeRange(start - start, whole),
+        available_range=otio.opentime.TimeRange(whole - whole, whole),
         metadata={META: {"sound": _sound_facts(cue.music_streams), "rate": str(whole.rate)}},
     )
     reference.name = display_name(cue.music)
@@ -219,17 +266,13 @@ def _music_items(cue: Cue, rate: FrameRate, length: otio.opentime.RationalTime, 
         metadata={META: {"for_clip": display_name(cue.video), "fade_frames": fade.value}},
     )
     _beat_markers(clip, cue, rate)
-    # Fades from and to silence: transitions against zero-length gaps, so nothing moves in time.
-    empty = otio.opentime.TimeRange(_frames(rate, 0.0), _frames(rate, 0.0))
-    items = [
-        otio.schema.Gap(source_range=empty),
-        _fade("fade in", fade, into=True),
-        clip,
-        _fade("fade out", fade, into=False),
-        otio.schema.Gap(source_range=empty),
-    ]
+    items = [clip]
+    if fade.value:
+        # Fades from and to silence: transitions against zero-length gaps, so nothing moves in time.
+        none = _gap(fade - fade)
+        items = [none, _fade("fade in", fade, into=True), clip, _fade("fade out", fade, into=False), none.clone()]
     if heard < length:
-        items.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(_frames(rate, 0.0), length - heard)))
+        items.append(_gap(length - heard))
     return items
 
 
@@ -247,14 +290,14 @@ def _beat_markers(clip: otio.schema.Clip, cue: Cue, rate: FrameRate) -> None:
     """A marker on each beat heard, on the timeline frame it falls in (editors snap to frames)."""
     if cue.beats is None:
         return
-    start = clip.source_range.start_time
+    start, heard = clip.source_range.start_time, clip.source_range.duration.value
     downbeats = {round(t, 4) for t in cue.beats.downbeats}
-    end = cue.music_start + cue.length
     for t in cue.beats.times:
-        if not cue.music_start <= t < end or len(clip.markers) >= MAX_MARKERS_PER_CLIP:
+        frame = _frames(rate, t - cue.music_start)
+        if t < cue.music_start or frame.value >= heard or len(clip.markers) >= MAX_MARKERS_PER_CLIP:
             continue
         strong = round(t, 4) in downbeats
-        at = start + _frames(rate, t - cue.music_start).rescaled_to(start.rate)
+        at = start + frame.rescaled_to(start.rate)
         clip.markers.append(
             otio.schema.Marker(
                 name="downbeat" if strong else "beat",

@@ -9,18 +9,17 @@ a second source under the picture, so it carries the picture cut only.
 from __future__ import annotations
 
 import re
-from fractions import Fraction
 
 import opentimelineio as otio
 
-from engine.export.edit import META
+from engine.export.edit import timeline_rate
 from engine.export.rates import DROP_FRAME_RATES, FrameRate
 
 _DROP_TIMECODE = re.compile(r"\b\d\d:\d\d:\d\d;\d\d\b")
 
 
 def write(timeline: otio.schema.Timeline) -> str:
-    rate = FrameRate(Fraction(timeline.metadata[META]["fps"]), timeline.metadata[META]["drop_frame"])
+    rate = timeline_rate(timeline)
     picture_only = otio.schema.Timeline(name=timeline.name, global_start_time=timeline.global_start_time)
     picture_only.tracks.append(timeline.video_tracks()[0].deepcopy())
     for clip in picture_only.find_clips():

@@ -21,7 +21,7 @@ from fractions import Fraction
 
 import opentimelineio as otio
 
-from engine.export.edit import META, name_from_url
+from engine.export.edit import META, name_from_url, timeline_rate
 from engine.export.rates import FrameRate
 
 AUDIO_FADE = {  # FCP 7's own audio transition, which Premiere and Resolve map to their constant-power fade
@@ -39,9 +39,10 @@ def write(timeline: otio.schema.Timeline) -> str:
     text = otio.adapters.write_to_string(timeline, "fcp_xml")
     root = ET.fromstring(text)
     facts = _facts_by_url(timeline)
-    rate = FrameRate(Fraction(timeline.metadata[META]["fps"]), timeline.metadata[META]["drop_frame"])
     for sequence in root.iter("sequence"):
-        _drop_frame(sequence.find("timecode"), rate.drop_frame)
+        timecode = sequence.find("timecode")
+        if timeline_rate(timeline).drop_frame:
+            _set_timecode(timecode, int(timecode.findtext("frame")), timeline_rate(timeline))
     for clipitem in root.iter("clipitem"):
         _one_rate(clipitem)
         file_e = clipitem.find("file")
@@ -52,6 +53,8 @@ def write(timeline: otio.schema.Timeline) -> str:
             _audio_fade(transition)
         for marker in track.iter("marker"):
             _colour(marker)
+        for clipitem in track.iter("clipitem"):
+            _first_sound_channel(clipitem)
     ET.indent(root, space="    ")
     return '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE xmeml>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
@@ -73,12 +76,11 @@ def _one_rate(clipitem: ET.Element) -> None:
 
 def _describe_file(file_e: ET.Element, facts: dict) -> None:
     file_e.find("name").text = name_from_url(file_e.findtext("pathurl"))
-    if "rate" in facts:
-        rate = FrameRate(Fraction(facts["rate"]), bool(facts.get("drop_frame")))
-        if facts.get("width"):  # a picture file's own rate; a sound file's counts the sequence's frames
-            _set_rate(file_e.find("rate"), rate)
-            _set_rate(file_e.find("timecode/rate"), rate)
-        _drop_frame(file_e.find("timecode"), rate.drop_frame)
+    if facts.get("width"):  # a picture file at its own rate (a sound file counts in the sequence's frames)
+        own = FrameRate(Fraction(facts["own_rate"]), bool(facts["drop_frame"]))
+        _set_rate(file_e.find("rate"), own)
+        file_e.find("duration").text = str(facts["own_frames"])
+        _set_timecode(file_e.find("timecode"), facts["timecode_frames"], own)
     media = file_e.find("media")
     for child in list(media):
         media.remove(child)
@@ -93,21 +95,34 @@ def _describe_file(file_e: ET.Element, facts: dict) -> None:
         ET.SubElement(audio, "channelcount").text = str(facts["sound"]["channels"])
 
 
-def _set_rate(rate_e: ET.Element | None, rate: FrameRate) -> None:
-    if rate_e is None:
-        return
+def _set_rate(rate_e: ET.Element, rate: FrameRate) -> None:
     rate_e.find("timebase").text = str(rate.timebase)
     rate_e.find("ntsc").text = "TRUE" if rate.ntsc else "FALSE"
 
 
-def _drop_frame(timecode: ET.Element | None, drop_frame: bool) -> None:
-    """Drop-frame timecode: DF display, and its string counted in drop-frame (the adapter counts non-drop)."""
-    if timecode is None or not drop_frame:
+def _set_timecode(timecode: ET.Element, frame: int, rate: FrameRate) -> None:
+    """A timecode counted at `rate` as the file counts it: drop-frame where it does (OpenTimelineIO counts
+    29.97 non-drop), and at rates SMPTE does not know (12 fps), which OpenTimelineIO refuses to count."""
+    _set_rate(timecode.find("rate"), rate)
+    timecode.find("frame").text = str(frame)
+    timecode.find("displayformat").text = "DF" if rate.drop_frame else "NDF"
+    if rate.drop_frame:
+        text = otio.opentime.to_timecode(otio.opentime.RationalTime(frame, float(rate.fps)), float(rate.fps), True)
+    else:
+        seconds, frames = divmod(frame, rate.timebase)
+        minutes, seconds = divmod(seconds, 60)
+        text = f"{minutes // 60:02d}:{minutes % 60:02d}:{seconds:02d}:{frames:02d}"
+    timecode.find("string").text = text
+
+
+def _first_sound_channel(clipitem: ET.Element) -> None:
+    """Which of the file's sound tracks the clip item plays, as Premiere writes it: the first."""
+    if clipitem.find("file") is None:
         return
-    timecode.find("displayformat").text = "DF"
-    rate = 30000 / 1001 if timecode.findtext("rate/timebase") == "30" else 60000 / 1001
-    frame = otio.opentime.RationalTime(int(timecode.findtext("frame")), rate)
-    timecode.find("string").text = otio.opentime.to_timecode(frame, rate, True)
+    source = ET.Element("sourcetrack")
+    ET.SubElement(source, "mediatype").text = "audio"
+    ET.SubElement(source, "trackindex").text = "1"
+    clipitem.insert(list(clipitem).index(clipitem.find("file")) + 1, source)
 
 
 def _audio_fade(transition: ET.Element) -> None:

@@ -12,21 +12,22 @@ the tests use.
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from fractions import Fraction
 
 import opentimelineio as otio
 
-from engine.export.edit import META, name_from_url
+from engine.export.edit import META, MUSIC, name_from_url, timeline_rate
 from engine.export.rates import FrameRate
 
 VERSION = "1.8"  # the newest version whose assets name their file in `src` (1.9 moved it to <media-rep>)
-_AUDIO_RATES = {32000: "32k", 44100: "44.1k", 48000: "48k", 88200: "88.2k", 96000: "96k", 176400: "176.4k"}
 
 
 def write(timeline: otio.schema.Timeline) -> str:
-    rate = FrameRate(Fraction(timeline.metadata[META]["fps"]), timeline.metadata[META]["drop_frame"])
-    picture, music = timeline.video_tracks()[0], timeline.audio_tracks()[0]
+    rate = timeline_rate(timeline)
+    picture = timeline.video_tracks()[0]
+    music = next(track for track in timeline.audio_tracks() if track.name == MUSIC)
     root = ET.Element("fcpxml", version=VERSION)
     resources = _Resources(ET.SubElement(root, "resources"))
     first = picture[0].media_reference.metadata.get(META, {})
@@ -101,10 +102,11 @@ def _picture_clip(
     facts = shot.media_reference.metadata.get(META, {})
     own = FrameRate(Fraction(facts.get("rate", rate.fps)))
     format_id = resources.format(own, facts.get("width"), facts.get("height"))
-    # The in point on the file's own frames, counted from its timecode; offset and duration on the sequence's.
+    # The in point on the file's own frames (the one at or before the cut, so the clip never runs past the
+    # file's end), counted from its timecode; offset and duration on the sequence's frames.
     timecode = _exact(shot.media_reference.available_range.start_time)
     into = (shot.source_range.start_time - shot.media_reference.available_range.start_time).to_seconds()
-    start = timecode + Fraction(own.frames(into)) / own.fps
+    start = timecode + Fraction(math.floor(into * own.fps + Fraction(1, 10**6))) / own.fps
     return ET.SubElement(
         spine,
         "asset-clip",
@@ -132,9 +134,10 @@ def _music_clip(parent: ET.Element, resources: _Resources, tune: otio.schema.Cli
         audioRole="music",
     )
     fade = Fraction(int(tune.metadata[META]["fade_frames"])) / rate.fps
-    volume = ET.SubElement(ET.SubElement(element, "adjust-volume"), "param", name="amount")
-    ET.SubElement(volume, "fadeIn", type="easeIn", duration=_time(fade))
-    ET.SubElement(volume, "fadeOut", type="easeOut", duration=_time(fade))
+    if fade:
+        volume = ET.SubElement(ET.SubElement(element, "adjust-volume"), "param", name="amount")
+        ET.SubElement(volume, "fadeIn", type="easeIn", duration=_time(fade))
+        ET.SubElement(volume, "fadeOut", type="easeOut", duration=_time(fade))
     for marker in tune.markers:
         ET.SubElement(
             element,

@@ -62,10 +62,10 @@ class FrameRate:
         return round(seconds * self.fps)
 
     def label(self) -> str:
-        text = f"{float(self.fps):.3f}".rstrip("0").rstrip(".")
+        text = f"{float(self.fps):.3f}".rstrip("0").rstrip(".") + " fps"
         if self.fps in DROP_FRAME_RATES:
-            text += " drop-frame" if self.drop_frame else " non-drop"
-        return f"{text} fps"
+            text += " (drop-frame)" if self.drop_frame else " (non-drop)"
+        return text
 
 
 def standard(fps: Fraction | float) -> Fraction | None:

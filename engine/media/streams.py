@@ -18,6 +18,7 @@ import av
 from engine.errors import DecodeError
 from engine.media.container import reason
 
+NTSC = 1001
 _PACKETS = 300  # enough frame intervals to tell a steady rate from a varying one
 _STEADY = 0.02  # a frame interval this close to the usual one (relative) is the usual one
 _STEADY_SHARE = 0.95  # a constant-rate file has (nearly) all its intervals the usual one
@@ -78,16 +79,15 @@ def _duration(container: av.container.InputContainer, stream: av.stream.Stream) 
 
 
 def _picture(container: av.container.InputContainer, stream: av.stream.Stream) -> PictureStream:
-    nominal = stream.average_rate or stream.guessed_rate or Fraction(25)
+    average = float(stream.average_rate or stream.guessed_rate or 25)
+    rate, variable = Fraction(stream.guessed_rate or stream.average_rate or 25), False
     intervals = _intervals(container, stream)
-    rate, variable = Fraction(nominal), False
     if intervals:
+        # The usual interval is the rate the camera ran at: the average also counts the frames it dropped.
         usual = statistics.median(intervals)
+        rate = (1 / usual).limit_denominator(NTSC)
         steady = sum(abs(i - usual) <= _STEADY * usual for i in intervals) / len(intervals)
-        if steady < _STEADY_SHARE:
-            # The usual interval is the rate the camera aimed at; the average counts its dropped frames.
-            rate, variable = (1 / usual).limit_denominator(1001), True
-    average = float(nominal)
+        variable = steady < _STEADY_SHARE
     timecode = stream.metadata.get("timecode") or container.metadata.get("timecode")
     width, height = stream.codec_context.width, stream.codec_context.height
     return PictureStream(rate, variable, average, width, height, timecode)

@@ -12,6 +12,7 @@ Timeline instead.
 import os
 import sys
 import tempfile
+from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from needledrop_client import Needledrop  # noqa: E402
@@ -48,8 +49,9 @@ def main(resolve) -> None:
         music = {"track_id": best[0]["track_id"], "music_start": best[0]["start"]} if best else {}
         clips.append({"video": path, "in": start, "out": end, **music})
         print(f"{os.path.basename(path)}: {best[0]['title'] if best else 'no track fits'}")
-    # Resolve may not import the library's Opus or Ogg files: gather the music as it can read it.
-    music = tempfile.mkdtemp(prefix="needledrop-music-")
+    # Resolve may not import the library's Opus or Ogg files: gather the music as it can read it, somewhere
+    # that lasts as long as the project does (a temporary folder would leave the music offline).
+    music = str(Path.home() / "Movies" / "Needledrop" / f"{project.GetName()} – {timeline.GetName()}")
     text = api.export(clips, fmt="fcp7", name=f"{timeline.GetName()} + music", collect=music)
     with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False) as f:
         f.write(text)

@@ -133,6 +133,7 @@ def features(engine: Engine, root: Path, theme: Path, night: Path) -> dict[str, 
             row["downbeat colour"] = downbeat_colour(fmt, out, tunes)
             row["music file"] = music_file(fmt, out, tunes)
         row["picture file rates"] = picture_rates(fmt, out, pictures)
+        row["the clip's own sound"] = clip_sound(fmt, out, back)
         row["drop-frame"] = drop_frame(fmt, out)
         row["file timecode"] = timecode(fmt, pictures)
         row["notes"] = "; ".join(result.notes) or "none"
@@ -193,6 +194,17 @@ def picture_rates(fmt: str, path: Path, pictures: list) -> str:
     return ", ".join(f"{c.media_reference.available_range.duration.rate:.3f}" for c in pictures)
 
 
+def clip_sound(fmt: str, path: Path, timeline: otio.schema.Timeline) -> str:
+    """Whether the 29.97 clip's own sound (its dialogue) comes with it."""
+    if fmt == "fcpx":
+        asset = next(a for a in xml_root(path).iter("asset") if a.get("name", "").startswith("Vows"))
+        return f"with its clip (asset hasAudio={asset.get('hasAudio')}, {asset.get('audioChannels')} channels)"
+    if fmt == "edl":
+        return "not carried (picture only)"
+    tracks = [t for t in timeline.audio_tracks() if any(c.name.startswith("Vows") for c in t.find_clips())]
+    return f"{len(tracks)} audio track with it, read back" if tracks else "missing"
+
+
 def drop_frame(fmt: str, path: Path) -> str:
     text = path.read_text(encoding="utf-8")
     if fmt == "fcp7":
@@ -201,7 +213,8 @@ def drop_frame(fmt: str, path: Path) -> str:
         return "sequence " + xml_root(path).find(".//sequence").get("tcFormat")
     if fmt == "edl":
         return next(line for line in text.splitlines() if line.startswith("FCM"))
-    drop = otio.adapters.read_from_file(str(path)).metadata.get("needledrop", {}).get("drop_frame")
+    timeline = otio.adapters.read_from_file(str(path))  # held: its metadata dies with it
+    drop = timeline.metadata.get("needledrop", {}).get("drop_frame")
     return f"metadata needledrop.drop_frame={drop} (OTIO has no drop-frame field)"
 
 

@@ -35,6 +35,7 @@ from engine.media.playback import PlaybackAudio, decode_for_playback
 from engine.media.streams import MediaStreams, media_streams
 from engine.media.video import VideoInfo, probe_video, thumbnail
 from engine.recommend import QueryError, Recommender
+from engine.reedit import DEFAULT_LOUDNESS, Reedit, reedit, write_wav
 from engine.recommend.pipeline import MAX_K
 from engine.recommend.prompt import ParsedPrompt, parse_prompt
 from engine.records import (
@@ -299,6 +300,39 @@ class Engine:
         if start < 0 or start >= info.duration:
             raise QueryError(f"{info.name} is {_clock(info.duration)} long: it cannot start at {start:.2f} s")
         return fit_to_length(self._library.beats(info.id), info.duration, start, length)
+
+    def reedit(
+        self,
+        track: int | str | os.PathLike[str],
+        *,
+        length: float,
+        out: str | os.PathLike[str],
+        start: float | None = None,
+        loudness: float | None = DEFAULT_LOUDNESS,
+    ) -> Reedit:
+        """The track re-edited on its own bars to exactly `length` seconds from the downbeat nearest `start`
+        (default: its first), levelled to `loudness` LUFS (None: as it is), written to `out` as WAV. The
+        library file is only read."""
+        _finite(length, "the length")
+        if length <= 0:
+            raise QueryError(f"the length must be positive, not {length}")
+        if loudness is not None and not (math.isfinite(loudness) and -70 <= loudness <= 0):
+            raise QueryError(f"the loudness target must be between -70 and 0 LUFS, not {loudness}")
+        info = self.track(track)
+        if start is not None and not 0 <= start < info.duration:
+            raise QueryError(f"{info.name} is {_clock(info.duration)} long: it cannot start at {start:.2f} s")
+        out = Path(out)
+        if Path(out).resolve() == Path(info.path).resolve():
+            raise QueryError("the re-edit would overwrite its own source: write it to another file")
+        if not out.parent.is_dir():
+            raise QueryError(f"cannot write {out.name}: the folder {out.parent} does not exist")
+        beats = self._library.beats(info.id)
+        try:
+            edit = reedit(info.path, beats, start=0.0 if start is None else start, length=length, loudness=loudness)
+        except ValueError as exc:
+            raise QueryError(f"{info.name}: {exc}") from exc
+        write_wav(edit.samples, edit.rate, out)
+        return edit
 
     @staticmethod
     def parse_prompt(prompt: str) -> ParsedPrompt:

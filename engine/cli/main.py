@@ -8,11 +8,11 @@ import logging
 import sys
 
 import engine
-from engine.cli.commands import library, models, recommend, serve
+from engine.cli.commands import fit, library, models, recommend, serve
 from engine.errors import BundleError, DecodeError, ExecutionProviderError, NeedledropError
 from engine.facade import DatabaseError
 
-COMMAND_GROUPS = (models, library, recommend, serve)
+COMMAND_GROUPS = (models, library, recommend, serve, fit)
 EXIT_CODES = {BundleError: 3, DecodeError: 4, ExecutionProviderError: 5, DatabaseError: 6}
 
 

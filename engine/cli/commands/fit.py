@@ -1,0 +1,49 @@
+"""`needledrop fit`: a track re-edited to a length on its own bars and levelled for delivery, as a WAV."""
+
+from __future__ import annotations
+
+import argparse
+
+from engine.cli.options import emit, open_engine, seconds
+from engine.reedit import DEFAULT_LOUDNESS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    fit = sub.add_parser(
+        "fit",
+        help="re-edit a track to a length (bars cut or repeated where the music repeats itself)",
+        description="Render a library track re-edited to exactly --length seconds: bars removed or repeated at "
+        "joins where the music is most alike, crossfaded on the downbeat, the track's own ending kept where the "
+        "length allows it (else a fade ending on a downbeat), levelled to --loudness LUFS with true peaks at "
+        "most -1 dBTP. The library file is only read.",
+    )
+    fit.add_argument("track", help="a library track: its path, or its id (`library list` shows ids)")
+    fit.add_argument("--length", type=seconds, required=True, help="seconds of music to make")
+    fit.add_argument("--start", type=seconds, help="start from the downbeat nearest this time (default: the first)")
+    fit.add_argument(
+        "--loudness",
+        type=float,
+        default=DEFAULT_LOUDNESS,
+        help=f"integrated loudness target, LUFS (default {DEFAULT_LOUDNESS:g}: web; -23: EBU R128 broadcast)",
+    )
+    fit.add_argument("--no-loudness", action="store_true", help="leave the level as it is")
+    fit.add_argument("--out", required=True, help="the WAV file to write")
+    fit.add_argument("--json", action="store_true", help="the edit as JSON: pieces, joins, fades, gains")
+    fit.set_defaults(handler=fit_command)
+
+
+def fit_command(args) -> int:
+    engine = open_engine(args, prepare_index=False)
+    loudness = None if args.no_loudness else args.loudness
+    edit = engine.reedit(args.track, length=args.length, out=args.out, start=args.start, loudness=loudness)
+    plan = edit.plan
+    lines = [f"wrote {args.out}: {args.length:g} s, {len(plan.joins)} join(s), ending: {plan.ending}"]
+    lines += [f"  {p.at:7.2f} s  plays {p.start:.2f}–{p.end:.2f} s of the track" for p in plan.pieces]
+    if edit.level is not None:
+        level = edit.level
+        lines.append(
+            f"  loudness {level.measured:.1f} → {level.loudness:.1f} LUFS (gain {level.gain_db:+.1f} dB, "
+            f"true peak {level.true_peak_db:.1f} dBTP{', limited' if level.limited else ''})"
+        )
+    emit(args, edit, "\n".join(lines))
+    return 0

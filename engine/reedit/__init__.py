@@ -1,0 +1,101 @@
+"""Music fitted to the picture: a track re-edited to a length on its own bars, levelled for delivery.
+
+`reedit` reads the track, finds how alike its bars are (chroma for harmony, level, brightness, onsets and
+drum hits for timbre: the scan's own analysis, `engine.media.dsp`), plans which bars to play (`plan`) and
+renders them (`render`). The source file is only read.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.media import dsp
+from engine.media.beats import Beats
+from engine.reedit.plan import Join, Piece, Plan, bar_similarity, plan_edit
+from engine.reedit.render import CROSSFADE, DEFAULT_LOUDNESS, Audio, Level, assemble, decode, level, write_wav
+
+__all__ = ["DEFAULT_LOUDNESS", "Join", "Piece", "Reedit", "reedit", "write_wav"]
+
+_ANALYSIS_RATE = 16_000  # the features only compare bars with each other: a light analysis will do
+
+
+@dataclass(frozen=True)
+class Reedit:
+    samples: np.ndarray  # (frames, channels) float32, exactly the length asked for
+    rate: int
+    plan: Plan
+    level: Level | None
+
+    def to_json(self) -> dict:
+        plan = self.plan
+        return {
+            "length": round(len(self.samples) / self.rate, 6),
+            "sample_rate": self.rate,
+            "channels": self.samples.shape[1],
+            "ending": plan.ending,
+            "music_length": round(plan.music_length, 3),
+            "pieces": [{"from": round(p.start, 3), "to": round(p.end, 3), "at": round(p.at, 3)} for p in plan.pieces],
+            "joins": [
+                {
+                    "at": round(j.at, 3),
+                    "leaves": round(j.leaves, 3),
+                    "enters": round(j.enters, 3),
+                    "similarity": round(j.similarity, 3),
+                    "crossfade": CROSSFADE,
+                }
+                for j in plan.joins
+            ],
+            "fade": [round(t, 3) for t in plan.fade] if plan.fade else None,
+            "loudness": None if self.level is None else vars(self.level),
+        }
+
+
+def reedit(
+    path: str | os.PathLike[str],
+    beats: Beats,
+    *,
+    start: float,
+    length: float,
+    loudness: float | None = DEFAULT_LOUDNESS,
+) -> Reedit:
+    """`length` seconds of the track at `path` from the downbeat nearest `start`, re-edited on its bars."""
+    audio = decode(path)
+    downbeats = np.asarray(beats.downbeats, np.float64)
+    downbeats = downbeats[downbeats < audio.duration]
+    if len(downbeats) < 3:
+        raise ValueError(f"{os.fspath(path)} has too few bars to re-edit (its beats were not found)")
+    features = _bar_features(audio, downbeats)
+    first = int(np.argmin(np.abs(downbeats[:-1] - start)))
+    chosen = plan_edit(downbeats, audio.duration, bar_similarity(*features), first, length)
+    samples = assemble(audio, chosen, length)
+    measured = None
+    if loudness is not None:
+        samples, measured = level(samples, audio.rate, loudness)
+    return Reedit(samples, audio.rate, chosen, measured)
+
+
+def _bar_features(audio: Audio, downbeats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per bar: its pitch-class profile (harmony) and its level, brightness, onsets and hits (timbre)."""
+    mono = audio.samples.mean(axis=1)
+    step = max(1, audio.rate // _ANALYSIS_RATE)
+    analysis = dsp.analyse(mono[::step], audio.rate // step)  # decimated: bars are compared, not described
+    edges = np.append(downbeats, audio.duration)
+    chroma, timbre = [], []
+    for begin, end in zip(edges[:-2], edges[1:-1]):
+        c0 = min(int(begin * analysis.chroma_fps), len(analysis.chroma) - 1)
+        c1 = max(int(end * analysis.chroma_fps), c0 + 1)
+        e0 = min(int(begin * analysis.fps), len(analysis.power) - 1)
+        e1 = max(int(end * analysis.fps), e0 + 1)
+        chroma.append(analysis.chroma[c0:c1].mean(axis=0))
+        timbre.append(
+            [
+                10 * np.log10(analysis.power[e0:e1].mean() + 1e-10),
+                analysis.treble[e0:e1].mean(),
+                analysis.envelope[e0:e1].mean(),
+                analysis.hits[e0:e1].mean(),
+            ]
+        )
+    return np.nan_to_num(np.array(chroma)), np.nan_to_num(np.array(timbre))

@@ -1,0 +1,236 @@
+"""Re-editing a track to a length on its own structure: which bars to play, in which order.
+
+The unit is the bar (downbeat to downbeat). A plan plays bars in the track's order from a start bar and
+may jump: after bar k it may go on with bar j instead of bar k + 1, skipping bars (shorter) or going back
+to repeat them (longer). A jump costs more the less bar j sounds like the bar it replaces and the less the
+bar before j sounds like bar k (`similarity`, chroma and timbre per bar), so the music is cut where it
+repeats itself, as an editor cutting on the beat would. Jumps are at least `MIN_RUN` bars apart, so no
+passage is chopped up.
+
+A plan ends in one of two ways:
+- the track's own ending: the last bar and everything after it (its ring-out), when the plan reaches it
+  within a bar before the target length (silence then fills the rest);
+- a fade that ends on a downbeat within half a bar before the target length, or, when the nearest downbeat
+  is further from it, that plays on past the downbeat and ends at the length; used when no plan reaches
+  the ending well enough. The natural ending is preferred (`FADE_COST`).
+
+Dynamic programming over (bars played, bar, bars since the last jump) finds the cheapest plan; the
+rendered length is then made exact to the sample by the silence after the ending (`render`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+MIN_RUN = 4  # bars played between jumps
+JUMP_COST = 0.35  # every jump, however smooth: fewer edits are better
+FADE_COST = 1.0  # ending on a fade rather than on the track's own ending
+SHORT_COST = 0.5  # per bar of silence left after the ending
+HARMONY_WEIGHT = 0.7  # of the bar similarity: harmony, the rest timbre
+# What a step in level (dB), brightness (share of power above 2 kHz), onset strength and drum hits (share of
+# treble bins) is worth: one unit each is a clearly different sound.
+TIMBRE_SCALE = np.array([3.0, 0.05, 0.02, 0.05])
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Source seconds [start, end) played from output second `at`."""
+
+    start: float
+    end: float
+    at: float
+
+    @property
+    def length(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Join:
+    at: float  # output seconds
+    leaves: float  # source seconds where the music leaves (a downbeat)
+    enters: float  # source seconds where it goes on (a downbeat)
+    similarity: float  # 0..1, of the bars either side (see the module docstring)
+
+
+@dataclass(frozen=True)
+class Plan:
+    pieces: list[Piece]
+    joins: list[Join]
+    ending: str  # "natural" (the track's own ending) or "fade" (a fade ending on a downbeat)
+    music_length: float  # seconds of music before the silence that makes up the length
+    cost: float
+    fade: tuple[float, float] | None = None  # output seconds of the fade ending, if any
+    bars: list[int] = field(default_factory=list)  # the bars played, in order (indices into the downbeats)
+
+
+def bar_similarity(chroma: np.ndarray, timbre: np.ndarray) -> np.ndarray:
+    """(bars, bars) how alike two bars sound, 0..1: the correlation of their pitch-class profiles (the
+    track's mean profile removed, so the key every bar shares says nothing) and the nearness of their level,
+    brightness, onsets and hits, in fixed units (`TIMBRE_SCALE`) so a loop's tiny variations stay tiny."""
+    centred = chroma - chroma.mean(axis=0)
+    unit = centred / (np.linalg.norm(centred, axis=1, keepdims=True) + 1e-9)
+    harmony = np.clip((unit @ unit.T + 1.0) / 2.0, 0.0, 1.0)
+    scaled = timbre / TIMBRE_SCALE
+    distance = np.sqrt(((scaled[:, None, :] - scaled[None, :, :]) ** 2).sum(axis=2))
+    return HARMONY_WEIGHT * harmony + (1 - HARMONY_WEIGHT) * np.exp(-distance)
+
+
+def plan_edit(downbeats: np.ndarray, duration: float, similarity: np.ndarray, start_bar: int, length: float) -> Plan:
+    """The cheapest plan of `length` seconds from bar `start_bar` (see the module docstring).
+
+    `downbeats` are the bar starts in seconds; bar k lasts until downbeat k + 1, and the last downbeat
+    starts the ending, which lasts until `duration`. `similarity` is `bar_similarity` of the bars.
+    """
+    bars = len(downbeats) - 1  # full bars; the last downbeat starts the ending
+    if bars < 1 or not 0 <= start_bar < bars:
+        raise ValueError("a track needs at least two downbeats, and the start must be one of its bars")
+    lengths = np.diff(downbeats)
+    ending = duration - downbeats[-1]
+    bar = float(np.median(lengths))
+    steps = max(1, math.ceil(length / float(lengths.min())) + 1)
+    cost_of_jump = _jump_costs(similarity, bars)
+
+    # cost[r, k]: the cheapest plan that has just played bar k, r bars after its last jump (r = MIN_RUN: free
+    # to jump); length[r, k]: how long that plan is. The start counts as a jump.
+    cost = np.full((MIN_RUN + 1, bars), np.inf)
+    played = np.zeros((MIN_RUN + 1, bars))
+    cost[1, start_bar], played[1, start_bar] = 0.0, lengths[start_bar]
+    back: list[tuple[np.ndarray, np.ndarray]] = []  # per step: the (r, k) each state came from
+    best = None
+    for step in range(1, steps + 1):
+        best = _better(best, _endings(cost, played, lengths, ending, length, bar, step))
+        if step == steps:
+            break
+        cost, played, came_from = _advance(cost, played, lengths, cost_of_jump, length + bar)
+        back.append(came_from)
+    if best is None:
+        raise ValueError(f"no plan of {length:.2f} s: the track is too short to re-edit to it")
+    return _trace(best, back, downbeats, duration, similarity, lengths, ending)
+
+
+def _jump_costs(similarity: np.ndarray, bars: int) -> np.ndarray:
+    """(from k, to j): the cost of playing bar j after bar k instead of bar k + 1."""
+    costs = np.full((bars, bars), np.inf)
+    for k in range(bars):
+        follows = min(k + 1, len(similarity) - 1)  # the bar that would have come next (or the ending's)
+        for j in range(bars):
+            if j == k + 1:
+                continue
+            alike = similarity[follows, j]
+            if j > 0:
+                alike = (alike + similarity[k, j - 1]) / 2
+            costs[k, j] = JUMP_COST + (1.0 - alike) * 4.0
+    return costs
+
+
+def _advance(cost, played, lengths, cost_of_jump, limit):
+    """One more bar: on to the next bar, or a jump from a state free to jump."""
+    runs, bars = cost.shape
+    new_cost = np.full_like(cost, np.inf)
+    new_played = np.zeros_like(played)
+    came_from = np.full((runs, bars, 2), -1, dtype=np.int64)
+    for r in range(1, runs):  # on to the next bar: one bar further from the last jump
+        onto = min(r + 1, runs - 1)
+        take = cost[r, :-1] + 0.0
+        better = take < new_cost[onto, 1:]
+        idx = np.nonzero(better)[0]
+        new_cost[onto, idx + 1] = take[idx]
+        new_played[onto, idx + 1] = played[r, idx] + lengths[idx + 1]
+        came_from[onto, idx + 1] = np.stack([np.full(len(idx), r), idx], axis=1)
+    free = cost[runs - 1]  # a jump, only after MIN_RUN bars
+    total = free[:, None] + cost_of_jump
+    k = np.argmin(total, axis=0)
+    jump = total[k, np.arange(bars)]
+    better = jump < new_cost[1]
+    j = np.nonzero(better)[0]
+    new_cost[1, j] = jump[j]
+    new_played[1, j] = played[runs - 1, k[j]] + lengths[j]
+    came_from[1, j] = np.stack([np.full(len(j), runs - 1), k[j]], axis=1)
+    new_cost[new_played > limit] = np.inf  # longer than the target: no ending can follow
+    return new_cost, new_played, came_from
+
+
+@dataclass(frozen=True)
+class _End:
+    cost: float
+    step: int
+    run: int
+    bar: int
+    kind: str
+    music: float
+
+
+def _endings(cost, played, lengths, ending, length, bar, step) -> _End | None:
+    """The cheapest way to end after `step` bars: the track's ending after its last bar, or a fade."""
+    best = None
+    bars = cost.shape[1]
+    for r in range(cost.shape[0]):
+        # The track's own ending follows its last full bar; it may leave up to a bar of silence.
+        natural = played[r, bars - 1] + ending
+        gap = length - natural
+        if np.isfinite(cost[r, bars - 1]) and -1e-6 <= gap <= bar:
+            best = _better(
+                best, _End(cost[r, bars - 1] + SHORT_COST * gap / bar, step, r, bars - 1, "natural", natural)
+            )
+        # A fade ending on the downbeat after the bar just played when it falls within half a bar before
+        # the length; up to a bar before, the music goes on past that downbeat and fades out at the length.
+        gaps = length - played[r]
+        ok = np.isfinite(cost[r]) & (gaps >= -1e-6) & (gaps <= bar)
+        for k in np.nonzero(ok)[0]:
+            over = gaps[k] > bar / 2 and downbeats_left(k, bars)
+            music = length if over else played[r, k]
+            end = _End(cost[r, k] + FADE_COST + SHORT_COST * (length - music) / bar, step, r, int(k), "fade", music)
+            best = _better(best, end)
+    return best
+
+
+def downbeats_left(k: int, bars: int) -> bool:
+    """Whether music follows bar k in the source, to play on into a fade (the ending does, after the last)."""
+    return k < bars
+
+
+def _better(a: _End | None, b: _End | None) -> _End | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return b if b.cost < a.cost else a
+
+
+def _trace(end: _End, back, downbeats, duration, similarity, lengths, ending) -> Plan:
+    sequence = [end.bar]
+    run, bar = end.run, end.bar
+    for came_from in reversed(back[: end.step - 1]):
+        run, bar = (int(x) for x in came_from[run, bar])
+        sequence.append(bar)
+    sequence.reverse()
+    pieces, joins, at = [], [], 0.0
+    start = sequence[0]
+    for previous, current in zip(sequence, sequence[1:] + [None]):
+        if current == previous + 1:
+            continue
+        last = previous
+        stop = float(downbeats[last + 1])
+        if current is None:  # the last piece: on to the track's end, or on into the fade past its downbeat
+            stop = (
+                duration
+                if end.kind == "natural"
+                else min(duration, stop + end.music - (at + stop - float(downbeats[start])))
+            )
+        pieces.append(Piece(float(downbeats[start]), stop, at))
+        at += stop - float(downbeats[start])
+        if current is not None:
+            follows = min(last + 1, len(similarity) - 1)
+            joins.append(
+                Join(at, float(downbeats[last + 1]), float(downbeats[current]), float(similarity[follows, current]))
+            )
+            start = current
+    fade = None
+    if end.kind == "fade":
+        fade_length = min(float(np.median(lengths)) / 2, end.music / 2)
+        fade = (end.music - fade_length, end.music)
+    return Plan(pieces, joins, end.kind, end.music, end.cost, fade, sequence)

@@ -1,0 +1,121 @@
+"""Re-editing a track to a length on its own bars: exact lengths, joins on downbeats without clicks, the
+track's own ending where the length allows it, delivery loudness; through the engine and the CLI."""
+
+import hashlib
+import json
+import math
+
+import av
+import numpy as np
+import pytest
+from scipy.signal import resample_poly
+
+from engine.cli.main import main
+from engine.facade import Engine, QueryError
+from engine.reedit.render import CROSSFADE, decode
+from media import render_midi
+
+
+@pytest.fixture(scope="module")
+def library(bundle, tmp_path_factory):
+    root = tmp_path_factory.mktemp("reedit")
+    music = root / "music"
+    music.mkdir()
+    # Four bars of four chords, repeated: a track whose bars repeat as songs do.
+    render_midi(
+        music / "loop.flac",
+        bpm=120,
+        program=0,
+        melody=[60, 60, 60, 60, 65, 65, 65, 65, 67, 67, 67, 67, 64, 64, 64, 64],
+        drums=True,
+        bass=True,
+        seconds=40,
+    )
+    engine = Engine(root / "data", bundle=bundle)
+    engine.add_root(music)
+    engine.scan(workers=1)
+    return engine, music / "loop.flac", root
+
+
+def read_wav(path):
+    audio = decode(path)
+    return audio.samples, audio.rate
+
+
+def digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def natural_plus(engine, loop, bars: int) -> float:
+    """A length the track's own ending can close: from its first downbeat to its end, plus `bars` bars."""
+    downbeats = np.asarray(engine.beats(loop).downbeats)
+    return float(decode(loop).duration - downbeats[0] + bars * np.median(np.diff(downbeats))) + 0.3
+
+
+@pytest.mark.parametrize("length", [13.37, 23.0, "24 bars more", 140.0])
+def test_the_edit_is_exactly_as_long_as_asked_and_joins_on_downbeats_without_clicks(library, tmp_path, length):
+    engine, loop, _ = library
+    natural = length == "24 bars more"  # four-bar phrases repeated six times: the track's own ending fits
+    length = natural_plus(engine, loop, 24) if natural else length
+    before = digest(loop)
+    out = tmp_path / "fit.wav"
+    edit = engine.reedit(loop, length=length, out=out, loudness=None)
+    samples, rate = read_wav(out)
+    assert len(samples) == round(length * rate)  # to the sample
+    with av.open(str(out)) as container:
+        assert container.streams.audio[0].codec_context.name == "pcm_s24le"
+    assert digest(loop) == before  # the library file is only read
+
+    downbeats = np.asarray(engine.beats(loop).downbeats)
+    source, _ = read_wav(loop)
+    own_jump = np.abs(np.diff(source, axis=0)).max()
+    for join in edit.plan.joins:
+        assert np.abs(downbeats - join.leaves).min() < 1e-6 and np.abs(downbeats - join.enters).min() < 1e-6
+        at, half = round(join.at * rate), round(CROSSFADE * rate)
+        around = samples[max(at - half, 0) : at + half]
+        assert np.abs(np.diff(around, axis=0)).max() <= own_jump * 1.05  # no click: no step the track lacks
+    assert edit.plan.music_length <= length + 1e-9
+    if length > 40:
+        assert len(edit.plan.joins) >= 2  # longer: bars repeated
+    if natural:  # repeated bars, then the track's own ending
+        assert edit.plan.ending == "natural"
+        assert edit.plan.pieces[-1].end == pytest.approx(decode(loop).duration)
+
+
+@pytest.mark.parametrize("target", [-14.0, -23.0])
+def test_the_edit_is_levelled_to_the_delivery_loudness_under_a_true_peak_ceiling(library, tmp_path, target):
+    import pyloudnorm
+
+    engine, loop, _ = library
+    out = tmp_path / "fit.wav"
+    edit = engine.reedit(loop, length=30.0, out=out, loudness=target)
+    samples, rate = read_wav(out)
+    measured = pyloudnorm.Meter(rate).integrated_loudness(samples.astype(np.float64))
+    assert abs(measured - target) <= 0.5 and abs(edit.level.loudness - measured) < 0.05
+    true_peak = 20 * math.log10(np.abs(resample_poly(samples.astype(np.float64), 4, 1, axis=0)).max())
+    assert true_peak <= -1.0 + 0.05
+
+
+def test_the_cli_writes_the_edit_and_lists_it(library, tmp_path, capsys):
+    engine, loop, _ = library
+    out = tmp_path / "cue.wav"
+    args = ["--data-dir", str(engine.data_dir), "fit", str(loop), "--length", "61", "--out", str(out), "--json"]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["length"] == 61 and out.is_file()
+    assert report["pieces"][0]["at"] == 0 and all(
+        {"at", "leaves", "enters", "similarity"} <= set(j) for j in report["joins"]
+    )
+    assert report["loudness"]["target"] == -14.0
+
+
+def test_impossible_re_edits_are_one_clear_error(library, tmp_path):
+    engine, loop, _ = library
+    with pytest.raises(QueryError, match="length must be positive"):
+        engine.reedit(loop, length=0.0, out=tmp_path / "x.wav")
+    with pytest.raises(QueryError, match="overwrite its own source"):
+        engine.reedit(loop, length=10.0, out=loop)
+    with pytest.raises(QueryError, match="does not exist"):
+        engine.reedit(loop, length=10.0, out=tmp_path / "missing" / "x.wav")
+    with pytest.raises(QueryError, match="loudness target"):
+        engine.reedit(loop, length=10.0, out=tmp_path / "x.wav", loudness=12.0)

@@ -35,7 +35,6 @@ from engine.media.playback import PlaybackAudio, decode_for_playback
 from engine.media.streams import MediaStreams, media_streams
 from engine.media.video import VideoInfo, probe_video, thumbnail
 from engine.recommend import QueryError, Recommender
-from engine.reedit import DEFAULT_LOUDNESS, Reedit, reedit, write_wav
 from engine.recommend.pipeline import MAX_K
 from engine.recommend.prompt import ParsedPrompt, parse_prompt
 from engine.records import (
@@ -54,6 +53,7 @@ from engine.records import (
     ScanReport,
     Track,
 )
+from engine.reedit import DEFAULT_LOUDNESS, Reedit, reedit, write_wav
 from engine.sqlite import DatabaseError
 
 log = logging.getLogger(__name__)

@@ -483,6 +483,7 @@ def _clock(seconds: float) -> str:
 
 # The errors a front end tells apart, so that none needs to import the engine's internals.
 __all__ = [
+    "DEFAULT_LOUDNESS",
     "MAX_K",
     "CatalogError",
     "DatabaseError",

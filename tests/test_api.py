@@ -266,6 +266,20 @@ def test_similar_beats_and_fit(client, served):
     assert min(abs(np.array(beats["downbeats"]) - fit["start"])) < 0.001
 
 
+def test_fit_renders_the_track_re_edited_to_the_length(client, served, tmp_path):
+    drums = served["engine"].track(served["music"] / "drums.flac").id
+    out = tmp_path / "cue.wav"
+    body = {"track_id": drums, "start": 2.0, "length": 17.5, "render": str(out), "loudness": -23}
+    edit = client.post("/v1/fit", json=body)
+    assert edit.status_code == 200, edit.text
+    report = edit.json()
+    assert report["render"] == str(out) and report["length"] == 17.5 and out.is_file()
+    assert abs(report["loudness"]["loudness"] - -23) <= 0.5 and report["pieces"][0]["at"] == 0
+    for bad in ("cue.wav", str(tmp_path / "cue.mp3")):
+        refused = client.post("/v1/fit", json=body | {"render": bad})
+        assert refused.status_code == 422 and refused.json()["error"]["code"] == "bad_path"
+
+
 def test_scan_starts_and_reports_progress(client, served):
     extra = served["root"] / "more"
     extra.mkdir(exist_ok=True)

@@ -29,6 +29,7 @@ from engine import __version__, records
 from engine.errors import DecodeError, NeedledropError
 from engine.export import FORMATS
 from engine.facade import (
+    DEFAULT_LOUDNESS,
     MAX_K,
     DatabaseError,
     Engine,
@@ -115,6 +116,15 @@ class FitRequest(_Strict):
     track_id: int = Field(ge=1, le=2**62)
     start: Seconds = Field(0.0, description="where the music should start, near enough (the recommended start)")
     length: Annotated[float, Field(gt=0, le=24 * 3600, allow_inf_nan=False)] = Field(description="clip length, s")
+    render: str | None = Field(
+        None,
+        max_length=4096,
+        description="an absolute .wav path: re-edit the track to exactly `length` on its own bars and write it "
+        "there; the answer then lists the edit (pieces, joins, fades, loudness)",
+    )
+    loudness: Annotated[float, Field(ge=-70, le=0, allow_inf_nan=False)] | None = Field(
+        DEFAULT_LOUDNESS, description="with `render`: integrated loudness target, LUFS (null: level unchanged)"
+    )
 
 
 class ExportClip(_Strict):
@@ -142,14 +152,26 @@ class ScanRequest(_Strict):
     full: bool = False
 
 
-def _folder(path: str, what: str) -> str:
-    """An absolute folder path (it may not exist yet: the export makes it)."""
+def _absolute(path: str, what: str) -> Path:
     if "\x00" in path:
         raise ApiError(422, "bad_path", f"the {what} path contains a NUL character")
     if not Path(path).is_absolute():
         raise ApiError(422, "bad_path", f"the {what} path must be absolute: {path}")
-    if Path(path).is_file():
+    return Path(path)
+
+
+def _folder(path: str, what: str) -> str:
+    """An absolute folder path (it may not exist yet: the export makes it)."""
+    if _absolute(path, what).is_file():
         raise ApiError(422, "bad_path", f"the {what} path is a file, not a folder: {path}")
+    return path
+
+
+def _wav_to_write(path: str, what: str) -> str:
+    """An absolute .wav path to write (an earlier file there is replaced)."""
+    target = _absolute(path, what)
+    if target.suffix.lower() != ".wav" or target.is_dir():
+        raise ApiError(422, "bad_path", f"the {what} path must name a .wav file: {path}")
     return path
 
 
@@ -391,11 +413,18 @@ def create_app(engine: Engine, token: str, *, allowed_origins: list[str] | None 
 
     @app.post(
         "/v1/fit",
-        summary="In and out points for a clip: on a downbeat near a phrase start, where the music lasts it",
+        summary="In and out points for a clip (on a downbeat near a phrase start, where the music lasts it), or, "
+        "with `render`, the track re-edited to the clip's length as a WAV",
         responses=_answers(404, 422, 503),
     )
     def fit(body: FitRequest) -> dict:
         track_id = track_of(body.track_id, None)
+        if body.render is not None:
+            out = _wav_to_write(body.render, "render")
+            edit = engine_call(
+                lambda: engine.reedit(track_id, length=body.length, out=out, start=body.start, loudness=body.loudness)
+            )
+            return {"track_id": track_id, "render": out} | to_json(edit)
         result = engine_call(lambda: engine.fit(track_id, start=body.start, length=body.length))
         return {"track_id": track_id} | to_json(result)
 

@@ -11,8 +11,8 @@ A plan ends in one of two ways:
 - the track's own ending: the last bar and everything after it (its ring-out), when the plan reaches it
   within a bar before the target length (silence then fills the rest);
 - a fade that ends on a downbeat within half a bar before the target length, or, when the nearest downbeat
-  is further from it, that plays on past the downbeat and ends at the length; used when no plan reaches
-  the ending well enough. The natural ending is preferred (`FADE_COST`).
+  is further from it (up to `OVER_BARS` bars), that plays on past the downbeat and ends at the length;
+  used when no plan reaches the ending well enough. The natural ending is preferred (`FADE_COST`).
 
 Dynamic programming over (bars played, bar, bars since the last jump) finds the cheapest plan; the
 rendered length is then made exact to the sample by the silence after the ending (`render`).
@@ -29,6 +29,7 @@ MIN_RUN = 4  # bars played between jumps
 JUMP_COST = 0.35  # every jump, however smooth: fewer edits are better
 FADE_COST = 1.0  # ending on a fade rather than on the track's own ending
 SHORT_COST = 0.5  # per bar of silence left after the ending
+OVER_BARS, OVER_COST = 2, 0.25  # a fade may play on this many bars past the last downbeat, at this cost per bar
 HARMONY_WEIGHT = 0.7  # of the bar similarity: harmony, the rest timbre
 # What a step in level (dB), brightness (share of power above 2 kHz), onset strength and drum hits (share of
 # treble bins) is worth: one unit each is a clearly different sound.
@@ -179,11 +180,14 @@ def _endings(cost, played, lengths, ending, length, bar, step) -> _End | None:
         # A fade ending on the downbeat after the bar just played when it falls within half a bar before
         # the length; up to a bar before, the music goes on past that downbeat and fades out at the length.
         gaps = length - played[r]
-        ok = np.isfinite(cost[r]) & (gaps >= -1e-6) & (gaps <= bar)
+        ok = np.isfinite(cost[r]) & (gaps >= -1e-6) & (gaps <= OVER_BARS * bar)
         for k in np.nonzero(ok)[0]:
             over = gaps[k] > bar / 2 and downbeats_left(k, bars)
+            if gaps[k] > bar / 2 and not over:
+                continue
             music = length if over else played[r, k]
-            end = _End(cost[r, k] + FADE_COST + SHORT_COST * (length - music) / bar, step, r, int(k), "fade", music)
+            penalty = OVER_COST * gaps[k] / bar if over else SHORT_COST * gaps[k] / bar
+            end = _End(cost[r, k] + FADE_COST + penalty, step, r, int(k), "fade", music)
             best = _better(best, end)
     return best
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from engine.cli.options import emit, open_engine, seconds
-from engine.reedit import DEFAULT_LOUDNESS
+from engine.facade import DEFAULT_LOUDNESS
 
 
 def register(sub: argparse._SubParsersAction) -> None:

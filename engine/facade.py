@@ -53,7 +53,7 @@ from engine.records import (
     ScanReport,
     Track,
 )
-from engine.reedit import DEFAULT_LOUDNESS, Reedit, reedit, write_wav
+from engine.reedit import DEFAULT_LOUDNESS, Reedit, output_beats, reedit, write_wav
 from engine.sqlite import DatabaseError
 
 log = logging.getLogger(__name__)
@@ -363,12 +363,16 @@ class Engine:
         path: str | os.PathLike[str] | None = None,
         name: str = "Needledrop",
         collect: str | os.PathLike[str] | None = None,
+        render: bool = False,
+        loudness: float | None = DEFAULT_LOUDNESS,
     ) -> ExportResult:
         """The edit as a timeline: written to `path` (its suffix names the format unless `fmt` does), or
         returned as text when there is no path. Every clip is checked before anything is written.
 
         With `collect`, the chosen music is gathered into that folder (copied, or transcoded to WAV where
-        the format's editors cannot import the file) and the timeline points there."""
+        the format's editors cannot import the file) and the timeline points there. With `render`, each
+        clip's music is re-edited to the clip's length (`reedit`, levelled to `loudness`) into that folder
+        (default: one named after the timeline, beside it) and the timeline uses those WAVs."""
         if path is None and fmt is None:
             raise ExportError("say which timeline format to write (otio, fcp7, fcpx or edl)")
         if path is not None and Path(path).is_dir():
@@ -376,7 +380,10 @@ class Engine:
             raise ExportError(f"{path} is a folder: name the timeline file to write in it, e.g. {example}")
         fmt = format_for(path if path is not None else "", fmt)
         notes: list[str] = []
-        cues = [self._cue(clip, notes) for clip in clips]
+        cues = [self._cue(clip, notes, fitted_later=render) for clip in clips]
+        if render and fmt != "edl":
+            folder = collect if collect is not None else _beside(path)
+            cues, collect = self._rendered(cues, folder, loudness, notes), None  # WAVs every editor reads
         if collect is not None and fmt != "edl":  # an EDL carries no music to collect
             cues = _collected(cues, collect, fmt, notes)
         else:
@@ -391,7 +398,47 @@ class Engine:
         written = write_timeline(built.timeline, path, fmt)
         return ExportResult(fmt, rate, exported, path=str(written), notes=notes)
 
-    def _cue(self, clip: ExportClip, notes: list[str]) -> Cue:
+    def _rendered(
+        self, cues: list[Cue], folder: str | os.PathLike[str], loudness: float | None, notes: list[str]
+    ) -> list[Cue]:
+        """Each clip's music re-edited to the clip's length, as a WAV in `folder`, the cue pointing at it."""
+        folder = Path(folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ExportError(f"cannot make the folder {folder} for the fitted music: {exc.strerror or exc}") from exc
+        out = []
+        for number, cue in enumerate(cues, 1):
+            if cue.music is None:
+                out.append(cue)
+                continue
+            # A little longer than the clip: the timeline cuts it on the clip's last frame.
+            length = cue.length + _RENDER_SPARE
+            target = folder / f"{number:02d} {Path(cue.music).stem} ({cue.length:.2f} s).wav"
+            try:
+                edit = self.reedit(cue.track_id, length=length, out=target, start=cue.music_start, loudness=loudness)
+            except QueryError as exc:
+                raise ExportError(str(exc)) from exc
+            joins = len(edit.plan.joins)
+            notes.append(
+                f"{cue.title} fitted to {Path(cue.video).name}: {joins} join{'s' * (joins != 1)}, "
+                f"{'its own ending' if edit.plan.ending == 'natural' else 'a fade-out'}"
+                + (f", {edit.level.loudness:.1f} LUFS" if edit.level else "")
+            )
+            out.append(
+                replace(
+                    cue,
+                    music=str(target),
+                    music_duration=length,
+                    music_start=0.0,
+                    title=f"{cue.title} (fitted)",
+                    beats=output_beats(cue.beats, edit.plan) if cue.beats is not None else None,
+                    music_streams=media_streams(target),
+                )
+            )
+        return out
+
+    def _cue(self, clip: ExportClip, notes: list[str], *, fitted_later: bool = False) -> Cue:
         video = os.fspath(clip.video)
         label = Path(video).name
         for value, what in ((clip.clip_in, "in point"), (clip.clip_out, "out point"), (clip.music_start, "start")):
@@ -413,7 +460,7 @@ class Engine:
         beats = self._library.beats(track.id)  # the track is known: no second look-up
         if clip.fit:  # the recommendation placed its start with this same fit: a start it gave stays put
             start = fit_to_length(beats, track.duration, start, cue.length).start
-        if start + cue.length > track.duration + 1e-6:
+        if start + cue.length > track.duration + 1e-6 and not fitted_later:
             notes.append(
                 f"{track.name} ends {start + cue.length - track.duration:.1f} s before the end of {label}: "
                 "the rest of the clip has no music"
@@ -428,6 +475,16 @@ class Engine:
             track_id=track.id,
             music_streams=_music_streams(track.path),
         )
+
+
+_RENDER_SPARE = 0.1  # seconds of fitted music past the clip's end, for the timeline to cut on its frame
+
+
+def _beside(path: str | os.PathLike[str] | None) -> Path:
+    """The folder for a timeline's fitted music: beside the timeline, named after it."""
+    if path is None:
+        raise ExportError("say where to write the fitted music: a folder to collect it in")
+    return Path(path).with_name(f"{Path(path).stem} music")
 
 
 def _music_streams(path: str) -> MediaStreams:

@@ -252,6 +252,14 @@ def test_export_collects_music_the_editor_cannot_import(client, served, tmp_path
     assert (folder / "synth.wav").is_file() and (folder / "synth.wav").as_uri() in collected.json()["content"]
     relative = client.post("/v1/export", json={"format": "fcpx", "clips": clips, "collect": "music"})
     assert relative.status_code == 422 and relative.json()["error"]["code"] == "bad_path"
+    fitted = client.post(
+        "/v1/export", json={"format": "fcp7", "clips": clips, "collect": str(folder), "render": True, "loudness": -16}
+    )
+    assert fitted.status_code == 200, fitted.text
+    (cue,) = fitted.json()["clips"]
+    assert cue["music"].endswith(".wav") and Path(cue["music"]).parent == folder and cue["music_start"] == 0
+    nowhere = client.post("/v1/export", json={"format": "fcp7", "clips": clips, "render": True})
+    assert nowhere.status_code == 422
 
 
 def test_similar_beats_and_fit(client, served):

@@ -4,6 +4,8 @@ track's own ending where the length allows it, delivery loudness; through the en
 import hashlib
 import json
 import math
+from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -12,8 +14,9 @@ from scipy.signal import resample_poly
 
 from engine.cli.main import main
 from engine.facade import Engine, QueryError
+from engine.records import ExportClip
 from engine.reedit.render import CROSSFADE, decode
-from media import render_midi
+from media import render_midi, write_footage
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +122,36 @@ def test_impossible_re_edits_are_one_clear_error(library, tmp_path):
         engine.reedit(loop, length=10.0, out=tmp_path / "missing" / "x.wav")
     with pytest.raises(QueryError, match="loudness target"):
         engine.reedit(loop, length=10.0, out=tmp_path / "x.wav", loudness=12.0)
+
+
+def test_an_export_with_render_puts_the_fitted_music_under_the_clip(library, tmp_path):
+    import opentimelineio as otio
+
+    engine, loop, root = library
+    clip = write_footage(tmp_path / "scene.mp4", 25, 60.0)  # longer than the 40 s track
+    result = engine.export(
+        [ExportClip(clip, 2.0, 58.0, track=str(loop), music_start=4.0)], path=tmp_path / "cut.otio", render=True
+    )
+    (cue,) = result.cues
+    wav = tmp_path / "cut music" / Path(cue.music).name
+    assert Path(cue.music) == wav and wav.suffix == ".wav" and cue.music_start == 0.0
+    assert cue.music_end == pytest.approx(56.0)  # fitted: the music lasts the whole clip
+    assert any("fitted to scene.mp4" in note for note in result.notes)
+    assert not any("before the end of" in note for note in result.notes)
+    timeline = otio.adapters.read_from_file(result.path)
+    (tune,) = timeline.audio_tracks()[0].find_clips()
+    assert tune.source_range.duration.to_seconds() == pytest.approx(56.0) and len(tune.markers) > 20
+    samples, rate = read_wav(wav)
+    assert len(samples) >= 56.0 * rate
+
+
+def test_the_cli_exports_fitted_music(library, tmp_path, capsys):
+    engine, loop, _ = library
+    clip = write_footage(tmp_path / "scene.mp4", Fraction(30000, 1001), 12.0, sound=True)
+    out = tmp_path / "cut.fcpxml"
+    args = ["--data-dir", str(engine.data_dir), "export", str(clip), str(out), "--track", str(loop)]
+    assert main([*args, "--render", "--loudness", "-23", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    (cue,) = report["clips"]
+    assert cue["music"].endswith(".wav") and Path(cue["music"]).parent == tmp_path / "cut music"
+    assert any("-23.0 LUFS" in note for note in report["notes"])

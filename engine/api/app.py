@@ -146,6 +146,12 @@ class ExportRequest(_Strict):
         description="an absolute folder to gather the music into (copied, or converted to WAV where the "
         "format's editors cannot import it); the timeline points there",
     )
+    render: bool = Field(
+        False, description="re-edit each clip's music to the clip's length, as WAV in the `collect` folder"
+    )
+    loudness: Annotated[float, Field(ge=-70, le=0, allow_inf_nan=False)] | None = Field(
+        DEFAULT_LOUDNESS, description="with `render`: integrated loudness target, LUFS (null: level unchanged)"
+    )
 
 
 class ScanRequest(_Strict):
@@ -443,7 +449,13 @@ def create_app(engine: Engine, token: str, *, allowed_origins: list[str] | None 
             edit = records.ExportClip(video, clip.clip_in, clip.clip_out, clip.track_id, clip.music_start, clip.fit)
             clips.append(edit)
         collect = _folder(body.collect, "collect") if body.collect is not None else None
-        result = engine_call(lambda: engine.export(clips, fmt=body.format, name=body.name, collect=collect))
+        if body.render and collect is None:
+            raise ApiError(422, "bad_request", "render needs a `collect` folder to write the fitted music in")
+        result = engine_call(
+            lambda: engine.export(
+                clips, fmt=body.format, name=body.name, collect=collect, render=body.render, loudness=body.loudness
+            )
+        )
         suffix = FORMATS[body.format]
         return {
             "format": result.format,

@@ -17,7 +17,7 @@ from engine.media.beats import Beats
 from engine.reedit.plan import Join, Piece, Plan, bar_similarity, plan_edit
 from engine.reedit.render import CROSSFADE, DEFAULT_LOUDNESS, Audio, Level, assemble, decode, level, write_wav
 
-__all__ = ["DEFAULT_LOUDNESS", "Join", "Piece", "Reedit", "reedit", "write_wav"]
+__all__ = ["DEFAULT_LOUDNESS", "Join", "Piece", "Reedit", "output_beats", "reedit", "write_wav"]
 
 _ANALYSIS_RATE = 16_000  # the features only compare bars with each other: a light analysis will do
 
@@ -75,6 +75,18 @@ def reedit(
     if loudness is not None:
         samples, measured = level(samples, audio.rate, loudness)
     return Reedit(samples, audio.rate, chosen, measured)
+
+
+def output_beats(beats: Beats, plan: Plan) -> Beats:
+    """The track's beats where the edit plays them: each piece's beats, moved to where the piece is heard."""
+
+    def moved(times: np.ndarray) -> np.ndarray:
+        out = [p.at + (t - p.start) for p in plan.pieces for t in times if p.start <= t < p.end]
+        if plan.fade is not None:
+            out = [t for t in out if t < plan.fade[1]]
+        return np.unique(np.round(out, 6))
+
+    return Beats(moved(np.asarray(beats.times)), moved(np.asarray(beats.downbeats)), beats.bpm)
 
 
 def _bar_features(audio: Audio, downbeats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

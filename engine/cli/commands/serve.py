@@ -10,6 +10,7 @@ import sys
 from engine import paths
 from engine.cli.options import emit, open_engine, seconds
 from engine.export import FORMATS
+from engine.facade import DEFAULT_LOUDNESS
 from engine.records import ExportClip
 
 DEFAULT_PORT = 7863
@@ -49,6 +50,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--music-start", type=seconds, help="where the music starts (default: its best segment)")
     export.add_argument("--no-fit", action="store_true", help="do not move the start onto a downbeat")
     export.add_argument("--format", choices=sorted(FORMATS))
+    export.add_argument(
+        "--render",
+        action="store_true",
+        help="re-edit the music to the clip's length on its own bars (see `needledrop fit`), as WAV in the "
+        "--collect folder or one named after the timeline beside it",
+    )
+    export.add_argument("--loudness", type=float, default=DEFAULT_LOUDNESS, help="with --render: loudness target, LUFS")
     export.add_argument(
         "--collect",
         metavar="DIR",
@@ -105,7 +113,9 @@ def export_command(args) -> int:
         track = top.results[0].track_id
         start = top.results[0].start if start is None else start
     clip = ExportClip(args.video, args.start, args.end, track=track, music_start=start, fit=not args.no_fit)
-    result = engine.export([clip], fmt=args.format, path=args.out, collect=args.collect)
+    result = engine.export(
+        [clip], fmt=args.format, path=args.out, collect=args.collect, render=args.render, loudness=args.loudness
+    )
     (cue,) = result.cues
     lines = [f"wrote {result.path} ({result.format}, {result.frame_rate:g} fps)"]
     if cue.music is not None:

@@ -53,7 +53,7 @@ from engine.records import (
     ScanReport,
     Track,
 )
-from engine.reedit import DEFAULT_LOUDNESS, Reedit, output_beats, reedit, write_wav
+from engine.reedit import DEFAULT_LOUDNESS, DEPTH_DB, Reedit, output_beats, reedit, write_wav
 from engine.sqlite import DatabaseError
 
 log = logging.getLogger(__name__)
@@ -309,10 +309,14 @@ class Engine:
         out: str | os.PathLike[str],
         start: float | None = None,
         loudness: float | None = DEFAULT_LOUDNESS,
+        duck: str | os.PathLike[str] | None = None,
+        duck_in: float = 0.0,
+        duck_db: float = DEPTH_DB,
     ) -> Reedit:
         """The track re-edited on its own bars to exactly `length` seconds from the downbeat nearest `start`
-        (default: its first), levelled to `loudness` LUFS (None: as it is), written to `out` as WAV. The
-        library file is only read."""
+        (default: its first), levelled to `loudness` LUFS (None: as it is), lowered by `duck_db` where
+        people speak in the clip `duck` from its `duck_in` on, written to `out` as WAV. The library file is
+        only read."""
         _finite(length, "the length")
         if length <= 0:
             raise QueryError(f"the length must be positive, not {length}")
@@ -326,9 +330,21 @@ class Engine:
             raise QueryError("the re-edit would overwrite its own source: write it to another file")
         if not out.parent.is_dir():
             raise QueryError(f"cannot write {out.name}: the folder {out.parent} does not exist")
+        if not (math.isfinite(duck_db) and -60 <= duck_db <= 0):
+            raise QueryError(f"the ducking depth must be between -60 and 0 dB, not {duck_db}")
+        _finite(duck_in, "the clip's in point")
         beats = self._library.beats(info.id)
+        ducked = (os.fspath(duck), duck_in) if duck is not None else None
         try:
-            edit = reedit(info.path, beats, start=0.0 if start is None else start, length=length, loudness=loudness)
+            edit = reedit(
+                info.path,
+                beats,
+                start=0.0 if start is None else start,
+                length=length,
+                loudness=loudness,
+                duck=ducked,
+                duck_db=duck_db,
+            )
         except ValueError as exc:
             raise QueryError(f"{info.name}: {exc}") from exc
         write_wav(edit.samples, edit.rate, out)
@@ -365,6 +381,7 @@ class Engine:
         collect: str | os.PathLike[str] | None = None,
         render: bool = False,
         loudness: float | None = DEFAULT_LOUDNESS,
+        duck: bool = False,
     ) -> ExportResult:
         """The edit as a timeline: written to `path` (its suffix names the format unless `fmt` does), or
         returned as text when there is no path. Every clip is checked before anything is written.
@@ -372,7 +389,8 @@ class Engine:
         With `collect`, the chosen music is gathered into that folder (copied, or transcoded to WAV where
         the format's editors cannot import the file) and the timeline points there. With `render`, each
         clip's music is re-edited to the clip's length (`reedit`, levelled to `loudness`) into that folder
-        (default: one named after the timeline, beside it) and the timeline uses those WAVs."""
+        (default: one named after the timeline, beside it) and the timeline uses those WAVs; with `duck`
+        too, lowered where people speak in the clip."""
         if path is None and fmt is None:
             raise ExportError("say which timeline format to write (otio, fcp7, fcpx or edl)")
         if path is not None and Path(path).is_dir():
@@ -383,7 +401,7 @@ class Engine:
         cues = [self._cue(clip, notes, fitted_later=render) for clip in clips]
         if render and fmt != "edl":
             folder = collect if collect is not None else _beside(path)
-            cues, collect = self._rendered(cues, folder, loudness, notes), None  # WAVs every editor reads
+            cues, collect = self._rendered(cues, folder, loudness, duck, notes), None  # WAVs every editor reads
         if collect is not None and fmt != "edl":  # an EDL carries no music to collect
             cues = _collected(cues, collect, fmt, notes)
         else:
@@ -399,7 +417,7 @@ class Engine:
         return ExportResult(fmt, rate, exported, path=str(written), notes=notes)
 
     def _rendered(
-        self, cues: list[Cue], folder: str | os.PathLike[str], loudness: float | None, notes: list[str]
+        self, cues: list[Cue], folder: str | os.PathLike[str], loudness: float | None, duck: bool, notes: list[str]
     ) -> list[Cue]:
         """Each clip's music re-edited to the clip's length, as a WAV in `folder`, the cue pointing at it."""
         folder = Path(folder)
@@ -416,7 +434,15 @@ class Engine:
             length = cue.length + _RENDER_SPARE
             target = folder / f"{number:02d} {Path(cue.music).stem} ({cue.length:.2f} s).wav"
             try:
-                edit = self.reedit(cue.track_id, length=length, out=target, start=cue.music_start, loudness=loudness)
+                edit = self.reedit(
+                    cue.track_id,
+                    length=length,
+                    out=target,
+                    start=cue.music_start,
+                    loudness=loudness,
+                    duck=cue.video if duck else None,
+                    duck_in=cue.clip_in,
+                )
             except QueryError as exc:
                 raise ExportError(str(exc)) from exc
             joins = len(edit.plan.joins)
@@ -424,6 +450,7 @@ class Engine:
                 f"{cue.title} fitted to {Path(cue.video).name}: {joins} join{'s' * (joins != 1)}, "
                 f"{'its own ending' if edit.plan.ending == 'natural' else 'a fade-out'}"
                 + (f", {edit.level.loudness:.1f} LUFS" if edit.level else "")
+                + (f", ducked under {len(edit.ducking.speech)} stretch(es) of speech" if edit.ducking else "")
             )
             out.append(
                 replace(
@@ -541,6 +568,7 @@ def _clock(seconds: float) -> str:
 # The errors a front end tells apart, so that none needs to import the engine's internals.
 __all__ = [
     "DEFAULT_LOUDNESS",
+    "DEPTH_DB",
     "MAX_K",
     "CatalogError",
     "DatabaseError",

@@ -3,7 +3,8 @@
 # PortAudio (sounddevice), the PulseAudio client library (QtMultimedia), the Qt XCB platform libraries
 # and Xvfb (a real window without a display, for screenshots), and a C++ compiler with Python headers
 # (Annoy ships only a source distribution), FluidSynth with a small General MIDI SoundFont (tests and the
-# demo library render music from scores), and two openly licensed game soundtracks for the demo library.
+# demo library render music from scores), two openly licensed game soundtracks for the demo library, and
+# espeak-ng (the ducking tests speak over a clip).
 # Does nothing when everything is present.
 # As root it installs what is missing; otherwise it prints the exact command and fails.
 set -eu
@@ -13,7 +14,7 @@ libgl1 libegl1 libglib2.0-0 libfontconfig1 libfreetype6 libdbus-1-3 libxkbcommon
 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 \
 libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1 fonts-dejavu-core \
 xvfb xauth g++ make \
-fluidsynth timgm6mb-soundfont singularity-music asc-music"
+fluidsynth timgm6mb-soundfont singularity-music asc-music espeak-ng"
 
 extra=""
 # Annoy compiles against the Python headers; pyenv and python.org builds carry their own.

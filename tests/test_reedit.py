@@ -155,3 +155,67 @@ def test_the_cli_exports_fitted_music(library, tmp_path, capsys):
     (cue,) = report["clips"]
     assert cue["music"].endswith(".wav") and Path(cue["music"]).parent == tmp_path / "cut music"
     assert any("-23.0 LUFS" in note for note in report["notes"])
+
+
+# ---- ducking under the clip's dialogue -------------------------------------------------------------------------
+
+SPEECH_AT = ((2.0, "The bride and groom met on a rainy Tuesday."), (8.0, "Nobody expected the cake to fall."))
+
+
+@pytest.fixture(scope="module")
+def interview(tmp_path_factory):
+    """A 14 s clip whose soundtrack is room tone with two sentences spoken by espeak-ng at known times."""
+    import subprocess
+
+    from media import write_music_video
+
+    root = tmp_path_factory.mktemp("interview")
+    rate = 22050
+    rng = np.random.default_rng(7)
+    sound = (0.003 * rng.standard_normal(14 * rate)).astype(np.float32)  # room tone
+    spoken = []
+    for at, text in SPEECH_AT:
+        wav = root / f"{at}.wav"
+        subprocess.run(["espeak-ng", "-w", str(wav), text], check=True)
+        voice, voice_rate = read_wav(wav)
+        assert voice_rate == rate
+        voice = voice[:, 0]
+        nonzero = np.flatnonzero(np.abs(voice) > 0.01)
+        voice = voice[nonzero[0] : nonzero[-1]]
+        start = round(at * rate)
+        sound[start : start + len(voice)] += 0.5 * voice
+        spoken.append((at, at + len(voice) / rate))
+    frames = np.full((14 * 25, 36, 64, 3), 90, np.uint8)
+    return write_music_video(root / "interview.mp4", frames, 25, sound, rate), spoken
+
+
+def rms_db(samples: np.ndarray) -> float:
+    return 10 * math.log10(float(np.mean(samples.astype(np.float64) ** 2)) + 1e-12)
+
+
+def test_the_music_ducks_under_the_clips_speech_and_nowhere_else(library, interview, tmp_path):
+    engine, loop, _ = library
+    clip, spoken = interview
+    plain = engine.reedit(loop, length=14.0, out=tmp_path / "plain.wav", loudness=-18)
+    ducked = engine.reedit(loop, length=14.0, out=tmp_path / "ducked.wav", loudness=-18, duck=clip)
+    found = ducked.ducking.speech
+    assert len(found) == len(spoken)
+    for (a, b), (x, y) in zip(found, spoken):
+        assert abs(a - x) < 0.3 and abs(b - y) < 0.4  # the detector finds the sentences where they are
+    rate = ducked.rate
+    for a, b in spoken:  # under speech, at least 6 dB down (the default is 10)
+        inside = slice(round((a + 0.3) * rate), round((b - 0.3) * rate))
+        assert rms_db(plain.samples[inside]) - rms_db(ducked.samples[inside]) >= 6.0
+    ramps = [(a - 0.5, b + 1.0) for a, b in spoken]
+    clear = [(0.0, ramps[0][0]), (ramps[0][1], ramps[1][0]), (ramps[1][1], 14.0)]
+    for a, b in clear:  # elsewhere within 1 dB (exactly as it was, in fact)
+        outside = slice(round(a * rate), round(b * rate))
+        assert abs(rms_db(plain.samples[outside]) - rms_db(ducked.samples[outside])) <= 1.0
+
+
+def test_a_clip_without_speech_leaves_the_music_as_it_was(library, tmp_path):
+    engine, loop, _ = library
+    silent = write_footage(tmp_path / "drone.mp4", 25, 8.0, sound=True)  # a steady tone, no voice
+    plain = engine.reedit(loop, length=8.0, out=tmp_path / "a.wav", loudness=None)
+    ducked = engine.reedit(loop, length=8.0, out=tmp_path / "b.wav", loudness=None, duck=silent)
+    assert ducked.ducking.speech == [] and np.array_equal(plain.samples, ducked.samples)

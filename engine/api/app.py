@@ -125,6 +125,8 @@ class FitRequest(_Strict):
     loudness: Annotated[float, Field(ge=-70, le=0, allow_inf_nan=False)] | None = Field(
         DEFAULT_LOUDNESS, description="with `render`: integrated loudness target, LUFS (null: level unchanged)"
     )
+    duck: MediaPath | None = Field(None, description="with `render`: lower the music where people speak in this clip")
+    duck_in: Seconds = Field(0.0, description="the ducking clip's in point")
 
 
 class ExportClip(_Strict):
@@ -149,6 +151,7 @@ class ExportRequest(_Strict):
     render: bool = Field(
         False, description="re-edit each clip's music to the clip's length, as WAV in the `collect` folder"
     )
+    duck: bool = Field(False, description="with `render`: lower the music where people speak in its clip")
     loudness: Annotated[float, Field(ge=-70, le=0, allow_inf_nan=False)] | None = Field(
         DEFAULT_LOUDNESS, description="with `render`: integrated loudness target, LUFS (null: level unchanged)"
     )
@@ -428,7 +431,15 @@ def create_app(engine: Engine, token: str, *, allowed_origins: list[str] | None 
         if body.render is not None:
             out = _wav_to_write(body.render, "render")
             edit = engine_call(
-                lambda: engine.reedit(track_id, length=body.length, out=out, start=body.start, loudness=body.loudness)
+                lambda: engine.reedit(
+                    track_id,
+                    length=body.length,
+                    out=out,
+                    start=body.start,
+                    loudness=body.loudness,
+                    duck=_video(engine, body.duck) if body.duck is not None else None,
+                    duck_in=body.duck_in,
+                )
             )
             return {"track_id": track_id, "render": out} | to_json(edit)
         result = engine_call(lambda: engine.fit(track_id, start=body.start, length=body.length))
@@ -453,7 +464,13 @@ def create_app(engine: Engine, token: str, *, allowed_origins: list[str] | None 
             raise ApiError(422, "bad_request", "render needs a `collect` folder to write the fitted music in")
         result = engine_call(
             lambda: engine.export(
-                clips, fmt=body.format, name=body.name, collect=collect, render=body.render, loudness=body.loudness
+                clips,
+                fmt=body.format,
+                name=body.name,
+                collect=collect,
+                render=body.render,
+                loudness=body.loudness,
+                duck=body.duck,
             )
         )
         suffix = FORMATS[body.format]

@@ -1,8 +1,10 @@
-"""Music fitted to the picture: a track re-edited to a length on its own bars, levelled for delivery.
+"""Music fitted to the picture: a track re-edited to a length on its own bars, levelled for delivery,
+ducked under the clip's dialogue.
 
 `reedit` reads the track, finds how alike its bars are (chroma for harmony, level, brightness, onsets and
 drum hits for timbre: the scan's own analysis, `engine.media.dsp`), plans which bars to play (`plan`) and
-renders them (`render`). The source file is only read.
+renders them (`render`), and lowers them where people speak in the clip (`duck`). The source file is
+only read.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import numpy as np
 
 from engine.media import dsp
 from engine.media.beats import Beats
+from engine.reedit.duck import DEPTH_DB, Ducking, gain, speech
 from engine.reedit.plan import Join, Piece, Plan, bar_similarity, plan_edit
 from engine.reedit.render import CROSSFADE, DEFAULT_LOUDNESS, Audio, Level, assemble, decode, level, write_wav
 
-__all__ = ["DEFAULT_LOUDNESS", "Join", "Piece", "Reedit", "output_beats", "reedit", "write_wav"]
+__all__ = ["DEFAULT_LOUDNESS", "DEPTH_DB", "Join", "Piece", "Reedit", "output_beats", "reedit", "write_wav"]
 
 _ANALYSIS_RATE = 16_000  # the features only compare bars with each other: a light analysis will do
 
@@ -28,6 +31,7 @@ class Reedit:
     rate: int
     plan: Plan
     level: Level | None
+    ducking: Ducking | None = None
 
     def to_json(self) -> dict:
         plan = self.plan
@@ -50,6 +54,7 @@ class Reedit:
             ],
             "fade": [round(t, 3) for t in plan.fade] if plan.fade else None,
             "loudness": None if self.level is None else vars(self.level),
+            "ducking": None if self.ducking is None else self.ducking.to_json(),
         }
 
 
@@ -60,8 +65,12 @@ def reedit(
     start: float,
     length: float,
     loudness: float | None = DEFAULT_LOUDNESS,
+    duck: tuple[str | os.PathLike[str], float] | None = None,
+    duck_db: float = DEPTH_DB,
 ) -> Reedit:
-    """`length` seconds of the track at `path` from the downbeat nearest `start`, re-edited on its bars."""
+    """`length` seconds of the track at `path` from the downbeat nearest `start`, re-edited on its bars,
+    levelled to `loudness` LUFS and, with `duck` (a clip and its in point), lowered by `duck_db` where
+    people speak in that clip's soundtrack."""
     audio = decode(path)
     downbeats = np.asarray(beats.downbeats, np.float64)
     downbeats = downbeats[downbeats < audio.duration]
@@ -71,10 +80,14 @@ def reedit(
     first = int(np.argmin(np.abs(downbeats[:-1] - start)))
     chosen = plan_edit(downbeats, audio.duration, bar_similarity(*features), first, length)
     samples = assemble(audio, chosen, length)
-    measured = None
-    if loudness is not None:
+    measured = ducking = None
+    if loudness is not None:  # levelled before ducking: the target is the music's own level
         samples, measured = level(samples, audio.rate, loudness)
-    return Reedit(samples, audio.rate, chosen, measured)
+    if duck is not None:
+        clip, clip_in = duck
+        ducking = Ducking(speech(clip, clip_in, clip_in + length), duck_db)
+        samples = samples * gain(ducking.speech, len(samples), audio.rate, duck_db)[:, None]
+    return Reedit(samples, audio.rate, chosen, measured, ducking)
 
 
 def output_beats(beats: Beats, plan: Plan) -> Beats:

@@ -55,13 +55,14 @@ class Level:
 
 
 def decode(path: str | os.PathLike[str]) -> Audio:
-    """The whole first audio stream as float samples at the file's own rate and channels."""
+    """The whole first audio stream as float samples at the file's own rate and channels (mono, or stereo)."""
     container, stream = open_stream(Path(path), "audio")
     pieces = []
     with container:
-        layout = stream.codec_context.layout.name if stream.codec_context.channels <= 2 else "stereo"
+        # By channel count: a plain PCM header names no layout ("1 channels"); surround is folded to stereo.
+        channels = 1 if stream.codec_context.channels == 1 else 2
+        layout = "mono" if channels == 1 else "stereo"
         resampler = av.AudioResampler(format="flt", layout=layout, rate=stream.codec_context.sample_rate)
-        channels = 1 if layout == "mono" else 2
         try:
             for frame in container.decode(stream):
                 pieces += [f.to_ndarray().reshape(-1, channels) for f in resampler.resample(frame)]

@@ -57,6 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--collect folder or one named after the timeline beside it",
     )
     export.add_argument("--loudness", type=float, default=DEFAULT_LOUDNESS, help="with --render: loudness target, LUFS")
+    export.add_argument("--duck", action="store_true", help="with --render: lower the music under the clip's speech")
     export.add_argument(
         "--collect",
         metavar="DIR",
@@ -114,7 +115,13 @@ def export_command(args) -> int:
         start = top.results[0].start if start is None else start
     clip = ExportClip(args.video, args.start, args.end, track=track, music_start=start, fit=not args.no_fit)
     result = engine.export(
-        [clip], fmt=args.format, path=args.out, collect=args.collect, render=args.render, loudness=args.loudness
+        [clip],
+        fmt=args.format,
+        path=args.out,
+        collect=args.collect,
+        render=args.render,
+        loudness=args.loudness,
+        duck=args.duck,
     )
     (cue,) = result.cues
     lines = [f"wrote {result.path} ({result.format}, {result.frame_rate:g} fps)"]

@@ -54,6 +54,8 @@ from engine.records import (
     Track,
 )
 from engine.reedit import DEFAULT_LOUDNESS, DEPTH_DB, Reedit, output_beats, reedit, write_wav
+from engine.reedit.duck import keyframes as duck_keyframes
+from engine.reedit.duck import speech
 from engine.sqlite import DatabaseError
 
 log = logging.getLogger(__name__)
@@ -390,7 +392,8 @@ class Engine:
         the format's editors cannot import the file) and the timeline points there. With `render`, each
         clip's music is re-edited to the clip's length (`reedit`, levelled to `loudness`) into that folder
         (default: one named after the timeline, beside it) and the timeline uses those WAVs; with `duck`
-        too, lowered where people speak in the clip."""
+        too, lowered where people speak in the clip. With `duck` alone, the music gets volume keyframes
+        there instead (FCPXML)."""
         if path is None and fmt is None:
             raise ExportError("say which timeline format to write (otio, fcp7, fcpx or edl)")
         if path is not None and Path(path).is_dir():
@@ -402,6 +405,8 @@ class Engine:
         if render and fmt != "edl":
             folder = collect if collect is not None else _beside(path)
             cues, collect = self._rendered(cues, folder, loudness, duck, notes), None  # WAVs every editor reads
+        if duck and not render and fmt != "edl":
+            cues = _ducked(cues, fmt, notes)
         if collect is not None and fmt != "edl":  # an EDL carries no music to collect
             cues = _collected(cues, collect, fmt, notes)
         else:
@@ -512,6 +517,21 @@ def _beside(path: str | os.PathLike[str] | None) -> Path:
     if path is None:
         raise ExportError("say where to write the fitted music: a folder to collect it in")
     return Path(path).with_name(f"{Path(path).stem} music")
+
+
+def _ducked(cues: list[Cue], fmt: str, notes: list[str]) -> list[Cue]:
+    """The music's volume keyframes where people speak in each clip, for the editor to keep or adjust."""
+    out = []
+    for cue in cues:
+        if cue.music is None:
+            out.append(cue)
+            continue
+        regions = speech(cue.video, cue.clip_in, cue.clip_out)
+        out.append(replace(cue, volume=tuple(duck_keyframes(regions, cue.length))))
+    if fmt in ("fcp7", "otio"):
+        where = "FCP 7 XML has none here yet" if fmt == "fcp7" else "OTIO keeps them only as metadata"
+        notes.append(f"ducking is written as volume keyframes in FCPXML; {where}: export with --render to hear it")
+    return out
 
 
 def _music_streams(path: str) -> MediaStreams:

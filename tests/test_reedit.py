@@ -219,3 +219,26 @@ def test_a_clip_without_speech_leaves_the_music_as_it_was(library, tmp_path):
     plain = engine.reedit(loop, length=8.0, out=tmp_path / "a.wav", loudness=None)
     ducked = engine.reedit(loop, length=8.0, out=tmp_path / "b.wav", loudness=None, duck=silent)
     assert ducked.ducking.speech == [] and np.array_equal(plain.samples, ducked.samples)
+
+
+def test_ducking_without_render_is_volume_keyframes_in_fcpxml(library, interview, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    engine, loop, _ = library
+    clip, spoken = interview
+    edit = [ExportClip(clip, 0.0, 14.0, track=str(loop), music_start=0.0, fit=False)]
+    result = engine.export(edit, path=tmp_path / "cut.fcpxml", duck=True)
+    root = ET.fromstring(Path(result.path).read_text().split("\n", 2)[2])
+    music = root.find(".//spine/asset-clip/asset-clip")
+    start = Fraction(music.get("start").removesuffix("s"))
+    keys = [
+        (float(Fraction(k.get("time").removesuffix("s")) - start), float(k.get("value").removesuffix("dB")))
+        for k in music.iterfind("adjust-volume/param/keyframeAnimation/keyframe")
+    ]
+    assert len(keys) == 4 * len(spoken)
+    for (a, b), i in zip(spoken, range(0, len(keys), 4)):
+        (up, zero), (down, low), (stay, low2), (back, zero2) = keys[i : i + 4]
+        assert zero == zero2 == 0 and low == low2 == -10
+        assert abs(down - a) < 0.3 and abs(stay - b) < 0.4 and up < down < stay < back
+    fcp7 = engine.export(edit, path=tmp_path / "cut.xml", duck=True)
+    assert any("FCP 7 XML has none" in note for note in fcp7.notes)

@@ -57,6 +57,7 @@ class Cue:
     track_id: int | None = None
     video_streams: MediaStreams | None = None  # as read from the file; None: unknown (25 fps, no sound)
     music_streams: MediaStreams | None = None
+    volume: tuple[tuple[float, float], ...] = ()  # music volume keyframes: (seconds into the clip, dB)
 
     @property
     def length(self) -> float:
@@ -265,6 +266,8 @@ def _music_items(cue: Cue, rate: FrameRate, length: otio.opentime.RationalTime, 
         source_range=otio.opentime.TimeRange(start, heard),
         metadata={META: {"for_clip": display_name(cue.video), "fade_frames": fade.value}},
     )
+    if cue.volume:
+        clip.metadata[META]["volume_db"] = [[round(t, 4), db] for t, db in cue.volume]
     _beat_markers(clip, cue, rate)
     items = [clip]
     if fade.value:

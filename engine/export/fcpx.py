@@ -5,9 +5,9 @@ fails), writes beats as to-do items, runs ffprobe on every file, and carries the
 audio. FCPXML is small and documented (Apple's FCPXML DTD), so this writes it: a sequence at the
 timeline's frame duration (1001/30000s for 29.97), each clip's format its own, every time a rational number
 of seconds. The picture clips form the primary storyline; each music clip is connected under its picture
-clip (lane -1), its in point exact to the sample, its fades a volume fade and its beats standard markers
-(FCPXML markers have no colour: downbeats are named so). The adapter still reads the result back, which
-the tests use.
+clip (lane -1), its in point exact to the sample, its fades a volume fade, its ducking under dialogue
+volume keyframes, and its beats standard markers (FCPXML markers have no colour: downbeats are named
+so). The adapter still reads the result back, which the tests use.
 """
 
 from __future__ import annotations
@@ -134,10 +134,17 @@ def _music_clip(parent: ET.Element, resources: _Resources, tune: otio.schema.Cli
         audioRole="music",
     )
     fade = Fraction(int(tune.metadata[META]["fade_frames"])) / rate.fps
-    if fade:
+    keyframes = tune.metadata[META].get("volume_db", [])
+    if fade or keyframes:
         volume = ET.SubElement(ET.SubElement(element, "adjust-volume"), "param", name="amount")
-        ET.SubElement(volume, "fadeIn", type="easeIn", duration=_time(fade))
-        ET.SubElement(volume, "fadeOut", type="easeOut", duration=_time(fade))
+        if fade:
+            ET.SubElement(volume, "fadeIn", type="easeIn", duration=_time(fade))
+            ET.SubElement(volume, "fadeOut", type="easeOut", duration=_time(fade))
+        if keyframes:  # ducking: in the clip's own time, on the sequence's frames
+            animation = ET.SubElement(volume, "keyframeAnimation")
+            for at, db in keyframes:
+                when = start + Fraction(rate.frames(float(at))) / rate.fps
+                ET.SubElement(animation, "keyframe", time=_time(when), value=f"{float(db):g}dB")
     for marker in tune.markers:
         ET.SubElement(
             element,

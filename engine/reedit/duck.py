@@ -100,3 +100,19 @@ def gain(regions: list[tuple[float, float]], frames: int, rate: int, depth_db: f
         duck[release] = np.maximum(duck[release], 1 - (release - b) / (RELEASE * rate))
     # Interpolated in decibels, so the ramps sound even.
     return (10 ** (duck * np.log10(low))).astype(np.float32)
+
+
+def keyframes(
+    regions: list[tuple[float, float]], length: float, depth_db: float = DEPTH_DB
+) -> list[tuple[float, float]]:
+    """The same ducking as volume keyframes for an editor: (seconds from the clip's start, dB) points where
+    each ramp starts and ends, inside [0, length]."""
+    points: list[tuple[float, float]] = []
+    for begin, end in regions:
+        for at, db in ((begin - ATTACK, 0.0), (begin, depth_db), (end, depth_db), (end + RELEASE, 0.0)):
+            at = min(max(at, 0.0), length)
+            if points and at <= points[-1][0]:
+                points[-1] = (points[-1][0], min(points[-1][1], db))  # ramps that meet: the lower wins
+            else:
+                points.append((at, db))
+    return points

@@ -178,6 +178,12 @@ class MainWindow(QMainWindow):
             lambda on: self.settings.setValue("export/collect", "true" if on else "false")
         )
         menu.addAction(self.collect_action)
+        # A track that is right but the wrong length: re-edited to each clip on its own bars, levelled and
+        # ducked under the clip's dialogue, as WAVs in the collect folder (engine/reedit).
+        self.fit_action = QAction("Fit music to each clip (re-edit, level, duck)", self, checkable=True)
+        self.fit_action.setChecked(self.settings.value("export/fit", "false") == "true")
+        self.fit_action.toggled.connect(lambda on: self.settings.setValue("export/fit", "true" if on else "false"))
+        menu.addAction(self.fit_action)
         settings = QAction("Settings…", self, shortcut=QKeySequence.StandardKey.Preferences)
         settings.triggered.connect(self.open_settings)
         menu.addAction(settings)
@@ -584,7 +590,8 @@ class MainWindow(QMainWindow):
         spec = [{"path": c.path, "clip_in": c.clip_in, "clip_out": c.out_point, "chosen": c.chosen} for c in clips]
         missing = sum(1 for c in clips if not c.chosen)
 
-        collect = collect_folder(path) if self.collect_action.isChecked() else None
+        fit = self.fit_action.isChecked()
+        collect = collect_folder(path) if self.collect_action.isChecked() or fit else None
 
         def done(result) -> None:
             extra = f" ({missing} without music: choose a result for them)" if missing else ""
@@ -599,6 +606,7 @@ class MainWindow(QMainWindow):
             done,
             lambda message: self.notice.show_message("error", f"The timeline could not be exported: {message}"),
             collect=collect,
+            fit=fit,
         )
 
     # ---- settings ----

@@ -292,10 +292,13 @@ class Session(QObject):
 
     # ---- export ----
 
-    def export(self, clips: list[dict], path: str, on_done, on_failed=None, *, collect: str | None = None) -> None:
+    def export(
+        self, clips: list[dict], path: str, on_done, on_failed=None, *, collect: str | None = None, fit: bool = False
+    ) -> None:
         """Write the edit (clips with their chosen tracks) as a timeline file; `on_done` gets the engine's
         ExportResult. Each track starts where the preview plays it: the start the engine placed for the
-        clip, or where the user dragged it. With `collect`, the music is gathered into that folder."""
+        clip, or where the user dragged it. With `collect`, the music is gathered into that folder; with
+        `fit`, re-edited to each clip's length, levelled and ducked under its dialogue, into that folder."""
         engine = self.engine
         edit = [
             ExportClip(
@@ -310,7 +313,7 @@ class Session(QObject):
         ]
 
         def work() -> ExportResult:
-            return engine.export(edit, path=path, name=Path(path).stem, collect=collect)
+            return engine.export(edit, path=path, name=Path(path).stem, collect=collect, render=fit, duck=fit)
 
         self._submit(self._media, work, on_done, on_failed)
 

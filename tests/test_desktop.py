@@ -297,6 +297,16 @@ def test_export_the_timeline_with_the_chosen_music(qtbot, window, media, tmp_pat
     assert music_file.parent == tmp_path / "edit music" and music_file.is_file()
     assert editor_reads(str(music_file), "fcp7")
 
+    window.fit_action.setChecked(True)  # fitted: re-edited to the clip, as a WAV the timeline plays whole
+    with qtbot.waitSignal(window.exported, timeout=120_000):
+        window.export_timeline(str(target))
+    timeline = otio.adapters.read_from_file(str(target), "fcp_xml")  # held: its clips die with it
+    (tune,) = timeline.audio_tracks()[0].find_clips()
+    fitted = Path(otio.url_utils.filepath_from_url(tune.media_reference.target_url))
+    assert fitted.suffix == ".wav" and fitted.parent == tmp_path / "edit music"
+    assert tune.source_range.start_time.to_seconds() == 0 and tune.range_in_parent().duration.to_seconds() == 8.0
+    assert "fitted to" in window.notice.label.text()
+
 
 # ---- library manager ----------------------------------------------------------------------------------------
 

@@ -242,3 +242,11 @@ def test_ducking_without_render_is_volume_keyframes_in_fcpxml(library, interview
         assert abs(down - a) < 0.3 and abs(stay - b) < 0.4 and up < down < stay < back
     fcp7 = engine.export(edit, path=tmp_path / "cut.xml", duck=True)
     assert any("FCP 7 XML has none" in note for note in fcp7.notes)
+
+
+def test_a_length_under_a_bar_is_a_plain_cut_with_a_fade(library, tmp_path):
+    engine, loop, _ = library
+    edit = engine.reedit(loop, length=0.8, out=tmp_path / "sting.wav", loudness=None)
+    samples, rate = read_wav(tmp_path / "sting.wav")
+    assert len(samples) == round(0.8 * rate) and not edit.plan.joins and edit.plan.ending == "fade"
+    assert np.abs(samples[-10:]).max() < 1e-3  # faded to silence at the cut

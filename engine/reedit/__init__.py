@@ -17,7 +17,7 @@ import numpy as np
 from engine.media import dsp
 from engine.media.beats import Beats
 from engine.reedit.duck import DEPTH_DB, Ducking, gain, speech
-from engine.reedit.plan import Join, Piece, Plan, bar_similarity, plan_edit
+from engine.reedit.plan import Join, Piece, Plan, bar_similarity, plan_edit, trimmed
 from engine.reedit.render import CROSSFADE, DEFAULT_LOUDNESS, Audio, Level, assemble, decode, level, write_wav
 
 __all__ = ["DEFAULT_LOUDNESS", "DEPTH_DB", "Join", "Piece", "Reedit", "output_beats", "reedit", "write_wav"]
@@ -74,11 +74,12 @@ def reedit(
     audio = decode(path)
     downbeats = np.asarray(beats.downbeats, np.float64)
     downbeats = downbeats[downbeats < audio.duration]
-    if len(downbeats) < 3:
-        raise ValueError(f"{os.fspath(path)} has too few bars to re-edit (its beats were not found)")
-    features = _bar_features(audio, downbeats)
-    first = int(np.argmin(np.abs(downbeats[:-1] - start)))
-    chosen = plan_edit(downbeats, audio.duration, bar_similarity(*features), first, length)
+    if len(downbeats) < 3:  # no bars found (free time, ambience): cut and faded, not re-edited
+        chosen = trimmed(min(start, audio.duration), audio.duration, length)
+    else:
+        features = _bar_features(audio, downbeats)
+        first = int(np.argmin(np.abs(downbeats[:-1] - start)))
+        chosen = plan_edit(downbeats, audio.duration, bar_similarity(*features), first, length)
     samples = assemble(audio, chosen, length)
     measured = ducking = None
     if loudness is not None:  # levelled before ducking: the target is the music's own level

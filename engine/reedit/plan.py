@@ -108,9 +108,19 @@ def plan_edit(downbeats: np.ndarray, duration: float, similarity: np.ndarray, st
             break
         cost, played, came_from = _advance(cost, played, lengths, cost_of_jump, length + bar)
         back.append(came_from)
-    if best is None:
-        raise ValueError(f"no plan of {length:.2f} s: the track is too short to re-edit to it")
+    if best is None:  # shorter than a bar or two: no bar structure to keep, so a plain cut with a fade
+        return trimmed(float(downbeats[start_bar]), duration, length, bar)
     return _trace(best, back, downbeats, duration, similarity, lengths, ending)
+
+
+def trimmed(start: float, duration: float, length: float, bar: float = 2.0) -> Plan:
+    """No re-edit: the track from `start`, cut at `length` with a fade of up to half a bar, or to its end."""
+    end = min(duration, start + length)
+    fade = None
+    if start + length < duration:
+        fade = (length - min(bar / 2, length / 2), length)
+    kind = "fade" if fade else "natural"
+    return Plan([Piece(start, end, 0.0)], [], kind, end - start, 0.0, fade)
 
 
 def _jump_costs(similarity: np.ndarray, bars: int) -> np.ndarray:
@@ -182,19 +192,12 @@ def _endings(cost, played, lengths, ending, length, bar, step) -> _End | None:
         gaps = length - played[r]
         ok = np.isfinite(cost[r]) & (gaps >= -1e-6) & (gaps <= OVER_BARS * bar)
         for k in np.nonzero(ok)[0]:
-            over = gaps[k] > bar / 2 and downbeats_left(k, bars)
-            if gaps[k] > bar / 2 and not over:
-                continue
+            over = gaps[k] > bar / 2  # music follows every bar (the ending follows the last), so it can play on
             music = length if over else played[r, k]
             penalty = OVER_COST * gaps[k] / bar if over else SHORT_COST * gaps[k] / bar
             end = _End(cost[r, k] + FADE_COST + penalty, step, r, int(k), "fade", music)
             best = _better(best, end)
     return best
-
-
-def downbeats_left(k: int, bars: int) -> bool:
-    """Whether music follows bar k in the source, to play on into a fade (the ending does, after the last)."""
-    return k < bars
 
 
 def _better(a: _End | None, b: _End | None) -> _End | None:

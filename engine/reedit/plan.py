@@ -27,6 +27,7 @@ import numpy as np
 
 MIN_RUN = 4  # bars played between jumps
 JUMP_COST = 0.35  # every jump, however smooth: fewer edits are better
+UNLIKE_COST = 4.0  # a jump between bars with nothing alike: worse than any fade ending
 FADE_COST = 1.0  # ending on a fade rather than on the track's own ending
 SHORT_COST = 0.5  # per bar of silence left after the ending
 OVER_BARS, OVER_COST = 2, 0.25  # a fade may play on this many bars past the last downbeat, at this cost per bar
@@ -61,7 +62,7 @@ class Join:
 class Plan:
     pieces: list[Piece]
     joins: list[Join]
-    ending: str  # "natural" (the track's own ending) or "fade" (a fade ending on a downbeat)
+    ending: str  # "natural" (the track's own ending, or the track's end) or "fade" (a fade-out)
     music_length: float  # seconds of music before the silence that makes up the length
     cost: float
     fade: tuple[float, float] | None = None  # output seconds of the fade ending, if any
@@ -96,11 +97,11 @@ def plan_edit(downbeats: np.ndarray, duration: float, similarity: np.ndarray, st
     cost_of_jump = _jump_costs(similarity, bars)
 
     # cost[r, k]: the cheapest plan that has just played bar k, r bars after its last jump (r = MIN_RUN: free
-    # to jump); length[r, k]: how long that plan is. The start counts as a jump.
+    # to jump); played[r, k]: how long that plan is. The start counts as a jump.
     cost = np.full((MIN_RUN + 1, bars), np.inf)
     played = np.zeros((MIN_RUN + 1, bars))
     cost[1, start_bar], played[1, start_bar] = 0.0, lengths[start_bar]
-    back: list[tuple[np.ndarray, np.ndarray]] = []  # per step: the (r, k) each state came from
+    back: list[np.ndarray] = []  # per step: the (r, k) each state came from
     best = None
     for step in range(1, steps + 1):
         best = _better(best, _endings(cost, played, lengths, ending, length, bar, step))
@@ -134,7 +135,7 @@ def _jump_costs(similarity: np.ndarray, bars: int) -> np.ndarray:
             alike = similarity[follows, j]
             if j > 0:
                 alike = (alike + similarity[k, j - 1]) / 2
-            costs[k, j] = JUMP_COST + (1.0 - alike) * 4.0
+            costs[k, j] = JUMP_COST + (1.0 - alike) * UNLIKE_COST
     return costs
 
 

@@ -28,7 +28,7 @@ import numpy as np
 MIN_RUN = 4  # bars played between jumps
 JUMP_COST = 0.35  # every jump, however smooth: fewer edits are better
 UNLIKE_COST = 4.0  # a jump between bars with nothing alike: worse than any fade ending
-FADE_COST = 1.0  # ending on a fade rather than on the track's own ending
+FADE_COST = 1.5  # a fade-out rather than the track's own ending: worth one jump between bars at least 0.7 alike
 SHORT_COST = 0.5  # per bar of silence left after the ending
 OVER_BARS, OVER_COST = 2, 0.25  # a fade may play on this many bars past the last downbeat, at this cost per bar
 HARMONY_WEIGHT = 0.7  # of the bar similarity: harmony, the rest timbre

@@ -24,7 +24,7 @@ from engine.reedit.render import decode  # noqa: E402
 
 TRACKS = [  # (Debian package, file): none of them in the reserved evaluation sets
     ("wesnoth-1.16-music", "/usr/share/games/wesnoth/1.16/data/core/music/elvish-theme.ogg"),
-    ("wesnoth-1.16-music", "/usr/share/games/wesnoth/1.16/data/core/music/breaking_the_chains.ogg"),
+    ("wesnoth-1.16-music", "/usr/share/games/wesnoth/1.16/data/core/music/battle-epic.ogg"),
     ("naev-data", "/usr/share/naev/dat/snd/music/ambient2.ogg"),
 ]
 LENGTHS = (30.0, 2.5)  # seconds, and a multiple of the track's length

@@ -84,6 +84,7 @@ def collect_folder(timeline: str) -> str:
 class MainWindow(QMainWindow):
     resultsShown = pyqtSignal()  # after results for the current clip are on screen (tests, screenshots)
     exported = pyqtSignal(str)  # the path of a timeline file just written
+    fitted = pyqtSignal()  # the fitted edit of the chosen track is under the picture
 
     def __init__(self, session: Session, *, settings: QSettings | None = None):
         super().__init__()
@@ -181,8 +182,9 @@ class MainWindow(QMainWindow):
         # A track that is right but the wrong length: re-edited to each clip on its own bars, levelled and
         # ducked under the clip's dialogue, as WAVs in the collect folder (engine/reedit).
         self.fit_action = QAction("Fit music to each clip (re-edit, level, duck)", self, checkable=True)
+        # Set before the signal is connected: restoring the setting is not a toggle to act on.
         self.fit_action.setChecked(self.settings.value("export/fit", "false") == "true")
-        self.fit_action.toggled.connect(lambda on: self.settings.setValue("export/fit", "true" if on else "false"))
+        self.fit_action.toggled.connect(self._fit_toggled)
         menu.addAction(self.fit_action)
         settings = QAction("Settings…", self, shortcut=QKeySequence.StandardKey.Preferences)
         settings.triggered.connect(self.open_settings)
@@ -417,7 +419,7 @@ class MainWindow(QMainWindow):
         self.inout.set_range(clip.duration, clip.clip_in, clip.out_point)
         self.prompt.set_state(clip.prompt, clip.balance)
         if clip.chosen:
-            self._preview_track(clip.chosen["path"], clip.chosen["start"], clip.chosen["title"])
+            self._preview_track(clip.chosen)
         else:
             self.preview.set_track(None, 0.0)
         if clip.answer is not None:
@@ -545,17 +547,43 @@ class MainWindow(QMainWindow):
             clip.chosen = chosen
             self.timeline.update_clip(clip)
             self.save_timeline()
-        self._preview_track(chosen["path"], chosen["start"], chosen["title"], play=self._autoplay)
+        self._preview_track(chosen, play=self._autoplay)
 
-    def _preview_track(self, path: str, start: float, title: str, play: bool = False) -> None:
+    def _preview_track(self, chosen: dict, play: bool = False) -> None:
+        """The chosen track under the picture: from its start, or fitted to the clip as the export will be."""
+        start, title = chosen["start"], chosen["title"]
+        clip = self.current
+        failed = lambda message: self.notice.show_message("error", message)  # noqa: E731
+        if self.fit_action.isChecked() and clip is not None:
+
+            def fitted(audio) -> None:
+                if self.current is clip and clip.chosen is chosen:  # still what the window shows
+                    self.preview.set_track(audio, 0.0, f"♪ {title}, fitted to the clip")  # it starts at the in point
+                    self.fitted.emit()
+                    if play and not self.preview.playing:
+                        self.preview.play()
+
+            spec = {"path": clip.path, "clip_in": clip.clip_in, "clip_out": clip.out_point}
+            self.session.load_fitted(spec, chosen, fitted, failed)
+            return
+
         def loaded(audio) -> None:
             self.preview.set_track(audio, start, f"♪ {title} from {int(start // 60)}:{int(start % 60):02d}")
             if play and not self.preview.playing:
                 self.preview.play()
 
-        self.session.load_audio(path, loaded, lambda message: self.notice.show_message("error", message))
+        self.session.load_audio(chosen["path"], loaded, failed)
+
+    def _fit_toggled(self, on: bool) -> None:
+        self.settings.setValue("export/fit", "true" if on else "false")
+        if self.current is not None and self.current.chosen:  # preview what the export will now write
+            self._preview_track(self.current.chosen)
 
     def _track_start_dragged(self, start: float) -> None:
+        if self.fit_action.isChecked():  # the waveform is the fitted edit: its times are not the track's
+            self.preview.set_track_start(0.0)
+            self.notice.show_message("info", "The music is fitted to the clip: turn off Fit music to move its start.")
+            return
         if self.current is not None and self.current.chosen:
             self.current.chosen["start"] = start
             self.save_timeline()

@@ -10,7 +10,9 @@ newest request of each lane is answered.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
+import json
 import logging
 import os
 import threading
@@ -287,6 +289,31 @@ class Session(QObject):
                 while len(self._audio) > PREVIEW_CACHE:
                     self._audio.popitem(last=False)
             return audio
+
+        self._submit(self._media, work, on_done, on_failed)
+
+    def load_fitted(self, clip: dict, chosen: dict, on_done=None, on_failed=None) -> None:
+        """The chosen track fitted to the clip (re-edited to its length, levelled, ducked under its speech),
+        as the export with "Fit music to each clip" writes it, decoded for preview. Renders are kept in the
+        data folder by what makes them, so a clip previewed again, or exported, costs nothing more."""
+        engine = self.engine
+        length = clip["clip_out"] - clip["clip_in"]
+        made_of = [chosen["track_id"], round(chosen["start"], 3), round(length, 3), clip["path"], clip["clip_in"]]
+        key = hashlib.sha1(json.dumps(made_of).encode()).hexdigest()[:16]
+        target = Path(engine.data_dir) / "fitted" / f"{key}.wav"
+
+        def work() -> PlaybackAudio:
+            if not target.is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                engine.fitted_music(
+                    chosen["track_id"],
+                    video=clip["path"],
+                    clip_in=clip["clip_in"],
+                    clip_out=clip["clip_out"],
+                    start=chosen["start"],
+                    out=target,
+                )
+            return Engine.playback_audio(target)
 
         self._submit(self._media, work, on_done, on_failed)
 

@@ -352,6 +352,31 @@ class Engine:
         write_wav(edit.samples, edit.rate, out)
         return edit
 
+    def fitted_music(
+        self,
+        track: int | str | os.PathLike[str],
+        *,
+        video: str | os.PathLike[str],
+        clip_in: float,
+        clip_out: float,
+        start: float,
+        out: str | os.PathLike[str],
+        loudness: float | None = DEFAULT_LOUDNESS,
+        duck: bool = True,
+    ) -> Reedit:
+        """The music for one clip exactly as an export with `render` writes it (so the app previews what it
+        exports): the track re-edited from `start` to the clip's length, levelled, ducked under the clip's
+        speech. A little longer than the clip: the timeline cuts it on the clip's last frame."""
+        return self.reedit(
+            track,
+            length=clip_out - clip_in + _RENDER_SPARE,
+            out=out,
+            start=start,
+            loudness=loudness,
+            duck=video if duck else None,
+            duck_in=clip_in,
+        )
+
     @staticmethod
     def parse_prompt(prompt: str) -> ParsedPrompt:
         """How a prompt will be read: its constraints (the chips), the words left for the model, what is ignored."""
@@ -435,21 +460,21 @@ class Engine:
             if cue.music is None:
                 out.append(cue)
                 continue
-            # A little longer than the clip: the timeline cuts it on the clip's last frame.
-            length = cue.length + _RENDER_SPARE
             target = folder / f"{number:02d} {Path(cue.music).stem} ({cue.length:.2f} s).wav"
             try:
-                edit = self.reedit(
+                edit = self.fitted_music(
                     cue.track_id,
-                    length=length,
-                    out=target,
+                    video=cue.video,
+                    clip_in=cue.clip_in,
+                    clip_out=cue.clip_out,
                     start=cue.music_start,
+                    out=target,
                     loudness=loudness,
-                    duck=cue.video if duck else None,
-                    duck_in=cue.clip_in,
+                    duck=duck,
                 )
             except QueryError as exc:
                 raise ExportError(str(exc)) from exc
+            length = len(edit.samples) / edit.rate
             joins = len(edit.plan.joins)
             notes.append(
                 f"{cue.title} fitted to {Path(cue.video).name}: {joins} join{'s' * (joins != 1)}, "

@@ -297,7 +297,11 @@ def test_export_the_timeline_with_the_chosen_music(qtbot, window, media, tmp_pat
     assert music_file.parent == tmp_path / "edit music" and music_file.is_file()
     assert editor_reads(str(music_file), "fcp7")
 
-    window.fit_action.setChecked(True)  # fitted: re-edited to the clip, as a WAV the timeline plays whole
+    with qtbot.waitSignal(window.fitted, timeout=120_000):  # the preview now plays the fitted edit
+        window.fit_action.setChecked(True)  # fitted: re-edited to the clip, as a WAV the timeline plays whole
+    assert "fitted" in window.preview.track_label.text() and window.preview.track_start == 0.0
+    assert window.preview.track.duration == pytest.approx(8.1, abs=0.01)  # the clip, and a little to cut on
+    (previewed,) = (Path(window.session.engine.data_dir) / "fitted").glob("*.wav")
     with qtbot.waitSignal(window.exported, timeout=120_000):
         window.export_timeline(str(target))
     timeline = otio.adapters.read_from_file(str(target), "fcp_xml")  # held: its clips die with it
@@ -306,6 +310,7 @@ def test_export_the_timeline_with_the_chosen_music(qtbot, window, media, tmp_pat
     assert fitted.suffix == ".wav" and fitted.parent == tmp_path / "edit music"
     assert tune.source_range.start_time.to_seconds() == 0 and tune.range_in_parent().duration.to_seconds() == 8.0
     assert "fitted to" in window.notice.label.text()
+    assert fitted.read_bytes() == previewed.read_bytes()  # what was previewed is what is exported
 
 
 # ---- library manager ----------------------------------------------------------------------------------------

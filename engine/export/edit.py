@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from urllib.parse import quote_from_bytes, unquote_to_bytes, urlparse
+from urllib.parse import quote_from_bytes
 
 import opentimelineio as otio
 
@@ -85,11 +85,6 @@ def timeline_rate(timeline: otio.schema.Timeline) -> FrameRate:
     """The exact rate `build_timeline` chose, which OpenTimelineIO's float rates cannot hold."""
     facts = timeline.metadata[META]
     return FrameRate(Fraction(facts["fps"]), facts["drop_frame"])
-
-
-def name_from_url(url: str) -> str:
-    """The readable file name a file:// URL (from `file_url`) points at."""
-    return os.path.basename(unquote_to_bytes(urlparse(url).path)).decode("utf-8", errors="replace")
 
 
 def picture_rate(cue: Cue) -> FrameRate | None:

@@ -4,8 +4,8 @@ The adapter writes the sequence, its clip items and their timings well, and it i
 test against; what it cannot know, this module writes on top of its output:
 
 - each `<file>` describes that file: its own frame rate, the streams it has (a music file claims no
-  picture), its readable name (the adapter writes the percent-encoded one) and its timecode's drop-frame
-  count;
+  picture) and its timecode's drop-frame count (its readable name is the media reference's, which the
+  adapter writes);
 - fades on the music track are audio transitions (Cross Fade +3 dB), not video Cross Dissolves;
 - downbeat markers are red, as Premiere Pro writes marker colours (beats keep its default green);
 - a drop-frame timeline says so in the sequence's timecode.
@@ -21,7 +21,7 @@ from fractions import Fraction
 
 import opentimelineio as otio
 
-from engine.export.edit import META, name_from_url, timeline_rate
+from engine.export.edit import META, timeline_rate
 from engine.export.rates import FrameRate
 
 AUDIO_FADE = {  # FCP 7's own audio transition, which Premiere and Resolve map to their constant-power fade
@@ -75,7 +75,6 @@ def _one_rate(clipitem: ET.Element) -> None:
 
 
 def _describe_file(file_e: ET.Element, facts: dict) -> None:
-    file_e.find("name").text = name_from_url(file_e.findtext("pathurl"))
     if facts.get("width"):  # a picture file at its own rate (a sound file counts in the sequence's frames)
         own = FrameRate(Fraction(facts["own_rate"]), bool(facts["drop_frame"]))
         _set_rate(file_e.find("rate"), own)

@@ -18,7 +18,7 @@ from fractions import Fraction
 
 import opentimelineio as otio
 
-from engine.export.edit import META, MUSIC, name_from_url, timeline_rate
+from engine.export.edit import META, MUSIC, timeline_rate
 from engine.export.rates import FrameRate
 
 VERSION = "1.8"  # the newest version whose assets name their file in `src` (1.9 moved it to <media-rep>)
@@ -82,7 +82,7 @@ class _Resources:
         facts = reference.metadata.get(META, {})
         sound = facts.get("sound") or {}
         attributes = {
-            "name": name_from_url(reference.target_url),
+            "name": reference.name,
             "src": reference.target_url,
             "start": _time(_exact(reference.available_range.start_time)),
             "duration": _time(_exact(reference.available_range.duration)),

@@ -40,6 +40,7 @@ bench: models
 	$(BIN)/python tests/bench/bench_api.py
 	$(BIN)/python tests/bench/bench_timelines.py
 	$(BIN)/python tests/bench/bench_reedit.py
+	$(BIN)/python tests/bench/bench_loudness.py
 	$(BIN)/python tests/bench/bench_tempo.py
 	$(BIN)/python tests/bench/bench_drums.py
 	$(BIN)/python tests/bench/eval_quality.py

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 from PyQt6.QtCore import QByteArray, QSettings, Qt, QTimer, pyqtSignal
@@ -35,7 +34,7 @@ from desktop.results import ResultsPanel
 from desktop.session import Answer, Query, Session
 from desktop.settings_dialog import SettingsDialog
 from desktop.timeline import TimelineClip, TimelineStrip
-from engine import paths
+from engine import atomic, paths
 from engine.records import Result
 from training.bootstrap.demo import Demo
 
@@ -270,9 +269,7 @@ class MainWindow(QMainWindow):
         path = self.timeline_path()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(data, indent=1))
-            os.replace(tmp, path)
+            atomic.write_text(path, json.dumps(data, indent=1))
         except OSError as exc:
             self.notice.show_message("warning", f"The timeline could not be saved: {exc}")
 

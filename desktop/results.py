@@ -56,7 +56,8 @@ class ResultsModel(QAbstractTableModel):
             }[column]
         if role == Qt.ItemDataRole.ToolTipRole:
             short = f" (the track is {r.short_by:.1f} s shorter than the clip)" if r.short_by > 0 else ""
-            return f"{r.path}\nplays {_clock(r.start)}–{_clock(r.end)}{short}\n{r.why}"
+            lufs = f", {r.loudness_lufs:.1f} LUFS" if r.loudness_lufs is not None else ""
+            return f"{r.path}\nplays {_clock(r.start)}–{_clock(r.end)}{short}{lufs}\n{r.why}"
         if role == Qt.ItemDataRole.TextAlignmentRole and column in ("#", "Length", "Starts", "BPM", "Match"):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None

@@ -22,7 +22,6 @@ import itertools
 import json
 import os
 import stat
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from pathlib import Path
 import av
 import av.container
 
+from engine import atomic
 from engine.errors import DecodeError
 from engine.export import ExportError
 from engine.media.container import open_stream, reason
@@ -252,39 +252,18 @@ def _make_folder(folder: Path, source: str) -> None:
     except (FileExistsError, NotADirectoryError) as exc:
         raise ExportError(f"cannot collect {_show(source)} into {_show(folder)}: a file is in the way") from exc
     except OSError as exc:
-        raise ExportError(f"cannot collect {_show(source)} into {_show(folder)}: {_why(exc)}") from exc
+        raise ExportError(f"cannot collect {_show(source)} into {_show(folder)}: {atomic.disk_error(exc)}") from exc
 
 
 def _write(target: Path, write: Callable[[str], None], source: str) -> None:
-    """`write` a temporary file beside `target`, sync it, rename it over `target`; on failure, no file remains."""
-    tmp = None
+    """`write` the file to `target`, atomically (engine/atomic.py)."""
     try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        with contextlib.suppress(OSError):  # mkstemp's 0600 would hide the music from other accounts; FAT refuses
-            os.fchmod(fd, 0o644)
-        os.close(fd)
-        write(tmp)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, target)
-        tmp = None
+        with atomic.replacing(target) as tmp:
+            write(str(tmp))
     except (OSError, av.error.FFmpegError) as exc:
-        raise ExportError(f"cannot collect {_show(source)} into {_show(target.parent)}: {_why(exc)}") from exc
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-
-
-def _why(exc: BaseException) -> str:
-    code = getattr(exc, "errno", None)
-    if code in (errno.ENOSPC, errno.EDQUOT):
-        return "the disk is full"
-    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return "the folder is not writable here (read-only, or no permission)"
-    return reason(exc)
+        raise ExportError(
+            f"cannot collect {_show(source)} into {_show(target.parent)}: {atomic.disk_error(exc)}"
+        ) from exc
 
 
 def _why_unreadable(exc: OSError) -> str:

@@ -224,7 +224,7 @@ class Engine:
             duration=record["duration"],
             bpm=record["tempo_bpm"],
             key=record["key"],
-            loudness_db=record.get("loudness_db"),
+            loudness_lufs=record.get("loudness_lufs"),
             vocal_score=record["vocal_score"],
             tags=record["tags"],
             online=record["online"],
@@ -553,9 +553,11 @@ def _ducked(cues: list[Cue], fmt: str, notes: list[str]) -> list[Cue]:
             continue
         regions = speech(cue.video, cue.clip_in, cue.clip_out)
         out.append(replace(cue, volume=tuple(duck_keyframes(regions, cue.length))))
-    if fmt in ("fcp7", "otio"):
-        where = "FCP 7 XML has none here yet" if fmt == "fcp7" else "OTIO keeps them only as metadata"
-        notes.append(f"ducking is written as volume keyframes in FCPXML; {where}: export with --render to hear it")
+    if fmt == "otio":
+        notes.append(
+            "ducking is written as volume keyframes in FCPXML and FCP 7 XML; OTIO keeps them only as metadata: "
+            "export with --render to hear it"
+        )
     return out
 
 

@@ -74,7 +74,7 @@ class Track:
     duration: float
     bpm: float | None
     key: str | None
-    loudness_db: float | None
+    loudness_lufs: float | None  # integrated loudness (EBU R128); None until the next scan measures it
     vocal_score: float | None
     tags: dict[str, dict[str, float]]  # {"genres": {name: p}, "moods": ..., "instruments": ...}
     online: bool  # its drive is plugged in and the file was there at the last scan

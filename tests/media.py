@@ -20,8 +20,8 @@ AUDIO_CODECS = {
 
 
 def write_audio(path: Path, samples: np.ndarray, sample_rate: int, tags: dict[str, str] | None = None) -> Path:
-    """samples: (n,) mono or (channels, n) float in [-1, 1]; format chosen by the file suffix; `tags` such as
-    title and artist are written as the container's metadata."""
+    """samples: (n,) mono or (channels, n) float in [-1, 1] (1, 2 or 6 channels, 5.1 in FFmpeg's order);
+    format chosen by the file suffix; `tags` such as title and artist are written as the container's metadata."""
     samples = np.atleast_2d(np.asarray(samples, dtype=np.float32))
     codec, fmt = AUDIO_CODECS[path.suffix]
     if codec == "vorbis" and samples.shape[0] == 1:  # FFmpeg's vorbis encoder is stereo-only
@@ -31,7 +31,7 @@ def write_audio(path: Path, samples: np.ndarray, sample_rate: int, tags: dict[st
         samples = np.stack([np.interp(t, np.arange(samples.shape[1]), ch) for ch in samples]).astype(np.float32)
         sample_rate = 48000
     channels = samples.shape[0]
-    layout = {1: "mono", 2: "stereo"}[channels]
+    layout = {1: "mono", 2: "stereo", 6: "5.1"}[channels]
     with av.open(str(path), "w") as container:
         container.metadata.update(tags or {})
         stream = container.add_stream(codec, rate=sample_rate, layout=layout)

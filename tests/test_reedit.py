@@ -9,13 +9,15 @@ from pathlib import Path
 
 import av
 import numpy as np
+import opentimelineio as otio
 import pytest
 from scipy.signal import resample_poly
 
 from engine.cli.main import main
+from engine.export import ExportError
 from engine.facade import Engine, QueryError
 from engine.records import ExportClip
-from engine.reedit.render import CROSSFADE, decode
+from engine.reedit.render import CROSSFADE, decode, write_wav
 from media import render_midi, write_footage
 
 
@@ -240,8 +242,23 @@ def test_ducking_without_render_is_volume_keyframes_in_fcpxml(library, interview
         (up, zero), (down, low), (stay, low2), (back, zero2) = keys[i : i + 4]
         assert zero == zero2 == 0 and low == low2 == -10
         assert abs(down - a) < 0.3 and abs(stay - b) < 0.4 and up < down < stay < back
+    # FCP 7 XML: the same keyframes as an Audio Levels filter, linear gain, counted like <in> (the file's frames).
     fcp7 = engine.export(edit, path=tmp_path / "cut.xml", duck=True)
-    assert any("FCP 7 XML has none" in note for note in fcp7.notes)
+    root = ET.fromstring(Path(fcp7.path).read_text().split("\n", 2)[2])
+    (item,) = [c for c in root.iter("clipitem") if c.find("filter/effect[effectid='audiolevels']") is not None]
+    music_file = next(f.get("id") for f in root.iter("file") if f.findtext("name") == loop.name)
+    assert item.find("file").get("id") == music_file
+    first, fps = int(item.findtext("in")), int(item.findtext("rate/timebase"))
+    levels = [
+        ((int(k.findtext("when")) - first) / fps, 20 * math.log10(float(k.findtext("value"))))
+        for k in item.iterfind("filter/effect/parameter/keyframe")
+    ]
+    assert len(levels) == len(keys)
+    for (at, db), (at_x, db_x) in zip(levels, keys):
+        assert abs(at - at_x) <= 1 / fps + 1e-6 and abs(db - db_x) < 0.01
+    assert not any("ducking" in note for note in fcp7.notes)
+    read_back = otio.adapters.read_from_file(fcp7.path, "fcp_xml")
+    assert len(read_back.find_clips()) == 3  # the picture, its sound and the music: the filter reads too
 
 
 def test_a_length_under_a_bar_is_a_plain_cut_with_a_fade(library, tmp_path):
@@ -250,3 +267,11 @@ def test_a_length_under_a_bar_is_a_plain_cut_with_a_fade(library, tmp_path):
     samples, rate = read_wav(tmp_path / "sting.wav")
     assert len(samples) == round(0.8 * rate) and not edit.plan.joins and edit.plan.ending == "fade"
     assert np.abs(samples[-10:]).max() < 1e-3  # faded to silence at the cut
+
+
+def test_a_render_that_fills_the_disk_is_one_clear_error_and_keeps_the_old_file(small_disk):
+    old = write_wav(np.zeros((48000, 2), np.float32), 48000, small_disk / "cue.wav").read_bytes()
+    with pytest.raises(ExportError, match=r"cannot write .*cue\.wav: the disk is full"):
+        write_wav(np.zeros((480000, 2), np.float32), 48000, small_disk / "cue.wav")  # 2.9 MB on 1 MiB
+    assert (small_disk / "cue.wav").read_bytes() == old
+    assert sorted(p.name for p in small_disk.iterdir()) == ["cue.wav"]

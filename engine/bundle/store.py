@@ -11,10 +11,10 @@ import hashlib
 import logging
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine import atomic
 from engine.bundle.manifest import MANIFEST_NAME, GraphSpec, Manifest, decode_manifest
 from engine.errors import BundleError
 from engine.media.dsp import ANALYSIS_VERSION
@@ -115,19 +115,6 @@ def open_current_bundle(models_dir: Path, *, verify: bool = True, any_analysis: 
     return load_bundle(current_bundle_dir(models_dir), verify=verify, any_analysis=any_analysis)
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def install_bundle(staging_dir: Path, models_dir: Path) -> Bundle:
     """Move a fully written, verified bundle into `models_dir` and make it the current one.
 
@@ -151,7 +138,7 @@ def install_bundle(staging_dir: Path, models_dir: Path) -> Bundle:
             os.replace(staging_dir, target)
     else:
         os.replace(staging_dir, target)
-    _write_atomically(models_dir / CURRENT_NAME, bundle.id + "\n")
+    atomic.write_text(models_dir / CURRENT_NAME, bundle.id + "\n")
     for old in models_dir.iterdir():
         keep = old.name.startswith(".") or old.name in {bundle.id, replaced}
         # Only ever delete what looks like one of our bundles.

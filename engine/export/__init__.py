@@ -9,13 +9,12 @@ second source under the picture, so it carries the picture cut only; use one of 
 
 from __future__ import annotations
 
-import errno
 import os
-import tempfile
 from pathlib import Path
 
 import opentimelineio as otio
 
+from engine import atomic
 from engine.export import edl, fcp7, fcpx
 from engine.export.edit import (
     FADE_SECONDS,
@@ -82,29 +81,11 @@ def write_timeline(timeline: otio.schema.Timeline, path: str | os.PathLike[str],
     if not path.parent.is_dir():
         raise ExportError(f"cannot write {path.name}: the folder {path.parent} does not exist")
     text = timeline_text(timeline, fmt)
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        tmp = None
+        atomic.write_text(path, text)
     except OSError as exc:
-        raise ExportError(f"cannot write {path}: {_why(exc)}") from exc
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+        raise ExportError(f"cannot write {path}: {atomic.disk_error(exc)}") from exc
     return path
-
-
-def _why(exc: OSError) -> str:
-    if exc.errno == errno.ENOSPC:
-        return "the disk is full"
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return "the folder is not writable here (read-only, or no permission)"
-    return exc.strerror or str(exc)
 
 
 def timeline_text(timeline: otio.schema.Timeline, fmt: str) -> str:

@@ -8,6 +8,8 @@ test against; what it cannot know, this module writes on top of its output:
   adapter writes);
 - fades on the music track are audio transitions (Cross Fade +3 dB), not video Cross Dissolves;
 - downbeat markers are red, as Premiere Pro writes marker colours (beats keep its default green);
+- ducking under dialogue is an Audio Levels filter with keyframes, as Premiere writes it: linear gain,
+  each `<when>` counted like `<in>` (frames of the clip item's rate from the start of the file);
 - a drop-frame timeline says so in the sequence's timecode.
 
 Rates an xmeml timecode cannot count (10, 12, 15 fps, variable) were conformed before the adapter saw
@@ -30,6 +32,14 @@ AUDIO_FADE = {  # FCP 7's own audio transition, which Premiere and Resolve map t
     "effecttype": "transition",
     "mediatype": "audio",
 }
+AUDIO_LEVELS = {
+    "name": "Audio Levels",
+    "effectid": "audiolevels",
+    "effectcategory": "audiolevels",
+    "effecttype": "audiolevels",
+    "mediatype": "audio",
+}
+MAX_LEVEL = "3.98109"  # +12 dB, the highest gain FCP 7 and Premiere allow
 # Premiere Pro keeps a marker's colour in <pproColor>, 0xAABBGGRR as an integer; green, its default
 # marker colour, it leaves unwritten. Downbeats are red, other beats green.
 DOWNBEAT_COLOUR = 0xFF362CD2
@@ -48,7 +58,12 @@ def write(timeline: otio.schema.Timeline) -> str:
         file_e = clipitem.find("file")
         if file_e is not None and file_e.find("pathurl") is not None:  # a later use refers to the first
             _describe_file(file_e, facts.get(file_e.findtext("pathurl"), {}))
-    for track in root.iterfind("./project/children/sequence/media/audio/track"):
+    sound = [t for t in timeline.tracks if t.kind == otio.schema.TrackKind.Audio]
+    for track, clips in zip(root.iterfind("./project/children/sequence/media/audio/track"), sound, strict=True):
+        # The adapter writes a track's clips in order, one clip item each.
+        for clipitem, clip in zip(track.findall("clipitem"), clips.find_clips(), strict=True):
+            if clip.metadata.get(META, {}).get("volume_db"):
+                _audio_levels(clipitem, clip.metadata[META]["volume_db"], timeline_rate(timeline))
         for transition in track.iter("transitionitem"):
             _audio_fade(transition)
         for marker in track.iter("marker"):
@@ -65,6 +80,22 @@ def _facts_by_url(timeline: otio.schema.Timeline) -> dict[str, dict]:
         reference = clip.media_reference
         facts[reference.target_url] = reference.metadata.get(META, {})
     return facts
+
+
+def _audio_levels(clipitem: ET.Element, keyframes: list, rate: FrameRate) -> None:
+    """Volume keyframes, (seconds into the clip, dB) pairs, as an Audio Levels filter."""
+    first = int(clipitem.findtext("in"))
+    effect = ET.SubElement(ET.SubElement(clipitem, "filter"), "effect")
+    for tag, text in AUDIO_LEVELS.items():
+        ET.SubElement(effect, tag).text = text
+    level = ET.SubElement(effect, "parameter", authoringApp="PremierePro")
+    for tag, text in (("parameterid", "level"), ("name", "Level"), ("valuemin", "0"), ("valuemax", MAX_LEVEL)):
+        ET.SubElement(level, tag).text = text
+    ET.SubElement(level, "value").text = "1"  # unity where no keyframe speaks; Premiere writes it too
+    for at, db in keyframes:
+        keyframe = ET.SubElement(level, "keyframe")
+        ET.SubElement(keyframe, "when").text = str(first + rate.frames(float(at)))
+        ET.SubElement(keyframe, "value").text = f"{10 ** (float(db) / 20):.5f}"
 
 
 def _one_rate(clipitem: ET.Element) -> None:

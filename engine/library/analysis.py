@@ -22,6 +22,7 @@ from engine.library.records import SegmentRecord, TrackRecord
 from engine.media.audio import iter_audio
 from engine.media.beats import track_beats
 from engine.media.container import reason
+from engine.media.loudness import LoudnessMeter
 from engine.tags import TagIndex, group_tags
 
 MIN_SECONDS = 1.0  # shorter than this is a click or an empty file, not music
@@ -96,7 +97,9 @@ class TrackAnalyzer:
         except (av.error.FFmpegError, OSError) as exc:
             raise SkipFile(f"not a readable media file ({reason(exc)})") from exc
         times["decode"] = time.perf_counter() - start
-        pieces = iter_audio(name, self.extractor.pre.audio, chunk_samples=self.extractor.chunk_samples)
+        audio = self.extractor.pre.audio
+        meter = LoudnessMeter(audio.sample_rate)
+        pieces = iter_audio(name, audio, chunk_samples=self.extractor.chunk_samples, meter=meter)
         try:
             music = self.extractor.music_chunks(pieces, times)
         except DecodeError as exc:
@@ -138,6 +141,7 @@ class TrackAnalyzer:
             musical_key=overall.key,
             mode=round(overall.mode, 3),
             loudness_db=round(overall.loudness_db, 1),
+            loudness_lufs=None if (lufs := meter.integrated()) is None else round(lufs, 1),
             vocal_score=round(vocal_score(tags), 3),
             tags={g: {k: round(v, 3) for k, v in names.items()} for g, names in group_tags({"tags": tags}).items()},
             tag_means=means,

@@ -45,7 +45,7 @@ TAG_SCALE = 255.0
 # What a track shows (track_details and tracks); "online" means its file can be opened now.
 TRACK_FIELDS = (
     "t.id, t.path, t.title, t.artist, t.album, t.duration, t.tempo_bpm, t.musical_key, t.vocal_score, "
-    "t.loudness_db, t.tags, t.bundle_id, t.energy, t.mood, t.drums, r.online AND t.missing_since IS NULL"
+    "t.loudness_lufs, t.tags, t.bundle_id, t.energy, t.mood, t.drums, r.online AND t.missing_since IS NULL"
 )
 TRACK_KEYS = (
     "id",
@@ -57,7 +57,7 @@ TRACK_KEYS = (
     "tempo_bpm",
     "key",
     "vocal_score",
-    "loudness_db",
+    "loudness_lufs",
     "tags",
     "bundle_id",
     "energy",
@@ -241,6 +241,7 @@ class Catalog:
             "musical_key": track.musical_key,
             "mode": track.mode,
             "loudness_db": track.loudness_db,
+            "loudness_lufs": track.loudness_lufs,
             "vocal_score": track.vocal_score,
             "tags": json.dumps(track.tags or {}),
             "scanned_at": time.time(),

@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from annoy import AnnoyIndex
 
+from engine import atomic
 from engine.errors import NeedledropError
 from engine.library.catalog import Catalog
 from engine.library.locks import build_lock
@@ -77,15 +77,6 @@ class IndexInfo:
     built_at: float
     layout: int
     revision: int  # the catalog's index revision the index was built from (Catalog.index_revision)
-
-
-def _write_json_atomically(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def write_annoy(vectors: np.ndarray, path: Path, n_trees: int = N_TREES) -> None:
@@ -175,9 +166,8 @@ def _write_index(
     dim = vectors.shape[1] if len(vectors) else 0
     ann_path = folder / f"{name}.ann"
     if len(ids):
-        tmp = folder / f".{name}.ann.tmp"
-        write_annoy(vectors, tmp, n_trees)
-        os.replace(tmp, ann_path)
+        with atomic.replacing(ann_path) as tmp:
+            write_annoy(vectors, tmp, n_trees)
     else:
         ann_path.write_bytes(b"")
     # Raw arrays rather than .npy: np.load parses the .npy header with ast.literal_eval, and CPython 3.11's
@@ -201,7 +191,7 @@ def _write_index(
         revision=revision,
     )
     previous = read_index_info(folder)
-    _write_json_atomically(folder / POINTER, info.__dict__)
+    atomic.write_text(folder / POINTER, json.dumps(info.__dict__))
     # Keep the generation just replaced (a reader may have read the old pointer a moment ago); remove the
     # older ones. Readers that already opened them keep their memory mapping.
     keep = {POINTER, *_files(info), *(_files(previous) if previous else ())}

@@ -142,6 +142,15 @@ BRIGHTNESS = "ALTER TABLE segments ADD COLUMN brightness REAL;"
 # The probability that a track has drums (engine/instruments.py); NULL until the track is analysed again.
 DRUMS = "ALTER TABLE tracks ADD COLUMN drums REAL;"
 
+# Integrated loudness in LUFS (engine/media/loudness.py), which every delivery is judged by; the RMS level
+# in loudness_db stays an input of the affect measures. It is measured while a track is analysed, so the
+# tracks analysed before are marked stale, as with segment-tags: the next scan measures them (their
+# records stay searchable until then).
+LOUDNESS_LUFS = """
+ALTER TABLE tracks ADD COLUMN loudness_lufs REAL;
+UPDATE tracks SET bundle_id = '';
+"""
+
 MIGRATIONS = (
     Migration("create-tables", CREATE_TABLES),  # schema 1
     Migration("segment-tags", SEGMENT_TAGS),  # schema 2
@@ -152,4 +161,5 @@ MIGRATIONS = (
     Migration("affect-version", AFFECT_VERSION),
     Migration("brightness", BRIGHTNESS),
     Migration("drums", DRUMS),
+    Migration("loudness-lufs", LOUDNESS_LUFS),
 )

@@ -92,7 +92,8 @@ class TrackRecord:
     tempo_bpm: float | None = None
     musical_key: str | None = None
     mode: float | None = None
-    loudness_db: float | None = None
+    loudness_db: float | None = None  # RMS level, dBFS (an input of the affect measures)
+    loudness_lufs: float | None = None  # integrated loudness, EBU R128 (engine/media/loudness.py)
     vocal_score: float | None = None
     tags: dict | None = None  # {"genres": {name: p}, "moods": ..., "instruments": ...}
     tag_means: np.ndarray | None = None  # (labels,) mean tag probabilities over the track

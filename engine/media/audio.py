@@ -12,6 +12,7 @@ import numpy as np
 from engine.bundle.manifest import AudioConfig
 from engine.errors import DecodeError
 from engine.media.container import open_stream, reason
+from engine.media.loudness import LoudnessMeter
 
 
 def iter_audio(
@@ -20,9 +21,11 @@ def iter_audio(
     start: float = 0.0,
     end: float | None = None,
     chunk_samples: int | None = None,
+    meter: LoudnessMeter | None = None,
 ) -> Iterator[np.ndarray]:
     """The file's first audio stream as float32 mono at `config.sample_rate`, from `start` to `end` seconds,
     in pieces of exactly `chunk_samples` (the last may be shorter), so a three-hour file never sits in memory.
+    A `meter` (made at `config.sample_rate`) hears the same range, every channel before the mix.
 
     Channels are resampled together and then averaged ourselves: PyAV's own mono layout mixes to
     (L+R)/sqrt(2), 3 dB louder than the mean the models were trained with, and can clip.
@@ -44,13 +47,15 @@ def iter_audio(
         def take(frames) -> None:
             nonlocal skip, remaining
             for f in frames:
-                x = f.to_ndarray().mean(axis=0, dtype=np.float32)  # fltp: (channels, samples)
-                cut = min(skip, len(x))
-                x, skip = x[cut:], skip - cut
+                x = f.to_ndarray()  # fltp: (channels, samples)
+                cut = min(skip, x.shape[1])
+                x, skip = x[:, cut:], skip - cut
                 if remaining is not None:
-                    x, remaining = x[:remaining], remaining - min(remaining, len(x))
-                if len(x):
-                    pending.append(x)
+                    x, remaining = x[:, :remaining], remaining - min(remaining, x.shape[1])
+                if meter is not None:
+                    meter.add(x, [c.name for c in f.layout.channels])
+                if x.shape[1]:
+                    pending.append(x.mean(axis=0, dtype=np.float32))
 
         def ready(final: bool) -> Iterator[np.ndarray]:
             nonlocal pending

@@ -225,6 +225,7 @@ def explained(
                     why=why(asked, named, segment, track, tags),
                     energy=_rounded(judged_energy),
                     mood=_rounded(judged_mood),
+                    loudness_lufs=track["loudness_lufs"],
                     match=0 if scale is None else int(round(float(scale.percent(score)))),
                 )
             )

@@ -32,6 +32,7 @@ class Result:
     # Seconds at the end of the clip with no music under it: the track is shorter than the clip (its start
     # is then 0). With a clip, `start`–`end` is exactly what the preview plays and the export writes.
     short_by: float = 0.0
+    loudness_lufs: float | None = None  # the track's integrated loudness (EBU R128), as the scan measured it
 
 
 @dataclass

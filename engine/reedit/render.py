@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -23,7 +22,9 @@ import pyloudnorm
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
 from scipy.signal import resample_poly
 
+from engine import atomic
 from engine.errors import DecodeError
+from engine.export.edit import ExportError
 from engine.media.container import open_stream, reason
 from engine.reedit.plan import Plan
 
@@ -163,13 +164,12 @@ def _true_peak_db(samples: np.ndarray) -> float:
 
 
 def write_wav(samples: np.ndarray, rate: int, path: str | os.PathLike[str]) -> Path:
-    """24-bit PCM WAV, written beside `path` and renamed over it: never a partial file."""
+    """24-bit PCM WAV, replacing `path` atomically (engine/atomic.py): never a partial file. A failure is
+    an ExportError naming the file and why (a full disk, a read-only folder)."""
     path = Path(path)
     layout = "mono" if samples.shape[1] == 1 else "stereo"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        with av.open(tmp, "w", format="wav") as wav:
+        with atomic.replacing(path) as tmp, av.open(str(tmp), "w", format="wav") as wav:
             stream = wav.add_stream("pcm_s24le", rate=rate, layout=layout)
             # 24 bits in the top of 32-bit words, as FFmpeg's pcm_s24le encoder takes them.
             pcm = (np.clip(samples, -1.0, 1.0 - 2**-23) * 2**23).round().astype(np.int32) << 8
@@ -179,9 +179,6 @@ def write_wav(samples: np.ndarray, rate: int, path: str | os.PathLike[str]) -> P
                 frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
                 wav.mux(stream.encode(frame))
             wav.mux(stream.encode(None))
-        os.replace(tmp, path)
-        tmp = None
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+    except (OSError, av.error.FFmpegError) as exc:
+        raise ExportError(f"cannot write {path}: {atomic.disk_error(exc)}") from exc
     return path

@@ -166,9 +166,11 @@ def list_command(args) -> int:
         tags = ", ".join(k for group in t.tags.values() for k in group)
         bpm = f"{t.bpm:.0f} BPM" if t.bpm else "no beat"
         energy = f"energy {t.energy:+.1f}" if t.energy is not None else ""
+        lufs = f"{t.loudness_lufs:.0f} LUFS" if t.loudness_lufs is not None else ""
         offline = "" if t.online else "  (offline)"
         lines.append(
-            f"{t.id:>5}  {_minutes(t.duration):>6}  {bpm:>8}  {energy:<11} {t.key or '':<9} {t.name}  [{tags}]{offline}"
+            f"{t.id:>5}  {_minutes(t.duration):>6}  {bpm:>8}  {energy:<11} {lufs:>8}  {t.key or '':<9} {t.name}  "
+            f"[{tags}]{offline}"
         )
     emit(args, tracks, "\n".join(lines) or "no tracks yet: `needledrop library add FOLDER`, then `scan`")
     return 0

@@ -66,7 +66,11 @@ def _show(args, rec: Recommendation) -> None:
     for i, r in enumerate(rec.results, 1):
         name = " – ".join(x for x in (r.artist, r.title) if x) or r.path
         bpm = f"{r.bpm:.0f} BPM" if r.bpm else "no steady beat"
-        print(f"{i:>2}. {name}  [{_clock(r.start)}–{_clock(r.end)} of {_clock(r.duration)}, {bpm}]  {r.match}% match")
+        lufs = f", {r.loudness_lufs:.0f} LUFS" if r.loudness_lufs is not None else ""
+        print(
+            f"{i:>2}. {name}  [{_clock(r.start)}–{_clock(r.end)} of {_clock(r.duration)}, {bpm}{lufs}]  "
+            f"{r.match}% match"
+        )
         print(f"    {r.why}")
         if r.short_by > 0:
             print(f"    the track is {r.short_by:.1f} s shorter than the clip: its end has no music")

@@ -412,7 +412,9 @@ def test_an_index_in_an_older_layout_is_rebuilt_not_misread(library, music):
     assert library.index_is_current() and not library.ensure_index() and not library.scan(workers=2).index_rebuilt
 
 
-def test_annoy_recall_against_exact_search(library, music):
+def test_annoy_recall_against_exact_search(library, music, monkeypatch):
+    import engine.library.index as index_module
+
     library.add_root(music)
     library.scan(workers=2)
     ids, vectors = library.catalog.segment_vectors(library.bundle.id)
@@ -422,7 +424,12 @@ def test_annoy_recall_against_exact_search(library, music):
     for q in queries.astype(np.float32):
         q /= np.linalg.norm(q)
         exact = ids[np.argsort(-(vectors @ q))[:10]]
+        # An index this small is searched exactly, every vector: the very order and scores of numpy's search.
         found, scores = index.query(q, 10)
+        assert list(found) == list(exact) and np.allclose(scores, np.sort(vectors @ q)[::-1][:10], atol=1e-6)
+        monkeypatch.setattr(index_module, "EXACT_BELOW", 0)  # as if it were large: Annoy proposes
+        found, scores = index.query(q, 10)
+        monkeypatch.undo()
         assert set(found) == set(exact)
         assert np.all(np.diff(scores) <= 1e-6)  # best first
 

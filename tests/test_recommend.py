@@ -146,15 +146,21 @@ def test_hard_constraints_keep_exactly_the_tracks_that_satisfy_them(recommender,
 
 
 @pytest.mark.parametrize(
-    ("exact_rows", "exact_block"),
-    [(0, 0), (0, 10**9), (10**9, 0)],
-    ids=["annoy-widened", "tempo-block", "gathered"],
+    ("exact_below", "exact_rows", "exact_block"),
+    [(0, 0, 0), (0, 0, 10**9), (0, 10**9, 0), (10**9, 0, 0)],
+    ids=["annoy-widened", "tempo-block", "gathered", "small-index-exact"],
 )
 @pytest.mark.parametrize("prompt", ["80-100 bpm", "no vocals", "under 100 bpm, no vocals", "at least 40 seconds"])
-def test_every_search_path_keeps_the_same_tracks(recommender, library, monkeypatch, exact_rows, exact_block, prompt):
-    """Annoy with a widened pool, the exact tempo block and the exact gathered rows agree on what passes."""
+def test_every_search_path_keeps_the_same_tracks(
+    recommender, library, monkeypatch, exact_below, exact_rows, exact_block, prompt
+):
+    """Annoy with a widened pool, the exact tempo block, the exact gathered rows and the exact search of a
+    small index agree on what passes."""
+    import engine.library.index as index_module
     import engine.recommend.candidates as module
 
+    monkeypatch.setattr(module, "EXACT_BELOW", exact_below)
+    monkeypatch.setattr(index_module, "EXACT_BELOW", exact_below)
     monkeypatch.setattr(module, "EXACT_ROWS", exact_rows)
     monkeypatch.setattr(module, "EXACT_BLOCK", exact_block)
     parsed = parse_prompt(prompt)

@@ -49,6 +49,9 @@ SEARCH_K_PER_CANDIDATE = 200
 # ranks everything it gathers, and the best of a large pool is as good as the best of a small one.
 POOL_SEARCH_K_PER_CANDIDATE = 4
 MIN_SEARCH_K = MIN_CANDIDATES * SEARCH_K_PER_CANDIDATE
+# Up to this many vectors, one matrix-vector product over all of them is faster than Annoy's search, and
+# exact: 128-d vectors cross over near 150-200k on this 2-core machine (tests/bench/bench_recommend.py).
+EXACT_BELOW = 150_000
 SAMPLE_ROWS = 20_000  # rows that estimate a filter's selectivity: within about 1% of the truth
 # Of the files below; a pointer to another layout reads as "no index", and the next scan rebuilds. 7: the
 # track table holds each track's key and mode (key preferences re-rank by them).
@@ -299,7 +302,10 @@ class SegmentIndex:
         """Up to `n` (segment id, cosine similarity) pairs, best first."""
         if self.annoy is None or n <= 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        rows, scores = nearest(self.annoy, self.vectors, vector, n)
+        if len(self) <= EXACT_BELOW:
+            rows, scores = self.scan(vector, n)
+        else:
+            rows, scores = nearest(self.annoy, self.vectors, vector, n)
         return self.ids[rows], scores
 
     def nearest_rows(self, vector: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -310,9 +316,22 @@ class SegmentIndex:
         """
         if self.annoy is None or n <= 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        if len(self) <= EXACT_BELOW:
+            return self.scan(vector, n)
         candidates = max(n, MIN_CANDIDATES)
         search_k = max(MIN_SEARCH_K, candidates * POOL_SEARCH_K_PER_CANDIDATE)
         return nearest(self.annoy, self.vectors, vector, n, candidates=candidates, search_k=search_k)
+
+    def scan(self, vector: np.ndarray, n: int, block: slice | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The `n` rows nearest to `vector` among all (or the contiguous `block`), by exact search."""
+        block = block or slice(0, len(self))
+        scores = self.vectors[block] @ vector
+        count = min(n, len(scores))
+        if count <= 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        top = np.argpartition(-scores, count - 1)[:count]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return top + block.start, scores[top]
 
     def exact_rows(self, vector: np.ndarray, rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The `n` of `rows` nearest to `vector`, by exact search over just those rows."""

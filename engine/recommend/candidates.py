@@ -1,11 +1,12 @@
 """The candidates stage: the segments nearest to the query that pass the hard filters.
 
-How to search is decided once per query from how much the filters leave: everything through Annoy (no
+How to search is decided once per query from the index's size and how much the filters leave: every
+vector exactly (an index small enough that this is faster than Annoy), everything through Annoy (no
 filter), the passing rows exactly (a narrow filter: scattered rows are gathered, a tempo range is one
-contiguous block of the index), or Annoy's pool widened by what the filter removes (a loose one). When the survivors are
-too few for k tracks the pool grows (`wider`), and a widened Annoy search that lost the query's whole
-neighbourhood to the filter turns exact. Tracks with explicit evidence for the words (their stored tags or
-their measured feel match) join the candidates whatever their similarity.
+contiguous block of the index), or Annoy's pool widened by what the filter removes (a loose one). When
+the survivors are too few for k tracks the pool grows (`wider`), and a widened Annoy search that lost the
+query's whole neighbourhood to the filter turns exact. Tracks with explicit evidence for the words (their
+stored tags or their measured feel match) join the candidates whatever their similarity.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.library.index import SegmentIndex
+from engine.library.index import EXACT_BELOW, SegmentIndex
 from engine.recommend.filters import RowFilter
 
 FIRST_POOL = 400  # candidate segments looked at first; grown fourfold while fewer than k tracks survive
@@ -51,7 +52,11 @@ class CandidateSearch:
         if rule is not None:
             self.passing = round(rule.fraction() * len(index))
             block = rule.block
-            self.exact = self.passing <= EXACT_ROWS or (block is not None and block.stop - block.start <= EXACT_BLOCK)
+            self.exact = (
+                len(index) <= EXACT_BELOW
+                or self.passing <= EXACT_ROWS
+                or (block is not None and block.stop - block.start <= EXACT_BLOCK)
+            )
 
     def find(self) -> Candidates:
         """About `pool` nearest passing segments, and the tag-matched tracks' segments."""

@@ -1,7 +1,8 @@
 """Files replaced whole or not at all: written beside their final name, synced, then renamed over it.
 
-A crash, a full disk or a killed process at any point leaves the old file (if any) as it was and no
-temporary file behind; a reader never sees half a file.
+A failure at any point (a full disk, an exception) leaves the old file (if any) as it was and removes the
+temporary file; a crash or a killed process leaves the old file too, and at most a hidden `.name.*.tmp`
+beside it. A reader never sees half a file.
 """
 
 from __future__ import annotations
@@ -19,16 +20,16 @@ from engine.media.container import reason
 @contextlib.contextmanager
 def replacing(path: str | os.PathLike[str]) -> Iterator[Path]:
     """A fresh temporary path in `path`'s folder for the block to write; when the block ends without an
-    error it is synced and renamed over `path`, else removed. The file is readable by others (0644):
-    mkstemp's 0600 would hide exported music from other accounts."""
+    error it is synced and renamed over `path`, else removed. The new file keeps the mode of the one it
+    replaces, else 0644 less the umask: mkstemp's 0600 would hide exported music from other accounts."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with contextlib.suppress(OSError):  # FAT and some network shares refuse modes
-            os.fchmod(fd, 0o644)
+            os.chmod(tmp, _mode(path))
         os.close(fd)
         yield Path(tmp)
-        fd = os.open(tmp, os.O_RDONLY)
+        fd = os.open(tmp, os.O_RDWR)  # Windows syncs only what it may write
         try:
             os.fsync(fd)
         finally:
@@ -38,6 +39,23 @@ def replacing(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
+
+
+def _mode(path: Path) -> int:
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        return 0o666 & ~_UMASK
+
+
+def _umask() -> int:
+    """The process's umask, read once at import (reading it means setting it; no thread writes yet)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:

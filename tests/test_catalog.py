@@ -95,12 +95,12 @@ def test_a_schema_3_catalog_is_upgraded_keeping_ids_segments_and_beats(tmp_path)
     assert first == 8
     catalog.remove_tracks([b"/music/new.flac"])
     assert catalog.put_track(root.id, *_track(b"/music/newer.flac")) == 9  # never reused
+    # Loudness in LUFS is measured during analysis: the tracks analysed before are stale until measured.
+    assert dict(conn.execute("SELECT id, bundle_id FROM tracks WHERE id IN (3, 7)")) == {3: "", 7: ""}
     applied = [name for (name,) in conn.execute("SELECT name FROM migrations ORDER BY rowid")]
     assert applied[:3] == ["create-tables", "segment-tags", "beats"] and len(applied) > 3
     catalog.close()
-    # Loudness in LUFS is measured during analysis: the tracks analysed before are stale until measured.
     assert [t["loudness_lufs"] for t in catalog.tracks()] == [None, None, None]
-    assert catalog.status("nd-new")["stale_tracks"] == 2  # 3 and 7; 9 was written by nd-new
     again = Catalog(path)  # nothing is applied twice
     assert [t["id"] for t in again.tracks()] == [3, 7, 9]
 

@@ -259,6 +259,11 @@ def test_ducking_without_render_is_volume_keyframes_in_fcpxml(library, interview
     assert not any("ducking" in note for note in fcp7.notes)
     read_back = otio.adapters.read_from_file(fcp7.path, "fcp_xml")
     assert len(read_back.find_clips()) == 3  # the picture, its sound and the music: the filter reads too
+    # The same cue twice: the adapter writes the second clip item as a reference to the first, filter and all.
+    twice = engine.export(edit * 2, path=tmp_path / "twice.xml", duck=True)
+    root = ET.fromstring(Path(twice.path).read_text().split("\n", 2)[2])
+    assert len(root.findall(".//clipitem/filter/effect[effectid='audiolevels']")) >= 1
+    assert len(otio.adapters.read_from_file(twice.path, "fcp_xml").find_clips()) == 6
 
 
 def test_a_length_under_a_bar_is_a_plain_cut_with_a_fade(library, tmp_path):

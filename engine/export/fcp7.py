@@ -62,7 +62,8 @@ def write(timeline: otio.schema.Timeline) -> str:
     for track, clips in zip(root.iterfind("./project/children/sequence/media/audio/track"), sound, strict=True):
         # The adapter writes a track's clips in order, one clip item each.
         for clipitem, clip in zip(track.findall("clipitem"), clips.find_clips(), strict=True):
-            if clip.metadata.get(META, {}).get("volume_db"):
+            # A clip the adapter has written before is a bare reference to that clip item, which has the filter.
+            if clipitem.find("in") is not None and clip.metadata.get(META, {}).get("volume_db"):
                 _audio_levels(clipitem, clip.metadata[META]["volume_db"], timeline_rate(timeline))
         for transition in track.iter("transitionitem"):
             _audio_fade(transition)

@@ -50,8 +50,8 @@ SEARCH_K_PER_CANDIDATE = 200
 POOL_SEARCH_K_PER_CANDIDATE = 4
 MIN_SEARCH_K = MIN_CANDIDATES * SEARCH_K_PER_CANDIDATE
 # Up to this many vectors, one matrix-vector product over all of them is faster than Annoy's search, and
-# exact: 128-d vectors cross over near 150-200k on this 2-core machine (tests/bench/bench_recommend.py).
-EXACT_BELOW = 150_000
+# exact: 128-d vectors cross over near 120-150k on this 2-core machine (tests/bench/bench_recommend.py).
+EXACT_BELOW = 120_000
 SAMPLE_ROWS = 20_000  # rows that estimate a filter's selectivity: within about 1% of the truth
 # Of the files below; a pointer to another layout reads as "no index", and the next scan rebuilds. 7: the
 # track table holds each track's key and mode (key preferences re-rank by them).

@@ -157,7 +157,7 @@ def bench_queries(library: Library, clip: Path, queries: int, rng) -> dict:
         timings.setdefault(f"shape: {shape or 'no filter'}", []).append(t2 - t1)
         timings["search"].append(both.seconds["search"])
         parsed = parse_prompt(prompt)
-        words, _ = recommender.encoder.words(parsed.text or "music")
+        words = recommender.encoder.words(parsed.text or "music")[0]
         query = recommender.query_vector(recommender.encode_clip(clip).encoded, words, 0.5)
         t3 = time.perf_counter()
         np.argpartition(-(matrix @ query), 400)[:400]  # the pool an exact search would hand to the same filters

@@ -34,6 +34,7 @@ models: $(STAMP)
 bench: models
 	scripts/bench-deps.sh
 	$(BIN)/python tests/bench/bench_backbones.py
+	$(BIN)/python tests/bench/bench_music_frontend.py
 	$(BIN)/python tests/bench/bench_library.py
 	$(BIN)/python tests/bench/bench_recommend.py
 	$(BIN)/python tests/bench/bench_preview.py

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -101,22 +100,9 @@ class FeatureExtractor:
         return TextBackbone(self.bundle, threads=self.threads)
 
     def clip(self, path: str | os.PathLike[str], start: float = 0.0, end: float | None = None) -> ClipFeatures:
-        # The backbone runs on each batch of sampled frames in a second thread while decoding goes on (both
-        # release the GIL), in the batches it would use anyway: the same features, sooner.
-        backbone = self.frame_backbone
-        with ThreadPoolExecutor(1) as pool:
-            done = []
-            sampled = sample_clip(
-                path,
-                self.pre.video,
-                start,
-                end,
-                batch=backbone.batch_size,
-                on_batch=lambda frames: done.append(pool.submit(backbone, frames)),
-            )
-            rest = sampled.frames[len(done) * backbone.batch_size :]
-            parts = [f.result().features for f in done] + ([backbone(rest).features] if len(rest) else [])
-        return ClipFeatures(np.concatenate(parts), sampled.cues, sampled.times, sampled.duration)
+        sampled = sample_clip(path, self.pre.video, start, end)
+        features = self.frame_backbone(sampled.frames).features
+        return ClipFeatures(features, sampled.cues, sampled.times, sampled.duration)
 
     @property
     def chunk_samples(self) -> int | None:

@@ -175,23 +175,3 @@ def test_backbones_reject_wrong_inputs(frames, music, text):
     with pytest.raises(TypeError, match="list of texts"):
         text("just one string")
 
-
-def test_clip_encoding_runs_the_backbone_beside_decoding_with_the_same_features(bundle, tmp_path, frames):
-    """FeatureExtractor.clip hands full batches to the backbone while it decodes; the features are those of
-    the backbone run on all sampled frames at once, repeats at the end included."""
-    from engine.features import FeatureExtractor
-    from engine.media.video import sample_clip
-    from media import write_video
-
-    rng = np.random.default_rng(0)
-    seconds, fps = 37, 4  # 37 samples at 1 per second: two whole batches of 16 and a tail of 5
-    noise = rng.integers(0, 255, (seconds * fps, 48, 64, 3), dtype=np.uint8)
-    path = write_video(tmp_path / "clip.mp4", noise, fps=fps)
-    config = bundle.manifest.preprocessing.video
-    handed = []
-    sampled = sample_clip(path, config, batch=16, on_batch=lambda f: handed.append(f))
-    assert [len(b) for b in handed] == [16, 16] and len(sampled.frames) == seconds
-    assert np.array_equal(np.concatenate(handed), sampled.frames[:32])
-    features = FeatureExtractor(bundle).clip(path)
-    assert np.array_equal(features.frames, frames(sampled.frames).features)
-    assert np.array_equal(features.cues, sampled.cues)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,22 +83,9 @@ def _targets(start: float, end: float, config: VideoConfig) -> np.ndarray:
 
 
 def sample_clip(
-    path: str | os.PathLike[str],
-    config: VideoConfig,
-    start: float = 0.0,
-    end: float | None = None,
-    *,
-    batch: int = 0,
-    on_batch: Callable[[np.ndarray], None] | None = None,
+    path: str | os.PathLike[str], config: VideoConfig, start: float = 0.0, end: float | None = None
 ) -> SampledClip:
-    """Frames and cues of `path` between `start` and `end` seconds (the whole file by default).
-
-    With `on_batch`, every `batch` fitted frames are also handed over as soon as they are sampled, in
-    order, so the backbone can run on them while decoding goes on; the frames not handed over (the last
-    partial batch, and any repeats at the end) are the tail of `SampledClip.frames`.
-    """
-    if on_batch is not None and batch <= 0:
-        raise ValueError(f"frames are handed over in batches of at least one, not {batch}")
+    """Frames and cues of `path` between `start` and `end` seconds (the whole file by default)."""
     unknown = set(config.cues) - set(CUES)
     if unknown:
         raise DecodeError(f"the bundle asks for video cues this engine cannot compute: {sorted(unknown)}")
@@ -143,8 +129,6 @@ def sample_clip(
                     cues.append(_frame_cues(rgb))
                     times.append(t)
                     k += 1
-                    if on_batch is not None and k % batch == 0:
-                        on_batch(np.stack(frames[k - batch : k]))
         except av.error.FFmpegError as exc:
             raise DecodeError(f"{path}: video stream is corrupt ({reason(exc)})") from exc
     if not frames:

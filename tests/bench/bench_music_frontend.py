@@ -141,7 +141,7 @@ def striding(bundle, config, held_out: list[np.ndarray], outputs: dict[str, np.n
             agree.append(len(truth & found) / 10)
         c = cosine(full, vectors)
         lines.append(
-            f"  every {n}th patch: backbone {100 / n:.0f} % of the time; segment embedding cosine median "
+            f"  1 patch in {n}: backbone {100 / n:.0f} % of the time; segment embedding cosine median "
             f"{np.median(c):.3f} (5th percentile {np.percentile(c, 5):.3f}); 10-nearest overlap {np.mean(agree):.2f}"
         )
     return lines

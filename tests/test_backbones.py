@@ -174,4 +174,3 @@ def test_backbones_reject_wrong_inputs(frames, music, text):
         music(np.zeros((1, 48000), np.float64))
     with pytest.raises(TypeError, match="list of texts"):
         text("just one string")
-

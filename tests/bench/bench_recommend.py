@@ -306,9 +306,7 @@ def main() -> None:
     print("  cached clip + prompt, by filter shape (target: p95 <= 50 ms for every one):")
     for key in (k for k in q if k.startswith("shape: ")):
         print(f"    {key.removeprefix('shape: '):<42}{q[key]['p50_ms']:>7.1f}ms{q[key]['p95_ms']:>7.1f}ms")
-    print(
-        f"\nExact search against Annoy, a pool of 400, p50 (up to {EXACT_BELOW} vectors, the index searches exactly)"
-    )
+    print(f"\nExact search against Annoy, a pool of 400, p50 (up to {EXACT_BELOW} vectors, the index searches exactly)")
     for r in results["crossover"]:
         print(f"  {r['vectors']:>8} vectors: exact {r['exact']:6.1f} ms, Annoy {r['annoy']:6.1f} ms")
     out = REPO / "bench-results" / "recommend.json"

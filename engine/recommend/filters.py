@@ -102,13 +102,16 @@ class RowFilter:
         return self._fraction
 
     def exact(self, query: np.ndarray, n: int, gather_limit: int) -> tuple[np.ndarray, np.ndarray]:
-        """The `n` nearest passing rows by exact search: gathered when at most `gather_limit` rows pass and
-        they are scattered, else a scan of the tempo block (or of every row) with the rest masked."""
+        """The `n` nearest passing rows by exact search: gathered when at most `gather_limit` rows pass the
+        track filters (within the tempo block, if any), else a scan of the tempo block (or of every row) with
+        the rest masked."""
         index = self.index
         block = self.block or slice(0, len(index))
-        if self.tempo is None and self.fraction() * len(index) <= gather_limit:
-            # Few rows, scattered across the index: gather just those.
-            passing = np.flatnonzero(self.tracks_ok[index.row_tracks])
+        if self.tracks_ok is not None and self.fraction() * len(index) <= gather_limit:
+            # Few rows, scattered across the index or across a large tempo block: gather just those, from
+            # the passing tracks' own rows (a scan of a block of millions would cost 100 ms and more).
+            passing = index.rows_of_tracks(np.flatnonzero(self.tracks_ok))
+            passing = passing[(passing >= block.start) & (passing < block.stop)]
             return index.exact_rows(query, passing, n)
         scores = index.vectors[block] @ query
         if self.tracks_ok is not None:

@@ -373,10 +373,19 @@ class SegmentIndex:
         return order, bounds
 
     def rows_of_tracks(self, track_rows: np.ndarray) -> np.ndarray:
-        """Every row of `rows` that belongs to one of `track_rows` (rows of `tracks`)."""
+        """Every row of `rows` that belongs to one of `track_rows` (rows of `tracks`), track by track."""
         order, bounds = self._rows_by_track
-        parts = [order[bounds[t] : bounds[t + 1]] for t in np.asarray(track_rows, np.int64)]
-        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        track_rows = np.asarray(track_rows, np.int64)
+        starts, sizes = bounds[track_rows], bounds[track_rows + 1] - bounds[track_rows]
+        # The runs order[start : start + size] of all tracks at once, without a Python loop over tracks.
+        within = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        return order[np.repeat(starts, sizes) + within]
+
+    def row_count(self, track_rows: np.ndarray) -> int:
+        """How many rows `track_rows` (rows of `tracks`) have between them."""
+        _, bounds = self._rows_by_track
+        track_rows = np.asarray(track_rows, np.int64)
+        return int((bounds[track_rows + 1] - bounds[track_rows]).sum())
 
     def track_rows(self, track_ids: np.ndarray) -> np.ndarray:
         """Rows of `tracks` for each of `track_ids` (all are in the table: it was built with the index)."""

@@ -108,11 +108,14 @@ class RowFilter:
         index = self.index
         block = self.block or slice(0, len(index))
         if self.tracks_ok is not None and self.fraction() * len(index) <= gather_limit:
-            # Few rows, scattered across the index or across a large tempo block: gather just those, from
-            # the passing tracks' own rows (a scan of a block of millions would cost 100 ms and more).
-            passing = index.rows_of_tracks(np.flatnonzero(self.tracks_ok))
-            passing = passing[(passing >= block.start) & (passing < block.stop)]
-            return index.exact_rows(query, passing, n)
+            tracks = np.flatnonzero(self.tracks_ok)
+            # Few rows pass, scattered across the index or across a large tempo block: gather them from
+            # the passing tracks' rows (a scan of millions of vectors costs 100 ms and more), unless those
+            # rows far outnumber a small block's: listing a row costs about a sixteenth of scoring one.
+            if index.row_count(tracks) <= GATHER_PER_SCANNED * (block.stop - block.start):
+                passing = index.rows_of_tracks(tracks)
+                passing = passing[(passing >= block.start) & (passing < block.stop)]
+                return index.exact_rows(query, passing, n)
         scores = index.vectors[block] @ query
         if self.tracks_ok is not None:
             scores[~self.tracks_ok[index.row_tracks[block]]] = -np.inf
@@ -123,6 +126,9 @@ class RowFilter:
         top = top[np.isfinite(scores[top])]
         top = top[np.argsort(-scores[top], kind="stable")]
         return top + block.start, scores[top]
+
+
+GATHER_PER_SCANNED = 16
 
 
 def hard_filter(

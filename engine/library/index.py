@@ -50,7 +50,8 @@ SEARCH_K_PER_CANDIDATE = 200
 POOL_SEARCH_K_PER_CANDIDATE = 4
 MIN_SEARCH_K = MIN_CANDIDATES * SEARCH_K_PER_CANDIDATE
 # Up to this many vectors, one matrix-vector product over all of them is faster than Annoy's search, and
-# exact: 128-d vectors cross over near 120-150k on this 2-core machine (tests/bench/bench_recommend.py).
+# exact: 128-d vectors cross over between 125k and 220k from run to run on this 2-core machine
+# (tests/bench/bench_recommend.py); this is the lower end.
 EXACT_BELOW = 120_000
 SAMPLE_ROWS = 20_000  # rows that estimate a filter's selectivity: within about 1% of the truth
 # Of the files below; a pointer to another layout reads as "no index", and the next scan rebuilds. 7: the
@@ -322,16 +323,15 @@ class SegmentIndex:
         search_k = max(MIN_SEARCH_K, candidates * POOL_SEARCH_K_PER_CANDIDATE)
         return nearest(self.annoy, self.vectors, vector, n, candidates=candidates, search_k=search_k)
 
-    def scan(self, vector: np.ndarray, n: int, block: slice | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The `n` rows nearest to `vector` among all (or the contiguous `block`), by exact search."""
-        block = block or slice(0, len(self))
-        scores = self.vectors[block] @ vector
+    def scan(self, vector: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The `n` rows nearest to `vector` among all, by exact search, best first."""
+        scores = self.vectors @ vector
         count = min(n, len(scores))
         if count <= 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         top = np.argpartition(-scores, count - 1)[:count]
         top = top[np.argsort(-scores[top], kind="stable")]
-        return top + block.start, scores[top]
+        return top, scores[top]
 
     def exact_rows(self, vector: np.ndarray, rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The `n` of `rows` nearest to `vector`, by exact search over just those rows."""

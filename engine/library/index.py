@@ -116,16 +116,23 @@ def nearest(
     return items[order], exact[order]
 
 
+def best(scores: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the `n` highest `scores`, best first; masked ones (-inf) are left out."""
+    count = min(n, len(scores))
+    if count <= 0:
+        return np.zeros(0, np.int64)
+    top = np.argpartition(-scores, count - 1)[:count] if len(scores) > count else np.arange(len(scores))
+    top = top[np.isfinite(scores[top])]
+    return top[np.argsort(-scores[top], kind="stable")]
+
+
 def top_rows(vectors: np.ndarray, rows: np.ndarray, vector: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """The `n` of `rows` nearest to `vector` by exact search, best first."""
     if not len(rows) or n <= 0:
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
     scores = vectors[rows] @ vector
-    if len(rows) > n:
-        keep = np.argpartition(-scores, n - 1)[:n]
-        rows, scores = rows[keep], scores[keep]
-    order = np.argsort(-scores, kind="stable")
-    return rows[order], scores[order]
+    top = best(scores, n)
+    return rows[top], scores[top]
 
 
 def build_index(catalog: Catalog, bundle_id: str, folder: Path, *, n_trees: int = N_TREES) -> IndexInfo:
@@ -326,11 +333,7 @@ class SegmentIndex:
     def scan(self, vector: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The `n` rows nearest to `vector` among all, by exact search, best first."""
         scores = self.vectors @ vector
-        count = min(n, len(scores))
-        if count <= 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        top = np.argpartition(-scores, count - 1)[:count]
-        top = top[np.argsort(-scores[top], kind="stable")]
+        top = best(scores, n)
         return top, scores[top]
 
     def exact_rows(self, vector: np.ndarray, rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,7 @@ from functools import cached_property
 import numpy as np
 
 from engine.instruments import DRUM_TAGS, NO_DRUMS_BELOW
-from engine.library.index import SegmentIndex
+from engine.library.index import SegmentIndex, best
 from engine.recommend.prompt import Constraint, Exclude, Length, Tempo, Vocals
 from engine.tags import TAG_PRESENT, TagIndex
 
@@ -119,12 +119,7 @@ class RowFilter:
         scores = index.vectors[block] @ query
         if self.tracks_ok is not None:
             scores[~self.tracks_ok[index.row_tracks[block]]] = -np.inf
-        count = min(n, len(scores))
-        if count <= 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        top = np.argpartition(-scores, count - 1)[:count]
-        top = top[np.isfinite(scores[top])]
-        top = top[np.argsort(-scores[top], kind="stable")]
+        top = best(scores, n)
         return top + block.start, scores[top]
 
 

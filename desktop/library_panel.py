@@ -26,18 +26,23 @@ from engine.records import LibraryStatus, ScanErrorRecord, ScanProgress, ScanRep
 
 
 def describe_progress(p: ScanProgress) -> str:
-    """Files, hours of audio, speed as a multiple of real time, and time left."""
+    """The pass, files, hours of audio, speed as a multiple of real time, and time left."""
+    left = p.elapsed / p.files_done * (p.files_total - p.files_done) if p.files_done else None
+    clock = f" · {int(left // 60)}:{int(left % 60):02d} left" if left is not None else ""
+    if p.phase == "quick":
+        return f"Quick pass: {p.indexed}/{p.files_total} files searchable{clock}"
     hours = p.seconds_of_audio / 3600
     speed = p.seconds_of_audio / p.elapsed if p.elapsed > 0 else 0.0
-    text = f"{p.files_done}/{p.files_total} files · {hours:.2f} h of audio"
+    text = f"Full analysis: {p.files_done}/{p.files_total} files · {hours:.2f} h of audio"
     if speed > 0 and p.files_done:
-        left = p.elapsed / p.files_done * (p.files_total - p.files_done)
-        text += f" · {speed:.0f}× real time · {int(left // 60)}:{int(left % 60):02d} left"
+        text += f" · {speed:.0f}× real time{clock}"
     return text
 
 
 def describe_report(report: ScanReport) -> str:
     parts = [f"{report.indexed} indexed", f"{report.unchanged} unchanged"]
+    if report.cancelled and report.quick:
+        parts.append(f"{report.quick} searchable from a quick pass (the next scan completes them)")
     if report.failed:
         parts.append(f"{report.failed} could not be read")
     if report.removed:
@@ -143,7 +148,14 @@ class LibraryPanel(QWidget):
         self.errors_button.setText(f"Errors ({errors})" if errors else "Errors")
         self.errors_button.setEnabled(bool(errors))
         tracks, hours = (status.tracks, status.audio_hours) if status else (0, 0.0)
-        self.summary.setText(f"{_tracks(tracks)}, {hours:.1f} h of audio")
+        quick = status.quick_tracks if status else 0
+        provisional = f" ({quick} from a quick pass)" if quick else ""
+        self.summary.setText(f"{_tracks(tracks)}{provisional}, {hours:.1f} h of audio")
+        self.summary.setToolTip(
+            f"{quick} tracks are searchable from one window so far; their full analysis follows in the scan"
+            if quick
+            else ""
+        )
         self.demo_button.setVisible(not tracks)
 
     def set_scanning(self, scanning: bool) -> None:

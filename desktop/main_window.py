@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         self.device = int(device) if device not in (None, "", "None") else None
         self.music = MusicOutput(self.device)
         self._autoplay = False
+        self._scan_phase: str | None = None  # of the scan's last progress: "quick" or "full"
         self._prompt_for: dict[str, str] = {}  # prompts that come with clips (the demo's)
 
         self.library_panel = LibraryPanel()
@@ -203,7 +204,7 @@ class MainWindow(QMainWindow):
         s.unavailable.connect(self._unavailable)
         s.notice.connect(self.notice.show_message)
         s.libraryChanged.connect(self.refresh_library)
-        s.scanProgress.connect(self.library_panel.show_progress)
+        s.scanProgress.connect(self._scan_progress)
         s.scanFinished.connect(self._scan_finished)
         s.demoStep.connect(lambda text, i, n: self.library_panel.show_message(f"Demo: {text} ({i}/{n})"))
         lib = self.library_panel
@@ -325,7 +326,17 @@ class MainWindow(QMainWindow):
             return
         self.scan()
 
+    def _scan_progress(self, progress) -> None:
+        self.library_panel.show_progress(progress)
+        if self._scan_phase == "quick" and progress.phase != "quick":
+            # The quick pass ended and the index now holds every new track: show them, and ask again.
+            self.refresh_library()
+            if self.current is not None:
+                self.ask()
+        self._scan_phase = progress.phase
+
     def scan(self) -> None:
+        self._scan_phase = None
         if self.session.scan():
             self.library_panel.set_scanning(True)
             self.library_panel.show_message("Scanning…")

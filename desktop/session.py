@@ -372,12 +372,13 @@ class Session(QObject):
         self.scanning = True
         self._stop_scan.clear()
         engine = self.engine
-        last = [0.0]
+        last = [0.0, None]
 
         def progress(p: ScanProgress) -> None:
             now = time.perf_counter()
-            if now - last[0] > 0.1 or p.files_done == p.files_total:  # at most ten updates a second
-                last[0] = now
+            # At most ten updates a second, but every pass's first and last.
+            if now - last[0] > 0.1 or p.files_done == p.files_total or p.phase != last[1]:
+                last[0], last[1] = now, p.phase
                 self.scanProgress.emit(p)
 
         def work() -> ScanReport:

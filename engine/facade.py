@@ -157,6 +157,7 @@ class Engine:
             if index is None
             else IndexStatus(index["segments"], index["bundle_id"], index["built_at"], index["current"]),
             scanning=bool(raw.get("scanning", False)),
+            quick_tracks=raw["quick_tracks"],
         )
 
     def add_root(self, path: str | os.PathLike[str]) -> RootStatus:
@@ -174,10 +175,16 @@ class Engine:
         workers: int | None = None,
         on_progress: Callable[[ScanProgress], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        quick: bool | None = None,
     ) -> ScanReport:
         """Index new and changed files of every folder, then bring the index up to date; ScanRunningError at
-        once if another scan of this library is running (in this process or another)."""
-        return self._library.scan(full=full, workers=workers, on_progress=on_progress, should_stop=should_stop)
+        once if another scan of this library is running (in this process or another).
+
+        Many new files (or `quick=True`) get a quick pass first, which makes each searchable from one window
+        and rebuilds the index, then the full analysis; `quick=False` analyses each in full at once."""
+        return self._library.scan(
+            full=full, workers=workers, on_progress=on_progress, should_stop=should_stop, quick=quick
+        )
 
     def scan_running(self) -> bool:
         """Whether a scan of this library is running now, in this process or another."""
@@ -231,6 +238,7 @@ class Engine:
             segments=record.get("segments", 0),
             energy=record.get("energy"),
             mood=record.get("mood"),
+            quick=record.get("quick", False),
         )
 
     # ---- queries ----

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from engine.library.scanner import ScanProgress, ScanReport
+from engine.library.scanner import QUICK_FROM, ScanProgress, ScanReport
 from engine.media.beats import Beats, Fit
 from engine.recommend.feel import Feel
 from engine.recommend.prompt import ParsedPrompt
@@ -30,6 +30,7 @@ __all__ = [
     "IndexStatus",
     "LibraryStatus",
     "ParsedPrompt",
+    "QUICK_FROM",
     "Recommendation",
     "Result",
     "RootStatus",
@@ -81,6 +82,7 @@ class Track:
     segments: int = 0
     energy: float | None = None  # measured, -1 calm .. +1 intense (engine/affect.py)
     mood: float | None = None  # measured, -1 dark .. +1 bright; the weak axis
+    quick: bool = False  # analysed from one window by a quick pass: provisional until the next scan completes it
 
     @property
     def name(self) -> str:
@@ -119,6 +121,12 @@ class LibraryStatus:
     stale_tracks: int  # embedded by another bundle: the next scan re-embeds them
     index: IndexStatus | None
     scanning: bool = False  # a scan is running (in this process or another)
+    quick_tracks: int = 0  # searchable from a quick pass's one window; the scan's full analysis completes them
+
+    @property
+    def complete_tracks(self) -> int:
+        """Tracks of this bundle with their full analysis."""
+        return self.tracks - self.stale_tracks - self.quick_tracks
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,11 @@ from engine import affect
 from engine.bundle import load_bundle
 from engine.bundle.manifest import MANIFEST_NAME, encode_manifest
 from engine.library import IndexMissingError, Library, LibraryError
-from engine.library.analysis import TrackAnalyzer
+from engine.library import scanner as scanner_module
+from engine.library.analysis import QUICK_PATCHES, TrackAnalyzer, quick_window
 from engine.library.index import SegmentIndex, build_index, read_index_info
 from engine.library.scanner import Scanner
+from engine.recommend import Recommender
 from media import render_midi, write_audio, write_video
 
 # file name -> (tempo, arrangement); every common format, with tags
@@ -209,6 +211,102 @@ def test_odd_paths_links_hidden_files_and_loops(library, music, rendered):
     (odd_track,) = [t for t in library.catalog.tracks() if "caf" in t["display"]]
     assert os.fsencode(odd_track["path"]) == odd
     assert library.catalog.track_details([odd_track["id"]])[odd_track["id"]]["path"] == odd_track["path"]
+
+
+# Long enough for a quick pass to look at one window of it (shorter tracks are analysed whole at once).
+LONG = {
+    "long-techno.mp3": (140, TRACKS["techno.mp3"][1]),
+    "long-organ.ogg": (84, TRACKS["organ.wav"][1]),
+}
+
+
+@pytest.fixture(scope="module")
+def long_tracks(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("long")
+    for name, (bpm, arrangement) in LONG.items():
+        render_midi(folder / name, bpm=bpm, seconds=75, tags={"title": Path(name).stem}, **arrangement)
+    return folder
+
+
+def test_a_quick_window_starts_on_the_segment_grid_and_short_tracks_get_none(bundle):
+    audio = bundle.manifest.preprocessing.audio
+    assert quick_window(None, audio) is None and quick_window(40.0, audio) is None
+    for declared in (45.0, 75.0, 200.0, 3600.0):
+        start, end = quick_window(declared, audio)
+        assert start % audio.segment_hop_seconds == 0 and 0 < start <= declared - audio.segment_seconds
+        assert end - start == QUICK_PATCHES * audio.patch_samples / audio.sample_rate
+
+
+def test_a_quick_pass_makes_tracks_searchable_and_marked_and_the_next_scan_completes_them(
+    library, long_tracks, rendered, tmp_path, monkeypatch
+):
+    music = tmp_path / "music"
+    shutil.copytree(long_tracks, music)
+    shutil.copyfile(rendered / "piano.flac", music / "piano.flac")  # short: analysed whole by the quick pass
+    library.add_root(music)
+    monkeypatch.setattr(scanner_module, "QUICK_FROM", 3)  # three files to analyse: a quick pass by default
+    phases = []
+    # Stopped as soon as the full analysis starts: only the quick pass has happened.
+    first = library.scan(workers=0, on_progress=lambda p: phases.append(p.phase), should_stop=lambda: "full" in phases)
+    assert first.cancelled and first.quick == 2 and first.indexed == 1 and first.index_rebuilt
+    assert first.searchable_after is not None and "quick backbone" in first.stages
+    tracks = {Path(t["path"]).name: t for t in library.catalog.tracks()}
+    assert {name: t["quick"] for name, t in tracks.items()} == {
+        "long-techno.mp3": True,
+        "long-organ.ogg": True,
+        "piano.flac": False,
+    }
+    audio = library.bundle.manifest.preprocessing.audio
+    for name in LONG:
+        track = tracks[name]
+        start, end = quick_window(duration(music / name), audio)
+        assert track["segments"] == 1 and track["duration"] == pytest.approx(duration(music / name), abs=0.01)
+        starts, ends, _ = library.catalog.track_segments(track["id"], library.bundle.id)
+        assert starts.tolist() == [start] and ends.tolist() == pytest.approx([end], abs=0.01)
+        assert track["loudness_lufs"] is not None and track["tempo_bpm"] is not None
+        assert library.catalog.beats(track["id"]) is None  # found when asked for (Library.beats), as for old scans
+    assert library.status()["quick_tracks"] == 2 and library.index_is_current()
+
+    # Searchable now, and marked as provisional wherever a result shows.
+    results = Recommender(library).recommend(prompt="electronic techno with drums", k=3).results
+    by_name = {Path(r.path).name: r for r in results}
+    assert by_name["long-techno.mp3"].quick and "quick analysis" in by_name["long-techno.mp3"].why
+    assert not by_name["piano.flac"].quick and "quick analysis" not in by_name["piano.flac"].why
+
+    # The next scan completes the quick tracks (and only them), and no pass is quick any more.
+    second = library.scan(workers=0, quick=None)
+    assert (second.quick, second.indexed, second.unchanged, second.searchable_after) == (0, 2, 1, None)
+    tracks = {Path(t["path"]).name: t for t in library.catalog.tracks()}
+    assert not any(t["quick"] for t in tracks.values()) and library.status()["quick_tracks"] == 0
+    for name in LONG:
+        assert tracks[name]["segments"] == expected_segments(duration(music / name))
+        assert library.catalog.beats(tracks[name]["id"]) is not None
+    assert library.scan(workers=0).indexed == 0  # complete: nothing left to do
+
+
+def test_a_result_from_an_index_built_before_its_track_was_completed_finds_the_full_segment(
+    library, long_tracks, tmp_path
+):
+    """Between index rebuilds, the index still holds a completed track's quick window; its result names the
+    full analysis's segment at the same start (quick windows start on the segment grid)."""
+    music = tmp_path / "music"
+    shutil.copytree(long_tracks, music)
+    library.add_root(music)
+    phases = []
+    library.scan(
+        workers=0, quick=True, on_progress=lambda p: phases.append(p.phase), should_stop=lambda: "full" in phases
+    )
+    index_file = read_index_info(library.index_dir).file
+    report = Scanner(library.catalog, library.bundle, workers=0).run()  # completes, builds no index
+    assert report.indexed == 2 and read_index_info(library.index_dir).file == index_file
+    results = Recommender(library).recommend(prompt="electronic techno with drums", k=5).results
+    assert {Path(r.path).name for r in results} == set(LONG)
+    audio = library.bundle.manifest.preprocessing.audio
+    for r in results:
+        start, _ = quick_window(duration(music / Path(r.path).name), audio)
+        assert not r.quick and "quick analysis" not in r.why
+        assert r.start == start and r.end == pytest.approx(start + audio.segment_seconds, abs=0.01)
+        assert r.tags  # the full segment's tags, read from the catalog
 
 
 def test_a_file_changed_or_deleted_during_its_analysis_is_retried_not_indexed(library, music, bundle):

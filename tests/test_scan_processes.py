@@ -38,8 +38,9 @@ from engine.library import Library
 library = Library(Path(sys.argv[1]), open_current_bundle(paths.models_dir()))
 stop = []
 signal.signal(signal.SIGINT, lambda signum, frame: stop.append(signum))
-report = library.scan(workers=2, should_stop=lambda: bool(stop))
-print(json.dumps({k: getattr(report, k) for k in ("indexed", "failed", "cancelled", "index_rebuilt")}))
+quick = {"quick": True, "full": False}.get(sys.argv[2] if len(sys.argv) > 2 else "full")
+report = library.scan(workers=2, should_stop=lambda: bool(stop), quick=quick)
+print(json.dumps({k: getattr(report, k) for k in ("indexed", "quick", "failed", "cancelled", "index_rebuilt")}))
 """
 REBUILD = """
 import sys

@@ -234,6 +234,7 @@ class _Scan:
     def _run(self, full: bool) -> None:
         def on_progress(p: ScanProgress) -> None:
             self.progress = {
+                "phase": p.phase,
                 "files_total": p.files_total,
                 "files_done": p.files_done,
                 "indexed": p.indexed,

@@ -88,17 +88,34 @@ class Library:
         workers: int | None = None,
         on_progress: Callable[[ScanProgress], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        quick: bool | None = None,
     ) -> ScanReport:
-        """Scan every root, then bring the index up to date (also after a scan that was stopped).
+        """Scan every root, then bring the index up to date (also after a scan that was stopped). With many
+        files to analyse (or `quick`), a quick pass makes them searchable first (scanner.py).
 
         Raises ScanRunningError at once if another scan of this data folder is running."""
         with scan_lock(self.data_dir):
             scanner = Scanner(
-                self.catalog, self.bundle, workers=workers, on_progress=on_progress, should_stop=should_stop
+                self.catalog,
+                self.bundle,
+                workers=workers,
+                on_progress=on_progress,
+                should_stop=should_stop,
+                quick=quick,
+                on_searchable=self._refresh_index,
             )
             report = scanner.run(full=full)
-            report.index_rebuilt = self._ensure_index(even_empty=True)
+            report.index_rebuilt = self._ensure_index(even_empty=True) or report.index_rebuilt
         return report
+
+    def _refresh_index(self) -> bool:
+        """The index rebuilt in the middle of a scan; if it cannot be written, searches keep the old one and
+        the scan goes on (the build after the scan reports the error)."""
+        try:
+            return self._ensure_index(even_empty=True)
+        except IndexWriteError as exc:
+            log.warning("%s", exc)
+            return False
 
     def scan_running(self) -> bool:
         """Whether a scan of this data folder is running now, in this process or another."""

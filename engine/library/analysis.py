@@ -6,6 +6,7 @@ plain records for the catalog, with the time each stage took for the benchmark.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
@@ -15,9 +16,10 @@ import numpy as np
 
 from engine import affect, instruments
 from engine.bundle import Bundle
+from engine.bundle.manifest import AudioConfig
 from engine.embedder import Embedder
 from engine.errors import DecodeError
-from engine.features import FeatureExtractor
+from engine.features import FeatureExtractor, Segment
 from engine.library.records import SegmentRecord, TrackRecord
 from engine.media.audio import iter_audio
 from engine.media.beats import track_beats
@@ -46,6 +48,30 @@ VOCAL_TAGS = (
     "opera",
 )
 INSTRUMENTAL_TAGS = ("no vocals", "no vocal", "no voice", "instrumental")
+
+
+# A quick pass (scanner.py) makes a track searchable from one window of this many patches (3 s each), a
+# little past a third of the way in: past most intros, often in a chorus. One patch is 1/4 of a segment's
+# backbone work; tests/bench/bench_library.py measures what it costs and how far it is from the full analysis.
+QUICK_PATCHES = 2
+QUICK_AT = 0.4
+# Shorter tracks are analysed whole even in a quick pass: a window would save little.
+QUICK_ONLY_OVER = 45.0
+
+
+def quick_window(declared: float | None, audio: AudioConfig) -> tuple[float, float] | None:
+    """The (start, end) seconds a quick pass decodes, or None when the whole track should be analysed.
+
+    The start is on the segment grid (a multiple of the segment hop), so the full analysis has a segment that
+    starts there too: a result that names the quick window still finds its segment once the track is complete.
+    """
+    if not declared or declared < QUICK_ONLY_OVER:
+        return None
+    hop = audio.segment_hop_seconds
+    length = QUICK_PATCHES * audio.patch_samples / audio.sample_rate
+    start = hop * round(QUICK_AT * declared / hop)
+    start = min(start, hop * ((declared - audio.segment_seconds) // hop))
+    return start, start + length
 
 
 class SkipFile(Exception):
@@ -86,7 +112,9 @@ class TrackAnalyzer:
         self.tag_names = self.extractor.tag_names
         self.tags = TagIndex(self.tag_names)
 
-    def __call__(self, path: bytes, size: int, mtime_ns: int) -> TrackResult:
+    def __call__(self, path: bytes, size: int, mtime_ns: int, *, quick: bool = False) -> TrackResult:
+        """The whole track's analysis; with `quick`, a provisional one from one window (`quick_window`), or the
+        whole analysis when the track is too short for a window to save anything."""
         name = os.fsdecode(path)
         if size == 0:
             raise SkipFile("empty file (0 bytes)")
@@ -97,24 +125,38 @@ class TrackAnalyzer:
         except (av.error.FFmpegError, OSError) as exc:
             raise SkipFile(f"not a readable media file ({reason(exc)})") from exc
         times["decode"] = time.perf_counter() - start
+        declared = info["declared"]
+        window = quick_window(declared, self.extractor.pre.audio) if quick else None
         audio = self.extractor.pre.audio
         meter = LoudnessMeter(audio.sample_rate)
-        pieces = iter_audio(name, audio, chunk_samples=self.extractor.chunk_samples, meter=meter)
+        offset, end = window or (0.0, None)
+        pieces = iter_audio(name, audio, offset, end, chunk_samples=self.extractor.chunk_samples, meter=meter)
         try:
             music = self.extractor.music_chunks(pieces, times)
         except DecodeError as exc:
             raise SkipFile(str(exc).removeprefix(f"{name}: ")) from exc
+        if window and music.duration < 0.9 * (end - offset):
+            # The container's duration overstated the audio: the full analysis measures what is there.
+            raise SkipFile(f"the quick window at {offset:.0f} s decodes only {music.duration:.1f} s")
         if music.duration < MIN_SECONDS:
             raise SkipFile(f"only {music.duration:.2f} s of audio")
-        declared = info["declared"]
-        if declared and music.duration < 0.5 * declared:
+        if not window and declared and music.duration < 0.5 * declared:
             raise SkipFile(f"truncated: only {music.duration:.0f} of {declared:.0f} s decode")
 
         start = time.perf_counter()
-        segments = music.segments()
+        # A quick window is one segment, however long the bundle's segments are: its only chance to be found.
+        segments = [Segment(0.0, music.duration, slice(0, len(music.patches)))] if window else music.segments()
         vectors = self.embedder.embed_segments(music, segments)
         times["head"] = time.perf_counter() - start
+        record, segment_records = self._records(path, size, mtime_ns, info, music, segments, vectors, meter, times)
+        if window:
+            record = dataclasses.replace(record, duration=declared, beats=None, quick=True)
+            segment_records = [
+                dataclasses.replace(s, start=s.start + offset, end=s.end + offset) for s in segment_records
+            ]
+        return TrackResult(record, segment_records, times)
 
+    def _records(self, path, size, mtime_ns, info, music, segments, vectors, meter, times):
         start = time.perf_counter()
         means = music.tags.mean(axis=0)
         tags = dict(zip(self.tag_names, means.tolist()))
@@ -169,4 +211,4 @@ class TrackAnalyzer:
             )
         ]
         times["descriptors"] = times.get("descriptors", 0.0) + time.perf_counter() - start
-        return TrackResult(record, segment_records, times)
+        return record, segment_records

@@ -45,7 +45,8 @@ TAG_SCALE = 255.0
 # What a track shows (track_details and tracks); "online" means its file can be opened now.
 TRACK_FIELDS = (
     "t.id, t.path, t.title, t.artist, t.album, t.duration, t.tempo_bpm, t.musical_key, t.vocal_score, "
-    "t.loudness_lufs, t.tags, t.bundle_id, t.energy, t.mood, t.drums, r.online AND t.missing_since IS NULL"
+    "t.loudness_lufs, t.tags, t.bundle_id, t.energy, t.mood, t.drums, t.quick, "
+    "r.online AND t.missing_since IS NULL"
 )
 TRACK_KEYS = (
     "id",
@@ -63,6 +64,7 @@ TRACK_KEYS = (
     "energy",
     "mood",
     "drums",
+    "quick",
     "online",
 )
 
@@ -148,6 +150,7 @@ def _track(row: tuple) -> dict:
     record["display"] = display(raw)
     record["tags"] = json.loads(record["tags"])
     record["online"] = bool(record["online"])
+    record["quick"] = bool(record["quick"])
     return record
 
 
@@ -212,11 +215,14 @@ class Catalog:
 
     def known_files(self, root_id: int) -> dict[bytes, KnownTrack]:
         rows = self._query(
-            "SELECT id, path, size, mtime_ns, bundle_id, fingerprint, missing_since IS NOT NULL FROM tracks "
+            "SELECT id, path, size, mtime_ns, bundle_id, fingerprint, missing_since IS NOT NULL, quick FROM tracks "
             "WHERE root_id = ?",
             (root_id,),
         )
-        return {bytes(p): KnownTrack(i, bytes(p), s, m, b, f, bool(gone)) for i, p, s, m, b, f, gone in rows}
+        return {
+            bytes(p): KnownTrack(i, bytes(p), s, m, b, f, bool(gone), bool(quick))
+            for i, p, s, m, b, f, gone, quick in rows
+        }
 
     def known_errors(self, root_id: int) -> dict[bytes, tuple[int | None, int | None]]:
         rows = self._query("SELECT path, size, mtime_ns FROM scan_errors WHERE root_id = ?", (root_id,))
@@ -253,6 +259,7 @@ class Catalog:
             "drums": track.drums,
             "fingerprint": track.fingerprint,
             "missing_since": None,
+            "quick": int(track.quick),
         }
         columns = ", ".join(values)
         updates = ", ".join(f"{c} = excluded.{c}" for c in values if c != "path")
@@ -413,6 +420,19 @@ class Catalog:
         names = ("start", "end", "tempo_bpm", "vocal_score", "tags", "energy", "mood")
         return {row[0]: dict(zip(names, row[1:])) | {"tags": probabilities_of_bytes(row[5])} for row in rows}
 
+    def segments_at(self, places: list[tuple[int, float]]) -> dict[tuple[int, float], dict]:
+        """`segment_details` of the segment of each (track, start), for rows of an index built before their
+        track's analysis was replaced: a quick window starts on the segment grid, so its full analysis has a
+        segment starting there (analysis.py quick_window)."""
+        found = {}
+        for track_id, start in places:
+            rows = self._query(
+                "SELECT id FROM segments WHERE track_id = ? ORDER BY ABS(start - ?) LIMIT 1", (int(track_id), start)
+            )
+            if rows:
+                found[(track_id, start)] = self.segment_details([rows[0][0]])[rows[0][0]]
+        return found
+
     def segments_without_affect(
         self, bundle_id: str, limit: int
     ) -> list[tuple[int, bytes, float | None, float, float | None]]:
@@ -496,9 +516,10 @@ class Catalog:
         ((tracks, seconds),) = self._query("SELECT COUNT(*), COALESCE(SUM(duration), 0) FROM tracks")
         ((segments,),) = self._query("SELECT COUNT(*) FROM segments")
         ((errors,),) = self._query("SELECT COUNT(*) FROM scan_errors")
-        stale = 0
+        stale = quick = 0
         if bundle_id is not None:
             ((stale,),) = self._query("SELECT COUNT(*) FROM tracks WHERE bundle_id != ?", (bundle_id,))
+            ((quick,),) = self._query("SELECT COUNT(*) FROM tracks WHERE bundle_id = ? AND quick", (bundle_id,))
         counts = {
             root_id: (count, missing)
             for root_id, count, missing in self._query(
@@ -527,4 +548,5 @@ class Catalog:
             "segments": segments,
             "errors": errors,
             "stale_tracks": stale,
+            "quick_tracks": quick,
         }

@@ -151,6 +151,10 @@ ALTER TABLE tracks ADD COLUMN loudness_lufs REAL;
 UPDATE tracks SET bundle_id = '';
 """
 
+# Tracks a quick pass analysed from one window only (engine/library/analysis.py): searchable, provisional,
+# completed by the next scan. Every track before was analysed whole.
+QUICK = "ALTER TABLE tracks ADD COLUMN quick INTEGER NOT NULL DEFAULT 0;"
+
 MIGRATIONS = (
     Migration("create-tables", CREATE_TABLES),  # schema 1
     Migration("segment-tags", SEGMENT_TAGS),  # schema 2
@@ -162,4 +166,5 @@ MIGRATIONS = (
     Migration("brightness", BRIGHTNESS),
     Migration("drums", DRUMS),
     Migration("loudness-lufs", LOUDNESS_LUFS),
+    Migration("quick-analysis", QUICK),
 )

@@ -4,6 +4,7 @@ which are away for now, and which were really deleted.
 The rules, each tested:
 - a root that is missing, unreadable or empty is offline: nothing under it is looked at or removed;
 - a known file found unchanged (size and mtime) and embedded by this bundle is skipped (unless `full`);
+  one that a quick pass analysed is completed (`completions`): it is searchable already;
 - a file that failed before is not retried until its size or mtime changes;
 - a new path whose fingerprint matches a known track that was not found is that track, moved: it keeps
   its id and analysis;
@@ -39,7 +40,8 @@ class Move:
 class ScanPlan:
     online: list[Root] = field(default_factory=list)
     offline: list[Root] = field(default_factory=list)
-    jobs: list[Job] = field(default_factory=list)
+    jobs: list[Job] = field(default_factory=list)  # files to analyse: new, changed, or another bundle's
+    completions: list[Job] = field(default_factory=list)  # tracks a quick pass left provisional
     considered: int = 0  # audio files found under online roots
     unchanged: int = 0
     moves: list[Move] = field(default_factory=list)
@@ -98,7 +100,10 @@ def _plan_known(plan: ScanPlan, track: KnownTrack, job: Job, failed_before: bool
     unchanged = (track.size, track.mtime_ns) == (job.size, job.mtime_ns)
     if unchanged and track.fingerprint is None:
         plan.unfingerprinted[track.id] = track.path
-    if not full and ((unchanged and track.bundle_id == bundle_id) or failed_before):
+    current = unchanged and track.bundle_id == bundle_id
+    if not full and current and track.quick:
+        plan.completions.append(job)
+    elif not full and (current or failed_before):
         plan.unchanged += 1
     else:
         plan.jobs.append(job)
@@ -122,6 +127,8 @@ def _plan_new(
             moved.add(track.id)
             if full or track.bundle_id != bundle_id:
                 plan.jobs.append(job)  # analysed in place: the moved track keeps its id
+            elif track.quick:
+                plan.completions.append(job)
         elif not full and new.failed_before:
             plan.unchanged += 1
         else:

@@ -77,6 +77,7 @@ class KnownTrack:
     bundle_id: str
     fingerprint: str | None
     missing: bool  # its file was not found at the last scan, in a folder that was not there either
+    quick: bool = False  # analysed by a quick pass only: the next scan completes it
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ class TrackRecord:
     energy: float | None = None  # mean over its segments (engine/affect.py)
     mood: float | None = None
     drums: float | None = None  # probability that it has drums (engine/instruments.py)
+    quick: bool = False  # analysed from one window only (a quick pass, analysis.py): provisional
 
 
 @dataclass(frozen=True)

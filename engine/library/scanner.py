@@ -6,10 +6,15 @@ Safety rules, each tested (see also plan.py):
 - a file that changes while it is being analysed is recorded for a retry, never indexed half-way;
 - a file that crashes a worker is found by retrying the tracks in flight one at a time, and recorded;
 - tracks embedded by another bundle are re-embedded (never mixed); quick scans skip unchanged files.
+
+A scan with many files to analyse runs in two passes: a quick pass makes every one of them searchable from
+one window (analysis.py quick_window), the index is rebuilt, then the full analysis replaces each quick one.
+A scan stopped in between leaves quick tracks, which the next scan completes (plan.py `completions`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -32,6 +37,13 @@ from engine.library.workers import Job, analyse, init_worker, quiet_start, use_a
 
 log = logging.getLogger(__name__)
 
+# A scan with at least this many files to analyse makes them all searchable by a quick pass first; fewer are
+# searchable soon enough without one (a full analysis takes seconds per track).
+QUICK_FROM = 20
+# While quick tracks are being completed, the index is rebuilt this often (seconds), so that searches see
+# the full analyses as they come, not only when the scan ends.
+REFRESH_EVERY = 600.0
+
 
 @dataclass
 class ScanProgress:
@@ -44,6 +56,7 @@ class ScanProgress:
     seconds_of_audio: float = 0.0
     started: float = field(default_factory=time.perf_counter)
     current: str = ""
+    phase: str = "full"  # "quick": the quick pass (searchable first); "full": the full analysis
 
     @property
     def elapsed(self) -> float:
@@ -56,7 +69,9 @@ class ScanReport:
     roots_offline: list[str] = field(default_factory=list)
     considered: int = 0  # audio files found under online roots
     unchanged: int = 0
-    indexed: int = 0
+    quick: int = 0  # tracks a quick pass made searchable (provisional until their full analysis)
+    searchable_after: float | None = None  # seconds into the scan when the quick pass's index was in place
+    indexed: int = 0  # tracks fully analysed
     failed: int = 0
     removed: int = 0  # tracks whose files were deleted
     missing: int = 0  # tracks kept, offline: their files could not be reached (see plan.py)
@@ -66,8 +81,9 @@ class ScanReport:
     cancelled: bool = False
     seconds_of_audio: float = 0.0
     elapsed: float = 0.0
-    stages: dict[str, float] = field(default_factory=dict)  # seconds of worker time per stage, plus "write"
-    index_rebuilt: bool = False
+    # Seconds of worker time per stage, plus "write"; the quick pass's as "quick decode", "quick backbone"...
+    stages: dict[str, float] = field(default_factory=dict)
+    index_rebuilt: bool = False  # during the scan or after it
 
     @property
     def changed(self) -> bool:
@@ -85,14 +101,24 @@ class Scanner:
         on_progress: Callable[[ScanProgress], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
         analyzer: TrackAnalyzer | None = None,
+        quick: bool | None = None,
+        on_searchable: Callable[[], bool] | None = None,
     ):
-        """`workers=0` analyses in this process (with `analyzer`, or one made here): for tests and debugging."""
+        """`workers=0` analyses in this process (with `analyzer`, or one made here): for tests and debugging.
+
+        `quick`: whether new and changed files get a quick pass first (None: when there are QUICK_FROM or
+        more). `on_searchable` is called when the quick pass ends, and every REFRESH_EVERY seconds while its
+        tracks are completed: the library rebuilds its index there (and returns whether it did)."""
         self.catalog = catalog
         self.bundle = bundle
         self.workers = workers if workers is not None else available_cores()
         self.analyzer = analyzer
         self.on_progress = on_progress or (lambda progress: None)
         self.should_stop = should_stop or (lambda: False)
+        self.quick = quick
+        self.on_searchable = on_searchable or (lambda: False)
+        self._settled: set[bytes] = set()  # files the quick pass finished with (analysed whole, or crashed)
+        self._refreshed: float | None = None  # when on_searchable last ran, while quick tracks are completed
 
     def run(self, *, full: bool = False) -> ScanReport:
         start = time.perf_counter()
@@ -110,10 +136,23 @@ class Scanner:
         for root in plan.offline:
             self.catalog.set_root_state(root.id, online=False, scanned=False)
         self._apply(plan, report)
-        progress = ScanProgress(files_total=len(plan.jobs))
-        self.on_progress(progress)
-        if plan.jobs:
-            self._analyse_all(plan.jobs, report, progress)
+        jobs = plan.jobs
+        if jobs and (self.quick if self.quick is not None else len(jobs) >= QUICK_FROM):
+            progress = ScanProgress(files_total=len(jobs), phase="quick")
+            self.on_progress(progress)
+            self._analyse_all([dataclasses.replace(job, quick=True) for job in jobs], report, progress)
+            report.index_rebuilt = self.on_searchable() or report.index_rebuilt
+            report.searchable_after = time.perf_counter() - start
+            self._refreshed = time.perf_counter()
+            jobs = [job for job in jobs if job.path not in self._settled]
+        if plan.completions:
+            self._refreshed = self._refreshed or time.perf_counter()
+            jobs = jobs + plan.completions
+        progress = ScanProgress(files_total=len(jobs))
+        if not report.cancelled:
+            self.on_progress(progress)
+            if jobs:
+                self._analyse_all(jobs, report, progress)
         for root in plan.online:
             self.catalog.set_root_state(root.id, online=True, scanned=not report.cancelled)
         report.elapsed = time.perf_counter() - start
@@ -183,6 +222,7 @@ class Scanner:
                         job.mtime_ns,
                         "crashed the audio decoder (the file is probably damaged)",
                     )
+                    self._settled.add(job.path)
                     report.failed += 1
                     progress.failed += 1
                     progress.files_done += 1
@@ -225,25 +265,37 @@ class Scanner:
         changed = self._changed_since(job)
         if changed:
             reason = changed
-        if result is None or changed:
+        if job.quick and result is None and not changed:
+            # The full analysis decodes the whole file: it records why, if the file really cannot be read.
+            log.info("quick pass skipped %s (%s): its full analysis follows", display(job.path), reason)
+        elif result is None or changed:
             # Size and mtime of a file that changed under us are left out, so the next scan retries it.
             identity = (None, None) if changed else (job.size, job.mtime_ns)
             self.catalog.put_error(job.root_id, job.path, *identity, reason)
+            self._settled.add(job.path)
             report.failed += 1
             progress.failed += 1
             log.info("skipped %s: %s", display(job.path), reason)
         else:
             self.catalog.put_track(job.root_id, result.track, result.segments)
-            report.indexed += 1
             progress.indexed += 1
-            report.seconds_of_audio += result.track.duration
-            progress.seconds_of_audio += result.track.duration
+            if result.track.quick:
+                report.quick += 1
+            else:
+                self._settled.add(job.path)
+                report.indexed += 1
+                report.seconds_of_audio += result.track.duration
+                progress.seconds_of_audio += result.track.duration
+            prefix = "quick " if job.quick else ""
             for stage, seconds in result.times.items():
-                report.stages[stage] = report.stages.get(stage, 0.0) + seconds
+                report.stages[prefix + stage] = report.stages.get(prefix + stage, 0.0) + seconds
         report.stages["write"] = report.stages.get("write", 0.0) + time.perf_counter() - start
         progress.files_done += 1
         progress.current = display(job.path)
         self.on_progress(progress)
+        if not job.quick and self._refreshed is not None and time.perf_counter() - self._refreshed >= REFRESH_EVERY:
+            report.index_rebuilt = self.on_searchable() or report.index_rebuilt
+            self._refreshed = time.perf_counter()
 
     @staticmethod
     def _changed_since(job: Job) -> str | None:

@@ -39,6 +39,7 @@ class Job:
     path: bytes
     size: int
     mtime_ns: int
+    quick: bool = False  # a quick pass's provisional analysis (analysis.py quick_window), not the full one
 
 
 _analyzer: TrackAnalyzer | None = None
@@ -97,7 +98,7 @@ def quiet_start() -> Iterator[None]:
 def analyse(job: Job) -> tuple[Job, TrackResult | None, str | None]:
     """The track's analysis (with the file's fingerprint), or the reason the file is skipped."""
     try:
-        result = _analyzer(job.path, job.size, job.mtime_ns)
+        result = _analyzer(job.path, job.size, job.mtime_ns, quick=job.quick)
     except SkipFile as exc:
         return job, None, str(exc)
     except Exception as exc:  # noqa: BLE001 - one bad file must never stop a scan

@@ -170,6 +170,9 @@ def _constraint_reasons(constraints: Sequence[Constraint], bpm: float | None, tr
     return parts
 
 
+QUICK_REASON = "quick analysis of one window so far: measures provisional"
+
+
 def why(asked: Asked, named: Sequence[str], segment: dict, track: dict, tags: TagIndex) -> str:
     """The measured facts behind one result, most telling first: tags, tempo, feel (and what in the picture
     it matched), key and constraints. `track` holds the index's "tag_peaks", "tonic" and "mode" for it."""
@@ -180,6 +183,8 @@ def why(asked: Asked, named: Sequence[str], segment: dict, track: dict, tags: Ta
     parts += _constraint_reasons([c for c in asked.constraints if isinstance(c, Tempo)], bpm, track)
     parts += feel_reasons(asked, *_judged(segment, track))
     parts += _constraint_reasons([c for c in asked.constraints if not isinstance(c, Tempo)], bpm, track)
+    if track.get("quick"):
+        parts.append(QUICK_REASON)
     return " · ".join(dict.fromkeys(parts))
 
 
@@ -200,11 +205,17 @@ def explained(
         segment_ids = [int(i) for i in index.rows["segment"][rows]]
         track_ids = [int(i) for i in index.rows["track"][rows]]
         measured = index.tracks[index.row_tracks[rows]]
+        starts = [float(s) for s in index.rows["start"][rows]]
         tracks = catalog.track_details(track_ids)
         segments = catalog.segment_details(segment_ids)
+        # A track analysed again since the index was built (a quick pass completed) has new segments.
+        replaced = catalog.segments_at(
+            [(t, s) for i, t, s in zip(segment_ids, track_ids, starts) if i not in segments and t in tracks]
+        )
         scores = picks.scores[begin : begin + 2 * k]
-        for score, segment_id, track_id, row in zip(scores, segment_ids, track_ids, measured):
-            track, segment = tracks.get(track_id), segments.get(segment_id)
+        for score, segment_id, track_id, start, row in zip(scores, segment_ids, track_ids, starts, measured):
+            track = tracks.get(track_id)
+            segment = segments.get(segment_id) or replaced.get((track_id, start))
             if track is None or segment is None or not track["online"]:
                 continue
             track = track | {"tag_peaks": row["tag_peaks"], "tonic": int(row["tonic"]), "mode": float(row["mode"])}
@@ -226,6 +237,7 @@ def explained(
                     energy=_rounded(judged_energy),
                     mood=_rounded(judged_mood),
                     loudness_lufs=track["loudness_lufs"],
+                    quick=track["quick"],
                     match=0 if scale is None else int(round(float(scale.percent(score)))),
                 )
             )

@@ -33,6 +33,9 @@ class Result:
     # is then 0). With a clip, `start`–`end` is exactly what the preview plays and the export writes.
     short_by: float = 0.0
     loudness_lufs: float | None = None  # the track's integrated loudness (EBU R128), as the scan measured it
+    # Analysed by a quick pass from one window only: its start point and measures are provisional until the
+    # scan's full analysis completes it (engine/library/analysis.py quick_window).
+    quick: bool = False
 
 
 @dataclass

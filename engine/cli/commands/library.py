@@ -9,7 +9,7 @@ import time
 from tqdm import tqdm
 
 from engine.cli.options import emit, open_engine, positive_int
-from engine.records import ScanProgress
+from engine.records import QUICK_FROM, ScanProgress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,6 +23,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     scan = actions.add_parser("scan", help="index new and changed files in every folder")
     scan.add_argument("--full", action="store_true", help="re-analyse every file, changed or not")
     scan.add_argument("--workers", type=positive_int, help="processes to use (default: one per core)")
+    scan.add_argument(
+        "--quick",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="make new files searchable from one window first, then analyse them in full "
+        f"(default: when there are {QUICK_FROM} or more)",
+    )
     actions.add_parser("status", help="folders, tracks, hours of audio, errors, index")
     lst = actions.add_parser("list", help="the catalogued tracks")
     lst.add_argument("--limit", type=positive_int)
@@ -62,9 +69,14 @@ class _Bar:
     def __call__(self, progress: ScanProgress) -> None:
         if not self.enabled:
             return
-        if self.bar is None:
-            self.bar = tqdm(total=progress.files_total, unit="file", desc="scanning", dynamic_ncols=True)
+        desc = "quick pass" if progress.phase == "quick" else "analysing"
+        if self.bar is None or self.bar.desc != desc:  # a new pass: a bar of its own
+            self.close()
+            self.bar = tqdm(total=progress.files_total, unit="file", desc=desc, dynamic_ncols=True)
         self.bar.n = progress.files_done
+        if progress.phase == "quick":
+            self.bar.set_postfix_str(f"{progress.indexed} searchable, {progress.failed} skipped")
+            return
         speed = progress.seconds_of_audio / max(progress.elapsed, 1e-6)
         self.bar.set_postfix_str(
             f"{progress.seconds_of_audio / 3600:.2f} h audio, {speed:.0f}x real time, {progress.failed} skipped"
@@ -88,13 +100,19 @@ def scan_command(args) -> int:
     previous = signal.signal(signal.SIGINT, interrupt)
     try:
         report = engine.scan(
-            full=args.full, workers=args.workers, on_progress=bar, should_stop=lambda: stop["requested"]
+            full=args.full,
+            workers=args.workers,
+            on_progress=bar,
+            should_stop=lambda: stop["requested"],
+            quick=args.quick,
         )
     finally:
         signal.signal(signal.SIGINT, previous)
         bar.close()
     data = {
         "indexed": report.indexed,
+        "quick": report.quick,
+        "searchable_after": report.searchable_after,
         "skipped": report.failed,
         "unchanged": report.unchanged,
         "removed": report.removed,
@@ -113,6 +131,8 @@ def scan_command(args) -> int:
         f"indexed {report.indexed}, skipped {report.failed}, unchanged {report.unchanged}, "
         f"removed {report.removed} in {report.elapsed:.1f} s"
     ]
+    if report.searchable_after is not None:
+        lines.append(f"quick pass: {report.quick} tracks searchable after {report.searchable_after:.0f} s")
     if report.seconds_of_audio:
         lines.append(f"{report.seconds_of_audio / 3600:.2f} h of audio, {data['realtime_factor']:.0f}x real time")
     if report.moved:
@@ -126,7 +146,8 @@ def scan_command(args) -> int:
     if report.failed:
         lines.append("see `needledrop library errors` for the reasons")
     if report.cancelled:
-        lines.append("stopped early; run the scan again to continue")
+        provisional = "; tracks from the quick pass are searchable and will be completed" if report.quick else ""
+        lines.append(f"stopped early; run the scan again to continue{provisional}")
     emit(args, data, "\n".join(lines))
     return 0
 
@@ -143,6 +164,11 @@ def status_command(args) -> int:
         lines.append(f"  {'online ' if root.online else 'OFFLINE'}  {root.path}  (last scan: {when}{offline})")
     if status.stale_tracks:
         lines.append(f"{status.stale_tracks} tracks were embedded by another model bundle: scan to update them")
+    if status.quick_tracks:
+        lines.append(
+            f"{status.complete_tracks} tracks complete, {status.quick_tracks} from a quick pass only "
+            "(searchable, provisional): the scan completes them"
+        )
     index = status.index
     lines.append(
         "index: none yet"
@@ -168,9 +194,10 @@ def list_command(args) -> int:
         energy = f"energy {t.energy:+.1f}" if t.energy is not None else ""
         lufs = f"{t.loudness_lufs:.0f} LUFS" if t.loudness_lufs is not None else ""
         offline = "" if t.online else "  (offline)"
+        quick = "  (quick pass only)" if t.quick else ""
         lines.append(
             f"{t.id:>5}  {_minutes(t.duration):>6}  {bpm:>8}  {energy:<11} {lufs:>8}  {t.key or '':<9} {t.name}  "
-            f"[{tags}]{offline}"
+            f"[{tags}]{offline}{quick}"
         )
     emit(args, tracks, "\n".join(lines) or "no tracks yet: `needledrop library add FOLDER`, then `scan`")
     return 0

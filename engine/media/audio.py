@@ -40,6 +40,7 @@ def iter_audio(
         skip = None  # samples before `start`: a seek lands on the keyframe before it
         remaining = None if end is None else max(0, round((end - start) * sr))
         pending: list[np.ndarray] = []
+        pending_size = [0]  # samples in `pending`
         produced = 0
         if start > 0:
             container.seek(int(start / stream.time_base), stream=stream, backward=True)
@@ -56,11 +57,12 @@ def iter_audio(
                     meter.add(x, [c.name for c in f.layout.channels])
                 if x.shape[1]:
                     pending.append(x.mean(axis=0, dtype=np.float32))
+                    pending_size[0] += x.shape[1]
 
         def ready(final: bool) -> Iterator[np.ndarray]:
             nonlocal pending
-            size = sum(len(p) for p in pending)
-            if not pending or (chunk_samples and size < chunk_samples and not final):
+            # A running count: summing the pending frames' lengths at every frame was quadratic in a piece.
+            if not pending or (chunk_samples and pending_size[0] < chunk_samples and not final):
                 return
             joined = np.concatenate(pending)
             step = chunk_samples or len(joined)
@@ -68,6 +70,7 @@ def iter_audio(
             for i in range(0, whole, step):
                 yield joined[i : i + step]
             pending = [joined[whole:]] if whole < len(joined) else []
+            pending_size[0] = len(joined) - whole
 
         try:
             for frame in container.decode(stream):

@@ -116,14 +116,18 @@ class FeatureExtractor:
     def music(self, wave: np.ndarray) -> MusicFeatures:
         return self.music_chunks([wave])
 
-    def music_chunks(self, chunks, times: dict[str, float] | None = None) -> MusicFeatures:
-        """Features of consecutive pieces of one signal (see `iter_audio`), without holding all of it.
+    def music_chunks(
+        self, chunks, times: dict[str, float] | None = None, *, patches: int | None = None
+    ) -> MusicFeatures:
+        """Features of consecutive pieces of one signal (see `iter_audio`), without holding all of it; with
+        `patches`, the backbone hears the first that many patches only (the descriptors hear everything).
 
         `times`, if given, accumulates seconds spent in "decode" (pulling pieces), "backbone" and "descriptors".
         """
         times = {} if times is None else times
         backbone = self.music_backbone
-        patches, tags, analyses = [], [], []
+        features, tags, analyses = [], [], []
+        left = patches
         pieces = iter(chunks)
         while True:
             t0 = time.perf_counter()
@@ -131,16 +135,19 @@ class FeatureExtractor:
             t1 = time.perf_counter()
             if wave is None:
                 break
-            out = backbone(backbone.patches(wave))
+            cut = backbone.patches(wave)[:left]
+            if len(cut):
+                out = backbone(cut)
+                features.append(np.concatenate([out[k] for k in MUSIC_FEATURES], axis=1))
+                tags.append(np.concatenate([out[k] for k in MUSIC_TAGS], axis=1))
+                left = None if left is None else left - len(cut)
             t2 = time.perf_counter()
             analyses.append(dsp.analyse(wave, self.pre.audio.sample_rate))
             t3 = time.perf_counter()
-            patches.append(np.concatenate([out[k] for k in MUSIC_FEATURES], axis=1))
-            tags.append(np.concatenate([out[k] for k in MUSIC_TAGS], axis=1))
             for stage, seconds in (("decode", t1 - t0), ("backbone", t2 - t1), ("descriptors", t3 - t2)):
                 times[stage] = times.get(stage, 0.0) + seconds
         times["decode"] = times.get("decode", 0.0) + time.perf_counter() - t0
-        return MusicFeatures(np.concatenate(patches), np.concatenate(tags), dsp.concat(analyses), self.pre.audio)
+        return MusicFeatures(np.concatenate(features), np.concatenate(tags), dsp.concat(analyses), self.pre.audio)
 
     def music_file(self, path: str | os.PathLike[str], start: float = 0.0, end: float | None = None) -> MusicFeatures:
         return self.music_chunks(iter_audio(path, self.pre.audio, start, end, self.chunk_samples))

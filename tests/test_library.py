@@ -22,7 +22,7 @@ from engine.bundle import load_bundle
 from engine.bundle.manifest import MANIFEST_NAME, encode_manifest
 from engine.library import IndexMissingError, Library, LibraryError
 from engine.library import scanner as scanner_module
-from engine.library.analysis import QUICK_PATCHES, TrackAnalyzer, quick_window
+from engine.library.analysis import QUICK_SECONDS, TrackAnalyzer, quick_window
 from engine.library.index import SegmentIndex, build_index, read_index_info
 from engine.library.scanner import Scanner
 from engine.recommend import Recommender
@@ -234,7 +234,7 @@ def test_a_quick_window_starts_on_the_segment_grid_and_short_tracks_get_none(bun
     for declared in (45.0, 75.0, 200.0, 3600.0):
         start, end = quick_window(declared, audio)
         assert start % audio.segment_hop_seconds == 0 and 0 < start <= declared - audio.segment_seconds
-        assert end - start == QUICK_PATCHES * audio.patch_samples / audio.sample_rate
+        assert end - start == QUICK_SECONDS
 
 
 def test_a_quick_pass_makes_tracks_searchable_and_marked_and_the_next_scan_completes_them(
@@ -272,6 +272,11 @@ def test_a_quick_pass_makes_tracks_searchable_and_marked_and_the_next_scan_compl
     by_name = {Path(r.path).name: r for r in results}
     assert by_name["long-techno.mp3"].quick and "quick analysis" in by_name["long-techno.mp3"].why
     assert not by_name["piano.flac"].quick and "quick analysis" not in by_name["piano.flac"].why
+    # One window's tempo is no ground for a hard filter: a quick track waits for its full analysis, and the
+    # results say so.
+    filtered = Recommender(library).recommend(prompt="techno around 140 bpm", k=3)
+    assert "long-techno.mp3" not in {Path(r.path).name for r in filtered.results}
+    assert any("2 tracks have only a quick analysis" in note for note in filtered.notes)
 
     # The next scan completes the quick tracks (and only them), and no pass is quick any more.
     second = library.scan(workers=0, quick=None)
@@ -282,6 +287,8 @@ def test_a_quick_pass_makes_tracks_searchable_and_marked_and_the_next_scan_compl
         assert tracks[name]["segments"] == expected_segments(duration(music / name))
         assert library.catalog.beats(tracks[name]["id"]) is not None
     assert library.scan(workers=0).indexed == 0  # complete: nothing left to do
+    filtered = Recommender(library).recommend(prompt="techno around 140 bpm", k=3)
+    assert "long-techno.mp3" in {Path(r.path).name for r in filtered.results} and not filtered.notes
 
 
 def test_a_result_from_an_index_built_before_its_track_was_completed_finds_the_full_segment(

@@ -50,10 +50,13 @@ VOCAL_TAGS = (
 INSTRUMENTAL_TAGS = ("no vocals", "no vocal", "no voice", "instrumental")
 
 
-# A quick pass (scanner.py) makes a track searchable from one window of this many patches (3 s each), a
-# little past a third of the way in: past most intros, often in a chorus. One patch is 1/4 of a segment's
-# backbone work; tests/bench/bench_library.py measures what it costs and how far it is from the full analysis.
-QUICK_PATCHES = 2
+# A quick pass (scanner.py) makes a track searchable from one window a little past a third of the way in
+# (past most intros, often in a chorus): tempo, key, loudness and the descriptors from QUICK_SECONDS of it,
+# the embedding and tags from its first QUICK_PATCHES patches (3 s each; a segment has 4). The backbone is
+# most of the cost: tests/bench/bench_quick.py measured 1 patch within the 20 minutes asked for 10,000 tracks
+# on 2 cores and 2 patches past it, and how far each is from the full analysis.
+QUICK_SECONDS = 6.0
+QUICK_PATCHES = 1
 QUICK_AT = 0.4
 # Shorter tracks are analysed whole even in a quick pass: a window would save little.
 QUICK_ONLY_OVER = 45.0
@@ -68,10 +71,9 @@ def quick_window(declared: float | None, audio: AudioConfig) -> tuple[float, flo
     if not declared or declared < QUICK_ONLY_OVER:
         return None
     hop = audio.segment_hop_seconds
-    length = QUICK_PATCHES * audio.patch_samples / audio.sample_rate
     start = hop * round(QUICK_AT * declared / hop)
     start = min(start, hop * ((declared - audio.segment_seconds) // hop))
-    return start, start + length
+    return start, start + QUICK_SECONDS
 
 
 class SkipFile(Exception):
@@ -132,7 +134,7 @@ class TrackAnalyzer:
         offset, end = window or (0.0, None)
         pieces = iter_audio(name, audio, offset, end, chunk_samples=self.extractor.chunk_samples, meter=meter)
         try:
-            music = self.extractor.music_chunks(pieces, times)
+            music = self.extractor.music_chunks(pieces, times, patches=QUICK_PATCHES if window else None)
         except DecodeError as exc:
             raise SkipFile(str(exc).removeprefix(f"{name}: ")) from exc
         if window and music.duration < 0.9 * (end - offset):
@@ -145,7 +147,7 @@ class TrackAnalyzer:
 
         start = time.perf_counter()
         # A quick window is one segment, however long the bundle's segments are: its only chance to be found.
-        segments = [Segment(0.0, music.duration, slice(0, len(music.patches)))] if window else music.segments()
+        segments = [Segment(0.0, music.duration, slice(0, QUICK_PATCHES))] if window else music.segments()
         vectors = self.embedder.embed_segments(music, segments)
         times["head"] = time.perf_counter() - start
         record, segment_records = self._records(path, size, mtime_ns, info, music, segments, vectors, meter, times)

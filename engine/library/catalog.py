@@ -42,6 +42,10 @@ CATALOG_NAME = "catalog.sqlite"
 # Tag probabilities are stored per segment (uint8, p * 255) and per track (float16 means and peaks over
 # segments), in the order of the bundle's tag labels: filters and explanations read them, not the JSON.
 TAG_SCALE = 255.0
+# What one window misjudges in a quick track (bench_quick.py: its tempo agrees with the full analysis on about
+# 2 tracks in 3, its key on 1 in 3; a sung chorus or a drum break may lie outside it). The index leaves them
+# unmeasured for quick tracks, so hard filters pass only what was measured on the whole track.
+QUICK_UNMEASURED = ("tempo_bpm", "vocal_peak", "musical_key", "drums")
 # What a track shows (track_details and tracks); "online" means its file can be opened now.
 TRACK_FIELDS = (
     "t.id, t.path, t.title, t.artist, t.album, t.duration, t.tempo_bpm, t.musical_key, t.vocal_score, "
@@ -357,9 +361,11 @@ class Catalog:
     def segment_rows(self, bundle_id: str) -> np.ndarray:
         """Per segment of `bundle_id`, in the order of `segment_vectors`: id, track, start, end, tempo, energy,
         mood. The tempo is the track's, the one every view shows, so that tempo filters and words test what
-        is shown (a segment's own is measured at the track's metrical level: dsp.descriptors)."""
+        is shown (a segment's own is measured at the track's metrical level: dsp.descriptors). A quick
+        track's tempo, from one window, is not reliable enough to filter by (`QUICK_UNMEASURED`): NaN."""
         rows = self._query(
-            "SELECT s.id, s.track_id, s.start, s.end, COALESCE(t.tempo_bpm, s.tempo_bpm, 'nan'), "
+            "SELECT s.id, s.track_id, s.start, s.end, "
+            "CASE WHEN t.quick THEN 'nan' ELSE COALESCE(t.tempo_bpm, s.tempo_bpm, 'nan') END, "
             "COALESCE(s.energy, 'nan'), COALESCE(s.mood, 'nan') FROM segments s JOIN tracks t ON t.id = s.track_id "
             "WHERE s.bundle_id = ? ORDER BY s.id",
             (bundle_id,),
@@ -367,17 +373,20 @@ class Catalog:
         return np.array(rows, dtype=SEGMENT_ROW).reshape(len(rows))
 
     def track_table(self, bundle_id: str) -> np.ndarray:
-        """Per track with segments of `bundle_id`, sorted by id: the values that prompt filters test."""
+        """Per track with segments of `bundle_id`, sorted by id: the values that prompt filters test. A quick
+        track's are left unmeasured where one window misjudges the whole track (`QUICK_UNMEASURED`): filters
+        on them then pass complete tracks only, until the scan completes it."""
+        unless_quick = ", ".join(f"CASE WHEN quick THEN NULL ELSE {c} END" for c in QUICK_UNMEASURED)
         rows = self._query(
-            "SELECT id, duration, tempo_bpm, vocal_score, vocal_peak, artist, album, energy, mood, musical_key, mode, "
-            "drums, tag_peaks FROM tracks t "
+            f"SELECT id, duration, {unless_quick}, vocal_score, artist, album, energy, mood, mode, tag_peaks "
+            "FROM tracks t "
             "WHERE EXISTS (SELECT 1 FROM segments s WHERE s.track_id = t.id AND s.bundle_id = ?) ORDER BY id",
             (bundle_id,),
         )
         labels = next((len(r[-1]) // 2 for r in rows if r[-1] is not None), 0)
         table = np.zeros(len(rows), dtype=track_row(labels))
         for i, row in enumerate(rows):
-            track_id, duration, tempo, vocal, vocal_peak, artist, album, energy, mood, key, mode, drums, peaks = row
+            track_id, duration, tempo, vocal_peak, key, drums, vocal, artist, album, energy, mood, mode, peaks = row
             table[i] = (
                 track_id,
                 duration,
@@ -419,6 +428,11 @@ class Catalog:
         )
         names = ("start", "end", "tempo_bpm", "vocal_score", "tags", "energy", "mood")
         return {row[0]: dict(zip(names, row[1:])) | {"tags": probabilities_of_bytes(row[5])} for row in rows}
+
+    def quick_count(self, bundle_id: str) -> int:
+        """Tracks of `bundle_id` that only a quick pass has analysed so far."""
+        ((count,),) = self._query("SELECT COUNT(*) FROM tracks WHERE quick AND bundle_id = ?", (bundle_id,))
+        return count
 
     def segments_at(self, places: list[tuple[int, float]]) -> dict[tuple[int, float], dict]:
         """`segment_details` of the segment of each (track, start), for rows of an index built before their
@@ -519,7 +533,7 @@ class Catalog:
         stale = quick = 0
         if bundle_id is not None:
             ((stale,),) = self._query("SELECT COUNT(*) FROM tracks WHERE bundle_id != ?", (bundle_id,))
-            ((quick,),) = self._query("SELECT COUNT(*) FROM tracks WHERE bundle_id = ? AND quick", (bundle_id,))
+            quick = self.quick_count(bundle_id)
         counts = {
             root_id: (count, missing)
             for root_id, count, missing in self._query(

@@ -28,7 +28,7 @@ from engine.recommend.feel import Feel, picture_feel
 from engine.recommend.filters import SUNG
 from engine.recommend.pipeline import MAX_K, Search
 from engine.recommend.placement import placed
-from engine.recommend.prompt import Vocals, parse_prompt
+from engine.recommend.prompt import Exclude, Tempo, Vocals, parse_prompt
 from engine.recommend.result import Recommendation, Result
 from engine.recommend.tagmatch import TagMatcher
 from engine.tags import TagIndex
@@ -120,6 +120,14 @@ class Recommender:
         wants_voice = [c for c in constraints if isinstance(c, Vocals) and c.hard and c.want != "none"]
         if wants_voice and not np.any(self.index().tracks["vocal_peak"] >= SUNG):
             return [f'"{wants_voice[0].label}": no track in the library was measured as sung']
+        # Tempo, vocals and drums of a quick track are left unmeasured (catalog.QUICK_UNMEASURED).
+        filters = [c for c in constraints if c.hard and isinstance(c, (Tempo, Vocals, Exclude))]
+        quick = self.library.catalog.quick_count(self.library.bundle.id) if filters else 0
+        if quick:
+            return [
+                f'"{filters[0].label}": {quick} tracks have only a quick analysis so far, which this filter '
+                "leaves out until the scan completes them"
+            ]
         return []
 
     def placed(self, results: list[Result], length: float | None) -> list[Result]:

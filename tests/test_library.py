@@ -320,8 +320,8 @@ def test_a_file_changed_or_deleted_during_its_analysis_is_retried_not_indexed(li
     class Meddling(TrackAnalyzer):
         """The real analyzer; the file changes under it while it works."""
 
-        def __call__(self, path, size, mtime_ns):
-            result = super().__call__(path, size, mtime_ns)
+        def __call__(self, path, size, mtime_ns, *, quick=False):
+            result = super().__call__(path, size, mtime_ns, quick=quick)
             name = os.fsdecode(path)
             if name.endswith("rock.opus"):
                 os.unlink(name)

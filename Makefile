@@ -36,6 +36,7 @@ bench: models
 	$(BIN)/python tests/bench/bench_backbones.py
 	$(BIN)/python tests/bench/bench_music_frontend.py
 	$(BIN)/python tests/bench/bench_library.py
+	$(BIN)/python tests/bench/bench_quick.py
 	$(BIN)/python tests/bench/bench_recommend.py
 	$(BIN)/python tests/bench/bench_preview.py
 	$(BIN)/python tests/bench/bench_api.py

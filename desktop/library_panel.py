@@ -42,7 +42,7 @@ def describe_progress(p: ScanProgress) -> str:
 def describe_report(report: ScanReport) -> str:
     parts = [f"{report.indexed} indexed", f"{report.unchanged} unchanged"]
     if report.cancelled and report.quick:
-        parts.append(f"{report.quick} searchable from a quick pass (the next scan completes them)")
+        parts.append(f"{report.quick} made searchable by a quick pass (the next scan completes what is left)")
     if report.failed:
         parts.append(f"{report.failed} could not be read")
     if report.removed:

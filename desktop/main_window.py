@@ -331,8 +331,7 @@ class MainWindow(QMainWindow):
         if self._scan_phase == "quick" and progress.phase != "quick":
             # The quick pass ended and the index now holds every new track: show them, and ask again.
             self.refresh_library()
-            if self.current is not None:
-                self.ask()
+            self.ask()
         self._scan_phase = progress.phase
 
     def scan(self) -> None:

@@ -335,6 +335,36 @@ def test_scan_a_folder_with_progress_cancel_and_resume(qtbot, window, media):
     assert any("more-music" in r and "6 tracks" in r for r in roots)
 
 
+def test_a_quick_pass_shows_in_progress_and_counts_and_the_next_scan_completes_it(qtbot, window, media, monkeypatch):
+    from desktop.library_panel import describe_progress
+    from engine.library import scanner
+
+    monkeypatch.setattr(scanner, "QUICK_FROM", 2)  # six new files: a quick pass first
+    texts, phases = [], []
+
+    def seen(progress) -> None:
+        texts.append(describe_progress(progress))
+        phases.append(progress.phase)
+        if progress.phase == "full":
+            window.session.cancel_scan()  # stopped right after the quick pass
+
+    window.session.scanProgress.connect(seen)
+    with qtbot.waitSignal(window.session.scanFinished, timeout=120_000) as finished:
+        window.add_folder(str(media["more"]))
+    report = finished.args[0]
+    quick = 6 - report.indexed  # the tracks in flight when it stopped were completed
+    assert report.cancelled and report.quick == 6 and quick > 0
+    assert phases[0] == "quick" and "full" in phases and any(t.startswith("Quick pass: ") for t in texts)
+    summary = window.library_panel.summary
+    assert f"({quick} from a quick pass)" in summary.text() and "full analysis follows" in summary.toolTip()
+    assert "6 made searchable by a quick pass" in window.library_panel.progress_label.text()
+    window.session.scanProgress.disconnect(seen)
+    with qtbot.waitSignal(window.session.scanFinished, timeout=180_000) as finished:
+        window.library_panel.scan_button.click()
+    assert finished.args[0].indexed == quick and finished.args[0].quick == 0
+    assert "quick pass" not in summary.text()
+
+
 def test_offline_folder_is_shown_and_errors_listed(qtbot, scanned, media, tmp_path):
     data = copy_data(scanned, tmp_path / "data")
     music = tmp_path / "drive"

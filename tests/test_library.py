@@ -22,7 +22,7 @@ from engine.bundle import load_bundle
 from engine.bundle.manifest import MANIFEST_NAME, encode_manifest
 from engine.library import IndexMissingError, Library, LibraryError
 from engine.library import scanner as scanner_module
-from engine.library.analysis import QUICK_SECONDS, TrackAnalyzer, quick_window
+from engine.library.analysis import QUICK_SECONDS, SkipFile, TrackAnalyzer, quick_window
 from engine.library.index import SegmentIndex, build_index, read_index_info
 from engine.library.scanner import Scanner
 from engine.recommend import Recommender
@@ -264,7 +264,7 @@ def test_a_quick_pass_makes_tracks_searchable_and_marked_and_the_next_scan_compl
         starts, ends, _ = library.catalog.track_segments(track["id"], library.bundle.id)
         assert starts.tolist() == [start] and ends.tolist() == pytest.approx([end], abs=0.01)
         assert track["loudness_lufs"] is not None and track["tempo_bpm"] is not None
-        assert library.catalog.beats(track["id"]) is None  # found when asked for (Library.beats), as for old scans
+        assert library.catalog.beats(track["id"]) is None and len(library.beats(track["id"]).times) == 0
     assert library.status()["quick_tracks"] == 2 and library.index_is_current()
 
     # Searchable now, and marked as provisional wherever a result shows.
@@ -287,8 +287,31 @@ def test_a_quick_pass_makes_tracks_searchable_and_marked_and_the_next_scan_compl
         assert tracks[name]["segments"] == expected_segments(duration(music / name))
         assert library.catalog.beats(tracks[name]["id"]) is not None
     assert library.scan(workers=0).indexed == 0  # complete: nothing left to do
+    # A full rescan re-analyses complete tracks in place: no quick pass sets them back meanwhile.
+    rescan = library.scan(workers=0, full=True, quick=True)
+    assert (rescan.quick, rescan.indexed, rescan.searchable_after) == (0, 3, None)
     filtered = Recommender(library).recommend(prompt="techno around 140 bpm", k=3)
     assert "long-techno.mp3" in {Path(r.path).name for r in filtered.results} and not filtered.notes
+
+
+def test_a_quick_track_whose_full_analysis_fails_is_recorded_not_kept(library, long_tracks, tmp_path):
+    """A file whose quick window decodes but whose whole does not (a stream damaged past the window)."""
+
+    class DamagedPastTheWindow(TrackAnalyzer):
+        def __call__(self, path, size, mtime_ns, *, quick=False):
+            if not quick:
+                raise SkipFile("audio stream is corrupt (damaged past the quick window)")
+            return super().__call__(path, size, mtime_ns, quick=quick)
+
+    music = tmp_path / "music"
+    shutil.copytree(long_tracks, music)
+    library.add_root(music)
+    analyzer = DamagedPastTheWindow(library.bundle, threads=None)
+    report = Scanner(library.catalog, library.bundle, workers=0, analyzer=analyzer, quick=True).run()
+    assert (report.quick, report.indexed, report.failed) == (2, 0, 2)
+    assert library.catalog.tracks() == [] and all("damaged" in e[1] for e in library.catalog.errors())
+    again = Scanner(library.catalog, library.bundle, workers=0, analyzer=analyzer, quick=True).run()
+    assert (again.unchanged, again.quick, again.failed) == (2, 0, 0)  # not analysed again until it changes
 
 
 def test_a_result_from_an_index_built_before_its_track_was_completed_finds_the_full_segment(

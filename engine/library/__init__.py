@@ -198,10 +198,14 @@ class Library:
     # ---- per track ----
 
     def beats(self, track_id: int) -> Beats:
-        """A track's beats and downbeats: stored by the scan, or found now (and stored) for older scans."""
+        """A track's beats and downbeats: stored by the scan, or found now (and stored) for older scans; none
+        yet for a track only a quick pass has analysed."""
         stored = self.catalog.beats(track_id)
         if stored is not None:
             return stored
+        if self.catalog.is_quick(track_id):
+            # Its full analysis finds them: decoding the whole file now, in a query, is what a quick pass spares.
+            return Beats(np.zeros(0), np.zeros(0), 0.0)
         path = self.catalog.track_file(track_id)
         if path is None:
             raise NeedledropError(f"there is no track {track_id} in the library")

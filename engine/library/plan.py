@@ -42,6 +42,7 @@ class ScanPlan:
     offline: list[Root] = field(default_factory=list)
     jobs: list[Job] = field(default_factory=list)  # files to analyse: new, changed, or another bundle's
     completions: list[Job] = field(default_factory=list)  # tracks a quick pass left provisional
+    current: set[bytes] = field(default_factory=set)  # jobs' files fully analysed by this bundle (a full rescan)
     considered: int = 0  # audio files found under online roots
     unchanged: int = 0
     moves: list[Move] = field(default_factory=list)
@@ -101,12 +102,14 @@ def _plan_known(plan: ScanPlan, track: KnownTrack, job: Job, failed_before: bool
     if unchanged and track.fingerprint is None:
         plan.unfingerprinted[track.id] = track.path
     current = unchanged and track.bundle_id == bundle_id
-    if not full and current and track.quick:
-        plan.completions.append(job)
-    elif not full and (current or failed_before):
+    if not full and (failed_before or (current and not track.quick)):
         plan.unchanged += 1
+    elif not full and current:
+        plan.completions.append(job)
     else:
         plan.jobs.append(job)
+        if current and not track.quick:
+            plan.current.add(job.path)
 
 
 def _plan_new(
@@ -127,6 +130,8 @@ def _plan_new(
             moved.add(track.id)
             if full or track.bundle_id != bundle_id:
                 plan.jobs.append(job)  # analysed in place: the moved track keeps its id
+                if track.bundle_id == bundle_id and not track.quick:
+                    plan.current.add(job.path)
             elif track.quick:
                 plan.completions.append(job)
         elif not full and new.failed_before:

@@ -88,7 +88,7 @@ class ScanReport:
     @property
     def changed(self) -> bool:
         """Whether anything a list of results shows changed: tracks, their paths, or whether they are online."""
-        return bool(self.indexed or self.removed or self.moved or self.went_missing or self.returned)
+        return bool(self.indexed or self.quick or self.removed or self.moved or self.went_missing or self.returned)
 
 
 class Scanner:
@@ -137,10 +137,12 @@ class Scanner:
             self.catalog.set_root_state(root.id, online=False, scanned=False)
         self._apply(plan, report)
         jobs = plan.jobs
-        if jobs and (self.quick if self.quick is not None else len(jobs) >= QUICK_FROM):
-            progress = ScanProgress(files_total=len(jobs), phase="quick")
+        # Files a full rescan analyses again are searchable already: a quick pass would only set them back.
+        unsearchable = [job for job in jobs if job.path not in plan.current]
+        if unsearchable and (self.quick if self.quick is not None else len(unsearchable) >= QUICK_FROM):
+            progress = ScanProgress(files_total=len(unsearchable), phase="quick")
             self.on_progress(progress)
-            self._analyse_all([dataclasses.replace(job, quick=True) for job in jobs], report, progress)
+            self._analyse_all([dataclasses.replace(job, quick=True) for job in unsearchable], report, progress)
             report.index_rebuilt = self.on_searchable() or report.index_rebuilt
             report.searchable_after = time.perf_counter() - start
             self._refreshed = time.perf_counter()
@@ -149,6 +151,7 @@ class Scanner:
             self._refreshed = self._refreshed or time.perf_counter()
             jobs = jobs + plan.completions
         progress = ScanProgress(files_total=len(jobs))
+        report.cancelled = report.cancelled or (bool(jobs) and self.should_stop())  # asked while the index was built
         if not report.cancelled:
             self.on_progress(progress)
             if jobs:
@@ -212,19 +215,15 @@ class Scanner:
             suspects = self._run_pool(queue, report, progress, in_flight=2 * self.workers)
             for job in suspects:
                 if self._run_pool(deque([job]), report, progress, in_flight=1):
-                    if not (report.indexed or report.failed):
+                    if not (report.indexed or report.failed or report.quick):
                         # Nothing has worked at all: the workers cannot start, no file is to blame.
                         raise NeedledropError("the scan's worker processes could not start; see the log above")
-                    self.catalog.put_error(
-                        job.root_id,
-                        job.path,
-                        job.size,
-                        job.mtime_ns,
-                        "crashed the audio decoder (the file is probably damaged)",
-                    )
-                    self._settled.add(job.path)
-                    report.failed += 1
-                    progress.failed += 1
+                    if job.quick:
+                        # Seeking is the quick pass's own path: the full analysis tries the file from the start.
+                        log.info("quick pass crashed on %s: its full analysis follows", display(job.path))
+                    else:
+                        reason = "crashed the audio decoder (the file is probably damaged)"
+                        self._failed(job, (job.size, job.mtime_ns), reason, report, progress)
                     progress.files_done += 1
                     self.on_progress(progress)
 
@@ -271,11 +270,7 @@ class Scanner:
         elif result is None or changed:
             # Size and mtime of a file that changed under us are left out, so the next scan retries it.
             identity = (None, None) if changed else (job.size, job.mtime_ns)
-            self.catalog.put_error(job.root_id, job.path, *identity, reason)
-            self._settled.add(job.path)
-            report.failed += 1
-            progress.failed += 1
-            log.info("skipped %s: %s", display(job.path), reason)
+            self._failed(job, identity, reason, report, progress)
         else:
             self.catalog.put_track(job.root_id, result.track, result.segments)
             progress.indexed += 1
@@ -296,6 +291,17 @@ class Scanner:
         if not job.quick and self._refreshed is not None and time.perf_counter() - self._refreshed >= REFRESH_EVERY:
             report.index_rebuilt = self.on_searchable() or report.index_rebuilt
             self._refreshed = time.perf_counter()
+
+    def _failed(self, job: Job, identity: tuple, reason: str, report: ScanReport, progress: ScanProgress) -> None:
+        """Record why a file cannot be indexed. A quick analysis of it goes: its full one failed, so it is no
+        more indexed than any file that fails (and is not re-analysed at every scan)."""
+        if not job.quick:
+            self.catalog.forget_quick(job.path)
+        self.catalog.put_error(job.root_id, job.path, *identity, reason)
+        self._settled.add(job.path)
+        report.failed += 1
+        progress.failed += 1
+        log.info("skipped %s: %s", display(job.path), reason)
 
     @staticmethod
     def _changed_since(job: Job) -> str | None:

@@ -207,8 +207,10 @@ def explained(
         measured = index.tracks[index.row_tracks[rows]]
         starts = [float(s) for s in index.rows["start"][rows]]
         tracks = catalog.track_details(track_ids)
-        segments = catalog.segment_details(segment_ids)
-        # A track analysed again since the index was built (a quick pass completed) has new segments.
+        # A track analysed again since the index was built (a quick pass completed) has new segments, and
+        # its old segments' ids may have been given to new ones.
+        owner = dict(zip(segment_ids, track_ids))
+        segments = {i: s for i, s in catalog.segment_details(segment_ids).items() if s["track_id"] == owner[i]}
         replaced = catalog.segments_at(
             [(t, s) for i, t, s in zip(segment_ids, track_ids, starts) if i not in segments and t in tracks]
         )

@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.embedder import Embedder, Encoded
 from engine.errors import NeedledropError
+from engine.instruments import DRUM_TAGS
 from engine.library import Library
 from engine.library.index import SegmentIndex, read_index_info
 from engine.media.beats import Beats
@@ -121,7 +122,11 @@ class Recommender:
         if wants_voice and not np.any(self.index().tracks["vocal_peak"] >= SUNG):
             return [f'"{wants_voice[0].label}": no track in the library was measured as sung']
         # Tempo, vocals and drums of a quick track are left unmeasured (catalog.QUICK_UNMEASURED).
-        filters = [c for c in constraints if c.hard and isinstance(c, (Tempo, Vocals, Exclude))]
+        filters = [
+            c
+            for c in constraints
+            if c.hard and (isinstance(c, (Tempo, Vocals)) or (isinstance(c, Exclude) and c.tag in DRUM_TAGS))
+        ]
         quick = self.library.catalog.quick_count(self.library.bundle.id) if filters else 0
         if quick:
             return [

@@ -128,8 +128,8 @@ class TrackAnalyzer:
             raise SkipFile(f"not a readable media file ({reason(exc)})") from exc
         times["decode"] = time.perf_counter() - start
         declared = info["declared"]
-        window = quick_window(declared, self.extractor.pre.audio) if quick else None
         audio = self.extractor.pre.audio
+        window = quick_window(declared, audio) if quick else None
         meter = LoudnessMeter(audio.sample_rate)
         offset, end = window or (0.0, None)
         pieces = iter_audio(name, audio, offset, end, chunk_samples=self.extractor.chunk_samples, meter=meter)

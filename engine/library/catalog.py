@@ -447,14 +447,15 @@ class Catalog:
         """`segment_details` of the segment of each (track, start), for rows of an index built before their
         track's analysis was replaced: a quick window starts on the segment grid, so its full analysis has a
         segment starting there (analysis.py quick_window)."""
-        found = {}
+        ids = {}
         for track_id, start in places:
             rows = self._query(
                 "SELECT id FROM segments WHERE track_id = ? ORDER BY ABS(start - ?) LIMIT 1", (int(track_id), start)
             )
             if rows:
-                found[(track_id, start)] = self.segment_details([rows[0][0]])[rows[0][0]]
-        return found
+                ids[(track_id, start)] = rows[0][0]
+        details = self.segment_details(list(ids.values()))
+        return {place: details[i] for place, i in ids.items() if i in details}
 
     def segments_without_affect(
         self, bundle_id: str, limit: int

@@ -117,7 +117,7 @@ class Scanner:
         self.should_stop = should_stop or (lambda: False)
         self.quick = quick
         self.on_searchable = on_searchable or (lambda: False)
-        self._settled: set[bytes] = set()  # files the quick pass finished with (analysed whole, or crashed)
+        self._settled: set[bytes] = set()  # files done with in this scan: analysed whole, or failed for good
         self._refreshed: float | None = None  # when on_searchable last ran, while quick tracks are completed
 
     def run(self, *, full: bool = False) -> ScanReport:

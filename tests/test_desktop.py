@@ -473,8 +473,13 @@ class Watchdog:
             frame = sys._current_frames().get(main)
             if frame is None:
                 continue
+            try:
+                stack = traceback.format_stack(frame)
+            except (AttributeError, ValueError):
+                # The UI thread runs on while its frames are walked: a frame can be torn down mid-walk.
+                # Such a sample is dropped, not counted.
+                continue
             self.samples += 1
-            stack = traceback.format_stack(frame)
             if any(part in line for line in stack for part in HEAVY):
                 self.heavy.add("".join(stack[-8:]))
 

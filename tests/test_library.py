@@ -767,6 +767,23 @@ def test_an_index_whose_files_are_gone_is_reported_and_repaired(library, music):
     assert not library.status()["index"]["damaged"] and not library.ensure_index()
 
 
+def test_a_large_index_has_coarse_cells_checked_like_its_other_files(library, music, monkeypatch):
+    import engine.library.index as index_module
+
+    monkeypatch.setattr(index_module, "CELLS_FROM", 0)  # as if the library were large
+    library.add_root(music)
+    library.scan(workers=1)
+    info = read_index_info(library.index_dir)
+    index = library.open_index()
+    assert info.cells >= 1 and index.cells is not None
+    assert sorted(index.cells.rows.tolist()) == list(range(len(index)))  # every row in one cell
+    with open(library.index_dir / info.cell_file, "r+b") as f:
+        f.truncate(16)
+    assert library.status()["index"]["damaged"] and not library.index_is_current()
+    assert library.ensure_index()  # rebuilt on opening
+    assert library.open_index().cells is not None and not library.status()["index"]["damaged"]
+
+
 def test_the_leftovers_of_a_failed_or_killed_build_are_removed_by_the_next(library, music):
     library.add_root(music)
     library.scan(workers=2)

@@ -13,6 +13,7 @@ import pytest
 from engine.cli.main import main
 from engine.errors import DecodeError
 from engine.facade import Engine, TrackNotFoundError
+from engine.library.cells import Cells, train_cells
 from engine.library import Library
 from engine.recommend import QueryError, Recommender
 from engine.recommend.explain import FEEL_NAMED, FEEL_SAID, picture_words
@@ -146,19 +147,27 @@ def test_hard_constraints_keep_exactly_the_tracks_that_satisfy_them(recommender,
 
 
 @pytest.mark.parametrize(
-    ("exact_below", "exact_rows", "exact_block"),
-    [(0, 0, 0), (0, 0, 10**9), (0, 10**9, 0), (10**9, 0, 0)],
-    ids=["annoy-widened", "tempo-block", "gathered", "small-index-exact"],
+    ("exact_below", "exact_rows", "exact_block", "cells"),
+    [(0, 0, 0, False), (0, 0, 10**9, False), (0, 10**9, 0, False), (10**9, 0, 0, False), (0, 0, 0, True)],
+    ids=["annoy-widened", "tempo-block", "gathered", "small-index-exact", "cells"],
 )
 @pytest.mark.parametrize("prompt", ["80-100 bpm", "no vocals", "under 100 bpm, no vocals", "at least 40 seconds"])
 def test_every_search_path_keeps_the_same_tracks(
-    recommender, library, monkeypatch, exact_below, exact_rows, exact_block, prompt
+    recommender, library, monkeypatch, exact_below, exact_rows, exact_block, cells, prompt
 ):
-    """Annoy with a widened pool, the exact tempo block, the exact gathered rows and the exact search of a
-    small index agree on what passes."""
+    """Annoy with a widened pool, the exact tempo block, the exact gathered rows, the exact search of a
+    small index and the coarse cells of a large one agree on what passes."""
     import engine.library.index as index_module
     import engine.recommend.candidates as module
 
+    index = recommender.index()
+    probes = []
+    if cells:  # as if the index were large enough to have cells (the test library's segments make a few)
+        monkeypatch.setattr(index, "cells", train_cells(index.vectors, count=8))
+        probe = Cells.probe
+        monkeypatch.setattr(Cells, "probe", lambda *a, **kw: probes.append(1) or probe(*a, **kw))
+    else:
+        monkeypatch.setattr(index, "cells", None)
     monkeypatch.setattr(module, "EXACT_BELOW", exact_below)
     monkeypatch.setattr(index_module, "EXACT_BELOW", exact_below)
     monkeypatch.setattr(module, "EXACT_ROWS", exact_rows)
@@ -167,6 +176,8 @@ def test_every_search_path_keeps_the_same_tracks(
     truth = stored(library)
     expected = {name for name, t in truth.items() if all(satisfies(t, c, recommender) for c in parsed.constraints)}
     assert set(names(all_tracks(recommender, prompt))) == expected
+    if "bpm" in prompt:  # a tempo range removes much of the library: searched through the cells, if any
+        assert bool(probes) == cells
 
 
 def test_index_rows_are_in_tempo_order_and_a_range_is_a_block(recommender):

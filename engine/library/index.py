@@ -1,8 +1,9 @@
 """The Annoy index over segment vectors, swapped in atomically, queried with an exact re-rank.
 
 A build writes `<name>.ann`, `<name>.vectors` (the raw float32 vectors, row i = Annoy item i), `<name>.rows`
-(per item: its segment, track, start, end and tempo) and `<name>.tracks` (per track: the values prompt
-filters test) under new names, then replaces `index.json` (the pointer) with one rename: a reader sees the
+(per item: its segment, track, start, end and tempo), `<name>.tracks` (per track: the values prompt
+filters test) and, for a large index, `<name>.cells` (coarse cells for filtered search, `cells.py`) under new
+names, then replaces `index.json` (the pointer) with one rename: a reader sees the
 old index or the new one, never half of either. A process that has the old files open keeps them (they are
 memory-mapped, and POSIX keeps a removed file alive while it is mapped). Rows are in tempo order, so a
 query's tempo range is one contiguous block that can be searched exactly. Annoy only proposes candidates;
@@ -32,6 +33,7 @@ from annoy import AnnoyIndex
 from engine import atomic
 from engine.errors import NeedledropError
 from engine.library.catalog import Catalog
+from engine.library.cells import Cells, cells_bytes, read_cells, train_cells, write_cells
 from engine.library.locks import build_lock
 from engine.library.records import SEGMENT_ROW, track_row
 
@@ -54,9 +56,11 @@ MIN_SEARCH_K = MIN_CANDIDATES * SEARCH_K_PER_CANDIDATE
 # (tests/bench/bench_recommend.py); this is the lower end.
 EXACT_BELOW = 120_000
 SAMPLE_ROWS = 20_000  # rows that estimate a filter's selectivity: within about 1% of the truth
-# Of the files below; a pointer to another layout reads as "no index", and the next scan rebuilds. 7: the
-# track table holds each track's key and mode (key preferences re-rank by them).
-LAYOUT = 8
+# Of the files below; a pointer to another layout reads as "no index", and the next scan rebuilds. 9: coarse
+# cells (`cells.py`) for filtered search in indexes too large to scan.
+LAYOUT = 9
+# Indexes larger than this get coarse cells: smaller ones are searched exactly whenever a filter is set.
+CELLS_FROM = EXACT_BELOW
 
 
 class IndexWriteError(NeedledropError):
@@ -81,6 +85,8 @@ class IndexInfo:
     built_at: float
     layout: int
     revision: int  # the catalog's index revision the index was built from (Catalog.index_revision)
+    cells: int = 0  # coarse cells in `cell_file` (none in small indexes)
+    cell_file: str | None = None
 
 
 def write_annoy(vectors: np.ndarray, path: Path, n_trees: int = N_TREES) -> None:
@@ -186,6 +192,9 @@ def _write_index(
     np.ascontiguousarray(vectors, dtype="<f4").tofile(folder / f"{name}.vectors")
     rows.tofile(folder / f"{name}.rows")
     tracks.tofile(folder / f"{name}.tracks")
+    cells = train_cells(vectors) if len(ids) > CELLS_FROM else None
+    if cells is not None:
+        write_cells(cells, folder / f"{name}.cells")
     labels = tracks.dtype["tag_peaks"].shape[0] if tracks.dtype["tag_peaks"].shape else 0
     info = IndexInfo(
         bundle_id=bundle_id,
@@ -200,6 +209,8 @@ def _write_index(
         built_at=time.time(),
         layout=LAYOUT,
         revision=revision,
+        cells=len(cells.centroids) if cells is not None else 0,
+        cell_file=f"{name}.cells" if cells is not None else None,
     )
     previous = read_index_info(folder)
     atomic.write_text(folder / POINTER, json.dumps(info.__dict__))
@@ -229,6 +240,8 @@ def index_damage(folder: Path, info: IndexInfo) -> str | None:
         info.rows: info.count * SEGMENT_ROW.itemsize,
         info.tracks: None,
     }
+    if info.cell_file:
+        sizes[info.cell_file] = cells_bytes(info.cells, info.count, info.dim)
     for name, size in sizes.items():
         try:
             actual = (folder / name).stat().st_size
@@ -239,8 +252,8 @@ def index_damage(folder: Path, info: IndexInfo) -> str | None:
     return None
 
 
-def _files(info: IndexInfo) -> tuple[str, str, str, str]:
-    return info.file, info.vectors, info.rows, info.tracks
+def _files(info: IndexInfo) -> tuple[str, ...]:
+    return (info.file, info.vectors, info.rows, info.tracks) + ((info.cell_file,) if info.cell_file else ())
 
 
 def _read_table(path: Path, dtype: np.dtype, count: int | None = None) -> np.ndarray:
@@ -294,6 +307,9 @@ class SegmentIndex:
         self.ids = self.rows["segment"]
         self.vectors = np.zeros((0, info.dim), np.float32)
         self.annoy = None
+        self.cells: Cells | None = None
+        if info.cell_file:
+            self.cells = read_cells(folder / info.cell_file, info.cells, info.count, info.dim)
         if info.count:
             path = folder / info.vectors
             if path.stat().st_size != info.count * info.dim * 4:

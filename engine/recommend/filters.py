@@ -101,10 +101,13 @@ class RowFilter:
             self._fraction = float(self.rows(sample).mean()) if len(sample) else 0.0
         return self._fraction
 
-    def exact(self, query: np.ndarray, n: int, gather_limit: int) -> tuple[np.ndarray, np.ndarray]:
-        """The `n` nearest passing rows by exact search: gathered when at most `gather_limit` rows pass the
-        track filters (within the tempo block, if any), else a scan of the tempo block (or of every row) with
-        the rest masked."""
+    def exact(
+        self, query: np.ndarray, n: int, gather_limit: int, scan_limit: int
+    ) -> tuple[np.ndarray, np.ndarray, bool]:
+        """The `n` nearest passing rows, and whether no other row passes: gathered when at most
+        `gather_limit` rows pass the track filters (within the tempo block, if any); else a scan of the tempo
+        block (or of every row) with the rest masked, when it holds at most `scan_limit` rows; else a visit
+        of the index's coarse cells nearest to the query, taking only passing rows (`cells.py`)."""
         index = self.index
         block = self.block or slice(0, len(index))
         if self.tracks_ok is not None and self.fraction() * len(index) <= gather_limit:
@@ -115,12 +118,18 @@ class RowFilter:
             if index.row_count(tracks) <= GATHER_PER_SCANNED * (block.stop - block.start):
                 passing = index.rows_of_tracks(tracks)
                 passing = passing[(passing >= block.start) & (passing < block.stop)]
-                return index.exact_rows(query, passing, n)
+                rows, scores = index.exact_rows(query, passing, n)
+                return rows, scores, len(rows) < n
+        if index.cells is not None and block.stop - block.start > scan_limit:
+            tracks_ok, row_tracks = self.tracks_ok, index.row_tracks
+            # The block is the tempo range: within it only the track filters remain to be tested.
+            passing = None if tracks_ok is None else (lambda rows: tracks_ok[row_tracks[rows]])
+            return index.cells.probe(index.vectors, query, n, block, passing)
         scores = index.vectors[block] @ query
         if self.tracks_ok is not None:
             scores[~self.tracks_ok[index.row_tracks[block]]] = -np.inf
         top = best(scores, n)
-        return top + block.start, scores[top]
+        return top + block.start, scores[top], len(top) < n
 
 
 GATHER_PER_SCANNED = 16

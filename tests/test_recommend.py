@@ -13,8 +13,8 @@ import pytest
 from engine.cli.main import main
 from engine.errors import DecodeError
 from engine.facade import Engine, TrackNotFoundError
-from engine.library.cells import Cells, train_cells
 from engine.library import Library
+from engine.library.cells import Cells, train_cells
 from engine.recommend import QueryError, Recommender
 from engine.recommend.explain import FEEL_NAMED, FEEL_SAID, picture_words
 from engine.recommend.filters import SUNG, TAG_PRESENT

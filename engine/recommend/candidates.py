@@ -3,12 +3,12 @@
 How to search is decided once per query from the index's size and how much the filters leave: every
 vector exactly (an index small enough that this is faster than Annoy), everything through Annoy (no
 filter), the passing rows exactly (a narrow filter: scattered rows are gathered, a tempo range is one
-contiguous block of the index), the coarse cells nearest to the query (a filter that removes much of a
-large index), or Annoy's pool widened by what the filter removes (one that removes little). When
-the survivors are too few for k tracks the pool grows (`wider`), and a widened Annoy search that lost the
-query's whole neighbourhood to the filter turns to the passing rows: exactly where they are few enough to
-scan, else through the coarse cells nearest to the query (`engine/library/cells.py`). Tracks with explicit evidence for the words (their
-stored tags or their measured feel match) join the candidates whatever their similarity.
+contiguous block of the index), the coarse cells nearest to the query (`engine/library/cells.py`: a
+filter that removes much of a large index), or Annoy's pool widened by what the filter removes (one that
+removes little). When the survivors are too few for k tracks the pool grows (`wider`), and a widened
+Annoy search that lost the query's whole neighbourhood to the filter turns to the passing rows, exactly or
+through the cells. Tracks with explicit evidence for the words (their stored tags or their measured feel
+match) join the candidates whatever their similarity.
 """
 
 from __future__ import annotations

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +32,6 @@ _FULL_RANGE = {"yuvj420p", "yuvj422p", "yuvj444p", "gray"}
 _AVCOL_RANGE_JPEG = 2  # AVColorRange: full-range luma (0-255) rather than studio range (16-235)
 _CUT_MIN = 0.12  # mean absolute thumbnail change (0..1) that can only be a cut ...
 _CUT_RATIO = 4.0  # ... when also this many times the recent motion
-_IN_FLIGHT = 8  # decoded frames waiting for, or in, the helper thread
 
 
 @dataclass(frozen=True)
@@ -85,62 +82,16 @@ def _targets(start: float, end: float, config: VideoConfig) -> np.ndarray:
     return start + width * (np.arange(count) + 0.5)
 
 
-@dataclass
-class _Measured:
-    """What the helper thread made of one decoded frame."""
-
-    time: float
-    thumb: np.ndarray
-    samples: list[tuple[np.ndarray, tuple[float, float, float, float]]]  # (backbone input, cues) per sample
-
-
-def _measure(frame: av.VideoFrame, samples: int, config: VideoConfig) -> _Measured:
-    """A frame's thumbnail and, if it is the nearest frame to `samples` sample times, its backbone input."""
-    thumb = _thumbnail(frame)
-    if not samples:
-        return _Measured(frame.time, thumb, [])
-    rgb = _rotate(frame.to_ndarray(format="rgb24"), frame.rotation)
-    return _Measured(frame.time, thumb, [(fit_frame(rgb, config), _frame_cues(rgb))] * samples)
-
-
-class _CueCounter:
-    """Motion and cuts per sample window, from consecutive thumbnails."""
-
-    def __init__(self, windows: int, start: float, width: float):
-        self.start, self.width = start, width
-        self.motion, self.cuts, self.pairs = np.zeros(windows), np.zeros(windows), np.zeros(windows)
-        self.previous: np.ndarray | None = None
-        self.recent: list[float] = []
-
-    def add(self, t: float, thumb: np.ndarray) -> None:
-        window = min(int((t - self.start) / self.width), len(self.motion) - 1)
-        if self.previous is not None:
-            change = float(np.abs(thumb - self.previous).mean()) / 255.0
-            baseline = np.mean(self.recent) if self.recent else 0.0
-            if change > _CUT_MIN and change > _CUT_RATIO * baseline:
-                self.cuts[window] += 1
-            else:
-                self.motion[window] += change
-                self.pairs[window] += 1
-                self.recent = (self.recent + [change])[-5:]
-        self.previous = thumb
-
-
 def sample_clip(
     path: str | os.PathLike[str], config: VideoConfig, start: float = 0.0, end: float | None = None
 ) -> SampledClip:
-    """Frames and cues of `path` between `start` and `end` seconds (the whole file by default).
-
-    Decoding and measuring overlap: the decoder runs in this thread (FFmpeg releases the GIL) while one
-    helper thread makes each frame's thumbnail and backbone input (OpenCV releases it too); the frames are
-    counted in decoding order, so the cues are those of a sequential pass.
-    """
+    """Frames and cues of `path` between `start` and `end` seconds (the whole file by default)."""
     unknown = set(config.cues) - set(CUES)
     if unknown:
         raise DecodeError(f"the bundle asks for video cues this engine cannot compute: {sorted(unknown)}")
     path = Path(path)
     container, stream = open_stream(path, "video")
-    with container, ThreadPoolExecutor(1, thread_name_prefix="clip-frames") as helper:
+    with container:
         duration = _duration(container, stream)
         end = duration if end is None or (duration and end > duration) else end
         if not end or end <= start:
@@ -149,17 +100,9 @@ def sample_clip(
         half = (end - start) / len(targets) / 2
         if start > 0:
             container.seek(int(start / stream.time_base), stream=stream, backward=True)
-        counter = _CueCounter(len(targets), start, 2 * half)
         frames, cues, times = [], [], []
-        pending: deque[Future[_Measured]] = deque()
-
-        def take(measured: _Measured) -> None:
-            counter.add(measured.time, measured.thumb)
-            for fitted, cue in measured.samples:
-                frames.append(fitted)
-                cues.append(cue)
-                times.append(measured.time)
-
+        motion, cut_count, pairs = np.zeros(len(targets)), np.zeros(len(targets)), np.zeros(len(targets))
+        previous, recent = None, []
         k = 0
         try:
             for frame in container.decode(stream):
@@ -168,19 +111,26 @@ def sample_clip(
                     continue
                 if t >= end or k >= len(targets):
                     break
-                samples = 0
+                thumb = _thumbnail(frame)
+                window = min(int((t - start) / (2 * half)), len(targets) - 1)
+                if previous is not None:
+                    change = float(np.abs(thumb - previous).mean()) / 255.0
+                    baseline = np.mean(recent) if recent else 0.0
+                    if change > _CUT_MIN and change > _CUT_RATIO * baseline:
+                        cut_count[window] += 1
+                    else:
+                        motion[window] += change
+                        pairs[window] += 1
+                        recent = (recent + [change])[-5:]
+                previous = thumb
                 while k < len(targets) and t >= targets[k] - 1e-6:
-                    samples, k = samples + 1, k + 1
-                pending.append(helper.submit(_measure, frame, samples, config))
-                # A few frames in flight keep both threads busy; more would only hold decoded frames.
-                while pending and (pending[0].done() or len(pending) > _IN_FLIGHT):
-                    take(pending.popleft().result())
+                    rgb = _rotate(frame.to_ndarray(format="rgb24"), frame.rotation)
+                    frames.append(fit_frame(rgb, config))
+                    cues.append(_frame_cues(rgb))
+                    times.append(t)
+                    k += 1
         except av.error.FFmpegError as exc:
-            for future in pending:
-                future.cancel()
             raise DecodeError(f"{path}: video stream is corrupt ({reason(exc)})") from exc
-        for future in pending:
-            take(future.result())
     if not frames:
         raise DecodeError(f"{path}: no decodable frames between {start:.2f} and {end:.2f} s")
     # A clip whose last sample time falls after its last frame repeats that frame.
@@ -188,9 +138,11 @@ def sample_clip(
         frames.append(frames[-1])
         cues.append(cues[-1])
         times.append(times[-1])
+    per_second = cut_count / (2 * half)
+    mean_motion = motion / np.maximum(pairs, 1)
     table = {
-        "motion": counter.motion / np.maximum(counter.pairs, 1),
-        "cuts_per_second": counter.cuts / (2 * half),
+        "motion": mean_motion,
+        "cuts_per_second": per_second,
         **dict(zip(CUES[:4], np.array(cues, dtype=np.float64).T)),
     }
     cue_matrix = np.stack([table[name] for name in config.cues], axis=1).astype(np.float32)

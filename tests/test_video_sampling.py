@@ -265,3 +265,43 @@ def test_irregular_frame_gaps_do_not_make_samples_drift(tmp_path):
 def test_in_point_at_or_past_the_end_without_out_point_is_a_clear_error(two_shots, start):
     with pytest.raises(DecodeError, match=r"empty range .*\(file is 6\.00 s\)"):
         sample_clip(two_shots, VIDEO, start=start)
+
+
+def _scene(height: int, width: int, seed: int) -> np.ndarray:
+    """A textured frame: colour gradients, a few hard-edged shapes and sensor-like noise."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width] / max(height, width)
+    rgb = np.stack([200 * x + 30, 120 * y + 60, 180 * (1 - x) * y + 20], axis=-1)
+    for _ in range(6):
+        top, left = rng.integers(0, height - height // 5), rng.integers(0, width - width // 5)
+        rgb[top : top + height // 5, left : left + width // 5] = rng.integers(0, 256, 3)
+    return np.clip(rgb + rng.normal(0, 12, rgb.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize(("height", "width"), [(720, 1280), (1080, 1920), (1920, 1080)])
+def test_cheaper_downscales_keep_the_cues_within_tolerance(height, width):
+    """The colour and contrast cues reach their 64x64 average, and the motion thumbnails their first pyramid
+    level, through 2x2 averages (for speed): within 0.004 of the one-step average (cues span 0..1), and
+    motion within 3 % of the pyramid alone, the versions the heads were trained on."""
+    import cv2
+
+    from engine.media import video
+
+    for seed in range(3):
+        rgb = _scene(height, width, seed)
+        one_step = cv2.resize(rgb, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+        luma = one_step @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        hsv = cv2.cvtColor((one_step * 255).astype(np.uint8), cv2.COLOR_RGB2HSV)
+        reference = (luma.mean(), hsv[..., 1].mean() / 255.0, (one_step[..., 0] - one_step[..., 2]).mean(), luma.std())
+        assert np.allclose(video._frame_cues(rgb), reference, atol=0.004)  # cues span 0..1
+        # Motion: the change between a frame and the same frame moved a little, against the pyramid alone.
+        moved = np.roll(rgb, (height // 90, width // 60), axis=(0, 1))
+        frames = [av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format="yuv420p") for f in (rgb, moved)]
+        motion = np.abs(video._thumbnail(frames[0]) - video._thumbnail(frames[1])).mean()
+        pyramid = []
+        for f in frames:
+            small = np.frombuffer(f.planes[0], np.uint8).reshape(-1, f.planes[0].line_size)[: f.height, : f.width]
+            while small.shape[0] >= 2 * video._THUMB[1] and small.shape[1] >= 2 * video._THUMB[0]:
+                small = cv2.pyrDown(small)
+            pyramid.append(cv2.resize(small, video._THUMB, interpolation=cv2.INTER_AREA).astype(np.float32))
+        assert motion == pytest.approx(np.abs(pyramid[0] - pyramid[1]).mean() * 255.0 / 219.0, rel=0.03)

@@ -11,8 +11,10 @@ from engine.bundle.manifest import VideoConfig
 def fit_frame(rgb: np.ndarray, config: VideoConfig) -> np.ndarray:
     """An RGB uint8 frame of any size -> (frame_size, frame_size, 3) uint8, as the bundle prescribes.
 
-    `center_crop` scales the short side to `frame_size` and keeps the centre square, the framing
-    ImageNet models were trained on.
+    `center_crop` keeps the centre square of the frame (its short side) scaled to `frame_size`, the framing
+    ImageNet models were trained on. The square is cut before it is scaled: resizing the whole frame first
+    cost 4 ms more per 720p sample for pixels that are thrown away (frame features within a cosine of 0.997
+    on average of the old order's, tests/bench/bench_recommend.py).
     """
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 frame (H, W, 3), got {rgb.dtype} {rgb.shape}")
@@ -20,10 +22,9 @@ def fit_frame(rgb: np.ndarray, config: VideoConfig) -> np.ndarray:
         raise ValueError(f"unknown frame resize mode {config.resize!r} in the bundle manifest")
     size = config.frame_size
     height, width = rgb.shape[:2]
-    scale = size / min(height, width)
-    new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    square = rgb[top : top + side, left : left + side]
     # INTER_AREA averages when shrinking (no aliasing); upscaling tiny frames wants INTER_LINEAR.
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(rgb, (new_w, new_h), interpolation=interpolation)
-    top, left = (new_h - size) // 2, (new_w - size) // 2
-    return np.ascontiguousarray(resized[top : top + size, left : left + size])
+    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+    return np.ascontiguousarray(cv2.resize(square, (size, size), interpolation=interpolation))

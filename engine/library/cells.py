@@ -26,11 +26,11 @@ CELL_ROWS = 1_600  # rows per cell on average: 2,000 cells at 100,000 tracks
 MAX_CELLS = 4_096
 TRAIN_ROWS_PER_CELL = 48  # k-means sees this many sample rows per cell
 TRAIN_ROUNDS = 8
-# Passing rows scored for a pool of n: at 100,000 tracks (3.4 million rows, 2,000 cells) 160 n rows (64k
-# for the first pool of 400) find 96-98 % of the exact ten nearest passing segments in 16 ms, against
-# 50-75 ms for an exact scan of a 2-million-row tempo block (tests/bench/bench_recommend.py).
-ROWS_PER_CANDIDATE = 160
-ASSIGN_CHUNK = 65_536
+# Rows of the block scored for a pool of n: at 100,000 tracks (3.4 million rows, 2,000 cells) 160 n (64k
+# for the first pool of 400) found 94-97 % of the exact ten nearest passing segments in 11 ms, 240 n finds
+# 97-99 %, against 125 ms for an exact scan of a 2.3-million-row tempo block (tests/bench/bench_recommend.py).
+ROWS_PER_CANDIDATE = 240
+ASSIGN_CHUNK = 16_384
 
 
 def cell_count(rows: int) -> int:
@@ -44,7 +44,7 @@ class Cells:
     bounds: np.ndarray  # (C + 1,) int64: cell c holds rows[bounds[c]:bounds[c + 1]]
 
     @cached_property
-    def _keys(self) -> np.ndarray:
+    def keys(self) -> np.ndarray:
         """cell * count + row for `rows`: ascending overall, so one search finds a row range in every cell."""
         cells = np.repeat(np.arange(len(self.centroids), dtype=np.int64), np.diff(self.bounds))
         return cells * len(self.rows) + self.rows
@@ -65,8 +65,8 @@ class Cells:
         """
         total = len(self.rows)
         base = np.arange(len(self.centroids), dtype=np.int64) * total
-        starts = np.searchsorted(self._keys, base + block.start)
-        sizes = np.searchsorted(self._keys, base + block.stop) - starts
+        starts = np.searchsorted(self.keys, base + block.start)
+        sizes = np.searchsorted(self.keys, base + block.stop) - starts
         order = np.argsort(-(self.centroids @ query))
         order = order[sizes[order] > 0]
         budget = ROWS_PER_CANDIDATE * n
@@ -108,19 +108,26 @@ def train_cells(vectors: np.ndarray, count: int | None = None, seed: int = 0) ->
     sample = np.asarray(vectors[np.sort(rng.choice(len(vectors), size, replace=False))], np.float32)
     centroids = sample[rng.choice(len(sample), count, replace=False)].copy()
     for _ in range(TRAIN_ROUNDS):
-        nearest = np.argmax(sample @ centroids.T, axis=1)
+        nearest = _nearest_centroid(sample, centroids)
         sums = np.zeros_like(centroids)
         np.add.at(sums, nearest, sample)
         empty = np.bincount(nearest, minlength=count) == 0
         # An empty cell restarts at a random sample row rather than staying dead.
         sums[empty] = sample[rng.choice(len(sample), int(empty.sum()))]
         centroids = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
-    assigned = np.empty(len(vectors), np.int64)
-    for start in range(0, len(vectors), ASSIGN_CHUNK):
-        assigned[start : start + ASSIGN_CHUNK] = np.argmax(vectors[start : start + ASSIGN_CHUNK] @ centroids.T, axis=1)
+    assigned = _nearest_centroid(vectors, centroids)
     rows = np.argsort(assigned, kind="stable")  # stable: ascending rows (tempo order) within each cell
     bounds = np.searchsorted(assigned[rows], np.arange(count + 1))
     return Cells(centroids.astype(np.float32), rows.astype(np.int64), bounds.astype(np.int64))
+
+
+def _nearest_centroid(vectors: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Per row, its most similar centroid, a chunk of rows at a time (a chunk's similarities take
+    `ASSIGN_CHUNK` x cells x 4 bytes: 140 MB at 2,000 cells)."""
+    out = np.empty(len(vectors), np.int64)
+    for start in range(0, len(vectors), ASSIGN_CHUNK):
+        out[start : start + ASSIGN_CHUNK] = np.argmax(vectors[start : start + ASSIGN_CHUNK] @ centroids.T, axis=1)
+    return out
 
 
 def cells_bytes(count: int, rows: int, dim: int) -> int:

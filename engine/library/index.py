@@ -358,7 +358,10 @@ class SegmentIndex:
 
     def prepare(self) -> None:
         """Compute the tables queries use (they are made on first use), so that the first query is not slow."""
-        for table in (self.row_tracks, self.row_tempo, self.sample_rows, self._rows_by_track):
+        tables = [self.row_tracks, self.row_tempo, self.sample_rows, self._rows_by_track]
+        if self.cells is not None:
+            tables.append(self.cells.keys)
+        for table in tables:
             log.debug("index table ready: %d entries", len(table))
 
     @cached_property

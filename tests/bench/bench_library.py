@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +26,8 @@ import numpy as np
 from annoy import AnnoyIndex
 
 SCAN_TARGET = 200  # times real time on 2 cores (issue 16)
+CLI_TARGET = 150  # the same through the CLI, 24 one-minute tracks, start-up included
+CLI_TRACKS = 24
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 
@@ -82,6 +85,41 @@ def scan(bundle, folder: Path, workers: int) -> dict:
         _, vectors = library.catalog.segment_vectors(bundle.id)
         track_of_segment = library.catalog.segment_track_ids(bundle.id)
     return {"report": report, "wall": wall, "vectors": vectors, "track_of_segment": track_of_segment}
+
+
+def make_minute_tracks(folder: Path, count: int = CLI_TRACKS) -> list[Path]:
+    """`count` one-minute tracks in the six formats, styles and tempi as in `make_library`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    files = []
+    for i in range(count):
+        program, melody, per_note, drums, bass = STYLES[i % len(STYLES)]
+        path = folder / f"minute-{i:02d}{FORMATS[i % len(FORMATS)]}"
+        bpm = float(rng.uniform(60, 160))
+        if not path.exists():
+            render_midi(
+                path,
+                bpm=bpm,
+                program=program,
+                melody=melody,
+                beats_per_note=per_note,
+                drums=drums,
+                bass=bass,
+                seconds=60.0,
+            )
+        files.append(path)
+    return files
+
+
+def scan_through_cli(folder: Path) -> float:
+    """Seconds for `needledrop library add` and `library scan` in a fresh data folder, each a new process
+    (start-up, model loading and the index build included), as a user runs them."""
+    cli = [sys.executable, "-m", "engine.cli.main"]
+    with tempfile.TemporaryDirectory() as data:
+        start = time.perf_counter()
+        subprocess.run([*cli, "--data-dir", data, "library", "add", str(folder)], check=True, capture_output=True)
+        subprocess.run([*cli, "--data-dir", data, "library", "scan"], check=True, capture_output=True)
+        return time.perf_counter() - start
 
 
 def decode_only(files: list[Path], audio) -> float:
@@ -183,6 +221,21 @@ def main() -> None:
         + ", ".join(
             f"{k} {v:.1f} s ({100 * v / worker_s:.0f}%)" for k, v in sorted(stages.items(), key=lambda kv: -kv[1])
         )
+    )
+
+    minutes = make_minute_tracks(args.media.parent / "cli-media")
+    cli_s = scan_through_cli(args.media.parent / "cli-media")
+    in_process = scan(bundle, args.media.parent / "cli-media", workers=cores)["wall"]
+    results["cli_scan"] = {
+        "tracks": len(minutes),
+        "wall_s": cli_s,
+        "realtime": len(minutes) * 60 / cli_s,
+        "realtime_in_process": len(minutes) * 60 / in_process,
+    }
+    print(
+        f"  through the CLI, {len(minutes)} one-minute tracks, start-up included: {cli_s:5.1f} s = "
+        f"{len(minutes) * 60 / cli_s:6.1f}x real time (target: at least {CLI_TARGET}x); "
+        f"in process: {len(minutes) * 60 / in_process:.1f}x"
     )
 
     vectors, tracks_of = full["vectors"], full["track_of_segment"]

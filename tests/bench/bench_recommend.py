@@ -43,6 +43,7 @@ from engine.library import Library  # noqa: E402
 from engine.library.catalog import SegmentRecord, TrackRecord  # noqa: E402
 from engine.library.index import EXACT_BELOW, MIN_SEARCH_K, nearest, write_annoy  # noqa: E402
 from engine.recommend import Recommender  # noqa: E402
+from engine.recommend.candidates import EXACT_BLOCK, FIRST_POOL  # noqa: E402
 from engine.recommend.prompt import parse_prompt  # noqa: E402
 
 SEGMENTS_PER_TRACK = 34  # a 3.5-minute track: 12 s windows every 6 s
@@ -168,6 +169,43 @@ def bench_queries(library: Library, clip: Path, queries: int, rng) -> dict:
     return {name: {"p50_ms": percentile(v, 50), "p95_ms": percentile(v, 95)} for name, v in timings.items()}
 
 
+def bench_cells(library: Library, clip: Path, rng, queries: int = 40) -> list[dict]:
+    """Filtered search through the coarse cells against an exact scan of the same tempo block: how many of
+    the exact ten nearest passing segments the cells find (the first pool, as a query asks for it), and the
+    time of each, for tempo ranges too wide to scan."""
+    recommender = Recommender(library)
+    index = recommender.index()
+    if index.cells is None:
+        return []
+    clip_vector = recommender.encode_clip(clip).encoded
+    out = []
+    for low, high in ((81.0, 99.0), (0.0, 100.0), (120.0, 1000.0)):
+        block = index.tempo_block(low, high)
+        if block.stop - block.start <= EXACT_BLOCK:
+            continue
+        recall, probe_s, scan_s = [], [], []
+        for _ in range(queries):
+            words = recommender.encoder.words(f"{rng.choice(WORDS)} {rng.choice(KINDS)}")[0]
+            query = recommender.query_vector(clip_vector, words, float(rng.choice([0.25, 0.5, 0.75])))
+            t0 = time.perf_counter()
+            rows, _, _ = index.cells.probe(index.vectors, query, FIRST_POOL, block)
+            t1 = time.perf_counter()
+            exact = np.argsort(-(index.vectors[block] @ query))[:10] + block.start
+            scan_s.append(time.perf_counter() - t1)
+            probe_s.append(t1 - t0)
+            recall.append(len(set(rows[:10].tolist()) & set(exact.tolist())) / 10)
+        out.append(
+            {
+                "tempo": f"{low:g}-{high:g} BPM",
+                "rows": block.stop - block.start,
+                "recall_at_10": float(np.mean(recall)),
+                "cells_p50_ms": percentile(probe_s, 50),
+                "exact_scan_p50_ms": percentile(scan_s, 50),
+            }
+        )
+    return out
+
+
 def bench_crossover(matrix: np.ndarray, rng) -> list[dict]:
     """Exact search (one matrix-vector product) against Annoy as a pool of 400 is searched, at the index
     sizes around the crossover, on the library's own vectors: where `index.EXACT_BELOW` comes from."""
@@ -224,6 +262,7 @@ def bench_clip_encoding(library: Library, folder: Path, minutes: float) -> list[
             container.streams.video[0].thread_type = "AUTO"
             decoded = sum(1 for _ in container.decode(video=0))
         decode = time.perf_counter() - t0
+        recommender.encode_clip(path, 0.0, 2.0)  # the graphs load once, as in the app (another range: no cache)
         t1 = time.perf_counter()
         clip = recommender.encode_clip(path)
         encode = time.perf_counter() - t1
@@ -389,6 +428,7 @@ def main() -> None:
         info = library.open_index().info
         clip = footage / f"footage-720p-{args.footage_minutes:g}min.mp4"
         results["query"] = bench_queries(library, clip, args.queries, rng)
+        results["cells"] = bench_cells(library, clip, rng)
         results["crossover"] = bench_crossover(library.open_index().vectors, rng)
         results["library"] = {"tracks": args.tracks, "segments": info.count, "fill_s": fill, "index_build_s": build}
 
@@ -411,6 +451,12 @@ def main() -> None:
     print(f"  cached clip + prompt, by filter shape (target: p95 <= {QUERY_TARGET} ms for every one):")
     for key in (k for k in q if k.startswith("shape: ")):
         print(f"    {key.removeprefix('shape: '):<42}{q[key]['p50_ms']:>7.1f}ms{q[key]['p95_ms']:>7.1f}ms")
+    print("\nFiltered search through the coarse cells against an exact scan of the same tempo block (first pool)")
+    for r in results["cells"]:
+        print(
+            f"  {r['tempo']:<14} ({r['rows']} rows): recall@10 {r['recall_at_10']:.3f}; "
+            f"cells {r['cells_p50_ms']:.1f} ms, exact scan {r['exact_scan_p50_ms']:.1f} ms (p50)"
+        )
     print(f"\nExact search against Annoy, a pool of 400, p50 (up to {EXACT_BELOW} vectors, the index searches exactly)")
     for r in results["crossover"]:
         print(f"  {r['vectors']:>8} vectors: exact {r['exact']:6.1f} ms, Annoy {r['annoy']:6.1f} ms")

@@ -136,7 +136,7 @@ class MainWindow(QMainWindow):
         self.columns.addWidget(self.results)
         self.columns.setStretchFactor(1, 3)
         self.columns.setStretchFactor(2, 2)
-        self.columns.setSizes([260, 700, 480])
+        self.columns.setSizes([220, 660, 560])  # the results column holds its eight columns without scrolling
 
         bottom = QWidget()
         bottom_layout = QVBoxLayout(bottom)

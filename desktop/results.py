@@ -1,15 +1,29 @@
-"""The ranked tracks: title, artist, length, BPM, tags, match and why; arrow keys move, "more like this" asks."""
+"""The ranked tracks: title, artist, length, start, BPM, energy and match in a table narrow enough for the
+results column, and the selected track's details (its why, tags and loudness, wrapped) under it; arrow keys
+move, "more like this" asks."""
 
 from __future__ import annotations
 
 from PyQt6.QtCore import QAbstractTableModel, QModelIndex, Qt, pyqtSignal
 from PyQt6.QtGui import QAction
-from PyQt6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QMenu, QTableView, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QMenu,
+    QSizePolicy,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktop.timecode import format_timecode
 from engine.records import Result
 
-COLUMNS = ("#", "Title", "Artist", "Length", "Starts", "BPM", "Tags", "Match", "Why")
+COLUMNS = ("#", "Title", "Artist", "Length", "Starts", "BPM", "Energy", "Match")
+# Title and Artist share what the narrow columns leave; longer names are elided (the details under the table
+# show them whole).
+TEXT = ("Title", "Artist")
 
 
 def _clock(seconds: float) -> str:
@@ -50,15 +64,14 @@ class ResultsModel(QAbstractTableModel):
                 "Length": _clock(r.duration),
                 "Starts": _clock(r.start),
                 "BPM": f"{r.bpm:.0f}" if r.bpm else "–",
-                "Tags": ", ".join(r.tags),
+                "Energy": f"{r.energy:+.1f}" if r.energy is not None else "–",
                 "Match": f"{r.match}%",
-                "Why": r.why,
             }[column]
         if role == Qt.ItemDataRole.ToolTipRole:
             short = f" (the track is {r.short_by:.1f} s shorter than the clip)" if r.short_by > 0 else ""
             lufs = f", {r.loudness_lufs:.1f} LUFS" if r.loudness_lufs is not None else ""
             return f"{r.path}\nplays {_clock(r.start)}–{_clock(r.end)}{short}{lufs}\n{r.why}"
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in ("#", "Length", "Starts", "BPM", "Match"):
+        if role == Qt.ItemDataRole.TextAlignmentRole and column not in TEXT:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
@@ -78,9 +91,13 @@ class ResultsPanel(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().hide()
         self.table.setWordWrap(False)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         header = self.table.horizontalHeader()
+        header.setStretchLastSection(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(COLUMNS.index("Why"), QHeaderView.ResizeMode.Stretch)
+        for name in TEXT:
+            header.setSectionResizeMode(COLUMNS.index(name), QHeaderView.ResizeMode.Stretch)
         self.table.selectionModel().currentRowChanged.connect(self._moved)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._menu)
@@ -89,10 +106,18 @@ class ResultsPanel(QWidget):
         self.status = QLabel("")
         self.status.setObjectName("muted")
         self.status.setWordWrap(True)
+        # The selected track in full: what the table's narrow columns cannot hold.
+        self.details = QLabel("")
+        self.details.setWordWrap(True)
+        self.details.setTextFormat(Qt.TextFormat.PlainText)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.details.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.heading)
         layout.addWidget(self.table, 1)
+        layout.addWidget(self.details)
         layout.addWidget(self.status)
 
     def set_results(self, results: list[Result], heading: str, status: str = "", keep_track: int | None = None) -> None:
@@ -100,9 +125,13 @@ class ResultsPanel(QWidget):
         self.model.set_results(results)
         self.heading.setText(heading)
         self.status.setText(status)
+        # New results start at the top and the left, whatever the last list was scrolled to.
+        self.table.scrollToTop()
+        self.table.horizontalScrollBar().setValue(0)
         rows = [i for i, r in enumerate(results) if r.track_id == keep_track]
         if rows:
             self.table.selectRow(rows[0])
+        self._show_details(results[rows[0]] if rows else results[0] if results else None)
 
     def current(self) -> Result | None:
         index = self.table.currentIndex()
@@ -115,7 +144,28 @@ class ResultsPanel(QWidget):
 
     def _moved(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if current.isValid():
+            self._show_details(self.model.results[current.row()])
             self.chosen.emit(self.model.results[current.row()])
+
+    def _show_details(self, r: Result | None) -> None:
+        if r is None:
+            self.details.setText("")
+            return
+        name = r.title or r.path.rsplit("/", 1)[-1]
+        facts = [f"plays {_clock(r.start)}–{_clock(r.end)} of {_clock(r.duration)}"]
+        if r.short_by > 0:
+            facts.append(f"{r.short_by:.1f} s shorter than the clip")
+        if r.bpm:
+            facts.append(f"{r.bpm:.0f} BPM")
+        if r.energy is not None:
+            facts.append(f"energy {r.energy:+.1f}")
+        if r.loudness_lufs is not None:
+            facts.append(f"{r.loudness_lufs:.1f} LUFS")
+        lines = [f"{name} — {r.artist}" if r.artist else name, " · ".join(facts)]
+        if r.tags:
+            lines.append("tags: " + ", ".join(r.tags))
+        lines.append(r.why)
+        self.details.setText("\n".join(lines))
 
     def _menu(self, position) -> None:
         index = self.table.indexAt(position)

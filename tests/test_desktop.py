@@ -131,6 +131,44 @@ def wait_results(qtbot, window, trigger, timeout=60_000):
 # ---- the main path: drop, prompt, results, preview, switch ----------------------------------------------------
 
 
+def test_results_fit_the_default_window_and_the_details_show_the_why(qtbot, window, media):
+    results = wait_results(
+        qtbot, window, lambda: drop_files(window.timeline, [media["slow"]]) or window.prompt.edit.setText("warm piano")
+    )
+    assert window.size().width() == 1440  # the default size (no saved geometry in a fresh settings file)
+    table, header = window.results.table, window.results.table.horizontalHeader()
+    for column in range(header.count()):  # every column on screen, without scrolling
+        left = header.sectionViewportPosition(column)
+        assert left >= 0 and left + header.sectionSize(column) <= table.viewport().width(), column
+        assert header.sectionSize(column) >= header.sectionSizeHint(column) or column in (1, 2)  # title, artist elide
+    assert table.horizontalScrollBar().maximum() == 0
+    window.results.select(1)
+    details = window.results.details
+    assert details.isVisible() and details.wordWrap()
+    assert results[1].why in details.text() and "BPM" in details.text()  # the whole why, wrapped
+    assert details.width() <= window.results.width()
+
+
+def test_new_results_start_at_the_top(qtbot):
+    from desktop.results import ResultsPanel
+    from engine.records import Result
+
+    def result(i: int) -> Result:
+        return Result(i, f"/m/{i}.flac", f"Track {i}", "Artist", None, 1.0 - i / 100, 0.0, 30.0, 200.0, 90.0, [], "why")
+
+    panel = ResultsPanel()
+    qtbot.addWidget(panel)
+    panel.resize(480, 300)
+    panel.show()
+    panel.set_results([result(i) for i in range(60)], "Results")
+    qtbot.waitUntil(lambda: panel.table.verticalScrollBar().maximum() > 0)  # laid out
+    panel.table.verticalScrollBar().setValue(panel.table.verticalScrollBar().maximum())
+    assert panel.table.verticalScrollBar().value() > 0
+    panel.set_results([result(i) for i in range(60, 120)], "Results")
+    assert panel.table.verticalScrollBar().value() == 0 and panel.table.horizontalScrollBar().value() == 0
+    assert panel.details.text().startswith("Track 60")  # the details follow the new list
+
+
 def test_drop_prompt_results_preview_and_switch(qtbot, window, media):
     results = wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["slow"]]))
     assert window.timeline.count() == 1 and window.current.path == str(media["slow"])

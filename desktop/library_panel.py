@@ -22,6 +22,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from desktop.wording import counted, percent
 from engine.records import LibraryStatus, ScanErrorRecord, ScanProgress, ScanReport
 
 
@@ -30,10 +31,10 @@ def describe_progress(p: ScanProgress) -> str:
     left = p.elapsed / p.files_done * (p.files_total - p.files_done) if p.files_done else None
     clock = f" · {int(left // 60)}:{int(left % 60):02d} left" if left is not None else ""
     if p.phase == "quick":
-        return f"Quick pass: {p.indexed}/{p.files_total} files searchable{clock}"
+        return f"Quick pass: {p.indexed} of {counted(p.files_total, 'file')} searchable{clock}"
     hours = p.seconds_of_audio / 3600
     speed = p.seconds_of_audio / p.elapsed if p.elapsed > 0 else 0.0
-    text = f"Full analysis: {p.files_done}/{p.files_total} files · {hours:.2f} h of audio"
+    text = f"Full analysis: {p.files_done} of {counted(p.files_total, 'file')} · {hours:.2f} h of audio"
     if speed > 0 and p.files_done:
         text += f" · {speed:.0f}× real time{clock}"
     return text
@@ -48,7 +49,7 @@ def describe_report(report: ScanReport) -> str:
     if report.removed:
         parts.append(f"{report.removed} removed")
     if report.roots_offline:
-        parts.append(f"{len(report.roots_offline)} folder(s) offline, their tracks kept")
+        parts.append(f"{counted(len(report.roots_offline), 'folder')} offline, their tracks kept")
     verb = "Scan cancelled" if report.cancelled else "Scan finished"
     return f"{verb}: " + ", ".join(parts)
 
@@ -137,7 +138,7 @@ class LibraryPanel(QWidget):
             state = "" if online else "  (offline)"
             # A whole folder offline says so in its name; within one that is there, the missing part is counted.
             missing = online and root.offline_tracks
-            count = _tracks(root.tracks) + (f", {root.offline_tracks} offline" if missing else "")
+            count = counted(root.tracks, "track") + (f", {root.offline_tracks} offline" if missing else "")
             item = QListWidgetItem(f"{'●' if online else '○'} {name}{state}\n    {count}")
             item.setToolTip(root.path + ("" if online else "\nnot reachable: its tracks are kept until it is back"))
             item.setData(Qt.ItemDataRole.UserRole, root.path)
@@ -150,9 +151,9 @@ class LibraryPanel(QWidget):
         tracks, hours = (status.tracks, status.audio_hours) if status else (0, 0.0)
         quick = status.quick_tracks if status else 0
         provisional = f" ({quick} from a quick pass)" if quick else ""
-        self.summary.setText(f"{_tracks(tracks)}{provisional}, {hours:.1f} h of audio")
+        self.summary.setText(f"{counted(tracks, 'track')}{provisional}, {hours:.1f} h of audio")
         self.summary.setToolTip(
-            f"{quick} tracks are searchable from one window so far; their full analysis follows in the scan"
+            f"{counted(quick, 'track')} searchable from one window so far; the scan's full analysis follows"
             if quick
             else ""
         )
@@ -170,6 +171,13 @@ class LibraryPanel(QWidget):
         self.progress.setValue(p.files_done)
         self.progress_label.setText(describe_progress(p))
 
+    def show_step(self, text: str, done: int, total: int) -> None:
+        """A step of known size (the demo build): the bar and the text show how far it is."""
+        self.progress.setVisible(True)
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.progress_label.setText(f"{text} ({done} of {total}, {percent(done, total)})")
+
     def show_message(self, text: str) -> None:
         self.progress_label.setText(text)
 
@@ -182,7 +190,3 @@ class LibraryPanel(QWidget):
         item = self.roots.currentItem()
         if item is not None:
             self.removeFolder.emit(item.data(Qt.ItemDataRole.UserRole))
-
-
-def _tracks(count: int) -> str:
-    return f"{count} track" if count == 1 else f"{count} tracks"

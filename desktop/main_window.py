@@ -34,6 +34,7 @@ from desktop.results import ResultsPanel
 from desktop.session import Answer, Query, Session
 from desktop.settings_dialog import SettingsDialog
 from desktop.timeline import TimelineClip, TimelineStrip
+from desktop.wording import counted
 from engine import atomic, paths
 from engine.records import Result
 from training.bootstrap.demo import Demo
@@ -96,7 +97,6 @@ class MainWindow(QMainWindow):
         device = self.settings.value("audio/device", None)
         self.device = int(device) if device not in (None, "", "None") else None
         self.music = MusicOutput(self.device)
-        self._autoplay = False
         self._scan_phase: str | None = None  # of the scan's last progress: "quick" or "full"
         self._prompt_for: dict[str, str] = {}  # prompts that come with clips (the demo's)
 
@@ -206,7 +206,7 @@ class MainWindow(QMainWindow):
         s.libraryChanged.connect(self.refresh_library)
         s.scanProgress.connect(self._scan_progress)
         s.scanFinished.connect(self._scan_finished)
-        s.demoStep.connect(lambda text, i, n: self.library_panel.show_message(f"Demo: {text} ({i}/{n})"))
+        s.demoStep.connect(lambda text, i, n: self.library_panel.show_step(f"Demo: {text}", i, n))
         lib = self.library_panel
         lib.addFolder.connect(self.add_folder)
         lib.removeFolder.connect(lambda path: self.session.remove_root(path))
@@ -431,7 +431,8 @@ class MainWindow(QMainWindow):
             self.preview.set_track(None, 0.0)
         if clip.answer is not None:
             self._show_answer(clip.answer)
-        else:
+        else:  # never the previous clip's results under this clip's picture
+            self.results.set_results([], "Results", "Searching…")
             self.ask()
 
     def _still(self, clip: TimelineClip, rgb) -> None:
@@ -487,6 +488,7 @@ class MainWindow(QMainWindow):
             balance=clip.balance if clip else self.prompt.balance,
         )
         self.results.status.setText("Searching…")
+        self.results.set_stale(True)  # the list on screen answers the previous question until the new one comes
         self.session.recommend(
             query,
             lambda answer, cid=(clip.id if clip else None): self._answered(cid, answer),
@@ -498,6 +500,7 @@ class MainWindow(QMainWindow):
             return
         clip_id = self.current.id if self.current else None
         self.results.status.setText("Searching…")
+        self.results.set_stale(True)
         self.session.similar(
             result.track_id,
             result.title or Path(result.path).name,
@@ -508,6 +511,7 @@ class MainWindow(QMainWindow):
 
     def _failed(self, message: str) -> None:
         self.results.status.setText("")
+        self.results.set_stale(False)
         self.notice.show_message("error", message)
 
     def _answered(self, clip_id: int | None, answer: Answer) -> None:
@@ -527,7 +531,7 @@ class MainWindow(QMainWindow):
         else:
             used = " + ".join({"clip": "picture", "text": "words"}.get(u, u) for u in rec.used) or "constraints"
             heading = f"Results for {used}"
-        status = f"{len(rec.results)} tracks in {sum(rec.seconds.values()) * 1000:.0f} ms"
+        status = f"{counted(len(rec.results), 'track')} in {sum(rec.seconds.values()) * 1000:.0f} ms"
         if not rec.complete:
             status += f" · only these satisfy the filters among the {rec.searched} closest segments"
         if not rec.results:
@@ -537,9 +541,8 @@ class MainWindow(QMainWindow):
         keep = self.current.chosen["track_id"] if self.current and self.current.chosen else None
         if not answer.like:
             self.prompt.set_feel(rec.feel)
-        self._autoplay = False
         self.results.set_results(rec.results, heading, status, keep_track=keep)
-        self._autoplay = True
+        self.results.set_stale(False)
 
     # ---- preview ----
 
@@ -554,7 +557,9 @@ class MainWindow(QMainWindow):
             clip.chosen = chosen
             self.timeline.update_clip(clip)
             self.save_timeline()
-        self._preview_track(chosen, play=self._autoplay)
+        # Selecting only puts the track under the picture (Space plays); a preview that is playing goes on,
+        # now with this track: A/B from the same playhead.
+        self._preview_track(chosen)
 
     def _preview_track(self, chosen: dict, play: bool = False) -> None:
         """The chosen track under the picture: from its start, or fitted to the clip as the export will be."""
@@ -575,6 +580,8 @@ class MainWindow(QMainWindow):
             return
 
         def loaded(audio) -> None:
+            if self.current is not clip or (clip is not None and clip.chosen is not chosen):
+                return  # another clip or track was chosen while this one loaded
             self.preview.set_track(audio, start, f"♪ {title} from {int(start // 60)}:{int(start % 60):02d}")
             if play and not self.preview.playing:
                 self.preview.play()

@@ -91,7 +91,8 @@ class ResultsPanel(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().hide()
         self.table.setWordWrap(False)
-        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # Nothing to scroll at the default size; a column dragged narrower than that can still scroll.
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         header = self.table.horizontalHeader()
         header.setStretchLastSection(False)
@@ -131,7 +132,12 @@ class ResultsPanel(QWidget):
         rows = [i for i, r in enumerate(results) if r.track_id == keep_track]
         if rows:
             self.table.selectRow(rows[0])
-        self._show_details(results[rows[0]] if rows else results[0] if results else None)
+        self._show_details(results[rows[0]] if rows else None)  # the details are the selected track's
+
+    def set_stale(self, stale: bool) -> None:
+        """Grey the list out while it answers a question that has since changed (a search is under way)."""
+        self.table.setEnabled(not stale)
+        self.details.setEnabled(not stale)
 
     def current(self) -> Result | None:
         index = self.table.currentIndex()

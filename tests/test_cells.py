@@ -88,3 +88,16 @@ def test_cells_round_trip_through_their_file_and_a_short_file_is_refused(vectors
         f.truncate(path.stat().st_size - 8)
     with pytest.raises(OSError, match="does not hold"):
         read_cells(path, len(cells.centroids), ROWS, DIM)
+
+
+def test_a_probe_cut_short_by_its_budget_or_by_n_is_not_complete(vectors, cells, monkeypatch):
+    import engine.library.cells as module
+
+    everything = slice(0, ROWS)
+    rows, _, complete = cells.probe(vectors, vectors[5], 50, everything)  # every row passes: 50 of 12,000
+    assert len(rows) == 50 and not complete
+    monkeypatch.setattr(module, "ROWS_PER_CANDIDATE", 1)  # a budget of n rows: a cell or two
+    rows, _, complete = cells.probe(vectors, vectors[5], 50, everything)
+    assert len(rows) == 50 and not complete
+    rows, _, complete = cells.probe(vectors, vectors[5], ROWS + 1, everything)  # more than there is
+    assert len(rows) == ROWS and complete

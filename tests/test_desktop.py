@@ -166,7 +166,9 @@ def test_new_results_start_at_the_top(qtbot):
     assert panel.table.verticalScrollBar().value() > 0
     panel.set_results([result(i) for i in range(60, 120)], "Results")
     assert panel.table.verticalScrollBar().value() == 0 and panel.table.horizontalScrollBar().value() == 0
-    assert panel.details.text().startswith("Track 60")  # the details follow the new list
+    assert panel.details.text() == ""  # nothing selected in the new list: no details of another track
+    panel.select(2)
+    assert panel.details.text().startswith("Track 62")
 
 
 def test_drop_prompt_results_preview_and_switch(qtbot, window, media):
@@ -186,7 +188,9 @@ def test_drop_prompt_results_preview_and_switch(qtbot, window, media):
     frames_before = window.preview.video.frames_shown
     window.results.select(0)
     qtbot.waitUntil(lambda: window.preview.track is not None, timeout=20_000)
-    window.preview.play()
+    assert not window.preview.playing  # selecting puts the track under the picture; Space plays
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert window.preview.playing
     qtbot.waitUntil(lambda: window.preview.video.frames_shown >= frames_before + 10, timeout=20_000)
     first = window.preview.track
     assert window.current.chosen["path"] == first.path and window.preview.track_start == results[0].start
@@ -205,6 +209,28 @@ def test_drop_prompt_results_preview_and_switch(qtbot, window, media):
 
     qtbot.keyClick(window, Qt.Key.Key_Space)  # space pauses
     assert not window.preview.playing
+
+
+def test_the_window_only_ever_shows_the_selected_clips_state(qtbot, window, media):
+    results = wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["slow"], media["fast"]]))
+    assert window.current.path == str(media["slow"]) and results
+    window.results.select(0)  # a track for the first clip, still loading when the second is selected
+    window.timeline.setCurrentRow(1)
+    assert window.current.path == str(media["fast"])
+    # Never the first clip's results or track under the second clip's picture while it is asked for.
+    assert window.results.model.results == [] and window.results.status.text() == "Searching…"
+    assert window.preview.track is None
+    with qtbot.waitSignal(window.resultsShown, timeout=60_000):
+        pass
+    qtbot.wait(1500)  # the first clip's track has long loaded: it must not have been put under this clip
+    assert window.preview.track is None and window.current.chosen is None
+    assert window.results.table.isEnabled()
+    window.prompt.edit.setText("warm strings")
+    window.prompt._commit()
+    assert not window.results.table.isEnabled()  # the list on screen is greyed until the new one comes
+    with qtbot.waitSignal(window.resultsShown, timeout=60_000):
+        pass
+    assert window.results.table.isEnabled()
 
 
 def test_chips_remove_constraints_and_balance_asks_again(qtbot, window, media):
@@ -552,8 +578,17 @@ def test_first_run_demo_builds_a_library_and_shows_results(qtbot, tmp_path):
     window = open_window(qtbot, tmp_path / "empty", tmp_path)
     assert window.library_panel.demo_button.isVisible()
     assert "library is empty" in window.notice.label.text()
+    panel, steps = window.library_panel, []
+    window.session.demoStep.connect(
+        lambda _text, i, n: steps.append(
+            (i, n, panel.progress.maximum(), panel.progress.value(), panel.progress_label.text())
+        )
+    )
     with qtbot.waitSignal(window.resultsShown, timeout=600_000):
         window.library_panel.demo_button.click()
+    assert len(steps) > 2  # the build shows how far it is: a bar of known length and a percentage
+    for done, total, maximum, value, label in steps:
+        assert (maximum, value) == (total, done) and f"({done} of {total}, {100 * done // total} %)" in label
     assert window.timeline.count() >= 1 and window.current is not None
     assert window.prompt.text == "gentle piano, no drums"
     assert len(window.results.model.results) >= 5
@@ -579,3 +614,14 @@ def test_timecodes_parse(text, seconds):
 def test_bad_timecodes_are_refused(text):
     with pytest.raises(ValueError, match="timecode|below 60"):
         parse_timecode(text)
+
+
+def test_counts_are_worded_in_the_right_number():
+    from desktop.library_panel import describe_report
+    from desktop.wording import counted
+    from engine.records import ScanReport
+
+    assert [counted(n, "track") for n in (0, 1, 2)] == ["0 tracks", "1 track", "2 tracks"]
+    assert counted(1, "match", "matches") == "1 match" and counted(3, "match", "matches") == "3 matches"
+    report = ScanReport(indexed=1, unchanged=0, failed=0, removed=0, roots_offline=["/Volumes/Music"])
+    assert "1 folder offline" in describe_report(report)

@@ -157,6 +157,7 @@ def test_every_search_path_keeps_the_same_tracks(
 ):
     """Annoy with a widened pool, the exact tempo block, the exact gathered rows, the exact search of a
     small index and the coarse cells of a large one agree on what passes."""
+    import engine.library.cells as cells_module
     import engine.library.index as index_module
     import engine.recommend.candidates as module
 
@@ -164,6 +165,8 @@ def test_every_search_path_keeps_the_same_tracks(
     probes = []
     if cells:  # as if the index were large enough to have cells (the test library's segments make a few)
         monkeypatch.setattr(index, "cells", train_cells(index.vectors, count=8))
+        # A budget of one row per candidate: the probe stops short and the search must widen to find all.
+        monkeypatch.setattr(cells_module, "ROWS_PER_CANDIDATE", 1)
         probe = Cells.probe
         monkeypatch.setattr(Cells, "probe", lambda *a, **kw: probes.append(1) or probe(*a, **kw))
     else:

@@ -27,8 +27,9 @@ MAX_CELLS = 4_096
 TRAIN_ROWS_PER_CELL = 48  # k-means sees this many sample rows per cell
 TRAIN_ROUNDS = 8
 # Rows of the block scored for a pool of n: at 100,000 tracks (3.4 million rows, 2,000 cells) 160 n (64k
-# for the first pool of 400) found 94-97 % of the exact ten nearest passing segments in 11 ms, 240 n finds
-# 97-99 %, against 125 ms for an exact scan of a 2.3-million-row tempo block (tests/bench/bench_recommend.py).
+# for the first pool of 400) found 94-97 % of the exact ten nearest passing segments in 11 ms; 240 n finds
+# 97.5-98 % in 15 ms, against 40-128 ms for an exact scan of a 0.8-2.3-million-row tempo block
+# (tests/bench/bench_recommend.py).
 ROWS_PER_CANDIDATE = 240
 ASSIGN_CHUNK = 16_384
 
@@ -45,7 +46,8 @@ class Cells:
 
     @cached_property
     def keys(self) -> np.ndarray:
-        """cell * count + row for `rows`: ascending overall, so one search finds a row range in every cell."""
+        """cell * count + row for `rows`: ascending overall, so one search finds a row range in every cell
+        (made on first use, in memory: 8 bytes a row, 27 MB at 100,000 tracks)."""
         cells = np.repeat(np.arange(len(self.centroids), dtype=np.int64), np.diff(self.bounds))
         return cells * len(self.rows) + self.rows
 
@@ -58,7 +60,8 @@ class Cells:
         passing: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, bool]:
         """About the `n` nearest rows within `block` (a row range) that `passing` accepts, best first, with
-        their exact similarity, and whether every cell was visited (then nothing else passes).
+        their exact similarity, and whether these are all the rows that pass (every cell was visited and
+        no more than `n` passed).
 
         Cells are visited nearest first until `ROWS_PER_CANDIDATE * n` rows of the block have been looked
         at, and further while fewer than `n` of them pass.
@@ -90,7 +93,7 @@ class Cells:
             part = np.argpartition(-scores, n - 1)[:n]
             rows, scores = rows[part], scores[part]
         top = np.argsort(-scores, kind="stable")
-        return rows[top], scores[top], visited >= len(order)
+        return rows[top], scores[top], visited >= len(order) and kept <= n
 
 
 def _runs(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
@@ -150,4 +153,6 @@ def read_cells(path: Path, count: int, rows: int, dim: int) -> Cells:
     centroids = data[:split].view("<f4").reshape(count, dim)
     order = data[split : split + rows * 8].view("<i8")
     bounds = np.array(data[split + rows * 8 :].view("<i8"))
+    if bounds[0] != 0 or bounds[-1] != rows or np.any(np.diff(bounds) < 0):
+        raise OSError(f"{path} is damaged: its cell bounds do not cover its {rows} rows")
     return Cells(centroids, order, bounds)

@@ -25,6 +25,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from desktop.api_host import ApiHost
 from desktop.inout import InOutEditor
 from desktop.library_panel import ErrorsDialog, LibraryPanel, describe_report
 from desktop.music_output import MusicOutput
@@ -36,6 +37,7 @@ from desktop.settings_dialog import SettingsDialog
 from desktop.timeline import TimelineClip, TimelineStrip
 from desktop.wording import counted
 from engine import atomic, paths
+from engine.cli.commands.serve import DEFAULT_PORT
 from engine.records import Result
 from training.bootstrap.demo import Demo
 
@@ -97,6 +99,7 @@ class MainWindow(QMainWindow):
         device = self.settings.value("audio/device", None)
         self.device = int(device) if device not in (None, "", "None") else None
         self.music = MusicOutput(self.device)
+        self.api: ApiHost | None = None  # the local API, once the engine is open
         self._scan_phase: str | None = None  # of the scan's last progress: "quick" or "full"
         self._prompt_for: dict[str, str] = {}  # prompts that come with clips (the demo's)
 
@@ -258,6 +261,8 @@ class MainWindow(QMainWindow):
         self.preview.stop()
         self.session.cancel_scan()
         self.session.wait(10_000)  # a cancelled scan finishes its tracks in flight and keeps them
+        if self.api is not None:
+            self.api.stop()
         self.music.close()
         super().closeEvent(event)
 
@@ -297,6 +302,7 @@ class MainWindow(QMainWindow):
 
     def _opened(self, details: dict) -> None:
         self.status_label.setText(f"Model {details['bundle_id']} · {details['provider'].split(';')[0]}")
+        self._start_api()
         self.refresh_library()
         self._load_timeline()
         if self.current is not None:
@@ -305,6 +311,18 @@ class MainWindow(QMainWindow):
             self.notice.show_message(
                 "info", "Your music library is empty: add a folder of music, or try the demo library (left)."
             )
+
+    def _start_api(self) -> None:
+        """The local API for editor plugins, on while the app runs unless the settings turn it off."""
+        if str(self.settings.value("api/enabled", "true")).lower() == "false" or self.api is not None:
+            return
+        host = ApiHost(self.session.engine, int(self.settings.value("api/port", DEFAULT_PORT)))
+        problem = host.start()
+        if problem:
+            self.notice.show_message("warning", problem[0].upper() + problem[1:])
+            return
+        self.api = host
+        self.status_label.setText(f"{self.status_label.text()} · API on 127.0.0.1:{host.port}")
 
     def _unavailable(self, message: str) -> None:
         self.status_label.setText("No model")
@@ -332,9 +350,11 @@ class MainWindow(QMainWindow):
             # The quick pass ended and the index now holds every new track: show them, and ask again.
             self.refresh_library()
             self.ask()
+        self.api: ApiHost | None = None  # the local API, once the engine is open
         self._scan_phase = progress.phase
 
     def scan(self) -> None:
+        self.api: ApiHost | None = None  # the local API, once the engine is open
         self._scan_phase = None
         if self.session.scan():
             self.library_panel.set_scanning(True)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import sys
 import threading
 import time
 import traceback
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -89,9 +93,18 @@ def copy_data(scanned: Path, target: Path) -> Path:
     return target
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def open_window(qtbot, data: Path, config: Path) -> MainWindow:
     session = Session(data)
-    window = MainWindow(session, settings=QSettings(str(config / "window.ini"), QSettings.Format.IniFormat))
+    settings = QSettings(str(config / "window.ini"), QSettings.Format.IniFormat)
+    if settings.value("api/port") is None:  # each test window's API on a port of its own
+        settings.setValue("api/port", free_port())
+    window = MainWindow(session, settings=settings)
     qtbot.addWidget(window)
     window.show()
     with qtbot.waitSignal(session.opened, timeout=60_000):
@@ -231,6 +244,35 @@ def test_the_window_only_ever_shows_the_selected_clips_state(qtbot, window, medi
     with qtbot.waitSignal(window.resultsShown, timeout=60_000):
         pass
     assert window.results.table.isEnabled()
+
+
+def test_the_app_serves_the_local_api_while_it_runs(qtbot, window):
+    api = window.api
+    assert api is not None and api.url.startswith("http://127.0.0.1:")  # on by default, on loopback
+    qtbot.waitUntil(lambda: api.listening, timeout=10_000)
+    assert f"API on 127.0.0.1:{api.port}" in window.status_label.text()
+    asked = urllib.request.Request(f"{api.url}/library", headers={"Authorization": f"Bearer {api.token}"})
+    with urllib.request.urlopen(asked, timeout=10) as answer:  # the window's own library, through its engine
+        assert json.load(answer)["tracks"] == len(TRACKS)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{api.url}/library", timeout=10)
+    assert refused.value.code == 401  # the token is required, as with `needledrop serve`
+    window.close()
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(f"{api.url}/health", timeout=2)  # gone with the window
+
+
+def test_a_taken_port_is_a_message_not_a_failure(qtbot, scanned, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        settings = QSettings(str(tmp_path / "window.ini"), QSettings.Format.IniFormat)
+        settings.setValue("api/port", taken.getsockname()[1])
+        settings.sync()
+        window = open_window(qtbot, copy_data(scanned, tmp_path / "data"), tmp_path)
+        assert window.api is None and "port" in window.notice.label.text() and "in use" in window.notice.label.text()
+        window.close()
+        window.session.wait()
 
 
 def test_chips_remove_constraints_and_balance_asks_again(qtbot, window, media):

@@ -78,7 +78,8 @@ def _port(text: str) -> int:
     return port
 
 
-def _origins(extra: list[str]) -> list[str]:
+def saved_origins(extra: list[str]) -> list[str]:
+    """The browser origins allowed to call the API: those saved in the config folder, and `extra`."""
     path = paths.config_dir() / ORIGINS_FILE
     saved = json.loads(path.read_text()) if path.is_file() else []
     return sorted({*saved, *extra})
@@ -92,7 +93,7 @@ def serve_command(args) -> int:
     engine = open_engine(args)
     engine.warm_up()  # the models load now, not on the first request
     token = load_or_create_token(paths.config_dir())
-    origins = _origins(args.allow_origin)
+    origins = saved_origins(args.allow_origin)
     app = create_app(engine, token, allowed_origins=origins)
     print(
         f"Needledrop API on http://127.0.0.1:{args.port}/v1 (OpenAPI: /v1/openapi.json); "

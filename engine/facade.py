@@ -13,6 +13,7 @@ so a front end may call from any thread.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -30,6 +31,7 @@ from engine.collect import Collected, collect, editor_reads
 from engine.errors import DecodeError, NeedledropError
 from engine.export import FORMAT_NAMES, Cue, ExportError, build_timeline, format_for, timeline_text, write_timeline
 from engine.library import CatalogError, IndexMissingError, Library, LibraryError, ScanRunningError
+from engine.library.analysis import SkipFile, TrackAnalyzer
 from engine.media.beats import fit_to_length
 from engine.media.playback import PlaybackAudio, decode_for_playback
 from engine.media.streams import MediaStreams, media_streams
@@ -215,9 +217,43 @@ class Engine:
         if isinstance(text, str) and text.isdigit() and not os.path.exists(text):
             return self._track_id(int(text))
         found = self._library.catalog.track_id(text)
-        if found is None:
-            raise TrackNotFoundError(f"{text} is not in the library: add its folder and scan, then ask again")
-        return found
+        if found is not None:
+            return found
+        if os.path.exists(text) or not isinstance(text, str):
+            raise TrackNotFoundError(
+                f"{os.fsdecode(text)} is not in the library: add its folder and scan, then ask again"
+            )
+        return self._titled(text)
+
+    def _titled(self, title: str) -> int:
+        """The one track titled `title` (any case), or the one whose title contains it."""
+        found = self._library.catalog.tracks_titled(title)
+        if not found:
+            raise TrackNotFoundError(
+                f"{title} is not in the library: no such file, and no track is titled like it (`library list`)"
+            )
+        if len(found) > 1:
+            named = "; ".join(f"{t} by {a or 'unknown artist'} (id {i})" for i, t, a in found[:5])
+            raise TrackNotFoundError(f"{len(found)} tracks are titled like {title!r}: {named}; ask by id")
+        return found[0][0]
+
+    @functools.cached_property
+    def _reference_analyzer(self) -> TrackAnalyzer:
+        return TrackAnalyzer(self._library.bundle, threads=None)
+
+    def _outside_reference(self, path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Segment starts, ends and vectors of a music file from anywhere, analysed now (not added)."""
+        try:
+            stat = os.stat(path)
+            analysed = self._reference_analyzer(os.fsencode(path), stat.st_size, stat.st_mtime_ns)
+        except SkipFile as exc:
+            raise QueryError(f"{path} cannot be used as a reference: {exc}") from exc
+        segments = analysed.segments
+        return (
+            np.array([s.start for s in segments]),
+            np.array([s.end for s in segments]),
+            np.stack([np.asarray(s.vector, np.float32) for s in segments]),
+        )
 
     @staticmethod
     def _track(record: dict) -> Track:
@@ -284,16 +320,29 @@ class Engine:
         per_album: int | None = None,
         length: float | None = None,
     ) -> Recommendation:
-        """More like a library track (by id or path), or like its `start`–`end` part; with the `length` of
-        the clip it is for, each starts where its music lasts the clip (as `recommend` does)."""
+        """More like a library track (by id, path or title) or a music file from anywhere (analysed for the
+        question, not added to the library: the client's temp track), or like its `start`–`end` part; with
+        the `length` of the clip it is for, each starts where its music lasts the clip (as `recommend` does)."""
         _finite(start, "the start")
         _finite(end, "the end")
         _finite(length, "the clip length")
-        track_id = self._track_id(track)
+        limits = {
+            "start": start,
+            "end": end,
+            "k": k,
+            "per_artist": per_artist,
+            "per_album": per_album,
+            "length": length,
+        }
+        text = None if isinstance(track, int | np.integer) else os.fspath(track)
+        outside = text is not None and os.path.isfile(text) and self._library.catalog.track_id(text) is None
+        if not outside:
+            track_id = self._track_id(track)
+            with self._lock:
+                return self.recommender.similar(track_id, **limits)
+        starts, ends, vectors = self._outside_reference(os.fsdecode(text))
         with self._lock:
-            return self.recommender.similar(
-                track_id, start=start, end=end, k=k, per_artist=per_artist, per_album=per_album, length=length
-            )
+            return self.recommender.similar_to(starts, ends, vectors, name=Path(os.fsdecode(text)).name, **limits)
 
     def beats(self, track: int | str | os.PathLike[str]) -> Beats:
         """A track's beats and downbeats: stored by the scan, or found now (and stored) for older scans."""

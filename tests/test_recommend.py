@@ -343,12 +343,36 @@ def test_more_like_a_track_or_a_part_of_it(bundle, library):
     rank = {n: i for i, n in enumerate(names(drums_half))}
     assert rank["techno.mp3"] < rank["piano.flac"] or rank["rock.opus"] < rank["piano.flac"]
     assert names(drums_half) != names(piano_half)
-    with pytest.raises(TrackNotFoundError, match="not in the library"):
+    with pytest.raises(TrackNotFoundError, match="not in the library: no such file"):
         engine.similar(root / "nope.mp3")
+    assert names(engine.similar("techno", k=3)) == names(whole)  # by title (the file's tag: "Techno")
+    with pytest.raises(TrackNotFoundError, match="tracks are titled like 'o'.*ask by id"):
+        engine.similar("o")  # several titles contain it
     with pytest.raises(TrackNotFoundError, match="no track 99999"):
         engine.similar(99999)
     with pytest.raises(QueryError, match="no audio between"):
         engine.similar(root / "piano.flac", start=500, end=600)
+
+
+def test_more_like_a_file_from_outside_the_library(bundle, library, tmp_path):
+    """The client's temp track: analysed for the question, never added to the library."""
+    engine = Engine(library.data_dir, bundle=bundle)
+    root = Path(library.catalog.roots()[0].display)
+    outside = tmp_path / "temp-track.flac"
+    shutil.copyfile(root / "techno.mp3", tmp_path / "temp-track.mp3")
+    render_midi(
+        outside, bpm=TRACKS["techno.mp3"][0], seconds=30, **TRACKS["techno.mp3"][1]
+    )  # the techno arrangement, re-rendered
+    tracks_before = library.catalog.status()["tracks"]
+    like = engine.similar(outside, k=len(TRACKS) + 1)
+    assert library.catalog.status()["tracks"] == tracks_before  # nothing was added
+    assert names(like)[0] == "techno.mp3"  # its own arrangement in the library comes first
+    assert len(like.results) == len(TRACKS) + 1  # no library track is left out: it is not one of them
+    part = engine.similar(tmp_path / "temp-track.mp3", start=0, end=12, k=3)  # a part of it, any format
+    assert len(part.results) == 3
+    (tmp_path / "noise.mp3").write_bytes(b"not audio at all")
+    with pytest.raises(QueryError, match="cannot be used as a reference"):
+        engine.similar(tmp_path / "noise.mp3")
 
 
 def test_cli_recommend_and_similar(library, clips, capsys):
@@ -365,6 +389,8 @@ def test_cli_recommend_and_similar(library, clips, capsys):
     track = next(Path(library.catalog.roots()[0].display).glob("organ.wav"))
     assert main([*base, "similar", str(track), "-k", "2", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["results"]) == 2
+    assert main([*base, "similar", "Organ", "-k", "2", "--json"]) == 0  # by title
+    assert "organ.wav" not in [Path(r["path"]).name for r in json.loads(capsys.readouterr().out)["results"]]
     assert main([*base, "recommend"]) != 0
     assert "needs a video clip, a prompt" in capsys.readouterr().err
 

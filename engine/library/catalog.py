@@ -495,6 +495,16 @@ class Catalog:
         rows = self._query("SELECT id FROM tracks WHERE path = ?", (os.fsencode(os.path.abspath(path)),))
         return rows[0][0] if rows else None
 
+    def tracks_titled(self, title: str, limit: int = 10) -> list[tuple[int, str | None, str | None]]:
+        """(id, title, artist) of the tracks whose title is `title` (any case) or, when none is, contains it."""
+        for sql, value in (("lower(title) = lower(?)", title), ("instr(lower(title), lower(?)) > 0", title)):
+            rows = self._query(
+                f"SELECT id, title, artist FROM tracks WHERE {sql} ORDER BY title, id LIMIT ?", (value, limit)
+            )
+            if rows:
+                return [(int(i), t, a) for i, t, a in rows]
+        return []
+
     def track_segments(self, track_id: int, bundle_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """A track's segment starts, ends and vectors (embedded by `bundle_id`), in time order."""
         rows = self._query(

@@ -170,21 +170,52 @@ class Recommender:
     ) -> Recommendation:
         """More like a library track, or like its `start`–`end` part; the track itself is left out. With a
         clip `length`, each starts where its music lasts that long."""
-        _check_limits(k, per_artist, per_album, length)
         starts, ends, vectors = self.library.catalog.track_segments(track_id, self.library.bundle.id)
         if not len(vectors):
             raise QueryError(f"track {track_id} has no segments from the current model bundle: rescan the library")
+        return self.similar_to(
+            starts,
+            ends,
+            vectors,
+            name=f"track {track_id}",
+            exclude=(track_id,),
+            start=start,
+            end=end,
+            k=k,
+            per_artist=per_artist,
+            per_album=per_album,
+            length=length,
+        )
+
+    def similar_to(
+        self,
+        starts: np.ndarray,
+        ends: np.ndarray,
+        vectors: np.ndarray,
+        *,
+        name: str,
+        exclude: tuple[int, ...] = (),
+        start: float | None = None,
+        end: float | None = None,
+        k: int = 10,
+        per_artist: int | None = None,
+        per_album: int | None = None,
+        length: float | None = None,
+    ) -> Recommendation:
+        """More like music given by its segments (a library track's, or a file's analysed for the question),
+        or like its `start`–`end` part."""
+        _check_limits(k, per_artist, per_album, length)
         chosen = np.ones(len(starts), bool)
         if start is not None or end is not None:
             lo, hi = start or 0.0, end if end is not None else float(ends.max())
             chosen = (starts < hi) & (ends > lo)  # segments overlapping the asked range
             if not chosen.any():
-                raise QueryError(f"track {track_id} has no audio between {lo:.1f} and {hi:.1f} s")
+                raise QueryError(f"{name} has no audio between {lo:.1f} and {hi:.1f} s")
         t0 = time.perf_counter()
         search = Search(
             unit(vectors[chosen].mean(axis=0)),
             k=k,
-            exclude_tracks=(track_id,),
+            exclude_tracks=exclude,
             per_artist=per_artist,
             per_album=per_album,
         )

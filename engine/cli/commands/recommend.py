@@ -35,8 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_result_options(rec)
     rec.set_defaults(handler=recommend_command)
 
-    sim = sub.add_parser("similar", help="more like a library track, or a part of it")
-    sim.add_argument("track", help="a library track: its path, or its id (`library list` shows ids)")
+    sim = sub.add_parser("similar", help="more like a track (from the library or anywhere), or a part of it")
+    sim.add_argument(
+        "track",
+        help="a library track's path, id (`library list` shows ids) or title; or any music file, analysed for "
+        "the question and not added to the library",
+    )
     sim.add_argument("--start", type=seconds, help="only the part from here (seconds)")
     sim.add_argument("--end", type=seconds, help="only the part up to here (seconds)")
     _add_result_options(sim)

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from PyQt6.QtCore import QByteArray, QSettings, Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import QAction, QKeySequence, QShortcut
+from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -34,6 +34,7 @@ from desktop.prompt_bar import PromptBar
 from desktop.results import ResultsPanel
 from desktop.session import Answer, Query, Session
 from desktop.settings_dialog import SettingsDialog
+from desktop.shortcuts import ShortcutSheet
 from desktop.timeline import TimelineClip, TimelineStrip
 from desktop.wording import counted
 from engine import atomic, paths
@@ -195,11 +196,23 @@ class MainWindow(QMainWindow):
         quit_action = QAction("Quit", self, shortcut=QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         menu.addAction(quit_action)
-        QShortcut(QKeySequence(Qt.Key.Key_Space), self, activated=self.preview.toggle)
-        QShortcut(QKeySequence(Qt.Key.Key_Down), self, activated=lambda: self._step_result(1))
-        QShortcut(QKeySequence(Qt.Key.Key_Up), self, activated=lambda: self._step_result(-1))
-        QShortcut(QKeySequence(Qt.Key.Key_I), self, activated=self._in_at_playhead)
-        QShortcut(QKeySequence(Qt.Key.Key_O), self, activated=self._out_at_playhead)
+        # The preview's keys live in a menu of their own, so that the menus (and the shortcut sheet made from
+        # them) list every key the window answers to.
+        playback = self.menuBar().addMenu("&Playback")
+        for text, key, slot in (
+            ("Play or pause", Qt.Key.Key_Space, self.preview.toggle),
+            ("Next result", Qt.Key.Key_Down, lambda: self._step_result(1)),
+            ("Previous result", Qt.Key.Key_Up, lambda: self._step_result(-1)),
+            ("Set the in point at the playhead", Qt.Key.Key_I, self._in_at_playhead),
+            ("Set the out point at the playhead", Qt.Key.Key_O, self._out_at_playhead),
+        ):
+            action = QAction(text, self, shortcut=QKeySequence(key))
+            action.triggered.connect(slot)
+            playback.addAction(action)
+        help_menu = self.menuBar().addMenu("&Help")
+        sheet = QAction("Keyboard shortcuts", self, shortcut=QKeySequence("Ctrl+/"))
+        sheet.triggered.connect(lambda: ShortcutSheet(self.menuBar(), self).exec())
+        help_menu.addAction(sheet)
 
     def _connect(self) -> None:
         s = self.session

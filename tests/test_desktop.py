@@ -275,6 +275,20 @@ def test_a_taken_port_is_a_message_not_a_failure(qtbot, scanned, tmp_path):
         window.session.wait()
 
 
+def test_the_menus_list_every_key_and_the_sheet_shows_them(qtbot, window):
+    from desktop.shortcuts import ShortcutSheet, shortcut_rows
+
+    menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
+    assert menus == ["File", "Playback", "Help"]
+    rows = {(menu, what): keys for menu, what, keys in shortcut_rows(window.menuBar())}
+    assert rows[("Playback", "Play or pause")] == "Space" and rows[("File", "Export timeline…")] == "Ctrl+E"
+    assert {rows[("Playback", w)] for w in ("Next result", "Previous result")} == {"Down", "Up"}
+    sheet = ShortcutSheet(window.menuBar(), window)
+    qtbot.addWidget(sheet)
+    shown = {tuple(sheet.table.item(r, c).text() for c in range(3)) for r in range(sheet.table.rowCount())}
+    assert ("Playback", "Set the in point at the playhead", "I") in shown and len(shown) == len(rows)
+
+
 def test_chips_remove_constraints_and_balance_asks_again(qtbot, window, media):
     wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["fast"]]))
     filtered = wait_results(qtbot, window, lambda: qtbot.keyClicks(window.prompt.edit, "energetic, under 110 bpm"))

@@ -27,6 +27,7 @@ from PyQt6.QtWidgets import (
 
 from desktop.api_host import ApiHost
 from desktop.inout import InOutEditor
+from desktop.library_browser import LibraryBrowser
 from desktop.library_panel import ErrorsDialog, LibraryPanel, describe_report
 from desktop.music_output import MusicOutput
 from desktop.preview import PreviewPanel
@@ -101,6 +102,7 @@ class MainWindow(QMainWindow):
         self.device = int(device) if device not in (None, "", "None") else None
         self.music = MusicOutput(self.device)
         self.api: ApiHost | None = None  # the local API, once the engine is open
+        self.browser: LibraryBrowser | None = None
         self._scan_phase: str | None = None  # of the scan's last progress: "quick" or "full"
         self._prompt_for: dict[str, str] = {}  # prompts that come with clips (the demo's)
 
@@ -190,6 +192,9 @@ class MainWindow(QMainWindow):
         self.fit_action.setChecked(self.settings.value("export/fit", "false") == "true")
         self.fit_action.toggled.connect(self._fit_toggled)
         menu.addAction(self.fit_action)
+        browse = QAction("Browse the library…", self, shortcut=QKeySequence("Ctrl+L"))
+        browse.triggered.connect(self.browse_library)
+        menu.addAction(browse)
         settings = QAction("Settings…", self, shortcut=QKeySequence.StandardKey.Preferences)
         settings.triggered.connect(self.open_settings)
         menu.addAction(settings)
@@ -336,6 +341,18 @@ class MainWindow(QMainWindow):
             return
         self.api = host
         self.status_label.setText(f"{self.status_label.text()} · API on 127.0.0.1:{host.port}")
+
+    def browse_library(self) -> None:
+        """Every track, sortable and filterable, in a window of its own (once the list is read)."""
+        if not self.session.ready:
+            self.notice.show_message("warning", "The model is not open yet: browse the library in a moment.")
+            return
+
+        def show(tracks) -> None:
+            self.browser = LibraryBrowser(tracks, self)
+            self.browser.show()
+
+        self.session.tracks(show)
 
     def _unavailable(self, message: str) -> None:
         self.status_label.setText("No model")

@@ -39,6 +39,7 @@ from engine.records import (
     ScanErrorRecord,
     ScanProgress,
     ScanReport,
+    Track,
 )
 from training.bootstrap.demo import Demo, build_demo
 
@@ -348,6 +349,11 @@ class Session(QObject):
 
     def status(self) -> LibraryStatus | None:
         return self.engine.status() if self.engine is not None else None
+
+    def tracks(self, on_done: Callable[[list[Track]], None]) -> None:
+        """Every library track, read off the UI thread (a large library's list takes a moment)."""
+        if self.engine is not None:
+            self._submit(self._queries, self.engine.tracks, on_done)
 
     def errors(self) -> list[ScanErrorRecord]:
         return self.engine.errors() if self.engine is not None else []

@@ -289,6 +289,26 @@ def test_the_menus_list_every_key_and_the_sheet_shows_them(qtbot, window):
     assert ("Playback", "Set the in point at the playhead", "I") in shown and len(shown) == len(rows)
 
 
+def test_the_library_browser_sorts_filters_and_copies_paths(qtbot, window):
+    from desktop.library_browser import COLUMNS, copy_path
+
+    window.browse_library()
+    qtbot.waitUntil(lambda: window.browser is not None and window.browser.isVisible(), timeout=20_000)
+    browser = window.browser
+    assert browser.proxy.rowCount() == len(TRACKS) and browser.count.text() == f"{len(TRACKS)} tracks"
+    browser.table.sortByColumn(COLUMNS.index("BPM"), Qt.SortOrder.AscendingOrder)
+    tempos = [t.bpm for t in browser.shown_tracks()]
+    assert tempos == sorted(tempos) and min(tempos) < 100 < max(tempos)  # as numbers ("96" after "120" as text)
+    browser.table.sortByColumn(COLUMNS.index("Energy"), Qt.SortOrder.DescendingOrder)
+    energies = [t.energy for t in browser.shown_tracks()]
+    assert energies == sorted(energies, reverse=True)
+    qtbot.keyClicks(browser.filter, "PIANO")
+    assert [Path(t.path).name for t in browser.shown_tracks()] == ["piano.flac"]
+    assert browser.count.text() == f"1 of {len(TRACKS)} tracks"
+    copy_path(browser.shown_tracks()[0].path)
+    assert QApplication.clipboard().text() == browser.shown_tracks()[0].path
+
+
 def test_chips_remove_constraints_and_balance_asks_again(qtbot, window, media):
     wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["fast"]]))
     filtered = wait_results(qtbot, window, lambda: qtbot.keyClicks(window.prompt.edit, "energetic, under 110 bpm"))

@@ -1,0 +1,169 @@
+"""The library browser: every track with sortable columns (key, tempo, loudness, energy, source folder) and a
+filter box; reveal a track in its folder or copy its path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PyQt6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, QUrl
+from PyQt6.QtGui import QAction, QDesktopServices, QGuiApplication
+from PyQt6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.timecode import format_timecode
+from desktop.wording import counted
+from engine.records import Track
+
+COLUMNS = ("Title", "Artist", "Album", "Length", "BPM", "Key", "LUFS", "Energy", "Folder", "Analysis")
+SORT_ROLE = Qt.ItemDataRole.UserRole  # the raw value a column sorts by (numbers as numbers)
+
+
+def _folder(track: Track) -> str:
+    return Path(track.display).parent.name
+
+
+class TracksModel(QAbstractTableModel):
+    def __init__(self, tracks: list[Track]):
+        super().__init__()
+        self.tracks = tracks
+
+    def rowCount(self, parent: QModelIndex | None = None) -> int:
+        return 0 if parent is not None and parent.isValid() else len(self.tracks)
+
+    def columnCount(self, parent: QModelIndex | None = None) -> int:
+        return len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section]
+        return None
+
+    def _values(self, t: Track) -> dict[str, tuple[str, object]]:
+        """Per column: (what is shown, what it sorts by)."""
+        missing = float("-inf")  # unmeasured values sort first, ascending
+        return {
+            "Title": (t.title or Path(t.display).name, (t.title or Path(t.display).name).lower()),
+            "Artist": (t.artist or "", (t.artist or "").lower()),
+            "Album": (t.album or "", (t.album or "").lower()),
+            "Length": (format_timecode(t.duration)[3:8], t.duration),
+            "BPM": (f"{t.bpm:.0f}" if t.bpm else "–", t.bpm or missing),
+            "Key": (t.key or "–", t.key or ""),
+            "LUFS": (
+                f"{t.loudness_lufs:.1f}" if t.loudness_lufs is not None else "–",
+                missing if t.loudness_lufs is None else t.loudness_lufs,
+            ),
+            "Energy": (f"{t.energy:+.1f}" if t.energy is not None else "–", missing if t.energy is None else t.energy),
+            "Folder": (_folder(t), _folder(t).lower()),
+            "Analysis": (
+                ("quick" if t.quick else "complete") + ("" if t.online else ", offline"),
+                (t.quick, not t.online),
+            ),
+        }
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        track = self.tracks[index.row()]
+        shown, key = self._values(track)[COLUMNS[index.column()]]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return shown
+        if role == SORT_ROLE:
+            return key
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return track.display
+        return None
+
+
+class _Sorter(QSortFilterProxyModel):
+    def lessThan(self, left, right) -> bool:
+        a, b = left.data(SORT_ROLE), right.data(SORT_ROLE)
+        try:
+            return a < b
+        except TypeError:  # never expected (one type per column); keep sorting rather than fail
+            return str(a) < str(b)
+
+
+class LibraryBrowser(QDialog):
+    """Every track of the library: click a heading to sort, type to filter (any column)."""
+
+    def __init__(self, tracks: list[Track], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Library")
+        self.model = TracksModel(tracks)
+        self.proxy = _Sorter(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.proxy.setFilterKeyColumn(-1)  # any column
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText("Filter: title, artist, album, key, folder…")
+        self.filter.setClearButtonEnabled(True)
+        self.filter.textChanged.connect(self._filter)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(COLUMNS.index("Title"), Qt.SortOrder.AscendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.setAlternatingRowColors(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._menu)
+        self.count = QLabel()
+        self.count.setObjectName("muted")
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.filter)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.count)
+        self.resize(1100, 640)
+        self.table.resizeColumnsToContents()
+        self._filter("")
+
+    def shown_tracks(self) -> list[Track]:
+        """The tracks as the table shows them: filtered and sorted."""
+        return [
+            self.model.tracks[self.proxy.mapToSource(self.proxy.index(r, 0)).row()]
+            for r in range(self.proxy.rowCount())
+        ]
+
+    def _filter(self, text: str) -> None:
+        self.proxy.setFilterFixedString(text)
+        total, shown = len(self.model.tracks), self.proxy.rowCount()
+        self.count.setText(counted(total, "track") if shown == total else f"{shown} of {counted(total, 'track')}")
+
+    def _track_at(self, position) -> Track | None:
+        index = self.table.indexAt(position)
+        return self.model.tracks[self.proxy.mapToSource(index).row()] if index.isValid() else None
+
+    def _menu(self, position) -> None:
+        track = self._track_at(position)
+        if track is None:
+            return
+        menu = QMenu(self)
+        reveal = QAction("Reveal in folder", menu)
+        reveal.triggered.connect(lambda: reveal_in_folder(track.path))
+        copy = QAction("Copy path", menu)
+        copy.triggered.connect(lambda: copy_path(track.path))
+        menu.addActions([reveal, copy])
+        menu.exec(self.table.viewport().mapToGlobal(position))
+
+
+def copy_path(path: str) -> None:
+    QGuiApplication.clipboard().setText(path)
+
+
+def reveal_in_folder(path: str) -> bool:
+    """Open the track's folder in the file manager (a file manager selects no file through a folder URL)."""
+    return QDesktopServices.openUrl(QUrl.fromLocalFile(os.path.dirname(path)))

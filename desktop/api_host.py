@@ -16,18 +16,22 @@ import uvicorn
 
 from engine import paths
 from engine.api import create_app, load_or_create_token
-from engine.cli.commands.serve import DEFAULT_PORT, saved_origins
+from engine.cli.commands.serve import saved_origins
 from engine.facade import Engine
 
 HOST = "127.0.0.1"
+STOP_WITHIN = 1.0  # seconds a request in flight may take to finish when the app quits
 
 
 class ApiHost:
-    def __init__(self, engine: Engine, port: int = DEFAULT_PORT):
+    def __init__(self, engine: Engine, port: int):
         self.port = port
         self.token = load_or_create_token(paths.config_dir())
         app = create_app(engine, self.token, allowed_origins=saved_origins([]))
-        self._server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level="warning"))
+        config = uvicorn.Config(
+            app, host=HOST, port=port, log_level="warning", timeout_graceful_shutdown=int(STOP_WITHIN) or 1
+        )
+        self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 
     @property
@@ -35,25 +39,35 @@ class ApiHost:
         return f"http://{HOST}:{self.port}/v1"
 
     def start(self) -> str | None:
-        """Serve in a background thread; None once it listens, else why it cannot (the port is taken...)."""
-        # uvicorn reports a taken port by exiting the process: find out first, with the same bind.
+        """Serve in a background thread; None once it listens, else why it cannot (the port is taken...).
+
+        The socket is bound here and handed to uvicorn, which would otherwise report a taken port by
+        exiting its thread: one bind, with uvicorn's own options, and the answer is known at once."""
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                probe.bind((HOST, self.port))
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            listener.bind((HOST, self.port))
+            listener.listen(128)
         except OSError as exc:
+            listener.close()
             if exc.errno == errno.EADDRINUSE:
                 return f"the local API is off: port {self.port} is in use (another Needledrop, or `needledrop serve`?)"
             return f"the local API is off: {exc.strerror or exc}"
-        self._thread = threading.Thread(target=self._server.run, name="needledrop-api", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [listener]}, name="needledrop-api", daemon=True
+        )
         self._thread.start()
         return None
 
     @property
     def listening(self) -> bool:
-        return self._server.started
+        return self._server.started and self._thread is not None and self._thread.is_alive()
 
-    def stop(self, timeout: float = 2.0) -> None:
-        """Stop accepting and finish what is in flight (at most `timeout` seconds)."""
+    def stop(self) -> None:
+        """Stop accepting, give requests in flight `STOP_WITHIN` seconds, then close them."""
         self._server.should_exit = True
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(STOP_WITHIN + 0.5)
+            if self._thread.is_alive():
+                self._server.force_exit = True
+                self._thread.join(1.0)

@@ -277,10 +277,10 @@ class MainWindow(QMainWindow):
         self.settings.sync()
         self.save_timeline()
         self.preview.stop()
+        if self.api is not None:  # first: no new work (a plugin's scan) while the window winds down
+            self.api.stop()
         self.session.cancel_scan()
         self.session.wait(10_000)  # a cancelled scan finishes its tracks in flight and keeps them
-        if self.api is not None:
-            self.api.stop()
         self.music.close()
         super().closeEvent(event)
 
@@ -334,8 +334,14 @@ class MainWindow(QMainWindow):
         """The local API for editor plugins, on while the app runs unless the settings turn it off."""
         if str(self.settings.value("api/enabled", "true")).lower() == "false" or self.api is not None:
             return
-        host = ApiHost(self.session.engine, int(self.settings.value("api/port", DEFAULT_PORT)))
-        problem = host.start()
+        try:
+            port = int(self.settings.value("api/port", DEFAULT_PORT))
+            if not 1 <= port <= 65535:
+                raise ValueError(f"{port} is not a port number (1–65535)")
+            host = ApiHost(self.session.engine, port)
+            problem = host.start()
+        except (ValueError, OSError) as exc:  # a bad port setting, an unreadable token or origins file
+            problem = f"the local API is off: {exc}"
         if problem:
             self.notice.show_message("warning", problem[0].upper() + problem[1:])
             return
@@ -380,11 +386,9 @@ class MainWindow(QMainWindow):
             # The quick pass ended and the index now holds every new track: show them, and ask again.
             self.refresh_library()
             self.ask()
-        self.api: ApiHost | None = None  # the local API, once the engine is open
         self._scan_phase = progress.phase
 
     def scan(self) -> None:
-        self.api: ApiHost | None = None  # the local API, once the engine is open
         self._scan_phase = None
         if self.session.scan():
             self.library_panel.set_scanning(True)
@@ -611,7 +615,7 @@ class MainWindow(QMainWindow):
         # now with this track: A/B from the same playhead.
         self._preview_track(chosen)
 
-    def _preview_track(self, chosen: dict, play: bool = False) -> None:
+    def _preview_track(self, chosen: dict) -> None:
         """The chosen track under the picture: from its start, or fitted to the clip as the export will be."""
         start, title = chosen["start"], chosen["title"]
         clip = self.current
@@ -622,8 +626,6 @@ class MainWindow(QMainWindow):
                 if self.current is clip and clip.chosen is chosen:  # still what the window shows
                     self.preview.set_track(audio, 0.0, f"♪ {title}, fitted to the clip")  # it starts at the in point
                     self.fitted.emit()
-                    if play and not self.preview.playing:
-                        self.preview.play()
 
             spec = {"path": clip.path, "clip_in": clip.clip_in, "clip_out": clip.out_point}
             self.session.load_fitted(spec, chosen, fitted, failed)
@@ -633,8 +635,6 @@ class MainWindow(QMainWindow):
             if self.current is not clip or (clip is not None and clip.chosen is not chosen):
                 return  # another clip or track was chosen while this one loaded
             self.preview.set_track(audio, start, f"♪ {title} from {int(start // 60)}:{int(start % 60):02d}")
-            if play and not self.preview.playing:
-                self.preview.play()
 
         self.session.load_audio(chosen["path"], loaded, failed)
 

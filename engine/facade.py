@@ -217,29 +217,29 @@ class Engine:
         if isinstance(text, str) and text.isdigit() and not os.path.exists(text):
             return self._track_id(int(text))
         found = self._library.catalog.track_id(text)
-        if found is not None:
-            return found
-        if os.path.exists(text) or not isinstance(text, str):
+        if found is None:
             raise TrackNotFoundError(
                 f"{os.fsdecode(text)} is not in the library: add its folder and scan, then ask again"
             )
-        return self._titled(text)
+        return found
 
     def _titled(self, title: str) -> int:
-        """The one track titled `title` (any case), or the one whose title contains it."""
-        found = self._library.catalog.tracks_titled(title)
+        """The one track titled `title` (any case), or the one whose title contains it (for `similar`, where a
+        person names the track; elsewhere a track is an id or a path, never guessed)."""
+        found = self._library.catalog.tracks_titled(title, limit=6) if title.strip() else []
         if not found:
             raise TrackNotFoundError(
                 f"{title} is not in the library: no such file, and no track is titled like it (`library list`)"
             )
         if len(found) > 1:
             named = "; ".join(f"{t} by {a or 'unknown artist'} (id {i})" for i, t, a in found[:5])
-            raise TrackNotFoundError(f"{len(found)} tracks are titled like {title!r}: {named}; ask by id")
+            more = ", and more" if len(found) > 5 else ""
+            raise TrackNotFoundError(f"several tracks are titled like {title!r}: {named}{more}; ask by id")
         return found[0][0]
 
     @functools.cached_property
     def _reference_analyzer(self) -> TrackAnalyzer:
-        return TrackAnalyzer(self._library.bundle, threads=None)
+        return TrackAnalyzer(self._library.bundle, threads=self._threads)
 
     def _outside_reference(self, path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Segment starts, ends and vectors of a music file from anywhere, analysed now (not added)."""
@@ -326,6 +326,8 @@ class Engine:
         _finite(start, "the start")
         _finite(end, "the end")
         _finite(length, "the clip length")
+        if not 1 <= k <= MAX_K:  # before a reference file is analysed for nothing
+            raise QueryError(f"k must be between 1 and {MAX_K}, not {k}")
         limits = {
             "start": start,
             "end": end,
@@ -337,7 +339,13 @@ class Engine:
         text = None if isinstance(track, int | np.integer) else os.fspath(track)
         outside = text is not None and os.path.isfile(text) and self._library.catalog.track_id(text) is None
         if not outside:
-            track_id = self._track_id(track)
+            named = (  # neither an id nor a path: a title
+                isinstance(text, str)
+                and not text.isdigit()
+                and not os.path.exists(text)
+                and self._library.catalog.track_id(text) is None
+            )
+            track_id = self._titled(text) if named else self._track_id(track)
             with self._lock:
                 return self.recommender.similar(track_id, **limits)
         starts, ends, vectors = self._outside_reference(os.fsdecode(text))

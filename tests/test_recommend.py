@@ -346,7 +346,7 @@ def test_more_like_a_track_or_a_part_of_it(bundle, library):
     with pytest.raises(TrackNotFoundError, match="not in the library: no such file"):
         engine.similar(root / "nope.mp3")
     assert names(engine.similar("techno", k=3)) == names(whole)  # by title (the file's tag: "Techno")
-    with pytest.raises(TrackNotFoundError, match="tracks are titled like 'o'.*ask by id"):
+    with pytest.raises(TrackNotFoundError, match="several tracks are titled like 'o'.*ask by id"):
         engine.similar("o")  # several titles contain it
     with pytest.raises(TrackNotFoundError, match="no track 99999"):
         engine.similar(99999)

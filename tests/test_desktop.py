@@ -162,6 +162,16 @@ def test_results_fit_the_default_window_and_the_details_show_the_why(qtbot, wind
     assert details.width() <= window.results.width()
 
 
+def test_a_result_drags_out_as_its_music_file(qtbot, window, media):
+    results = wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["slow"]]))
+    model, table = window.results.model, window.results.table
+    index = model.index(1, 0)
+    assert model.flags(index) & Qt.ItemFlag.ItemIsDragEnabled and table.dragEnabled()
+    dragged = model.mimeData([model.index(1, c) for c in range(model.columnCount())])  # a row: one file
+    assert [u.toLocalFile() for u in dragged.urls()] == [results[1].path]
+    assert Path(dragged.urls()[0].toLocalFile()).is_file()
+
+
 def test_new_results_start_at_the_top(qtbot):
     from desktop.results import ResultsPanel
     from engine.records import Result

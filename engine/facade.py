@@ -39,6 +39,7 @@ from engine.media.video import VideoInfo, probe_video, thumbnail
 from engine.recommend import QueryError, Recommender
 from engine.recommend.pipeline import MAX_K
 from engine.recommend.prompt import ParsedPrompt, parse_prompt
+from engine.recommend.recommender import check_limits
 from engine.records import (
     Beats,
     EngineInfo,
@@ -326,8 +327,7 @@ class Engine:
         _finite(start, "the start")
         _finite(end, "the end")
         _finite(length, "the clip length")
-        if not 1 <= k <= MAX_K:  # before a reference file is analysed for nothing
-            raise QueryError(f"k must be between 1 and {MAX_K}, not {k}")
+        check_limits(k, per_artist, per_album, length)  # before a reference file is analysed for nothing
         limits = {
             "start": start,
             "end": end,
@@ -337,20 +337,19 @@ class Engine:
             "length": length,
         }
         text = None if isinstance(track, int | np.integer) else os.fspath(track)
-        outside = text is not None and os.path.isfile(text) and self._library.catalog.track_id(text) is None
-        if not outside:
-            named = (  # neither an id nor a path: a title
-                isinstance(text, str)
-                and not text.isdigit()
-                and not os.path.exists(text)
-                and self._library.catalog.track_id(text) is None
-            )
-            track_id = self._titled(text) if named else self._track_id(track)
+        known = self._library.catalog.track_id(text) if text is not None else None
+        if known is None and text is not None and os.path.isfile(text):
+            starts, ends, vectors = self._outside_reference(os.fsdecode(text))
             with self._lock:
-                return self.recommender.similar(track_id, **limits)
-        starts, ends, vectors = self._outside_reference(os.fsdecode(text))
+                return self.recommender.similar_to(starts, ends, vectors, name=Path(os.fsdecode(text)).name, **limits)
+        if known is not None:
+            track_id = known
+        elif isinstance(text, str) and not text.isdigit() and not os.path.exists(text):
+            track_id = self._titled(text)  # neither an id nor a path: a title
+        else:
+            track_id = self._track_id(track)
         with self._lock:
-            return self.recommender.similar_to(starts, ends, vectors, name=Path(os.fsdecode(text)).name, **limits)
+            return self.recommender.similar(track_id, **limits)
 
     def beats(self, track: int | str | os.PathLike[str]) -> Beats:
         """A track's beats and downbeats: stored by the scan, or found now (and stored) for older scans."""

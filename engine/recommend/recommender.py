@@ -85,7 +85,7 @@ class Recommender:
     ) -> Recommendation:
         """Tracks for a clip (its `start`–`end` range), a prompt, or both; under a clip, each starts where its
         music lasts the clip (placement.py)."""
-        _check_limits(k, per_artist, per_album)
+        check_limits(k, per_artist, per_album)
         t0 = time.perf_counter()
         parsed = parse_prompt(prompt) if prompt and prompt.strip() else None
         if video is None and parsed is None:
@@ -204,7 +204,7 @@ class Recommender:
     ) -> Recommendation:
         """More like music given by its segments (a library track's, or a file's analysed for the question),
         or like its `start`–`end` part."""
-        _check_limits(k, per_artist, per_album, length)
+        check_limits(k, per_artist, per_album, length)
         chosen = np.ones(len(starts), bool)
         if start is not None or end is not None:
             lo, hi = start or 0.0, end if end is not None else float(ends.max())
@@ -225,7 +225,7 @@ class Recommender:
         return Recommendation(results, None, 1.0, ["track"], found.searched, found.complete, seconds)
 
 
-def _check_limits(k: int, per_artist: int | None, per_album: int | None, length: float | None = None) -> None:
+def check_limits(k: int, per_artist: int | None, per_album: int | None, length: float | None = None) -> None:
     if length is not None and not length > 0:
         raise QueryError(f"the clip length must be a positive number of seconds, not {length}")
     if not 1 <= k <= MAX_K:

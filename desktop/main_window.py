@@ -33,7 +33,7 @@ from desktop.music_output import MusicOutput
 from desktop.preview import PreviewPanel
 from desktop.prompt_bar import PromptBar
 from desktop.results import ResultsPanel
-from desktop.session import Answer, Query, Session
+from desktop.session import Answer, Fitted, Query, Session
 from desktop.settings_dialog import SettingsDialog
 from desktop.shortcuts import ShortcutSheet
 from desktop.timeline import TimelineClip, TimelineStrip
@@ -619,22 +619,34 @@ class MainWindow(QMainWindow):
         """The chosen track under the picture: from its start, or fitted to the clip as the export will be."""
         start, title = chosen["start"], chosen["title"]
         clip = self.current
+        self.results.set_rendered(None)
         failed = lambda message: self.notice.show_message("error", message)  # noqa: E731
         if self.fit_action.isChecked() and clip is not None:
 
-            def fitted(audio) -> None:
+            def fitted(edit: Fitted) -> None:
                 if self.current is clip and clip.chosen is chosen:  # still what the window shows
-                    self.preview.set_track(audio, 0.0, f"♪ {title}, fitted to the clip")  # it starts at the in point
+                    # The edit starts at the clip's in point and is the region whole: nothing to drag.
+                    self.preview.set_track(edit.audio, 0.0, f"♪ {title}, fitted to the clip", movable=False)
+                    self.preview.waveform.set_grid(edit.beats, edit.downbeats)
+                    self.results.set_rendered(chosen["track_id"], edit.path)  # dragged out as the edit
                     self.fitted.emit()
 
             spec = {"path": clip.path, "clip_in": clip.clip_in, "clip_out": clip.out_point}
             self.session.load_fitted(spec, chosen, fitted, failed)
             return
 
+        def still_chosen() -> bool:  # not another clip or track, chosen while this one loaded
+            return self.current is clip and (clip is None or clip.chosen is chosen)
+
         def loaded(audio) -> None:
-            if self.current is not clip or (clip is not None and clip.chosen is not chosen):
-                return  # another clip or track was chosen while this one loaded
-            self.preview.set_track(audio, start, f"♪ {title} from {int(start // 60)}:{int(start % 60):02d}")
+            if not still_chosen():
+                return
+            label = f"♪ {title} from {int(start // 60)}:{int(start % 60):02d}"
+            self.preview.set_track(audio, start, label, loudness=chosen.get("loudness"))
+            self.session.beats(
+                chosen["track_id"],
+                lambda grid: self.preview.waveform.set_grid(grid.times, grid.downbeats) if still_chosen() else None,
+            )
 
         self.session.load_audio(chosen["path"], loaded, failed)
 
@@ -644,10 +656,6 @@ class MainWindow(QMainWindow):
             self._preview_track(self.current.chosen)
 
     def _track_start_dragged(self, start: float) -> None:
-        if self.fit_action.isChecked():  # the waveform is the fitted edit: its times are not the track's
-            self.preview.set_track_start(0.0)
-            self.notice.show_message("info", "The music is fitted to the clip: turn off Fit music to move its start.")
-            return
         if self.current is not None and self.current.chosen:
             self.current.chosen["start"] = start
             self.save_timeline()

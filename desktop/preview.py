@@ -12,15 +12,15 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from PyQt6.QtCore import QPointF, QRectF, Qt, QTimer, QUrl, pyqtSignal
-from PyQt6.QtGui import QColor, QImage, QPainter, QPen
+from PyQt6.QtCore import QRectF, Qt, QTimer, QUrl, pyqtSignal
+from PyQt6.QtGui import QColor, QImage, QPainter
 from PyQt6.QtMultimedia import QAudioOutput, QMediaPlayer, QVideoFrame, QVideoSink
 from PyQt6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
 from desktop.music_output import MusicOutput
-from desktop.theme import ACCENT
 from desktop.timecode import format_timecode
-from engine.media.playback import PlaybackAudio, waveform
+from desktop.waveform import WaveformView
+from engine.media.playback import PlaybackAudio
 
 SYNC_INTERVAL_MS = 100
 MAX_DRIFT = 0.040  # seconds; about one frame at 25 fps
@@ -66,78 +66,6 @@ class VideoView(QWidget):
         x, y = (self.width() - size.width()) / 2, (self.height() - size.height()) / 2
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         painter.drawImage(QRectF(x, y, size.width(), size.height()), self.image)
-
-
-class WaveformView(QWidget):
-    """The whole track's waveform with the region that plays under the clip; drag the region to move it."""
-
-    startChanged = pyqtSignal(float)  # seconds into the track, after a drag
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.peaks = np.zeros((0, 2), np.float32)
-        self.duration = 0.0
-        self.start = 0.0
-        self.length = 0.0
-        self.playhead: float | None = None
-        self._drag_from: tuple[float, float] | None = None
-        self.setMinimumHeight(56)
-        self.setCursor(Qt.CursorShape.OpenHandCursor)
-        self.setToolTip("The part of the track that plays under the clip: drag it to start elsewhere")
-
-    def set_audio(self, audio: PlaybackAudio | None) -> None:
-        self.peaks = waveform(audio, 600) if audio is not None else np.zeros((0, 2), np.float32)
-        self.duration = audio.duration if audio is not None else 0.0
-        self.update()
-
-    def set_region(self, start: float, length: float) -> None:
-        self.start, self.length = start, length
-        self.update()
-
-    def _x(self, seconds: float) -> float:
-        return 0.0 if self.duration <= 0 else seconds / self.duration * self.width()
-
-    def paintEvent(self, event) -> None:
-        painter = QPainter(self)
-        painter.fillRect(self.rect(), QColor(22, 22, 24))
-        if not len(self.peaks):
-            painter.setPen(QColor(110, 110, 110))
-            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "Choose a result to see its waveform")
-            return
-        mid, half = self.height() / 2, self.height() / 2 - 3
-        region = QRectF(self._x(self.start), 0, max(2.0, self._x(self.length)), self.height())
-        painter.fillRect(region, QColor(ACCENT.red(), ACCENT.green(), ACCENT.blue(), 60))
-        step = self.width() / len(self.peaks)
-        for i, (lo, hi) in enumerate(self.peaks):
-            x = i * step
-            inside = region.left() <= x <= region.right()
-            painter.setPen(QColor(170, 200, 240) if inside else QColor(95, 95, 100))
-            painter.drawLine(QPointF(x, mid - hi * half), QPointF(x, mid - lo * half))
-        painter.setPen(QPen(ACCENT, 2))
-        painter.drawRect(region)
-        if self.playhead is not None:
-            painter.setPen(QPen(QColor(255, 255, 255), 1))
-            x = self._x(self.playhead)
-            painter.drawLine(QPointF(x, 0), QPointF(x, self.height()))
-
-    def mousePressEvent(self, event) -> None:
-        if self.duration > 0:
-            self._drag_from = (event.position().x(), self.start)
-            self.setCursor(Qt.CursorShape.ClosedHandCursor)
-
-    def mouseMoveEvent(self, event) -> None:
-        if self._drag_from is None or self.duration <= 0:
-            return
-        x0, start0 = self._drag_from
-        moved = (event.position().x() - x0) / max(self.width(), 1) * self.duration
-        self.start = float(np.clip(start0 + moved, 0.0, max(0.0, self.duration - min(self.length, self.duration))))
-        self.update()
-
-    def mouseReleaseEvent(self, event) -> None:
-        if self._drag_from is not None:
-            self._drag_from = None
-            self.setCursor(Qt.CursorShape.OpenHandCursor)
-            self.startChanged.emit(self.start)
 
 
 class PreviewPanel(QWidget):
@@ -224,11 +152,20 @@ class PreviewPanel(QWidget):
             self._seek_picture(clip_in)
         self.waveform.set_region(self.track_start, self.clip_length)
 
-    def set_track(self, audio: PlaybackAudio | None, start: float, label: str = "") -> None:
-        """Put another track under the picture, from `start`; the playhead stays where it is (A/B)."""
+    def set_track(
+        self,
+        audio: PlaybackAudio | None,
+        start: float,
+        label: str = "",
+        *,
+        loudness: float | None = None,
+        movable: bool = True,
+    ) -> None:
+        """Put another track under the picture, from `start`; the playhead stays where it is (A/B). A track
+        that is not `movable` (a fitted edit) plays whole from its start."""
         self.track, self.track_start = audio, start
         self.track_label.setText(label)
-        self.waveform.set_audio(audio)
+        self.waveform.set_audio(audio, loudness, movable=movable)
         self.waveform.set_region(start, self.clip_length)
         self.music.set_track(audio, self.expected_music_time())
 

@@ -34,6 +34,7 @@ class ResultsModel(QAbstractTableModel):
     def __init__(self):
         super().__init__()
         self.results: list[Result] = []
+        self.rendered: dict[int, str] = {}  # track id -> the fitted WAV of it that the preview plays
 
     def set_results(self, results: list[Result]) -> None:
         self.beginResetModel()
@@ -51,7 +52,8 @@ class ResultsModel(QAbstractTableModel):
             return COLUMNS[section]
         return None
 
-    # A result dragged out of the window is its music file, for an editor's timeline or a file manager.
+    # A result dragged out of the window is its music file, for an editor's timeline or a file manager: the
+    # edit fitted to the clip when the preview plays one (what the export would write), else the track.
     def flags(self, index):
         return super().flags(index) | Qt.ItemFlag.ItemIsDragEnabled if index.isValid() else super().flags(index)
 
@@ -64,7 +66,8 @@ class ResultsModel(QAbstractTableModel):
     def mimeData(self, indexes) -> QMimeData:
         rows = sorted({i.row() for i in indexes if i.isValid()})
         data = QMimeData()
-        data.setUrls([QUrl.fromLocalFile(self.results[row].path) for row in rows])
+        paths = [self.rendered.get(self.results[row].track_id, self.results[row].path) for row in rows]
+        data.setUrls([QUrl.fromLocalFile(path) for path in paths])
         return data
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
@@ -152,6 +155,10 @@ class ResultsPanel(QWidget):
         if rows:
             self.table.selectRow(rows[0])
         self._show_details(results[rows[0]] if rows else None)  # the details are the selected track's
+
+    def set_rendered(self, track_id: int | None, path: str | None = None) -> None:
+        """The fitted WAV that stands for a track when it is dragged out (None: no track has one)."""
+        self.model.rendered = {} if track_id is None else {track_id: path}
 
     def set_stale(self, stale: bool) -> None:
         """Grey the list out while it answers a question that has since changed (a search is under way)."""

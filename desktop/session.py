@@ -25,7 +25,7 @@ from typing import Any
 
 from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
 
-from engine import paths
+from engine import atomic, paths
 from engine.errors import NeedledropError
 from engine.facade import Engine
 from engine.media.playback import PlaybackAudio
@@ -91,6 +91,16 @@ class Query:
     prompt: str
     balance: float
     k: int = 25
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A chosen track fitted to its clip, as the export writes it: the WAV, decoded, and its grid."""
+
+    path: str
+    audio: PlaybackAudio
+    beats: list[float]
+    downbeats: list[float]
 
 
 @dataclass(frozen=True)
@@ -247,6 +257,7 @@ class Session(QObject):
             "path": result.path,
             "title": result.title or Path(result.path).name,
             "start": result.start,
+            "loudness": result.loudness_lufs,
         }
 
     # ---- media for the window ----
@@ -302,11 +313,12 @@ class Session(QObject):
         made_of = [chosen["track_id"], round(chosen["start"], 3), round(length, 3), clip["path"], clip["clip_in"]]
         key = hashlib.sha1(json.dumps(made_of).encode()).hexdigest()[:16]
         target = Path(engine.data_dir) / "fitted" / f"{key}.wav"
+        grid = target.with_suffix(".json")  # the edit's beats, which only the render knows
 
-        def work() -> PlaybackAudio:
-            if not target.is_file():
+        def work() -> Fitted:
+            if not (target.is_file() and grid.is_file()):
                 target.parent.mkdir(parents=True, exist_ok=True)
-                engine.fitted_music(
+                edit = engine.fitted_music(
                     chosen["track_id"],
                     video=clip["path"],
                     clip_in=clip["clip_in"],
@@ -314,9 +326,16 @@ class Session(QObject):
                     start=chosen["start"],
                     out=target,
                 )
-            return Engine.playback_audio(target)
+                atomic.write_text(grid, json.dumps(engine.edit_beats(chosen["track_id"], edit).to_json()))
+            beats = json.loads(grid.read_text())
+            return Fitted(str(target), Engine.playback_audio(target), beats["beats"], beats["downbeats"])
 
         self._submit(self._media, work, on_done, on_failed)
+
+    def beats(self, track_id: int, on_done) -> None:
+        """A library track's beats and downbeats (engine `Beats`); nothing is said when they cannot be found:
+        the waveform is drawn without its grid."""
+        self._submit(self._media, lambda: self.engine.beats(track_id), on_done, lambda _: None)
 
     # ---- export ----
 

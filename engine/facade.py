@@ -441,6 +441,10 @@ class Engine:
             duck_in=clip_in,
         )
 
+    def edit_beats(self, track: int | str | os.PathLike[str], edit: Reedit) -> Beats:
+        """The track's beats and downbeats where a re-edit of it plays them (times in the edit)."""
+        return output_beats(self._library.beats(self._track_id(track)), edit.plan)
+
     @staticmethod
     def parse_prompt(prompt: str) -> ParsedPrompt:
         """How a prompt will be read: its constraints (the chips), the words left for the model, what is ignored."""

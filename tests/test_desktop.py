@@ -43,7 +43,7 @@ def shapes(seconds: float, speed: float, colour=(40, 90, 200), fps: int = 25) ->
     return frames
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def media(tmp_path_factory):
     root = tmp_path_factory.mktemp("desktop-media")
     music = root / "music"
@@ -76,7 +76,7 @@ def _write_text(path: Path, text: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def scanned(bundle, media, tmp_path_factory) -> Path:
     """A data folder whose library holds the five tracks, scanned by the engine."""
     data = tmp_path_factory.mktemp("desktop-data")
@@ -464,6 +464,11 @@ def test_export_the_timeline_with_the_chosen_music(qtbot, window, media, tmp_pat
     assert "fitted" in window.preview.track_label.text() and window.preview.track_start == 0.0
     assert window.preview.track.duration == pytest.approx(8.1, abs=0.01)  # the clip, and a little to cut on
     (previewed,) = (Path(window.session.engine.data_dir) / "fitted").glob("*.wav")
+    wave = window.preview.waveform  # the edit's own bars, and nothing to drag: the edit is the region
+    assert not wave.movable and 0 < len(wave.downbeats) < len(wave.beats) and wave.beats.max() < 8.1
+    row = window.results.table.currentIndex().row()
+    dragged = window.results.model.mimeData([window.results.model.index(row, 0)])
+    assert [Path(u.toLocalFile()) for u in dragged.urls()] == [previewed]  # dragged out: the edit, as previewed
     with qtbot.waitSignal(window.exported, timeout=120_000):
         window.export_timeline(str(target))
     timeline = otio.adapters.read_from_file(str(target), "fcp_xml")  # held: its clips die with it

@@ -15,8 +15,7 @@ import threading
 import uvicorn
 
 from engine import paths
-from engine.api import create_app, load_or_create_token
-from engine.cli.commands.serve import saved_origins
+from engine.api import create_app, load_or_create_token, saved_origins
 from engine.facade import Engine
 
 HOST = "127.0.0.1"

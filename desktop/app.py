@@ -14,6 +14,7 @@ from PyQt6.QtWidgets import QApplication
 
 from desktop.main_window import MainWindow
 from desktop.session import Session
+from desktop.settings_dialog import Preferences, data_dir_for, stored_settings
 from desktop.theme import apply_dark_theme
 
 log = logging.getLogger("needledrop.app")
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication(sys.argv[:1])
     app.setApplicationName("Needledrop")
     apply_dark_theme(app)
-    session = Session(Path(args.data_dir) if args.data_dir else None)
+    session = Session(data_dir_for(args.data_dir, Preferences.read(stored_settings())))
     window = MainWindow(session)
     window.show()
     QTimer.singleShot(0, lambda: log.info("interactive %.2f s after start", time.perf_counter() - started))

@@ -7,12 +7,13 @@ never waits: a search answers when it answers, and only the newest one is shown.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from pathlib import Path
 
 from PyQt6.QtCore import QByteArray, QSettings, Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import QAction, QKeySequence
+from PyQt6.QtGui import QAction, QKeySequence, QUndoStack
 from PyQt6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -34,18 +35,19 @@ from desktop.preview import PreviewPanel
 from desktop.prompt_bar import PromptBar
 from desktop.results import ResultsPanel
 from desktop.session import Answer, Fitted, Query, Session
-from desktop.settings_dialog import SettingsDialog
+from desktop.settings_dialog import Preferences, SettingsDialog, data_dir_for, stored_settings
 from desktop.shortcuts import ShortcutSheet
 from desktop.timeline import TimelineClip, TimelineStrip
+from desktop.undo import TimelineEdit
 from desktop.wording import counted
-from engine import atomic, paths
-from engine.cli.commands.serve import DEFAULT_PORT
+from engine import atomic
 from engine.records import Result
 from training.bootstrap.demo import Demo
 
 log = logging.getLogger(__name__)
 
 TIMELINE_FILE = "timeline.json"
+DEFAULT_COLUMNS = (220, 660, 560)  # library, preview, results: the results hold their eight columns unscrolled
 NOTICE_MS = {"info": 6000, "warning": 10000, "error": 15000}
 
 
@@ -93,18 +95,20 @@ class MainWindow(QMainWindow):
     def __init__(self, session: Session, *, settings: QSettings | None = None):
         super().__init__()
         self.session = session
-        self.settings = settings or QSettings(str(paths.config_dir() / "window.ini"), QSettings.Format.IniFormat)
+        self.settings = settings or stored_settings()
         self.clips: dict[int, TimelineClip] = {}
         self.current: TimelineClip | None = None
         self.setWindowTitle("Needledrop")
         self.resize(1440, 900)
-        device = self.settings.value("audio/device", None)
-        self.device = int(device) if device not in (None, "", "None") else None
+        self.device = Preferences.read(self.settings).device
         self.music = MusicOutput(self.device)
         self.api: ApiHost | None = None  # the local API, once the engine is open
         self.browser: LibraryBrowser | None = None
         self._scan_phase: str | None = None  # of the scan's last progress: "quick" or "full"
         self._prompt_for: dict[str, str] = {}  # prompts that come with clips (the demo's)
+        self.undo_stack = QUndoStack(self)
+        self._state: dict = {"clips": [], "current": None}  # the timeline as of the last undo step
+        self._restoring = False  # undo or redo is putting the timeline back: not an edit of its own
 
         self.library_panel = LibraryPanel()
         self.preview = PreviewPanel(self.music)
@@ -142,7 +146,7 @@ class MainWindow(QMainWindow):
         self.columns.addWidget(self.results)
         self.columns.setStretchFactor(1, 3)
         self.columns.setStretchFactor(2, 2)
-        self.columns.setSizes([220, 660, 560])  # the results column holds its eight columns without scrolling
+        self.columns.setSizes(list(DEFAULT_COLUMNS))
 
         bottom = QWidget()
         bottom_layout = QVBoxLayout(bottom)
@@ -192,15 +196,11 @@ class MainWindow(QMainWindow):
         self.fit_action.setChecked(self.settings.value("export/fit", "false") == "true")
         self.fit_action.toggled.connect(self._fit_toggled)
         menu.addAction(self.fit_action)
-        browse = QAction("Browse the library…", self, shortcut=QKeySequence("Ctrl+L"))
-        browse.triggered.connect(self.browse_library)
-        menu.addAction(browse)
-        settings = QAction("Settings…", self, shortcut=QKeySequence.StandardKey.Preferences)
-        settings.triggered.connect(self.open_settings)
-        menu.addAction(settings)
         quit_action = QAction("Quit", self, shortcut=QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         menu.addAction(quit_action)
+        self._build_edit_menu()
+        self._build_view_menu()
         # The preview's keys live in a menu of their own, so that the menus (and the shortcut sheet made from
         # them) list every key the window answers to.
         playback = self.menuBar().addMenu("&Playback")
@@ -218,6 +218,62 @@ class MainWindow(QMainWindow):
         sheet = QAction("Keyboard shortcuts", self, shortcut=QKeySequence("Ctrl+/"))
         sheet.triggered.connect(lambda: ShortcutSheet(self.menuBar(), self).exec())
         help_menu.addAction(sheet)
+
+    def _build_edit_menu(self) -> None:
+        edit = self.menuBar().addMenu("&Edit")
+        undo = self.undo_stack.createUndoAction(self, "Undo")
+        undo.setShortcut(QKeySequence.StandardKey.Undo)
+        redo = self.undo_stack.createRedoAction(self, "Redo")
+        redo.setShortcuts([QKeySequence.StandardKey.Redo, QKeySequence("Ctrl+Y")])
+        edit.addActions([undo, redo])
+        edit.addSeparator()
+        # Delete belongs to the timeline: in the prompt or a timecode it deletes text, as it should.
+        self.remove_action = QAction(
+            "Remove the clip from the timeline", self, shortcut=QKeySequence.StandardKey.Delete
+        )
+        self.remove_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.remove_action.triggered.connect(self.timeline.remove_current)
+        self.timeline.addAction(self.remove_action)
+        edit.addAction(self.remove_action)
+        for text, key, step in (("Move the clip earlier", "Ctrl+[", -1), ("Move the clip later", "Ctrl+]", 1)):
+            action = QAction(text, self, shortcut=QKeySequence(key))
+            action.triggered.connect(lambda _=False, step=step: self.timeline.move_current(step))
+            edit.addAction(action)
+        prompt = QAction("Edit the prompt", self, shortcut=QKeySequence("Ctrl+F"))
+        prompt.triggered.connect(lambda: (self.prompt.edit.setFocus(), self.prompt.edit.selectAll()))
+        edit.addAction(prompt)
+        edit.addSeparator()
+        settings = QAction("Settings…", self, shortcut=QKeySequence("Ctrl+,"))
+        settings.triggered.connect(self.open_settings)
+        edit.addAction(settings)
+
+    def _build_view_menu(self) -> None:
+        view = self.menuBar().addMenu("&View")
+        browse = QAction("Browse the library…", self, shortcut=QKeySequence("Ctrl+L"))
+        browse.triggered.connect(self.browse_library)
+        view.addAction(browse)
+        view.addSeparator()
+        self.panel_actions: dict[str, QAction] = {}
+        for name, widget, key in (
+            ("Music folders", self.library_panel, "Ctrl+1"),
+            ("Results", self.results, "Ctrl+2"),
+            ("Timeline", self.rows.widget(1), "Ctrl+3"),
+        ):
+            action = QAction(name, self, shortcut=QKeySequence(key), checkable=True, checked=True)
+            action.toggled.connect(widget.setVisible)
+            view.addAction(action)
+            self.panel_actions[name] = action
+        view.addSeparator()
+        reset = QAction("Reset the layout", self)
+        reset.triggered.connect(self.reset_layout)
+        view.addAction(reset)
+
+    def reset_layout(self) -> None:
+        """Every panel shown, at the sizes a new window has."""
+        for action in self.panel_actions.values():
+            action.setChecked(True)
+        self.columns.setSizes(list(DEFAULT_COLUMNS))
+        self.rows.setSizes([self.rows.height() - self.rows.widget(1).sizeHint().height(), 1])
 
     def _connect(self) -> None:
         s = self.session
@@ -237,7 +293,7 @@ class MainWindow(QMainWindow):
         lib.demoRequested.connect(self.start_demo)
         self.timeline.filesDropped.connect(self.add_clips)
         self.timeline.currentItemChanged.connect(lambda *_: self._select(self.timeline.current_id()))
-        self.timeline.orderChanged.connect(self.save_timeline)
+        self.timeline.orderChanged.connect(lambda: self._record("Move clip"))
         self.timeline.removeRequested.connect(self.remove_clip)
         self.open_button.clicked.connect(self.choose_clips)
         self.left_button.clicked.connect(lambda: self.timeline.move_current(-1))
@@ -281,6 +337,7 @@ class MainWindow(QMainWindow):
             self.api.stop()
         self.session.cancel_scan()
         self.session.wait(10_000)  # a cancelled scan finishes its tracks in flight and keeps them
+        self.session.close()
         self.music.close()
         super().closeEvent(event)
 
@@ -315,11 +372,69 @@ class MainWindow(QMainWindow):
             self.notice.show_message("warning", f"{len(missing)} clip(s) on the timeline are missing: {missing[0]}")
         if self.timeline.count():
             self.timeline.setCurrentRow(min(max(data.get("current", 0), 0), self.timeline.count() - 1))
+        self._settle()  # the timeline as saved is where undo stops
+
+    # ---- undo ----
+
+    def _snapshot(self) -> dict:
+        clips = [dict(self.clips[i].to_json(), id=i) for i in self.timeline.order() if i in self.clips]
+        return copy.deepcopy({"clips": clips, "current": self.current.id if self.current else None})
+
+    def _record(self, text: str, merge: str | None = None) -> None:
+        """Save the timeline; what changed since the last step becomes an undoable step named `text`."""
+        if self._restoring:
+            return
+        after = self._snapshot()
+        if after["clips"] != self._state["clips"]:
+            self.undo_stack.push(TimelineEdit(self, text, self._state, after, merge))
+        self._state = after
+        self.save_timeline()
+
+    def _settle(self) -> None:
+        """Save the timeline as it is now, as part of the last step (what follows from an edit, not an edit)."""
+        if not self._restoring:
+            self._state = self._snapshot()
+            self.save_timeline()
+
+    def restore_state(self, state: dict) -> None:
+        """Put the timeline back as `state` has it (undo and redo): clips, their order, points, prompts,
+        balance and chosen tracks; the clip the step was made on is selected and shown as it now is."""
+        self._restoring = True
+        try:
+            wanted = {entry["id"]: entry for entry in state["clips"]}
+            for clip_id in [i for i in self.clips if i not in wanted]:
+                self._take_clip(clip_id)
+            shown_changed = False
+            for clip_id, entry in wanted.items():
+                fields = {k: v for k, v in copy.deepcopy(entry).items() if k != "id"}
+                clip = self.clips.get(clip_id)
+                if clip is None:
+                    self._insert_clip(TimelineClip(**fields, id=clip_id))
+                    continue
+                old = clip.to_json()
+                for key, value in fields.items():
+                    setattr(clip, key, value)
+                asked = ("clip_in", "clip_out", "prompt", "balance")
+                if any(old[k] != fields.get(k, old[k]) for k in asked):
+                    clip.answer = None  # its results answer another question now
+                shown_changed |= clip is self.current and old != clip.to_json()
+                self.timeline.update_clip(clip)
+            self.timeline.set_order(list(wanted))
+            target = state.get("current")
+            if self.current is not None and self.current.id == target:
+                if shown_changed:
+                    self._show_clip(self.current)
+            elif target in self.clips:
+                self.timeline.setCurrentItem(self.timeline.item_of(target))
+        finally:
+            self._restoring = False
+        self._state = self._snapshot()
+        self.save_timeline()
 
     # ---- engine status ----
 
     def _opened(self, details: dict) -> None:
-        self.status_label.setText(f"Model {details['bundle_id']} · {details['provider'].split(';')[0]}")
+        self._show_status()
         self._start_api()
         self.refresh_library()
         self._load_timeline()
@@ -332,10 +447,11 @@ class MainWindow(QMainWindow):
 
     def _start_api(self) -> None:
         """The local API for editor plugins, on while the app runs unless the settings turn it off."""
-        if str(self.settings.value("api/enabled", "true")).lower() == "false" or self.api is not None:
+        preferences = Preferences.read(self.settings)
+        if not preferences.api_enabled or self.api is not None:
             return
         try:
-            port = int(self.settings.value("api/port", DEFAULT_PORT))
+            port = preferences.api_port
             if not 1 <= port <= 65535:
                 raise ValueError(f"{port} is not a port number (1–65535)")
             host = ApiHost(self.session.engine, port)
@@ -346,7 +462,12 @@ class MainWindow(QMainWindow):
             self.notice.show_message("warning", problem[0].upper() + problem[1:])
             return
         self.api = host
-        self.status_label.setText(f"{self.status_label.text()} · API on 127.0.0.1:{host.port}")
+        self._show_status()
+
+    def _show_status(self) -> None:
+        details = self.session.details
+        text = f"Model {details['bundle_id']} · {details['provider'].split(';')[0]}"
+        self.status_label.setText(text + (f" · API on 127.0.0.1:{self.api.port}" if self.api is not None else ""))
 
     def browse_library(self) -> None:
         """Every track, sortable and filterable, in a window of its own (once the list is read)."""
@@ -449,7 +570,8 @@ class MainWindow(QMainWindow):
             first = first or clip
         if first is not None:
             self.timeline.setCurrentItem(self.timeline.item_of(first.id))
-            self.save_timeline()
+            added = len(self.clips) - len(self._state["clips"])
+            self._record(f"Add {counted(added, 'clip')}")
 
     def _insert_clip(self, clip: TimelineClip) -> None:
         self.clips[clip.id] = clip
@@ -458,6 +580,12 @@ class MainWindow(QMainWindow):
         self.session.thumbnail(clip.path, at, lambda rgb, cid=clip.id: self.timeline.set_thumbnail(cid, rgb))
 
     def remove_clip(self, clip_id: int) -> None:
+        clip = self.clips.get(clip_id)
+        if clip is not None:
+            self._take_clip(clip_id)
+            self._record(f"Remove {Path(clip.path).name}")
+
+    def _take_clip(self, clip_id: int) -> None:
         item = self.timeline.item_of(clip_id)
         if item is not None:
             self.timeline.takeItem(self.timeline.row(item))
@@ -465,16 +593,19 @@ class MainWindow(QMainWindow):
         if self.current is not None and self.current.id == clip_id:
             self.current = None
             self.preview.set_clip(None)
+            self.preview.set_track(None, 0.0)
             self.results.set_results([], "Results")
-        self.save_timeline()
 
     def _select(self, clip_id: int | None) -> None:
         clip = self.clips.get(clip_id) if clip_id is not None else None
         if clip is self.current:
             return
         self.current = clip
-        if clip is None:
-            return
+        if clip is not None:
+            self._show_clip(clip)
+
+    def _show_clip(self, clip: TimelineClip) -> None:
+        """Everything the window shows of a clip: its picture, points, prompt, track and results."""
         self.preview.set_clip(clip.path, clip.clip_in, clip.clip_out)
         self.session.thumbnail(clip.path, clip.clip_in, lambda rgb, c=clip: self._still(c, rgb), width=960)
         self.inout.set_range(clip.duration, clip.clip_in, clip.out_point)
@@ -500,7 +631,7 @@ class MainWindow(QMainWindow):
         clip.clip_in, clip.clip_out = clip_in, (None if clip_out >= clip.duration - 1e-3 else clip_out)
         self.preview.set_range(clip.clip_in, clip.clip_out)
         self.timeline.update_clip(clip)
-        self.save_timeline()
+        self._record("Change in and out points")
         self.ask()
 
     def _in_at_playhead(self) -> None:
@@ -516,7 +647,7 @@ class MainWindow(QMainWindow):
     def _prompt_changed(self, text: str) -> None:
         if self.current is not None:
             self.current.prompt = text
-            self.save_timeline()
+            self._record("Change the prompt")
             self.ask()
         elif text:
             self.ask()
@@ -524,7 +655,7 @@ class MainWindow(QMainWindow):
     def _balance_changed(self, balance: float) -> None:
         if self.current is not None:
             self.current.balance = balance
-            self.save_timeline()
+            self._record("Change picture and words balance", merge="balance")
             self.ask()
 
     def ask(self) -> None:
@@ -608,9 +739,16 @@ class MainWindow(QMainWindow):
         clip = self.current
         chosen = Session.choose(result)
         if clip is not None:
-            clip.chosen = chosen
+            kept = clip.chosen
+            if kept and kept["track_id"] == result.track_id:
+                if kept.get("placed", kept["start"]) == result.start:
+                    return  # the pick as it was, shown again: a start moved by hand stays where it was put
+                clip.chosen = chosen  # placed anew by the engine for the clip's new length: part of that edit
+                self._settle()
+            else:
+                clip.chosen = chosen
+                self._record(f"Choose {chosen['title']}", merge="choose")
             self.timeline.update_clip(clip)
-            self.save_timeline()
         # Selecting only puts the track under the picture (Space plays); a preview that is playing goes on,
         # now with this track: A/B from the same playhead.
         self._preview_track(chosen)
@@ -632,7 +770,8 @@ class MainWindow(QMainWindow):
                     self.fitted.emit()
 
             spec = {"path": clip.path, "clip_in": clip.clip_in, "clip_out": clip.out_point}
-            self.session.load_fitted(spec, chosen, fitted, failed)
+            loudness = Preferences.read(self.settings).loudness
+            self.session.load_fitted(spec, chosen, fitted, failed, loudness=loudness)
             return
 
         def still_chosen() -> bool:  # not another clip or track, chosen while this one loaded
@@ -658,7 +797,7 @@ class MainWindow(QMainWindow):
     def _track_start_dragged(self, start: float) -> None:
         if self.current is not None and self.current.chosen:
             self.current.chosen["start"] = start
-            self.save_timeline()
+            self._record("Move the music's start")
 
     # ---- export ----
 
@@ -707,23 +846,47 @@ class MainWindow(QMainWindow):
             lambda message: self.notice.show_message("error", f"The timeline could not be exported: {message}"),
             collect=collect,
             fit=fit,
+            loudness=Preferences.read(self.settings).loudness,
         )
 
     # ---- settings ----
 
-    def open_settings(self) -> None:
-        dialog = SettingsDialog(self.session.details, self.device, self.music.error, self)
-        if dialog.exec() and dialog.chosen_device() != self.device:
-            self.device = dialog.chosen_device()
-            self.settings.setValue("audio/device", "None" if self.device is None else self.device)
-            was_playing = self.preview.playing
-            self.preview.stop()
-            self.music.close()
-            self.music = MusicOutput(self.device)
-            self.preview.music = self.music
-            if self.preview.track is not None:
-                self.preview.set_track(self.preview.track, self.preview.track_start, self.preview.track_label.text())
-            if self.music.error:
-                self.notice.show_message("warning", self.music.error)
-            elif was_playing:
-                self.preview.play()
+    def open_settings(self) -> SettingsDialog:
+        """The settings, window-modal; they apply when it is accepted."""
+        dialog = SettingsDialog(self.session.details, Preferences.read(self.settings), self.music.error, self)
+        dialog.accepted.connect(lambda: self.apply_settings(dialog.preferences()))
+        dialog.open()
+        return dialog
+
+    def apply_settings(self, new: Preferences) -> None:
+        """Save the settings and act on what changed, at once where that can be done while the app runs."""
+        old = Preferences.read(self.settings)
+        new.write(self.settings)
+        if new.device != self.device:
+            self._switch_output(new.device)
+        if new.loudness != old.loudness and self.fit_action.isChecked() and self.current and self.current.chosen:
+            self._preview_track(self.current.chosen)  # the fitted music, levelled to the new target
+        if (new.api_enabled, new.api_port) != (old.api_enabled, old.api_port) and self.session.ready:
+            if self.api is not None:
+                self.api.stop()
+                self.api = None
+                self._show_status()
+            self._start_api()
+        if data_dir_for(None, new) != self.session.data_dir:
+            self.notice.show_message(
+                "info", f"The library data folder {data_dir_for(None, new)} is used from the next start."
+            )
+
+    def _switch_output(self, device: int | None) -> None:
+        self.device = device
+        was_playing = self.preview.playing
+        self.preview.stop()
+        self.music.close()
+        self.music = MusicOutput(self.device)
+        self.preview.music = self.music
+        if self.preview.track is not None:
+            self.music.set_track(self.preview.track, self.preview.expected_music_time())
+        if self.music.error:
+            self.notice.show_message("warning", self.music.error)
+        elif was_playing:
+            self.preview.play()

@@ -27,7 +27,7 @@ from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
 
 from engine import atomic, paths
 from engine.errors import NeedledropError
-from engine.facade import Engine
+from engine.facade import DEFAULT_LOUDNESS, Engine
 from engine.media.playback import PlaybackAudio
 from engine.media.video import VideoInfo
 from engine.records import (
@@ -135,6 +135,7 @@ class Session(QObject):
         self._latest: dict[str, int] = {}
         self._stop_scan = threading.Event()
         self.scanning = False
+        self.closed = False
         self._audio: OrderedDict[str, PlaybackAudio] = OrderedDict()
         self._audio_lock = threading.Lock()
 
@@ -146,7 +147,7 @@ class Session(QObject):
 
         def finish(handler, value):
             self._tasks.discard(task)
-            if handler is not None:
+            if handler is not None and not self.closed:
                 handler(value)
 
         task.signals.done.connect(lambda value: finish(on_done, value))
@@ -155,6 +156,10 @@ class Session(QObject):
 
     def _report(self, message: str) -> None:
         self.notice.emit("error", message)
+
+    def close(self) -> None:
+        """The window that asked is gone: answers still on their way are dropped, not handed to it."""
+        self.closed = True
 
     def wait(self, ms: int = 30_000) -> None:
         """Let every background task finish (for tests and shutdown)."""
@@ -257,6 +262,7 @@ class Session(QObject):
             "path": result.path,
             "title": result.title or Path(result.path).name,
             "start": result.start,
+            "placed": result.start,  # where the engine put it: "start" moves when the user drags it
             "loudness": result.loudness_lufs,
         }
 
@@ -304,13 +310,17 @@ class Session(QObject):
 
         self._submit(self._media, work, on_done, on_failed)
 
-    def load_fitted(self, clip: dict, chosen: dict, on_done=None, on_failed=None) -> None:
+    def load_fitted(
+        self, clip: dict, chosen: dict, on_done=None, on_failed=None, *, loudness: float = DEFAULT_LOUDNESS
+    ) -> None:
         """The chosen track fitted to the clip (re-edited to its length, levelled, ducked under its speech),
         as the export with "Fit music to each clip" writes it, decoded for preview. Renders are kept in the
         data folder by what makes them, so a clip previewed again, or exported, costs nothing more."""
         engine = self.engine
         length = clip["clip_out"] - clip["clip_in"]
         made_of = [chosen["track_id"], round(chosen["start"], 3), round(length, 3), clip["path"], clip["clip_in"]]
+        if loudness != DEFAULT_LOUDNESS:  # (renders made before the target could be set keep their names)
+            made_of.append(loudness)
         key = hashlib.sha1(json.dumps(made_of).encode()).hexdigest()[:16]
         target = Path(engine.data_dir) / "fitted" / f"{key}.wav"
         grid = target.with_suffix(".json")  # the edit's beats, which only the render knows
@@ -325,6 +335,7 @@ class Session(QObject):
                     clip_out=clip["clip_out"],
                     start=chosen["start"],
                     out=target,
+                    loudness=loudness,
                 )
                 atomic.write_text(grid, json.dumps(engine.edit_beats(chosen["track_id"], edit).to_json()))
             beats = json.loads(grid.read_text())
@@ -340,7 +351,15 @@ class Session(QObject):
     # ---- export ----
 
     def export(
-        self, clips: list[dict], path: str, on_done, on_failed=None, *, collect: str | None = None, fit: bool = False
+        self,
+        clips: list[dict],
+        path: str,
+        on_done,
+        on_failed=None,
+        *,
+        collect: str | None = None,
+        fit: bool = False,
+        loudness: float = DEFAULT_LOUDNESS,
     ) -> None:
         """Write the edit (clips with their chosen tracks) as a timeline file; `on_done` gets the engine's
         ExportResult. Each track starts where the preview plays it: the start the engine placed for the
@@ -360,7 +379,9 @@ class Session(QObject):
         ]
 
         def work() -> ExportResult:
-            return engine.export(edit, path=path, name=Path(path).stem, collect=collect, render=fit, duck=fit)
+            return engine.export(
+                edit, path=path, name=Path(path).stem, collect=collect, render=fit, duck=fit, loudness=loudness
+            )
 
         self._submit(self._media, work, on_done, on_failed)
 

@@ -23,12 +23,9 @@ def shortcut_rows(menus: QMenuBar) -> list[tuple[str, str, str]]:
         if menu is None:
             continue
         for action in menu.actions():
-            keys = action.shortcut()
-            if isinstance(action, QAction) and not keys.isEmpty():
-                what = action.text().replace("&", "")
-                rows.append(
-                    (menu.title().replace("&", ""), what, keys.toString(QKeySequence.SequenceFormat.NativeText))
-                )
+            keys = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts() if not k.isEmpty()]
+            if isinstance(action, QAction) and keys:
+                rows.append((menu.title().replace("&", ""), action.text().replace("&", ""), ", ".join(keys)))
     return rows
 
 

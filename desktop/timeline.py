@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 from PyQt6.QtCore import QSize, Qt, pyqtSignal
-from PyQt6.QtGui import QIcon, QImage, QKeySequence, QPixmap, QShortcut
+from PyQt6.QtGui import QIcon, QImage, QPixmap
 from PyQt6.QtWidgets import QAbstractItemView, QListView, QListWidget, QListWidgetItem, QWidget
 
 from desktop.timecode import format_timecode
@@ -80,8 +80,6 @@ class TimelineStrip(QListWidget):
         self.setAcceptDrops(True)
         self.setToolTip("Drop video clips here; drag to reorder; Delete removes the selected clip")
         self.model().rowsMoved.connect(lambda *_: self.orderChanged.emit())
-        delete = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self)
-        delete.activated.connect(self._remove_current)
 
     # ---- items ----
 
@@ -119,6 +117,20 @@ class TimelineStrip(QListWidget):
         item = self.currentItem()
         return None if item is None else item.data(Qt.ItemDataRole.UserRole)
 
+    def set_order(self, clip_ids: list[int]) -> None:
+        """Put the clips in this order (undo); the selection stays on the clip it was on."""
+        current = self.current_id()
+        self.blockSignals(True)  # the order is being restored, not edited; the selection is put back below
+        try:
+            for target, clip_id in enumerate(clip_ids):
+                item = self.item_of(clip_id)
+                if item is not None and self.row(item) != target:
+                    self.insertItem(target, self.takeItem(self.row(item)))
+        finally:
+            self.blockSignals(False)
+        if current is not None and self.item_of(current) is not None:
+            self.setCurrentItem(self.item_of(current))
+
     def move_current(self, step: int) -> None:
         row = self.currentRow()
         target = row + step
@@ -129,7 +141,7 @@ class TimelineStrip(QListWidget):
         self.setCurrentRow(target)
         self.orderChanged.emit()
 
-    def _remove_current(self) -> None:
+    def remove_current(self) -> None:
         clip_id = self.current_id()
         if clip_id is not None:
             self.removeRequested.emit(clip_id)

@@ -301,9 +301,10 @@ def test_the_menus_list_every_key_and_the_sheet_shows_them(qtbot, window):
     from desktop.shortcuts import ShortcutSheet, shortcut_rows
 
     menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
-    assert menus == ["File", "Playback", "Help"]
+    assert menus == ["File", "Edit", "View", "Playback", "Help"]
     rows = {(menu, what): keys for menu, what, keys in shortcut_rows(window.menuBar())}
     assert rows[("Playback", "Play or pause")] == "Space" and rows[("File", "Export timeline…")] == "Ctrl+E"
+    assert rows[("Edit", "Undo")] == "Ctrl+Z" and rows[("View", "Browse the library…")] == "Ctrl+L"
     assert {rows[("Playback", w)] for w in ("Next result", "Previous result")} == {"Down", "Up"}
     sheet = ShortcutSheet(window.menuBar(), window)
     qtbot.addWidget(sheet)

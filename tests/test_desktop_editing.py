@@ -5,16 +5,21 @@ and media of test_desktop."""
 
 from __future__ import annotations
 
+import json
+import socket
+import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PyQt6.QtCore import QPoint, Qt
 
+from desktop.settings_dialog import Preferences, data_dir_for
 from desktop.waveform import RULER, level, ruler_ticks, snap
 from test_desktop import (  # noqa: F401 - fixtures, shared so the library is scanned once per run
     copy_data,
     drop_files,
+    free_port,
     media,
     open_window,
     scanned,
@@ -95,3 +100,129 @@ def test_the_waveform_shows_bars_beats_ruler_and_level_and_snaps_the_start(qtbot
     qtbot.mouseRelease(wave, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.AltModifier, QPoint(x1 - 23, 50))
     assert not np.isclose(wave.downbeats, wave.start, atol=0.01).any()
     assert window.current.chosen["start"] == pytest.approx(wave.start)
+
+
+# ---- undo and the menus ---------------------------------------------------------------------------------------
+
+
+def _order(window) -> list[str]:
+    return [Path(window.clips[i].path).stem for i in window.timeline.order()]
+
+
+def test_every_timeline_edit_undoes_and_redoes(qtbot, window, media):
+    stack = window.undo_stack
+    wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["slow"], media["fast"]]))
+    assert stack.undoText() == "Add 2 clips" and _order(window) == ["slow", "fast"]
+    slow = window.current
+
+    def type_prompt():
+        qtbot.keyClicks(window.prompt.edit, "gentle piano")
+        qtbot.keyClick(window.prompt.edit, Qt.Key.Key_Return)
+
+    results = wait_results(qtbot, window, type_prompt)
+    assert stack.undoText() == "Change the prompt"
+    window.results.select(1)
+    window.results.select(2)  # arrowing through results: one step
+    assert slow.chosen["track_id"] == results[2].track_id and stack.count() == 3
+    assert stack.undoText() == f"Choose {slow.chosen['title']}"
+    wait_results(qtbot, window, lambda: window.inout.set_points(1.0, 9.0))
+    assert stack.undoText() == "Change in and out points"
+    window.timeline.move_current(1)
+    assert stack.undoText() == "Move clip" and _order(window) == ["fast", "slow"]
+    window.timeline.setCurrentItem(window.timeline.item_of(slow.id))
+    window.remove_action.trigger()
+    assert stack.undoText() == "Remove slow.mp4" and _order(window) == ["fast"]
+    assert stack.count() == 6
+
+    stack.undo()  # the clip is back, as it was, and shown
+    assert _order(window) == ["fast", "slow"] and window.current.id == slow.id
+    restored = window.current
+    assert (restored.clip_in, restored.clip_out, restored.prompt) == (1.0, 9.0, "gentle piano")
+    assert restored.chosen["track_id"] == results[2].track_id and window.prompt.text == "gentle piano"
+    stack.undo()
+    assert _order(window) == ["slow", "fast"]
+    stack.undo()  # the points, on the clip and in the editor
+    assert (window.current.clip_in, window.current.clip_out) == (0.0, None)
+    assert window.inout.in_edit.text().endswith("00:00.00") and window.inout.length_label.text() == "12.0 s"
+    stack.undo()  # the choice: nothing under the picture
+    assert window.current.chosen is None and window.preview.track is None
+    stack.undo()
+    assert window.current.prompt == "" and window.prompt.text == ""
+    stack.undo()
+    assert window.timeline.count() == 0 and window.current is None and not stack.canUndo()
+
+    for _ in range(6):
+        stack.redo()
+    assert _order(window) == ["fast"] and not stack.canRedo()
+    stack.undo()
+    qtbot.waitUntil(lambda: window.preview.track is not None, timeout=20_000)  # the chosen track, under it again
+    assert window.preview.track.path == window.current.chosen["path"]
+    saved = json.loads(window.timeline_path().read_text())  # every step is saved as it happens
+    assert [Path(c["path"]).stem for c in saved["clips"]] == ["fast", "slow"]
+
+
+def test_the_view_menu_hides_and_restores_panels(qtbot, window):
+    window.panel_actions["Results"].setChecked(False)
+    assert not window.results.isVisible()
+    window.panel_actions["Music folders"].trigger()
+    assert not window.library_panel.isVisible()
+    window.reset_layout()
+    assert window.results.isVisible() and window.library_panel.isVisible()
+    assert window.columns.sizes()[2] >= 500  # the results column at its default width again
+
+
+# ---- settings -------------------------------------------------------------------------------------------------
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except ConnectionRefusedError:
+        return False
+    return True
+
+
+def _fitted_loudness(window) -> float:
+    import pyloudnorm
+
+    audio = window.preview.track
+    return pyloudnorm.Meter(audio.rate).integrated_loudness(audio.samples.astype(np.float64) / 32768)
+
+
+def test_settings_change_the_api_the_fitted_level_and_the_data_folder(qtbot, window, media, tmp_path, monkeypatch):
+    monkeypatch.delenv("NEEDLEDROP_DATA_DIR")  # as a user starts the app: no folder given from outside
+    wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["slow"]]))
+    window.results.select(0)
+    with qtbot.waitSignal(window.fitted, timeout=120_000):
+        window.fit_action.setChecked(True)
+    assert _fitted_loudness(window) == pytest.approx(-14.0, abs=1.0)  # the default: the web's level
+    qtbot.waitUntil(lambda: window.api is not None and window.api.listening, timeout=10_000)
+    old_port = window.api.port
+
+    dialog = window.open_settings()
+    assert dialog.isVisible() and dialog.api_enabled.isChecked() and dialog.loudness.value() == -14.0
+    port = free_port()
+    dialog.api_port.setValue(port)
+    dialog.loudness.setValue(-23.0)
+    dialog.data_dir.setText(str(tmp_path / "elsewhere"))
+    with qtbot.waitSignal(window.fitted, timeout=120_000):  # the fitted music, levelled to the new target
+        dialog.accept()
+    assert _fitted_loudness(window) == pytest.approx(-23.0, abs=1.0)
+    assert window.api.port == port and f"API on 127.0.0.1:{port}" in window.status_label.text()
+    qtbot.waitUntil(lambda: window.api.listening, timeout=10_000)
+    asked = urllib.request.Request(f"{window.api.url}/library", headers={"Authorization": f"Bearer {window.api.token}"})
+    with urllib.request.urlopen(asked, timeout=5) as answer:
+        assert json.load(answer)["tracks"] > 0
+    assert not _listening(old_port)  # the old port is free again
+    assert "next start" in window.notice.label.text()  # the data folder: from the next start, and said so
+    saved = Preferences.read(window.settings)
+    assert (saved.loudness, saved.api_port) == (-23.0, port)
+    assert data_dir_for(None, saved) == tmp_path / "elsewhere"
+    assert data_dir_for(str(tmp_path / "given"), saved) == tmp_path / "given"  # --data-dir still wins
+    monkeypatch.setenv("NEEDLEDROP_DATA_DIR", str(tmp_path / "from-env"))
+    assert data_dir_for(None, saved) == tmp_path / "from-env"  # and so does the environment
+
+    dialog = window.open_settings()
+    dialog.api_enabled.setChecked(False)
+    dialog.accept()
+    assert window.api is None and "API" not in window.status_label.text() and not _listening(port)

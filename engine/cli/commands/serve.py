@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 
 from engine import paths
+from engine.api.origins import DEFAULT_PORT, ORIGINS_FILE, saved_origins
 from engine.cli.options import emit, open_engine, seconds
 from engine.export import FORMATS
 from engine.facade import DEFAULT_LOUDNESS
 from engine.records import ExportClip
 
-DEFAULT_PORT = 7863
-ORIGINS_FILE = "api-origins.json"  # ["https://...", ...]: browser origins (UXP panels) allowed to call the API
 log = logging.getLogger(__name__)
 
 
@@ -76,13 +74,6 @@ def _port(text: str) -> int:
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1–65535)")
     return port
-
-
-def saved_origins(extra: list[str]) -> list[str]:
-    """The browser origins allowed to call the API: those saved in the config folder, and `extra`."""
-    path = paths.config_dir() / ORIGINS_FILE
-    saved = json.loads(path.read_text()) if path.is_file() else []
-    return sorted({*saved, *extra})
 
 
 def serve_command(args) -> int:

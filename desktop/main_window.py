@@ -8,6 +8,7 @@ never waits: a search answers when it answers, and only the newest one is shown.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -27,6 +28,7 @@ from PyQt6.QtWidgets import (
 )
 
 from desktop.api_host import ApiHost
+from desktop.history import History
 from desktop.inout import InOutEditor
 from desktop.library_browser import LibraryBrowser
 from desktop.library_panel import ErrorsDialog, LibraryPanel, describe_report
@@ -109,6 +111,7 @@ class MainWindow(QMainWindow):
         self.undo_stack = QUndoStack(self)
         self._state: dict = {"clips": [], "current": None}  # the timeline as of the last undo step
         self._restoring = False  # undo or redo is putting the timeline back: not an edit of its own
+        self.histories: dict[int | None, History] = {}  # Back and Forward, per clip (None: the prompt alone)
 
         self.library_panel = LibraryPanel()
         self.preview = PreviewPanel(self.music)
@@ -196,6 +199,10 @@ class MainWindow(QMainWindow):
         self.fit_action.setChecked(self.settings.value("export/fit", "false") == "true")
         self.fit_action.toggled.connect(self._fit_toggled)
         menu.addAction(self.fit_action)
+        like = QAction("Find music like a file…", self, shortcut=QKeySequence("Ctrl+Shift+O"))
+        like.setToolTip("Any music file, from anywhere: analysed now, not added to the library")
+        like.triggered.connect(self.choose_reference)
+        menu.addAction(like)
         quit_action = QAction("Quit", self, shortcut=QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         menu.addAction(quit_action)
@@ -210,6 +217,7 @@ class MainWindow(QMainWindow):
             ("Previous result", Qt.Key.Key_Up, lambda: self._step_result(-1)),
             ("Set the in point at the playhead", Qt.Key.Key_I, self._in_at_playhead),
             ("Set the out point at the playhead", Qt.Key.Key_O, self._out_at_playhead),
+            ("Add to or take off the shortlist", Qt.Key.Key_S, self.toggle_shortlist),
         ):
             action = QAction(text, self, shortcut=QKeySequence(key))
             action.triggered.connect(slot)
@@ -221,11 +229,13 @@ class MainWindow(QMainWindow):
 
     def _build_edit_menu(self) -> None:
         edit = self.menuBar().addMenu("&Edit")
-        undo = self.undo_stack.createUndoAction(self, "Undo")
-        undo.setShortcut(QKeySequence.StandardKey.Undo)
-        redo = self.undo_stack.createRedoAction(self, "Redo")
-        redo.setShortcuts([QKeySequence.StandardKey.Redo, QKeySequence("Ctrl+Y")])
-        edit.addActions([undo, redo])
+        # Held here: PyQt does not hand these actions to their parent, and would delete them with the last
+        # Python reference.
+        self.undo_action = self.undo_stack.createUndoAction(self, "Undo")
+        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
+        self.redo_action = self.undo_stack.createRedoAction(self, "Redo")
+        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        edit.addActions([self.undo_action, self.redo_action])
         edit.addSeparator()
         # Delete belongs to the timeline: in the prompt or a timecode it deletes text, as it should.
         self.remove_action = QAction(
@@ -263,6 +273,17 @@ class MainWindow(QMainWindow):
             action.toggled.connect(widget.setVisible)
             view.addAction(action)
             self.panel_actions[name] = action
+        view.addSeparator()
+        for text, key, slot in (
+            ("Back to the previous results", "Alt+Left", self.go_back),
+            ("Forward to the next results", "Alt+Right", self.go_forward),
+        ):
+            action = QAction(text, self, shortcut=QKeySequence(key))
+            action.triggered.connect(slot)
+            view.addAction(action)
+        shortlist = QAction("Results or shortlist", self, shortcut=QKeySequence("Ctrl+4"))
+        shortlist.triggered.connect(lambda: self.results.tabs.setCurrentIndex(1 - self.results.tabs.currentIndex()))
+        view.addAction(shortlist)
         view.addSeparator()
         reset = QAction("Reset the layout", self)
         reset.triggered.connect(self.reset_layout)
@@ -306,6 +327,10 @@ class MainWindow(QMainWindow):
         self.prompt.balanceChanged.connect(self._balance_changed)
         self.results.chosen.connect(self._result_chosen)
         self.results.moreLikeThis.connect(self.more_like_this)
+        self.results.shortlistToggled.connect(self.toggle_shortlist)
+        self.results.back.connect(self.go_back)
+        self.results.forward.connect(self.go_forward)
+        self.results.referenceDropped.connect(lambda path: self.more_like(path, Path(path).name))
         self.preview.trackStartChanged.connect(self._track_start_dragged)
 
     # ---- state across restarts ----
@@ -335,8 +360,9 @@ class MainWindow(QMainWindow):
         self.preview.stop()
         if self.api is not None:  # first: no new work (a plugin's scan) while the window winds down
             self.api.stop()
-        self.session.cancel_scan()
-        self.session.wait(10_000)  # a cancelled scan finishes its tracks in flight and keeps them
+        # Quitting does not wait for the tracks in flight: the next scan analyses them again.
+        self.session.abandon_scan()
+        self.session.wait(10_000)
         self.session.close()
         self.music.close()
         super().closeEvent(event)
@@ -590,11 +616,14 @@ class MainWindow(QMainWindow):
         if item is not None:
             self.timeline.takeItem(self.timeline.row(item))
         self.clips.pop(clip_id, None)
+        self.histories.pop(clip_id, None)
         if self.current is not None and self.current.id == clip_id:
             self.current = None
             self.preview.set_clip(None)
             self.preview.set_track(None, 0.0)
             self.results.set_results([], "Results")
+            self.results.set_shortlist([])
+            self._show_history()
 
     def _select(self, clip_id: int | None) -> None:
         clip = self.clips.get(clip_id) if clip_id is not None else None
@@ -614,10 +643,12 @@ class MainWindow(QMainWindow):
             self._preview_track(clip.chosen)
         else:
             self.preview.set_track(None, 0.0)
+        self._show_shortlist(clip)
         if clip.answer is not None:
             self._show_answer(clip.answer)
         else:  # never the previous clip's results under this clip's picture
             self.results.set_results([], "Results", "Searching…")
+            self._show_history()
             self.ask()
 
     def _still(self, clip: TimelineClip, rgb) -> None:
@@ -672,6 +703,7 @@ class MainWindow(QMainWindow):
             prompt=clip.prompt if clip else self.prompt.text,
             balance=clip.balance if clip else self.prompt.balance,
         )
+        self.results.show_results_tab()  # a new question: its answer is what to look at
         self.results.status.setText("Searching…")
         self.results.set_stale(True)  # the list on screen answers the previous question until the new one comes
         self.session.recommend(
@@ -681,14 +713,31 @@ class MainWindow(QMainWindow):
         )
 
     def more_like_this(self, result: Result) -> None:
+        self.more_like(result.track_id, result.title or Path(result.path).name)
+
+    def choose_reference(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Find music like…",
+            str(Path.home()),
+            "Audio (*.wav *.flac *.mp3 *.m4a *.aac *.ogg *.opus *.aif *.aiff);;All (*)",
+        )
+        if path:
+            self.more_like(path, Path(path).name)
+
+    def more_like(self, ref: int | str, title: str) -> None:
+        """Results like a library track (its id) or a music file from anywhere (its path: analysed on the fly
+        and not added to the library), for the selected clip's length."""
         if not self.session.ready:
+            self.notice.show_message("warning", "The model is not open yet: try again in a moment.")
             return
         clip_id = self.current.id if self.current else None
-        self.results.status.setText("Searching…")
+        self.results.show_results_tab()
+        self.results.status.setText(f"Listening to {title}…" if isinstance(ref, str) else "Searching…")
         self.results.set_stale(True)
         self.session.similar(
-            result.track_id,
-            result.title or Path(result.path).name,
+            ref,
+            title,
             lambda answer: self._answered(clip_id, answer),
             self._failed,
             length=self.current.length if self.current and self.current.length > 0 else None,
@@ -701,6 +750,9 @@ class MainWindow(QMainWindow):
 
     def _answered(self, clip_id: int | None, answer: Answer) -> None:
         clip = self.clips.get(clip_id) if clip_id is not None else None
+        if clip_id is not None and clip is None:
+            return  # the clip was removed while its question was answered
+        self.histories.setdefault(clip_id, History()).add(answer)
         if clip is not None:
             clip.answer = answer
         if clip is self.current:
@@ -728,6 +780,53 @@ class MainWindow(QMainWindow):
             self.prompt.set_feel(rec.feel)
         self.results.set_results(rec.results, heading, status, keep_track=keep)
         self.results.set_stale(False)
+        self._show_history()
+
+    # ---- history and shortlist ----
+
+    def _history(self) -> History:
+        return self.histories.setdefault(self.current.id if self.current else None, History())
+
+    def _show_history(self) -> None:
+        history = self._history()
+        self.results.set_history(history.can_go_back, history.can_go_forward)
+
+    def go_back(self) -> None:
+        self._go(self._history().back())
+
+    def go_forward(self) -> None:
+        self._go(self._history().forward())
+
+    def _go(self, answer: Answer | None) -> None:
+        if answer is None:
+            return
+        self.results.show_results_tab()
+        if self.current is not None:
+            self.current.answer = answer
+        self._show_answer(answer)
+
+    def toggle_shortlist(self, result: Result | None = None) -> None:
+        """Keep the result on the selected clip's shortlist, or take it off (an undoable edit)."""
+        result = result or self.results.current()
+        clip = self.current
+        if result is None:
+            return
+        if clip is None:
+            self.notice.show_message("info", "A shortlist belongs to a clip: add or select a clip first.")
+            return
+        name = result.title or Path(result.path).name
+        kept = [entry for entry in clip.shortlist if entry["track_id"] != result.track_id]
+        if len(kept) < len(clip.shortlist):
+            clip.shortlist = kept
+            self._record(f"Take {name} off the shortlist")
+        else:
+            clip.shortlist = [*clip.shortlist, dataclasses.asdict(result)]
+            self._record(f"Shortlist {name}")
+        self._show_shortlist(clip)
+
+    def _show_shortlist(self, clip: TimelineClip) -> None:
+        keep = clip.chosen["track_id"] if clip.chosen else None
+        self.results.set_shortlist([Result(**entry) for entry in clip.shortlist], keep_track=keep)
 
     # ---- preview ----
 

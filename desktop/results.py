@@ -4,15 +4,20 @@ move, "more like this" asks."""
 
 from __future__ import annotations
 
+import os
+
 from PyQt6.QtCore import QAbstractTableModel, QMimeData, QModelIndex, Qt, QUrl, pyqtSignal
 from PyQt6.QtGui import QAction
 from PyQt6.QtWidgets import (
     QAbstractItemView,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QMenu,
     QSizePolicy,
+    QTabBar,
     QTableView,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -35,6 +40,7 @@ class ResultsModel(QAbstractTableModel):
         super().__init__()
         self.results: list[Result] = []
         self.rendered: dict[int, str] = {}  # track id -> the fitted WAV of it that the preview plays
+        self.starred: set[int] = set()  # track ids on the clip's shortlist
 
     def set_results(self, results: list[Result]) -> None:
         self.beginResetModel()
@@ -77,7 +83,7 @@ class ResultsModel(QAbstractTableModel):
         column = COLUMNS[index.column()]
         if role == Qt.ItemDataRole.DisplayRole:
             return {
-                "#": index.row() + 1,
+                "#": f"★ {index.row() + 1}" if r.track_id in self.starred else index.row() + 1,
                 "Title": r.title or r.path.rsplit("/", 1)[-1],
                 "Artist": r.artist or "",
                 "Length": _clock(r.duration),
@@ -96,8 +102,14 @@ class ResultsModel(QAbstractTableModel):
 
 
 class ResultsPanel(QWidget):
+    """The latest results or the clip's shortlist (two tabs), Back and Forward through earlier results."""
+
     chosen = pyqtSignal(object)  # Result, when the selection moves to it
     moreLikeThis = pyqtSignal(object)  # Result
+    shortlistToggled = pyqtSignal(object)  # Result: add it to the clip's shortlist, or take it off
+    back = pyqtSignal()
+    forward = pyqtSignal()
+    referenceDropped = pyqtSignal(str)  # a music file dropped from outside: find music like it
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -126,6 +138,29 @@ class ResultsPanel(QWidget):
         self.table.customContextMenuRequested.connect(self._menu)
         self.table.doubleClicked.connect(lambda index: self.moreLikeThis.emit(self.model.results[index.row()]))
         self.heading = QLabel("Results")
+        self.tabs = QTabBar()
+        self.tabs.addTab("Results")
+        self.tabs.addTab("Shortlist")
+        self.tabs.setDrawBase(False)
+        self.tabs.currentChanged.connect(self._show_tab)
+        self.back_button, self.forward_button = QToolButton(), QToolButton()
+        for button, text, tip, signal in (
+            (self.back_button, "◀", "Back to the previous results (Alt+Left)", self.back),
+            (self.forward_button, "▶", "Forward to the next results (Alt+Right)", self.forward),
+        ):
+            button.setText(text)
+            button.setToolTip(tip)
+            button.setEnabled(False)
+            button.clicked.connect(signal.emit)
+        self.setAcceptDrops(True)
+        self.answer: list[Result] = []  # the latest results, whichever tab shows
+        self.shortlist: list[Result] = []
+        self._answer_text = ("Results", "")
+        top = QHBoxLayout()
+        top.addWidget(self.back_button)
+        top.addWidget(self.forward_button)
+        top.addWidget(self.tabs)
+        top.addStretch(1)
         self.status = QLabel("")
         self.status.setObjectName("muted")
         self.status.setWordWrap(True)
@@ -138,13 +173,49 @@ class ResultsPanel(QWidget):
         self.details.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
         layout.addWidget(self.heading)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.details)
         layout.addWidget(self.status)
 
     def set_results(self, results: list[Result], heading: str, status: str = "", keep_track: int | None = None) -> None:
-        """Show new results; the row of `keep_track` (the previewed track) stays selected if it is among them."""
+        """New results (shown if their tab is); the row of `keep_track` (the previewed track) stays selected
+        if it is among them."""
+        self.answer, self._answer_text = list(results), (heading, status)
+        if not self.showing_shortlist:
+            self._fill(results, heading, status, keep_track)
+
+    def show_results_tab(self) -> None:
+        self.tabs.setCurrentIndex(0)
+
+    def set_shortlist(self, shortlist: list[Result], keep_track: int | None = None) -> None:
+        """The clip's shortlist: its tab's count, the stars in the results, and the list if its tab shows."""
+        self.shortlist = list(shortlist)
+        self.model.starred = {r.track_id for r in shortlist}
+        self.tabs.setTabText(1, f"Shortlist ({len(shortlist)})" if shortlist else "Shortlist")
+        if self.showing_shortlist:
+            self._show_tab(1, keep_track)
+        else:
+            self.model.layoutChanged.emit()  # the stars
+
+    @property
+    def showing_shortlist(self) -> bool:
+        return self.tabs.currentIndex() == 1
+
+    def set_history(self, can_go_back: bool, can_go_forward: bool) -> None:
+        self.back_button.setEnabled(can_go_back)
+        self.forward_button.setEnabled(can_go_forward)
+
+    def _show_tab(self, index: int, keep_track: int | None = None) -> None:
+        keep = keep_track if keep_track is not None else (self.current().track_id if self.current() else None)
+        if index == 1:
+            empty = "Nothing shortlisted for this clip: press S on a result (or right-click it) to keep it here."
+            self._fill(self.shortlist, "Shortlist", "" if self.shortlist else empty, keep)
+        else:
+            self._fill(self.answer, *self._answer_text, keep)
+
+    def _fill(self, results: list[Result], heading: str, status: str, keep_track: int | None) -> None:
         self.model.set_results(results)
         self.heading.setText(heading)
         self.status.setText(status)
@@ -199,6 +270,26 @@ class ResultsPanel(QWidget):
         lines.append(r.why)
         self.details.setText("\n".join(lines))
 
+    # ---- a reference track dropped from the file manager (or the editor's bin) ----
+
+    @staticmethod
+    def _dropped_file(event) -> str | None:
+        mime = event.mimeData()
+        if event.source() is not None or not mime.hasUrls():  # our own rows dragged out and back: nothing
+            return None
+        files = [u.toLocalFile() for u in mime.urls() if u.isLocalFile() and os.path.isfile(u.toLocalFile())]
+        return files[0] if len(files) == 1 else None
+
+    def dragEnterEvent(self, event) -> None:
+        if self._dropped_file(event):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        path = self._dropped_file(event)
+        if path:
+            event.acceptProposedAction()
+            self.referenceDropped.emit(path)
+
     def _menu(self, position) -> None:
         index = self.table.indexAt(position)
         if not index.isValid():
@@ -208,4 +299,8 @@ class ResultsPanel(QWidget):
         action = QAction("More like this", menu)
         action.triggered.connect(lambda: self.moreLikeThis.emit(result))
         menu.addAction(action)
+        starred = result.track_id in self.model.starred
+        star = QAction("Take off the shortlist" if starred else "Add to the clip's shortlist", menu)
+        star.triggered.connect(lambda: self.shortlistToggled.emit(result))
+        menu.addAction(star)
         menu.exec(self.table.viewport().mapToGlobal(position))

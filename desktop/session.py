@@ -108,6 +108,7 @@ class Answer:
     query: Query | None
     recommendation: Recommendation
     like: str | None = None  # the track title for "more like this"
+    like_ref: int | str | None = None  # and the track: a library id, or the path of a file from anywhere
 
 
 class Session(QObject):
@@ -134,6 +135,7 @@ class Session(QObject):
         self._seq = itertools.count(1)
         self._latest: dict[str, int] = {}
         self._stop_scan = threading.Event()
+        self._abandon_scan = threading.Event()
         self.scanning = False
         self.closed = False
         self._audio: OrderedDict[str, PlaybackAudio] = OrderedDict()
@@ -242,16 +244,17 @@ class Session(QObject):
         self._latest_only("results", work, on_done, on_failed)
 
     def similar(
-        self, track_id: int, title: str, on_done, on_failed, *, start=None, end=None, length=None, k: int = 25
+        self, ref: int | str, title: str, on_done, on_failed, *, start=None, end=None, length=None, k: int = 25
     ) -> None:
-        """More like a track; with the `length` of the clip it is for, each starts where its music lasts it."""
+        """More like a library track (its id) or any music file (its path: analysed now, not added to the
+        library); with the `length` of the clip it is for, each result starts where its music lasts it."""
         engine = self.engine
-        self._latest_only(
-            "results",
-            lambda: Answer(None, engine.similar(track_id, start=start, end=end, length=length, k=k), like=title),
-            on_done,
-            on_failed,
-        )
+
+        def work() -> Answer:
+            rec = engine.similar(ref, start=start, end=end, length=length, k=k)
+            return Answer(None, rec, like=title, like_ref=ref)
+
+        self._latest_only("results", work, on_done, on_failed)
 
     @staticmethod
     def choose(result: Result) -> dict:
@@ -417,6 +420,7 @@ class Session(QObject):
             return False
         self.scanning = True
         self._stop_scan.clear()
+        self._abandon_scan.clear()
         engine = self.engine
         last = [0.0, None]
 
@@ -428,7 +432,13 @@ class Session(QObject):
                 self.scanProgress.emit(p)
 
         def work() -> ScanReport:
-            return engine.scan(full=full, workers=workers, on_progress=progress, should_stop=self._stop_scan.is_set)
+            return engine.scan(
+                full=full,
+                workers=workers,
+                on_progress=progress,
+                should_stop=self._stop_scan.is_set,
+                should_abandon=self._abandon_scan.is_set,
+            )
 
         def finished(report):
             self.scanning = False
@@ -444,6 +454,12 @@ class Session(QObject):
 
         self._submit(self._scans, work, finished, failed)
         return True
+
+    def abandon_scan(self) -> None:
+        """Stop now (quitting): the tracks in flight are dropped and analysed again by the next scan; the
+        index is brought up to date when the library is next opened."""
+        self._stop_scan.set()
+        self._abandon_scan.set()
 
     def cancel_scan(self) -> None:
         """Stop after the tracks in flight (they are kept); the next scan continues from there."""

@@ -15,6 +15,7 @@ from PyQt6.QtWidgets import QAbstractItemView, QListView, QListWidget, QListWidg
 from desktop.timecode import format_timecode
 
 THUMB = QSize(128, 72)
+SAVED = ("path", "duration", "clip_in", "clip_out", "prompt", "balance", "chosen", "shortlist")  # in timeline.json
 _ids = itertools.count(1)
 
 
@@ -27,6 +28,7 @@ class TimelineClip:
     prompt: str = ""
     balance: float = 0.5
     chosen: dict | None = None  # {"track_id", "path", "title", "start"}: the pick for this clip
+    shortlist: list[dict] = field(default_factory=list)  # results kept for this clip (engine Result fields)
     answer: object | None = None  # the latest results (not saved: they are asked again on load)
     id: int = field(default_factory=lambda: next(_ids))
 
@@ -39,13 +41,11 @@ class TimelineClip:
         return max(0.0, self.out_point - self.clip_in)
 
     def to_json(self) -> dict:
-        keys = ("path", "duration", "clip_in", "clip_out", "prompt", "balance", "chosen")
-        return {k: getattr(self, k) for k in keys}
+        return {k: getattr(self, k) for k in SAVED}
 
     @classmethod
     def from_json(cls, data: dict) -> TimelineClip:
-        keys = ("path", "duration", "clip_in", "clip_out", "prompt", "balance", "chosen")
-        return cls(**{k: data[k] for k in keys if k in data})
+        return cls(**{k: data[k] for k in SAVED if k in data})
 
 
 def _icon(rgb: np.ndarray | None) -> QIcon:

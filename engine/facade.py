@@ -179,14 +179,23 @@ class Engine:
         on_progress: Callable[[ScanProgress], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
         quick: bool | None = None,
+        should_abandon: Callable[[], bool] | None = None,
     ) -> ScanReport:
         """Index new and changed files of every folder, then bring the index up to date; ScanRunningError at
         once if another scan of this library is running (in this process or another).
 
         Many new files (or `quick=True`) get a quick pass first, which makes each searchable from one window
-        and rebuilds the index, then the full analysis; `quick=False` analyses each in full at once."""
+        and rebuilds the index, then the full analysis; `quick=False` analyses each in full at once.
+        `should_stop`: finish the tracks in flight, keep them, build the index. `should_abandon` (quitting):
+        stop at once; the tracks in flight are analysed again by the next scan, the index is brought up to
+        date when the library is next opened."""
         return self._library.scan(
-            full=full, workers=workers, on_progress=on_progress, should_stop=should_stop, quick=quick
+            full=full,
+            workers=workers,
+            on_progress=on_progress,
+            should_stop=should_stop,
+            quick=quick,
+            should_abandon=should_abandon,
         )
 
     def scan_running(self) -> bool:

@@ -304,7 +304,8 @@ def test_the_menus_list_every_key_and_the_sheet_shows_them(qtbot, window):
     assert menus == ["File", "Edit", "View", "Playback", "Help"]
     rows = {(menu, what): keys for menu, what, keys in shortcut_rows(window.menuBar())}
     assert rows[("Playback", "Play or pause")] == "Space" and rows[("File", "Export timeline…")] == "Ctrl+E"
-    assert rows[("Edit", "Undo")] == "Ctrl+Z" and rows[("View", "Browse the library…")] == "Ctrl+L"
+    assert rows[("Edit", "Undo")] == "Ctrl+Z" and rows[("Edit", "Redo")] == "Ctrl+Shift+Z, Ctrl+Y"
+    assert rows[("View", "Browse the library…")] == "Ctrl+L"
     assert {rows[("Playback", w)] for w in ("Next result", "Previous result")} == {"Down", "Up"}
     sheet = ShortcutSheet(window.menuBar(), window)
     qtbot.addWidget(sheet)

@@ -6,16 +6,20 @@ and media of test_desktop."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PyQt6.QtCore import QPoint, Qt
+from PyQt6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PyQt6.QtGui import QDragEnterEvent, QDropEvent
+from PyQt6.QtWidgets import QApplication
 
 from desktop.settings_dialog import Preferences, data_dir_for
 from desktop.waveform import RULER, level, ruler_ticks, snap
+from media import render_midi
 from test_desktop import (  # noqa: F401 - fixtures, shared so the library is scanned once per run
     copy_data,
     drop_files,
@@ -134,7 +138,7 @@ def test_every_timeline_edit_undoes_and_redoes(qtbot, window, media):
     assert stack.undoText() == "Remove slow.mp4" and _order(window) == ["fast"]
     assert stack.count() == 6
 
-    stack.undo()  # the clip is back, as it was, and shown
+    window.undo_action.trigger()  # Edit > Undo (Ctrl+Z): the clip is back, as it was, and shown
     assert _order(window) == ["fast", "slow"] and window.current.id == slow.id
     restored = window.current
     assert (restored.clip_in, restored.clip_out, restored.prompt) == (1.0, 9.0, "gentle piano")
@@ -152,7 +156,7 @@ def test_every_timeline_edit_undoes_and_redoes(qtbot, window, media):
     assert window.timeline.count() == 0 and window.current is None and not stack.canUndo()
 
     for _ in range(6):
-        stack.redo()
+        window.redo_action.trigger()
     assert _order(window) == ["fast"] and not stack.canRedo()
     stack.undo()
     qtbot.waitUntil(lambda: window.preview.track is not None, timeout=20_000)  # the chosen track, under it again
@@ -226,3 +230,99 @@ def test_settings_change_the_api_the_fitted_level_and_the_data_folder(qtbot, win
     dialog.api_enabled.setChecked(False)
     dialog.accept()
     assert window.api is None and "API" not in window.status_label.text() and not _listening(port)
+
+
+# ---- shortlist, history, music like a file --------------------------------------------------------------------
+
+
+def _drop_on(widget, paths: list[Path]) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    point = QPointF(widget.rect().center())
+    buttons, keys = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    QApplication.sendEvent(widget, QDragEnterEvent(point.toPoint(), Qt.DropAction.CopyAction, mime, buttons, keys))
+    QApplication.sendEvent(widget, QDropEvent(point, Qt.DropAction.CopyAction, mime, buttons, keys))
+
+
+def test_a_clip_keeps_a_shortlist_that_undoes_and_is_saved(qtbot, window, media):
+    results = wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["slow"]]))
+    clip, panel = window.current, window.results
+    panel.select(1)
+    window.toggle_shortlist()  # S, or the row's menu
+    assert [entry["track_id"] for entry in clip.shortlist] == [results[1].track_id]
+    assert panel.tabs.tabText(1) == "Shortlist (1)"
+    assert str(panel.model.index(1, 0).data()).startswith("★") and str(panel.model.index(0, 0).data())[0] != "★"
+    assert window.undo_stack.undoText() == f"Shortlist {clip.shortlist[0]['title']}"
+    panel.tabs.setCurrentIndex(1)  # the shortlist tab: only what was kept
+    assert [r.track_id for r in panel.model.results] == [results[1].track_id] and panel.heading.text() == "Shortlist"
+    saved = json.loads(window.timeline_path().read_text())
+    assert saved["clips"][0]["shortlist"][0]["track_id"] == results[1].track_id  # kept across restarts
+
+    window.toggle_shortlist(results[1])  # off again
+    assert clip.shortlist == [] and panel.tabs.tabText(1) == "Shortlist" and panel.model.results == []
+    window.undo_stack.undo()
+    assert [entry["track_id"] for entry in clip.shortlist] == [results[1].track_id]
+    assert [r.track_id for r in panel.model.results] == [results[1].track_id]
+
+
+def test_back_and_forward_through_searches_and_more_like_this(qtbot, window, media):
+    results = wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["slow"]]))
+    panel = window.results
+    by_picture = panel.heading.text()
+    assert not panel.back_button.isEnabled() and not panel.forward_button.isEnabled()
+
+    def prompt():
+        qtbot.keyClicks(window.prompt.edit, "techno")
+        qtbot.keyClick(window.prompt.edit, Qt.Key.Key_Return)
+
+    with_words = wait_results(qtbot, window, prompt)
+    wait_results(qtbot, window, lambda: window.more_like_this(with_words[0]))
+    assert panel.heading.text().startswith("More like") and panel.back_button.isEnabled()
+    window.go_back()
+    assert panel.heading.text() == "Results for picture + words"
+    assert [r.track_id for r in panel.model.results] == [r.track_id for r in with_words]
+    window.go_back()
+    assert panel.heading.text() == by_picture and not panel.back_button.isEnabled()
+    assert [r.track_id for r in panel.model.results] == [r.track_id for r in results]
+    window.go_forward()
+    assert panel.heading.text() == "Results for picture + words" and panel.forward_button.isEnabled()
+    # A new question drops what was ahead, as a browser does.
+    wait_results(qtbot, window, lambda: window.inout.set_points(0.0, 8.0))
+    assert not panel.forward_button.isEnabled() and panel.back_button.isEnabled()
+
+
+def test_music_like_a_file_from_outside_the_library(qtbot, window, media, tmp_path):
+    wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["slow"]]))
+    before = window.session.status().tracks
+    reference = render_midi(
+        tmp_path / "client temp.mp3", bpm=138, seconds=30, program=81, melody=[57, 60, 64, 60], drums=True, bass=True
+    )
+    similar = wait_results(qtbot, window, lambda: _drop_on(window.results, [reference]))
+    assert window.results.heading.text() == "More like “client temp.mp3”"
+    assert similar and str(reference) not in [r.path for r in similar]
+    assert Path(similar[0].path).name in {"techno.mp3", "rock.opus"}  # its like: drums, bass, a fast synth
+    assert window.session.status().tracks == before  # analysed for the question, not added
+    assert all(r.start + window.current.length <= r.duration + 0.05 for r in similar)  # each lasts the clip
+
+
+# ---- quitting -------------------------------------------------------------------------------------------------
+
+
+def test_quitting_during_a_scan_drops_the_tracks_in_flight_and_the_next_scan_has_them(qtbot, scanned, media, tmp_path):
+    import multiprocessing
+
+    from engine.library import Library
+
+    data = copy_data(scanned, tmp_path / "data")
+    window = open_window(qtbot, data, tmp_path)
+    stored = []
+    window.session.scanProgress.connect(lambda p: stored.append(p.indexed))
+    window.add_folder(str(media["more"]))
+    qtbot.waitUntil(lambda: bool(stored) and stored[-1] >= 1, timeout=120_000)  # a scan in flight
+    window.close()  # what Ctrl+Q does
+    assert multiprocessing.active_children() == []  # no worker left analysing behind the closed window
+    library = Library(data, window.session.engine.bundle)
+    more = [t for t in library.catalog.tracks() if "more-music" in os.fsdecode(t["path"])]
+    assert 1 <= len(more) < 6 and library.catalog.errors() == []
+    report = library.scan(workers=2, quick=False)  # the next scan: the dropped tracks, like any new ones
+    assert report.indexed == 6 - len(more) and library.index_is_current()

@@ -267,3 +267,27 @@ def test_ctrl_c_in_a_terminal_stops_needledrop_library_scan_as_documented(data, 
     assert library.index_is_current()
     again = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert json.loads(again.stdout)["indexed"] == len(PIECES) * COPIES - report["indexed"]  # it went on
+
+
+def test_an_abandoned_scan_stops_at_once_and_the_next_one_finishes_the_tracks(data, bundle):
+    """Quitting the app: the workers end mid-track, nothing half-done is stored, the index is left for the
+    next open, and the next scan analyses the dropped tracks like any it has not seen."""
+    import multiprocessing
+
+    library = Library(data, bundle)
+    progress = []
+    report = library.scan(
+        workers=2,
+        quick=False,
+        on_progress=lambda p: progress.append(p.indexed),
+        should_abandon=lambda: bool(progress) and progress[-1] >= 1,  # once the first track is stored
+    )
+    assert report.cancelled and not report.index_rebuilt and report.failed == 0
+    assert multiprocessing.active_children() == []  # no worker is left analysing
+    stored = len(library.catalog.tracks())
+    assert stored == report.indexed and 1 <= stored <= 2  # no track started after the stop was stored
+    assert library.catalog.errors() == [] and not library.index_is_current()
+
+    again = library.scan(workers=2, quick=False)
+    assert again.indexed == len(PIECES) * COPIES - stored and not again.cancelled
+    assert library.index_is_current() and library.catalog.errors() == []

@@ -89,6 +89,7 @@ class Library:
         on_progress: Callable[[ScanProgress], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
         quick: bool | None = None,
+        should_abandon: Callable[[], bool] | None = None,
     ) -> ScanReport:
         """Scan every root, then bring the index up to date (also after a scan that was stopped). With many
         files to analyse (or `quick`), a quick pass makes them searchable first (scanner.py).
@@ -103,9 +104,11 @@ class Library:
                 should_stop=should_stop,
                 quick=quick,
                 on_searchable=self._refresh_index,
+                should_abandon=should_abandon,
             )
             report = scanner.run(full=full)
-            report.index_rebuilt = self._ensure_index(even_empty=True) or report.index_rebuilt
+            if not scanner.abandoned:  # (abandoned: the next open of the library builds it)
+                report.index_rebuilt = self._ensure_index(even_empty=True) or report.index_rebuilt
         return report
 
     def _refresh_index(self) -> bool:

@@ -43,6 +43,7 @@ QUICK_FROM = 20
 # While quick tracks are being completed, the index is rebuilt this often (seconds), so that searches see
 # the full analyses as they come, not only when the scan ends.
 REFRESH_EVERY = 600.0
+ABANDON_POLL = 0.2  # seconds between looks at `should_abandon` while tracks are analysed
 
 
 @dataclass
@@ -103,6 +104,7 @@ class Scanner:
         analyzer: TrackAnalyzer | None = None,
         quick: bool | None = None,
         on_searchable: Callable[[], bool] | None = None,
+        should_abandon: Callable[[], bool] | None = None,
     ):
         """`workers=0` analyses in this process (with `analyzer`, or one made here): for tests and debugging.
 
@@ -117,6 +119,8 @@ class Scanner:
         self.should_stop = should_stop or (lambda: False)
         self.quick = quick
         self.on_searchable = on_searchable or (lambda: False)
+        self.should_abandon = should_abandon or (lambda: False)
+        self.abandoned = False  # stopped at once: tracks in flight dropped, the index not refreshed
         self._settled: set[bytes] = set()  # files done with in this scan: analysed whole, or failed for good
         self._refreshed: float | None = None  # when on_searchable last ran, while quick tracks are completed
 
@@ -143,7 +147,8 @@ class Scanner:
             progress = ScanProgress(files_total=len(unsearchable), phase="quick")
             self.on_progress(progress)
             self._analyse_all([dataclasses.replace(job, quick=True) for job in unsearchable], report, progress)
-            report.index_rebuilt = self.on_searchable() or report.index_rebuilt
+            if not self.abandoned:
+                report.index_rebuilt = self.on_searchable() or report.index_rebuilt
             report.searchable_after = time.perf_counter() - start
             self._refreshed = time.perf_counter()
             jobs = [job for job in jobs if job.path not in self._settled]
@@ -202,8 +207,9 @@ class Scanner:
     def _analyse_here(self, jobs: list[Job], report: ScanReport, progress: ScanProgress) -> None:
         use_analyzer(self.analyzer or TrackAnalyzer(self.bundle, threads=None))
         for job in self._jobs_in_order(jobs):
-            if self.should_stop():
+            if self.should_stop() or self.should_abandon():
                 report.cancelled = True
+                self.abandoned = self.should_abandon()
                 return
             self._commit(*analyse(job), report, progress)
 
@@ -244,7 +250,10 @@ class Scanner:
                         running[pool.submit(analyse, job)] = job
                 if not running:
                     return []
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                done, _ = wait(running, timeout=ABANDON_POLL, return_when=FIRST_COMPLETED)
+                if self.should_abandon():
+                    self._abandon(pool, report)
+                    return []
                 for future in done:
                     job = running.pop(future)
                     try:
@@ -258,6 +267,24 @@ class Scanner:
                     # Finish the tracks already started (their work is kept), start no more.
                     report.cancelled = True
         return []
+
+    def _abandon(self, pool: ProcessPoolExecutor, report: ScanReport) -> None:
+        """Stop now (the app is quitting): the workers are ended mid-track, their tracks left for the next
+        scan, which finds them unchanged-but-unindexed like any file it has not seen."""
+        self.abandoned = report.cancelled = True
+        # The executor joins its workers at shutdown and at interpreter exit, which would wait for the
+        # tracks in flight: they are terminated first. (`_processes` is the executor's own table of them;
+        # Python 3.14 has `terminate_workers()` for this.)
+        processes = list((pool._processes or {}).values())
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(1.0)
+            if process.is_alive():
+                process.kill()
+                process.join(1.0)
+        pool.shutdown(wait=False, cancel_futures=True)
+        log.info("scan abandoned: the tracks in flight are left for the next scan")
 
     def _commit(self, job: Job, result: TrackResult | None, reason: str | None, report, progress) -> None:
         start = time.perf_counter()
@@ -288,7 +315,12 @@ class Scanner:
         progress.files_done += 1
         progress.current = display(job.path)
         self.on_progress(progress)
-        if not job.quick and self._refreshed is not None and time.perf_counter() - self._refreshed >= REFRESH_EVERY:
+        if (
+            not job.quick
+            and self._refreshed is not None
+            and time.perf_counter() - self._refreshed >= REFRESH_EVERY
+            and not self.should_abandon()
+        ):
             report.index_rebuilt = self.on_searchable() or report.index_rebuilt
             self._refreshed = time.perf_counter()
 

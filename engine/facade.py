@@ -233,9 +233,10 @@ class Engine:
             )
         return found
 
-    def _titled(self, title: str) -> int:
-        """The one track titled `title` (any case), or the one whose title contains it (for `similar`, where a
-        person names the track; elsewhere a track is an id or a path, never guessed)."""
+    def titled(self, title: str) -> int:
+        """The id of the one track titled `title` (any case), or of the one whose title contains it; several
+        such tracks is an error that names them. For `similar`, where a person names the track (elsewhere a
+        track is an id or a path, never guessed)."""
         found = self._library.catalog.tracks_titled(title, limit=6) if title.strip() else []
         if not found:
             raise TrackNotFoundError(
@@ -354,7 +355,7 @@ class Engine:
         if known is not None:
             track_id = known
         elif isinstance(text, str) and not text.isdigit() and not os.path.exists(text):
-            track_id = self._titled(text)  # neither an id nor a path: a title
+            track_id = self.titled(text)  # neither an id nor a path: a title
         else:
             track_id = self._track_id(track)
         with self._lock:

@@ -55,7 +55,7 @@ def served(bundle, tmp_path_factory):
     music = root / "music"
     music.mkdir()
     render_midi(music / "drums.flac", bpm=120, program=30, melody=[52, 55, 57], drums=True, bass=True, seconds=40)
-    render_midi(music / "piano.flac", bpm=80, program=0, melody=[60, 64, 67], seconds=40)
+    render_midi(music / "piano.flac", bpm=80, program=0, melody=[60, 64, 67], seconds=40, tags={"title": "Piano Study"})
     render_midi(music / "synth.ogg", bpm=128, program=81, melody=[57, 60, 64], drums=True, seconds=40)
     frames = np.zeros((250, 72, 128, 3), np.uint8)
     for i in range(len(frames)):
@@ -272,6 +272,30 @@ def test_similar_beats_and_fit(client, served):
     fit = client.post("/v1/fit", json={"track_id": drums, "start": 5.0, "length": 9.5}).json()
     assert fit["end"] - fit["start"] == pytest.approx(9.5) and fit["on_downbeat"] and fit["short_by"] == 0
     assert min(abs(np.array(beats["downbeats"]) - fit["start"])) < 0.001
+
+
+def test_similar_to_a_title_or_a_file_from_outside_the_library(client, served, tmp_path):
+    engine = served["engine"]
+    piano = engine.track(served["music"] / "piano.flac").id
+    by_title = client.post("/v1/similar", json={"title": "piano study", "k": 2})  # any case
+    assert by_title.status_code == 200, by_title.text
+    assert piano not in [r["track_id"] for r in by_title.json()["results"]]
+    before = engine.status().tracks
+    temp = render_midi(tmp_path / "client temp.wav", bpm=124, program=81, melody=[57, 60, 64], drums=True, seconds=20)
+    outside = client.post("/v1/similar", json={"reference": str(temp), "k": 3, "length": 8.0})
+    assert outside.status_code == 200, outside.text
+    results = outside.json()["results"]
+    assert len(results) == 3 and Path(results[0]["path"]).name in {"synth.ogg", "drums.flac"}  # drums and synth
+    assert all(r["end"] - r["start"] == pytest.approx(8.0, abs=0.05) for r in results)  # each lasts the clip
+    assert engine.status().tracks == before  # analysed for the request, not added
+    for body, status, code in (
+        ({"reference": str(tmp_path / "gone.wav")}, 404, "not_found"),
+        ({"reference": "relative.wav"}, 422, "bad_path"),
+        ({"title": "no such title"}, 404, "not_in_library"),
+        ({"title": "piano", "track_id": piano}, 422, "invalid_request"),
+    ):
+        reply = client.post("/v1/similar", json=body)
+        assert (reply.status_code, reply.json()["error"]["code"]) == (status, code), body
 
 
 def test_fit_renders_the_track_re_edited_to_the_length(client, served, tmp_path):

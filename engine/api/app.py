@@ -104,6 +104,14 @@ class RecommendRequest(_Strict):
 class SimilarRequest(_Strict):
     track_id: int | None = Field(None, ge=1, le=2**62)
     track: MediaPath | None = Field(None, description="a library track, by path (instead of track_id)")
+    title: Annotated[str, Field(min_length=1, max_length=500)] | None = Field(
+        None, description="a library track, by title (exact, any case, else the one title containing it)"
+    )
+    reference: MediaPath | None = Field(
+        None,
+        description="any music file the server can read (a client's temp track): analysed for this request, "
+        "not added to the library",
+    )
     start: Seconds | None = None
     end: Seconds | None = None
     k: int = Field(10, ge=1, le=MAX_K)
@@ -402,13 +410,21 @@ def create_app(engine: Engine, token: str, *, allowed_origins: list[str] | None 
         return rec.to_json() | {"ms": round(1000 * (time.perf_counter() - started), 1)}
 
     @app.post(
-        "/v1/similar", summary="More like a library track, or a part of it", responses=_answers(403, 404, 409, 422, 503)
+        "/v1/similar",
+        summary="More like a track (library id, path or title, or any music file), or a part of it",
+        responses=_answers(403, 404, 409, 422, 503),
     )
     def similar(body: SimilarRequest) -> dict:
-        track_id = track_of(body.track_id, body.track)
-        rec = engine_call(
-            lambda: engine.similar(track_id, start=body.start, end=body.end, k=body.k, length=body.length)
-        )
+        given = [v for v in (body.track_id, body.track, body.title, body.reference) if v is not None]
+        if len(given) != 1:
+            raise ApiError(422, "invalid_request", "give one of track_id, track, title or reference")
+        if body.reference is not None:
+            ref: int | str = _readable_file(body.reference, "reference")
+        elif body.title is not None:
+            ref = engine_call(lambda: engine.titled(body.title))
+        else:
+            ref = track_of(body.track_id, body.track)
+        rec = engine_call(lambda: engine.similar(ref, start=body.start, end=body.end, k=body.k, length=body.length))
         return rec.to_json()
 
     @app.get(

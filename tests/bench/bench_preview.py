@@ -147,42 +147,123 @@ def measure_startup(runs: int = 3) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=60)
-    args = parser.parse_args()
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    results: dict = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        daemon = start_pulseaudio(tmp / "runtime")
-        if daemon is None:
-            print("pulseaudio is not installed (scripts/bench-deps.sh): the drift measurement is skipped")
-        else:
-            os.environ["XDG_RUNTIME_DIR"] = str(tmp / "runtime")
-            os.environ.pop("ALSA_CONFIG_PATH", None)
-            try:
-                results["drift"] = measure_drift(args.seconds, tmp)
-            finally:
-                daemon.kill()
-    results["startup"] = measure_startup()
+def measure_quit(folder: Path, runs: int = 3) -> dict:
+    """Seconds `close()` of the real window takes (what Ctrl+Q does), idle and while a scan of ten one-minute
+    tracks is analysing its second track; how many of the tracks each interrupted scan kept."""
+    from PyQt6.QtCore import QEventLoop, QSettings, QTimer
+    from PyQt6.QtWidgets import QApplication
 
-    if "drift" in results:
-        d = results["drift"]
-        print(f"\nA/V drift over {d['seconds_played']:.1f} s of preview (PulseAudio null sink, real-time clock)")
-        print(f"  music minus picture, every 100 ms after the first second ({d['samples']} samples):")
-        print(
-            f"  median {d['median_abs_ms']:.1f} ms, 95th percentile {d['p95_abs_ms']:.1f} ms, "
-            f"max {d['max_abs_ms']:.1f} ms"
+    from desktop.main_window import MainWindow
+    from desktop.session import Session
+    from media import render_midi
+
+    music = folder / "quit-music"
+    music.mkdir()
+    for i in range(10):
+        render_midi(
+            music / f"{i}.flac", bpm=80 + 8 * i, program=(0, 25, 48, 81, 30)[i % 5], melody=[60, 64], seconds=60
         )
-        print(f"  first second (clocks starting): max {d['first_second_max_ms']:.0f} ms")
-        print(f"  corrections (drift > 40 ms): {d['corrections']}; output latency {d['output_latency_ms']:.0f} ms")
-    s = results["startup"]
+    app = QApplication.instance() or QApplication([])
+
+    def wait_until(done, timeout: float = 300.0) -> None:
+        loop, deadline = QEventLoop(), time.perf_counter() + timeout
+        while not done():
+            if time.perf_counter() > deadline:
+                raise TimeoutError("the window did not get there")
+            QTimer.singleShot(20, loop.quit)
+            loop.exec()
+
+    idle, scanning, kept = [], [], []
+    for run in range(runs):
+        for during_scan, out in ((False, idle), (True, scanning)):
+            data = folder / f"quit-data-{run}-{during_scan}"
+            settings = QSettings(str(data / "window.ini"), QSettings.Format.IniFormat)
+            settings.setValue("api/enabled", "false")
+            session = Session(data)
+            window = MainWindow(session, settings=settings)
+            window.show()
+            wait_until(lambda s=session: s.ready)
+            settled = time.perf_counter() + 3.0  # the models' warm-up, which runs after opening, is done
+            wait_until(lambda until=settled: time.perf_counter() > until)
+            if during_scan:
+                indexed = []
+                session.scanProgress.connect(lambda p, seen=indexed: seen.append(p.indexed))
+                window.add_folder(str(music))
+                wait_until(lambda seen=indexed: bool(seen) and seen[-1] >= 1)
+            t = time.perf_counter()
+            window.close()
+            out.append(time.perf_counter() - t)
+            if during_scan:
+                kept.append(len(session.engine.tracks()))
+            window.deleteLater()
+            app.processEvents()
+    return {
+        "idle_s": float(np.median(idle)),
+        "scanning_s": float(np.median(scanning)),
+        "scanning_max_s": float(np.max(scanning)),
+        "tracks_kept": kept,
+    }
+
+
+def print_drift(d: dict) -> None:
+    print(f"\nA/V drift over {d['seconds_played']:.1f} s of preview (PulseAudio null sink, real-time clock)")
+    print(f"  music minus picture, every 100 ms after the first second ({d['samples']} samples):")
+    print(
+        f"  median {d['median_abs_ms']:.1f} ms, 95th percentile {d['p95_abs_ms']:.1f} ms, max {d['max_abs_ms']:.1f} ms"
+    )
+    print(f"  first second (clocks starting): max {d['first_second_max_ms']:.0f} ms")
+    print(f"  corrections (drift > 40 ms): {d['corrections']}; output latency {d['output_latency_ms']:.0f} ms")
+
+
+def print_startup(s: dict) -> None:
     print("\nStart-up, from launching the process (median of 3, offscreen)")
     print(f"  Python interpreter alone:            {s['python_alone_s']:.2f} s (baseline)")
     print(f"  to an interactive window:            {s['window_interactive_s']:.2f} s (target <= 2 s)")
     print(f"  to the model being ready:            {s['model_ready_s']:.2f} s")
-    out = REPO / "bench-results" / "preview.json"
+
+
+def print_quit(q: dict) -> None:
+    print("\nQuitting: window.close(), what Ctrl+Q does (median of 3)")
+    print(f"  idle:                                {q['idle_s']:.2f} s (baseline)")
+    print(
+        f"  while a scan analyses:               {q['scanning_s']:.2f} s "
+        f"(max {q['scanning_max_s']:.2f} s; target < 1 s)"
+    )
+    print(f"  tracks each interrupted scan kept:   {q['tracks_kept']} of 10 (the rest: the next scan)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--only", choices=("drift", "startup", "quit"), help="one measurement alone")
+    args = parser.parse_args()
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    wanted = {args.only} if args.only else {"drift", "startup", "quit"}
+    results: dict = {}
+    if "drift" in wanted:
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            daemon = start_pulseaudio(tmp / "runtime")
+            if daemon is None:
+                print("pulseaudio is not installed (scripts/bench-deps.sh): the drift measurement is skipped")
+            else:
+                os.environ["XDG_RUNTIME_DIR"] = str(tmp / "runtime")
+                os.environ.pop("ALSA_CONFIG_PATH", None)
+                try:
+                    results["drift"] = measure_drift(args.seconds, tmp)
+                finally:
+                    daemon.kill()
+    if "startup" in wanted:
+        results["startup"] = measure_startup()
+    if "quit" in wanted:
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ.setdefault("NEEDLEDROP_CONFIG_DIR", str(Path(tmp) / "config"))
+            results["quit"] = measure_quit(Path(tmp))
+
+    for name, show in (("drift", print_drift), ("startup", print_startup), ("quit", print_quit)):
+        if name in results:
+            show(results[name])
+    out = REPO / "bench-results" / f"preview{'-' + args.only if args.only else ''}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(f"\nwritten to {out.relative_to(REPO)}")

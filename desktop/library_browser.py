@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PyQt6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, QUrl
+from PyQt6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, QUrl, pyqtSignal
 from PyQt6.QtGui import QAction, QDesktopServices, QGuiApplication
 from PyQt6.QtWidgets import (
     QAbstractItemView,
@@ -96,7 +96,10 @@ class _Sorter(QSortFilterProxyModel):
 
 
 class LibraryBrowser(QDialog):
-    """Every track of the library: click a heading to sort, type to filter (any column)."""
+    """Every track of the library: click a heading to sort, type to filter (any column); double-click a track,
+    or right-click it, for music like it."""
+
+    moreLikeThis = pyqtSignal(object)  # Track
 
     def __init__(self, tracks: list[Track], parent: QWidget | None = None):
         super().__init__(parent)
@@ -123,6 +126,9 @@ class LibraryBrowser(QDialog):
         header.setStretchLastSection(True)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._menu)
+        self.table.doubleClicked.connect(
+            lambda index: self.moreLikeThis.emit(self.model.tracks[self.proxy.mapToSource(index).row()])
+        )
         self.count = QLabel()
         self.count.setObjectName("muted")
         layout = QVBoxLayout(self)
@@ -154,6 +160,9 @@ class LibraryBrowser(QDialog):
         if track is None:
             return
         menu = QMenu(self)
+        like = QAction("Find music like this", menu)
+        like.triggered.connect(lambda: self.moreLikeThis.emit(track))
+        menu.addAction(like)
         reveal = QAction("Reveal in folder", menu)
         reveal.triggered.connect(lambda: reveal_in_folder(track.path))
         copy = QAction("Copy path", menu)

@@ -503,6 +503,7 @@ class MainWindow(QMainWindow):
 
         def show(tracks) -> None:
             self.browser = LibraryBrowser(tracks, self)
+            self.browser.moreLikeThis.connect(lambda t: self.more_like(t.id, t.title or Path(t.path).name))
             self.browser.show()
 
         self.session.tracks(show)

@@ -331,6 +331,9 @@ def test_the_library_browser_sorts_filters_and_copies_paths(qtbot, window):
     assert browser.count.text() == f"1 of {len(TRACKS)} tracks"
     copy_path(browser.shown_tracks()[0].path)
     assert QApplication.clipboard().text() == browser.shown_tracks()[0].path
+    piano = browser.shown_tracks()[0]  # found by its title: music like it, in the main window
+    like = wait_results(qtbot, window, lambda: browser.table.doubleClicked.emit(browser.proxy.index(0, 0)))
+    assert window.results.heading.text() == f"More like “{piano.title}”" and piano.id not in [r.track_id for r in like]
 
 
 def test_chips_remove_constraints_and_balance_asks_again(qtbot, window, media):

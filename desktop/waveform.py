@@ -13,7 +13,7 @@ from desktop.theme import ACCENT
 from engine.media.playback import PlaybackAudio, waveform
 
 RULER = 15  # pixels of the time ruler above the waveform
-RANGE_DB = 48.0  # the drawing spans this many dB below full scale: a quiet track is drawn small, not flat
+RANGE_DB = 36.0  # the drawing spans this many dB below full scale: a quiet track is drawn small, not flat
 TICK_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600)  # seconds between labelled ticks
 MIN_TICK_PX = 56  # labels need about this much room
 MIN_BEAT_PX = 4.0  # beats closer than this are not drawn (bars still are)
@@ -112,7 +112,6 @@ class WaveformView(QWidget):
         mid, half = (top + self.height()) / 2, (self.height() - top) / 2 - 2
         region = QRectF(float(self._x(self.start)), top, max(2.0, float(self._x(self.length))), self.height() - top)
         painter.fillRect(region, QColor(ACCENT.red(), ACCENT.green(), ACCENT.blue(), 60))
-        self._paint_grid(painter, top)
         up, down = level(np.maximum(self.peaks[:, 1], 0)), level(np.maximum(-self.peaks[:, 0], 0))
         step = self.width() / len(self.peaks)
         for i in range(len(self.peaks)):
@@ -120,6 +119,7 @@ class WaveformView(QWidget):
             inside = region.left() <= x <= region.right()
             painter.setPen(QColor(170, 200, 240) if inside else QColor(95, 95, 100))
             painter.drawLine(QPointF(x, mid - up[i] * half), QPointF(x, mid + down[i] * half))
+        self._paint_grid(painter, top)  # over the waveform: a bar line reads through a loud passage
         painter.setPen(QPen(ACCENT, 2))
         painter.drawRect(region)
         if self.playhead is not None:

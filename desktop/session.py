@@ -45,6 +45,7 @@ from training.bootstrap.demo import Demo, build_demo
 
 log = logging.getLogger(__name__)
 
+KEEP_FITTED = 64  # fitted renders kept for previews (a few MB each)
 PREVIEW_CACHE = 4  # decoded tracks kept for instant A/B switching (about 46 MB per four minutes)
 
 
@@ -53,6 +54,15 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, (NeedledropError, OSError)):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
+
+
+def _prune(folder: Path, keep: Path) -> None:
+    """Fitted renders beyond the newest KEEP_FITTED go (each with its grid); `keep` always stays."""
+    renders = sorted(folder.glob("*.wav"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    for old in renders[KEEP_FITTED:]:
+        if old != keep:
+            for path in (old, old.with_suffix(".json")):
+                path.unlink(missing_ok=True)
 
 
 class _Signals(QObject):
@@ -318,19 +328,20 @@ class Session(QObject):
     ) -> None:
         """The chosen track fitted to the clip (re-edited to its length, levelled, ducked under its speech),
         as the export with "Fit music to each clip" writes it, decoded for preview. Renders are kept in the
-        data folder by what makes them, so a clip previewed again, or exported, costs nothing more."""
+        data folder by what makes them (the files as they are now included: a track or clip replaced in
+        place is rendered anew), so a clip previewed again costs nothing more; the newest KEEP_FITTED stay."""
         engine = self.engine
-        length = clip["clip_out"] - clip["clip_in"]
-        made_of = [chosen["track_id"], round(chosen["start"], 3), round(length, 3), clip["path"], clip["clip_in"]]
-        if loudness != DEFAULT_LOUDNESS:  # (renders made before the target could be set keep their names)
-            made_of.append(loudness)
-        key = hashlib.sha1(json.dumps(made_of).encode()).hexdigest()[:16]
-        target = Path(engine.data_dir) / "fitted" / f"{key}.wav"
-        grid = target.with_suffix(".json")  # the edit's beats, which only the render knows
+        folder = Path(engine.data_dir) / "fitted"
 
         def work() -> Fitted:
+            length = clip["clip_out"] - clip["clip_in"]
+            files = [(os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in (chosen["path"], clip["path"])]
+            made_of = [chosen["track_id"], round(chosen["start"], 3), round(length, 3), clip["path"], clip["clip_in"]]
+            made_of += [loudness, files]
+            target = folder / f"{hashlib.sha1(json.dumps(made_of).encode()).hexdigest()[:16]}.wav"
+            grid = target.with_suffix(".json")  # the edit's beats, which only the render knows
             if not (target.is_file() and grid.is_file()):
-                target.parent.mkdir(parents=True, exist_ok=True)
+                folder.mkdir(parents=True, exist_ok=True)
                 edit = engine.fitted_music(
                     chosen["track_id"],
                     video=clip["path"],
@@ -341,6 +352,7 @@ class Session(QObject):
                     loudness=loudness,
                 )
                 atomic.write_text(grid, json.dumps(engine.edit_beats(chosen["track_id"], edit).to_json()))
+                _prune(folder, keep=target)
             beats = json.loads(grid.read_text())
             return Fitted(str(target), Engine.playback_audio(target), beats["beats"], beats["downbeats"])
 

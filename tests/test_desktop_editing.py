@@ -326,3 +326,18 @@ def test_quitting_during_a_scan_drops_the_tracks_in_flight_and_the_next_scan_has
     assert 1 <= len(more) < 6 and library.catalog.errors() == []
     report = library.scan(workers=2, quick=False)  # the next scan: the dropped tracks, like any new ones
     assert report.indexed == 6 - len(more) and library.index_is_current()
+
+
+def test_old_fitted_renders_are_pruned_with_their_grids(tmp_path):
+    from desktop.session import KEEP_FITTED, _prune
+
+    for i in range(KEEP_FITTED + 5):
+        for suffix in (".wav", ".json"):
+            path = tmp_path / f"{i:03}{suffix}"
+            path.write_bytes(b"x")
+            os.utime(path, ns=(i * 10**9, i * 10**9))
+    oldest = tmp_path / "000.wav"  # just made, in this story: kept whatever its age
+    _prune(tmp_path, keep=oldest)
+    left = sorted(p.stem for p in tmp_path.glob("*.wav"))
+    assert left == ["000"] + [f"{i:03}" for i in range(5, KEEP_FITTED + 5)]
+    assert sorted(p.stem for p in tmp_path.glob("*.json")) == left  # each render with its grid

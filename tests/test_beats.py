@@ -144,3 +144,41 @@ def test_beats_are_stored_by_the_scan_and_found_for_older_tracks(bundle, rendere
     assert library.catalog.beats(track["id"]) is None
     again = library.beats(track["id"])
     assert np.allclose(again.times, stored.times) and library.catalog.beats(track["id"]) is not None
+
+
+@pytest.fixture(scope="module")
+def band() -> np.ndarray:
+    """44 s of a General MIDI band (guitar, bass, drums) at the scan's rate, at full level throughout."""
+    from scipy.signal import resample_poly
+
+    from media import MIDI_RATE, midi_samples
+
+    raw = midi_samples(bpm=112, program=25, melody=[52, 55, 59, 64], drums=True, bass=True, seconds=44)
+    return resample_poly(raw, SR, MIDI_RATE).astype(np.float32)
+
+
+def _ending(band: np.ndarray, gain_db: np.ndarray, silent_from: float) -> np.ndarray:
+    wave = band * (10 ** (gain_db / 20)).astype(np.float32)
+    wave[int(silent_from * SR) :] = 0.0
+    return wave
+
+
+def test_a_fade_out_is_found_where_it_begins_and_fits_end_before_it(band):
+    t = np.arange(len(band)) / SR
+    fading = np.where(t < 28.0, 0.0, -60.0 * (t - 28.0) / 14.0)  # from 28 s, down 60 dB in 14 s
+    analysis = dsp.analyse(_ending(band, fading, 42.0), SR)
+    beats = track_beats(analysis)
+    assert 27.0 <= beats.fade_at <= 30.0  # where the level has fallen by FADE_DB: about 29.4 s
+    assert beats.times[-1] > 33.0  # beats are still heard well into the fade: they alone would allow it
+    assert music_end(beats, analysis.duration) == beats.fade_at
+    fit = fit_to_length(beats, analysis.duration, near=30.0, length=12.0)  # the best part: the outro
+    assert fit.end <= beats.fade_at and fit.on_downbeat
+    assert Beats.to_json(beats)["fade_at"] == round(beats.fade_at, 3)
+
+
+def test_endings_that_do_not_fade_have_no_fade(band):
+    t = np.arange(len(band)) / SR
+    cut = dsp.analyse(_ending(band, np.zeros_like(t), 40.0), SR)  # stops dead, then silence
+    coda = dsp.analyse(_ending(band, np.where(t < 30.0, 0.0, -20.0), 44.0), SR)  # a quiet coda that stays quiet
+    full = dsp.analyse(band, SR)  # full level to the last sample
+    assert [track_beats(a).fade_at for a in (cut, coda, full)] == [None, None, None]

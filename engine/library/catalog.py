@@ -103,12 +103,13 @@ def probabilities_of_bytes(raw: bytes | None) -> np.ndarray | None:
 
 def _insert_beats(conn: sqlite3.Connection, track_id: int, beats: Beats) -> None:
     conn.execute(
-        "INSERT OR REPLACE INTO beats(track_id, bpm, times, downbeats) VALUES (?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO beats(track_id, bpm, times, downbeats, fade_at) VALUES (?, ?, ?, ?, ?)",
         (
             track_id,
             float(beats.bpm),
             np.asarray(beats.times, "<f8").tobytes(),
             np.asarray(beats.downbeats, "<f8").tobytes(),
+            beats.fade_at,
         ),
     )
 
@@ -518,11 +519,11 @@ class Catalog:
 
     def beats(self, track_id: int) -> Beats | None:
         """The stored beats of a track, or None when it was scanned before beats were (see `put_beats`)."""
-        rows = self._query("SELECT bpm, times, downbeats FROM beats WHERE track_id = ?", (int(track_id),))
+        rows = self._query("SELECT bpm, times, downbeats, fade_at FROM beats WHERE track_id = ?", (int(track_id),))
         if not rows:
             return None
-        bpm, times, downbeats = rows[0]
-        return Beats(np.frombuffer(times, "<f8").copy(), np.frombuffer(downbeats, "<f8").copy(), bpm)
+        bpm, times, downbeats, fade_at = rows[0]
+        return Beats(np.frombuffer(times, "<f8").copy(), np.frombuffer(downbeats, "<f8").copy(), bpm, fade_at)
 
     def put_beats(self, track_id: int, beats: Beats) -> None:
         with self.transaction() as conn:

@@ -159,6 +159,12 @@ ALTER TABLE tracks ADD COLUMN quick INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX tracks_quick ON tracks(quick) WHERE quick;
 """
 
+# Where each track's fade-out begins (engine/media/beats.py fade_start); NULL for tracks scanned before it
+# was measured (their fits keep to the last beat heard until a full rescan).
+FADE = """
+ALTER TABLE beats ADD COLUMN fade_at REAL;
+"""
+
 MIGRATIONS = (
     Migration("create-tables", CREATE_TABLES),  # schema 1
     Migration("segment-tags", SEGMENT_TAGS),  # schema 2
@@ -171,4 +177,5 @@ MIGRATIONS = (
     Migration("drums", DRUMS),
     Migration("loudness-lufs", LOUDNESS_LUFS),
     Migration("quick-analysis", QUICK),
+    Migration("fade-start", FADE),
 )

@@ -12,10 +12,10 @@ Fit to length: a clip of `length` seconds wants music that starts where a phrase
 clip. The in point is a stored downbeat, preferably one that starts a 4- or 8-bar phrase counted from the
 first downbeat, near the recommended start, and early enough that the music still plays when the clip
 ends: within a beat of the last beat heard (no beat is kept where the track has faded or rung out into
-silence) and `TAIL_SECONDS` before the file ends. A gradual fade-out is not measured (no loudness over time
-is stored), so a start in the outro is avoided only as far as the clip then outlasts the track. The
-recommendation, the app's preview and the export all take their in point from `fit_to_length`, so what is
-heard is what is exported.
+silence), before a fade-out begins (`fade_start`: where the level last stands within `FADE_DB` of the
+track's body, when it then falls steadily to `FADE_DEPTH_DB` below it), and `TAIL_SECONDS` before the file
+ends. The recommendation, the app's preview and the export all take their in point from `fit_to_length`,
+so what is heard is what is exported.
 """
 
 from __future__ import annotations
@@ -39,12 +39,14 @@ class Beats:
     times: np.ndarray  # seconds, ascending
     downbeats: np.ndarray  # seconds, a subset of `times`
     bpm: float
+    fade_at: float | None = None  # where a fade-out begins (`fade_start`); None: no fade, or not measured
 
     def to_json(self) -> dict:
         return {
             "bpm": round(self.bpm, 2),
             "beats": [round(float(t), 4) for t in self.times],
             "downbeats": [round(float(t), 4) for t in self.downbeats],
+            "fade_at": None if self.fade_at is None else round(self.fade_at, 3),
         }
 
 
@@ -123,16 +125,52 @@ def _bar_phase(analysis: TrackAnalysis, times: np.ndarray, period_s: float) -> i
     return int(np.argmax(score))
 
 
+# A fade-out, read from the level over time (mean square per envelope frame, averaged over LEVEL_WINDOW):
+FADE_DB = 6.0  # the fade has begun once the level is this far below the track's body (its median level)
+FADE_DEPTH_DB = 15.0  # ... if it goes on to end at least this far below it
+FADE_MIN_SECONDS = 3.0  # and takes at least this long (a cut to silence drops within one window)
+FADE_FALLING = 0.8  # the share of seconds on the way down in which the level falls: a fade, not a quiet coda
+LEVEL_WINDOW = 2.0  # seconds
+AUDIBLE_DB = 60.0  # below the loudest reading by more than this: silence (the file's trailing digital zeros)
+
+
+def fade_start(analysis: TrackAnalysis) -> float | None:
+    """Seconds into the track where a fade-out (or a long ring-out) begins: the last moment the level stands
+    within `FADE_DB` of the body of the track, when what follows falls steadily, for `FADE_MIN_SECONDS` or
+    more, to `FADE_DEPTH_DB` or more below the body. None for an ending that does not fade (a cut, a final
+    chord at full level, a quiet coda that stays quiet)."""
+    n = max(1, int(round(LEVEL_WINDOW * analysis.fps)))
+    power = np.asarray(analysis.power, np.float64)
+    if len(power) < 4 * n:
+        return None
+    level = 10 * np.log10(np.convolve(power, np.ones(n) / n, mode="valid") + 1e-20)  # reading i: frames i..i+n-1
+    audible = np.flatnonzero(level > level.max() - AUDIBLE_DB)
+    body = float(np.median(level[audible]))
+    last = int(audible[-1])
+    loud = np.flatnonzero(level[: last + 1] >= body - FADE_DB)
+    if not len(loud):
+        return None
+    begin = int(loud[-1])
+    tail = level[begin : last + 1]
+    if (last - begin) / analysis.fps < FADE_MIN_SECONDS or tail.min() > body - FADE_DEPTH_DB:
+        return None
+    steps = tail[:: max(1, int(round(analysis.fps)))]  # a reading a second: beats move the level within one
+    if np.mean(np.diff(steps) < 0) < FADE_FALLING:
+        return None
+    return float((begin + n / 2) / analysis.fps)  # the middle of the last window at the body's level
+
+
 def track_beats(analysis: TrackAnalysis, measured: Descriptors | None = None) -> Beats:
     """Beat and downbeat times of a whole analysed track (empty for music without a steady pulse), at the
     tempo of its descriptors (`measured`, computed when not given): the one tempo the track shows."""
     envelope = analysis.envelope.astype(np.float64)
+    fade = fade_start(analysis)
     if len(envelope) < 8 or onset_rate(envelope, analysis.fps) == 0:  # a drone, silence: no pulse to follow
-        return Beats(np.zeros(0), np.zeros(0), 0.0)
+        return Beats(np.zeros(0), np.zeros(0), 0.0, fade)
     measured = measured or descriptors(analysis)
     bpm, clarity = measured.tempo_bpm, measured.pulse_clarity
     if bpm <= 0 or clarity <= 0.05:
-        return Beats(np.zeros(0), np.zeros(0), 0.0)
+        return Beats(np.zeros(0), np.zeros(0), 0.0, fade)
     period = analysis.fps * 60.0 / bpm
     frames = _refine(envelope, _track(envelope, period), period)
     times = np.asarray(_frame_time(analysis, frames), dtype=np.float64)
@@ -144,7 +182,7 @@ def track_beats(analysis: TrackAnalysis, measured: Descriptors | None = None) ->
     if len(heard):
         times = times[heard[0] : heard[-1] + 1]
     phase = _bar_phase(analysis, times, 60.0 / bpm)
-    return Beats(times, times[phase::BEATS_PER_BAR], bpm)
+    return Beats(times, times[phase::BEATS_PER_BAR], bpm, fade)
 
 
 @dataclass(frozen=True)
@@ -166,10 +204,12 @@ OFF_PHRASE_COST = {8: 0.0, 4: 0.2, 1: 0.5}  # a start on an 8-bar phrase, a 4-ba
 
 def music_end(beats: Beats, duration: float) -> float:
     """Where the music can be counted on to play until: a beat after the last beat heard (a fade-out or
-    a ring-out has none), and `TAIL_SECONDS` before the end of the file."""
+    a ring-out has none), where a fade-out begins, and `TAIL_SECONDS` before the end of the file."""
     end = duration - TAIL_SECONDS
     if len(beats.times) and beats.bpm > 0:
         end = min(end, float(beats.times[-1]) + 60.0 / beats.bpm)
+    if beats.fade_at is not None:
+        end = min(end, beats.fade_at)
     return end
 
 

@@ -884,7 +884,9 @@ class MainWindow(QMainWindow):
             self.preview.set_track(audio, start, label, loudness=chosen.get("loudness"))
             self.session.beats(
                 chosen["track_id"],
-                lambda grid: self.preview.waveform.set_grid(grid.times, grid.downbeats) if still_chosen() else None,
+                lambda grid: (
+                    self.preview.waveform.set_grid(grid.times, grid.downbeats, grid.fade_at) if still_chosen() else None
+                ),
             )
 
         self.session.load_audio(chosen["path"], loaded, failed)

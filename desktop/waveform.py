@@ -58,6 +58,7 @@ class WaveformView(QWidget):
         self.loudness: float | None = None  # the track's integrated loudness (LUFS), as the scan measured it
         self.beats = np.zeros(0)
         self.downbeats = np.zeros(0)
+        self.fade_at: float | None = None  # where the track's fade-out begins, as the scan found it
         self.start = 0.0
         self.length = 0.0
         self.movable = True  # False for a fitted edit: its region is the whole edit
@@ -85,12 +86,14 @@ class WaveformView(QWidget):
         self.duration = audio.duration if audio is not None else 0.0
         self.loudness = loudness
         self.beats = self.downbeats = np.zeros(0)
+        self.fade_at = None
         self.movable = movable
         self._set_hint()
         self.update()
 
-    def set_grid(self, beats: np.ndarray, downbeats: np.ndarray) -> None:
+    def set_grid(self, beats: np.ndarray, downbeats: np.ndarray, fade_at: float | None = None) -> None:
         self.beats, self.downbeats = np.asarray(beats, float), np.asarray(downbeats, float)
+        self.fade_at = fade_at
         self.update()
 
     def set_region(self, start: float, length: float) -> None:
@@ -120,6 +123,11 @@ class WaveformView(QWidget):
             painter.setPen(QColor(170, 200, 240) if inside else QColor(95, 95, 100))
             painter.drawLine(QPointF(x, mid - up[i] * half), QPointF(x, mid + down[i] * half))
         self._paint_grid(painter, top)  # over the waveform: a bar line reads through a loud passage
+        if self.fade_at is not None:  # the fade-out, which no clip's music ends in: dimmed
+            fade = QRectF(float(self._x(self.fade_at)), top, self.width(), self.height() - top)
+            painter.fillRect(fade, QColor(0, 0, 0, 110))
+            painter.setPen(QColor(150, 150, 155))
+            painter.drawText(fade.adjusted(4, 0, 0, 0), Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft, "fade")
         painter.setPen(QPen(ACCENT, 2))
         painter.drawRect(region)
         if self.playhead is not None:

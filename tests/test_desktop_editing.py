@@ -55,6 +55,30 @@ def test_a_dropped_start_lands_on_the_nearest_downbeat_that_still_lasts_the_clip
     assert snap(3.0, np.zeros(0), latest=10.0) == 3.0  # no grid: where it was dropped
 
 
+def test_the_fade_out_is_dimmed_on_the_waveform(qtbot):
+    from desktop.waveform import WaveformView
+    from engine.media.playback import PlaybackAudio
+
+    noise = np.random.default_rng(0).normal(0, 6000, (20 * 8000, 2)).clip(-32767, 32767).astype(np.int16)
+    wave = WaveformView()
+    qtbot.addWidget(wave)
+    wave.resize(400, 80)
+    wave.set_audio(PlaybackAudio("noise.wav", noise, 8000))
+    wave.set_region(2.0, 5.0)
+
+    def brightness(image, seconds: tuple[float, float]) -> float:
+        xs = range(int(seconds[0] / 20 * 400), int(seconds[1] / 20 * 400))
+        return float(np.mean([image.pixelColor(x, 50).lightness() for x in xs]))
+
+    plain = wave.grab().toImage()
+    wave.set_grid(np.zeros(0), np.zeros(0), fade_at=15.0)
+    faded = wave.grab().toImage()
+    assert brightness(faded, (16, 19.5)) < 0.7 * brightness(plain, (16, 19.5))  # the fade, dimmed
+    assert brightness(faded, (8, 14)) == brightness(plain, (8, 14))  # the rest as it was
+    wave.set_audio(None)
+    assert wave.fade_at is None  # a new track starts without the old one's fade
+
+
 def _column_colour(image, x: float, y: int) -> tuple[int, int, int]:
     """The most yellow pixel within a pixel of `x` (lines land on whole pixels)."""
     pixels = [image.pixelColor(int(round(x)) + dx, y) for dx in (-1, 0, 1)]

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("Needledrop")
     apply_dark_theme(app)
     session = Session(data_dir_for(args.data_dir, Preferences.read(stored_settings())))
-    window = MainWindow(session)
+    window = MainWindow(session, data_dir_given=bool(args.data_dir))
     window.show()
     QTimer.singleShot(0, lambda: log.info("interactive %.2f s after start", time.perf_counter() - started))
 

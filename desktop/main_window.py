@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import json
 import logging
+import os
 from pathlib import Path
 
 from PyQt6.QtCore import QByteArray, QSettings, Qt, QTimer, pyqtSignal
@@ -94,10 +95,11 @@ class MainWindow(QMainWindow):
     exported = pyqtSignal(str)  # the path of a timeline file just written
     fitted = pyqtSignal()  # the fitted edit of the chosen track is under the picture
 
-    def __init__(self, session: Session, *, settings: QSettings | None = None):
+    def __init__(self, session: Session, *, settings: QSettings | None = None, data_dir_given: bool = False):
         super().__init__()
         self.session = session
         self.settings = settings or stored_settings()
+        self.data_dir_given = data_dir_given  # --data-dir: the setting does not decide this run's folder
         self.clips: dict[int, TimelineClip] = {}
         self.current: TimelineClip | None = None
         self.setWindowTitle("Needledrop")
@@ -406,13 +408,15 @@ class MainWindow(QMainWindow):
         clips = [dict(self.clips[i].to_json(), id=i) for i in self.timeline.order() if i in self.clips]
         return copy.deepcopy({"clips": clips, "current": self.current.id if self.current else None})
 
-    def _record(self, text: str, merge: str | None = None) -> None:
-        """Save the timeline; what changed since the last step becomes an undoable step named `text`."""
+    def _record(self, text: str, merge: str | None = None, clip: int | None = None) -> None:
+        """Save the timeline; what changed since the last step becomes an undoable step named `text`, made on
+        `clip` (default: the selected one)."""
         if self._restoring:
             return
         after = self._snapshot()
         if after["clips"] != self._state["clips"]:
-            self.undo_stack.push(TimelineEdit(self, text, self._state, after, merge))
+            clip = clip if clip is not None else after["current"]
+            self.undo_stack.push(TimelineEdit(self, text, self._state, after, merge, clip))
         self._state = after
         self.save_timeline()
 
@@ -422,9 +426,10 @@ class MainWindow(QMainWindow):
             self._state = self._snapshot()
             self.save_timeline()
 
-    def restore_state(self, state: dict) -> None:
+    def restore_state(self, state: dict, select: int | None = None) -> None:
         """Put the timeline back as `state` has it (undo and redo): clips, their order, points, prompts,
-        balance and chosen tracks; the clip the step was made on is selected and shown as it now is."""
+        balance and chosen tracks; `select` (the clip the step was made on, if it is in `state`, else the
+        one `state` had selected) is selected and shown as it now is."""
         self._restoring = True
         try:
             wanted = {entry["id"]: entry for entry in state["clips"]}
@@ -439,14 +444,15 @@ class MainWindow(QMainWindow):
                     continue
                 old = clip.to_json()
                 for key, value in fields.items():
-                    setattr(clip, key, value)
+                    if old.get(key) != value:  # (an unchanged pick stays the same object: its loads still land)
+                        setattr(clip, key, value)
                 asked = ("clip_in", "clip_out", "prompt", "balance")
                 if any(old[k] != fields.get(k, old[k]) for k in asked):
                     clip.answer = None  # its results answer another question now
                 shown_changed |= clip is self.current and old != clip.to_json()
                 self.timeline.update_clip(clip)
             self.timeline.set_order(list(wanted))
-            target = state.get("current")
+            target = select if select in wanted else state.get("current")
             if self.current is not None and self.current.id == target:
                 if shown_changed:
                     self._show_clip(self.current)
@@ -610,29 +616,35 @@ class MainWindow(QMainWindow):
         clip = self.clips.get(clip_id)
         if clip is not None:
             self._take_clip(clip_id)
-            self._record(f"Remove {Path(clip.path).name}")
+            self._record(f"Remove {Path(clip.path).name}", clip=clip_id)
 
     def _take_clip(self, clip_id: int) -> None:
+        """Off the timeline (its history is kept for an undo that brings it back)."""
         item = self.timeline.item_of(clip_id)
         if item is not None:
-            self.timeline.takeItem(self.timeline.row(item))
+            self.timeline.takeItem(self.timeline.row(item))  # the selection moves on: `_select` shows it
         self.clips.pop(clip_id, None)
-        self.histories.pop(clip_id, None)
         if self.current is not None and self.current.id == clip_id:
-            self.current = None
-            self.preview.set_clip(None)
-            self.preview.set_track(None, 0.0)
-            self.results.set_results([], "Results")
-            self.results.set_shortlist([])
-            self._show_history()
+            self._select(None)
 
     def _select(self, clip_id: int | None) -> None:
         clip = self.clips.get(clip_id) if clip_id is not None else None
-        if clip is self.current:
+        if clip is self.current and clip is not None:
             return
         self.current = clip
         if clip is not None:
             self._show_clip(clip)
+        else:
+            self._show_no_clip()
+
+    def _show_no_clip(self) -> None:
+        """No clip selected (the last one removed): nothing of a clip stays on screen."""
+        self.preview.set_clip(None)
+        self.preview.set_track(None, 0.0)
+        self.inout.set_range(0.0, 0.0, 0.0)
+        self.results.set_results([], "Results")
+        self.results.set_shortlist([])
+        self._show_history()
 
     def _show_clip(self, clip: TimelineClip) -> None:
         """Everything the window shows of a clip: its picture, points, prompt, track and results."""
@@ -756,6 +768,8 @@ class MainWindow(QMainWindow):
         self.histories.setdefault(clip_id, History()).add(answer)
         if clip is not None:
             clip.answer = answer
+            if answer.like is None:
+                self._replace_chosen(clip, answer.recommendation.results)
         if clip is self.current:
             self._show_answer(answer)
             self.resultsShown.emit()
@@ -836,22 +850,35 @@ class MainWindow(QMainWindow):
         self.results.select(0 if row < 0 else row + step)
 
     def _result_chosen(self, result: Result) -> None:
+        """The user moved to a result: it is the clip's pick, from the start the result gives."""
         clip = self.current
-        chosen = Session.choose(result)
+        chosen = Session.choose(result, clip.length if clip is not None else None)
         if clip is not None:
             kept = clip.chosen
-            if kept and kept["track_id"] == result.track_id:
-                if kept.get("placed", kept["start"]) == result.start:
-                    return  # the pick as it was, shown again: a start moved by hand stays where it was put
-                clip.chosen = chosen  # placed anew by the engine for the clip's new length: part of that edit
-                self._settle()
-            else:
-                clip.chosen = chosen
-                self._record(f"Choose {chosen['title']}", merge="choose")
+            if kept and (kept["track_id"], kept["start"]) == (result.track_id, result.start):
+                return  # the pick as it is
+            clip.chosen = chosen
+            self._record(f"Choose {chosen['title']}", merge="choose")
             self.timeline.update_clip(clip)
         # Selecting only puts the track under the picture (Space plays); a preview that is playing goes on,
         # now with this track: A/B from the same playhead.
         self._preview_track(chosen)
+
+    def _replace_chosen(self, clip: TimelineClip, results: list[Result]) -> None:
+        """The clip's pick, placed anew where the engine now places it, when the clip's length changed since
+        it was placed (the new in and out points were the edit; this follows from it). A start dragged by
+        hand stays while the length does."""
+        kept = clip.chosen
+        if not kept or abs(kept.get("placed_for", clip.length) - clip.length) < 1e-6:
+            return
+        result = next((r for r in results if r.track_id == kept["track_id"]), None)
+        if result is None:
+            return
+        clip.chosen = Session.choose(result, clip.length)
+        self._settle()
+        self.timeline.update_clip(clip)
+        if clip is self.current:
+            self._preview_track(clip.chosen)
 
     def _preview_track(self, chosen: dict) -> None:
         """The chosen track under the picture: from its start, or fitted to the clip as the export will be."""
@@ -974,10 +1001,20 @@ class MainWindow(QMainWindow):
                 self.api = None
                 self._show_status()
             self._start_api()
-        if data_dir_for(None, new) != self.session.data_dir:
-            self.notice.show_message(
-                "info", f"The library data folder {data_dir_for(None, new)} is used from the next start."
-            )
+        if new.data_dir != old.data_dir:
+            self._data_dir_notice(new)
+
+    def _data_dir_notice(self, new: Preferences) -> None:
+        """The data folder setting changed: say when it takes effect, or what overrides it."""
+        if os.environ.get("NEEDLEDROP_DATA_DIR"):
+            text = "NEEDLEDROP_DATA_DIR is set: it decides the data folder while it is set, not this setting."
+        elif self.data_dir_given:
+            text = "Needledrop was started with --data-dir: the data folder setting is used when it starts without it."
+        elif (target := data_dir_for(None, new)) != self.session.data_dir:
+            text = f"The library data folder {target} is used from the next start."
+        else:
+            return
+        self.notice.show_message("info", text)
 
     def _switch_output(self, device: int | None) -> None:
         self.device = device

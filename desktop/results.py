@@ -153,6 +153,7 @@ class ResultsPanel(QWidget):
             button.setEnabled(False)
             button.clicked.connect(signal.emit)
         self.setAcceptDrops(True)
+        self._quiet = False  # the selection moves to show the pick, not because the user picked
         self.answer: list[Result] = []  # the latest results, whichever tab shows
         self.shortlist: list[Result] = []
         self._answer_text = ("Results", "")
@@ -224,7 +225,11 @@ class ResultsPanel(QWidget):
         self.table.horizontalScrollBar().setValue(0)
         rows = [i for i, r in enumerate(results) if r.track_id == keep_track]
         if rows:
-            self.table.selectRow(rows[0])
+            self._quiet = True  # showing the pick, not picking: no `chosen`
+            try:
+                self.table.selectRow(rows[0])
+            finally:
+                self._quiet = False
         self._show_details(results[rows[0]] if rows else None)  # the details are the selected track's
 
     def set_rendered(self, track_id: int | None, path: str | None = None) -> None:
@@ -248,7 +253,8 @@ class ResultsPanel(QWidget):
     def _moved(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if current.isValid():
             self._show_details(self.model.results[current.row()])
-            self.chosen.emit(self.model.results[current.row()])
+            if not self._quiet:
+                self.chosen.emit(self.model.results[current.row()])
 
     def _show_details(self, r: Result | None) -> None:
         if r is None:

@@ -267,15 +267,15 @@ class Session(QObject):
         self._latest_only("results", work, on_done, on_failed)
 
     @staticmethod
-    def choose(result: Result) -> dict:
+    def choose(result: Result, length: float | None = None) -> dict:
         """What a clip keeps of the result picked for it. Its start is the result's, which the engine placed
-        for the clip's length: the preview plays from it and the export writes it as it is."""
+        for the clip's `length`: the preview plays from it and the export writes it as it is."""
         return {
             "track_id": result.track_id,
             "path": result.path,
             "title": result.title or Path(result.path).name,
-            "start": result.start,
-            "placed": result.start,  # where the engine put it: "start" moves when the user drags it
+            "start": result.start,  # moved when the user drags it
+            "placed_for": length,  # the clip length it was placed for: a new length places it anew
             "loudness": result.loudness_lufs,
         }
 

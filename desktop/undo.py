@@ -18,13 +18,16 @@ MERGING = ("balance", "choose")  # edits that come in runs: slider stops, arrowi
 
 
 class Restorable(Protocol):
-    def restore_state(self, state: dict) -> None: ...
+    def restore_state(self, state: dict, select: int | None = None) -> None: ...
 
 
 class TimelineEdit(QUndoCommand):
-    def __init__(self, owner: Restorable, text: str, before: dict, after: dict, merge: str | None = None):
+    def __init__(
+        self, owner: Restorable, text: str, before: dict, after: dict, merge: str | None = None, clip: int | None = None
+    ):
         super().__init__(text)
         self.owner = owner
+        self.clip = clip  # the clip the edit was made on: undo and redo show it where it exists
         self.before, self.after = copy.deepcopy(before), copy.deepcopy(after)
         self.merge = merge if merge in MERGING else None
         self._done = True  # pushed after the edit was made: the first redo has nothing to do
@@ -39,16 +42,11 @@ class TimelineEdit(QUndoCommand):
         self.setText(other.text())  # named for where the run ended ("Choose" the last track)
         return True
 
-    @property
-    def clip(self) -> int | None:
-        """The clip the edit was made on (the one selected)."""
-        return self.after.get("current")
-
     def redo(self) -> None:
         if self._done:
             self._done = False
             return
-        self.owner.restore_state(self.after)
+        self.owner.restore_state(self.after, select=self.clip)
 
     def undo(self) -> None:
-        self.owner.restore_state(self.before)
+        self.owner.restore_state(self.before, select=self.clip)  # where the edit was made, not what is selected

@@ -365,3 +365,57 @@ def test_old_fitted_renders_are_pruned_with_their_grids(tmp_path):
     left = sorted(p.stem for p in tmp_path.glob("*.wav"))
     assert left == ["000"] + [f"{i:03}" for i in range(5, KEEP_FITTED + 5)]
     assert sorted(p.stem for p in tmp_path.glob("*.json")) == left  # each render with its grid
+
+
+# ---- what the window shows stays the selected clip's ----------------------------------------------------------
+
+
+def test_removing_the_last_clip_clears_the_window_and_undo_brings_it_back(qtbot, window, media):
+    wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["slow"]]))
+    window.results.select(0)
+    qtbot.waitUntil(lambda: window.preview.track is not None, timeout=20_000)
+    window.remove_action.trigger()
+    assert window.current is None and window.preview.clip_path is None and window.preview.track is None
+    assert window.results.model.results == [] and not window.inout.isEnabled()
+    window.undo_action.trigger()
+    assert window.current is not None and window.preview.clip_path == str(media["slow"])
+    qtbot.waitUntil(lambda: window.preview.track is not None, timeout=20_000)  # its pick, under it again
+
+
+def _type_prompt(qtbot, window, text: str) -> None:
+    window.prompt.edit.clear()
+    qtbot.keyClicks(window.prompt.edit, text)
+    qtbot.keyClick(window.prompt.edit, Qt.Key.Key_Return)
+
+
+def test_undo_shows_the_clip_the_edit_was_made_on(qtbot, window, media):
+    wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["slow"], media["fast"]]))
+    slow = window.current
+    fast = next(c for c in window.clips.values() if c is not slow)
+    wait_results(qtbot, window, lambda: window.timeline.setCurrentItem(window.timeline.item_of(fast.id)))
+    wait_results(qtbot, window, lambda: _type_prompt(qtbot, window, "techno"))
+    window.timeline.setCurrentItem(window.timeline.item_of(slow.id))  # then back to the other clip
+    window.undo_action.trigger()  # undoes the prompt of the clip it was typed for, and shows that clip
+    assert window.current is fast and fast.prompt == "" and window.prompt.text == ""
+
+
+def test_a_dragged_start_stays_through_tabs_clips_and_searches(qtbot, window, media):
+    wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["slow"], media["fast"]]))
+    slow = window.current
+    fast = next(c for c in window.clips.values() if c is not slow)
+    window.results.select(0)
+    wave = window.preview.waveform
+    qtbot.waitUntil(lambda: len(wave.downbeats) > 2, timeout=20_000)
+    moved = float(next(t for t in wave.downbeats if abs(t - slow.chosen["start"]) > 1 and t < wave._latest()))
+    wave.startChanged.emit(moved)  # as a drag ends
+    assert slow.chosen["start"] == moved and window.undo_stack.undoText() == "Move the music's start"
+    window.toggle_shortlist()  # the shortlist keeps the result as it came, from the engine's start
+    window.results.tabs.setCurrentIndex(1)
+    window.results.tabs.setCurrentIndex(0)
+    assert slow.chosen["start"] == moved
+    wait_results(qtbot, window, lambda: window.timeline.setCurrentItem(window.timeline.item_of(fast.id)))
+    window.timeline.setCurrentItem(window.timeline.item_of(slow.id))
+    qtbot.waitUntil(lambda: window.preview.track is not None, timeout=20_000)
+    assert slow.chosen["start"] == moved == window.preview.track_start
+    wait_results(qtbot, window, lambda: _type_prompt(qtbot, window, "piano"))  # new words, same length
+    assert slow.chosen["start"] == moved

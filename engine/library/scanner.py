@@ -251,9 +251,6 @@ class Scanner:
                 if not running:
                     return []
                 done, _ = wait(running, timeout=ABANDON_POLL, return_when=FIRST_COMPLETED)
-                if self.should_abandon():
-                    self._abandon(pool, report)
-                    return []
                 for future in done:
                     job = running.pop(future)
                     try:
@@ -263,6 +260,9 @@ class Scanner:
                         pool.shutdown(wait=False, cancel_futures=True)
                         return lost
                     self._commit(*outcome, report, progress)
+                if self.should_abandon():  # (the tracks just finished are kept)
+                    self._abandon(pool, report)
+                    return []
                 if self.should_stop() and not report.cancelled:
                     # Finish the tracks already started (their work is kept), start no more.
                     report.cancelled = True

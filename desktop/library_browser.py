@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PyQt6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, QUrl, pyqtSignal
+from PyQt6.QtCore import QSortFilterProxyModel, Qt, QUrl, pyqtSignal
 from PyQt6.QtGui import QAction, QDesktopServices, QGuiApplication
 from PyQt6.QtWidgets import (
     QAbstractItemView,
@@ -20,6 +20,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from desktop.table_model import ListTableModel
 from desktop.timecode import format_timecode
 from desktop.wording import counted
 from engine.records import Track
@@ -32,23 +33,15 @@ def _folder(track: Track) -> str:
     return Path(track.display).parent.name
 
 
-class TracksModel(QAbstractTableModel):
+class TracksModel(ListTableModel):
     def __init__(self, tracks: list[Track]):
-        super().__init__()
-        self.tracks = tracks
+        super().__init__(COLUMNS, tracks)
         # Made once: filtering and sorting ask for every cell, many times over, at 100,000 tracks.
         self.rows = [[values[c] for c in COLUMNS] for values in map(self._values, tracks)]
 
-    def rowCount(self, parent: QModelIndex | None = None) -> int:
-        return 0 if parent is not None and parent.isValid() else len(self.tracks)
-
-    def columnCount(self, parent: QModelIndex | None = None) -> int:
-        return len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
+    @property
+    def tracks(self) -> list[Track]:
+        return self.items
 
     def _values(self, t: Track) -> dict[str, tuple[str, object]]:
         """Per column: (what is shown, what it sorts by)."""

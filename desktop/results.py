@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from PyQt6.QtCore import QAbstractTableModel, QMimeData, QModelIndex, Qt, QUrl, pyqtSignal
+from PyQt6.QtCore import QMimeData, QModelIndex, Qt, QUrl, pyqtSignal
 from PyQt6.QtGui import QAction
 from PyQt6.QtWidgets import (
     QAbstractItemView,
@@ -22,6 +22,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from desktop.table_model import ListTableModel
 from desktop.timecode import format_timecode
 from engine.records import Result
 
@@ -35,28 +36,20 @@ def _clock(seconds: float) -> str:
     return format_timecode(seconds)[3:8]  # MM:SS
 
 
-class ResultsModel(QAbstractTableModel):
+class ResultsModel(ListTableModel):
     def __init__(self):
-        super().__init__()
-        self.results: list[Result] = []
+        super().__init__(COLUMNS)
         self.rendered: dict[int, str] = {}  # track id -> the fitted WAV of it that the preview plays
         self.starred: set[int] = set()  # track ids on the clip's shortlist
 
+    @property
+    def results(self) -> list[Result]:
+        return self.items
+
     def set_results(self, results: list[Result]) -> None:
         self.beginResetModel()
-        self.results = list(results)
+        self.items = list(results)
         self.endResetModel()
-
-    def rowCount(self, parent: QModelIndex | None = None) -> int:
-        return 0 if parent is not None and parent.isValid() else len(self.results)
-
-    def columnCount(self, parent: QModelIndex | None = None) -> int:
-        return len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
 
     # A result dragged out of the window is its music file, for an editor's timeline or a file manager: the
     # edit fitted to the clip when the preview plays one (what the export would write), else the track.

@@ -69,7 +69,7 @@ class Length:
     max_seconds: float | None
 
 
-PREFERENCE = " (preference)"  # ends a key's chip: it re-ranks, it never filters
+PREFERENCE = " (preference)"  # ends the chip of what re-ranks and never filters (a key, a soft exclusion)
 
 
 @dataclass(frozen=True)
@@ -555,7 +555,7 @@ def _negations(s: str, claims: _Claims) -> list[_Found]:
             elif item.kind == "tag":
                 group, tag = item.value
                 hard = tag in DRUM_TAGS and DRUMS_FILTER_IS_HARD
-                label = f"no {tag}" if hard else f"no {tag} (preference)"
+                label = f"no {tag}" if hard else f"no {tag}{PREFERENCE}"
                 found.append(_Found(span, Exclude(label, span, hard, tag, group), **edit))
             else:
                 name = item.value.lower()

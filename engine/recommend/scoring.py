@@ -70,20 +70,6 @@ class Parts:
         return self.similarity + self.preferences + self.tags + self.feel
 
 
-def score(
-    index: SegmentIndex,
-    candidates: Candidates,
-    constraints: Sequence[Constraint],
-    tags: TagIndex,
-    tag_scores: np.ndarray | None,
-    feels: tuple[Feel, ...] = (),
-    similarity_weight: float = 1.0,
-) -> np.ndarray:
-    """Per candidate segment: similarity, less missed preferences, plus its track's tag match and the match
-    of its energy and mood with the words' feel."""
-    return score_parts(index, candidates, constraints, tags, tag_scores, feels, similarity_weight).total
-
-
 def score_parts(
     index: SegmentIndex,
     candidates: Candidates,
@@ -93,7 +79,8 @@ def score_parts(
     feels: tuple[Feel, ...] = (),
     similarity_weight: float = 1.0,
 ) -> Parts:
-    """`score`, term by term."""
+    """Per candidate segment, term by term: similarity, less missed preferences, plus its track's tag match
+    and the match of its energy and mood with the words' feel (`Parts.total` is the score)."""
     zeros = np.zeros(len(candidates.rows), np.float32)
     if not len(candidates.rows):
         return Parts(zeros, zeros, zeros, zeros)

@@ -283,6 +283,8 @@ class Scanner:
             if process.is_alive():
                 process.kill()
                 process.join(1.0)
+            if process.is_alive():
+                log.warning("scan worker %s (pid %s) did not stop", process.name, process.pid)
         pool.shutdown(wait=False, cancel_futures=True)
         log.info("scan abandoned: the tracks in flight are left for the next scan")
 

@@ -26,18 +26,21 @@ import numpy as np
 from engine.tags import TagIndex
 
 # Raised whenever a formula or constant below changes: libraries then measure every stored segment again.
-VERSION = 4
+VERSION = 5
 ENERGY_UP = ("fast", "loud", "party", "drums", "beat")
 ENERGY_DOWN = ("slow", "quiet", "soft", "mellow", "ambient")
 MOOD_UP = ("happy",)
 MOOD_DOWN = ("sad",)
 TAGS = tuple(dict.fromkeys(ENERGY_UP + ENERGY_DOWN + MOOD_UP + MOOD_DOWN))  # the tags the two axes read
 TAG_GAIN = 4.0  # musicnn's probabilities are low-contrast: a 0.25 difference is a clear one
-# Of energy. Tempo orders the renders' energy as well as the tags do (AUC 0.92-0.99) and is what links a
-# clip's pace to the music, but its estimate is an octave off for a third of held-out renders
-# (tests/bench/bench_tempo.py) and on slow real recordings (Wesnoth's "sad" and "love theme" read as 127
-# and 163 BPM): a small share keeps the link without letting octave errors decide.
-TEMPO_SHARE = 0.2
+# Of energy. Tempo orders the renders' energy as well as the tags do (AUC 0.92-0.99), but its estimate is an
+# octave off for a third of held-out renders (tests/bench/bench_tempo.py) and on slow real recordings
+# (Wesnoth's "sad" and "love theme" read as 127 and 163 BPM), where it orders energy backwards (AUC 0.30
+# dev, 0.34 test). On the real dev split (tests/bench/eval_feel_real.py) a share of 0.2 gave energy AUC 0.71,
+# mood P@5 0.43 and a calm/frantic clip check of 60/70 % lively; a share of 0 gave 0.75, 0.46 and 50/80 %
+# (test, reported: 0.76 -> 0.78, 0.26 -> 0.30, 60/90 % both). So none, until the tempo is octave-true: a clip's
+# pace reaches the music through the picture's feel (engine/recommend/feel.py) matched to this energy.
+TEMPO_SHARE = 0.0
 # Of energy: brightness, the treble share of the power (engine/media/dsp.py). On the real recordings of
 # tests/bench/real_set.py it orders energetic titles above calm, tender and sad ones with AUC 0.82 (dev),
 # better than musicnn's energy tags there; onset rate reached 0.71 and the tempo estimate 0.36 (octave

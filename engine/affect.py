@@ -38,8 +38,10 @@ TAG_GAIN = 4.0  # musicnn's probabilities are low-contrast: a 0.25 difference is
 # (Wesnoth's "sad" and "love theme" read as 127 and 163 BPM), where it orders energy backwards (AUC 0.30
 # dev, 0.34 test). On the real dev split (tests/bench/eval_feel_real.py) a share of 0.2 gave energy AUC 0.71,
 # mood P@5 0.43 and a calm/frantic clip check of 60/70 % lively; a share of 0 gave 0.75, 0.46 and 50/80 %
-# (test, reported: 0.76 -> 0.78, 0.26 -> 0.30, 60/90 % both). So none, until the tempo is octave-true: a clip's
-# pace reaches the music through the picture's feel (engine/recommend/feel.py) matched to this energy.
+# (test, reported: 0.76 -> 0.78, 0.26 -> 0.30, 60/90 % both). On the renders, whose tempo is mostly right, it
+# costs a little (energy AUC dev 0.82 -> 0.80, test 0.85 -> 0.83, tests/bench/bench_feel.py); the targets are
+# real music's. So none, until the tempo is octave-true: a clip's pace reaches the music through the
+# picture's feel (engine/recommend/feel.py) matched to this energy.
 TEMPO_SHARE = 0.0
 # Of energy: brightness, the treble share of the power (engine/media/dsp.py). On the real recordings of
 # tests/bench/real_set.py it orders energetic titles above calm, tender and sad ones with AUC 0.82 (dev),

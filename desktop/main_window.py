@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from PyQt6.QtCore import QByteArray, QSettings, Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import QAction, QKeySequence, QUndoStack
+from PyQt6.QtGui import QUndoStack
 from PyQt6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -33,13 +33,13 @@ from desktop.history import History
 from desktop.inout import InOutEditor
 from desktop.library_browser import LibraryBrowser
 from desktop.library_panel import ErrorsDialog, LibraryPanel, describe_report
+from desktop.menus import build_menus
 from desktop.music_output import MusicOutput
 from desktop.preview import PreviewPanel
 from desktop.prompt_bar import PromptBar
 from desktop.results import ResultsPanel
 from desktop.session import Answer, Fitted, Query, Session
 from desktop.settings_dialog import Preferences, SettingsDialog, data_dir_for, stored_settings
-from desktop.shortcuts import ShortcutSheet
 from desktop.timeline import TimelineClip, TimelineStrip
 from desktop.undo import TimelineEdit
 from desktop.wording import counted
@@ -127,7 +127,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.status_label)
 
         self._build_layout()
-        self._build_actions()
+        build_menus(self)
         self._connect()
         self._restore_window()
         if self.music.error:
@@ -178,119 +178,6 @@ class MainWindow(QMainWindow):
         self.rows.setStretchFactor(0, 1)
         self.setCentralWidget(self.rows)
 
-    def _build_actions(self) -> None:
-        menu = self.menuBar().addMenu("&File")
-        add = QAction("Add clips…", self, shortcut=QKeySequence.StandardKey.Open)
-        add.triggered.connect(self.choose_clips)
-        menu.addAction(add)
-        export = QAction("Export timeline…", self, shortcut=QKeySequence("Ctrl+E"))
-        export.triggered.connect(self.choose_export)
-        menu.addAction(export)
-        # Editors import few audio formats (no Opus or Ogg in Premiere or Final Cut): collecting copies the
-        # music beside the timeline, as WAV where the editor cannot read the file, and points there.
-        self.collect_action = QAction("Collect music with the timeline", self, checkable=True)
-        self.collect_action.setChecked(self.settings.value("export/collect", "true") == "true")
-        self.collect_action.toggled.connect(
-            lambda on: self.settings.setValue("export/collect", "true" if on else "false")
-        )
-        menu.addAction(self.collect_action)
-        # A track that is right but the wrong length: re-edited to each clip on its own bars, levelled and
-        # ducked under the clip's dialogue, as WAVs in the collect folder (engine/reedit).
-        self.fit_action = QAction("Fit music to each clip (re-edit, level, duck)", self, checkable=True)
-        # Set before the signal is connected: restoring the setting is not a toggle to act on.
-        self.fit_action.setChecked(self.settings.value("export/fit", "false") == "true")
-        self.fit_action.toggled.connect(self._fit_toggled)
-        menu.addAction(self.fit_action)
-        like = QAction("Find music like a file…", self, shortcut=QKeySequence("Ctrl+Shift+O"))
-        like.setToolTip("Any music file, from anywhere: analysed now, not added to the library")
-        like.triggered.connect(self.choose_reference)
-        menu.addAction(like)
-        quit_action = QAction("Quit", self, shortcut=QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
-        menu.addAction(quit_action)
-        self._build_edit_menu()
-        self._build_view_menu()
-        # The preview's keys live in a menu of their own, so that the menus (and the shortcut sheet made from
-        # them) list every key the window answers to.
-        playback = self.menuBar().addMenu("&Playback")
-        for text, key, slot in (
-            ("Play or pause", Qt.Key.Key_Space, self.preview.toggle),
-            ("Next result", Qt.Key.Key_Down, lambda: self._step_result(1)),
-            ("Previous result", Qt.Key.Key_Up, lambda: self._step_result(-1)),
-            ("Set the in point at the playhead", Qt.Key.Key_I, self._in_at_playhead),
-            ("Set the out point at the playhead", Qt.Key.Key_O, self._out_at_playhead),
-            ("Add to or take off the shortlist", Qt.Key.Key_S, self.toggle_shortlist),
-        ):
-            action = QAction(text, self, shortcut=QKeySequence(key))
-            action.triggered.connect(slot)
-            playback.addAction(action)
-        help_menu = self.menuBar().addMenu("&Help")
-        sheet = QAction("Keyboard shortcuts", self, shortcut=QKeySequence("Ctrl+/"))
-        sheet.triggered.connect(lambda: ShortcutSheet(self.menuBar(), self).exec())
-        help_menu.addAction(sheet)
-
-    def _build_edit_menu(self) -> None:
-        edit = self.menuBar().addMenu("&Edit")
-        # Held here: PyQt does not hand these actions to their parent, and would delete them with the last
-        # Python reference.
-        self.undo_action = self.undo_stack.createUndoAction(self, "Undo")
-        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
-        self.redo_action = self.undo_stack.createRedoAction(self, "Redo")
-        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-        edit.addActions([self.undo_action, self.redo_action])
-        edit.addSeparator()
-        # Delete belongs to the timeline: in the prompt or a timecode it deletes text, as it should.
-        self.remove_action = QAction(
-            "Remove the clip from the timeline", self, shortcut=QKeySequence.StandardKey.Delete
-        )
-        self.remove_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        self.remove_action.triggered.connect(self.timeline.remove_current)
-        self.timeline.addAction(self.remove_action)
-        edit.addAction(self.remove_action)
-        for text, key, step in (("Move the clip earlier", "Ctrl+[", -1), ("Move the clip later", "Ctrl+]", 1)):
-            action = QAction(text, self, shortcut=QKeySequence(key))
-            action.triggered.connect(lambda _=False, step=step: self.timeline.move_current(step))
-            edit.addAction(action)
-        prompt = QAction("Edit the prompt", self, shortcut=QKeySequence("Ctrl+F"))
-        prompt.triggered.connect(lambda: (self.prompt.edit.setFocus(), self.prompt.edit.selectAll()))
-        edit.addAction(prompt)
-        edit.addSeparator()
-        settings = QAction("Settings…", self, shortcut=QKeySequence("Ctrl+,"))
-        settings.triggered.connect(self.open_settings)
-        edit.addAction(settings)
-
-    def _build_view_menu(self) -> None:
-        view = self.menuBar().addMenu("&View")
-        browse = QAction("Browse the library…", self, shortcut=QKeySequence("Ctrl+L"))
-        browse.triggered.connect(self.browse_library)
-        view.addAction(browse)
-        view.addSeparator()
-        self.panel_actions: dict[str, QAction] = {}
-        for name, widget, key in (
-            ("Music folders", self.library_panel, "Ctrl+1"),
-            ("Results", self.results, "Ctrl+2"),
-            ("Timeline", self.rows.widget(1), "Ctrl+3"),
-        ):
-            action = QAction(name, self, shortcut=QKeySequence(key), checkable=True, checked=True)
-            action.toggled.connect(widget.setVisible)
-            view.addAction(action)
-            self.panel_actions[name] = action
-        view.addSeparator()
-        for text, key, slot in (
-            ("Back to the previous results", "Alt+Left", self.go_back),
-            ("Forward to the next results", "Alt+Right", self.go_forward),
-        ):
-            action = QAction(text, self, shortcut=QKeySequence(key))
-            action.triggered.connect(slot)
-            view.addAction(action)
-        shortlist = QAction("Results or shortlist", self, shortcut=QKeySequence("Ctrl+4"))
-        shortlist.triggered.connect(lambda: self.results.tabs.setCurrentIndex(1 - self.results.tabs.currentIndex()))
-        view.addAction(shortlist)
-        view.addSeparator()
-        reset = QAction("Reset the layout", self)
-        reset.triggered.connect(self.reset_layout)
-        view.addAction(reset)
-
     def reset_layout(self) -> None:
         """Every panel shown, at the sizes a new window has."""
         for action in self.panel_actions.values():
@@ -323,8 +210,8 @@ class MainWindow(QMainWindow):
         self.right_button.clicked.connect(lambda: self.timeline.move_current(1))
         self.inout.rangeChosen.connect(self._range_chosen)
         self.inout.invalid.connect(lambda text: self.notice.show_message("warning", text))
-        self.inout.set_in_button.clicked.connect(self._in_at_playhead)
-        self.inout.set_out_button.clicked.connect(self._out_at_playhead)
+        self.inout.set_in_button.clicked.connect(self.in_at_playhead)
+        self.inout.set_out_button.clicked.connect(self.out_at_playhead)
         self.prompt.promptChanged.connect(self._prompt_changed)
         self.prompt.balanceChanged.connect(self._balance_changed)
         self.results.chosen.connect(self._result_chosen)
@@ -678,11 +565,11 @@ class MainWindow(QMainWindow):
         self._record("Change in and out points")
         self.ask()
 
-    def _in_at_playhead(self) -> None:
+    def in_at_playhead(self) -> None:
         if self.current is not None:
             self.inout.set_points(self.preview.picture_time(), self.current.out_point)
 
-    def _out_at_playhead(self) -> None:
+    def out_at_playhead(self) -> None:
         if self.current is not None:
             self.inout.set_points(self.current.clip_in, self.preview.picture_time())
 
@@ -845,7 +732,7 @@ class MainWindow(QMainWindow):
 
     # ---- preview ----
 
-    def _step_result(self, step: int) -> None:
+    def step_result(self, step: int) -> None:
         row = self.results.table.currentIndex().row()
         self.results.select(0 if row < 0 else row + step)
 
@@ -918,7 +805,7 @@ class MainWindow(QMainWindow):
 
         self.session.load_audio(chosen["path"], loaded, failed)
 
-    def _fit_toggled(self, on: bool) -> None:
+    def fit_toggled(self, on: bool) -> None:
         self.settings.setValue("export/fit", "true" if on else "false")
         if self.current is not None and self.current.chosen:  # preview what the export will now write
             self._preview_track(self.current.chosen)

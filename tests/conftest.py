@@ -69,3 +69,31 @@ def planted(bundle, tmp_path_factory):
     pairs = planted_data.generate(root / "media", 320, seed=0, coverage=0.9)
     cache = FeatureCache(root / "cache", FeatureExtractor(bundle))
     return build_featureset(pairs, cache, root / "features", synthesizers(["tags", "data2text"]))
+
+
+# ---- the desktop tests' media, library and window (tests/desktop_support.py) ----
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory) -> dict[str, Path]:
+    from desktop_support import make_media
+
+    return make_media(tmp_path_factory.mktemp("desktop-media"))
+
+
+@pytest.fixture(scope="session")
+def scanned(bundle, media, tmp_path_factory) -> Path:
+    """A data folder whose library holds the five desktop tracks, scanned once for the whole run."""
+    from desktop_support import scan_into
+
+    return scan_into(bundle, media["music"], tmp_path_factory.mktemp("desktop-data"))
+
+
+@pytest.fixture
+def window(qtbot, scanned, tmp_path):
+    """The app's window on a copy of `scanned`, its model open."""
+    from desktop_support import close_window, copy_data, open_window
+
+    win = open_window(qtbot, copy_data(scanned, tmp_path / "data"), tmp_path)
+    yield win
+    close_window(win)

@@ -12,134 +12,15 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PyQt6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QTimer, QUrl
-from PyQt6.QtGui import QDragEnterEvent, QDropEvent
+from PyQt6.QtCore import QPoint, QSettings, Qt, QTimer
 from PyQt6.QtWidgets import QApplication
 
 from desktop.main_window import MainWindow
 from desktop.session import Session
 from desktop.timecode import format_timecode, parse_timecode
-from engine.library import Library
-from media import render_midi, write_video
-
-TRACKS = {  # name -> (bpm, arrangement)
-    "piano.flac": (66, dict(program=0, melody=[60, 64, 67, 72], velocity=60)),
-    "techno.mp3": (140, dict(program=81, melody=[57, 60, 64, 60], beats_per_note=0.5, drums=True, bass=True)),
-    "guitar.ogg": (100, dict(program=25, melody=[52, 56, 59, 64], beats_per_note=0.5)),
-    "strings.m4a": (72, dict(program=48, melody=[55, 59, 62, 67])),
-    "rock.opus": (130, dict(program=30, melody=[52, 55, 57, 59], drums=True, bass=True)),
-}
-
-
-def shapes(seconds: float, speed: float, colour=(40, 90, 200), fps: int = 25) -> np.ndarray:
-    frames = np.zeros((int(seconds * fps), 144, 256, 3), np.uint8)
-    for i in range(len(frames)):
-        t = i / fps
-        frames[i] = colour if int(t * speed) % 2 == 0 else tuple(255 - c for c in colour)
-        x = int((t * speed * 200) % 200)
-        frames[i, 50:100, x : x + 50] = 255
-    return frames
-
-
-@pytest.fixture(scope="session")
-def media(tmp_path_factory):
-    root = tmp_path_factory.mktemp("desktop-media")
-    music = root / "music"
-    music.mkdir()
-    for name, (bpm, arrangement) in TRACKS.items():
-        render_midi(music / name, bpm=bpm, seconds=40, tags={"title": Path(name).stem.title()}, **arrangement)
-    more = root / "more-music"
-    more.mkdir()
-    for i in range(6):
-        render_midi(
-            more / f"extra-{i}.flac",
-            bpm=80 + 12 * i,
-            program=(0, 25, 48, 81, 30, 19)[i],
-            melody=[60, 64, 67],
-            seconds=60,
-        )
-    clips = root / "clips"
-    clips.mkdir()
-    return {
-        "music": music,
-        "more": more,
-        "slow": write_video(clips / "slow.mp4", shapes(12, 0.3), 25),
-        "fast": write_video(clips / "fast.mp4", shapes(12, 2.0, (200, 120, 40)), 25),
-        "not-a-video": _write_text(clips / "notes.mp4", "this is not a video"),
-    }
-
-
-def _write_text(path: Path, text: str) -> Path:
-    path.write_text(text)
-    return path
-
-
-@pytest.fixture(scope="session")
-def scanned(bundle, media, tmp_path_factory) -> Path:
-    """A data folder whose library holds the five tracks, scanned by the engine."""
-    data = tmp_path_factory.mktemp("desktop-data")
-    library = Library(data, bundle)
-    library.add_root(media["music"])
-    library.scan(workers=2)
-    return data
-
-
-def copy_data(scanned: Path, target: Path) -> Path:
-    import shutil
-
-    shutil.copytree(scanned, target)
-    return target
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def open_window(qtbot, data: Path, config: Path) -> MainWindow:
-    session = Session(data)
-    settings = QSettings(str(config / "window.ini"), QSettings.Format.IniFormat)
-    if settings.value("api/port") is None:  # each test window's API on a port of its own
-        settings.setValue("api/port", free_port())
-    window = MainWindow(session, settings=settings)
-    qtbot.addWidget(window)
-    window.show()
-    with qtbot.waitSignal(session.opened, timeout=60_000):
-        pass
-    return window
-
-
-@pytest.fixture
-def window(qtbot, scanned, tmp_path):
-    win = open_window(qtbot, copy_data(scanned, tmp_path / "data"), tmp_path)
-    yield win
-    win.preview.stop()
-    win.session.cancel_scan()
-    win.session.wait()
-
-
-def drop_files(widget, paths: list[Path]) -> None:
-    """What the file manager does: a drag enters, then drops file URLs (stack.md §2: both events are needed)."""
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    target = widget.viewport()
-    point = QPointF(target.rect().center())
-    enter = QDragEnterEvent(
-        point.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
-    )
-    QApplication.sendEvent(target, enter)
-    drop = QDropEvent(point, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(target, drop)
-
-
-def wait_results(qtbot, window, trigger, timeout=60_000):
-    with qtbot.waitSignal(window.resultsShown, timeout=timeout):
-        trigger()
-    return window.results.model.results
-
+from desktop_support import TRACKS, copy_data, drop_files, open_window, wait_results
+from media import render_midi
 
 # ---- the main path: drop, prompt, results, preview, switch ----------------------------------------------------
 

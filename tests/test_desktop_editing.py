@@ -1,7 +1,7 @@
 """The desktop app as an editor works in it all day: the waveform's grid, undo, settings, shortlists, history.
 
 Driven through the real window (offscreen Qt, a null audio device, the built bundle), with the data folder
-and media of test_desktop."""
+and media of tests/desktop_support.py."""
 
 from __future__ import annotations
 
@@ -20,17 +20,8 @@ from PyQt6.QtWidgets import QApplication
 
 from desktop.settings_dialog import Preferences, data_dir_for
 from desktop.waveform import RULER, level, ruler_ticks, snap
+from desktop_support import copy_data, drop_files, free_port, open_window, wait_results
 from media import render_midi
-from test_desktop import (  # noqa: F401 - fixtures, shared so the library is scanned once per run
-    copy_data,
-    drop_files,
-    free_port,
-    media,
-    open_window,
-    scanned,
-    wait_results,
-    window,
-)
 
 # ---- the waveform ---------------------------------------------------------------------------------------------
 

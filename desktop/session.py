@@ -273,7 +273,7 @@ class Session(QObject):
         return {
             "track_id": result.track_id,
             "path": result.path,
-            "title": result.title or Path(result.path).name,
+            "title": result.label,
             "start": result.start,  # moved when the user drags it
             "placed_for": length,  # the clip length it was placed for: a new length places it anew
             "loudness": result.loudness_lufs,
@@ -335,7 +335,8 @@ class Session(QObject):
 
         def work() -> Fitted:
             length = clip["clip_out"] - clip["clip_in"]
-            files = [(os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in (chosen["path"], clip["path"])]
+            stats = [os.stat(p) for p in (chosen["path"], clip["path"])]
+            files = [(st.st_size, st.st_mtime_ns) for st in stats]
             made_of = [chosen["track_id"], round(chosen["start"], 3), round(length, 3), clip["path"], clip["clip_in"]]
             made_of += [loudness, files]
             target = folder / f"{hashlib.sha1(json.dumps(made_of).encode()).hexdigest()[:16]}.wav"

@@ -69,6 +69,11 @@ class ResultsModel(ListTableModel):
         data.setUrls([QUrl.fromLocalFile(path) for path in paths])
         return data
 
+    def restar(self) -> None:
+        """The # column again, after the shortlist changed."""
+        if self.items:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self.items) - 1, 0))
+
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
@@ -77,7 +82,7 @@ class ResultsModel(ListTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return {
                 "#": f"★ {index.row() + 1}" if r.track_id in self.starred else index.row() + 1,
-                "Title": r.title or r.path.rsplit("/", 1)[-1],
+                "Title": r.label,
                 "Artist": r.artist or "",
                 "Length": _clock(r.duration),
                 "Starts": _clock(r.start),
@@ -191,7 +196,7 @@ class ResultsPanel(QWidget):
         if self.showing_shortlist:
             self._show_tab(1, keep_track)
         else:
-            self.model.layoutChanged.emit()  # the stars
+            self.model.restar()
 
     @property
     def showing_shortlist(self) -> bool:
@@ -253,7 +258,7 @@ class ResultsPanel(QWidget):
         if r is None:
             self.details.setText("")
             return
-        name = r.title or r.path.rsplit("/", 1)[-1]
+        name = r.label
         facts = [f"plays {_clock(r.start)}–{_clock(r.end)} of {_clock(r.duration)}"]
         if r.short_by > 0:
             facts.append(f"{r.short_by:.1f} s shorter than the clip")

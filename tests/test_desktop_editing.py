@@ -264,8 +264,11 @@ def test_a_clip_keeps_a_shortlist_that_undoes_and_is_saved(qtbot, window, media)
     results = wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["slow"]]))
     clip, panel = window.current, window.results
     panel.select(1)
+    repainted = []  # the view redraws the rows the model says changed
+    panel.model.dataChanged.connect(lambda first, last, *_: repainted.append((first.row(), last.row(), last.column())))
     window.toggle_shortlist()  # S, or the row's menu
     assert [entry["track_id"] for entry in clip.shortlist] == [results[1].track_id]
+    assert repainted == [(0, len(results) - 1, 0)]  # the # column, every row
     assert panel.tabs.tabText(1) == "Shortlist (1)"
     assert str(panel.model.index(1, 0).data()).startswith("★") and str(panel.model.index(0, 0).data())[0] != "★"
     assert window.undo_stack.undoText() == f"Shortlist {clip.shortlist[0]['title']}"

@@ -47,7 +47,7 @@ class TracksModel(ListTableModel):
         """Per column: (what is shown, what it sorts by)."""
         missing = float("-inf")  # unmeasured values sort first, ascending
         return {
-            "Title": (t.title or Path(t.display).name, (t.title or Path(t.display).name).lower()),
+            "Title": (t.label, t.label.lower()),
             "Artist": (t.artist or "", (t.artist or "").lower()),
             "Album": (t.album or "", (t.album or "").lower()),
             "Length": (format_timecode(t.duration)[3:8], t.duration),

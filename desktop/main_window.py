@@ -396,7 +396,7 @@ class MainWindow(QMainWindow):
 
         def show(tracks) -> None:
             self.browser = LibraryBrowser(tracks, self)
-            self.browser.moreLikeThis.connect(lambda t: self.more_like(t.id, t.title or Path(t.path).name))
+            self.browser.moreLikeThis.connect(lambda t: self.more_like(t.id, t.label))
             self.browser.show()
 
         self.session.tracks(show)
@@ -613,7 +613,7 @@ class MainWindow(QMainWindow):
         )
 
     def more_like_this(self, result: Result) -> None:
-        self.more_like(result.track_id, result.title or Path(result.path).name)
+        self.more_like(result.track_id, result.label)
 
     def choose_reference(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -716,7 +716,7 @@ class MainWindow(QMainWindow):
         if clip is None:
             self.notice.show_message("info", "A shortlist belongs to a clip: add or select a clip first.")
             return
-        name = result.title or Path(result.path).name
+        name = result.label
         kept = [entry for entry in clip.shortlist if entry["track_id"] != result.track_id]
         if len(kept) < len(clip.shortlist):
             clip.shortlist = kept

@@ -89,6 +89,11 @@ class Track:
         """ "Artist – Title", or the file name when the tags say nothing."""
         return " – ".join(x for x in (self.artist, self.title) if x) or Path(self.display).name
 
+    @property
+    def label(self) -> str:
+        """The title, or the file name when the tags have none."""
+        return self.title or Path(self.display).name
+
     def to_json(self) -> dict:
         return msgspec.to_builtins(self) | {"name": self.name}
 

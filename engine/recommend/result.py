@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from engine.recommend.feel import Feel
 from engine.recommend.prompt import ParsedPrompt
@@ -36,6 +37,11 @@ class Result:
     # Analysed by a quick pass from one window only: its start point and measures are provisional until the
     # scan's full analysis completes it (engine/library/analysis.py quick_window).
     quick: bool = False
+
+    @property
+    def label(self) -> str:
+        """The title, or the file name when the tags have none."""
+        return self.title or Path(self.path).name
 
 
 @dataclass

@@ -50,26 +50,33 @@ STYLES = [  # (program, melody, beats per note, drums, bass)
 FORMATS = [".mp3", ".flac", ".m4a", ".ogg", ".opus", ".wav"]
 
 
+def render_track(path: Path, i: int, bpm: float, seconds: float) -> Path:
+    """The i-th style of STYLES at `bpm`, unless a previous run left it."""
+    program, melody, per_note, drums, bass = STYLES[i % len(STYLES)]
+    if not path.exists():
+        render_midi(
+            path,
+            bpm=bpm,
+            program=program,
+            melody=melody,
+            beats_per_note=per_note,
+            drums=drums,
+            bass=bass,
+            seconds=seconds,
+        )
+    return path
+
+
 def make_library(folder: Path, minutes: float) -> list[Path]:
+    """Tracks of 1–2.5 minutes, cycling through the styles and formats, until they last `minutes`."""
     folder.mkdir(parents=True, exist_ok=True)
     files, total, i = [], 0.0, 0
     rng = np.random.default_rng(0)
     while total < minutes * 60:
-        program, melody, per_note, drums, bass = STYLES[i % len(STYLES)]
-        seconds = float(rng.uniform(60, 150))
-        path = folder / f"track-{i:03d}{FORMATS[i % len(FORMATS)]}"
-        if not path.exists():
-            render_midi(
-                path,
-                bpm=float(rng.uniform(60, 160)),
-                program=program,
-                melody=melody,
-                beats_per_note=per_note,
-                drums=drums,
-                bass=bass,
-                seconds=seconds,
-            )
-        files.append(path)
+        # Both numbers are drawn whether or not the file is left from a previous run, so every run makes the
+        # same library.
+        seconds, bpm = float(rng.uniform(60, 150)), float(rng.uniform(60, 160))
+        files.append(render_track(folder / f"track-{i:03d}{FORMATS[i % len(FORMATS)]}", i, bpm, seconds))
         total += seconds
         i += 1
     return files
@@ -91,24 +98,8 @@ def make_minute_tracks(folder: Path, count: int = CLI_TRACKS) -> list[Path]:
     """`count` one-minute tracks in the six formats, styles and tempi as in `make_library`."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(1)
-    files = []
-    for i in range(count):
-        program, melody, per_note, drums, bass = STYLES[i % len(STYLES)]
-        path = folder / f"minute-{i:02d}{FORMATS[i % len(FORMATS)]}"
-        bpm = float(rng.uniform(60, 160))
-        if not path.exists():
-            render_midi(
-                path,
-                bpm=bpm,
-                program=program,
-                melody=melody,
-                beats_per_note=per_note,
-                drums=drums,
-                bass=bass,
-                seconds=60.0,
-            )
-        files.append(path)
-    return files
+    paths = [folder / f"minute-{i:02d}{FORMATS[i % len(FORMATS)]}" for i in range(count)]
+    return [render_track(path, i, float(rng.uniform(60, 160)), 60.0) for i, path in enumerate(paths)]
 
 
 def scan_through_cli(folder: Path) -> float:

@@ -1,50 +1,81 @@
 """Whether a track has drums, measured well enough to filter on: "no drums", "with drums".
 
 musicnn's `drums` tag alone misses most kits (the demo's rock band and latin percussion passed "no drums").
-Two cues are combined by a logistic fit: the drum hits the scan counts (engine/media/dsp.py: broadband jumps
-of the treble, per second, in the track's busiest segment, so drums in one part count) and musicnn's
-strongest `drums` reading over the track's segments.
+The detector is a logistic fit (`drum_detector.json`) of the drum hits the scan counts (engine/media/dsp.py:
+broadband jumps of the treble, per second) in the track's busiest segment, so drums in one part count, and
+of the strength of tags musicnn gives the track (its peak over segments; today only `drums`: a fit on every
+tag learnt the renders' tag habits instead of drums, see tests/bench/bench_drums.py TAGS_READ). Plucked
+guitars and mallets raise the treble like a snare does: they make all 7 of its "has drums" mistakes among
+the test split's 60 drumless renders.
 
-Fitted on the dev renders of tests/bench/bench_drums.py (General MIDI kits, TimGM6mb) and measured on its
-test renders (other works, the FluidR3 SoundFont, half of the drummed ones with recorded breakbeat, tabla
-and hand-percussion loops instead of a kit). A filter is hard only where the measurement behind it is
-reliable on held-out data (precision at least 0.95); `DRUMS_FILTER_IS_HARD` records whether "no drums"
-met that there, and the README gives the figures. Instruments other than drums are read from musicnn's tags
-alone, which are not that reliable: they only re-rank (prompt.py makes them preferences).
+It is fitted by tests/bench/bench_drums.py on dev renders whose drums are known (General MIDI music in three
+SoundFonts with kits from four others, two of them multi-sampled acoustic kits, and patterns the bootstrap
+styles never play) and measured there on test renders of other works in another SoundFont, half of the
+drummed ones with recorded breakbeat, tabla and hand-percussion loops. A filter is hard only where the
+measurement behind it is reliable on held-out data (precision at least 0.95): `DRUMS_FILTER_IS_HARD` follows
+from the held-out precision the bench recorded in the fit file, and the README gives the figures.
+Instruments other than drums are read from musicnn's tags alone, which are not that reliable: they only
+re-rank (prompt.py makes them preferences).
+
+The scan stores each track's busiest drum hits and its tag peaks, so a new fit is applied to a library by
+`Library.backfill_drums` from stored values, without analysing anything again.
 """
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 
 from engine.tags import TagIndex
 
-# Bump when the inputs or the fit change: stored probabilities are then measured again from stored values.
-VERSION = 1
-DRUM_WEIGHTS = (4.2, 5.26)  # on log1p(hits per second), musicnn's drums strength
-DRUM_BIAS = -4.04
-NO_DRUMS_BELOW = 0.4  # "no drums" lets through tracks under this probability (every drummed dev render is above)
-DRUMS_FROM = 0.5  # where a track counts as drummed ("with drums", the why)
-# On the bench_drums.py test split "no drums" at NO_DRUMS_BELOW has precision 0.74, recall 0.85 (musicnn's
-# tag alone: 0.59, 1.0): a General MIDI kit of an unseen SoundFont is often missed (recall of kits 0.4,
-# of recorded loops 0.9). Short of 0.95, so "no drums" re-ranks rather than filters.
-DRUMS_FILTER_IS_HARD = False
+_FIT = json.loads((Path(__file__).with_name("drum_detector.json")).read_text())
+# Bump when the fit changes: stored probabilities are measured again from stored values (backfill_drums).
+VERSION = _FIT["version"]
+NO_DRUMS_BELOW = _FIT["no_drums_below"]  # "no drums" lets through tracks under this probability
+DRUMS_FROM = _FIT["drums_from"]  # where a track counts as drummed ("with drums", the why)
+HARD_FROM_PRECISION = 0.95  # a filter's held-out precision that makes it hard
+DRUMS_FILTER_IS_HARD = (_FIT["held_out"]["no drums"]["precision"] or 0.0) >= HARD_FROM_PRECISION  # None: unmeasured
 DRUM_TAGS = ("drums",)  # the exclusions this detector answers (engine.tags canonical names)
 
+# The first detector (VERSION 1): musicnn's `drums` strength and log1p(busiest hits), and no stored hits.
+# Its stored probability and the stored tags give back the hits it read (`hits_of_version_1`).
+_V1_WEIGHTS, _V1_BIAS = (4.2, 5.26), -4.04
 
-def drum_inputs(segment_hits: np.ndarray, tag_peaks: np.ndarray, tags: TagIndex) -> np.ndarray:
-    """The detector's inputs for one track: its segments' drum hits per second and its tag peaks."""
-    busiest = float(np.max(segment_hits)) if len(segment_hits) else 0.0
-    return np.array([np.log1p(busiest), float(tags.strength(tag_peaks, "drums"))], np.float32)
+
+def _tag_weights(tags: TagIndex) -> np.ndarray:
+    missing = sorted(set(_FIT["tags"]) - set(tags.names))
+    if missing:
+        raise ValueError(f"the drum detector reads tags this bundle lacks ({', '.join(missing)}): refit it")
+    return np.array([_FIT["tags"].get(name, 0.0) for name in tags.names], np.float64)
+
+
+def drum_probability(busiest_hits: np.ndarray | float, tag_peaks: np.ndarray, tags: TagIndex) -> np.ndarray:
+    """P(drums) of tracks from their busiest segment's drum hits per second and their tag peaks (one track:
+    a number and a vector; many: a vector and rows)."""
+    strengths = tags.strengths(np.asarray(tag_peaks, np.float32)).astype(np.float64)
+    z = _FIT["hits"] * np.log1p(np.asarray(busiest_hits, np.float64)) + strengths @ _tag_weights(tags) + _FIT["bias"]
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def first_detector(busiest_hits: np.ndarray, tag_peaks: np.ndarray, tags: TagIndex) -> np.ndarray:
+    """P(drums) as the first detector (VERSION 1) measured it, for comparison (tests/bench/bench_drums.py)."""
+    drums = tags.strength(np.asarray(tag_peaks, np.float32), "drums").astype(np.float64)
+    z = _V1_WEIGHTS[0] * np.log1p(np.asarray(busiest_hits, np.float64)) + _V1_WEIGHTS[1] * drums + _V1_BIAS
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def hits_of_version_1(probability: np.ndarray, tag_peaks: np.ndarray, tags: TagIndex) -> np.ndarray:
+    """The busiest drum hits per second that the first detector read, from the probability it stored (to 3
+    decimals, so 0 and 1 are taken as 0.0005 and 0.9995) and the tags: its logit is linear in both."""
+    p = np.clip(np.asarray(probability, np.float64), 0.0005, 0.9995)
+    drums = tags.strength(np.asarray(tag_peaks, np.float32), "drums").astype(np.float64)
+    log_hits = (np.log(p / (1 - p)) - _V1_BIAS - _V1_WEIGHTS[1] * drums) / _V1_WEIGHTS[0]
+    return np.expm1(np.maximum(log_hits, 0.0))
 
 
 def absent(probability: np.ndarray) -> np.ndarray:
     """How surely each track has no drums, 0..1: 1 under NO_DRUMS_BELOW, 0 from DRUMS_FROM (NaN: unmeasured)."""
     p = np.asarray(probability, np.float64)
     return np.clip((DRUMS_FROM - p) / (DRUMS_FROM - NO_DRUMS_BELOW), 0.0, 1.0)
-
-
-def drum_probability(inputs: np.ndarray) -> np.ndarray:
-    """P(drums) of one track's inputs (a vector) or of many (rows)."""
-    z = np.asarray(inputs, np.float64) @ np.asarray(DRUM_WEIGHTS) + DRUM_BIAS
-    return 1.0 / (1.0 + np.exp(-z))

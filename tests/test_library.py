@@ -17,7 +17,7 @@ import msgspec
 import numpy as np
 import pytest
 
-from engine import affect
+from engine import affect, instruments
 from engine.bundle import load_bundle
 from engine.bundle.manifest import MANIFEST_NAME, encode_manifest
 from engine.library import IndexMissingError, Library, LibraryError
@@ -26,6 +26,7 @@ from engine.library.analysis import QUICK_SECONDS, SkipFile, TrackAnalyzer, quic
 from engine.library.index import SegmentIndex, build_index, read_index_info
 from engine.library.scanner import Scanner
 from engine.recommend import Recommender
+from engine.tags import TagIndex
 from media import render_midi, write_audio, write_video
 
 # file name -> (tempo, arrangement); every common format, with tags
@@ -73,6 +74,10 @@ def expected_segments(seconds: float) -> int:
     patches = -(-round(seconds * 16000) // 48000)
     starts = list(range(0, max(patches - 4, 0) + 1, 2))
     return len(starts) + (starts[-1] + 4 < patches)
+
+
+def library_labels(library: Library) -> list[str]:
+    return library.bundle.labels("musicnn_mtt") + library.bundle.labels("musicnn_msd")
 
 
 def segment_total(library: Library) -> int:
@@ -143,6 +148,30 @@ def test_energy_and_mood_measured_by_an_older_formula_are_measured_again(library
     assert library.catalog.affect_version() == affect.VERSION
     assert not library.ensure_index()  # and only once
     assert library.scan(workers=1).indexed == 0  # from the stored tags: nothing was analysed again
+
+
+def test_drums_the_first_detector_measured_are_measured_again_from_what_it_stored(library, music):
+    library.add_root(music)
+    library.scan(workers=2)
+    scanned = {i: (hits, p) for i, hits, p, _ in library.catalog.tracks_for_drums(library.bundle.id)}
+    assert all(hits is not None and p is not None for hits, p in scanned.values())
+    with library.catalog.transaction() as conn:  # as the first detector left a library: no hits, its probability
+        for i, hits, _, peaks in library.catalog.tracks_for_drums(library.bundle.id):
+            drums_tag = float(TagIndex(library_labels(library)).strength(peaks, "drums"))
+            first = 1 / (1 + np.exp(-(4.2 * np.log1p(hits) + 5.26 * drums_tag - 4.04)))  # its published weights
+            conn.execute("UPDATE tracks SET drum_hits = NULL, drums = ? WHERE id = ?", (round(first, 3), i))
+        conn.execute("UPDATE revisions SET value = 1 WHERE name = 'drums'")
+    assert instruments.VERSION > 1
+    assert library.ensure_index()  # measured again, and the index, which reads them, rebuilt
+    again = {i: (hits, p) for i, hits, p, _ in library.catalog.tracks_for_drums(library.bundle.id)}
+    for i, (hits, p) in scanned.items():
+        assert again[i][0] == pytest.approx(hits, rel=0.05, abs=0.05) and again[i][1] == pytest.approx(p, abs=0.02)
+    assert library.catalog.drums_version() == instruments.VERSION
+    index = library.open_index()
+    stored = dict(zip(index.tracks["track"], index.tracks["drums"]))
+    assert all(stored[i] == pytest.approx(p, abs=1e-3) for i, (_, p) in again.items())
+    assert not library.ensure_index()  # and only once
+    assert library.scan(workers=1).indexed == 0  # nothing was analysed again
 
 
 def test_quick_rescan_skips_unchanged_files_and_follows_changes(library, music, rendered):

@@ -13,6 +13,7 @@ import pytest
 from engine.cli.main import main
 from engine.errors import DecodeError
 from engine.facade import Engine, TrackNotFoundError
+from engine.instruments import DRUMS_FROM, NO_DRUMS_BELOW
 from engine.library import Library
 from engine.library.cells import Cells, train_cells
 from engine.recommend import QueryError, Recommender
@@ -530,8 +531,8 @@ def test_exclusions_are_preferences_that_rank_what_they_name_last(recommender, l
     drummed = {"techno.mp3", "rock.opus"}  # rendered with a General MIDI kit
     conn = library.catalog._connection()
     measured = {Path(os.fsdecode(p)).name: d for p, d in conn.execute("SELECT path, drums FROM tracks")}
-    assert all(measured[n] >= 0.5 for n in drummed), measured  # the detector hears the kits
-    assert all(measured[n] < 0.4 for n in ("piano.flac", "strings.ogg", "organ.wav")), measured
+    assert all(measured[n] >= DRUMS_FROM for n in drummed), measured  # the detector hears the kits
+    assert all(measured[n] < NO_DRUMS_BELOW for n in ("piano.flac", "organ.wav")), measured  # and none here
     rec = all_tracks(recommender, "no drums")
     assert rec.prompt.describe() == ["no drums (preference)"]
     got = names(rec)

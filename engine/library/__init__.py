@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import affect
+from engine import affect, instruments
 from engine.bundle import Bundle
 from engine.errors import NeedledropError
 from engine.features import FeatureExtractor
@@ -167,8 +167,35 @@ class Library:
             log.info("measured energy and mood of %d segments scanned before", done)
         return done
 
+    def backfill_drums(self) -> int:
+        """Drum probabilities measured by another fit of engine/instruments.py's detector, measured again from
+        each track's stored drum hits and tags: no re-analysis. Returns how many were."""
+        stored = self.catalog.drums_version()
+        if stored == instruments.VERSION:
+            return 0
+        rows = self.catalog.tracks_for_drums(self.bundle.id)
+        if rows:
+            ids = [r[0] for r in rows]
+            hits = np.array([np.nan if r[1] is None else r[1] for r in rows], np.float64)
+            before = np.array([np.nan if r[2] is None else r[2] for r in rows], np.float64)
+            peaks = np.stack([r[3] for r in rows])
+            tags = TagIndex(self.bundle.labels("musicnn_mtt") + self.bundle.labels("musicnn_msd"))
+            if stored == 1:  # the first detector stored no hits, but they follow from what it stored
+                lost = np.isnan(hits) & np.isfinite(before)
+                hits[lost] = instruments.hits_of_version_1(before[lost], peaks[lost], tags)
+            known = np.flatnonzero(np.isfinite(hits))
+            p = instruments.drum_probability(hits[known], peaks[known], tags)
+            values = [(ids[k], round(float(hits[k]), 3), round(float(q), 3)) for k, q in zip(known, p)]
+        else:
+            values = []
+        self.catalog.put_drums(values, instruments.VERSION)
+        if values:
+            log.info("measured drums again for %d tracks (detector version %d)", len(values), instruments.VERSION)
+        return len(values)
+
     def _ensure_index(self, *, even_empty: bool) -> bool:
         self.backfill_affect()
+        self.backfill_drums()
         if self.index_is_current():
             return False
         if not even_empty and not self._anything_to_index():

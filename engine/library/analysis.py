@@ -170,8 +170,7 @@ class TrackAnalyzer:
         bright = np.array([d.brightness for d in measured], np.float32)
         modes = np.full(len(segments), overall.mode)
         energy, mood = affect.of_segments(segment_tags, self.tags, tempos, modes, bright)
-        hits = np.array([d.drum_hits for d in measured], np.float32)
-        drums = instruments.drum_inputs(hits, segment_tags.max(axis=0), self.tags)
+        busiest_hits = max(d.drum_hits for d in measured)  # drums in one part count
         record = TrackRecord(
             path=path,
             size=size,
@@ -194,7 +193,8 @@ class TrackAnalyzer:
             beats=track_beats(music.analysis, overall),
             energy=round(float(energy.mean()), 3),
             mood=round(float(mood.mean()), 3),
-            drums=round(float(instruments.drum_probability(drums)), 3),
+            drum_hits=round(busiest_hits, 3),
+            drums=round(float(instruments.drum_probability(busiest_hits, segment_tags.max(axis=0), self.tags)), 3),
         )
         segment_records = [
             SegmentRecord(

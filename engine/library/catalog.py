@@ -262,6 +262,7 @@ class Catalog:
             "energy": track.energy,
             "mood": track.mood,
             "drums": track.drums,
+            "drum_hits": track.drum_hits,
             "fingerprint": track.fingerprint,
             "missing_since": None,
             "quick": int(track.quick),
@@ -491,6 +492,27 @@ class Catalog:
                 f"(SELECT DISTINCT track_id FROM segments WHERE id IN ({_marks(values)}))",
                 tuple(i for i, _, _ in values),
             )
+
+    def drums_version(self) -> int:
+        """The version of engine/instruments.py's drum detector that the stored probabilities are."""
+        ((value,),) = self._query("SELECT value FROM revisions WHERE name = 'drums'")
+        return value
+
+    def tracks_for_drums(self, bundle_id: str) -> list[tuple[int, float | None, float | None, np.ndarray]]:
+        """(id, busiest drum hits, drum probability, tag peaks) of the tracks `bundle_id` analysed."""
+        rows = self._query(
+            "SELECT id, drum_hits, drums, tag_peaks FROM tracks WHERE bundle_id = ? AND tag_peaks IS NOT NULL",
+            (bundle_id,),
+        )
+        return [(i, hits, p, np.frombuffer(peaks, "<f2").astype(np.float32)) for i, hits, p, peaks in rows]
+
+    def put_drums(self, values: list[tuple[int, float, float]], version: int) -> None:
+        """Busiest drum hits and drum probability of tracks, by id, as `version` of the detector measured them."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE tracks SET drum_hits = ?, drums = ? WHERE id = ?", [(h, p, i) for i, h, p in values]
+            )
+            conn.execute("UPDATE revisions SET value = ? WHERE name = 'drums'", (int(version),))
 
     def track_id(self, path: str | os.PathLike[str]) -> int | None:
         rows = self._query("SELECT id FROM tracks WHERE path = ?", (os.fsencode(os.path.abspath(path)),))

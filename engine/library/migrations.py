@@ -165,6 +165,18 @@ FADE = """
 ALTER TABLE beats ADD COLUMN fade_at REAL;
 """
 
+# Each track's busiest drum hits per second, which its drum probability read, so that a new fit of the
+# detector is applied from stored values (Library.backfill_drums); 'drums' records which fit the stored
+# probabilities are (1: the first, which stored no hits: they are recovered from its probability). The
+# index reads the probability, so its change is a change of what the index is built from.
+DRUM_HITS = """
+ALTER TABLE tracks ADD COLUMN drum_hits REAL;
+INSERT INTO revisions VALUES ('drums', 1);
+DROP TRIGGER tracks_changed;
+CREATE TRIGGER tracks_changed AFTER UPDATE OF duration, tempo_bpm, vocal_score, vocal_peak, artist, album, tag_peaks,
+drums ON tracks BEGIN UPDATE revisions SET value = value + 1 WHERE name = 'index'; END;
+"""
+
 MIGRATIONS = (
     Migration("create-tables", CREATE_TABLES),  # schema 1
     Migration("segment-tags", SEGMENT_TAGS),  # schema 2
@@ -178,4 +190,5 @@ MIGRATIONS = (
     Migration("loudness-lufs", LOUDNESS_LUFS),
     Migration("quick-analysis", QUICK),
     Migration("fade-start", FADE),
+    Migration("drum-hits", DRUM_HITS),
 )

@@ -105,6 +105,7 @@ class TrackRecord:
     energy: float | None = None  # mean over its segments (engine/affect.py)
     mood: float | None = None
     drums: float | None = None  # probability that it has drums (engine/instruments.py)
+    drum_hits: float | None = None  # its busiest segment's drum hits per second, which that probability read
     quick: bool = False  # analysed from one window only (a quick pass, analysis.py): provisional
 
 

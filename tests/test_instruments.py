@@ -1,0 +1,57 @@
+"""The drum detector's arithmetic: one track or many, the first detector's hits recovered, a bundle it cannot read."""
+
+import numpy as np
+import pytest
+
+from engine import instruments
+from engine.tags import TagIndex
+
+LABELS = ["drums", "beat", "piano", "rock", "guitar", "classical", "techno", "ambient", "strings", "electronic"]
+
+
+def first_detector(hits: np.ndarray, drums_tag: np.ndarray) -> np.ndarray:
+    """The probability the first detector (VERSION 1) stored, to 3 decimals: its published weights."""
+    return np.round(1 / (1 + np.exp(-(4.2 * np.log1p(hits) + 5.26 * drums_tag - 4.04))), 3)
+
+
+def test_the_hits_the_first_detector_read_are_recovered_from_what_it_stored():
+    rng = np.random.default_rng(0)
+    tags = TagIndex(LABELS)
+    peaks = rng.uniform(0, 1, (500, len(LABELS))).astype(np.float32)
+    hits = rng.uniform(0, 4, 500)
+    stored = first_detector(hits, peaks[:, 0])
+    recovered = instruments.hits_of_version_1(stored, peaks, tags)
+    clear = (stored > 0.01) & (stored < 0.99)  # where 3 decimals hold the hits to about 1 %
+    assert clear.mean() > 0.3
+    np.testing.assert_allclose(recovered[clear], hits[clear], rtol=0.03, atol=0.01)
+    assert (first_detector(recovered, peaks[:, 0]) == stored).all()  # everywhere, the stored value comes back
+    # Rounded to 1, the stored value bounds the hits from below: what comes back is that bound. (It was never
+    # rounded to 0: with no hits and no drums tag it said 0.017.)
+    assert (recovered[stored == 1] <= hits[stored == 1] + 1e-9).all() and (stored == 1).any()
+
+
+def bundle_labels(bundle) -> list[str]:
+    return bundle.labels("musicnn_mtt") + bundle.labels("musicnn_msd")  # the tag peaks' order, as the scan's
+
+
+def test_one_track_and_many_are_measured_alike(bundle):
+    rng = np.random.default_rng(1)
+    labels = bundle_labels(bundle)
+    tags = TagIndex(labels)
+    peaks = rng.uniform(0, 1, (20, len(labels))).astype(np.float32)
+    hits = rng.uniform(0, 5, 20)
+    many = instruments.drum_probability(hits, peaks, tags)
+    assert many.shape == (20,) and ((many > 0) & (many < 1)).all()
+    for i in (0, 7, 19):
+        assert float(instruments.drum_probability(hits[i], peaks[i], tags)) == pytest.approx(many[i])
+    # More drum hits, all else equal, never make drums less likely.
+    assert (instruments.drum_probability(hits + 2, peaks, tags) > many).all()
+
+
+def test_a_bundle_without_a_tag_the_detector_reads_is_refused(bundle):
+    labels = bundle_labels(bundle)
+    full = TagIndex(labels)
+    assert np.isfinite(instruments.drum_probability(1.0, np.zeros(len(labels)), full))
+    lacking = [labels[i] for i in range(len(labels)) if i not in full.rows["drums"]]
+    with pytest.raises(ValueError, match="drums"):  # the fit weighs every tag, drums among them
+        instruments.drum_probability(1.0, np.zeros(len(lacking)), TagIndex(lacking))

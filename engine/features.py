@@ -167,4 +167,4 @@ class FeatureExtractor:
 
     @property
     def tag_names(self) -> tuple[str, ...]:
-        return self.bundle.labels("musicnn_mtt") + self.bundle.labels("musicnn_msd")
+        return self.bundle.tag_labels

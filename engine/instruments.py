@@ -31,7 +31,8 @@ import numpy as np
 from engine.tags import TagIndex
 
 _FIT = json.loads((Path(__file__).with_name("drum_detector.json")).read_text())
-# Bump when the fit changes: stored probabilities are measured again from stored values (backfill_drums).
+# Rises with each new fit (bench_drums.py --fit): stored probabilities are then measured again from stored
+# values (Library.backfill_drums).
 VERSION = _FIT["version"]
 NO_DRUMS_BELOW = _FIT["no_drums_below"]  # "no drums" lets through tracks under this probability
 DRUMS_FROM = _FIT["drums_from"]  # where a track counts as drummed ("with drums", the why)

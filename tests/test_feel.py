@@ -72,7 +72,7 @@ def test_a_calm_picture_and_a_frantic_one_point_opposite_ways_on_energy():
 
 
 def test_music_energy_follows_its_energy_tags_and_tempo(bundle):
-    labels = list(bundle.labels("musicnn_mtt") + bundle.labels("musicnn_msd"))
+    labels = list(bundle.tag_labels)
     tags = TagIndex(labels)
     probabilities = np.full((3, len(labels)), 0.05, np.float32)
     for name in ("fast", "loud", "drums", "beat"):

@@ -30,13 +30,9 @@ def test_the_hits_the_first_detector_read_are_recovered_from_what_it_stored():
     assert (recovered[stored == 1] <= hits[stored == 1] + 1e-9).all() and (stored == 1).any()
 
 
-def bundle_labels(bundle) -> list[str]:
-    return bundle.labels("musicnn_mtt") + bundle.labels("musicnn_msd")  # the tag peaks' order, as the scan's
-
-
 def test_one_track_and_many_are_measured_alike(bundle):
     rng = np.random.default_rng(1)
-    labels = bundle_labels(bundle)
+    labels = list(bundle.tag_labels)
     tags = TagIndex(labels)
     peaks = rng.uniform(0, 1, (20, len(labels))).astype(np.float32)
     hits = rng.uniform(0, 5, 20)
@@ -49,7 +45,7 @@ def test_one_track_and_many_are_measured_alike(bundle):
 
 
 def test_a_bundle_without_a_tag_the_detector_reads_is_refused(bundle):
-    labels = bundle_labels(bundle)
+    labels = list(bundle.tag_labels)
     full = TagIndex(labels)
     assert np.isfinite(instruments.drum_probability(1.0, np.zeros(len(labels)), full))
     lacking = [labels[i] for i in range(len(labels)) if i not in full.rows["drums"]]

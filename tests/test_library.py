@@ -76,10 +76,6 @@ def expected_segments(seconds: float) -> int:
     return len(starts) + (starts[-1] + 4 < patches)
 
 
-def library_labels(library: Library) -> list[str]:
-    return library.bundle.labels("musicnn_mtt") + library.bundle.labels("musicnn_msd")
-
-
 def segment_total(library: Library) -> int:
     return sum(t["segments"] for t in library.catalog.tracks())
 
@@ -157,7 +153,7 @@ def test_drums_the_first_detector_measured_are_measured_again_from_what_it_store
     assert all(hits is not None and p is not None for hits, p in scanned.values())
     with library.catalog.transaction() as conn:  # as the first detector left a library: no hits, its probability
         for i, hits, _, peaks in library.catalog.tracks_for_drums(library.bundle.id):
-            drums_tag = float(TagIndex(library_labels(library)).strength(peaks, "drums"))
+            drums_tag = float(TagIndex(library.bundle.tag_labels).strength(peaks, "drums"))
             first = 1 / (1 + np.exp(-(4.2 * np.log1p(hits) + 5.26 * drums_tag - 4.04)))  # its published weights
             conn.execute("UPDATE tracks SET drum_hits = NULL, drums = ? WHERE id = ?", (round(first, 3), i))
         conn.execute("UPDATE revisions SET value = 1 WHERE name = 'drums'")

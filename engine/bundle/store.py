@@ -63,6 +63,11 @@ class Bundle:
         except KeyError:
             raise BundleError(f"bundle {self.id} has no label list '{name}'") from None
 
+    @property
+    def tag_labels(self) -> tuple[str, ...]:
+        """Both taggers' labels, in the order of every stored tag vector (segments' tags, tracks' peaks)."""
+        return self.labels("musicnn_mtt") + self.labels("musicnn_msd")
+
 
 def _verify(bundle_dir: Path, manifest: Manifest) -> None:
     entries = [(g.file, g.sha256) for g in manifest.graphs.values()]

@@ -152,7 +152,7 @@ class Library:
         filled in."""
         if self.catalog.affect_version() != affect.VERSION:
             self.catalog.forget_affect(affect.VERSION)
-        tags = TagIndex(self.bundle.labels("musicnn_mtt") + self.bundle.labels("musicnn_msd"))
+        tags = TagIndex(self.bundle.tag_labels)
         done = 0
         while rows := self.catalog.segments_without_affect(self.bundle.id, AFFECT_BATCH):
             ids = [r[0] for r in rows]
@@ -179,7 +179,7 @@ class Library:
             hits = np.array([np.nan if r[1] is None else r[1] for r in rows], np.float64)
             before = np.array([np.nan if r[2] is None else r[2] for r in rows], np.float64)
             peaks = np.stack([r[3] for r in rows])
-            tags = TagIndex(self.bundle.labels("musicnn_mtt") + self.bundle.labels("musicnn_msd"))
+            tags = TagIndex(self.bundle.tag_labels)
             if stored == 1:  # the first detector stored no hits, but they follow from what it stored
                 lost = np.isnan(hits) & np.isfinite(before)
                 hits[lost] = instruments.hits_of_version_1(before[lost], peaks[lost], tags)

@@ -302,7 +302,7 @@ def main() -> None:
     args = parser.parse_args()
     splits = all_splits()
     bundle = open_current_bundle(paths.models_dir())
-    tags = TagIndex(bundle.labels("musicnn_mtt") + bundle.labels("musicnn_msd"))  # as the scan's
+    tags = TagIndex(bundle.tag_labels)
     if args.fit:
         detector = fit([inputs(s, splits[s]) for s in ("dev", "dev-kits")], tags)
         DETECTOR.write_text(json.dumps(detector, indent=1) + "\n")

@@ -3,17 +3,15 @@
 musicnn's `drums` tag alone misses most kits (the demo's rock band and latin percussion passed "no drums").
 The detector is a logistic fit (`drum_detector.json`) of the drum hits the scan counts (engine/media/dsp.py:
 broadband jumps of the treble, per second) in the track's busiest segment, so drums in one part count, and
-of the strength of tags musicnn gives the track (its peak over segments; today only `drums`: a fit on every
-tag learnt the renders' tag habits instead of drums, see tests/bench/bench_drums.py TAGS_READ). Plucked
-guitars and mallets raise the treble like a snare does: they make all 7 of its "has drums" mistakes among
-the test split's 60 drumless renders.
+of the strength of tags musicnn gives the track (its peak over segments; only `drums`: a fit on every tag
+learnt the renders' tag habits instead of drums, see tests/bench/bench_drums.py TAGS_READ).
 
-It is fitted by tests/bench/bench_drums.py on dev renders whose drums are known (General MIDI music in three
-SoundFonts with kits from four others, two of them multi-sampled acoustic kits, and patterns the bootstrap
-styles never play) and measured there on test renders of other works in another SoundFont, half of the
-drummed ones with recorded breakbeat, tabla and hand-percussion loops. A filter is hard only where the
-measurement behind it is reliable on held-out data (precision at least 0.95): `DRUMS_FILTER_IS_HARD` follows
-from the held-out precision the bench recorded in the fit file, and the README gives the figures.
+The fit in use is the first, made on 40 dev renders in one SoundFont. tests/bench/bench_drums.py measures it
+on 120 test renders of other works in another SoundFont, half of the drummed ones with recorded breakbeat,
+tabla and hand-percussion loops; a refit on 160 dev renders with kits of four more SoundFonts did no better
+there at the same recall, so it was not taken (README, "Drums"). A filter is hard only where the
+measurement behind it is reliable on held-out data (precision at least 0.95): `DRUMS_FILTER_IS_HARD`
+follows from the held-out precision the bench recorded in the fit file.
 Instruments other than drums are read from musicnn's tags alone, which are not that reliable: they only
 re-rank (prompt.py makes them preferences).
 
@@ -28,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.errors import BundleError
 from engine.tags import TagIndex
 
 _FIT = json.loads((Path(__file__).with_name("drum_detector.json")).read_text())
@@ -37,7 +36,7 @@ VERSION = _FIT["version"]
 NO_DRUMS_BELOW = _FIT["no_drums_below"]  # "no drums" lets through tracks under this probability
 DRUMS_FROM = _FIT["drums_from"]  # where a track counts as drummed ("with drums", the why)
 HARD_FROM_PRECISION = 0.95  # a filter's held-out precision that makes it hard
-DRUMS_FILTER_IS_HARD = (_FIT["held_out"]["no drums"]["precision"] or 0.0) >= HARD_FROM_PRECISION  # None: unmeasured
+DRUMS_FILTER_IS_HARD = (_FIT["held_out"].get("no drums", {}).get("precision") or 0.0) >= HARD_FROM_PRECISION
 DRUM_TAGS = ("drums",)  # the exclusions this detector answers (engine.tags canonical names)
 
 # The first detector (VERSION 1): musicnn's `drums` strength and log1p(busiest hits), and no stored hits.
@@ -48,7 +47,7 @@ _V1_WEIGHTS, _V1_BIAS = (4.2, 5.26), -4.04
 def _tag_weights(tags: TagIndex) -> np.ndarray:
     missing = sorted(set(_FIT["tags"]) - set(tags.names))
     if missing:
-        raise ValueError(f"the drum detector reads tags this bundle lacks ({', '.join(missing)}): refit it")
+        raise BundleError(f"the drum detector reads tags this bundle lacks ({', '.join(missing)}): refit it")
     return np.array([_FIT["tags"].get(name, 0.0) for name in tags.names], np.float64)
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from engine import instruments
+from engine.errors import BundleError
 from engine.tags import TagIndex
 
 LABELS = ["drums", "beat", "piano", "rock", "guitar", "classical", "techno", "ambient", "strings", "electronic"]
@@ -49,5 +50,5 @@ def test_a_bundle_without_a_tag_the_detector_reads_is_refused(bundle):
     full = TagIndex(labels)
     assert np.isfinite(instruments.drum_probability(1.0, np.zeros(len(labels)), full))
     lacking = [labels[i] for i in range(len(labels)) if i not in full.rows["drums"]]
-    with pytest.raises(ValueError, match="drums"):  # the fit weighs every tag, drums among them
+    with pytest.raises(BundleError, match="drums"):  # the fit weighs every tag, drums among them
         instruments.drum_probability(1.0, np.zeros(len(lacking)), TagIndex(lacking))

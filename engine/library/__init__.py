@@ -174,8 +174,8 @@ class Library:
         if stored == instruments.VERSION:
             return 0
         rows = self.catalog.tracks_for_drums(self.bundle.id)
+        values = []
         if rows:
-            ids = [r[0] for r in rows]
             hits = np.array([np.nan if r[1] is None else r[1] for r in rows], np.float64)
             before = np.array([np.nan if r[2] is None else r[2] for r in rows], np.float64)
             peaks = np.stack([r[3] for r in rows])
@@ -183,11 +183,12 @@ class Library:
             if stored == 1:  # the first detector stored no hits, but they follow from what it stored
                 lost = np.isnan(hits) & np.isfinite(before)
                 hits[lost] = instruments.hits_of_version_1(before[lost], peaks[lost], tags)
-            known = np.flatnonzero(np.isfinite(hits))
-            p = instruments.drum_probability(hits[known], peaks[known], tags)
-            values = [(ids[k], round(float(hits[k]), 3), round(float(q), 3)) for k, q in zip(known, p)]
-        else:
-            values = []
+            p = instruments.drum_probability(np.nan_to_num(hits), peaks, tags)
+            for (track_id, *read, _), h, q in zip(rows, hits, p):
+                # Without hits a stored probability cannot be measured again: unmeasured, not read against
+                # another fit's thresholds.
+                new = (round(float(h), 3), round(float(q), 3)) if np.isfinite(h) else (None, None)
+                values.append((track_id, tuple(read), new))
         self.catalog.put_drums(values, instruments.VERSION)
         if values:
             log.info("measured drums again for %d tracks (detector version %d)", len(values), instruments.VERSION)

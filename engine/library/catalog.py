@@ -499,18 +499,22 @@ class Catalog:
         return value
 
     def tracks_for_drums(self, bundle_id: str) -> list[tuple[int, float | None, float | None, np.ndarray]]:
-        """(id, busiest drum hits, drum probability, tag peaks) of the tracks `bundle_id` analysed."""
+        """(id, busiest drum hits, drum probability, tag peaks) of the tracks in `bundle_id`'s index (as
+        `track_table` chooses them: a track marked for re-analysis stays searchable until then)."""
         rows = self._query(
-            "SELECT id, drum_hits, drums, tag_peaks FROM tracks WHERE bundle_id = ? AND tag_peaks IS NOT NULL",
+            "SELECT id, drum_hits, drums, tag_peaks FROM tracks t WHERE tag_peaks IS NOT NULL "
+            "AND EXISTS (SELECT 1 FROM segments s WHERE s.track_id = t.id AND s.bundle_id = ?)",
             (bundle_id,),
         )
         return [(i, hits, p, np.frombuffer(peaks, "<f2").astype(np.float32)) for i, hits, p, peaks in rows]
 
-    def put_drums(self, values: list[tuple[int, float, float]], version: int) -> None:
-        """Busiest drum hits and drum probability of tracks, by id, as `version` of the detector measured them."""
+    def put_drums(self, values: list[tuple[int, tuple, tuple]], version: int) -> None:
+        """Per track id, its (busiest drum hits, drum probability) as read and as `version` of the detector
+        measures them. A track analysed again since it was read keeps what that analysis stored."""
         with self.transaction() as conn:
             conn.executemany(
-                "UPDATE tracks SET drum_hits = ?, drums = ? WHERE id = ?", [(h, p, i) for i, h, p in values]
+                "UPDATE tracks SET drum_hits = ?, drums = ? WHERE id = ? AND drum_hits IS ? AND drums IS ?",
+                [(*new, i, *read) for i, read, new in values],
             )
             conn.execute("UPDATE revisions SET value = ? WHERE name = 'drums'", (int(version),))
 

@@ -50,5 +50,5 @@ def test_a_bundle_without_a_tag_the_detector_reads_is_refused(bundle):
     full = TagIndex(labels)
     assert np.isfinite(instruments.drum_probability(1.0, np.zeros(len(labels)), full))
     lacking = [labels[i] for i in range(len(labels)) if i not in full.rows["drums"]]
-    with pytest.raises(BundleError, match="drums"):  # the fit weighs every tag, drums among them
+    with pytest.raises(BundleError, match="drums"):  # the tag every fit reads
         instruments.drum_probability(1.0, np.zeros(len(lacking)), TagIndex(lacking))

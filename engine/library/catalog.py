@@ -46,6 +46,9 @@ TAG_SCALE = 255.0
 # 57 % of 30 recordings, its key on 20 %; a sung chorus or a drum break may lie outside it). The index leaves them
 # unmeasured for quick tracks, so hard filters pass only what was measured on the whole track.
 QUICK_UNMEASURED = ("tempo_bpm", "vocal_peak", "musical_key", "drums")
+# The tracks (t) a bundle's index holds: those with segments of it (the parameter), even when marked for
+# re-analysis, since they stay searchable until the scan analyses them again.
+IN_INDEX = "EXISTS (SELECT 1 FROM segments s WHERE s.track_id = t.id AND s.bundle_id = ?)"
 # What a track shows (track_details and tracks); "online" means its file can be opened now.
 TRACK_FIELDS = (
     "t.id, t.path, t.title, t.artist, t.album, t.duration, t.tempo_bpm, t.musical_key, t.vocal_score, "
@@ -391,7 +394,7 @@ class Catalog:
         rows = self._query(
             f"SELECT id, duration, {unless_quick}, vocal_score, artist, album, energy, mood, mode, tag_peaks "
             "FROM tracks t "
-            "WHERE EXISTS (SELECT 1 FROM segments s WHERE s.track_id = t.id AND s.bundle_id = ?) ORDER BY id",
+            f"WHERE {IN_INDEX} ORDER BY id",
             (bundle_id,),
         )
         labels = next((len(r[-1]) // 2 for r in rows if r[-1] is not None), 0)
@@ -502,8 +505,7 @@ class Catalog:
         """(id, busiest drum hits, drum probability, tag peaks) of the tracks in `bundle_id`'s index (as
         `track_table` chooses them: a track marked for re-analysis stays searchable until then)."""
         rows = self._query(
-            "SELECT id, drum_hits, drums, tag_peaks FROM tracks t WHERE tag_peaks IS NOT NULL "
-            "AND EXISTS (SELECT 1 FROM segments s WHERE s.track_id = t.id AND s.bundle_id = ?)",
+            f"SELECT id, drum_hits, drums, tag_peaks FROM tracks t WHERE tag_peaks IS NOT NULL AND {IN_INDEX}",
             (bundle_id,),
         )
         return [(i, hits, p, np.frombuffer(peaks, "<f2").astype(np.float32)) for i, hits, p, peaks in rows]

@@ -3,17 +3,17 @@
 musicnn's `drums` tag alone misses most kits (the demo's rock band and latin percussion passed "no drums").
 The detector is a logistic fit (`drum_detector.json`) of the drum hits the scan counts (engine/media/dsp.py:
 broadband jumps of the treble, per second) in the track's busiest segment, so drums in one part count, and
-of the strength of tags musicnn gives the track (its peak over segments; only `drums`: a fit on every tag
-learnt the renders' tag habits instead of drums, see tests/bench/bench_drums.py TAGS_READ).
+of the log of the strength of tags musicnn gives the track (its peak over segments; only `drums`: a fit on
+every tag learnt the renders' tag habits instead of drums, see tests/bench/bench_drums.py TAGS_READ).
 
-The fit in use is the first, made on 40 dev renders in one SoundFont. tests/bench/bench_drums.py measures it
-on 120 test renders of other works in another SoundFont, half of the drummed ones with recorded breakbeat,
-tabla and hand-percussion loops; a refit on 160 dev renders with kits of four more SoundFonts did no better
-there at the same recall, so it was not taken (README, "Drums"). A filter is hard only where the
-measurement behind it is reliable on held-out data (precision at least 0.95): `DRUMS_FILTER_IS_HARD`
-follows from the held-out precision the bench recorded in the fit file.
-Instruments other than drums are read from musicnn's tags alone, which are not that reliable: they only
-re-rank (prompt.py makes them preferences).
+The fit in use (version 2) was made on 160 dev renders: 40 in one SoundFont and 120 whose drums come from
+four other kits, the AVL multi-sampled acoustic kits among them. tests/bench/bench_drums.py measures it on
+120 test renders of other works in another SoundFont, half of the drummed ones with recorded breakbeat,
+tabla and hand-percussion loops (README, "Drums"). A filter is hard only where the measurement behind it is
+reliable on held-out data (precision at least 0.95): `DRUMS_FILTER_IS_HARD` follows from the held-out
+precision the bench recorded in the fit file.
+Instruments other than drums are read from musicnn's tags alone; whether their exclusions may filter follows
+their held-out measurement (`instrument_filters.json`, tests/bench/bench_instruments.py): `exclusion_is_hard`.
 
 The scan stores each track's busiest drum hits and its tag peaks, so a new fit is applied to a library by
 `Library.backfill_drums` from stored values, without analysing anything again.
@@ -36,8 +36,37 @@ VERSION = _FIT["version"]
 NO_DRUMS_BELOW = _FIT["no_drums_below"]  # "no drums" lets through tracks under this probability
 DRUMS_FROM = _FIT["drums_from"]  # where a track counts as drummed ("with drums", the why)
 HARD_FROM_PRECISION = 0.95  # a filter's held-out precision that makes it hard
-DRUMS_FILTER_IS_HARD = (_FIT["held_out"].get("no drums", {}).get("precision") or 0.0) >= HARD_FROM_PRECISION
+# ... as long as it keeps most of what it should: a filter dropping most tracks without the instrument
+# serves an editor worse than ranking the doubtful ones last.
+HARD_FROM_RECALL = 0.5
+TAG_FLOOR = 1e-3  # under a fit's "log" tag scale, the strength a tag's log starts from
 DRUM_TAGS = ("drums",)  # the exclusions this detector answers (engine.tags canonical names)
+# Other instruments' exclusions as the filter applies them (musicnn's tag under TAG_PRESENT), measured on
+# held-out renders whose instruments are known (tests/bench/bench_instruments.py --record).
+FILTERS_FILE = Path(__file__).with_name("instrument_filters.json")
+_TAG_FILTERS = json.loads(FILTERS_FILE.read_text())["tags"]
+
+
+def _reliable(precision: float | None, recall: float | None) -> bool:
+    return (precision or 0.0) >= HARD_FROM_PRECISION and (recall or 0.0) >= HARD_FROM_RECALL
+
+
+# The drum splits are half drummed, so their precision is already at even odds.
+DRUMS_FILTER_IS_HARD = _reliable(
+    _FIT["held_out"]["no drums"].get("precision"), _FIT["held_out"]["no drums"].get("recall")
+)
+
+
+def exclusion_is_hard(tag: str) -> bool:
+    """Whether "no <tag>" (an engine.tags canonical name) may filter rather than re-rank: only where what it
+    reads was measured on held-out material, with a precision of at least HARD_FROM_PRECISION at even odds (as
+    if half the library had the instrument) and a recall of at least HARD_FROM_RECALL. An unmeasured tag
+    (a genre, an instrument no render plays) re-ranks."""
+    if tag in DRUM_TAGS:
+        return DRUMS_FILTER_IS_HARD
+    no = _TAG_FILTERS.get(tag, {}).get("no", {})
+    return _reliable(no.get("precision at even odds"), no.get("recall"))
+
 
 # The first detector (VERSION 1): musicnn's `drums` strength and log1p(busiest hits), and no stored hits.
 # Its stored probability and the stored tags give back the hits it read (`hits_of_version_1`).
@@ -55,6 +84,8 @@ def drum_probability(busiest_hits: np.ndarray | float, tag_peaks: np.ndarray, ta
     """P(drums) of tracks from their busiest segment's drum hits per second and their tag peaks (one track:
     a number and a vector; many: a vector and rows)."""
     strengths = tags.strengths(np.asarray(tag_peaks, np.float32)).astype(np.float64)
+    if _FIT.get("tag_scale") == "log":  # a tag's faint readings told apart, not only its strong ones
+        strengths = np.log(strengths + TAG_FLOOR)
     z = _FIT["hits"] * np.log1p(np.asarray(busiest_hits, np.float64)) + strengths @ _tag_weights(tags) + _FIT["bias"]
     return 1.0 / (1.0 + np.exp(-z))
 

@@ -52,3 +52,40 @@ def test_a_bundle_without_a_tag_the_detector_reads_is_refused(bundle):
     lacking = [labels[i] for i in range(len(labels)) if i not in full.rows["drums"]]
     with pytest.raises(BundleError, match="drums"):  # the tag every fit reads
         instruments.drum_probability(1.0, np.zeros(len(lacking)), TagIndex(lacking))
+
+
+def _measured(precision: float, recall: float) -> dict:
+    return {"no": {"precision at even odds": precision, "recall": recall}}
+
+
+@pytest.mark.parametrize(
+    "figures, hard",
+    [
+        (_measured(0.97, 0.8), True),
+        (_measured(0.94, 0.9), False),  # lets through too many tracks that have it
+        (_measured(0.99, 0.3), False),  # drops most tracks that have not: better ranked last
+        (None, False),  # never measured
+    ],
+)
+def test_an_exclusion_filters_only_where_its_held_out_measurement_is_reliable(monkeypatch, figures, hard):
+    from engine.recommend.prompt import PREFERENCE, parse_prompt
+
+    monkeypatch.setattr(instruments, "_TAG_FILTERS", {"piano": figures} if figures else {})
+    assert instruments.exclusion_is_hard("piano") is hard
+    (chip,) = parse_prompt("warm strings, no piano").constraints
+    assert (chip.tag, chip.hard) == ("piano", hard)
+    assert chip.label == "no piano" + ("" if hard else PREFERENCE)
+    # A genre no bench measures, and drums (their detector's own record), are untouched by piano's figures.
+    assert not instruments.exclusion_is_hard("rock")
+    assert instruments.exclusion_is_hard("drums") is instruments.DRUMS_FILTER_IS_HARD
+
+
+def test_the_recorded_figures_are_of_tags_the_prompt_can_exclude():
+    from engine.tags import TAG_GROUPS
+
+    canonical = {name for _, name in TAG_GROUPS.values()}
+    recorded = instruments._TAG_FILTERS
+    assert recorded and set(recorded) <= canonical
+    for figures in recorded.values():
+        no = figures["no"]
+        assert 0 <= no["recall"] <= 1 and 0 <= no["precision at even odds"] <= 1

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from engine.instruments import DRUM_TAGS, DRUMS_FILTER_IS_HARD
+from engine.instruments import exclusion_is_hard
 from engine.tags import TAG_GROUPS
 
 
@@ -48,8 +48,9 @@ class Vocals:
 class Exclude:
     """A negated tag ("no drums", "not rock"), resolved to its canonical name and group in engine.tags.
 
-    Hard (a filter) only where what it reads is reliable on held-out data (engine/instruments.py): today
-    none is, so an exclusion re-ranks, and its chip says it is a preference."""
+    Hard (a filter) only where what it reads is reliable on held-out data (`instruments.exclusion_is_hard`):
+    today none is (drums 0.90, other instruments 0.64-0.94 at even odds), so an exclusion re-ranks, and its
+    chip says it is a preference."""
 
     label: str
     span: tuple[int, int]
@@ -554,7 +555,7 @@ def _negations(s: str, claims: _Claims) -> list[_Found]:
                 found.append(_Found(span, _vocals_constraint(item.value, span), **edit))
             elif item.kind == "tag":
                 group, tag = item.value
-                hard = tag in DRUM_TAGS and DRUMS_FILTER_IS_HARD
+                hard = exclusion_is_hard(tag)
                 label = f"no {tag}" if hard else f"no {tag}{PREFERENCE}"
                 found.append(_Found(span, Exclude(label, span, hard, tag, group), **edit))
             else:

@@ -179,11 +179,19 @@ def render(split: str, count: int, exclude: set[str]) -> dict[str, dict]:
         name = f"{style_name.replace(' ', '-')}--{Path(path).stem}.opus"
         write_opus(folder / name, samples * 0.7071, RATE)
         made[name] = {"drums": drummed, "kind": kind, "style": style_name, "pattern": pattern}
+        made[name]["programs"] = programs(midi)  # what bench_instruments.py takes as the truth
         if split == "dev-kits":
             made[name] |= {"music font": Path(music_font).name, "kit": Path(kit).name if drummed else None}
         labels_file.write_text(json.dumps(labels | made, indent=1))
     assert len(made) == count, f"{split}: only {len(made)} works to render"
     return made
+
+
+def programs(midi) -> list[int]:
+    """The General MIDI programs a render's music plays (not its drum kit)."""
+    from training.bootstrap.render import DRUMS
+
+    return sorted({m.program for t in midi.tracks for m in t if m.type == "program_change" and m.channel != DRUMS})
 
 
 def measured(folder: Path, names: list[str]) -> dict[str, dict]:
@@ -216,7 +224,9 @@ def inputs(split: str, labels: dict[str, dict]) -> tuple[list[str], np.ndarray, 
 
 def fit(dev: list[tuple], tags: TagIndex) -> dict:
     """The detector fitted on the dev splits: a logistic regression (scikit-learn's default C) on log1p(hits)
-    and the strengths of the tags in TAGS_READ; the "no drums" threshold is the highest whose 5-fold
+    and the logs of the strengths of the tags in TAGS_READ (on dev, the log orders better than the strength
+    itself: cross-validated AUC 0.884 against 0.865, since the tag's faint readings separate drumless music
+    too); the "no drums" threshold is the highest whose 5-fold
     cross-validated precision is at least CLAIM_PRECISION, and the "has drums" one the lowest whose precision
     is. Whether "no drums" may filter is for the test split to say (main). The version rises when the fit
     changes."""
@@ -225,7 +235,10 @@ def fit(dev: list[tuple], tags: TagIndex) -> dict:
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     x = np.concatenate(
-        [np.column_stack([np.log1p(h)] + [tags.strength(p, t) for t in TAGS_READ]) for _, h, p, _ in dev]
+        [
+            np.column_stack([np.log1p(h)] + [np.log(tags.strength(p, t) + instruments.TAG_FLOOR) for t in TAGS_READ])
+            for _, h, p, _ in dev
+        ]
     )
     y = np.concatenate([t for *_, t in dev])
     folds = StratifiedKFold(5, shuffle=True, random_state=0)
@@ -237,6 +250,7 @@ def fit(dev: list[tuple], tags: TagIndex) -> dict:
     detector = {
         "hits": round(float(model.coef_[0][0]), 4),
         "tags": {t: round(float(w), 4) for t, w in zip(TAGS_READ, model.coef_[0][1:])},
+        "tag_scale": "log",
         "bias": round(float(model.intercept_[0]), 4),
         "no_drums_below": round(float(max(passing, default=0.05)), 2),
         "drums_from": round(float(min(claimed, default=0.5)), 2),
@@ -276,6 +290,8 @@ def verdicts(said_none: np.ndarray, said_drums: np.ndarray, truth: np.ndarray) -
 
 def report(split: str, labels: dict[str, dict], names, hits, peaks, truth, tags: TagIndex) -> dict:
     """The detector's verdicts on a split, beside the first detector's and musicnn's drums tag's alone."""
+    from sklearn.metrics import roc_auc_score
+
     p = instruments.drum_probability(hits, peaks, tags)
     said_drums = p >= instruments.DRUMS_FROM
     out = {"split": split, "files": len(names)} | verdicts(p < instruments.NO_DRUMS_BELOW, said_drums, truth)
@@ -287,6 +303,10 @@ def report(split: str, labels: dict[str, dict], names, hits, peaks, truth, tags:
     out["the first detector (version 1)"] = verdicts(first < 0.4, first >= 0.5, truth)
     drums_tag = tags.strength(peaks, "drums")  # the filter before any detector: the tag under TAG_PRESENT
     out["musicnn's drums tag alone"] = verdicts(drums_tag < TAG_PRESENT, drums_tag >= TAG_PRESENT, truth)
+    out["AUC"] = {
+        name: float(roc_auc_score(truth, score))
+        for name, score in (("detector", p), ("first detector", first), ("drums tag", drums_tag))
+    }
     for n, prob, t in zip(names, p, truth):
         flag = "" if (prob >= instruments.DRUMS_FROM) == t else "   <- wrong"
         print(f"{n:<58} {labels[n]['kind']:<14} p(drums) {prob:.2f}{flag}")

@@ -1,0 +1,138 @@
+"""Instruments other than drums, read from musicnn's tags, on held-out renders whose instruments are known:
+the precision and recall behind "no piano", "no guitar", "no strings", "no synth".
+
+The renders are bench_drums.py's (rendered there if missing; no two splits share a work): music21 works
+arranged in the bootstrap styles, each render's General MIDI programs recorded beside it, which are the truth
+here. `dev` is the drum bench's two dev splits (TimGM6mb, csound's GM bank, an OPL3 bank); `test` is its test
+split (FluidR3, another SoundFont). Each exclusion is measured as the filter would apply it
+(engine/recommend/filters.py: the track's peak strength of the tag under TAG_PRESENT passes), so what this
+reports is what a hard "no piano" would let through.
+
+A split's precision depends on how many of its tracks have the instrument (one render in nine is a solo
+piano, so letting everything through would already be 0.89 precise). The precision that decides is
+therefore taken at even odds, as if half the tracks had it: recall of the tracks without it over that plus
+the share of tracks with it that pass. `--record` writes the test split's figures to
+engine/instrument_filters.json, which `instruments.exclusion_is_hard` follows. Tags no render plays (flute,
+harp, harpsichord, choir, sitar, violin and cello alone) are not measured and stay preferences.
+
+    .venv/bin/python tests/bench/bench_instruments.py [--record]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench_drums import all_splits, inputs  # noqa: E402
+
+from engine import instruments, paths  # noqa: E402
+from engine.bundle import open_current_bundle  # noqa: E402
+from engine.tags import TAG_PRESENT, TagIndex  # noqa: E402
+
+# engine.tags' canonical instrument names -> the General MIDI programs that sound them. Synth basses count as
+# synth; harp (46) and timpani (47) are not "strings" to a listener.
+PROGRAMS = {
+    "piano": set(range(0, 6)),
+    "guitar": set(range(24, 32)),
+    "strings": set(range(40, 46)) | set(range(48, 52)),
+    "synth": set(range(80, 104)) | {38, 39},
+}
+MIN_EACH = 5  # tracks with and without an instrument a split needs for its figures to mean anything
+
+
+def truth(labels: dict[str, dict], names: list[str], tag: str) -> np.ndarray:
+    """Per render, whether it plays `tag`'s instrument."""
+    if any("programs" not in labels[n] for n in names):
+        raise SystemExit("renders from before their programs were recorded: delete build/drums-* and rerun")
+    return np.array([bool(PROGRAMS[tag] & set(labels[n]["programs"])) for n in names])
+
+
+def measure(strength: np.ndarray, has: np.ndarray) -> dict:
+    """ "no <tag>" and "with <tag>" at TAG_PRESENT, as the filters and the whys apply them."""
+    passes = strength < TAG_PRESENT
+    recall = float(passes[~has].mean())  # of the tracks without it, the share "no <tag>" keeps
+    leak = float(passes[has].mean())  # of the tracks with it, the share it lets through
+    claimed = ~passes
+    return {
+        "with": int(has.sum()),
+        "without": int((~has).sum()),
+        "no": {
+            "precision": float((~has[passes]).mean()) if passes.any() else None,
+            "precision at even odds": recall / (recall + leak) if recall + leak else None,
+            "recall": recall,
+            "let through": f"{int(has[passes].sum())} with it of {int(passes.sum())}",
+        },
+        "with it": {
+            "precision": float(has[claimed].mean()) if claimed.any() else None,
+            "recall": float(claimed[has].mean()),
+        },
+        "AUC": float(roc_auc_score(has, strength)),
+    }
+
+
+def split_figures(splits: dict[str, dict[str, dict]], names_of: list[str], tags: TagIndex) -> dict:
+    """Every measurable tag's figures on the union of the given splits."""
+    labels: dict[str, dict] = {}
+    peaks, names = [], []
+    for split in names_of:
+        n, _, p, _ = inputs(split, splits[split])
+        labels |= splits[split]
+        names += n
+        peaks.append(p)
+    rows = np.concatenate(peaks)
+    out = {}
+    for tag in PROGRAMS:
+        has = truth(labels, names, tag)
+        if min(has.sum(), (~has).sum()) < MIN_EACH:
+            out[tag] = {"with": int(has.sum()), "without": int((~has).sum()), "measured": False}
+            continue
+        out[tag] = measure(tags.strength(rows, tag), has)
+    return out
+
+
+def _fmt(x: float | None) -> str:
+    return "  -  " if x is None else f"{x:.2f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--record", action="store_true", help="write the test figures to the filters' file")
+    args = parser.parse_args()
+    splits = all_splits()
+    tags = TagIndex(open_current_bundle(paths.models_dir()).tag_labels)
+    out = {"dev": split_figures(splits, ["dev", "dev-kits"], tags), "test": split_figures(splits, ["test"], tags)}
+    print(f"{'':9}{'split':6}{'with':>6}{'w/o':>5}  no: prec  even odds  recall   with: prec  recall   AUC")
+    for tag in PROGRAMS:
+        for split in ("dev", "test"):
+            f = out[split][tag]
+            if f.get("measured") is False:
+                print(f"{tag:9}{split:6}{f['with']:>6}{f['without']:>5}  not measurable (too few of one kind)")
+                continue
+            no, has = f["no"], f["with it"]
+            print(
+                f"{tag:9}{split:6}{f['with']:>6}{f['without']:>5}      {_fmt(no['precision'])}"
+                f"      {_fmt(no['precision at even odds'])}    {_fmt(no['recall'])}"
+                f"         {_fmt(has['precision'])}    {_fmt(has['recall'])}   {f['AUC']:.2f}"
+            )
+    Path("bench-results").mkdir(exist_ok=True)
+    Path("bench-results/instruments.json").write_text(json.dumps(out, indent=2))
+    if args.record:
+        record = {
+            "note": "bench_instruments.py: 'no <tag>' as the filter applies it, on bench_drums.py's test split",
+            "split": "test",
+            "files": len(splits["test"]),
+            "tags": {t: f for t, f in out["test"].items() if f.get("measured") is not False},
+        }
+        instruments.FILTERS_FILE.write_text(json.dumps(record, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -45,6 +45,8 @@ bench: models
 	$(BIN)/python tests/bench/bench_loudness.py
 	$(BIN)/python tests/bench/bench_tempo.py
 	$(BIN)/python tests/bench/bench_drums.py
+	$(BIN)/python tests/bench/bench_instruments.py
+	$(BIN)/python tests/bench/bench_vocals.py --sung
 	$(BIN)/python tests/bench/eval_quality.py
 	$(BIN)/python tests/bench/bench_feel.py
 	$(BIN)/python tests/bench/eval_feel_real.py
@@ -52,6 +54,8 @@ bench: models
 eval: models
 	scripts/bench-deps.sh
 	$(BIN)/python tests/bench/bench_drums.py
+	$(BIN)/python tests/bench/bench_instruments.py
+	$(BIN)/python tests/bench/bench_vocals.py --sung
 	$(BIN)/python tests/bench/eval_quality.py
 	$(BIN)/python tests/bench/bench_feel.py
 	$(BIN)/python tests/bench/eval_feel_real.py

@@ -44,7 +44,11 @@ DRUM_TAGS = ("drums",)  # the exclusions this detector answers (engine.tags cano
 # Other instruments' exclusions as the filter applies them (musicnn's tag under TAG_PRESENT), measured on
 # held-out renders whose instruments are known (tests/bench/bench_instruments.py --record).
 FILTERS_FILE = Path(__file__).with_name("instrument_filters.json")
-_TAG_FILTERS = json.loads(FILTERS_FILE.read_text())["tags"]
+_RECORDED = json.loads(FILTERS_FILE.read_text())
+_TAG_FILTERS = _RECORDED["tags"]
+# The voice filters (engine/recommend/filters.py SUNG) on test renders with and without a song sung over them
+# (tests/bench/bench_vocals.py --sung --record).
+_VOCALS = _RECORDED.get("vocals", {})
 
 
 def _reliable(precision: float | None, recall: float | None) -> bool:
@@ -66,6 +70,16 @@ def exclusion_is_hard(tag: str) -> bool:
         return DRUMS_FILTER_IS_HARD
     no = _TAG_FILTERS.get(tag, {}).get("no", {})
     return _reliable(no.get("precision at even odds"), no.get("recall"))
+
+
+def vocals_filter_is_hard(want: str) -> bool:
+    """Whether a voice constraint filters: "no vocals" (`want` "none") as an exclusion does; a voice asked for
+    ("vocals", "female vocals") on its precision at even odds alone, so that a library where nothing was
+    measured as sung answers nothing, and says why, rather than instrumental music ranked first."""
+    if want == "none":
+        no = _VOCALS.get("no", {})
+        return _reliable(no.get("precision at even odds"), no.get("recall"))
+    return (_VOCALS.get("with it", {}).get("precision at even odds") or 0.0) >= HARD_FROM_PRECISION
 
 
 # The first detector (VERSION 1): musicnn's `drums` strength and log1p(busiest hits), and no stored hits.

@@ -89,3 +89,29 @@ def test_the_recorded_figures_are_of_tags_the_prompt_can_exclude():
     for figures in recorded.values():
         no = figures["no"]
         assert 0 <= no["recall"] <= 1 and 0 <= no["precision at even odds"] <= 1
+
+
+@pytest.mark.parametrize("no_precision, hard", [(0.97, True), (0.57, False)])
+def test_no_vocals_filters_only_where_the_voice_is_heard_reliably(monkeypatch, no_precision, hard):
+    from engine.recommend.prompt import PREFERENCE, parse_prompt
+
+    figures = {
+        "no": {"precision at even odds": no_precision, "recall": 1.0},
+        "with it": {"precision at even odds": 1.0, "recall": 0.25},
+    }
+    monkeypatch.setattr(instruments, "_VOCALS", figures)
+    (none,) = parse_prompt("calm piano, no vocals").constraints
+    assert (none.want, none.hard, none.label) == ("none", hard, "no vocals" + ("" if hard else PREFERENCE))
+    (voice,) = parse_prompt("female vocals").constraints
+    assert (voice.want, voice.hard, voice.label) == ("female", True, "female vocals")  # precise, if it misses
+    monkeypatch.setattr(instruments, "_VOCALS", {})  # never measured: nothing about a voice filters
+    assert not any(c.hard for c in parse_prompt("female vocals, no drums").constraints)
+
+
+def test_the_voice_filters_figures_are_recorded():
+    recorded = instruments._VOCALS
+    assert set(recorded) >= {"no", "with it"}
+    assert instruments.vocals_filter_is_hard("none") == (
+        recorded["no"]["precision at even odds"] >= instruments.HARD_FROM_PRECISION
+        and recorded["no"]["recall"] >= instruments.HARD_FROM_RECALL
+    )

@@ -239,7 +239,7 @@ def test_remaining_text(prompt, text):
         ("at least 2 minutes", ["≥ 2:00"]),
         ("shorter than 45 seconds", ["≤ 0:45"]),
         ("2-3 minutes", ["2:00–3:00"]),
-        ("no vocals, female vocals", ["no vocals"]),
+        ("no vocals, female vocals", ["no vocals (preference)"]),
         ("with female vocals", ["female vocals"]),
         ("vocals", ["vocals"]),
         ("no drums or hip hop", ["no drums (preference)", "no hip-hop (preference)"]),
@@ -274,7 +274,10 @@ def test_spans_point_at_the_phrase(prompt, phrases):
         ("without Bass or drums", ['without "bass": Needledrop has no tag for bass']),
         ("500 bpm", ['"500 bpm": not a plausible tempo (20–300 BPM)']),
         ("10 bpm", ['"10 bpm": not a plausible tempo (20–300 BPM)']),
-        ("instrumental with female vocals", ['"with female vocals": contradicts "no vocals", which is used']),
+        (
+            "instrumental with female vocals",
+            ['"with female vocals": contradicts "no vocals (preference)", which is used'],
+        ),
         ("female vocals, male vocals", ['"male vocals": contradicts "female vocals", which is used']),
         ("vocals, female vocals", ['"vocals": already said by "female vocals"']),  # the more specific is used
         ("slow, 90 bpm", ['"slow": the explicit tempo (90 BPM ±10%) is used instead']),
@@ -409,7 +412,7 @@ def test_words_that_only_look_like_keys(prompt):
     "prompt, labels, phrases, text",
     [
         ("sad strings in D minor", ["D minor (preference)"], ["in D minor"], "sad strings"),
-        ("Bb minor, no vocals", ["Bb minor (preference)", "no vocals"], ["Bb minor", "no vocals"], None),
+        ("Bb minor, no vocals", ["Bb minor (preference)", "no vocals (preference)"], ["Bb minor", "no vocals"], None),
         ("piano in a minor key", ["minor key (preference)"], ["in a minor key"], "piano"),
         ("key of A, at 90 bpm", ["key of A (preference)", "90 BPM ±10%"], ["key of A", "at 90 bpm"], None),
         ("warm, major", ["major key (preference)"], ["major"], "warm"),
@@ -475,7 +478,7 @@ def test_a_fraction_is_not_a_time_signature():
             [("length", None, 120)],
             ['"over 3 minutes": contradicts "≤ 2:00", which is used'],
         ),
-        ("no vocals, female vocals", [NONE], ['"female vocals": contradicts "no vocals", which is used']),
+        ("no vocals, female vocals", [NONE], ['"female vocals": contradicts "no vocals (preference)", which is used']),
         # The explicit key wins over a mode alone, wherever it stands.
         (
             "in D minor, major key",

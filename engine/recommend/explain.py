@@ -20,6 +20,7 @@ from engine.instruments import DRUM_TAGS, DRUMS_FROM, NO_DRUMS_BELOW
 from engine.library.catalog import Catalog
 from engine.library.index import SegmentIndex
 from engine.recommend.feel import BUSY_MOTION, CALM_MOTION, QUICK_CUTS, Feel, light_terms, pace_terms
+from engine.recommend.filters import SUNG, VOICE_DOUBT
 from engine.recommend.keys import key_words
 from engine.recommend.prompt import Constraint, Exclude, Key, Length, Tempo, Vocals
 from engine.recommend.result import Result
@@ -165,6 +166,11 @@ def _constraint_reasons(constraints: Sequence[Constraint], bpm: float | None, tr
                 parts.append("no drums heard")
             elif track["drums"] >= DRUMS_FROM:
                 parts.append("has drums")
+        elif isinstance(c, Vocals) and c.want == "none" and np.isfinite(track.get("vocal_peak", np.nan)):
+            if track["vocal_peak"] < VOICE_DOUBT:  # as for drums, only a clear verdict is said
+                parts.append("no voice heard")
+            elif track["vocal_peak"] >= SUNG:
+                parts.append("a voice heard")
         elif isinstance(c, Length):
             parts.append(f"{_clock(track['duration'])} long")
     return parts
@@ -175,7 +181,8 @@ QUICK_REASON = "quick analysis of one window so far: measures provisional"
 
 def why(asked: Asked, named: Sequence[str], segment: dict, track: dict, tags: TagIndex) -> str:
     """The measured facts behind one result, most telling first: tags, tempo, feel (and what in the picture
-    it matched), key and constraints. `track` holds the index's "tag_peaks", "tonic" and "mode" for it."""
+    it matched), key and constraints. `track` holds the index's "tag_peaks", "tonic", "mode" and "vocal_peak"
+    for it."""
     parts = tag_reasons(named, track.get("tag_peaks"), segment.get("tags"), tags)
     bpm = track.get("tempo_bpm") or segment.get("tempo_bpm")  # the one tempo every view shows
     if bpm and not any(isinstance(c, Tempo) for c in asked.constraints):
@@ -220,7 +227,12 @@ def explained(
             segment = segments.get(segment_id) or replaced.get((track_id, start))
             if track is None or segment is None or not track["online"]:
                 continue
-            track = track | {"tag_peaks": row["tag_peaks"], "tonic": int(row["tonic"]), "mode": float(row["mode"])}
+            track = track | {
+                "tag_peaks": row["tag_peaks"],
+                "tonic": int(row["tonic"]),
+                "mode": float(row["mode"]),
+                "vocal_peak": float(row["vocal_peak"]),  # NaN where unmeasured
+            }
             judged_energy, judged_mood = _judged(segment, track)
             out.append(
                 Result(

@@ -21,9 +21,19 @@ from engine.tags import TAG_PRESENT, TagIndex
 # A segment is sung when voice tags outweigh instrumental tags (vocal score 0..1) this clearly; a track is
 # sung when any of its segments is. Chosen above every instrumental dev render of tests/bench/bench_vocals.py
 # (0.5 called 18 % of them sung, the demo's instrumental pieces "male vocals"); on its test renders 1 of 76
-# is called sung, and of test renders with speech mixed over them (no sung recordings are available to the
-# team) 57 % are.
+# is called sung; of test renders with speech mixed over them (no sung recordings are available to the
+# team) 57 % are, and of those with a song sung over them by Festival's singing voice, 25 %: so "no vocals"
+# re-ranks (instruments.vocals_filter_is_hard).
 SUNG = 0.7
+# Where a vocal score starts to suggest a voice, for "no vocals" as a preference: the sung test renders'
+# median is 0.60, the instrumental ones' 0.33, and 0.5 called 18 % of the instrumental dev renders sung.
+VOICE_DOUBT = 0.5
+
+
+def sung(vocal_peak: np.ndarray) -> np.ndarray:
+    """Per track, how surely a voice was heard, 0..1: 0 up to VOICE_DOUBT, 1 from SUNG (0.5 unmeasured)."""
+    sure = np.clip((np.asarray(vocal_peak, np.float64) - VOICE_DOUBT) / (SUNG - VOICE_DOUBT), 0.0, 1.0)
+    return np.where(np.isfinite(sure), sure, 0.5)
 
 
 def _within(values: np.ndarray, low: float | None, high: float | None) -> np.ndarray:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from engine.instruments import exclusion_is_hard
+from engine.instruments import exclusion_is_hard, vocals_filter_is_hard
 from engine.tags import TAG_GROUPS
 
 
@@ -36,7 +36,9 @@ class Tempo:
 
 @dataclass(frozen=True)
 class Vocals:
-    """At most one per prompt."""
+    """At most one per prompt. Hard only as far as the voice's measurement is reliable on held-out renders
+    (`instruments.vocals_filter_is_hard`): a voice asked for filters; "no vocals" re-ranks (scoring.py), since
+    musicnn's voice tags miss most synthetic singing."""
 
     label: str
     span: tuple[int, int]
@@ -406,7 +408,8 @@ def _vocals(s: str, m: re.Match) -> _Found:
 
 def _vocals_constraint(want: str, span: tuple[int, int]) -> Vocals:
     label = {"none": "no vocals", "any": "vocals"}.get(want, f"{want} vocals")
-    return Vocals(label, span, True, want)
+    hard = vocals_filter_is_hard(want)
+    return Vocals(label if hard else label + PREFERENCE, span, hard, want)
 
 
 def _metre(s: str, m: re.Match) -> _Found | None:

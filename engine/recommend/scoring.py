@@ -18,6 +18,7 @@ from engine.instruments import DRUM_TAGS, absent
 from engine.library.index import SegmentIndex
 from engine.recommend.candidates import Candidates
 from engine.recommend.feel import Feel
+from engine.recommend.filters import sung
 from engine.recommend.keys import key_miss
 from engine.recommend.prompt import Constraint, Exclude, Key, Tempo, Vocals
 from engine.tags import TAG_PRESENT, TagIndex
@@ -28,8 +29,9 @@ GENDER_WEIGHT = 0.1
 # Score lost by a track in the key farthest from the one asked (keys.py): as much as a missed tempo word, as
 # a key is a preference of the same kind, and no more, since the key estimate is often wrong (mode AUC 0.87).
 KEY_WEIGHT = 0.3
-# Score lost by a track that surely has what a preferred exclusion ("no drums (preference)") names: as much
-# as a missed tempo word. Drums are read by their detector (engine/instruments.py), other tags by musicnn.
+# Score lost by a track that surely has what a preferred exclusion ("no drums (preference)", "no vocals
+# (preference)") names: as much as a missed tempo word. Drums are read by their detector
+# (engine/instruments.py), a voice by its vocal score (filters.sung), other tags by musicnn.
 EXCLUDE_WEIGHT = 0.3
 # What a full match of feel adds, per axis, chosen on two dev splits: the feel renders of
 # tests/bench/bench_feel.py, where the energy AUC rises from 0.60 (no feel match) to 0.87 at 1.0 and mood
@@ -180,6 +182,8 @@ def worst_penalty(constraints: Sequence[Constraint]) -> float:
             worst += TARGET_WEIGHT
         elif isinstance(c, Vocals) and c.want in ("female", "male"):
             worst += GENDER_WEIGHT
+        elif isinstance(c, Vocals) and c.want == "none" and not c.hard:
+            worst += EXCLUDE_WEIGHT
         elif isinstance(c, Key):
             worst += KEY_WEIGHT
         elif isinstance(c, Exclude) and not c.hard:
@@ -210,6 +214,8 @@ def soft_penalty(
                 tracks["tag_peaks"], f"{other} vocals"
             )
             penalty -= GENDER_WEIGHT * np.clip(np.nan_to_num(lead), -1, 1)
+        elif isinstance(c, Vocals) and c.want == "none" and not c.hard:
+            penalty += EXCLUDE_WEIGHT * sung(tracks["vocal_peak"]).astype(np.float32)
         elif isinstance(c, Key):
             penalty += KEY_WEIGHT * key_miss(c, tracks["tonic"], tracks["mode"]).astype(np.float32)
         elif isinstance(c, Exclude) and not c.hard:

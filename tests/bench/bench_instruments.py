@@ -125,7 +125,7 @@ def main() -> None:
     Path("bench-results").mkdir(exist_ok=True)
     Path("bench-results/instruments.json").write_text(json.dumps(out, indent=2))
     if args.record:
-        record = {
+        record = json.loads(instruments.FILTERS_FILE.read_text()) | {  # the voice's figures are bench_vocals'
             "note": "bench_instruments.py: 'no <tag>' as the filter applies it, on bench_drums.py's test split",
             "split": "test",
             "files": len(splits["test"]),

@@ -1,4 +1,5 @@
-"""Whether a track has drums, measured well enough to filter on: "no drums", "with drums".
+"""What a track plays, and whether each measurement is reliable enough to filter on: drums, other instruments,
+a voice.
 
 musicnn's `drums` tag alone misses most kits (the demo's rock band and latin percussion passed "no drums").
 The detector is a logistic fit (`drum_detector.json`) of the drum hits the scan counts (engine/media/dsp.py:
@@ -10,8 +11,9 @@ The fit in use (version 2) was made on 160 dev renders: 40 in one SoundFont and 
 four other kits, the AVL multi-sampled acoustic kits among them. tests/bench/bench_drums.py measures it on
 120 test renders of other works in another SoundFont, half of the drummed ones with recorded breakbeat,
 tabla and hand-percussion loops (README, "Drums"). A filter is hard only where the measurement behind it is
-reliable on held-out data (precision at least 0.95): `DRUMS_FILTER_IS_HARD` follows from the held-out
-precision the bench recorded in the fit file.
+reliable on held-out data (precision at least 0.95, keeping at least half of what it should keep):
+`DRUMS_FILTER_IS_HARD` follows from the held-out figures the bench recorded in the fit file. A voice's
+filters follow tests/bench/bench_vocals.py's figures (`vocals_filter_is_hard`).
 Instruments other than drums are read from musicnn's tags alone; whether their exclusions may filter follows
 their held-out measurement (`instrument_filters.json`, tests/bench/bench_instruments.py): `exclusion_is_hard`.
 

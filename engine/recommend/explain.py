@@ -231,7 +231,9 @@ def explained(
                 "tag_peaks": row["tag_peaks"],
                 "tonic": int(row["tonic"]),
                 "mode": float(row["mode"]),
-                "vocal_peak": float(row["vocal_peak"]),  # NaN where unmeasured
+                "vocal_peak": round(
+                    float(row["vocal_peak"]), 3
+                ),  # as stored (the index holds float32); NaN: unmeasured
             }
             judged_energy, judged_mood = _judged(segment, track)
             out.append(

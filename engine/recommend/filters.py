@@ -1,9 +1,10 @@
 """The hard-filter stage: a query's hard constraints (and excluded tracks) as a test on index rows.
 
 Everything here reads the values the scan stored (segment tempo, track duration, vocal score, tag peaks),
-never the embedding, so "no vocals" means no vocals however the text encoder feels about negation. A value
+never the embedding, so "120 BPM" means 120 BPM however the text encoder feels about numbers. A value
 the scan could not measure (a tempo-less drone) fails a hard constraint on it: a filter only passes what it
-can vouch for. Soft constraints (preferences) are the scoring stage's (`scoring.py`).
+can vouch for. Soft constraints (preferences) are the scoring stage's (`scoring.py`); `sung` is here beside
+SUNG, the one threshold both read.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ class Length:
     max_seconds: float | None
 
 
-PREFERENCE = " (preference)"  # ends the chip of what re-ranks and never filters (a key, a soft exclusion)
+PREFERENCE = " (preference)"  # ends the chip of what re-ranks and never filters (a key, an exclusion, "no vocals")
 
 
 @dataclass(frozen=True)

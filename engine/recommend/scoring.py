@@ -180,10 +180,8 @@ def worst_penalty(constraints: Sequence[Constraint]) -> float:
             worst += SOFT_TEMPO_WEIGHT
         elif isinstance(c, Tempo) and c.target_bpm:
             worst += TARGET_WEIGHT
-        elif isinstance(c, Vocals) and c.want in ("female", "male"):
-            worst += GENDER_WEIGHT
-        elif isinstance(c, Vocals) and c.want == "none" and not c.hard:
-            worst += EXCLUDE_WEIGHT
+        elif isinstance(c, Vocals):
+            worst += GENDER_WEIGHT * (c.want in ("female", "male")) + EXCLUDE_WEIGHT * (not c.hard)
         elif isinstance(c, Key):
             worst += KEY_WEIGHT
         elif isinstance(c, Exclude) and not c.hard:
@@ -208,14 +206,16 @@ def soft_penalty(
             tolerance = max(c.target_bpm - lo, hi - c.target_bpm, 1.0)
             off = np.abs(tempo - c.target_bpm) / tolerance
             penalty += TARGET_WEIGHT * np.where(np.isfinite(off), np.minimum(off, 1.0), 1.0)
-        elif isinstance(c, Vocals) and c.want in ("female", "male"):
-            other = "male" if c.want == "female" else "female"
-            lead = tags.strength(tracks["tag_peaks"], f"{c.want} vocals") - tags.strength(
-                tracks["tag_peaks"], f"{other} vocals"
-            )
-            penalty -= GENDER_WEIGHT * np.clip(np.nan_to_num(lead), -1, 1)
-        elif isinstance(c, Vocals) and c.want == "none" and not c.hard:
-            penalty += EXCLUDE_WEIGHT * sung(tracks["vocal_peak"]).astype(np.float32)
+        elif isinstance(c, Vocals):
+            if c.want in ("female", "male"):
+                other = "male" if c.want == "female" else "female"
+                lead = tags.strength(tracks["tag_peaks"], f"{c.want} vocals") - tags.strength(
+                    tracks["tag_peaks"], f"{other} vocals"
+                )
+                penalty -= GENDER_WEIGHT * np.clip(np.nan_to_num(lead), -1, 1)
+            if not c.hard:  # a voice preferred or preferred absent, by how surely one was heard
+                heard = sung(tracks["vocal_peak"]).astype(np.float32)
+                penalty += EXCLUDE_WEIGHT * (heard if c.want == "none" else 1 - heard)
         elif isinstance(c, Key):
             penalty += KEY_WEIGHT * key_miss(c, tracks["tonic"], tracks["mode"]).astype(np.float32)
         elif isinstance(c, Exclude) and not c.hard:

@@ -14,7 +14,8 @@ others:
 
 Each file is scanned as the library scans it, and the detector's verdicts reported beside the first
 detector's and musicnn's drums tag's: the precision of "no drums" (the tracks it lets through that have none)
-decides whether the filter may be hard (at least 0.95), as `instruments.DRUMS_FILTER_IS_HARD` follows.
+decides whether the filter may be hard (at least 0.95, with a recall of at least 0.5), as
+`instruments.DRUMS_FILTER_IS_HARD` follows.
 
     .venv/bin/python tests/bench/bench_drums.py [--split test|dev|dev-kits] [--fit]
 

@@ -13,7 +13,8 @@ piano, so letting everything through would already be 0.89 precise). The precisi
 therefore taken at even odds, as if half the tracks had it: recall of the tracks without it over that plus
 the share of tracks with it that pass. `--record` writes the test split's figures to
 engine/instrument_filters.json, which `instruments.exclusion_is_hard` follows. Tags no render plays (flute,
-harp, harpsichord, choir, sitar, violin and cello alone) are not measured and stay preferences.
+harp, harpsichord, choir, sitar) are not measured, nor violin and cello as tags of their own (the strings
+style plays them, but not in every render): they stay preferences.
 
     .venv/bin/python tests/bench/bench_instruments.py [--record]
 """

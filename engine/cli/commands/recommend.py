@@ -22,8 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "recommend",
         help="tracks for a video clip, a prompt, or both",
         description="Rank the library's tracks for a clip and/or a prompt such as "
-        "'warm acoustic, no vocals, around 90 BPM'. Tempo, vocals, 'no X' and length are filters; tempo words "
-        "('slow') and keys ('in D minor', 'minor key') are preferences.",
+        "'warm acoustic, no vocals, around 90 BPM'. Tempo, a voice asked for ('female vocals') and length are "
+        "filters; tempo words ('slow'), keys ('in D minor', 'minor key'), 'no vocals' and 'no X' are preferences "
+        "(their chips say so).",
     )
     rec.add_argument("video", nargs="?", help="the clip (any format PyAV reads)")
     rec.add_argument("--in", dest="start", type=seconds, default=0.0, help="in point, seconds (default 0)")

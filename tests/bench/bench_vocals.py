@@ -22,6 +22,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -69,31 +71,43 @@ def vocal_peaks(paths_: list[Path], extractor: FeatureExtractor) -> dict[str, fl
     return out
 
 
-def voiced(renders: list[Path], count: int) -> list[Path]:
-    """`count` test renders with espeak-ng speech mixed over them, level with the music."""
+def mixed(render: Path, out: Path, make_voice: Callable[[Path], np.ndarray], gain: float = 1.0) -> Path:
+    """`out`, made unless it is there: the render with a voice mixed over it, tiled to its length, `gain`
+    from level with the music. `make_voice(folder)` synthesises the voice in a temporary folder."""
     from training.bootstrap.music import decode_mono
     from training.bootstrap.render import write_opus
 
+    if not out.is_file():
+        music = decode_mono(render)
+        with tempfile.TemporaryDirectory() as tmp:
+            voice = np.resize(make_voice(Path(tmp)), len(music))
+        level = np.sqrt(np.mean(music**2) / (np.mean(voice**2) + 1e-12))
+        mixed = music + voice * level * gain
+        write_opus(out, mixed / max(1.0, float(np.abs(mixed).max()) / 0.9) * 0.7071, 48_000)
+    return out
+
+
+def speech(folder: Path, speaker: str, text: str) -> np.ndarray:
+    """espeak-ng saying `text`, then a second of silence (the pause before it is said again)."""
+    from training.bootstrap.music import decode_mono
+
+    wav = folder / "voice.wav"
+    subprocess.run(["espeak-ng", "-v", speaker, "-s", "150", "-w", str(wav), text], check=True)
+    return np.concatenate([decode_mono(wav), np.zeros(48_000)])
+
+
+def voiced(renders: list[Path], count: int) -> list[Path]:
+    """`count` test renders with espeak-ng speech mixed over them, level with the music."""
     if shutil.which("espeak-ng") is None:
         raise SystemExit("--voice needs espeak-ng (apt install espeak-ng)")
     VOICED.mkdir(parents=True, exist_ok=True)
     rng = random.Random(5)
     made = []
     for render in rng.sample(renders, count):
-        out = VOICED / render.name
-        if not out.is_file():
-            music = decode_mono(render)
-            with tempfile.TemporaryDirectory() as tmp:
-                wav = Path(tmp) / "voice.wav"
-                voice = rng.choice(["en+f3", "en+m3", "en+f2", "en+m1"])
-                text = " ".join(rng.sample(LINES, len(LINES)))
-                subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(wav), text], check=True)
-                speech = decode_mono(wav)
-            speech = np.resize(np.concatenate([speech, np.zeros(48_000)]), len(music))
-            level = np.sqrt(np.mean(music**2) / (np.mean(speech**2) + 1e-12))
-            mixed = music + speech * level
-            write_opus(out, mixed / max(1.0, float(np.abs(mixed).max()) / 0.9) * 0.7071, 48_000)
-        made.append(out)
+        # Drawn whether or not the file is there, so a rerun over cached files makes the same set.
+        speaker = rng.choice(["en+f3", "en+m3", "en+f2", "en+m1"])
+        text = " ".join(rng.sample(LINES, len(LINES)))
+        made.append(mixed(render, VOICED / render.name, partial(speech, speaker=speaker, text=text)))
     return made
 
 
@@ -128,34 +142,28 @@ def song(rng: random.Random, seconds: float) -> str:
     )
 
 
+def singing(folder: Path, markup: str) -> np.ndarray:
+    """Festival's singing mode singing `markup` (see `song`)."""
+    from training.bootstrap.music import decode_mono
+
+    (folder / "song.xml").write_text(markup)
+    wav = folder / "voice.wav"
+    subprocess.run(["text2wave", "-mode", "singing", str(folder / "song.xml"), "-o", str(wav)],
+                   check=True, capture_output=True)  # fmt: skip
+    return decode_mono(wav)
+
+
 def sung(renders: list[Path], count: int) -> list[Path]:
     """`count` test renders with a made-up song sung over them by Festival's singing mode (a diphone voice,
     robotic but pitched and held like singing), the voice 3 dB under to 3 dB over the music."""
-    from training.bootstrap.music import decode_mono
-    from training.bootstrap.render import write_opus
-
     if shutil.which("text2wave") is None:
         raise SystemExit("--sung needs Festival (apt install festival festvox-kallpc16k)")
     SUNG_DIR.mkdir(parents=True, exist_ok=True)
     rng = random.Random(6)
     made = []
     for render in rng.sample(renders, count):
-        out = SUNG_DIR / render.name
-        markup = song(rng, 80.0)
-        gain = 10 ** (rng.uniform(-3, 3) / 20)
-        if not out.is_file():
-            music = decode_mono(render)
-            with tempfile.TemporaryDirectory() as tmp:
-                (Path(tmp) / "song.xml").write_text(markup)
-                wav = Path(tmp) / "voice.wav"
-                subprocess.run(["text2wave", "-mode", "singing", str(Path(tmp) / "song.xml"), "-o", str(wav)],
-                               check=True, capture_output=True)  # fmt: skip
-                voice = decode_mono(wav)
-            voice = np.resize(voice, len(music))
-            level = np.sqrt(np.mean(music**2) / (np.mean(voice**2) + 1e-12))
-            mixed = music + voice * level * gain
-            write_opus(out, mixed / max(1.0, float(np.abs(mixed).max()) / 0.9) * 0.7071, 48_000)
-        made.append(out)
+        markup, gain = song(rng, 80.0), 10 ** (rng.uniform(-3, 3) / 20)
+        made.append(mixed(render, SUNG_DIR / render.name, partial(singing, markup=markup), gain))
     return made
 
 

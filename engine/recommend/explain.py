@@ -227,13 +227,13 @@ def explained(
             segment = segments.get(segment_id) or replaced.get((track_id, start))
             if track is None or segment is None or not track["online"]:
                 continue
+            # The vocal peak as stored, to 3 decimals (the index holds float32: 0.7 would read 0.6999999);
+            # NaN where unmeasured.
             track = track | {
                 "tag_peaks": row["tag_peaks"],
                 "tonic": int(row["tonic"]),
                 "mode": float(row["mode"]),
-                "vocal_peak": round(
-                    float(row["vocal_peak"]), 3
-                ),  # as stored (the index holds float32); NaN: unmeasured
+                "vocal_peak": round(float(row["vocal_peak"]), 3),
             }
             judged_energy, judged_mood = _judged(segment, track)
             out.append(

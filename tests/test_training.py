@@ -52,10 +52,13 @@ def test_viml_learns_planted_correspondences(trained):
 
 def test_text_dropout_strengthens_the_video_path(planted, tmp_path):
     """The paper: without text dropout the model leans on text and video-only retrieval stays weak."""
+    # Half the planted config's epochs: over seeds 0-3, dropout's gain in video R@5 was 0.06-0.25 at 20 epochs
+    # and 0.06-0.30 at 40, at half the cost.
+    settings = {"train.eval_every": 100, "train.epochs": 20}
     for seed in (0, 1):
         recall = {}
         for dropout in (0.0, 0.5):
-            config = replace(PLANTED, **{"train.text_dropout": dropout, "train.seed": seed, "train.eval_every": 100})
+            config = replace(PLANTED, **{**settings, "train.text_dropout": dropout, "train.seed": seed})
             recall[dropout] = train(config, planted, tmp_path / f"{seed}-{dropout}", progress=False)["video"]["R@5"]
         assert recall[0.5] > recall[0.0], (seed, recall)
 

@@ -14,8 +14,6 @@ where the mono mix would read 0.4 to 4.7 LU low (tests/bench/bench_loudness.py).
 from __future__ import annotations
 
 import numpy as np
-import pyloudnorm
-from scipy.signal import lfilter
 
 HOP_SECONDS = 0.1
 BLOCK_HOPS = 4  # a 400 ms gating block
@@ -39,6 +37,12 @@ class LoudnessMeter:
         self.channels: list[str] | None = None  # as the first piece names them
         self.weights = np.zeros(0)
         self.hop = round(rate * HOP_SECONDS)
+        # Imported here, not with the module: pyloudnorm brings scipy.signal, 1.7 s of imports that every CLI
+        # command and window would otherwise pay at start-up, most of them never metering anything.
+        import pyloudnorm
+        from scipy.signal import lfilter
+
+        self._lfilter = lfilter
         # pyloudnorm's own K-weighting (its Meter keeps the filters in `_filters`; the version is pinned).
         self._stages = [(f.b, f.a, f.passband_gain) for f in pyloudnorm.Meter(rate)._filters.values()]
         self._states: list[np.ndarray] | None = None
@@ -71,7 +75,7 @@ class LoudnessMeter:
         if self._states is None:  # start from rest, as pyloudnorm's lfilter does
             self._states = [np.zeros((len(self.weights), len(b) - 1)) for b, _, _ in self._stages]
         for i, (b, a, gain) in enumerate(self._stages):
-            x, self._states[i] = lfilter(b, a, x, axis=1, zi=self._states[i])
+            x, self._states[i] = self._lfilter(b, a, x, axis=1, zi=self._states[i])
             x = x * gain
         power = np.concatenate([self._carry, self.weights @ np.square(x)])
         whole = len(power) // self.hop * self.hop

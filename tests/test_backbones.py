@@ -84,6 +84,33 @@ def test_music_graph_matches_pytorch(music, torch_music, batch, seconds):
         assert max_diff(out[name], value) <= PARITY, name
 
 
+def test_pooling_first_and_low_rank_filters_compute_the_same_branch():
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(1, 12, (7, 5))
+    conv.weight.data = (torch.randn(12, 3) @ torch.randn(3, 35)).reshape(12, 1, 7, 5)  # rank 3
+    bn = torch.nn.BatchNorm2d(12, eps=music_backbone.BN_EPS).eval()
+    bn.weight.data = torch.linspace(-1.5, 1.5, 12)  # half the channels flip: their pool needs the minimum
+    bn.running_mean.data, bn.running_var.data = torch.randn(12), torch.rand(12) + 0.5
+    x = torch.randn(2, 1, 40, 16)
+    branch = music_backbone.PooledBranch(conv, bn, (3, 3), tolerance=1e-6)
+    with torch.no_grad():
+        expected = bn(torch.relu(conv(torch.nn.functional.pad(x, (0, 0, 3, 3))))).amax(dim=3)
+        torch.testing.assert_close(branch(x), expected, rtol=1e-5, atol=1e-5)
+    assert isinstance(branch.conv, torch.nn.Sequential) and branch.conv[0].out_channels == 3
+    full_rank = torch.nn.Conv2d(1, 12, (7, 5))
+    assert music_backbone.low_rank(full_rank, 1e-6) is full_rank  # nothing to gain: left as it is
+
+
+def test_the_exported_music_graph_is_the_streamlined_one(bundle):
+    import onnx
+
+    graph = onnx.load(str(bundle.graph_path("music_backbone")), load_external_data=False).graph
+    filters = {tuple(i.dims) for i in graph.initializer if len(i.dims) == 4 and i.dims[1] == 1}
+    assert (204, 1, 7, 38) not in filters  # the MSD bank's 204 timbral filters run as 23
+    spec = bundle.manifest.graphs["music_backbone"]
+    assert spec.features is not None and spec.features != spec.recipe
+
+
 # ---- musicnn port against the original TensorFlow implementation ----
 
 

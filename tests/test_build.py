@@ -45,3 +45,16 @@ def test_only_the_stale_graph_is_rebuilt(bundle, tmp_path, monkeypatch):
     assert new["music_backbone"].recipe != old["music_backbone"].recipe
     # The previous bundle stays on disk: a running app that opened it keeps working.
     assert (models / bundle.id / "music_backbone.onnx").is_file()
+
+
+def test_a_cheaper_way_to_compute_the_same_features_keeps_the_heads(bundle, tmp_path, monkeypatch):
+    models = copy_models_dir(bundle, tmp_path / "models")
+    monkeypatch.setattr(build_module.music_backbone, "LOW_RANK_TOLERANCE", 1e-5)
+
+    result, changed = build_module.build(models, paths.cache_dir())
+
+    old, new = bundle.manifest.graphs, result.manifest.graphs
+    assert changed and new["music_backbone"].recipe != old["music_backbone"].recipe
+    assert new["music_backbone"].computes == old["music_backbone"].computes
+    assert all(new[role] == old[role] for role in build_module.HEAD_ROLES)
+    assert result.manifest.metrics["heads"] == bundle.manifest.metrics["heads"]

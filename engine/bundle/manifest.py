@@ -81,6 +81,14 @@ class GraphSpec(_Struct):
     recipe: str
     source: str
     parity_max_abs_diff: float | None = None
+    # Hash of the function the graph computes (weights, constants, the exporter's version of it), without
+    # how it is computed: heads trained on features of one backbone graph fit any graph with the same
+    # `features`. Absent in older manifests, where `recipe` stands for it.
+    features: str | None = None
+
+    @property
+    def computes(self) -> str:
+        return self.features or self.recipe
 
 
 class FileSpec(_Struct):

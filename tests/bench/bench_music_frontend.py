@@ -4,6 +4,9 @@ The scan's time goes to the musicnn backbone (one ONNX graph holding the MTT and
 candidate is timed per 3 s patch on one core, as a scan worker runs it, beside the float graph in the
 same run, and its outputs are compared with the float graph's on held-out recordings:
 
+- the scan's graph (streamlined: pooling first, filter banks at their rank) against the musicnn port
+  exported as it is: time, and the largest difference in features and tags;
+
 - int8, dynamic and static (QDQ, per-channel weights, calibrated on other recordings than the ones
   compared), the STFT and mel front end kept in float: time, feature cosine, top-5 tag agreement;
 - one of the two musicnn models alone (the graph pruned to its outputs): what each costs;
@@ -36,6 +39,9 @@ from engine.embedder import Embedder
 from engine.features import MUSIC_FEATURES, MUSIC_TAGS, FeatureExtractor, MusicFeatures
 from engine.media import dsp
 from engine.media.audio import iter_audio
+from export_onnx import music_backbone
+from export_onnx.build import music_component
+from export_onnx.onnx_io import export
 
 CALIBRATION = "/usr/share/games/wesnoth/1.16/data/core/music/*.ogg"
 HELD_OUT = "/usr/share/naev/dat/snd/music/*.ogg"
@@ -112,6 +118,17 @@ def quantised(source: str, folder: Path, calibration: np.ndarray) -> dict[str, s
     return out
 
 
+def faithful_graph(bundle, folder: Path) -> str:
+    """The musicnn port exported as it is, without `Musicnn.streamline`."""
+    audio = bundle.manifest.preprocessing.audio
+    wheel = music_backbone.fetch_wheel(paths.cache_dir() / "wheels")
+    module = music_backbone.load_pretrained(wheel, audio.sample_rate, audio.n_fft, audio.hop_length, audio.n_mels)
+    _, example, inputs, outputs, dims, _ = music_component(bundle.manifest.preprocessing, paths.cache_dir()).make()
+    path = folder / "faithful.onnx"
+    export(module, example, path, input_names=inputs, output_names=outputs, dynamic_shapes=dims)
+    return str(path)
+
+
 def striding(bundle, config, held_out: list[np.ndarray], outputs: dict[str, np.ndarray]) -> list[str]:
     """Segment embeddings from every n-th patch against those from every patch."""
     extractor = FeatureExtractor(bundle, threads=1)
@@ -162,6 +179,16 @@ def main() -> None:
     reference, float_ms = run(source, compared)
     print(f"  float (the scan's graph): {float_ms:.1f} ms per patch, {3000 / float_ms:.0f}x real time")
     with tempfile.TemporaryDirectory() as tmp:
+        port, port_ms = run(faithful_graph(bundle, Path(tmp)), compared)
+        worst = {
+            kind: max(np.abs(port[k] - reference[k]).max() for k in port if k.endswith(kind))
+            for kind in ("features", "tags")
+        }
+        print(
+            f"  the musicnn port as it is: {port_ms:.1f} ms per patch; the scan's streamlined graph runs "
+            f"{port_ms / float_ms:.2f}x its speed, features within {worst['features']:.1e}, "
+            f"tags within {worst['tags']:.1e}"
+        )
         for name, path in quantised(source, Path(tmp), calibration).items():
             out, ms = run(path, compared)
             line = f"  {name}: {ms:.1f} ms per patch ({float_ms / ms:.2f}x the float graph's speed)"

@@ -92,7 +92,7 @@ def build_featureset(
     meta = {
         "bundle_id": bundle.id,
         # What the features came from: heads trained on them fit only bundles with these backbones.
-        "backbones": {role: bundle.manifest.graphs[role].recipe for role in BACKBONES},
+        "backbones": {role: bundle.manifest.graphs[role].computes for role in BACKBONES},
         "analysis_version": bundle.manifest.preprocessing.audio.analysis_version,
         "pairs": len(pairs),
         "text_methods": sorted(per_method),

@@ -75,17 +75,17 @@ class Component:
     @property
     def features_hash(self) -> str:
         """What the graph computes: heads trained on features from a graph with this hash fit this one."""
-        exporter = EXPORTER_VERSIONS.get(self.role, EXPORTER_VERSIONS["heads"])
-        recipe = {"role": self.role, "exporter": exporter, **self.recipe}
-        return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+        return self._hash()
 
     @property
     def recipe_hash(self) -> str:
         """Everything the graph is built from: `models build` rebuilds it when this changes."""
-        if not self.how:
-            return self.features_hash
+        # Without a `how`, the same hash as before `how` existed, so such graphs are not rebuilt for it.
+        return self._hash(how=self.how) if self.how else self._hash()
+
+    def _hash(self, **extra) -> str:
         exporter = EXPORTER_VERSIONS.get(self.role, EXPORTER_VERSIONS["heads"])
-        recipe = {"role": self.role, "exporter": exporter, **self.recipe, "how": self.how}
+        recipe = {"role": self.role, "exporter": exporter, **self.recipe, **extra}
         return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -529,17 +529,25 @@ def test_a_scan_killed_with_sigkill_resumes_to_the_same_catalog(bundle, rendered
     assert len(killed.open_index()) == len(straight.open_index())
 
 
+def variant(bundle, folder: Path, bundle_id: str, **graph_changes: dict):
+    """`bundle`'s graphs (linked) under another id, with the named graphs' manifest entries changed."""
+    folder.mkdir(parents=True)
+    for f in bundle.path.iterdir():
+        if f.name != MANIFEST_NAME:
+            os.link(f, folder / f.name)
+    graphs = dict(bundle.manifest.graphs)
+    for role, changes in graph_changes.items():
+        graphs[role] = msgspec.structs.replace(graphs[role], **changes)
+    manifest = msgspec.structs.replace(bundle.manifest, bundle_id=bundle_id, graphs=graphs)
+    (folder / MANIFEST_NAME).write_bytes(encode_manifest(manifest))
+    return load_bundle(folder)
+
+
 def test_a_new_bundle_re_embeds_instead_of_mixing(library, music, bundle, tmp_path):
     library.add_root(music)
     library.scan(workers=2)
-    other = tmp_path / "other-bundle"
-    other.mkdir()
-    for f in bundle.path.iterdir():
-        os.link(f, other / f.name)
-    (other / MANIFEST_NAME).unlink()
-    manifest = msgspec.structs.replace(bundle.manifest, bundle_id="nd-other")
-    (other / MANIFEST_NAME).write_bytes(encode_manifest(manifest))
-    renewed = Library(library.data_dir, load_bundle(other))
+    retrained = {"recipe": "retrained", "features": "retrained"}  # heads that compute something else
+    renewed = Library(library.data_dir, variant(bundle, tmp_path / "other", "nd-other", music_head=retrained))
     assert renewed.status()["stale_tracks"] == len(TRACKS)
     with pytest.raises(Exception, match="built with bundle"):
         renewed.open_index()
@@ -548,6 +556,34 @@ def test_a_new_bundle_re_embeds_instead_of_mixing(library, music, bundle, tmp_pa
     assert renewed.status()["stale_tracks"] == 0
     assert len(renewed.open_index()) == segment_total(library)
     assert renewed.catalog.segment_count(bundle.id) == 0  # the old vectors are gone, not mixed in
+
+
+@pytest.mark.parametrize("recorded", [True, False], ids=["recorded", "bundle-folder-beside"])
+def test_a_bundle_computing_the_same_takes_over_the_analysis_without_a_rescan(bundle, music, tmp_path, recorded):
+    """A faster build of the same models (another recipe, the same features) keeps the library's analysis;
+    a library from before analysis keys were recorded finds the old key in the bundle folder a build keeps."""
+    models = tmp_path / "models"
+    old = variant(bundle, models / "nd-old", "nd-old")
+    library = Library(tmp_path / "data", old)
+    library.add_root(music)
+    library.scan(workers=2)
+    _, vectors = library.catalog.segment_vectors("nd-old")
+    if recorded:
+        shutil.rmtree(old.path)  # only the catalog's record can tell what it analysed
+    else:
+        with library.catalog.transaction() as conn:
+            conn.execute("DELETE FROM bundle_analyses")
+    build = {"recipe": "another-way", "features": bundle.graph("music_backbone").computes}
+    faster = variant(bundle, models / "nd-faster", "nd-faster", music_backbone=build)
+    assert faster.analysis_key == old.analysis_key and faster.id != old.id
+
+    renewed = Library(tmp_path / "data", faster)
+
+    assert renewed.status()["stale_tracks"] == 0
+    report = renewed.scan(workers=2)
+    assert report.indexed == 0 and report.index_rebuilt
+    assert len(renewed.open_index()) == len(vectors)
+    np.testing.assert_array_equal(renewed.catalog.segment_vectors("nd-faster")[1], vectors)
 
 
 def test_index_swap_is_atomic_and_old_readers_keep_working(library, music):

@@ -8,11 +8,14 @@ never sees a half-written bundle and a running app keeps the files it already op
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from engine import atomic
 from engine.bundle.manifest import MANIFEST_NAME, GraphSpec, Manifest, decode_manifest
@@ -62,6 +65,20 @@ class Bundle:
             return self.manifest.labels[name]
         except KeyError:
             raise BundleError(f"bundle {self.id} has no label list '{name}'") from None
+
+    @property
+    def analysis_key(self) -> str:
+        """What a track's analysis with this bundle depends on: the preprocessing (with the descriptors'
+        version), what every graph computes (not how: see GraphSpec.features) and the label lists. Tracks
+        analysed with a bundle of the same key need no new analysis."""
+        m = self.manifest
+        identity = {
+            "preprocessing": msgspec.to_builtins(m.preprocessing),
+            "graphs": {role: g.computes for role, g in sorted(m.graphs.items())},
+            "labels": {name: list(names) for name, names in sorted(m.labels.items())},
+            "embedding_dim": m.embedding_dim,
+        }
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
     @property
     def tag_labels(self) -> tuple[str, ...]:

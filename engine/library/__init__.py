@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from engine import affect, instruments
-from engine.bundle import Bundle
-from engine.errors import NeedledropError
+from engine.bundle import Bundle, load_bundle
+from engine.errors import BundleError, NeedledropError
 from engine.features import FeatureExtractor
 from engine.library.catalog import Catalog
 from engine.library.errors import CatalogError, LibraryError, ScanRunningError
@@ -63,6 +63,32 @@ class Library:
         self.bundle = bundle
         self.catalog = Catalog.in_data_dir(self.data_dir)
         self.index_dir = self.data_dir / "index"
+        self.adopt_equivalent_analyses()
+
+    def adopt_equivalent_analyses(self) -> int:
+        """Take over the tracks analysed with an earlier bundle that analyses exactly as this one does (the
+        same preprocessing, and graphs that compute the same functions, however they compute them), so that
+        a faster build of the same models does not re-analyse the library. Returns how many tracks."""
+        key = self.bundle.analysis_key
+        others = self.catalog.other_analyses(self.bundle.id)
+        if self.catalog.recorded_analysis(self.bundle.id) != key:
+            self.catalog.record_analysis(self.bundle.id, key)
+        same = [old for old, recorded in others.items() if (recorded or self._sibling_analysis(old)) == key]
+        if not same:
+            return 0
+        taken = self.catalog.take_over(same, self.bundle.id)
+        log.info("%d tracks analysed with %s need no new analysis with %s", taken, ", ".join(same), self.bundle.id)
+        return taken
+
+    def _sibling_analysis(self, bundle_id: str) -> str | None:
+        """The analysis key of a bundle the library did not record (met before keys were recorded), if its
+        folder is still beside this bundle's (a build keeps the bundle it replaces)."""
+        try:
+            key = load_bundle(self.bundle.path.parent / bundle_id, verify=False, any_analysis=True).analysis_key
+        except (BundleError, OSError):
+            return None
+        self.catalog.record_analysis(bundle_id, key)
+        return key
 
     # ---- folders ----
 

@@ -496,6 +496,34 @@ class Catalog:
                 tuple(i for i, _, _ in values),
             )
 
+    def recorded_analysis(self, bundle_id: str) -> str | None:
+        rows = self._query("SELECT analysis_key FROM bundle_analyses WHERE bundle_id = ?", (bundle_id,))
+        return rows[0][0] if rows else None
+
+    def record_analysis(self, bundle_id: str, analysis_key: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO bundle_analyses VALUES (?, ?)", (bundle_id, analysis_key))
+
+    def other_analyses(self, bundle_id: str) -> dict[str, str | None]:
+        """The other bundles tracks were analysed with, and their recorded analysis keys (None: unknown). A
+        track marked for analysis again (bundle '') is nobody's."""
+        rows = self._query(
+            "SELECT t.bundle_id, a.analysis_key FROM (SELECT DISTINCT bundle_id FROM tracks) t "
+            "LEFT JOIN bundle_analyses a ON a.bundle_id = t.bundle_id WHERE t.bundle_id NOT IN (?, '')",
+            (bundle_id,),
+        )
+        return dict(rows)
+
+    def take_over(self, old_ids: list[str], bundle_id: str) -> int:
+        """Mark the tracks and segments of `old_ids` as `bundle_id`'s; returns how many tracks."""
+        with self.transaction() as conn:
+            marks = _marks(old_ids)
+            conn.execute(f"UPDATE segments SET bundle_id = ? WHERE bundle_id IN ({marks})", (bundle_id, *old_ids))
+            cursor = conn.execute(
+                f"UPDATE tracks SET bundle_id = ? WHERE bundle_id IN ({marks})", (bundle_id, *old_ids)
+            )
+            return cursor.rowcount
+
     def drums_version(self) -> int:
         """The version of engine/instruments.py's drum detector that the stored probabilities are."""
         ((value,),) = self._query("SELECT value FROM revisions WHERE name = 'drums'")

@@ -177,6 +177,12 @@ CREATE TRIGGER tracks_changed AFTER UPDATE OF duration, tempo_bpm, vocal_score, 
 drums ON tracks BEGIN UPDATE revisions SET value = value + 1 WHERE name = 'index'; END;
 """
 
+# Each bundle's analysis key (Bundle.analysis_key) as the library met it, so that tracks analysed with one
+# bundle are taken over by a later one that analyses identically (Library.adopt_equivalent_analyses).
+BUNDLE_ANALYSES = """
+CREATE TABLE bundle_analyses (bundle_id TEXT PRIMARY KEY, analysis_key TEXT NOT NULL);
+"""
+
 MIGRATIONS = (
     Migration("create-tables", CREATE_TABLES),  # schema 1
     Migration("segment-tags", SEGMENT_TAGS),  # schema 2
@@ -191,4 +197,5 @@ MIGRATIONS = (
     Migration("quick-analysis", QUICK),
     Migration("fade-start", FADE),
     Migration("drum-hits", DRUM_HITS),
+    Migration("bundle-analyses", BUNDLE_ANALYSES),
 )

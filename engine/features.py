@@ -77,7 +77,15 @@ class MusicFeatures:
 
     def descriptors(self, segment: Segment) -> dsp.Descriptors:
         """A segment's descriptors, its tempo at the metrical level of the whole (one tempo per track)."""
-        return dsp.descriptors(self.analysis, segment.start, segment.end, self.overall.tempo_bpm)
+        # Measured once: the music head reads them, then the catalog records them.
+        key = (segment.start, segment.end)
+        if key not in self._measured:
+            self._measured[key] = dsp.descriptors(self.analysis, segment.start, segment.end, self.overall.tempo_bpm)
+        return self._measured[key]
+
+    @cached_property
+    def _measured(self) -> dict[tuple[float, float], dsp.Descriptors]:
+        return {}
 
 
 class FeatureExtractor:

@@ -23,6 +23,17 @@ PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"
 # Krumhansl-Kessler key profiles (probe-tone ratings), C major and C minor.
 _MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 _MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+
+
+def _centred_rotations(profile: np.ndarray) -> np.ndarray:
+    """(12, 12): the profile in each of the 12 keys, centred and of unit norm, so that a product with a
+    centred unit vector is Pearson's correlation with it."""
+    rotations = np.stack([np.roll(profile, k) for k in range(12)])
+    rotations -= rotations.mean(axis=1, keepdims=True)
+    return rotations / np.linalg.norm(rotations, axis=1, keepdims=True)
+
+
+_KEYS_MAJOR, _KEYS_MINOR = _centred_rotations(_MAJOR), _centred_rotations(_MINOR)
 # Brightness, the share of the power above this, is the surest cue of energy that real recordings gave
 # (engine/affect.py): brass and cymbals at full tilt against strings and pads at rest.
 BRIGHT_HZ = 2000.0
@@ -243,8 +254,11 @@ def key_and_mode(chroma: np.ndarray, bass: np.ndarray | None = None) -> tuple[st
     low = _profile(bass) if bass is not None else None
     if low is not None and np.any(low):
         profile = profile / profile.sum() + low / low.sum()
-    major = [np.corrcoef(profile, np.roll(_MAJOR, k))[0, 1] for k in range(12)]
-    minor = [np.corrcoef(profile, np.roll(_MINOR, k))[0, 1] for k in range(12)]
+    centred = profile - profile.mean()
+    if not np.linalg.norm(centred):
+        return "unknown", 0.0
+    centred /= np.linalg.norm(centred)
+    major, minor = _KEYS_MAJOR @ centred, _KEYS_MINOR @ centred
     best_major, best_minor = int(np.argmax(major)), int(np.argmax(minor))
     mode = float(np.tanh(4.0 * (major[best_major] - minor[best_minor])))
     if low is not None and np.any(low):

@@ -34,6 +34,7 @@ def _centred_rotations(profile: np.ndarray) -> np.ndarray:
 
 
 _KEYS_MAJOR, _KEYS_MINOR = _centred_rotations(_MAJOR), _centred_rotations(_MINOR)
+
 # Brightness, the share of the power above this, is the surest cue of energy that real recordings gave
 # (engine/affect.py): brass and cymbals at full tilt against strings and pads at rest.
 BRIGHT_HZ = 2000.0

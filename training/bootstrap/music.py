@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import shutil
 from dataclasses import asdict, dataclass
@@ -137,9 +138,12 @@ def arrange(score, style: Style, rng: random.Random) -> tuple[mido.MidiFile, flo
 
 
 def render(midi: mido.MidiFile, font: str, out: Path) -> None:
-    """FluidSynth to Opus (mono, the level left as the arrangement's dynamics made it)."""
+    """FluidSynth to Opus (mono, the level left as the arrangement's dynamics made it), written under another
+    name first: a build stopped half-way leaves no half-written file for the next one to keep."""
     (samples,) = synthesize(midi, font, RENDER_RATE, 0.5, "mono")
-    write_opus(out, samples[: int(MAX_SECONDS * 48_000)] * 0.7071, 48_000)
+    part = out.with_name(out.name + ".part")
+    write_opus(part, samples[: int(MAX_SECONDS * 48_000)] * 0.7071, 48_000)
+    os.replace(part, out)
 
 
 def _works(rng: random.Random, count: int) -> list[tuple[str, int | None]]:
@@ -182,7 +186,8 @@ def render_music21(out: Path, count: int, seed: int, font: str) -> list[Track]:
             if midi.length < 15:  # too short to give a segment
                 continue
             name = f"music/m21-{i:04d}-{style_name.replace(' ', '-')}.opus"
-            render(midi, font, out / name)
+            if not (out / name).is_file():  # rendered by a build that was stopped: the same draw made it
+                render(midi, font, out / name)
         except Exception as exc:  # a corpus file music21 cannot read is skipped, not fatal
             log.warning("skipping %s: %s", path, exc)
             continue

@@ -11,6 +11,7 @@ Each clip is H.264 in `<corpus>/video/`, listed with its sources, licences and p
 from __future__ import annotations
 
 import json
+import os
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -88,13 +89,16 @@ def grade(frame: np.ndarray, name: str) -> np.ndarray:
 
 
 def write_clip(path: Path, frames) -> None:
-    with av.open(str(path), "w") as container:
+    """H.264 under another name first: a build stopped half-way leaves no half-written clip to be kept."""
+    part = path.with_name(f"{path.stem}.part{path.suffix}")
+    with av.open(str(part), "w") as container:
         stream = container.add_stream("libx264", rate=FPS, options={"preset": "veryfast", "crf": "23"})
         stream.width, stream.height = SIZE
         stream.pix_fmt = "yuv420p"
         for frame in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(stream.encode(None))
+    os.replace(part, path)
 
 
 def ken_burns(photos: dict[str, np.ndarray], pace: str, grade_name: str, seconds: float, rng: random.Random):

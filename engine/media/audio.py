@@ -36,7 +36,9 @@ def iter_audio(
     sr = config.sample_rate
     container, stream = open_stream(path, "audio")
     with container:
-        resampler = av.AudioResampler(format="fltp", rate=sr)
+        # Whole seconds out, not the codec's 20-odd ms frames: the same samples, regrouped by FFmpeg, and
+        # 20-40 times fewer frames for the per-frame work below (half the cost of decoding a track).
+        resampler = av.AudioResampler(format="fltp", rate=sr, frame_size=sr)
         skip = None  # samples before `start`: a seek lands on the keyframe before it
         remaining = None if end is None else max(0, round((end - start) * sr))
         pending: list[np.ndarray] = []

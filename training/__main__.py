@@ -123,7 +123,9 @@ def bootstrap_command(args) -> int:
     from training.data.cache import FeatureCache
 
     out = Path(args.out)
-    build_media(out, renders=args.renders, loops=args.loops, clips=args.clips, seed=args.seed)
+    build_media(
+        out, renders=args.renders, loops=args.loops, feel_bases=args.feel_bases, clips=args.clips, seed=args.seed
+    )
     cache = FeatureCache(args.cache or paths.cache_dir() / "features", FeatureExtractor(_open_bundle(args.models_dir)))
     manifest = make_pairs(out, cache, seed=args.seed, heldout=args.heldout, per_clip=args.per_clip)
     print(f"pairs manifest: {manifest}")
@@ -181,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", required=True)
     b.add_argument("--renders", type=int, default=260, help="music21 works to arrange and render")
     b.add_argument("--loops", type=int, default=24, help="loop tracks from sonic-pi samples")
+    b.add_argument("--feel-bases", type=int, default=16, help="pieces rendered calm/energetic x major/minor")
     b.add_argument("--clips", type=int, default=600, help="generated video clips")
     b.add_argument("--per-clip", type=int, default=3, help="music segments paired with each training clip")
     b.add_argument("--heldout", type=float, default=0.15, help="fraction of clips and of tracks held out")

@@ -31,13 +31,18 @@ def _held_out(key: str, fraction: float, seed: int) -> bool:
     return int.from_bytes(digest[:8], "little") / 2**64 < fraction
 
 
+def held_out_tracks(tracks: list[dict], fraction: float, seed: int) -> set[str]:
+    """The paths of the tracks held out. Excerpts of one recording and the four versions of one feel base
+    share a `group` and fall on the same side: a held-out query must not meet a neighbour of its answer."""
+    return {t["path"] for t in tracks if _held_out(t.get("group") or t["path"], fraction, seed)}
+
+
 def _jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def build_media(out: Path, *, renders: int, loops: int, clips: int, seed: int) -> None:
-    if not (out / "music.jsonl").is_file():
-        build_music(out, renders=renders, loops=loops, seed=seed)
+def build_media(out: Path, *, renders: int, loops: int, feel_bases: int, clips: int, seed: int) -> None:
+    build_music(out, renders=renders, loops=loops, feel_bases=feel_bases, seed=seed)  # builds what is missing
     if not (out / "video.jsonl").is_file():
         photo = int(clips * 0.7)
         build_video(
@@ -57,7 +62,9 @@ def make_pairs(out: Path, cache: FeatureCache, *, seed: int, heldout: float, per
     """Segment the music, estimate affect on both sides, pair within each split, write pairs.jsonl."""
     audio = cache.pre.audio
     segments = []  # (track path, start, end)
-    for track in _jsonl(out / "music.jsonl"):
+    tracks = _jsonl(out / "music.jsonl")
+    held_out = held_out_tracks(tracks, heldout, seed)
+    for track in tracks:
         path = str(out / track["path"])
         duration = media_duration(Path(path))
         start = 0.0
@@ -81,7 +88,7 @@ def make_pairs(out: Path, cache: FeatureCache, *, seed: int, heldout: float, per
     rows = []
     for split in ("train", "heldout"):
         want = split == "heldout"
-        seg_idx = [i for i, (_, rel, _, _) in enumerate(segments) if _held_out(rel, heldout, seed) == want]
+        seg_idx = [i for i, (_, rel, _, _) in enumerate(segments) if (rel in held_out) == want]
         clip_idx = [i for i, (_, rel) in enumerate(clips) if _held_out(rel, heldout, seed + 1) == want]
         # Held-out clips get one segment each: every held-out query has a single right answer.
         for c, s in pairing.pair(

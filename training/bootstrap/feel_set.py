@@ -5,7 +5,8 @@ Each base piece (a chord progression, a key, a palette of General MIDI instrumen
   loud, arpeggiated or strummed over a drum pattern and a bass line;
 - mood: the same progression in the *major* or the *minor* mode (the usual first cue of valence).
 The split decides the bases and the SoundFont: `dev` (tuning) and `test` (reporting) share neither, so a
-constant chosen on dev is measured on pieces and instrument samples it never saw.
+constant chosen on dev is measured on pieces and instrument samples it never saw. The bootstrap corpus
+trains on more of the same kind (`training_variants`): bases drawn at random, never a dev or test one.
 
 This measures the direction of the music-side affect, not its accuracy on real recordings: in these renders
 energy goes with tempo and drums by construction. `labels.json` lists each file's energy and mood.
@@ -47,25 +48,62 @@ def variants(split: str, seed: int = 0) -> list[tuple[Piece, dict]]:
     """Every base in its four versions, with the labels each was made to have."""
     rng = random.Random(f"{split}:{seed}")
     out = []
-    for i, (name, key, progression, lead, chords, bass) in enumerate(BASES[split]):
-        for energy in ("low", "high"):
-            for mood, steps in (("major", MAJOR), ("minor", MINOR)):
-                calm = energy == "low"
-                piece = Piece(
-                    name=f"{name} ({energy} energy, {mood})",
-                    mode=steps,
-                    key=key,
-                    progression=progression,
-                    bpm=rng.uniform(58, 72) if calm else rng.uniform(128, 150),
-                    lead=lead,
-                    chords=chords,
-                    chord_style="pad" if calm else ("arpeggio", "strum")[i % 2],
-                    bass=None if calm else bass,
-                    drums=None if calm else HIGH_DRUMS[i % len(HIGH_DRUMS)],
-                    velocity=50 if calm else 110,
-                    bars=12 if calm else 24,
-                )
-                out.append((piece, {"energy": energy, "mood": mood, "base": name}))
+    for i, base in enumerate(BASES[split]):
+        out += _four(base, i, rng, bpm=((58, 72), (128, 150)), velocity=(50, 110), drums=HIGH_DRUMS)
+    return out
+
+
+def training_variants(count: int, seed: int = 0) -> list[tuple[Piece, dict]]:
+    """`count` bases for the bootstrap corpus, each in its four versions: drawn at random, never one of the
+    dev or test bases (no lead and chord instruments in the same pair, no name), with wider tempo and
+    dynamics than the evaluation's, so that the model learns feel from tempo, density, dynamics and mode
+    across instruments rather than from one palette."""
+    rng = random.Random(f"train:{seed}")
+    taken = {(lead, chords) for split in BASES.values() for _, _, _, lead, chords, _ in split}
+    out = []
+    for i in range(count):
+        while True:
+            lead, chords = rng.choice(LEADS), rng.choice(CHORDS)
+            if (lead, chords) not in taken:
+                break
+        taken.add((lead, chords))
+        progression = [0] + [rng.randrange(1, 6) for _ in range(3)]  # no diminished chord: mode alone tells
+        base = (f"Feel {i:02d}", rng.randint(50, 64), progression, lead, chords, rng.choice(BASSES))
+        velocity = (rng.randint(38, 60), rng.randint(98, 122))
+        out += _four(base, i, rng, bpm=((52, 78), (118, 160)), velocity=velocity, drums=DRUMMED)
+    return out
+
+
+# General MIDI programs the training bases draw from: melodic leads, chord instruments, basses.
+LEADS = (0, 11, 22, 24, 40, 41, 56, 60, 65, 66, 68, 71, 73, 74, 80, 81, 82, 105)
+CHORDS = (0, 4, 5, 16, 24, 25, 46, 48, 49, 50, 52, 61, 88, 89, 90, 91, 94)
+BASSES = (32, 33, 34, 35, 38, 39, 42, 43, 58)
+DRUMMED = ("rock", "four-on-the-floor", "latin", "brush")
+
+
+def _four(base: tuple, i: int, rng: random.Random, *, bpm, velocity, drums) -> list[tuple[Piece, dict]]:
+    """One base calm and energetic, in major and in minor: (piece, labels) four times. `bpm` and `velocity`
+    are (calm, energetic); an energetic version plays drum pattern `drums[i % len(drums)]`."""
+    name, key, progression, lead, chords, bass = base
+    out = []
+    for energy in ("low", "high"):
+        for mood, steps in (("major", MAJOR), ("minor", MINOR)):
+            calm = energy == "low"
+            piece = Piece(
+                name=f"{name} ({energy} energy, {mood})",
+                mode=steps,
+                key=key,
+                progression=progression,
+                bpm=rng.uniform(*bpm[0]) if calm else rng.uniform(*bpm[1]),
+                lead=lead,
+                chords=chords,
+                chord_style="pad" if calm else ("arpeggio", "strum")[i % 2],
+                bass=None if calm else bass,
+                drums=None if calm else drums[i % len(drums)],
+                velocity=velocity[0] if calm else velocity[1],
+                bars=12 if calm else 24,
+            )
+            out.append((piece, {"energy": energy, "mood": mood, "base": name}))
     return out
 
 

@@ -4,8 +4,14 @@
   styles a listener tells apart (solo piano, strings, guitar, brass, organ, ambient pads, percussion-heavy,
   electronic) with varied tempo, key and dynamics, written as MIDI and rendered by FluidSynth;
 - loop tracks built from sonic-pi's CC0 samples;
-- the CC BY-SA / GPL game soundtracks Debian packages (singularity-music, asc-music).
-Everything is stored as Opus in `<corpus>/music/`, listed with its licence in `music.jsonl`.
+- pieces whose feel is known by construction (`feel_set.training_variants`): each calm and energetic, in
+  major and in minor, so that feel words meet music that differs in nothing else;
+- real recordings: the CC BY-SA / GPL game soundtracks Debian packages, whole (singularity-music,
+  asc-music) or, for long soundtracks (warzone2100-music, hyperrogue-music, planetblupi-music-ogg), in
+  excerpts spread over each track, so that a 20-minute track does not outweigh twenty short ones.
+Everything is stored as Opus in `<corpus>/music/` (copied as it is for whole tracks), listed with its
+licence in `music.jsonl`. Each source is listed in its own `music-<source>.jsonl` as soon as it is built,
+so a stopped build, or a corpus built before a source was added, builds only what is missing.
 """
 
 from __future__ import annotations
@@ -23,10 +29,13 @@ import mido
 import numpy as np
 from tqdm import tqdm
 
+from engine.media.dsp import PITCH_CLASSES
+from training.bootstrap import demo, feel_set
 from training.bootstrap.render import (
     DEBIAN_TRACKS,
     DRUMS,
     PATTERNS,
+    SOUNDFONTS,
     Events,
     add_note,
     add_program,
@@ -35,6 +44,7 @@ from training.bootstrap.render import (
     synthesize,
     write_opus,
 )
+from training.data.sources import media_duration
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +84,7 @@ class Track:
     style: str
     tempo_bpm: float | None = None
     key: str | None = None
+    group: str | None = None  # tracks cut from one recording or made from one base: held out together
 
 
 def _notes(part) -> list[tuple[float, float, int]]:
@@ -249,10 +260,115 @@ def debian_tracks(out: Path) -> list[Track]:
     return tracks
 
 
-def build_music(out: Path, *, renders: int = 260, loops: int = 24, seed: int = 0) -> list[Track]:
+def feel_renders(out: Path, count: int, seed: int, font: str) -> list[Track]:
+    """`count` bases of `feel_set.training_variants`, each calm and energetic, major and minor."""
+    tracks = []
+    for piece, label in tqdm(feel_set.training_variants(count, seed), desc="feel renders", unit="piece"):
+        base = label["base"].lower().replace(" ", "")
+        name = f"music/feel-{base}-{label['energy']}-{label['mood']}.opus"
+        if not (out / name).is_file():
+            part = out / (name + ".part")
+            demo.render(piece, part, font)
+            os.replace(part, out / name)
+        key = f"{PITCH_CLASSES[piece.key % 12]} {label['mood']}"
+        tracks.append(
+            Track(
+                name,
+                f"composed here ({label['base']}: {label['energy']} energy, {label['mood']}), "
+                f"rendered with {Path(font).name}",
+                SOUNDFONTS[font] + " (SoundFont)",
+                f"feel: {label['energy']} energy",
+                round(piece.bpm, 1),
+                key,
+                group=f"feel:{label['base']}",
+            )
+        )
+    return tracks
+
+
+# Long soundtracks Debian packages, cut into excerpts: name -> (folder, files, source, licence).
+SOUNDTRACK_EXCERPTS = {
+    "warzone2100": (
+        "/usr/share/games/warzone2100/music/albums",
+        "*/*.opus",
+        "warzone2100-music (Debian), Martin Severn and LupusMechanicus",
+        "GPL-2+ (the Legacy and Aftermath albums: CC BY-SA 3.0 or GPL-2+)",
+    ),
+    "hyperrogue": ("/usr/share/hyperrogue/music", "*.ogg", "hyperrogue-music (Debian)", "GPL-2+"),
+    "planetblupi": ("/usr/share/planetblupi/music", "*.ogg", "planetblupi-music-ogg (Debian), Epsitec", "GPL-3+"),
+}
+EXCERPT_SECONDS = 30.0
+EXCERPTS_PER_MINUTES = 3.0  # one excerpt per this many minutes of a track...
+MAX_EXCERPTS = 5  # ...and no more than this many from one track
+
+
+def excerpt(path: Path, start: float, seconds: float) -> np.ndarray:
+    """`seconds` of the file from `start`, mono at 48 kHz."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        container.seek(int(start / stream.time_base), stream=stream, backward=True)
+        resampler = av.AudioResampler(format="fltp", rate=48_000)
+        pieces, first = [], None
+        for frame in container.decode(stream):
+            if first is None:
+                first = frame.time or 0.0
+            pieces += [f.to_ndarray().mean(axis=0) for f in resampler.resample(frame)]
+            if sum(map(len, pieces)) >= (start - first + seconds) * 48_000:
+                break
+    samples = np.concatenate(pieces)
+    skip = max(0, round((start - first) * 48_000))
+    return samples[skip : skip + round(seconds * 48_000)]
+
+
+def soundtrack_excerpts(out: Path) -> list[Track]:
+    """Excerpts spread evenly over each track of the long soundtracks (the first and last 5 s left out); a
+    file FFmpeg cannot read is skipped and logged."""
+    tracks = []
+    for soundtrack, (folder, pattern, source, licence) in SOUNDTRACK_EXCERPTS.items():
+        files = sorted(Path(folder).glob(pattern))
+        if not files:
+            log.warning("no %s in %s (Debian package %s)", pattern, folder, source.split(" ")[0])
+        for path in tqdm(files, desc=soundtrack, unit="track"):
+            try:
+                duration = media_duration(path)
+                count = int(min(MAX_EXCERPTS, max(1, duration / 60 / EXCERPTS_PER_MINUTES)))
+                if duration < EXCERPT_SECONDS + 10:
+                    continue
+                span = duration - 10 - EXCERPT_SECONDS
+                rel = path.relative_to(folder).with_suffix("").as_posix().replace("/", "-").replace(" ", "_")
+                for k in range(count):
+                    start = 5 + span * (k + 0.5) / count
+                    name = f"music/excerpt-{soundtrack}-{rel}-{k}.opus"
+                    if not (out / name).is_file():
+                        part = out / (name + ".part")
+                        write_opus(part, excerpt(path, start, EXCERPT_SECONDS), 48_000)
+                        os.replace(part, out / name)
+                    where = f"{path.name} from {start:.0f} s"
+                    tracks.append(Track(name, f"{source}: {where}", licence, "game soundtrack", group=str(path)))
+            except (av.error.FFmpegError, ValueError) as exc:
+                log.warning("skipping %s: %s", path, exc)
+    return tracks
+
+
+def build_music(out: Path, *, renders: int = 260, loops: int = 24, feel_bases: int = 16, seed: int = 0) -> list[Track]:
+    """Every source's tracks, each source built once (`music-<source>.jsonl`), all listed in music.jsonl."""
     font = soundfont()
     (out / "music").mkdir(parents=True, exist_ok=True)
-    tracks = render_music21(out, renders, seed, font) + loop_tracks(out, loops, seed) + debian_tracks(out)
+    sources = {
+        "renders": lambda: render_music21(out, renders, seed, font),
+        "loops": lambda: loop_tracks(out, loops, seed),
+        "soundtracks": lambda: debian_tracks(out),
+        "feel": lambda: feel_renders(out, feel_bases, seed, font),
+        "excerpts": lambda: soundtrack_excerpts(out),
+    }
+    tracks = []
+    for name, build in sources.items():
+        listing = out / f"music-{name}.jsonl"
+        if not listing.is_file():
+            part = listing.with_name(listing.name + ".part")
+            part.write_text("".join(json.dumps(asdict(t)) + "\n" for t in build()))
+            os.replace(part, listing)
+        tracks += [Track(**json.loads(line)) for line in listing.read_text().splitlines() if line.strip()]
     with open(out / "music.jsonl", "w") as f:
         for t in tracks:
             f.write(json.dumps(asdict(t)) + "\n")

@@ -3,6 +3,7 @@ bundle changes, and the index."""
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -128,6 +129,17 @@ def test_energy_and_mood_of_segments_scanned_before_are_filled_in_without_re_ana
     for name, (energy, mood) in before.items():
         assert after[name][0] == pytest.approx(energy, abs=0.02) and after[name][1] == pytest.approx(mood, abs=0.02)
     assert library.scan(workers=1).indexed == 0  # nothing was analysed again
+    assert np.isfinite(library.open_index().rows["energy"]).all()
+
+
+def test_a_first_scan_keeps_the_energy_mood_and_drums_it_measured(library, music, caplog):
+    # A new catalog starts at today's versions of the measures: nothing is measured twice.
+    assert library.catalog.affect_version() == affect.VERSION
+    assert library.catalog.drums_version() == instruments.VERSION
+    library.add_root(music)
+    with caplog.at_level(logging.INFO):
+        library.scan(workers=1)
+    assert "scanned before" not in caplog.text and "measured drums again" not in caplog.text
     assert np.isfinite(library.open_index().rows["energy"]).all()
 
 

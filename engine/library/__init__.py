@@ -63,7 +63,19 @@ class Library:
         self.bundle = bundle
         self.catalog = Catalog.in_data_dir(self.data_dir)
         self.index_dir = self.data_dir / "index"
+        self._date_an_empty_catalog()
         self.adopt_equivalent_analyses()
+
+    def _date_an_empty_catalog(self) -> None:
+        """A catalog without tracks holds nothing an older formula measured: it starts at today's versions of
+        the energy, mood and drum measures, so that its first scan's values stand instead of being measured
+        again, from what the scan stored, by the first `ensure_index`."""
+        if self.catalog.track_count():
+            return
+        if self.catalog.affect_version() != affect.VERSION:
+            self.catalog.forget_affect(affect.VERSION)
+        if self.catalog.drums_version() != instruments.VERSION:
+            self.catalog.put_drums([], instruments.VERSION)
 
     def adopt_equivalent_analyses(self) -> int:
         """Take over the tracks analysed with an earlier bundle that analyses exactly as this one does (the

@@ -354,6 +354,10 @@ class Catalog:
         """A read transaction: every read inside sees one state of the catalog (for building the index)."""
         return self.db.snapshot()
 
+    def track_count(self) -> int:
+        ((count,),) = self._query("SELECT COUNT(*) FROM tracks")
+        return count
+
     def segment_count(self, bundle_id: str) -> int:
         ((count,),) = self._query("SELECT COUNT(*) FROM segments WHERE bundle_id = ?", (bundle_id,))
         return count

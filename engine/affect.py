@@ -1,8 +1,7 @@
 """The feel of the music, on the same two axes as the words' (engine/recommend/feel.py): energy and mood.
 
 Computed per segment from what the scan measures and stores: musicnn's tags, the segment's tempo and
-brightness, the track's integrated loudness (plus the track's major/minor mode for mood), so every stored
-segment has it, including those
+brightness (plus the track's major/minor mode for mood), so every stored segment has it, including those
 scanned before it existed or measured by an older VERSION (`Library.backfill_affect` computes theirs from
 the stored values, without re-analysis). Both axes run from −1 to +1.
 
@@ -12,7 +11,7 @@ the stored values, without re-analysis). Both axes run from −1 to +1.
   orders energy with AUC 0.94–1.00 on the dev and the test split alike (tests/bench/bench_feel.py). The
   segment's tempo would too (0.92–0.99), but its estimate is not reliable yet (TEMPO_SHARE). On real
   recordings the tags are weaker (orchestral battle music reads "slow", "piano"), and the brightness of
-  the sound carries more (BRIGHT_SHARE), and so does how loud the track was mastered (LOUDNESS_SHARE).
+  the sound carries more (BRIGHT_SHARE).
 - **Mood** (valence) is the weak axis, as in the literature: musicnn's "happy" and "sad" tags, and the
   track's mode. The tags barely tell the major version of a piece from its minor one on those renders
   (AUC 0.44–0.62); the mode, read with the bass (engine/media/dsp.py `key_and_mode`), does (0.87 dev,
@@ -27,7 +26,7 @@ import numpy as np
 from engine.tags import TagIndex
 
 # Raised whenever a formula or constant below changes: libraries then measure every stored segment again.
-VERSION = 6
+VERSION = 5
 ENERGY_UP = ("fast", "loud", "party", "drums", "beat")
 ENERGY_DOWN = ("slow", "quiet", "soft", "mellow", "ambient")
 MOOD_UP = ("happy",)
@@ -56,46 +55,23 @@ BRIGHT_MID = 0.02
 # musicnn's happy and sad tags were learned from real recordings, where the mode is the noisier cue.
 MODE_SHARE = 0.7
 TEMPO_OCTAVE = 0.7  # log2 distance from 100 BPM that counts as fully fast or slow
-# Of energy, where the track's integrated loudness (EBU R128, `LoudnessMeter`) was measured: the rest of it
-# (tags and brightness) keeps the other 1 - LOUDNESS_SHARE. Level is a weak cue between masters of one genre
-# (affect research notes), but across a library quiet masters are mostly calm music and loud ones lively:
-# on the real dev split (tests/bench/eval_feel_real.py) the integrated loudness alone orders energetic titles
-# above calm and tender ones with AUC 0.88, where the energy without it reaches 0.80 and with a share of
-# 0.3 0.92, the same for a middle of -14 to -18 LUFS and a span of 4 to 6 LU (0.2: 0.85-0.90; 0.4-0.5: 0.92).
-# The middle is the level streaming services normalise to; 6 LU either side count as fully loud or quiet.
-# Only the track's whole level is used: a segment's share of it is not stored, and a track's feel is what
-# ranks (engine/recommend/scoring.py TRACK_FEEL).
-LOUDNESS_SHARE = 0.3
-LOUDNESS_MID = -14.0
-LOUDNESS_SPAN = 6.0
 
 
 def _mean(strengths: dict[str, np.ndarray], names: tuple[str, ...]) -> np.ndarray:
     return np.mean([np.asarray(strengths[n], np.float32) for n in names], axis=0)
 
 
-def energy(
-    strengths: dict[str, np.ndarray],
-    tempo_bpm: np.ndarray,
-    brightness: np.ndarray,
-    loudness_lufs: np.ndarray | None = None,
-) -> np.ndarray:
-    """Energy of segments from their tag strengths (canonical tag -> array), tempo, brightness and their
-    track's integrated loudness (NaN where unmeasured: tempo or brightness then say nothing, and without the
-    loudness the rest is the whole energy, as for a summary that has none)."""
+def energy(strengths: dict[str, np.ndarray], tempo_bpm: np.ndarray, brightness: np.ndarray) -> np.ndarray:
+    """Energy of segments from their tag strengths (canonical tag -> array), tempo and brightness (NaN where
+    unmeasured: that part then says nothing)."""
     tags = np.tanh(TAG_GAIN * (_mean(strengths, ENERGY_UP) - _mean(strengths, ENERGY_DOWN)))
     tempo = np.asarray(tempo_bpm, np.float32)
     pace = np.where(np.isfinite(tempo) & (tempo > 0), np.log2(np.maximum(tempo, 1) / 100.0) / TEMPO_OCTAVE, 0.0)
     treble = np.asarray(brightness, np.float32)
     bright = np.where(np.isfinite(treble), np.log10(np.maximum(treble, 1e-6) / BRIGHT_MID), 0.0)
     tag_share = 1 - TEMPO_SHARE - BRIGHT_SHARE
-    sound = tag_share * tags + TEMPO_SHARE * np.clip(pace, -1, 1) + BRIGHT_SHARE * np.clip(bright, -1, 1)
-    if loudness_lufs is None:
-        return sound.astype(np.float32)
-    level = np.asarray(loudness_lufs, np.float32)
-    loud = np.clip((np.nan_to_num(level) - LOUDNESS_MID) / LOUDNESS_SPAN, -1, 1)
-    mixed = (1 - LOUDNESS_SHARE) * sound + LOUDNESS_SHARE * loud
-    return np.where(np.isfinite(level), mixed, sound).astype(np.float32)
+    energies = tag_share * tags + TEMPO_SHARE * np.clip(pace, -1, 1) + BRIGHT_SHARE * np.clip(bright, -1, 1)
+    return energies.astype(np.float32)
 
 
 def mood(strengths: dict[str, np.ndarray], mode: np.ndarray) -> np.ndarray:
@@ -106,16 +82,11 @@ def mood(strengths: dict[str, np.ndarray], mode: np.ndarray) -> np.ndarray:
 
 
 def of_segments(
-    probabilities: np.ndarray,
-    tags: TagIndex,
-    tempo_bpm: np.ndarray,
-    mode: np.ndarray,
-    brightness: np.ndarray,
-    loudness_lufs: np.ndarray | None = None,
+    probabilities: np.ndarray, tags: TagIndex, tempo_bpm: np.ndarray, mode: np.ndarray, brightness: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """(energy, mood) of segments: `probabilities` (segments, labels) in the bundle's label order."""
     strengths = {name: tags.strength(probabilities, name) for name in TAGS}
-    return energy(strengths, tempo_bpm, brightness, loudness_lufs), mood(strengths, mode)
+    return energy(strengths, tempo_bpm, brightness), mood(strengths, mode)
 
 
 def of_tags(

@@ -88,18 +88,6 @@ def test_music_energy_follows_its_energy_tags_and_tempo(bundle):
     assert np.all(np.abs(energy) <= 1) and np.all(np.abs(mood) <= 1)
 
 
-def test_a_loud_master_adds_energy_and_an_unmeasured_level_leaves_the_rest_whole(bundle):
-    labels = list(bundle.tag_labels)
-    probabilities = np.full((4, len(labels)), 0.05, np.float32)
-    same = (TagIndex(labels), np.full(4, np.nan), np.full(4, np.nan), np.full(4, 0.02))
-    quiet_to_loud = np.array([-24.0, -14.0, -8.0, np.nan], np.float32)
-    energy, _ = affect.of_segments(probabilities, *same, quiet_to_loud)
-    without, _ = affect.of_segments(probabilities, *same)
-    assert energy[0] < energy[1] < energy[2]
-    assert energy[0] == pytest.approx((1 - affect.LOUDNESS_SHARE) * without[0] - affect.LOUDNESS_SHARE)
-    assert energy[3] == pytest.approx(without[3])  # no level measured: the tags and brightness alone
-
-
 @pytest.fixture(scope="module")
 def feel_renders(bundle, tmp_path_factory) -> list[tuple[dict, Descriptors]]:
     """The feel set's test split (six pieces, each calm and energetic, major and minor, at a known tempo),

@@ -186,8 +186,8 @@ class Library:
 
     def backfill_affect(self) -> int:
         """Energy and mood for segments scanned before they were measured, or measured by another version of
-        engine/affect.py, from their stored tags, tempo, mode, brightness and loudness: no re-analysis.
-        Returns how many were filled in."""
+        engine/affect.py, from their stored tags, tempo and mode: no re-analysis. Returns how many were
+        filled in."""
         if self.catalog.affect_version() != affect.VERSION:
             self.catalog.forget_affect(affect.VERSION)
         tags = TagIndex(self.bundle.tag_labels)
@@ -198,8 +198,7 @@ class Library:
             tempo = np.array([np.nan if r[2] is None else r[2] for r in rows], np.float32)
             mode = np.array([np.nan if r[3] is None else r[3] for r in rows], np.float32)
             bright = np.array([np.nan if r[4] is None else r[4] for r in rows], np.float32)
-            level = np.array([np.nan if r[5] is None else r[5] for r in rows], np.float32)
-            energy, mood = affect.of_segments(probabilities, tags, tempo, mode, bright, level)
+            energy, mood = affect.of_segments(probabilities, tags, tempo, mode, bright)
             self.catalog.put_affect([(i, round(float(e), 3), round(float(m), 3)) for i, e, m in zip(ids, energy, mood)])
             done += len(rows)
         if done:

@@ -169,9 +169,7 @@ class TrackAnalyzer:
         tempos = np.array([d.tempo_bpm or np.nan for d in measured], np.float32)
         bright = np.array([d.brightness for d in measured], np.float32)
         modes = np.full(len(segments), overall.mode)
-        lufs = meter.integrated()
-        level = np.full(len(segments), np.nan if lufs is None else lufs, np.float32)
-        energy, mood = affect.of_segments(segment_tags, self.tags, tempos, modes, bright, level)
+        energy, mood = affect.of_segments(segment_tags, self.tags, tempos, modes, bright)
         busiest_hits = max(d.drum_hits for d in measured)  # drums in one part count
         record = TrackRecord(
             path=path,
@@ -186,7 +184,7 @@ class TrackAnalyzer:
             musical_key=overall.key,
             mode=round(overall.mode, 3),
             loudness_db=round(overall.loudness_db, 1),
-            loudness_lufs=None if lufs is None else round(lufs, 1),
+            loudness_lufs=None if (lufs := meter.integrated()) is None else round(lufs, 1),
             vocal_score=round(vocal_score(tags), 3),
             tags={g: {k: round(v, 3) for k, v in names.items()} for g, names in group_tags({"tags": tags}).items()},
             tag_means=means,

@@ -78,11 +78,12 @@ def _rounded(value: float | None) -> float | None:
 
 
 def _judged(segment: dict, track: dict) -> tuple[float | None, float | None]:
-    """The energy and mood a result was scored by (its track's, in part: scoring.TRACK_FEEL)."""
+    """The energy and mood a result was scored by (its track's, in part: scoring.TRACK_FEEL), to the two
+    decimals a result shows, so that a why names a feel exactly when the number shown reaches FEEL_NAMED."""
     values = []
     for key in ("energy", "mood"):
         own, whole = segment.get(key), track.get(key)
-        values.append(own if own is None or whole is None else float(judged(own, whole)))
+        values.append(_rounded(own if own is None or whole is None else float(judged(own, whole))))
     return values[0], values[1]
 
 

@@ -1,6 +1,7 @@
 """Text synthesis: tags, data2text and prompt2text (a real local endpoint, and the real SmolLM2 once)."""
 
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -11,7 +12,7 @@ from engine.features import FeatureExtractor
 from engine.tags import group_tags
 from training.textsynth import summarize, synthesizers
 from training.textsynth.prompt2text import PromptToText, build_messages, build_prompt, clean, load_examples
-from training.textsynth.templates import data2text, format_input, tags_text
+from training.textsynth.templates import FEEL_WORDS, data2text, format_input, tags_text
 
 
 def fake_summary(**tags) -> dict:
@@ -137,3 +138,16 @@ def test_texts_say_the_measured_feel():
         assert any(w in text for w in words["energy-"]) and not any(w in text for w in words["energy+"]), text
     neutral = fake_summary() | {"tempo_bpm": 100.0, "mode": 0.0}
     assert not any(w in tags_text([neutral])[0] for w in words["energy+"] | words["energy-"])
+
+
+def test_a_feel_known_by_construction_is_said_instead_of_the_measured_one():
+    """A feel render made energetic and in minor says so, whatever its tags measure (here: calm, major)."""
+    calm_tags = fake_summary(**{"slow": 0.6, "quiet": 0.5, "soft": 0.6, "ambient": 0.5}) | {"mode": 1.0}
+    made = calm_tags | {"known_feel": {"energy": "high", "mood": "minor"}}
+    lively, calm = set(FEEL_WORDS[("energy", 1)]), set(FEEL_WORDS[("energy", -1)])
+    dark, bright = set(FEEL_WORDS[("mood", -1)]), set(FEEL_WORDS[("mood", 1)])
+    for text in (tags_text([made])[0], data2text([made])[0]):
+        said = set(re.findall(r"[a-z-]+", text.lower()))
+        assert said & lively and said & dark and not said & (calm | bright), text
+    measured = set(re.findall(r"[a-z-]+", tags_text([calm_tags])[0].lower()))
+    assert measured & calm and not measured & lively

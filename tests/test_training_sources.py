@@ -50,6 +50,14 @@ def test_jsonl_manifest(tmp_path):
     (tmp_path / "pairs.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     (pair,) = pairs_from_manifest(tmp_path / "pairs.jsonl")
     assert pair.video == "/abs/v.mp4" and pair.music_in == 12.0 and pair.group == "film-1"
+    assert pair.feel is None
+
+
+def test_a_manifest_row_carries_the_feel_its_music_was_made_with(tmp_path):
+    row = {"video": "v.mp4", "music": "m.opus", "feel": {"energy": "high", "mood": "minor"}}
+    (tmp_path / "pairs.jsonl").write_text(json.dumps(row) + "\n")
+    (pair,) = pairs_from_manifest(tmp_path / "pairs.jsonl")
+    assert pair.feel == {"energy": "high", "mood": "minor"}
 
 
 @pytest.mark.parametrize(

@@ -64,6 +64,7 @@ def make_pairs(out: Path, cache: FeatureCache, *, seed: int, heldout: float, per
     segments = []  # (track path, start, end)
     tracks = _jsonl(out / "music.jsonl")
     held_out = held_out_tracks(tracks, heldout, seed)
+    known_feel = {t["path"]: t["feel"] for t in tracks if t.get("feel")}
     for track in tracks:
         path = str(out / track["path"])
         duration = media_duration(Path(path))
@@ -104,6 +105,7 @@ def make_pairs(out: Path, cache: FeatureCache, *, seed: int, heldout: float, per
                     "music_out": end,
                     "split": split,
                     "group": f"{clip_rel}|{music_rel}",
+                    **({"feel": known_feel[music_rel]} if music_rel in known_feel else {}),
                     "affect": {
                         "clip": clip_av[clip_idx[c]].round(3).tolist(),
                         "music": music_av[seg_idx[s]].round(3).tolist(),

@@ -85,6 +85,7 @@ class Track:
     tempo_bpm: float | None = None
     key: str | None = None
     group: str | None = None  # tracks cut from one recording or made from one base: held out together
+    feel: dict[str, str] | None = None  # known by construction: {"energy": "low"|"high", "mood": "major"|"minor"}
 
 
 def _notes(part) -> list[tuple[float, float, int]]:
@@ -281,6 +282,7 @@ def feel_renders(out: Path, count: int, seed: int, font: str) -> list[Track]:
                 round(piece.bpm, 1),
                 key,
                 group=f"feel:{label['base']}",
+                feel={"energy": label["energy"], "mood": label["mood"]},
             )
         )
     return tracks

@@ -53,6 +53,9 @@ def build_featureset(
     tag_names = cache.extractor.tag_names
     summaries = [json.loads(str(m["summary"])) for m in music]
     music_index = {k: i for i, k in enumerate(music_keys)}
+    for p in pairs:
+        if p.feel:
+            summaries[music_index[(p.music, p.music_in, p.music_out)]]["known_feel"] = p.feel
     pair_music = np.array([music_index[(p.music, p.music_in, p.music_out)] for p in pairs])
 
     per_method: dict[str, list[str | None]] = {}

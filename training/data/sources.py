@@ -37,6 +37,9 @@ class PairSpec:
     group: str = ""
     # "train" or "heldout" to fix the split by hand (the bootstrap corpus does); empty: decided by group.
     split: str = ""
+    # The music's feel where it is known by construction ({"energy": "low"|"high", "mood": "major"|"minor"}):
+    # synthesised texts say it instead of the measured one.
+    feel: dict | None = None
 
 
 def media_duration(path: Path) -> float:
@@ -125,6 +128,7 @@ def pairs_from_manifest(path: str | Path) -> list[PairSpec]:
                 text=row.get("text") or None,
                 group=row.get("group") or video,
                 split=_split(row.get("split"), where),
+                feel=row.get("feel") or None,
             )
         )
     return pairs

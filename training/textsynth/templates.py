@@ -21,11 +21,21 @@ FEEL_WORDS = {  # (axis, direction) -> words, one picked per text, deterministic
 }
 
 
+KNOWN_FEEL = {"energy": {"high": 1.0, "low": -1.0}, "mood": {"major": 1.0, "minor": -1.0}}
+
+
 def feel_words(summary: dict) -> list[str]:
-    """Words for the summary's measured energy and mood, where either is clear."""
-    energy, mood = affect.of_tags(
-        summary["tags"], summary.get("tempo_bpm"), summary.get("mode"), summary.get("brightness")
-    )
+    """Words for the summary's energy and mood, where either is clear: as known by construction (a summary's
+    `known_feel`, e.g. a feel render made calm and in minor), or else as measured. The measure is made to rank
+    (engine/affect.py), not to name: of 98 training texts of energetic feel renders, 1 said high energy and 22
+    said calm when the measure spoke for them."""
+    known = summary.get("known_feel")
+    if known:
+        energy, mood = (KNOWN_FEEL[axis].get(known.get(axis), 0.0) for axis in ("energy", "mood"))
+    else:
+        energy, mood = affect.of_tags(
+            summary["tags"], summary.get("tempo_bpm"), summary.get("mode"), summary.get("brightness")
+        )
     digest = int(hashlib.sha256(repr(sorted(summary["tags"].items())).encode()).hexdigest(), 16)
     words = []
     for axis, value in (("energy", energy), ("mood", mood)):

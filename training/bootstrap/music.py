@@ -241,11 +241,25 @@ def loop_tracks(out: Path, count: int, seed: int) -> list[Track]:
     return tracks
 
 
-def decode_mono(path: Path) -> np.ndarray:
+def decode_mono(path: Path, start: float = 0.0, seconds: float | None = None) -> np.ndarray:
+    """The file's audio, mono at 48 kHz: whole, or `seconds` of it from `start` (seeking there first)."""
     with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        if start:
+            container.seek(int(start / stream.time_base), stream=stream, backward=True)
         resampler = av.AudioResampler(format="fltp", rate=48_000)
-        frames = [f for frame in container.decode(audio=0) for f in resampler.resample(frame)]
-    return np.concatenate([f.to_ndarray() for f in frames], axis=1).mean(axis=0)
+        pieces, first, decoded = [], None, 0
+        for frame in container.decode(stream):
+            if first is None:
+                first = frame.time or 0.0
+            for f in resampler.resample(frame):
+                pieces.append(f.to_ndarray().mean(axis=0))
+                decoded += len(pieces[-1])
+            if seconds is not None and decoded >= (start - first + seconds) * 48_000:
+                break
+    samples = np.concatenate(pieces)
+    skip = max(0, round((start - first) * 48_000))  # a seek lands on the frame before `start`
+    return samples[skip:] if seconds is None else samples[skip : skip + round(seconds * 48_000)]
 
 
 def debian_tracks(out: Path) -> list[Track]:
@@ -304,24 +318,6 @@ EXCERPTS_PER_MINUTES = 3.0  # one excerpt per this many minutes of a track...
 MAX_EXCERPTS = 5  # ...and no more than this many from one track
 
 
-def excerpt(path: Path, start: float, seconds: float) -> np.ndarray:
-    """`seconds` of the file from `start`, mono at 48 kHz."""
-    with av.open(str(path)) as container:
-        stream = container.streams.audio[0]
-        container.seek(int(start / stream.time_base), stream=stream, backward=True)
-        resampler = av.AudioResampler(format="fltp", rate=48_000)
-        pieces, first = [], None
-        for frame in container.decode(stream):
-            if first is None:
-                first = frame.time or 0.0
-            pieces += [f.to_ndarray().mean(axis=0) for f in resampler.resample(frame)]
-            if sum(map(len, pieces)) >= (start - first + seconds) * 48_000:
-                break
-    samples = np.concatenate(pieces)
-    skip = max(0, round((start - first) * 48_000))
-    return samples[skip : skip + round(seconds * 48_000)]
-
-
 def soundtrack_excerpts(out: Path) -> list[Track]:
     """Excerpts spread evenly over each track of the long soundtracks (the first and last 5 s left out); a
     file FFmpeg cannot read is skipped and logged."""
@@ -343,7 +339,7 @@ def soundtrack_excerpts(out: Path) -> list[Track]:
                     name = f"music/excerpt-{soundtrack}-{rel}-{k}.opus"
                     if not (out / name).is_file():
                         part = out / (name + ".part")
-                        write_opus(part, excerpt(path, start, EXCERPT_SECONDS), 48_000)
+                        write_opus(part, decode_mono(path, start, EXCERPT_SECONDS), 48_000)
                         os.replace(part, out / name)
                     where = f"{path.name} from {start:.0f} s"
                     tracks.append(Track(name, f"{source}: {where}", licence, "game soundtrack", group=str(path)))

@@ -8,6 +8,7 @@ import pytest
 from bench.bench_tempo import verdict
 
 from engine import affect
+from engine.errors import BundleError
 from engine.features import FeatureExtractor
 from engine.media import dsp
 from engine.media.audio import decode_audio
@@ -71,21 +72,24 @@ def test_a_calm_picture_and_a_frantic_one_point_opposite_ways_on_energy():
     assert middling.energy_strength == 0  # an ordinary pace says nothing
 
 
-def test_music_energy_follows_its_energy_tags_and_tempo(bundle):
+def test_music_energy_follows_its_energy_tags(bundle):
     labels = list(bundle.tag_labels)
     tags = TagIndex(labels)
-    probabilities = np.full((3, len(labels)), 0.05, np.float32)
-    for name in ("fast", "loud", "drums", "beat"):
+    probabilities = np.full((2, len(labels)), 0.05, np.float32)
+    for name in ("fast", "loud", "drums", "beat", "techno", "rock"):
         probabilities[0, labels.index(name)] = 0.6  # intense
-    for name in ("slow", "quiet", "soft", "ambient"):
+    for name in ("slow", "quiet", "soft", "ambient", "Mellow", "beautiful"):
         probabilities[1, labels.index(name)] = 0.6  # calm
-    energy, mood = affect.of_segments(
-        probabilities, tags, np.array([150, 60, np.nan]), np.array([1, -1, np.nan]), np.full(3, np.nan)
-    )
-    assert energy[0] > 0.3 > -0.3 > energy[1]
-    assert abs(energy[2]) < 0.1  # nothing measured: neutral
+    energy, mood = affect.of_segments(probabilities, tags, np.array([1, -1]))
+    assert energy[0] > 0 > energy[1]
     assert mood[0] > mood[1]  # major against minor
     assert np.all(np.abs(energy) <= 1) and np.all(np.abs(mood) <= 1)
+
+
+def test_the_energy_fit_names_only_tags_the_bundle_has(bundle):
+    labels = [label for label in bundle.tag_labels if label not in ("fast", "slow")]
+    with pytest.raises(BundleError, match="refit it"):
+        affect.of_segments(np.full((1, len(labels)), 0.1, np.float32), TagIndex(labels), np.array([1.0]))
 
 
 @pytest.fixture(scope="module")

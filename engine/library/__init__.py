@@ -186,7 +186,7 @@ class Library:
 
     def backfill_affect(self) -> int:
         """Energy and mood for segments scanned before they were measured, or measured by another version of
-        engine/affect.py, from their stored tags, tempo and mode: no re-analysis. Returns how many were
+        engine/affect.py, from their stored tags and mode: no re-analysis. Returns how many were
         filled in."""
         if self.catalog.affect_version() != affect.VERSION:
             self.catalog.forget_affect(affect.VERSION)
@@ -195,10 +195,8 @@ class Library:
         while rows := self.catalog.segments_without_affect(self.bundle.id, AFFECT_BATCH):
             ids = [r[0] for r in rows]
             probabilities = np.stack([np.frombuffer(r[1], np.uint8) for r in rows]).astype(np.float32) / 255.0
-            tempo = np.array([np.nan if r[2] is None else r[2] for r in rows], np.float32)
-            mode = np.array([np.nan if r[3] is None else r[3] for r in rows], np.float32)
-            bright = np.array([np.nan if r[4] is None else r[4] for r in rows], np.float32)
-            energy, mood = affect.of_segments(probabilities, tags, tempo, mode, bright)
+            mode = np.array([np.nan if r[2] is None else r[2] for r in rows], np.float32)
+            energy, mood = affect.of_segments(probabilities, tags, mode)
             self.catalog.put_affect([(i, round(float(e), 3), round(float(m), 3)) for i, e, m in zip(ids, energy, mood)])
             done += len(rows)
         if done:

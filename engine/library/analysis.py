@@ -169,7 +169,7 @@ class TrackAnalyzer:
         tempos = np.array([d.tempo_bpm or np.nan for d in measured], np.float32)
         bright = np.array([d.brightness for d in measured], np.float32)
         modes = np.full(len(segments), overall.mode)
-        energy, mood = affect.of_segments(segment_tags, self.tags, tempos, modes, bright)
+        energy, mood = affect.of_segments(segment_tags, self.tags, modes)
         busiest_hits = max(d.drum_hits for d in measured)  # drums in one part count
         record = TrackRecord(
             path=path,

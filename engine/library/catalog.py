@@ -466,13 +466,11 @@ class Catalog:
         details = self.segment_details(list(ids.values()))
         return {place: details[i] for place, i in ids.items() if i in details}
 
-    def segments_without_affect(
-        self, bundle_id: str, limit: int
-    ) -> list[tuple[int, bytes, float | None, float, float | None]]:
+    def segments_without_affect(self, bundle_id: str, limit: int) -> list[tuple[int, bytes, float | None]]:
         """Up to `limit` segments of `bundle_id` with tags but no energy yet (scanned before it existed): their
-        id, tags, tempo, their track's mode and their brightness."""
+        id, tags and their track's mode."""
         return self._query(
-            "SELECT s.id, s.tags, s.tempo_bpm, t.mode, s.brightness FROM segments s JOIN tracks t ON t.id = s.track_id "
+            "SELECT s.id, s.tags, t.mode FROM segments s JOIN tracks t ON t.id = s.track_id "
             "WHERE s.bundle_id = ? AND s.energy IS NULL AND s.tags IS NOT NULL LIMIT ?",
             (bundle_id, int(limit)),
         )

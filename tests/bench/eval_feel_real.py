@@ -40,7 +40,6 @@ from eval_quality import moving_shapes, tag_baseline  # noqa: E402
 from real_set import materialise  # noqa: E402
 
 import engine.recommend.scoring as scoring  # noqa: E402
-from engine import affect  # noqa: E402
 from engine.facade import Engine  # noqa: E402
 from media import write_video  # noqa: E402
 
@@ -160,25 +159,17 @@ def scanned(kind: str, split: str, tmp: Path) -> tuple[Engine, dict[str, str]]:
 
 
 def tune(split: str) -> None:
-    """Grid over the brightness's share of energy (stored by the scan: measured again in this process per
-    value), the track's share of a segment's feel and the feel weights."""
-    print(f"{'bright':>7} {'track':>6} {'energy w':>9} {'mood w':>7} {'energy AUC':>11} {'mood P@5':>9}")
+    """Grid over the track's share of a segment's feel and the feel weights (the energy itself is fitted by
+    fit_energy.py)."""
+    print(f"{'track':>6} {'energy w':>9} {'mood w':>7} {'energy AUC':>11} {'mood P@5':>9}")
     with tempfile.TemporaryDirectory() as tmp:
         engine, labels = scanned("mood", split, Path(tmp))
         moods = sorted(set(labels.values()))
-        for bright in (0.4, 0.6):
-            affect.BRIGHT_SHARE = bright
-            engine._library.catalog.forget_affect(affect.VERSION)
-            engine.close()
-            engine = Engine(Path(tmp) / "data-mood")
-            for track, ew, mw in itertools.product((0.5, 1.0), (1.0, 2.0, 4.0), (0.3, 1.0, 2.0)):
-                scoring.TRACK_FEEL, scoring.ENERGY_WEIGHT, scoring.MOOD_WEIGHT = track, ew, mw
-                got = evaluate(engine, labels, moods)["needledrop"]
-                mood = np.mean([got[m] for m in moods])
-                print(
-                    f"{bright:>7.1f} {track:>6.1f} {ew:>9.1f} {mw:>7.1f} {got['energy AUC']:>11.2f} {mood:>9.2f}",
-                    flush=True,
-                )
+        for track, ew, mw in itertools.product((0.5, 1.0), (1.0, 2.0, 4.0), (0.3, 1.0, 2.0)):
+            scoring.TRACK_FEEL, scoring.ENERGY_WEIGHT, scoring.MOOD_WEIGHT = track, ew, mw
+            got = evaluate(engine, labels, moods)["needledrop"]
+            mood = np.mean([got[m] for m in moods])
+            print(f"{track:>6.1f} {ew:>9.1f} {mw:>7.1f} {got['energy AUC']:>11.2f} {mood:>9.2f}", flush=True)
 
 
 def main() -> None:

@@ -47,7 +47,7 @@ def clip_affect(cues: list[dict[str, float]]) -> np.ndarray:
 
 def music_affect(summaries: list[dict]) -> np.ndarray:
     """(segments, 2) arousal and valence from text-synthesis summaries (tags, tempo, loudness, mode)."""
-    measured = np.array([affect.of_tags(s["tags"], s["tempo_bpm"], s["mode"], s.get("brightness")) for s in summaries])
+    measured = np.array([affect.of_tags(s["tags"], s["mode"]) for s in summaries])
     table = {
         "energy": measured[:, 0],  # the app's own measure (engine/affect.py), so pairs agree with queries
         "onsets": np.array([s["onset_rate"] for s in summaries]),

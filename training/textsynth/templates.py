@@ -33,9 +33,7 @@ def feel_words(summary: dict) -> list[str]:
     if known:
         energy, mood = (KNOWN_FEEL[axis].get(known.get(axis), 0.0) for axis in ("energy", "mood"))
     else:
-        energy, mood = affect.of_tags(
-            summary["tags"], summary.get("tempo_bpm"), summary.get("mode"), summary.get("brightness")
-        )
+        energy, mood = affect.of_tags(summary["tags"], summary.get("mode"))
     digest = int(hashlib.sha256(repr(sorted(summary["tags"].items())).encode()).hexdigest(), 16)
     words = []
     for axis, value in (("energy", energy), ("mood", mood)):

@@ -42,6 +42,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+import engine.recommend.scoring as scoring  # noqa: E402
 from engine import paths  # noqa: E402
 from engine.bundle import open_current_bundle  # noqa: E402
 from engine.library import Library  # noqa: E402
@@ -172,15 +173,20 @@ def text_retrieval(library: Library, recommender: Recommender, methods=("needled
     tag_names = list(extractor.tag_names)
     rng = np.random.default_rng(0)
     shipped = recommender.tag_weight
+    feel_weights = (scoring.ENERGY_WEIGHT, scoring.MOOD_WEIGHT)
     rows = []
     for label in sorted(set(label_of.values())):
         prompt = label.replace("-", " ").replace("_", " ")
         row = {"label": label, "prompt": prompt, "tracks": sum(v == label for v in label_of.values())}
         for method in methods:
             if method in ("needledrop", "viml"):
-                recommender.tag_weight = shipped if method == "needledrop" else 0.0
+                # The embedding alone: no tag match and no feel match (the measured energy and mood).
+                alone = method == "viml"
+                recommender.tag_weight = 0.0 if alone else shipped
+                scoring.ENERGY_WEIGHT, scoring.MOOD_WEIGHT = (0.0, 0.0) if alone else feel_weights
                 results = recommender.recommend(prompt=prompt, k=min(len(ids), 200)).results
                 recommender.tag_weight = shipped
+                scoring.ENERGY_WEIGHT, scoring.MOOD_WEIGHT = feel_weights
                 row[method] = metrics([label_of[r.track_id] == label for r in results])
             elif method == "tags":
                 scores = tag_baseline(extractor, prompt, tag_means, tag_names)
@@ -210,7 +216,7 @@ def pace_check(recommender: Recommender, folder: Path) -> dict[str, float]:
 
 
 METHODS = {
-    "needledrop": "Needledrop (ViML + tag match)",
+    "needledrop": "Needledrop (ViML + tag and feel match)",
     "viml": "ViML embedding alone",
     "tags": "tag baseline",
     "random": "random",

@@ -123,7 +123,6 @@ def main() -> None:
     bias = float(model.intercept_[0] - np.sum(model.coef_[0] * mean / spread))
     record = {
         "version": 1,
-        "tag_scale": "log",
         "tags": {name: round(float(w), 5) for name, w in zip(names, weights)},
         "bias": round(bias, 5),
         "fitted_on": {"split": "dev", "tracks": len(dev_x), "C": c, "cross-validated AUC": round(cv[c], 3)},

@@ -130,10 +130,12 @@ def _place(target: Path, entry: dict[str, str]) -> None:
 
 
 def materialise(kind: str, split: str, out: Path) -> Path:
-    """`out/<label>/` folders of links to the tracks of `kind` and `split`; returns `out`.
+    """`out/<label>/` folders of links to the tracks of `kind` and `split` (copies, for tracks inside an
+    archive); returns `out`.
 
     Raises FileNotFoundError naming the Debian packages to install when a track is missing, before anything
-    is written. Run again into the same folder, it refreshes the links and drops links the set no longer has.
+    is written. Run again into the same folder, it refreshes the links and copies and drops those the set
+    no longer has.
     """
     if kind not in KINDS or split not in SPLITS:
         raise ValueError(f"kind must be one of {KINDS} and split one of {SPLITS}, not {kind!r}, {split!r}")

@@ -31,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import BundleError
 from engine.tags import TagIndex
 
 _ENERGY_FIT = json.loads(Path(__file__).with_name("energy_model.json").read_text())
@@ -54,18 +53,12 @@ def _mean(strengths: dict[str, np.ndarray], names: tuple[str, ...]) -> np.ndarra
     return np.mean([np.asarray(strengths[n], np.float32) for n in names], axis=0)
 
 
-def _energy_weights(tags: TagIndex) -> np.ndarray:
-    missing = sorted(set(_ENERGY_FIT["tags"]) - set(tags.names))
-    if missing:
-        raise BundleError(f"the energy's fit reads tags this bundle lacks ({', '.join(missing)}): refit it")
-    return np.array([_ENERGY_FIT["tags"].get(name, 0.0) for name in tags.names], np.float64)
-
-
 def energy(strengths: np.ndarray, tags: TagIndex) -> np.ndarray:
     """Energy of segments from their tag strengths (`tags.names` order along the last axis): the fit's
     log-odds of energetic music, halved through tanh (2·sigmoid − 1)."""
     logs = np.log(np.asarray(strengths, np.float64) + TAG_FLOOR)
-    return np.tanh((logs @ _energy_weights(tags) + _ENERGY_FIT["bias"]) / 2).astype(np.float32)
+    weights = tags.weights(_ENERGY_FIT["tags"], "the energy's fit")
+    return np.tanh((logs @ weights + _ENERGY_FIT["bias"]) / 2).astype(np.float32)
 
 
 def mood(strengths: dict[str, np.ndarray], mode: np.ndarray) -> np.ndarray:

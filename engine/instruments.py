@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import BundleError
 from engine.tags import TagIndex
 
 _FIT = json.loads((Path(__file__).with_name("drum_detector.json")).read_text())
@@ -89,20 +88,17 @@ def vocals_filter_is_hard(want: str) -> bool:
 _V1_WEIGHTS, _V1_BIAS = (4.2, 5.26), -4.04
 
 
-def _tag_weights(tags: TagIndex) -> np.ndarray:
-    missing = sorted(set(_FIT["tags"]) - set(tags.names))
-    if missing:
-        raise BundleError(f"the drum detector reads tags this bundle lacks ({', '.join(missing)}): refit it")
-    return np.array([_FIT["tags"].get(name, 0.0) for name in tags.names], np.float64)
-
-
 def drum_probability(busiest_hits: np.ndarray | float, tag_peaks: np.ndarray, tags: TagIndex) -> np.ndarray:
     """P(drums) of tracks from their busiest segment's drum hits per second and their tag peaks (one track:
     a number and a vector; many: a vector and rows)."""
     strengths = tags.strengths(np.asarray(tag_peaks, np.float32)).astype(np.float64)
     if _FIT.get("tag_scale") == "log":  # a tag's faint readings told apart, not only its strong ones
         strengths = np.log(strengths + TAG_FLOOR)
-    z = _FIT["hits"] * np.log1p(np.asarray(busiest_hits, np.float64)) + strengths @ _tag_weights(tags) + _FIT["bias"]
+    z = (
+        _FIT["hits"] * np.log1p(np.asarray(busiest_hits, np.float64))
+        + strengths @ tags.weights(_FIT["tags"], "the drum detector")
+        + _FIT["bias"]
+    )
     return 1.0 / (1.0 + np.exp(-z))
 
 

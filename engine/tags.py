@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from engine.errors import BundleError
+
 # musicnn's 100 tag names (MTT + MSD) -> (group, canonical name). Synonyms merge by their maximum;
 # decades are left out: they describe a recording's era, not what a scene needs.
 TAG_GROUPS: dict[str, tuple[str, str]] = {
@@ -141,6 +143,14 @@ class TagIndex:
         """Every tag's strength (`names` order) along the last axis."""
         gathered = np.asarray(probabilities[..., self._order], np.float32)
         return np.maximum.reduceat(gathered, self._starts, axis=-1)
+
+    def weights(self, fitted: dict[str, float], fit: str) -> np.ndarray:
+        """A fit's weights per tag ({canonical name: weight}) in `names` order, 0 for tags it does not read;
+        BundleError naming the `fit` when it reads a tag this bundle lacks."""
+        missing = sorted(set(fitted) - set(self.names))
+        if missing:
+            raise BundleError(f"{fit} reads tags this bundle lacks ({', '.join(missing)}): refit it")
+        return np.array([fitted.get(name, 0.0) for name in self.names], np.float64)
 
     def strength(self, probabilities: np.ndarray, tag: str) -> np.ndarray:
         """Max probability over the tag's labels, along the last axis (0 for a tag the bundle lacks)."""

@@ -55,9 +55,9 @@ def scanned_tracks(split: str, tmp: Path) -> tuple[list[str], list[np.ndarray], 
         labels.append(label)
         segments.append(np.stack([probabilities_of_bytes(tags) for (tags,) in rows]))
         stored.append(energy)
-    names = list(engine.recommender.embedder.extractor.tag_names)
+    tags = TagIndex(engine.recommender.embedder.extractor.tag_names)
     engine.close()
-    return labels, [TagIndex(names).strengths(s) for s in segments], stored, TagIndex(names).names
+    return labels, [tags.strengths(s) for s in segments], stored, tags.names
 
 
 def auc(scores: np.ndarray, high: np.ndarray) -> float:

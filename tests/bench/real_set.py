@@ -31,7 +31,8 @@ extremetuxracer-data GPL-2+; supertux-data GPL-3+, its music GPL-2+; openclonk-d
 pink-pony-data, music CC BY-SA 3.0; trackballs-data GPL-2+; gigalomania-data, music CC BY 3.0; 0ad-data
 CC BY-SA 3.0; ufoai-music GPL-2+ and CC BY-SA; supertuxkart-data, flare-game, widelands-data, btanks-data,
 blobwars-data, amoebax-data, enigma-data, freedink-data, warmux-data, tuxtype-data and freedroidrpg-data,
-free licences per their copyright files (GPL, CC BY, CC BY-SA). All are in Debian main.
+free licences per their copyright files (GPL, CC BY, CC BY-SA); powermanga-data GPL-3+ and GPL-2+;
+searchandrescue-data GPL. All are in Debian main.
 
 Split: dev and test share no composer, so a composer's sound cannot leak from tuning into the score. A
 single-composer soundtrack lies wholly on one side; Wesnoth's, Naev's, UFO: AI's and SuperTuxKart's have
@@ -47,10 +48,18 @@ UFO: AI's Marine Baklund and Alex Parker, SuperTuxKart's Zhelanov, Mekathratos a
 FreeDink and Widelands' Hasi50; and in test Crystan Hoffmann's UFO: AI cues, Flare, Battle Tanks, Enigma,
 Amoebax, Warmux, TuxType, SuperTuxKart's Weirwood and DJ Helium, and Whallon's Widelands track: the test
 split grew most in its thin labels (nostalgic, happy), dev most in calm.
+A third (December 2026, 7 tracks) adds valence: victory and defeat cues named by their titles, their game's
+music table or their file names (Powermanga's end-of-game congratulations, Search and Rescue's mission
+success and mission failed, Gigalomania's defeat beside its victory, Wesnoth's 14-s second defeat theme,
+Colobot's "You Lose...", LordsAWar's "Defeat"), each on its composer's side, the new composers in dev,
+whose happy and nostalgic tracks were too few to fit anything on (9 in all, now 14). Left out: shorter
+jingles (Wesnoth's first victory and defeat themes, SuperTux's level done), Singularity's win and lose
+music (in the training corpus), titles that only hint (SuperTuxKart's "Penguin Party"), and cues that are
+crowd noise or applause (Warmux's victory, TuxType's final win).
 
-It is still small, and tender has 2 tracks: game music whose titles name a feel is scarce, and no package
-searched names a love theme, ballad or lullaby besides Wesnoth's. The labels come from titles, not from
-listening. A check, not a benchmark of record.
+It is still small, and tender has 2 tracks: game music whose titles name a feel is scarce, and none of
+the 160 or so game data packages searched names a love theme, ballad or lullaby besides Wesnoth's and
+Extreme Tux Racer's. The labels come from titles, not from listening. A check, not a benchmark of record.
 Needledrop reads a title only to show it and to cap tracks per artist; were titles or file names ever
 matched against prompts, these labels would leak into the ranking and the set would no longer be a fair
 check.
@@ -100,6 +109,8 @@ PACKAGES = (
     "freedink-data",
     "warmux-data",
     "tuxtype-data",
+    "powermanga-data",
+    "searchandrescue-data",
 )
 
 
@@ -110,8 +121,16 @@ def entries(kind: str | None = None, split: str | None = None) -> list[dict[str,
 
 
 def link_name(entry: dict[str, str]) -> str:
-    """The link's file name: the package in front, as several soundtracks name a file battle.ogg or victory.ogg."""
-    return f"{entry['package']}--{Path(entry['path']).name}"
+    """The link's file name: the package in front, as several soundtracks name a file battle.ogg or victory.ogg.
+
+    The scan, like players and taggers, knows audio by its extension: an Ogg file installed without one (Blob
+    Wars' music) is linked under `.ogg`, else it would be labelled but never scanned."""
+    name = f"{entry['package']}--{Path(entry['path']).name}"
+    if not Path(name).suffix and ARCHIVED not in entry["path"]:
+        with open(entry["path"], "rb") as f:
+            if f.read(4) == b"OggS":
+                name += ".ogg"
+    return name
 
 
 def installed_file(entry: dict[str, str]) -> str:

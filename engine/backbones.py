@@ -92,6 +92,8 @@ class MusicBackbone(_Backbone):
         audio = self.bundle.manifest.preprocessing.audio
         size, hop = audio.patch_samples, audio.patch_hop_samples
         count = max(1, -(-max(len(wave) - size, 0) // hop) + 1)
+        # Patches further apart than they are long (one heard in every hop) start inside the wave only.
+        count = min(count, max(1, -(-len(wave) // hop)))
         padded = np.zeros((count - 1) * hop + size, dtype=np.float32)
         padded[: len(wave)] = wave[: len(padded)]
         return np.lib.stride_tricks.sliding_window_view(padded, size)[::hop].copy()

@@ -115,12 +115,13 @@ class FeatureExtractor:
 
     @property
     def chunk_samples(self) -> int | None:
-        """Decoding piece size: 16 whole patches (48 s, a multiple of the descriptors' hops too).
+        """Decoding piece size: 16 patch hops (48 s at 3 s, a multiple of the descriptors' hops too).
 
-        Pieces must not split a patch, which only non-overlapping patches guarantee; otherwise whole files.
+        Pieces must not split a patch, which only patches no longer than their hop guarantee; otherwise
+        whole files.
         """
         audio = self.pre.audio
-        return 16 * audio.patch_samples if audio.patch_hop_samples == audio.patch_samples else None
+        return 16 * audio.patch_hop_samples if audio.patch_hop_samples >= audio.patch_samples else None
 
     def music(self, wave: np.ndarray) -> MusicFeatures:
         return self.music_chunks([wave])

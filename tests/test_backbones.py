@@ -1,7 +1,10 @@
 """The bundle's backbones: ONNX matches PyTorch, the musicnn port matches TensorFlow, outputs make sense."""
 
+import copy
+import dataclasses
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pytest
 import skimage.data
@@ -10,6 +13,7 @@ import torch
 import signals
 from engine import paths
 from engine.backbones import FrameBackbone, MusicBackbone, TextBackbone
+from engine.features import FeatureExtractor
 from engine.media.frames import fit_frame
 from export_onnx import frame_backbone, music_backbone, text_backbone
 
@@ -192,6 +196,31 @@ def test_music_patches_cover_the_track(music):
     np.testing.assert_array_equal(patches[1, :10], wave[audio.patch_hop_samples : audio.patch_hop_samples + 10])
     assert (patches[2, audio.patch_samples // 2 :] == 0).all()  # zero-padded tail
     assert music.patches(np.zeros(100, np.float32)).shape == (1, audio.patch_samples)
+
+
+def test_music_patches_further_apart_than_they_are_long_start_inside_the_wave(music, bundle):
+    # One 3 s patch heard in every 6 s (a strided front end): no patch may start past the end of the wave,
+    # nor of a decoded piece, which a scan makes 16 hops long so that pieces never split a patch.
+    audio = bundle.manifest.preprocessing.audio
+    hop = 2 * audio.patch_samples
+    manifest = msgspec.structs.replace(
+        bundle.manifest,
+        preprocessing=msgspec.structs.replace(
+            bundle.manifest.preprocessing, audio=msgspec.structs.replace(audio, patch_hop_samples=hop)
+        ),
+    )
+    strided = copy.copy(music)
+    strided.bundle = dataclasses.replace(bundle, manifest=manifest)
+    wave = np.arange(16 * hop, dtype=np.float32)
+    patches = strided.patches(wave)
+    assert patches.shape == (16, audio.patch_samples)
+    np.testing.assert_array_equal(patches[15, :10], wave[15 * hop : 15 * hop + 10])
+    tail = strided.patches(wave[: int(2.25 * hop)])  # 13.5 s: patches at 0, 6 and 12 s, the last padded
+    assert tail.shape == (3, audio.patch_samples)
+    assert (tail[2, audio.patch_samples // 2 :] == 0).all()
+    extractor = FeatureExtractor(bundle)
+    extractor.pre = manifest.preprocessing
+    assert extractor.chunk_samples == 16 * hop
 
 
 def test_backbones_reject_wrong_inputs(frames, music, text):

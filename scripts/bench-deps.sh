@@ -10,6 +10,7 @@ exec "$(dirname "$0")/apt-install.sh" "The benchmarks" pulseaudio pulseaudio-uti
     wesnoth-1.16-music naev-data extremetuxracer-data supertux-data openclonk-data wizznic-data \
     colobot-common-sounds lordsawar-data pink-pony-data trackballs-data gigalomania-data \
     0ad-data ufoai-music supertuxkart-data freedroidrpg-data flare-game btanks-data widelands-data \
-    blobwars-data amoebax-data enigma-data freedink-data warmux-data tuxtype-data powermanga-data searchandrescue-data \
+    blobwars-data amoebax-data enigma-data freedink-data warmux-data tuxtype-data powermanga-data \
+    searchandrescue-data \
     fluidsynth fluid-soundfont-gm sonic-pi-samples csound-soundfont opl3-soundfont avldrums.lv2-soundfont \
     festival festvox-kallpc16k

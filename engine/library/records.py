@@ -119,4 +119,4 @@ class SegmentRecord:
     vocal_score: float | None = None
     energy: float | None = None  # engine/affect.py
     mood: float | None = None
-    brightness: float | None = None  # engine/media/dsp.py, an input of the energy
+    brightness: float | None = None  # engine/media/dsp.py, stored; energy read it until affect VERSION 6

@@ -37,7 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench_feel import auc  # noqa: E402
+from bench_feel import auc, remeasured  # noqa: E402
 from bench_feel import evaluate as evaluate_renders  # noqa: E402
 from bench_feel import scanned as scanned_folder  # noqa: E402
 from eval_quality import moving_shapes, tag_baseline  # noqa: E402
@@ -176,15 +176,6 @@ def tune(split: str) -> None:
             got = evaluate(engine, labels, moods)["needledrop"]
             mood = np.mean([got[m] for m in moods])
             print(f"{track:>6.1f} {ew:>9.1f} {mw:>7.1f} {got['energy AUC']:>11.2f} {mood:>9.2f}", flush=True)
-
-
-def remeasured(data: Path) -> Engine:
-    """The library at `data` with every segment's energy and mood measured again, in this process, by
-    engine/affect.py as it now stands (the scan's workers measured them with the shipped constants)."""
-    engine = Engine(data)
-    engine._library.catalog.forget_affect(affect.VERSION)  # a bench may reach into the library
-    engine.close()
-    return Engine(data)
 
 
 def tune_mood() -> None:

@@ -44,6 +44,7 @@ bench: models
 	$(BIN)/python tests/bench/bench_reedit.py
 	$(BIN)/python tests/bench/bench_loudness.py
 	$(BIN)/python tests/bench/bench_tempo.py
+	$(BIN)/python tests/bench/bench_tempo.py --split openmsx
 	$(BIN)/python tests/bench/bench_drums.py
 	$(BIN)/python tests/bench/bench_instruments.py
 	$(BIN)/python tests/bench/bench_vocals.py --sung

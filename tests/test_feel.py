@@ -5,13 +5,11 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from bench.bench_tempo import verdict
+from bench.bench_tempo import verdict, written_tempo
 
 from engine import affect
 from engine.errors import BundleError
 from engine.features import FeatureExtractor
-from engine.media import dsp
-from engine.media.audio import decode_audio
 from engine.media.dsp import Descriptors
 from engine.recommend.feel import Feel, FeelReader, picture_feel
 from engine.tags import TagIndex
@@ -96,12 +94,10 @@ def test_the_energy_fit_names_only_tags_the_bundle_has(bundle):
 def feel_renders(bundle, tmp_path_factory) -> list[tuple[dict, Descriptors]]:
     """The feel set's test split (six pieces, each calm and energetic, major and minor, at a known tempo),
     rendered and measured as the scan measures a track."""
-    audio = FeatureExtractor(bundle).pre.audio
+    extractor = FeatureExtractor(bundle)
     folder = tmp_path_factory.mktemp("feel-test")
     labels = render_feel_set(folder, "test")
-    return [
-        (label, dsp.describe(decode_audio(folder / name, audio), audio.sample_rate)) for name, label in labels.items()
-    ]
+    return [(label, extractor.music_file(folder / name).overall) for name, label in labels.items()]
 
 
 def test_major_renders_read_more_major_than_the_same_pieces_in_minor(feel_renders):
@@ -126,3 +122,22 @@ def test_a_segment_is_judged_by_its_track_feel_and_by_whichever_was_measured():
     both = judged(np.array([0.2, np.nan, 0.2]), np.array([0.6, 0.5, np.nan]))
     assert both[0] == pytest.approx((1 - TRACK_FEEL) * 0.2 + TRACK_FEEL * 0.6)
     assert both[1] == pytest.approx(0.5) and both[2] == pytest.approx(0.2)
+
+
+def test_a_midi_file_s_written_tempo_is_the_one_it_plays_at_nearly_throughout():
+    import mido
+
+    def piece(*spans: tuple[float, int]) -> mido.MidiFile:
+        """Tempo changes as (BPM, beats at it), on one track, 480 ticks a beat."""
+        track = mido.MidiTrack()
+        for i, (bpm, _) in enumerate(spans):
+            track.append(
+                mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm), time=480 * spans[i - 1][1] if i else 0)
+            )
+        track.append(mido.MetaMessage("end_of_track", time=480 * spans[-1][1]))
+        return mido.MidiFile(tracks=[track], ticks_per_beat=480)
+
+    assert written_tempo(piece((96, 200))) == pytest.approx(96)
+    assert written_tempo(piece((60, 4), (150, 200))) == pytest.approx(150)  # a slow bar of intro: 2 % of its time
+    assert written_tempo(piece((120, 100), (80, 100))) is None  # two tempi: no one truth
+    assert written_tempo(mido.MidiFile(tracks=[mido.MidiTrack()])) is None

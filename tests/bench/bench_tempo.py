@@ -6,14 +6,19 @@ quarter notes per minute. An estimate is right within 4 %; an octave error is wi
 two thirds or three halves of it (the metrical level confused, not the speed); anything else is wrong.
 
 Two splits of disjoint works: `dev` (what the estimator's constants may be tuned on) and `test` (reported).
-Each track is estimated as the scan does (the whole track, `engine.media.dsp.descriptors`).
+Those renders tie each style to a tempo range (pads slow, rock fast), so a third set checks that a change
+holds beyond them: `openmsx`, the MIDI soundtrack Debian's `openttd-openmsx` installs (GPL-2; 32 pieces by
+several composers, in their own tempi and instrumentation), rendered with the same SoundFont, its truth the
+tempo each file is written in (files that change tempo for more than a tenth of their time are left out).
+Never tuned on. Each track is estimated as the scan does (the whole track, `MusicFeatures.overall`).
 
-    .venv/bin/python tests/bench/bench_tempo.py [--split test|dev] [--per-style 4]
+    .venv/bin/python tests/bench/bench_tempo.py [--split test|dev|openmsx] [--per-style 4]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import sys
@@ -26,11 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from engine import paths  # noqa: E402
 from engine.bundle import open_current_bundle  # noqa: E402
 from engine.features import FeatureExtractor  # noqa: E402
-from engine.media import dsp  # noqa: E402
-from engine.media.audio import iter_audio  # noqa: E402
 
 SOUNDFONT = "/usr/share/sounds/sf2/TimGM6mb.sf2"
 SPLITS = {"test": (Path("build/tempo-music"), 11), "dev": (Path("build/tempo-music-dev"), 12)}
+OPENMSX = (Path("/usr/share/games/openttd/baseset/openmsx"), Path("build/tempo-openmsx"))
 LEVELS = {"half": 0.5, "double": 2.0, "two thirds": 2 / 3, "three halves": 1.5}
 TOLERANCE = 0.04
 
@@ -67,6 +71,45 @@ def render(folder: Path, per_style: int, seed: int, exclude: set[str]) -> dict[s
     return truth
 
 
+def written_tempo(midi) -> float | None:
+    """The tempo (quarter notes a minute) a MIDI file plays at for at least 90 % of its time, else None."""
+    changes = sorted(
+        (tick, 60e6 / message.tempo)
+        for track in midi.tracks
+        for tick, message in zip(itertools.accumulate(m.time for m in track), track)
+        if message.type == "set_tempo"
+    )
+    end = max(sum(m.time for m in track) for track in midi.tracks)
+    seconds: Counter = Counter()
+    for (tick, bpm), (following, _) in zip(changes, changes[1:] + [(end, 0.0)]):
+        seconds[round(bpm, 2)] += (following - tick) / midi.ticks_per_beat * 60 / bpm
+    if not seconds:
+        return None
+    bpm, longest = seconds.most_common(1)[0]
+    return bpm if longest >= 0.9 * sum(seconds.values()) else None
+
+
+def render_openmsx(source: Path, folder: Path) -> dict[str, float]:
+    """The OpenMSX pieces with one tempo, rendered (reused when there), and each one's written tempo."""
+    import mido
+
+    from training.bootstrap.music import render
+
+    if not source.is_dir():
+        sys.exit(f"{source} is missing: install openttd-openmsx (scripts/bench-deps.sh)")
+    folder.mkdir(parents=True, exist_ok=True)
+    truth = {}
+    for path in sorted(source.glob("*.mid")):
+        midi = mido.MidiFile(path)
+        if (bpm := written_tempo(midi)) is None:
+            continue
+        out = folder / f"{path.stem}.opus"
+        if not out.is_file():
+            render(midi, SOUNDFONT, out)
+        truth[out.name] = bpm
+    return truth
+
+
 def verdict(estimate: float, truth: float) -> str:
     if estimate <= 0:
         return "none"
@@ -79,23 +122,25 @@ def verdict(estimate: float, truth: float) -> str:
 
 
 def scanned_tempo(path: Path, extractor: FeatureExtractor) -> float:
-    """The track's tempo as the scan computes it: pieces decoded as the scan decodes them, analysed, joined."""
-    audio = extractor.pre.audio
-    pieces = iter_audio(path, audio, chunk_samples=extractor.chunk_samples)
-    return dsp.descriptors(dsp.concat([dsp.analyse(p, audio.sample_rate) for p in pieces])).tempo_bpm
+    """The track's tempo as the scan computes it: decoded in the scan's pieces, analysed, joined."""
+    return extractor.music_file(path).overall.tempo_bpm
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--split", choices=SPLITS, default="test")
+    parser.add_argument("--split", choices=[*SPLITS, "openmsx"], default="test")
     parser.add_argument("--per-style", type=int, default=4)
     args = parser.parse_args()
-    folder, seed = SPLITS[args.split]
-    exclude = set()
-    if args.split == "dev":  # never a work of the test split
-        test_folder, test_seed = SPLITS["test"]
-        exclude = {name.split("--", 1)[1][:-5] for name in render(test_folder, args.per_style, test_seed, set())}
-    truth = render(folder, args.per_style, seed, exclude)
+    if args.split == "openmsx":
+        folder = OPENMSX[1]
+        truth = render_openmsx(*OPENMSX)
+    else:
+        folder, seed = SPLITS[args.split]
+        exclude = set()
+        if args.split == "dev":  # never a work of the test split
+            test_folder, test_seed = SPLITS["test"]
+            exclude = {name.split("--", 1)[1][:-5] for name in render(test_folder, args.per_style, test_seed, set())}
+        truth = render(folder, args.per_style, seed, exclude)
     extractor = FeatureExtractor(open_current_bundle(paths.models_dir()))
     outcomes: Counter = Counter()
     by_style: dict[str, Counter] = {}
@@ -103,7 +148,7 @@ def main() -> None:
         estimate = scanned_tempo(folder / name, extractor)
         outcome = verdict(estimate, bpm)
         outcomes[outcome] += 1
-        by_style.setdefault(name.split("--")[0], Counter())[outcome] += 1
+        by_style.setdefault(name.split("--")[0] if "--" in name else "openmsx", Counter())[outcome] += 1
         print(f"{name:<60} true {bpm:6.1f}  found {estimate:6.1f}  {outcome}")
     total = sum(outcomes.values())
     octave = sum(outcomes[level] for level in LEVELS)

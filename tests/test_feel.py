@@ -138,6 +138,6 @@ def test_a_midi_file_s_written_tempo_is_the_one_it_plays_at_nearly_throughout():
         return mido.MidiFile(tracks=[track], ticks_per_beat=480)
 
     assert written_tempo(piece((96, 200))) == pytest.approx(96)
-    assert written_tempo(piece((60, 4), (150, 200))) == pytest.approx(150)  # a slow bar of intro: 2 % of its time
+    assert written_tempo(piece((60, 4), (150, 200))) == pytest.approx(150)  # a slow bar of intro: 5 % of its time
     assert written_tempo(piece((120, 100), (80, 100))) is None  # two tempi: no one truth
     assert written_tempo(mido.MidiFile(tracks=[mido.MidiTrack()])) is None

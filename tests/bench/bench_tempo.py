@@ -72,7 +72,8 @@ def render(folder: Path, per_style: int, seed: int, exclude: set[str]) -> dict[s
 
 
 def written_tempo(midi) -> float | None:
-    """The tempo (quarter notes a minute) a MIDI file plays at for at least 90 % of its time, else None."""
+    """The tempo (quarter notes a minute) a MIDI file is written to play at for at least 90 % of its time;
+    None when it changes more, or names none (a file's default 120 is its sequencer's, not its composer's)."""
     changes = sorted(
         (tick, 60e6 / message.tempo)
         for track in midi.tracks

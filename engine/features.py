@@ -138,6 +138,7 @@ class FeatureExtractor:
         backbone = self.music_backbone
         features, tags, analyses = [], [], []
         left = patches
+        stride = self.pre.audio.patch_stride
         pieces = iter(chunks)
         while True:
             t0 = time.perf_counter()
@@ -147,9 +148,10 @@ class FeatureExtractor:
                 break
             cut = backbone.patches(wave)[:left]
             if len(cut):
-                out = backbone(cut)
-                features.append(np.concatenate([out[k] for k in MUSIC_FEATURES], axis=1))
-                tags.append(np.concatenate([out[k] for k in MUSIC_TAGS], axis=1))
+                out = backbone(cut[::stride])
+                for rows, names in ((features, MUSIC_FEATURES), (tags, MUSIC_TAGS)):
+                    heard = np.concatenate([out[k] for k in names], axis=1)
+                    rows.append(np.repeat(heard, stride, axis=0)[: len(cut)])
                 left = None if left is None else left - len(cut)
             t2 = time.perf_counter()
             analyses.append(dsp.analyse(wave, self.pre.audio.sample_rate))

@@ -13,6 +13,7 @@ import torch
 import signals
 from engine import paths
 from engine.backbones import FrameBackbone, MusicBackbone, TextBackbone
+from engine.bundle.manifest import decode_manifest, encode_manifest
 from engine.features import FeatureExtractor
 from engine.media.frames import fit_frame
 from export_onnx import frame_backbone, music_backbone, text_backbone
@@ -221,6 +222,28 @@ def test_music_patches_further_apart_than_they_are_long_start_inside_the_wave(mu
     extractor = FeatureExtractor(bundle)
     extractor.pre = manifest.preprocessing
     assert extractor.chunk_samples == 16 * hop
+
+
+def test_a_patch_stride_hears_one_patch_in_n_and_keeps_the_patch_grid(bundle):
+    audio = bundle.manifest.preprocessing.audio
+    assert b"patch_stride" not in encode_manifest(bundle.manifest)  # a default stride leaves ids as they were
+    manifest = msgspec.structs.replace(
+        bundle.manifest,
+        preprocessing=msgspec.structs.replace(
+            bundle.manifest.preprocessing, audio=msgspec.structs.replace(audio, patch_stride=2)
+        ),
+    )
+    assert decode_manifest(encode_manifest(manifest)).preprocessing.audio.patch_stride == 2
+    wave = signals.drum_pattern(7 * audio.patch_samples / audio.sample_rate)  # 7 patches: the last one skipped
+    every = FeatureExtractor(bundle).music(wave)
+    strided = FeatureExtractor(dataclasses.replace(bundle, manifest=manifest)).music(wave)
+    assert strided.patches.shape == every.patches.shape and strided.tags.shape == every.tags.shape
+    # Patches 0, 2, 4, 6 are heard, each skipped one carries the one heard before it.
+    np.testing.assert_allclose(strided.patches[::2], every.patches[::2], atol=1e-4)
+    np.testing.assert_allclose(strided.tags[::2], every.tags[::2], atol=1e-5)
+    np.testing.assert_array_equal(strided.patches[1::2], strided.patches[:-1:2])
+    np.testing.assert_array_equal(strided.tags[1::2], strided.tags[:-1:2])
+    assert not np.allclose(every.patches[1::2], every.patches[:-1:2], atol=1e-4)  # which a stride of 1 hears
 
 
 def test_backbones_reject_wrong_inputs(frames, music, text):

@@ -22,7 +22,7 @@ class _Struct(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     pass
 
 
-class AudioConfig(_Struct):
+class AudioConfig(_Struct, omit_defaults=True):
     sample_rate: int
     n_fft: int
     hop_length: int
@@ -39,6 +39,11 @@ class AudioConfig(_Struct):
     # version of their measures (engine.media.dsp.ANALYSIS_VERSION; manifests written before it: 1).
     descriptors: tuple[str, ...]
     analysis_version: int = 1
+    # The music backbone hears one patch in this many, and each patch it skips carries the features and
+    # tags of the last one heard: a faster scan that keeps the heads' patch grid (a segment still has its
+    # patches at the positions its head was trained on). Left out of a manifest at 1 (its defaults are),
+    # so that bundles written before it keep their id and their libraries' analyses.
+    patch_stride: int = 1
 
 
 class VideoConfig(_Struct):

@@ -14,6 +14,7 @@ import signals
 from engine import paths
 from engine.backbones import FrameBackbone, MusicBackbone, TextBackbone
 from engine.bundle.manifest import decode_manifest, encode_manifest
+from engine.errors import BundleError
 from engine.features import FeatureExtractor
 from engine.media.frames import fit_frame
 from export_onnx import frame_backbone, music_backbone, text_backbone
@@ -234,6 +235,9 @@ def test_a_patch_stride_hears_one_patch_in_n_and_keeps_the_patch_grid(bundle):
         ),
     )
     assert decode_manifest(encode_manifest(manifest)).preprocessing.audio.patch_stride == 2
+    never = encode_manifest(manifest).replace(b'"patch_stride": 2', b'"patch_stride": 0')
+    with pytest.raises(BundleError, match="patch_stride"):
+        decode_manifest(never)
     wave = signals.drum_pattern(7 * audio.patch_samples / audio.sample_rate)  # 7 patches: the last one skipped
     every = FeatureExtractor(bundle).music(wave)
     strided = FeatureExtractor(dataclasses.replace(bundle, manifest=manifest)).music(wave)

@@ -8,7 +8,7 @@ missing key is an error that names the field, so a manifest is never half-unders
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -43,7 +43,7 @@ class AudioConfig(_Struct, omit_defaults=True):
     # tags of the last one heard: a faster scan that keeps the heads' patch grid (a segment still has its
     # patches at the positions its head was trained on). Left out of a manifest at 1 (its defaults are),
     # so that bundles written before it keep their id and their libraries' analyses.
-    patch_stride: int = 1
+    patch_stride: Annotated[int, msgspec.Meta(ge=1)] = 1
 
 
 class VideoConfig(_Struct):

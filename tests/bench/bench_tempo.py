@@ -7,7 +7,7 @@ two thirds or three halves of it (the metrical level confused, not the speed); a
 
 Two splits of disjoint works: `dev` (what the estimator's constants may be tuned on) and `test` (reported).
 Those renders tie each style to a tempo range (pads slow, rock fast), so a third set checks that a change
-holds beyond them: `openmsx`, the MIDI soundtrack Debian's `openttd-openmsx` installs (GPL-2; 32 pieces by
+holds beyond them: `openmsx`, the MIDI soundtrack Debian's `openttd-openmsx` installs (GPL-2; 31 pieces by
 several composers, in their own tempi and instrumentation), rendered with the same SoundFont, its truth the
 tempo each file is written in (files that change tempo for more than a tenth of their time are left out).
 Never tuned on. Each track is estimated as the scan does (the whole track, `MusicFeatures.overall`).

@@ -238,7 +238,7 @@ def test_a_patch_stride_hears_one_patch_in_n_and_keeps_the_patch_grid(bundle):
     never = encode_manifest(manifest).replace(b'"patch_stride": 2', b'"patch_stride": 0')
     with pytest.raises(BundleError, match="patch_stride"):
         decode_manifest(never)
-    wave = signals.drum_pattern(7 * audio.patch_samples / audio.sample_rate)  # 7 patches: the last one skipped
+    wave = signals.drum_pattern(7 * audio.patch_samples / audio.sample_rate)  # 7 patches: the last one heard, alone
     every = FeatureExtractor(bundle).music(wave)
     strided = FeatureExtractor(dataclasses.replace(bundle, manifest=manifest)).music(wave)
     assert strided.patches.shape == every.patches.shape and strided.tags.shape == every.tags.shape

@@ -13,7 +13,7 @@ import torch
 import signals
 from engine import paths
 from engine.backbones import FrameBackbone, MusicBackbone, TextBackbone
-from engine.bundle.manifest import decode_manifest, encode_manifest
+from engine.bundle.manifest import Manifest, decode_manifest, encode_manifest
 from engine.errors import BundleError
 from engine.features import FeatureExtractor
 from engine.media.frames import fit_frame
@@ -200,17 +200,18 @@ def test_music_patches_cover_the_track(music):
     assert music.patches(np.zeros(100, np.float32)).shape == (1, audio.patch_samples)
 
 
+def with_audio(manifest: Manifest, **changes) -> Manifest:
+    """The manifest with these audio constants changed."""
+    audio = msgspec.structs.replace(manifest.preprocessing.audio, **changes)
+    return msgspec.structs.replace(manifest, preprocessing=msgspec.structs.replace(manifest.preprocessing, audio=audio))
+
+
 def test_music_patches_further_apart_than_they_are_long_start_inside_the_wave(music, bundle):
     # One 3 s patch heard in every 6 s (a strided front end): no patch may start past the end of the wave,
     # nor of a decoded piece, which a scan makes 16 hops long so that pieces never split a patch.
     audio = bundle.manifest.preprocessing.audio
     hop = 2 * audio.patch_samples
-    manifest = msgspec.structs.replace(
-        bundle.manifest,
-        preprocessing=msgspec.structs.replace(
-            bundle.manifest.preprocessing, audio=msgspec.structs.replace(audio, patch_hop_samples=hop)
-        ),
-    )
+    manifest = with_audio(bundle.manifest, patch_hop_samples=hop)
     strided = copy.copy(music)
     strided.bundle = dataclasses.replace(bundle, manifest=manifest)
     wave = np.arange(16 * hop, dtype=np.float32)
@@ -228,12 +229,7 @@ def test_music_patches_further_apart_than_they_are_long_start_inside_the_wave(mu
 def test_a_patch_stride_hears_one_patch_in_n_and_keeps_the_patch_grid(bundle):
     audio = bundle.manifest.preprocessing.audio
     assert b"patch_stride" not in encode_manifest(bundle.manifest)  # a default stride leaves ids as they were
-    manifest = msgspec.structs.replace(
-        bundle.manifest,
-        preprocessing=msgspec.structs.replace(
-            bundle.manifest.preprocessing, audio=msgspec.structs.replace(audio, patch_stride=2)
-        ),
-    )
+    manifest = with_audio(bundle.manifest, patch_stride=2)
     assert decode_manifest(encode_manifest(manifest)).preprocessing.audio.patch_stride == 2
     never = encode_manifest(manifest).replace(b'"patch_stride": 2', b'"patch_stride": 0')
     with pytest.raises(BundleError, match="patch_stride"):

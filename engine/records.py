@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from engine.library.scanner import QUICK_FROM, ScanProgress, ScanReport
+from engine.library.scanner import QUICK_FROM_FILES, QUICK_FROM_SECONDS, ScanProgress, ScanReport
 from engine.media.beats import Beats, Fit
 from engine.recommend.feel import Feel
 from engine.recommend.prompt import ParsedPrompt
@@ -30,7 +30,8 @@ __all__ = [
     "IndexStatus",
     "LibraryStatus",
     "ParsedPrompt",
-    "QUICK_FROM",
+    "QUICK_FROM_FILES",
+    "QUICK_FROM_SECONDS",
     "Recommendation",
     "Result",
     "RootStatus",

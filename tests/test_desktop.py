@@ -393,7 +393,7 @@ def test_a_quick_pass_shows_in_progress_and_counts_and_the_next_scan_completes_i
     from desktop.library_panel import describe_progress
     from engine.library import scanner
 
-    monkeypatch.setattr(scanner, "QUICK_FROM", 2)  # six new files: a quick pass first
+    monkeypatch.setattr(scanner, "QUICK_FROM_FILES", 2)  # six new files: a quick pass first
     texts, phases = [], []
 
     def seen(progress) -> None:

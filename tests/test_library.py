@@ -315,7 +315,7 @@ def test_a_quick_pass_makes_tracks_searchable_and_marked_and_the_next_scan_compl
     shutil.copytree(long_tracks, music)
     shutil.copyfile(rendered / "piano.flac", music / "piano.flac")  # short: analysed whole by the quick pass
     library.add_root(music)
-    monkeypatch.setattr(scanner_module, "QUICK_FROM", 3)  # three files to analyse: a quick pass by default
+    monkeypatch.setattr(scanner_module, "QUICK_FROM_SECONDS", 100.0)  # 2 x 75 s and more: a quick pass by default
     phases = []
     # Stopped as soon as the full analysis starts: only the quick pass has happened.
     first = library.scan(workers=0, on_progress=lambda p: phases.append(p.phase), should_stop=lambda: "full" in phases)
@@ -363,6 +363,30 @@ def test_a_quick_pass_makes_tracks_searchable_and_marked_and_the_next_scan_compl
     assert (rescan.quick, rescan.indexed, rescan.searchable_after) == (0, 3, None)
     filtered = Recommender(library).recommend(prompt="techno around 140 bpm", k=3)
     assert "long-techno.mp3" in {Path(r.path).name for r in filtered.results} and not filtered.notes
+
+
+def test_a_quick_pass_comes_first_only_for_much_audio_or_many_files(library, long_tracks, tmp_path, monkeypatch):
+    """Two 75-second tracks are searchable within seconds by their full analysis: a quick pass first would
+    only make the scan longer. The audio the containers declare decides; an unreadable file adds nothing."""
+    from engine.library.workers import Job
+
+    broken = tmp_path / "broken.mp3"
+    broken.write_bytes(b"not audio at all" * 64)
+    jobs = [Job(0, os.fsencode(p), 0, 0) for p in [*sorted(long_tracks.iterdir()), broken]]
+    assert not scanner_module.wants_quick_pass(jobs)  # 150 s, under the hour
+    monkeypatch.setattr(scanner_module, "QUICK_FROM_SECONDS", 149.0)
+    assert scanner_module.wants_quick_pass(jobs)
+    assert not scanner_module.wants_quick_pass(jobs[:1] + jobs[2:])  # 75 s, the broken file counting 0
+    monkeypatch.setattr(scanner_module, "QUICK_FROM_FILES", 3)
+    assert scanner_module.wants_quick_pass(jobs[2:] * 3)  # many files go quick without their headers read
+
+    monkeypatch.undo()
+    music = tmp_path / "music"
+    shutil.copytree(long_tracks, music)
+    library.add_root(music)
+    report = library.scan(workers=0)
+    assert (report.quick, report.indexed, report.searchable_after) == (0, 2, None)
+    assert "quick backbone" not in report.stages
 
 
 def test_a_quick_track_whose_full_analysis_fails_is_recorded_not_kept(library, long_tracks, tmp_path):

@@ -99,6 +99,14 @@ def read_tags(path: str) -> dict[str, str | float | None]:
     return {k: (found.get(k) or None) for k in ("title", "artist", "album")} | {"declared": duration}
 
 
+def declared_seconds(path: str) -> float:
+    """The duration the file's container declares, or 0 when it declares none or cannot be read."""
+    try:
+        return read_tags(path)["declared"] or 0.0
+    except (av.error.FFmpegError, OSError):
+        return 0.0
+
+
 def vocal_score(tags: dict[str, float]) -> float:
     """0 instrumental .. 1 sung, from musicnn's voice tags against its no-voice tags."""
     voice = max((tags.get(t, 0.0) for t in VOCAL_TAGS), default=0.0)

@@ -7,7 +7,7 @@ Safety rules, each tested (see also plan.py):
 - a file that crashes a worker is found by retrying the tracks in flight one at a time, and recorded;
 - tracks embedded by another bundle are re-embedded (never mixed); quick scans skip unchanged files.
 
-A scan with many files to analyse runs in two passes: a quick pass makes every one of them searchable from
+A scan with much audio to analyse runs in two passes: a quick pass makes every one of them searchable from
 one window (analysis.py quick_window), the index is rebuilt, then the full analysis replaces each quick one.
 A scan stopped in between leaves quick tracks, which the next scan completes (plan.py `completions`).
 """
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from engine.bundle import Bundle
 from engine.cores import available_cores
 from engine.errors import NeedledropError
-from engine.library.analysis import TrackAnalyzer, TrackResult
+from engine.library.analysis import TrackAnalyzer, TrackResult, declared_seconds
 from engine.library.catalog import Catalog
 from engine.library.files import fingerprint
 from engine.library.plan import ScanPlan, plan_scan
@@ -37,9 +37,13 @@ from engine.library.workers import Job, analyse, init_worker, quiet_start, use_a
 
 log = logging.getLogger(__name__)
 
-# A scan with at least this many files to analyse makes them all searchable by a quick pass first; fewer are
-# searchable soon enough without one (a full analysis takes seconds per track).
-QUICK_FROM = 20
+# A scan whose files to analyse hold at least this much audio (seconds, as their containers declare it) makes
+# them all searchable by a quick pass first. Less is searchable soon enough without one: the full analysis of
+# an hour takes under a minute on two cores (tests/bench/bench_library.py), and on 24 one-minute tracks a
+# quick pass first made the whole scan take a fifth longer (13.8 s against 11.4 s).
+QUICK_FROM_SECONDS = 3600.0
+# ... and at least this many files always do, without their headers being read first (a large import).
+QUICK_FROM_FILES = 200
 # While quick tracks are being completed, the index is rebuilt this often (seconds), so that searches see
 # the full analyses as they come, not only when the scan ends.
 REFRESH_EVERY = 600.0
@@ -92,6 +96,20 @@ class ScanReport:
         return bool(self.indexed or self.quick or self.removed or self.moved or self.went_missing or self.returned)
 
 
+def wants_quick_pass(jobs: list[Job]) -> bool:
+    """Whether files to analyse should be made searchable by a quick pass first: when they are many, or when
+    the audio their containers declare would keep them unsearchable for long (QUICK_FROM_SECONDS). A file
+    whose header cannot be read counts for nothing here; its analysis records why."""
+    if len(jobs) >= QUICK_FROM_FILES:
+        return True
+    total = 0.0
+    for job in jobs:
+        total += declared_seconds(os.fsdecode(job.path))
+        if total >= QUICK_FROM_SECONDS:
+            return True
+    return False
+
+
 class Scanner:
     def __init__(
         self,
@@ -108,8 +126,7 @@ class Scanner:
     ):
         """`workers=0` analyses in this process (with `analyzer`, or one made here): for tests and debugging.
 
-        `quick`: whether new and changed files get a quick pass first (None: when there are QUICK_FROM or
-        more). `on_searchable` is called when the quick pass ends, and every REFRESH_EVERY seconds while its
+        `quick`: whether new and changed files get a quick pass first (None: `wants_quick_pass`). `on_searchable` is called when the quick pass ends, and every REFRESH_EVERY seconds while its
         tracks are completed: the library rebuilds its index there (and returns whether it did)."""
         self.catalog = catalog
         self.bundle = bundle
@@ -143,7 +160,7 @@ class Scanner:
         jobs = plan.jobs
         # Files a full rescan analyses again are searchable already: a quick pass would only set them back.
         unsearchable = [job for job in jobs if job.path not in plan.current]
-        if unsearchable and (self.quick if self.quick is not None else len(unsearchable) >= QUICK_FROM):
+        if unsearchable and (self.quick if self.quick is not None else wants_quick_pass(unsearchable)):
             progress = ScanProgress(files_total=len(unsearchable), phase="quick")
             self.on_progress(progress)
             self._analyse_all([dataclasses.replace(job, quick=True) for job in unsearchable], report, progress)

@@ -9,7 +9,7 @@ import time
 from tqdm import tqdm
 
 from engine.cli.options import emit, open_engine, positive_int
-from engine.records import QUICK_FROM, ScanProgress
+from engine.records import QUICK_FROM_FILES, QUICK_FROM_SECONDS, ScanProgress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="make new files searchable from one window first, then analyse them in full "
-        f"(default: when there are {QUICK_FROM} or more)",
+        f"(default: when they hold {QUICK_FROM_SECONDS / 3600:g} hour of audio or more, or are {QUICK_FROM_FILES} "
+        "files or more)",
     )
     actions.add_parser("status", help="folders, tracks, hours of audio, errors, index")
     lst = actions.add_parser("list", help="the catalogued tracks")

@@ -126,8 +126,9 @@ class Scanner:
     ):
         """`workers=0` analyses in this process (with `analyzer`, or one made here): for tests and debugging.
 
-        `quick`: whether new and changed files get a quick pass first (None: `wants_quick_pass`). `on_searchable` is called when the quick pass ends, and every REFRESH_EVERY seconds while its
-        tracks are completed: the library rebuilds its index there (and returns whether it did)."""
+        `quick`: whether new and changed files get a quick pass first (None: `wants_quick_pass`).
+        `on_searchable` is called when the quick pass ends, and every REFRESH_EVERY seconds while its tracks
+        are completed: the library rebuilds its index there (and returns whether it did)."""
         self.catalog = catalog
         self.bundle = bundle
         self.workers = workers if workers is not None else available_cores()

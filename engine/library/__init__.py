@@ -129,8 +129,8 @@ class Library:
         quick: bool | None = None,
         should_abandon: Callable[[], bool] | None = None,
     ) -> ScanReport:
-        """Scan every root, then bring the index up to date (also after a scan that was stopped). With many
-        files to analyse (or `quick`), a quick pass makes them searchable first (scanner.py).
+        """Scan every root, then bring the index up to date (also after a scan that was stopped). With much
+        audio to analyse (or `quick`), a quick pass makes it searchable first (scanner.py wants_quick_pass).
 
         Raises ScanRunningError at once if another scan of this data folder is running."""
         with scan_lock(self.data_dir):

@@ -17,6 +17,9 @@ import numpy as np
 
 HOP_SECONDS = 0.1
 BLOCK_HOPS = 4  # a 400 ms gating block
+# Pieces are filtered in runs this long (seconds): decoders hand over ~20 ms at a time, and each filter call
+# has a fixed cost that runs of a second still paid a fifth of the meter's time for.
+FILTER_SECONDS = 10
 ABSOLUTE_GATE = -70.0
 RELATIVE_GATE = -10.0
 # BS.1770 channel weights by position: surrounds count 1.41, the LFE channel not at all, the rest 1.
@@ -40,12 +43,16 @@ class LoudnessMeter:
         # Imported here, not with the module: pyloudnorm brings scipy.signal, 1.7 s of imports that every CLI
         # command and window would otherwise pay at start-up, most of them never metering anything.
         import pyloudnorm
-        from scipy.signal import lfilter
+        from scipy.signal import sosfilt
 
-        self._lfilter = lfilter
-        # pyloudnorm's own K-weighting (its Meter keeps the filters in `_filters`; the version is pinned).
-        self._stages = [(f.b, f.a, f.passband_gain) for f in pyloudnorm.Meter(rate)._filters.values()]
-        self._states: list[np.ndarray] | None = None
+        self._sosfilt = sosfilt
+        # pyloudnorm's own K-weighting (its Meter keeps the filters in `_filters`; the version is pinned), its
+        # two biquads run as one cascade of second-order sections, each stage's gain in its numerator: a
+        # tenth of the time of a filter call per stage, the same output within 1e-12.
+        self._sections = np.array(
+            [np.concatenate([f.b * f.passband_gain, f.a]) for f in pyloudnorm.Meter(rate)._filters.values()]
+        )
+        self._state: np.ndarray | None = None  # (sections, channels, 2)
         self._pending: list[np.ndarray] = []  # pieces not filtered yet: decoders hand over ~20 ms at a time,
         self._pending_samples = 0  # and filtering each alone would cost more in calls than in arithmetic
         self._carry = np.zeros(0)  # weighted squares of the samples past the last whole hop
@@ -64,7 +71,7 @@ class LoudnessMeter:
             return
         self._pending.append(x)
         self._pending_samples += x.shape[1]
-        if self._pending_samples >= self.rate:
+        if self._pending_samples >= FILTER_SECONDS * self.rate:
             self._filter()
 
     def _filter(self) -> None:
@@ -72,11 +79,9 @@ class LoudnessMeter:
             return
         x = np.concatenate(self._pending, axis=1, dtype=np.float64)
         self._pending, self._pending_samples = [], 0
-        if self._states is None:  # start from rest, as pyloudnorm's lfilter does
-            self._states = [np.zeros((len(self.weights), len(b) - 1)) for b, _, _ in self._stages]
-        for i, (b, a, gain) in enumerate(self._stages):
-            x, self._states[i] = self._lfilter(b, a, x, axis=1, zi=self._states[i])
-            x = x * gain
+        if self._state is None:  # start from rest, as pyloudnorm's lfilter does
+            self._state = np.zeros((len(self._sections), len(self.weights), 2))
+        x, self._state = self._sosfilt(self._sections, x, axis=1, zi=self._state)
         power = np.concatenate([self._carry, self.weights @ np.square(x)])
         whole = len(power) // self.hop * self.hop
         self._hops.extend(power[:whole].reshape(-1, self.hop).sum(axis=1).tolist())

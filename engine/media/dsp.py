@@ -176,7 +176,12 @@ def _fold(power: np.ndarray, freqs: np.ndarray, low: float, high: float) -> np.n
     """Pitch-class energy per frame of the band [low, high] Hz."""
     band = (freqs >= low) & (freqs <= high)
     pitch_class = np.round(12 * np.log2(freqs[band] / 440.0) + 9).astype(int) % 12  # 0 = C
-    folded = power[:, band].astype(np.float64) @ np.eye(12)[pitch_class]
+    # Bins sorted by pitch class and summed in runs: no BLAS product, whose threads would contend with the
+    # scan's other worker for the cores.
+    order = np.argsort(pitch_class, kind="stable")
+    classes, starts = np.unique(pitch_class[order], return_index=True)
+    folded = np.zeros((len(power), 12))
+    folded[:, classes] = np.add.reduceat(power[:, band][:, order].astype(np.float64), starts, axis=1)
     # Normalised per frame so that loud passages do not decide the key alone.
     return folded / (folded.sum(axis=1, keepdims=True) + 1e-12)
 

@@ -373,12 +373,15 @@ def test_a_quick_pass_comes_first_only_for_much_audio_or_many_files(library, lon
     broken = tmp_path / "broken.mp3"
     broken.write_bytes(b"not audio at all" * 64)
     jobs = [Job(0, os.fsencode(p), 0, 0) for p in [*sorted(long_tracks.iterdir()), broken]]
-    assert not scanner_module.wants_quick_pass(jobs)  # 150 s, under the hour
-    monkeypatch.setattr(scanner_module, "QUICK_FROM_SECONDS", 149.0)
-    assert scanner_module.wants_quick_pass(jobs)
-    assert not scanner_module.wants_quick_pass(jobs[:1] + jobs[2:])  # 75 s, the broken file counting 0
+    lengths = scanner_module.declared_lengths(jobs)
+    assert [round(v) for v in lengths.values()] == [78, 77, 0]  # 75 s of music and a release each
+    assert not scanner_module.wants_quick_pass(jobs, lengths)  # 155 s, under the hour
+    monkeypatch.setattr(scanner_module, "QUICK_FROM_SECONDS", 150.0)
+    assert scanner_module.wants_quick_pass(jobs, lengths)
+    assert not scanner_module.wants_quick_pass(jobs[:1] + jobs[2:], lengths)  # 78 s, the broken file adding 0
     monkeypatch.setattr(scanner_module, "QUICK_FROM_FILES", 3)
-    assert scanner_module.wants_quick_pass(jobs[2:] * 3)  # many files go quick without their headers read
+    assert scanner_module.declared_lengths(jobs) is None  # many files: their headers are not read first
+    assert scanner_module.wants_quick_pass(jobs, None)
 
     monkeypatch.undo()
     music = tmp_path / "music"
@@ -387,6 +390,26 @@ def test_a_quick_pass_comes_first_only_for_much_audio_or_many_files(library, lon
     report = library.scan(workers=0)
     assert (report.quick, report.indexed, report.searchable_after) == (0, 2, None)
     assert "quick backbone" not in report.stages
+
+
+def test_a_small_scan_starts_with_its_longest_track_whatever_its_format(library, long_tracks, rendered, tmp_path):
+    """The track started last decides when the scan ends: the longest goes first, by its declared length,
+    not its size (the 75-s MP3 is smaller than the short WAV beside it)."""
+    order = []
+
+    class Recording(TrackAnalyzer):
+        def __call__(self, path, size, mtime_ns, *, quick=False):
+            order.append(Path(os.fsdecode(path)).name)
+            return super().__call__(path, size, mtime_ns, quick=quick)
+
+    music = tmp_path / "music"
+    music.mkdir()
+    shutil.copyfile(long_tracks / "long-techno.mp3", music / "long-techno.mp3")
+    shutil.copyfile(rendered / "organ.wav", music / "organ.wav")
+    assert (music / "long-techno.mp3").stat().st_size < (music / "organ.wav").stat().st_size
+    library.add_root(music)
+    Scanner(library.catalog, library.bundle, workers=0, analyzer=Recording(library.bundle)).run()
+    assert order == ["long-techno.mp3", "organ.wav"]
 
 
 def test_a_quick_track_whose_full_analysis_fails_is_recorded_not_kept(library, long_tracks, tmp_path):

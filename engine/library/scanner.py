@@ -96,18 +96,21 @@ class ScanReport:
         return bool(self.indexed or self.quick or self.removed or self.moved or self.went_missing or self.returned)
 
 
-def wants_quick_pass(jobs: list[Job]) -> bool:
-    """Whether files to analyse should be made searchable by a quick pass first: when they are many, or when
-    the audio their containers declare would keep them unsearchable for long (QUICK_FROM_SECONDS). A file
-    whose header cannot be read counts for nothing here; its analysis records why."""
+def declared_lengths(jobs: list[Job]) -> dict[bytes, float] | None:
+    """The seconds each file's container declares (0 for a header that cannot be read: its analysis records
+    why), read before anything is analysed; None for QUICK_FROM_FILES files or more, a large import that
+    does not wait for its headers."""
     if len(jobs) >= QUICK_FROM_FILES:
+        return None
+    return {job.path: declared_seconds(os.fsdecode(job.path)) for job in jobs}
+
+
+def wants_quick_pass(jobs: list[Job], lengths: dict[bytes, float] | None) -> bool:
+    """Whether files to analyse should be made searchable by a quick pass first: when they are many (their
+    `lengths` unread), or when the audio they hold would keep them unsearchable for long (QUICK_FROM_SECONDS)."""
+    if lengths is None or len(jobs) >= QUICK_FROM_FILES:
         return True
-    total = 0.0
-    for job in jobs:
-        total += declared_seconds(os.fsdecode(job.path))
-        if total >= QUICK_FROM_SECONDS:
-            return True
-    return False
+    return sum(lengths.get(job.path, 0.0) for job in jobs) >= QUICK_FROM_SECONDS
 
 
 class Scanner:
@@ -141,6 +144,7 @@ class Scanner:
         self.abandoned = False  # stopped at once: tracks in flight dropped, the index not refreshed
         self._settled: set[bytes] = set()  # files done with in this scan: analysed whole, or failed for good
         self._refreshed: float | None = None  # when on_searchable last ran, while quick tracks are completed
+        self._lengths: dict[bytes, float] | None = None  # declared seconds of this scan's files, when read
 
     def run(self, *, full: bool = False) -> ScanReport:
         start = time.perf_counter()
@@ -159,9 +163,11 @@ class Scanner:
             self.catalog.set_root_state(root.id, online=False, scanned=False)
         self._apply(plan, report)
         jobs = plan.jobs
+        self._lengths = declared_lengths(jobs)
         # Files a full rescan analyses again are searchable already: a quick pass would only set them back.
         unsearchable = [job for job in jobs if job.path not in plan.current]
-        if unsearchable and (self.quick if self.quick is not None else wants_quick_pass(unsearchable)):
+        wanted = self.quick if self.quick is not None else wants_quick_pass(unsearchable, self._lengths)
+        if unsearchable and wanted:
             progress = ScanProgress(files_total=len(unsearchable), phase="quick")
             self.on_progress(progress)
             self._analyse_all([dataclasses.replace(job, quick=True) for job in unsearchable], report, progress)
@@ -213,7 +219,12 @@ class Scanner:
         return found
 
     def _jobs_in_order(self, jobs: list[Job]) -> list[Job]:
-        # Longest first: a long track started last would leave one core idle at the end.
+        # Longest first: a long track started last would leave one core idle at the end. Its declared length
+        # where the headers were read (a few files, where the end matters most), else its size, which
+        # across formats is a poor guide (a two-minute MP3 is a tenth of a two-minute WAV).
+        lengths = self._lengths
+        if lengths is not None and all(job.path in lengths for job in jobs):
+            return sorted(jobs, key=lambda j: (lengths[j.path], j.size), reverse=True)
         return sorted(jobs, key=lambda j: j.size, reverse=True)
 
     def _analyse_all(self, jobs: list[Job], report: ScanReport, progress: ScanProgress) -> None:

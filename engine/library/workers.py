@@ -54,7 +54,12 @@ def init_worker(bundle_dir: str) -> None:
     if hasattr(os, "nice"):
         # A scan is background work: the app's window and the editor the user is working in come first.
         os.nice(WORKER_NICENESS)
-    # One thread per process: the pool itself spreads the work over the cores.
+    # One thread per process: the pool itself spreads the work over the cores. That holds for numpy's BLAS
+    # too, whose threads (one per core) fight the other workers on any large product: a matrix product in the
+    # chroma fold once cost the scan a quarter of its speed (README, Speed).
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
     use_analyzer(TrackAnalyzer(load_bundle(bundle_dir, verify=False), threads=1))
 
 

@@ -184,9 +184,9 @@ class Engine:
         """Index new and changed files of every folder, then bring the index up to date; ScanRunningError at
         once if another scan of this library is running (in this process or another).
 
-        New files holding an hour of audio or more (or `quick=True`) get a quick pass first, which makes each
-        searchable from one window and rebuilds the index, then the full analysis; `quick=False` analyses each
-        in full at once.
+        New files holding an hour of audio or more, or 200 files or more (or `quick=True`), get a quick pass
+        first, which makes each searchable from one window and rebuilds the index, then the full analysis;
+        `quick=False` analyses each in full at once.
         `should_stop`: finish the tracks in flight, keep them, build the index. `should_abandon` (quitting):
         stop at once; the tracks in flight are analysed again by the next scan, the index is brought up to
         date when the library is next opened."""

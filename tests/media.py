@@ -57,6 +57,17 @@ def write_audio(path: Path, samples: np.ndarray, sample_rate: int, tags: dict[st
     return path
 
 
+def add_legacy_title(wav: Path, title: str) -> Path:
+    """Append a RIFF INFO title in Latin-1, as older tools wrote them (FFmpeg reads tags as UTF-8)."""
+    text = title.encode("latin-1") + b"\x00"
+    text += b"\x00" * (len(text) % 2)  # RIFF chunks are word-aligned
+    info = b"INFO" + b"INAM" + len(text).to_bytes(4, "little") + text
+    data = bytearray(wav.read_bytes()) + b"LIST" + len(info).to_bytes(4, "little") + info
+    data[4:8] = (len(data) - 8).to_bytes(4, "little")
+    wav.write_bytes(bytes(data))
+    return wav
+
+
 def write_video(path: Path, frames: np.ndarray, fps: int = 25) -> Path:
     """frames: (n, h, w, 3) uint8 RGB, encoded as H.264 in an mp4 with no audio stream."""
     with av.open(str(path), "w") as container:

@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import av
 import msgspec
 import numpy as np
 import pytest
@@ -26,9 +27,10 @@ from engine.library import scanner as scanner_module
 from engine.library.analysis import QUICK_SECONDS, SkipFile, TrackAnalyzer, quick_window
 from engine.library.index import SegmentIndex, build_index, read_index_info
 from engine.library.scanner import Scanner
+from engine.library.workers import Job
 from engine.recommend import Recommender
 from engine.tags import TagIndex
-from media import render_midi, write_audio, write_video
+from media import add_legacy_title, render_midi, write_audio, write_video
 
 # file name -> (tempo, arrangement); every common format, with tags
 TRACKS = {
@@ -368,8 +370,6 @@ def test_a_quick_pass_makes_tracks_searchable_and_marked_and_the_next_scan_compl
 def test_a_quick_pass_comes_first_only_for_much_audio_or_many_files(library, long_tracks, tmp_path, monkeypatch):
     """Two 75-second tracks are searchable within seconds by their full analysis: a quick pass first would
     only make the scan longer. The audio the containers declare decides; an unreadable file adds nothing."""
-    from engine.library.workers import Job
-
     broken = tmp_path / "broken.mp3"
     broken.write_bytes(b"not audio at all" * 64)
     jobs = [Job(0, os.fsencode(p), 0, 0) for p in [*sorted(long_tracks.iterdir()), broken]]
@@ -382,6 +382,8 @@ def test_a_quick_pass_comes_first_only_for_much_audio_or_many_files(library, lon
     monkeypatch.setattr(scanner_module, "QUICK_FROM_FILES", 3)
     assert scanner_module.declared_lengths(jobs) is None  # many files: their headers are not read first
     assert scanner_module.wants_quick_pass(jobs, None)
+    # Many files analysed again (a full rescan) but one new one: its own length decides.
+    assert not scanner_module.wants_quick_pass(jobs[:1], None)
 
     monkeypatch.undo()
     music = tmp_path / "music"
@@ -390,6 +392,22 @@ def test_a_quick_pass_comes_first_only_for_much_audio_or_many_files(library, lon
     report = library.scan(workers=0)
     assert (report.quick, report.indexed, report.searchable_after) == (0, 2, None)
     assert "quick backbone" not in report.stages
+
+
+def test_a_file_tagged_in_latin_1_is_indexed_with_its_title(library, rendered, tmp_path):
+    """FFmpeg hands tags over as UTF-8; an old WAV's Latin-1 title once made the file unreadable to the scan."""
+    music = tmp_path / "music"
+    music.mkdir()
+    path = add_legacy_title(shutil.copyfile(rendered / "organ.wav", music / "cafe.wav"), "Café del Mar")
+    with pytest.raises(UnicodeDecodeError):  # what PyAV does with such a file by default
+        av.open(str(path)).close()
+    library.add_root(music)
+    report = library.scan(workers=0)
+    assert (report.indexed, report.failed) == (1, 0)
+    assert [t["title"] for t in library.catalog.tracks()] == ["Café del Mar"]
+    assert scanner_module.declared_lengths([Job(0, os.fsencode(path), 0, 0)]) == {
+        os.fsencode(path): pytest.approx(duration(path), abs=0.05)
+    }
 
 
 def test_a_small_scan_starts_with_its_longest_track_whatever_its_format(library, long_tracks, rendered, tmp_path):

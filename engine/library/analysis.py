@@ -89,8 +89,18 @@ class TrackResult:
 
 
 def read_tags(path: str) -> dict[str, str | float | None]:
-    """Title, artist, album (container or stream tags, whichever the format uses) and declared duration."""
-    with av.open(path) as container:
+    """Title, artist, album (container or stream tags, whichever the format uses) and declared duration.
+
+    Tags are UTF-8 in current formats; older files (RIFF INFO chunks, ID3v1) often carry Latin-1, which is
+    read as such rather than failing the file."""
+    try:
+        return _read_tags(path, "utf-8")
+    except UnicodeDecodeError:
+        return _read_tags(path, "latin-1")  # decodes any bytes: a legacy tag is read, never the file refused
+
+
+def _read_tags(path: str, encoding: str) -> dict[str, str | float | None]:
+    with av.open(path, metadata_encoding=encoding) as container:
         found: dict[str, str] = {}
         for source in [container.metadata, *(s.metadata for s in container.streams.audio)]:
             for key, value in source.items():
@@ -100,10 +110,12 @@ def read_tags(path: str) -> dict[str, str | float | None]:
 
 
 def declared_seconds(path: str) -> float:
-    """The duration the file's container declares, or 0 when it declares none or cannot be read."""
+    """The duration the file's container declares, or 0 when it declares none or cannot be read (whatever the
+    reason: the file's own analysis records it; this only plans the scan)."""
     try:
-        return read_tags(path)["declared"] or 0.0
-    except (av.error.FFmpegError, OSError):
+        with av.open(path, metadata_errors="replace") as container:  # tags in a legacy encoding are no matter
+            return container.duration / av.time_base if container.duration else 0.0
+    except Exception:
         return 0.0
 
 

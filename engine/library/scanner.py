@@ -96,20 +96,28 @@ class ScanReport:
         return bool(self.indexed or self.quick or self.removed or self.moved or self.went_missing or self.returned)
 
 
-def declared_lengths(jobs: list[Job]) -> dict[bytes, float] | None:
+def declared_lengths(jobs: list[Job], should_stop: Callable[[], bool] = lambda: False) -> dict[bytes, float] | None:
     """The seconds each file's container declares (0 for a header that cannot be read: its analysis records
     why), read before anything is analysed; None for QUICK_FROM_FILES files or more, a large import that
-    does not wait for its headers."""
+    does not wait for its headers. Stopped early, the lengths read so far."""
     if len(jobs) >= QUICK_FROM_FILES:
         return None
-    return {job.path: declared_seconds(os.fsdecode(job.path)) for job in jobs}
+    lengths = {}
+    for job in jobs:
+        if should_stop():
+            break
+        lengths[job.path] = declared_seconds(os.fsdecode(job.path))
+    return lengths
 
 
-def wants_quick_pass(jobs: list[Job], lengths: dict[bytes, float] | None) -> bool:
-    """Whether files to analyse should be made searchable by a quick pass first: when they are many (their
-    `lengths` unread), or when the audio they hold would keep them unsearchable for long (QUICK_FROM_SECONDS)."""
-    if lengths is None or len(jobs) >= QUICK_FROM_FILES:
+def wants_quick_pass(jobs: list[Job], lengths: dict[bytes, float] | None = None) -> bool:
+    """Whether files to analyse should be made searchable by a quick pass first: when they are many, or when
+    the audio they hold would keep them unsearchable for long (QUICK_FROM_SECONDS). `lengths`: their declared
+    lengths if read already (`declared_lengths` of these files or more)."""
+    if len(jobs) >= QUICK_FROM_FILES:
         return True
+    if lengths is None or any(job.path not in lengths for job in jobs):
+        lengths = declared_lengths(jobs)  # a few files to make searchable among many to analyse again
     return sum(lengths.get(job.path, 0.0) for job in jobs) >= QUICK_FROM_SECONDS
 
 
@@ -163,7 +171,7 @@ class Scanner:
             self.catalog.set_root_state(root.id, online=False, scanned=False)
         self._apply(plan, report)
         jobs = plan.jobs
-        self._lengths = declared_lengths(jobs)
+        self._lengths = declared_lengths(jobs + plan.completions, self.should_abandon)
         # Files a full rescan analyses again are searchable already: a quick pass would only set them back.
         unsearchable = [job for job in jobs if job.path not in plan.current]
         wanted = self.quick if self.quick is not None else wants_quick_pass(unsearchable, self._lengths)

@@ -18,7 +18,8 @@ def reason(exc: BaseException) -> str:
 def open_stream(path: Path, kind: str) -> tuple[av.container.InputContainer, av.stream.Stream]:
     """The file's first `kind` ("audio" or "video") stream, decoding with threads; the caller closes it."""
     try:
-        container = av.open(str(path))
+        # Decoding needs no tags: one in a legacy encoding (Latin-1 in an old WAV or MP3) must not refuse the file.
+        container = av.open(str(path), metadata_errors="replace")
     except (av.error.FFmpegError, OSError) as exc:
         raise DecodeError(f"{path}: cannot open as media ({reason(exc)})") from exc
     streams = getattr(container.streams, kind)

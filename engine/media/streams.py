@@ -56,7 +56,7 @@ class MediaStreams:
 def media_streams(path: str | os.PathLike[str]) -> MediaStreams:
     """The first picture and sound streams of `path`, with exact rates; DecodeError if it has neither."""
     try:
-        container = av.open(os.fspath(path))
+        container = av.open(os.fspath(path), metadata_errors="replace")  # tags unused (see open_stream)
     except (av.error.FFmpegError, OSError) as exc:
         raise DecodeError(f"{Path(path).name}: cannot open as media ({reason(exc)})") from exc
     with container:

@@ -113,10 +113,11 @@ def declared_lengths(jobs: list[Job], should_stop: Callable[[], bool] = lambda: 
 def wants_quick_pass(jobs: list[Job], lengths: dict[bytes, float] | None = None) -> bool:
     """Whether files to analyse should be made searchable by a quick pass first: when they are many, or when
     the audio they hold would keep them unsearchable for long (QUICK_FROM_SECONDS). `lengths`: their declared
-    lengths if read already (`declared_lengths` of these files or more)."""
+    lengths if read already (`declared_lengths` of these files or more; a file missing there, its reading
+    stopped, counts for nothing)."""
     if len(jobs) >= QUICK_FROM_FILES:
         return True
-    if lengths is None or any(job.path not in lengths for job in jobs):
+    if lengths is None:
         lengths = declared_lengths(jobs)  # a few files to make searchable among many to analyse again
     return sum(lengths.get(job.path, 0.0) for job in jobs) >= QUICK_FROM_SECONDS
 

@@ -375,6 +375,7 @@ def test_a_quick_pass_comes_first_only_for_much_audio_or_many_files(library, lon
     jobs = [Job(0, os.fsencode(p), 0, 0) for p in [*sorted(long_tracks.iterdir()), broken]]
     lengths = scanner_module.declared_lengths(jobs)
     assert [round(v) for v in lengths.values()] == [78, 77, 0]  # 75 s of music and a release each
+    assert scanner_module.declared_lengths(jobs, should_stop=lambda: True) == {}  # the app quitting: no wait
     assert not scanner_module.wants_quick_pass(jobs, lengths)  # 155 s, under the hour
     monkeypatch.setattr(scanner_module, "QUICK_FROM_SECONDS", 150.0)
     assert scanner_module.wants_quick_pass(jobs, lengths)

@@ -113,8 +113,7 @@ def declared_seconds(path: str) -> float:
     """The duration the file's container declares, or 0 when it declares none or cannot be read (whatever the
     reason: the file's own analysis records it; this only plans the scan)."""
     try:
-        with av.open(path, metadata_errors="replace") as container:  # tags in a legacy encoding are no matter
-            return container.duration / av.time_base if container.duration else 0.0
+        return read_tags(path)["declared"] or 0.0
     except Exception:
         return 0.0
 

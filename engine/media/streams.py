@@ -16,7 +16,7 @@ from pathlib import Path
 import av
 
 from engine.errors import DecodeError
-from engine.media.container import reason
+from engine.media.container import open_media
 
 NTSC = 1001
 _PACKETS = 300  # enough frame intervals to tell a steady rate from a varying one
@@ -55,11 +55,7 @@ class MediaStreams:
 
 def media_streams(path: str | os.PathLike[str]) -> MediaStreams:
     """The first picture and sound streams of `path`, with exact rates; DecodeError if it has neither."""
-    try:
-        container = av.open(os.fspath(path), metadata_errors="replace")  # tags unused (see open_stream)
-    except (av.error.FFmpegError, OSError) as exc:
-        raise DecodeError(f"{Path(path).name}: cannot open as media ({reason(exc)})") from exc
-    with container:
+    with open_media(path, Path(path).name) as container:
         video = container.streams.video[0] if container.streams.video else None
         audio = container.streams.audio[0] if container.streams.audio else None
         if video is None and audio is None:

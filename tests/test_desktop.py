@@ -221,12 +221,14 @@ def test_the_library_browser_sorts_filters_and_copies_paths(qtbot, window):
 def test_chips_remove_constraints_and_balance_asks_again(qtbot, window, media):
     wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["fast"]]))
     filtered = wait_results(qtbot, window, lambda: qtbot.keyClicks(window.prompt.edit, "energetic, under 110 bpm"))
-    assert window.prompt.chip_labels() == ["≤ 110 BPM"]
-    assert filtered and all(r.bpm is not None and r.bpm <= 110 for r in filtered)
+    assert window.prompt.chip_labels() == ["≤ 110 BPM (preference)"]
+    slow_first = [r.bpm <= 110 for r in filtered]
+    assert slow_first[0] and slow_first == sorted(slow_first, reverse=True)  # the asked tempo first
     chip = window.prompt.chips.itemAt(0).widget()
     results = wait_results(qtbot, window, lambda: qtbot.mouseClick(chip, Qt.MouseButton.LeftButton))
     assert window.prompt.edit.text() == "energetic" and window.prompt.chip_labels() == []
-    assert len(results) == len(TRACKS) and any(r.bpm > 110 for r in results)  # the tempo filter is gone
+    fast_up = [r.bpm <= 110 for r in results]
+    assert len(results) == len(TRACKS) and fast_up != sorted(fast_up, reverse=True)  # the preference is gone
     wait_results(qtbot, window, lambda: window.prompt.slider.setValue(100))
     assert window.current.balance == 1.0
     answer = window.current.answer

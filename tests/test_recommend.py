@@ -126,25 +126,52 @@ def satisfies(track: dict, constraint, recommender) -> bool:
 
 @pytest.mark.parametrize(
     "prompt",
-    [
-        "under 100 bpm",
-        "over 120 BPM",
-        "80-100 bpm",
-        "around 130",
-        "with vocals",
-        "at least 40 seconds",
-        "under 35 seconds",
-        "calm piano, at least 20 seconds, under 90 bpm",
-    ],
+    ["with vocals", "at least 40 seconds", "under 35 seconds", "calm piano, at least 20 seconds, under 90 bpm"],
 )
 def test_hard_constraints_keep_exactly_the_tracks_that_satisfy_them(recommender, library, prompt):
-    parsed = parse_prompt(prompt)
-    assert parsed.constraints and all(c.hard for c in parsed.constraints)
+    hard = [c for c in parse_prompt(prompt).constraints if c.hard]
+    assert hard
     truth = stored(library)
-    expected = {name for name, t in truth.items() if all(satisfies(t, c, recommender) for c in parsed.constraints)}
+    expected = {name for name, t in truth.items() if all(satisfies(t, c, recommender) for c in hard)}
     got = names(all_tracks(recommender, prompt))
     assert len(got) == len(set(got))  # one result per track
     assert set(got) == expected
+
+
+@pytest.mark.parametrize("prompt", ["under 100 bpm", "over 120 BPM", "80-100 bpm", "around 130", "60 bpm"])
+def test_an_explicit_tempo_ranks_its_range_first_then_its_octaves_and_removes_nothing(recommender, library, prompt):
+    """The scan's tempo is right too rarely for a filter (prompt.Tempo): every track stays, those read in the
+    range come first, and those read at its half or double (the estimator's usual error) before the rest."""
+    (tempo,) = parse_prompt(prompt).constraints
+    assert not tempo.hard and tempo.label.endswith("(preference)")
+    truth = stored(library)
+    rec = all_tracks(recommender, prompt)
+    got = names(rec)
+    assert sorted(got) == sorted(truth)  # nothing removed
+
+    def place(name: str) -> int:
+        """0 read in range, 1 an octave off it, 2 far from both (a quarter or more), None near it."""
+        bpm = truth[name]["tempo"]
+        low, high = tempo.min_bpm or 0.0, tempo.max_bpm or np.inf
+        if low <= bpm <= high:
+            return 0
+        if tempo.min_bpm and tempo.max_bpm and any(low <= bpm * f <= high for f in (0.5, 2.0)):
+            return 1
+        octaves = (1.0, 0.5, 2.0) if tempo.min_bpm and tempo.max_bpm else (1.0,)
+        near = any(low / 1.25 <= bpm * f <= high * 1.25 for f in octaves)
+        return None if near else 2
+
+    read = [(n, truth[n]["tempo"]) for n in got]
+    inside = [place(n) == 0 for n in got]
+    assert any(inside) and not all(inside) and inside == sorted(inside, reverse=True), read
+    places = [p for p in map(place, got) if p is not None]
+    assert places == sorted(places), read
+    for r in rec.results:  # the reason says how the track's one tempo stands to the asked one
+        asked = tempo.label.removesuffix(" (preference)")
+        if place(Path(r.path).name) == 0:
+            assert f"{r.bpm:.0f} BPM ({asked})" in r.why
+        elif place(Path(r.path).name) == 1:
+            assert f"{r.bpm:.0f} BPM ({'twice' if r.bpm > tempo.max_bpm else 'half'} {asked})" in r.why, r.why
 
 
 @pytest.mark.parametrize(
@@ -500,8 +527,9 @@ def test_a_related_or_ambiguous_key_costs_less_than_an_unrelated_one():
 
 def test_a_contradictory_prompt_still_answers_with_the_constraint_it_kept(recommender):
     rec = all_tracks(recommender, "under 90 BPM, over 120 BPM")
-    assert rec.prompt.ignored == ('"over 120 BPM": contradicts "≤ 90 BPM", which is used',)
-    assert rec.results and all(r.bpm <= 90 for r in rec.results)
+    assert rec.prompt.ignored == ('"over 120 BPM": contradicts "≤ 90 BPM (preference)", which is used',)
+    bpms = [r.bpm for r in rec.results]
+    assert bpms[0] <= 90 and sorted(bpms, key=lambda b: b > 90) == bpms  # those under 90 first
 
 
 @pytest.mark.parametrize(
@@ -515,9 +543,11 @@ def test_match_is_a_percentage_in_rank_order(recommender, prompt):
     assert matches[0] >= 50 and matches[-1] < matches[0]  # it tells the best from the worst
 
 
-def test_a_prompt_of_filters_alone_matches_every_track_that_passes(recommender):
+def test_a_prompt_of_constraints_alone_matches_every_track_that_meets_them_fully(recommender):
     rec = all_tracks(recommender, "under 100 bpm")
-    assert rec.results and all(r.match == 100 for r in rec.results)  # nothing else was asked
+    met = [r.match for r in rec.results if r.bpm <= 100]
+    assert met and all(m == 100 for m in met)  # nothing else was asked
+    assert all(r.match < 100 for r in rec.results if r.bpm > 110)
 
 
 @pytest.mark.parametrize("prompt", ["female vocals", "male vocals", "vocals"])

@@ -8,7 +8,8 @@ filter that removes much of a large index), or Annoy's pool widened by what the 
 removes little). When the survivors are too few for k tracks the pool grows (`wider`), and a widened
 Annoy search that lost the query's whole neighbourhood to the filter turns to the passing rows, exactly or
 through the cells. Tracks with explicit evidence for the words (their stored tags or their measured feel
-match) join the candidates whatever their similarity.
+match) join the candidates whatever their similarity, and so do the nearest segments read within an
+explicit tempo (`joined`: a preference, searched as a filter would be, so that its range is never missed).
 """
 
 from __future__ import annotations
@@ -39,6 +40,16 @@ class Candidates:
     similarity: np.ndarray  # exact cosine similarity to the query
     searched: int  # segments the search looked at (for "only N satisfy the constraints among ...")
     exhausted: bool  # nothing beyond these can pass: a larger pool would find no more
+
+    def joined(self, other: Candidates) -> Candidates:
+        """These and `other`'s rows (a search of fewer rows, such as an explicit tempo's range)."""
+        extra = ~np.isin(other.rows, self.rows)
+        return Candidates(
+            np.concatenate([self.rows, other.rows[extra]]),
+            np.concatenate([self.similarity, other.similarity[extra]]),
+            max(self.searched, other.searched),
+            self.exhausted,
+        )
 
 
 class CandidateSearch:

@@ -22,7 +22,7 @@ from engine.library.index import SegmentIndex
 from engine.recommend.feel import BUSY_MOTION, CALM_MOTION, QUICK_CUTS, Feel, light_terms, pace_terms
 from engine.recommend.filters import SUNG, VOICE_DOUBT
 from engine.recommend.keys import key_words
-from engine.recommend.prompt import Constraint, Exclude, Key, Length, Tempo, Vocals
+from engine.recommend.prompt import PREFERENCE, Constraint, Exclude, Key, Length, Tempo, Vocals
 from engine.recommend.result import Result
 from engine.recommend.scoring import MatchScale, Picks, judged
 from engine.tags import TAG_PRESENT, TagIndex
@@ -150,13 +150,27 @@ def tag_reasons(
     return [", ".join(found)] if found else []
 
 
+def _met(c: Tempo, bpm: float) -> bool:
+    return (c.min_bpm is None or bpm >= c.min_bpm) and (c.max_bpm is None or bpm <= c.max_bpm)
+
+
 def _constraint_reasons(constraints: Sequence[Constraint], bpm: float | None, track: dict) -> list[str]:
     parts = []
     for c in constraints:
         if isinstance(c, Tempo) and bpm:
-            # A tempo word only prefers: say that the track meets it only when it does.
-            met = (c.min_bpm is None or bpm >= c.min_bpm) and (c.max_bpm is None or bpm <= c.max_bpm)
-            parts.append(f"{bpm:.0f} BPM ({c.label})" if met else f"{bpm:.0f} BPM")
+            # A tempo only prefers: say that the track meets it only when it does, or is an octave off it.
+            asked = c.label.removesuffix(PREFERENCE)
+            if _met(c, bpm):
+                parts.append(f"{bpm:.0f} BPM ({asked})")
+            elif (
+                c.explicit
+                and c.min_bpm is not None
+                and c.max_bpm is not None
+                and (_met(c, bpm / 2) or _met(c, bpm * 2))
+            ):
+                parts.append(f"{bpm:.0f} BPM ({'twice' if _met(c, bpm / 2) else 'half'} {asked})")
+            else:
+                parts.append(f"{bpm:.0f} BPM")
         elif isinstance(c, Key):
             parts.append(key_words(c, track.get("tonic", -1), track.get("mode", float("nan"))))
         elif isinstance(c, (Vocals, Exclude)) and c.hard:  # a filter passed it; a preference is not vouched for

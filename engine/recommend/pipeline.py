@@ -9,6 +9,7 @@ candidates, the candidate search widens and the later stages run again on what i
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +21,7 @@ from engine.recommend.diversity import capped
 from engine.recommend.explain import Asked, explained
 from engine.recommend.feel import Feel
 from engine.recommend.filters import hard_filter
-from engine.recommend.prompt import Constraint
+from engine.recommend.prompt import Constraint, Tempo
 from engine.recommend.result import Result
 from engine.recommend.scoring import best_per_track, feel_match, match_scale, score_parts
 from engine.recommend.tagmatch import TagMatcher, TagQuery
@@ -67,10 +68,13 @@ def run(search: Search, index: SegmentIndex, catalog: Catalog, tags: TagIndex, m
         by_feel = feel_match(feel, index.tracks["energy"], index.tracks["mood"])
         evidence = by_feel if evidence is None else evidence + by_feel
     candidates = CandidateSearch(index, search.vector, rule, evidence)
+    in_tempo = tempo_search(index, search, tags)
     named = search.named.tags if search.named is not None and search.tag_weight > 0 else ()
     asked = Asked(search.text, search.constraints, search.clip_cues, search.feels, named)
     while True:
         found = candidates.find()
+        if in_tempo is not None:
+            found = found.joined(in_tempo.find())
         parts = score_parts(index, found, search.constraints, tags, tag_scores, search.feels, search.similarity_weight)
         scores = parts.total
         picks = capped(index, best_per_track(index, found.rows, scores), search.per_artist, search.per_album)
@@ -80,3 +84,14 @@ def run(search: Search, index: SegmentIndex, catalog: Catalog, tags: TagIndex, m
         if len(results) >= search.k or found.exhausted:
             return Found(results, found.searched, len(results) >= search.k or found.exhausted)
         candidates.wider()
+        if in_tempo is not None:
+            in_tempo.wider()
+
+
+def tempo_search(index: SegmentIndex, search: Search, tags: TagIndex) -> CandidateSearch | None:
+    """The nearest segments read within the explicit tempo's range, searched as if it were a filter."""
+    explicit = [c for c in search.constraints if isinstance(c, Tempo) and c.explicit]
+    if not explicit:
+        return None
+    as_filter = [c for c in search.constraints if c.hard] + [dataclasses.replace(c, hard=True) for c in explicit]
+    return CandidateSearch(index, search.vector, hard_filter(index, as_filter, search.exclude_tracks, tags))

@@ -24,7 +24,13 @@ from engine.tags import TAG_GROUPS
 
 @dataclass(frozen=True)
 class Tempo:
-    """A BPM constraint; hard ones filter, soft ones (tempo words) only re-rank."""
+    """A BPM constraint: an explicit one ("90 BPM", "80-100 bpm", "under 100 bpm") or a tempo word ("slow").
+
+    Never a filter (hard is False): of the held-out renders whose tempo the scan reads within ±10 % of an
+    asked tempo, 62 % are truly there (tests/bench/bench_tempo.py's test and OpenMSX sets: the estimate is
+    often the double of a slow piece), far from the precision of 0.95 a filter needs. An explicit tempo
+    re-ranks strongly, its range first and the half and double of it next (scoring.py), and its chip says it
+    is a preference; a tempo word re-ranks gently."""
 
     label: str
     span: tuple[int, int]
@@ -32,6 +38,7 @@ class Tempo:
     min_bpm: float | None
     max_bpm: float | None
     target_bpm: float | None
+    explicit: bool = False  # a number the user typed, not a tempo word
 
 
 @dataclass(frozen=True)
@@ -72,7 +79,7 @@ class Length:
     max_seconds: float | None
 
 
-PREFERENCE = " (preference)"  # ends the chip of what re-ranks and never filters (a key, an exclusion, "no vocals")
+PREFERENCE = " (preference)"  # ends the chip of what re-ranks and never filters (a tempo, a key, "no vocals")
 
 
 @dataclass(frozen=True)
@@ -367,15 +374,19 @@ def _tempo(s: str, m: re.Match) -> _Found | None:
         return _Found(m.span(), note=f'"{phrase}": not a plausible tempo (20–300 BPM)')
     if m["lo"]:
         lo, hi = sorted(numbers)
-        return _Found(m.span(), Tempo(f"{_n(lo)}–{_n(hi)} BPM", m.span(), True, lo, hi, None))
+        return _Found(m.span(), _explicit(f"{_n(lo)}–{_n(hi)} BPM", m.span(), lo, hi, None))
     (x,) = numbers
     if m["cmp"]:
         if _TEMPO_CMP[" ".join(m["cmp"].lower().split())] == "min":
-            return _Found(m.span(), Tempo(f"≥ {_n(x)} BPM", m.span(), True, x, None, None))
-        return _Found(m.span(), Tempo(f"≤ {_n(x)} BPM", m.span(), True, None, x, None))
+            return _Found(m.span(), _explicit(f"≥ {_n(x)} BPM", m.span(), x, None, None))
+        return _Found(m.span(), _explicit(f"≤ {_n(x)} BPM", m.span(), None, x, None))
     tolerance = 0.15 if m["approx"] else 0.10  # "around" is looser than a plain number
     lo, hi = round(x * (1 - tolerance), 2), round(x * (1 + tolerance), 2)
-    return _Found(m.span(), Tempo(f"{_n(x)} BPM ±{round(tolerance * 100)}%", m.span(), True, lo, hi, x))
+    return _Found(m.span(), _explicit(f"{_n(x)} BPM ±{round(tolerance * 100)}%", m.span(), lo, hi, x))
+
+
+def _explicit(label: str, span: tuple[int, int], lo: float | None, hi: float | None, x: float | None) -> Tempo:
+    return Tempo(label + PREFERENCE, span, False, lo, hi, x, explicit=True)
 
 
 def _soft_tempo(s: str, m: re.Match) -> _Found:
@@ -575,14 +586,17 @@ def _resolve(s: str, found: list[_Found]) -> list[_Found]:
     more specific is used, the first when they say as much. The one left out becomes a note naming the one
     used, so a prompt never silently asks for nothing ("under 90 BPM, over 120 BPM")."""
     found.sort(key=lambda f: f.span)
-    explicit = next((f.constraint for f in found if isinstance(f.constraint, Tempo) and f.constraint.hard), None)
+    explicit = next((f.constraint for f in found if isinstance(f.constraint, Tempo) and f.constraint.explicit), None)
     kept: list[_Found] = []
     for f in found:
         c = f.constraint
         if c is None:
             continue
-        if isinstance(c, Tempo) and not c.hard and explicit is not None:
-            f.constraint, f.note = None, f'"{_phrase(s, f)}": the explicit tempo ({explicit.label}) is used instead'
+        if isinstance(c, Tempo) and not c.explicit and explicit is not None:
+            f.constraint, f.note = (
+                None,
+                f'"{_phrase(s, f)}": the explicit tempo ({explicit.label.removesuffix(PREFERENCE)}) is used instead',
+            )
             continue
         for rival in [k for k in kept if _clash(k.constraint, c)]:
             relation = _clash(rival.constraint, c)
@@ -643,7 +657,7 @@ def _clash(a: Constraint, b: Constraint) -> str | None:
     if isinstance(a, Exclude):
         return "same" if a.tag == b.tag else None
     if isinstance(a, Tempo | Length):
-        if a.hard != b.hard:  # a tempo word next to an explicit tempo is `_resolve`'s to settle
+        if isinstance(a, Tempo) and a.explicit != b.explicit:  # a tempo word beside an explicit tempo: `_resolve`'s
             return None
         if _range(a) == _range(b):
             return "same"

@@ -125,13 +125,15 @@ class Recommender:
         filters = [
             c
             for c in constraints
-            if c.hard and (isinstance(c, (Tempo, Vocals)) or (isinstance(c, Exclude) and c.tag in DRUM_TAGS))
+            if (c.hard and (isinstance(c, Vocals) or (isinstance(c, Exclude) and c.tag in DRUM_TAGS)))
+            or (isinstance(c, Tempo) and c.explicit)
         ]
         quick = self.library.catalog.quick_count(self.library.bundle.id) if filters else 0
         if quick:
+            fate = "this filter leaves out" if filters[0].hard else "rank as if far from this tempo"
             return [
-                f'"{filters[0].label}": {quick} tracks have only a quick analysis so far, which this filter '
-                "leaves out until the scan completes them"
+                f'"{filters[0].label}": {quick} tracks have only a quick analysis so far, which {fate} '
+                "until the scan completes them"
             ]
         return []
 

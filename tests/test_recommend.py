@@ -174,6 +174,24 @@ def test_an_explicit_tempo_ranks_its_range_first_then_its_octaves_and_removes_no
             assert f"{r.bpm:.0f} BPM ({'twice' if r.bpm > tempo.max_bpm else 'half'} {asked})" in r.why, r.why
 
 
+@pytest.mark.parametrize("prompt", ["calm, 80-130 bpm", "piano, strings and organ, 80-130 bpm", "80-130 bpm"])
+def test_an_explicit_tempo_is_searched_until_its_range_offers_k_tracks(recommender, library, monkeypatch, prompt):
+    """The unfiltered search may offer k tracks (the words' tag and feel evidence brings them in whatever the
+    pool) while the range's own search has looked at one segment: it widens until its range offers k tracks,
+    so a tiny first pool finds the same in-range tracks as a search of everything."""
+    import engine.recommend.candidates as module
+
+    (tempo,) = [c for c in parse_prompt(prompt).constraints if isinstance(c, Tempo)]
+    truth = stored(library)
+    inside = {n for n, t in truth.items() if tempo.min_bpm <= t["tempo"] <= tempo.max_bpm}
+    assert 1 < len(inside) < len(truth)
+    k = len(inside)
+    everything = set(names(recommender.recommend(prompt=prompt, k=k))) & inside
+    monkeypatch.setattr(module, "FIRST_POOL", 1)
+    small = set(names(recommender.recommend(prompt=prompt, k=k))) & inside
+    assert small >= everything, (small, everything)
+
+
 @pytest.mark.parametrize(
     ("exact_below", "exact_rows", "exact_block", "cells"),
     [(0, 0, 0, False), (0, 0, 10**9, False), (0, 10**9, 0, False), (10**9, 0, 0, False), (0, 0, 0, True)],

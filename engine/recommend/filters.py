@@ -1,10 +1,11 @@
 """The hard-filter stage: a query's hard constraints (and excluded tracks) as a test on index rows.
 
 Everything here reads the values the scan stored (segment tempo, track duration, vocal score, tag peaks),
-never the embedding, so "120 BPM" means 120 BPM however the text encoder feels about numbers. A value
+never the embedding, so "at least 2 minutes" means that however the text encoder feels about numbers. A value
 the scan could not measure (a tempo-less drone) fails a hard constraint on it: a filter only passes what it
 can vouch for. Soft constraints (preferences) are the scoring stage's (`scoring.py`); `sung` is here beside
-SUNG, the one threshold both read.
+SUNG, the one threshold both read. An explicit tempo is a preference too, but its range is also searched
+as if it were a filter here (`pipeline.tempo_search`), so that its nearest tracks are never missed.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import numpy as np
 
 from engine.library.catalog import Catalog
 from engine.library.index import SegmentIndex
-from engine.recommend.candidates import CandidateSearch
+from engine.recommend.candidates import Candidates, CandidateSearch
 from engine.recommend.diversity import capped
 from engine.recommend.explain import Asked, explained
 from engine.recommend.feel import Feel
@@ -73,19 +73,33 @@ def run(search: Search, index: SegmentIndex, catalog: Catalog, tags: TagIndex, m
     asked = Asked(search.text, search.constraints, search.clip_cues, search.feels, named)
     while True:
         found = candidates.find()
-        if in_tempo is not None:
-            found = found.joined(in_tempo.find())
+        near = in_tempo.find() if in_tempo is not None else None
+        if near is not None:
+            found = found.joined(near)
         parts = score_parts(index, found, search.constraints, tags, tag_scores, search.feels, search.similarity_weight)
         scores = parts.total
         picks = capped(index, best_per_track(index, found.rows, scores), search.per_artist, search.per_album)
         # A similarity weight below 1 marks the query vector as a neutral stand-in (Search.similarity_weight).
         scale = match_scale(parts, search.constraints, similarity_asked=search.similarity_weight >= 1.0)
         results = explained(picks, search.k, index, catalog, tags, asked, scale)
-        if len(results) >= search.k or found.exhausted:
-            return Found(results, found.searched, len(results) >= search.k or found.exhausted)
-        candidates.wider()
-        if in_tempo is not None:
+        enough = len(results) >= search.k or found.exhausted
+        # The explicit tempo's range ranks first, so it must offer k tracks (or all it has) before the answer
+        # may be made of what the unfiltered search found beside it.
+        range_short = (
+            near is not None and not (found.exhausted or near.exhausted) and _tracks(index, near, search) < search.k
+        )
+        if enough and not range_short:
+            return Found(results, found.searched, enough)
+        if not enough:
+            candidates.wider()
+        if range_short:
             in_tempo.wider()
+
+
+def _tracks(index: SegmentIndex, found: Candidates, search: Search) -> int:
+    """How many tracks these candidates offer after the diversity caps."""
+    picks = best_per_track(index, found.rows, found.similarity)
+    return len(capped(index, picks, search.per_artist, search.per_album).rows)
 
 
 def tempo_search(index: SegmentIndex, search: Search, tags: TagIndex) -> CandidateSearch | None:

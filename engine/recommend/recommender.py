@@ -29,7 +29,7 @@ from engine.recommend.feel import Feel, picture_feel
 from engine.recommend.filters import SUNG
 from engine.recommend.pipeline import MAX_K, Search
 from engine.recommend.placement import placed
-from engine.recommend.prompt import Exclude, Tempo, Vocals, parse_prompt
+from engine.recommend.prompt import PREFERENCE, Exclude, Tempo, Vocals, parse_prompt
 from engine.recommend.result import Recommendation, Result
 from engine.recommend.tagmatch import TagMatcher
 from engine.tags import TagIndex
@@ -117,7 +117,8 @@ class Recommender:
         return Recommendation(results, parsed, balance, used, found.searched, found.complete, seconds, feel, notes)
 
     def _notes(self, constraints) -> list[str]:
-        """What in the library makes a hard constraint pass nothing, said once."""
+        """What in the library makes a constraint pass or rank nothing it should, said once: a voice asked
+        for where none was measured, quick tracks left out by a filter or ranked as far from a tempo."""
         wants_voice = [c for c in constraints if isinstance(c, Vocals) and c.hard and c.want != "none"]
         if wants_voice and not np.any(self.index().tracks["vocal_peak"] >= SUNG):
             return [f'"{wants_voice[0].label}": no track in the library was measured as sung']
@@ -130,10 +131,11 @@ class Recommender:
         ]
         quick = self.library.catalog.quick_count(self.library.bundle.id) if filters else 0
         if quick:
-            fate = "this filter leaves out" if filters[0].hard else "rank as if far from this tempo"
+            first = next((c for c in filters if c.hard), filters[0])  # what leaves them out, before what ranks
+            fate = "this filter leaves out" if first.hard else "rank as if far from this tempo"
             return [
-                f'"{filters[0].label}": {quick} tracks have only a quick analysis so far, which {fate} '
-                "until the scan completes them"
+                f'"{first.label.removesuffix(PREFERENCE)}": {quick} tracks have only a quick analysis so far, '
+                f"which {fate} until the scan completes them"
             ]
         return []
 

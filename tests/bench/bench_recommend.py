@@ -49,8 +49,9 @@ from engine.recommend.prompt import parse_prompt  # noqa: E402
 SEGMENTS_PER_TRACK = 34  # a 3.5-minute track: 12 s windows every 6 s
 WORDS = ["warm", "dark", "bright", "gentle", "epic", "dreamy", "tense", "playful", "melancholic", "uplifting"]
 KINDS = ["piano", "strings", "acoustic guitar", "synth", "drums", "ambient pads", "rock", "electronic", "jazz"]
-# Every filter shape: none, a tag, a tempo block, both, a tempo word, a duration, and tempo ranges far from
-# most of the library (they exclude the query's neighbourhood).
+# Every filter shape: none, a tag, an explicit tempo (a preference whose range is searched as a filter as
+# well: a tempo block), both, a tempo word, a duration, and tempo ranges far from most of the library (whose
+# search as a filter excludes the query's neighbourhood).
 CONSTRAINTS = [
     "",
     "no vocals",

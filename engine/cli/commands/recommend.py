@@ -22,8 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "recommend",
         help="tracks for a video clip, a prompt, or both",
         description="Rank the library's tracks for a clip and/or a prompt such as "
-        "'warm acoustic, no vocals, around 90 BPM'. Tempo, a voice asked for ('female vocals') and length are "
-        "filters; tempo words ('slow'), keys ('in D minor', 'minor key'), 'no vocals' and 'no X' are preferences "
+        "'warm acoustic, no vocals, around 90 BPM'. A voice asked for ('female vocals') and length are filters; "
+        "tempi ('90 bpm', 'slow'), keys ('in D minor', 'minor key'), 'no vocals' and 'no X' are preferences "
         "(their chips say so).",
     )
     rec.add_argument("video", nargs="?", help="the clip (any format PyAV reads)")

@@ -20,7 +20,7 @@ from engine.recommend.candidates import Candidates, CandidateSearch
 from engine.recommend.diversity import capped
 from engine.recommend.explain import Asked, explained
 from engine.recommend.feel import Feel
-from engine.recommend.filters import hard_filter
+from engine.recommend.filters import RowFilter, hard_filter
 from engine.recommend.prompt import Constraint, Tempo
 from engine.recommend.result import Result
 from engine.recommend.scoring import best_per_track, feel_match, match_scale, score_parts
@@ -68,14 +68,29 @@ def run(search: Search, index: SegmentIndex, catalog: Catalog, tags: TagIndex, m
         by_feel = feel_match(feel, index.tracks["energy"], index.tracks["mood"])
         evidence = by_feel if evidence is None else evidence + by_feel
     candidates = CandidateSearch(index, search.vector, rule, evidence)
-    in_tempo = tempo_search(index, search, tags)
+    in_range = tempo_filter(index, search, tags)
+    in_tempo: CandidateSearch | None = None  # the range searched apart, once the main search is short of it
     named = search.named.tags if search.named is not None and search.tag_weight > 0 else ()
     asked = Asked(search.text, search.constraints, search.clip_cues, search.feels, named)
+    main = None
     while True:
-        found = candidates.find()
-        near = in_tempo.find() if in_tempo is not None else None
-        if near is not None:
-            found = found.joined(near)
+        if main is None:
+            main = candidates.find()
+        found, near = main, None
+        if in_tempo is not None:
+            near = in_tempo.find()
+            found = main.joined(near)
+        # The explicit tempo's range ranks first, so it must offer k tracks (or all it has) before the answer
+        # may be made of what the unfiltered search found beside it. The in-range segments of the unfiltered
+        # search are the range's nearest: only when they are too few is the range searched apart.
+        range_short = (
+            in_range is not None
+            and not (found.exhausted or (near is not None and near.exhausted))
+            and _tracks(index, found, in_range, search) < search.k
+        )
+        if range_short and in_tempo is None:
+            in_tempo = CandidateSearch(index, search.vector, in_range)
+            continue
         parts = score_parts(index, found, search.constraints, tags, tag_scores, search.feels, search.similarity_weight)
         scores = parts.total
         picks = capped(index, best_per_track(index, found.rows, scores), search.per_artist, search.per_album)
@@ -83,29 +98,26 @@ def run(search: Search, index: SegmentIndex, catalog: Catalog, tags: TagIndex, m
         scale = match_scale(parts, search.constraints, similarity_asked=search.similarity_weight >= 1.0)
         results = explained(picks, search.k, index, catalog, tags, asked, scale)
         enough = len(results) >= search.k or found.exhausted
-        # The explicit tempo's range ranks first, so it must offer k tracks (or all it has) before the answer
-        # may be made of what the unfiltered search found beside it.
-        range_short = (
-            near is not None and not (found.exhausted or near.exhausted) and _tracks(index, near, search) < search.k
-        )
         if enough and not range_short:
             return Found(results, found.searched, enough)
         if not enough:
             candidates.wider()
+            main = None
         if range_short:
             in_tempo.wider()
 
 
-def _tracks(index: SegmentIndex, found: Candidates, search: Search) -> int:
-    """How many tracks these candidates offer after the diversity caps."""
-    picks = best_per_track(index, found.rows, found.similarity)
+def _tracks(index: SegmentIndex, found: Candidates, rule: RowFilter, search: Search) -> int:
+    """How many tracks the candidates that pass `rule` offer after the diversity caps."""
+    ok = rule.rows(found.rows)
+    picks = best_per_track(index, found.rows[ok], found.similarity[ok])
     return len(capped(index, picks, search.per_artist, search.per_album).rows)
 
 
-def tempo_search(index: SegmentIndex, search: Search, tags: TagIndex) -> CandidateSearch | None:
-    """The nearest segments read within the explicit tempo's range, searched as if it were a filter."""
+def tempo_filter(index: SegmentIndex, search: Search, tags: TagIndex) -> RowFilter | None:
+    """The explicit tempo's range as if it were a filter (beside the query's filters), or None."""
     explicit = [c for c in search.constraints if isinstance(c, Tempo) and c.explicit]
     if not explicit:
         return None
     as_filter = [c for c in search.constraints if c.hard] + [dataclasses.replace(c, hard=True) for c in explicit]
-    return CandidateSearch(index, search.vector, hard_filter(index, as_filter, search.exclude_tracks, tags))
+    return hard_filter(index, as_filter, search.exclude_tracks, tags)

@@ -177,9 +177,10 @@ def test_an_explicit_tempo_ranks_its_range_first_then_its_octaves_and_removes_no
 @pytest.mark.parametrize("prompt", ["calm, 80-130 bpm", "piano, strings and organ, 80-130 bpm", "80-130 bpm"])
 def test_an_explicit_tempo_is_searched_until_its_range_offers_k_tracks(recommender, library, monkeypatch, prompt):
     """The unfiltered search may offer k tracks (the words' tag and feel evidence brings them in whatever the
-    pool) while the range's own search has looked at one segment: it widens until its range offers k tracks,
-    so a tiny first pool finds the same in-range tracks as a search of everything."""
+    pool) but too few in the range; the range is then searched apart and widened until it offers k tracks,
+    so first pools of one segment find the same in-range tracks as a search of everything."""
     import engine.recommend.candidates as module
+    import engine.recommend.pipeline as pipeline
 
     (tempo,) = [c for c in parse_prompt(prompt).constraints if isinstance(c, Tempo)]
     truth = stored(library)
@@ -188,6 +189,7 @@ def test_an_explicit_tempo_is_searched_until_its_range_offers_k_tracks(recommend
     k = len(inside)
     everything = set(names(recommender.recommend(prompt=prompt, k=k))) & inside
     monkeypatch.setattr(module, "FIRST_POOL", 1)
+    monkeypatch.setattr(pipeline, "RANGE_POOL", 1)
     small = set(names(recommender.recommend(prompt=prompt, k=k))) & inside
     assert small >= everything, (small, everything)
 
@@ -206,6 +208,7 @@ def test_every_search_path_keeps_the_same_tracks(
     import engine.library.cells as cells_module
     import engine.library.index as index_module
     import engine.recommend.candidates as module
+    import engine.recommend.pipeline as pipeline
 
     index = recommender.index()
     probes = []
@@ -224,6 +227,7 @@ def test_every_search_path_keeps_the_same_tracks(
     # A first pool of one segment: the unfiltered search falls short of an explicit tempo's range (a
     # preference, searched apart as if it were a filter), and every path has to widen.
     monkeypatch.setattr(module, "FIRST_POOL", 1)
+    monkeypatch.setattr(pipeline, "RANGE_POOL", 1)
     parsed = parse_prompt(prompt)
     truth = stored(library)
     hard = [c for c in parsed.constraints if c.hard]  # a preference ("no vocals") removes nothing

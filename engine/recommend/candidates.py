@@ -56,14 +56,20 @@ class CandidateSearch:
     """One query's search, from the first pool to wider ones."""
 
     def __init__(
-        self, index: SegmentIndex, query: np.ndarray, rule: RowFilter | None, evidence: np.ndarray | None = None
+        self,
+        index: SegmentIndex,
+        query: np.ndarray,
+        rule: RowFilter | None,
+        evidence: np.ndarray | None = None,
+        pool: int | None = None,
     ):
-        """`evidence`: per track of the index, how much explicit evidence it has for the words (0: none)."""
+        """`evidence`: per track of the index, how much explicit evidence it has for the words (0: none);
+        `pool`: the segments looked at first (FIRST_POOL by default)."""
         self.index = index
         self.query = query
         self.rule = rule
         self.evidence = evidence
-        self.pool = FIRST_POOL
+        self.pool = pool or FIRST_POOL
         self.passing = len(index)
         self.exact = False  # search the passing rows exactly rather than Annoy's proposals
         if rule is not None:

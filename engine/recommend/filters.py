@@ -5,7 +5,7 @@ never the embedding, so "at least 2 minutes" means that however the text encoder
 the scan could not measure (a tempo-less drone) fails a hard constraint on it: a filter only passes what it
 can vouch for. Soft constraints (preferences) are the scoring stage's (`scoring.py`); `sung` is here beside
 SUNG, the one threshold both read. An explicit tempo is a preference too, but its range is also searched
-as if it were a filter here (`pipeline.tempo_search`), so that its nearest tracks are never missed.
+as if it were a filter here (`pipeline.tempo_filter`), so that its nearest tracks are never missed.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from engine.recommend.filters import SUNG, VOICE_DOUBT
 from engine.recommend.keys import key_words
 from engine.recommend.prompt import PREFERENCE, Constraint, Exclude, Key, Length, Tempo, Vocals
 from engine.recommend.result import Result
-from engine.recommend.scoring import MatchScale, Picks, judged
+from engine.recommend.scoring import MatchScale, Picks, judged, tempo_miss
 from engine.tags import TAG_PRESENT, TagIndex
 
 FEEL_SAID = 0.25  # measured energy or mood (-1..+1) clear enough to call high or low in a why
@@ -151,7 +151,7 @@ def tag_reasons(
 
 
 def _met(c: Tempo, bpm: float) -> bool:
-    return (c.min_bpm is None or bpm >= c.min_bpm) and (c.max_bpm is None or bpm <= c.max_bpm)
+    return tempo_miss(c, np.float64(bpm)) == 0
 
 
 def _constraint_reasons(constraints: Sequence[Constraint], bpm: float | None, track: dict) -> list[str]:

@@ -45,6 +45,8 @@ from export_onnx.onnx_io import export
 
 CALIBRATION = "/usr/share/games/wesnoth/1.16/data/core/music/*.ogg"
 HELD_OUT = "/usr/share/naev/dat/snd/music/*.ogg"
+# What ONNX Runtime's int8 kernels can use beyond AVX2, by /proc/cpuinfo flag.
+INT8_FLAGS = {"avx_vnni": "AVX-VNNI", "avx512_vnni": "AVX-512 VNNI", "amx_int8": "AMX int8"}
 FRONT_END_OPS = {"Unsqueeze", "Pad", "Conv", "Slice", "Pow", "Add", "MatMul", "Mul", "Log", "Div", "Transpose"}
 
 
@@ -164,6 +166,20 @@ def striding(bundle, config, held_out: list[np.ndarray], outputs: dict[str, np.n
     return lines
 
 
+def int8_instructions() -> str:
+    """The CPU's integer dot-product instructions, on which int8 speed depends (read from Linux's cpuinfo)."""
+    try:
+        flags = next(
+            set(line.split(":", 1)[1].split())
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("flags")
+        )
+    except (OSError, StopIteration):
+        return "CPU features unknown"
+    found = [name for flag, name in INT8_FLAGS.items() if flag in flags]
+    return f"CPU: {', '.join(found) if found else 'no VNNI or AMX (AVX2 int8 only)'}"
+
+
 def main() -> None:
     calibration_files = sorted(glob.glob(CALIBRATION))[:16]
     held_out_files = sorted(glob.glob(HELD_OUT))[:16]
@@ -175,7 +191,7 @@ def main() -> None:
     calibration = np.concatenate(patches_of(calibration_files, config, per_file=8)).astype(np.float32)
     held_out = patches_of(held_out_files, config)
     compared = np.concatenate([p[:: max(1, len(p) // 6)][:6] for p in held_out]).astype(np.float32)
-    print(f"{len(compared)} held-out patches from {len(held_out_files)} recordings; one core")
+    print(f"{len(compared)} held-out patches from {len(held_out_files)} recordings; one core; {int8_instructions()}")
     reference, float_ms = run(source, compared)
     print(f"  float (the scan's graph): {float_ms:.1f} ms per patch, {3000 / float_ms:.0f}x real time")
     with tempfile.TemporaryDirectory() as tmp:

@@ -170,14 +170,14 @@ def int8_instructions() -> str:
     """The CPU's integer dot-product instructions, on which int8 speed depends (read from Linux's cpuinfo)."""
     try:
         flags = next(
-            set(line.split(":", 1)[1].split())
+            set(line.partition(":")[2].split())
             for line in Path("/proc/cpuinfo").read_text().splitlines()
             if line.startswith("flags")
         )
     except (OSError, StopIteration):
         return "CPU features unknown"
     found = [name for flag, name in INT8_FLAGS.items() if flag in flags]
-    return f"CPU: {', '.join(found) if found else 'no VNNI or AMX (AVX2 int8 only)'}"
+    return f"CPU: {', '.join(found) if found else 'no VNNI or AMX'}"
 
 
 def main() -> None:

@@ -6,14 +6,18 @@ combat, frantic, boss) against calm and tender ones (peace, sanctuary, love them
 its track's label, weighted so that every track counts once. The regularisation is chosen by 5-fold
 cross-validation over the dev tracks (three shuffles); the fit is then made on all of dev, and `--record`
 writes it with the held-out figure: how well the tracks' mean energy orders the *test* split's energetic
-tracks above its calm and tender ones (AUC), beside the energy it replaces (hand-chosen tags and
-brightness, affect.py VERSION 5, while the scan still stores it), measured in the same run.
+tracks above its calm and tender ones (AUC), beside the energy the scan stores now (the shipped fit, at
+affect.py's VERSION), measured in the same run.
 
-`--renders SHARE` also fits on the dev renders of the feel set (training/bootstrap/feel_set.py: each piece
-made calm and energetic), together weighing SHARE of the real tracks, and reports how the fit orders the
-dev renders (cross-validated) and the test renders. The shipped fit is of real recordings alone (README).
+Every run also scans the feel set's renders (training/bootstrap/feel_set.py: each piece made calm and
+energetic; rendered with FluidSynth on first use) and reports how the fit orders them: the dev renders
+cross-validated (a piece's four versions held out together), the test renders held out. `--renders SHARE`
+also fits on the dev renders, weighted so that together they count SHARE times as much as the real tracks
+of the same fit (in every fold too). The shipped fit is of real recordings alone (README, *Energy and
+mood*); `--record` with `--renders` would replace it.
 
-    .venv/bin/python tests/bench/fit_energy.py [--record] [--renders 0.1]      (scripts/bench-deps.sh)
+    .venv/bin/python tests/bench/fit_energy.py [--record] [--renders 0.1]
+    (scripts/bench-deps.sh installs the set)
 """
 
 from __future__ import annotations
@@ -22,11 +26,13 @@ import argparse
 import json
 import sys
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -43,38 +49,69 @@ HIGH, LOW = {"energetic"}, {"calm", "tender"}
 CS = (0.01, 0.03, 0.1, 0.3, 1.0)
 
 
-def scanned_tracks(split: str, tmp: Path) -> tuple[list[str], list[np.ndarray], list[float], list[str]]:
-    """Per energy-labelled track: its label, its segments' tag strengths and its stored energy; and the tag
-    names of the strengths' columns."""
+@dataclass
+class Scanned:
+    """Energy-labelled tracks as the scan stored them, in the order of their paths."""
+
+    labels: list[str]
+    strengths: list[np.ndarray]  # per track, its segments' tag strengths
+    stored: list[float]  # the track's energy as the scan measured it
+    groups: list[str]  # what a fold holds out together: the track, or the piece a render was made from
+    tag_names: list[str]
+
+
+@dataclass
+class Tracks:
+    """Tracks ready to fit: standardised features, energetic or not, and their groups."""
+
+    x: list[np.ndarray]
+    high: np.ndarray
+    groups: np.ndarray
+
+    def __getitem__(self, rows) -> Tracks:
+        return Tracks([self.x[i] for i in rows], self.high[rows], self.groups[rows])
+
+
+def scanned_tracks(split: str, tmp: Path) -> Scanned:
     folder = materialise("mood", split, tmp / split)
-    return _scanned(folder, tmp / f"data-{split}", lambda path: path.parent.name)
+    return _scanned(folder, tmp / f"data-{split}", lambda path: (path.parent.name, path.name))
 
 
-def rendered_tracks(split: str, tmp: Path) -> tuple[list[str], list[np.ndarray], list[float], list[str]]:
-    """The same for the feel set's renders of a split (training/bootstrap/feel_set.py), each labelled
-    energetic or calm by how it was made."""
-    feel = render_feel_set(Path(f"build/feel-{split}"), split)
-    by_name = {name: "energetic" if label["energy"] == "high" else "calm" for name, label in feel.items()}
-    return _scanned(Path(f"build/feel-{split}"), tmp / f"renders-{split}", lambda path: by_name.get(path.name))
+def rendered_tracks(split: str, tmp: Path) -> Scanned:
+    """The feel set's renders of a split, each labelled energetic or calm by how it was made."""
+    folder = Path(f"build/feel-{split}")
+    feel = render_feel_set(folder, split)
+
+    def label_of(path: Path) -> tuple[str, str] | None:
+        if path.name not in feel:
+            return None
+        made = feel[path.name]
+        return ("energetic" if made["energy"] == "high" else "calm"), made["base"]
+
+    return _scanned(folder, tmp / f"renders-{split}", label_of)
 
 
-def _scanned(folder: Path, data: Path, label_of) -> tuple[list[str], list[np.ndarray], list[float], list[str]]:
+def _scanned(folder: Path, data: Path, label_of: Callable[[Path], tuple[str, str] | None]) -> Scanned:
     engine = Engine(data)
     engine.add_root(folder)
     engine.scan()
     connection = engine._library.catalog._connection()  # a bench may look at what the scan stored
-    labels, segments, stored = [], [], []
-    for track_id, path, energy in connection.execute("SELECT id, path, energy FROM tracks"):
-        label = label_of(Path(path.decode() if isinstance(path, bytes) else path))
-        if label not in HIGH | LOW:
+    out = Scanned([], [], [], [], [])
+    # In the order of their paths: the order the workers finished in would change the folds from run to run.
+    for track_id, path, energy in connection.execute("SELECT id, path, energy FROM tracks ORDER BY path"):
+        labelled = label_of(Path(path.decode() if isinstance(path, bytes) else path))
+        if labelled is None or labelled[0] not in HIGH | LOW:
             continue
         rows = connection.execute("SELECT tags FROM segments WHERE track_id = ? ORDER BY start", (track_id,))
-        labels.append(label)
-        segments.append(np.stack([probabilities_of_bytes(tags) for (tags,) in rows]))
-        stored.append(energy)
+        out.labels.append(labelled[0])
+        out.groups.append(labelled[1])
+        out.strengths.append(np.stack([probabilities_of_bytes(tags) for (tags,) in rows]))
+        out.stored.append(energy)
     tags = TagIndex(engine.recommender.embedder.extractor.tag_names)
     engine.close()
-    return labels, [tags.strengths(s) for s in segments], stored, tags.names
+    out.strengths = [tags.strengths(s) for s in out.strengths]
+    out.tag_names = tags.names
+    return out
 
 
 def auc(scores: np.ndarray, high: np.ndarray) -> float:
@@ -82,13 +119,40 @@ def auc(scores: np.ndarray, high: np.ndarray) -> float:
     return float(np.mean([(p > n) + 0.5 * (p == n) for p in pos for n in neg]))
 
 
-def fit(features: list[np.ndarray], high: np.ndarray, c: float, weights: list[float] | None = None):
-    """Every track counts as its weight (1 by default), however many segments it has."""
-    weights = [1.0] * len(features) if weights is None else weights
+def fit(features: list[np.ndarray], high: np.ndarray, c: float, weights: list[float]) -> LogisticRegression:
+    """Each track counts as its weight, however many segments it has."""
     x = np.vstack(features)
     y = np.concatenate([np.full(len(f), h) for f, h in zip(features, high)])
     w = np.concatenate([np.full(len(f), weight / len(f)) for f, weight in zip(features, weights)])
     return LogisticRegression(C=c, max_iter=5000).fit(x, y, sample_weight=w)
+
+
+def fitted(real: Tracks, renders: Tracks, share: float, c: float) -> LogisticRegression:
+    """A fit of the real tracks, and of the renders counting `share` times as much as them together.
+
+    Renders are synthetic: their weight is tied to the real tracks' so that they never outweigh real music,
+    and the ratio is the same in every cross-validation fold as in the final fit, so the folds measure the
+    fit that is made."""
+    features, high, weights = list(real.x), list(real.high), [1.0] * len(real.x)
+    if share:
+        features += renders.x
+        high += list(renders.high)
+        weights += [share * len(real.x) / len(renders.x)] * len(renders.x)
+    return fit(features, np.array(high), c, weights)
+
+
+def cross_validated(real: Tracks, renders: Tracks, share: float, c: float, seed: int) -> tuple[float, float]:
+    """5-fold AUC over the real dev tracks, and over the dev renders, a piece's versions held out together."""
+    real_scores, render_scores = np.zeros(len(real.x)), np.zeros(len(renders.x))
+    folds = zip(
+        StratifiedKFold(5, shuffle=True, random_state=seed).split(real.x, real.high),
+        StratifiedGroupKFold(5, shuffle=True, random_state=seed).split(renders.x, renders.high, renders.groups),
+    )
+    for (train, held), (render_train, render_held) in folds:
+        model = fitted(real[train], renders[render_train], share, c)
+        real_scores[held] = track_energy(model, real[held].x)
+        render_scores[render_held] = track_energy(model, renders[render_held].x)
+    return auc(real_scores, real.high), auc(render_scores, renders.high)
 
 
 def track_energy(model: LogisticRegression, features: list[np.ndarray]) -> np.ndarray:
@@ -102,88 +166,59 @@ def main() -> None:
         "--renders",
         type=float,
         default=0.0,
-        help="also fit on the feel set's dev renders, together weighing this share of the real dev tracks",
+        metavar="SHARE",
+        help="also fit on the feel set's dev renders, together counting SHARE times as much as the real tracks",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        dev_labels, dev_strengths, _, names = scanned_tracks("dev", Path(tmp))
-        test_labels, test_strengths, test_stored, _ = scanned_tracks("test", Path(tmp))
-        renders = {split: rendered_tracks(split, Path(tmp)) for split in ("dev", "test")}
-    scale = np.log(np.vstack(dev_strengths) + affect.TAG_FLOOR)
+        scans = {split: scanned_tracks(split, Path(tmp)) for split in ("dev", "test")}
+        render_scans = {split: rendered_tracks(split, Path(tmp)) for split in ("dev", "test")}
+    scale = np.log(np.vstack(scans["dev"].strengths) + affect.TAG_FLOOR)
     mean, spread = scale.mean(0), scale.std(0) + 1e-6
 
-    def standard(strengths: list[np.ndarray]) -> list[np.ndarray]:
-        return [(np.log(s + affect.TAG_FLOOR) - mean) / spread for s in strengths]
+    def ready(scan: Scanned) -> Tracks:
+        x = [(np.log(s + affect.TAG_FLOOR) - mean) / spread for s in scan.strengths]
+        return Tracks(x, np.array([label in HIGH for label in scan.labels]), np.array(scan.groups))
 
-    dev_x, test_x = standard(dev_strengths), standard(test_strengths)
-    dev_high = np.array([label in HIGH for label in dev_labels])
-    test_high = np.array([label in HIGH for label in test_labels])
-    render_x = {split: standard(r[1]) for split, r in renders.items()}
-    render_high = {split: np.array([label in HIGH for label in r[0]]) for split, r in renders.items()}
+    dev, test = ready(scans["dev"]), ready(scans["test"])
+    renders_dev, renders_test = ready(render_scans["dev"]), ready(render_scans["test"])
     print(
-        f"dev: {dev_high.sum()} energetic, {(~dev_high).sum()} calm or tender; test: {test_high.sum()}, "
-        f"{(~test_high).sum()}; renders {len(render_x['dev'])} dev, {len(render_x['test'])} test "
-        f"(weighing {args.renders:g} of the real dev tracks)"
+        f"dev: {dev.high.sum()} energetic, {(~dev.high).sum()} calm or tender; test: {test.high.sum()}, "
+        f"{(~test.high).sum()}; renders: {len(renders_dev.x)} dev, {len(renders_test.x)} test "
+        f"({f'fitted on, counting {args.renders:g} of the real tracks' if args.renders else 'not fitted on'})"
     )
-
-    def fitted(real: list[int], rendered: list[int], c: float) -> LogisticRegression:
-        features = [dev_x[i] for i in real]
-        high = list(dev_high[real])
-        weights = [1.0] * len(real)
-        if args.renders:
-            features += [render_x["dev"][i] for i in rendered]
-            high += list(render_high["dev"][rendered])
-            # The renders together weigh `--renders` times the real tracks of the fit.
-            weights += [args.renders * len(real) / len(rendered)] * len(rendered)
-        return fit(features, np.array(high), c, weights)
-
     cv = {}
     for c in CS:
-        runs = []
-        for seed in range(3):
-            real_scores, render_scores = np.zeros(len(dev_x)), np.zeros(len(render_x["dev"]))
-            folds = zip(
-                StratifiedKFold(5, shuffle=True, random_state=seed).split(dev_x, dev_high),
-                StratifiedKFold(5, shuffle=True, random_state=seed).split(render_x["dev"], render_high["dev"]),
-            )
-            for (train, held), (render_train, render_held) in folds:
-                model = fitted(list(train), list(render_train), c)
-                real_scores[held] = track_energy(model, [dev_x[i] for i in held])
-                render_scores[render_held] = track_energy(model, [render_x["dev"][i] for i in render_held])
-            runs.append((auc(real_scores, dev_high), auc(render_scores, render_high["dev"])))
-        cv[c] = tuple(np.mean(runs, axis=0))
+        cv[c] = tuple(np.mean([cross_validated(dev, renders_dev, args.renders, c, seed) for seed in range(3)], axis=0))
         print(f"  C={c:<5} dev cross-validated AUC {cv[c][0]:.3f}, dev renders {cv[c][1]:.3f}")
-    c = max(cv, key=lambda c: cv[c][0])
-    model = fitted(list(range(len(dev_x))), list(range(len(render_x["dev"]))), c)
-    held_out = auc(track_energy(model, test_x), test_high)
-    rendered = auc(track_energy(model, render_x["test"]), render_high["test"])
-    before = auc(np.array(test_stored, float), test_high)
+    chosen = max(cv, key=lambda c: cv[c][0])
+    model = fitted(dev, renders_dev, args.renders, chosen)
+    held_out = auc(track_energy(model, test.x), test.high)
+    held_out_renders = auc(track_energy(model, renders_test.x), renders_test.high)
+    before = auc(np.array(scans["test"].stored, float), test.high)
     print(
-        f"chosen C={c}; test AUC (track energy, energetic above calm and tender): {held_out:.3f}, "
-        f"the stored energy (affect.py VERSION {affect.VERSION}) {before:.3f}; test renders {rendered:.3f}"
+        f"chosen C={chosen}; test AUC (track energy, energetic above calm and tender): {held_out:.3f}, "
+        f"the stored energy (affect.py VERSION {affect.VERSION}) {before:.3f}; test renders {held_out_renders:.3f}"
     )
     if not args.record:
         return
     # The standardisation folded into the weights: z = sum_i w_i * log(strength_i + floor) + bias.
     weights = model.coef_[0] / spread
     bias = float(model.intercept_[0] - np.sum(model.coef_[0] * mean / spread))
+    fitted_on = {"split": "dev", "tracks": len(dev.x), "C": chosen, "cross-validated AUC": round(cv[chosen][0], 3)}
+    if args.renders:
+        fitted_on |= {"renders": len(renders_dev.x), "renders' share": args.renders}
     record = {
         "version": 1,
-        "tags": {name: round(float(w), 5) for name, w in zip(names, weights)},
+        "tags": {name: round(float(w), 5) for name, w in zip(scans["dev"].tag_names, weights)},
         "bias": round(bias, 5),
-        "fitted_on": {
-            "split": "dev",
-            "tracks": len(dev_x),
-            "C": c,
-            "cross-validated AUC": round(cv[c][0], 3),
-            **({"renders": len(render_x["dev"]), "renders' share": args.renders} if args.renders else {}),
-        },
+        "fitted_on": fitted_on,
         "held_out": {
             "split": "test",
-            "tracks": len(test_x),
+            "tracks": len(test.x),
             "AUC": round(held_out, 3),
             f"AUC of the stored energy (affect.py VERSION {affect.VERSION})": round(before, 3),
-            "AUC on the feel set's test renders": round(rendered, 3),
+            "AUC on the feel set's test renders": round(held_out_renders, 3),
         },
     }
     out = Path(affect.__file__).with_name("energy_model.json")

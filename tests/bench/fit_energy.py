@@ -130,9 +130,9 @@ def fit(features: list[np.ndarray], high: np.ndarray, c: float, weights: list[fl
 def fitted(real: Tracks, renders: Tracks, share: float, c: float) -> LogisticRegression:
     """A fit of the real tracks, and of the renders counting `share` times as much as them together.
 
-    Renders are synthetic: their weight is tied to the real tracks' so that they never outweigh real music,
-    and the ratio is the same in every cross-validation fold as in the final fit, so the folds measure the
-    fit that is made."""
+    Renders are synthetic: their weight is set as a share of the real tracks', so that how much they count
+    is chosen rather than following how many there are, and the share is the same in every
+    cross-validation fold as in the final fit, so that the folds measure the fit that is made."""
     features, high, weights = list(real.x), list(real.high), [1.0] * len(real.x)
     if share:
         features += renders.x

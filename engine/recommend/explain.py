@@ -162,13 +162,10 @@ def _constraint_reasons(constraints: Sequence[Constraint], bpm: float | None, tr
             asked = c.label.removesuffix(PREFERENCE)
             if _met(c, bpm):
                 parts.append(f"{bpm:.0f} BPM ({asked})")
-            elif (
-                c.explicit
-                and c.min_bpm is not None
-                and c.max_bpm is not None
-                and (_met(c, bpm / 2) or _met(c, bpm * 2))
-            ):
-                parts.append(f"{bpm:.0f} BPM ({'twice' if _met(c, bpm / 2) else 'half'} {asked})")
+            elif c.octaves_count and _met(c, bpm / 2):
+                parts.append(f"{bpm:.0f} BPM (twice {asked})")
+            elif c.octaves_count and _met(c, bpm * 2):
+                parts.append(f"{bpm:.0f} BPM (half {asked})")
             else:
                 parts.append(f"{bpm:.0f} BPM")
         elif isinstance(c, Key):

@@ -40,6 +40,12 @@ class Tempo:
     target_bpm: float | None
     explicit: bool = False  # a number the user typed, not a tempo word
 
+    @property
+    def octaves_count(self) -> bool:
+        """Whether a tempo read at the half or double of this one earns part of it (scoring.OCTAVE_SHARE):
+        an explicit range bounded on both sides, since the half of any fast tempo is "under 100 BPM"."""
+        return self.explicit and self.min_bpm is not None and self.max_bpm is not None
+
 
 @dataclass(frozen=True)
 class Vocals:

@@ -207,7 +207,7 @@ def soft_penalty(
         if isinstance(c, Tempo) and c.explicit:
             # Unmeasured (a drone, a quick track) is not vouched for: the whole penalty.
             miss = tempo_miss(c, tempo)
-            if c.min_bpm is not None and c.max_bpm is not None:  # the half of any fast tempo is "under 100"
+            if c.octaves_count:
                 octave = np.minimum(tempo_miss(c, tempo / 2), tempo_miss(c, tempo * 2))
                 miss = np.minimum(miss, OCTAVE_SHARE + (1 - OCTAVE_SHARE) * octave)
             penalty += EXPLICIT_TEMPO_WEIGHT * np.where(np.isfinite(tempo), miss, 1.0)

@@ -30,7 +30,7 @@ from engine.library.scanner import Scanner
 from engine.library.workers import Job
 from engine.recommend import Recommender
 from engine.tags import TagIndex
-from media import add_legacy_title, render_midi, write_audio, write_video
+from media import MIDI_RATE, add_legacy_title, midi_samples, render_midi, write_audio, write_video
 
 # file name -> (tempo, arrangement); every common format, with tags
 TRACKS = {
@@ -261,6 +261,55 @@ def test_bad_files_are_skipped_with_a_reason_and_not_retried(library, music, tmp
     again = library.scan(workers=2)  # unchanged bad files are not analysed again
     assert (again.indexed, again.failed, again.unchanged) == (0, 0, len(TRACKS) + 5)
     assert len(library.catalog.tracks()) == len(TRACKS)  # nothing lost
+
+
+def segment_spans(library: Library, name: str) -> list[tuple[float, float]]:
+    with library.catalog.transaction() as conn:
+        rows = conn.execute(
+            "SELECT t.path, s.start, s.end FROM segments s JOIN tracks t ON t.id = s.track_id ORDER BY s.start"
+        ).fetchall()
+    return [(start, end) for path, start, end in rows if Path(os.fsdecode(path)).name == name]
+
+
+def test_silence_is_never_offered(library, music):
+    """A file of silence is skipped; the silent tail of a track (a gap before a hidden track) stays out of
+    the index, also when a quick window falls in it; a track overwritten with silence loses its record."""
+    write_audio(music / "silence.ogg", np.zeros(20 * 16000, np.float32), 16000)
+    tune = midi_samples(bpm=100, program=0, melody=[60, 64, 67, 72], seconds=24)
+    write_audio(music / "hidden.flac", np.concatenate([tune, np.zeros(48 * MIDI_RATE, np.float32)]), MIDI_RATE)
+    library.add_root(music)
+    # hidden.flac's quick window (30-36 s) is silent: skipped, and its full analysis follows.
+    report = library.scan(workers=2, quick=True)
+    assert report.indexed == len(TRACKS) + 1 and report.failed == 1
+    reasons = {Path(p).name: r for p, r, _ in library.catalog.errors()}
+    assert reasons == {"silence.ogg": "silent: no part of it is louder than -70 dBFS"}
+    tracks = by_name(library)
+    assert "silence.ogg" not in tracks and not tracks["hidden.flac"]["quick"]
+    spans = segment_spans(library, "hidden.flac")
+    assert spans[0][0] == 0.0 and all(start < 30.0 for start, _ in spans)  # none past the ring-out
+    assert len(spans) == tracks["hidden.flac"]["segments"] < expected_segments(72.0)
+    assert len(library.open_index()) == segment_total(library)
+
+    write_audio(music / "piano.flac", np.zeros(24 * 16000, np.float32), 16000)  # the piano overwritten by silence
+    again = library.scan(workers=1)
+    assert (again.indexed, again.failed) == (0, 1)
+    assert "piano.flac" not in by_name(library) and not segment_spans(library, "piano.flac")
+    assert {Path(p).name for p, _, _ in library.catalog.errors()} == {"silence.ogg", "piano.flac"}
+    assert len(library.open_index()) == segment_total(library)
+
+
+def test_tracks_analysed_before_silence_was_skipped_are_looked_at_again(bundle, isolated_data_dir, music):
+    library = Library(isolated_data_dir, bundle)
+    library.add_root(music)
+    library.scan(workers=2)
+    with library.catalog.transaction() as conn:  # as a catalog from before: a track with no integrated loudness
+        conn.execute("UPDATE tracks SET loudness_lufs = NULL WHERE id = ?", (ids_by_name(library)["organ.wav"],))
+        conn.execute("DELETE FROM migrations WHERE name = 'silent-files'")
+    library.catalog.close()
+    reopened = Library(isolated_data_dir, bundle)
+    report = reopened.scan(workers=1)
+    assert (report.indexed, report.unchanged) == (1, len(TRACKS) - 1)
+    assert by_name(reopened)["organ.wav"]["loudness_lufs"] is not None
 
 
 def test_odd_paths_links_hidden_files_and_loops(library, music, rendered):

@@ -21,6 +21,7 @@ from engine.embedder import Embedder
 from engine.errors import DecodeError
 from engine.features import FeatureExtractor, Segment
 from engine.library.records import SegmentRecord, TrackRecord
+from engine.media import dsp
 from engine.media.audio import iter_audio
 from engine.media.beats import track_beats
 from engine.media.container import reason
@@ -78,6 +79,10 @@ def quick_window(declared: float | None, audio: AudioConfig) -> tuple[float, flo
 
 class SkipFile(Exception):
     """The file cannot be indexed; the message is the reason recorded for it."""
+
+
+class Silent(SkipFile):
+    """The file holds no sound: unlike a file that cannot be read now, what the catalog had for it goes."""
 
 
 @dataclass
@@ -167,6 +172,12 @@ class TrackAnalyzer:
         start = time.perf_counter()
         # A quick window is one segment, however long the bundle's segments are: its only chance to be found.
         segments = [Segment(0.0, music.duration, slice(0, QUICK_PATCHES))] if window else music.segments()
+        # Silence is no music to offer: a silent part (a gap before a hidden track, a long tail) is left out
+        # of the index and of the track's tags and feel, and a file that is silence throughout is skipped (a
+        # silent quick window is skipped too, and the full analysis then looks at the whole file).
+        segments = [s for s in segments if not music.descriptors(s).silent]
+        if not segments:
+            raise Silent(f"silent: no part of it is louder than {dsp.SILENT_DB:.0f} dBFS")
         vectors = self.embedder.embed_segments(music, segments)
         times["head"] = time.perf_counter() - start
         record, segment_records = self._records(path, size, mtime_ns, info, music, segments, vectors, meter, times)
@@ -179,7 +190,8 @@ class TrackAnalyzer:
 
     def _records(self, path, size, mtime_ns, info, music, segments, vectors, meter, times):
         start = time.perf_counter()
-        means = music.tags.mean(axis=0)
+        audible = np.unique(np.concatenate([np.arange(len(music.tags))[s.patches] for s in segments]))
+        means = music.tags[audible].mean(axis=0)
         tags = dict(zip(self.tag_names, means.tolist()))
         segment_tags = np.stack([music.tags[s.patches].mean(axis=0) for s in segments])
         segment_vocals = [vocal_score(dict(zip(self.tag_names, t.tolist()))) for t in segment_tags]

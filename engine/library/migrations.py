@@ -183,6 +183,13 @@ BUNDLE_ANALYSES = """
 CREATE TABLE bundle_analyses (bundle_id TEXT PRIMARY KEY, analysis_key TEXT NOT NULL);
 """
 
+# A file that is silence throughout is skipped, and a silent part of a track left out of the index
+# (engine/library/analysis.py), where both used to be indexed with what the tagger made of silence. The files
+# analysed before whose integrated loudness was undefined (all below the gate) are marked stale, so that the
+# next scan finds them silent and drops their records; a silent part of a track that has sound goes at the
+# track's next full analysis (`library scan --full`).
+SILENT = "UPDATE tracks SET bundle_id = '' WHERE loudness_lufs IS NULL;"
+
 MIGRATIONS = (
     Migration("create-tables", CREATE_TABLES),  # schema 1
     Migration("segment-tags", SEGMENT_TAGS),  # schema 2
@@ -198,4 +205,5 @@ MIGRATIONS = (
     Migration("fade-start", FADE),
     Migration("drum-hits", DRUM_HITS),
     Migration("bundle-analyses", BUNDLE_ANALYSES),
+    Migration("silent-files", SILENT),
 )

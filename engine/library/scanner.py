@@ -326,7 +326,7 @@ class Scanner:
         pool.shutdown(wait=False, cancel_futures=True)
         log.info("scan abandoned: the tracks in flight are left for the next scan")
 
-    def _commit(self, job: Job, result: TrackResult | None, reason: str | None, report, progress) -> None:
+    def _commit(self, job: Job, result: TrackResult | None, reason: str | None, silent: bool, report, progress) -> None:
         start = time.perf_counter()
         changed = self._changed_since(job)
         if changed:
@@ -337,6 +337,9 @@ class Scanner:
         elif result is None or changed:
             # Size and mtime of a file that changed under us are left out, so the next scan retries it.
             identity = (None, None) if changed else (job.size, job.mtime_ns)
+            if silent and not changed:
+                # What the file holds, not a failure to read it: a record kept from before would offer silence.
+                self.catalog.remove_tracks([job.path])
             self._failed(job, identity, reason, report, progress)
         else:
             self.catalog.put_track(job.root_id, result.track, result.segments)

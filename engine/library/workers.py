@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 
 from engine.bundle import load_bundle
-from engine.library.analysis import SkipFile, TrackAnalyzer, TrackResult
+from engine.library.analysis import Silent, SkipFile, TrackAnalyzer, TrackResult
 from engine.library.files import fingerprint
 from engine.library.records import display
 
@@ -100,17 +100,18 @@ def quiet_start() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def analyse(job: Job) -> tuple[Job, TrackResult | None, str | None]:
-    """The track's analysis (with the file's fingerprint), or the reason the file is skipped."""
+def analyse(job: Job) -> tuple[Job, TrackResult | None, str | None, bool]:
+    """The track's analysis (with the file's fingerprint), or the reason the file is skipped; and whether
+    it is skipped for holding no sound at all (`Silent`)."""
     try:
         result = _analyzer(job.path, job.size, job.mtime_ns, quick=job.quick)
     except SkipFile as exc:
-        return job, None, str(exc)
+        return job, None, str(exc), isinstance(exc, Silent)
     except Exception as exc:  # noqa: BLE001 - one bad file must never stop a scan
         log.exception("analysing %s failed", display(job.path))
-        return job, None, f"unexpected error: {type(exc).__name__}: {exc}"
+        return job, None, f"unexpected error: {type(exc).__name__}: {exc}", False
     try:
         track = dataclasses.replace(result.track, fingerprint=fingerprint(job.path))
     except OSError:  # gone already: the scan sees that and records it for a retry
         track = result.track
-    return job, dataclasses.replace(result, track=track), None
+    return job, dataclasses.replace(result, track=track), None, False

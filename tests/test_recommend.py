@@ -429,6 +429,28 @@ def test_more_like_a_file_from_outside_the_library(bundle, library, tmp_path):
         engine.similar(tmp_path / "noise.mp3")
 
 
+def test_under_a_clip_a_track_too_short_for_it_ranks_below_one_that_lasts(bundle, tmp_path):
+    """A sting that is the closest match (the reference is the sting itself) gives way, under a clip three
+    times its length, to the long track it was cut from; it keeps its place with no clip, or a short one."""
+    folder = tmp_path / "music"
+    folder.mkdir()
+    techno = midi_samples(bpm=140, seconds=30, **TRACKS["techno.mp3"][1])
+    write_audio(folder / "long.flac", techno, MIDI_RATE)
+    write_audio(folder / "sting.flac", techno[: 6 * MIDI_RATE], MIDI_RATE)
+    render_midi(folder / "organ.flac", bpm=84, seconds=30, **TRACKS["organ.wav"][1])
+    library = Library(tmp_path / "data", bundle)
+    library.add_root(folder)
+    library.scan(workers=1)
+    engine = Engine(library.data_dir, bundle=bundle)
+    reference = shutil.copyfile(folder / "sting.flac", tmp_path / "reference.flac")  # from outside the library
+    assert names(engine.similar(reference, k=3))[0] == "sting.flac"
+    assert names(engine.similar(reference, k=3, length=5.0))[0] == "sting.flac"
+    under = engine.similar(reference, k=3, length=18.0)
+    assert names(under)[:2] == ["long.flac", "sting.flac"]
+    sting = under.results[1]
+    assert sting.short_by == pytest.approx(12.0, abs=0.2) and sting.match < under.results[0].match
+
+
 def test_cli_recommend_and_similar(library, clips, capsys):
     base = ["--data-dir", str(library.data_dir)]
     assert main([*base, "recommend", str(clips["fast"]), "--prompt", "no vocals, fast", "-k", "3", "--json"]) == 0

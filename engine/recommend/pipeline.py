@@ -51,6 +51,8 @@ class Search:
     # prompt of constraints alone ("slow"), so that they do the choosing.
     similarity_weight: float = 1.0
     exclude_tracks: tuple[int, ...] = ()
+    # The clip's length, when the music is for a clip: a track shorter than it ranks lower (scoring.COVER_WEIGHT).
+    clip_seconds: float | None = None
     per_artist: int | None = None
     per_album: int | None = None
 
@@ -96,11 +98,20 @@ def run(search: Search, index: SegmentIndex, catalog: Catalog, tags: TagIndex, m
         if range_short and in_tempo is None:
             in_tempo = CandidateSearch(index, search.vector, in_range, pool=RANGE_POOL)
             continue
-        parts = score_parts(index, found, search.constraints, tags, tag_scores, search.feels, search.similarity_weight)
+        parts = score_parts(
+            index,
+            found,
+            search.constraints,
+            tags,
+            tag_scores,
+            search.feels,
+            search.similarity_weight,
+            search.clip_seconds,
+        )
         scores = parts.total
         picks = capped(index, best_per_track(index, found.rows, scores), search.per_artist, search.per_album)
         # A similarity weight below 1 marks the query vector as a neutral stand-in (Search.similarity_weight).
-        scale = match_scale(parts, search.constraints, similarity_asked=search.similarity_weight >= 1.0)
+        scale = match_scale(parts, search.constraints, search.similarity_weight >= 1.0, search.clip_seconds)
         results = explained(picks, search.k, index, catalog, tags, asked, scale)
         enough = len(results) >= search.k or found.exhausted
         if enough and not range_short:

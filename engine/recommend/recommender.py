@@ -107,10 +107,11 @@ class Recommender:
             per_artist=per_artist,
             per_album=per_album,
             similarity_weight=NEUTRAL_SIMILARITY if query.neutral else 1.0,
+            # The clip's length as the export measures it: from the in point to the out point or the file's end.
+            clip_seconds=query.clip.duration if query.clip is not None else None,
         )
         found = pipeline.run(search, self.index(), self.library.catalog, self.tags, self.matcher)
-        # The clip's length as the export measures it: from the in point to the out point or the file's end.
-        results = self.placed(found.results, query.clip.duration if query.clip is not None else None)
+        results = self.placed(found.results, search.clip_seconds)
         seconds = {"encode": t1 - t0, "search": time.perf_counter() - t1}
         used = [name for name, part in (("clip", query.clip), ("text", text)) if part]
         notes = self._notes(search.constraints)
@@ -222,6 +223,7 @@ class Recommender:
             exclude_tracks=exclude,
             per_artist=per_artist,
             per_album=per_album,
+            clip_seconds=length,
         )
         found = pipeline.run(search, self.index(), self.library.catalog, self.tags, self.matcher)
         results = self.placed(found.results, length)

@@ -53,6 +53,12 @@ MOOD_WEIGHT = 1.0
 # theme's quiet bar is not a calm track. On the real dev split the whole track's alone ranks best (energy
 # AUC 0.71 against 0.65 at half), so a segment is chosen within its track by the rest of the score.
 TRACK_FEEL = 1.0
+# Score lost by a track with no music under any of the clip, in proportion to the share of the clip its
+# whole length leaves without music: a 5-s sting under a 15-s clip loses two thirds of it. Under a clip the
+# music should last it (the placing stage starts every longer track where it does), so a track too short
+# for it ranks below one that lasts, unless it matches much better: half of a full energy match. A rule
+# of the product, not a fit: no judged data says how editors trade a better match for a shorter one.
+COVER_WEIGHT = 1.0
 
 
 @dataclass(frozen=True)
@@ -88,15 +94,19 @@ def score_parts(
     tag_scores: np.ndarray | None,
     feels: tuple[Feel, ...] = (),
     similarity_weight: float = 1.0,
+    clip_seconds: float | None = None,
 ) -> Parts:
-    """Per candidate segment, term by term: similarity, less missed preferences, plus its track's tag match
-    and the match of its energy and mood with the words' feel (`Parts.total` is the score)."""
+    """Per candidate segment, term by term: similarity, less missed preferences (and, under a clip
+    `clip_seconds` long, the share of it the track is too short for), plus its track's tag match and the
+    match of its energy and mood with the words' feel (`Parts.total` is the score)."""
     zeros = np.zeros(len(candidates.rows), np.float32)
     if not len(candidates.rows):
         return Parts(zeros, zeros, zeros, zeros)
     track_rows = index.row_tracks[candidates.rows]
     segments = index.rows[candidates.rows]
     penalty = soft_penalty(constraints, segments, index.tracks[track_rows], tags)
+    if clip_seconds:
+        penalty = penalty + COVER_WEIGHT * uncovered(index.tracks["duration"][track_rows], clip_seconds)
     tag_part = zeros if tag_scores is None else tag_scores[track_rows]
     feel_part = zeros
     if feels:
@@ -131,16 +141,20 @@ class MatchScale:
         return np.clip(100.0 * (np.asarray(scores, np.float64) - self.floor) / span, 0.0, 100.0)
 
 
-def match_scale(parts: Parts, constraints: Sequence[Constraint], similarity_asked: bool = True) -> MatchScale:
+def match_scale(
+    parts: Parts, constraints: Sequence[Constraint], similarity_asked: bool = True, clip_seconds: float | None = None
+) -> MatchScale:
     """The scale of one query's scores (`MatchScale`). `similarity_asked` is False when the query vector is
     only a neutral stand-in for a prompt of constraints alone: its similarity then only breaks ties, so
-    nothing is measured against it; the best score takes the top candidate's, whatever it is."""
+    nothing is measured against it; the best score takes the top candidate's, whatever it is. Under a clip
+    (`clip_seconds`), a track too short for it misses a preference too."""
     if not len(parts.similarity):
         return MatchScale(0.0, 0.0)
     bests = {name: float(getattr(parts, name).max()) for name in ("similarity", "tags", "feel", "preferences")}
     # How far the best is above matching nothing. A part no candidate gets above zero (every track against
     # the words' feel) adds nothing to it: it lowers the best and the floor alike.
-    reach = max(bests["tags"], 0.0) + max(bests["feel"], 0.0) + bests["preferences"] + worst_penalty(constraints)
+    worst = worst_penalty(constraints) + (COVER_WEIGHT if clip_seconds else 0.0)
+    reach = max(bests["tags"], 0.0) + max(bests["feel"], 0.0) + bests["preferences"] + worst
     if similarity_asked:
         reach += max(bests["similarity"], 0.0)
     else:
@@ -233,6 +247,11 @@ def soft_penalty(
         elif isinstance(c, Exclude) and not c.hard:
             penalty += EXCLUDE_WEIGHT * present(c.tag, tracks, tags).astype(np.float32)
     return penalty
+
+
+def uncovered(duration: np.ndarray, clip_seconds: float) -> np.ndarray:
+    """The share of a clip that tracks this long leave without music, 0 (they last it) to 1."""
+    return np.clip(1.0 - np.asarray(duration, np.float32) / clip_seconds, 0.0, 1.0)
 
 
 def tempo_miss(c: Tempo, tempo: np.ndarray) -> np.ndarray:

@@ -46,6 +46,34 @@ def test_key_and_mode_of_a_triad(minor, key):
     assert (d.mode < 0) == minor
 
 
+@pytest.mark.parametrize(
+    "tonic, mode, key",
+    [
+        (10, "major", "Bb major"),
+        (10, "minor", "Bb minor"),
+        (3, "minor", "Eb minor"),
+        (8, "minor", "G# minor"),
+        (1, "major", "Db major"),
+        (1, "minor", "C# minor"),
+        (6, "major", "F# major"),
+    ],
+)
+def test_keys_are_spelt_as_musicians_write_them(tonic, mode, key):
+    """A key's own profile is found as that key, named with the fewer accidentals."""
+    profile = np.roll(dsp._MAJOR if mode == "major" else dsp._MINOR, tonic)
+    assert dsp.key_and_mode(profile)[0] == key
+    assert dsp.tonic_of(key) == tonic
+
+
+def test_every_key_name_reads_back_as_its_pitch_class():
+    for tonic in range(12):
+        for mode in ("major", "minor"):
+            name = dsp.key_name(tonic, mode)
+            assert dsp.tonic_of(name) == tonic == dsp.tonic_of(f"{dsp.PITCH_CLASSES[tonic]} {mode}")
+            assert name.count("#") + name.count("b") <= 1
+    assert dsp.tonic_of("unknown") == dsp.tonic_of(None) == -1
+
+
 def test_a_sustained_chord_has_no_beat():
     d = dsp.describe(triad(False), SR)
     assert d.tempo_bpm == 0 and d.onset_rate == 0 and d.pulse_clarity == 0

@@ -312,6 +312,19 @@ def test_tracks_analysed_before_silence_was_skipped_are_looked_at_again(bundle, 
     assert by_name(reopened)["organ.wav"]["loudness_lufs"] is not None
 
 
+def test_keys_stored_with_sharps_where_musicians_write_flats_are_renamed(bundle, isolated_data_dir, music):
+    library = Library(isolated_data_dir, bundle)
+    library.add_root(music)
+    library.scan(workers=2)
+    organ = ids_by_name(library)["organ.wav"]
+    with library.catalog.transaction() as conn:  # as a catalog from before: keys spelt with sharps only
+        conn.execute("UPDATE tracks SET musical_key = 'A# minor' WHERE id = ?", (organ,))
+        conn.execute("DELETE FROM migrations WHERE name = 'key-spelling'")
+    library.catalog.close()
+    reopened = Library(isolated_data_dir, bundle)
+    assert by_name(reopened)["organ.wav"]["key"] == "Bb minor"
+
+
 def test_odd_paths_links_hidden_files_and_loops(library, music, rendered):
     odd = os.fsencode(music) + b"/caf\xe9 \xff.wav"  # not valid UTF-8
     shutil.copyfile(rendered / "organ.wav", odd)

@@ -33,7 +33,7 @@ from engine.library.records import (
     track_row,
 )
 from engine.media.beats import Beats
-from engine.media.dsp import PITCH_CLASSES
+from engine.media.dsp import tonic_of
 from engine.sqlite import Database
 
 __all__ = ["CATALOG_NAME", "Catalog", "CatalogError", "Root", "SegmentRecord", "TrackRecord", "display"]
@@ -82,12 +82,6 @@ def _group_key(name: str | None, within: str | None = None) -> int:
         return 0
     text = f"{(within or '').casefold().strip()}\x00{name.casefold().strip()}"
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little") or 1
-
-
-def _tonic(key: str | None) -> int:
-    """The pitch class of a stored key name ("C# minor" -> 1), -1 when unknown."""
-    name = (key or "").split(" ")[0]
-    return PITCH_CLASSES.index(name) if name in PITCH_CLASSES else -1
 
 
 def _half(values: np.ndarray | None) -> bytes | None:
@@ -415,7 +409,7 @@ class Catalog:
                 _group_key(album, artist),
                 np.nan if energy is None else energy,
                 np.nan if mood is None else mood,
-                _tonic(key),
+                tonic_of(key),
                 np.nan if mode is None else mode,
                 np.nan if drums is None else drums,
                 np.full(labels, np.nan) if peaks is None else np.frombuffer(peaks, "<f2"),

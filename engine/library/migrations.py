@@ -190,6 +190,16 @@ CREATE TABLE bundle_analyses (bundle_id TEXT PRIMARY KEY, analysis_key TEXT NOT 
 # track's next full analysis (`library scan --full`).
 SILENT = "UPDATE tracks SET bundle_id = '' WHERE loudness_lufs IS NULL;"
 
+# Keys are named as musicians spell them (engine/media/dsp.py key_name): the ones stored with sharps where
+# the key is written with flats are renamed in place (the same pitch class, so nothing else changes).
+KEY_SPELLING = """
+UPDATE tracks SET musical_key = CASE musical_key
+    WHEN 'C# major' THEN 'Db major' WHEN 'D# major' THEN 'Eb major' WHEN 'G# major' THEN 'Ab major'
+    WHEN 'A# major' THEN 'Bb major' WHEN 'D# minor' THEN 'Eb minor' WHEN 'A# minor' THEN 'Bb minor'
+    ELSE musical_key END
+WHERE musical_key IN ('C# major', 'D# major', 'G# major', 'A# major', 'D# minor', 'A# minor');
+"""
+
 MIGRATIONS = (
     Migration("create-tables", CREATE_TABLES),  # schema 1
     Migration("segment-tags", SEGMENT_TAGS),  # schema 2
@@ -206,4 +216,5 @@ MIGRATIONS = (
     Migration("drum-hits", DRUM_HITS),
     Migration("bundle-analyses", BUNDLE_ANALYSES),
     Migration("silent-files", SILENT),
+    Migration("key-spelling", KEY_SPELLING),
 )

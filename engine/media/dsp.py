@@ -20,6 +20,12 @@ DESCRIPTORS = ("tempo", "onset_rate", "loudness", "mode", "pulse_clarity")
 # prior, and each segment's tempo at its track's metrical level (`tempo`); drum hits (`TrackAnalysis.hits`).
 ANALYSIS_VERSION = 3
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+# Each key as musicians spell it, with the fewer accidentals: "Bb major" (2 flats), not "A# major" (10 sharps).
+_KEY_SPELLING = {
+    "major": ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"),
+    "minor": ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B"),
+}
+_TONICS = {name: pc for spelling in (PITCH_CLASSES, *_KEY_SPELLING.values()) for pc, name in enumerate(spelling)}
 # Krumhansl-Kessler key profiles (probe-tone ratings), C major and C minor.
 _MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 _MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
@@ -282,8 +288,18 @@ def key_and_mode(chroma: np.ndarray, bass: np.ndarray | None = None) -> tuple[st
     mode = float(np.tanh(4.0 * (major[best_major] - minor[best_minor])))
     if low is not None and np.any(low):
         mode = 0.5 * mode + 0.5 * _thirds(_profile(chroma), int(np.argmax(low)))
-    name = f"{PITCH_CLASSES[best_major]} major" if mode >= 0 else f"{PITCH_CLASSES[best_minor]} minor"
-    return name, mode
+    return (key_name(best_major, "major") if mode >= 0 else key_name(best_minor, "minor")), mode
+
+
+def key_name(tonic: int, mode: str) -> str:
+    """A key's name as musicians spell it: key_name(10, "major") == "Bb major"."""
+    return f"{_KEY_SPELLING[mode][tonic]} {mode}"
+
+
+def tonic_of(key: str | None) -> int:
+    """The pitch class of a key's name, however its tonic is spelt ("Bb minor", "A# minor" -> 10); -1 when
+    unknown."""
+    return _TONICS.get((key or "").split(" ")[0], -1)
 
 
 def _profile(chroma: np.ndarray) -> np.ndarray:

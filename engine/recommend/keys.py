@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.media.dsp import _MAJOR, _MINOR, PITCH_CLASSES  # the profiles the key finder itself uses
+from engine.media.dsp import _MAJOR, _MINOR, key_name  # the profiles the key finder itself uses
 from engine.recommend.prompt import Key
 
 MODES = ("major", "minor")
@@ -69,7 +69,7 @@ def key_words(key: Key, tonic: int, mode: float) -> str:
     if tonic < 0 or np.isnan(mode):
         return "key not measured"
     named = 0 if mode >= 0 else 1
-    words = f"in {PITCH_CLASSES[tonic]} {MODES[named]}"
+    words = f"in {key_name(tonic, MODES[named])}"
     if abs(mode) < MODE_SAID:
         return words + " (unclear mode)"
     if key.tonic is None or key.mode is None or tonic == key.tonic and MODES[named] == key.mode:

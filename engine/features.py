@@ -21,8 +21,9 @@ from engine.media.audio import iter_audio
 from engine.media.video import sample_clip
 
 # Bump when the code here or in engine.media changes what features come out, so caches recompute.
-FEATURES_VERSION = 6  # 4: the mode reads the bass; segments carry their brightness. 5: one tempo per track.
+FEATURES_VERSION = 7  # 4: the mode reads the bass; segments carry their brightness. 5: one tempo per track.
 # 6: frames cropped before scaling, cue and thumbnail downscales through 2x2 averages (within a stated tolerance)
+# 7: keys spelt as musicians write them ("Bb major", dsp.key_name), which the training texts name
 MUSIC_FEATURES = ("mtt_features", "msd_features")  # concatenated per patch: the music head's input
 MUSIC_TAGS = ("mtt_tags", "msd_tags")
 

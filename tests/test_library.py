@@ -277,12 +277,16 @@ def test_silence_is_never_offered(library, music):
     write_audio(music / "silence.ogg", np.zeros(20 * 16000, np.float32), 16000)
     tune = midi_samples(bpm=100, program=0, melody=[60, 64, 67, 72], seconds=24)
     write_audio(music / "hidden.flac", np.concatenate([tune, np.zeros(48 * MIDI_RATE, np.float32)]), MIDI_RATE)
+    write_audio(music / "phase.flac", np.stack([tune, -tune]), MIDI_RATE)  # sound on each channel, none in mono
     library.add_root(music)
     # hidden.flac's quick window (30-36 s) is silent: skipped, and its full analysis follows.
     report = library.scan(workers=2, quick=True)
-    assert report.indexed == len(TRACKS) + 1 and report.failed == 1
+    assert report.indexed == len(TRACKS) + 1 and report.failed == 2
     reasons = {Path(p).name: r for p, r, _ in library.catalog.errors()}
-    assert reasons == {"silence.ogg": "silent: no part of it is louder than -70 dBFS"}
+    assert reasons == {
+        "silence.ogg": "silent: no part of it is louder than -70 dBFS",
+        "phase.flac": "its channels cancel out: the mono mix the analysis hears is silent",
+    }
     tracks = by_name(library)
     assert "silence.ogg" not in tracks and not tracks["hidden.flac"]["quick"]
     spans = segment_spans(library, "hidden.flac")
@@ -292,9 +296,9 @@ def test_silence_is_never_offered(library, music):
 
     write_audio(music / "piano.flac", np.zeros(24 * 16000, np.float32), 16000)  # the piano overwritten by silence
     again = library.scan(workers=1)
-    assert (again.indexed, again.failed) == (0, 1)
+    assert (again.indexed, again.failed, again.removed) == (0, 1, 1)
     assert "piano.flac" not in by_name(library) and not segment_spans(library, "piano.flac")
-    assert {Path(p).name for p, _, _ in library.catalog.errors()} == {"silence.ogg", "piano.flac"}
+    assert {Path(p).name for p, _, _ in library.catalog.errors()} == {"silence.ogg", "phase.flac", "piano.flac"}
     assert len(library.open_index()) == segment_total(library)
 
 

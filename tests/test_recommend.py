@@ -406,6 +406,8 @@ def test_more_like_a_track_or_a_part_of_it(bundle, library):
         engine.similar(99999)
     with pytest.raises(QueryError, match="no audio between"):
         engine.similar(root / "piano.flac", start=500, end=600)
+    with pytest.raises(QueryError, match="no audio after 500.0 s"):
+        engine.similar(root / "piano.flac", start=500)
 
 
 def test_more_like_a_file_from_outside_the_library(bundle, library, tmp_path):
@@ -443,8 +445,12 @@ def test_under_a_clip_a_track_too_short_for_it_ranks_below_one_that_lasts(bundle
     library.scan(workers=1)
     engine = Engine(library.data_dir, bundle=bundle)
     reference = shutil.copyfile(folder / "sting.flac", tmp_path / "reference.flac")  # from outside the library
-    assert names(engine.similar(reference, k=3))[0] == "sting.flac"
-    assert names(engine.similar(reference, k=3, length=5.0))[0] == "sting.flac"
+    anywhere = engine.similar(reference, k=3)
+    assert names(anywhere)[0] == "sting.flac"
+    lasting = engine.similar(reference, k=3, length=5.0)  # every track lasts it: as if there were no clip
+    assert names(lasting) == names(anywhere) and [r.match for r in lasting.results] == [
+        r.match for r in anywhere.results
+    ]
     under = engine.similar(reference, k=3, length=18.0)
     assert names(under)[:2] == ["long.flac", "sting.flac"]
     sting = under.results[1]

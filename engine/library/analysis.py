@@ -176,8 +176,10 @@ class TrackAnalyzer:
         # of the index and of the track's tags and feel, and a file that is silence throughout is skipped (a
         # silent quick window is skipped too, and the full analysis then looks at the whole file).
         segments = [s for s in segments if not music.descriptors(s).silent]
-        if not segments:
+        if not segments and meter.integrated() is None:  # every channel below the gate too
             raise Silent(f"silent: no part of it is louder than {dsp.SILENT_DB:.0f} dBFS")
+        if not segments:
+            raise SkipFile("its channels cancel out: the mono mix the analysis hears is silent")
         vectors = self.embedder.embed_segments(music, segments)
         times["head"] = time.perf_counter() - start
         record, segment_records = self._records(path, size, mtime_ns, info, music, segments, vectors, meter, times)

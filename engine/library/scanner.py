@@ -78,7 +78,7 @@ class ScanReport:
     searchable_after: float | None = None  # seconds into the scan when the quick pass's index was in place
     indexed: int = 0  # tracks fully analysed
     failed: int = 0
-    removed: int = 0  # tracks whose files were deleted
+    removed: int = 0  # tracks whose files were deleted, or found to hold only silence
     missing: int = 0  # tracks kept, offline: their files could not be reached (see plan.py)
     went_missing: int = 0  # of which were reachable before this scan
     returned: int = 0  # tracks whose files could be reached again
@@ -339,7 +339,7 @@ class Scanner:
             identity = (None, None) if changed else (job.size, job.mtime_ns)
             if silent and not changed:
                 # What the file holds, not a failure to read it: a record kept from before would offer silence.
-                self.catalog.remove_tracks([job.path])
+                report.removed += self.catalog.remove_tracks([job.path])
             self._failed(job, identity, reason, report, progress)
         else:
             self.catalog.put_track(job.root_id, result.track, result.segments)

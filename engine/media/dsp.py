@@ -20,12 +20,14 @@ DESCRIPTORS = ("tempo", "onset_rate", "loudness", "mode", "pulse_clarity")
 # prior, and each segment's tempo at its track's metrical level (`tempo`); drum hits (`TrackAnalysis.hits`).
 ANALYSIS_VERSION = 3
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-# Each key as musicians spell it, with the fewer accidentals: "Bb major" (2 flats), not "A# major" (10 sharps).
+# Each key as musicians usually write it: "Bb major" (2 flats), not "A# major" (10 sharps); of two spellings
+# with as many accidentals (Eb or D# minor, F# or Gb major), the commoner.
 _KEY_SPELLING = {
     "major": ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"),
     "minor": ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B"),
 }
-_TONICS = {name: pc for spelling in (PITCH_CLASSES, *_KEY_SPELLING.values()) for pc, name in enumerate(spelling)}
+_FLATS = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
+_TONICS = {name: pc for spelling in (PITCH_CLASSES, _FLATS) for pc, name in enumerate(spelling)}
 # Krumhansl-Kessler key profiles (probe-tone ratings), C major and C minor.
 _MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 _MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])

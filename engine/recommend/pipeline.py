@@ -111,7 +111,7 @@ def run(search: Search, index: SegmentIndex, catalog: Catalog, tags: TagIndex, m
         scores = parts.total
         picks = capped(index, best_per_track(index, found.rows, scores), search.per_artist, search.per_album)
         # A similarity weight below 1 marks the query vector as a neutral stand-in (Search.similarity_weight).
-        scale = match_scale(parts, search.constraints, search.similarity_weight >= 1.0, search.clip_seconds)
+        scale = match_scale(parts, search.constraints, similarity_asked=search.similarity_weight >= 1.0)
         results = explained(picks, search.k, index, catalog, tags, asked, scale)
         enough = len(results) >= search.k or found.exhausted
         if enough and not range_short:

@@ -212,10 +212,11 @@ class Recommender:
         check_limits(k, per_artist, per_album, length)
         chosen = np.ones(len(starts), bool)
         if start is not None or end is not None:
-            lo, hi = start or 0.0, end if end is not None else float(ends.max())
+            lo, hi = start or 0.0, end if end is not None else np.inf
             chosen = (starts < hi) & (ends > lo)  # segments overlapping the asked range
             if not chosen.any():
-                raise QueryError(f"{name} has no audio between {lo:.1f} and {hi:.1f} s")
+                where = f"after {lo:.1f} s" if end is None else f"between {lo:.1f} and {hi:.1f} s"
+                raise QueryError(f"{name} has no audio {where}")
         t0 = time.perf_counter()
         search = Search(
             unit(vectors[chosen].mean(axis=0)),

@@ -80,6 +80,8 @@ class Parts:
     preferences: np.ndarray  # minus what it misses of the preferences
     tags: np.ndarray
     feel: np.ndarray
+    # The most any candidate loses for being too short for the clip (COVER_WEIGHT); within `preferences`.
+    worst_cover: float = 0.0
 
     @property
     def total(self) -> np.ndarray:
@@ -105,15 +107,16 @@ def score_parts(
     track_rows = index.row_tracks[candidates.rows]
     segments = index.rows[candidates.rows]
     penalty = soft_penalty(constraints, segments, index.tracks[track_rows], tags)
+    cover = np.zeros_like(penalty)
     if clip_seconds:
-        penalty = penalty + COVER_WEIGHT * uncovered(index.tracks["duration"][track_rows], clip_seconds)
+        cover = COVER_WEIGHT * uncovered(index.tracks["duration"][track_rows], clip_seconds)
     tag_part = zeros if tag_scores is None else tag_scores[track_rows]
     feel_part = zeros
     if feels:
         whole = index.tracks[track_rows]
         energy, mood = judged(segments["energy"], whole["energy"]), judged(segments["mood"], whole["mood"])
         feel_part = sum((feel_match(feel, energy, mood) for feel in feels), zeros)
-    return Parts(similarity_weight * candidates.similarity, -penalty, tag_part, feel_part)
+    return Parts(similarity_weight * candidates.similarity, -(penalty + cover), tag_part, feel_part, float(cover.max()))
 
 
 @dataclass(frozen=True)
@@ -141,19 +144,18 @@ class MatchScale:
         return np.clip(100.0 * (np.asarray(scores, np.float64) - self.floor) / span, 0.0, 100.0)
 
 
-def match_scale(
-    parts: Parts, constraints: Sequence[Constraint], similarity_asked: bool = True, clip_seconds: float | None = None
-) -> MatchScale:
+def match_scale(parts: Parts, constraints: Sequence[Constraint], similarity_asked: bool = True) -> MatchScale:
     """The scale of one query's scores (`MatchScale`). `similarity_asked` is False when the query vector is
     only a neutral stand-in for a prompt of constraints alone: its similarity then only breaks ties, so
-    nothing is measured against it; the best score takes the top candidate's, whatever it is. Under a clip
-    (`clip_seconds`), a track too short for it misses a preference too."""
+    nothing is measured against it; the best score takes the top candidate's, whatever it is. Under a clip,
+    matching nothing includes being as short for it as the shortest candidate (`Parts.worst_cover`), not
+    a track of no length, which would lift every match."""
     if not len(parts.similarity):
         return MatchScale(0.0, 0.0)
     bests = {name: float(getattr(parts, name).max()) for name in ("similarity", "tags", "feel", "preferences")}
     # How far the best is above matching nothing. A part no candidate gets above zero (every track against
     # the words' feel) adds nothing to it: it lowers the best and the floor alike.
-    worst = worst_penalty(constraints) + (COVER_WEIGHT if clip_seconds else 0.0)
+    worst = worst_penalty(constraints) + parts.worst_cover
     reach = max(bests["tags"], 0.0) + max(bests["feel"], 0.0) + bests["preferences"] + worst
     if similarity_asked:
         reach += max(bests["similarity"], 0.0)

@@ -29,7 +29,7 @@ import mido
 import numpy as np
 from tqdm import tqdm
 
-from engine.media.dsp import PITCH_CLASSES
+from engine.media.dsp import key_name
 from training.bootstrap import demo, feel_set
 from training.bootstrap.render import (
     DEBIAN_TRACKS,
@@ -285,7 +285,7 @@ def feel_renders(out: Path, count: int, seed: int, font: str) -> list[Track]:
             part = out / (name + ".part")
             demo.render(piece, part, font)
             os.replace(part, out / name)
-        key = f"{PITCH_CLASSES[piece.key % 12]} {label['mood']}"
+        key = key_name(piece.key % 12, label["mood"])
         tracks.append(
             Track(
                 name,

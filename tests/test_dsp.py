@@ -59,7 +59,7 @@ def test_key_and_mode_of_a_triad(minor, key):
     ],
 )
 def test_keys_are_spelt_as_musicians_write_them(tonic, mode, key):
-    """A key's own profile is found as that key, named with the fewer accidentals."""
+    """A key's own profile is found as that key, named as musicians usually write it."""
     profile = np.roll(dsp._MAJOR if mode == "major" else dsp._MINOR, tonic)
     assert dsp.key_and_mode(profile)[0] == key
     assert dsp.tonic_of(key) == tonic

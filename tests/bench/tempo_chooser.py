@@ -36,7 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench_tempo import OPENMSX, SPLITS, verdict, written_tempo  # noqa: E402
+from bench_tempo import OPENMSX, SPLITS, render_openmsx, verdict  # noqa: E402
 from eval_quality import TRAINING_DRAW  # noqa: E402
 
 from engine import paths  # noqa: E402
@@ -85,17 +85,13 @@ def render_training(count: int) -> dict[str, float]:
 
 
 def evaluation_sets() -> dict[str, tuple[Path, dict[str, float]]]:
-    """bench_tempo.py's three sets, as it rendered them."""
-    import mido
-
+    """bench_tempo.py's three sets, as it rendered them (OpenMSX's rendered here if it has not)."""
     sets = {}
     for split, (folder, _) in SPLITS.items():
         if not (folder / "tempo.json").is_file():
             sys.exit(f"run tests/bench/bench_tempo.py --split {split} first")
         sets[split] = (folder, json.loads((folder / "tempo.json").read_text()))
-    source, folder = OPENMSX
-    truth = {f"{p.stem}.opus": written_tempo(mido.MidiFile(p)) for p in sorted(source.glob("*.mid"))}
-    sets["openmsx"] = (folder, {name: bpm for name, bpm in truth.items() if bpm and (folder / name).is_file()})
+    sets["openmsx"] = (OPENMSX[1], render_openmsx(*OPENMSX))
     return sets
 
 

@@ -29,10 +29,13 @@ def _batched(session, feeds: dict[str, np.ndarray], batch: int) -> dict[str, np.
 class _Backbone:
     role: str
     batch_size: int
+    bf16 = False  # whether the heads' inputs were shown to hold when the graph runs in bfloat16
 
-    def __init__(self, bundle: Bundle, *, threads: int | None = None):
+    def __init__(self, bundle: Bundle, *, threads: int | None = None, bf16: bool | None = None):
+        """`bf16=False` keeps a graph that allows bfloat16 in float32 (the parity checks do)."""
         self.bundle = bundle
-        self.session, self.execution = create_session(bundle.graph_path(self.role), threads=threads)
+        bf16 = self.bf16 if bf16 is None else bf16 and self.bf16
+        self.session, self.execution = create_session(bundle.graph_path(self.role), threads=threads, bf16=bf16)
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,9 @@ class MusicBackbone(_Backbone):
     # One patch per call is both the fastest (the convolutions' working set stays in cache) and the
     # leanest: 34 ms per patch on one core, against 36 ms in batches of 8 (memory grows with the batch).
     batch_size = 1
+    # A scan's main cost. In bfloat16 (where the CPU computes it) features keep a cosine of 0.999 and tags
+    # stay within 0.02 of float32's, and the real recordings' figures do not move (README, Speed).
+    bf16 = True
 
     def patches(self, wave: np.ndarray) -> np.ndarray:
         """A mono waveform -> (N, patch_samples) patches at the manifest's hop; the tail is zero-padded."""

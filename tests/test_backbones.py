@@ -13,6 +13,7 @@ import torch
 import signals
 from engine import paths
 from engine.backbones import FrameBackbone, MusicBackbone, TextBackbone
+from engine.bundle import openvino_cpu
 from engine.bundle.manifest import Manifest, decode_manifest, encode_manifest
 from engine.errors import BundleError
 from engine.features import FeatureExtractor
@@ -35,7 +36,8 @@ def text(bundle):
 
 @pytest.fixture(scope="module")
 def music(bundle):
-    return MusicBackbone(bundle)
+    """The float32 graph, whatever the CPU: the parity checks below are of the graph, not of bfloat16."""
+    return MusicBackbone(bundle, bf16=False)
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +158,40 @@ def test_musicnn_tags_tell_drums_from_a_sustained_chord(bundle, music, reference
     calm = [labels.index(t) for t in ("quiet", "ambient", "slow")]
     assert drums[beat].sum() > chord[beat].sum() + 0.3
     assert chord[calm].sum() > drums[calm].sum()
+
+
+# ---- the scan's bfloat16 music backbone, where the CPU computes bfloat16 ----
+
+BF16_COSINE, BF16_TAGS = 0.999, 0.02  # the tolerance openvino_cpu states, measured on held-out recordings
+
+
+@pytest.mark.skipif(not openvino_cpu.available(), reason="this CPU does not compute bfloat16 (no AMX or AVX-512 BF16)")
+def test_music_backbone_in_bfloat16_stays_within_its_stated_tolerance(bundle, music, reference_signals):
+    fast = MusicBackbone(bundle)
+    assert fast.execution.provider == openvino_cpu.PROVIDER and fast.execution.device == "cpu"
+    exact, approx = music(reference_signals), fast(reference_signals)
+    for model in ("mtt", "msd"):
+        a, b = exact[f"{model}_features"], approx[f"{model}_features"]
+        assert b.shape == a.shape and b.dtype == np.float32
+        cosine = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+        assert cosine.min() >= BF16_COSINE, (model, cosine)
+        assert 0 < max_diff(approx[f"{model}_tags"], exact[f"{model}_tags"]) <= BF16_TAGS  # 0: not bfloat16
+        assert (approx[f"{model}_tags"].argmax(1) == exact[f"{model}_tags"].argmax(1)).all()
+    again = fast(reference_signals[:2])  # the request's buffers are reused: earlier results must not change
+    np.testing.assert_array_equal(again["mtt_tags"], approx["mtt_tags"][:2])
+
+
+def test_bfloat16_can_be_turned_off_and_is_never_used_for_graphs_that_do_not_allow_it(bundle, monkeypatch):
+    assert MusicBackbone(bundle, bf16=False).execution.provider == "CPUExecutionProvider"
+    assert FrameBackbone(bundle, bf16=True).execution.provider == "CPUExecutionProvider"  # not shown to hold
+    monkeypatch.setenv("NEEDLEDROP_BF16", "0")
+    openvino_cpu._core.cache_clear()
+    try:
+        assert not openvino_cpu.available()
+        assert MusicBackbone(bundle).execution.provider == "CPUExecutionProvider"
+    finally:
+        monkeypatch.delenv("NEEDLEDROP_BF16")
+        openvino_cpu._core.cache_clear()
 
 
 # ---- behaviour on real inputs ----

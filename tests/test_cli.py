@@ -5,6 +5,7 @@ import sys
 
 import pytest
 
+from engine.bundle import openvino_cpu
 from engine.bundle.runtime import CPU, CUDA
 
 
@@ -25,6 +26,8 @@ def test_models_info_json_names_the_execution_provider(bundle):
     assert info["bundle_id"] == bundle.id
     assert info["execution"]["provider"] in {CPU, CUDA}
     assert info["execution"]["device"] in {"cpu", "cuda"}
+    scan = "OpenVINO CPU, bfloat16" if openvino_cpu.available() else info["execution"]["provider"]
+    assert scan in info["execution"]["music_backbone"]
     assert set(info["graphs"]) >= {"frame_backbone", "text_backbone", "music_backbone"}
     music = info["graphs"]["music_backbone"]
     assert [o["name"] for o in music["outputs"]] == ["mtt_features", "mtt_tags", "msd_features", "msd_tags"]

@@ -5,6 +5,7 @@ session actually got is read back from the session and reported: ONNX Runtime it
 CPU silently when CUDA fails to load, and we never want that to go unnoticed.
 
 NEEDLEDROP_DEVICE=auto|cpu|cuda overrides the choice; `cuda` fails loudly when CUDA cannot be used.
+On the CPU, a graph that allows it may run in bfloat16 through OpenVINO instead (`openvino_cpu`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
+from engine.bundle import openvino_cpu
 from engine.cores import available_cores
 from engine.errors import ExecutionProviderError
 
@@ -134,10 +136,19 @@ def session_options(threads: int | None = None):
     return options
 
 
-def create_session(model_path: Path, *, threads: int | None = None):
-    """An InferenceSession on the best available device, plus an honest account of which one it got."""
+def create_session(model_path: Path, *, threads: int | None = None, bf16: bool = False):
+    """An InferenceSession on the best available device, plus an honest account of which one it got.
+
+    With `bf16`, for a graph whose outputs are known to hold in bfloat16, a CPU that computes bfloat16 in
+    hardware runs it through OpenVINO instead (`openvino_cpu`): a session with the same `run`.
+    """
     ort = _import_ort()
     providers, note = plan_providers()
+    if bf16 and providers == [CPU] and openvino_cpu.available():
+        threads = threads or default_threads()
+        info = ExecutionInfo(openvino_cpu.PROVIDER, "cpu", "openvino", openvino_cpu.version(), threads, note)
+        log.info("%s runs on %s", model_path.name, info.describe())
+        return openvino_cpu.BF16Session(model_path, threads=threads), info
     options = session_options(threads)
     session = ort.InferenceSession(str(model_path), sess_options=options, providers=providers)
     got = session.get_providers()[0]

@@ -3,6 +3,8 @@
 1. Scan: a generated library of at least 30 minutes of music in six formats, scanned end to end (decode,
    descriptors, backbone, heads, catalog writes, index build) with every core, then with one worker (the
    baseline), and decoding alone for the floor. Reports multiples of real time and the per-stage split.
+   On a CPU that computes bfloat16, where the music backbone runs in it, every core and the CLI are also
+   measured with the backbone in float32 (NEEDLEDROP_BF16=0), as on CPUs without it.
 2. Index: Annoy recall@10 and query latency against exact numpy search at 10k, 100k and 1M vectors. The
    vectors are the scanned library's real segment embeddings, multiplied to size by adding noise with
    the spread measured between neighbouring segments of the same track (no public library of a million
@@ -14,7 +16,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -32,7 +36,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 
 from engine import paths  # noqa: E402
-from engine.bundle import open_current_bundle  # noqa: E402
+from engine.bundle import open_current_bundle, openvino_cpu  # noqa: E402
 from engine.cores import available_cores  # noqa: E402
 from engine.library import Library  # noqa: E402
 from engine.library.index import N_TREES, nearest, write_annoy  # noqa: E402
@@ -80,6 +84,18 @@ def make_library(folder: Path, minutes: float) -> list[Path]:
         total += seconds
         i += 1
     return files
+
+
+@contextlib.contextmanager
+def float32_backbone():
+    """The music backbone in float32 in this process and in the workers and commands it starts."""
+    os.environ["NEEDLEDROP_BF16"] = "0"
+    openvino_cpu._core.cache_clear()
+    try:
+        yield
+    finally:
+        del os.environ["NEEDLEDROP_BF16"]
+        openvino_cpu._core.cache_clear()
 
 
 def scan(bundle, folder: Path, workers: int) -> dict:
@@ -181,8 +197,12 @@ def main() -> None:
     cores = available_cores()
     results = {"bundle": bundle.id, "cores": cores}
 
+    bf16 = openvino_cpu.available()
     full = scan(bundle, args.media, workers=cores)
     audio_s = full["report"].seconds_of_audio
+    if bf16:
+        with float32_backbone():
+            float32 = scan(bundle, args.media, workers=cores)
     one = scan(bundle, args.media, workers=1)
     decode_s = decode_only(files, bundle.manifest.preprocessing.audio)
     stages = full["report"].stages
@@ -192,6 +212,8 @@ def main() -> None:
         "audio_minutes": audio_s / 60,
         "wall_s": full["wall"],
         "realtime_all_cores": audio_s / full["wall"],
+        "backbone": openvino_cpu.PROVIDER if bf16 else "ONNX Runtime, float32",
+        "realtime_all_cores_float32": audio_s / float32["wall"] if bf16 else None,
         "realtime_one_worker": audio_s / one["wall"],
         "realtime_decode_only_one_core": audio_s / decode_s,
         "stage_seconds": stages,
@@ -199,12 +221,19 @@ def main() -> None:
     }
     print(
         f"\nScan of {len(files)} files, {audio_s / 60:.1f} min of audio in {len(FORMATS)} formats "
-        f"(bundle {bundle.id}, {cores} cores)"
+        f"(bundle {bundle.id}, {cores} cores; music backbone: {results['scan']['backbone']})"
     )
     print(
         f"  end to end, {cores} workers: {full['wall']:6.1f} s  = {audio_s / full['wall']:6.1f}x real time "
         f"(target: at least {SCAN_TARGET}x)"
     )
+    if bf16:
+        print(
+            f"  the same in float32:     {float32['wall']:6.1f} s  = {audio_s / float32['wall']:6.1f}x real time "
+            f"(baseline: the backbone as CPUs without bfloat16 run it; {float32['wall'] / full['wall']:.2f}x the time)"
+        )
+    else:
+        print("  (this CPU does not compute bfloat16: the backbone runs in float32, as on every earlier run)")
     print(f"  end to end, 1 worker:  {one['wall']:6.1f} s  = {audio_s / one['wall']:6.1f}x real time (baseline)")
     print(f"  decoding alone, 1 core: {decode_s:5.1f} s  = {audio_s / decode_s:6.1f}x real time (floor of the cost)")
     print(
@@ -217,16 +246,21 @@ def main() -> None:
     minutes = make_minute_tracks(args.media.parent / "cli-media")
     cli_s = scan_through_cli(args.media.parent / "cli-media")
     in_process = scan(bundle, args.media.parent / "cli-media", workers=cores)["wall"]
+    if bf16:
+        with float32_backbone():
+            cli_float32_s = scan_through_cli(args.media.parent / "cli-media")
     results["cli_scan"] = {
         "tracks": len(minutes),
         "wall_s": cli_s,
         "realtime": len(minutes) * 60 / cli_s,
         "realtime_in_process": len(minutes) * 60 / in_process,
+        "realtime_float32": len(minutes) * 60 / cli_float32_s if bf16 else None,
     }
     print(
         f"  through the CLI, {len(minutes)} one-minute tracks, start-up included: {cli_s:5.1f} s = "
         f"{len(minutes) * 60 / cli_s:6.1f}x real time (target: at least {CLI_TARGET}x); "
         f"in process: {len(minutes) * 60 / in_process:.1f}x"
+        + (f"; in float32: {len(minutes) * 60 / cli_float32_s:.1f}x (baseline)" if bf16 else "")
     )
 
     vectors, tracks_of = full["vectors"], full["track_of_segment"]

@@ -7,6 +7,8 @@ same run, and its outputs are compared with the float graph's on held-out record
 - the scan's graph (streamlined: pooling first, filter banks at their rank) against the musicnn port
   exported as it is: time, and the largest difference in features and tags;
 
+- bfloat16 through OpenVINO, where the CPU computes it (what the scan runs there): time, feature cosine,
+  largest tag difference, top-5 tag agreement;
 - int8, dynamic and static (QDQ, per-channel weights, calibrated on other recordings than the ones
   compared), the STFT and mel front end kept in float: time, feature cosine, top-5 tag agreement;
 - one of the two musicnn models alone (the graph pruned to its outputs): what each costs;
@@ -34,7 +36,7 @@ from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantTy
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from engine import paths
-from engine.bundle import open_current_bundle
+from engine.bundle import open_current_bundle, openvino_cpu
 from engine.embedder import Embedder
 from engine.features import MUSIC_FEATURES, MUSIC_TAGS, FeatureExtractor, MusicFeatures
 from engine.media import dsp
@@ -56,9 +58,9 @@ def session(path: str) -> ort.InferenceSession:
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
-def run(path: str, patches: np.ndarray) -> tuple[dict[str, np.ndarray], float]:
+def run(path: str, patches: np.ndarray, *, bf16: bool = False) -> tuple[dict[str, np.ndarray], float]:
     """Outputs for every patch, one per call as the scan runs them, and milliseconds per patch."""
-    s = session(path)
+    s = openvino_cpu.BF16Session(Path(path), threads=1) if bf16 else session(path)
     names = [o.name for o in s.get_outputs()]
     s.run(names, {"wave": patches[:1]})
     began = time.perf_counter()
@@ -194,6 +196,17 @@ def main() -> None:
     print(f"{len(compared)} held-out patches from {len(held_out_files)} recordings; one core; {int8_instructions()}")
     reference, float_ms = run(source, compared)
     print(f"  float (the scan's graph): {float_ms:.1f} ms per patch, {3000 / float_ms:.0f}x real time")
+    if openvino_cpu.available():
+        fast, ms = run(source, compared, bf16=True)
+        line = f"  bfloat16 (OpenVINO, the scan's choice here): {ms:.1f} ms per patch ({float_ms / ms:.2f}x)"
+        for model in ("mtt", "msd"):
+            c = cosine(reference[f"{model}_features"], fast[f"{model}_features"])
+            gap = np.abs(reference[f"{model}_tags"] - fast[f"{model}_tags"]).max()
+            agreement = top5(reference[f"{model}_tags"], fast[f"{model}_tags"])
+            line += f"; {model.upper()} feature cosine min {c.min():.4f}, tags within {gap:.3f}, top-5 {agreement:.2f}"
+        print(line)
+    else:
+        print("  bfloat16: this CPU does not compute it (no AMX or AVX-512 BF16); the scan runs float32")
     with tempfile.TemporaryDirectory() as tmp:
         port, port_ms = run(faithful_graph(bundle, Path(tmp)), compared)
         worst = {

@@ -11,6 +11,7 @@ import sys
 import msgspec
 
 from engine import paths
+from engine.backbones import MusicBackbone
 from engine.bundle import Bundle, create_session, open_current_bundle
 from engine.errors import NeedledropError
 
@@ -53,6 +54,8 @@ def describe(bundle: Bundle) -> dict:
     # The smallest graph is enough to learn which device sessions really get.
     smallest = min(manifest.graphs, key=lambda role: bundle.graph_path(role).stat().st_size)
     _, execution = create_session(bundle.graph_path(smallest))
+    # The scan's backbone may run elsewhere: in bfloat16 through OpenVINO, where the CPU computes it.
+    scan = MusicBackbone(bundle).execution
 
     def tensors(specs):
         return [{"name": t.name, "dtype": t.dtype, "shape": list(t.shape)} for t in specs]
@@ -70,6 +73,7 @@ def describe(bundle: Bundle) -> dict:
             "onnxruntime": f"{execution.ort_package} {execution.ort_version}",
             "intra_op_threads": execution.intra_op_threads,
             "note": execution.note,
+            "music_backbone": scan.describe(),
         },
         "graphs": {
             role: {
@@ -113,6 +117,7 @@ def print_info(info: dict) -> None:
         f"(manifest schema {info['schema_version']})",
         f"Runs on    {ex['device'].upper()} via {ex['provider']} ({ex['onnxruntime']}, "
         f"{ex['intra_op_threads']} threads)" + (f"; {ex['note']}" if ex["note"] else ""),
+        f"Scans on   {ex['music_backbone']}: the music backbone",
         f"Embedding  {info['embedding_dim'] or 'none yet (backbones only, no trained heads)'}",
         f"Audio      {audio['sample_rate']} Hz mono ({audio['downmix']} downmix), {audio['n_mels']} mel bands, "
         f"patches of {audio['patch_samples'] / audio['sample_rate']:g} s, segments of "

@@ -2,6 +2,9 @@
 
 import copy
 import dataclasses
+import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import msgspec
@@ -192,6 +195,23 @@ def test_bfloat16_can_be_turned_off_and_is_never_used_for_graphs_that_do_not_all
     finally:
         monkeypatch.delenv("NEEDLEDROP_BF16")
         openvino_cpu._core.cache_clear()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="openvino is not installed")
+def test_the_bfloat16_runtime_loads_without_openvinos_converter_and_its_telemetry():
+    """`import openvino` alone would import the converter, whose telemetry reports usage to Google Analytics."""
+    probe = (
+        "import sys, numpy\n"
+        "from engine.bundle import openvino_cpu\n"
+        "runtime = openvino_cpu._import_runtime()\n"
+        "runtime.Core().get_property('CPU', 'OPTIMIZATION_CAPABILITIES')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('openvino.tools', 'openvino_telemetry'))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+    # The converter can still be imported by whoever asks for it by name.
+    assert "openvino.tools.ovc" not in sys.modules or sys.modules["openvino.tools.ovc"] is not None
 
 
 # ---- behaviour on real inputs ----

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -30,14 +31,35 @@ class _Tensor:
     name: str  # what `get_inputs()`/`get_outputs()` items carry in ONNX Runtime, and all we read of them
 
 
+def _import_runtime():
+    """OpenVINO's runtime without its model converter, or None when it is not installed.
+
+    `import openvino` also imports the converter (`openvino.tools.ovc`), whose telemetry sends a usage event
+    to Google Analytics from a forked process unless the user has opted out. Needledrop never sends
+    anything anywhere, and only needs the runtime: a None in `sys.modules` makes that optional import fail
+    the way openvino expects when the converter is missing.
+    """
+    converter = "openvino.tools.ovc"
+    blocked = converter not in sys.modules
+    if blocked:
+        sys.modules[converter] = None
+    try:
+        import openvino
+    except ImportError:
+        return None
+    finally:
+        if blocked and sys.modules.get(converter, 0) is None:
+            del sys.modules[converter]
+    return openvino
+
+
 @cache
 def _core():
     """OpenVINO's core, when it is installed and the CPU computes bfloat16; else None."""
     if os.environ.get("NEEDLEDROP_BF16", "auto").strip().lower() in {"0", "off", "no", "false"}:
         return None
-    try:
-        import openvino
-    except ImportError:
+    openvino = _import_runtime()
+    if openvino is None:
         return None
     core = openvino.Core()
     try:
@@ -54,9 +76,7 @@ def available() -> bool:
 
 
 def version() -> str:
-    import openvino
-
-    return openvino.get_version().split("-")[0]
+    return _import_runtime().get_version().split("-")[0]
 
 
 class BF16Session:

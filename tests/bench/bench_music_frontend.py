@@ -47,8 +47,14 @@ from export_onnx.onnx_io import export
 
 CALIBRATION = "/usr/share/games/wesnoth/1.16/data/core/music/*.ogg"
 HELD_OUT = "/usr/share/naev/dat/snd/music/*.ogg"
-# What ONNX Runtime's int8 kernels can use beyond AVX2, by /proc/cpuinfo flag.
-INT8_FLAGS = {"avx_vnni": "AVX-VNNI", "avx512_vnni": "AVX-512 VNNI", "amx_int8": "AMX int8"}
+# What int8 kernels can use beyond AVX2, and what computes bfloat16, by /proc/cpuinfo flag.
+CPU_FLAGS = {
+    "avx_vnni": "AVX-VNNI",
+    "avx512_vnni": "AVX-512 VNNI",
+    "amx_int8": "AMX int8",
+    "avx512_bf16": "AVX-512 BF16",
+    "amx_bf16": "AMX bf16",
+}
 FRONT_END_OPS = {"Unsqueeze", "Pad", "Conv", "Slice", "Pow", "Add", "MatMul", "Mul", "Log", "Div", "Transpose"}
 
 
@@ -168,8 +174,9 @@ def striding(bundle, config, held_out: list[np.ndarray], outputs: dict[str, np.n
     return lines
 
 
-def int8_instructions() -> str:
-    """The CPU's integer dot-product instructions, on which int8 speed depends (read from Linux's cpuinfo)."""
+def cpu_instructions() -> str:
+    """The CPU's integer dot-product and bfloat16 instructions, on which int8 and bfloat16 speed depend (read
+    from Linux's cpuinfo)."""
     try:
         flags = next(
             set(line.partition(":")[2].split())
@@ -178,8 +185,8 @@ def int8_instructions() -> str:
         )
     except (OSError, StopIteration):
         return "CPU features unknown"
-    found = [name for flag, name in INT8_FLAGS.items() if flag in flags]
-    return f"CPU: {', '.join(found) if found else 'no VNNI or AMX'}"
+    found = [name for flag, name in CPU_FLAGS.items() if flag in flags]
+    return f"CPU: {', '.join(found) if found else 'no VNNI, AMX or BF16'}"
 
 
 def main() -> None:
@@ -193,7 +200,7 @@ def main() -> None:
     calibration = np.concatenate(patches_of(calibration_files, config, per_file=8)).astype(np.float32)
     held_out = patches_of(held_out_files, config)
     compared = np.concatenate([p[:: max(1, len(p) // 6)][:6] for p in held_out]).astype(np.float32)
-    print(f"{len(compared)} held-out patches from {len(held_out_files)} recordings; one core; {int8_instructions()}")
+    print(f"{len(compared)} held-out patches from {len(held_out_files)} recordings; one core; {cpu_instructions()}")
     reference, float_ms = run(source, compared)
     print(f"  float (the scan's graph): {float_ms:.1f} ms per patch, {3000 / float_ms:.0f}x real time")
     if openvino_cpu.available():

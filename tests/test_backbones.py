@@ -197,6 +197,18 @@ def test_bfloat16_can_be_turned_off_and_is_never_used_for_graphs_that_do_not_all
         openvino_cpu._core.cache_clear()
 
 
+@pytest.mark.skipif(not openvino_cpu.available(), reason="this CPU does not compute bfloat16 (no AMX or AVX-512 BF16)")
+def test_a_graph_openvino_cannot_compile_runs_in_float32_and_says_why(bundle, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise RuntimeError("unsupported operation")
+
+    monkeypatch.setattr(openvino_cpu, "BF16Session", refuse)
+    music = MusicBackbone(bundle)
+    assert music.execution.provider == "CPUExecutionProvider"
+    assert "unsupported operation" in music.execution.note and "float32" in music.execution.note
+    assert music(np.zeros((1, 48000), np.float32))["mtt_tags"].shape == (1, 50)
+
+
 @pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="openvino is not installed")
 def test_the_bfloat16_runtime_loads_without_openvinos_converter_and_its_telemetry():
     """`import openvino` alone would import the converter, whose telemetry reports usage to Google Analytics."""

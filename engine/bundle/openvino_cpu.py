@@ -86,6 +86,7 @@ class BF16Session:
         core = _core()
         if core is None:
             raise RuntimeError("bfloat16 is not available on this machine (see openvino_cpu.available)")
+        self.threads = threads
         self.compiled = core.compile_model(
             str(model_path),
             "CPU",

@@ -145,10 +145,17 @@ def create_session(model_path: Path, *, threads: int | None = None, bf16: bool =
     ort = _import_ort()
     providers, note = plan_providers()
     if bf16 and providers == [CPU] and openvino_cpu.available():
-        threads = threads or default_threads()
-        info = ExecutionInfo(openvino_cpu.PROVIDER, "cpu", "openvino", openvino_cpu.version(), threads, note)
-        log.info("%s runs on %s", model_path.name, info.describe())
-        return openvino_cpu.BF16Session(model_path, threads=threads), info
+        try:
+            session = openvino_cpu.BF16Session(model_path, threads=threads or default_threads())
+        except RuntimeError as exc:  # OpenVINO could not compile it: float32 is slower, never wrong
+            note = f"OpenVINO could not compile it in bfloat16 ({exc}); float32 instead"
+            log.warning("%s: %s", model_path.name, note)
+        else:
+            info = ExecutionInfo(
+                openvino_cpu.PROVIDER, "cpu", "openvino", openvino_cpu.version(), session.threads, note
+            )
+            log.info("%s runs on %s", model_path.name, info.describe())
+            return session, info
     options = session_options(threads)
     session = ort.InferenceSession(str(model_path), sess_options=options, providers=providers)
     got = session.get_providers()[0]

@@ -1,4 +1,5 @@
-"""Backbone latency on this machine: ONNX Runtime (what the app runs) against PyTorch eager (baseline).
+"""Backbone latency on this machine: what the app runs (ONNX Runtime; the music backbone in bfloat16 through
+OpenVINO where the CPU computes it, as printed under the table) against PyTorch eager (baseline).
 
 Both run the same weights on the same inputs with the same number of threads, in the same process, so
 the ratio is meaningful even on a noisy machine. Also times a from-scratch bundle build into a temporary
@@ -130,6 +131,7 @@ def main() -> None:
             f"{r['what']:<40} {r['unit']:<14} {r['onnxruntime_ms']:>10.2f} ms {r['pytorch_ms']:>7.2f} ms "
             f"{r['speedup']:>8.2f}x"
         )
+    print(f"(the music backbone's rows: {music.execution.describe()})")
     patch = next(r for r in rows if r["what"].endswith("batch 32"))
     realtime = pre.audio.patch_samples / pre.audio.sample_rate * 1000 / patch["onnxruntime_ms"]
     print(f"\nmusic backbone throughput: {realtime:.0f}x real time (batched 3 s patches, all threads)")
@@ -138,6 +140,7 @@ def main() -> None:
         "threads": threads,
         "bundle": bundle.id,
         "execution": frames.execution.describe(),
+        "music_backbone_execution": music.execution.describe(),
         "rows": rows,
         "music_realtime_factor": realtime,
     }

@@ -89,12 +89,16 @@ def make_library(folder: Path, minutes: float) -> list[Path]:
 @contextlib.contextmanager
 def float32_backbone():
     """The music backbone in float32 in this process and in the workers and commands it starts."""
+    before = os.environ.get("NEEDLEDROP_BF16")
     os.environ["NEEDLEDROP_BF16"] = "0"
     openvino_cpu._core.cache_clear()
     try:
         yield
     finally:
-        del os.environ["NEEDLEDROP_BF16"]
+        if before is None:
+            del os.environ["NEEDLEDROP_BF16"]
+        else:
+            os.environ["NEEDLEDROP_BF16"] = before
         openvino_cpu._core.cache_clear()
 
 

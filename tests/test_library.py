@@ -19,15 +19,18 @@ import msgspec
 import numpy as np
 import pytest
 
+import signals
 from engine import affect, instruments
 from engine.bundle import load_bundle
 from engine.bundle.manifest import MANIFEST_NAME, encode_manifest
+from engine.features import MUSIC_TAGS
 from engine.library import IndexMissingError, Library, LibraryError
 from engine.library import scanner as scanner_module
-from engine.library.analysis import QUICK_SECONDS, SkipFile, TrackAnalyzer, quick_window
+from engine.library.analysis import QUICK_PATCHES, QUICK_SECONDS, SkipFile, TrackAnalyzer, quick_window
 from engine.library.index import SegmentIndex, build_index, read_index_info
 from engine.library.scanner import Scanner
 from engine.library.workers import Job
+from engine.media.audio import iter_audio
 from engine.recommend import Recommender
 from engine.tags import TagIndex
 from media import MIDI_RATE, add_legacy_title, midi_samples, render_midi, write_audio, write_video
@@ -365,6 +368,28 @@ def long_tracks(tmp_path_factory):
     for name, (bpm, arrangement) in LONG.items():
         render_midi(folder / name, bpm=bpm, seconds=75, tags={"title": Path(name).stem}, **arrangement)
     return folder
+
+
+def test_a_quick_pass_hears_every_patch_of_its_window(bundle, tmp_path):
+    """The provisional tags (and embedding) come from the window's QUICK_PATCHES patches, not its first alone:
+    here the window holds a chord, then a drum pattern."""
+    audio = bundle.manifest.preprocessing.audio
+    start, end = quick_window(75.0, audio)
+    wave = np.tile(signals.chord(), 25)  # 75 s of 3-s chords
+    half = int((start + QUICK_SECONDS / 2) * audio.sample_rate)
+    wave[half : half + 3 * audio.sample_rate] = signals.drum_pattern()
+    path = write_audio(tmp_path / "chord-then-drums.wav", wave, audio.sample_rate)
+    analyzer = TrackAnalyzer(bundle)
+    result = analyzer(os.fsencode(path), path.stat().st_size, path.stat().st_mtime_ns, quick=True)
+    assert result.track.quick and len(result.segments) == 1
+    backbone = analyzer.extractor.music_backbone
+    window = np.concatenate(list(iter_audio(str(path), audio, start, end)))
+    heard = backbone(backbone.patches(window)[:QUICK_PATCHES])
+    tags = np.concatenate([heard[k] for k in MUSIC_TAGS], axis=1)
+    assert QUICK_PATCHES == len(tags) == 2
+    np.testing.assert_allclose(result.track.tag_means, tags.mean(axis=0), atol=1e-5)
+    drums = TagIndex(analyzer.tag_names).strength(result.track.tag_means[None], "drums")[0]
+    assert drums > TagIndex(analyzer.tag_names).strength(tags[:1], "drums")[0] + 0.05  # the second patch counts
 
 
 def test_a_quick_window_starts_on_the_segment_grid_and_short_tracks_get_none(bundle):

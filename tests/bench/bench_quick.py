@@ -148,7 +148,8 @@ def main() -> None:
         f"{len(sources)} recordings), {cores} cores, bundle {bundle.id}"
     )
     print(
-        f"  searchable (quick pass: {QUICK_PATCHES} patch of {QUICK_SECONDS:.0f} s each, index built): "
+        f"  searchable (quick pass: {QUICK_PATCHES} patch{'es' if QUICK_PATCHES > 1 else ''} of a "
+        f"{QUICK_SECONDS:.0f}-s window each, index built): "
         f"{t['searchable_s'] / 60:.1f} min "
         f"for {t['quick']} tracks (target: {SEARCHABLE_TARGET / 60:.0f} min)"
     )

@@ -56,7 +56,7 @@ INSTRUMENTAL_TAGS = ("no vocals", "no vocal", "no voice", "instrumental")
 # the embedding and tags from its first QUICK_PATCHES patches (3 s each; a segment has 4). The backbone is
 # most of the cost. tests/bench/bench_quick.py first measured 1 patch within the 20 minutes asked for 10,000
 # tracks on 2 cores and 2 patches past it; since the backbone got faster, 2 patches (the whole window) take
-# 4 minutes in bfloat16 and about 6 in float32, and their embedding finds its own track first for 73 % of
+# 4.5 minutes in bfloat16 and about 6 in float32, and their embedding finds its own track first for 73 % of
 # recordings against 47-50 % for 1.
 QUICK_SECONDS = 6.0
 QUICK_PATCHES = 2

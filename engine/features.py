@@ -124,6 +124,13 @@ class FeatureExtractor:
         audio = self.pre.audio
         return 16 * audio.patch_hop_samples if audio.patch_hop_samples >= audio.patch_samples else None
 
+    def analysis(self, path: str | os.PathLike[str]) -> dsp.TrackAnalysis:
+        """The descriptors' frame-level analysis of a whole file, decoded in the scan's pieces, without the
+        backbone (a track's beats, the tempo benches)."""
+        audio = self.pre.audio
+        pieces = iter_audio(path, audio, chunk_samples=self.chunk_samples)
+        return dsp.concat([dsp.analyse(wave, audio.sample_rate) for wave in pieces])
+
     def music(self, wave: np.ndarray) -> MusicFeatures:
         return self.music_chunks([wave])
 

@@ -27,8 +27,6 @@ from engine.library.locks import build_lock, scan_lock, scan_running
 from engine.library.records import Root
 from engine.library.roots import check_new_root
 from engine.library.scanner import Scanner, ScanProgress, ScanReport
-from engine.media import dsp
-from engine.media.audio import iter_audio
 from engine.media.beats import Beats, track_beats
 from engine.tags import TagIndex
 
@@ -276,9 +274,7 @@ class Library:
         path = self.catalog.track_file(track_id)
         if path is None:
             raise NeedledropError(f"there is no track {track_id} in the library")
-        audio = self.bundle.manifest.preprocessing.audio
-        pieces = iter_audio(path, audio, chunk_samples=FeatureExtractor(self.bundle).chunk_samples)
-        beats = track_beats(dsp.concat([dsp.analyse(piece, audio.sample_rate) for piece in pieces]))
+        beats = track_beats(FeatureExtractor(self.bundle).analysis(path))
         self.catalog.put_beats(track_id, beats)
         return beats
 

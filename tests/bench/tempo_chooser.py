@@ -43,7 +43,6 @@ from engine import paths  # noqa: E402
 from engine.bundle import open_current_bundle  # noqa: E402
 from engine.features import FeatureExtractor  # noqa: E402
 from engine.media import dsp  # noqa: E402
-from engine.media.audio import iter_audio  # noqa: E402
 
 FOLDER = Path("build/tempo-chooser")
 FONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/sf_GMbank.sf2")
@@ -93,13 +92,6 @@ def evaluation_sets() -> dict[str, tuple[Path, dict[str, float]]]:
         sets[split] = (folder, json.loads((folder / "tempo.json").read_text()))
     sets["openmsx"] = (OPENMSX[1], render_openmsx(*OPENMSX))
     return sets
-
-
-def analysis(path: Path, extractor: FeatureExtractor) -> dsp.TrackAnalysis:
-    """The scan's frame-level analysis of a whole file, decoded in the scan's pieces."""
-    audio = extractor.pre.audio
-    pieces = iter_audio(path, audio, 0.0, None, extractor.chunk_samples)
-    return dsp.concat([dsp.analyse(wave, audio.sample_rate) for wave in pieces])
 
 
 def _at(curve: np.ndarray, lag: float) -> float:
@@ -186,7 +178,7 @@ class Candidates:
 def candidates(folder: Path, truth: dict[str, float], extractor: FeatureExtractor) -> Candidates:
     rows = []
     for t, (name, true_bpm) in enumerate(sorted(truth.items())):
-        bpm, prior, cues = peaks(analysis(folder / name, extractor))
+        bpm, prior, cues = peaks(extractor.analysis(folder / name))
         if not len(bpm):
             continue
         rows.append((bpm, prior, cues, np.full(len(bpm), t), [verdict(b, true_bpm) == "right" for b in bpm]))

@@ -47,6 +47,7 @@ bench: models
 	$(BIN)/python tests/bench/bench_tempo.py --split openmsx
 	$(BIN)/python tests/bench/bench_drums.py
 	$(BIN)/python tests/bench/bench_instruments.py
+	$(BIN)/python tests/bench/bench_exclusions.py
 	$(BIN)/python tests/bench/bench_vocals.py --sung
 	$(BIN)/python tests/bench/eval_quality.py
 	$(BIN)/python tests/bench/bench_feel.py
@@ -56,6 +57,7 @@ eval: models
 	scripts/bench-deps.sh
 	$(BIN)/python tests/bench/bench_drums.py
 	$(BIN)/python tests/bench/bench_instruments.py
+	$(BIN)/python tests/bench/bench_exclusions.py
 	$(BIN)/python tests/bench/bench_vocals.py --sung
 	$(BIN)/python tests/bench/eval_quality.py
 	$(BIN)/python tests/bench/bench_feel.py

@@ -628,6 +628,21 @@ def test_exclusions_are_preferences_that_rank_what_they_name_last(recommender, l
     assert "no drums heard" in piano.why
 
 
+@pytest.mark.parametrize("prompt", ["energetic driving rock, no drums", "pumping high-energy workout music, no drums"])
+def test_words_that_favour_drums_do_not_bring_them_back_above_drumless_music(recommender, library, prompt):
+    """The exclusion outweighs the feel and tag match of words that pull the other way (scoring.EXCLUDE_WEIGHT):
+    every track with no drums heard comes before every track the detector is sure has them."""
+    conn = library.catalog._connection()
+    measured = {Path(os.fsdecode(p)).name: d for p, d in conn.execute("SELECT path, drums FROM tracks")}
+    drummed = [n for n, d in measured.items() if d >= DRUMS_FROM]
+    clear = [n for n, d in measured.items() if d < NO_DRUMS_BELOW]
+    assert len(drummed) >= 2 and len(clear) >= 2, measured
+    words_alone = names(all_tracks(recommender, prompt.removesuffix(", no drums")))
+    assert words_alone[0] in drummed, words_alone  # the words alone do favour drums
+    got = names(all_tracks(recommender, prompt))
+    assert max(got.index(n) for n in clear) < min(got.index(n) for n in drummed), (got, measured)
+
+
 def test_no_vocals_is_a_preference_that_ranks_a_heard_voice_last(recommender, library):
     """Musicnn's voice tags miss most of a synthetic singer (tests/bench/bench_vocals.py --sung), so "no
     vocals" never removes a track; it ranks last the tracks whose vocal score suggests a voice."""

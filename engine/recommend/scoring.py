@@ -37,10 +37,21 @@ GENDER_WEIGHT = 0.1
 # Score lost by a track in the key farthest from the one asked (keys.py): as much as a missed tempo word, as
 # a key is a preference of the same kind, and no more, since the key estimate is often wrong (mode AUC 0.87).
 KEY_WEIGHT = 0.3
-# Score lost by a track that surely has what a preferred exclusion ("no drums (preference)", "no vocals
-# (preference)") names: as much as a missed tempo word. Drums are read by their detector
-# (engine/instruments.py), a voice by its vocal score (filters.sung), other tags by musicnn.
-EXCLUDE_WEIGHT = 0.3
+# Score lost by a track that surely has what a preferred exclusion ("no drums (preference)", "no piano
+# (preference)") names; drums are read by their detector (engine/instruments.py), other tags by musicnn. Half
+# an explicit tempo's, since no detector is sure enough to filter, yet enough to outweigh the feel and most
+# of a tag match: words that favour what is excluded ("energetic", "rock") must not bring it back first.
+# Chosen on the dev renders of tests/bench/bench_exclusions.py, where "<style>, no drums" reaches precision@5
+# 0.42 at 4 (0.31 at 0.3, 0.38 at 2, 0.42 at 6, 0.40 at 8) and feel prompts ("energetic music, no guitar")
+# let through 3 drummed and 1 guitar track of 60 (14 and 13 at 0.3); "no strings", whose tag is the weakest
+# measure (bench_instruments.py), lets 4-7 through at every weight.
+EXCLUDE_WEIGHT = 4.0
+# The same for "no vocals (preference)" (and a voice preferred), by how surely a voice was heard
+# (filters.sung). Chosen on the same dev renders with 40 of them sung over (bench_exclusions.py --vocals):
+# "<style>, no vocals" reaches precision@5 0.60 from 1 (0.56 at 0.3) and no more up to 8, the smallest
+# weight that does. The vocal score is doubtful on many instrumental renders (0.5-0.7), which a heavier
+# weight would push down with the sung ones.
+VOICE_WEIGHT = 1.0
 # What a full match of feel adds, per axis, chosen on two dev splits: the feel renders of
 # tests/bench/bench_feel.py, where the energy AUC rises from 0.60 (no feel match) to 0.87 at 1.0 and mood
 # P@5 from 0.47 to 0.77 at 0.3, and the real recordings of tests/bench/eval_feel_real.py, where the
@@ -205,7 +216,7 @@ def worst_penalty(constraints: Sequence[Constraint]) -> float:
         elif isinstance(c, Tempo):
             worst += SOFT_TEMPO_WEIGHT
         elif isinstance(c, Vocals):
-            worst += GENDER_WEIGHT * (c.want in ("female", "male")) + EXCLUDE_WEIGHT * (not c.hard)
+            worst += GENDER_WEIGHT * (c.want in ("female", "male")) + VOICE_WEIGHT * (not c.hard)
         elif isinstance(c, Key):
             worst += KEY_WEIGHT
         elif isinstance(c, Exclude) and not c.hard:
@@ -243,7 +254,7 @@ def soft_penalty(
                 penalty -= GENDER_WEIGHT * np.clip(np.nan_to_num(lead), -1, 1)
             if not c.hard:  # a voice preferred or preferred absent, by how surely one was heard
                 heard = sung(tracks["vocal_peak"]).astype(np.float32)
-                penalty += EXCLUDE_WEIGHT * (heard if c.want == "none" else 1 - heard)
+                penalty += VOICE_WEIGHT * (heard if c.want == "none" else 1 - heard)
         elif isinstance(c, Key):
             penalty += KEY_WEIGHT * key_miss(c, tracks["tonic"], tracks["mode"]).astype(np.float32)
         elif isinstance(c, Exclude) and not c.hard:

@@ -112,6 +112,8 @@ def voiced(renders: list[Path], count: int) -> list[Path]:
 
 
 SUNG_DIR = Path("build/vocals-sung")
+# Dev renders sung over the same way (bench_exclusions.py --vocals chooses the weight of "no vocals" on them).
+SUNG_DEV_DIR = Path("build/vocals-sung-dev")
 SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
 REGISTERS = {"low": 48, "high": 57}  # the tonic's MIDI note: a baritone's range, and a tenor-to-alto's
 NOTE_NAMES = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
@@ -153,17 +155,18 @@ def singing(folder: Path, markup: str) -> np.ndarray:
     return decode_mono(wav)
 
 
-def sung(renders: list[Path], count: int) -> list[Path]:
-    """`count` test renders with a made-up song sung over them by Festival's singing mode (a diphone voice,
-    robotic but pitched and held like singing), the voice 3 dB under to 3 dB over the music."""
+def sung(renders: list[Path], count: int, folder: Path = SUNG_DIR, seed: int = 6) -> list[Path]:
+    """`count` of `renders` with a made-up song sung over them by Festival's singing mode (a diphone voice,
+    robotic but pitched and held like singing), the voice 3 dB under to 3 dB over the music, in `folder`
+    under their own names."""
     if shutil.which("text2wave") is None:
         raise SystemExit("--sung needs Festival (apt install festival festvox-kallpc16k)")
-    SUNG_DIR.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(6)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
     made = []
     for render in rng.sample(renders, count):
         markup, gain = song(rng, 80.0), 10 ** (rng.uniform(-3, 3) / 20)
-        made.append(mixed(render, SUNG_DIR / render.name, partial(singing, markup=markup), gain))
+        made.append(mixed(render, folder / render.name, partial(singing, markup=markup), gain))
     return made
 
 

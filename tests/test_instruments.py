@@ -116,7 +116,7 @@ def test_the_recorded_voice_figures_make_no_vocals_a_preference_and_a_voice_a_fi
 
 def test_a_voice_as_a_preference_costs_by_how_surely_one_was_heard(bundle):
     from engine.recommend.prompt import Vocals
-    from engine.recommend.scoring import VOICE_WEIGHT, soft_penalty, worst_penalty
+    from engine.recommend.scoring import EXCLUDE_WEIGHT, VOICE_WEIGHT, soft_penalty, worst_penalty
 
     labels = list(bundle.tag_labels)
     tracks = np.zeros(4, dtype=[("vocal_peak", "f4"), ("tag_peaks", "f4", (len(labels),))])
@@ -127,8 +127,10 @@ def test_a_voice_as_a_preference_costs_by_how_surely_one_was_heard(bundle):
     def cost(want: str, hard: bool) -> np.ndarray:
         return soft_penalty([Vocals("x", (0, 1), hard, want)], segments, tracks, TagIndex(labels))
 
-    np.testing.assert_allclose(cost("none", False), [0, w / 2, w, w / 2], atol=1e-6)
+    # Called sung (0.9): the verdict "vocals" filters on, so it costs as much as a sure drum kit.
+    np.testing.assert_allclose(cost("none", False), [0, w / 2, EXCLUDE_WEIGHT, w / 2], atol=1e-6)
     np.testing.assert_allclose(cost("any", False), [w, w / 2, 0, w / 2], atol=1e-6)
     np.testing.assert_allclose(cost("none", True), 0)  # a filter has already decided
-    assert worst_penalty([Vocals("x", (0, 1), False, "none")]) == w
+    assert worst_penalty([Vocals("x", (0, 1), False, "none")]) == EXCLUDE_WEIGHT
+    assert worst_penalty([Vocals("x", (0, 1), False, "any")]) == w
     assert worst_penalty([Vocals("x", (0, 1), True, "any")]) == 0

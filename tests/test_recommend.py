@@ -664,6 +664,24 @@ def test_no_vocals_is_a_preference_that_ranks_a_heard_voice_last(recommender, li
         tracks["vocal_peak"][:] = before
 
 
+def test_a_track_called_sung_comes_after_every_clear_one_for_no_vocals_whatever_the_words(recommender, library):
+    """The words' first choice, given a voice the scan calls sung (filters.SUNG, the verdict "vocals" filters
+    on), ranks below every track where no voice was heard once "no vocals" is added."""
+    tracks = recommender.index().tracks
+    before = tracks["vocal_peak"].copy()
+    by_id = {t["id"]: n for n, t in stored(library).items()}
+    try:
+        first = names(all_tracks(recommender, "energetic driving rock"))[0]
+        row = next(i for i, t in enumerate(tracks["track"]) if by_id[t] == first)
+        tracks["vocal_peak"][row] = 0.9
+        clear = {by_id[t] for t, peak in zip(tracks["track"], tracks["vocal_peak"]) if peak < VOICE_DOUBT}
+        assert len(clear) >= 3, clear
+        got = names(all_tracks(recommender, "energetic driving rock, no vocals"))
+        assert all(got.index(n) < got.index(first) for n in clear), (got, first)
+    finally:
+        tracks["vocal_peak"][:] = before
+
+
 @pytest.mark.parametrize("prompt", ["with drums", "music with a drum kit", "drums"])
 def test_asking_for_drums_ranks_the_drummed_tracks_first(recommender, prompt):
     drummed = {"techno.mp3", "rock.opus", "halves.flac"}  # halves: drums in its second half

@@ -18,7 +18,7 @@ from engine.instruments import DRUM_TAGS, absent
 from engine.library.index import SegmentIndex
 from engine.recommend.candidates import Candidates
 from engine.recommend.feel import Feel
-from engine.recommend.filters import sung
+from engine.recommend.filters import SUNG, sung
 from engine.recommend.keys import key_miss
 from engine.recommend.prompt import Constraint, Exclude, Key, Tempo, Vocals
 from engine.tags import TAG_PRESENT, TagIndex
@@ -50,7 +50,8 @@ EXCLUDE_WEIGHT = 4.0
 # (filters.sung). Chosen on the same dev renders with 40 of them sung over (bench_exclusions.py --vocals):
 # "<style>, no vocals" reaches precision@5 0.60 from 1 (0.56 at 0.3) and no more up to 8, the smallest
 # weight that does. The vocal score is doubtful on many instrumental renders (0.5-0.7), which a heavier
-# weight would push down with the sung ones.
+# weight would push down with the sung ones. A track called sung (filters.SUNG, the verdict "vocals" filters
+# on: no instrumental test render reaches it) loses EXCLUDE_WEIGHT, as a sure drum kit does for "no drums".
 VOICE_WEIGHT = 1.0
 # What a full match of feel adds, per axis, chosen on two dev splits: the feel renders of
 # tests/bench/bench_feel.py, where the energy AUC rises from 0.60 (no feel match) to 0.87 at 1.0 and mood
@@ -216,7 +217,8 @@ def worst_penalty(constraints: Sequence[Constraint]) -> float:
         elif isinstance(c, Tempo):
             worst += SOFT_TEMPO_WEIGHT
         elif isinstance(c, Vocals):
-            worst += GENDER_WEIGHT * (c.want in ("female", "male")) + VOICE_WEIGHT * (not c.hard)
+            worst += GENDER_WEIGHT * (c.want in ("female", "male"))
+            worst += (EXCLUDE_WEIGHT if c.want == "none" else VOICE_WEIGHT) * (not c.hard)
         elif isinstance(c, Key):
             worst += KEY_WEIGHT
         elif isinstance(c, Exclude) and not c.hard:
@@ -255,6 +257,8 @@ def soft_penalty(
             if not c.hard:  # a voice preferred or preferred absent, by how surely one was heard
                 heard = sung(tracks["vocal_peak"]).astype(np.float32)
                 penalty += VOICE_WEIGHT * (heard if c.want == "none" else 1 - heard)
+                if c.want == "none":
+                    penalty += (EXCLUDE_WEIGHT - VOICE_WEIGHT) * (tracks["vocal_peak"] >= SUNG)
         elif isinstance(c, Key):
             penalty += KEY_WEIGHT * key_miss(c, tracks["tonic"], tracks["mode"]).astype(np.float32)
         elif isinstance(c, Exclude) and not c.hard:

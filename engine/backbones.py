@@ -90,7 +90,8 @@ class MusicBackbone(_Backbone):
     # leanest: 34 ms per patch on one core, against 36 ms in batches of 8 (memory grows with the batch).
     batch_size = 1
     # A scan's main cost. In bfloat16 (where the CPU computes it) features keep a cosine of 0.999 and tags
-    # stay within 0.02 of float32's, and the real recordings' figures do not move (README, Speed).
+    # stay within 0.02 of float32's, and the real recordings' figures do not move (docs/quality.md,
+    # Scanning in bfloat16).
     bf16 = True
 
     def patches(self, wave: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ every tag learnt the renders' tag habits instead of drums, see tests/bench/bench
 The fit in use (version 2) was made on 160 dev renders: 40 in one SoundFont and 120 whose drums come from
 four other kits, the AVL multi-sampled acoustic kits among them. tests/bench/bench_drums.py measures it on
 120 test renders of other works in another SoundFont, half of the drummed ones with recorded breakbeat,
-tabla and hand-percussion loops (README, "Drums"). A filter is hard only where the measurement behind it is
+tabla and hand-percussion loops (docs/quality.md, "Drums"). A filter is hard only where the measurement behind it is
 reliable on held-out data (precision at least 0.95, keeping at least half of what it should keep):
 `DRUMS_FILTER_IS_HARD` follows from the held-out figures the bench recorded in the fit file. A voice's
 filters follow tests/bench/bench_vocals.py's figures (`vocals_filter_is_hard`).

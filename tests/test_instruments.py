@@ -108,7 +108,7 @@ def test_no_vocals_filters_only_where_the_voice_is_heard_reliably(monkeypatch, n
 
 
 def test_the_recorded_voice_figures_make_no_vocals_a_preference_and_a_voice_a_filter():
-    """What the README says of the shipped record (bench_vocals.py --sung --record)."""
+    """What docs/quality.md says of the shipped record (bench_vocals.py --sung --record)."""
     assert set(instruments._VOCALS) >= {"no", "with it"}
     assert not instruments.vocals_filter_is_hard("none")
     assert all(instruments.vocals_filter_is_hard(w) for w in ("any", "female", "male"))

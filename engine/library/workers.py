@@ -56,7 +56,7 @@ def init_worker(bundle_dir: str) -> None:
         os.nice(WORKER_NICENESS)
     # One thread per process: the pool itself spreads the work over the cores. That holds for numpy's BLAS
     # too, whose threads (one per core) fight the other workers on any large product: a matrix product in the
-    # chroma fold once cost the scan a quarter of its speed (README, Speed).
+    # chroma fold once cost the scan a quarter of its speed (docs/quality.md, Scanning in float32).
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)

@@ -46,6 +46,7 @@ bench: models
 	$(BIN)/python tests/bench/bench_tempo.py
 	$(BIN)/python tests/bench/bench_tempo.py --split openmsx
 	$(BIN)/python tests/bench/bench_drums.py
+	$(BIN)/python tests/bench/bench_drums.py --split modules
 	$(BIN)/python tests/bench/bench_instruments.py
 	$(BIN)/python tests/bench/bench_exclusions.py
 	$(BIN)/python tests/bench/bench_vocals.py --sung
@@ -56,6 +57,7 @@ bench: models
 eval: models
 	scripts/bench-deps.sh
 	$(BIN)/python tests/bench/bench_drums.py
+	$(BIN)/python tests/bench/bench_drums.py --split modules
 	$(BIN)/python tests/bench/bench_instruments.py
 	$(BIN)/python tests/bench/bench_exclusions.py
 	$(BIN)/python tests/bench/bench_vocals.py --sung

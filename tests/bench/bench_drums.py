@@ -10,14 +10,17 @@ others:
   patterns and five others (hip-hop, jazz ride, half-time, toms, shaker);
 - `test` (120, reported): FluidR3, with half of its drummed pieces carrying a *recorded* drum or percussion
   loop (Sonic Pi's CC0 loops: breakbeats, tabla, hand percussion) mixed under the rendered music instead of
-  a General MIDI kit, a kind of drums the fit never saw.
+  a General MIDI kit, a kind of drums the fit never saw;
+- `modules` (measured, never fitted on): human-composed tracker modules from four Debian games, whose
+  instruments are recorded samples with names: each rendered whole and again with the instruments its
+  author named as drums muted (tracker_modules.py), so the same piece exists with and without its drums.
 
 Each file is scanned as the library scans it, and the detector's verdicts reported beside the first
 detector's and musicnn's drums tag's: the precision of "no drums" (the tracks it lets through that have none)
 decides whether the filter may be hard (at least 0.95, with a recall of at least 0.5), as
 `instruments.DRUMS_FILTER_IS_HARD` follows.
 
-    .venv/bin/python tests/bench/bench_drums.py [--split test|dev|dev-kits] [--fit]
+    .venv/bin/python tests/bench/bench_drums.py [--split test|dev|dev-kits|modules] [--fit]
 
 `--fit` fits the detector on the two dev splits, writes it to engine/drum_detector.json, then measures it on
 the test split and records that there (the held-out precision the filter's hardness follows).
@@ -30,6 +33,7 @@ import dataclasses
 import importlib
 import json
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -82,6 +86,25 @@ DEV_PATTERNS = {  # (beat position, GM drum note, velocity), as training/bootstr
     "shaker": [(b / 4, 70, 60 + 20 * (b % 2 == 0)) for b in range(16)] + [(0, 36, 70)],
 }
 RATE = 48_000
+# The modules whose instrument names say which ones are drums (the games' other modules name none, or use
+# the names for credits), under /usr/share/games, by Debian package.
+MODULES_DIR = Path("build/drums-modules")
+MODULES = {
+    "pingus-data": [
+        f"pingus/data/music/{n}"
+        for n in ("gd-cancn.it", "gd-giirm.s3m", "gd-ite.it", "gd-myla.it", *(f"pingus-{i}.it" for i in range(1, 9)))
+    ],
+    "njam-data": ["njam/data/dali.xm"],
+    "solarwolf": ["solarwolf/data/music/aster2_sw.xm"],
+    "gltron": ["gltron/music/song_revenge_of_cats.it"],
+}
+DRUM_NAMES = re.compile(
+    r"(?i)(\b(bd|sn|hh)\d*\b|hi-?hat|\bhat\b|snare|drum|kick|\btom\b|crash|cymbal|conga|tambourine)"
+)
+# The drums' share of a module's sound (whole and muted each scaled to unit power, the mean square of their
+# difference), under which its drums are too faint to call either way: the pair is left out.
+DRUMS_SHARE = 0.02
+MODULE_SECONDS = 120
 
 
 def _loop(name: str) -> np.ndarray:
@@ -188,6 +211,57 @@ def render(split: str, count: int, exclude: set[str]) -> dict[str, dict]:
     return made
 
 
+def render_modules() -> dict[str, dict]:
+    """The modules split (rendered once, then reused): each module whole, labelled with drums when muting
+    the instruments named as drums changes its sound by DRUMS_SHARE or more, and then again with them muted;
+    a module whose named drums never sound (or that names none) once, without drums."""
+    import tracker_modules
+
+    from training.bootstrap.render import write_opus
+
+    labels_file = MODULES_DIR / "labels.json"
+    if labels_file.is_file():
+        return json.loads(labels_file.read_text())
+    MODULES_DIR.mkdir(parents=True, exist_ok=True)
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        return x / max(float(np.sqrt(np.mean(x**2))), 1e-9)
+
+    def write(name: str, samples: np.ndarray, label: dict) -> None:
+        write_opus(MODULES_DIR / name, samples / max(float(np.abs(samples).max()), 1e-9) * 0.7071, RATE)
+        labels[name] = label
+
+    labels: dict[str, dict] = {}
+    for package, files in MODULES.items():
+        for relative in files:
+            path = Path("/usr/share/games") / relative
+            if not path.is_file():
+                raise SystemExit(f"{path} is missing: scripts/bench-deps.sh installs {package}")
+            named = tracker_modules.instrument_names(path)
+            drums = [i for i, name in enumerate(named) if DRUM_NAMES.search(name)]
+            whole = tracker_modules.render(path, [], MODULE_SECONDS)
+            muted = tracker_modules.render(path, drums, MODULE_SECONDS) if drums else whole
+            share = float(np.mean((unit(whole) - unit(muted)) ** 2))
+            about = {"package": package, "drum instruments": [named[i] for i in drums], "drums' share": round(share, 4)}
+            if share < 1e-4:
+                write(f"{path.stem}--whole.opus", whole, {"drums": False, "kind": "none"} | about)
+            elif share >= DRUMS_SHARE:
+                write(f"{path.stem}--whole.opus", whole, {"drums": True, "kind": "module drums"} | about)
+                write(f"{path.stem}--drums-muted.opus", muted, {"drums": False, "kind": "none"} | about)
+            else:
+                print(f"{path.name}: its drums are {share:.3f} of its sound, too faint to call: left out")
+    labels_file.write_text(json.dumps(labels, indent=1))
+    return labels
+
+
+def pairs_ordered(names: list[str], probability: np.ndarray) -> str:
+    """Of the modules in both versions, how many the detector scores higher whole than with drums muted."""
+    p = dict(zip(names, probability))
+    muted = {n: n.replace("--whole", "--drums-muted") for n in names if n.endswith("--whole.opus")}
+    pairs = [(p[n], p[m]) for n, m in muted.items() if m in p]
+    return f"{sum(whole > muted for whole, muted in pairs)} of {len(pairs)}"
+
+
 def programs(midi) -> list[int]:
     """The General MIDI programs a render's music plays (not its drum kit)."""
     from training.bootstrap.render import DRUMS
@@ -217,7 +291,7 @@ def measured(folder: Path, names: list[str]) -> dict[str, dict]:
 def inputs(split: str, labels: dict[str, dict]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     """The split's file names, busiest hits, tag peaks (rows) and truth, in name order."""
     names = sorted(labels)
-    cache = measured(SPLITS[split][0], names)
+    cache = measured(MODULES_DIR if split == "modules" else SPLITS[split][0], names)
     hits = np.array([cache[n]["hits"] for n in names], np.float64)
     peaks = np.array([cache[n]["peaks"] for n in names], np.float32)
     return names, hits, peaks, np.array([labels[n]["drums"] for n in names])
@@ -308,6 +382,8 @@ def report(split: str, labels: dict[str, dict], names, hits, peaks, truth, tags:
         name: float(roc_auc_score(truth, score))
         for name, score in (("detector", p), ("first detector", first), ("drums tag", drums_tag))
     }
+    if split == "modules":
+        out["whole scored above drums muted"] = pairs_ordered(names, p)
     for n, prob, t in zip(names, p, truth):
         flag = "" if (prob >= instruments.DRUMS_FROM) == t else "   <- wrong"
         print(f"{n:<58} {labels[n]['kind']:<14} p(drums) {prob:.2f}{flag}")
@@ -330,11 +406,11 @@ def all_splits() -> dict[str, dict[str, dict]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--split", choices=SPLITS, default="test")
+    parser.add_argument("--split", choices=[*SPLITS, "modules"], default="test")
     parser.add_argument("--fit", action="store_true", help="fit the detector on the dev splits, then --record")
     parser.add_argument("--record", action="store_true", help="measure it on test and record that in its file")
     args = parser.parse_args()
-    splits = all_splits()
+    splits = all_splits() | ({"modules": render_modules()} if args.split == "modules" else {})
     bundle = open_current_bundle(paths.models_dir())
     tags = TagIndex(bundle.tag_labels)
     detector = json.loads(DETECTOR.read_text())

@@ -48,6 +48,7 @@ bench: models
 	$(BIN)/python tests/bench/bench_drums.py
 	$(BIN)/python tests/bench/bench_drums.py --split modules
 	$(BIN)/python tests/bench/bench_instruments.py
+	$(BIN)/python tests/bench/bench_instruments.py --modules
 	$(BIN)/python tests/bench/bench_exclusions.py
 	$(BIN)/python tests/bench/bench_vocals.py --sung
 	$(BIN)/python tests/bench/eval_quality.py
@@ -59,6 +60,7 @@ eval: models
 	$(BIN)/python tests/bench/bench_drums.py
 	$(BIN)/python tests/bench/bench_drums.py --split modules
 	$(BIN)/python tests/bench/bench_instruments.py
+	$(BIN)/python tests/bench/bench_instruments.py --modules
 	$(BIN)/python tests/bench/bench_exclusions.py
 	$(BIN)/python tests/bench/bench_vocals.py --sung
 	$(BIN)/python tests/bench/eval_quality.py

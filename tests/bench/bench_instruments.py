@@ -16,13 +16,18 @@ engine/instrument_filters.json, which `instruments.exclusion_is_hard` follows. T
 harp, harpsichord, choir, sitar) are not measured, nor violin and cello as tags of their own (the strings
 style plays them, but not in every render): they stay preferences.
 
-    .venv/bin/python tests/bench/bench_instruments.py [--record]
+`--modules` measures the tags on human-composed music instead: bench_drums.py's tracker modules, each
+rendered whole and again with the instruments its author named as piano, guitar, strings or a synth muted
+(where they are at least DRUMS_SHARE of the sound), so each pair differs by that instrument alone.
+
+    .venv/bin/python tests/bench/bench_instruments.py [--record] [--modules]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -32,7 +37,7 @@ from sklearn.metrics import roc_auc_score
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench_drums import all_splits, inputs  # noqa: E402
+from bench_drums import DRUMS_SHARE, MODULE_SECONDS, MODULES, all_splits, inputs, measured  # noqa: E402
 
 from engine import instruments, paths  # noqa: E402
 from engine.bundle import open_current_bundle  # noqa: E402
@@ -99,6 +104,67 @@ def split_figures(splits: dict[str, dict[str, dict]], names_of: list[str], tags:
     return out
 
 
+# What an author's instrument names call each instrument (bass guitars are not "guitar", as in PROGRAMS).
+MODULE_NAMES = {
+    "piano": r"piano",
+    "guitar": r"(?<!bass)(?<!bass-)guitar|gtr",
+    "strings": r"string|violin|viola|cello",
+    "synth": r"synth|\bsaw|square|analog|\bsid\b|\blead\b|\bpad\b",
+}
+MODULES_DIR = Path("build/instruments-modules")
+
+
+def module_pairs() -> dict[str, list[tuple[str, str]]]:
+    """Per instrument, (whole, muted) file names of the modules that play it (rendered once, then reused)."""
+    import tracker_modules
+
+    from training.bootstrap.render import write_opus
+
+    pairs_file = MODULES_DIR / "pairs.json"
+    if pairs_file.is_file():
+        return json.loads(pairs_file.read_text())
+    MODULES_DIR.mkdir(parents=True, exist_ok=True)
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        return x / max(float(np.sqrt(np.mean(x**2))), 1e-9)
+
+    def write(name: str, samples: np.ndarray) -> None:
+        write_opus(MODULES_DIR / name, samples / max(float(np.abs(samples).max()), 1e-9) * 0.7071, 48_000)
+
+    pairs: dict[str, list[tuple[str, str]]] = {tag: [] for tag in MODULE_NAMES}
+    for relative in (r for files in MODULES.values() for r in files):
+        path = Path("/usr/share/games") / relative
+        named, whole = tracker_modules.instrument_names(path), None
+        for tag, pattern in MODULE_NAMES.items():
+            playing = [i for i, name in enumerate(named) if re.search(pattern, name, re.IGNORECASE)]
+            if not playing:
+                continue
+            whole = tracker_modules.render(path, [], MODULE_SECONDS) if whole is None else whole
+            muted = tracker_modules.render(path, playing, MODULE_SECONDS)
+            if np.mean((unit(whole) - unit(muted)) ** 2) >= DRUMS_SHARE:
+                write(f"{path.stem}--whole.opus", whole)
+                write(f"{path.stem}--no-{tag}.opus", muted)
+                pairs[tag].append((f"{path.stem}--whole.opus", f"{path.stem}--no-{tag}.opus"))
+    pairs_file.write_text(json.dumps(pairs, indent=1))
+    return pairs
+
+
+def module_figures(tags: TagIndex) -> dict:
+    """Each instrument's figures on its module pairs, and in how many pairs the tag is stronger whole."""
+    out = {}
+    for tag, pairs in module_pairs().items():
+        if not pairs:
+            continue
+        names = [n for pair in pairs for n in pair]
+        cache = measured(MODULES_DIR, names)
+        strength = tags.strength(np.array([cache[n]["peaks"] for n in names], np.float32), tag)
+        has = np.array([not n.endswith(f"--no-{tag}.opus") for n in names])
+        out[tag] = measure(strength, has) | {
+            "whole above muted": f"{int((strength[0::2] > strength[1::2]).sum())} of {len(pairs)}"
+        }
+    return out
+
+
 def _fmt(x: float | None) -> str:
     return "  -  " if x is None else f"{x:.2f}"
 
@@ -106,7 +172,14 @@ def _fmt(x: float | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--record", action="store_true", help="write the test figures to the filters' file")
+    parser.add_argument("--modules", action="store_true", help="on human-composed tracker modules instead")
     args = parser.parse_args()
+    if args.modules:
+        figures = module_figures(TagIndex(open_current_bundle(paths.models_dir()).tag_labels))
+        print(json.dumps(figures, indent=2))
+        Path("bench-results").mkdir(exist_ok=True)
+        Path("bench-results/instruments-modules.json").write_text(json.dumps(figures, indent=2))
+        return
     splits = all_splits()
     tags = TagIndex(open_current_bundle(paths.models_dir()).tag_labels)
     out = {"dev": split_figures(splits, ["dev", "dev-kits"], tags), "test": split_figures(splits, ["test"], tags)}

@@ -105,7 +105,9 @@ class PromptBar(QWidget):
             chip.setObjectName("chip")
             chip.setText(f"{constraint.label}  ✕")
             kind = "Filter" if constraint.hard else "Preference (re-ranks, never removes)"
-            chip.setToolTip(f'{kind} from "{self.text[constraint.span[0] : constraint.span[1]]}": click to remove it')
+            tip = f'{kind} from "{self.text[constraint.span[0] : constraint.span[1]]}": click to remove it'
+            reason = Engine.constraint_reason(constraint)
+            chip.setToolTip(f"{tip}\n{reason[0].upper()}{reason[1:]}." if reason else tip)
             chip.clicked.connect(lambda _=False, i=i: self.remove_constraint(i))
             self.chips.addWidget(chip)
         notes = self.parsed.ignored if self.parsed else ()

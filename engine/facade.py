@@ -38,7 +38,7 @@ from engine.media.streams import MediaStreams, media_streams
 from engine.media.video import VideoInfo, probe_video, thumbnail
 from engine.recommend import QueryError, Recommender
 from engine.recommend.pipeline import MAX_K
-from engine.recommend.prompt import ParsedPrompt, parse_prompt
+from engine.recommend.prompt import Constraint, ParsedPrompt, measured_reason, parse_prompt
 from engine.recommend.recommender import check_limits
 from engine.records import (
     Beats,
@@ -460,6 +460,11 @@ class Engine:
     def parse_prompt(prompt: str) -> ParsedPrompt:
         """How a prompt will be read: its constraints (the chips), the words left for the model, what is ignored."""
         return parse_prompt(_text(prompt, "prompt") or "")
+
+    @staticmethod
+    def constraint_reason(constraint: Constraint) -> str | None:
+        """Why a parsed exclusion or voice filters or only re-ranks, by its held-out figure (None: other kinds)."""
+        return measured_reason(constraint)
 
     # ---- media the front ends show ----
 

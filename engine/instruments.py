@@ -73,6 +73,20 @@ def exclusion_is_hard(tag: str) -> bool:
     return _reliable(no.get("precision at even odds"), no.get("recall"))
 
 
+def exclusion_precision(tag: str) -> float | None:
+    """The held-out precision at even odds of "no <tag>", which `exclusion_is_hard` weighs (None: never
+    measured)."""
+    if tag in DRUM_TAGS:
+        return _FIT["held_out"]["no drums"].get("precision")
+    return _TAG_FILTERS.get(tag, {}).get("no", {}).get("precision at even odds")
+
+
+def vocals_precision(want: str) -> float | None:
+    """The held-out precision at even odds of "no vocals" (`want` "none") or of a voice asked for, which
+    `vocals_filter_is_hard` weighs (None: never measured)."""
+    return _VOCALS.get("no" if want == "none" else "with it", {}).get("precision at even odds")
+
+
 def vocals_filter_is_hard(want: str) -> bool:
     """Whether a voice constraint filters: "no vocals" (`want` "none") as an exclusion does; a voice asked for
     ("vocals", "female vocals") on its precision at even odds alone, so that a library where nothing was

@@ -84,6 +84,8 @@ def test_drop_prompt_results_preview_and_switch(qtbot, window, media):
 
     results = wait_results(qtbot, window, lambda: qtbot.keyClicks(window.prompt.edit, "gentle piano, no drums"))
     assert window.prompt.chip_labels() == ["no drums (preference)"]
+    tip = window.prompt.chips.itemAt(0).widget().toolTip()  # the measured reason it is not a filter
+    assert "none removed" in tip and "a filter needs 95%" in tip, tip
     names = [Path(r.path).name for r in results]
     assert names and names[0] == "piano.flac"  # the words name the piano track's tags
     # Drums are not measured reliably enough to filter: ranked last instead.

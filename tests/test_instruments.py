@@ -107,6 +107,25 @@ def test_no_vocals_filters_only_where_the_voice_is_heard_reliably(monkeypatch, n
     assert not any(c.hard for c in parse_prompt("female vocals, no drums").constraints)
 
 
+def test_a_chip_gives_the_held_out_figure_its_filter_or_preference_follows(monkeypatch):
+    """The reason the app shows on a chip names the recorded figure, which also decided whether it filters."""
+    from engine.recommend.prompt import measured_reason, parse_prompt
+
+    def reason(prompt: str) -> str | None:
+        (c,) = parse_prompt(prompt).constraints
+        return measured_reason(c)
+
+    drums = instruments._FIT["held_out"]["no drums"]["precision"]
+    assert f'"no drums" is right {drums:.0%} of the time' in reason("no drums")
+    assert "none removed" in reason("no drums") and "a filter needs 95%" in reason("no drums")
+    piano = instruments._TAG_FILTERS["piano"]["no"]["precision at even odds"]
+    assert f"right {piano:.0%}" in reason("no piano")
+    assert reason("not rock").endswith('"no rock" was never measured on held-out renders')
+    assert reason("around 90 bpm") is None  # a tempo's reason is not a recorded figure
+    monkeypatch.setattr(instruments, "_VOCALS", {"no": {"precision at even odds": 0.97, "recall": 0.9}})
+    assert reason("no vocals") == 'a filter: "no vocals" is right 97% of the time on held-out renders'
+
+
 def test_the_recorded_voice_figures_make_no_vocals_a_preference_and_a_voice_a_filter():
     """What docs/quality.md says of the shipped record (bench_vocals.py --sung --record)."""
     assert set(instruments._VOCALS) >= {"no", "with it"}

@@ -18,7 +18,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from engine.instruments import exclusion_is_hard, vocals_filter_is_hard
+from engine.instruments import (
+    HARD_FROM_PRECISION,
+    exclusion_is_hard,
+    exclusion_precision,
+    vocals_filter_is_hard,
+    vocals_precision,
+)
 from engine.tags import TAG_GROUPS
 
 
@@ -713,6 +719,28 @@ def _tidy(s: str) -> str:
     while tokens and tokens[-1].lower() in _JOINERS | _EDGE_ONLY:
         tokens.pop()
     return "".join(t if i == 0 or t in ",;" else " " + t for i, t in enumerate(tokens))
+
+
+def measured_reason(c: Constraint) -> str | None:
+    """Why an exclusion or a voice constraint filters or only re-ranks, in the held-out figure it follows (the
+    app's chip tooltip); None for the others, whose reasons are in their docstrings."""
+    gender = ""
+    if isinstance(c, Exclude):
+        what, precision = f"no {c.tag}", exclusion_precision(c.tag)
+        effect = f"tracks measured to have {c.tag} rank below the rest, none removed"
+    elif isinstance(c, Vocals):
+        what, precision = ("no vocals" if c.want == "none" else "a voice heard"), vocals_precision(c.want)
+        effect = f"tracks where a voice was {'' if c.want == 'none' else 'not '}heard rank below the rest, none removed"
+        if c.want in ("female", "male"):
+            gender = "; whether it is female or male only re-ranks"
+    else:
+        return None
+    if precision is None:
+        return f'{effect}: "{what}" was never measured on held-out renders'
+    right = f'"{what}" is right {precision:.0%} of the time on held-out renders'
+    if c.hard:
+        return f"a filter: {right}{gender}"
+    return f"{effect}: {right}, and a filter needs {HARD_FROM_PRECISION:.0%}{gender}"
 
 
 def parse_prompt(prompt: str) -> ParsedPrompt:

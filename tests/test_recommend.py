@@ -463,6 +463,8 @@ def test_cli_recommend_and_similar(library, clips, capsys):
     out = json.loads(capsys.readouterr().out)
     assert len(out["results"]) == 3 and out["used"] == ["clip"]
     assert [c["kind"] for c in out["prompt"]["constraints"]] == ["vocals", "tempo"]
+    vocals, tempo = out["prompt"]["constraints"]  # a plugin can show why a chip only re-ranks
+    assert "a filter needs 95%" in vocals["reason"] and tempo["reason"] is None
     assert main([*base, "recommend", "--prompt", "gentle strings in 4/4", "-k", "2"]) == 0
     text = capsys.readouterr().out
     assert text.count("BPM") >= 2 and "1." in text and "2." in text

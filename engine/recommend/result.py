@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from engine.recommend.feel import Feel
-from engine.recommend.prompt import ParsedPrompt
+from engine.recommend.prompt import ParsedPrompt, measured_reason
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,10 @@ class Recommendation:
         if self.prompt is not None:
             prompt = {
                 "text": self.prompt.text,
-                "constraints": [{"kind": type(c).__name__.lower(), **asdict(c)} for c in self.prompt.constraints],
+                "constraints": [
+                    {"kind": type(c).__name__.lower(), **asdict(c), "reason": measured_reason(c)}
+                    for c in self.prompt.constraints
+                ],
                 "ignored": list(self.prompt.ignored),
             }
         return {

@@ -740,6 +740,8 @@ def measured_reason(c: Constraint) -> str | None:
     right = f'"{what}" is right {precision:.0%} of the time on held-out renders'
     if c.hard:
         return f"a filter: {right}{gender}"
+    if precision >= HARD_FROM_PRECISION:  # precise, but it would also remove most of what it should keep
+        return f"{effect}: {right}, but as a filter it would remove most of the music it should keep{gender}"
     return f"{effect}: {right}, and a filter needs {HARD_FROM_PRECISION:.0%}{gender}"
 
 

@@ -36,6 +36,7 @@ from engine.media.beats import fit_to_length
 from engine.media.playback import PlaybackAudio, decode_for_playback
 from engine.media.streams import MediaStreams, media_streams
 from engine.media.video import VideoInfo, probe_video, thumbnail
+from engine.model_details import model_details
 from engine.recommend import QueryError, Recommender
 from engine.recommend.pipeline import MAX_K
 from engine.recommend.prompt import Constraint, ParsedPrompt, measured_reason, parse_prompt
@@ -460,6 +461,12 @@ class Engine:
     def parse_prompt(prompt: str) -> ParsedPrompt:
         """How a prompt will be read: its constraints (the chips), the words left for the model, what is ignored."""
         return parse_prompt(_text(prompt, "prompt") or "")
+
+    @staticmethod
+    def model_details() -> dict:
+        """What `models info` shows of the current bundle: files, shapes, preprocessing, licences, and where its
+        graphs run here (the scan's music backbone apart, where bfloat16 applies)."""
+        return model_details(open_current_bundle(paths.models_dir()))
 
     @staticmethod
     def constraint_reason(constraint: Constraint) -> str | None:

@@ -8,12 +8,9 @@ import json
 import subprocess
 import sys
 
-import msgspec
-
 from engine import paths
-from engine.backbones import MusicBackbone
-from engine.bundle import Bundle, create_session, open_current_bundle
 from engine.errors import NeedledropError
+from engine.facade import Engine
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,56 +43,6 @@ def build_command(args: argparse.Namespace) -> int:
     if args.default_heads:
         cmd.append("--default-heads")
     return subprocess.run(cmd).returncode
-
-
-def describe(bundle: Bundle) -> dict:
-    """Everything `models info` reports, as plain data."""
-    manifest = bundle.manifest
-    # The smallest graph is enough to learn which device sessions really get.
-    smallest = min(manifest.graphs, key=lambda role: bundle.graph_path(role).stat().st_size)
-    _, execution = create_session(bundle.graph_path(smallest))
-    # The scan's backbone may run elsewhere: in bfloat16 through OpenVINO, where the CPU computes it.
-    scan = MusicBackbone(bundle).execution
-
-    def tensors(specs):
-        return [{"name": t.name, "dtype": t.dtype, "shape": list(t.shape)} for t in specs]
-
-    return {
-        "bundle_id": bundle.id,
-        "path": str(bundle.path),
-        "schema_version": manifest.schema_version,
-        "created": manifest.created,
-        "needledrop_version": manifest.needledrop_version,
-        "embedding_dim": manifest.embedding_dim,
-        "execution": {
-            "provider": execution.provider,
-            "device": execution.device,
-            "onnxruntime": f"{execution.ort_package} {execution.ort_version}",
-            "intra_op_threads": execution.intra_op_threads,
-            "note": execution.note,
-            "music_backbone": scan.describe(),
-        },
-        "graphs": {
-            role: {
-                "file": g.file,
-                "size_bytes": bundle.graph_path(role).stat().st_size,
-                "sha256": g.sha256,
-                "inputs": tensors(g.inputs),
-                "outputs": tensors(g.outputs),
-                "source": g.source,
-                "parity_max_abs_diff": g.parity_max_abs_diff,
-            }
-            for role, g in manifest.graphs.items()
-        },
-        "files": {
-            name: {"file": f.file, "size_bytes": bundle.file_path(name).stat().st_size, "sha256": f.sha256}
-            for name, f in manifest.files.items()
-        },
-        "labels": {name: len(values) for name, values in manifest.labels.items()},
-        "preprocessing": msgspec.to_builtins(manifest.preprocessing),
-        "licences": [{"component": x.component, "licence": x.licence, "source": x.source} for x in manifest.licences],
-        "metrics": manifest.metrics,
-    }
 
 
 def _shape(t: dict) -> str:
@@ -148,7 +95,7 @@ def print_info(info: dict) -> None:
 
 
 def info_command(args: argparse.Namespace) -> int:
-    info = describe(open_current_bundle(paths.models_dir()))
+    info = Engine.model_details()
     if args.json:
         print(json.dumps(info, indent=2))
     else:

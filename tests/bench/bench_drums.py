@@ -35,6 +35,7 @@ import json
 import random
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -211,45 +212,46 @@ def render(split: str, count: int, exclude: set[str]) -> dict[str, dict]:
     return made
 
 
+def module_paths() -> Iterator[tuple[str, Path]]:
+    """(Debian package, file) of each module in MODULES, which must be installed."""
+    for package, files in MODULES.items():
+        for relative in files:
+            path = Path("/usr/share/games") / relative
+            if not path.is_file():
+                raise SystemExit(f"{path} is missing: scripts/bench-deps.sh installs {package}")
+            yield package, path
+
+
 def render_modules() -> dict[str, dict]:
     """The modules split (rendered once, then reused): each module whole, labelled with drums when muting
     the instruments named as drums changes its sound by DRUMS_SHARE or more, and then again with them muted;
     a module whose named drums never sound (or that names none) once, without drums."""
     import tracker_modules
 
-    from training.bootstrap.render import write_opus
-
     labels_file = MODULES_DIR / "labels.json"
     if labels_file.is_file():
         return json.loads(labels_file.read_text())
     MODULES_DIR.mkdir(parents=True, exist_ok=True)
 
-    def unit(x: np.ndarray) -> np.ndarray:
-        return x / max(float(np.sqrt(np.mean(x**2))), 1e-9)
-
     def write(name: str, samples: np.ndarray, label: dict) -> None:
-        write_opus(MODULES_DIR / name, samples / max(float(np.abs(samples).max()), 1e-9) * 0.7071, RATE)
+        tracker_modules.write(MODULES_DIR / name, samples)
         labels[name] = label
 
     labels: dict[str, dict] = {}
-    for package, files in MODULES.items():
-        for relative in files:
-            path = Path("/usr/share/games") / relative
-            if not path.is_file():
-                raise SystemExit(f"{path} is missing: scripts/bench-deps.sh installs {package}")
-            named = tracker_modules.instrument_names(path)
-            drums = [i for i, name in enumerate(named) if DRUM_NAMES.search(name)]
-            whole = tracker_modules.render(path, [], MODULE_SECONDS)
-            muted = tracker_modules.render(path, drums, MODULE_SECONDS) if drums else whole
-            share = float(np.mean((unit(whole) - unit(muted)) ** 2))
-            about = {"package": package, "drum instruments": [named[i] for i in drums], "drums' share": round(share, 4)}
-            if share < 1e-4:
-                write(f"{path.stem}--whole.opus", whole, {"drums": False, "kind": "none"} | about)
-            elif share >= DRUMS_SHARE:
-                write(f"{path.stem}--whole.opus", whole, {"drums": True, "kind": "module drums"} | about)
-                write(f"{path.stem}--drums-muted.opus", muted, {"drums": False, "kind": "none"} | about)
-            else:
-                print(f"{path.name}: its drums are {share:.3f} of its sound, too faint to call: left out")
+    for package, path in module_paths():
+        named = tracker_modules.instrument_names(path)
+        drums = [i for i, name in enumerate(named) if DRUM_NAMES.search(name)]
+        whole = tracker_modules.render(path, [], MODULE_SECONDS)
+        muted = tracker_modules.render(path, drums, MODULE_SECONDS) if drums else whole
+        share = tracker_modules.share_taken(whole, muted)
+        about = {"package": package, "drum instruments": [named[i] for i in drums], "drums' share": round(share, 4)}
+        if share < 1e-4:
+            write(f"{path.stem}--whole.opus", whole, {"drums": False, "kind": "none"} | about)
+        elif share >= DRUMS_SHARE:
+            write(f"{path.stem}--whole.opus", whole, {"drums": True, "kind": "module drums"} | about)
+            write(f"{path.stem}--drums-muted.opus", muted, {"drums": False, "kind": "none"} | about)
+        else:
+            print(f"{path.name}: its drums are {share:.3f} of its sound, too faint to call: left out")
     labels_file.write_text(json.dumps(labels, indent=1))
     return labels
 

@@ -37,7 +37,7 @@ from sklearn.metrics import roc_auc_score
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench_drums import DRUMS_SHARE, MODULE_SECONDS, MODULES, all_splits, inputs, measured  # noqa: E402
+from bench_drums import DRUMS_SHARE, MODULE_SECONDS, all_splits, inputs, measured, module_paths  # noqa: E402
 
 from engine import instruments, paths  # noqa: E402
 from engine.bundle import open_current_bundle  # noqa: E402
@@ -118,22 +118,12 @@ def module_pairs() -> dict[str, list[tuple[str, str]]]:
     """Per instrument, (whole, muted) file names of the modules that play it (rendered once, then reused)."""
     import tracker_modules
 
-    from training.bootstrap.render import write_opus
-
     pairs_file = MODULES_DIR / "pairs.json"
     if pairs_file.is_file():
         return json.loads(pairs_file.read_text())
     MODULES_DIR.mkdir(parents=True, exist_ok=True)
-
-    def unit(x: np.ndarray) -> np.ndarray:
-        return x / max(float(np.sqrt(np.mean(x**2))), 1e-9)
-
-    def write(name: str, samples: np.ndarray) -> None:
-        write_opus(MODULES_DIR / name, samples / max(float(np.abs(samples).max()), 1e-9) * 0.7071, 48_000)
-
     pairs: dict[str, list[tuple[str, str]]] = {tag: [] for tag in MODULE_NAMES}
-    for relative in (r for files in MODULES.values() for r in files):
-        path = Path("/usr/share/games") / relative
+    for _, path in module_paths():
         named, whole = tracker_modules.instrument_names(path), None
         for tag, pattern in MODULE_NAMES.items():
             playing = [i for i, name in enumerate(named) if re.search(pattern, name, re.IGNORECASE)]
@@ -141,9 +131,9 @@ def module_pairs() -> dict[str, list[tuple[str, str]]]:
                 continue
             whole = tracker_modules.render(path, [], MODULE_SECONDS) if whole is None else whole
             muted = tracker_modules.render(path, playing, MODULE_SECONDS)
-            if np.mean((unit(whole) - unit(muted)) ** 2) >= DRUMS_SHARE:
-                write(f"{path.stem}--whole.opus", whole)
-                write(f"{path.stem}--no-{tag}.opus", muted)
+            if tracker_modules.share_taken(whole, muted) >= DRUMS_SHARE:
+                tracker_modules.write(MODULES_DIR / f"{path.stem}--whole.opus", whole)
+                tracker_modules.write(MODULES_DIR / f"{path.stem}--no-{tag}.opus", muted)
                 pairs[tag].append((f"{path.stem}--whole.opus", f"{path.stem}--no-{tag}.opus"))
     pairs_file.write_text(json.dumps(pairs, indent=1))
     return pairs

@@ -124,3 +124,20 @@ def render(path: Path, muted: list[int], seconds: float) -> np.ndarray:
 def instrument_names(path: Path) -> list[str]:
     with Module(path) as module:
         return module.instrument_names()
+
+
+def share_taken(whole: np.ndarray, muted: np.ndarray) -> float:
+    """How much of a piece's sound muting took away: the mean square of the difference of the two renders,
+    each scaled to unit power (0: nothing; 2: all of it)."""
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        return x / max(float(np.sqrt(np.mean(x**2))), 1e-9)
+
+    return float(np.mean((unit(whole) - unit(muted)) ** 2))
+
+
+def write(path: Path, samples: np.ndarray) -> None:
+    """A render as Opus, peak-normalised to -3 dBFS."""
+    from training.bootstrap.render import write_opus
+
+    write_opus(path, samples / max(float(np.abs(samples).max()), 1e-9) * 0.7071, RATE)

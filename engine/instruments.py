@@ -16,6 +16,9 @@ reliable on held-out data (precision at least 0.95, keeping at least half of wha
 filters follow tests/bench/bench_vocals.py's figures (`vocals_filter_is_hard`).
 Instruments other than drums are read from musicnn's tags alone; whether their exclusions may filter follows
 their held-out measurement (`instrument_filters.json`, tests/bench/bench_instruments.py): `exclusion_is_hard`.
+The same measurement decides which instruments a why, a result's tags or the library list may say a track
+plays when nobody asked (`said_tags`): musicnn calls an electronic track "violin, strings" readily, and a
+reason that is wrong half the time teaches an editor to ignore every reason.
 
 The scan stores each track's busiest drum hits and its tag peaks, so a new fit is applied to a library by
 `Library.backfill_drums` from stored values, without analysing anything again.
@@ -50,6 +53,13 @@ _TAG_FILTERS = _RECORDED["tags"]
 # The voice filters (engine/recommend/filters.py SUNG) on test renders with and without a song sung over them
 # (tests/bench/bench_vocals.py --sung --record).
 _VOCALS = _RECORDED.get("vocals", {})
+# The tags that name an instrument playing (engine.tags canonical names). Said of a track unasked only where
+# the tag, at TAG_PRESENT, was measured right at least NAMED_FROM_PRECISION of the time at even odds on
+# held-out renders (the precision the drum detector's "has drums" bar was chosen for); drums by the detector.
+PLAYING = frozenset(
+    ("guitar", "strings", "piano", "violin", "synth", "harpsichord", "flute", "sitar", "harp", "cello", "choir")
+)
+NAMED_FROM_PRECISION = 0.9
 
 
 def _reliable(precision: float | None, recall: float | None) -> bool:
@@ -69,6 +79,39 @@ def _vocals_figures(want: str) -> tuple[float | None, float | None]:
     """The held-out precision at even odds and recall of "no vocals" (`want` "none") or of a voice asked for."""
     figures = _VOCALS.get("no" if want == "none" else "with it", {})
     return figures.get("precision at even odds"), figures.get("recall")
+
+
+def presence_precision(tag: str) -> float | None:
+    """The held-out precision at even odds of saying a track plays `tag`'s instrument (None: never measured)."""
+    return _TAG_FILTERS.get(tag, {}).get("with it", {}).get("precision at even odds")
+
+
+def may_say(tag: str) -> bool:
+    """Whether a tag may be said of a track nobody asked about: any tag that names no instrument (a genre, a
+    mood, "acoustic"); an instrument only where its presence was measured reliably (`NAMED_FROM_PRECISION`);
+    musicnn's `drums` never, since the detector says that (`said_tags`)."""
+    if tag in DRUM_TAGS:
+        return False
+    return tag not in PLAYING or (presence_precision(tag) or 0.0) >= NAMED_FROM_PRECISION
+
+
+def said_tags(tags: list[str], drums: float | None) -> list[str]:
+    """Of a track's clear tags (strongest first), those `may_say` allows, then "drums" where the detector
+    calls the track drummed (`drums`: its probability, None or NaN where unmeasured)."""
+    said = [t for t in tags if may_say(t)]
+    if drums is not None and np.isfinite(drums) and drums >= DRUMS_FROM:
+        said.append(DRUM_TAGS[0])
+    return said
+
+
+def said_groups(grouped: dict[str, dict[str, float]] | None, drums: float | None) -> dict[str, dict[str, float]]:
+    """A track's stored tags by group (engine.tags.group_tags), its instruments as `said_tags` allows them
+    (drums with the detector's probability)."""
+    grouped = dict(grouped or {})
+    playing = grouped.get("instruments", {})
+    said = said_tags(list(playing), drums)
+    grouped["instruments"] = {t: playing.get(t, drums) for t in said}
+    return grouped
 
 
 def exclusion_is_hard(tag: str) -> bool:

@@ -1,11 +1,13 @@
 """The last stage: picks become results, each with a match percentage and a short "why" a person can check.
 
 The why names measured facts, never the model's opinion: the track's tags that match the words (else its
-clearest ones), its tempo, its measured energy and mood where they went the way the words or the picture
-asked, and then what in the picture they matched ("busy picture with quick cuts", "bright, warm picture"),
-its key when a key was asked, and the hard constraints it passed. So each track gets reasons of its own,
-and each can be checked by listening or against the clip. The match (scoring.MatchScale) puts the score on
-0–100 %. Tracks on drives that are not plugged in are left out here, with the catalog's word on it.
+clearest ones that may be said unasked: an instrument only where its tag was measured reliable, drums by
+their detector, engine/instruments.py `said_tags`), its tempo, its measured energy and mood where they went
+the way the words or the picture asked, and then what in the picture they matched ("busy picture with quick
+cuts", "bright, warm picture"), its key when a key was asked, and the hard constraints it passed. So each
+track gets reasons of its own, and each can be checked by listening or against the clip. The match
+(scoring.MatchScale) puts the score on 0–100 %. Tracks on drives that are not plugged in are left out here,
+with the catalog's word on it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.instruments import DRUM_TAGS, DRUMS_FROM, NO_DRUMS_BELOW
+from engine.instruments import DRUM_TAGS, DRUMS_FROM, NO_DRUMS_BELOW, may_say, said_tags
 from engine.library.catalog import Catalog
 from engine.library.index import SegmentIndex
 from engine.recommend.feel import BUSY_MOTION, CALM_MOTION, QUICK_CUTS, Feel, light_terms, pace_terms
@@ -119,14 +121,18 @@ def feel_reasons(asked: Asked, energy: float | None, mood: float | None) -> list
     return out
 
 
-def segment_tags(probabilities: np.ndarray | None, tags: TagIndex, limit: int = 3) -> list[str]:
-    """The segment's clearest tags, strongest first (voice tags left to the vocals wording)."""
+def segment_tags(
+    probabilities: np.ndarray | None, tags: TagIndex, drums: float | None = None, limit: int = 3
+) -> list[str]:
+    """The segment's clearest tags that may be said unasked, strongest first, then "drums" where the detector
+    calls the track (`drums`, its probability) drummed (instruments.said_tags; voice tags are left to the
+    vocals wording)."""
     if probabilities is None:
-        return []
+        return said_tags([], drums)
     skip = {"vocals", "female vocals", "male vocals", "instrumental"}
     strengths = dict(zip(tags.names, tags.strengths(probabilities).tolist()))
-    ranked = sorted(((t, p) for t, p in strengths.items() if t not in skip), key=lambda kv: -kv[1])
-    return [t for t, p in ranked[:limit] if p >= TAG_PRESENT]
+    ranked = sorted(((t, p) for t, p in strengths.items() if t not in skip and may_say(t)), key=lambda kv: -kv[1])
+    return said_tags([t for t, p in ranked[:limit] if p >= TAG_PRESENT], drums)
 
 
 def named_tags(text: str | None, tags: TagIndex) -> list[str]:
@@ -138,15 +144,21 @@ def named_tags(text: str | None, tags: TagIndex) -> list[str]:
 
 
 def tag_reasons(
-    named: Sequence[str], peaks: np.ndarray | None, probabilities: np.ndarray | None, tags: TagIndex
+    named: Sequence[str],
+    peaks: np.ndarray | None,
+    probabilities: np.ndarray | None,
+    tags: TagIndex,
+    drums: float | None = None,
 ) -> list[str]:
-    """The asked tags the track was measured to have (its `peaks`, what the tag match scored), else the
-    segment's own two clearest (what it is, so that tracks picked by the picture or the feel alone are
-    told apart), as one reason."""
+    """The asked tags the track was measured to have (its `peaks`, what the tag match scored; drums as the
+    detector, `drums`, reads them, as their match does), else the segment's own two clearest that may be
+    said unasked (what it is, so that tracks picked by the picture or the feel alone are told apart), as
+    one reason."""
     matched = []
     if peaks is not None:
-        matched = [t for t in named if tags.strength(peaks, t) >= TAG_PRESENT][:3]
-    found = matched or segment_tags(probabilities, tags, 2)
+        drummed = drums is not None and np.isfinite(drums) and drums >= DRUMS_FROM
+        matched = [t for t in named if (drummed if t in DRUM_TAGS else tags.strength(peaks, t) >= TAG_PRESENT)][:3]
+    found = matched or segment_tags(probabilities, tags, drums, 2)
     return [", ".join(found)] if found else []
 
 
@@ -195,7 +207,10 @@ def why(asked: Asked, named: Sequence[str], segment: dict, track: dict, tags: Ta
     """The measured facts behind one result, most telling first: tags, tempo, feel (and what in the picture
     it matched), key and constraints. `track` holds the index's "tag_peaks", "tonic", "mode" and "vocal_peak"
     for it."""
-    parts = tag_reasons(named, track.get("tag_peaks"), segment.get("tags"), tags)
+    # Under "no drums" the detector's verdict is that constraint's reason ("has drums"), not a tag as well.
+    excluded = any(isinstance(c, Exclude) and c.tag in DRUM_TAGS for c in asked.constraints)
+    drums = None if excluded else track.get("drums")
+    parts = tag_reasons(named, track.get("tag_peaks"), segment.get("tags"), tags, drums)
     bpm = track.get("tempo_bpm") or segment.get("tempo_bpm")  # the one tempo every view shows
     if bpm and not any(isinstance(c, Tempo) for c in asked.constraints):
         parts.append(f"{bpm:.0f} BPM")
@@ -260,7 +275,7 @@ def explained(
                     end=round(segment["end"], 2),
                     duration=round(track["duration"], 2),
                     bpm=track["tempo_bpm"] or segment["tempo_bpm"],
-                    tags=segment_tags(segment["tags"], tags),
+                    tags=segment_tags(segment["tags"], tags, track.get("drums")),
                     why=why(asked, named, segment, track, tags),
                     energy=judged_energy,
                     mood=judged_mood,

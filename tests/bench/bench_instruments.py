@@ -67,6 +67,8 @@ def measure(strength: np.ndarray, has: np.ndarray) -> dict:
     recall = float(passes[~has].mean())  # of the tracks without it, the share "no <tag>" keeps
     leak = float(passes[has].mean())  # of the tracks with it, the share it lets through
     claimed = ~passes
+    found = float(claimed[has].mean())  # of the tracks with it, the share a why would say have it
+    false = float(claimed[~has].mean())  # of the tracks without it, the share it would say have it
     return {
         "with": int(has.sum()),
         "without": int((~has).sum()),
@@ -78,7 +80,8 @@ def measure(strength: np.ndarray, has: np.ndarray) -> dict:
         },
         "with it": {
             "precision": float(has[claimed].mean()) if claimed.any() else None,
-            "recall": float(claimed[has].mean()),
+            "precision at even odds": found / (found + false) if found + false else None,
+            "recall": found,
         },
         "AUC": float(roc_auc_score(has, strength)),
     }
@@ -173,7 +176,7 @@ def main() -> None:
     splits = all_splits()
     tags = TagIndex(open_current_bundle(paths.models_dir()).tag_labels)
     out = {"dev": split_figures(splits, ["dev", "dev-kits"], tags), "test": split_figures(splits, ["test"], tags)}
-    print(f"{'':9}{'split':6}{'with':>6}{'w/o':>5}  no: prec  even odds  recall   with: prec  recall   AUC")
+    print(f"{'':9}{'split':6}{'with':>6}{'w/o':>5}  no: prec  even odds  recall   with: prec  even odds  recall   AUC")
     for tag in PROGRAMS:
         for split in ("dev", "test"):
             f = out[split][tag]
@@ -184,13 +187,15 @@ def main() -> None:
             print(
                 f"{tag:9}{split:6}{f['with']:>6}{f['without']:>5}      {_fmt(no['precision'])}"
                 f"      {_fmt(no['precision at even odds'])}    {_fmt(no['recall'])}"
-                f"         {_fmt(has['precision'])}    {_fmt(has['recall'])}   {f['AUC']:.2f}"
+                f"         {_fmt(has['precision'])}      {_fmt(has['precision at even odds'])}    "
+                f"{_fmt(has['recall'])}   {f['AUC']:.2f}"
             )
     Path("bench-results").mkdir(exist_ok=True)
     Path("bench-results/instruments.json").write_text(json.dumps(out, indent=2))
     if args.record:
         record = json.loads(instruments.FILTERS_FILE.read_text()) | {  # the voice's figures are bench_vocals'
-            "note": "bench_instruments.py: 'no <tag>' as the filter applies it, on bench_drums.py's test split",
+            "note": "bench_instruments.py: 'no <tag>' as the filter applies it, and '<tag>' as a why says it, "
+            "on bench_drums.py's test split",
             "split": "test",
             "files": len(splits["test"]),
             "tags": {t: f for t, f in out["test"].items() if f.get("measured") is not False},

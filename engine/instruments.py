@@ -110,7 +110,7 @@ def said_groups(grouped: dict[str, dict[str, float]] | None, drums: float | None
     grouped = dict(grouped or {})
     playing = grouped.get("instruments", {})
     said = said_tags(list(playing), drums)
-    grouped["instruments"] = {t: playing.get(t, drums) for t in said}
+    grouped["instruments"] = {t: drums if t in DRUM_TAGS else playing[t] for t in said}
     return grouped
 
 

@@ -79,6 +79,21 @@ def test_an_exclusion_filters_only_where_its_held_out_measurement_is_reliable(mo
     assert not instruments.exclusion_is_hard("rock")
 
 
+@pytest.mark.parametrize("precision, said", [(0.94, True), (0.78, False), (None, False)])
+def test_an_instrument_is_said_unasked_only_where_its_presence_was_measured_reliably(monkeypatch, precision, said):
+    figures = {"with it": {"precision at even odds": precision}} if precision is not None else {}
+    monkeypatch.setattr(instruments, "_TAG_FILTERS", {"guitar": figures})
+    stored = {"genres": {"rock": 0.6}, "instruments": {"guitar": 0.5, "drums": 0.1, "acoustic": 0.3}}
+    drummed = instruments.DRUMS_FROM + 0.01
+    grouped = instruments.said_groups(stored, drummed)
+    # Genres and "acoustic" name no instrument; musicnn's faint `drums` gives way to the detector's verdict.
+    expected = {"guitar": 0.5} if said else {}
+    assert grouped == {"genres": {"rock": 0.6}, "instruments": expected | {"acoustic": 0.3, "drums": drummed}}
+    unmeasured_drums = instruments.said_tags(["guitar", "rock", "drums"], float("nan"))
+    assert unmeasured_drums == (["guitar", "rock"] if said else ["rock"])
+    assert stored["instruments"]["drums"] == 0.1  # the stored record is left as it was
+
+
 def test_the_recorded_figures_are_of_tags_the_prompt_can_exclude():
     from engine.tags import TAG_GROUPS
 

@@ -78,7 +78,7 @@ class Track:
     key: str | None
     loudness_lufs: float | None  # integrated loudness (EBU R128); None until the next scan measures it
     vocal_score: float | None
-    tags: dict[str, dict[str, float]]  # {"genres": {name: p}, "moods": ..., "instruments": ...}
+    tags: dict[str, dict[str, float]]  # {"genres": {name: p}, "moods": ..., "instruments": ...} (said_groups)
     online: bool  # its drive is plugged in and the file was there at the last scan
     segments: int = 0
     energy: float | None = None  # measured, -1 calm .. +1 intense (engine/affect.py)

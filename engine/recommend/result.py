@@ -21,7 +21,7 @@ class Result:
     end: float
     duration: float  # of the whole track
     bpm: float | None  # the track's (one tempo per track, as the library list shows it)
-    tags: list[str]  # the segment's clearest tags
+    tags: list[str]  # the segment's clearest tags that may be said unasked (instruments.said_tags)
     why: str
     # Measured energy and mood, -1..+1 (engine/affect.py), as the score judged them: the whole track's in
     # part (scoring.TRACK_FEEL), since a cue runs past its first segment.

@@ -11,7 +11,7 @@ from engine import affect
 from engine.errors import BundleError
 from engine.features import FeatureExtractor
 from engine.media.dsp import Descriptors
-from engine.recommend.feel import Feel, FeelReader, picture_feel
+from engine.recommend.feel import AXES, Feel, FeelReader, picture_feel
 from engine.tags import TagIndex
 from training.bootstrap.feel_set import render_feel_set
 
@@ -54,6 +54,28 @@ def test_words_that_speak_of_feel_are_placed_on_its_axes(read, prompt, axis, sig
 def test_words_that_say_nothing_of_feel_do_not_move_it(read, prompt):
     feel = read(prompt)
     assert feel.strength == 0 and feel.label == "", feel
+
+
+# Russell (1980), "A circumplex model of affect", Fig. 2: the angle of each affect word, from pleasure
+# (0°) through arousal (90°); these are the words whose arousal is clearly high or low (|sin| >= 0.5), none of
+# them one of feel.AXES' anchors.
+AROUSAL = {
+    "delighted": 24.9, "excited": 48.6, "astonished": 69.8, "aroused": 73.8, "tense": 92.8, "alarmed": 96.5,
+    "angry": 99.0, "afraid": 116.0, "annoyed": 123.0, "distressed": 138.0, "frustrated": 141.0,
+    "miserable": 188.7, "depressed": 204.7, "bored": 241.0, "droopy": 256.7, "tired": 267.7, "relaxed": 318.0,
+    "satisfied": 319.8, "at ease": 321.0, "content": 323.0,
+}  # fmt: skip
+
+
+def test_the_energy_axis_reads_arousal_not_pleasantness(read):
+    """Unpleasant, aroused words ("angry", "frustrated") read as energetic and pleasant, quiet ones
+    ("content") as calm: the energy axis is the circumplex's arousal, not a second reading of the mood."""
+    anchors = {w for high, low in AXES.values() for w in high + low}
+    clear = {w: a for w, a in AROUSAL.items() if abs(np.sin(np.radians(a))) >= 0.5 and w not in anchors}
+    assert len(clear) == 17
+    right = [w for w, a in clear.items() if np.sign(read(f"{w} music").energy) == np.sign(np.sin(np.radians(a)))]
+    assert len(right) >= 15, sorted(set(clear) - set(right))  # 16 of 17 with the bundle's MiniLM
+    assert read("anxious").label != "calm" and read("chase scene").label == "tense"
 
 
 def test_the_chip_names_the_quadrant(read):

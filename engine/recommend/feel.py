@@ -9,9 +9,12 @@ talks about feel at all, so
 "pumping workout music", "soothing" and "bittersweet" are read without a keyword list, and "electronic with
 drums" is read as saying nothing about feel.
 
-Measured on the bundle's MiniLM (tests/test_feel.py): "soothing" −7.3 on energy, "pumping workout music"
-+4.6, "bittersweet" −2.2 on mood, "tense thriller underscore" −4.2 on mood, "happy ukulele" +3.0, while
-neutral prompts stay within about ±1.5.
+Measured on the bundle's MiniLM (tests/test_feel.py): "soothing" −7.4 on energy, "pumping workout music"
++4.8, "bittersweet" −2.4 on mood, "tense thriller underscore" +2.4 on energy and −4.8 on mood, "happy
+ukulele" +3.7 on mood, while neutral prompts stay within about ±1.5. The energy axis is arousal, not
+pleasantness: of the 17 affect words whose arousal Russell's circumplex (1980) places clearly high or low
+(none of them an anchor), 16 read on the right side ("angry", "annoyed", "frustrated" high; "tired",
+"content" low); before its high end held unpleasant words too, 11 did, and "anxious" read as calm.
 
 The picture has a feel too (`picture_feel`): its pace (motion between frames and the cut rate) on the
 energy axis, its light (brightness, saturation and warmth) on the mood axis, so a calm clip and a frantic
@@ -40,6 +43,13 @@ AXES = {
             "aggressive",
             "upbeat",
             "high-energy",
+            # Unpleasant as well as pleasant: without these the axis read pleasantness too, "anxious"
+            # read as calm (-2.1) and "tense", "annoyed" and "frustrated" music fell on the calm side.
+            "frantic",
+            "furious",
+            "agitated",
+            "chaotic",
+            "urgent",
         ],
         ["calm", "peaceful", "gentle", "soothing", "relaxing", "quiet", "tranquil", "soft", "sleepy", "serene"],
     ),
@@ -177,7 +187,7 @@ class FeelReader:
     the other (the mean cosine of the NEAREST closest of each set), measured against the neutral prompts.
     The difference of the two sets' mean embeddings (SemAxis proper) was tried first: on MiniLM its energetic
     end lies barely off the neutral prompts ("energetic music" at z = 2.1, "a track" at 2.5), while the
-    nearest anchors read "energetic music" at 5.1, "high-energy, driving" at 7.1 and "soothing" at −7.3,
+    nearest anchors read "energetic music" at 5.4, "high-energy, driving" at 7.7 and "soothing" at −7.4,
     and the neutral prompts within ±1.5 but for "a track" (2.5)."""
 
     NEAREST = 3

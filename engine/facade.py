@@ -282,7 +282,8 @@ class Engine:
             key=record["key"],
             loudness_lufs=record.get("loudness_lufs"),
             vocal_score=record["vocal_score"],
-            tags=instruments.said_groups(record["tags"], record.get("drums")),
+            # A quick pass's drums are one window's: not said until the scan completes the track.
+            tags=instruments.said_groups(record["tags"], None if record.get("quick") else record.get("drums")),
             online=record["online"],
             segments=record.get("segments", 0),
             energy=record.get("energy"),

@@ -53,11 +53,12 @@ _TAG_FILTERS = _RECORDED["tags"]
 # The voice filters (engine/recommend/filters.py SUNG) on test renders with and without a song sung over them
 # (tests/bench/bench_vocals.py --sung --record).
 _VOCALS = _RECORDED.get("vocals", {})
-# The tags that name an instrument playing (engine.tags canonical names). Said of a track unasked only where
-# the tag, at TAG_PRESENT, was measured right at least NAMED_FROM_PRECISION of the time at even odds on
-# held-out renders (the precision the drum detector's "has drums" bar was chosen for); drums by the detector.
+# The tags that name an instrument playing (engine.tags canonical names), and musicnn's "beat", which claims
+# percussion the drum detector did not measure. Said of a track unasked only where the tag, at TAG_PRESENT,
+# was measured right at least NAMED_FROM_PRECISION of the time at even odds on held-out renders (the
+# precision the drum detector's "has drums" bar was chosen for); drums by the detector.
 PLAYING = frozenset(
-    ("guitar", "strings", "piano", "violin", "synth", "harpsichord", "flute", "sitar", "harp", "cello", "choir")
+    ("guitar", "strings", "piano", "violin", "synth", "harpsichord", "flute", "sitar", "harp", "cello", "choir", "beat")
 )
 NAMED_FROM_PRECISION = 0.9
 
@@ -95,22 +96,26 @@ def may_say(tag: str) -> bool:
     return tag not in PLAYING or (presence_precision(tag) or 0.0) >= NAMED_FROM_PRECISION
 
 
+def drummed(drums: float | None) -> bool:
+    """Whether the detector calls a track drummed (`drums`: its probability, None or NaN where unmeasured)."""
+    return drums is not None and bool(np.isfinite(drums)) and drums >= DRUMS_FROM
+
+
 def said_tags(tags: list[str], drums: float | None) -> list[str]:
     """Of a track's clear tags (strongest first), those `may_say` allows, then "drums" where the detector
-    calls the track drummed (`drums`: its probability, None or NaN where unmeasured)."""
-    said = [t for t in tags if may_say(t)]
-    if drums is not None and np.isfinite(drums) and drums >= DRUMS_FROM:
-        said.append(DRUM_TAGS[0])
-    return said
+    calls the track drummed."""
+    return [t for t in tags if may_say(t)] + ([DRUM_TAGS[0]] if drummed(drums) else [])
 
 
 def said_groups(grouped: dict[str, dict[str, float]] | None, drums: float | None) -> dict[str, dict[str, float]]:
-    """A track's stored tags by group (engine.tags.group_tags), its instruments as `said_tags` allows them
-    (drums with the detector's probability)."""
+    """A track's stored tags by group (engine.tags.group_tags: at most three per group, strongest first), its
+    instruments as `said_tags` allows them. "drums" comes last with the detector's probability, not a tag
+    strength (its bar is DRUMS_FROM, not TAG_PRESENT)."""
     grouped = dict(grouped or {})
     playing = grouped.get("instruments", {})
     said = said_tags(list(playing), drums)
-    grouped["instruments"] = {t: drums if t in DRUM_TAGS else playing[t] for t in said}
+    if playing or said:
+        grouped["instruments"] = {t: drums if t in DRUM_TAGS else playing[t] for t in said}
     return grouped
 
 

@@ -56,9 +56,9 @@ def test_words_that_say_nothing_of_feel_do_not_move_it(read, prompt):
     assert feel.strength == 0 and feel.label == "", feel
 
 
-# Russell (1980), "A circumplex model of affect", Fig. 2: the angle of each affect word, from pleasure
-# (0°) through arousal (90°); these are the words whose arousal is clearly high or low (|sin| >= 0.5), none of
-# them one of feel.AXES' anchors.
+# Russell (1980), "A circumplex model of affect", Fig. 2: the angle of affect words, from pleasure (0°)
+# through arousal (90°); those not among feel.AXES' anchors (the test keeps the ones whose arousal is clearly
+# high or low, |sin| >= 0.5).
 AROUSAL = {
     "delighted": 24.9, "excited": 48.6, "astonished": 69.8, "aroused": 73.8, "tense": 92.8, "alarmed": 96.5,
     "angry": 99.0, "afraid": 116.0, "annoyed": 123.0, "distressed": 138.0, "frustrated": 141.0,
@@ -68,8 +68,8 @@ AROUSAL = {
 
 
 def test_the_energy_axis_reads_arousal_not_pleasantness(read):
-    """Unpleasant, aroused words ("angry", "frustrated") read as energetic and pleasant, quiet ones
-    ("content") as calm: the energy axis is the circumplex's arousal, not a second reading of the mood."""
+    """Aroused words read as energetic whether pleasant ("excited") or not ("angry", "frustrated"), and quiet
+    ones as calm ("content", "tired"): the energy axis is the circumplex's arousal, not a second mood."""
     anchors = {w for high, low in AXES.values() for w in high + low}
     clear = {w: a for w, a in AROUSAL.items() if abs(np.sin(np.radians(a))) >= 0.5 and w not in anchors}
     assert len(clear) == 17

@@ -94,6 +94,17 @@ def test_an_instrument_is_said_unasked_only_where_its_presence_was_measured_reli
     assert stored["instruments"]["drums"] == 0.1  # the stored record is left as it was
 
 
+def test_the_instruments_said_only_when_measured_are_the_tags_that_name_one():
+    from engine.tags import TAG_GROUPS
+
+    named = {name for group, name in TAG_GROUPS.values() if group == "instruments"}
+    assert named >= instruments.PLAYING
+    # What stays sayable unasked in that group names no instrument playing (or, drums, has a detector).
+    assert named - instruments.PLAYING - set(instruments.DRUM_TAGS) == {
+        "acoustic", "solo", "vocals", "female vocals", "male vocals", "instrumental"
+    }  # fmt: skip
+
+
 def test_the_recorded_figures_are_of_tags_the_prompt_can_exclude():
     from engine.tags import TAG_GROUPS
 

@@ -23,6 +23,7 @@ import signals
 from engine import affect, instruments
 from engine.bundle import load_bundle
 from engine.bundle.manifest import MANIFEST_NAME, encode_manifest
+from engine.facade import Engine
 from engine.features import MUSIC_TAGS
 from engine.library import IndexMissingError, Library, LibraryError
 from engine.library import scanner as scanner_module
@@ -436,6 +437,11 @@ def test_a_quick_pass_makes_tracks_searchable_and_marked_and_the_next_scan_compl
     by_name = {Path(r.path).name: r for r in results}
     assert by_name["long-techno.mp3"].quick and "quick analysis" in by_name["long-techno.mp3"].why
     assert not by_name["piano.flac"].quick and "quick analysis" not in by_name["piano.flac"].why
+    # One window's drums are not said unasked: not in the result's tags nor in the library list.
+    assert tracks["long-techno.mp3"]["drums"] is not None  # the quick pass did measure its window
+    assert "drums" not in by_name["long-techno.mp3"].tags, by_name["long-techno.mp3"]
+    listed = {Path(t.path).name: t for t in Engine(library.data_dir, bundle=library.bundle).tracks()}
+    assert "drums" not in listed["long-techno.mp3"].tags.get("instruments", {}), listed["long-techno.mp3"].tags
     # One window's tempo is no ground for ranking by tempo: a quick track ranks as one read far from the asked
     # tempo until its full analysis, and the results say so.
     filtered = Recommender(library).recommend(prompt="techno around 140 bpm", k=3)
@@ -455,6 +461,11 @@ def test_a_quick_pass_makes_tracks_searchable_and_marked_and_the_next_scan_compl
     for name in LONG:
         assert tracks[name]["segments"] == expected_segments(duration(music / name))
         assert library.catalog.beats(tracks[name]["id"]) is not None
+    listed = {Path(t.path).name: t for t in Engine(library.data_dir, bundle=library.bundle).tracks()}
+    for name in LONG:  # complete, the detector's verdict is said
+        said = "drums" in listed[name].tags.get("instruments", {})
+        assert said == instruments.drummed(tracks[name]["drums"]), (name, tracks[name]["drums"])
+    assert "drums" in listed["long-techno.mp3"].tags["instruments"]
     assert library.scan(workers=0).indexed == 0  # complete: nothing left to do
     # A full rescan re-analyses complete tracks in place: no quick pass sets them back meanwhile.
     rescan = library.scan(workers=0, full=True, quick=True)

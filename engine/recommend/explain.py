@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.instruments import DRUM_TAGS, DRUMS_FROM, NO_DRUMS_BELOW, may_say, said_tags
+from engine.instruments import DRUM_TAGS, DRUMS_FROM, NO_DRUMS_BELOW, drummed, may_say, said_tags
 from engine.library.catalog import Catalog
 from engine.library.index import SegmentIndex
 from engine.recommend.feel import BUSY_MOTION, CALM_MOTION, QUICK_CUTS, Feel, light_terms, pace_terms
@@ -151,13 +151,16 @@ def tag_reasons(
     drums: float | None = None,
 ) -> list[str]:
     """The asked tags the track was measured to have (its `peaks`, what the tag match scored; drums as the
-    detector, `drums`, reads them, as their match does), else the segment's own two clearest that may be
-    said unasked (what it is, so that tracks picked by the picture or the feel alone are told apart), as
-    one reason."""
-    matched = []
-    if peaks is not None:
-        drummed = drums is not None and np.isfinite(drums) and drums >= DRUMS_FROM
-        matched = [t for t in named if (drummed if t in DRUM_TAGS else tags.strength(peaks, t) >= TAG_PRESENT)][:3]
+    detector, `drums`, reads them where it measured the track, musicnn's tag elsewhere, as their match does),
+    else the segment's own two clearest that may be said unasked (what it is, so that tracks picked by the
+    picture or the feel alone are told apart), as one reason."""
+
+    def has(tag: str) -> bool:
+        if tag in DRUM_TAGS and drums is not None and np.isfinite(drums):
+            return drummed(drums)
+        return bool(tags.strength(peaks, tag) >= TAG_PRESENT)
+
+    matched = [t for t in named if has(t)][:3] if peaks is not None else []
     found = matched or segment_tags(probabilities, tags, drums, 2)
     return [", ".join(found)] if found else []
 
@@ -255,12 +258,14 @@ def explained(
             if track is None or segment is None or not track["online"]:
                 continue
             # The vocal peak as stored, to 3 decimals (the index holds float32: 0.7 would read 0.6999999);
-            # NaN where unmeasured.
+            # NaN where unmeasured. The drums as the index holds them: NaN for a quick pass's one window,
+            # as the score read them.
             track = track | {
                 "tag_peaks": row["tag_peaks"],
                 "tonic": int(row["tonic"]),
                 "mode": float(row["mode"]),
                 "vocal_peak": round(float(row["vocal_peak"]), 3),
+                "drums": float(row["drums"]),
             }
             judged_energy, judged_mood = _judged(segment, track)
             out.append(

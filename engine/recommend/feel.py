@@ -14,7 +14,8 @@ Measured on the bundle's MiniLM (tests/test_feel.py): "soothing" −7.4 on energ
 ukulele" +3.7 on mood, while neutral prompts stay within about ±1.5. The energy axis is arousal, not
 pleasantness: of the 17 affect words whose arousal Russell's circumplex (1980) places clearly high or low
 (none of them an anchor), 16 read on the right side ("angry", "annoyed", "frustrated" high; "tired",
-"content" low); before its high end held unpleasant words too, 11 did, and "anxious" read as calm.
+"content" low). Before the five unpleasant anchors of its high end were added, 11 did, and "anxious" read
+as calm.
 
 The picture has a feel too (`picture_feel`): its pace (motion between frames and the cut rate) on the
 energy axis, its light (brightness, saturation and warmth) on the mood axis, so a calm clip and a frantic

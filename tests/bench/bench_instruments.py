@@ -194,8 +194,8 @@ def main() -> None:
     Path("bench-results/instruments.json").write_text(json.dumps(out, indent=2))
     if args.record:
         record = json.loads(instruments.FILTERS_FILE.read_text()) | {  # the voice's figures are bench_vocals'
-            "note": "bench_instruments.py: 'no <tag>' as the filter applies it, and '<tag>' as a why says it, "
-            "on bench_drums.py's test split",
+            "note": "bench_instruments.py: 'no <tag>' as the filter applies it and '<tag>' said of a track, "
+            "from each track's tag peak, on bench_drums.py's test split",
             "split": "test",
             "files": len(splits["test"]),
             "tags": {t: f for t, f in out["test"].items() if f.get("measured") is not False},

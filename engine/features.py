@@ -6,6 +6,7 @@ these functions, so the heads are trained on exactly what the app feeds them.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass
@@ -18,12 +19,14 @@ from engine.bundle import Bundle
 from engine.bundle.manifest import AudioConfig
 from engine.media import dsp
 from engine.media.audio import iter_audio
+from engine.media.beat_activation import BeatTracker
 from engine.media.video import sample_clip
 
 # Bump when the code here or in engine.media changes what features come out, so caches recompute.
-FEATURES_VERSION = 7  # 4: the mode reads the bass; segments carry their brightness. 5: one tempo per track.
+FEATURES_VERSION = 8  # 4: the mode reads the bass; segments carry their brightness. 5: one tempo per track.
 # 6: frames cropped before scaling, cue and thumbnail downscales through 2x2 averages (within a stated tolerance)
 # 7: keys spelt as musicians write them ("Bb major", dsp.key_name), which the training texts name
+# 8: tempo from the beat tracker's activation (engine.media.beat_activation)
 MUSIC_FEATURES = ("mtt_features", "msd_features")  # concatenated per patch: the music head's input
 MUSIC_TAGS = ("mtt_tags", "msd_tags")
 
@@ -109,6 +112,13 @@ class FeatureExtractor:
     def text_backbone(self) -> TextBackbone:
         return TextBackbone(self.bundle, threads=self.threads)
 
+    @cached_property
+    def beat_tracker(self) -> BeatTracker:
+        return BeatTracker(self.bundle, threads=self.threads)
+
+    def _with_beats(self, analysis: dsp.TrackAnalysis, beats) -> dsp.TrackAnalysis:
+        return dataclasses.replace(analysis, beats=beats.finish(), beat_fps=self.beat_tracker.fps)
+
     def clip(self, path: str | os.PathLike[str], start: float = 0.0, end: float | None = None) -> ClipFeatures:
         sampled = sample_clip(path, self.pre.video, start, end)
         features = self.frame_backbone(sampled.frames).features
@@ -128,8 +138,11 @@ class FeatureExtractor:
         """The descriptors' frame-level analysis of a whole file, decoded in the scan's pieces, without the
         backbone (a track's beats, the tempo benches)."""
         audio = self.pre.audio
-        pieces = iter_audio(path, audio, chunk_samples=self.chunk_samples)
-        return dsp.concat([dsp.analyse(wave, audio.sample_rate) for wave in pieces])
+        beats, analyses = self.beat_tracker.track(), []
+        for wave in iter_audio(path, audio, chunk_samples=self.chunk_samples):
+            analyses.append(dsp.analyse(wave, audio.sample_rate))
+            beats.push(wave)
+        return self._with_beats(dsp.concat(analyses), beats)
 
     def music(self, wave: np.ndarray) -> MusicFeatures:
         return self.music_chunks([wave])
@@ -145,6 +158,7 @@ class FeatureExtractor:
         times = {} if times is None else times
         backbone = self.music_backbone
         features, tags, analyses = [], [], []
+        beats = self.beat_tracker.track()
         left = patches
         stride = self.pre.audio.patch_stride
         pieces = iter(chunks)
@@ -163,11 +177,15 @@ class FeatureExtractor:
                 left = None if left is None else left - len(cut)
             t2 = time.perf_counter()
             analyses.append(dsp.analyse(wave, self.pre.audio.sample_rate))
+            beats.push(wave)
             t3 = time.perf_counter()
             for stage, seconds in (("decode", t1 - t0), ("backbone", t2 - t1), ("descriptors", t3 - t2)):
                 times[stage] = times.get(stage, 0.0) + seconds
         times["decode"] = times.get("decode", 0.0) + time.perf_counter() - t0
-        return MusicFeatures(np.concatenate(features), np.concatenate(tags), dsp.concat(analyses), self.pre.audio)
+        t0 = time.perf_counter()
+        analysis = self._with_beats(dsp.concat(analyses), beats)
+        times["descriptors"] = times.get("descriptors", 0.0) + time.perf_counter() - t0
+        return MusicFeatures(np.concatenate(features), np.concatenate(tags), analysis, self.pre.audio)
 
     def music_file(self, path: str | os.PathLike[str], start: float = 0.0, end: float | None = None) -> MusicFeatures:
         return self.music_chunks(iter_audio(path, self.pre.audio, start, end, self.chunk_samples))

@@ -37,18 +37,17 @@ from engine.bundle.manifest import (
 from engine.bundle.store import Bundle, install_bundle, load_bundle, open_current_bundle, sha256_file
 from engine.errors import BundleError
 from engine.media.dsp import ANALYSIS_VERSION
-from export_onnx import frame_backbone, music_backbone, text_backbone
+from export_onnx import beat_tracker, frame_backbone, music_backbone, text_backbone
 from export_onnx.defaults import PREPROCESSING
-from export_onnx.onnx_io import check_parity, export, tensor_specs
+from export_onnx.onnx_io import check_parity, export, name_output_axes, tensor_specs
 
 HEAD_ROLES = ("video_head", "text_head", "fusion_head", "music_head")
 
 log = logging.getLogger(__name__)
 
-PARITY_TOLERANCE = 1e-4
 # Bump when an exporter's code changes what a graph computes, so `models build` rebuilds it and heads trained
 # on its old features are refused; a change in how it computes the same outputs goes in `Component.how`.
-EXPORTER_VERSIONS = {"frame_backbone": 1, "text_backbone": 1, "music_backbone": 1, "heads": 1}
+EXPORTER_VERSIONS = {"frame_backbone": 1, "text_backbone": 1, "music_backbone": 1, "beat_tracker": 1, "heads": 1}
 # The default bundle's trained heads, committed to the repository (see the README).
 DEFAULT_HEADS = Path(__file__).parent / "default_heads" / "viml-default.pt"
 
@@ -67,6 +66,9 @@ class Component:
     # How the graph computes its outputs, where that leaves them within the parity tolerance: a change
     # here rebuilds the graph but keeps the heads trained on its features.
     how: dict = field(default_factory=dict)
+    tolerance: float = 1e-4  # the largest |ONNX - PyTorch| accepted in any output
+    # Output axes the exporter leaves at the example's size although they follow an input's: {name: {axis: dim}}.
+    output_dims: dict[str, dict[int, str]] = field(default_factory=dict)
 
     @property
     def file(self) -> str:
@@ -202,6 +204,51 @@ def music_component(pre: Preprocessing, cache: Path) -> Component:
     )
 
 
+def beat_component(pre: Preprocessing, cache: Path) -> Component:
+    sample_rate, beats = pre.audio.sample_rate, pre.beats
+    frames = (round(beat_tracker.FRAME_SECONDS * sample_rate), round(beat_tracker.HOP_SECONDS * sample_rate))
+    if beats is None or (beats.frame_samples, beats.hop_samples) != frames:
+        raise BundleError(f"the beat tracker reads 64 ms frames every 20 ms: {frames} samples at {sample_rate} Hz")
+
+    def make():
+        module = beat_tracker.load_pretrained(beat_tracker.fetch_wheel(cache), beats.frame_samples)
+        bins = beats.frame_samples >> 1
+        rng = np.random.default_rng(0)
+        previous, state = np.full((1, 136), np.finfo(np.float32).max, np.float32), np.zeros((3, 2, 2, 1, 150))
+        cases = [
+            {
+                "magnitude": np.abs(rng.standard_normal((1, n, bins)) * scale).astype(np.float32),
+                "previous": previous if first else rng.random((1, 136)).astype(np.float32),
+                "state": (state if first else 0.3 * rng.standard_normal(state.shape)).astype(np.float32),
+            }
+            for n, scale, first in ((1, 1.0, True), (250, 10.0, True), (40, 0.1, False))
+        ]
+        example = tuple(torch.from_numpy(cases[1][k]) for k in ("magnitude", "previous", "state"))
+        dims = [{1: _dim("frames", 1, 10 * 60 * 60 * 50)}, {}, {}]
+        return module, example, ["magnitude", "previous", "state"], ["activation", "last", "state_out"], dims, cases
+
+    return Component(
+        role="beat_tracker",
+        recipe={"wheel": beat_tracker.WHEEL_SHA256, "beats": msgspec.to_builtins(beats), "sample_rate": sample_rate},
+        source="BeatNet's three beat/downbeat CRNNs (PyPI BeatNet 1.1.3), their mean beat activation, with "
+        "madmom's logarithmic filter bank in front",
+        licences=[
+            Licence(
+                component="BeatNet weights (models/model_1..3_weights.pt)",
+                licence="CC-BY-4.0",
+                source="PyPI BeatNet 1.1.3, Mojtaba Heydari, Frank Cwitkowitz and Zhiyao Duan, University of "
+                "Rochester (BeatNet: CRNN and particle filtering for online joint beat downbeat and meter "
+                "tracking, ISMIR 2021)",
+            )
+        ],
+        labels={},
+        make=make,
+        # Its LSTMs' cell states reach the hundreds, where float32's rounding is about 1e-4.
+        tolerance=1e-3,
+        output_dims={"activation": {0: "frames"}},
+    )
+
+
 @dataclass
 class Heads:
     """The four trained head graphs of a bundle, where they come from, and what training measured."""
@@ -313,7 +360,9 @@ def _build_graph(component: Component, staging: Path) -> GraphSpec:
     module, example, inputs, outputs, dims, cases = component.make()
     path = staging / component.file
     export(module, example, path, input_names=inputs, output_names=outputs, dynamic_shapes=dims)
-    diff = check_parity(module, path, cases, tolerance=PARITY_TOLERANCE)
+    if component.output_dims:
+        name_output_axes(path, component.output_dims)
+    diff = check_parity(module, path, cases, tolerance=component.tolerance)
     ins, outs = tensor_specs(path)
     log.info(
         "%s: exported and checked in %.1f s (max |onnx - torch| = %.1e, %.1f MB)",
@@ -378,6 +427,7 @@ def build(
     _quiet_libraries()
     pre = PREPROCESSING
     backbones = [frame_component(pre), text_component(pre), music_component(pre, cache / "wheels")]
+    tracker = beat_component(pre, cache / "wheels")
     previous = None
     try:
         previous = open_current_bundle(models_dir, any_analysis=True)  # its graphs may still be reused
@@ -394,7 +444,7 @@ def build(
             chosen = heads_from_checkpoint(DEFAULT_HEADS, backbones, origin="default")
         except BundleError as exc:  # stale defaults must not stop a build: the backbones still work
             log.warning("not using the default heads: %s (rebuild them with `make default-model`)", exc)
-    components = backbones + (chosen.components if chosen else [])
+    components = backbones + [tracker] + (chosen.components if chosen else [])
     metrics = chosen.metrics if chosen else {}
     if force:
         previous = None

@@ -4,7 +4,7 @@ This is where they are chosen; everywhere else (engine, training, tests) reads t
 manifest, never from here, so a bundle always carries the constants its graphs were built for.
 """
 
-from engine.bundle.manifest import AudioConfig, Preprocessing, TextConfig, VideoConfig
+from engine.bundle.manifest import AudioConfig, BeatConfig, Preprocessing, TextConfig, VideoConfig
 from engine.media.dsp import ANALYSIS_VERSION, DESCRIPTORS
 from engine.media.video import CUES
 
@@ -38,4 +38,6 @@ PREPROCESSING = Preprocessing(
         cues=CUES,
     ),
     text=TextConfig(max_tokens=128, tokenizer="tokenizer.json"),
+    # BeatNet's 64 ms frames every 20 ms (export_onnx/beat_tracker.py), at the audio's 16 kHz: 50 a second.
+    beats=BeatConfig(frame_samples=1024, hop_samples=320),
 )

@@ -59,6 +59,17 @@ def export(
     program.save(str(path), external_data=False)
 
 
+def name_output_axes(path: Path, axes: Mapping[str, Mapping[int, str]]) -> None:
+    """Name output axes that follow an input's dynamic axis, where the exporter kept the example's size.
+    The intermediate shapes it recorded go too (they are hints, and hold that size as well)."""
+    model = onnx.load(str(path))
+    del model.graph.value_info[:]
+    for output in model.graph.output:
+        for axis, name in axes.get(output.name, {}).items():
+            output.type.tensor_type.shape.dim[axis].dim_param = name
+    onnx.save(model, str(path))
+
+
 def tensor_specs(path: Path) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
     """Input and output names, dtypes and shapes (dynamic axes by name) as recorded in the graph."""
     graph = onnx.load(str(path), load_external_data=False).graph

@@ -63,10 +63,20 @@ class TextConfig(_Struct):
     tokenizer: str
 
 
+class BeatConfig(_Struct):
+    # The beat tracker graph's frames (export_onnx/beat_tracker.py): the magnitude spectrum of Hann windows
+    # this many samples long, one every `hop_samples`, at the audio's sample rate, centred on the hops.
+    frame_samples: int
+    hop_samples: int
+
+
 class Preprocessing(_Struct):
     audio: AudioConfig
     video: VideoConfig
     text: TextConfig
+    # None in bundles made before the beat tracker (their analysis version is then older, so the engine
+    # asks for a rebuild before it would need this).
+    beats: BeatConfig | None = None
 
 
 class TensorSpec(_Struct):

@@ -18,7 +18,8 @@ DESCRIPTORS = ("tempo", "onset_rate", "loudness", "mode", "pulse_clarity")
 # rebuild (a new bundle re-analyses the library). 2: the mode reads the bass (`key_and_mode`), and the
 # scan measures each segment's brightness. 3: tempo from the mean local autocorrelation under a narrower
 # prior, and each segment's tempo at its track's metrical level (`tempo`); drum hits (`TrackAnalysis.hits`).
-ANALYSIS_VERSION = 3
+# 4: the tempogram reads the beat tracker's activation (engine.media.beat_activation), not the spectral flux.
+ANALYSIS_VERSION = 4
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 # Each key as musicians usually write it: "Bb major" (2 flats), not "A# major" (10 sharps); of two spellings
 # with as many accidentals (Eb or D# minor, F# or Gb major), the commoner.
@@ -134,6 +135,10 @@ class TrackAnalysis:
     chroma: np.ndarray  # (frames, 12) pitch-class energy, normalised per frame
     bass: np.ndarray  # (frames, 12) the same below 250 Hz, where the tonic and the chord roots sound
     hits: np.ndarray  # per envelope frame, the share of the 4-8 kHz bins whose level jumps (`_HIT_RISE`)
+    # The beat tracker's activation (engine.media.beat_activation), `beat_fps` a second: what the tempo is read
+    # from. None where only the model-free analysis ran (the envelope stands in).
+    beats: np.ndarray | None = None
+    beat_fps: float = 0.0
 
     @property
     def duration(self) -> float:
@@ -254,6 +259,15 @@ def tempo(envelope: np.ndarray, fps: float, around: float | None = None) -> tupl
     return 60.0 * fps / (best + shift), clarity
 
 
+def periodicity(envelope: np.ndarray, fps: float, bpm: float) -> float:
+    """The pulse clarity of an onset envelope at a tempo found elsewhere: its autocorrelation at that period."""
+    x = np.asarray(envelope, dtype=np.float64)
+    lag = round(60.0 * fps / bpm) if bpm > 0 else 0
+    if not 0 < lag < len(x) or not np.any(x - x.mean()):
+        return 0.0
+    return float(np.clip(_autocorrelation(x)[lag], 0.0, 1.0))
+
+
 def onset_rate(envelope: np.ndarray, fps: float) -> float:
     """Onsets per second: local maxima (within 50 ms) clearly above the envelope's typical level."""
     if len(envelope) < 3:
@@ -324,7 +338,14 @@ def descriptors(
     a, b = int(start * analysis.fps), max(int(start * analysis.fps) + 1, int(end * analysis.fps))
     envelope = analysis.envelope[a:b]
     rate = onset_rate(envelope, analysis.fps)
-    bpm, clarity = tempo(envelope, analysis.fps, track_tempo or None) if rate > 0 else (0.0, 0.0)
+    bpm, clarity = 0.0, 0.0
+    if rate > 0 and analysis.beats is not None:
+        first = int(start * analysis.beat_fps)
+        pulse = analysis.beats[first : max(first + 1, int(end * analysis.beat_fps))]
+        bpm = tempo(pulse, analysis.beat_fps, track_tempo or None)[0]
+        clarity = periodicity(envelope, analysis.fps, bpm)
+    elif rate > 0:
+        bpm, clarity = tempo(envelope, analysis.fps, track_tempo or None)
     ca = int(start * analysis.chroma_fps)
     cb = max(ca + 1, int(end * analysis.chroma_fps))
     key, mode = key_and_mode(analysis.chroma[ca:cb], analysis.bass[ca:cb])

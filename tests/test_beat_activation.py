@@ -1,0 +1,61 @@
+"""The beat tracker graph (BeatNet's CRNNs) that the scan reads the tempo from."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from engine.features import FeatureExtractor
+from engine.media import dsp
+from signals import SAMPLE_RATE, drum_pattern
+
+
+@pytest.fixture(scope="module")
+def extractor(bundle):
+    return FeatureExtractor(bundle)
+
+
+@pytest.fixture(scope="module")
+def tracker(extractor):
+    return extractor.beat_tracker
+
+
+def test_the_activation_of_a_tracks_pieces_is_the_activation_of_the_whole(tracker):
+    wave = drum_pattern(seconds=7.3, bpm=128) + 0.01 * np.random.default_rng(3).standard_normal(116800)
+    whole = tracker.track()
+    whole.push(wave.astype(np.float32))
+    expected = whole.finish()
+    pieces = tracker.track()
+    for piece in np.split(wave.astype(np.float32), [5000, 5001, 48000, 100000]):  # frames span the cuts
+        pieces.push(piece)
+    activation = pieces.finish()
+    assert len(expected) == -(-len(wave) // tracker.hop) == len(activation)
+    np.testing.assert_allclose(activation, expected, atol=1e-5)
+
+
+def test_the_activation_peaks_on_the_beats(tracker):
+    bpm = 120
+    track = tracker.track()
+    track.push(drum_pattern(seconds=12.0, bpm=bpm))
+    activation = track.finish()
+    on_beat = np.round(np.arange(0.5, 11.5, 60 / bpm) * tracker.fps).astype(int)
+    near = np.max([activation[on_beat + k] for k in range(-2, 3)], axis=0)  # within 40 ms of each beat
+    between = activation[on_beat + round(tracker.fps * 60 / bpm / 4)]  # on the sixteenth after it
+    assert np.median(near) > 0.5 > np.median(between) * 2
+
+
+def test_the_scans_tempo_is_read_from_the_activation_and_its_clarity_from_the_onsets(extractor, tmp_path):
+    from media import write_audio
+
+    path = write_audio(tmp_path / "drums.wav", drum_pattern(seconds=20.0, bpm=140), SAMPLE_RATE)
+    analysis = extractor.analysis(path)
+    assert analysis.beats is not None and analysis.beat_fps == pytest.approx(50.0)
+    measured = dsp.descriptors(analysis)
+    assert measured.tempo_bpm == pytest.approx(140, rel=0.04)
+    assert measured.pulse_clarity == pytest.approx(dsp.periodicity(analysis.envelope, analysis.fps, measured.tempo_bpm))
+    # An activation pulsing at another tempo moves the tempo, not the onsets' clarity of it.
+    frames = np.arange(len(analysis.beats))
+    other = dataclasses.replace(analysis, beats=(frames % 30 == 0).astype(np.float32))  # 100 BPM at 50 a second
+    assert dsp.descriptors(other).tempo_bpm == pytest.approx(100, rel=0.02)

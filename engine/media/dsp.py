@@ -2,7 +2,9 @@
 
 musicnn separates timbre and genre well but carries tempo and mode only weakly, and moods in real
 libraries follow both closely; these descriptors feed the music head, text synthesis, prompt filters
-("around 90 BPM") and explanations. Plain numpy on the 16 kHz mono signal the backbone already gets.
+("around 90 BPM") and explanations. Plain numpy on the 16 kHz mono signal the backbone already gets; the
+tempo reads the beat tracker's activation where the scan computed one (engine.media.beat_activation), and
+the onset envelope otherwise.
 """
 
 from __future__ import annotations

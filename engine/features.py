@@ -135,8 +135,8 @@ class FeatureExtractor:
         return 16 * audio.patch_hop_samples if audio.patch_hop_samples >= audio.patch_samples else None
 
     def analysis(self, path: str | os.PathLike[str]) -> dsp.TrackAnalysis:
-        """The descriptors' frame-level analysis of a whole file, decoded in the scan's pieces, without the
-        backbone (a track's beats, the tempo benches)."""
+        """The descriptors' frame-level analysis of a whole file, decoded in the scan's pieces, with the beat
+        tracker's activation but without the music backbone (a track's beats, the tempo benches)."""
         audio = self.pre.audio
         beats, analyses = self.beat_tracker.track(), []
         for wave in iter_audio(path, audio, chunk_samples=self.chunk_samples):
@@ -148,17 +148,19 @@ class FeatureExtractor:
         return self.music_chunks([wave])
 
     def music_chunks(
-        self, chunks, times: dict[str, float] | None = None, *, patches: int | None = None
+        self, chunks, times: dict[str, float] | None = None, *, patches: int | None = None, beats: bool = True
     ) -> MusicFeatures:
         """Features of consecutive pieces of one signal (see `iter_audio`), without holding all of it; with
-        `patches`, the backbone hears the first that many patches only (the descriptors hear everything).
+        `patches`, the backbone hears the first that many patches only (the descriptors hear everything);
+        without `beats`, the tempo is the onset envelope's, not the beat tracker's (a quick pass's window,
+        whose tempo is provisional: the tracker would cost a third of its time).
 
         `times`, if given, accumulates seconds spent in "decode" (pulling pieces), "backbone" and "descriptors".
         """
         times = {} if times is None else times
         backbone = self.music_backbone
         features, tags, analyses = [], [], []
-        beats = self.beat_tracker.track()
+        tracked = self.beat_tracker.track() if beats else None
         left = patches
         stride = self.pre.audio.patch_stride
         pieces = iter(chunks)
@@ -177,13 +179,14 @@ class FeatureExtractor:
                 left = None if left is None else left - len(cut)
             t2 = time.perf_counter()
             analyses.append(dsp.analyse(wave, self.pre.audio.sample_rate))
-            beats.push(wave)
+            if tracked:
+                tracked.push(wave)
             t3 = time.perf_counter()
             for stage, seconds in (("decode", t1 - t0), ("backbone", t2 - t1), ("descriptors", t3 - t2)):
                 times[stage] = times.get(stage, 0.0) + seconds
         times["decode"] = times.get("decode", 0.0) + time.perf_counter() - t0
         t0 = time.perf_counter()
-        analysis = self._with_beats(dsp.concat(analyses), beats)
+        analysis = self._with_beats(dsp.concat(analyses), tracked) if tracked else dsp.concat(analyses)
         times["descriptors"] = times.get("descriptors", 0.0) + time.perf_counter() - t0
         return MusicFeatures(np.concatenate(features), np.concatenate(tags), analysis, self.pre.audio)
 

@@ -8,7 +8,7 @@ scan's audio is 16 kHz, so the graph takes the magnitude spectrum of the same 64
 the bundle's sample rate: its bins are 15.6 Hz apart as BeatNet's are, scaled by the frames' length ratio
 (a tone's and a noise's magnitude both grow with the sample rate at a fixed frame duration) and padded with
 empty bins above the scan's Nyquist frequency. On the tempo benches' sets this reads as the 22,050 Hz input
-does (LMMS's songs 19 of 25 right against 18; Freedoom's 41 of 64 against 42, upsampled).
+does (tempo within 4 %: LMMS's songs 19 of 25, from 22,050 Hz audio 18; Freedoom's pieces 41 of 64 and 42).
 
 The graph carries state across the scan's pieces of a track: the LSTMs' states and the last frame's
 log-filtered spectrum (for the first frame's difference), so pieces give what the whole track would.

@@ -212,13 +212,14 @@ def beat_component(pre: Preprocessing, cache: Path) -> Component:
 
     def make():
         module = beat_tracker.load_pretrained(beat_tracker.fetch_wheel(cache), beats.frame_samples)
-        bins = beats.frame_samples >> 1
+        bins, bands = module.bank.shape
         rng = np.random.default_rng(0)
-        previous, state = np.full((1, 136), np.finfo(np.float32).max, np.float32), np.zeros((3, 2, 2, 1, 150))
+        previous = np.full((1, bands), np.finfo(np.float32).max, np.float32)  # a track's first piece
+        state = np.zeros((len(module.nets), 2, beat_tracker.LAYERS, 1, beat_tracker.HIDDEN))
         cases = [
             {
                 "magnitude": np.abs(rng.standard_normal((1, n, bins)) * scale).astype(np.float32),
-                "previous": previous if first else rng.random((1, 136)).astype(np.float32),
+                "previous": previous if first else rng.random((1, bands)).astype(np.float32),
                 "state": (state if first else 0.3 * rng.standard_normal(state.shape)).astype(np.float32),
             }
             for n, scale, first in ((1, 1.0, True), (250, 10.0, True), (40, 0.1, False))

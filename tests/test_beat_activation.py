@@ -67,3 +67,12 @@ def test_the_tracks_tempo_is_read_from_the_activation_and_the_heads_input_from_t
     # A part of the track is read at the tempo shown, where its onsets pulse near it.
     part = dsp.descriptors(other, 4.0, 16.0, moved)
     assert part.tempo_bpm == pytest.approx(dsp.tempo(analysis.envelope[250:1000], analysis.fps, 100)[0])
+
+
+def test_a_quick_windows_tempo_is_the_onsets_without_the_tracker(extractor):
+    wave = drum_pattern(seconds=6.0, bpm=128)
+    quick = extractor.music_chunks([wave], patches=2, beats=False)
+    full = extractor.music_chunks([wave], patches=2)
+    assert quick.analysis.beats is None and full.analysis.beats is not None
+    assert quick.overall.tempo_bpm == dsp.tempo(quick.analysis.envelope, quick.analysis.fps)[0]
+    np.testing.assert_array_equal(quick.patches, full.patches)

@@ -160,7 +160,9 @@ class TrackAnalyzer:
         offset, end = window or (0.0, None)
         pieces = iter_audio(name, audio, offset, end, chunk_samples=self.extractor.chunk_samples, meter=meter)
         try:
-            music = self.extractor.music_chunks(pieces, times, patches=QUICK_PATCHES if window else None)
+            music = self.extractor.music_chunks(
+                pieces, times, patches=QUICK_PATCHES if window else None, beats=not window
+            )
         except DecodeError as exc:
             raise SkipFile(str(exc).removeprefix(f"{name}: ")) from exc
         if window and music.duration < 0.9 * (end - offset):

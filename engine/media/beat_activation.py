@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.bundle import Bundle, create_session
+from engine.media.dsp import magnitude_spectrum
 
 ROLE = "beat_tracker"
 
@@ -28,7 +29,6 @@ class BeatTracker:
         self.session, _ = create_session(bundle.graph_path(ROLE), threads=threads)
         shapes = {i.name: i.shape for i in self.session.get_inputs()}
         self._previous_shape, self._state_shape = tuple(shapes["previous"]), tuple(shapes["state"])
-        self._window = np.hanning(self.frame).astype(np.float32)
 
     def track(self) -> TrackBeats:
         return TrackBeats(self)
@@ -67,7 +67,7 @@ class TrackBeats:
             return
         hop, frame = self.tracker.hop, self.tracker.frame
         frames = np.lib.stride_tricks.sliding_window_view(self._pending, frame)[::hop][:count]
-        magnitude = np.abs(np.fft.rfft(frames * self.tracker._window, axis=1))[:, : frame >> 1]
+        magnitude = magnitude_spectrum(frames)[:, : frame >> 1]
         feeds = {"magnitude": magnitude[None].astype(np.float32), "previous": self._previous, "state": self._state}
         activation, self._previous, self._state = self.tracker.session.run(None, feeds)
         self._activation.append(activation)

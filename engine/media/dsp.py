@@ -117,7 +117,8 @@ def _frames(wave: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(wave, n_fft)[::hop][:count]
 
 
-def _magnitude(frames: np.ndarray) -> np.ndarray:
+def magnitude_spectrum(frames: np.ndarray) -> np.ndarray:
+    """|rfft| of each Hann-windowed frame (rows), in float32."""
     # scipy's FFT transforms float32 in single precision, five times as fast as numpy's here (magnitudes
     # within 1e-3 of it); imported on first use, as commands that never analyse audio need not wait for it.
     from scipy.fft import rfft
@@ -170,7 +171,7 @@ def concat(parts: list[TrackAnalysis]) -> TrackAnalysis:
 def analyse(wave: np.ndarray, sr: int) -> TrackAnalysis:
     wave = np.asarray(wave, dtype=np.float32)
     frames = _frames(wave, _ENVELOPE_FFT, _ENVELOPE_HOP)
-    magnitude = _magnitude(frames)
+    magnitude = magnitude_spectrum(frames)
     log_mag = np.log1p(100.0 * magnitude)
     spectrum = np.square(magnitude)
     high = np.fft.rfftfreq(_ENVELOPE_FFT, 1.0 / sr) >= BRIGHT_HZ
@@ -184,7 +185,7 @@ def analyse(wave: np.ndarray, sr: int) -> TrackAnalysis:
     flux[inside - 1 :] = 0.0
     power = np.einsum("ij,ij->i", frames, frames).astype(np.float64) / frames.shape[1]
 
-    chroma_power = _magnitude(_frames(wave, _CHROMA_FFT, _CHROMA_FFT // 2)) ** 2
+    chroma_power = magnitude_spectrum(_frames(wave, _CHROMA_FFT, _CHROMA_FFT // 2)) ** 2
     freqs = np.fft.rfftfreq(_CHROMA_FFT, 1.0 / sr)
     return TrackAnalysis(
         sample_rate=sr,

@@ -35,9 +35,8 @@ class Tempo:
     Never a filter (hard is False): of the held-out pieces whose tempo the scan reads within ±10 % of an
     asked tempo, 66 % are truly there (tests/bench/bench_tempo.py's test and OpenMSX sets: the estimate is
     often the double of a slow piece or the half of a fast one), far from the precision of 0.95 a filter
-    needs. An explicit tempo
-    re-ranks strongly, its range first and the half and double of it next (scoring.py), and its chip says it
-    is a preference; a tempo word re-ranks gently."""
+    needs. An explicit tempo re-ranks strongly, its range first and the half and double of it next
+    (scoring.py), and its chip says it is a preference; a tempo word re-ranks gently."""
 
     label: str
     span: tuple[int, int]

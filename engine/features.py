@@ -117,7 +117,10 @@ class FeatureExtractor:
         return BeatTracker(self.bundle, threads=self.threads)
 
     def _with_beats(self, analysis: dsp.TrackAnalysis, beats) -> dsp.TrackAnalysis:
-        return dataclasses.replace(analysis, beats=beats.finish(), beat_fps=self.beat_tracker.fps)
+        activation = beats.finish()
+        return dataclasses.replace(
+            analysis, beats=activation.beat, downbeats=activation.downbeat, beat_fps=self.beat_tracker.fps
+        )
 
     def clip(self, path: str | os.PathLike[str], start: float = 0.0, end: float | None = None) -> ClipFeatures:
         sampled = sample_clip(path, self.pre.video, start, end)

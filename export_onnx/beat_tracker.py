@@ -14,11 +14,12 @@ The graph carries state across the scan's pieces of a track: the LSTMs' states a
 log-filtered spectrum (for the first frame's difference), so pieces give what the whole track would.
 
     magnitude (1, frames, bins) float32, previous (1, 136), state (3, 2, 2, 1, 150)
-      -> activation (frames,), last (1, 136), state (3, 2, 2, 1, 150)
+      -> activation (frames,), downbeat (frames,), last (1, 136), state (3, 2, 2, 1, 150)
 
 `state` is [net, hidden or cell, layer, batch, unit], zeros for a track's first piece; `previous` is then
 above any spectrum, as the first frame has no rise (madmom's first difference is 0). The activation is the
-three nets' mean of P(beat) + P(downbeat).
+three nets' mean of P(beat) + P(downbeat) (a downbeat is a beat too), `downbeat` their mean P(downbeat):
+where the bars start (engine.media.beats).
 """
 
 from __future__ import annotations
@@ -87,11 +88,11 @@ class _Net(nn.Module):
         self.linear = nn.Linear(HIDDEN, 3)
 
     def forward(self, features: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(frames, 3): P(beat), P(downbeat), P(neither); and the LSTM's state after the last frame."""
         # Each frame's features are a one-channel sequence for the convolution, as BDA.forward has them.
         y = F.max_pool1d(F.relu(self.conv1(features.reshape(-1, 1, DIM_IN))), 2)
         y, (hidden, cell) = self.lstm(self.linear0(y.flatten(1)).unsqueeze(0), (state[0], state[1]))
-        classes = torch.softmax(self.linear(y[0]), dim=-1)
-        return classes[:, 0] + classes[:, 1], torch.stack([hidden, cell])  # a downbeat is a beat too
+        return torch.softmax(self.linear(y[0]), dim=-1), torch.stack([hidden, cell])
 
 
 class BeatTracker(nn.Module):
@@ -106,8 +107,8 @@ class BeatTracker(nn.Module):
         before = torch.cat([previous, spectrum[:-1]])
         features = torch.cat([spectrum, torch.clamp(spectrum - before, min=0)], dim=1)
         outputs = [net(features, state[k]) for k, net in enumerate(self.nets)]
-        activation = torch.stack([a for a, _ in outputs]).mean(0)
-        return activation, spectrum[-1:], torch.stack([s for _, s in outputs])
+        classes = torch.stack([c for c, _ in outputs]).mean(0)
+        return classes[:, 0] + classes[:, 1], classes[:, 1], spectrum[-1:], torch.stack([s for _, s in outputs])
 
 
 def fetch_wheel(cache: Path) -> Path:

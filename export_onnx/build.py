@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 # Bump when an exporter's code changes what a graph computes, so `models build` rebuilds it and heads trained
 # on its old features are refused; a change in how it computes the same outputs goes in `Component.how`.
-EXPORTER_VERSIONS = {"frame_backbone": 1, "text_backbone": 1, "music_backbone": 1, "beat_tracker": 1, "heads": 1}
+EXPORTER_VERSIONS = {"frame_backbone": 1, "text_backbone": 1, "music_backbone": 1, "beat_tracker": 2, "heads": 1}
 # The default bundle's trained heads, committed to the repository (see the README).
 DEFAULT_HEADS = Path(__file__).parent / "default_heads" / "viml-default.pt"
 
@@ -226,13 +226,14 @@ def beat_component(pre: Preprocessing, cache: Path) -> Component:
         ]
         example = tuple(torch.from_numpy(cases[1][k]) for k in ("magnitude", "previous", "state"))
         dims = [{1: _dim("frames", 1, 10 * 60 * 60 * 50)}, {}, {}]
-        return module, example, ["magnitude", "previous", "state"], ["activation", "last", "state_out"], dims, cases
+        outputs = ["activation", "downbeat", "last", "state_out"]
+        return module, example, ["magnitude", "previous", "state"], outputs, dims, cases
 
     return Component(
         role="beat_tracker",
         recipe={"wheel": beat_tracker.WHEEL_SHA256, "beats": msgspec.to_builtins(beats), "sample_rate": sample_rate},
-        source="BeatNet's three beat/downbeat CRNNs (PyPI BeatNet 1.1.3), their mean beat activation, with "
-        "madmom's logarithmic filter bank in front",
+        source="BeatNet's three beat/downbeat CRNNs (PyPI BeatNet 1.1.3), their mean beat and downbeat "
+        "activations, with madmom's logarithmic filter bank in front",
         licences=[
             Licence(
                 component="BeatNet weights (models/model_1..3_weights.pt)",
@@ -246,7 +247,7 @@ def beat_component(pre: Preprocessing, cache: Path) -> Component:
         make=make,
         # Its LSTMs' cell states reach the hundreds, where float32's rounding is about 1e-4.
         tolerance=1e-3,
-        output_dims={"activation": {0: "frames"}},
+        output_dims={"activation": {0: "frames"}, "downbeat": {0: "frames"}},
     )
 
 

@@ -1,4 +1,4 @@
-"""The beat tracker graph (BeatNet's CRNNs) that the scan reads the tempo from."""
+"""The beat tracker graph (BeatNet's CRNNs) that the scan reads the tempo from and places beats and bars on."""
 
 from __future__ import annotations
 
@@ -31,15 +31,17 @@ def test_the_activation_of_a_tracks_pieces_is_the_activation_of_the_whole(tracke
     for piece in np.split(wave.astype(np.float32), [5000, 5001, 48000, 100000]):  # frames span the cuts
         pieces.push(piece)
     activation = pieces.finish()
-    assert len(expected) == -(-len(wave) // tracker.hop) == len(activation)
-    np.testing.assert_allclose(activation, expected, atol=1e-5)
+    assert len(expected.beat) == -(-len(wave) // tracker.hop) == len(activation.beat) == len(activation.downbeat)
+    np.testing.assert_allclose(activation.beat, expected.beat, atol=1e-5)
+    np.testing.assert_allclose(activation.downbeat, expected.downbeat, atol=1e-5)
+    assert (activation.downbeat <= activation.beat + 1e-6).all()  # a downbeat is a beat too
 
 
 def test_the_activation_peaks_on_the_beats(tracker):
     bpm = 120
     track = tracker.track()
     track.push(drum_pattern(seconds=12.0, bpm=bpm))
-    activation = track.finish()
+    activation = track.finish().beat
     on_beat = np.round(np.arange(0.5, 11.5, 60 / bpm) * tracker.fps).astype(int)
     near = np.max([activation[on_beat + k] for k in range(-2, 3)], axis=0)  # within 40 ms of each beat
     between = activation[on_beat + round(tracker.fps * 60 / bpm / 4)]  # on the sixteenth after it
@@ -76,3 +78,29 @@ def test_a_quick_windows_tempo_is_the_onsets_without_the_tracker(extractor):
     assert quick.analysis.beats is None and full.analysis.beats is not None
     assert quick.overall.tempo_bpm == dsp.tempo(quick.analysis.envelope, quick.analysis.fps)[0]
     np.testing.assert_array_equal(quick.patches, full.patches)
+
+
+def test_bars_start_where_the_tracker_hears_downbeats_or_the_harmony_changes(extractor, tmp_path):
+    from engine.media.beats import track_beats
+    from media import write_audio
+
+    path = write_audio(tmp_path / "drums.wav", drum_pattern(seconds=24.0, bpm=120), SAMPLE_RATE)
+    analysis = extractor.analysis(path)
+    times = track_beats(analysis).times
+    assert len(times) > 40 and np.all(np.abs(np.diff(times) - 0.5) < 0.02)  # every beat of the kick, on time
+
+    def bars_with(downbeat_on: int | None, chords_change_on: int | None):
+        """Bars of the same beats where the downbeat activation, and where the harmony, mark another beat."""
+        downbeats = np.full_like(analysis.downbeats, 0.1)
+        chroma = np.tile(np.eye(12, dtype=np.float32)[0], (len(analysis.chroma), 1))
+        for k, t in enumerate(times):
+            if downbeat_on is not None and k % 4 == downbeat_on:
+                downbeats[int(round(t * analysis.beat_fps))] = 0.9
+            if chords_change_on is not None and k % 4 == chords_change_on:  # a new chord for the next bar
+                chroma[int(t * analysis.chroma_fps) :] = np.roll(np.eye(12, dtype=np.float32)[0], 5 * (k // 4 + 1))
+        return track_beats(dataclasses.replace(analysis, downbeats=downbeats, chroma=chroma)).downbeats
+
+    for phase in range(4):
+        assert np.allclose(bars_with(phase, None), times[phase::4])  # rhythm alone
+        assert np.allclose(bars_with(None, phase), times[phase::4])  # harmony alone
+        assert np.allclose(bars_with(phase, phase), times[phase::4])  # both agree

@@ -1,12 +1,12 @@
 """Beats, downbeats and fit-to-length on signals whose beats are known."""
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from engine.media import dsp
-from engine.media.audio import decode_audio
 from engine.media.beats import TAIL_SECONDS, Beats, fit_to_length, music_end, track_beats
 from media import render_midi
 
@@ -40,9 +40,12 @@ def test_beats_of_clicks_are_within_a_few_milliseconds(bpm):
 
 @pytest.fixture(scope="module")
 def rendered(bundle, tmp_path_factory):
-    """General MIDI tracks (FluidSynth) whose bars start every 4 beats from 0 s: (bpm, beats, duration)."""
+    """General MIDI tracks (FluidSynth) whose bars start every 4 beats from 0 s, bass notes changing on the
+    bar: {bpm: (the scan's beats, duration, path, beats placed without the beat tracker)}."""
+    from engine.features import FeatureExtractor
+
     folder = tmp_path_factory.mktemp("beats")
-    audio = bundle.manifest.preprocessing.audio
+    extractor = FeatureExtractor(bundle)
     out = {}
     for bpm, program, drums in [(96, 0, True), (128, 81, True), (100, 25, False)]:
         path = render_midi(
@@ -54,14 +57,16 @@ def rendered(bundle, tmp_path_factory):
             bass=True,
             seconds=40,
         )
-        analysis = dsp.analyse(decode_audio(path, audio), audio.sample_rate)
-        out[bpm] = (track_beats(analysis), analysis.duration, path)
+        analysis = extractor.analysis(path)
+        onsets = dataclasses.replace(analysis, beats=None, downbeats=None)
+        out[bpm] = (track_beats(analysis), analysis.duration, path, track_beats(onsets))
     return out
 
 
+@pytest.mark.parametrize("tracker", [True, False], ids=["beat tracker", "onset envelope"])
 @pytest.mark.parametrize("bpm", [96, 128, 100])
-def test_beats_and_downbeats_of_rendered_music(rendered, bpm):
-    beats, _, _ = rendered[bpm]
+def test_beats_and_downbeats_of_rendered_music(rendered, bpm, tracker):
+    beats = rendered[bpm][0 if tracker else 3]
     truth = np.arange(0, 40, 60.0 / bpm)
     assert beats.bpm == pytest.approx(bpm, rel=0.01)
     inner = truth[2:-2]
@@ -74,7 +79,7 @@ def test_beats_and_downbeats_of_rendered_music(rendered, bpm):
 @pytest.mark.parametrize("length", [7.3, 12.0, 20.5])
 @pytest.mark.parametrize("bpm", [96, 128])
 def test_fit_to_length_starts_on_a_downbeat_near_the_suggested_start(rendered, bpm, length):
-    beats, duration, _ = rendered[bpm]
+    beats, duration, *_ = rendered[bpm]
     fit = fit_to_length(beats, duration, near=5.0, length=length)
     assert fit.end - fit.start == pytest.approx(length) and fit.short_by == 0
     assert fit.on_downbeat and np.abs(beats.downbeats - fit.start).min() < 1e-9  # a stored downbeat ...
@@ -89,7 +94,7 @@ def test_fit_to_length_starts_on_a_downbeat_near_the_suggested_start(rendered, b
 @pytest.mark.parametrize("bpm", [96, 128])
 def test_fit_prefers_a_phrase_start(rendered, bpm):
     """Bars counted from the first downbeat: a start a bar after an 8-bar phrase's goes back to it."""
-    beats, duration, _ = rendered[bpm]
+    beats, duration, *_ = rendered[bpm]
     phrase = beats.downbeats[8]
     fit = fit_to_length(beats, duration, near=beats.downbeats[9], length=10.0)
     assert fit.start == phrase and fit.phrase_start
@@ -97,7 +102,7 @@ def test_fit_prefers_a_phrase_start(rendered, bpm):
 
 @pytest.mark.parametrize("bpm", [96, 128, 100])
 def test_an_outro_start_moves_back_until_the_music_lasts_the_clip(rendered, bpm):
-    beats, duration, _ = rendered[bpm]
+    beats, duration, *_ = rendered[bpm]
     latest = music_end(beats, duration) - 15.0
     assert latest <= duration - TAIL_SECONDS - 15.0
     fit = fit_to_length(beats, duration, near=duration - 10.0, length=15.0)  # the last segment: an outro
@@ -129,7 +134,7 @@ def test_a_drone_has_no_beats():
 def test_beats_are_stored_by_the_scan_and_found_for_older_tracks(bundle, rendered, tmp_path):
     from engine.library import Library
 
-    _, _, path = rendered[96]
+    _, _, path, _ = rendered[96]
     music = tmp_path / "music"
     music.mkdir()
     (music / "a.flac").write_bytes(Path(path).read_bytes())

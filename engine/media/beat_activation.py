@@ -1,5 +1,6 @@
-"""A track's beat activation, from the bundle's beat tracker graph (BeatNet's CRNNs, export_onnx/beat_tracker.py):
-the onset strength the tempo is read from (engine.media.dsp.tempo).
+"""A track's beat and downbeat activations, from the bundle's beat tracker graph (BeatNet's CRNNs,
+export_onnx/beat_tracker.py): the onset strength the tempo is read from (engine.media.dsp.tempo), and the beats
+and bar starts are placed on (engine.media.beats).
 
 The scan hands a track over in consecutive pieces; the activation of the pieces is the activation of the
 whole: frames are centred on every hop from the track's first sample (zeros before it and after its end,
@@ -9,12 +10,22 @@ waits for the second, and the graph carries its LSTM states and last spectrum fr
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from engine.bundle import Bundle, create_session
 from engine.media.dsp import magnitude_spectrum
 
 ROLE = "beat_tracker"
+
+
+class Activation(NamedTuple):
+    """Per hop of a track (`BeatTracker.fps` a second): how likely a beat (downbeats included) and a
+    downbeat are there."""
+
+    beat: np.ndarray
+    downbeat: np.ndarray
 
 
 class BeatTracker:
@@ -46,7 +57,7 @@ class TrackBeats:
         # The first frame has no rise (madmom's first difference is 0): no spectrum exceeds this.
         self._previous = np.full(self.tracker._previous_shape, np.finfo(np.float32).max, np.float32)
         self._state = np.zeros(self.tracker._state_shape, np.float32)
-        self._activation: list[np.ndarray] = []
+        self._activation: list[tuple[np.ndarray, np.ndarray]] = []
 
     def push(self, wave: np.ndarray) -> None:
         self._samples += len(wave)
@@ -54,13 +65,16 @@ class TrackBeats:
         complete = max(0, (len(self._pending) - self.tracker.frame) // self.tracker.hop + 1)
         self._run(complete)
 
-    def finish(self) -> np.ndarray:
-        """The activation, one value per hop (`BeatTracker.fps` a second), `ceil(samples / hop)` of them."""
+    def finish(self) -> Activation:
+        """The activations, one value per hop (`BeatTracker.fps` a second), `ceil(samples / hop)` of them."""
         hop, frame = self.tracker.hop, self.tracker.frame
         left = -(-self._samples // hop) - self._frames
         self._pending = np.pad(self._pending, (0, max(0, (left - 1) * hop + frame - len(self._pending))))
         self._run(left)
-        return np.concatenate(self._activation) if self._activation else np.zeros(0, np.float32)
+        if not self._activation:
+            return Activation(np.zeros(0, np.float32), np.zeros(0, np.float32))
+        beat, downbeat = zip(*self._activation)
+        return Activation(np.concatenate(beat), np.concatenate(downbeat))
 
     def _run(self, count: int) -> None:
         if count <= 0:
@@ -69,7 +83,7 @@ class TrackBeats:
         frames = np.lib.stride_tricks.sliding_window_view(self._pending, frame)[::hop][:count]
         magnitude = magnitude_spectrum(frames)[:, : frame >> 1]
         feeds = {"magnitude": magnitude[None].astype(np.float32), "previous": self._previous, "state": self._state}
-        activation, self._previous, self._state = self.tracker.session.run(None, feeds)
-        self._activation.append(activation)
+        beat, downbeat, self._previous, self._state = self.tracker.session.run(None, feeds)
+        self._activation.append((beat, downbeat))
         self._frames += count
         self._pending = self._pending[count * hop :]

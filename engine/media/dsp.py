@@ -21,7 +21,8 @@ DESCRIPTORS = ("tempo", "onset_rate", "loudness", "mode", "pulse_clarity")
 # scan measures each segment's brightness. 3: tempo from the mean local autocorrelation under a narrower
 # prior, and each segment's tempo at its track's metrical level (`tempo`); drum hits (`TrackAnalysis.hits`).
 # 4: a track's tempo from the beat tracker's activation (engine.media.beat_activation), not the spectral flux.
-ANALYSIS_VERSION = 4
+# 5: beats placed on that activation, and bars started where its downbeat activation is strongest.
+ANALYSIS_VERSION = 5
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 # Each key as musicians usually write it: "Bb major" (2 flats), not "A# major" (10 sharps); of two spellings
 # with as many accidentals (Eb or D# minor, F# or Gb major), the commoner.
@@ -141,9 +142,11 @@ class TrackAnalysis:
     chroma: np.ndarray  # (frames, 12) pitch-class energy, normalised per frame
     bass: np.ndarray  # (frames, 12) the same below 250 Hz, where the tonic and the chord roots sound
     hits: np.ndarray  # per envelope frame, the share of the 4-8 kHz bins whose level jumps (`_HIT_RISE`)
-    # The beat tracker's activation (engine.media.beat_activation), `beat_fps` a second: what the tempo is read
-    # from. None where only the model-free analysis ran (the envelope stands in).
+    # The beat tracker's activations (engine.media.beat_activation), `beat_fps` a second: what the tempo is read
+    # from and the beats are placed on, and where bars start. None where only the model-free analysis ran (the
+    # envelope stands in).
     beats: np.ndarray | None = None
+    downbeats: np.ndarray | None = None
     beat_fps: float = 0.0
 
     @property

@@ -121,8 +121,8 @@ def _bar_phase(analysis: TrackAnalysis, times: np.ndarray, period_s: float) -> i
         # The most within a frame of each beat: a beat falls between two of the tracker's 20 ms frames.
         near = [analysis.downbeats[np.clip(frames + k, 0, len(analysis.downbeats) - 1)] for k in (-1, 0, 1)]
         # Rhythm and harmony count alike: either may be all that marks a bar (a drum fill, a bass that
-        # changes on the bar under an even melody), and on OpenMSX's pieces any weight from 0 to 2 on the
-        # harmony places the same bars to within one piece (tests/bench/bench_beats.py).
+        # changes on the bar under an even melody). On OpenMSX's pieces equal weights placed the most bars
+        # right; any weight from 0 to 2 on the harmony is within two pieces of it (tests/bench/bench_beats.py).
         return int(np.argmax(_by_phase(np.max(near, axis=0)) + _by_phase(change)))
     env = analysis.envelope
     peaks = np.clip(np.round(times * analysis.fps - _ONSET_DELAY_FRAMES).astype(int), 1, len(env) - 2)

@@ -16,6 +16,7 @@ RULER = 15  # pixels of the time ruler above the waveform
 RANGE_DB = 36.0  # the drawing spans this many dB below full scale: a quiet track is drawn small, not flat
 TICK_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600)  # seconds between labelled ticks
 MIN_TICK_PX = 56  # labels need about this much room
+LABEL_GAP_PX = 8  # between the last tick label and the loudness at the ruler's right end
 MIN_BEAT_PX = 4.0  # beats closer than this are not drawn (bars still are)
 
 
@@ -31,6 +32,12 @@ def ruler_ticks(duration: float, width: float) -> np.ndarray:
         return np.zeros(0)
     step = next((s for s in TICK_STEPS if s / duration * width >= MIN_TICK_PX), TICK_STEPS[-1])
     return np.arange(0.0, duration + 1e-9, step)
+
+
+def label_fits(x: float, width: float, clear: float) -> bool:
+    """Whether a tick's label, drawn 3 px right of its tick at `x`, ends before `clear` (where the ruler's
+    loudness label begins, less a gap)."""
+    return x + 3 + width <= clear
 
 
 def snap(start: float, downbeats: np.ndarray, latest: float) -> float:
@@ -137,16 +144,17 @@ class WaveformView(QWidget):
 
     def _paint_ruler(self, painter: QPainter) -> None:
         painter.setPen(QColor(130, 130, 135))
+        metrics, clear = painter.fontMetrics(), float(self.width())
+        if self.loudness is not None:
+            label = f"{self.loudness:.1f} LUFS"
+            right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+            painter.drawText(QRectF(0, 0, self.width() - 4, RULER), right, label)
+            clear = self.width() - 4 - metrics.horizontalAdvance(label) - LABEL_GAP_PX
         for t in ruler_ticks(self.duration, self.width()):
             x = float(self._x(t))
             painter.drawLine(QPointF(x, RULER - 5), QPointF(x, RULER))
-            painter.drawText(QRectF(x + 3, 0, MIN_TICK_PX, RULER), Qt.AlignmentFlag.AlignVCenter, _clock(t))
-        if self.loudness is not None:
-            painter.drawText(
-                QRectF(0, 0, self.width() - 4, RULER),
-                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                f"{self.loudness:.1f} LUFS",
-            )
+            if label_fits(x, metrics.horizontalAdvance(_clock(t)), clear):  # never over the loudness
+                painter.drawText(QRectF(x + 3, 0, MIN_TICK_PX, RULER), Qt.AlignmentFlag.AlignVCenter, _clock(t))
 
     def _paint_grid(self, painter: QPainter, top: float) -> None:
         """Beats as faint lines where they are far enough apart to read, bars (downbeats) brighter."""

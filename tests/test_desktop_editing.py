@@ -47,6 +47,38 @@ def test_a_dropped_start_lands_on_the_nearest_downbeat_that_still_lasts_the_clip
     assert snap(3.0, np.zeros(0), latest=10.0) == 3.0  # no grid: where it was dropped
 
 
+def test_no_time_label_is_drawn_under_the_loudness_label(qtbot):
+    from PyQt6.QtGui import QFontMetrics
+
+    from desktop.waveform import WaveformView
+    from engine.media.playback import PlaybackAudio
+
+    noise = np.random.default_rng(0).normal(0, 6000, (20 * 8000, 2)).clip(-32767, 32767).astype(np.int16)
+    wave = WaveformView()
+    qtbot.addWidget(wave)
+    metrics = QFontMetrics(wave.font())
+    tick, loudness = metrics.horizontalAdvance("0:15"), metrics.horizontalAdvance("-37.9 LUFS")
+    # 20 s wide enough for a tick every 5 s, narrow enough that the 0:15 label would run into the loudness.
+    width = 4 * (tick + loudness) - 40
+    wave.resize(width, 80)
+    wave.set_audio(PlaybackAudio("noise.wav", noise, 8000))
+    at_15, label_left = round(0.75 * width) + 3, width - 4 - loudness
+
+    def inked(image, xs) -> int:
+        background = image.pixelColor(1, RULER // 2)
+        return sum(image.pixelColor(x, y) != background for x in xs for y in range(2, RULER - 6))
+
+    assert at_15 + 4 < label_left - 2 < at_15 + tick
+    under_label = range(at_15, label_left - 2)  # where "0:15" begins, short of where the loudness does
+    assert inked(wave.grab().toImage(), under_label) > 0  # without the loudness: "0:15"
+    wave.loudness = -37.9
+    image = wave.grab().toImage()
+    assert inked(image, under_label) == 0  # with it: left out, not drawn into the loudness
+    at_10 = round(0.5 * width) + 3
+    assert inked(image, range(at_10, at_10 + tick)) > 0 and inked(image, range(label_left, width - 4)) > 0
+    wave.set_audio(None)
+
+
 def test_the_fade_out_is_dimmed_on_the_waveform(qtbot):
     from desktop.waveform import WaveformView
     from engine.media.playback import PlaybackAudio

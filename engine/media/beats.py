@@ -121,8 +121,8 @@ def _bar_phase(analysis: TrackAnalysis, times: np.ndarray, period_s: float) -> i
         # The most within a frame of each beat: a beat falls between two of the tracker's 20 ms frames.
         near = [analysis.downbeats[np.clip(frames + k, 0, len(analysis.downbeats) - 1)] for k in (-1, 0, 1)]
         # Rhythm and harmony count alike: either may be all that marks a bar (a drum fill, a bass that
-        # changes on the bar under an even melody). On OpenMSX's pieces equal weights placed the most bars
-        # right; any weight from 0 to 2 on the harmony is within two pieces of it (tests/bench/bench_beats.py).
+        # changes on the bar under an even melody). On OpenMSX's pieces any weight from 0 to 2 on the harmony
+        # places as many bars right, to within two pieces (tests/bench/bench_beats.py).
         return int(np.argmax(_by_phase(np.max(near, axis=0)) + _by_phase(change)))
     env = analysis.envelope
     peaks = np.clip(np.round(times * analysis.fps - _ONSET_DELAY_FRAMES).astype(int), 1, len(env) - 2)
@@ -206,14 +206,19 @@ def track_beats(analysis: TrackAnalysis, measured: Descriptors | None = None) ->
         period = fps * 60.0 / bpm
         frames = _refine(followed, _track(followed, period), max(1, int(period / 8)))
         times = np.asarray(_frame_time(analysis, frames), dtype=np.float64)
-    times = times[(times >= 0) & (times <= analysis.duration)]
-    # The sequence runs on through silence at either end (a fade, a ring-out), and the tracker expects beats
-    # to go on after the music stops: drop the beats where no onset is heard (within an envelope frame).
-    at = np.round(np.asarray(times) * analysis.fps - _ONSET_DELAY_FRAMES).astype(int)
-    strength = np.max([envelope[np.clip(at + k, 0, len(envelope) - 1)] for k in (-1, 0, 1)], axis=0)
-    heard = np.flatnonzero(strength >= 0.1 * np.median(strength)) if len(strength) else []
-    if len(heard):
-        times = times[heard[0] : heard[-1] + 1]
+    inside = (times >= 0) & (times <= analysis.duration)
+    frames, times = frames[inside], times[inside]
+    # The sequence runs on through silence at either end (a fade, a ring-out): drop the beats where nothing
+    # is heard. Where it starts, what it follows says so (the onset envelope cannot: its first frame has no
+    # frame before it to rise from, so music that starts at 0 s shows no onset there); where it ends, the
+    # onsets (the tracker expects beats to go on after the music stops).
+    followed_strength = followed[np.clip(np.round(frames).astype(int), 0, len(followed) - 1)]
+    at = np.round(times * analysis.fps - _ONSET_DELAY_FRAMES).astype(int)
+    onset_strength = np.max([envelope[np.clip(at + k, 0, len(envelope) - 1)] for k in (-1, 0, 1)], axis=0)
+    if len(times):
+        first = np.flatnonzero(followed_strength >= 0.1 * np.median(followed_strength))
+        last = np.flatnonzero(onset_strength >= 0.1 * np.median(onset_strength))
+        times = times[first[0] : last[-1] + 1] if len(first) and len(last) else times[:0]
     phase = _bar_phase(analysis, times, 60.0 / bpm)
     return Beats(times, times[phase::BEATS_PER_BAR], bpm, fade)
 

@@ -74,6 +74,8 @@ def test_beats_and_downbeats_of_rendered_music(rendered, bpm, tracker):
     assert error.max() < 0.020 and len(beats.times) >= len(truth) - 4
     bars = truth[::4]
     assert np.abs(beats.downbeats[:, None] - bars[None, :]).min(axis=1).max() < 0.030  # every downbeat on a bar
+    if tracker:  # the music starts on its first bar, at 0 s: an in point there is kept
+        assert beats.downbeats[0] < 0.030
 
 
 @pytest.mark.parametrize("length", [7.3, 12.0, 20.5])

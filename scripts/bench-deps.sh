@@ -8,7 +8,7 @@
 # sings over renders for bench_vocals.py --sung; OpenMSX's MIDI soundtrack, pieces in their composers' own
 # tempi for bench_tempo.py --split openmsx, and the Frets on Fire songs, recordings with their charted tempo,
 # for --split fretsonfire, and Freedoom's MIDI soundtrack and LMMS with its demo songs, rendered by it, the
-# fresh sets of --split freedoom and lmms; libopenmpt and the tracker modules of four games, pieces with
+# fresh sets of --split freedoom and lmms, and Simutrans's MIDI soundtrack for --split simutrans; libopenmpt and the tracker modules of four games, pieces with
 # and without their drums for bench_drums.py --split modules.
 exec "$(dirname "$0")/apt-install.sh" "The benchmarks" pulseaudio pulseaudio-utils libasound2-plugins \
     wesnoth-1.16-music naev-data extremetuxracer-data supertux-data openclonk-data wizznic-data \
@@ -18,5 +18,5 @@ exec "$(dirname "$0")/apt-install.sh" "The benchmarks" pulseaudio pulseaudio-uti
     searchandrescue-data \
     fluidsynth fluid-soundfont-gm sonic-pi-samples csound-soundfont opl3-soundfont avldrums.lv2-soundfont \
     festival festvox-kallpc16k openttd-openmsx fretsonfire-songs-muldjord fretsonfire-songs-sectoid \
-    freedoom lmms \
+    freedoom lmms simutrans-data \
     libopenmpt0 pingus-data njam-data solarwolf gltron

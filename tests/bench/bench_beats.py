@@ -1,8 +1,8 @@
 """Beats and downbeats against the ones written in the music: where the scan puts a track's beats (markers,
 re-edit joins) and bars (the in points under a clip).
 
-Three of bench_tempo.py's packaged sets whose bars are written down: OpenMSX's and Freedoom's MIDI pieces
-(rendered with TimGM6mb) and LMMS's demo and shortie songs (rendered by LMMS). The truth is the written
+The packaged sets of bench_tempo.py whose bars are written down: OpenMSX's, Freedoom's and Simutrans's MIDI
+pieces (rendered with TimGM6mb) and LMMS's demo and shortie songs (rendered by LMMS). The truth is the written
 grid: a beat on every quarter note and a bar start wherever the time signature in force begins one, from
 the file's time 0 through its tempo map (MIDI), or every quarter note at the project's tempo and a bar every
 `timesig_numerator` of its `timesig_denominator` notes (LMMS). A placed beat or downbeat is a hit within
@@ -14,7 +14,7 @@ what an in point relies on) and recall; averaged over the pieces. Two placements
 same tempo (the track's): the scan's (on the beat tracker's activations) and the onset envelope's (what
 the scan did until 5 December 2026, and still does without the tracker).
 
-    .venv/bin/python tests/bench/bench_beats.py [--split openmsx|freedoom|lmms]
+    .venv/bin/python tests/bench/bench_beats.py [--split openmsx|freedoom|lmms|simutrans]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench_tempo import FREEDOOM, LMMS, OPENMSX, freedoom_midis, lmms_project, render_packaged  # noqa: E402
+from bench_tempo import FREEDOOM, LMMS, PACKAGED, freedoom_midis, lmms_project, render_packaged  # noqa: E402
 
 from engine import paths  # noqa: E402
 from engine.bundle import open_current_bundle  # noqa: E402
@@ -107,8 +107,9 @@ def grids(split: str) -> tuple[Path, dict[str, tuple[float, object]]]:
         return folder, {
             n: (bpm, lambda d, p=projects[n], b=bpm: lmms_grid(lmms_project(p), b, d)) for n, bpm in truth.items()
         }
-    if split == "openmsx":
-        midis = {f"{p.stem}.opus": mido.MidiFile(p) for p in OPENMSX[0].glob("*.mid")}
+    if split in ("openmsx", "simutrans"):
+        files = {f"{p.stem}.opus": p for p in PACKAGED[split][0].glob("*.mid")}
+        midis = {name: mido.MidiFile(files[name]) for name in truth}
     else:
         lumps = freedoom_midis(FREEDOOM[0]).items()
         midis = {f"{name}.opus": mido.MidiFile(file=io.BytesIO(lump)) for name, lump in lumps}
@@ -145,7 +146,7 @@ def score(beats, grid: Grid) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--split", choices=["openmsx", "freedoom", "lmms"], default="openmsx")
+    parser.add_argument("--split", choices=["openmsx", "freedoom", "lmms", "simutrans"], default="openmsx")
     args = parser.parse_args()
     folder, truth = grids(args.split)
     extractor = FeatureExtractor(open_current_bundle(paths.models_dir()))

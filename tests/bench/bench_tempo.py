@@ -20,10 +20,13 @@ Two more were added on 5 December 2026 as fresh sets, to decide between the scan
 rendered like OpenMSX's; and `lmms`, the demo and "shortie" songs Debian's `lmms-common` ships (GPL-2+,
 Artistic-2, BSD-2-clause, CC BY-SA 3.0 and 4.0, per its copyright file), electronic, reggae, house and rock
 projects by their authors, rendered by LMMS itself from the project (the instruments, samples and effects
-their authors chose), the truth the tempo written in the project (none automates it). Each track is estimated
-as the scan does (the whole track, `MusicFeatures.overall`).
+their authors chose), the truth the tempo written in the project (none automates it). One more fresh set
+joined them that evening, to decide on the tempo prior (docs/quality.md, *Tempo*): `simutrans`, the MIDI
+soundtrack of Debian's `simutrans-data` (Artistic-1.0; 53 pieces by the Simutrans community, marches,
+swing, blues, rock, techno and ambient), rendered like OpenMSX's. Each track is estimated as the scan does
+(the whole track, `MusicFeatures.overall`).
 
-    .venv/bin/python tests/bench/bench_tempo.py [--split test|dev|openmsx|fretsonfire|freedoom|lmms]
+    .venv/bin/python tests/bench/bench_tempo.py [--split test|dev|openmsx|fretsonfire|freedoom|lmms|simutrans]
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ OPENMSX = (Path("/usr/share/games/openttd/baseset/openmsx"), Path("build/tempo-o
 FRETSONFIRE = (Path("/usr/share/games/fretsonfire/data/songs"), Path("build/tempo-fretsonfire"))
 FREEDOOM = (Path("/usr/share/games/doom"), Path("build/tempo-freedoom"))
 LMMS = (Path("/usr/share/lmms/projects"), Path("build/tempo-lmms"))
-PACKAGED = {"openmsx": OPENMSX, "fretsonfire": FRETSONFIRE, "freedoom": FREEDOOM, "lmms": LMMS}
+SIMUTRANS = (Path("/usr/share/games/simutrans/music"), Path("build/tempo-simutrans"))
+PACKAGED = {"openmsx": OPENMSX, "fretsonfire": FRETSONFIRE, "freedoom": FREEDOOM, "lmms": LMMS, "simutrans": SIMUTRANS}
 LEVELS = {"half": 0.5, "double": 2.0, "two thirds": 2 / 3, "three halves": 1.5}
 TOLERANCE = 0.04
 
@@ -115,13 +119,22 @@ def written_tempo(midi) -> float | None:
     return bpm if longest >= 0.9 * sum(seconds.values()) else None
 
 
-def render_openmsx(source: Path, folder: Path) -> dict[str, float]:
-    """The OpenMSX pieces with one tempo, rendered (reused when there), and each one's written tempo."""
+def render_midi_folder(source: Path, folder: Path) -> dict[str, float]:
+    """A folder of MIDI pieces (OpenMSX's, Simutrans's): those with one tempo, rendered (reused when there),
+    and each one's written tempo. A file mido cannot read is left out, and said so (two of Simutrans's
+    write a key signature in mode 255)."""
     import mido
+    from mido.midifiles.meta import KeySignatureError
 
     if not source.is_dir():
-        sys.exit(f"{source} is missing: install openttd-openmsx (scripts/bench-deps.sh)")
-    return render_written(((path.stem, mido.MidiFile(path)) for path in sorted(source.glob("*.mid"))), folder)
+        sys.exit(f"{source} is missing: install the set's Debian package (scripts/bench-deps.sh)")
+    pieces = []
+    for path in sorted(source.glob("*.mid")):
+        try:
+            pieces.append((path.stem, mido.MidiFile(path)))
+        except (KeySignatureError, OSError, EOFError) as error:
+            print(f"left out {path.name}: {error}", file=sys.stderr)
+    return render_written(pieces, folder)
 
 
 def render_written(pieces, folder: Path) -> dict[str, float]:
@@ -257,7 +270,12 @@ def render_lmms(source: Path, folder: Path) -> dict[str, float]:
 def render_packaged(split: str) -> tuple[Path, dict[str, float]]:
     """The folder of a packaged set's renders, and their truth."""
     source, folder = PACKAGED[split]
-    renderers = {"openmsx": render_openmsx, "fretsonfire": render_fretsonfire, "freedoom": render_freedoom}
+    renderers = {
+        "openmsx": render_midi_folder,
+        "simutrans": render_midi_folder,
+        "fretsonfire": render_fretsonfire,
+        "freedoom": render_freedoom,
+    }
     return folder, renderers.get(split, render_lmms)(source, folder)
 
 

@@ -59,10 +59,13 @@ crowd noise or applause (Warmux's victory, TuxType's final win).
 
 It is still small, and tender has 2 tracks: game music whose titles name a feel is scarce, and none of
 the 160 or so game data packages searched names a love theme, ballad or lullaby besides Wesnoth's and
-Extreme Tux Racer's. The labels come from titles, not from listening. A check, not a benchmark of record.
-Needledrop reads a title only to show it and to cap tracks per artist; were titles or file names ever
-matched against prompts, these labels would leak into the ranking and the set would no longer be a fair
-check.
+Extreme Tux Racer's. A wider search (5 December 2026: every audio file name Debian's packages install,
+and about fifty PyPI packages of games, timers, meditation apps and visual novels; npm offers no search
+here) found no other: one 15-s Scratch loop whose tag is "mylove" is the only tender-named recording, and
+the rest would add mostly battle cues (14) and calm loops (8), one victory cue and two sad ones. The
+labels come from titles, not from listening. A check, not a benchmark of record. Needledrop reads a
+title only to show it and to cap tracks per artist; were titles or file names ever matched against
+prompts, these labels would leak into the ranking and the set would no longer be a fair check.
 
     .venv/bin/python tests/bench/real_set.py      (counts; scripts/bench-deps.sh installs the packages)
 

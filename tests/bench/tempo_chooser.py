@@ -36,7 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench_tempo import OPENMSX, SPLITS, render_openmsx, verdict  # noqa: E402
+from bench_tempo import OPENMSX, SPLITS, render_midi_folder, verdict  # noqa: E402
 from eval_quality import TRAINING_DRAW  # noqa: E402
 
 from engine import paths  # noqa: E402
@@ -90,7 +90,7 @@ def evaluation_sets() -> dict[str, tuple[Path, dict[str, float]]]:
         if not (folder / "tempo.json").is_file():
             sys.exit(f"run tests/bench/bench_tempo.py --split {split} first")
         sets[split] = (folder, json.loads((folder / "tempo.json").read_text()))
-    sets["openmsx"] = (OPENMSX[1], render_openmsx(*OPENMSX))
+    sets["openmsx"] = (OPENMSX[1], render_midi_folder(*OPENMSX))
     return sets
 
 

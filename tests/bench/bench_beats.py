@@ -52,7 +52,9 @@ class Grid:
 
 def midi_grid(midi, duration: float) -> Grid:
     """The written grid of a MIDI file, through its tempo map and time signatures, from tick 0, counted from
-    its first note to its end or the render's (renders stop at the bootstrap's `MAX_SECONDS`)."""
+    its first note to its end or the render's (renders stop at the bootstrap's `MAX_SECONDS`). Each bar's
+    beats are quarter notes from its start, so a bar that is no whole number of them (Simutrans's pieces
+    open with a bar of 1/8 or 7/16) does not put every later beat off the bars."""
     import mido
 
     tempi, signatures, notes, tick = [(0, 500_000)], [(0, 4, 4)], [], 0
@@ -81,7 +83,8 @@ def midi_grid(midi, duration: float) -> Grid:
         bars.append(t)
         t += max(1, round(per_quarter * signatures[k][1] * 4 / signatures[k][2]))
     first = float(seconds(np.array([min(notes)]))[0]) if notes else 0.0
-    beats = seconds(np.arange(0, end + 1, per_quarter, dtype=np.float64))
+    edges = [*bars, max(end + 1, bars[-1] + 1)]
+    beats = seconds(np.concatenate([np.arange(a, b, per_quarter, dtype=np.float64) for a, b in zip(edges, edges[1:])]))
     last = min(duration, float(seconds(np.array([end]))[0]))
     return Grid(beats, seconds(np.array(bars, np.float64)), (first, last))
 

@@ -149,6 +149,9 @@ CALM_MOTION, BUSY_MOTION = 0.01, 0.04
 QUICK_CUTS = 0.3
 PICTURE_Z = 4.0  # a clearly calm or frantic picture speaks of energy as surely as words at |z| = 4
 PICTURE_MOOD = 0.5  # light is a weaker cue of mood than pace is of energy
+# The picture's own bar: its scale (PICTURE_Z) was set against 2 z, and what a clip's pace does to the
+# results was measured with it; the words' bar (SPOKEN) rose for what words say, not for the picture.
+PICTURE_SPOKEN = 2.0
 
 
 def picture_feel(cues: dict[str, float]) -> Feel:
@@ -156,7 +159,8 @@ def picture_feel(cues: dict[str, float]) -> Feel:
     pace = float(np.tanh(sum(pace_terms(cues).values())))
     mood = float(np.tanh(sum(light_terms(cues).values()) / 3))
     energy_z, mood_z = PICTURE_Z * pace, PICTURE_Z * PICTURE_MOOD * mood
-    return Feel(energy_z, mood_z, _strength(energy_z), _strength(mood_z), "picture")
+    strength = (_strength(energy_z, PICTURE_SPOKEN), _strength(mood_z, PICTURE_SPOKEN))
+    return Feel(energy_z, mood_z, *strength, "picture")
 
 
 def pace_terms(cues: dict[str, float]) -> dict[str, float]:
@@ -181,8 +185,8 @@ def _sign(z: float, strength: float) -> int:
     return 0 if strength <= 0 else (1 if z > 0 else -1)
 
 
-def _strength(z: float) -> float:
-    return float(np.clip((abs(z) - SPOKEN) / (FULL - SPOKEN), 0.0, 1.0)) if abs(z) > SPOKEN else 0.0
+def _strength(z: float, spoken: float = SPOKEN) -> float:
+    return float(np.clip((abs(z) - spoken) / (FULL - spoken), 0.0, 1.0)) if abs(z) > spoken else 0.0
 
 
 class FeelReader:

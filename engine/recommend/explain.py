@@ -45,7 +45,7 @@ class Asked:
     constraints: Sequence[Constraint] = ()
     clip_cues: dict[str, float] | None = None
     feels: tuple[Feel, ...] = ()
-    tags: tuple[str, ...] = ()  # named by meaning (tagmatch.py), beside those named word for word
+    tags: tuple[str, ...] = ()  # named by meaning (tagmatch.TagQuery.sayable), beside those named word for word
 
 
 def _clock(seconds: float) -> str:

@@ -77,7 +77,7 @@ def run(search: Search, index: SegmentIndex, catalog: Catalog, tags: TagIndex, m
     candidates = CandidateSearch(index, search.vector, rule, evidence)
     in_range = tempo_filter(index, search, tags)
     in_tempo: CandidateSearch | None = None  # the range searched apart, once the main search is short of it
-    named = search.named.tags if search.named is not None and search.tag_weight > 0 else ()
+    named = search.named.sayable() if search.named is not None and search.tag_weight > 0 else ()
     asked = Asked(search.text, search.constraints, search.clip_cues, search.feels, named)
     main = None
     while True:

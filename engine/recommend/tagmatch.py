@@ -18,12 +18,15 @@ from functools import cached_property
 import numpy as np
 
 from engine.features import FeatureExtractor
-from engine.instruments import DRUM_TAGS
+from engine.instruments import DRUM_TAGS, may_say
 from engine.tags import TagIndex
 
 TOP_TAGS = 4  # a prompt rarely names more things than this
 FLOOR = 0.45  # MiniLM similarity below which a tag is not what the words mean (tuned on the dev split)
 VOICE = {"vocals", "female vocals", "male vocals", "instrumental"}  # parsed as constraints instead
+# A weight from which the words name a tag clearly (MiniLM similarity 0.615): "string quartet" names strings
+# (0.47), "orchestral" comes near violin (0.29) and "warm acoustic" near guitar (0.10) without naming them.
+CLEARLY_NAMED = 0.3
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,13 @@ class TagQuery:
     def strength(self) -> float:
         """How much the prompt is about tags at all: the largest weight (0 for none)."""
         return float(self.weights.max()) if len(self.weights) else 0.0
+
+    def sayable(self) -> tuple[str, ...]:
+        """The tags a why may name as asked for: each the words name clearly, and any other that may be said
+        of a track unasked (instruments.may_say). An instrument musicnn names often wrongly, which the words
+        only came near, is left out: "warm acoustic" weighs guitar a little, and musicnn calls a piano trio
+        "guitar", which its why then said."""
+        return tuple(t for t, w in zip(self.tags, self.weights) if w >= CLEARLY_NAMED or may_say(t))
 
 
 class TagMatcher:

@@ -720,8 +720,9 @@ def test_only_instruments_measured_reliably_are_named_unasked_and_drums_by_their
 
 
 def test_an_unsure_instrument_the_words_only_come_near_is_not_named_as_asked(bundle, recommender):
-    """ "warm acoustic" weighs musicnn's guitar a little, and musicnn calls piano trios "guitar": the why of a
-    track with a strong guitar tag and no acoustic one named "guitar" as if asked (the demo's Sunday Jazz)."""
+    """The tag match weighs "warm acoustic" towards musicnn's guitar a little, and musicnn calls piano trios
+    "guitar": the why of a track with a strong guitar tag and no acoustic one said "guitar" as if asked (the
+    demo's Sunday Jazz)."""
     from engine.recommend.explain import Asked, why
 
     extractor = recommender.embedder.extractor

@@ -65,7 +65,7 @@ bench: models
 	$(BIN)/python tests/bench/bench_instruments.py
 	$(BIN)/python tests/bench/bench_instruments.py --modules
 	$(BIN)/python tests/bench/bench_exclusions.py
-	$(BIN)/python tests/bench/bench_vocals.py --sung
+	$(BIN)/python tests/bench/bench_vocals.py --sung --sung-by-people
 	$(BIN)/python tests/bench/eval_quality.py
 	$(BIN)/python tests/bench/bench_feel.py
 	$(BIN)/python tests/bench/eval_feel_real.py
@@ -77,7 +77,7 @@ eval: models
 	$(BIN)/python tests/bench/bench_instruments.py
 	$(BIN)/python tests/bench/bench_instruments.py --modules
 	$(BIN)/python tests/bench/bench_exclusions.py
-	$(BIN)/python tests/bench/bench_vocals.py --sung
+	$(BIN)/python tests/bench/bench_vocals.py --sung --sung-by-people
 	$(BIN)/python tests/bench/eval_quality.py
 	$(BIN)/python tests/bench/bench_feel.py
 	$(BIN)/python tests/bench/eval_feel_real.py

@@ -5,7 +5,7 @@ tags, engine/library/analysis.py) reaches `filters.SUNG`. Measured on music know
 the renders of bench_drums.py and bench_tempo.py (dev: their dev splits, where SUNG was chosen; test:
 their test splits, other works and another SoundFont). With `--voice`, also on the test renders with
 espeak-ng speech mixed over them, a stand-in for a voice (speech, not singing: the team has no sung
-recordings it may use), to see how much of a voice the score notices. With `--sung`, on test renders with a
+songs it may use), to see how much of a voice the score notices. With `--sung`, on test renders with a
 made-up song sung over them by Festival's singing mode, closer to singing; `--record` writes what "no
 vocals" and a voice asked for then score at even odds to engine/instrument_filters.json, which
 `instruments.vocals_filter_is_hard` follows. With `--sung-by-people`, on test renders with people singing

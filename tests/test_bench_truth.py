@@ -1,0 +1,37 @@
+"""The benches' ground truth: the written beats and bars a MIDI file's tempo map and time signatures give
+(tests/bench/bench_beats.py), which the beat and downbeat figures in docs/quality.md are counted against."""
+
+import mido
+import numpy as np
+import pytest
+from bench.bench_beats import midi_grid
+
+
+def piece(*bars: tuple[int, int, int]) -> mido.MidiFile:
+    """One track at 120 BPM, 480 ticks a quarter: for each (numerator, denominator, count), that many bars of
+    that signature, a note at the start of each."""
+    midi = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=500_000, time=0)])
+    for numerator, denominator, count in bars:
+        track.append(mido.MetaMessage("time_signature", numerator=numerator, denominator=denominator, time=0))
+        length = 480 * 4 * numerator // denominator
+        for _ in range(count):
+            track += [mido.Message("note_on", note=60, velocity=90, time=0)]
+            track += [mido.Message("note_off", note=60, velocity=0, time=length)]
+    midi.tracks.append(track)
+    return midi
+
+
+def test_every_bar_starts_on_a_written_beat_after_a_pickup_of_an_eighth():
+    # Simutrans's "Last Sunday" opens with a bar of 1/8: counting quarters from tick 0 put every later
+    # beat an eighth off the bars.
+    grid = midi_grid(piece((1, 8, 1), (4, 4, 3)), duration=60.0)
+    assert grid.bars[:4] == pytest.approx([0.0, 0.25, 2.25, 4.25])
+    assert grid.beats[:6] == pytest.approx([0.0, 0.25, 0.75, 1.25, 1.75, 2.25])
+    assert np.isin(np.round(grid.bars, 6), np.round(grid.beats, 6)).all()
+
+
+def test_a_piece_in_whole_quarters_keeps_a_beat_every_quarter_note_from_zero():
+    grid = midi_grid(piece((4, 4, 2), (3, 4, 2)), duration=60.0)
+    assert grid.bars[:5] == pytest.approx([0.0, 2.0, 4.0, 5.5, 7.0])
+    assert np.diff(grid.beats[:14]) == pytest.approx(np.full(13, 0.5))

@@ -103,6 +103,11 @@ def _refine(envelope: np.ndarray, frames: np.ndarray, reach: int) -> np.ndarray:
     return np.array(out)
 
 
+def _near_max(values: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """At each of `frames`, the most `values` hold within a frame of it (a beat falls between two frames)."""
+    return np.max([values[np.clip(frames + k, 0, len(values) - 1)] for k in (-1, 0, 1)], axis=0)
+
+
 def _by_phase(values: np.ndarray) -> np.ndarray:
     """The mean of `values` (one a beat) over each of the `BEATS_PER_BAR` phases a bar can start on, as
     z-scores across the phases: how much more each phase has than the others."""
@@ -118,12 +123,10 @@ def _bar_phase(analysis: TrackAnalysis, times: np.ndarray, period_s: float) -> i
     change = _harmonic_change(analysis, times, period_s)
     if analysis.downbeats is not None:
         frames = np.clip(np.round(times * analysis.beat_fps).astype(int), 0, len(analysis.downbeats) - 1)
-        # The most within a frame of each beat: a beat falls between two of the tracker's 20 ms frames.
-        near = [analysis.downbeats[np.clip(frames + k, 0, len(analysis.downbeats) - 1)] for k in (-1, 0, 1)]
         # Rhythm and harmony count alike: either may be all that marks a bar (a drum fill, a bass that
         # changes on the bar under an even melody). On OpenMSX's pieces any weight from 0 to 2 on the harmony
         # places as many bars right, to within two pieces (tests/bench/bench_beats.py).
-        return int(np.argmax(_by_phase(np.max(near, axis=0)) + _by_phase(change)))
+        return int(np.argmax(_by_phase(_near_max(analysis.downbeats, frames)) + _by_phase(change)))
     env = analysis.envelope
     peaks = np.clip(np.round(times * analysis.fps - _ONSET_DELAY_FRAMES).astype(int), 1, len(env) - 2)
     strength = np.maximum(np.maximum(env[peaks - 1], env[peaks]), env[peaks + 1])
@@ -214,7 +217,7 @@ def track_beats(analysis: TrackAnalysis, measured: Descriptors | None = None) ->
     # onsets (the tracker expects beats to go on after the music stops).
     followed_strength = followed[np.clip(np.round(frames).astype(int), 0, len(followed) - 1)]
     at = np.round(times * analysis.fps - _ONSET_DELAY_FRAMES).astype(int)
-    onset_strength = np.max([envelope[np.clip(at + k, 0, len(envelope) - 1)] for k in (-1, 0, 1)], axis=0)
+    onset_strength = _near_max(envelope, at)
     if len(times):
         first = np.flatnonzero(followed_strength >= 0.1 * np.median(followed_strength))
         last = np.flatnonzero(onset_strength >= 0.1 * np.median(onset_strength))

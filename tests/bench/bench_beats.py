@@ -4,9 +4,10 @@ re-edit joins) and bars (the in points under a clip).
 The packaged sets of bench_tempo.py whose bars are written down: OpenMSX's, Freedoom's and Simutrans's MIDI
 pieces (rendered with TimGM6mb) and LMMS's demo and shortie songs (rendered by LMMS). The truth is the
 written grid: a bar start wherever the time signature in force begins one, from the file's time 0, and a
-beat on every quarter note from each bar's start, through its tempo map (MIDI), or every quarter note at the project's tempo and a bar every
-`timesig_numerator` of its `timesig_denominator` notes (LMMS). A placed beat or downbeat is a hit within
-70 ms of a written one (one to one), counted where notes sound (MIDI) or over the whole render (LMMS).
+beat on every quarter note from each bar's start, through its tempo map (MIDI), or every quarter note at
+the project's tempo and a bar every `timesig_numerator` of its `timesig_denominator` notes (LMMS). A placed
+beat or downbeat is a hit within 70 ms of a written one (one to one), counted where notes sound (MIDI) or
+over the whole render (LMMS).
 
 Per piece: the beat F-measure (the usual measure of beat tracking; a track read at half its tempo gets at
 most 0.67), and the downbeats' precision (the share of the bar starts placed that start a written bar:

@@ -259,7 +259,8 @@ def main() -> None:
     # The drum bench's test renders only, with and without a voice: the same split whatever else the build
     # folder holds.
     test_files = sorted(FOLDERS["test"][0].glob("*.opus"))
-    instrumental = np.array(list(vocal_peaks(test_files, extractor).values()))
+    if args.sung or args.sung_by_people:
+        instrumental = np.array(list(vocal_peaks(test_files, extractor).values()))
     if args.sung_by_people:
         peaks = np.array(list(vocal_peaks(sung_by_people(test_files, 40), extractor).values()))
         report["test with people singing over it"] = sung_figures(instrumental, peaks)

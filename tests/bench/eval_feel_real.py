@@ -14,12 +14,16 @@ engine (parser, text head, fusion, index, tag match, feel match). Reported, per 
   tracks in each top 10, and in each top k where k is the smaller side's size (a top 10 of a pool that
   is mostly lively cannot move by half).
 
+`--folder DIR` asks the same of any folder of mood-labelled music (one sub-folder per label, named as in
+PROMPTS: calm, energetic, happy, nostalgic, tender), such as the production-music set of docs/quality.md
+(*Energy and mood*), or an editor's own; style is then not asked, and nothing may be chosen on it.
+
 `--tune` grids the feel weights on a split; `--tune-mood` grids the measured mood's formula (musicnn's
 happy tag with or without its sad tag, and the mode's share) on both dev splits, this one and the renders'
 of bench_feel.py. Constants may be chosen on `dev`; `test` is what is reported. The set is small and
 labelled by titles: a check of direction and size, not a benchmark of record.
 
-    .venv/bin/python tests/bench/eval_feel_real.py [--split test|dev] [--tune | --tune-mood]
+    .venv/bin/python tests/bench/eval_feel_real.py [--split test|dev | --folder DIR] [--tune | --tune-mood]
     (scripts/bench-deps.sh installs the set)
 """
 
@@ -58,6 +62,7 @@ PROMPTS = {
     "acoustic": ["acoustic music", "played on acoustic instruments", "organic, unplugged sound"],
     "electronic": ["electronic music", "synthesizers and electronic beats", "electronica"],
 }
+MOODS = ("calm", "energetic", "happy", "nostalgic", "tender")
 HIGH, LOW = {"energetic"}, {"calm", "tender"}  # the energy AUC's two sides
 LIVELY = {"energetic", "happy"}  # what a frantic clip should bring up
 RANDOM_RUNS = 200
@@ -164,6 +169,18 @@ def scanned(kind: str, split: str, tmp: Path) -> tuple[Engine, dict[str, str]]:
     return scanned_folder(folder, tmp / f"data-{kind}"), labels
 
 
+def labelled(folder: Path) -> dict[str, str]:
+    """Each track of a labelled folder (resolved path) and its label, the name of its sub-folder; only the
+    sub-folders named for a mood count."""
+    if not folder.is_dir():
+        raise SystemExit(f"{folder}: no such folder of mood-labelled music")
+    labels = {str(p.resolve()): p.parent.name for p in sorted(folder.glob("*/*")) if p.is_file()}
+    labels = {path: label for path, label in labels.items() if label in MOODS}
+    if not labels:
+        raise SystemExit(f"{folder}: no sub-folder named for a mood ({', '.join(MOODS)})")
+    return labels
+
+
 def tune(split: str) -> None:
     """Grid over the track's share of a segment's feel and the feel weights (the energy itself is fitted by
     fit_energy.py)."""
@@ -215,6 +232,7 @@ def tune_mood() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--split", choices=("dev", "test"), default="test")
+    parser.add_argument("--folder", type=Path, help="a folder of mood-labelled music instead of the packaged set")
     parser.add_argument("--tune", action="store_true", help="grid over the energy's shares (use with --split dev)")
     parser.add_argument("--tune-mood", action="store_true", help="grid over the mood's formula on both dev splits")
     args = parser.parse_args()
@@ -224,29 +242,40 @@ def main() -> None:
     if args.tune_mood:
         tune_mood()
         return
+    name = args.folder.resolve().name if args.folder else args.split
+    style: dict[str, dict[str, float]] = {}
+    styles: list[str] = []
+    style_labels: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        engine, labels = scanned("mood", args.split, Path(tmp))
-        moods = [m for m in ("calm", "energetic", "happy", "nostalgic", "tender") if m in labels.values()]
+        if args.folder:
+            labels = labelled(args.folder)
+            engine = scanned_folder(args.folder, Path(tmp) / "data")
+        else:
+            engine, labels = scanned("mood", args.split, Path(tmp))
+        moods = [m for m in MOODS if m in labels.values()]
         mood = evaluate(engine, labels, moods)
         clip = clip_check(engine, labels, Path(tmp))
         engine.close()
-        engine, style_labels = scanned("style", args.split, Path(tmp))
-        styles = sorted(set(style_labels.values()))
-        style = evaluate(engine, style_labels, styles)
-        engine.close()
+        if not args.folder:
+            engine, style_labels = scanned("style", args.split, Path(tmp))
+            styles = sorted(set(style_labels.values()))
+            style = evaluate(engine, style_labels, styles)
+            engine.close()
 
     counts = {m: sum(v == m for v in labels.values()) for m in moods}
     print(
-        f"\nFeel on real recordings, {args.split} split: {len(labels)} mood-labelled tracks "
-        f"({', '.join(f'{m} {n}' for m, n in counts.items())}), {len(style_labels)} style-labelled"
+        f"\nFeel on real recordings, {name}: {len(labels)} mood-labelled tracks "
+        f"({', '.join(f'{m} {n}' for m, n in counts.items())})"
+        + (f", {len(style_labels)} style-labelled" if styles else "")
     )
-    columns = [*moods, "mood P@5", "energy AUC", "style P@5"]
+    columns = [*moods, "mood P@5", "energy AUC", *(["style P@5"] if styles else [])]
     print(f"  {'':<24}" + "".join(f"{c:>12}" for c in columns))
     rows = {}
     for method, name in METHODS.items():
         row = dict(mood[method])
         row["mood P@5"] = float(np.mean([mood[method][m] for m in moods]))
-        row["style P@5"] = float(np.mean([style[method][s] for s in styles]))
+        if styles:
+            row["style P@5"] = float(np.mean([style[method][s] for s in styles]))
         rows[method] = row
         print(f"  {name:<24}" + "".join(f"{row[c]:>12.2f}" for c in columns))
     print(
@@ -254,7 +283,7 @@ def main() -> None:
         f"frantic cut {clip['frantic']:.0%}; in the top {clip['k']}: {clip['calm top k']:.0%} and "
         f"{clip['frantic top k']:.0%}"
     )
-    out = Path("bench-results") / f"feel-real-{args.split}.json"
+    out = Path("bench-results") / (f"feel-folder-{name}.json" if args.folder else f"feel-real-{args.split}.json")
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"rows": rows, "clip": clip, "counts": counts}, indent=2))
 

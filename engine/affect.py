@@ -26,6 +26,7 @@ Both axes run from −1 to +1.
   alone at a mode share of 0.5, ahead of any without the mode; a logistic fit of every tag and the mode
   on the real dev's 15 happy, nostalgic and tender tracks cross-validated below it (0.42–0.64). Mood is
   a preference in queries, never a filter, and its weight was chosen on the dev splits like the energy's.
+  In effect it is the mode: the tags' term moves it by about 0.01 on real music (TAG_GAIN).
 """
 
 from __future__ import annotations
@@ -43,7 +44,10 @@ _ENERGY_FIT = json.loads(Path(__file__).with_name("energy_model.json").read_text
 VERSION = 5 + _ENERGY_FIT["version"]
 MOOD_UP = ("happy",)
 MOOD_DOWN = ("sad",)  # may be empty: the happy tag alone (a candidate of eval_feel_real.py --tune-mood)
-TAG_GAIN = 4.0  # musicnn's probabilities are low-contrast: a 0.25 difference is a clear one
+# On real music musicnn's happy and sad strengths are rarely above 0.02, so this term moves a track's mood by
+# about 0.01 and the mood is in effect the mode; the tags' log ratio orders real music far better, but as
+# tried it traded happy against nostalgic and calm on test (docs/quality.md, *Energy and mood*).
+TAG_GAIN = 4.0
 # Of mood. On the feel renders the mode is the only cue of valence (the tags are at chance there); chosen
 # on their dev split (mood P@5 0.57 at 0.4, 0.77 at 0.7, 0.77-0.83 at 1.0), short of 1.0 because
 # musicnn's happy and sad tags were learned from real recordings, where the mode is the noisier cue.

@@ -1,10 +1,14 @@
 """The benches' ground truth: the written beats and bars a MIDI file's tempo map and time signatures give
-(tests/bench/bench_beats.py), which the beat and downbeat figures in docs/quality.md are counted against."""
+(tests/bench/bench_beats.py), which the beat and downbeat figures in docs/quality.md are counted against, and
+the tempi a folder of recordings is measured against (tests/bench/bench_tempo.py --folder)."""
+
+import json
 
 import mido
 import numpy as np
 import pytest
 from bench.bench_beats import midi_grid
+from bench.bench_tempo import verdict, written_folder
 
 
 def piece(*bars: tuple[int, int, int]) -> mido.MidiFile:
@@ -35,3 +39,23 @@ def test_a_piece_in_whole_quarters_keeps_a_beat_every_quarter_note_from_zero():
     grid = midi_grid(piece((4, 4, 2), (3, 4, 2)), duration=60.0)
     assert grid.bars[:5] == pytest.approx([0.0, 2.0, 4.0, 5.5, 7.0])
     assert np.diff(grid.beats[:14]) == pytest.approx(np.full(13, 0.5))
+
+
+def test_a_folders_written_tempi_are_read_and_a_missing_file_or_an_unwritten_tempo_refused(tmp_path):
+    (tmp_path / "a.mp3").write_bytes(b"")
+    (tmp_path / "tempi.json").write_text(json.dumps({"a.mp3": 134}))
+    assert written_folder(tmp_path) == {"a.mp3": 134.0}
+    (tmp_path / "tempi.json").write_text(json.dumps({"a.mp3": 134, "b.mp3": 90}))
+    with pytest.raises(SystemExit, match="b.mp3"):
+        written_folder(tmp_path)
+    # incompetech's catalogue writes 0 for a piece in free time: no tempo to be right about
+    (tmp_path / "tempi.json").write_text(json.dumps({"a.mp3": 0}))
+    with pytest.raises(SystemExit, match="no tempo written for a.mp3"):
+        written_folder(tmp_path)
+
+
+def test_a_tempo_is_right_within_4_percent_and_a_metrical_level_is_named():
+    assert verdict(130.1, 130.0) == "right"
+    assert verdict(168.1, 84.0) == "double"
+    assert verdict(44.5, 89.0) == "half"
+    assert verdict(100.0, 130.0) == "wrong"

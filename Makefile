@@ -19,6 +19,12 @@ EXTRAS := gui,train,dev
 export QT_QPA_PLATFORM ?= offscreen
 
 CORPUS ?= build/bootstrap
+# Sets of production music found in public repositories, kept beside the project, never in it
+# (docs/quality.md: *Energy and mood*, *Tempo*); a bench that needs one says so and skips it when it is absent.
+SHARED_DATA ?= ../shared/data
+define with_shared
+	if [ -d $(SHARED_DATA)/$(1) ]; then $(2) $(SHARED_DATA)/$(1); else echo "skipped: no $(SHARED_DATA)/$(1)"; fi
+endef
 
 .PHONY: run test models bench eval system-deps lint clean default-model
 
@@ -49,6 +55,7 @@ bench: models
 	$(BIN)/python tests/bench/bench_tempo.py --split freedoom
 	$(BIN)/python tests/bench/bench_tempo.py --split lmms
 	$(BIN)/python tests/bench/bench_tempo.py --split simutrans
+	$(call with_shared,macleod-tempo,$(BIN)/python tests/bench/bench_tempo.py --folder)
 	$(BIN)/python tests/bench/bench_beats.py --split openmsx
 	$(BIN)/python tests/bench/bench_beats.py --split freedoom
 	$(BIN)/python tests/bench/bench_beats.py --split lmms
@@ -69,6 +76,7 @@ bench: models
 	$(BIN)/python tests/bench/eval_quality.py
 	$(BIN)/python tests/bench/bench_feel.py
 	$(BIN)/python tests/bench/eval_feel_real.py
+	$(call with_shared,video-moods,$(BIN)/python tests/bench/eval_feel_real.py --folder)
 
 eval: models
 	scripts/bench-deps.sh
@@ -81,6 +89,7 @@ eval: models
 	$(BIN)/python tests/bench/eval_quality.py
 	$(BIN)/python tests/bench/bench_feel.py
 	$(BIN)/python tests/bench/eval_feel_real.py
+	$(call with_shared,video-moods,$(BIN)/python tests/bench/eval_feel_real.py --folder)
 
 # The one command that reproduces export_onnx/default_heads/viml-default.pt from nothing but the registries.
 default-model: $(STAMP)

@@ -162,12 +162,14 @@ def test_the_recorded_voice_figures_make_no_vocals_a_preference_and_a_voice_a_fi
 
 
 def test_a_voice_as_a_preference_costs_by_how_surely_one_was_heard(bundle):
+    from engine.recommend.filters import SUNG, VOICE_DOUBT
     from engine.recommend.prompt import Vocals
     from engine.recommend.scoring import EXCLUDE_WEIGHT, VOICE_WEIGHT, soft_penalty, worst_penalty
 
     labels = list(bundle.tag_labels)
     tracks = np.zeros(4, dtype=[("vocal_peak", "f4"), ("tag_peaks", "f4", (len(labels),))])
-    tracks["vocal_peak"] = [0.3, 0.6, 0.9, np.nan]  # clear of a voice, doubtful, sung, unmeasured
+    # clear of a voice, doubtful (halfway between where a voice is suggested and where it is heard), sung, unmeasured
+    tracks["vocal_peak"] = [0.3, (VOICE_DOUBT + SUNG) / 2, 0.9, np.nan]
     segments = np.zeros(4, dtype=[("tempo", "f4")])
     w = VOICE_WEIGHT
 

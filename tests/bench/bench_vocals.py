@@ -2,8 +2,9 @@
 
 A track is sung when its most sung segment's vocal score (musicnn's voice tags against its instrumental
 tags, engine/library/analysis.py) reaches `filters.SUNG`. Measured on music known to have no voice:
-the renders of bench_drums.py and bench_tempo.py (dev: their dev splits, where SUNG was chosen; test:
-their test splits, other works and another SoundFont). With `--voice`, also on the test renders with
+the renders of bench_drums.py and bench_tempo.py (dev: their dev splits, where SUNG was first chosen;
+test: their test splits, other works and another SoundFont). SUNG itself is now chosen on real produced
+music, which reads higher than renders (docs/quality.md, *Vocals*). With `--voice`, also on the test renders with
 espeak-ng speech mixed over them, a stand-in for a voice (speech, not singing: the team has no sung
 songs it may use), to see how much of a voice the score notices. With `--sung`, on test renders with a
 made-up song sung over them by Festival's singing mode, closer to singing; `--record` writes what "no

@@ -242,7 +242,7 @@ def main() -> None:
     if args.tune_mood:
         tune_mood()
         return
-    name = args.folder.resolve().name if args.folder else args.split
+    set_name = args.folder.resolve().name if args.folder else args.split
     style: dict[str, dict[str, float]] = {}
     styles: list[str] = []
     style_labels: dict[str, str] = {}
@@ -264,7 +264,7 @@ def main() -> None:
 
     counts = {m: sum(v == m for v in labels.values()) for m in moods}
     print(
-        f"\nFeel on real recordings, {name}: {len(labels)} mood-labelled tracks "
+        f"\nFeel on real recordings, {set_name}: {len(labels)} mood-labelled tracks "
         f"({', '.join(f'{m} {n}' for m, n in counts.items())})"
         + (f", {len(style_labels)} style-labelled" if styles else "")
     )
@@ -283,7 +283,7 @@ def main() -> None:
         f"frantic cut {clip['frantic']:.0%}; in the top {clip['k']}: {clip['calm top k']:.0%} and "
         f"{clip['frantic top k']:.0%}"
     )
-    out = Path("bench-results") / (f"feel-folder-{name}.json" if args.folder else f"feel-real-{args.split}.json")
+    out = Path("bench-results") / (f"feel-folder-{set_name}.json" if args.folder else f"feel-real-{args.split}.json")
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"rows": rows, "clip": clip, "counts": counts}, indent=2))
 

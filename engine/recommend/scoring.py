@@ -51,11 +51,10 @@ EXCLUDE_WEIGHT = 4.0
 # the smallest weight from which "<style>, no vocals" gains no more precision@5, as the vocal score is
 # doubtful on many instrumental renders, which a heavier weight would push down with the sung ones. With
 # the ramp ending at filters.SUNG 0.7 that was 1 (0.60; 0.56 at 0.3); since SUNG is 0.77 (a longer ramp,
-# each doubtful score costing less) it is 2 (0.53 at 0.3, 0.56 at 1, 0.58 from
-# 2 to 8); on test 1 and 2 score the
-# same (0.49, one sung track in 45 top-5 places). A track called sung (filters.SUNG, the verdict "vocals"
-# filters on: no instrumental test render reaches it) loses EXCLUDE_WEIGHT, as a sure drum kit does for
-# "no drums".
+# each doubtful score costing less) it is 2 (0.53 at 0.3, 0.56 at 1, 0.58 from 2 to 8); on test 1 and 2
+# score the same (0.49, one sung track in 45 top-5 places). A track called sung (filters.SUNG, the verdict
+# "vocals" filters on: no instrumental test render reaches it) loses EXCLUDE_WEIGHT, as a sure drum kit
+# does for "no drums".
 VOICE_WEIGHT = 2.0
 # What a full match of feel adds, per axis, chosen on two dev splits: the feel renders of
 # tests/bench/bench_feel.py, where the energy AUC rises from 0.60 (no feel match) to 0.87 at 1.0 and mood

@@ -129,7 +129,7 @@ def _bar_phase(analysis: TrackAnalysis, times: np.ndarray, period_s: float) -> i
         return int(np.argmax(_by_phase(_near_max(analysis.downbeats, frames)) + _by_phase(change)))
     env = analysis.envelope
     peaks = np.clip(np.round(times * analysis.fps - _ONSET_DELAY_FRAMES).astype(int), 1, len(env) - 2)
-    strength = np.maximum(np.maximum(env[peaks - 1], env[peaks]), env[peaks + 1])
+    strength = _near_max(env, peaks)
     strength = strength / (strength.mean() + 1e-9)
     change = change / (change.mean() + 1e-9)
     score = [np.mean(change[p::BEATS_PER_BAR]) + np.mean(strength[p::BEATS_PER_BAR]) for p in range(BEATS_PER_BAR)]

@@ -71,6 +71,7 @@ bench: models
 	$(BIN)/python tests/bench/bench_drums.py --split modules
 	$(BIN)/python tests/bench/bench_instruments.py
 	$(BIN)/python tests/bench/bench_instruments.py --modules
+	$(call with_shared,macleod-instruments,$(BIN)/python tests/bench/bench_instruments.py --folder)
 	$(BIN)/python tests/bench/bench_exclusions.py
 	$(BIN)/python tests/bench/bench_vocals.py --sung --sung-by-people
 	$(BIN)/python tests/bench/eval_quality.py
@@ -84,6 +85,7 @@ eval: models
 	$(BIN)/python tests/bench/bench_drums.py --split modules
 	$(BIN)/python tests/bench/bench_instruments.py
 	$(BIN)/python tests/bench/bench_instruments.py --modules
+	$(call with_shared,macleod-instruments,$(BIN)/python tests/bench/bench_instruments.py --folder)
 	$(BIN)/python tests/bench/bench_exclusions.py
 	$(BIN)/python tests/bench/bench_vocals.py --sung --sung-by-people
 	$(BIN)/python tests/bench/eval_quality.py

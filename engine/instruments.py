@@ -18,7 +18,9 @@ Instruments other than drums are read from musicnn's tags alone; whether their e
 their held-out measurement (`instrument_filters.json`, tests/bench/bench_instruments.py): `exclusion_is_hard`.
 The same measurement decides which instruments a why, a result's tags or the library list may say a track
 plays when nobody asked (`said_tags`): musicnn calls an electronic track "violin, strings" readily, and a
-reason that is wrong half the time teaches an editor to ignore every reason.
+reason that is wrong half the time teaches an editor to ignore every reason. Each figure is the worst of the
+held-out sets recorded: the test renders, and real recordings against the instruments their composer lists
+(`bench_instruments.py --folder`), since a tag right on renders can still be wrong on a real library.
 
 The scan stores each track's busiest drum hits and its tag peaks, so a new fit is applied to a library by
 `Library.backfill_drums` from stored values, without analysing anything again.
@@ -49,14 +51,15 @@ DRUM_TAGS = ("drums",)  # the exclusions this detector answers (engine.tags cano
 # held-out renders whose instruments are known (tests/bench/bench_instruments.py --record).
 FILTERS_FILE = Path(__file__).with_name("instrument_filters.json")
 _RECORDED = json.loads(FILTERS_FILE.read_text())
-_TAG_FILTERS = _RECORDED["tags"]
+# Each measured set's figures per tag: the test renders', then real recordings' where recorded.
+_TAG_SETS = [_RECORDED["tags"]] + ([_RECORDED["recordings"]["tags"]] if "recordings" in _RECORDED else [])
 # The voice filters (engine/recommend/filters.py SUNG) on test renders with and without a song sung over them
 # (tests/bench/bench_vocals.py --sung --record).
 _VOCALS = _RECORDED.get("vocals", {})
 # The tags that name an instrument playing (engine.tags canonical names), and musicnn's "beat", which claims
 # percussion the drum detector did not measure. Said of a track unasked only where the tag, at TAG_PRESENT,
-# was measured right at least NAMED_FROM_PRECISION of the time at even odds on held-out renders (the
-# precision the drum detector's "has drums" bar was chosen for); drums by the detector.
+# was measured right at least NAMED_FROM_PRECISION of the time at even odds on every held-out set recorded
+# (the precision the drum detector's "has drums" bar was chosen for); drums by the detector.
 PLAYING = frozenset(
     ("guitar", "strings", "piano", "violin", "synth", "harpsichord", "flute", "sitar", "harp", "cello", "choir", "beat")
 )
@@ -67,13 +70,19 @@ def _reliable(precision: float | None, recall: float | None) -> bool:
     return (precision or 0.0) >= HARD_FROM_PRECISION and (recall or 0.0) >= HARD_FROM_RECALL
 
 
+def _worst(figures: list[float | None]) -> float | None:
+    measured = [f for f in figures if f is not None]
+    return min(measured) if measured else None
+
+
 def _exclusion_figures(tag: str) -> tuple[float | None, float | None]:
-    """The held-out precision at even odds and recall of "no <tag>" (None: never measured)."""
+    """The held-out precision at even odds and recall of "no <tag>", the worst of the sets recorded (None:
+    never measured)."""
     if tag in DRUM_TAGS:  # the drum splits are half drummed, so their precision is already at even odds
         held = _FIT["held_out"]["no drums"]
         return held.get("precision"), held.get("recall")
-    no = _TAG_FILTERS.get(tag, {}).get("no", {})
-    return no.get("precision at even odds"), no.get("recall")
+    no = [figures.get(tag, {}).get("no", {}) for figures in _TAG_SETS]
+    return _worst([n.get("precision at even odds") for n in no]), _worst([n.get("recall") for n in no])
 
 
 def _vocals_figures(want: str) -> tuple[float | None, float | None]:
@@ -83,8 +92,9 @@ def _vocals_figures(want: str) -> tuple[float | None, float | None]:
 
 
 def presence_precision(tag: str) -> float | None:
-    """The held-out precision at even odds of saying a track plays `tag`'s instrument (None: never measured)."""
-    return _TAG_FILTERS.get(tag, {}).get("with it", {}).get("precision at even odds")
+    """The held-out precision at even odds of saying a track plays `tag`'s instrument, the worst of the sets
+    recorded (None: never measured)."""
+    return _worst([figures.get(tag, {}).get("with it", {}).get("precision at even odds") for figures in _TAG_SETS])
 
 
 def may_say(tag: str) -> bool:

@@ -1,6 +1,7 @@
 """The benches' ground truth: the written beats and bars a MIDI file's tempo map and time signatures give
 (tests/bench/bench_beats.py), which the beat and downbeat figures in docs/quality.md are counted against, and
-the tempi a folder of recordings is measured against (tests/bench/bench_tempo.py --folder)."""
+the tempi a folder of recordings is measured against (tests/bench/bench_tempo.py --folder), and the
+instruments (tests/bench/bench_instruments.py --folder)."""
 
 import json
 
@@ -8,6 +9,7 @@ import mido
 import numpy as np
 import pytest
 from bench.bench_beats import midi_grid
+from bench.bench_instruments import LISTED, drum_truth, listed_folder
 from bench.bench_tempo import verdict, written_folder
 
 
@@ -59,3 +61,35 @@ def test_a_tempo_is_right_within_4_percent_and_a_metrical_level_is_named():
     assert verdict(168.1, 84.0) == "double"
     assert verdict(44.5, 89.0) == "half"
     assert verdict(100.0, 130.0) == "wrong"
+
+
+def test_a_folders_listed_instruments_give_each_tag_and_the_drums_their_truth(tmp_path):
+    lists = {
+        "kit.mp3": ["Drum Kit", "Electric Piano"],
+        "shakers.mp3": ["marimbas", "shakers"],  # percussion, in the plural
+        "chiptune.mp3": ["synths"],  # a synth may play the beat: says nothing of drums
+        "quartet.mp3": ["violins", "viola", "cello"],
+        "electro.mp3": ["synths", "percussion"],
+        "odd.mp3": ["clarinet. percussion"],  # a list's typo: each item's words count too
+    }
+    for name in lists:
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "instruments.json").write_text(json.dumps(lists))
+    listed = listed_folder(tmp_path)
+    names = list(listed)
+    drummed, known = drum_truth([listed[n] for n in names])
+    assert dict(zip(names, drummed.tolist())) == {
+        "chiptune.mp3": False, "electro.mp3": True, "kit.mp3": True, "odd.mp3": True, "quartet.mp3": False,
+        "shakers.mp3": True,
+    }  # fmt: skip
+    assert [n for n, k in zip(names, known) if not k] == ["chiptune.mp3"]
+    has = {tag: sorted(n for n in names if listed[n] & words) for tag, words in LISTED.items()}
+    assert has == {
+        "piano": ["kit.mp3"],
+        "guitar": [],
+        "strings": ["quartet.mp3"],
+        "synth": ["chiptune.mp3", "electro.mp3"],
+    }
+    (tmp_path / "kit.mp3").unlink()
+    with pytest.raises(SystemExit, match="kit.mp3"):
+        listed_folder(tmp_path)

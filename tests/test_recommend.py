@@ -693,12 +693,13 @@ def test_asking_for_drums_ranks_the_drummed_tracks_first(recommender, prompt):
 
 
 def test_only_instruments_measured_reliably_are_named_unasked_and_drums_by_their_detector(bundle, recommender, library):
-    """musicnn readily calls a track "strings" or "guitar" (held-out precision at even odds 0.57 and 0.78): a
-    result's tags, its why and the library list name an instrument nobody asked for only where its tag was
-    measured right at NAMED_FROM_PRECISION (instruments.may_say), and drums where the detector calls them."""
+    """musicnn readily calls a track "strings" or "guitar" (held-out precision at even odds 0.57 and 0.78), and
+    its "piano" is right 0.82 of the time on real recordings: a result's tags, its why and the library list name
+    an instrument nobody asked for only where its tag was measured right at NAMED_FROM_PRECISION on every
+    held-out set (instruments.may_say), and drums where the detector calls them."""
     tags = TagIndex(bundle.tag_labels)
     unsure = {t for t in PLAYING if not may_say(t)}
-    assert {"strings", "guitar"} <= unsure and "piano" not in unsure  # as engine/instrument_filters.json says
+    assert {"strings", "guitar", "piano", "synth"} <= unsure  # as engine/instrument_filters.json says
     peaks = {n: dict(zip(tags.names, tags.strengths(t["peaks"]).tolist())) for n, t in stored(library).items()}
     heard = {n: {t for t in unsure if p[t] >= TAG_PRESENT} for n, p in peaks.items()}
     assert any(heard.values()), heard  # musicnn does read unsure instruments in this library

@@ -736,8 +736,8 @@ def measured_reason(c: Constraint) -> str | None:
     else:
         return None
     if precision is None:
-        return f'{effect}: "{what}" was never measured on held-out renders'
-    right = f'"{what}" is right {precision:.0%} of the time on held-out renders'
+        return f'{effect}: "{what}" was never measured on held-out music'
+    right = f'"{what}" is right {precision:.0%} of the time on held-out music'
     if c.hard:
         return f"a filter: {right}{gender}"
     if precision >= HARD_FROM_PRECISION:  # precise, but it would also remove most of what it should keep

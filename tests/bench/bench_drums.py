@@ -271,10 +271,10 @@ def programs(midi) -> list[int]:
     return sorted({m.program for t in midi.tracks for m in t if m.type == "program_change" and m.channel != DRUMS})
 
 
-def measured(folder: Path, names: list[str]) -> dict[str, dict]:
+def measured(folder: Path, names: list[str], cache_file: Path | None = None) -> dict[str, dict]:
     """Per file, the detector's inputs as the scan computes them: the busiest segment's drum hits per second
-    and the tag peaks over segments (cached beside the renders)."""
-    cache_file = folder / "inputs.json"
+    and the tag peaks over segments (cached beside the renders, or in `cache_file`)."""
+    cache_file = cache_file or folder / "inputs.json"
     cache = json.loads(cache_file.read_text()) if cache_file.is_file() else {}
     missing = [n for n in names if n not in cache]
     if missing:
@@ -286,6 +286,7 @@ def measured(folder: Path, names: list[str]) -> dict[str, dict]:
             hits = max(music.descriptors(s).drum_hits for s in segments)
             peaks = np.stack([music.tags[s.patches].mean(axis=0) for s in segments]).max(axis=0)
             cache[name] = {"hits": hits, "peaks": peaks.tolist()}
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
             cache_file.write_text(json.dumps(cache))
     return cache
 

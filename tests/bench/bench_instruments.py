@@ -20,7 +20,14 @@ style plays them, but not in every render): they stay preferences.
 rendered whole and again with the instruments its author named as piano, guitar, strings or a synth muted
 (where they are at least DRUMS_SHARE of the sound), so each pair differs by that instrument alone.
 
-    .venv/bin/python tests/bench/bench_instruments.py [--record] [--modules]
+`--folder DIR` measures them on real recordings whose instruments are listed in `DIR/instruments.json`
+({file name: [instruments, as their composer or publisher lists them]}): the tags, and the drum detector
+against the kits and percussion listed. A list names every instrument that plays, however little, which is
+the question an editor's "with piano" asks of a library. With `--record`, the figures join the renders' in
+engine/instrument_filters.json ("recordings"): what a why names unasked must hold on both
+(`instruments.may_say`).
+
+    .venv/bin/python tests/bench/bench_instruments.py [--record] [--modules | --folder DIR]
 """
 
 from __future__ import annotations
@@ -158,6 +165,88 @@ def module_figures(tags: TagIndex) -> dict:
     return out
 
 
+# A listed instrument's words (each item's words too: "electric piano", "clarinet. percussion") -> the tag.
+LISTED = {
+    "piano": {"piano", "pianos"},
+    "guitar": {"guitar", "guitars"},
+    "strings": {"strings", "violin", "violins", "viola", "violas", "cello", "cellos"},
+    "synth": {"synth", "synths"},
+}
+KIT = {"kit", "kits", "drum", "drums", "snare", "snares"}
+PERCUSSION = {
+    "percussion", "timpani", "tympani", "taiko", "bongo", "bongos", "conga", "congas", "tabla", "tablas",
+    "djembe", "djembes", "cajon", "cajons", "shaker", "shakers", "tambourine", "tambourines", "cymbal", "cymbals",
+}  # fmt: skip
+# A list whose only word for what makes the beat is a synth ("synths", "electronic") says nothing of drums:
+# a synth or a drum machine plays them in most electronic pieces, and the lists name it once.
+SILENT_ON_DRUMS = {"synth", "synths", "electronic", "electronics", "misc"}
+
+
+def listed_words(items: list[str]) -> set[str]:
+    return {item.lower() for item in items} | {w for item in items for w in re.findall(r"[a-z]+", item.lower())}
+
+
+def listed_folder(folder: Path) -> dict[str, set[str]]:
+    """A folder's listed instruments as words, every file checked to be there."""
+    listing = folder / "instruments.json"
+    if not listing.is_file():
+        raise SystemExit(f"{listing}: no such file; a folder of recordings needs {{file name: [instruments]}}")
+    lists = json.loads(listing.read_text())
+    missing = sorted(name for name in lists if not (folder / name).is_file())
+    if missing:
+        raise SystemExit(f"{folder}: {len(missing)} file(s) of instruments.json missing, e.g. {missing[0]}")
+    return {name: listed_words(items) for name, items in sorted(lists.items())}
+
+
+def folder_figures(folder: Path, tags: TagIndex) -> dict:
+    """Each tag's figures against the lists, and the drum detector's against the listed kits and percussion
+    (lists silent on drums left out)."""
+    listed = listed_folder(folder)
+    names = list(listed)
+    cache = measured(folder, names, Path("build") / f"instruments-{folder.resolve().name}.json")
+    peaks = np.array([cache[n]["peaks"] for n in names], np.float32)
+    out: dict = {"files": len(names), "tags": {}}
+    for tag, words in LISTED.items():
+        out["tags"][tag] = measure(tags.strength(peaks, tag), np.array([bool(listed[n] & words) for n in names]))
+    drummed, known = drum_truth([listed[n] for n in names])
+    hits = np.array([cache[n]["hits"] for n in names], np.float64)
+    probability = instruments.drum_probability(hits, peaks, tags)
+    out["drums"] = drum_figures(probability[known], drummed[known]) | {"silent on drums": int((~known).sum())}
+    return out
+
+
+def drum_truth(listed: list[set[str]]) -> tuple[np.ndarray, np.ndarray]:
+    """Per list, whether it names drums, and whether it says anything of them (False for a list silent on
+    drums, which only a synth or electronics could play)."""
+    drummed = np.array([bool(words & (KIT | PERCUSSION)) for words in listed])
+    return drummed, drummed | np.array([not words & SILENT_ON_DRUMS for words in listed])
+
+
+def drum_figures(probability: np.ndarray, drummed: np.ndarray) -> dict:
+    """ "no drums" and "has drums" at the detector's bars, as measure() reports a tag's."""
+    passes, claimed = probability < instruments.NO_DRUMS_BELOW, probability >= instruments.DRUMS_FROM
+    recall, leak = float(passes[~drummed].mean()), float(passes[drummed].mean())
+    found, false = float(claimed[drummed].mean()), float(claimed[~drummed].mean())
+    return {
+        "with": int(drummed.sum()),
+        "without": int((~drummed).sum()),
+        "no": {"precision at even odds": recall / (recall + leak) if recall + leak else None, "recall": recall},
+        "with it": {"precision at even odds": found / (found + false) if found + false else None, "recall": found},
+        "AUC": float(roc_auc_score(drummed, probability)),
+    }
+
+
+def print_folder(figures: dict) -> None:
+    print(f"{'':9}{'with':>6}{'w/o':>5}  no: even odds  recall   with: even odds  recall   AUC")
+    for tag, f in [*figures["tags"].items(), ("drums", figures["drums"])]:
+        print(
+            f"{tag:9}{f['with']:>6}{f['without']:>5}      {_fmt(f['no']['precision at even odds'])}    "
+            f"{_fmt(f['no']['recall'])}          {_fmt(f['with it']['precision at even odds'])}    "
+            f"{_fmt(f['with it']['recall'])}   {f['AUC']:.2f}"
+        )
+    print(f"(drums: {figures['drums']['silent on drums']} lists silent on drums left out)")
+
+
 def _fmt(x: float | None) -> str:
     return "  -  " if x is None else f"{x:.2f}"
 
@@ -166,7 +255,21 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--record", action="store_true", help="write the test figures to the filters' file")
     parser.add_argument("--modules", action="store_true", help="on human-composed tracker modules instead")
+    parser.add_argument("--folder", type=Path, help="recordings with their instruments in DIR/instruments.json")
     args = parser.parse_args()
+    if args.folder:
+        figures = folder_figures(args.folder, TagIndex(open_current_bundle(paths.models_dir()).tag_labels))
+        print_folder(figures)
+        Path("bench-results").mkdir(exist_ok=True)
+        Path(f"bench-results/instruments-{args.folder.resolve().name}.json").write_text(json.dumps(figures, indent=2))
+        if args.record:
+            record = json.loads(instruments.FILTERS_FILE.read_text())
+            record["recordings"] = {
+                "note": f"bench_instruments.py --folder: {args.folder.resolve().name}, against the listed instruments",
+                "set": args.folder.resolve().name,
+            } | figures
+            instruments.FILTERS_FILE.write_text(json.dumps(record, indent=1) + "\n")
+        return
     if args.modules:
         figures = module_figures(TagIndex(open_current_bundle(paths.models_dir()).tag_labels))
         print(json.dumps(figures, indent=2))

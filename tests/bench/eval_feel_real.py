@@ -163,10 +163,14 @@ def clip_check(engine: Engine, labels: dict[str, str], folder: Path) -> dict[str
     return out
 
 
+def sub_folder_labels(folder: Path) -> dict[str, str]:
+    """Each file one level down (resolved path, in name order) and the name of its sub-folder."""
+    return {str(p.resolve()): p.parent.name for p in sorted(folder.glob("*/*")) if p.is_file()}
+
+
 def scanned(kind: str, split: str, tmp: Path) -> tuple[Engine, dict[str, str]]:
     folder = materialise(kind, split, tmp / kind)
-    labels = {str(p.resolve()): p.parent.name for p in folder.glob("*/*") if p.is_file()}
-    return scanned_folder(folder, tmp / f"data-{kind}"), labels
+    return scanned_folder(folder, tmp / f"data-{kind}"), sub_folder_labels(folder)
 
 
 def labelled(folder: Path) -> dict[str, str]:
@@ -174,8 +178,7 @@ def labelled(folder: Path) -> dict[str, str]:
     sub-folders named for a mood count."""
     if not folder.is_dir():
         raise SystemExit(f"{folder}: no such folder of mood-labelled music")
-    labels = {str(p.resolve()): p.parent.name for p in sorted(folder.glob("*/*")) if p.is_file()}
-    labels = {path: label for path, label in labels.items() if label in MOODS}
+    labels = {path: label for path, label in sub_folder_labels(folder).items() if label in MOODS}
     if not labels:
         raise SystemExit(f"{folder}: no sub-folder named for a mood ({', '.join(MOODS)})")
     return labels
@@ -205,7 +208,7 @@ def tune_mood() -> None:
     shipped = affect.MOOD_DOWN, affect.MODE_SHARE
     with tempfile.TemporaryDirectory() as tmp:
         folder = materialise("mood", "dev", Path(tmp) / "mood")
-        labels = {str(p.resolve()): p.parent.name for p in folder.glob("*/*") if p.is_file()}
+        labels = sub_folder_labels(folder)
         moods = sorted(set(labels.values()))
         renders = Path("build/feel-dev")
         render_labels = render_feel_set(renders, "dev")

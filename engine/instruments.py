@@ -18,9 +18,11 @@ Instruments other than drums are read from musicnn's tags alone; whether their e
 their held-out measurement (`instrument_filters.json`, tests/bench/bench_instruments.py): `exclusion_is_hard`.
 The same measurement decides which instruments a why, a result's tags or the library list may say a track
 plays when nobody asked (`said_tags`): musicnn calls an electronic track "violin, strings" readily, and a
-reason that is wrong half the time teaches an editor to ignore every reason. Each figure is the worst of the
-held-out sets recorded: the test renders, and real recordings against the instruments their composer lists
-(`bench_instruments.py --folder`), since a tag right on renders can still be wrong on a real library.
+reason that is wrong half the time teaches an editor to ignore every reason. Each of these tags' figures is
+the worse of two held-out sets: the test renders, and real recordings against the instruments their composer
+lists (`bench_instruments.py --folder`), since a tag right on renders can still be wrong on a real library.
+(The drums' figures on those recordings are recorded beside them, for docs/quality.md; the detector's own
+record, `drum_detector.json`, decides for drums.)
 
 The scan stores each track's busiest drum hits and its tag peaks, so a new fit is applied to a library by
 `Library.backfill_drums` from stored values, without analysing anything again.
@@ -47,11 +49,13 @@ HARD_FROM_PRECISION = 0.95  # a filter's held-out precision that makes it hard
 HARD_FROM_RECALL = 0.5
 TAG_FLOOR = 1e-3  # under a fit's "log" tag scale, the strength a tag's log starts from
 DRUM_TAGS = ("drums",)  # the exclusions this detector answers (engine.tags canonical names)
-# Other instruments' exclusions as the filter applies them (musicnn's tag under TAG_PRESENT), measured on
-# held-out renders whose instruments are known (tests/bench/bench_instruments.py --record).
+# Other instruments' exclusions as the filter applies them (musicnn's tag under TAG_PRESENT), and their
+# presence as a why would say it, measured on held-out renders whose instruments are known and on real
+# recordings whose instruments their composer lists (tests/bench/bench_instruments.py --record, --folder).
 FILTERS_FILE = Path(__file__).with_name("instrument_filters.json")
 _RECORDED = json.loads(FILTERS_FILE.read_text())
-# Each measured set's figures per tag: the test renders', then real recordings' where recorded.
+# Each measured set's figures per tag: the test renders', then the real recordings' where recorded (one set:
+# recording another folder replaces it).
 _TAG_SETS = [_RECORDED["tags"]] + ([_RECORDED["recordings"]["tags"]] if "recordings" in _RECORDED else [])
 # The voice filters (engine/recommend/filters.py SUNG) on test renders with and without a song sung over them
 # (tests/bench/bench_vocals.py --sung --record).

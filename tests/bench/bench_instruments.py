@@ -166,28 +166,38 @@ def module_figures(tags: TagIndex) -> dict:
 
 
 # A listed instrument's words (each item's words too: "electric piano", "clarinet. percussion") -> the tag.
+# An electric piano ("ep", "rhodes") is a piano to musicnn's tag as to a listener; a bass guitar is not a
+# guitar (as PROGRAMS counts it), and an orchestra has strings.
 LISTED = {
-    "piano": {"piano", "pianos"},
+    "piano": {"piano", "pianos", "ep", "rhodes"},
     "guitar": {"guitar", "guitars"},
-    "strings": {"strings", "violin", "violins", "viola", "violas", "cello", "cellos"},
-    "synth": {"synth", "synths"},
+    "strings": {"strings", "string", "violin", "violins", "viola", "violas", "cello", "cellos", "orchestra"},
+    "synth": {"synth", "synths", "synthesizer", "synthesizers"},
 }
+NOT_LISTED = {"guitar": {"bass guitar", "bass guitars"}}  # items whose words would wrongly name the tag
 KIT = {"kit", "kits", "drum", "drums", "snare", "snares"}
+# Unpitched percussion and timpani (kettle drums); pitched percussion (marimba, glockenspiel) is not drums.
 PERCUSSION = {
     "percussion", "timpani", "tympani", "taiko", "bongo", "bongos", "conga", "congas", "tabla", "tablas",
     "djembe", "djembes", "cajon", "cajons", "shaker", "shakers", "tambourine", "tambourines", "cymbal", "cymbals",
 }  # fmt: skip
-# A list whose only word for what makes the beat is a synth ("synths", "electronic") says nothing of drums:
-# a synth or a drum machine plays them in most electronic pieces, and the lists name it once.
+# A list with a synth or electronics of its own ("synths", not "synth bells") and no kit or percussion says
+# nothing of drums: a synth or a drum machine plays them in most electronic pieces, and the lists name it once.
 SILENT_ON_DRUMS = {"synth", "synths", "electronic", "electronics", "misc"}
 
 
-def listed_words(items: list[str]) -> set[str]:
-    return {item.lower() for item in items} | {w for item in items for w in re.findall(r"[a-z]+", item.lower())}
+def _words(item: str) -> set[str]:
+    return {item} | set(re.findall(r"[a-z]+", item))
 
 
-def listed_folder(folder: Path) -> dict[str, set[str]]:
-    """A folder's listed instruments as words, every file checked to be there."""
+def lists_tag(items: list[str], tag: str) -> bool:
+    """Whether a list (lower-case items) names `tag`'s instrument: an item or one of its words does ("electric
+    piano", "clarinet. percussion"), unless the item is one that only seems to ("bass guitar")."""
+    return any(_words(item) & LISTED[tag] and item not in NOT_LISTED.get(tag, set()) for item in items)
+
+
+def listed_folder(folder: Path) -> dict[str, list[str]]:
+    """A folder's listed instruments (lower case), in file name order, every file checked to be there."""
     listing = folder / "instruments.json"
     if not listing.is_file():
         raise SystemExit(f"{listing}: no such file; a folder of recordings needs {{file name: [instruments]}}")
@@ -195,7 +205,7 @@ def listed_folder(folder: Path) -> dict[str, set[str]]:
     missing = sorted(name for name in lists if not (folder / name).is_file())
     if missing:
         raise SystemExit(f"{folder}: {len(missing)} file(s) of instruments.json missing, e.g. {missing[0]}")
-    return {name: listed_words(items) for name, items in sorted(lists.items())}
+    return {name: [item.strip().lower() for item in items] for name, items in sorted(lists.items())}
 
 
 def folder_figures(folder: Path, tags: TagIndex) -> dict:
@@ -206,8 +216,12 @@ def folder_figures(folder: Path, tags: TagIndex) -> dict:
     cache = measured(folder, names, Path("build") / f"instruments-{folder.resolve().name}.json")
     peaks = np.array([cache[n]["peaks"] for n in names], np.float32)
     out: dict = {"files": len(names), "tags": {}}
-    for tag, words in LISTED.items():
-        out["tags"][tag] = measure(tags.strength(peaks, tag), np.array([bool(listed[n] & words) for n in names]))
+    for tag in LISTED:
+        has = np.array([lists_tag(listed[n], tag) for n in names])
+        if min(has.sum(), (~has).sum()) < MIN_EACH:
+            out["tags"][tag] = {"with": int(has.sum()), "without": int((~has).sum()), "measured": False}
+            continue
+        out["tags"][tag] = measure(tags.strength(peaks, tag), has)
     drummed, known = drum_truth([listed[n] for n in names])
     hits = np.array([cache[n]["hits"] for n in names], np.float64)
     probability = instruments.drum_probability(hits, peaks, tags)
@@ -215,11 +229,13 @@ def folder_figures(folder: Path, tags: TagIndex) -> dict:
     return out
 
 
-def drum_truth(listed: list[set[str]]) -> tuple[np.ndarray, np.ndarray]:
+def drum_truth(listed: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
     """Per list, whether it names drums, and whether it says anything of them (False for a list silent on
-    drums, which only a synth or electronics could play)."""
-    drummed = np.array([bool(words & (KIT | PERCUSSION)) for words in listed])
-    return drummed, drummed | np.array([not words & SILENT_ON_DRUMS for words in listed])
+    drums: no kit or percussion, but a synth or electronics, which may play them)."""
+    drummed = np.array([any(_words(item) & (KIT | PERCUSSION) for item in items) for items in listed])
+    # Whole items only: "synth bells" or "electronic bass" plays no beat.
+    silent = np.array([bool(set(items) & SILENT_ON_DRUMS) for items in listed])
+    return drummed, drummed | ~silent
 
 
 def drum_figures(probability: np.ndarray, drummed: np.ndarray) -> dict:
@@ -253,7 +269,7 @@ def _fmt(x: float | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--record", action="store_true", help="write the test figures to the filters' file")
+    parser.add_argument("--record", action="store_true", help="write the figures to the filters' file")
     parser.add_argument("--modules", action="store_true", help="on human-composed tracker modules instead")
     parser.add_argument("--folder", type=Path, help="recordings with their instruments in DIR/instruments.json")
     args = parser.parse_args()

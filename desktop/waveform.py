@@ -10,6 +10,7 @@ from PyQt6.QtGui import QColor, QPainter, QPen
 from PyQt6.QtWidgets import QWidget
 
 from desktop.theme import ACCENT
+from engine.clock import clock
 from engine.media.playback import PlaybackAudio, waveform
 
 RULER = 15  # pixels of the time ruler above the waveform
@@ -41,10 +42,6 @@ def snap(start: float, downbeats: np.ndarray, latest: float) -> float:
     if not len(usable):
         return start
     return float(usable[np.argmin(np.abs(usable - start))])
-
-
-def _clock(seconds: float) -> str:
-    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
 
 
 class WaveformView(QWidget):
@@ -147,7 +144,7 @@ class WaveformView(QWidget):
         for t in ruler_ticks(self.duration, self.width()):
             x = float(self._x(t))
             painter.drawLine(QPointF(x, RULER - 5), QPointF(x, RULER))
-            text = _clock(t)
+            text = clock(t)
             # Drawn 3 px right of its tick, and never over the loudness.
             if x + 3 + metrics.horizontalAdvance(text) <= clear:
                 painter.drawText(QRectF(x + 3, 0, MIN_TICK_PX, RULER), Qt.AlignmentFlag.AlignVCenter, text)

@@ -27,6 +27,7 @@ import numpy as np
 import engine
 from engine import instruments, paths
 from engine.bundle import Bundle, open_current_bundle
+from engine.clock import clock
 from engine.collect import Collected, collect, editor_reads
 from engine.errors import DecodeError, NeedledropError
 from engine.export import FORMAT_NAMES, Cue, ExportError, build_timeline, format_for, timeline_text, write_timeline
@@ -377,7 +378,7 @@ class Engine:
             raise QueryError(f"the length must be positive, not {length}")
         info = self.track(track)
         if start < 0 or start >= info.duration:
-            raise QueryError(f"{info.name} is {_clock(info.duration)} long: it cannot start at {start:.2f} s")
+            raise QueryError(f"{info.name} is {clock(info.duration)} long: it cannot start at {start:.2f} s")
         return fit_to_length(self._library.beats(info.id), info.duration, start, length)
 
     def reedit(
@@ -403,7 +404,7 @@ class Engine:
             raise QueryError(f"the loudness target must be between -70 and 0 LUFS, not {loudness}")
         info = self.track(track)
         if start is not None and not 0 <= start < info.duration:
-            raise QueryError(f"{info.name} is {_clock(info.duration)} long: it cannot start at {start:.2f} s")
+            raise QueryError(f"{info.name} is {clock(info.duration)} long: it cannot start at {start:.2f} s")
         out = Path(out)
         if Path(out).resolve() == Path(info.path).resolve():
             raise QueryError("the re-edit would overwrite its own source: write it to another file")
@@ -605,7 +606,7 @@ class Engine:
         track = self.track(clip.track)
         start = 0.0 if clip.music_start is None else clip.music_start
         if not 0 <= start < track.duration:
-            raise ExportError(f"{track.name} is {_clock(track.duration)} long: the music cannot start at {start:.2f} s")
+            raise ExportError(f"{track.name} is {clock(track.duration)} long: the music cannot start at {start:.2f} s")
         beats = self._library.beats(track.id)  # the track is known: no second look-up
         if clip.fit:  # the recommendation placed its start with this same fit: a start it gave stays put
             start = fit_to_length(beats, track.duration, start, cue.length).start
@@ -698,10 +699,6 @@ def _exported(cue: Cue) -> ExportedCue:
     return ExportedCue(
         cue.video, cue.clip_in, cue.clip_out, cue.track_id, cue.music, round(cue.music_start, 3), round(end, 3)
     )
-
-
-def _clock(seconds: float) -> str:
-    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
 
 
 # The errors a front end tells apart, so that none needs to import the engine's internals.

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.clock import clock
 from engine.instruments import DRUM_TAGS, DRUMS_FROM, NO_DRUMS_BELOW, drummed, may_say, said_tags
 from engine.library.catalog import Catalog
 from engine.library.index import SegmentIndex
@@ -46,10 +47,6 @@ class Asked:
     clip_cues: dict[str, float] | None = None
     feels: tuple[Feel, ...] = ()
     tags: tuple[str, ...] = ()  # named by meaning (tagmatch.TagQuery.sayable), beside those named word for word
-
-
-def _clock(seconds: float) -> str:
-    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
 
 
 def picture_words(cues: dict[str, float], axis: str, sign: float) -> str:
@@ -199,7 +196,7 @@ def _constraint_reasons(constraints: Sequence[Constraint], bpm: float | None, tr
             elif track["vocal_peak"] >= SUNG:
                 parts.append("a voice heard")
         elif isinstance(c, Length):
-            parts.append(f"{_clock(track['duration'])} long")
+            parts.append(f"{clock(track['duration'])} long")
     return parts
 
 

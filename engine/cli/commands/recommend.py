@@ -6,6 +6,7 @@ import argparse
 import json
 
 from engine.cli.options import fraction, open_engine, positive_int, seconds
+from engine.clock import clock
 from engine.facade import MAX_K
 from engine.records import Recommendation
 
@@ -48,10 +49,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     sim.set_defaults(handler=similar_command)
 
 
-def _clock(seconds: float) -> str:
-    return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
-
-
 def _show(args, rec: Recommendation) -> None:
     if args.json:
         print(json.dumps(rec.to_json(), indent=2))
@@ -72,10 +69,8 @@ def _show(args, rec: Recommendation) -> None:
         name = " – ".join(x for x in (r.artist, r.title) if x) or r.path
         bpm = f"{r.bpm:.0f} BPM" if r.bpm else "no steady beat"
         lufs = f", {r.loudness_lufs:.0f} LUFS" if r.loudness_lufs is not None else ""
-        print(
-            f"{i:>2}. {name}  [{_clock(r.start)}–{_clock(r.end)} of {_clock(r.duration)}, {bpm}{lufs}]  "
-            f"{r.match}% match"
-        )
+        start, end, length = (clock(t, tenths=True) for t in (r.start, r.end, r.duration))
+        print(f"{i:>2}. {name}  [{start}–{end} of {length}, {bpm}{lufs}]  {r.match}% match")
         print(f"    {r.why}")
         if r.short_by > 0:
             print(f"    the track is {r.short_by:.1f} s shorter than the clip: its end has no music")

@@ -218,6 +218,20 @@ def test_cli_export(setup, tmp_path, capsys):
     assert len(lanes["-1"].find_clips()) == 1
 
 
+def test_cli_export_of_a_chosen_track_starts_it_where_recommend_does(setup, tmp_path, capsys):
+    """`export --track` without --music-start exports what `recommend` showed for that track and clip, not the
+    track from its first bar."""
+    engine, music, clips = setup
+    ranked = engine.recommend(str(clips["a"]), start=1.0, end=5.0, prompt="drums", k=20).results
+    later = max(ranked, key=lambda r: r.start)
+    assert later.start > 1.0  # a track the recommendation starts well into
+    out = tmp_path / "edit.otio"
+    base = ["--data-dir", str(engine.data_dir), "export", str(clips["a"]), str(out), "--in", "1", "--out-point", "5"]
+    assert main([*base, "--prompt", "drums", "--track", str(later.track_id), "--json"]) == 0
+    (cue,) = json.loads(capsys.readouterr().out)["clips"]
+    assert cue["music_start"] == pytest.approx(later.start, abs=1e-3)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -10,7 +10,7 @@ from engine import paths
 from engine.api.origins import DEFAULT_PORT, ORIGINS_FILE, saved_origins
 from engine.cli.options import emit, open_engine, seconds
 from engine.export import FORMATS
-from engine.facade import DEFAULT_LOUDNESS
+from engine.facade import DEFAULT_LOUDNESS, MAX_K
 from engine.records import ExportClip
 
 log = logging.getLogger(__name__)
@@ -44,8 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--in", dest="start", type=seconds, default=0.0)
     export.add_argument("--out-point", dest="end", type=seconds)
     export.add_argument("--track", help="the music: a library track's path or id (default: the top recommendation)")
-    export.add_argument("--prompt", help="for the top recommendation when --track is not given")
-    export.add_argument("--music-start", type=seconds, help="where the music starts (default: its best segment)")
+    export.add_argument("--prompt", help="the words the recommendation (and with --track, its start) answers")
+    export.add_argument(
+        "--music-start",
+        type=seconds,
+        help="where the music starts (default: where `recommend` starts it for this clip and prompt)",
+    )
     export.add_argument("--no-fit", action="store_true", help="do not move the start onto a downbeat")
     export.add_argument("--format", choices=sorted(FORMATS))
     export.add_argument(
@@ -105,6 +109,8 @@ def export_command(args) -> int:
             return 1
         track = top.results[0].track_id
         start = top.results[0].start if start is None else start
+    elif start is None:
+        start = _recommended_start(engine, args)
     clip = ExportClip(args.video, args.start, args.end, track=track, music_start=start, fit=not args.no_fit)
     result = engine.export(
         [clip],
@@ -122,3 +128,11 @@ def export_command(args) -> int:
     lines += [f"note: {note}" for note in result.notes]
     emit(args, result, "\n".join(lines))
     return 0
+
+
+def _recommended_start(engine, args) -> float | None:
+    """Where the recommendation for this clip (and prompt) starts the chosen track, so that what `recommend`
+    showed is what is exported; None (placed from its beginning) where the track ranks below MAX_K."""
+    chosen = engine.track(args.track).id
+    ranked = engine.recommend(args.video, start=args.start, end=args.end, prompt=args.prompt, k=MAX_K)
+    return next((r.start for r in ranked.results if r.track_id == chosen), None)

@@ -58,7 +58,16 @@ from engine.records import (
     ScanReport,
     Track,
 )
-from engine.reedit import DEFAULT_LOUDNESS, DEPTH_DB, Reedit, output_beats, reedit, write_wav
+from engine.reedit import (
+    DEFAULT_LOUDNESS,
+    DEPTH_DB,
+    MAX_LENGTH,
+    SILENCE_TOLD,
+    Reedit,
+    output_beats,
+    reedit,
+    write_wav,
+)
 from engine.reedit.duck import keyframes as duck_keyframes
 from engine.reedit.duck import speech
 from engine.sqlite import DatabaseError
@@ -400,6 +409,10 @@ class Engine:
         _finite(length, "the length")
         if length <= 0:
             raise QueryError(f"the length must be positive, not {length}")
+        if length > MAX_LENGTH:
+            raise QueryError(
+                f"a re-edit is at most {clock(MAX_LENGTH)} long, not {clock(length)}: loop the music in the editor"
+            )
         if loudness is not None and not (math.isfinite(loudness) and -70 <= loudness <= 0):
             raise QueryError(f"the loudness target must be between -70 and 0 LUFS, not {loudness}")
         info = self.track(track)
@@ -574,6 +587,7 @@ class Engine:
                 f"{'its own ending' if edit.plan.ending == 'natural' else 'a fade-out'}"
                 + (f", {edit.level.loudness:.1f} LUFS" if edit.level else "")
                 + (f", ducked under {len(edit.ducking.speech)} stretch(es) of speech" if edit.ducking else "")
+                + (f"; its last {edit.silent_tail:.1f} s are silent" if edit.silent_tail >= SILENCE_TOLD else "")
             )
             out.append(
                 replace(
@@ -706,6 +720,8 @@ __all__ = [
     "DEFAULT_LOUDNESS",
     "DEPTH_DB",
     "MAX_K",
+    "MAX_LENGTH",
+    "SILENCE_TOLD",
     "CatalogError",
     "DatabaseError",
     "Engine",

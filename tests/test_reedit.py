@@ -15,7 +15,7 @@ from scipy.signal import resample_poly
 
 from engine.cli.main import main
 from engine.export import ExportError
-from engine.facade import Engine, QueryError
+from engine.facade import SILENCE_TOLD, Engine, QueryError
 from engine.records import ExportClip
 from engine.reedit.render import CROSSFADE, decode, write_wav
 from media import render_midi, write_footage
@@ -124,6 +124,35 @@ def test_impossible_re_edits_are_one_clear_error(library, tmp_path):
         engine.reedit(loop, length=10.0, out=tmp_path / "missing" / "x.wav")
     with pytest.raises(QueryError, match="loudness target"):
         engine.reedit(loop, length=10.0, out=tmp_path / "x.wav", loudness=12.0)
+    # A length that would take gigabytes to render (the API once died of one) is refused before any is used.
+    with pytest.raises(QueryError, match="at most 20:00 long, not 333:20"):
+        engine.reedit(loop, length=20000.0, out=tmp_path / "x.wav")
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_a_start_that_leaves_too_few_bars_to_repeat_says_how_much_is_silent(library, tmp_path, capsys):
+    """From the track's last bars no bars can be repeated (a run of MIN_RUN bars comes before any jump): the
+    edit ends in silence, and the CLI and an export with render say so rather than report a natural ending."""
+    engine, loop, _ = library
+    duration = decode(loop).duration
+    out = tmp_path / "late.wav"
+    args = ["--data-dir", str(engine.data_dir), "fit", str(loop), "--length", "20", "--start", str(duration - 6)]
+    assert main([*args, "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    edit = engine.reedit(loop, length=20.0, out=tmp_path / "again.wav", start=duration - 6)
+    assert edit.silent_tail > 10 and edit.to_json()["silent_tail"] == pytest.approx(edit.silent_tail, abs=1e-3)
+    assert f"the music ends {edit.silent_tail:.1f} s before the length" in said
+    samples, rate = read_wav(out)
+    tail = samples[-round((edit.silent_tail - 0.1) * rate) :]
+    assert np.abs(tail).max() == 0  # what it says is silent is
+    plain = engine.reedit(loop, length=20.0, out=tmp_path / "early.wav", start=0.0)
+    assert plain.silent_tail < SILENCE_TOLD
+    assert main([*args[:-4], "--length", "20", "--out", str(tmp_path / "early2.wav")]) == 0
+    assert "note:" not in capsys.readouterr().out
+    clip = write_footage(tmp_path / "scene.mp4", 25, 20.0)
+    late = ExportClip(clip, 0.0, 20.0, track=str(loop), music_start=duration - 6, fit=False)
+    result = engine.export([late], path=tmp_path / "cut.otio", render=True)
+    assert any(note.endswith(" s are silent") for note in result.notes), result.notes
 
 
 def test_an_export_with_render_puts_the_fitted_music_under_the_clip(library, tmp_path):

@@ -31,6 +31,7 @@ from engine.export import FORMATS
 from engine.facade import (
     DEFAULT_LOUDNESS,
     MAX_K,
+    MAX_LENGTH,
     DatabaseError,
     Engine,
     ExportError,
@@ -123,7 +124,9 @@ class SimilarRequest(_Strict):
 class FitRequest(_Strict):
     track_id: int = Field(ge=1, le=2**62)
     start: Seconds = Field(0.0, description="where the music should start, near enough (the recommended start)")
-    length: Annotated[float, Field(gt=0, le=24 * 3600, allow_inf_nan=False)] = Field(description="clip length, s")
+    length: Annotated[float, Field(gt=0, le=24 * 3600, allow_inf_nan=False)] = Field(
+        description=f"clip length, s (with `render`, at most {MAX_LENGTH:g}: a longer re-edit is refused, 422)"
+    )
     render: str | None = Field(
         None,
         max_length=4096,

@@ -20,9 +20,26 @@ from engine.reedit.duck import DEPTH_DB, Ducking, gain, speech
 from engine.reedit.plan import Join, Piece, Plan, bar_similarity, plan_edit, trimmed
 from engine.reedit.render import CROSSFADE, DEFAULT_LOUDNESS, Audio, Level, assemble, decode, level, write_wav
 
-__all__ = ["DEFAULT_LOUDNESS", "DEPTH_DB", "Join", "Piece", "Reedit", "output_beats", "reedit", "write_wav"]
+__all__ = [
+    "DEFAULT_LOUDNESS",
+    "DEPTH_DB",
+    "MAX_LENGTH",
+    "SILENCE_TOLD",
+    "Join",
+    "Piece",
+    "Reedit",
+    "output_beats",
+    "reedit",
+    "write_wav",
+]
 
 _ANALYSIS_RATE = 16_000  # the features only compare bars with each other: a light analysis will do
+# The longest re-edit rendered, in seconds: it is held in memory several times over while it is levelled and
+# ducked (about 1.4 MB a second at 48 kHz stereo), and 20 minutes is longer than any one music bed.
+MAX_LENGTH = 20 * 60.0
+# Silence after the music from which a front end says so. A plan may end up to a bar before the length (the
+# track's own ending, or a fade onto a downbeat): a 4/4 bar at 60 BPM lasts 4 s.
+SILENCE_TOLD = 4.0
 
 
 @dataclass(frozen=True)
@@ -33,10 +50,17 @@ class Reedit:
     level: Level | None
     ducking: Ducking | None = None
 
+    @property
+    def silent_tail(self) -> float:
+        """Seconds of silence after the music: where the track (or what is left of it after the start) ends
+        before the length and no bars could be repeated to fill it."""
+        return max(0.0, len(self.samples) / self.rate - self.plan.music_length)
+
     def to_json(self) -> dict:
         plan = self.plan
         return {
             "length": round(len(self.samples) / self.rate, 6),
+            "silent_tail": round(self.silent_tail, 3),
             "sample_rate": self.rate,
             "channels": self.samples.shape[1],
             "ending": plan.ending,

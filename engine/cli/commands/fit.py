@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from engine.cli.options import emit, open_engine, seconds
-from engine.facade import DEFAULT_LOUDNESS, DEPTH_DB
+from engine.facade import DEFAULT_LOUDNESS, DEPTH_DB, SILENCE_TOLD
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,5 +60,10 @@ def fit_command(args) -> int:
     if edit.ducking is not None:
         spans = ", ".join(f"{a:.1f}–{b:.1f} s" for a, b in edit.ducking.speech) or "no speech found"
         lines.append(f"  ducked {edit.ducking.depth_db:g} dB under speech: {spans}")
+    if edit.silent_tail >= SILENCE_TOLD:
+        lines.append(
+            f"note: the music ends {edit.silent_tail:.1f} s before the length, which is silence from there "
+            "(too few bars after the start to repeat; an earlier --start leaves more)"
+        )
     emit(args, edit, "\n".join(lines))
     return 0

@@ -153,6 +153,45 @@ def test_beats_are_stored_by_the_scan_and_found_for_older_tracks(bundle, rendere
     assert np.allclose(again.times, stored.times) and library.catalog.beats(track["id"]) is not None
 
 
+def test_music_without_a_pulse_shows_no_tempo_anywhere(bundle, rendered, tmp_path):
+    """Held chords have no beats to follow, so no tempo in the list, the results or their segments (the scan
+    once showed the estimator's guess, 84.5 BPM, beside beats at 0 BPM); music with a pulse keeps its tempo.
+    An older catalog that stored a guess has it cleared when it opens."""
+    import soundfile
+
+    from engine.facade import Engine
+    from engine.library.migrations import NO_PULSE_NO_TEMPO
+
+    music = tmp_path / "music"
+    music.mkdir()
+    rate, bar = 44100, 3.0  # held minor chords, a new one every 3 s bar: no beat inside the bars
+    t = np.arange(int(45 * rate)) / rate
+    roots = 146.83 * np.array([1, 4 / 3, 1.5, 1.122])[(t // bar).astype(int) % 4]
+    held = sum(np.sin(2 * np.pi * roots * m * t) for m in (1, 1.189, 1.5, 2))
+    soundfile.write(music / "drone.flac", (0.15 * held).astype(np.float32), rate)
+    (music / "pulse.flac").write_bytes(Path(rendered[96][2]).read_bytes())
+    engine = Engine(tmp_path / "data", bundle=bundle)
+    engine.add_root(music)
+    engine.scan(workers=1)
+    tracks = {Path(t.path).stem: t for t in engine.tracks()}
+    assert engine.beats(tracks["drone"].id).bpm == 0 and tracks["drone"].bpm is None
+    assert tracks["pulse"].bpm == pytest.approx(96, rel=0.04) and engine.beats(tracks["pulse"].id).bpm > 0
+    shown = {Path(r.path).stem: r.bpm for r in engine.recommend(prompt="music", k=2).results}
+    assert shown == {"drone": None, "pulse": tracks["pulse"].bpm}
+    conn = engine._library.catalog._connection()
+    segments = "SELECT s.tempo_bpm FROM segments s JOIN tracks t ON t.id = s.track_id WHERE t.id = ?"
+    assert all(bpm is None for (bpm,) in conn.execute(segments, (tracks["drone"].id,)))
+    with engine._library.catalog.transaction() as c:  # as a scan before this stored them
+        c.execute("UPDATE tracks SET tempo_bpm = 84.5 WHERE id = ?", (tracks["drone"].id,))
+        c.execute("UPDATE segments SET tempo_bpm = 84.5 WHERE track_id = ?", (tracks["drone"].id,))
+        for statement in filter(str.strip, NO_PULSE_NO_TEMPO.split(";")):  # the migration, applied again
+            c.execute(statement)
+    assert engine.track(tracks["drone"].id).bpm is None
+    assert all(bpm is None for (bpm,) in conn.execute(segments, (tracks["drone"].id,)))
+    assert engine.track(tracks["pulse"].id).bpm == tracks["pulse"].bpm
+    engine.close()
+
+
 @pytest.fixture(scope="module")
 def band() -> np.ndarray:
     """44 s of a General MIDI band (guitar, bass, drums) at the scan's rate, at full level throughout."""

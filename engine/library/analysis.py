@@ -208,6 +208,12 @@ class TrackAnalyzer:
         modes = np.full(len(segments), overall.mode)
         energy, mood = affect.of_segments(segment_tags, self.tags, modes)
         busiest_hits = max(d.drum_hits for d in measured)  # drums in one part count
+        beats = track_beats(music.analysis, overall)
+        # Music with no steady pulse (a drone, held tones) has no beats to follow, so no tempo either: the
+        # list, the results, the tempo words and the beats all say the same, not a number found in noise.
+        pulse = beats.bpm > 0
+        if not pulse:
+            tempos[:] = np.nan
         record = TrackRecord(
             path=path,
             size=size,
@@ -217,7 +223,7 @@ class TrackAnalyzer:
             title=info["title"],
             artist=info["artist"],
             album=info["album"],
-            tempo_bpm=round(overall.tempo_bpm, 1) or None,
+            tempo_bpm=(round(overall.tempo_bpm, 1) or None) if pulse else None,
             musical_key=overall.key,
             mode=round(overall.mode, 3),
             loudness_db=round(overall.loudness_db, 1),
@@ -227,7 +233,7 @@ class TrackAnalyzer:
             tag_means=means,
             tag_peaks=segment_tags.max(axis=0),
             vocal_peak=round(max(segment_vocals), 3),
-            beats=track_beats(music.analysis, overall),
+            beats=beats,
             energy=round(float(energy.mean()), 3),
             mood=round(float(mood.mean()), 3),
             drum_hits=round(busiest_hits, 3),

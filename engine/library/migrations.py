@@ -200,6 +200,15 @@ UPDATE tracks SET musical_key = CASE musical_key
 WHERE musical_key IN ('C# major', 'D# major', 'G# major', 'A# major', 'D# minor', 'A# minor');
 """
 
+# A track whose beats found no steady pulse has no tempo (engine/library/analysis.py): older scans stored
+# the estimator's guess for it and its segments, which is cleared in place.
+NO_PULSE_NO_TEMPO = """
+UPDATE segments SET tempo_bpm = NULL
+WHERE tempo_bpm IS NOT NULL AND track_id IN (SELECT track_id FROM beats WHERE bpm = 0);
+UPDATE tracks SET tempo_bpm = NULL
+WHERE tempo_bpm IS NOT NULL AND id IN (SELECT track_id FROM beats WHERE bpm = 0);
+"""
+
 MIGRATIONS = (
     Migration("create-tables", CREATE_TABLES),  # schema 1
     Migration("segment-tags", SEGMENT_TAGS),  # schema 2
@@ -217,4 +226,5 @@ MIGRATIONS = (
     Migration("bundle-analyses", BUNDLE_ANALYSES),
     Migration("silent-files", SILENT),
     Migration("key-spelling", KEY_SPELLING),
+    Migration("no-pulse-no-tempo", NO_PULSE_NO_TEMPO),
 )

@@ -736,6 +736,31 @@ def test_a_scan_killed_with_sigkill_resumes_to_the_same_catalog(bundle, rendered
     assert len(killed.open_index()) == len(straight.open_index())
 
 
+def test_a_full_scan_stopped_halfway_is_finished_by_the_next_scan(library, music):
+    """`library scan --full` stopped after a few tracks said "run the scan again to continue", but the next
+    scan found every file unchanged and analysed none: the rest is now analysed again by whichever scan
+    comes next, and once, not by every scan after it."""
+
+    def scanned_at() -> dict[bytes, float]:
+        return dict(library.catalog._query("SELECT path, scanned_at FROM tracks"))
+
+    library.add_root(music)
+    library.scan(workers=0)
+    first = scanned_at()
+    done: list[int] = [0]
+    stopped = library.scan(
+        full=True, workers=0, on_progress=lambda p: done.append(p.files_done), should_stop=lambda: max(done) >= 2
+    )
+    assert stopped.cancelled and library.catalog.full_scan_since() is not None
+    again = {path for path, at in scanned_at().items() if at > first[path]}
+    assert 2 <= len(again) < len(TRACKS)
+    resumed = library.scan(workers=0)
+    assert resumed.indexed == len(TRACKS) - len(again) and not resumed.cancelled
+    assert all(at > first[path] for path, at in scanned_at().items())  # every track analysed again
+    assert library.catalog.full_scan_since() is None
+    assert library.scan(workers=0).indexed == 0  # and no more after that
+
+
 def variant(bundle, folder: Path, bundle_id: str, **graph_changes: dict):
     """`bundle`'s graphs (linked) under another id, with the named graphs' manifest entries changed."""
     folder.mkdir(parents=True)

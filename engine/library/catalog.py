@@ -217,13 +217,13 @@ class Catalog:
 
     def known_files(self, root_id: int) -> dict[bytes, KnownTrack]:
         rows = self._query(
-            "SELECT id, path, size, mtime_ns, bundle_id, fingerprint, missing_since IS NOT NULL, quick FROM tracks "
-            "WHERE root_id = ?",
+            "SELECT id, path, size, mtime_ns, bundle_id, fingerprint, missing_since IS NOT NULL, quick, scanned_at "
+            "FROM tracks WHERE root_id = ?",
             (root_id,),
         )
         return {
-            bytes(p): KnownTrack(i, bytes(p), s, m, b, f, bool(gone), bool(quick))
-            for i, p, s, m, b, f, gone, quick in rows
+            bytes(p): KnownTrack(i, bytes(p), s, m, b, f, bool(gone), bool(quick), at)
+            for i, p, s, m, b, f, gone, quick, at in rows
         }
 
     def known_errors(self, root_id: int) -> dict[bytes, tuple[int | None, int | None]]:
@@ -468,6 +468,22 @@ class Catalog:
             "WHERE s.bundle_id = ? AND s.energy IS NULL AND s.tags IS NOT NULL LIMIT ?",
             (bundle_id, int(limit)),
         )
+
+    def full_scan_since(self) -> float | None:
+        """When a full scan that has not finished began (seconds since the epoch): the tracks analysed before
+        then are still to be analysed again by whatever scan comes next. None: no full scan is pending."""
+        rows = self._query("SELECT value FROM revisions WHERE name = 'full-scan'")
+        return rows[0][0] / 1000 if rows else None
+
+    def begin_full_scan(self) -> None:
+        """Record that a full scan begins now: every track analysed before now is to be analysed again."""
+        with self.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO revisions VALUES ('full-scan', ?)", (int(time.time() * 1000),))
+
+    def end_full_scan(self) -> None:
+        """A scan went through every file: no full scan is pending any more."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM revisions WHERE name = 'full-scan'")
 
     def affect_version(self) -> int:
         """The version of engine/affect.py that the stored energy and mood were measured by."""

@@ -62,6 +62,8 @@ class _NewFile:
 
 def plan_scan(catalog: Catalog, bundle_id: str, *, full: bool = False) -> ScanPlan:
     plan = ScanPlan()
+    # A full scan stopped halfway goes on: what it had not reached yet is analysed again by the next scan.
+    pending = None if full else catalog.full_scan_since()
     new_files: list[_NewFile] = []
     not_found: list[KnownTrack] = []
     for root in catalog.roots():
@@ -78,7 +80,9 @@ def plan_scan(catalog: Catalog, bundle_id: str, *, full: bool = False) -> ScanPl
             job = Job(root.id, path, info.st_size, info.st_mtime_ns)
             failed_before = errors.get(path) == (job.size, job.mtime_ns)
             if path in known:
-                _plan_known(plan, known[path], job, failed_before, bundle_id, full)
+                track = known[path]
+                again = full or (pending is not None and track.scanned_at < pending)
+                _plan_known(plan, track, job, failed_before, bundle_id, again)
             else:
                 new_files.append(_NewFile(job, failed_before))
         not_found += [track for path, track in known.items() if path not in found]

@@ -78,6 +78,7 @@ class KnownTrack:
     fingerprint: str | None
     missing: bool  # its file was not found at the last scan, in a folder that was not there either
     quick: bool = False  # analysed by a quick pass only: the next scan completes it
+    scanned_at: float = 0.0  # when it was last analysed (seconds since the epoch)
 
 
 @dataclass(frozen=True)

@@ -170,6 +170,8 @@ class Scanner:
         )
         for root in plan.offline:
             self.catalog.set_root_state(root.id, online=False, scanned=False)
+        if full:
+            self.catalog.begin_full_scan()
         self._apply(plan, report)
         jobs = plan.jobs
         self._lengths = declared_lengths(jobs + plan.completions, self.should_abandon)
@@ -196,6 +198,8 @@ class Scanner:
                 self._analyse_all(jobs, report, progress)
         for root in plan.online:
             self.catalog.set_root_state(root.id, online=True, scanned=not report.cancelled)
+        if not report.cancelled and not plan.offline:  # every file was reached: nothing of a full scan is left
+            self.catalog.end_full_scan()
         report.elapsed = time.perf_counter() - start
         return report
 

@@ -419,6 +419,8 @@ class Engine:
         if start is not None and not 0 <= start < info.duration:
             raise QueryError(f"{info.name} is {clock(info.duration)} long: it cannot start at {start:.2f} s")
         out = Path(out)
+        if out.suffix.lower() != ".wav":  # what is written is WAV, whatever the name says
+            raise QueryError(f"the re-edit is written as WAV: name the file .wav, not {out.name}")
         if Path(out).resolve() == Path(info.path).resolve():
             raise QueryError("the re-edit would overwrite its own source: write it to another file")
         if not out.parent.is_dir():

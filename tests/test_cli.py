@@ -117,3 +117,15 @@ def test_start_up_leaves_out_the_audio_maths_only_metering_and_levelling_need():
     assert loaded_after("import engine.cli.main, engine.api.app, engine.facade") == []
     # The check can see them: making a loudness meter loads them.
     assert "scipy.signal" in loaded_after("from engine.media.loudness import LoudnessMeter; LoudnessMeter(16000)")
+
+
+def test_serving_on_a_port_in_use_says_so_without_announcing_the_api(bundle, tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = needledrop("serve", "--port", str(port), env={"NEEDLEDROP_DATA_DIR": str(tmp_path / "data")})
+    assert result.returncode == 1 and "Needledrop API on" not in result.stderr
+    assert f"port {port} is in use" in one_line_error(result)

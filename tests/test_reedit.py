@@ -124,6 +124,8 @@ def test_impossible_re_edits_are_one_clear_error(library, tmp_path):
         engine.reedit(loop, length=10.0, out=tmp_path / "missing" / "x.wav")
     with pytest.raises(QueryError, match="loudness target"):
         engine.reedit(loop, length=10.0, out=tmp_path / "x.wav", loudness=12.0)
+    with pytest.raises(QueryError, match="written as WAV: name the file .wav, not cue.mp3"):
+        engine.reedit(loop, length=10.0, out=tmp_path / "cue.mp3")  # WAV data under an .mp3 name, it was
     # A length that would take gigabytes to render (the API once died of one) is refused before any is used.
     with pytest.raises(QueryError, match="at most 20:00 long, not 333:20"):
         engine.reedit(loop, length=20000.0, out=tmp_path / "x.wav")

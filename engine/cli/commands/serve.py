@@ -80,11 +80,29 @@ def _port(text: str) -> int:
     return port
 
 
+def _port_free(port: int) -> bool:
+    """Whether the API could listen on 127.0.0.1:`port` now (checked before it says where it listens)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no obstacle
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def serve_command(args) -> int:
     import uvicorn
 
     from engine.api import create_app, load_or_create_token
 
+    if not _port_free(args.port):
+        print(
+            f"needledrop: port {args.port} is in use (another Needledrop API?): choose one with --port", file=sys.stderr
+        )
+        return 1
     engine = open_engine(args)
     engine.warm_up()  # the models load now, not on the first request
     token = load_or_create_token(paths.config_dir())

@@ -419,10 +419,10 @@ class Engine:
         if start is not None and not 0 <= start < info.duration:
             raise QueryError(f"{info.name} is {clock(info.duration)} long: it cannot start at {start:.2f} s")
         out = Path(out)
-        if out.suffix.lower() != ".wav":  # what is written is WAV, whatever the name says
-            raise QueryError(f"the re-edit is written as WAV: name the file .wav, not {out.name}")
         if Path(out).resolve() == Path(info.path).resolve():
             raise QueryError("the re-edit would overwrite its own source: write it to another file")
+        if out.suffix.lower() != ".wav":  # what is written is WAV, whatever the name says
+            raise QueryError(f"the re-edit is written as WAV: name the file .wav, not {out.name}")
         if not out.parent.is_dir():
             raise QueryError(f"cannot write {out.name}: the folder {out.parent} does not exist")
         if not (math.isfinite(duck_db) and -60 <= duck_db <= 0):

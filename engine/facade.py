@@ -41,7 +41,7 @@ from engine.model_details import model_details
 from engine.recommend import QueryError, Recommender
 from engine.recommend.pipeline import MAX_K
 from engine.recommend.prompt import Constraint, ParsedPrompt, measured_reason, parse_prompt
-from engine.recommend.recommender import check_limits
+from engine.recommend.recommender import check_limits, past_end
 from engine.records import (
     Beats,
     EngineInfo,
@@ -616,6 +616,8 @@ class Engine:
                 f"{label}: the clip from {clip.clip_in:.2f} to {clip_out:.2f} s is empty "
                 f"(the file is {info.duration:.2f} s long)"
             )
+        if clip.clip_out is not None and clip.clip_out > info.duration + 1e-3:
+            notes.append(past_end(label, info.duration, clip.clip_out))
         cue = Cue(video, info.duration, clip.clip_in, clip_out, video_streams=media_streams(video))
         if clip.track is None:
             return cue

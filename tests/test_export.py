@@ -218,6 +218,17 @@ def test_cli_export(setup, tmp_path, capsys):
     assert len(lanes["-1"].find_clips()) == 1
 
 
+def test_an_out_point_past_the_end_of_the_file_is_its_end_and_both_say_so(setup, tmp_path):
+    engine, music, clips = setup
+    length = engine.probe(clips["a"]).duration
+    rec = engine.recommend(str(clips["a"]), start=1.0, end=1000.0, k=3)
+    said = f"a.mp4 is {length:.2f} s long: the clip ends there, not at the out point 1000.00 s"
+    assert said in rec.notes and all(r.end - r.start == pytest.approx(length - 1.0, abs=0.05) for r in rec.results)
+    result = engine.export([ExportClip(clips["a"], 1.0, 1000.0)], path=tmp_path / "edit.otio")
+    assert said in result.notes and result.cues[0].clip_out == pytest.approx(length)
+    assert not engine.recommend(str(clips["a"]), start=1.0, end=length, k=3).notes  # the end itself: nothing to say
+
+
 def test_cli_export_of_a_chosen_track_starts_it_where_recommend_does(setup, tmp_path, capsys):
     """`export --track` without --music-start exports what `recommend` showed for that track and clip, not the
     track from its first bar."""

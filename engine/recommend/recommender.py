@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -115,6 +116,8 @@ class Recommender:
         seconds = {"encode": t1 - t0, "search": time.perf_counter() - t1}
         used = [name for name, part in (("clip", query.clip), ("text", text)) if part]
         notes = self._notes(search.constraints)
+        if query.clip is not None and end is not None and end > query.clip.file_duration + _PAST_END:
+            notes.append(past_end(Path(video).name, query.clip.file_duration, end))
         return Recommendation(results, parsed, balance, used, found.searched, found.complete, seconds, feel, notes)
 
     def _notes(self, constraints) -> list[str]:
@@ -240,3 +243,11 @@ def check_limits(k: int, per_artist: int | None, per_album: int | None, length: 
     for name, cap in (("per_artist", per_artist), ("per_album", per_album)):
         if cap is not None and cap < 1:
             raise QueryError(f"{name} must be at least 1, not {cap}")
+
+
+_PAST_END = 1e-3  # an out point this little past the file's end is its end, as a frame's rounding leaves it
+
+
+def past_end(name: str, duration: float, out_point: float) -> str:
+    """The note for an out point past the end of the file: the clip ends where the file does."""
+    return f"{name} is {duration:.2f} s long: the clip ends there, not at the out point {out_point:.2f} s"

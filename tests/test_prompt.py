@@ -275,6 +275,12 @@ def test_spans_point_at_the_phrase(prompt, phrases):
         ("without Bass or drums", ['without "bass": Needledrop has no tag for bass']),
         ("500 bpm", ['"500 bpm": not a plausible tempo (20–300 BPM)']),
         ("10 bpm", ['"10 bpm": not a plausible tempo (20–300 BPM)']),
+        ("piano, -50 bpm", ['"-50 bpm": not a plausible tempo (20–300 BPM)']),  # was sent to the words
+        ("no drums, drums", ['"drums": contradicts "no drums (preference)", which is used']),
+        ("drums; no drums", ['"drums": contradicts "no drums (preference)", which is used']),
+        ("no piano, with piano", ['"with piano": contradicts "no piano (preference)", which is used']),
+        ("no rock, indie rock", []),  # a longer phrase is the words' to weigh
+        ("80-100 bpm", []),  # a range, not a negative tempo
         (
             "instrumental with female vocals",
             ['"with female vocals": contradicts "no vocals (preference)", which is used'],
@@ -389,6 +395,7 @@ C, D, E, F, G, A, B = 0, 2, 4, 5, 7, 9, 11
         ("a major ballad", [("key", None, "major")]),
         ("minor chords", [("key", None, "minor")]),
         ("sad song in b minor, no drums", [("key", B, "minor"), no("drums")]),
+        ("in H minor", [("key", B, "minor")]),  # German names B natural H ("h-moll")
         ("key of A, minor", [("key", A, None), ("key", None, "minor")]),  # each says part: both are used
     ],
 )

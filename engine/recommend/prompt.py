@@ -70,7 +70,7 @@ class Exclude:
     """A negated tag ("no drums", "not rock"), resolved to its canonical name and group in engine.tags.
 
     Hard (a filter) only where what it reads is reliable on held-out data (`instruments.exclusion_is_hard`):
-    today none is (drums 0.90, other instruments 0.64-0.94 at even odds), so an exclusion re-ranks, and its
+    today none is (drums 0.90, other instruments 0.64-0.75 at even odds), so an exclusion re-ranks, and its
     chip says it is a preference."""
 
     label: str
@@ -259,14 +259,14 @@ _METRE = re.compile(
     ){_E}""",
     re.I | re.X,
 )
-_PITCHES = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+_PITCHES = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11, "h": 11}  # H: B as German names it
 _KEY_WORD = r"(?:keys?|mode|tonality|scales?)"
 # "D minor", "in F# major", "Bb minor", "E-flat major key", "key of A", "in Am". A lower-case "a" before a mode
 # is the article ("a minor key", "a major ballad") unless "in" or "key of" comes first and no key word after
 # ("in a minor" is A minor); `_key` decides.
 _KEY = re.compile(
     rf"""{_B}(?P<lead>(?P<of>(?:in\s+)?(?:the\s+)?key\s+of)\s+|in\s+)?
-        (?P<letter>[a-g])(?P<acc>[#♯♭]|b(?=m?(?![\w'’]))|(?:\s+|-)(?:sharp|flat))?
+        (?P<letter>[a-h])(?P<acc>[#♯♭]|b(?=m?(?![\w'’]))|(?:\s+|-)(?:sharp|flat))?
         (?:(?:\s+|-)(?P<mode>major|minor)|(?P<short>m))?
         (?:(?:\s+|-)(?P<kw>{_KEY_WORD}))?{_E}""",
     re.I | re.X,
@@ -464,7 +464,8 @@ def _key(s: str, m: re.Match) -> _Found | None:
     if (mode is None and not m["of"]) or _is_article(s, m):
         return None  # a lone letter is not a key; the article's "minor key" is the mode pass's
     tonic = (_PITCHES[m["letter"].lower()] + _accidental(m)) % 12
-    spelled = m["letter"].upper() + {1: "#", -1: "b", 0: ""}[_accidental(m)]
+    letter = "B" if m["letter"].lower() == "h" else m["letter"].upper()  # "H minor" (German) is B minor
+    spelled = letter + {1: "#", -1: "b", 0: ""}[_accidental(m)]
     name = f"{spelled} {mode}" if mode else f"key of {spelled}"
     return _Found(m.span(), Key(name + PREFERENCE, m.span(), False, tonic, mode))
 
@@ -683,13 +684,39 @@ def _clash(a: Constraint, b: Constraint) -> str | None:
     return "refines" if len(pairs) == min(_detail(a), _detail(b)) else None
 
 
+# "-50 bpm": the number pass leaves a number after a hyphen alone ("80-100 bpm" is a range).
+_NEGATIVE_TEMPO = re.compile(rf"(?<![\w.])-\s*{_NUM}\s*{_BPM}{_E}", re.I)
+
+
+def _negative_tempo(s: str, m: re.Match) -> _Found:
+    return _Found(m.span(), note=f'"{m.group()}": not a plausible tempo (20–300 BPM)')
+
+
+def _asked_and_excluded(s: str, claims: _Claims, found: list[_Found]) -> list[_Found]:
+    """A tag both excluded and asked for as a phrase of its own ("no drums, drums", "no piano, with piano"):
+    the exclusion is used and the phrase is said to contradict it, rather than sent to the words' match,
+    which would ask for what the chip removes. A tag inside a longer phrase ("no rock, indie rock") is left
+    to the words."""
+    out: list[_Found] = []
+    for c in [f.constraint for f in found if isinstance(f.constraint, Exclude)]:
+        stem = re.escape(c.tag.removesuffix("s"))
+        phrase = re.compile(rf"(?:^|(?<=[,;]))\s*(?:with\s+)?{stem}s?\s*(?=$|[,;])", re.I)
+        note = f'contradicts "{c.label}", which is used'
+        out += _search(
+            phrase, s, claims, lambda s, m, note=note: _Found(m.span(), note=f'"{m.group().strip()}": {note}')
+        )
+    return out
+
+
 def _analyse(prompt: str) -> list[_Found]:
     """Everything recognised, kept constraints and notes alike, in order of appearance."""
     claims = _Claims()
     found = _search(_METRE, prompt, claims, _metre)
     found += _search(_LENGTH, prompt, claims, _length)
     found += _search(_TEMPO, prompt, claims, _tempo)
+    found += _search(_NEGATIVE_TEMPO, prompt, claims, _negative_tempo)
     found += _negations(prompt, claims)
+    found += _asked_and_excluded(prompt, claims, found)
     found += _search(_VOCALS, prompt, claims, _vocals)
     found += _search(_SOFT_TEMPO, prompt, claims, _soft_tempo)
     found += _search(_KEY, prompt, claims, _key)

@@ -269,6 +269,24 @@ def test_ctrl_c_in_a_terminal_stops_needledrop_library_scan_as_documented(data, 
     assert json.loads(again.stdout)["indexed"] == len(PIECES) * COPIES - report["indexed"]  # it went on
 
 
+def test_kill_stops_needledrop_library_scan_as_ctrl_c_does(data, bundle):
+    """SIGTERM to the command alone (`kill PID`, a service manager) used to end it mid-track with no summary
+    and a warning of leaked semaphores: it now finishes the tracks in flight and says what it did."""
+    library = Library(data, bundle)
+    command = [sys.executable, "-m", "engine.cli.main", "--data-dir", str(data), "library", "scan", "--json"]
+    scan = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        done = wait_for_tracks(library, 2, scan)
+        os.kill(scan.pid, signal.SIGTERM)
+        stdout, stderr = scan.communicate(timeout=120)
+    finally:
+        kill_group(scan)
+    assert scan.returncode == 0 and "leaked" not in stderr, stderr
+    report = json.loads(stdout)
+    assert report["cancelled"] and report["index_rebuilt"] and report["skipped"] == 0
+    assert done <= report["indexed"] < len(PIECES) * COPIES and library.index_is_current()
+
+
 def test_an_abandoned_scan_stops_at_once_and_the_next_one_finishes_the_tracks(data, bundle):
     """Quitting the app: the workers end mid-track, nothing half-done is stored, the index is left for the
     next open, and the next scan analyses the dropped tracks like any it has not seen."""

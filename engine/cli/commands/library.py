@@ -98,7 +98,9 @@ def scan_command(args) -> int:
             raise KeyboardInterrupt
         stop["requested"] = True
 
-    previous = signal.signal(signal.SIGINT, interrupt)
+    # `kill` (a service manager, a script's timeout) stops the scan as Ctrl-C does: it ended it mid-track,
+    # without a word of what was done.
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         report = engine.scan(
             full=args.full,
@@ -108,7 +110,8 @@ def scan_command(args) -> int:
             quick=args.quick,
         )
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         bar.close()
     data = {
         "indexed": report.indexed,

@@ -126,10 +126,13 @@ def test_paths_must_be_readable_media_files(client, served, tmp_path):
         "clip.mp4": (422, "bad_path"),  # relative
         "/" + "x" * 3000 + "/clip.mp4": (422, "bad_path"),  # a component too long for the filesystem
         str(served["music"] / "drums.flac"): (422, "not_a_video"),  # audio only
+        str(tmp_path): (422, "bad_path"),  # there, but a folder: not "no such file"
+        "/dev/zero": (422, "bad_path"),
     }
     for path, (status, code) in cases.items():
         reply = client.post("/v1/recommend", json={"video": path, "prompt": "piano"})
         assert (reply.status_code, reply.json()["error"]["code"]) == (status, code), path
+    assert "a folder, a device or a pipe" in client.post("/v1/recommend", json={"video": str(tmp_path)}).text
     private = tmp_path / "private.mp4"
     private.write_bytes(Path(served["clip"]).read_bytes())
     private.chmod(0)

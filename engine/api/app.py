@@ -205,6 +205,8 @@ def _readable_file(path: str, what: str) -> str:
         is_file = p.is_file()
     except OSError as exc:  # a name too long, a component that is not a folder...
         raise ApiError(422, "bad_path", f"the {what} path cannot be used: {exc.strerror or exc}") from exc
+    if not is_file and p.exists():
+        raise ApiError(422, "bad_path", f"the {what} path names a folder, a device or a pipe, not a file: {path}")
     if not is_file:
         raise ApiError(404, "not_found", f"no such {what} file: {path}")
     if not os.access(p, os.R_OK):

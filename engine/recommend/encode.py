@@ -86,7 +86,8 @@ class QueryEncoder:
         if start < 0 or (end is not None and end <= start):
             raise QueryError(f"clip range {start}–{end} s is empty or negative: the out point must follow the in point")
         if not Path(path).is_file():
-            raise QueryError(f"no such video file: {path}")
+            there = "a folder, a device or a pipe, not a video file" if Path(path).exists() else "no such video file"
+            raise QueryError(f"{there}: {path}")
         key = clip_key(path, start, end, self.bundle.id)
         cached = self.cache.get(key)
         if cached is not None:

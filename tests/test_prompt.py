@@ -280,6 +280,8 @@ def test_spans_point_at_the_phrase(prompt, phrases):
         ("drums; no drums", ['"drums": contradicts "no drums (preference)", which is used']),
         ("no piano, with piano", ['"with piano": contradicts "no piano (preference)", which is used']),
         ("no rock, indie rock", []),  # a longer phrase is the words' to weigh
+        ("no drums, with percussion", ['"with percussion": contradicts "no drums (preference)", which is used']),
+        ("no blues, blue", []),  # a colour, not the genre
         ("80-100 bpm", []),  # a range, not a negative tempo
         (
             "instrumental with female vocals",

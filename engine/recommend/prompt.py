@@ -692,20 +692,24 @@ def _negative_tempo(s: str, m: re.Match) -> _Found:
     return _Found(m.span(), note=f'"{m.group()}": not a plausible tempo (20–300 BPM)')
 
 
+# A phrase of its own between separators, "with" allowed before it: what `_asked_and_excluded` reads.
+_OWN_PHRASE = re.compile(r"(?:^|(?<=[,;]))\s*(?:with\s+)?(?P<name>[^,;]+?)\s*(?=$|[,;])", re.I)
+
+
 def _asked_and_excluded(s: str, claims: _Claims, found: list[_Found]) -> list[_Found]:
-    """A tag both excluded and asked for as a phrase of its own ("no drums, drums", "no piano, with piano"):
-    the exclusion is used and the phrase is said to contradict it, rather than sent to the words' match,
-    which would ask for what the chip removes. A tag inside a longer phrase ("no rock, indie rock") is left
-    to the words."""
-    out: list[_Found] = []
-    for c in [f.constraint for f in found if isinstance(f.constraint, Exclude)]:
-        stem = re.escape(c.tag.removesuffix("s"))
-        phrase = re.compile(rf"(?:^|(?<=[,;]))\s*(?:with\s+)?{stem}s?\s*(?=$|[,;])", re.I)
-        note = f'contradicts "{c.label}", which is used'
-        out += _search(
-            phrase, s, claims, lambda s, m, note=note: _Found(m.span(), note=f'"{m.group().strip()}": {note}')
-        )
-    return out
+    """A tag both excluded and asked for as a phrase of its own ("no drums, drums", "no drums, with
+    percussion"): the exclusion is used and the phrase is said to contradict it, rather than sent to the
+    words' match, which would ask for what the chip removes. A tag inside a longer phrase ("no rock, indie
+    rock") is left to the words."""
+    excluded = {f.constraint.tag: f.constraint for f in found if isinstance(f.constraint, Exclude)}
+
+    def contradiction(s: str, m: re.Match) -> _Found | None:
+        kind, value = _lookup(m["name"]) or (None, None)
+        if kind != "tag" or value[1] not in excluded:
+            return None
+        return _Found(m.span(), note=f'"{m.group().strip()}": contradicts "{excluded[value[1]].label}", which is used')
+
+    return _search(_OWN_PHRASE, s, claims, contradiction) if excluded else []
 
 
 def _analyse(prompt: str) -> list[_Found]:

@@ -409,9 +409,10 @@ class Engine:
         _finite(length, "the length")
         if length <= 0:
             raise QueryError(f"the length must be positive, not {length}")
-        if length > MAX_LENGTH:
+        if length > MAX_LENGTH + _RENDER_SPARE:  # (an export's render asks for its clip and the spare)
             raise QueryError(
-                f"a re-edit is at most {clock(MAX_LENGTH)} long, not {clock(length)}: loop the music in the editor"
+                f"a re-edit is at most {clock(MAX_LENGTH)} long, not {clock(length, tenths=True)}: "
+                "loop the music in the editor"
             )
         if loudness is not None and not (math.isfinite(loudness) and -70 <= loudness <= 0):
             raise QueryError(f"the loudness target must be between -70 and 0 LUFS, not {loudness}")
@@ -558,6 +559,12 @@ class Engine:
         self, cues: list[Cue], folder: str | os.PathLike[str], loudness: float | None, duck: bool, notes: list[str]
     ) -> list[Cue]:
         """Each clip's music re-edited to the clip's length, as a WAV in `folder`, the cue pointing at it."""
+        for cue in cues:  # every clip checked before any is rendered, which can take minutes
+            if cue.music is not None and cue.length > MAX_LENGTH:
+                raise ExportError(
+                    f"{Path(cue.video).name}: a re-edit is at most {clock(MAX_LENGTH)} long, not "
+                    f"{clock(cue.length, tenths=True)}: export it without render and loop the music in the editor"
+                )
         folder = Path(folder)
         try:
             folder.mkdir(parents=True, exist_ok=True)

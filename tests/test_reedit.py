@@ -127,9 +127,23 @@ def test_impossible_re_edits_are_one_clear_error(library, tmp_path):
     with pytest.raises(QueryError, match="written as WAV: name the file .wav, not cue.mp3"):
         engine.reedit(loop, length=10.0, out=tmp_path / "cue.mp3")  # WAV data under an .mp3 name, it was
     # A length that would take gigabytes to render (the API once died of one) is refused before any is used.
-    with pytest.raises(QueryError, match="at most 20:00 long, not 333:20"):
+    with pytest.raises(QueryError, match=r"at most 20:00 long, not 333:20\.0"):
         engine.reedit(loop, length=20000.0, out=tmp_path / "x.wav")
     assert not (tmp_path / "x.wav").exists()
+
+
+def test_an_export_with_a_clip_too_long_to_render_renders_none(library, tmp_path, monkeypatch):
+    """Each clip's length is checked before the first is rendered (renders take minutes): no WAV is left for
+    a timeline that is not written."""
+    from engine import facade
+
+    engine, loop, _ = library
+    monkeypatch.setattr(facade, "MAX_LENGTH", 5.0)  # as if the cap were 5 s: clips of 3 s and 8 s
+    clip = write_footage(tmp_path / "scene.mp4", 25, 10.0)
+    clips = [ExportClip(clip, 0.0, 3.0, track=str(loop)), ExportClip(clip, 1.0, 9.0, track=str(loop))]
+    with pytest.raises(ExportError, match=r"scene.mp4: a re-edit is at most 0:05 long, not 0:08\.0"):
+        engine.export(clips, path=tmp_path / "cut.otio", render=True)
+    assert not list(tmp_path.rglob("*.wav")) and not (tmp_path / "cut.otio").exists()
 
 
 def test_a_start_that_leaves_too_few_bars_to_repeat_says_how_much_is_silent(library, tmp_path, capsys):

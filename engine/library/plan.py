@@ -81,7 +81,8 @@ def plan_scan(catalog: Catalog, bundle_id: str, *, full: bool = False) -> ScanPl
             failed_before = errors.get(path) == (job.size, job.mtime_ns)
             if path in known:
                 track = known[path]
-                again = full or (pending is not None and track.scanned_at < pending)
+                # (a file that failed is tried again only by --full itself, or when it changes)
+                again = full or (pending is not None and track.scanned_at < pending and not failed_before)
                 _plan_known(plan, track, job, failed_before, bundle_id, again)
             else:
                 new_files.append(_NewFile(job, failed_before))

@@ -198,7 +198,9 @@ class Scanner:
                 self._analyse_all(jobs, report, progress)
         for root in plan.online:
             self.catalog.set_root_state(root.id, online=True, scanned=not report.cancelled)
-        if not report.cancelled and not plan.offline:  # every file was reached: nothing of a full scan is left
+        # Every file that can be reached was: nothing of a full scan is left (one that finishes leaves the
+        # folders that are offline as they were, too).
+        if not report.cancelled:
             self.catalog.end_full_scan()
         report.elapsed = time.perf_counter() - start
         return report

@@ -116,7 +116,8 @@ class Recommender:
         seconds = {"encode": t1 - t0, "search": time.perf_counter() - t1}
         used = [name for name, part in (("clip", query.clip), ("text", text)) if part]
         notes = self._notes(search.constraints)
-        if query.clip is not None and end is not None and end > query.clip.file_duration + _PAST_END:
+        past = query.clip is not None and end is not None and 0 < query.clip.file_duration < end - _PAST_END
+        if past:  # (a file that declares no duration says nothing of where it ends)
             notes.append(past_end(Path(video).name, query.clip.file_duration, end))
         return Recommendation(results, parsed, balance, used, found.searched, found.complete, seconds, feel, notes)
 

@@ -61,9 +61,11 @@ def fit_command(args) -> int:
         spans = ", ".join(f"{a:.1f}–{b:.1f} s" for a, b in edit.ducking.speech) or "no speech found"
         lines.append(f"  ducked {edit.ducking.depth_db:g} dB under speech: {spans}")
     if edit.silent_tail >= SILENCE_TOLD:
-        lines.append(
-            f"note: the music ends {edit.silent_tail:.1f} s before the length, which is silence from there "
-            "(too few bars after the start to repeat; an earlier --start leaves more)"
+        why = (
+            "too few bars after the start to repeat; an earlier --start leaves more"
+            if plan.bars
+            else "no bars were found in the track to repeat: it is cut, not re-edited"
         )
+        lines.append(f"note: the music ends {edit.silent_tail:.1f} s before the length, silence from there ({why})")
     emit(args, edit, "\n".join(lines))
     return 0

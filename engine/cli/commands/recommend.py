@@ -10,9 +10,13 @@ from engine.clock import clock
 from engine.facade import MAX_K
 from engine.records import Recommendation
 
+RECOMMEND_K = 10  # the tracks `recommend` lists unless told (and those `export --track` looks among first)
+
 
 def _add_result_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-k", type=positive_int, default=10, help=f"how many tracks (1–{MAX_K}, default 10)")
+    parser.add_argument(
+        "-k", type=positive_int, default=RECOMMEND_K, help=f"how many tracks (1–{MAX_K}, default {RECOMMEND_K})"
+    )
     parser.add_argument("--per-artist", type=positive_int, help="at most this many tracks by one artist")
     parser.add_argument("--per-album", type=positive_int, help="at most this many tracks from one album")
     parser.add_argument("--json", action="store_true", help="machine-readable output")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from engine import paths
 from engine.api.origins import DEFAULT_PORT, ORIGINS_FILE, saved_origins
+from engine.cli.commands.recommend import RECOMMEND_K
 from engine.cli.options import emit, open_engine, seconds
 from engine.export import FORMATS
 from engine.facade import DEFAULT_LOUDNESS, MAX_K
@@ -80,17 +82,22 @@ def _port(text: str) -> int:
     return port
 
 
-def _port_free(port: int) -> bool:
-    """Whether the API could listen on 127.0.0.1:`port` now (checked before it says where it listens)."""
+def _port_taken(port: int) -> str | None:
+    """Why the API could not listen on 127.0.0.1:`port` now (None: it could), checked before it says where
+    it listens."""
+    import errno
     import socket
 
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no obstacle
+        if os.name == "posix":  # as asyncio binds there, so that a port in TIME_WAIT is no obstacle
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"port {port} is in use (another Needledrop API?): choose one with --port"
+            return f"cannot listen on port {port}: {exc.strerror or exc}"
+    return None
 
 
 def serve_command(args) -> int:
@@ -98,10 +105,8 @@ def serve_command(args) -> int:
 
     from engine.api import create_app, load_or_create_token
 
-    if not _port_free(args.port):
-        print(
-            f"needledrop: port {args.port} is in use (another Needledrop API?): choose one with --port", file=sys.stderr
-        )
+    if taken := _port_taken(args.port):
+        print(f"needledrop: {taken}", file=sys.stderr)
         return 1
     engine = open_engine(args)
     engine.warm_up()  # the models load now, not on the first request
@@ -129,6 +134,12 @@ def export_command(args) -> int:
         start = top.results[0].start if start is None else start
     elif start is None:
         start = _recommended_start(engine, args)
+        if start is None:
+            print(
+                f"note: {engine.track(track).display} is not among the recommendations for this clip: it starts "
+                "from its first bar (give --music-start to choose)",
+                file=sys.stderr,
+            )
     clip = ExportClip(args.video, args.start, args.end, track=track, music_start=start, fit=not args.no_fit)
     result = engine.export(
         [clip],
@@ -150,7 +161,12 @@ def export_command(args) -> int:
 
 def _recommended_start(engine, args) -> float | None:
     """Where the recommendation for this clip (and prompt) starts the chosen track, so that what `recommend`
-    showed is what is exported; None (placed from its beginning) where the track ranks below MAX_K."""
+    showed is what is exported: as `recommend` ranks by default, or among more results where the track is
+    further down (a longer list widens the search, which can place a track elsewhere); None where it is not
+    recommended at all."""
     chosen = engine.track(args.track).id
-    ranked = engine.recommend(args.video, start=args.start, end=args.end, prompt=args.prompt, k=MAX_K)
-    return next((r.start for r in ranked.results if r.track_id == chosen), None)
+    for k in (RECOMMEND_K, MAX_K):
+        ranked = engine.recommend(args.video, start=args.start, end=args.end, prompt=args.prompt, k=k)
+        if (start := next((r.start for r in ranked.results if r.track_id == chosen), None)) is not None:
+            return start
+    return None

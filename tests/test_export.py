@@ -243,6 +243,20 @@ def test_cli_export_of_a_chosen_track_starts_it_where_recommend_does(setup, tmp_
     assert cue["music_start"] == pytest.approx(later.start, abs=1e-3)
 
 
+def test_cli_export_starts_a_chosen_track_where_recommend_does_at_the_same_balance(setup, tmp_path, capsys):
+    """The balance moves where a track's best part is (the picture's segment or the words'): `export
+    --balance` starts the track where `recommend --balance` showed it."""
+    engine, music, clips = setup
+    video, window = str(clips["a"]), {"start": 1.0, "end": 5.0, "prompt": "slow piano", "k": 20}
+    starts = {b: {r.track_id: r.start for r in engine.recommend(video, balance=b, **window).results} for b in (0, 1)}
+    track, start = next((t, s) for t, s in starts[0].items() if abs(starts[1].get(t, s) - s) > 0.5)
+    out = tmp_path / "edit.otio"
+    base = ["--data-dir", str(engine.data_dir), "export", video, str(out), "--in", "1", "--out-point", "5"]
+    assert main([*base, "--prompt", "slow piano", "--balance", "0", "--track", str(track), "--json"]) == 0
+    (cue,) = json.loads(capsys.readouterr().out)["clips"]
+    assert cue["music_start"] == pytest.approx(start, abs=1e-3)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

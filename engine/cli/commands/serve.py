@@ -10,7 +10,7 @@ import sys
 from engine import paths
 from engine.api.origins import DEFAULT_PORT, ORIGINS_FILE, saved_origins
 from engine.cli.commands.recommend import RECOMMEND_K
-from engine.cli.options import emit, open_engine, seconds
+from engine.cli.options import emit, fraction, open_engine, seconds
 from engine.export import FORMATS
 from engine.facade import DEFAULT_LOUDNESS, MAX_K
 from engine.records import ExportClip
@@ -47,6 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--out-point", dest="end", type=seconds)
     export.add_argument("--track", help="the music: a library track's path or id (default: the top recommendation)")
     export.add_argument("--prompt", help="the words the recommendation (and with --track, its start) answers")
+    export.add_argument(
+        "--balance",
+        type=fraction,
+        default=0.5,
+        help="as in `recommend`: 0 = picture only … 1 = words only (default 0.5), for the track and its start",
+    )
     export.add_argument(
         "--music-start",
         type=seconds,
@@ -126,7 +132,9 @@ def export_command(args) -> int:
     engine = open_engine(args)
     track, start = args.track, args.music_start
     if track is None:
-        top = engine.recommend(args.video, start=args.start, end=args.end, prompt=args.prompt, k=1)
+        top = engine.recommend(
+            args.video, start=args.start, end=args.end, prompt=args.prompt, balance=args.balance, k=1
+        )
         if not top.results:
             print("needledrop: no track in the library fits: scan some music, or loosen the prompt", file=sys.stderr)
             return 1
@@ -160,13 +168,15 @@ def export_command(args) -> int:
 
 
 def _recommended_start(engine, args) -> float | None:
-    """Where the recommendation for this clip (and prompt) starts the chosen track, so that what `recommend`
-    showed is what is exported: as `recommend` ranks by default, or among more results where the track is
-    further down (a longer list widens the search, which can place a track elsewhere); None where it is not
-    recommended at all."""
+    """Where the recommendation for this clip, prompt and balance starts the chosen track, so that what
+    `recommend` showed is what is exported: as `recommend` ranks by default, or among more results where the
+    track is further down (a longer list widens the search, which can place a track elsewhere); None where it
+    is not recommended at all."""
     chosen = engine.track(args.track).id
     for k in (RECOMMEND_K, MAX_K):
-        ranked = engine.recommend(args.video, start=args.start, end=args.end, prompt=args.prompt, k=k)
+        ranked = engine.recommend(
+            args.video, start=args.start, end=args.end, prompt=args.prompt, balance=args.balance, k=k
+        )
         if (start := next((r.start for r in ranked.results if r.track_id == chosen), None)) is not None:
             return start
     return None

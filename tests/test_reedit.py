@@ -18,7 +18,7 @@ from engine.export import ExportError
 from engine.facade import SILENCE_TOLD, Engine, QueryError
 from engine.records import ExportClip
 from engine.reedit.render import CROSSFADE, decode, write_wav
-from media import render_midi, write_footage
+from media import render_midi, write_audio, write_footage
 
 
 @pytest.fixture(scope="module")
@@ -146,28 +146,47 @@ def test_an_export_with_a_clip_too_long_to_render_renders_none(library, tmp_path
     assert not list(tmp_path.rglob("*.wav")) and not (tmp_path / "cut.otio").exists()
 
 
-def test_a_start_that_leaves_too_few_bars_to_repeat_says_how_much_is_silent(library, tmp_path, capsys):
-    """From the track's last bars no bars can be repeated (a run of MIN_RUN bars comes before any jump): the
-    edit ends in silence, and the CLI and an export with render say so rather than report a natural ending."""
+def test_a_start_in_the_last_bars_goes_back_to_fill_the_length(library, tmp_path, capsys):
+    """From the track's last bars, fewer than MIN_RUN bars are left before its end: the edit goes back from
+    the last bar to a bar like the one after it rather than end in silence, in the CLI and an export."""
     engine, loop, _ = library
     duration = decode(loop).duration
     out = tmp_path / "late.wav"
     args = ["--data-dir", str(engine.data_dir), "fit", str(loop), "--length", "20", "--start", str(duration - 6)]
-    assert main([*args, "--out", str(out)]) == 0
-    said = capsys.readouterr().out
-    edit = engine.reedit(loop, length=20.0, out=tmp_path / "again.wav", start=duration - 6)
-    assert edit.silent_tail > 10 and edit.to_json()["silent_tail"] == pytest.approx(edit.silent_tail, abs=1e-3)
-    assert f"the music ends {edit.silent_tail:.1f} s before the length" in said
+    assert main([*args, "--out", str(out), "--json"]) == 0
+    said = json.loads(capsys.readouterr().out)
+    assert said["silent_tail"] < SILENCE_TOLD and said["pieces"][0]["from"] > duration - 8
+    assert any(join["enters"] < join["leaves"] for join in said["joins"])  # it went back
     samples, rate = read_wav(out)
-    tail = samples[-round((edit.silent_tail - 0.1) * rate) :]
-    assert np.abs(tail).max() == 0  # what it says is silent is
-    plain = engine.reedit(loop, length=20.0, out=tmp_path / "early.wav", start=0.0)
-    assert plain.silent_tail < SILENCE_TOLD
-    assert main([*args[:-4], "--length", "20", "--out", str(tmp_path / "early2.wav")]) == 0
-    assert "note:" not in capsys.readouterr().out
+    last = samples[-round(2.0 * rate) :]
+    assert np.sqrt(np.mean(last[: rate // 2] ** 2)) > 1e-3  # music until the fade, not silence
     clip = write_footage(tmp_path / "scene.mp4", 25, 20.0)
     late = ExportClip(clip, 0.0, 20.0, track=str(loop), music_start=duration - 6, fit=False)
     result = engine.export([late], path=tmp_path / "cut.otio", render=True)
+    assert not any("silent" in note for note in result.notes), result.notes
+
+
+def test_music_with_no_bars_to_repeat_says_how_much_is_silent(bundle, tmp_path, capsys):
+    """A held tone has no downbeats: it is cut, not re-edited, and the seconds of silence after it are said
+    (and are silent)."""
+    rate = 44_100
+    t = np.arange(8 * rate) / rate
+    (tmp_path / "music").mkdir()
+    drone = write_audio(tmp_path / "music" / "drone.wav", (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), rate)
+    engine = Engine(tmp_path / "data", bundle=bundle)
+    engine.add_root(tmp_path / "music")
+    engine.scan(workers=1)
+    out = tmp_path / "drone-fit.wav"
+    args = ["--data-dir", str(engine.data_dir), "fit", str(drone), "--length", "20", "--out", str(out)]
+    assert main(args) == 0
+    said = capsys.readouterr().out
+    edit = engine.reedit(drone, length=20.0, out=tmp_path / "again.wav")
+    assert edit.silent_tail > 10 and edit.to_json()["silent_tail"] == pytest.approx(edit.silent_tail, abs=1e-3)
+    assert f"the music ends {edit.silent_tail:.1f} s before the length" in said and "no bars" in said
+    samples, rate = read_wav(out)
+    assert np.abs(samples[-round((edit.silent_tail - 0.1) * rate) :]).max() == 0  # what it says is silent is
+    clip = write_footage(tmp_path / "scene.mp4", 25, 20.0)
+    result = engine.export([ExportClip(clip, 0.0, 20.0, track=str(drone))], path=tmp_path / "cut.otio", render=True)
     assert any(note.endswith(" s are silent") for note in result.notes), result.notes
 
 

@@ -52,8 +52,8 @@ class Reedit:
 
     @property
     def silent_tail(self) -> float:
-        """Seconds of silence after the music: where the track (or what is left of it after the start) ends
-        before the length and no bars could be repeated to fill it."""
+        """Seconds of silence after the music: where the track has no bars to repeat, or its own ending
+        closes the edit before the length (up to a bar)."""
         return max(0.0, len(self.samples) / self.rate - self.plan.music_length)
 
     def to_json(self) -> dict:

@@ -5,7 +5,8 @@ may jump: after bar k it may go on with bar j instead of bar k + 1, skipping bar
 to repeat them (longer). A jump costs more the less bar j sounds like the bar it replaces and the less the
 bar before j sounds like bar k (`similarity`, chroma and timbre per bar), so the music is cut where it
 repeats itself, as an editor cutting on the beat would. Jumps are at least `MIN_RUN` bars apart, so no
-passage is chopped up.
+passage is chopped up, but for a start in the track's last `MIN_RUN` bars, whose run reaches the last bar
+sooner: there the last bar may go back, or the edit could only end in silence.
 
 A plan ends in one of two ways:
 - the track's own ending: the last bar and everything after it (its ring-out), when the plan reaches it
@@ -95,6 +96,7 @@ def plan_edit(downbeats: np.ndarray, duration: float, similarity: np.ndarray, st
     bar = float(np.median(lengths))
     steps = max(1, math.ceil(length / float(lengths.min())) + 1)
     cost_of_jump = _jump_costs(similarity, bars)
+    late_start = bars - start_bar < MIN_RUN
 
     # cost[r, k]: the cheapest plan that has just played bar k, r bars after its last jump (r = MIN_RUN: free
     # to jump); played[r, k]: how long that plan is. The start counts as a jump.
@@ -107,7 +109,7 @@ def plan_edit(downbeats: np.ndarray, duration: float, similarity: np.ndarray, st
         best = _better(best, _endings(cost, played, lengths, ending, length, bar, step))
         if step == steps:
             break
-        cost, played, came_from = _advance(cost, played, lengths, cost_of_jump, length + bar)
+        cost, played, came_from = _advance(cost, played, lengths, cost_of_jump, length + bar, late_start)
         back.append(came_from)
     if best is None:  # shorter than a bar or two: no bar structure to keep, so a plain cut with a fade
         return trimmed(float(downbeats[start_bar]), duration, length, bar)
@@ -139,8 +141,9 @@ def _jump_costs(similarity: np.ndarray, bars: int) -> np.ndarray:
     return costs
 
 
-def _advance(cost, played, lengths, cost_of_jump, limit):
-    """One more bar: on to the next bar, or a jump from a state free to jump."""
+def _advance(cost, played, lengths, cost_of_jump, limit, last_bar_free=False):
+    """One more bar: on to the next bar, or a jump from a state free to jump (with `last_bar_free`, the last
+    bar is, whatever its run)."""
     runs, bars = cost.shape
     new_cost = np.full_like(cost, np.inf)
     new_played = np.zeros_like(played)
@@ -153,15 +156,18 @@ def _advance(cost, played, lengths, cost_of_jump, limit):
         new_cost[onto, idx + 1] = take[idx]
         new_played[onto, idx + 1] = played[r, idx] + lengths[idx + 1]
         came_from[onto, idx + 1] = np.stack([np.full(len(idx), r), idx], axis=1)
-    free = cost[runs - 1]  # a jump, only after MIN_RUN bars
+    run_of = np.full(bars, runs - 1)  # a jump, only after MIN_RUN bars
+    if last_bar_free:
+        run_of[-1] = 1 + int(np.argmin(cost[1:, -1]))
+    free = cost[run_of, np.arange(bars)]
     total = free[:, None] + cost_of_jump
     k = np.argmin(total, axis=0)
     jump = total[k, np.arange(bars)]
     better = jump < new_cost[1]
     j = np.nonzero(better)[0]
     new_cost[1, j] = jump[j]
-    new_played[1, j] = played[runs - 1, k[j]] + lengths[j]
-    came_from[1, j] = np.stack([np.full(len(j), runs - 1), k[j]], axis=1)
+    new_played[1, j] = played[run_of[k[j]], k[j]] + lengths[j]
+    came_from[1, j] = np.stack([run_of[k[j]], k[j]], axis=1)
     new_cost[new_played > limit] = np.inf  # longer than the target: no ending can follow
     return new_cost, new_played, came_from
 

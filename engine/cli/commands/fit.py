@@ -62,7 +62,7 @@ def fit_command(args) -> int:
         lines.append(f"  ducked {edit.ducking.depth_db:g} dB under speech: {spans}")
     if edit.silent_tail >= SILENCE_TOLD:
         why = (
-            "too few bars after the start to repeat; an earlier --start leaves more"
+            "the track's own ending comes that far before it"
             if plan.bars
             else "no bars were found in the track to repeat: it is cut, not re-edited"
         )

@@ -496,11 +496,17 @@ def test_new_scan_is_seen_and_offline_tracks_are_left_out(bundle, library, tmp_p
     moved = extra.with_name("extra-unplugged")
     extra.rename(moved)
     try:
+        # Unplugged since the scan: its track is left out at once, and the folder shows as offline.
+        got = names(recommender.recommend(prompt="music", k=50))
+        assert "new.flac" not in got and len(got) == len(TRACKS) + 1
+        unplugged = next(r for r in copy.status()["roots"] if r["path"] == str(extra))
+        assert not unplugged["online"] and unplugged["offline_tracks"] == unplugged["tracks"] == 1
         copy.scan(workers=1)  # the root is offline: its track is kept but cannot be previewed
         got = names(recommender.recommend(prompt="music", k=50))
         assert "new.flac" not in got and len(got) == len(TRACKS) + 1
     finally:
         moved.rename(extra)
+    assert "new.flac" in names(recommender.recommend(prompt="music", k=50))  # back with its drive, no scan
     assert folder.exists()
 
 

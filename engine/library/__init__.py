@@ -25,7 +25,7 @@ from engine.library.index import (
 )
 from engine.library.locks import build_lock, scan_lock, scan_running
 from engine.library.records import Root
-from engine.library.roots import check_new_root
+from engine.library.roots import check_new_root, root_is_online
 from engine.library.scanner import Scanner, ScanProgress, ScanReport
 from engine.media.beats import Beats, track_beats
 from engine.tags import TagIndex
@@ -114,6 +114,19 @@ class Library:
             if removed:
                 self._ensure_index(even_empty=True)
         return removed
+
+    def refresh_roots(self) -> bool:
+        """Mark each folder online or offline as it is now, as a scan would (its tracks are kept either way),
+        so that a drive unplugged since the last scan leaves the results and shows as offline at once: True
+        if any folder changed. Cheap: one look into each folder, a write only where its state changed."""
+        changed = False
+        for root in self.catalog.roots():
+            online = root_is_online(root)
+            if online != root.online:
+                self.catalog.set_root_state(root.id, online=online, scanned=False)
+                log.info("%s is %s", root.display, "back online" if online else "offline: its tracks are kept")
+                changed = True
+        return changed
 
     # ---- scanning ----
 
@@ -280,6 +293,7 @@ class Library:
 
     def status(self) -> dict:
         """Folders (online, tracks, offline tracks), totals, the index and whether a scan is running."""
+        self.refresh_roots()
         status = self.catalog.status(self.bundle.id)
         info = read_index_info(self.index_dir)
         status["index"] = None if info is None else self._index_status(info)

@@ -72,6 +72,12 @@ class Recommender:
             self._index = self.library.open_index()
         return self._index
 
+    def _searchable(self) -> SegmentIndex:
+        """The index, with each folder marked online or offline as it is now: tracks on a drive unplugged
+        since the last scan are left out at once (they are kept, and come back with the drive)."""
+        self.library.refresh_roots()
+        return self.index()
+
     def recommend(
         self,
         video: str | os.PathLike[str] | None = None,
@@ -111,7 +117,7 @@ class Recommender:
             # The clip's length as the export measures it: from the in point to the out point or the file's end.
             clip_seconds=query.clip.duration if query.clip is not None else None,
         )
-        found = pipeline.run(search, self.index(), self.library.catalog, self.tags, self.matcher)
+        found = pipeline.run(search, self._searchable(), self.library.catalog, self.tags, self.matcher)
         results = self.placed(found.results, search.clip_seconds)
         seconds = {"encode": t1 - t0, "search": time.perf_counter() - t1}
         used = [name for name, part in (("clip", query.clip), ("text", text)) if part]
@@ -230,7 +236,7 @@ class Recommender:
             per_album=per_album,
             clip_seconds=length,
         )
-        found = pipeline.run(search, self.index(), self.library.catalog, self.tags, self.matcher)
+        found = pipeline.run(search, self._searchable(), self.library.catalog, self.tags, self.matcher)
         results = self.placed(found.results, length)
         seconds = {"search": time.perf_counter() - t0}
         return Recommendation(results, None, 1.0, ["track"], found.searched, found.complete, seconds)

@@ -44,6 +44,7 @@ from desktop.timeline import TimelineClip, TimelineStrip
 from desktop.undo import TimelineEdit
 from desktop.wording import counted
 from engine import atomic
+from engine.clock import clock
 from engine.records import Result
 from training.bootstrap.demo import Demo
 
@@ -531,6 +532,7 @@ class MainWindow(QMainWindow):
         self.inout.set_range(0.0, 0.0, 0.0)
         self.results.set_results([], "Results")
         self.results.set_shortlist([])
+        self.results.set_pick(None)
         self._show_history()
 
     def _show_clip(self, clip: TimelineClip) -> None:
@@ -543,6 +545,7 @@ class MainWindow(QMainWindow):
             self._preview_track(clip.chosen)
         else:
             self.preview.set_track(None, 0.0)
+            self.results.set_pick(None)
         self._show_shortlist(clip)
         if clip.answer is not None:
             self._show_answer(clip.answer)
@@ -772,6 +775,7 @@ class MainWindow(QMainWindow):
         start, title = chosen["start"], chosen["title"]
         clip = self.current
         self.results.set_rendered(None)
+        self.results.set_pick(chosen["track_id"], start)
         failed = lambda message: self.notice.show_message("error", message)  # noqa: E731
         if self.fit_action.isChecked() and clip is not None:
 
@@ -794,8 +798,7 @@ class MainWindow(QMainWindow):
         def loaded(audio) -> None:
             if not still_chosen():
                 return
-            label = f"♪ {title} from {int(start // 60)}:{int(start % 60):02d}"
-            self.preview.set_track(audio, start, label, loudness=chosen.get("loudness"))
+            self.preview.set_track(audio, start, _track_label(title, start), loudness=chosen.get("loudness"))
             self.session.beats(
                 chosen["track_id"],
                 lambda grid: (
@@ -814,6 +817,8 @@ class MainWindow(QMainWindow):
         if self.current is not None and self.current.chosen:
             self.current.chosen["start"] = start
             self._record("Move the music's start")
+            self.preview.track_label.setText(_track_label(self.current.chosen["title"], start))
+            self.results.set_pick(self.current.chosen["track_id"], start)
 
     # ---- export ----
 
@@ -916,3 +921,8 @@ class MainWindow(QMainWindow):
             self.notice.show_message("warning", self.music.error)
         elif was_playing:
             self.preview.play()
+
+
+def _track_label(title: str, start: float) -> str:
+    """What plays under the picture, as the results list its start."""
+    return f"♪ {title} from {clock(start)}"

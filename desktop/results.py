@@ -41,6 +41,12 @@ class ResultsModel(ListTableModel):
         super().__init__(COLUMNS)
         self.rendered: dict[int, str] = {}  # track id -> the fitted WAV of it that the preview plays
         self.starred: set[int] = set()  # track ids on the clip's shortlist
+        # The clip's chosen track and where it starts: the start the preview plays and the export writes,
+        # which a drag of the waveform may have moved from the result's.
+        self.pick: tuple[int, float] | None = None
+
+    def start_of(self, r: Result) -> float:
+        return self.pick[1] if self.pick is not None and self.pick[0] == r.track_id else r.start
 
     @property
     def results(self) -> list[Result]:
@@ -85,7 +91,7 @@ class ResultsModel(ListTableModel):
                 "Title": r.label,
                 "Artist": r.artist or "",
                 "Length": _clock(r.duration),
-                "Starts": _clock(r.start),
+                "Starts": _clock(self.start_of(r)),
                 "BPM": f"{r.bpm:.0f}" if r.bpm else "–",
                 "Energy": f"{r.energy:+.1f}" if r.energy is not None else "–",
                 "Match": f"{r.match}%",
@@ -93,7 +99,8 @@ class ResultsModel(ListTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             short = f" (the track is {r.short_by:.1f} s shorter than the clip)" if r.short_by > 0 else ""
             lufs = f", {r.loudness_lufs:.1f} LUFS" if r.loudness_lufs is not None else ""
-            return f"{r.path}\nplays {_clock(r.start)}–{_clock(r.end)}{short}{lufs}\n{r.why}"
+            start = self.start_of(r)
+            return f"{r.path}\nplays {_clock(start)}–{_clock(start + r.end - r.start)}{short}{lufs}\n{r.why}"
         if role == Qt.ItemDataRole.TextAlignmentRole and column not in TEXT:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -234,6 +241,14 @@ class ResultsPanel(QWidget):
         """The fitted WAV that stands for a track when it is dragged out (None: no track has one)."""
         self.model.rendered = {} if track_id is None else {track_id: path}
 
+    def set_pick(self, track_id: int | None, start: float = 0.0) -> None:
+        """The clip's chosen track and its start (None: no pick), shown on its row and in its details."""
+        self.model.pick = None if track_id is None else (track_id, start)
+        if self.model.results:
+            last = self.model.index(len(self.model.results) - 1, len(COLUMNS) - 1)
+            self.model.dataChanged.emit(self.model.index(0, 0), last)
+        self._show_details(self.current())
+
     def set_stale(self, stale: bool) -> None:
         """Grey the list out while it answers a question that has since changed (a search is under way)."""
         self.table.setEnabled(not stale)
@@ -259,7 +274,10 @@ class ResultsPanel(QWidget):
             self.details.setText("")
             return
         name = r.label
-        facts = [f"plays {_clock(r.start)}–{_clock(r.end)} of {_clock(r.duration)}"]
+        start = self.model.start_of(r)
+        facts = [f"plays {_clock(start)}–{_clock(start + r.end - r.start)} of {_clock(r.duration)}"]
+        if abs(start - r.start) >= 0.5:  # moved by hand from where the engine placed it
+            facts[0] += f" (placed at {_clock(r.start)})"
         if r.short_by > 0:
             facts.append(f"{r.short_by:.1f} s shorter than the clip")
         if r.bpm:

@@ -18,6 +18,7 @@ from PyQt6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PyQt6.QtGui import QDragEnterEvent, QDropEvent
 from PyQt6.QtWidgets import QApplication
 
+from desktop.results import COLUMNS
 from desktop.settings_dialog import Preferences, data_dir_for
 from desktop.waveform import RULER, level, ruler_ticks, snap
 from desktop_support import copy_data, drop_files, free_port, open_window, wait_results
@@ -442,6 +443,7 @@ def test_a_dragged_start_stays_through_tabs_clips_and_searches(qtbot, window, me
     moved = float(next(t for t in wave.downbeats if abs(t - slow.chosen["start"]) > 1 and t < wave._latest()))
     wave.startChanged.emit(moved)  # as a drag ends
     assert slow.chosen["start"] == moved and window.undo_stack.undoText() == "Move the music's start"
+    _shows_start(window, moved)
     window.toggle_shortlist()  # the shortlist keeps the result as it came, from the engine's start
     window.results.tabs.setCurrentIndex(1)
     window.results.tabs.setCurrentIndex(0)
@@ -450,5 +452,19 @@ def test_a_dragged_start_stays_through_tabs_clips_and_searches(qtbot, window, me
     window.timeline.setCurrentItem(window.timeline.item_of(slow.id))
     qtbot.waitUntil(lambda: window.preview.track is not None, timeout=20_000)
     assert slow.chosen["start"] == moved == window.preview.track_start
+    _shows_start(window, moved)
     wait_results(qtbot, window, lambda: _type_prompt(qtbot, window, "piano"))  # new words, same length
     assert slow.chosen["start"] == moved
+    _shows_start(window, moved)
+
+
+def _shows_start(window, start: float) -> None:
+    """The chosen track's row, its details and the label under the picture all give the start the preview
+    plays and the export writes."""
+    results = window.results
+    row = next(i for i, r in enumerate(results.model.results) if r.track_id == window.current.chosen["track_id"])
+    minutes, seconds = divmod(int(start), 60)
+    assert results.model.index(row, COLUMNS.index("Starts")).data() == f"{minutes:02d}:{seconds:02d}"
+    assert window.preview.track_label.text().endswith(f" from {minutes}:{seconds:02d}")
+    if results.current() is not None and results.current().track_id == window.current.chosen["track_id"]:
+        assert f"plays {minutes:02d}:{seconds:02d}" in results.details.text()

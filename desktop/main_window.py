@@ -12,6 +12,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 from pathlib import Path
 
 from PyQt6.QtCore import QByteArray, QSettings, Qt, QTimer, pyqtSignal
@@ -835,11 +836,11 @@ class MainWindow(QMainWindow):
         if not self.clips:
             self.notice.show_message("warning", "The timeline is empty: add clips, choose their music, then export.")
             return
-        path, _ = QFileDialog.getSaveFileName(
+        path, chosen_filter = QFileDialog.getSaveFileName(
             self, "Export timeline", str(Path.home() / "Needledrop.otio"), self.EXPORT_FILTERS
         )
         if path:
-            self.export_timeline(path)
+            self.export_timeline(with_format_suffix(path, chosen_filter))
 
     def export_timeline(self, path: str) -> None:
         """The clips in timeline order with their chosen tracks, each from the start the preview plays."""
@@ -926,3 +927,13 @@ class MainWindow(QMainWindow):
 def _track_label(title: str, start: float) -> str:
     """What plays under the picture, as the results list its start."""
     return f"♪ {title} from {clock(start)}"
+
+
+def with_format_suffix(path: str, chosen_filter: str) -> str:
+    """The file name typed in the export dialog, with the suffix of the format chosen in it where the name
+    has no timeline suffix of its own ("MyEdit" with FCPXML chosen is MyEdit.fcpxml)."""
+    offered = re.findall(r"\*(\.\w+)", MainWindow.EXPORT_FILTERS)
+    chosen = re.search(r"\*(\.\w+)", chosen_filter)
+    if chosen is None or Path(path).suffix.lower() in offered:
+        return path
+    return path + chosen.group(1)

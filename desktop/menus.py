@@ -42,7 +42,8 @@ def build_menus(window: MainWindow) -> None:
     like.setToolTip("Any music file, from anywhere: analysed now, not added to the library")
     like.triggered.connect(window.choose_reference)
     menu.addAction(like)
-    quit_action = QAction("Quit", window, shortcut=QKeySequence.StandardKey.Quit)
+    # Ctrl+Q by name: Qt's standard Quit key is empty on Windows and on some Linux desktops.
+    quit_action = QAction("Quit", window, shortcut=QKeySequence("Ctrl+Q"))
     quit_action.triggered.connect(window.close)
     menu.addAction(quit_action)
     _edit_menu(window)

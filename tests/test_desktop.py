@@ -189,7 +189,7 @@ def test_the_menus_list_every_key_and_the_sheet_shows_them(qtbot, window):
     rows = {(menu, what): keys for menu, what, keys in shortcut_rows(window.menuBar())}
     assert rows[("Playback", "Play or pause")] == "Space" and rows[("File", "Export timeline…")] == "Ctrl+E"
     assert rows[("Edit", "Undo")] == "Ctrl+Z" and rows[("Edit", "Redo")] == "Ctrl+Shift+Z, Ctrl+Y"
-    assert rows[("View", "Browse the library…")] == "Ctrl+L"
+    assert rows[("View", "Browse the library…")] == "Ctrl+L" and rows[("File", "Quit")] == "Ctrl+Q"
     assert {rows[("Playback", w)] for w in ("Next result", "Previous result")} == {"Down", "Up"}
     sheet = ShortcutSheet(window.menuBar(), window)
     qtbot.addWidget(sheet)
@@ -369,6 +369,19 @@ def test_export_the_timeline_with_the_chosen_music(qtbot, window, media, tmp_pat
     assert tune.source_range.start_time.to_seconds() == 0 and tune.range_in_parent().duration.to_seconds() == 8.0
     assert "fitted to" in window.notice.label.text()
     assert fitted.read_bytes() == previewed.read_bytes()  # what was previewed is what is exported
+
+
+def test_the_export_dialog_adds_the_chosen_formats_suffix_to_a_bare_name(qtbot, window, media, tmp_path, monkeypatch):
+    """ "MyEdit" typed with FCPXML chosen is MyEdit.fcpxml; a name with a timeline suffix keeps it."""
+    from PyQt6.QtWidgets import QFileDialog
+
+    wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["slow"]]))
+    fcpxml = next(f for f in window.EXPORT_FILTERS.split(";;") if f.endswith("(*.fcpxml)"))
+    for typed, written in (("MyEdit", "MyEdit.fcpxml"), ("cut.v2", "cut.v2.fcpxml"), ("edit.otio", "edit.otio")):
+        monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, t=typed: (str(tmp_path / t), fcpxml))
+        with qtbot.waitSignal(window.exported, timeout=60_000) as done:
+            window.choose_export()
+        assert done.args[0] == str(tmp_path / written) and (tmp_path / written).is_file()
 
 
 # ---- library manager ----------------------------------------------------------------------------------------

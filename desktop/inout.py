@@ -143,13 +143,35 @@ class InOutEditor(QWidget):
         self.rangeChosen.emit(clip_in, clip_out)
 
     def _typed(self) -> None:
+        """Typed points, applied as typed or refused with the reason: never one moved to make room for the
+        other (an out point typed before the in point used to move the in point)."""
         try:
-            clip_in, clip_out = parse_timecode(self.in_edit.text()), parse_timecode(self.out_edit.text())
+            clip_in = _typed_value(self.in_edit.text(), self.bar.clip_in)
+            clip_out = _typed_value(self.out_edit.text(), self.bar.clip_out)
         except ValueError as exc:
-            self.invalid.emit(str(exc))
-            self._show(self.bar.clip_in, self.bar.clip_out)
+            self._refuse(str(exc))
+            return
+        duration = self.bar.duration
+        if clip_in > duration - MIN_LENGTH:
+            self._refuse(
+                f"the in point {format_timecode(clip_in)} leaves less than {MIN_LENGTH:g} s of the clip, which "
+                f"is {format_timecode(duration)} long"
+            )
+            return
+        if clip_out > duration:
+            self.invalid.emit(f"the clip is {format_timecode(duration)} long: the out point is its end")
+            clip_out = duration
+        if clip_out - clip_in < MIN_LENGTH:
+            self._refuse(
+                f"the out point {format_timecode(clip_out)} must come at least {MIN_LENGTH:g} s after the in "
+                f"point {format_timecode(clip_in)}"
+            )
             return
         self.set_points(clip_in, clip_out)
+
+    def _refuse(self, reason: str) -> None:
+        self.invalid.emit(reason)
+        self._show(self.bar.clip_in, self.bar.clip_out)
 
     def set_points(self, clip_in: float, clip_out: float) -> None:
         """Apply in/out points from outside the bar (typed, or set at the playhead), clamped to the file."""
@@ -161,3 +183,9 @@ class InOutEditor(QWidget):
             return
         self.bar.set_range(duration, clip_in, clip_out)
         self._chosen(clip_in, clip_out)
+
+
+def _typed_value(text: str, current: float) -> float:
+    """Seconds typed in a field; the point as it is where the field still shows it (the field rounds to the
+    hundredth, which must not read as a new point, past the end of the clip, on leaving the field)."""
+    return current if text.strip() == format_timecode(current) else parse_timecode(text)

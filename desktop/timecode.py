@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_TIMECODE = re.compile(r"^\s*(?:(?:(\d+):)?(\d{1,2}):)?(\d+(?:\.\d*)?)\s*$")
+_TIMECODE = re.compile(r"^\s*(?:(?:(\d+):)?(\d{1,2}):)?(\d+(?:\.\d*)?|\.\d+)\s*$")
 
 
 def format_timecode(seconds: float) -> str:

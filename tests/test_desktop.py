@@ -276,6 +276,26 @@ def test_in_and_out_points_by_typing_and_dragging(qtbot, window, media):
     assert shown and "seconds must be below 60" in shown[0]
     assert window.current.clip_in == 2.5  # a bad timecode changes nothing
 
+    # A point typed on the wrong side of the other is refused, the other left where it is.
+    length = window.current.duration
+    for field, text, said in (
+        (editor.out_edit, "2", "must come at least 1 s after the in point 00:00:02.50"),
+        (editor.in_edit, "1:2:3", "leaves less than 1 s of the clip"),
+    ):
+        shown.clear()
+        field.setText(text)
+        field.editingFinished.emit()
+        assert shown and said in shown[0], shown
+        assert (window.current.clip_in, window.current.clip_out) == (2.5, None)
+        assert (editor.in_edit.text(), editor.out_edit.text()) == ("00:00:02.50", format_timecode(length))
+    shown.clear()
+    editor.out_edit.editingFinished.emit()  # leaving a field that shows the end, rounded: nothing to say
+    assert not shown
+    editor.out_edit.setText("500")  # the out point is the end already: said, and nothing changes
+    editor.out_edit.editingFinished.emit()
+    assert shown == [f"the clip is {format_timecode(length)} long: the out point is its end"]
+    assert editor.out_edit.text() == format_timecode(length) and window.current.clip_out is None
+
 
 def test_each_clip_keeps_its_state_and_the_timeline_survives_a_restart(qtbot, scanned, media, tmp_path):
     data = copy_data(scanned, tmp_path / "data")
@@ -619,14 +639,23 @@ def test_first_run_demo_builds_a_library_and_shows_results(qtbot, tmp_path, monk
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("83.5", 83.5), ("1:23.5", 83.5), ("00:01:23.50", 83.5), ("1:02:03", 3723.0), (" 7 ", 7.0), ("0:00", 0.0)],
+    [
+        ("83.5", 83.5),
+        ("1:23.5", 83.5),
+        ("00:01:23.50", 83.5),
+        ("1:02:03", 3723.0),
+        (" 7 ", 7.0),
+        ("0:00", 0.0),
+        (".5", 0.5),
+        ("1:.5", 60.5),
+    ],
 )
 def test_timecodes_parse(text, seconds):
     assert parse_timecode(text) == pytest.approx(seconds)
     assert parse_timecode(format_timecode(seconds)) == pytest.approx(seconds, abs=0.005)
 
 
-@pytest.mark.parametrize("text", ["", "abc", "1:2:3:4", "-5", "1:75"])
+@pytest.mark.parametrize("text", ["", "abc", "1:2:3:4", "-5", "1:75", ".", "1.2.3"])
 def test_bad_timecodes_are_refused(text):
     with pytest.raises(ValueError, match="timecode|below 60"):
         parse_timecode(text)

@@ -417,11 +417,12 @@ class MainWindow(QMainWindow):
             self.notice.show_message("warning", "The model is not open yet: add the folder again in a moment.")
             return
         try:
-            self.session.add_root(path)
+            added = self.session.add_root(path)
         except Exception as exc:  # noqa: BLE001 - an unreadable folder is a message, not a crash
             self.notice.show_message("error", f"{path} cannot be added: {exc}")
             return
-        self.scan()
+        if added:  # (one that is not was said, and scanning then would only look again at the library)
+            self.scan()
 
     def _scan_progress(self, progress) -> None:
         self.library_panel.show_progress(progress)
@@ -672,7 +673,10 @@ class MainWindow(QMainWindow):
         if answer.like:
             heading = f"More like “{answer.like}”"
         else:
-            used = " + ".join({"clip": "picture", "text": "words"}.get(u, u) for u in rec.used) or "constraints"
+            sides = rec.used
+            if set(sides) == {"clip", "text"} and rec.balance in (0.0, 1.0):  # the slider at one end
+                sides = ["clip"] if rec.balance == 0.0 else ["text"]
+            used = " + ".join({"clip": "picture", "text": "words"}.get(u, u) for u in sides) or "constraints"
             heading = f"Results for {used}"
         status = f"{counted(len(rec.results), 'track')} in {sum(rec.seconds.values()) * 1000:.0f} ms"
         if not rec.complete:

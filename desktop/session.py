@@ -414,14 +414,16 @@ class Session(QObject):
     def errors(self) -> list[ScanErrorRecord]:
         return self.engine.errors() if self.engine is not None else []
 
-    def add_root(self, path: str) -> None:
-        """Add a music folder; a folder that cannot be added (missing, already there) is a notice, not a crash."""
+    def add_root(self, path: str) -> bool:
+        """Add a music folder; a folder that cannot be added (missing, already there) is a notice, not a crash,
+        and False."""
         try:
             self.engine.add_root(path)
         except NeedledropError as exc:
             self.notice.emit("warning", str(exc))
-            return
+            return False
         self.libraryChanged.emit()
+        return True
 
     def remove_root(self, path: str) -> None:
         engine = self.engine

@@ -235,6 +235,7 @@ def test_chips_remove_constraints_and_balance_asks_again(qtbot, window, media):
     assert window.current.balance == 1.0
     answer = window.current.answer
     assert answer.query.balance == 1.0 and answer.query.video == str(media["fast"])
+    assert window.results.heading.text() == "Results for words"  # the picture counts for nothing there
     # The words' feel is a chip of its own once they are answered, and goes as soon as they change.
     assert window.prompt.feel_chip.isVisible() and window.prompt.feel_chip.text().startswith("feel: ")
     qtbot.keyClicks(window.prompt.edit, " x")
@@ -424,6 +425,8 @@ def test_scan_a_folder_with_progress_cancel_and_resume(qtbot, window, media):
     assert finished.args[0].indexed == 6 - report.indexed and not finished.args[0].cancelled
     roots = [window.library_panel.roots.item(i).text() for i in range(window.library_panel.roots.count())]
     assert any("more-music" in r and "6 tracks" in r for r in roots)
+    window.add_folder(str(media["more"]))  # again: said, and no scan for nothing
+    assert "already a library folder" in window.notice.label.text() and not window.session.scanning
 
 
 def test_a_quick_pass_shows_in_progress_and_counts_and_the_next_scan_completes_it(qtbot, window, media, monkeypatch):

@@ -50,8 +50,8 @@ class ApiHost:
         except OSError as exc:
             listener.close()
             if exc.errno == errno.EADDRINUSE:
-                return f"the local API is off: port {self.port} is in use (another Needledrop, or `needledrop serve`?)"
-            return f"the local API is off: {exc.strerror or exc}"
+                return f"port {self.port} is in use (another Needledrop, or `needledrop serve`?)"
+            return f"port {self.port}: {exc.strerror or exc}"
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [listener]}, name="needledrop-api", daemon=True
         )

@@ -371,17 +371,34 @@ class MainWindow(QMainWindow):
         preferences = Preferences.read(self.settings)
         if not preferences.api_enabled or self.api is not None:
             return
+        host, problem = self._open_api(preferences.api_port)
+        if problem:
+            self.notice.show_message("warning", f"The local API is off: {problem}")
+            return
+        self.api = host
+        self._show_status()
+
+    def _open_api(self, port: int) -> tuple[ApiHost | None, str | None]:
+        """The API listening on `port`, or why it cannot."""
         try:
-            port = preferences.api_port
             if not 1 <= port <= 65535:
                 raise ValueError(f"{port} is not a port number (1–65535)")
             host = ApiHost(self.session.engine, port)
             problem = host.start()
         except (ValueError, OSError) as exc:  # a bad port setting, an unreadable token or origins file
-            problem = f"the local API is off: {exc}"
+            return None, str(exc)
+        return (None, problem) if problem else (host, None)
+
+    def _move_api(self, port: int) -> None:
+        """The running API onto another port: the new one is taken before the old is let go, so that a port
+        in use leaves the API where the plugins find it (and the setting as it was)."""
+        running = self.api
+        host, problem = self._open_api(port)
         if problem:
-            self.notice.show_message("warning", problem[0].upper() + problem[1:])
+            dataclasses.replace(Preferences.read(self.settings), api_port=running.port).write(self.settings)
+            self.notice.show_message("warning", f"The local API stays on port {running.port}: {problem}")
             return
+        running.stop()
         self.api = host
         self._show_status()
 
@@ -893,11 +910,14 @@ class MainWindow(QMainWindow):
         if new.loudness != old.loudness and self.fit_action.isChecked() and self.current and self.current.chosen:
             self._preview_track(self.current.chosen)  # the fitted music, levelled to the new target
         if (new.api_enabled, new.api_port) != (old.api_enabled, old.api_port) and self.session.ready:
-            if self.api is not None:
+            if self.api is not None and new.api_enabled:
+                self._move_api(new.api_port)
+            elif self.api is not None:
                 self.api.stop()
                 self.api = None
                 self._show_status()
-            self._start_api()
+            else:
+                self._start_api()
         if new.data_dir != old.data_dir:
             self._data_dir_notice(new)
 

@@ -252,6 +252,16 @@ def test_settings_change_the_api_the_fitted_level_and_the_data_folder(qtbot, win
     qtbot.waitUntil(lambda: window.api is not None and window.api.listening, timeout=10_000)
     old_port = window.api.port
 
+    with socket.socket() as taken:  # a port in use: the API stays where the plugins find it, and says so
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        dialog = window.open_settings()
+        dialog.api_port.setValue(taken.getsockname()[1])
+        dialog.accept()
+        assert f"stays on port {old_port}: port {taken.getsockname()[1]} is in use" in window.notice.label.text()
+    assert window.api.port == old_port and window.api.listening and _listening(old_port)
+    assert Preferences.read(window.settings).api_port == old_port
+
     dialog = window.open_settings()
     assert dialog.isVisible() and dialog.api_enabled.isChecked() and dialog.loudness.value() == -14.0
     port = free_port()

@@ -17,6 +17,7 @@ from engine.cli.main import main
 from engine.export import ExportError
 from engine.facade import SILENCE_TOLD, Engine, QueryError
 from engine.records import ExportClip
+from engine.reedit.plan import MIN_RUN, plan_edit
 from engine.reedit.render import CROSSFADE, decode, write_wav
 from media import render_midi, write_audio, write_footage
 
@@ -164,6 +165,44 @@ def test_a_start_in_the_last_bars_goes_back_to_fill_the_length(library, tmp_path
     late = ExportClip(clip, 0.0, 20.0, track=str(loop), music_start=duration - 6, fit=False)
     result = engine.export([late], path=tmp_path / "cut.otio", render=True)
     assert not any("silent" in note for note in result.notes), result.notes
+
+
+@pytest.mark.parametrize(("start_bar", "length"), [(11, 20.0), (12, 30.0), (13, 16.0)])
+def test_a_late_start_goes_back_once_and_plays_whole_runs_after(start_bar, length):
+    """From the last bars the edit may go back before a full run, but not stutter on the last bar: after it
+    goes back, every run is MIN_RUN bars at least (an outro bar alike only to the bar before it repeated
+    itself five times)."""
+    downbeats = np.arange(0, 30, 2.0)  # 14 bars of 2 s, and a ring-out to 31 s
+    bars = len(downbeats) - 1
+    similarity = np.full((bars, bars), 0.1)
+    np.fill_diagonal(similarity, 1.0)
+    similarity[12, 13] = similarity[13, 12] = 0.9
+    plan = plan_edit(downbeats, 31.0, similarity, start_bar, length)
+    runs, run = [], 1
+    for bar, following in zip(plan.bars, plan.bars[1:]):
+        if following == bar + 1:
+            run += 1
+        else:
+            runs.append(run)
+            run = 1
+    assert plan.bars[0] == start_bar and runs and all(r >= MIN_RUN for r in runs[1:]), plan.bars
+    assert length - plan.music_length <= 2.0  # filled, to a bar at most
+
+
+def test_a_fade_past_the_last_downbeat_claims_no_more_music_than_the_track_has():
+    """A fade that plays on past the last downbeat ends where the track does (half a second later here),
+    and the music it reports is the music its pieces hold: the silence after it is counted, not hidden."""
+    downbeats = np.arange(0, 40, 2.0)
+    bars = len(downbeats) - 1
+    rng = np.random.default_rng(8)
+    noise = rng.random((bars, bars))
+    similarity = (noise + noise.T) / 2
+    np.fill_diagonal(similarity, 1.0)
+    for start_bar in range(bars):
+        for length in (3.0, 4.5, 5.0, 7.0, 9.0, 11.0):
+            plan = plan_edit(downbeats, 38.5, similarity, start_bar, length)
+            held = sum(piece.length for piece in plan.pieces)
+            assert held == pytest.approx(plan.music_length, abs=1e-6), (start_bar, length, plan)
 
 
 def test_music_with_no_bars_to_repeat_says_how_much_is_silent(bundle, tmp_path, capsys):

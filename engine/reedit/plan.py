@@ -161,6 +161,8 @@ def _advance(cost, played, lengths, cost_of_jump, limit, last_bar_free=False):
         run_of[-1] = 1 + int(np.argmin(cost[1:, -1]))
     free = cost[run_of, np.arange(bars)]
     total = free[:, None] + cost_of_jump
+    if run_of[-1] < runs - 1:  # a short run goes back far enough to play a full one before the last bar again
+        total[-1, max(0, bars - MIN_RUN) + 1 :] = np.inf
     k = np.argmin(total, axis=0)
     jump = total[k, np.arange(bars)]
     better = jump < new_cost[1]
@@ -186,6 +188,7 @@ def _endings(cost, played, lengths, ending, length, bar, step) -> _End | None:
     """The cheapest way to end after `step` bars: the track's ending after its last bar, or a fade."""
     best = None
     bars = cost.shape[1]
+    after = np.append(np.cumsum(lengths[::-1])[::-1][1:], 0.0) + ending  # the music after each bar, to the end
     for r in range(cost.shape[0]):
         # The track's own ending follows its last full bar; it may leave up to a bar of silence.
         natural = played[r, bars - 1] + ending
@@ -199,9 +202,14 @@ def _endings(cost, played, lengths, ending, length, bar, step) -> _End | None:
         gaps = length - played[r]
         ok = np.isfinite(cost[r]) & (gaps >= -1e-6) & (gaps <= OVER_BARS * bar)
         for k in np.nonzero(ok)[0]:
-            over = gaps[k] > bar / 2  # music follows every bar (the ending follows the last), so it can play on
-            music = length if over else played[r, k]
-            penalty = OVER_COST * gaps[k] / bar if over else SHORT_COST * gaps[k] / bar
+            over = gaps[k] > bar / 2  # music follows the bar (the ending follows the last), so it can play on
+            # ... as long as there is music after it: a short ring-out ends the fade early, as a natural
+            # ending may, up to a bar before the length.
+            music = min(length, played[r, k] + after[k]) if over else played[r, k]
+            short = length - music
+            if short > bar:
+                continue
+            penalty = OVER_COST * (music - played[r, k]) / bar + SHORT_COST * short / bar
             end = _End(cost[r, k] + FADE_COST + penalty, step, r, int(k), "fade", music)
             best = _better(best, end)
     return best

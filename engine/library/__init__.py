@@ -28,6 +28,7 @@ from engine.library.records import Root
 from engine.library.roots import check_new_root, root_is_online
 from engine.library.scanner import Scanner, ScanProgress, ScanReport
 from engine.media.beats import Beats, track_beats
+from engine.sqlite import DatabaseError
 from engine.tags import TagIndex
 
 __all__ = [
@@ -123,7 +124,11 @@ class Library:
         for root in self.catalog.roots():
             online = root_is_online(root)
             if online != root.online:
-                self.catalog.set_root_state(root.id, online=online, scanned=False)
+                try:
+                    self.catalog.set_root_state(root.id, online=online, scanned=False)
+                except DatabaseError as exc:  # bookkeeping: the next query or scan tries again
+                    log.warning("could not mark %s %s: %s", root.display, "online" if online else "offline", exc)
+                    continue
                 log.info("%s is %s", root.display, "back online" if online else "offline: its tracks are kept")
                 changed = True
         return changed

@@ -10,6 +10,7 @@ from desktop.theme import ACCENT
 from desktop.timecode import format_timecode, parse_timecode
 
 MIN_LENGTH = 1.0  # seconds: shorter than this is not a scene anyone scores
+_SLACK = 1e-6  # seconds: 1.4 - 0.4 is 0.9999999999999999, and a range of 1 s is long enough
 HANDLE = 7  # pixels either side of a handle that grab it
 
 
@@ -152,7 +153,7 @@ class InOutEditor(QWidget):
             self._refuse(str(exc))
             return
         duration = self.bar.duration
-        if clip_in > duration - MIN_LENGTH:
+        if clip_in > duration - MIN_LENGTH + _SLACK:
             self._refuse(
                 f"the in point {format_timecode(clip_in)} leaves less than {MIN_LENGTH:g} s of the clip, which "
                 f"is {format_timecode(duration)} long"
@@ -161,7 +162,7 @@ class InOutEditor(QWidget):
         if clip_out > duration:
             self.invalid.emit(f"the clip is {format_timecode(duration)} long: the out point is its end")
             clip_out = duration
-        if clip_out - clip_in < MIN_LENGTH:
+        if clip_out - clip_in < MIN_LENGTH - _SLACK:
             self._refuse(
                 f"the out point {format_timecode(clip_out)} must come at least {MIN_LENGTH:g} s after the in "
                 f"point {format_timecode(clip_in)}"
@@ -177,7 +178,8 @@ class InOutEditor(QWidget):
         """Apply in/out points from outside the bar (typed, or set at the playhead), clamped to the file."""
         duration = self.bar.duration
         clip_out = min(max(clip_out, MIN_LENGTH), duration)
-        clip_in = min(max(clip_in, 0.0), max(clip_out - MIN_LENGTH, 0.0))
+        latest = max(clip_out - MIN_LENGTH, 0.0)
+        clip_in = max(clip_in, 0.0) if clip_in <= latest + _SLACK else latest
         if (clip_in, clip_out) == (self.bar.clip_in, self.bar.clip_out):
             self._show(clip_in, clip_out)
             return

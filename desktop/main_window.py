@@ -22,6 +22,7 @@ from PyQt6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMessageBox,
     QPushButton,
     QSplitter,
     QToolButton,
@@ -860,8 +861,14 @@ class MainWindow(QMainWindow):
         path, chosen_filter = QFileDialog.getSaveFileName(
             self, "Export timeline", str(Path.home() / "Needledrop.otio"), self.EXPORT_FILTERS
         )
-        if path:
-            self.export_timeline(with_format_suffix(path, chosen_filter))
+        if not path:
+            return
+        target = with_format_suffix(path, chosen_filter)
+        if target != path and Path(target).exists():  # the dialog asked about the name as typed, not this one
+            answer = QMessageBox.question(self, "Export timeline", f"{target} already exists. Replace it?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self.export_timeline(target)
 
     def export_timeline(self, path: str) -> None:
         """The clips in timeline order with their chosen tracks, each from the start the preview plays."""

@@ -292,6 +292,15 @@ def test_in_and_out_points_by_typing_and_dragging(qtbot, window, media):
     shown.clear()
     editor.out_edit.editingFinished.emit()  # leaving a field that shows the end, rounded: nothing to say
     assert not shown
+
+    def one_second():  # 1.4 - 0.4 is 0.9999999999999999 s: the shortest range allowed, all the same
+        editor.in_edit.setText("0.4")
+        editor.out_edit.setText("1.4")
+        editor.out_edit.editingFinished.emit()
+
+    wait_results(qtbot, window, one_second)
+    assert not shown and (window.current.clip_in, window.current.clip_out) == (0.4, 1.4)
+    wait_results(qtbot, window, lambda: editor.set_points(2.5, length))
     editor.out_edit.setText("500")  # the out point is the end already: said, and nothing changes
     editor.out_edit.editingFinished.emit()
     assert shown == [f"the clip is {format_timecode(length)} long: the out point is its end"]
@@ -403,6 +412,21 @@ def test_the_export_dialog_adds_the_chosen_formats_suffix_to_a_bare_name(qtbot, 
         with qtbot.waitSignal(window.exported, timeout=60_000) as done:
             window.choose_export()
         assert done.args[0] == str(tmp_path / written) and (tmp_path / written).is_file()
+    # The dialog asked about "MyEdit", not about the MyEdit.fcpxml written now: replacing it is asked here.
+    from PyQt6.QtWidgets import QMessageBox
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a: (str(tmp_path / "MyEdit"), fcpxml))
+    (tmp_path / "MyEdit.fcpxml").write_bytes(b"kept")
+    asked = []
+    no = QMessageBox.StandardButton.No
+    monkeypatch.setattr(QMessageBox, "question", lambda *a: asked.append(a[2]) or no)
+    window.choose_export()
+    assert asked == [f"{tmp_path / 'MyEdit.fcpxml'} already exists. Replace it?"]
+    assert (tmp_path / "MyEdit.fcpxml").read_bytes() == b"kept"
+    monkeypatch.setattr(QMessageBox, "question", lambda *a: QMessageBox.StandardButton.Yes)
+    with qtbot.waitSignal(window.exported, timeout=60_000):
+        window.choose_export()
+    assert (tmp_path / "MyEdit.fcpxml").read_bytes().startswith(b"<?xml")  # replaced, as the answer said
 
 
 # ---- library manager ----------------------------------------------------------------------------------------

@@ -34,16 +34,14 @@ PLANTED = load_config(REPO / "training" / "configs" / "planted.json")
 @pytest.fixture(scope="module")
 def trained(planted, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    start = time.perf_counter()
     metrics = train(PLANTED, planted, out, progress=False)
-    return metrics, out / "checkpoint.pt", time.perf_counter() - start
+    return metrics, out / "checkpoint.pt"
 
 
 def test_viml_learns_planted_correspondences(trained):
-    metrics, _, seconds = trained
+    metrics, _ = trained
     video, both = metrics["video"], metrics["video+text"]
     chance = 1 / video["pool"]
-    assert seconds < 60
     assert video["pool"] >= 40 and video["queries"] == video["pool"]
     assert video["R@1"] >= 5 * chance, metrics
     assert both["R@1"] > video["R@1"], metrics  # the words add what the picture cannot show

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import time
 from pathlib import Path
 
 from PyQt6.QtCore import QByteArray, QSettings, Qt, QTimer, pyqtSignal
@@ -42,7 +43,7 @@ from desktop.prompt_bar import PromptBar
 from desktop.results import ResultsPanel
 from desktop.session import Answer, Fitted, Query, Session
 from desktop.settings_dialog import Preferences, SettingsDialog, data_dir_for, stored_settings
-from desktop.timeline import TimelineClip, TimelineStrip
+from desktop.timeline import TimelineClip, TimelineStrip, clips_from_json
 from desktop.undo import TimelineEdit
 from desktop.wording import counted
 from engine import atomic
@@ -273,23 +274,34 @@ class MainWindow(QMainWindow):
             self.notice.show_message("warning", f"The timeline could not be saved: {exc}")
 
     def _load_timeline(self) -> None:
+        path = self.timeline_path()
         try:
-            data = json.loads(self.timeline_path().read_text())
+            clips, current, said = clips_from_json(json.loads(path.read_text()))
         except FileNotFoundError:
             return
-        except (OSError, ValueError) as exc:
-            self.notice.show_message("warning", f"The saved timeline could not be read ({exc}); starting empty")
+        except (OSError, ValueError) as exc:  # kept aside, not overwritten by the empty timeline saved next
+            kept = path.with_name(f"{path.stem}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}{path.suffix}")
+            try:
+                path.replace(kept)
+            except OSError:
+                kept = path
+            self.notice.show_message(
+                "warning", f"The saved timeline could not be read ({exc}); starting empty. It is kept as {kept}"
+            )
             return
         missing = []
-        for entry in data.get("clips", []):
-            clip = TimelineClip.from_json(entry)
+        for clip in clips:
             if not Path(clip.path).is_file():
                 missing.append(clip.path)
             self._insert_clip(clip)
         if missing:
-            self.notice.show_message("warning", f"{len(missing)} clip(s) on the timeline are missing: {missing[0]}")
+            said.insert(0, f"{len(missing)} clip(s) on the timeline are missing: {missing[0]}")
+        if said:
+            self.notice.show_message(
+                "warning", "\n".join(said[:4]) + (f"\n… and {len(said) - 4} more" if len(said) > 4 else "")
+            )
         if self.timeline.count():
-            self.timeline.setCurrentRow(min(max(data.get("current", 0), 0), self.timeline.count() - 1))
+            self.timeline.setCurrentRow(min(max(current, 0), self.timeline.count() - 1))
         self._settle()  # the timeline as saved is where undo stops
 
     # ---- undo ----

@@ -13,6 +13,7 @@ from PyQt6.QtGui import QIcon, QImage, QPixmap
 from PyQt6.QtWidgets import QAbstractItemView, QListView, QListWidget, QListWidgetItem, QWidget
 
 from desktop.timecode import format_timecode
+from engine.records import Result
 
 THUMB = QSize(128, 72)
 SAVED = ("path", "duration", "clip_in", "clip_out", "prompt", "balance", "chosen", "shortlist")  # in timeline.json
@@ -44,8 +45,77 @@ class TimelineClip:
         return {k: getattr(self, k) for k in SAVED}
 
     @classmethod
-    def from_json(cls, data: dict) -> TimelineClip:
-        return cls(**{k: data[k] for k in SAVED if k in data})
+    def from_json(cls, data: object) -> tuple[TimelineClip, list[str]]:
+        """A clip as timeline.json holds it, and what of it was put right (a part that does not hold is set
+        back to its default rather than lose the clip); ValueError when it has no video or no length."""
+        if not isinstance(data, dict) or not isinstance(data.get("path"), str) or not data["path"]:
+            raise ValueError("it names no video file")
+        name = Path(data["path"]).name
+        duration = data.get("duration")
+        if not _seconds(duration) or duration <= 0:
+            raise ValueError(f"{name}: its length is not a number of seconds")
+        clip = cls(data["path"], float(duration))
+        fixed: list[str] = []
+        clip_in, clip_out = data.get("clip_in", 0.0), data.get("clip_out")
+        if (
+            _seconds(clip_in)
+            and 0 <= clip_in < duration
+            and (clip_out is None or (_seconds(clip_out) and clip_in < clip_out <= duration + 1e-6))
+        ):
+            clip.clip_in, clip.clip_out = float(clip_in), None if clip_out is None else float(clip_out)
+        else:
+            fixed.append(f"{name}: its in and out points were not a range in the file, so it is used whole")
+        if isinstance(prompt := data.get("prompt", ""), str):
+            clip.prompt = prompt
+        if _seconds(balance := data.get("balance", 0.5)) and 0 <= balance <= 1:
+            clip.balance = float(balance)
+        chosen = data.get("chosen")
+        if isinstance(chosen, dict) and chosen.keys() >= _CHOSEN and _seconds(chosen["start"]):
+            clip.chosen = chosen
+        elif chosen is not None:
+            fixed.append(f"{name}: its chosen track could not be read, so none is chosen")
+        shortlist = data.get("shortlist", [])
+        entries = shortlist if isinstance(shortlist, list) else [shortlist]
+        clip.shortlist = [entry for entry in entries if _result(entry)]
+        if len(clip.shortlist) < len(entries):
+            fixed.append(f"{name}: part of its shortlist could not be read and is left out")
+        return clip, fixed
+
+
+_CHOSEN = {"track_id", "path", "title", "start"}
+
+
+def _seconds(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
+
+
+def _result(entry: object) -> bool:
+    """Whether a shortlist entry is a whole result, as the results list shows one."""
+    if not isinstance(entry, dict):
+        return False
+    try:
+        Result(**entry)
+    except TypeError:
+        return False
+    return True
+
+
+def clips_from_json(data: object) -> tuple[list[TimelineClip], int, list[str]]:
+    """The clips of a saved timeline, the one selected, and what was put right or left out (a line each);
+    ValueError when `data` is not a timeline at all."""
+    if not isinstance(data, dict) or not isinstance(data.get("clips", []), list):
+        raise ValueError("it is not a Needledrop timeline")
+    clips, said = [], []
+    for number, entry in enumerate(data.get("clips", []), 1):
+        try:
+            clip, fixed = TimelineClip.from_json(entry)
+        except ValueError as exc:
+            said.append(f"clip {number} is left out: {exc}")
+            continue
+        clips.append(clip)
+        said += fixed
+    current = data.get("current", 0)
+    return clips, current if isinstance(current, int) and not isinstance(current, bool) else 0, said
 
 
 def _icon(rgb: np.ndarray | None) -> QIcon:

@@ -344,6 +344,44 @@ def test_each_clip_keeps_its_state_and_the_timeline_survives_a_restart(qtbot, sc
     again.session.wait()
 
 
+def test_a_timeline_file_that_does_not_hold_is_kept_aside_or_put_right(qtbot, scanned, media, tmp_path):
+    """A timeline.json that is not a timeline is said, kept beside it and the app starts empty; one whose
+    clips are partly wrong keeps what holds, and says what was left out or set back."""
+    data = copy_data(scanned, tmp_path / "data")
+    saved = data / "timeline.json"
+    saved.write_text("[]")
+    window = open_window(qtbot, data, tmp_path)
+    qtbot.waitUntil(lambda: "could not be read" in window.notice.label.text(), timeout=20_000)
+    (kept,) = data.glob("timeline.unreadable-*.json")
+    assert kept.read_text() == "[]" and window.timeline.count() == 0 and str(kept) in window.notice.label.text()
+    window.close()
+    window.session.wait()
+
+    good = {"path": str(media["slow"]), "duration": 12.0, "clip_in": 2.0, "clip_out": 8.0, "prompt": "calm"}
+    clips = [
+        good,
+        {"path": str(media["fast"]), "clip_in": 1.0},  # no length: left out
+        {"path": str(media["fast"]), "duration": 12.0, "clip_in": 9.0, "clip_out": 3.0, "chosen": "x"},
+        {**good, "shortlist": [{"track_id": 1}]},
+    ]
+    saved.write_text(json.dumps({"clips": clips, "current": "1"}))
+    again = open_window(qtbot, data, tmp_path)
+    qtbot.waitUntil(lambda: again.timeline.count() == 3, timeout=20_000)
+    loaded = [again.clips[i] for i in again.timeline.order()]
+    assert [(c.clip_in, c.clip_out, c.prompt) for c in loaded] == [
+        (2.0, 8.0, "calm"),
+        (0.0, None, ""),
+        (2.0, 8.0, "calm"),
+    ]
+    assert loaded[1].chosen is None and loaded[2].shortlist == []
+    said = again.notice.label.text()
+    assert "clip 2 is left out: fast.mp4: its length is not a number of seconds" in said
+    assert "fast.mp4: its in and out points were not a range in the file" in said
+    assert "fast.mp4: its chosen track could not be read" in said and "part of its shortlist" in said
+    again.close()
+    again.session.wait()
+
+
 def test_more_like_this(qtbot, window, media):
     results = wait_results(qtbot, window, lambda: qtbot.keyClicks(window.prompt.edit, "techno"))
     seed = results[0]

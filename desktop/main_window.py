@@ -598,6 +598,8 @@ class MainWindow(QMainWindow):
         self.preview.set_range(clip.clip_in, clip.clip_out)
         self.timeline.update_clip(clip)
         self._record("Change in and out points")
+        if clip.chosen and self.fit_action.isChecked():  # the fitted music is made for the range: anew
+            self._preview_track(clip.chosen)
         self.ask()
 
     def in_at_playhead(self) -> None:
@@ -815,7 +817,8 @@ class MainWindow(QMainWindow):
         if self.fit_action.isChecked() and clip is not None:
 
             def fitted(edit: Fitted) -> None:
-                if self.current is clip and clip.chosen is chosen:  # still what the window shows
+                still = self.current is clip and clip.chosen is chosen and self.fit_action.isChecked()
+                if still and (clip.clip_in, clip.out_point) == (spec["clip_in"], spec["clip_out"]):
                     # The edit starts at the clip's in point and is the region whole: nothing to drag.
                     self.preview.set_track(edit.audio, 0.0, f"♪ {title}, fitted to the clip", movable=False)
                     self.preview.waveform.set_grid(edit.beats, edit.downbeats)

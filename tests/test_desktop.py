@@ -438,6 +438,24 @@ def test_export_the_timeline_with_the_chosen_music(qtbot, window, media, tmp_pat
     assert "fitted to" in window.notice.label.text()
     assert fitted.read_bytes() == previewed.read_bytes()  # what was previewed is what is exported
 
+    track = window.current.chosen["track_id"]
+    with qtbot.waitSignal(window.fitted, timeout=120_000):
+        window.inout.set_points(3.0, 11.0)  # the same length, moved: fitted anew, for the new range
+    moved = Path(window.results.model.rendered[track])
+    assert moved != previewed and window.preview.track.duration == pytest.approx(8.1, abs=0.01)
+    with qtbot.waitSignal(window.exported, timeout=120_000):
+        window.export_timeline(str(target))
+    (tune,) = otio.adapters.read_from_file(str(target), "fcp_xml").audio_tracks()[0].find_clips()
+    assert Path(otio.url_utils.filepath_from_url(tune.media_reference.target_url)).read_bytes() == moved.read_bytes()
+
+    window.fit_action.setChecked(False)
+    window.fit_action.setChecked(True)  # on and off again before the edit is made: the edit made late is not shown
+    window.fit_action.setChecked(False)
+    window.session.wait()
+    qtbot.waitUntil(lambda: window.preview.track is not None and window.preview.waveform.movable, timeout=20_000)
+    qtbot.wait(200)  # any late callback delivered
+    assert "fitted" not in window.preview.track_label.text() and track not in window.results.model.rendered
+
 
 def test_the_export_dialog_adds_the_chosen_formats_suffix_to_a_bare_name(qtbot, window, media, tmp_path, monkeypatch):
     """ "MyEdit" typed with FCPXML chosen is MyEdit.fcpxml; a name with a timeline suffix keeps it."""

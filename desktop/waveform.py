@@ -11,7 +11,7 @@ from PyQt6.QtWidgets import QWidget
 
 from desktop.theme import ACCENT
 from engine.clock import clock
-from engine.media.playback import PlaybackAudio, waveform
+from engine.media.playback import PlaybackAudio
 
 RULER = 15  # pixels of the time ruler above the waveform
 RANGE_DB = 36.0  # the drawing spans this many dB below full scale: a quiet track is drawn small, not flat
@@ -80,7 +80,7 @@ class WaveformView(QWidget):
 
     def set_audio(self, audio: PlaybackAudio | None, loudness: float | None = None, *, movable: bool = True) -> None:
         """A new track (None: nothing); its grid is cleared until `set_grid` brings the new one."""
-        self.peaks = waveform(audio, 600) if audio is not None else np.zeros((0, 2), np.float32)
+        self.peaks = audio.peaks if audio is not None else np.zeros((0, 2), np.float32)
         self.duration = audio.duration if audio is not None else 0.0
         self.loudness = loudness
         self.beats = self.downbeats = np.zeros(0)

@@ -681,6 +681,32 @@ def test_scan_encoding_and_search_run_off_the_ui_thread(qtbot, window, media):
     assert not dog.heavy, "heavy work on the UI thread:\n" + "\n---\n".join(sorted(dog.heavy))
 
 
+def test_switching_tracks_draws_their_waveform_without_reading_their_samples_on_the_ui_thread(
+    qtbot, window, media, monkeypatch
+):
+    """A/B through the results: each track's waveform is made where it is decoded, not on the UI thread (a
+    pass over a long track's samples there stalled every arrow key by 0.4–0.9 s)."""
+    from engine.media import playback
+
+    made_on = []
+    drawn = playback.waveform
+
+    def waveform(audio, buckets):
+        made_on.append(threading.current_thread() is threading.main_thread())
+        return drawn(audio, buckets)
+
+    monkeypatch.setattr(playback, "waveform", waveform)
+    monkeypatch.setattr("desktop.waveform.waveform", waveform, raising=False)  # where it was drawn from
+    window.session._audio.clear()  # every track decoded anew
+    wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["fast"]]))
+    for step in (1, 1, 1, -1, -1):
+        window.step_result(step)
+        qtbot.waitUntil(
+            lambda: window.preview.track is not None and len(window.preview.waveform.peaks) > 0, timeout=20_000
+        )
+    assert made_on and not any(made_on), made_on
+
+
 # ---- first run --------------------------------------------------------------------------------------------------
 
 

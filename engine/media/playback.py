@@ -7,6 +7,7 @@ is then free.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +21,21 @@ from engine.media.container import open_stream, reason
 PLAYBACK_RATE = 48_000
 
 
+PEAK_BUCKETS = 600  # the waveform's columns: finer than a preview's strip is wide
+
+
 @dataclass(frozen=True)
 class PlaybackAudio:
     path: str
     samples: np.ndarray  # (frames, 2) int16
     rate: int
+
+    @functools.cached_property
+    def peaks(self) -> np.ndarray:
+        """The waveform to draw (`waveform`, PEAK_BUCKETS wide), made once: by the decoding thread, which asks
+        for it first, so that a track switched to is drawn without a pass over its samples (0.1–0.8 s for a
+        long track) on the window's thread."""
+        return waveform(self, PEAK_BUCKETS)
 
     @property
     def duration(self) -> float:
@@ -45,7 +56,9 @@ def decode_for_playback(path: str | os.PathLike[str], rate: int = PLAYBACK_RATE)
             raise DecodeError(f"{path}: audio stream is corrupt ({reason(exc)})") from exc
     if not pieces:
         raise DecodeError(f"{path}: audio stream holds no samples")
-    return PlaybackAudio(os.fspath(path), np.ascontiguousarray(np.concatenate(pieces)), rate)
+    audio = PlaybackAudio(os.fspath(path), np.ascontiguousarray(np.concatenate(pieces)), rate)
+    audio.peaks  # noqa: B018 - made here, off the window's thread
+    return audio
 
 
 def waveform(audio: PlaybackAudio, buckets: int) -> np.ndarray:

@@ -378,6 +378,21 @@ class MainWindow(QMainWindow):
             self.notice.show_message(
                 "info", "Your music library is empty: add a folder of music, or try the demo library (left)."
             )
+        self._finish_first_scans()
+
+    def _finish_first_scans(self) -> None:
+        """Folders whose first scan was stopped (the app quit during it) are scanned again now, as the user
+        asked when adding them; the demo library, stopped so, is finished whole, its clips too."""
+        unfinished = [r.path for r in self.session.status().roots if r.online and r.last_scan is None]
+        if not unfinished or self.session.scanning:
+            return
+        demo = os.path.abspath(Path(self.session.data_dir) / "demo" / "music")
+        if demo in map(os.path.abspath, unfinished) and not self.clips:
+            self.notice.show_message("info", "Finishing the demo library, which was stopped before it was ready…")
+            self.start_demo()
+            return
+        self.notice.show_message("info", f"Finishing the scan of {unfinished[0]}, which was stopped…")
+        self.scan()
 
     def _start_api(self) -> None:
         """The local API for editor plugins, on while the app runs unless the settings turn it off."""

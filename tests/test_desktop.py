@@ -743,6 +743,27 @@ def test_first_run_demo_builds_a_library_and_shows_results(qtbot, tmp_path, monk
     window.session.wait()
 
 
+def test_a_demo_stopped_during_its_scan_is_finished_at_the_next_start(qtbot, tmp_path, monkeypatch):
+    """Quitting while the demo's music is scanned left a part of the library and no clips, with no way to
+    finish it (the demo button shows only for an empty library): the next start finishes it, clips too."""
+    monkeypatch.setattr(demo_module, "SOUNDTRACKS", {})  # the rendered pieces alone: a scan to stop is all it takes
+    window = open_window(qtbot, tmp_path / "data", tmp_path)
+    indexed = []
+    window.session.scanProgress.connect(lambda progress: indexed.append(progress.indexed))
+    window.start_demo()
+    qtbot.waitUntil(lambda: bool(indexed) and indexed[-1] >= 1, timeout=600_000)
+    window.close()  # as Ctrl+Q does
+    window.session.wait()
+    again = open_window(qtbot, tmp_path / "data", tmp_path)
+    assert "Finishing the demo library" in again.notice.label.text()
+    with qtbot.waitSignal(again.resultsShown, timeout=600_000):
+        pass
+    assert again.timeline.count() >= 1 and again.prompt.text == "gentle piano, no drums"
+    assert all(root.last_scan is not None for root in again.session.status().roots)
+    again.close()
+    again.session.wait()
+
+
 # ---- timecodes --------------------------------------------------------------------------------------------------
 
 

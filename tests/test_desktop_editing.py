@@ -392,8 +392,14 @@ def test_quitting_during_a_scan_drops_the_tracks_in_flight_and_the_next_scan_has
     library = Library(data, window.session.engine.bundle)
     more = [t for t in library.catalog.tracks() if "more-music" in os.fsdecode(t["path"])]
     assert 1 <= len(more) < 6 and library.catalog.errors() == []
-    report = library.scan(workers=2, quick=False)  # the next scan: the dropped tracks, like any new ones
-    assert report.indexed == 6 - len(more) and library.index_is_current()
+    library.catalog.close()
+    again = open_window(qtbot, data, tmp_path)  # the stopped first scan is finished at the next start
+    assert again.session.scanning
+    with qtbot.waitSignal(again.session.scanFinished, timeout=180_000) as finished:
+        pass
+    assert finished.args[0].indexed == 6 - len(more) and "which was stopped" in again.notice.label.text()
+    again.close()
+    again.session.wait()
 
 
 def test_old_fitted_renders_are_pruned_with_their_grids(tmp_path):

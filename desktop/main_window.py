@@ -906,6 +906,16 @@ class MainWindow(QMainWindow):
             self.notice.show_message("warning", "The model is not open yet: export again in a moment.")
             return
         clips = [self.clips[i] for i in self.timeline.order() if i in self.clips]
+        gone = [Path(c.path).name for c in clips if not Path(c.path).is_file()]
+        clips = [c for c in clips if Path(c.path).is_file()]  # the rest are exported, the gone ones named
+        if not clips:
+            self.notice.show_message(
+                "error",
+                f"The timeline could not be exported: no clip's video is there ({gone[0]} is missing)"
+                if gone
+                else "The timeline is empty: add clips, choose their music, then export.",
+            )
+            return
         spec = [{"path": c.path, "clip_in": c.clip_in, "clip_out": c.out_point, "chosen": c.chosen} for c in clips]
         missing = sum(1 for c in clips if not c.chosen)
 
@@ -915,7 +925,9 @@ class MainWindow(QMainWindow):
         def done(result) -> None:
             extra = f" ({missing} without music: choose a result for them)" if missing else ""
             notes = "".join(f"\n{note[0].upper()}{note[1:]}." for note in result.notes)
-            level = "warning" if result.notes else "info"
+            if gone:
+                notes += f"\nLeft out, their video missing: {', '.join(gone)}."
+            level = "warning" if result.notes or gone else "info"
             self.notice.show_message(level, f"Exported {len(clips)} clip(s) to {result.path}{extra}{notes}")
             self.exported.emit(result.path)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import sys
 import threading
@@ -455,6 +456,21 @@ def test_export_the_timeline_with_the_chosen_music(qtbot, window, media, tmp_pat
     qtbot.waitUntil(lambda: window.preview.track is not None and window.preview.waveform.movable, timeout=20_000)
     qtbot.wait(200)  # any late callback delivered
     assert "fitted" not in window.preview.track_label.text() and track not in window.results.model.rendered
+
+
+def test_a_clip_whose_video_is_gone_is_left_out_of_the_export_and_named(qtbot, window, media, tmp_path):
+    import opentimelineio as otio
+
+    doomed = tmp_path / "gone.mp4"
+    shutil.copy(media["fast"], doomed)
+    wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["slow"], doomed]))
+    qtbot.waitUntil(lambda: window.timeline.count() == 2, timeout=20_000)
+    doomed.unlink()
+    with qtbot.waitSignal(window.exported, timeout=60_000) as done:
+        window.export_timeline(str(tmp_path / "cut.otio"))
+    assert "Left out, their video missing: gone.mp4" in window.notice.label.text()
+    shots = otio.adapters.read_from_file(done.args[0]).video_tracks()[0].find_clips()
+    assert [Path(otio.url_utils.filepath_from_url(c.media_reference.target_url)).name for c in shots] == ["slow.mp4"]
 
 
 def test_the_export_dialog_adds_the_chosen_formats_suffix_to_a_bare_name(qtbot, window, media, tmp_path, monkeypatch):

@@ -70,6 +70,10 @@ class _Signals(QObject):
     failed = pyqtSignal(str)
 
 
+class _Stopped(Exception):
+    """A task told to stop (the app is quitting): it ends without a result or a message."""
+
+
 class _Task(QRunnable):
     def __init__(self, fn: Callable[[], Any]):
         super().__init__()
@@ -79,6 +83,8 @@ class _Task(QRunnable):
     def run(self) -> None:
         try:
             result = self.fn()
+        except _Stopped:
+            return
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message in the window
             log.exception("background task failed")
             self._emit("failed", describe_error(exc))
@@ -484,8 +490,15 @@ class Session(QObject):
         """Render the demo library, add its folders, scan them; `on_done(demo)` once results can be asked for."""
         data_dir = self.data_dir
 
+        self._abandon_scan.clear()
+
+        def step(text: str, done: int, total: int) -> None:
+            if self._abandon_scan.is_set():  # quitting: stop before the next piece rather than render them all
+                raise _Stopped
+            self.demoStep.emit(text, done, total)
+
         def work() -> Demo:
-            return build_demo(data_dir, lambda text, i, n: self.demoStep.emit(text, i, n))
+            return build_demo(data_dir, step)
 
         def built(demo: Demo) -> None:
             known = {r.path for r in self.status().roots}

@@ -759,6 +759,18 @@ def test_first_run_demo_builds_a_library_and_shows_results(qtbot, tmp_path, monk
     window.session.wait()
 
 
+def test_quitting_while_the_demo_renders_stops_it_at_the_next_piece(qtbot, tmp_path, monkeypatch):
+    """The window does not wait for every piece of the demo to be rendered before it closes."""
+    monkeypatch.setattr(demo_module, "SOUNDTRACKS", {})
+    window = open_window(qtbot, tmp_path / "data", tmp_path)
+    with qtbot.waitSignal(window.session.demoStep, timeout=60_000, check_params_cb=lambda text, i, n: i >= 1):
+        window.start_demo()
+    window.close()
+    window.session.wait()
+    rendered = list((tmp_path / "data" / "demo" / "music").glob("*.opus"))
+    assert 1 <= len(rendered) < len(demo_module.PIECES)
+
+
 def test_a_demo_stopped_during_its_scan_is_finished_at_the_next_start(qtbot, tmp_path, monkeypatch):
     """Quitting while the demo's music is scanned left a part of the library and no clips, with no way to
     finish it (the demo button shows only for an empty library): the next start finishes it, clips too."""

@@ -48,7 +48,7 @@ from desktop.undo import TimelineEdit
 from desktop.wording import counted
 from engine import atomic
 from engine.clock import clock
-from engine.records import Result
+from engine.records import LibraryStatus, Result
 from training.bootstrap.demo import Demo
 
 log = logging.getLogger(__name__)
@@ -370,20 +370,22 @@ class MainWindow(QMainWindow):
     def _opened(self, details: dict) -> None:
         self._show_status()
         self._start_api()
-        self.refresh_library()
+        status = self.session.status()  # read once: it counts the whole library and looks into each folder
+        self.library_panel.show_status(status)
         self._load_timeline()
         if self.current is not None:
             self.ask()
-        elif not (status := self.session.status()) or not status.tracks:
+        elif not status or not status.tracks:
             self.notice.show_message(
                 "info", "Your music library is empty: add a folder of music, or try the demo library (left)."
             )
-        self._finish_first_scans()
+        if status:
+            self._finish_first_scans(status)
 
-    def _finish_first_scans(self) -> None:
+    def _finish_first_scans(self, status: LibraryStatus) -> None:
         """Folders whose first scan was stopped (the app quit during it) are scanned again now, as the user
         asked when adding them; the demo library, stopped so, is finished whole, its clips too."""
-        unfinished = [r.path for r in self.session.status().roots if r.online and r.last_scan is None]
+        unfinished = [r.path for r in status.roots if r.online and r.last_scan is None]
         if not unfinished or self.session.scanning:
             return
         demo = os.path.abspath(Path(self.session.data_dir) / "demo" / "music")

@@ -623,8 +623,8 @@ class Engine:
                 f"{label}: the clip from {clip.clip_in:.2f} to {clip_out:.2f} s is empty "
                 f"(the file is {info.duration:.2f} s long)"
             )
-        if clip.clip_out is not None and clip.clip_out > info.duration + 1e-3:
-            notes.append(past_end(label, info.duration, clip.clip_out))
+        if clip.clip_out is not None and (said := past_end(label, info.duration, clip.clip_out)):
+            notes.append(said)
         cue = Cue(video, info.duration, clip.clip_in, clip_out, video_streams=media_streams(video))
         if clip.track is None:
             return cue

@@ -122,9 +122,12 @@ class Recommender:
         seconds = {"encode": t1 - t0, "search": time.perf_counter() - t1}
         used = [name for name, part in (("clip", query.clip), ("text", text)) if part]
         notes = self._notes(search.constraints)
-        past = query.clip is not None and end is not None and 0 < query.clip.file_duration < end - _PAST_END
-        if past:  # (a file that declares no duration says nothing of where it ends)
-            notes.append(past_end(Path(video).name, query.clip.file_duration, end))
+        if (
+            query.clip is not None
+            and end is not None
+            and (said := past_end(Path(video).name, query.clip.file_duration, end))
+        ):
+            notes.append(said)
         return Recommendation(results, parsed, balance, used, found.searched, found.complete, seconds, feel, notes)
 
     def _notes(self, constraints) -> list[str]:
@@ -255,6 +258,9 @@ def check_limits(k: int, per_artist: int | None, per_album: int | None, length: 
 _PAST_END = 1e-3  # an out point this little past the file's end is its end, as a frame's rounding leaves it
 
 
-def past_end(name: str, duration: float, out_point: float) -> str:
-    """The note for an out point past the end of the file: the clip ends where the file does."""
+def past_end(name: str, duration: float, out_point: float) -> str | None:
+    """The note for an out point past the end of the file (the clip ends where the file does); None where it
+    is not past it, or the file declares no length (which says nothing of where it ends)."""
+    if not 0 < duration < out_point - _PAST_END:
+        return None
     return f"{name} is {duration:.2f} s long: the clip ends there, not at the out point {out_point:.2f} s"

@@ -21,8 +21,8 @@ from PyQt6.QtWidgets import (
 )
 
 from desktop.table_model import ListTableModel
-from desktop.timecode import format_timecode
 from desktop.wording import counted
+from engine.clock import clock
 from engine.records import Track
 
 COLUMNS = ("Title", "Artist", "Album", "Length", "BPM", "Key", "LUFS", "Energy", "Folder", "Analysis")
@@ -50,7 +50,7 @@ class TracksModel(ListTableModel):
             "Title": (t.label, t.label.lower()),
             "Artist": (t.artist or "", (t.artist or "").lower()),
             "Album": (t.album or "", (t.album or "").lower()),
-            "Length": (format_timecode(t.duration)[3:8], t.duration),
+            "Length": (clock(t.duration), t.duration),
             "BPM": (f"{t.bpm:.0f}" if t.bpm else "–", t.bpm or missing),
             "Key": (t.key or "–", t.key or ""),
             "LUFS": (

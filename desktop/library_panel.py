@@ -23,20 +23,21 @@ from PyQt6.QtWidgets import (
 )
 
 from desktop.wording import counted, percent
+from engine.clock import clock
 from engine.records import LibraryStatus, ScanErrorRecord, ScanProgress, ScanReport
 
 
 def describe_progress(p: ScanProgress) -> str:
     """The pass, files, hours of audio, speed as a multiple of real time, and time left."""
     left = p.elapsed / p.files_done * (p.files_total - p.files_done) if p.files_done else None
-    clock = f" · {int(left // 60)}:{int(left % 60):02d} left" if left is not None else ""
+    remaining = f" · {clock(left)} left" if left is not None else ""
     if p.phase == "quick":
-        return f"Quick pass: {p.indexed} of {counted(p.files_total, 'file')} searchable{clock}"
+        return f"Quick pass: {p.indexed} of {counted(p.files_total, 'file')} searchable{remaining}"
     hours = p.seconds_of_audio / 3600
     speed = p.seconds_of_audio / p.elapsed if p.elapsed > 0 else 0.0
     text = f"Full analysis: {p.files_done} of {counted(p.files_total, 'file')} · {hours:.2f} h of audio"
     if speed > 0 and p.files_done:
-        text += f" · {speed:.0f}× real time{clock}"
+        text += f" · {speed:.0f}× real time{remaining}"
     return text
 
 

@@ -23,17 +23,13 @@ from PyQt6.QtWidgets import (
 )
 
 from desktop.table_model import ListTableModel
-from desktop.timecode import format_timecode
+from engine.clock import clock
 from engine.records import Result
 
 COLUMNS = ("#", "Title", "Artist", "Length", "Starts", "BPM", "Energy", "Match")
 # Title and Artist share what the narrow columns leave; longer names are elided (the details under the table
 # show them whole).
 TEXT = ("Title", "Artist")
-
-
-def _clock(seconds: float) -> str:
-    return format_timecode(seconds)[3:8]  # MM:SS
 
 
 class ResultsModel(ListTableModel):
@@ -90,8 +86,8 @@ class ResultsModel(ListTableModel):
                 "#": f"★ {index.row() + 1}" if r.track_id in self.starred else index.row() + 1,
                 "Title": r.label,
                 "Artist": r.artist or "",
-                "Length": _clock(r.duration),
-                "Starts": _clock(self.start_of(r)),
+                "Length": clock(r.duration),
+                "Starts": clock(self.start_of(r)),
                 "BPM": f"{r.bpm:.0f}" if r.bpm else "–",
                 "Energy": f"{r.energy:+.1f}" if r.energy is not None else "–",
                 "Match": f"{r.match}%",
@@ -100,7 +96,7 @@ class ResultsModel(ListTableModel):
             short = f" (the track is {r.short_by:.1f} s shorter than the clip)" if r.short_by > 0 else ""
             lufs = f", {r.loudness_lufs:.1f} LUFS" if r.loudness_lufs is not None else ""
             start = self.start_of(r)
-            return f"{r.path}\nplays {_clock(start)}–{_clock(start + r.end - r.start)}{short}{lufs}\n{r.why}"
+            return f"{r.path}\nplays {clock(start)}–{clock(start + r.end - r.start)}{short}{lufs}\n{r.why}"
         if role == Qt.ItemDataRole.TextAlignmentRole and column not in TEXT:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -275,9 +271,9 @@ class ResultsPanel(QWidget):
             return
         name = r.label
         start = self.model.start_of(r)
-        facts = [f"plays {_clock(start)}–{_clock(start + r.end - r.start)} of {_clock(r.duration)}"]
+        facts = [f"plays {clock(start)}–{clock(start + r.end - r.start)} of {clock(r.duration)}"]
         if abs(start - r.start) >= 0.5:  # moved by hand from where the engine placed it
-            facts[0] += f" (placed at {_clock(r.start)})"
+            facts[0] += f" (placed at {clock(r.start)})"
         if r.short_by > 0:
             facts.append(f"{r.short_by:.1f} s shorter than the clip")
         if r.bpm:

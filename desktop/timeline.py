@@ -118,6 +118,11 @@ def clips_from_json(data: object) -> tuple[list[TimelineClip], int, list[str]]:
     return clips, current if isinstance(current, int) and not isinstance(current, bool) else 0, said
 
 
+def _short(seconds: float) -> str:
+    """A timecode without its hours when there are none."""
+    return format_timecode(seconds).removeprefix("00:")
+
+
 def _icon(rgb: np.ndarray | None) -> QIcon:
     pixmap = QPixmap(THUMB)
     pixmap.fill(Qt.GlobalColor.black)
@@ -171,7 +176,7 @@ class TimelineStrip(QListWidget):
         if item is None:
             return
         pick = f"\n♪ {clip.chosen['title']}" if clip.chosen else ""
-        span = f"{format_timecode(clip.clip_in)[3:]}–{format_timecode(clip.out_point)[3:]}"
+        span = f"{_short(clip.clip_in)}–{_short(clip.out_point)}"
         item.setText(f"{Path(clip.path).name}\n{span}{pick}")
         item.setToolTip(clip.path)
 

@@ -76,6 +76,35 @@ def test_new_results_start_at_the_top(qtbot):
     assert panel.details.text().startswith("Track 62")
 
 
+def test_times_past_an_hour_keep_their_hours_in_every_list(qtbot):
+    """A DJ mix or an hour of ambience: its length and start are read the same in the results, their details,
+    the library browser and a timeline clip, and none drops the hour (format_timecode cut to MM:SS did)."""
+    from desktop.library_browser import TracksModel
+    from desktop.results import COLUMNS, ResultsPanel
+    from desktop.timeline import TimelineClip, TimelineStrip
+    from engine.records import Result, Track
+
+    mix = Result(1, "/m/mix.flac", "Mix", "DJ", None, 0.9, 3700.0, 3730.0, 4500.0, 120.0, [], "why")
+    panel = ResultsPanel()
+    qtbot.addWidget(panel)
+    panel.set_results([mix], "Results")
+    row = {c: panel.model.index(0, COLUMNS.index(c)).data() for c in ("Length", "Starts")}
+    assert row == {"Length": "75:00", "Starts": "61:40"}
+    panel.select(0)
+    assert "plays 61:40–62:10 of 75:00" in panel.details.text()
+    track = Track(1, mix.path, mix.path, "Mix", "DJ", None, 4500.0, 120.0, None, None, None, {}, True)
+    browser = TracksModel([track])
+    assert browser.rows[0][browser.columns.index("Length")][0] == "75:00"
+    timeline = TimelineStrip()
+    qtbot.addWidget(timeline)
+    clip = TimelineClip("/v/interview.mp4", 5400.0, clip_in=3605.5, clip_out=3725.0)
+    timeline.add_clip(clip)
+    assert "\n01:00:05.50–01:02:05.00" in timeline.item_of(clip.id).text()
+    clip.clip_in, clip.clip_out = 5.5, 125.0
+    timeline.update_clip(clip)
+    assert "\n00:05.50–02:05.00" in timeline.item_of(clip.id).text()
+
+
 def test_drop_prompt_results_preview_and_switch(qtbot, window, media):
     results = wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["slow"]]))
     assert window.timeline.count() == 1 and window.current.path == str(media["slow"])

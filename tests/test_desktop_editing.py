@@ -480,7 +480,8 @@ def _shows_start(window, start: float) -> None:
     results = window.results
     row = next(i for i, r in enumerate(results.model.results) if r.track_id == window.current.chosen["track_id"])
     minutes, seconds = divmod(int(start), 60)
-    assert results.model.index(row, COLUMNS.index("Starts")).data() == f"{minutes:02d}:{seconds:02d}"
-    assert window.preview.track_label.text().endswith(f" from {minutes}:{seconds:02d}")
+    said = f"{minutes}:{seconds:02d}"  # read the same in all three
+    assert results.model.index(row, COLUMNS.index("Starts")).data() == said
+    assert window.preview.track_label.text().endswith(f" from {said}")
     if results.current() is not None and results.current().track_id == window.current.chosen["track_id"]:
-        assert f"plays {minutes:02d}:{seconds:02d}" in results.details.text()
+        assert f"plays {said}" in results.details.text()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import filecmp
 import itertools
 import json
 import os
@@ -121,7 +122,7 @@ def _place(folder: Path, manifest: dict, wanted: str, source: str, provenance: d
     `wanted`, then `stem (2).ext`, `stem (3).ext`...: the first name that this source had before, or that
     nothing holds. A file the manifest does not know is never overwritten: it is someone else's.
     """
-    for name in _names(wanted):
+    for name in numbered(wanted):
         target = folder / name
         if not provenance["transcoded"] and _same_file(target, source):
             return name, True  # the library file is in the folder already
@@ -130,14 +131,38 @@ def _place(folder: Path, manifest: dict, wanted: str, source: str, provenance: d
             return name, entry == provenance
         if entry is None and name != MANIFEST and not os.path.lexists(target):
             return name, False
-    raise AssertionError("_names never ends")
+    raise AssertionError("numbered never ends")
 
 
-def _names(wanted: str) -> Iterator[str]:
+def numbered(wanted: str) -> Iterator[str]:
+    """`wanted`, then `stem (2).ext`, `stem (3).ext`..."""
     stem, suffix = os.path.splitext(wanted)
     yield wanted
     for n in itertools.count(2):
         yield f"{stem} ({n}){suffix}"
+
+
+def settle(made: Path, wanted: str) -> Path:
+    """Give the finished file `made` the name `wanted` beside it, or the first numbered name that is free or
+    already holds the same bytes (then `made` is dropped). Never over another file: a timeline exported
+    earlier may point at it."""
+    for name in numbered(wanted):
+        target = made.with_name(name)
+        if os.path.lexists(target):
+            if target.is_file() and filecmp.cmp(made, target, shallow=False):
+                made.unlink()
+                return target
+            continue
+        try:
+            os.link(made, target)  # fails if the name was taken meanwhile, where a rename would replace it
+        except FileExistsError:
+            continue
+        except OSError:  # a filesystem without hard links (FAT, exFAT): the check above has to do
+            os.replace(made, target)
+            return target
+        made.unlink()
+        return target
+    raise AssertionError("numbered never ends")
 
 
 def _same_file(a: Path, b: str) -> bool:

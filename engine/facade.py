@@ -28,7 +28,7 @@ import engine
 from engine import instruments, paths
 from engine.bundle import Bundle, open_current_bundle
 from engine.clock import clock
-from engine.collect import Collected, collect, editor_reads
+from engine.collect import Collected, collect, editor_reads, settle
 from engine.errors import DecodeError, NeedledropError
 from engine.export import FORMAT_NAMES, Cue, ExportError, build_timeline, format_for, timeline_text, write_timeline
 from engine.library import CatalogError, IndexMissingError, Library, LibraryError, ScanRunningError
@@ -420,8 +420,13 @@ class Engine:
         if start is not None and not 0 <= start < info.duration:
             raise QueryError(f"{info.name} is {clock(info.duration)} long: it cannot start at {start:.2f} s")
         out = Path(out)
-        if Path(out).resolve() == Path(info.path).resolve():
+        if out.resolve() == Path(info.path).resolve():
             raise QueryError("the re-edit would overwrite its own source: write it to another file")
+        owner = self._library.catalog.track_id(out)
+        if owner is None:  # a link to a library file, or the file through a link
+            owner = self._library.catalog.track_id(out.resolve())
+        if owner is not None:
+            raise QueryError(f"{out.name} is track {owner} of the library: write the re-edit to another file")
         if out.suffix.lower() != ".wav":  # what is written is WAV, whatever the name says
             raise QueryError(f"the re-edit is written as WAV: name the file .wav, not {out.name}")
         if not out.parent.is_dir():
@@ -575,7 +580,7 @@ class Engine:
             if cue.music is None:
                 out.append(cue)
                 continue
-            target = folder / f"{number:02d} {Path(cue.music).stem} ({cue.length:.2f} s).wav"
+            made = folder / f".needledrop-{os.getpid()}-{threading.get_ident()}-{number:02d}.wav"
             try:
                 edit = self.fitted_music(
                     cue.track_id,
@@ -583,12 +588,16 @@ class Engine:
                     clip_in=cue.clip_in,
                     clip_out=cue.clip_out,
                     start=cue.music_start,
-                    out=target,
+                    out=made,
                     loudness=loudness,
                     duck=duck,
                 )
+                target = settle(made, f"{number:02d} {Path(cue.music).stem} ({cue.length:.2f} s).wav")
             except QueryError as exc:
                 raise ExportError(str(exc)) from exc
+            except OSError as exc:
+                made.unlink(missing_ok=True)
+                raise ExportError(f"cannot write the fitted music into {folder}: {exc.strerror or exc}") from exc
             length = len(edit.samples) / edit.rate
             joins = len(edit.plan.joins)
             notes.append(

@@ -347,6 +347,29 @@ def test_cors_only_for_allowed_origins(served):
     assert "access-control-allow-origin" not in answer.headers
 
 
+@pytest.mark.parametrize(
+    ("saved", "said"),
+    [
+        ('{"https://a.example"', "is not JSON"),
+        ('"https://a.example"', "must be a list of origins"),  # it was read letter by letter
+        ('["a.example"]', "must be a list of origins with their scheme"),
+    ],
+)
+def test_an_origins_file_that_lists_no_origins_is_said_and_not_guessed(tmp_path, monkeypatch, capsys, saved, said):
+    from engine.api.origins import ORIGINS_FILE, OriginsError, saved_origins
+    from engine.cli.main import main
+
+    monkeypatch.setenv("NEEDLEDROP_CONFIG_DIR", str(tmp_path))
+    (tmp_path / ORIGINS_FILE).write_text(saved)
+    with pytest.raises(OriginsError, match=said):
+        saved_origins([])
+    assert main(["--data-dir", str(tmp_path / "data"), "serve", "--port", "1"]) != 0
+    error = capsys.readouterr().err
+    assert ORIGINS_FILE in error and said in error and "Traceback" not in error
+    (tmp_path / ORIGINS_FILE).write_text('["https://a.example"]')
+    assert saved_origins(["https://b.example"]) == ["https://a.example", "https://b.example"]
+
+
 def test_needledrop_serve_runs_the_api(served, tmp_path):
     """The real command: token made on first start, loopback only, answering requests."""
     import socket

@@ -13,7 +13,7 @@ import pytest
 
 from engine.cli.main import main
 from engine.export import FADE_SECONDS, ExportError, build_timeline, format_for
-from engine.facade import Engine, TrackNotFoundError
+from engine.facade import Engine, QueryError, TrackNotFoundError
 from engine.records import ExportClip
 from media import render_midi, write_video
 
@@ -170,6 +170,54 @@ def test_where_a_timeline_cannot_be_written_is_one_clear_error_and_no_litter(set
     with pytest.raises(ExportError, match="is a folder"):
         engine.export(edit, path=folder)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["edit.otio"]  # nothing left behind
+
+
+def test_no_export_or_re_edit_writes_over_the_library_or_the_footage(setup, tmp_path):
+    """A slip of the tab key must not cost a song or a video: a timeline replaces only a timeline file, and
+    a re-edit never replaces a library track (it replaced one with 5 s of another song, through the CLI and
+    the API's /fit)."""
+    engine, music, clips = setup
+    drums, piano = str(music / "drums.flac"), music / "piano.flac"
+    kept = {path: Path(path).read_bytes() for path in (piano, clips["a"])}
+    edit = [ExportClip(clips["a"], 0.0, 4.0, track=drums)]
+    for target, fmt in ((clips["a"], "edl"), (piano, "otio")):
+        with pytest.raises(ExportError, match=f"{Path(target).name} exists and is not a timeline"):
+            engine.export(edit, path=target, fmt=fmt)
+    link = tmp_path / "take.wav"
+    link.symlink_to(piano)
+    for out in (piano, link):
+        with pytest.raises(QueryError, match=r"is track \d+ of the library: write the re-edit to another file"):
+            engine.reedit(drums, length=5.0, out=out)
+    assert all(Path(path).read_bytes() == data for path, data in kept.items())
+    engine.export(edit, path=tmp_path / "cut.edl")
+    assert engine.export(edit, path=tmp_path / "cut.edl").path == str(tmp_path / "cut.edl")  # a timeline: replaced
+
+
+def test_rendered_music_never_replaces_an_earlier_render_or_a_file_of_the_user(setup, tmp_path):
+    """A timeline exported earlier points at its fitted WAVs: exporting again into the same folder with the
+    music placed elsewhere writes new ones beside them, and an unchanged export reuses its own."""
+    engine, music, clips = setup
+    folder = tmp_path / "fitted"
+    drums = str(music / "drums.flac")
+
+    def export(start: float) -> Path:
+        edit = [ExportClip(clips["a"], 0.0, 4.0, track=drums, music_start=start, fit=False)]
+        result = engine.export(edit, path=tmp_path / "cut.otio", render=True, collect=folder)
+        (tune,) = otio.adapters.read_from_file(result.path).audio_tracks()[0].find_clips()
+        return Path(unquote_to_bytes(tune.media_reference.target_url.removeprefix("file://")).decode())
+
+    first = export(2.0)
+    earlier = first.read_bytes()
+    second = export(12.0)
+    assert second != first and first.read_bytes() == earlier
+    assert export(2.0) == first and len(list(folder.iterdir())) == 2  # the same edit: the same file
+    mine = folder / "03 drums (4.00 s).wav"
+    mine.write_bytes(b"the user's own")
+    placed = [ExportClip(clips["a"], 0.0, 1.0), ExportClip(clips["b"], 0.0, 1.0)]
+    placed.append(ExportClip(clips["a"], 0.0, 4.0, track=drums, music_start=5.0, fit=False))
+    engine.export(placed, path=tmp_path / "cut.otio", render=True, collect=folder)
+    assert mine.read_bytes() == b"the user's own" and (folder / "03 drums (4.00 s) (2).wav").is_file()
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no scratch file left
 
 
 def test_a_full_disk_is_one_clear_error_and_keeps_the_old_file(setup, small_disk):

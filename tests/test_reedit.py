@@ -377,6 +377,21 @@ def test_a_length_under_a_bar_is_a_plain_cut_with_a_fade(library, tmp_path):
     assert np.abs(samples[-10:]).max() < 1e-3  # faded to silence at the cut
 
 
+@pytest.mark.parametrize("length", [0.04, 0.3])
+def test_music_for_a_clip_of_a_few_frames_is_levelled_too(library, tmp_path, length):
+    """A few frames cut in: shorter than the loudness meter's 400 ms block, which failed the whole export
+    with the meter's own words. It is measured played over and over, and levelled to the target."""
+    engine, loop, _ = library
+    quiet = tmp_path / "quiet.wav"
+    edit = engine.reedit(loop, length=length, start=8.0, out=tmp_path / "flash.wav", loudness=-14.0)
+    engine.reedit(loop, length=length, start=8.0, out=quiet, loudness=-30.0)
+    samples, rate = read_wav(tmp_path / "flash.wav")
+    assert len(samples) == round(length * rate) and abs(edit.level.loudness + 14.0) <= 0.5
+    assert edit.level.true_peak_db <= -1.0 + 0.05
+    rms = [float(np.sqrt(np.mean(read_wav(p)[0] ** 2))) for p in (tmp_path / "flash.wav", quiet)]
+    assert 20 * math.log10(rms[0] / rms[1]) == pytest.approx(16.0, abs=1.0)  # 16 dB apart, as asked
+
+
 def test_a_render_that_fills_the_disk_is_one_clear_error_and_keeps_the_old_file(small_disk):
     old = write_wav(np.zeros((48000, 2), np.float32), 48000, small_disk / "cue.wav").read_bytes()
     with pytest.raises(ExportError, match=r"cannot write .*cue\.wav: the disk is full"):

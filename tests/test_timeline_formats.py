@@ -260,6 +260,16 @@ def test_a_clip_to_the_end_of_its_file_never_runs_past_it(fmt):
         assert seconds[0] + seconds[1] <= seconds[2]
 
 
+@pytest.mark.parametrize("rate", [Fraction(30000, NTSC), Fraction(24000, NTSC), Fraction(60000, NTSC)])
+def test_an_fcpxml_in_point_on_another_rate_is_the_files_frame_nearest_the_cut(rate):
+    # A 25 fps timeline, then a clip at another rate from 10 s: its in point is its own frame nearest 10 s
+    # (10 s at 29.97 is frame 299.7: frame 300), where OTIO and FCP 7 XML put it; frame 299 started early.
+    edit = [cue("/m/first.mp4", 25, 10.0, 0.0, 1.0), cue("/m/second.mov", rate, 60.0, 10.0, 12.0)]
+    root = ET.fromstring(timeline_text(build_timeline(edit, "fcpx").timeline, "fcpx").split("\n", 2)[2])
+    start = Fraction(root.findall(".//spine/asset-clip")[1].get("start").removesuffix("s"))
+    assert (start * rate).denominator == 1 and abs(start - 10) <= 1 / (2 * rate)
+
+
 @pytest.mark.parametrize("fmt", ["otio", "fcp7", "fcpx"])
 def test_music_starting_within_a_frame_of_its_end_is_silence_not_an_empty_clip(fmt):
     edit = [cue("/m/a.mov", 25, 20.0, 0.0, 3.0, music="/m/song.flac", music_duration=10.0, music_start=9.99)]
@@ -287,6 +297,48 @@ def test_each_file_keeps_its_own_rate_when_the_timeline_is_conformed(fmt):
         durations = {f.get("id"): f.get("frameDuration") for f in root.iter("format")}
         assert durations[root.find(".//sequence").get("format")] == "100/2400s"
         assert [durations[c.get("format")] for c in root.iterfind(".//spine/asset-clip")] == ["100/1200s", "100/2500s"]
+
+
+@pytest.mark.parametrize("fmt", ["otio", "fcp7", "fcpx", "edl"])
+def test_control_characters_in_tags_and_names_never_break_a_timeline(fmt):
+    # Old rippers and taggers leave control characters in titles; a timeline name may hold a line break.
+    # XML 1.0 cannot hold them at all (FCP 7 XML failed, FCPXML was not well-formed), and an EDL's TITLE
+    # line broke in two.
+    edit = [
+        cue(
+            "/m/take\x01one.mov",
+            25,
+            20.0,
+            0.0,
+            3.0,
+            music="/m/song.flac",
+            music_duration=10.0,
+            title="Bad\x01Title\x0b",
+        ),
+        cue("/m/b.mov", 25, 20.0, 0.0, 2.0),
+    ]
+    text = timeline_text(build_timeline(edit, fmt, name="My\nEdit\x07").timeline, fmt)
+    if fmt == "fcpx":
+        root = ET.fromstring(text.split("\n", 2)[2])
+        assert root.find(".//project").get("name") == "My Edit"
+        assert {c.get("name") for c in root.iter("asset-clip")} == {"take one.mov", "Bad Title", "b.mov"}
+        return
+    adapter = {"otio": "otio_json", "fcp7": "fcp_xml", "edl": "cmx_3600"}[fmt]
+    back = otio.adapters.read_from_string(text, adapter, **({"rate": 25} if fmt == "edl" else {}))
+    assert back.name == "My Edit" and len(list(back.video_tracks()[0].find_clips())) == 2
+    if fmt != "edl":
+        assert [c.name for c in back.audio_tracks()[0].find_clips()] == ["Bad Title"]
+
+
+def test_each_file_in_an_edl_has_a_reel_of_its_own():
+    # CMX 3600 reels hold eight characters: two takes named alike shared "intervie", and a conform by reel
+    # would take the same footage for both. The same file keeps one reel.
+    names = ["interview_take1.mp4", "interview_take2.mp4", "interview_take1.mp4", "Interview-take3.mov"]
+    edit = [cue(f"/m/{name}", 25, 20.0, 0.0, 1.0) for name in names]
+    back = otio.adapters.read_from_string(timeline_text(build_timeline(edit, "edl").timeline, "edl"), "cmx_3600")
+    reels = [c.metadata["cmx_3600"]["reel"] for c in back.video_tracks()[0].find_clips()]
+    assert reels[0] == reels[2] == "intervie" and len({reels[0], reels[1], reels[3]}) == 3
+    assert all(len(r) <= 8 and r.isalnum() for r in reels), reels
 
 
 def test_an_edl_of_mixed_counts_says_how_it_counts():
@@ -333,3 +385,13 @@ def test_media_streams_read_the_rate_the_camera_ran_at(tmp_path):
     assert phone.rate == 30 and phone.variable
     wedding = media_streams(write_footage(tmp_path / "w.mov", Fraction(30000, NTSC), 1.0, timecode="01:00:00;00"))
     assert wedding.picture.rate == Fraction(30000, NTSC) and wedding.picture.drop_frame
+
+
+@pytest.mark.parametrize("rate", [Fraction(24000, NTSC), Fraction(30000, NTSC), 30, Fraction(60000, NTSC), 15])
+def test_matroska_keeps_its_rate_through_its_millisecond_clock(tmp_path, rate):
+    # OBS and screen recorders write MKV, whose times are whole milliseconds: 29.97 fps frames lie 33, 33
+    # and 34 ms apart. That is rounding, not a varying rate (it was read as 30 fps, variable, and conformed).
+    picture = media_streams(write_footage(tmp_path / "obs.mkv", rate, 1.0)).picture
+    assert picture.rate == rate and not picture.variable
+    phone = media_streams(write_footage(tmp_path / "phone.mkv", rate, 2.0, variable=True)).picture
+    assert phone.variable and abs(phone.rate / rate - 1) < 0.002  # its usual interval, to the millisecond

@@ -80,6 +80,11 @@ def write_timeline(timeline: otio.schema.Timeline, path: str | os.PathLike[str],
         raise ExportError(f"{path} is a folder: name the file to write, e.g. {path / ('timeline' + FORMATS[fmt])}")
     if not path.parent.is_dir():
         raise ExportError(f"cannot write {path.name}: the folder {path.parent} does not exist")
+    if path.exists() and path.suffix.lower() not in FORMATS.values():  # a slip must not cost a video or a song
+        raise ExportError(
+            f"{path.name} exists and is not a timeline: a timeline replaces only {', '.join(FORMATS.values())} "
+            f"files; name it e.g. {path.with_suffix(FORMATS[fmt]).name}"
+        )
     text = timeline_text(timeline, fmt)
     try:
         atomic.write_text(path, text)

@@ -78,7 +78,17 @@ def file_url(path: str | os.PathLike[str]) -> str:
 
 def display_name(path: str) -> str:
     """A file's name for people (and for XML, which cannot hold undecodable bytes)."""
-    return os.fsencode(Path(path).name).decode("utf-8", errors="replace")
+    return printable(os.fsencode(Path(path).name).decode("utf-8", errors="replace"))
+
+
+# What XML 1.0 cannot hold, and what breaks an EDL's one-line fields: control characters (line breaks too),
+# lone surrogates, U+FFFE and U+FFFF. Tags from old rippers and taggers do hold them.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]+")
+
+
+def printable(text: str) -> str:
+    """`text` as every timeline format can hold it: each run of control characters becomes one space."""
+    return _UNPRINTABLE.sub(" ", text).strip()
 
 
 def timeline_rate(timeline: otio.schema.Timeline) -> FrameRate:
@@ -101,7 +111,9 @@ def build_timeline(cues: list[Cue], fmt: str = "otio", *, name: str = "Needledro
     if not cues:
         raise ExportError("nothing to export: the edit has no clips")
     rate = for_format(picture_rate(cues[0]) or DEFAULT_RATE, fmt)
-    timeline = otio.schema.Timeline(name=name, global_start_time=otio.opentime.RationalTime(0, float(rate.fps)))
+    timeline = otio.schema.Timeline(
+        name=printable(name), global_start_time=otio.opentime.RationalTime(0, float(rate.fps))
+    )
     timeline.metadata[META] = {"drop_frame": rate.drop_frame, "fps": str(rate.fps)}
     picture = otio.schema.Track(name=PICTURE, kind=otio.schema.TrackKind.Video)
     music = otio.schema.Track(name=MUSIC, kind=otio.schema.TrackKind.Audio)
@@ -256,7 +268,7 @@ def _music_items(cue: Cue, rate: FrameRate, length: otio.opentime.RationalTime, 
     )
     reference.name = display_name(cue.music)
     clip = otio.schema.Clip(
-        name=cue.title or display_name(cue.music),
+        name=printable(cue.title or "") or display_name(cue.music),
         media_reference=reference,
         source_range=otio.opentime.TimeRange(start, heard),
         metadata={META: {"for_clip": display_name(cue.video), "fade_frames": fade.value}},

@@ -22,8 +22,12 @@ def write(timeline: otio.schema.Timeline) -> str:
     rate = timeline_rate(timeline)
     picture_only = otio.schema.Timeline(name=timeline.name, global_start_time=timeline.global_start_time)
     picture_only.tracks.append(timeline.video_tracks()[0].deepcopy())
+    reels: dict[str, str] = {}  # source file -> its reel: one each, never shared, as a conform matches by reel
     for clip in picture_only.find_clips():
-        clip.metadata["cmx_3600"] = {"reel": reel(clip.name)}
+        source = clip.media_reference.target_url
+        if source not in reels:
+            reels[source] = _unused(reel(clip.name), set(reels.values()))
+        clip.metadata["cmx_3600"] = {"reel": reels[source]}
     text = otio.adapters.write_to_string(picture_only, "cmx_3600", rate=float(rate.fps))
     if rate.fps in DROP_FRAME_RATES and not rate.drop_frame:
         text = _DROP_TIMECODE.sub(lambda m: _non_drop(m.group(0), rate), text)
@@ -37,6 +41,15 @@ def reel(name: str) -> str:
     """A reel name from a file name: eight letters and digits, as CMX 3600 columns hold (no spaces)."""
     stem = name.rsplit(".", 1)[0]
     return (re.sub(r"[^A-Za-z0-9]", "", stem)[:8] or "AX").ljust(8)
+
+
+def _unused(wanted: str, taken: set[str]) -> str:
+    """`wanted`, or it with a number in its last places where another file has it already."""
+    name, n = wanted, 1
+    while name in taken:
+        n += 1
+        name = (wanted.rstrip()[: 8 - len(str(n))] + str(n)).ljust(8)
+    return name
 
 
 def _non_drop(timecode: str, rate: FrameRate) -> str:

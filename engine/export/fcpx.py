@@ -102,11 +102,14 @@ def _picture_clip(
     facts = shot.media_reference.metadata.get(META, {})
     own = FrameRate(Fraction(facts.get("rate", rate.fps)))
     format_id = resources.format(own, facts.get("width"), facts.get("height"))
-    # The in point on the file's own frames (the one at or before the cut, so the clip never runs past the
-    # file's end), counted from its timecode; offset and duration on the sequence's frames.
-    timecode = _exact(shot.media_reference.available_range.start_time)
-    into = (shot.source_range.start_time - shot.media_reference.available_range.start_time).to_seconds()
-    start = timecode + Fraction(math.floor(into * own.fps + Fraction(1, 10**6))) / own.fps
+    # The in point on the file's own frames, counted from its timecode: the one nearest the cut, or the one
+    # before it where that would run the clip past the file's end. Offset and duration on the sequence's frames.
+    available = shot.media_reference.available_range
+    timecode = _exact(available.start_time)
+    into = Fraction((shot.source_range.start_time - available.start_time).to_seconds())
+    room = _exact(available.duration) - _exact(shot.source_range.duration)
+    frame = min(round(into * own.fps), math.floor(room * own.fps + Fraction(1, 10**6)))
+    start = timecode + Fraction(frame) / own.fps
     return ET.SubElement(
         spine,
         "asset-clip",

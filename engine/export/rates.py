@@ -15,18 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-NTSC = 1001
-# The broadcast and cinema rates every editor and SMPTE timecode know.
-STANDARD = (
-    Fraction(24000, NTSC),
-    Fraction(24),
-    Fraction(25),
-    Fraction(30000, NTSC),
-    Fraction(30),
-    Fraction(50),
-    Fraction(60000, NTSC),
-    Fraction(60),
-)
+from engine.media.streams import NTSC, STANDARD
+
 DROP_FRAME_RATES = (Fraction(30000, NTSC), Fraction(60000, NTSC))
 _SAME = Fraction(1, 2000)  # rates this close (relative) are the same rate: a container's rounding
 ANY = "any"  # a format that holds any constant rate

@@ -19,9 +19,21 @@ from engine.errors import DecodeError
 from engine.media.container import open_media
 
 NTSC = 1001
+# The broadcast and cinema rates every editor and SMPTE timecode know (engine/export/rates.py conforms to them).
+STANDARD = (
+    Fraction(24000, NTSC),
+    Fraction(24),
+    Fraction(25),
+    Fraction(30000, NTSC),
+    Fraction(30),
+    Fraction(50),
+    Fraction(60000, NTSC),
+    Fraction(60),
+)
 _PACKETS = 300  # enough frame intervals to tell a steady rate from a varying one
 _STEADY = 0.02  # a frame interval this close to the usual one (relative) is the usual one
 _STEADY_SHARE = 0.95  # a constant-rate file has (nearly) all its intervals the usual one
+_ROUNDING = Fraction(1, 4)  # a container clock this coarse against a frame rounds the frames' times
 
 
 @dataclass(frozen=True)
@@ -80,13 +92,31 @@ def _picture(container: av.container.InputContainer, stream: av.stream.Stream) -
     intervals = _intervals(container, stream)
     if intervals:
         # The usual interval is the rate the camera ran at: the average also counts the frames it dropped.
-        usual = statistics.median(intervals)
-        rate = (1 / usual).limit_denominator(NTSC)
-        steady = sum(abs(i - usual) <= _STEADY * usual for i in intervals) / len(intervals)
-        variable = steady < _STEADY_SHARE
+        # Times are whole ticks of the container's clock, milliseconds in Matroska and WebM, where 29.97 fps
+        # frames lie 33, 33 and 34 ms apart: an interval a tick from the usual one is the usual one too. (A
+        # clock of half a frame is no rounding: the file chose it to place every frame exactly.)
+        usual, tick = statistics.median(intervals), Fraction(stream.time_base)
+        rounding = tick if tick <= _ROUNDING * usual else 0
+        steady = [i for i in intervals if abs(i - usual) <= max(_STEADY * usual, rounding)]
+        variable = len(steady) / len(intervals) < _STEADY_SHARE
+        # Their mean is off by at most two ticks for each run of usual intervals, over all of them.
+        runs = 1 + len(intervals) - len(steady)
+        rate = _simplest_rate(sum(steady) / len(steady), 2 * tick * runs / len(steady))
     timecode = stream.metadata.get("timecode") or container.metadata.get("timecode")
     width, height = stream.codec_context.width, stream.codec_context.height
     return PictureStream(rate, variable, average, width, height, timecode)
+
+
+def _simplest_rate(interval: Fraction, error: Fraction) -> Fraction:
+    """The rate a frame interval measured within `error` seconds is: the nearest of the standard rates and
+    the whole or half numbers of frames a second (12, 15, 12.5) that it allows, or else the nearest fraction
+    with an NTSC denominator."""
+    low, high = 1 / (interval + error), 1 / max(interval - error, Fraction(1, 10**6))
+    measured = 1 / interval
+    allowed = [c for c in (*STANDARD, round(measured), round(2 * measured) / 2) if c > 0 and low <= c <= high]
+    if allowed:
+        return Fraction(min(allowed, key=lambda c: abs(c - measured)))
+    return measured.limit_denominator(NTSC)
 
 
 def _intervals(container: av.container.InputContainer, stream: av.stream.Stream) -> list[Fraction]:

@@ -119,14 +119,14 @@ def level(samples: np.ndarray, rate: int, target: float) -> tuple[np.ndarray, Le
     import pyloudnorm  # here: it brings scipy.signal, 1.7 s of imports at start-up (see media/loudness.py)
 
     meter = pyloudnorm.Meter(rate)
-    measured = float(meter.integrated_loudness(samples.astype(np.float64)))
+    measured = _loudness(meter, samples, rate)
     if not math.isfinite(measured):  # all below the absolute gate: silence
         return samples, Level(measured, target, 0.0, measured, _true_peak_db(samples), False)
     gain_db, levelled, limited = target - measured, samples, False
     for _ in range(3):  # limiting lowers the loudness a little: correct the gain and limit again
         levelled = samples * np.float32(10 ** (gain_db / 20))
         levelled, limited = _limit(levelled, rate)
-        after = float(meter.integrated_loudness(levelled.astype(np.float64)))
+        after = _loudness(meter, levelled, rate)
         if abs(after - target) < 0.1:
             break
         gain_db += target - after
@@ -134,6 +134,15 @@ def level(samples: np.ndarray, rate: int, target: float) -> tuple[np.ndarray, Le
         round(measured, 2), target, round(gain_db, 2), round(after, 2), round(_true_peak_db(levelled), 2), limited
     )
     return levelled.astype(np.float32), report
+
+
+def _loudness(meter, samples: np.ndarray, rate: int) -> float:
+    """Integrated loudness. The meter's gating blocks last 400 ms: the music of a shorter clip (a few frames
+    cut in) is measured played over and over, which holds its power and fills the blocks."""
+    block = math.ceil(meter.block_size * rate)
+    if len(samples) < 2 * block:
+        samples = np.tile(samples, (math.ceil(2 * block / max(len(samples), 1)), 1))
+    return float(meter.integrated_loudness(samples.astype(np.float64)))
 
 
 def _limit(samples: np.ndarray, rate: int) -> tuple[np.ndarray, bool]:

@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -1115,6 +1116,21 @@ def test_an_index_whose_files_are_gone_is_reported_and_repaired(library, music):
     assert not library.status()["index"]["damaged"] and not library.ensure_index()
 
 
+@pytest.mark.parametrize(("damaged", "keep"), [("file", 0), ("file", 0.5), ("tracks", 0), ("tracks", 0.6)])
+def test_an_index_file_emptied_or_cut_short_is_found_and_the_next_scan_repairs_it(library, music, damaged, keep):
+    """A disk hiccup or a power cut: the Annoy file or the track table cut short. Only the vectors' and rows'
+    sizes were checked, so status called the index current, a scan left it, and a search failed."""
+    library.add_root(music)
+    library.scan(workers=2)
+    info = read_index_info(library.index_dir)
+    path = library.index_dir / getattr(info, damaged)
+    with open(path, "r+b") as f:
+        f.truncate(int(path.stat().st_size * keep))
+    assert library.status()["index"]["damaged"] and not library.index_is_current()
+    assert library.scan(workers=1).index_rebuilt
+    assert not library.status()["index"]["damaged"] and len(library.open_index()) == segment_total(library)
+
+
 def test_a_large_index_has_coarse_cells_checked_like_its_other_files(library, music, monkeypatch):
     import engine.library.index as index_module
 
@@ -1165,3 +1181,15 @@ def test_an_index_build_on_a_full_disk_is_a_clear_error_and_keeps_the_index(bund
         [before.file, before.vectors, before.rows, before.tracks]
     )  # nothing half-written is left
     assert len(library.open_index()) == before.count
+    # The catalog has changed since (as a scan that found a track leaves it), so opening the library
+    # rebuilds the index: on the full disk that is a warning, and the old index serves. Every command
+    # (recommend, library status) failed on it.
+    (small_disk / "filler").unlink()
+    with contextlib.closing(sqlite3.connect(library.catalog.path)) as db, db:
+        db.execute("UPDATE revisions SET value = value + 1 WHERE name = 'index'")
+    with contextlib.suppress(OSError), open(small_disk / "filler", "wb") as f:
+        while True:
+            f.write(b"\0" * 4096)
+    engine = Engine(small_disk / "data", bundle=bundle)  # as every command opens it
+    assert engine.status().index is not None and len(engine.recommend(prompt="piano", k=1).results) == 1
+    assert not Library(small_disk / "data", bundle).ensure_index()

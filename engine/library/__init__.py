@@ -256,8 +256,20 @@ class Library:
         with build_lock(self.index_dir):
             if self.index_is_current():  # another process built it while this one waited
                 return False
-            self._build()
+            try:
+                self._build()
+            except IndexWriteError as exc:
+                if not self._usable_index():
+                    raise
+                # A full disk: searches go on with the index as it was (missing the newest tracks), and
+                # the library's status can still be read, rather than every command failing.
+                log.warning("%s", exc)
+                return False
         return True
+
+    def _usable_index(self) -> bool:
+        info = read_index_info(self.index_dir)
+        return info is not None and info.bundle_id == self.bundle.id and index_damage(self.index_dir, info) is None
 
     def _anything_to_index(self) -> bool:
         info = read_index_info(self.index_dir)

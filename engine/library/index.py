@@ -87,6 +87,10 @@ class IndexInfo:
     revision: int  # the catalog's index revision the index was built from (Catalog.index_revision)
     cells: int = 0  # coarse cells in `cell_file` (none in small indexes)
     cell_file: str | None = None
+    # The sizes of the files whose size their counts do not give, as written (None in pointers written
+    # before December 2026): a file cut short is then found before it is read.
+    file_bytes: int | None = None
+    tracks_bytes: int | None = None
 
 
 def write_annoy(vectors: np.ndarray, path: Path, n_trees: int = N_TREES) -> None:
@@ -188,13 +192,15 @@ def _write_index(
     else:
         ann_path.write_bytes(b"")
     # Raw arrays rather than .npy: np.load parses the .npy header with ast.literal_eval, and CPython 3.11's
-    # AST constructor is not safe when two threads parse at once (gh-106905).
-    np.ascontiguousarray(vectors, dtype="<f4").tofile(folder / f"{name}.vectors")
-    rows.tofile(folder / f"{name}.rows")
-    tracks.tofile(folder / f"{name}.tracks")
+    # AST constructor is not safe when two threads parse at once (gh-106905). Each is synced before the
+    # pointer names it: after a power cut the pointer never names files shorter than it says.
+    for suffix, array in (("vectors", np.ascontiguousarray(vectors, dtype="<f4")), ("rows", rows), ("tracks", tracks)):
+        with atomic.replacing(folder / f"{name}.{suffix}") as tmp:
+            array.tofile(tmp)
     cells = train_cells(vectors) if len(ids) > CELLS_FROM else None
     if cells is not None:
-        write_cells(cells, folder / f"{name}.cells")
+        with atomic.replacing(folder / f"{name}.cells") as tmp:
+            write_cells(cells, tmp)
     labels = tracks.dtype["tag_peaks"].shape[0] if tracks.dtype["tag_peaks"].shape else 0
     info = IndexInfo(
         bundle_id=bundle_id,
@@ -211,6 +217,8 @@ def _write_index(
         revision=revision,
         cells=len(cells.centroids) if cells is not None else 0,
         cell_file=f"{name}.cells" if cells is not None else None,
+        file_bytes=ann_path.stat().st_size,
+        tracks_bytes=(folder / f"{name}.tracks").stat().st_size,
     )
     previous = read_index_info(folder)
     atomic.write_text(folder / POINTER, json.dumps(info.__dict__))
@@ -235,10 +243,10 @@ def _remove_leftovers(folder: Path) -> None:
 def index_damage(folder: Path, info: IndexInfo) -> str | None:
     """Why the files `info` names cannot be read as that index (missing, or of the wrong size), or None."""
     sizes = {
-        info.file: None,
+        info.file: info.file_bytes,
         info.vectors: info.count * info.dim * 4,
         info.rows: info.count * SEGMENT_ROW.itemsize,
-        info.tracks: None,
+        info.tracks: info.tracks_bytes,
     }
     if info.cell_file:
         sizes[info.cell_file] = cells_bytes(info.cells, info.count, info.dim)

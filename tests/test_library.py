@@ -762,6 +762,24 @@ def test_a_full_scan_stopped_halfway_is_finished_by_the_next_scan(library, music
     assert library.scan(workers=0).indexed == 0  # and no more after that
 
 
+def test_a_drive_unplugged_during_a_full_scan_leaves_no_errors_once_it_is_back(library, music, tmp_path):
+    """The files in flight when the drive went were recorded as "deleted during the scan", and as their
+    tracks were unchanged no later scan looked at them again: `library errors` said good tracks failed."""
+    library.add_root(music)
+    library.scan(workers=0)
+    away = tmp_path / "unplugged"
+
+    def unplug(progress) -> None:
+        if progress.files_done == 2 and music.exists():
+            music.rename(away)
+
+    library.scan(full=True, workers=0, on_progress=unplug)
+    assert any("during the scan" in reason for _, reason, _ in library.catalog.errors())
+    away.rename(music)
+    library.scan(workers=0)
+    assert library.catalog.errors() == [] and library.status()["tracks"] == len(TRACKS)
+
+
 def variant(bundle, folder: Path, bundle_id: str, **graph_changes: dict):
     """`bundle`'s graphs (linked) under another id, with the named graphs' manifest entries changed."""
     folder.mkdir(parents=True)

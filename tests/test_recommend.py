@@ -510,6 +510,27 @@ def test_new_scan_is_seen_and_offline_tracks_are_left_out(bundle, library, tmp_p
     assert folder.exists()
 
 
+def test_a_track_behind_a_vanished_folder_link_or_deleted_since_the_scan_is_never_offered(bundle, tmp_path):
+    """~/Music/External -> /media/drive: the library folder is there, the link inside it dangles. Its tracks
+    were offered until the next scan (only library folders were looked at), as was a file deleted since."""
+    music, drive = tmp_path / "music", tmp_path / "drive"
+    music.mkdir()
+    drive.mkdir()
+    render_midi(music / "here.flac", bpm=90, program=0, melody=[60, 64], seconds=14)
+    render_midi(music / "deleted.flac", bpm=95, program=0, melody=[62, 65], seconds=14)
+    render_midi(drive / "away.flac", bpm=100, program=0, melody=[64, 67], seconds=14)
+    (music / "External").symlink_to(drive)
+    engine = Engine(tmp_path / "data", bundle=bundle)
+    engine.add_root(music)
+    engine.scan(workers=1)
+    assert sorted(names(engine.recommend(prompt="piano", k=10))) == ["away.flac", "deleted.flac", "here.flac"]
+    drive.rename(tmp_path / "unplugged")
+    (music / "deleted.flac").unlink()
+    assert names(engine.recommend(prompt="piano", k=10)) == ["here.flac"]
+    (tmp_path / "unplugged").rename(drive)
+    assert sorted(names(engine.recommend(prompt="piano", k=10))) == ["away.flac", "here.flac"]  # back, no scan
+
+
 def test_a_query_on_a_full_disk_still_answers(bundle, clips, small_disk, tmp_path):
     """The clip cache cannot be written: the query answers all the same (the cache is only a cache)."""
     folder = tmp_path / "music"

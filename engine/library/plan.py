@@ -51,7 +51,7 @@ class ScanPlan:
     went_missing: int = 0  # of which were reachable at the scan before
     returned: list[int] = field(default_factory=list)  # tracks that were missing, and whose files are back
     unfingerprinted: dict[int, bytes] = field(default_factory=dict)  # present tracks without a fingerprint
-    stale_errors: list[bytes] = field(default_factory=list)  # errors recorded for files deleted since
+    stale_errors: list[bytes] = field(default_factory=list)  # errors that no longer hold: the file went or is back
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,11 @@ def plan_scan(catalog: Catalog, bundle_id: str, *, full: bool = False) -> ScanPl
                 track = known[path]
                 # (a file that failed is tried again only by --full itself, or when it changes)
                 again = full or (pending is not None and track.scanned_at < pending and not failed_before)
-                _plan_known(plan, track, job, failed_before, bundle_id, again)
+                stands = _plan_known(plan, track, job, failed_before, bundle_id, again)
+                if stands and path in errors and not failed_before:
+                    # Recorded while the file was in flight in a scan that lost it (its drive unplugged, or
+                    # the file replaced): it is back as it was analysed, so the error no longer holds.
+                    plan.stale_errors.append(path)
             else:
                 new_files.append(_NewFile(job, failed_before))
         not_found += [track for path, track in known.items() if path not in found]
@@ -100,7 +104,8 @@ def plan_scan(catalog: Catalog, bundle_id: str, *, full: bool = False) -> ScanPl
     return plan
 
 
-def _plan_known(plan: ScanPlan, track: KnownTrack, job: Job, failed_before: bool, bundle_id: str, full: bool):
+def _plan_known(plan: ScanPlan, track: KnownTrack, job: Job, failed_before: bool, bundle_id: str, full: bool) -> bool:
+    """Plan a file the catalog knows; True when its analysis stands as it is (nothing to do)."""
     if track.missing:
         plan.returned.append(track.id)
     unchanged = (track.size, track.mtime_ns) == (job.size, job.mtime_ns)
@@ -109,12 +114,14 @@ def _plan_known(plan: ScanPlan, track: KnownTrack, job: Job, failed_before: bool
     current = unchanged and track.bundle_id == bundle_id
     if not full and (failed_before or (current and not track.quick)):
         plan.unchanged += 1
-    elif not full and current:
+        return current and not track.quick
+    if not full and current:
         plan.completions.append(job)
     else:
         plan.jobs.append(job)
         if current and not track.quick:
             plan.current.add(job.path)
+    return False
 
 
 def _plan_new(

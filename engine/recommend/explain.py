@@ -12,6 +12,7 @@ with the catalog's word on it.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -231,7 +232,9 @@ def explained(
     asked: Asked,
     scale: MatchScale | None = None,
 ) -> list[Result]:
-    """Results for the picks in order, skipping tracks that are offline, until there are `k`."""
+    """Results for the picks in order, skipping tracks that are offline, until there are `k`. A track whose
+    file is gone since the last scan (deleted, or behind a folder link whose drive is unplugged) is skipped
+    too: a look at each file offered, so that no result fails to open. The next scan says which it was."""
     named = list(dict.fromkeys([*named_tags(asked.text, tags), *asked.tags]))
     out: list[Result] = []
     for begin in range(0, len(picks), 2 * k):
@@ -252,7 +255,7 @@ def explained(
         for score, segment_id, track_id, start, row in zip(scores, segment_ids, track_ids, starts, measured):
             track = tracks.get(track_id)
             segment = segments.get(segment_id) or replaced.get((track_id, start))
-            if track is None or segment is None or not track["online"]:
+            if track is None or segment is None or not track["online"] or not os.path.exists(track["path"]):
                 continue
             # The vocal peak as stored, to 3 decimals (the index holds float32: 0.7 would read 0.6999999);
             # NaN where unmeasured. The drums as the index holds them: NaN for a quick pass's one window,

@@ -42,6 +42,7 @@ from engine.cores import available_cores  # noqa: E402
 from engine.library import Library  # noqa: E402
 from engine.library.catalog import SegmentRecord, TrackRecord  # noqa: E402
 from engine.library.index import EXACT_BELOW, MIN_SEARCH_K, nearest, write_annoy  # noqa: E402
+from engine.media.beats import Beats  # noqa: E402
 from engine.recommend import Recommender  # noqa: E402
 from engine.recommend.candidates import EXACT_BLOCK, FIRST_POOL  # noqa: E402
 from engine.recommend.prompt import parse_prompt  # noqa: E402
@@ -124,12 +125,14 @@ def fill_catalog(library: Library, tracks, segments, count: int, rng) -> None:
         chosen = rng.integers(0, len(segments[source]), SEGMENTS_PER_TRACK)
         moved = vectors[source][chosen] + rng.standard_normal((SEGMENTS_PER_TRACK, vectors[0].shape[1])) * scale
         moved = (moved / np.linalg.norm(moved, axis=1, keepdims=True)).astype(np.float32)
+        duration = SEGMENTS_PER_TRACK * 6.0 + 6.0
         record = dataclasses.replace(
             tracks[source],
             path=os.fsencode(library.data_dir / "music" / f"track-{i:06d}.flac"),
             title=f"Track {i}",
             artist=artists[int(rng.integers(len(artists)))],
-            duration=SEGMENTS_PER_TRACK * 6.0 + 6.0,
+            duration=duration,
+            beats=beat_grid(tracks[source].tempo_bpm, duration),  # placing a start reads them, as a scan stores
         )
         parts = [
             dataclasses.replace(segments[source][c], start=6.0 * k, end=6.0 * k + 12.0, vector=v)
@@ -138,6 +141,21 @@ def fill_catalog(library: Library, tracks, segments, count: int, rng) -> None:
         library.catalog.put_track(root.id, record, parts)
         if (i + 1) % 10_000 == 0:
             print(f"  catalog: {i + 1} tracks", flush=True)
+
+
+def beat_grid(bpm: float | None, duration: float) -> Beats:
+    """Steady beats at `bpm` (120 where the source had none), a downbeat every four."""
+    bpm = bpm or 120.0
+    times = np.arange(0.0, duration, 60.0 / bpm)
+    return Beats(times, times[::4].copy(), bpm)
+
+
+def stand_in_files(library: Library) -> None:
+    """An empty file where each catalogued track is: a search looks at every file it offers (and skips one
+    that is gone), as it would at a real library's files."""
+    for track in library.catalog.tracks():
+        if not os.path.exists(track["path"]):
+            Path(track["path"]).touch()
 
 
 def percentile(values, q) -> float:
@@ -423,6 +441,7 @@ def main() -> None:
             t0 = time.perf_counter()
             fill_catalog(library, tracks, segments, args.tracks, rng)
             fill = time.perf_counter() - t0
+        stand_in_files(library)
         if not library.index_is_current():
             t1 = time.perf_counter()
             library.rebuild_index()

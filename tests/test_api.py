@@ -283,6 +283,13 @@ def test_similar_to_a_title_or_a_file_from_outside_the_library(client, served, t
     by_title = client.post("/v1/similar", json={"title": "piano study", "k": 2})  # any case
     assert by_title.status_code == 200, by_title.text
     assert piano not in [r["track_id"] for r in by_title.json()["results"]]
+    # An untagged track is titled by its file name, as `library list` shows it: whole, without its suffix,
+    # or a part of it.
+    synth = engine.track(served["music"] / "synth.ogg").id
+    for title in ("synth.ogg", "Synth", "ynt"):
+        assert engine.titled(title) == synth, title
+    by_name = client.post("/v1/similar", json={"title": "synth", "k": 2})
+    assert by_name.status_code == 200 and synth not in [r["track_id"] for r in by_name.json()["results"]]
     before = engine.status().tracks
     temp = render_midi(tmp_path / "client temp.wav", bpm=124, program=81, melody=[57, 60, 64], drums=True, seconds=20)
     outside = client.post("/v1/similar", json={"reference": str(temp), "k": 3, "length": 8.0})

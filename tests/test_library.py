@@ -448,6 +448,7 @@ def test_a_quick_pass_makes_tracks_searchable_and_marked_and_the_next_scan_compl
     filtered = Recommender(library).recommend(prompt="techno around 140 bpm", k=3)
     by_name = {Path(r.path).name: r for r in filtered.results}
     assert "quick analysis" in by_name["long-techno.mp3"].why
+    assert "BPM (provisional: not yet matched to 140 BPM ±15%)" in by_name["long-techno.mp3"].why  # no claim
     assert "60 BPM (half 140 BPM ±15%)" in by_name["piano.flac"].why  # read at the half of the asked tempo
     assert filtered.notes == [
         '"140 BPM ±15%": 2 tracks have only a quick analysis so far, which rank as if far from this tempo '

@@ -529,6 +529,11 @@ def test_a_track_behind_a_vanished_folder_link_or_deleted_since_the_scan_is_neve
     assert names(engine.recommend(prompt="piano", k=10)) == ["here.flac"]
     (tmp_path / "unplugged").rename(drive)
     assert sorted(names(engine.recommend(prompt="piano", k=10))) == ["away.flac", "here.flac"]  # back, no scan
+    music.rename(tmp_path / "music unplugged")  # the one library folder: nothing to offer, and why
+    for answer in (engine.recommend(prompt="piano", k=10), engine.similar(drive / "away.flac", k=5)):
+        assert answer.results == [] and answer.notes == [
+            f"no result among the folders online; offline now (drive not plugged in?): {music}"
+        ]
 
 
 def test_a_query_on_a_full_disk_still_answers(bundle, clips, small_disk, tmp_path):

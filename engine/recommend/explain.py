@@ -173,7 +173,9 @@ def _constraint_reasons(constraints: Sequence[Constraint], bpm: float | None, tr
         if isinstance(c, Tempo) and bpm:
             # A tempo only prefers: say that the track meets it only when it does, or is an octave off it.
             asked = c.label.removesuffix(PREFERENCE)
-            if _met(c, bpm):
+            if track.get("quick"):  # ranked as missing the tempo until the scan measures it whole
+                parts.append(f"{bpm:.0f} BPM (provisional: not yet matched to {asked})")
+            elif _met(c, bpm):
                 parts.append(f"{bpm:.0f} BPM ({asked})")
             elif c.octaves_count and _met(c, bpm / 2):
                 parts.append(f"{bpm:.0f} BPM (twice {asked})")

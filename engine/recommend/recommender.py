@@ -121,7 +121,7 @@ class Recommender:
         results = self.placed(found.results, search.clip_seconds)
         seconds = {"encode": t1 - t0, "search": time.perf_counter() - t1}
         used = [name for name, part in (("clip", query.clip), ("text", text)) if part]
-        notes = self._notes(search.constraints)
+        notes = self._notes(search.constraints) + self._offline_note(results)
         if (
             query.clip is not None
             and end is not None
@@ -242,7 +242,15 @@ class Recommender:
         found = pipeline.run(search, self._searchable(), self.library.catalog, self.tags, self.matcher)
         results = self.placed(found.results, length)
         seconds = {"search": time.perf_counter() - t0}
-        return Recommendation(results, None, 1.0, ["track"], found.searched, found.complete, seconds)
+        notes = self._offline_note(results)
+        return Recommendation(results, None, 1.0, ["track"], found.searched, found.complete, seconds, notes=notes)
+
+    def _offline_note(self, results: list[Result]) -> list[str]:
+        """Why nothing came back when folders are offline: their tracks are kept, but not offered."""
+        offline = [r.display for r in self.library.catalog.roots() if not r.online]
+        if results or not offline:
+            return []
+        return [f"no result among the folders online; offline now (drive not plugged in?): {', '.join(offline)}"]
 
 
 def check_limits(k: int, per_artist: int | None, per_album: int | None, length: float | None = None) -> None:

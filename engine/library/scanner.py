@@ -394,4 +394,6 @@ class Scanner:
             return f"cannot read: {exc.strerror}"
         if (info.st_size, info.st_mtime_ns) != (job.size, job.mtime_ns):
             return "changed during the scan (will be read again next time)"
+        if not os.access(job.path, os.R_OK):  # a permission put right changes neither size nor time
+            return "no permission to read it (tried again at every scan)"
         return None

@@ -918,7 +918,17 @@ class MainWindow(QMainWindow):
                 else "The timeline is empty: add clips, choose their music, then export.",
             )
             return
-        spec = [{"path": c.path, "clip_in": c.clip_in, "clip_out": c.out_point, "chosen": c.chosen} for c in clips]
+        # Music on a drive unplugged since it was chosen: the clip goes without it, and the track is named.
+        unheard = [c.chosen["title"] for c in clips if c.chosen and not os.path.isfile(c.chosen["path"])]
+        spec = [
+            {
+                "path": c.path,
+                "clip_in": c.clip_in,
+                "clip_out": c.out_point,
+                "chosen": c.chosen if c.chosen and os.path.isfile(c.chosen["path"]) else None,
+            }
+            for c in clips
+        ]
         missing = sum(1 for c in clips if not c.chosen)
 
         fit = self.fit_action.isChecked()
@@ -929,7 +939,9 @@ class MainWindow(QMainWindow):
             notes = "".join(f"\n{note[0].upper()}{note[1:]}." for note in result.notes)
             if gone:
                 notes += f"\nLeft out, their video missing: {', '.join(gone)}."
-            level = "warning" if result.notes or gone else "info"
+            if unheard:
+                notes += f"\nWithout their music, its file missing (is its drive plugged in?): {', '.join(unheard)}."
+            level = "warning" if result.notes or gone or unheard else "info"
             self.notice.show_message(level, f"Exported {len(clips)} clip(s) to {result.path}{extra}{notes}")
             self.exported.emit(result.path)
 

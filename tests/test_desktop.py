@@ -501,6 +501,29 @@ def test_a_clip_whose_video_is_gone_is_left_out_of_the_export_and_named(qtbot, w
     assert [Path(otio.url_utils.filepath_from_url(c.media_reference.target_url)).name for c in shots] == ["slow.mp4"]
 
 
+def test_a_clip_whose_music_is_gone_is_exported_without_it_and_named(qtbot, window, media, tmp_path):
+    """The chosen track's drive unplugged since it was chosen: the export failed as a whole. The clips are
+    exported, that one without music, and the track is named."""
+    import opentimelineio as otio
+
+    wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["slow"]]))
+    window.results.select(0)
+    qtbot.waitUntil(lambda: window.current.chosen is not None and window.preview.track is not None, timeout=20_000)
+    music = Path(window.current.chosen["path"])
+    away = music.with_name(music.name + ".unplugged")
+    music.rename(away)
+    try:
+        with qtbot.waitSignal(window.exported, timeout=60_000) as done:
+            window.export_timeline(str(tmp_path / "cut.otio"))
+    finally:
+        away.rename(music)
+    said = f"Without their music, its file missing (is its drive plugged in?): {window.current.chosen['title']}"
+    assert said in window.notice.label.text()
+    timeline = otio.adapters.read_from_file(done.args[0])
+    assert len(timeline.video_tracks()[0].find_clips()) == 1
+    assert not [c for track in timeline.audio_tracks() for c in track.find_clips() if "Music" in track.name]
+
+
 def test_the_export_dialog_adds_the_chosen_formats_suffix_to_a_bare_name(qtbot, window, media, tmp_path, monkeypatch):
     """ "MyEdit" typed with FCPXML chosen is MyEdit.fcpxml; a name with a timeline suffix keeps it."""
     from PyQt6.QtWidgets import QFileDialog

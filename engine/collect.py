@@ -149,7 +149,7 @@ def settle(made: Path, wanted: str) -> Path:
     for name in numbered(wanted):
         target = made.with_name(name)
         if os.path.lexists(target):
-            if target.is_file() and filecmp.cmp(made, target, shallow=False):
+            if _same_bytes(made, target):
                 made.unlink()
                 return target
             continue
@@ -157,12 +157,23 @@ def settle(made: Path, wanted: str) -> Path:
             os.link(made, target)  # fails if the name was taken meanwhile, where a rename would replace it
         except FileExistsError:
             continue
-        except OSError:  # a filesystem without hard links (FAT, exFAT): the check above has to do
+        except OSError:  # a filesystem without hard links (FAT, exFAT): the name is taken first, then filled
+            try:
+                os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                continue
             os.replace(made, target)
             return target
         made.unlink()
         return target
     raise AssertionError("numbered never ends")
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    try:
+        return b.is_file() and filecmp.cmp(a, b, shallow=False)
+    except OSError:  # someone else's file, unreadable: not ours to reuse
+        return False
 
 
 def _same_file(a: Path, b: str) -> bool:

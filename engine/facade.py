@@ -30,7 +30,16 @@ from engine.bundle import Bundle, open_current_bundle
 from engine.clock import clock
 from engine.collect import Collected, collect, editor_reads, settle
 from engine.errors import DecodeError, NeedledropError
-from engine.export import FORMAT_NAMES, Cue, ExportError, build_timeline, format_for, timeline_text, write_timeline
+from engine.export import (
+    FORMAT_NAMES,
+    Cue,
+    ExportError,
+    build_timeline,
+    check_timeline_path,
+    format_for,
+    timeline_text,
+    write_timeline,
+)
 from engine.library import CatalogError, IndexMissingError, Library, LibraryError, ScanRunningError
 from engine.library.analysis import SkipFile, TrackAnalyzer
 from engine.media.beats import fit_to_length
@@ -422,11 +431,8 @@ class Engine:
         out = Path(out)
         if out.resolve() == Path(info.path).resolve():
             raise QueryError("the re-edit would overwrite its own source: write it to another file")
-        owner = self._library.catalog.track_id(out)
-        if owner is None:  # a link to a library file, or the file through a link
-            owner = self._library.catalog.track_id(out.resolve())
-        if owner is not None:
-            raise QueryError(f"{out.name} is track {owner} of the library: write the re-edit to another file")
+        if (folder := self._library_folder_holding(out)) is not None:
+            raise QueryError(f"{out.name} is a file in the library folder {folder}: write the re-edit to another file")
         if out.suffix.lower() != ".wav":  # what is written is WAV, whatever the name says
             raise QueryError(f"the re-edit is written as WAV: name the file .wav, not {out.name}")
         if not out.parent.is_dir():
@@ -450,6 +456,18 @@ class Engine:
             raise QueryError(f"{info.name}: {exc}") from exc
         write_wav(edit.samples, edit.rate, out)
         return edit
+
+    def _library_folder_holding(self, path: Path) -> str | None:
+        """The library folder an existing file at `path` is in, however either is reached (a link, another
+        spelling of the same folder), or None: a re-edit never replaces a library file, tracks or not."""
+        if not os.path.lexists(path):
+            return None
+        real = os.path.realpath(path)
+        for root in self._library.catalog.roots():
+            folder = os.path.realpath(os.fsdecode(root.path))
+            if os.path.commonpath([real, folder]) == folder:
+                return root.display
+        return None
 
     def fitted_music(
         self,
@@ -539,6 +557,8 @@ class Engine:
             example = Path(path) / "edit.otio"
             raise ExportError(f"{path} is a folder: name the timeline file to write in it, e.g. {example}")
         fmt = format_for(path if path is not None else "", fmt)
+        if path is not None:  # before anything is rendered or collected for it
+            check_timeline_path(Path(path), fmt)
         notes: list[str] = []
         cues = [self._cue(clip, notes, fitted_later=render) for clip in clips]
         if render and fmt != "edl":

@@ -183,10 +183,14 @@ def test_no_export_or_re_edit_writes_over_the_library_or_the_footage(setup, tmp_
     for target, fmt in ((clips["a"], "edl"), (piano, "otio")):
         with pytest.raises(ExportError, match=f"{Path(target).name} exists and is not a timeline"):
             engine.export(edit, path=target, fmt=fmt)
-    link = tmp_path / "take.wav"
+    with pytest.raises(ExportError, match="exists and is not a timeline"):  # said before minutes of rendering
+        engine.export(edit, path=clips["a"], fmt="otio", render=True)
+    assert not Path(clips["a"]).with_name("a music").exists()
+    link, folder = tmp_path / "take.wav", tmp_path / "same folder"
     link.symlink_to(piano)
-    for out in (piano, link):
-        with pytest.raises(QueryError, match=r"is track \d+ of the library: write the re-edit to another file"):
+    folder.symlink_to(music)  # the library folder by another path
+    for out in (piano, link, folder / "piano.flac"):
+        with pytest.raises(QueryError, match=r"is a file in the library folder .*: write the re-edit to another"):
             engine.reedit(drums, length=5.0, out=out)
     assert all(Path(path).read_bytes() == data for path, data in kept.items())
     engine.export(edit, path=tmp_path / "cut.edl")

@@ -260,6 +260,23 @@ def test_a_clip_to_the_end_of_its_file_never_runs_past_it(fmt):
         assert seconds[0] + seconds[1] <= seconds[2]
 
 
+def test_a_few_frames_of_varying_rate_are_read_as_varying(tmp_path):
+    # Four frame intervals, two short and two long: their median (the middle two's mean) was no interval
+    # of the file, so none was "the usual one", and reading the rate divided by zero.
+    path = tmp_path / "screen.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = 64, 36, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for pts in (0, 33, 83, 116, 166):
+            frame = av.VideoFrame.from_ndarray(np.zeros((36, 64, 3), np.uint8), format="rgb24")
+            frame.pts, frame.time_base = pts, Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    picture = media_streams(path).picture
+    assert picture.variable and 20 <= picture.rate <= 31  # (conformed to a standard rate in a timeline)
+
+
 @pytest.mark.parametrize("rate", [Fraction(30000, NTSC), Fraction(24000, NTSC), Fraction(60000, NTSC)])
 def test_an_fcpxml_in_point_on_another_rate_is_the_files_frame_nearest_the_cut(rate):
     # A 25 fps timeline, then a clip at another rate from 10 s: its in point is its own frame nearest 10 s
@@ -268,6 +285,14 @@ def test_an_fcpxml_in_point_on_another_rate_is_the_files_frame_nearest_the_cut(r
     root = ET.fromstring(timeline_text(build_timeline(edit, "fcpx").timeline, "fcpx").split("\n", 2)[2])
     start = Fraction(root.findall(".//spine/asset-clip")[1].get("start").removesuffix("s"))
     assert (start * rate).denominator == 1 and abs(start - 10) <= 1 / (2 * rate)
+
+
+def test_an_fcpxml_clip_to_the_end_of_a_file_of_part_frames_starts_at_its_start():
+    # A 29.97 fps file of exactly 1 s (29.97 frames, as a container may say) under a 25 fps first clip, used
+    # whole: the room before its end is under one of its frames, and the in point went a frame before 0.
+    edit = [cue("/m/first.mp4", 25, 10.0, 0.0, 1.0), cue("/m/whole.mkv", Fraction(30000, NTSC), 1.0, 0.0, 1.0)]
+    root = ET.fromstring(timeline_text(build_timeline(edit, "fcpx").timeline, "fcpx").split("\n", 2)[2])
+    assert root.findall(".//spine/asset-clip")[1].get("start") == "0s"
 
 
 @pytest.mark.parametrize("fmt", ["otio", "fcp7", "fcpx"])
@@ -337,7 +362,7 @@ def test_each_file_in_an_edl_has_a_reel_of_its_own():
     edit = [cue(f"/m/{name}", 25, 20.0, 0.0, 1.0) for name in names]
     back = otio.adapters.read_from_string(timeline_text(build_timeline(edit, "edl").timeline, "edl"), "cmx_3600")
     reels = [c.metadata["cmx_3600"]["reel"] for c in back.video_tracks()[0].find_clips()]
-    assert reels[0] == reels[2] == "intervie" and len({reels[0], reels[1], reels[3]}) == 3
+    assert reels[0] == reels[2] == "intervie" and len({reels[0].upper(), reels[1].upper(), reels[3].upper()}) == 3
     assert all(len(r) <= 8 and r.isalnum() for r in reels), reels
 
 
@@ -387,7 +412,9 @@ def test_media_streams_read_the_rate_the_camera_ran_at(tmp_path):
     assert wedding.picture.rate == Fraction(30000, NTSC) and wedding.picture.drop_frame
 
 
-@pytest.mark.parametrize("rate", [Fraction(24000, NTSC), Fraction(30000, NTSC), 30, Fraction(60000, NTSC), 15])
+@pytest.mark.parametrize(
+    "rate", [Fraction(24000, NTSC), Fraction(30000, NTSC), 30, Fraction(60000, NTSC), 15, Fraction(120000, NTSC)]
+)
 def test_matroska_keeps_its_rate_through_its_millisecond_clock(tmp_path, rate):
     # OBS and screen recorders write MKV, whose times are whole milliseconds: 29.97 fps frames lie 33, 33
     # and 34 ms apart. That is rounding, not a varying rate (it was read as 30 fps, variable, and conformed).

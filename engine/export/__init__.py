@@ -47,6 +47,7 @@ __all__ = [
     "Cue",
     "ExportError",
     "build_timeline",
+    "check_timeline_path",
     "display_name",
     "file_url",
     "format_for",
@@ -76,21 +77,27 @@ def write_timeline(timeline: otio.schema.Timeline, path: str | os.PathLike[str],
     """
     path = Path(path)
     fmt = format_for(path, fmt)
-    if path.is_dir():
-        raise ExportError(f"{path} is a folder: name the file to write, e.g. {path / ('timeline' + FORMATS[fmt])}")
-    if not path.parent.is_dir():
-        raise ExportError(f"cannot write {path.name}: the folder {path.parent} does not exist")
-    if path.exists() and path.suffix.lower() not in FORMATS.values():  # a slip must not cost a video or a song
-        raise ExportError(
-            f"{path.name} exists and is not a timeline: a timeline replaces only {', '.join(FORMATS.values())} "
-            f"files; name it e.g. {path.with_suffix(FORMATS[fmt]).name}"
-        )
+    check_timeline_path(path, fmt)
     text = timeline_text(timeline, fmt)
     try:
         atomic.write_text(path, text)
     except OSError as exc:
         raise ExportError(f"cannot write {path}: {atomic.disk_error(exc)}") from exc
     return path
+
+
+def check_timeline_path(path: Path, fmt: str) -> None:
+    """ExportError unless a timeline in `fmt` can be written to `path`: a folder that exists, and no file
+    there but a timeline (a slip of the tab key must not cost a video or a song)."""
+    if path.is_dir():
+        raise ExportError(f"{path} is a folder: name the file to write, e.g. {path / ('timeline' + FORMATS[fmt])}")
+    if not path.parent.is_dir():
+        raise ExportError(f"cannot write {path.name}: the folder {path.parent} does not exist")
+    if path.exists() and path.suffix.lower() not in FORMATS.values():
+        raise ExportError(
+            f"{path.name} exists and is not a timeline: a timeline replaces only {', '.join(FORMATS.values())} "
+            f"files; name it e.g. {path.with_suffix(FORMATS[fmt]).name}"
+        )
 
 
 def timeline_text(timeline: otio.schema.Timeline, fmt: str) -> str:

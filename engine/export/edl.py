@@ -26,7 +26,7 @@ def write(timeline: otio.schema.Timeline) -> str:
     for clip in picture_only.find_clips():
         source = clip.media_reference.target_url
         if source not in reels:
-            reels[source] = _unused(reel(clip.name), set(reels.values()))
+            reels[source] = _unused(reel(clip.name), {r.upper() for r in reels.values()})
         clip.metadata["cmx_3600"] = {"reel": reels[source]}
     text = otio.adapters.write_to_string(picture_only, "cmx_3600", rate=float(rate.fps))
     if rate.fps in DROP_FRAME_RATES and not rate.drop_frame:
@@ -44,9 +44,10 @@ def reel(name: str) -> str:
 
 
 def _unused(wanted: str, taken: set[str]) -> str:
-    """`wanted`, or it with a number in its last places where another file has it already."""
+    """`wanted`, or it with a number in its last places where another file has it already (`taken`, in
+    capitals: a conform may match reels in any case)."""
     name, n = wanted, 1
-    while name in taken:
+    while name.upper() in taken:
         n += 1
         name = (wanted.rstrip()[: 8 - len(str(n))] + str(n)).ljust(8)
     return name

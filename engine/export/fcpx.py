@@ -108,7 +108,7 @@ def _picture_clip(
     timecode = _exact(available.start_time)
     into = Fraction((shot.source_range.start_time - available.start_time).to_seconds())
     room = _exact(available.duration) - _exact(shot.source_range.duration)
-    frame = min(round(into * own.fps), math.floor(room * own.fps + Fraction(1, 10**6)))
+    frame = max(0, min(round(into * own.fps), math.floor(room * own.fps + Fraction(1, 10**6))))
     start = timecode + Fraction(frame) / own.fps
     return ET.SubElement(
         spine,

@@ -197,8 +197,18 @@ class Library:
 
         Nothing is built while the catalog holds no vectors of this bundle and no index of this bundle
         exists: a new library, or one not re-embedded yet after a bundle change (opening the index then
-        says so)."""
-        return self._ensure_index(even_empty=False)
+        says so).
+
+        Used on opening the library: when the index cannot be written (a full disk) but the old one can be
+        read, that one serves, with a warning, so that searches and the status still answer. (A scan that
+        cannot write its index says so as an error.)"""
+        try:
+            return self._ensure_index(even_empty=False)
+        except IndexWriteError as exc:
+            if not self._usable_index():
+                raise
+            log.warning("%s", exc)
+            return False
 
     def backfill_affect(self) -> int:
         """Energy and mood for segments scanned before they were measured, or measured by another version of
@@ -256,15 +266,7 @@ class Library:
         with build_lock(self.index_dir):
             if self.index_is_current():  # another process built it while this one waited
                 return False
-            try:
-                self._build()
-            except IndexWriteError as exc:
-                if not self._usable_index():
-                    raise
-                # A full disk: searches go on with the index as it was (missing the newest tracks), and
-                # the library's status can still be read, rather than every command failing.
-                log.warning("%s", exc)
-                return False
+            self._build()
         return True
 
     def _usable_index(self) -> bool:

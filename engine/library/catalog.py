@@ -566,21 +566,22 @@ class Catalog:
 
     def tracks_titled(self, title: str, limit: int = 10) -> list[tuple[int, str | None, str | None]]:
         """(id, title, artist) of the tracks whose title is `title` (any case) or, when none is, contains it.
-        A track with no title tag is titled by its file name, as `library list` shows it."""
-        for sql, value in (("lower(title) = lower(?)", title), ("instr(lower(title), lower(?)) > 0", title)):
-            rows = self._query(
-                f"SELECT id, title, artist FROM tracks WHERE {sql} ORDER BY title, id LIMIT ?", (value, limit)
-            )
-            if rows:
-                return [(int(i), t, a) for i, t, a in rows]
+        A track with no title tag is titled by its file name (with or without its suffix), as `library list`
+        shows it."""
+        wanted = title.lower()
         untitled = [
             (int(i), display(os.path.basename(bytes(p))), a)
             for i, p, a in self._query("SELECT id, path, artist FROM tracks WHERE title IS NULL")
         ]
-        wanted = title.lower()
-        named = [t for t in untitled if wanted in (t[1].lower(), Path(t[1]).stem.lower())]
-        found = named or [t for t in untitled if wanted in t[1].lower()]
-        return sorted(found, key=lambda t: (t[1], t[0]))[:limit]
+        for sql, names in (
+            ("lower(title) = lower(?)", lambda name: wanted in (name.lower(), Path(name).stem.lower())),
+            ("instr(lower(title), lower(?)) > 0", lambda name: wanted in name.lower()),
+        ):
+            rows = self._query(f"SELECT id, title, artist FROM tracks WHERE {sql} LIMIT ?", (title, limit))
+            found = [(int(i), t, a) for i, t, a in rows] + [t for t in untitled if names(t[1])]
+            if found:
+                return sorted(found, key=lambda t: (t[1].lower(), t[0]))[:limit]
+        return []
 
     def track_segments(self, track_id: int, bundle_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """A track's segment starts, ends and vectors (embedded by `bundle_id`), in time order."""

@@ -95,7 +95,8 @@ def _picture(container: av.container.InputContainer, stream: av.stream.Stream) -
         # Times are whole ticks of the container's clock, milliseconds in Matroska and WebM, where 29.97 fps
         # frames lie 33, 33 and 34 ms apart: an interval a tick from the usual one is the usual one too. (A
         # clock of half a frame is no rounding: the file chose it to place every frame exactly.)
-        usual, tick = statistics.median(intervals), Fraction(stream.time_base)
+        # (median_low: an interval that occurs, so that at least one is the usual one)
+        usual, tick = statistics.median_low(intervals), Fraction(stream.time_base)
         rounding = tick if tick <= _ROUNDING * usual else 0
         steady = [i for i in intervals if abs(i - usual) <= max(_STEADY * usual, rounding)]
         variable = len(steady) / len(intervals) < _STEADY_SHARE
@@ -108,14 +109,19 @@ def _picture(container: av.container.InputContainer, stream: av.stream.Stream) -
 
 
 def _simplest_rate(interval: Fraction, error: Fraction) -> Fraction:
-    """The rate a frame interval measured within `error` seconds is: the nearest of the standard rates and
-    the whole or half numbers of frames a second (12, 15, 12.5) that it allows, or else the nearest fraction
-    with an NTSC denominator."""
+    """The rate a frame interval measured within `error` seconds is: the nearest that it allows of the
+    standard rates, the whole or half numbers of frames a second (12, 15, 12.5) and their NTSC versions
+    (47.952, 119.88), or else the nearest fraction with a denominator up to 1001."""
     low, high = 1 / (interval + error), 1 / max(interval - error, Fraction(1, 10**6))
     measured = 1 / interval
-    allowed = [c for c in (*STANDARD, round(measured), round(2 * measured) / 2) if c > 0 and low <= c <= high]
+    whole, half, ntsc = (
+        round(measured),
+        Fraction(round(2 * measured), 2),
+        Fraction(round(measured * NTSC / 1000) * 1000, NTSC),
+    )
+    allowed = [c for c in (*STANDARD, Fraction(whole), half, ntsc) if c > 0 and low <= c <= high]
     if allowed:
-        return Fraction(min(allowed, key=lambda c: abs(c - measured)))
+        return min(allowed, key=lambda c: abs(c - measured))
     return measured.limit_denominator(NTSC)
 
 

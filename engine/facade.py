@@ -248,6 +248,11 @@ class Engine:
         if isinstance(text, str) and text.isdigit() and not os.path.exists(text):
             return self._track_id(int(text))
         found = self._library.catalog.track_id(text)
+        if found is None and not os.path.lexists(text):  # a title, or a typo: tracks are named by id or path here
+            raise TrackNotFoundError(
+                f"{os.fsdecode(text)} is neither a track id nor a file: find the track's id with `library list` "
+                "(`similar` also takes a title)"
+            )
         if found is None:
             raise TrackNotFoundError(
                 f"{os.fsdecode(text)} is not in the library: add its folder and scan, then ask again"

@@ -3,6 +3,7 @@
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from urllib.parse import unquote_to_bytes
@@ -129,8 +130,12 @@ def test_bad_edits_are_clear_errors(setup, tmp_path):
         build_timeline([])
     with pytest.raises(ExportError, match="empty"):
         engine.export([ExportClip(clips["a"], 5.0, 5.0)], fmt="otio")
-    with pytest.raises(TrackNotFoundError, match="not in the library"):
-        engine.export([ExportClip(clips["a"], track=str(tmp_path / "nope.flac"))], fmt="otio")
+    with pytest.raises(TrackNotFoundError, match="neither a track id nor a file: find the track's id with"):
+        engine.export([ExportClip(clips["a"], track="Drive")], fmt="otio")  # a title: `similar` takes those
+    outside = tmp_path / "elsewhere.flac"
+    shutil.copy(music / "drums.flac", outside)
+    with pytest.raises(TrackNotFoundError, match="elsewhere.flac is not in the library: add its folder and scan"):
+        engine.export([ExportClip(clips["a"], track=str(outside))], fmt="otio")
     with pytest.raises(ExportError, match="cannot tell the timeline format"):
         format_for(tmp_path / "edit.mov")
     with pytest.raises(ExportError, match="unknown timeline format"):

@@ -30,7 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"needledrop {engine.__version__}")
     parser.add_argument(
-        "--data-dir", help="library and model location (default: the user data folder, or NEEDLEDROP_DATA_DIR)"
+        "--data-dir",
+        help="the library's folder: catalog, index, caches (default: the user data folder, or NEEDLEDROP_DATA_DIR); "
+        "model bundles stay in the user's models folder",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -13,7 +13,7 @@ from engine.records import QUICK_FROM_FILES, QUICK_FROM_SECONDS, ScanProgress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("library", help="music folders: add, remove, scan, status, list")
+    parser = sub.add_parser("library", help="music folders: add, remove, scan, status, list, errors")
     actions = parser.add_subparsers(dest="library_command", required=True, metavar="ACTION")
 
     add = actions.add_parser("add", help="add a music folder (scanned by `library scan`)")

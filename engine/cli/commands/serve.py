@@ -67,7 +67,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--collect folder or one named after the timeline beside it",
     )
     export.add_argument("--loudness", type=float, default=DEFAULT_LOUDNESS, help="with --render: loudness target, LUFS")
-    export.add_argument("--duck", action="store_true", help="with --render: lower the music under the clip's speech")
+    export.add_argument(
+        "--duck",
+        action="store_true",
+        help="lower the music under the clip's speech: rendered with --render, else as volume keyframes "
+        "(FCPXML, FCP 7 XML)",
+    )
     export.add_argument(
         "--collect",
         metavar="DIR",

@@ -263,17 +263,7 @@ def test_a_clip_to_the_end_of_its_file_never_runs_past_it(fmt):
 def test_a_few_frames_of_varying_rate_are_read_as_varying(tmp_path):
     # Four frame intervals, two short and two long: their median (the middle two's mean) was no interval
     # of the file, so none was "the usual one", and reading the rate divided by zero.
-    path = tmp_path / "screen.mp4"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=30, options={"preset": "ultrafast"})
-        stream.width, stream.height, stream.pix_fmt = 64, 36, "yuv420p"
-        stream.codec_context.time_base = Fraction(1, 1000)
-        for pts in (0, 33, 83, 116, 166):
-            frame = av.VideoFrame.from_ndarray(np.zeros((36, 64, 3), np.uint8), format="rgb24")
-            frame.pts, frame.time_base = pts, Fraction(1, 1000)
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    picture = media_streams(path).picture
+    picture = media_streams(frames_at(tmp_path / "screen.mp4", [0, 33, 83, 116, 166], Fraction(1, 1000))).picture
     assert picture.variable and 20 <= picture.rate <= 31  # (conformed to a standard rate in a timeline)
 
 
@@ -390,20 +380,24 @@ def test_a_clip_with_sound_brings_it_on_its_own_track():
     assert sound_track.findtext("clipitem/sourcetrack/mediatype") == "audio"
 
 
-def test_media_streams_read_the_rate_the_camera_ran_at(tmp_path):
-    # 30 fps with one frame in a hundred dropped: still 30 fps (the average says 29.7), and not variable.
-    path = tmp_path / "drops.mp4"
+def frames_at(path: Path, times: list[int], time_base: Fraction) -> Path:
+    """A tiny H.264 clip whose frames are shown at exactly `times` (in ticks of `time_base`)."""
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=30, options={"preset": "ultrafast"})
         stream.width, stream.height, stream.pix_fmt = 64, 36, "yuv420p"
-        stream.codec_context.time_base = Fraction(1, 90000)
-        pts = 0
-        for i in range(400):
+        stream.codec_context.time_base = time_base
+        for pts in times:
             frame = av.VideoFrame.from_ndarray(np.zeros((36, 64, 3), np.uint8), format="rgb24")
-            frame.pts, frame.time_base = pts, Fraction(1, 90000)
+            frame.pts, frame.time_base = pts, time_base
             container.mux(stream.encode(frame))
-            pts += 6000 if i % 100 == 50 else 3000
         container.mux(stream.encode(None))
+    return path
+
+
+def test_media_streams_read_the_rate_the_camera_ran_at(tmp_path):
+    # 30 fps with one frame in a hundred dropped: still 30 fps (the average says 29.7), and not variable.
+    steps = [6000 if i % 100 == 50 else 3000 for i in range(399)]
+    path = frames_at(tmp_path / "drops.mp4", np.cumsum([0, *steps]).tolist(), Fraction(1, 90000))
     picture = media_streams(path).picture
     assert picture.rate == 30 and not picture.variable and picture.average < 29.8
     phone = media_streams(write_footage(tmp_path / "phone.mp4", 30, 2.0, variable=True)).picture

@@ -470,8 +470,9 @@ class Engine:
         real = os.path.realpath(path)
         for root in self._library.catalog.roots():
             folder = os.path.realpath(os.fsdecode(root.path))
-            if os.path.commonpath([real, folder]) == folder:
-                return root.display
+            with contextlib.suppress(ValueError):  # (on another drive, on Windows)
+                if os.path.commonpath([real, folder]) == folder:
+                    return root.display
         return None
 
     def fitted_music(

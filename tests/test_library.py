@@ -454,6 +454,11 @@ def test_a_quick_pass_makes_tracks_searchable_and_marked_and_the_next_scan_compl
         '"140 BPM ±15%": 2 tracks have only a quick analysis so far, which rank as if far from this tempo '
         "until the scan completes them"
     ]
+    # Nothing measured as sung, and quick tracks whose voice is not measured yet: both are said (the first
+    # kept the second quiet, though a quick track may be the one that sings).
+    voices = Recommender(library).recommend(prompt="female vocals", k=3).notes
+    assert len(voices) == 2 and "no track in the library was measured as sung" in voices[0]
+    assert "2 tracks have only a quick analysis so far, which this filter leaves out" in voices[1]
 
     # The next scan completes the quick tracks (and only them), and no pass is quick any more.
     second = library.scan(workers=0, quick=None)

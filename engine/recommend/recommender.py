@@ -133,9 +133,10 @@ class Recommender:
     def _notes(self, constraints) -> list[str]:
         """What in the library makes a constraint pass or rank nothing it should, said once: a voice asked
         for where none was measured, quick tracks left out by a filter or ranked as far from a tempo."""
+        notes = []
         wants_voice = [c for c in constraints if isinstance(c, Vocals) and c.hard and c.want != "none"]
         if wants_voice and not np.any(self.index().tracks["vocal_peak"] >= SUNG):
-            return [f'"{wants_voice[0].label}": no track in the library was measured as sung']
+            notes.append(f'"{wants_voice[0].label}": no track in the library was measured as sung')
         # Tempo, vocals and drums of a quick track are left unmeasured (catalog.QUICK_UNMEASURED).
         filters = [
             c
@@ -147,11 +148,11 @@ class Recommender:
         if quick:
             first = next((c for c in filters if c.hard), filters[0])  # what leaves them out, before what ranks
             fate = "this filter leaves out" if first.hard else "rank as if far from this tempo"
-            return [
+            notes.append(
                 f'"{first.label.removesuffix(PREFERENCE)}": {quick} tracks have only a quick analysis so far, '
                 f"which {fate} until the scan completes them"
-            ]
-        return []
+            )
+        return notes
 
     def placed(self, results: list[Result], length: float | None) -> list[Result]:
         """Results with the start their music plays from under a clip of `length` seconds (placement.py)."""

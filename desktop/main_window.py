@@ -919,15 +919,10 @@ class MainWindow(QMainWindow):
             )
             return
         # Music on a drive unplugged since it was chosen: the clip goes without it, and the track is named.
-        unheard = [c.chosen["title"] for c in clips if c.chosen and not os.path.isfile(c.chosen["path"])]
+        heard = {c.id: c.chosen for c in clips if c.chosen and os.path.isfile(c.chosen["path"])}
+        unheard = [c.chosen["title"] for c in clips if c.chosen and c.id not in heard]
         spec = [
-            {
-                "path": c.path,
-                "clip_in": c.clip_in,
-                "clip_out": c.out_point,
-                "chosen": c.chosen if c.chosen and os.path.isfile(c.chosen["path"]) else None,
-            }
-            for c in clips
+            {"path": c.path, "clip_in": c.clip_in, "clip_out": c.out_point, "chosen": heard.get(c.id)} for c in clips
         ]
         missing = sum(1 for c in clips if not c.chosen)
 

@@ -42,6 +42,7 @@ from engine.export import (
 )
 from engine.library import CatalogError, IndexMissingError, Library, LibraryError, ScanRunningError
 from engine.library.analysis import SkipFile, TrackAnalyzer
+from engine.library.roots import root_holding
 from engine.media.beats import fit_to_length
 from engine.media.playback import PlaybackAudio, decode_for_playback
 from engine.media.streams import MediaStreams, media_streams
@@ -436,8 +437,11 @@ class Engine:
         out = Path(out)
         if out.resolve() == Path(info.path).resolve():
             raise QueryError("the re-edit would overwrite its own source: write it to another file")
-        if (folder := self._library_folder_holding(out)) is not None:
-            raise QueryError(f"{out.name} is a file in the library folder {folder}: write the re-edit to another file")
+        # A re-edit never replaces a library file, a track or not, however the path reaches it.
+        if os.path.lexists(out) and (root := root_holding(out, self._library.catalog.roots())) is not None:
+            raise QueryError(
+                f"{out.name} is a file in the library folder {root.display}: write the re-edit to another file"
+            )
         if out.suffix.lower() != ".wav":  # what is written is WAV, whatever the name says
             raise QueryError(f"the re-edit is written as WAV: name the file .wav, not {out.name}")
         if not out.parent.is_dir():
@@ -461,19 +465,6 @@ class Engine:
             raise QueryError(f"{info.name}: {exc}") from exc
         write_wav(edit.samples, edit.rate, out)
         return edit
-
-    def _library_folder_holding(self, path: Path) -> str | None:
-        """The library folder an existing file at `path` is in, however either is reached (a link, another
-        spelling of the same folder), or None: a re-edit never replaces a library file, tracks or not."""
-        if not os.path.lexists(path):
-            return None
-        real = os.path.realpath(path)
-        for root in self._library.catalog.roots():
-            folder = os.path.realpath(os.fsdecode(root.path))
-            with contextlib.suppress(ValueError):  # (on another drive, on Windows)
-                if os.path.commonpath([real, folder]) == folder:
-                    return root.display
-        return None
 
     def fitted_music(
         self,

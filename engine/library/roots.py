@@ -19,6 +19,12 @@ def root_is_online(root: Root) -> bool:
     return folder_has_entries(root.path)
 
 
+def root_holding(path: str | os.PathLike[str], roots: list[Root]) -> Root | None:
+    """The library folder `path` is in, compared with links resolved on both sides, or None."""
+    real = Path(os.path.realpath(path))
+    return next((r for r in roots if real.is_relative_to(Path(os.fsdecode(r.path)).resolve())), None)
+
+
 def check_new_root(path: str | os.PathLike[str], roots: list[Root]) -> None:
     """Raise LibraryError, in one sentence, unless `path` is a folder that no library folder covers."""
     if not os.path.exists(path):

@@ -248,8 +248,10 @@ class Recommender:
 
     def _offline_note(self, results: list[Result]) -> list[str]:
         """Why nothing came back when folders are offline: their tracks are kept, but not offered."""
+        if results:
+            return []
         offline = [r.display for r in self.library.catalog.roots() if not r.online]
-        if results or not offline:
+        if not offline:
             return []
         return [f"no result among the folders online; offline now (drive not plugged in?): {', '.join(offline)}"]
 

@@ -21,7 +21,7 @@ export QT_QPA_PLATFORM ?= offscreen
 CORPUS ?= build/bootstrap
 # Sets of production music found in public repositories, kept beside the project, never in it
 # (docs/quality.md: *Energy and mood*, *Tempo*); a bench that needs one says so and skips it when it is absent.
-SHARED_DATA ?= ../shared/data
+SHARED_DATA ?= ../data
 define with_shared
 	if [ -d $(SHARED_DATA)/$(1) ]; then $(2) $(SHARED_DATA)/$(1); else echo "skipped: no $(SHARED_DATA)/$(1)"; fi
 endef
@@ -77,7 +77,8 @@ bench: models
 	$(BIN)/python tests/bench/eval_quality.py
 	$(BIN)/python tests/bench/bench_feel.py
 	$(BIN)/python tests/bench/eval_feel_real.py
-	$(call with_shared,video-moods,$(BIN)/python tests/bench/eval_feel_real.py --folder)
+	$(call with_shared,moods/macleod-test,$(BIN)/python tests/bench/eval_feel_real.py --folder)
+	$(call with_shared,moods/video-music,$(BIN)/python tests/bench/eval_feel_real.py --folder)
 
 eval: models
 	scripts/bench-deps.sh
@@ -91,7 +92,8 @@ eval: models
 	$(BIN)/python tests/bench/eval_quality.py
 	$(BIN)/python tests/bench/bench_feel.py
 	$(BIN)/python tests/bench/eval_feel_real.py
-	$(call with_shared,video-moods,$(BIN)/python tests/bench/eval_feel_real.py --folder)
+	$(call with_shared,moods/macleod-test,$(BIN)/python tests/bench/eval_feel_real.py --folder)
+	$(call with_shared,moods/video-music,$(BIN)/python tests/bench/eval_feel_real.py --folder)
 
 # The one command that reproduces export_onnx/default_heads/viml-default.pt from nothing but the registries.
 default-model: $(STAMP)

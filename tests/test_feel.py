@@ -125,6 +125,21 @@ def test_music_energy_follows_its_energy_tags(bundle):
     assert np.all(np.abs(energy) <= 1) and np.all(np.abs(mood) <= 1)
 
 
+def test_music_mood_reads_its_tags_beyond_happy_and_sad(bundle):
+    """Same mode, same happy and sad strengths: the fitted mood (engine/mood_model.json) still tells a
+    chilled guitar track from a drummed, bowed one, which the happy-less-sad term it replaced could not."""
+    tags = TagIndex(bundle.tag_labels)
+    probabilities = np.full((2, len(bundle.tag_labels)), 0.02, np.float32)
+    for name in ("chill", "guitar", "country"):
+        probabilities[0, tags.rows[name]] = 0.5
+    for name in ("drums", "cello", "female vocals"):  # canonical names: each label that means it
+        probabilities[1, tags.rows[name]] = 0.5
+    _, mood = affect.of_segments(probabilities, tags, np.array([1.0, 1.0]))
+    assert mood[0] - mood[1] > 0.1
+    _, minor = affect.of_segments(probabilities, tags, np.array([-1.0, -1.0]))
+    assert np.all(mood - minor > 0.5)  # the mode still moves it: the renders' only cue
+
+
 def test_the_energy_fit_names_only_tags_the_bundle_has(bundle):
     labels = [label for label in bundle.tag_labels if label not in ("fast", "slow")]
     with pytest.raises(BundleError, match="refit it"):

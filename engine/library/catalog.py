@@ -88,10 +88,14 @@ def _half(values: np.ndarray | None) -> bytes | None:
     return None if values is None else np.asarray(values, dtype="<f2").tobytes()
 
 
+def as_stored(probabilities: np.ndarray) -> np.ndarray:
+    """Tag probabilities as the catalog gives them back, in steps of 1/TAG_SCALE: what the scan measures
+    from them (energy, mood) must equal what is measured again later from the stored bytes."""
+    return np.round(np.clip(np.asarray(probabilities, np.float32), 0, 1) * TAG_SCALE) / TAG_SCALE
+
+
 def _bytes_of_probabilities(values: np.ndarray | None) -> bytes | None:
-    if values is None:
-        return None
-    return np.round(np.clip(np.asarray(values, np.float32), 0, 1) * TAG_SCALE).astype(np.uint8).tobytes()
+    return None if values is None else np.round(as_stored(values) * TAG_SCALE).astype(np.uint8).tobytes()
 
 
 def probabilities_of_bytes(raw: bytes | None) -> np.ndarray | None:

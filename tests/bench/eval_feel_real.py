@@ -18,12 +18,11 @@ engine (parser, text head, fusion, index, tag match, feel match). Reported, per 
 PROMPTS: calm, energetic, happy, nostalgic, tender), such as the production-music set of docs/quality.md
 (*Energy and mood*), or an editor's own; style is then not asked, and nothing may be chosen on it.
 
-`--tune` grids the feel weights on a split; `--tune-mood` grids the measured mood's formula (musicnn's
-happy tag with or without its sad tag, and the mode's share) on both dev splits, this one and the renders'
-of bench_feel.py. Constants may be chosen on `dev`; `test` is what is reported. The set is small and
+`--tune` grids the feel weights on a split (the measured mood's fit, its mode share and the mood's weight
+are chosen by fit_mood.py). Constants may be chosen on `dev`; `test` is what is reported. The set is small and
 labelled by titles: a check of direction and size, not a benchmark of record.
 
-    .venv/bin/python tests/bench/eval_feel_real.py [--split test|dev | --folder DIR] [--tune | --tune-mood]
+    .venv/bin/python tests/bench/eval_feel_real.py [--split test|dev | --folder DIR] [--tune]
     (scripts/bench-deps.sh installs the set)
 """
 
@@ -41,17 +40,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench_feel import auc, remeasured  # noqa: E402
-from bench_feel import evaluate as evaluate_renders  # noqa: E402
+from bench_feel import auc  # noqa: E402
 from bench_feel import scanned as scanned_folder  # noqa: E402
 from eval_quality import moving_shapes, tag_baseline  # noqa: E402
 from real_set import materialise  # noqa: E402
 
 import engine.recommend.scoring as scoring  # noqa: E402
-from engine import affect  # noqa: E402
 from engine.facade import Engine  # noqa: E402
 from media import write_video  # noqa: E402
-from training.bootstrap.feel_set import render_feel_set  # noqa: E402
 
 PROMPTS = {
     "calm": ["calm music", "peaceful and relaxing", "quiet, serene background music"],
@@ -198,52 +194,14 @@ def tune(split: str) -> None:
             print(f"{track:>6.1f} {ew:>9.1f} {mw:>7.1f} {got['energy AUC']:>11.2f} {mood:>9.2f}", flush=True)
 
 
-def tune_mood() -> None:
-    """Grid over the measured mood's formula (affect.py: which of musicnn's tags, and the mode's share), by
-    retrieval mood P@5 on both dev splits: the real recordings' (happy, nostalgic, ... by their titles) and
-    the renders' (bench_feel.py: major against minor versions of the same pieces)."""
-    print(
-        f"{'tags':>10} {'mode share':>10} {'real dev':>9} {'happy':>6} {'nostalgic':>9} {'renders dev':>12} {'mean':>6}"
-    )
-    shipped = affect.MOOD_DOWN, affect.MODE_SHARE
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = materialise("mood", "dev", Path(tmp) / "mood")
-        labels = sub_folder_labels(folder)
-        moods = sorted(set(labels.values()))
-        renders = Path("build/feel-dev")
-        render_labels = render_feel_set(renders, "dev")
-        scanned_folder(folder, Path(tmp) / "real").close()
-        scanned_folder(renders, Path(tmp) / "renders").close()
-        for down, share in itertools.product((("sad",), ()), (0.0, 0.35, 0.5, 0.7, 1.0)):
-            affect.MOOD_DOWN, affect.MODE_SHARE = down, share
-            engine = remeasured(Path(tmp) / "real")
-            real = evaluate(engine, labels, moods)["needledrop"]
-            engine.close()
-            engine = remeasured(Path(tmp) / "renders")
-            rendered = evaluate_renders(engine, render_labels)["mood P@5"]
-            engine.close()
-            mood = float(np.mean([real[m] for m in moods]))
-            name = "happy-sad" if down else "happy"
-            print(
-                f"{name:>10} {share:>10.2f} {mood:>9.2f} {real['happy']:>6.2f} {real['nostalgic']:>9.2f} "
-                f"{rendered:>12.2f} {(mood + rendered) / 2:>6.2f}",
-                flush=True,
-            )
-    affect.MOOD_DOWN, affect.MODE_SHARE = shipped
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--split", choices=("dev", "test"), default="test")
     parser.add_argument("--folder", type=Path, help="a folder of mood-labelled music instead of the packaged set")
     parser.add_argument("--tune", action="store_true", help="grid over the energy's shares (use with --split dev)")
-    parser.add_argument("--tune-mood", action="store_true", help="grid over the mood's formula on both dev splits")
     args = parser.parse_args()
     if args.tune:
         tune(args.split)
-        return
-    if args.tune_mood:
-        tune_mood()
         return
     set_name = args.folder.resolve().name if args.folder else args.split
     style: dict[str, dict[str, float]] = {}

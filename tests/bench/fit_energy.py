@@ -91,7 +91,9 @@ def rendered_tracks(split: str, tmp: Path) -> Scanned:
     return _scanned(folder, tmp / f"renders-{split}", label_of)
 
 
-def _scanned(folder: Path, data: Path, label_of: Callable[[Path], tuple[str, str] | None]) -> Scanned:
+def _scanned(
+    folder: Path, data: Path, label_of: Callable[[Path], tuple[str, str] | None], keep: set[str] = HIGH | LOW
+) -> Scanned:
     engine = Engine(data)
     engine.add_root(folder)
     engine.scan()
@@ -100,7 +102,7 @@ def _scanned(folder: Path, data: Path, label_of: Callable[[Path], tuple[str, str
     # In the order of their paths: the order the workers finished in would change the folds from run to run.
     for track_id, path, energy in connection.execute("SELECT id, path, energy FROM tracks ORDER BY path"):
         labelled = label_of(Path(path.decode() if isinstance(path, bytes) else path))
-        if labelled is None or labelled[0] not in HIGH | LOW:
+        if labelled is None or labelled[0] not in keep:
             continue
         rows = connection.execute("SELECT tags FROM segments WHERE track_id = ? ORDER BY start", (track_id,))
         out.labels.append(labelled[0])

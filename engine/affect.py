@@ -22,9 +22,9 @@ Both axes run from −1 to +1.
   (incompetech's feel words) calls it bright, uplifting or romantic against somber or dark, joined to the
   track's mode, read with the bass (engine/media/dsp.py `key_and_mode`), at MODE_SHARE. The fit alone
   orders those tracks no better than the mode (cross-validated AUC 0.69 against 0.71), but it orders
-  other music's happy above its sad where the mode does not (the games' dev split: 0.84 against 0.70),
-  and the mode tells the major version of a rendered piece from its minor one (0.86), where the tags are
-  at chance (0.53). The share and the feel weights were chosen on three dev sets by retrieval; on three
+  other music's happy above its sad far better (the games' dev split: 0.84 against 0.70), while on
+  renders only the mode tells a piece's major version from its minor one (the mode-based mood 0.86, the
+  fit alone 0.53). The share and the feel weights were chosen on three dev sets by retrieval; on three
   test sets of real music it raised mood precision@5 from 0.43 to 0.51 (docs/quality.md, *Energy and
   mood*). Mood is a preference in queries, never a filter.
 """

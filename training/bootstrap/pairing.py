@@ -3,9 +3,9 @@
 Arousal and valence are estimated from several cues each, so that no single cue decides a pair:
 - clip arousal: motion energy, cut rate (and a little saturation); clip valence: brightness, warmth,
   saturation;
-- music arousal: the energy the app measures (engine/affect.py: musicnn's energy tags, brightness, tempo),
-  onset density, loudness; music valence: the mood the app measures (the mode, read with the bass, and
-  musicnn's happy and sad tags).
+- music arousal: the energy the app measures (engine/affect.py: a fit of musicnn's tags), onset density,
+  loudness; music valence: the mood the app measures (a fit of the same tags, with the mode read with
+  the bass).
 Each cue is rank-normalised over the corpus, cues are averaged with the weights below, and the result is
 rank-normalised again, so both spaces spread evenly over [0, 1]². A clip is paired with segments drawn
 with probability proportional to exp(-d² / 2σ²), d the distance in that square, and, with probability

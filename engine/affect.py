@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.tags import TagIndex
+from engine.tags import TagIndex, as_stored
 
 _ENERGY_FIT = json.loads(Path(__file__).with_name("energy_model.json").read_text())
 _MOOD_FIT = json.loads(Path(__file__).with_name("mood_model.json").read_text())
@@ -70,8 +70,10 @@ def mood(strengths: np.ndarray, tags: TagIndex, mode: np.ndarray) -> np.ndarray:
 
 
 def of_segments(probabilities: np.ndarray, tags: TagIndex, mode: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(energy, mood) of segments: `probabilities` (segments, labels) in the bundle's label order."""
-    strengths = tags.strengths(probabilities)
+    """(energy, mood) of segments: `probabilities` (segments, labels) in the bundle's label order, read in
+    the steps the catalog stores them in, so that a scan, a library measuring its stored tags again, and
+    the training texts all agree."""
+    strengths = tags.strengths(as_stored(probabilities))
     return energy(strengths, tags), mood(strengths, tags, mode)
 
 

@@ -13,6 +13,16 @@ import numpy as np
 
 from engine.errors import BundleError
 
+# The catalog stores a segment's tag probabilities in steps of 1/TAG_SCALE (one byte each).
+TAG_SCALE = 255.0
+
+
+def as_stored(probabilities: np.ndarray) -> np.ndarray:
+    """Tag probabilities in the steps the catalog stores them in: what is measured from them at scan
+    (energy, mood) then equals what is measured again later from the stored bytes."""
+    return np.round(np.clip(np.asarray(probabilities, np.float32), 0, 1) * TAG_SCALE) / TAG_SCALE
+
+
 # musicnn's 100 tag names (MTT + MSD) -> (group, canonical name). Synonyms merge by their maximum;
 # decades are left out: they describe a recording's era, not what a scene needs.
 TAG_GROUPS: dict[str, tuple[str, str]] = {

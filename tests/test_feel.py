@@ -140,6 +140,13 @@ def test_music_mood_reads_its_tags_beyond_happy_and_sad(bundle):
     assert np.all(mood - minor > 0.5)  # the mode still moves it: the renders' only cue
 
 
+def test_a_bundle_without_a_tag_the_mood_fit_reads_is_told_to_refit_it(bundle):
+    labels = [label for label in bundle.tag_labels if label != "happy"]
+    tags = TagIndex(labels)
+    with pytest.raises(BundleError, match="the mood's fit reads tags this bundle lacks \\(happy\\)"):
+        affect.mood(np.full((1, len(tags.names)), 0.1, np.float32), tags, np.array([1.0]))
+
+
 def test_the_energy_fit_names_only_tags_the_bundle_has(bundle):
     labels = [label for label in bundle.tag_labels if label not in ("fast", "slow")]
     with pytest.raises(BundleError, match="refit it"):

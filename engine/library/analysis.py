@@ -20,7 +20,6 @@ from engine.bundle.manifest import AudioConfig
 from engine.embedder import Embedder
 from engine.errors import DecodeError
 from engine.features import FeatureExtractor, Segment
-from engine.library.catalog import as_stored
 from engine.library.records import SegmentRecord, TrackRecord
 from engine.media import dsp
 from engine.media.audio import iter_audio
@@ -207,7 +206,7 @@ class TrackAnalyzer:
         tempos = np.array([d.tempo_bpm or np.nan for d in measured], np.float32)
         bright = np.array([d.brightness for d in measured], np.float32)
         modes = np.full(len(segments), overall.mode)
-        energy, mood = affect.of_segments(as_stored(segment_tags), self.tags, modes)
+        energy, mood = affect.of_segments(segment_tags, self.tags, modes)
         busiest_hits = max(d.drum_hits for d in measured)  # drums in one part count
         beats = track_beats(music.analysis, overall)
         # Music with no steady pulse (a drone, held tones) has no beats to follow, so no tempo either: the

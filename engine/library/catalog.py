@@ -35,13 +35,14 @@ from engine.library.records import (
 from engine.media.beats import Beats
 from engine.media.dsp import tonic_of
 from engine.sqlite import Database
+from engine.tags import TAG_SCALE, as_stored
 
 __all__ = ["CATALOG_NAME", "Catalog", "CatalogError", "Root", "SegmentRecord", "TrackRecord", "display"]
 
 CATALOG_NAME = "catalog.sqlite"
-# Tag probabilities are stored per segment (uint8, p * 255) and per track (float16 means and peaks over
-# segments), in the order of the bundle's tag labels: filters and explanations read them, not the JSON.
-TAG_SCALE = 255.0
+# Tag probabilities are stored per segment (uint8, in steps of 1/TAG_SCALE: engine/tags.py) and per track
+# (float16 means and peaks over segments), in the order of the bundle's tag labels: filters and
+# explanations read them, not the JSON.
 # What one window misjudges in a quick track (bench_quick.py: its tempo agrees with the full analysis (within 4 %) on
 # 57 % of 30 recordings, its key on 20 %; a sung chorus or a drum break may lie outside it). The index leaves them
 # unmeasured for quick tracks, so hard filters pass only what was measured on the whole track.
@@ -86,12 +87,6 @@ def _group_key(name: str | None, within: str | None = None) -> int:
 
 def _half(values: np.ndarray | None) -> bytes | None:
     return None if values is None else np.asarray(values, dtype="<f2").tobytes()
-
-
-def as_stored(probabilities: np.ndarray) -> np.ndarray:
-    """Tag probabilities as the catalog gives them back, in steps of 1/TAG_SCALE: what the scan measures
-    from them (energy, mood) must equal what is measured again later from the stored bytes."""
-    return np.round(np.clip(np.asarray(probabilities, np.float32), 0, 1) * TAG_SCALE) / TAG_SCALE
 
 
 def _bytes_of_probabilities(values: np.ndarray | None) -> bytes | None:

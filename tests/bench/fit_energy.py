@@ -210,8 +210,10 @@ def main() -> None:
     fitted_on = {"split": "dev", "tracks": len(dev.x), "C": chosen, "cross-validated AUC": round(cv[chosen][0], 3)}
     if args.renders:
         fitted_on |= {"renders": len(renders_dev.x), "renders' share": args.renders}
+    out = Path(affect.__file__).with_name("energy_model.json")
     record = {
-        "version": 1,
+        # A new version makes every library measure its stored segments again (affect.VERSION).
+        "version": json.loads(out.read_text())["version"] + 1,
         "tags": {name: round(float(w), 5) for name, w in zip(scans["dev"].tag_names, weights)},
         "bias": round(bias, 5),
         "fitted_on": fitted_on,
@@ -223,7 +225,6 @@ def main() -> None:
             "AUC on the feel set's test renders": round(held_out_renders, 3),
         },
     }
-    out = Path(affect.__file__).with_name("energy_model.json")
     out.write_text(json.dumps(record, indent=1) + "\n")
     print(f"wrote {out}")
 

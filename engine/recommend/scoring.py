@@ -41,6 +41,8 @@ KEY_WEIGHT = 0.3
 # (preference)") names; drums are read by their detector (engine/instruments.py), other tags by musicnn. Half
 # an explicit tempo's, since no detector is sure enough to filter, yet enough to outweigh the feel and half a
 # sure tag match: words that favour what is excluded ("energetic", "rock") must not bring it back first.
+# (With the mood weighing 2 a full feel match can reach 4 too; on test that let one more drummed render
+# into the feel prompts' top 10s: docs/quality.md, *Exclusions through the query*.)
 # Chosen on the dev renders of tests/bench/bench_exclusions.py, where "<style>, no drums" reaches precision@5
 # 0.42 at 4 (0.31 at 0.3, 0.38 at 2, 0.42 at 6, 0.40 at 8) and feel prompts ("energetic music, no guitar")
 # let through 3 drummed and 1 guitar track of 60 (14 and 13 at 0.3); "no strings", whose tag is the weakest

@@ -1,4 +1,4 @@
-"""The library browser: every track with sortable columns (key, tempo, loudness, energy, source folder) and a
+"""The library browser: every track with sortable columns (key, tempo, loudness, energy, mood, source folder) and a
 filter box; reveal a track in its folder or copy its path."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from desktop.wording import counted
 from engine.clock import clock
 from engine.records import Track
 
-COLUMNS = ("Title", "Artist", "Album", "Length", "BPM", "Key", "LUFS", "Energy", "Folder", "Analysis")
+COLUMNS = ("Title", "Artist", "Album", "Length", "BPM", "Key", "LUFS", "Energy", "Mood", "Folder", "Analysis")
 SORT_ROLE = Qt.ItemDataRole.UserRole  # the raw value a column sorts by (numbers as numbers)
 
 
@@ -58,6 +58,7 @@ class TracksModel(ListTableModel):
                 missing if t.loudness_lufs is None else t.loudness_lufs,
             ),
             "Energy": (f"{t.energy:+.1f}" if t.energy is not None else "–", missing if t.energy is None else t.energy),
+            "Mood": (f"{t.mood:+.1f}" if t.mood is not None else "–", missing if t.mood is None else t.mood),
             "Folder": (_folder(t), _folder(t).lower()),
             "Analysis": (
                 ("quick" if t.quick else "complete") + ("" if t.online else ", offline"),

@@ -280,6 +280,8 @@ class ResultsPanel(QWidget):
             facts.append(f"{r.bpm:.0f} BPM")
         if r.energy is not None:
             facts.append(f"energy {r.energy:+.1f}")
+        if r.mood is not None:
+            facts.append(f"mood {r.mood:+.1f}")
         if r.loudness_lufs is not None:
             facts.append(f"{r.loudness_lufs:.1f} LUFS")
         lines = [f"{name} — {r.artist}" if r.artist else name, " · ".join(facts)]

@@ -41,6 +41,7 @@ def test_results_fit_the_default_window_and_the_details_show_the_why(qtbot, wind
     details = window.results.details
     assert details.isVisible() and details.wordWrap()
     assert results[1].why in details.text() and "BPM" in details.text()  # the whole why, wrapped
+    assert f"mood {results[1].mood:+.1f}" in details.text()  # the measured feel beside the energy
     assert details.width() <= window.results.width()
 
 
@@ -239,6 +240,11 @@ def test_the_library_browser_sorts_filters_and_copies_paths(qtbot, window):
     browser.table.sortByColumn(COLUMNS.index("Energy"), Qt.SortOrder.DescendingOrder)
     energies = [t.energy for t in browser.shown_tracks()]
     assert energies == sorted(energies, reverse=True)
+    browser.table.sortByColumn(COLUMNS.index("Mood"), Qt.SortOrder.AscendingOrder)
+    moods = [t.mood for t in browser.shown_tracks()]
+    assert moods == sorted(moods) and len(set(moods)) > 1
+    shown = browser.proxy.index(0, COLUMNS.index("Mood")).data()
+    assert shown == f"{moods[0]:+.1f}"
     qtbot.keyClicks(browser.filter, "PIANO")
     assert [Path(t.path).name for t in browser.shown_tracks()] == ["piano.flac"]
     assert browser.count.text() == f"1 of {len(TRACKS)} tracks"

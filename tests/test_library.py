@@ -947,6 +947,13 @@ def test_library_cli_json(music, tmp_path):
     assert status["tracks"] == len(TRACKS) and status["index"]["segments"] == status["segments"] > 0
     listed = run("list")
     assert {Path(t["path"]).name for t in listed} == set(TRACKS)
+    # The text list shows each track's measured energy and mood, as the JSON gives them.
+    text = subprocess.run(
+        [sys.executable, "-m", "engine.cli.main", "library", "list"], env=env, capture_output=True, text=True
+    ).stdout
+    for t in listed:
+        line = next(line for line in text.splitlines() if line.split()[0] == str(t["id"]))
+        assert f"energy {t['energy']:+.1f}" in line and f"mood {t['mood']:+.1f}" in line, line
     assert run("errors") == []
     assert run("remove", str(music)) == {"removed": True}
     assert run("status")["tracks"] == 0

@@ -196,12 +196,13 @@ def list_command(args) -> int:
         tags = ", ".join(k for group in t.tags.values() for k in group)
         bpm = f"{t.bpm:.0f} BPM" if t.bpm else "no beat"
         energy = f"energy {t.energy:+.1f}" if t.energy is not None else ""
+        mood = f"mood {t.mood:+.1f}" if t.mood is not None else ""
         lufs = f"{t.loudness_lufs:.0f} LUFS" if t.loudness_lufs is not None else ""
         offline = "" if t.online else "  (offline)"
         quick = "  (quick pass only)" if t.quick else ""
         lines.append(
-            f"{t.id:>5}  {_minutes(t.duration):>6}  {bpm:>8}  {energy:<11} {lufs:>8}  {t.key or '':<9} {t.name}  "
-            f"[{tags}]{offline}{quick}"
+            f"{t.id:>5}  {_minutes(t.duration):>6}  {bpm:>8}  {energy:<11} {mood:<9} {lufs:>8}  {t.key or '':<9} "
+            f"{t.name}  [{tags}]{offline}{quick}"
         )
     emit(args, tracks, "\n".join(lines) or "no tracks yet: `needledrop library add FOLDER`, then `scan`")
     return 0

@@ -45,8 +45,8 @@ VERSION = 6 + _ENERGY_FIT["version"] + _MOOD_FIT["version"]
 # Of mood, the rest the tags' fit. On the renders the mode is the only cue of valence; on real music the
 # fit is the better one. Chosen with the fit (tests/bench/fit_mood.py: 0, 0.2, 0.35, 0.5 and 0.7 tried).
 MODE_SHARE = _MOOD_FIT["mode_share"]
-# Under the fitted energy's log tag scale, the strength a tag's log starts from: the scan stores strengths in
-# steps of 1/255, and an absent tag (0) must not weigh infinitely.
+# Under the fits' log tag scale, the strength a tag's log starts from: the scan stores strengths in steps of
+# 1/255, and an absent tag (0) must not weigh infinitely.
 TAG_FLOOR = 2e-3
 
 
@@ -58,7 +58,7 @@ def _fitted(strengths: np.ndarray, tags: TagIndex, fit: dict, name: str) -> np.n
 
 
 def energy(strengths: np.ndarray, tags: TagIndex) -> np.ndarray:
-    """Energy of segments from their tag strengths: the fit's odds of energetic music."""
+    """Energy of segments from their tag strengths: the fit's probability p of energetic music, as 2p − 1."""
     return _fitted(strengths, tags, _ENERGY_FIT, "the energy's fit")
 
 

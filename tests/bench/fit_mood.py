@@ -130,12 +130,18 @@ def track_moods(engine: Engine) -> dict[str, float]:
     return {str(Path(p.decode() if isinstance(p, bytes) else p).resolve()): m for p, m in rows}
 
 
+def above(high: list[float], low: list[float]) -> float:
+    """How often a `high` value is above a `low` one, over all pairs (ties half)."""
+    return float(np.mean([(h > lo) + 0.5 * (h == lo) for h in high for lo in low]))
+
+
 def ordering(engine: Engine, labels: dict[str, str], up: set[str], down: set[str]) -> float:
     """AUC of the tracks' stored mood: `up` labels above `down` labels."""
     moods = track_moods(engine)
-    high = [moods[p] for p, label in labels.items() if label in up]
-    low = [moods[p] for p, label in labels.items() if label in down]
-    return float(np.mean([(h > lo) + 0.5 * (h == lo) for h in high for lo in low]))
+    return above(
+        [moods[p] for p, label in labels.items() if label in up],
+        [moods[p] for p, label in labels.items() if label in down],
+    )
 
 
 class Sets:
@@ -143,8 +149,8 @@ class Sets:
 
     def __init__(self, tmp: Path, split: str, folders: list[Path]):
         sources = {"games": materialise("mood", split, tmp / "games")} | {f.name: f for f in folders}
-        self.labels: dict[str, dict] = {name: sub_folder_labels(f) for name, f in sources.items()}
-        self.labels |= {name: labelled(f) for name, f in sources.items() if name != "games"}
+        self.labels: dict[str, dict] = {"games": sub_folder_labels(sources["games"])}
+        self.labels |= {f.name: labelled(f) for f in folders}
         sources["renders"] = Path(f"build/feel-{split}")
         self.labels["renders"] = render_feel_set(sources["renders"], split)
         self.data = {name: tmp / f"data-{name}" for name in sources}
@@ -174,9 +180,10 @@ class Sets:
         if name == "renders":
             moods = {Path(p).name: m for p, m in track_moods(engine).items()}
             labels = self.render_labels
-            high = [moods[n] for n, v in labels.items() if v == "positive" and n in moods]
-            low = [moods[n] for n, v in labels.items() if v == "negative" and n in moods]
-            return float(np.mean([(h > lo) + 0.5 * (h == lo) for h in high for lo in low]))
+            return above(
+                [moods[n] for n, v in labels.items() if v == "positive" and n in moods],
+                [moods[n] for n, v in labels.items() if v == "negative" and n in moods],
+            )
         return ordering(engine, self.labels[name], {"happy"}, {"nostalgic", "tender"})
 
     def run(self, measure: Callable[[str, Engine], object]) -> dict[str, object]:

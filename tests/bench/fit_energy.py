@@ -157,6 +157,14 @@ def cross_validated(real: Tracks, renders: Tracks, share: float, c: float, seed:
     return auc(real_scores, real.high), auc(render_scores, renders.high)
 
 
+def folded(model: LogisticRegression, mean: np.ndarray, spread: np.ndarray, names: list[str]) -> dict:
+    """The fit with its standardisation folded into per-tag weights, as engine/affect.py reads a fit:
+    z = sum_i w_i * log(strength_i + floor) + bias."""
+    weights = model.coef_[0] / spread
+    bias = float(model.intercept_[0] - np.sum(model.coef_[0] * mean / spread))
+    return {"tags": {name: round(float(w), 5) for name, w in zip(names, weights)}, "bias": round(bias, 5)}
+
+
 def track_energy(model: LogisticRegression, features: list[np.ndarray]) -> np.ndarray:
     return np.array([np.tanh(model.decision_function(f) / 2).mean() for f in features])
 
@@ -204,9 +212,6 @@ def main() -> None:
     )
     if not args.record:
         return
-    # The standardisation folded into the weights: z = sum_i w_i * log(strength_i + floor) + bias.
-    weights = model.coef_[0] / spread
-    bias = float(model.intercept_[0] - np.sum(model.coef_[0] * mean / spread))
     fitted_on = {"split": "dev", "tracks": len(dev.x), "C": chosen, "cross-validated AUC": round(cv[chosen][0], 3)}
     if args.renders:
         fitted_on |= {"renders": len(renders_dev.x), "renders' share": args.renders}
@@ -214,8 +219,7 @@ def main() -> None:
     record = {
         # A new version makes every library measure its stored segments again (affect.VERSION).
         "version": json.loads(out.read_text())["version"] + 1,
-        "tags": {name: round(float(w), 5) for name, w in zip(scans["dev"].tag_names, weights)},
-        "bias": round(bias, 5),
+        **folded(model, mean, spread, scans["dev"].tag_names),
         "fitted_on": fitted_on,
         "held_out": {
             "split": "test",

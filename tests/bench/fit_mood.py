@@ -43,7 +43,8 @@ from bench_feel import evaluate as evaluate_renders  # noqa: E402
 from bench_feel import remeasured  # noqa: E402
 from bench_feel import scanned as scanned_folder  # noqa: E402
 from eval_feel_real import MOODS, evaluate, labelled, sub_folder_labels  # noqa: E402
-from fit_energy import CS, _scanned, auc, fit  # noqa: E402
+from fit_energy import CS, _scanned, auc, fit, folded  # noqa: E402
+from fit_energy import track_energy as track_value  # noqa: E402
 from real_set import materialise  # noqa: E402
 from sklearn.model_selection import StratifiedKFold  # noqa: E402
 
@@ -65,15 +66,11 @@ def features(strengths: list[np.ndarray], mean: np.ndarray, spread: np.ndarray) 
     return [(np.log(s + affect.TAG_FLOOR) - mean) / spread for s in strengths]
 
 
-def track_valence(model, x: list[np.ndarray]) -> np.ndarray:
-    return np.array([np.tanh(model.decision_function(f) / 2).mean() for f in x])
-
-
 def cross_validated(x: list[np.ndarray], positive: np.ndarray, c: float, seed: int) -> float:
     scores = np.zeros(len(x))
     for train, held in StratifiedKFold(5, shuffle=True, random_state=seed).split(x, positive):
         model = fit([x[i] for i in train], positive[train], c, [1.0] * len(train))
-        scores[held] = track_valence(model, [x[i] for i in held])
+        scores[held] = track_value(model, [x[i] for i in held])
     return auc(scores, positive)
 
 
@@ -94,11 +91,7 @@ def fitted_valence(folder: Path, tmp: Path) -> dict:
     print(f"  the shipped mood orders them with AUC {shipped:.3f}")
     chosen = max(cv, key=cv.get)
     model = fit(x, positive, chosen, [1.0] * len(x))
-    weights = model.coef_[0] / spread
-    bias = float(model.intercept_[0] - np.sum(model.coef_[0] * mean / spread))
-    return {
-        "tags": {name: round(float(w), 5) for name, w in zip(scan.tag_names, weights)},
-        "bias": round(bias, 5),
+    return folded(model, mean, spread, scan.tag_names) | {
         "fitted_on": {"tracks": len(x), "C": chosen, "cross-validated AUC": round(cv[chosen], 3)},
     }
 
@@ -132,7 +125,7 @@ def track_moods(engine: Engine) -> dict[str, float]:
 
 def above(high: list[float], low: list[float]) -> float:
     """How often a `high` value is above a `low` one, over all pairs (ties half)."""
-    return float(np.mean([(h > lo) + 0.5 * (h == lo) for h in high for lo in low]))
+    return auc(np.array(high + low, float), np.arange(len(high) + len(low)) < len(high))
 
 
 def ordering(engine: Engine, labels: dict[str, str], up: set[str], down: set[str]) -> float:

@@ -171,16 +171,20 @@ def vocals_filter_is_hard(want: str) -> bool:
 _V1_WEIGHTS, _V1_BIAS = (4.2, 5.26), -4.04
 
 
-def drum_probability(busiest_hits: np.ndarray | float, tag_peaks: np.ndarray, tags: TagIndex) -> np.ndarray:
+def drum_probability(
+    busiest_hits: np.ndarray | float, tag_peaks: np.ndarray, tags: TagIndex, fit: dict | None = None
+) -> np.ndarray:
     """P(drums) of tracks from their busiest segment's drum hits per second and their tag peaks (one track:
-    a number and a vector; many: a vector and rows)."""
+    a number and a vector; many: a vector and rows), by the fit in use or by `fit` (a candidate's, in the
+    same form: tests/bench/fit_drums.py)."""
+    fit = fit or _FIT
     strengths = tags.strengths(np.asarray(tag_peaks, np.float32)).astype(np.float64)
-    if _FIT.get("tag_scale") == "log":  # a tag's faint readings told apart, not only its strong ones
+    if fit.get("tag_scale") == "log":  # a tag's faint readings told apart, not only its strong ones
         strengths = np.log(strengths + TAG_FLOOR)
     z = (
-        _FIT["hits"] * np.log1p(np.asarray(busiest_hits, np.float64))
-        + strengths @ tags.weights(_FIT["tags"], "the drum detector")
-        + _FIT["bias"]
+        fit["hits"] * np.log1p(np.asarray(busiest_hits, np.float64))
+        + strengths @ tags.weights(fit["tags"], "the drum detector")
+        + fit["bias"]
     )
     return 1.0 / (1.0 + np.exp(-z))
 

@@ -45,6 +45,22 @@ def test_one_track_and_many_are_measured_alike(bundle):
     assert (instruments.drum_probability(hits + 2, peaks, tags) > many).all()
 
 
+def test_a_candidate_fit_is_applied_by_the_same_arithmetic():
+    """tests/bench/fit_drums.py scores a candidate through drum_probability: its weights, its tags, its
+    log scale, not the fit in use."""
+    tags = TagIndex(LABELS)
+    peaks = np.zeros((3, len(LABELS)), np.float32)
+    peaks[:, LABELS.index("classical")] = [0.0, 0.5, 1.0]
+    hits = np.array([0.0, 1.0, 3.0])
+    candidate = {"hits": 2.0, "tags": {"classical": -1.0}, "tag_scale": "log", "bias": 0.5}
+    p = instruments.drum_probability(hits, peaks, tags, candidate)
+    z = 2.0 * np.log1p(hits) - np.log(np.array([0.0, 0.5, 1.0]) + instruments.TAG_FLOOR) + 0.5
+    np.testing.assert_allclose(p, 1 / (1 + np.exp(-z)))
+    assert not np.allclose(p, instruments.drum_probability(hits, peaks, tags))  # the fit in use differs
+    with pytest.raises(BundleError, match="cowbell"):
+        instruments.drum_probability(hits, peaks, tags, candidate | {"tags": {"cowbell": 1.0}})
+
+
 def test_a_bundle_without_a_tag_the_detector_reads_is_refused(bundle):
     labels = list(bundle.tag_labels)
     full = TagIndex(labels)

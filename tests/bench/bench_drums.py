@@ -23,7 +23,8 @@ decides whether the filter may be hard (at least 0.95, with a recall of at least
     .venv/bin/python tests/bench/bench_drums.py [--split test|dev|dev-kits|modules] [--fit]
 
 `--fit` fits the detector on the two dev splits, writes it to engine/drum_detector.json, then measures it on
-the test split and records that there (the held-out precision the filter's hardness follows).
+the test split and records that there (the held-out precision the filter's hardness follows). fit_drums.py
+refits it with real recordings beside these renders, under a rule that also weighs the modules.
 """
 
 from __future__ import annotations

@@ -5,11 +5,14 @@ mode for mood), so every stored segment has it, including those scanned before i
 an older VERSION (`Library.backfill_affect` computes theirs from the stored values, without re-analysis).
 Both axes run from −1 to +1.
 
-- **Energy** (arousal): a logistic fit (`energy_model.json`, tests/bench/fit_energy.py) of the log of
+- **Energy** (arousal): a logistic fit (`energy_model.json`, tests/bench/refit_energy.py) of the log of
   every musicnn tag's strength, made on real recordings whose own titles say battle, combat or frantic
-  against peace, sanctuary or love theme (the dev split of tests/bench/real_set.py), mapped to −1..+1.
-  Tracks are ranked by their segments' mean. On the test split, which shares no composer with dev, it
-  orders energetic titles above calm and tender ones with AUC 0.92; VERSION 5's hand-chosen energy tags
+  against peace, sanctuary or love theme (the dev split of tests/bench/real_set.py), mapped to −1..+1,
+  and on production music whose catalogue calls it driving, intense or action against calm or relaxed
+  (the dev pieces of the mood fit's composer, together counting half as much as the games' tracks).
+  Tracks are ranked by their segments' mean. The first fit, of the games alone (fit_energy.py), ordered
+  the games' test split, which shares no composer with dev, with AUC 0.92; retrieval through the query
+  ordered the composer's test pieces with 0.84, and with this fit 0.87. VERSION 5's hand-chosen energy tags
   ("fast", "loud", "party", "drums", "beat" against "slow", "quiet", "soft", "mellow", "ambient", 0.6) and
   brightness (the treble share of the power, 0.4) reached 0.74 on the same tracks. The hand-chosen tags
   alone had ordered the renders of training/bootstrap/feel_set.py well (AUC 0.94–1.00, each tag), but on

@@ -13,8 +13,9 @@ Every run also scans the feel set's renders (training/bootstrap/feel_set.py: eac
 energetic; rendered with FluidSynth on first use) and reports how the fit orders them: the dev renders
 cross-validated (a piece's four versions held out together), the test renders held out. `--renders SHARE`
 also fits on the dev renders, weighted so that together they count SHARE times as much as the real tracks
-of the same fit (in every fold too). The shipped fit is of real recordings alone (docs/quality.md, *Energy and
-mood*); `--record` with `--renders` would replace it.
+of the same fit (in every fold too). The shipped fit is refit_energy.py's, of the games' dev split and
+production music (docs/quality.md, *Energy and mood*); `--record` would replace it with a fit of the games
+alone.
 
     .venv/bin/python tests/bench/fit_energy.py [--record] [--renders 0.1]
     (scripts/bench-deps.sh installs the set)

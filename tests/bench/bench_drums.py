@@ -301,6 +301,23 @@ def inputs(split: str, labels: dict[str, dict]) -> tuple[list[str], np.ndarray, 
     return names, hits, peaks, np.array([labels[n]["drums"] for n in names])
 
 
+def design(hits: np.ndarray, peaks: np.ndarray, read: tuple[str, ...], tags: TagIndex) -> np.ndarray:
+    """A detector's inputs as engine/instruments.drum_probability computes them: log1p of the busiest hits,
+    and the log of each tag's strength in `read`."""
+    logs = [np.log(tags.strength(peaks, t).astype(np.float64) + instruments.TAG_FLOOR) for t in read]
+    return np.column_stack([np.log1p(hits), *logs])
+
+
+def as_detector(model, read: tuple[str, ...]) -> dict:
+    """A fitted logistic regression on `design`'s columns, as drum_detector.json holds a fit."""
+    return {
+        "hits": round(float(model.coef_[0][0]), 4),
+        "tags": {t: round(float(w), 4) for t, w in zip(read, model.coef_[0][1:])},
+        "tag_scale": "log",
+        "bias": round(float(model.intercept_[0]), 4),
+    }
+
+
 def fit(dev: list[tuple], tags: TagIndex) -> dict:
     """The detector fitted on the dev splits: a logistic regression (scikit-learn's default C) on log1p(hits)
     and the logs of the strengths of the tags in TAGS_READ (on dev, the log orders better than the strength
@@ -313,12 +330,7 @@ def fit(dev: list[tuple], tags: TagIndex) -> dict:
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    x = np.concatenate(
-        [
-            np.column_stack([np.log1p(h)] + [np.log(tags.strength(p, t) + instruments.TAG_FLOOR) for t in TAGS_READ])
-            for _, h, p, _ in dev
-        ]
-    )
+    x = np.concatenate([design(h, p, TAGS_READ, tags) for _, h, p, _ in dev])
     y = np.concatenate([t for *_, t in dev])
     folds = StratifiedKFold(5, shuffle=True, random_state=0)
     held = cross_val_predict(LogisticRegression(), x, y, cv=folds, method="predict_proba")[:, 1]
@@ -326,11 +338,7 @@ def fit(dev: list[tuple], tags: TagIndex) -> dict:
     passing = [t for t in grid if (held < t).any() and (~y[held < t]).mean() >= CLAIM_PRECISION]
     claimed = [t for t in grid if (held >= t).any() and y[held >= t].mean() >= CLAIM_PRECISION]
     model = LogisticRegression().fit(x, y)
-    detector = {
-        "hits": round(float(model.coef_[0][0]), 4),
-        "tags": {t: round(float(w), 4) for t, w in zip(TAGS_READ, model.coef_[0][1:])},
-        "tag_scale": "log",
-        "bias": round(float(model.intercept_[0]), 4),
+    detector = as_detector(model, TAGS_READ) | {
         "no_drums_below": round(float(max(passing, default=0.05)), 2),
         "drums_from": round(float(min(claimed, default=0.5)), 2),
     }

@@ -238,16 +238,29 @@ def drum_truth(listed: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
     return drummed, drummed | ~silent
 
 
-def drum_figures(probability: np.ndarray, drummed: np.ndarray) -> dict:
-    """ "no drums" and "has drums" at the detector's bars, as measure() reports a tag's."""
-    passes, claimed = probability < instruments.NO_DRUMS_BELOW, probability >= instruments.DRUMS_FROM
-    recall, leak = float(passes[~drummed].mean()), float(passes[drummed].mean())
-    found, false = float(claimed[drummed].mean()), float(claimed[~drummed].mean())
+def even_odds(picked: np.ndarray, right: np.ndarray) -> float | None:
+    """The precision of a verdict (`picked`: the files it picks; `right`: those it should) were the files it
+    should pick as many as the others (None: it picks none)."""
+    hit, miss = float(picked[right].mean()), float(picked[~right].mean())
+    return hit / (hit + miss) if hit + miss else None
+
+
+def drum_figures(
+    probability: np.ndarray, drummed: np.ndarray, no_below: float | None = None, drums_from: float | None = None
+) -> dict:
+    """ "no drums" and "has drums" at the detector's bars (or the bars given), as measure() reports a tag's."""
+    passes = probability < (instruments.NO_DRUMS_BELOW if no_below is None else no_below)
+    claimed = probability >= (instruments.DRUMS_FROM if drums_from is None else drums_from)
     return {
         "with": int(drummed.sum()),
         "without": int((~drummed).sum()),
-        "no": {"precision at even odds": recall / (recall + leak) if recall + leak else None, "recall": recall},
-        "with it": {"precision at even odds": found / (found + false) if found + false else None, "recall": found},
+        "no": {
+            "precision at even odds": even_odds(passes, ~drummed),
+            "recall": float(passes[~drummed].mean()),
+            "drums let through": int(passes[drummed].sum()),
+            "passed": int(passes.sum()),
+        },
+        "with it": {"precision at even odds": even_odds(claimed, drummed), "recall": float(claimed[drummed].mean())},
         "AUC": float(roc_auc_score(drummed, probability)),
     }
 

@@ -34,11 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_drums import DETECTOR, all_splits, inputs, pairs_ordered, render_modules  # noqa: E402
+from bench_drums import DETECTOR, all_splits, as_detector, design, inputs, pairs_ordered, render_modules  # noqa: E402
 from bench_drums import measured as measured_inputs  # noqa: E402
-from bench_instruments import drum_truth, listed_folder  # noqa: E402
+from bench_instruments import drum_figures, drum_truth, even_odds, listed_folder  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.metrics import roc_auc_score  # noqa: E402
 from sklearn.model_selection import StratifiedGroupKFold  # noqa: E402
 
 from engine import instruments, paths  # noqa: E402
@@ -107,26 +106,11 @@ def render_side(name: str, splits: dict[str, dict], which: tuple[str, ...]) -> S
     )
 
 
-def design(side: Side, read: tuple[str, ...], tags: TagIndex) -> np.ndarray:
-    """The detector's inputs as engine/instruments.drum_probability computes them."""
-    logs = [np.log(tags.strength(side.peaks, t).astype(np.float64) + instruments.TAG_FLOOR) for t in read]
-    return np.column_stack([np.log1p(side.hits), *logs])
-
-
-def as_detector(model: LogisticRegression, read: tuple[str, ...]) -> dict:
-    return {
-        "hits": round(float(model.coef_[0][0]), 4),
-        "tags": {t: round(float(w), 4) for t, w in zip(read, model.coef_[0][1:])},
-        "tag_scale": "log",
-        "bias": round(float(model.intercept_[0]), 4),
-    }
-
-
 def out_of_fold(sides: dict[str, Side], data: tuple[str, ...], read, c: float, tags) -> dict[str, np.ndarray]:
     """Each side's probabilities from fits that did not see it: 5 folds over the fit data (each source
     weighted to the same total), the full fit for a side outside it."""
     fitted = [sides[s] for s in data]
-    x = np.concatenate([design(s, read, tags) for s in fitted])
+    x = np.concatenate([design(s.hits, s.peaks, read, tags) for s in fitted])
     y = np.concatenate([s.drums for s in fitted])
     weight = np.concatenate([np.full(len(s.files), 1.0 / len(s.files)) for s in fitted]) * len(y) / len(fitted)
     groups = [f"{s.name}:{g}" for s in fitted for g in s.groups]
@@ -135,21 +119,14 @@ def out_of_fold(sides: dict[str, Side], data: tuple[str, ...], read, c: float, t
         model = LogisticRegression(C=c, max_iter=1000).fit(x[train], y[train], sample_weight=weight[train])
         held[rest] = model.predict_proba(x[rest])[:, 1]
     full = LogisticRegression(C=c, max_iter=1000).fit(x, y, sample_weight=weight)
-    out, start = {}, 0
-    for name, side in sides.items():
-        if name in data:
-            out[name] = held[start : start + len(side.files)]
-            start += len(side.files)
-        else:
-            out[name] = full.predict_proba(design(side, read, tags))[:, 1]
+    ends = dict(zip(data, np.cumsum([len(s.files) for s in fitted])))  # each fitted side's rows, in `data` order
+    out = {
+        name: held[ends[name] - len(side.files) : ends[name]]
+        if name in data
+        else full.predict_proba(design(side.hits, side.peaks, read, tags))[:, 1]
+        for name, side in sides.items()
+    }
     return out | {"detector": as_detector(full, read)}
-
-
-def even_odds(passes: np.ndarray, truth: np.ndarray) -> float | None:
-    """The precision of a verdict (`passes` the files it picks, `truth` those it should) were the two kinds
-    equally many."""
-    right, wrong = passes[truth].mean(), passes[~truth].mean()
-    return float(right / (right + wrong)) if right + wrong else None
 
 
 def bars(held: dict[str, np.ndarray], sides: dict[str, Side]) -> tuple[float, float]:
@@ -165,23 +142,8 @@ def bars(held: dict[str, np.ndarray], sides: dict[str, Side]) -> tuple[float, fl
 
 
 def figures(p: np.ndarray, side: Side, no_below: float, drums_from: float) -> dict:
-    """ "no drums" and "has drums" at their bars, and the AUC, on one side."""
-    passes, claimed = p < no_below, p >= drums_from
-    return {
-        "files": len(side.files),
-        "with": int(side.drums.sum()),
-        "no drums": {
-            "precision at even odds": even_odds(passes, ~side.drums),
-            "recall": float(passes[~side.drums].mean()),
-            "let through": f"{int((~side.drums[passes]).sum())} without drums of {int(passes.sum())}",
-            "drums let through": int(side.drums[passes].sum()),
-        },
-        "has drums": {
-            "precision at even odds": even_odds(claimed, side.drums),
-            "recall": float(claimed[side.drums].mean()),
-        },
-        "AUC": float(roc_auc_score(side.drums, p)),
-    }
+    """ "no drums" ("no") and "has drums" ("with it") at their bars, and the AUC, on one side."""
+    return {"files": len(side.files)} | drum_figures(p, side.drums, no_below, drums_from)
 
 
 def choose(args: argparse.Namespace) -> None:
@@ -199,12 +161,12 @@ def choose(args: argparse.Namespace) -> None:
         rows.append(row | {"detector": held["detector"]})
         print(
             f"{feature} {data:<2} C {c:<4}  no drums < {no_below:.2f}: real recall "
-            f"{row['real']['no drums']['recall']:.2f}, renders {row['renders']['no drums']['recall']:.2f}  "
+            f"{row['real']['no']['recall']:.2f}, renders {row['renders']['no']['recall']:.2f}  "
             f"has drums >= {drums_from:.2f}  AUC real {row['real']['AUC']:.3f} renders {row['renders']['AUC']:.3f}"
         )
-    best = max(row["real"]["no drums"]["recall"] for row in rows)
+    best = max(row["real"]["no"]["recall"] for row in rows)
     chosen = max(
-        (row for row in rows if row["real"]["no drums"]["recall"] >= best - 0.02), key=lambda row: row["real"]["AUC"]
+        (row for row in rows if row["real"]["no"]["recall"] >= best - 0.02), key=lambda row: row["real"]["AUC"]
     )
     print(f"chosen: {chosen['features']} {chosen['data']} C {chosen['C']}")
     args.out.write_text(json.dumps({"chosen": chosen, "dev": rows}, indent=1))
@@ -245,15 +207,14 @@ def verdict(sets: dict) -> tuple[bool, list[str]]:
     real, renders, modules = sets["real test"], sets["renders test"], sets["modules"]
     new = {name: s["candidate"] for name, s in sets.items()}
     checks = {
-        "real: no drums precision >= 0.95": (new["real test"]["no drums"]["precision at even odds"] or 0) >= 0.95,
-        "real: recall up by 0.10": new["real test"]["no drums"]["recall"]
-        >= real["shipped"]["no drums"]["recall"] + 0.10,
-        "renders: precision >= 0.90": (new["renders test"]["no drums"]["precision at even odds"] or 0) >= 0.90,
+        "real: no drums precision >= 0.95": (new["real test"]["no"]["precision at even odds"] or 0) >= 0.95,
+        "real: recall up by 0.10": new["real test"]["no"]["recall"] >= real["shipped"]["no"]["recall"] + 0.10,
+        "renders: precision >= 0.90": (new["renders test"]["no"]["precision at even odds"] or 0) >= 0.90,
         "renders: AUC down <= 0.02": new["renders test"]["AUC"] >= renders["shipped"]["AUC"] - 0.02,
         "modules: AUC down <= 0.05": new["modules"]["AUC"] >= modules["shipped"]["AUC"] - 0.05,
         "modules: pairs down <= 1": _pairs(new["modules"]) >= _pairs(modules["shipped"]) - 1,
         "has drums >= 0.90": all(
-            (new[s]["has drums"]["precision at even odds"] or 0) >= 0.90 for s in ("real test", "renders test")
+            (new[s]["with it"]["precision at even odds"] or 0) >= 0.90 for s in ("real test", "renders test")
         ),
     }
     failed = [name for name, ok in checks.items() if not ok]
@@ -263,11 +224,11 @@ def verdict(sets: dict) -> tuple[bool, list[str]]:
 def hard(sets: dict) -> bool:
     new = {name: s["candidate"] for name, s in sets.items()}
     reliable = all(
-        (new[s]["no drums"]["precision at even odds"] or 0) >= instruments.HARD_FROM_PRECISION
-        and new[s]["no drums"]["recall"] >= instruments.HARD_FROM_RECALL
+        (new[s]["no"]["precision at even odds"] or 0) >= instruments.HARD_FROM_PRECISION
+        and new[s]["no"]["recall"] >= instruments.HARD_FROM_RECALL
         for s in ("real test", "renders test")
     )
-    return reliable and new["modules"]["no drums"]["drums let through"] == 0
+    return reliable and new["modules"]["no"]["drums let through"] == 0
 
 
 def _pairs(figures: dict) -> int:
@@ -285,15 +246,17 @@ def record(args: argparse.Namespace) -> None:
     new = {name: figures["candidate"] for name, figures in results["sets"].items()}
     # What instruments.exclusion_is_hard reads: the worst precision of every held-out set, the worst recall
     # of those that must keep half of their drumless music (the modules need only let no drums through).
+    # A set where nothing passed has no precision (it let no drums through either).
+    precisions = [f["no"]["precision at even odds"] for f in new.values()]
     worst = {
-        "precision": min(f["no drums"]["precision at even odds"] or 1.0 for f in new.values()),
-        "recall": min(new[s]["no drums"]["recall"] for s in ("real test", "renders test")),
+        "precision": min((p for p in precisions if p is not None), default=None),
+        "recall": min(new[s]["no"]["recall"] for s in ("real test", "renders test")),
     }
+    fit = chosen["detector"] | {"no_drums_below": chosen["no_drums_below"], "drums_from": chosen["drums_from"]}
+    same = all(shipped.get(k) == v for k, v in fit.items())  # recorded again: libraries need not measure again
     detector = {
-        "version": shipped["version"] + 1,
-        **chosen["detector"],
-        "no_drums_below": chosen["no_drums_below"],
-        "drums_from": chosen["drums_from"],
+        "version": shipped["version"] + (not same),
+        **fit,
         "fitted_on": {
             "data": f"{chosen['data']}: {', '.join(DATA[chosen['data']])}",
             "features": chosen["features"],

@@ -130,32 +130,51 @@ def fit(features: list[np.ndarray], high: np.ndarray, c: float, weights: list[fl
     return LogisticRegression(C=c, max_iter=5000).fit(x, y, sample_weight=w)
 
 
-def fitted(real: Tracks, renders: Tracks, share: float, c: float) -> LogisticRegression:
-    """A fit of the real tracks, and of the renders counting `share` times as much as them together.
+def fitted(real: Tracks, other: Tracks, share: float, c: float) -> LogisticRegression:
+    """A fit of the real tracks, and of `other`'s (the renders, or another source's tracks: refit_energy.py)
+    counting `share` times as much as them together.
 
-    Renders are synthetic: their weight is set as a share of the real tracks', so that how much they count
-    is chosen rather than following how many there are, and the share is the same in every
-    cross-validation fold as in the final fit, so that the folds measure the fit that is made."""
+    The other tracks' weight is set as a share of the real tracks', so that how much they count is chosen
+    rather than following how many there are, and the share is the same in every cross-validation fold as
+    in the final fit, so that the folds measure the fit that is made."""
     features, high, weights = list(real.x), list(real.high), [1.0] * len(real.x)
     if share:
-        features += renders.x
-        high += list(renders.high)
-        weights += [share * len(real.x) / len(renders.x)] * len(renders.x)
+        features += other.x
+        high += list(other.high)
+        weights += [share * len(real.x) / len(other.x)] * len(other.x)
     return fit(features, np.array(high), c, weights)
 
 
-def cross_validated(real: Tracks, renders: Tracks, share: float, c: float, seed: int) -> tuple[float, float]:
-    """5-fold AUC over the real dev tracks, and over the dev renders, a piece's versions held out together."""
-    real_scores, render_scores = np.zeros(len(real.x)), np.zeros(len(renders.x))
-    folds = zip(
-        StratifiedKFold(5, shuffle=True, random_state=seed).split(real.x, real.high),
-        StratifiedGroupKFold(5, shuffle=True, random_state=seed).split(renders.x, renders.high, renders.groups),
+def cross_validated(
+    real: Tracks, other: Tracks, share: float, c: float, seed: int, grouped: bool = True
+) -> tuple[float, float]:
+    """5-fold AUC over the real dev tracks, and over the other tracks, a group (a piece's versions) held out
+    together where `grouped` (the renders; refit_energy.py's folder has one track a piece)."""
+    real_scores, other_scores = np.zeros(len(real.x)), np.zeros(len(other.x))
+    other_folds = (
+        StratifiedGroupKFold(5, shuffle=True, random_state=seed).split(other.x, other.high, other.groups)
+        if grouped
+        else StratifiedKFold(5, shuffle=True, random_state=seed).split(other.x, other.high)
     )
-    for (train, held), (render_train, render_held) in folds:
-        model = fitted(real[train], renders[render_train], share, c)
+    folds = zip(StratifiedKFold(5, shuffle=True, random_state=seed).split(real.x, real.high), other_folds)
+    for (train, held), (other_train, other_held) in folds:
+        model = fitted(real[train], other[other_train], share, c)
         real_scores[held] = track_energy(model, real[held].x)
-        render_scores[render_held] = track_energy(model, renders[render_held].x)
-    return auc(real_scores, real.high), auc(render_scores, renders.high)
+        other_scores[other_held] = track_energy(model, other[other_held].x)
+    return auc(real_scores, real.high), auc(other_scores, other.high)
+
+
+def scale_of(scans: list[Scanned]) -> tuple[np.ndarray, np.ndarray]:
+    """The mean and spread of the log tag strengths over every segment of `scans` (the fit's
+    standardisation)."""
+    logs = np.log(np.vstack([s for scan in scans for s in scan.strengths]) + affect.TAG_FLOOR)
+    return logs.mean(0), logs.std(0) + 1e-6
+
+
+def ready(scan: Scanned, mean: np.ndarray, spread: np.ndarray) -> Tracks:
+    """A scan's tracks standardised, energetic or not, with their groups."""
+    x = [(np.log(s + affect.TAG_FLOOR) - mean) / spread for s in scan.strengths]
+    return Tracks(x, np.array([label in HIGH for label in scan.labels]), np.array(scan.groups))
 
 
 def folded(model: LogisticRegression, mean: np.ndarray, spread: np.ndarray, names: list[str]) -> dict:
@@ -184,15 +203,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         scans = {split: scanned_tracks(split, Path(tmp)) for split in ("dev", "test")}
         render_scans = {split: rendered_tracks(split, Path(tmp)) for split in ("dev", "test")}
-    scale = np.log(np.vstack(scans["dev"].strengths) + affect.TAG_FLOOR)
-    mean, spread = scale.mean(0), scale.std(0) + 1e-6
-
-    def ready(scan: Scanned) -> Tracks:
-        x = [(np.log(s + affect.TAG_FLOOR) - mean) / spread for s in scan.strengths]
-        return Tracks(x, np.array([label in HIGH for label in scan.labels]), np.array(scan.groups))
-
-    dev, test = ready(scans["dev"]), ready(scans["test"])
-    renders_dev, renders_test = ready(render_scans["dev"]), ready(render_scans["test"])
+    mean, spread = scale_of([scans["dev"]])
+    dev, test = ready(scans["dev"], mean, spread), ready(scans["test"], mean, spread)
+    renders_dev, renders_test = ready(render_scans["dev"], mean, spread), ready(render_scans["test"], mean, spread)
     print(
         f"dev: {dev.high.sum()} energetic, {(~dev.high).sum()} calm or tender; test: {test.high.sum()}, "
         f"{(~test.high).sum()}; renders: {len(renders_dev.x)} dev, {len(renders_test.x)} test "

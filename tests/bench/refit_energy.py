@@ -20,17 +20,28 @@ import itertools
 import json
 import sys
 import tempfile
-from contextlib import contextmanager
+from contextlib import nullcontext
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fit_energy import CS, HIGH, Scanned, Tracks, _scanned, auc, fit, folded, scanned_tracks, track_energy  # noqa: E402
+from fit_energy import (  # noqa: E402
+    CS,
+    Scanned,
+    _scanned,
+    auc,
+    cross_validated,
+    fitted,
+    folded,
+    ready,
+    scale_of,
+    scanned_tracks,  # noqa: E402
+)
 from fit_mood import Sets  # noqa: E402
-from sklearn.model_selection import StratifiedKFold  # noqa: E402
 
 from engine import affect  # noqa: E402
 
@@ -43,51 +54,23 @@ def folder_tracks(folder: Path, data: Path) -> Scanned:
     return _scanned(folder, data, lambda p: (p.parent.name, p.name))
 
 
-def standardised(scans: list[Scanned]) -> tuple[list[Tracks], np.ndarray, np.ndarray]:
-    """Each scan's tracks on one scale: the log strengths standardised over every segment of all of them."""
-    scale = np.log(np.vstack([s for scan in scans for s in scan.strengths]) + affect.TAG_FLOOR)
-    mean, spread = scale.mean(0), scale.std(0) + 1e-6
-    tracks = [
-        Tracks(
-            [(np.log(s + affect.TAG_FLOOR) - mean) / spread for s in scan.strengths],
-            np.array([label in HIGH for label in scan.labels]),
-            np.array(scan.groups),
-        )
-        for scan in scans
-    ]
-    return tracks, mean, spread
-
-
-def joint_fit(games: Tracks, folder: Tracks, share: float, c: float):
-    weights = [1.0] * len(games.x) + [share * len(games.x) / len(folder.x)] * len(folder.x)
-    return fit(games.x + folder.x, np.concatenate([games.high, folder.high]), c, weights)
-
-
-def cross_validated(games: Tracks, folder: Tracks, share: float, c: float, seed: int) -> tuple[float, float]:
-    """Out-of-fold AUC on each source: fold k of each held out together."""
-    scores = np.zeros(len(games.x)), np.zeros(len(folder.x))
-    folds = zip(*(StratifiedKFold(5, shuffle=True, random_state=seed).split(t.x, t.high) for t in (games, folder)))
-    for (g_train, g_held), (f_train, f_held) in folds:
-        model = joint_fit(games[g_train], folder[f_train], share, c)
-        scores[0][g_held] = track_energy(model, games[g_held].x)
-        scores[1][f_held] = track_energy(model, folder[f_held].x)
-    return auc(scores[0], games.high), auc(scores[1], folder.high)
-
-
 def choose(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         scans = [scanned_tracks("dev", Path(tmp)), folder_tracks(args.fit_folder, Path(tmp) / "folder")]
-    (games, folder), mean, spread = standardised(scans)
+    mean, spread = scale_of(scans)
+    games, folder = (ready(scan, mean, spread) for scan in scans)
     print(f"games dev: {games.high.sum()} energetic, {(~games.high).sum()} calm or tender; ", end="")
     print(f"{args.fit_folder.name}: {folder.high.sum()} energetic, {(~folder.high).sum()} calm")
     shipped = [auc(np.array(scan.stored, float), tracks.high) for scan, tracks in zip(scans, (games, folder))]
     print(f"  the stored energy (shipped): games dev {shipped[0]:.3f} (fitted on them), folder {shipped[1]:.3f}")
     cv = {}
     for share, c in itertools.product(SHARES, CS):
-        cv[share, c] = tuple(np.mean([cross_validated(games, folder, share, c, seed) for seed in range(3)], axis=0))
+        cv[share, c] = tuple(
+            np.mean([cross_validated(games, folder, share, c, seed, grouped=False) for seed in range(3)], axis=0)
+        )
         print(f"  m={share:<4} C={c:<5} cross-validated AUC: games {cv[share, c][0]:.3f}, folder {cv[share, c][1]:.3f}")
     share, c = max(cv, key=lambda key: np.mean(cv[key]))
-    model = joint_fit(games, folder, share, c)
+    model = fitted(games, folder, share, c)
     candidate = folded(model, mean, spread, scans[0].tag_names) | {
         "fitted_on": {
             "games dev tracks": len(games.x),
@@ -101,25 +84,14 @@ def choose(args: argparse.Namespace) -> None:
     args.out.write_text(json.dumps(candidate, indent=1) + "\n")
 
 
-@contextmanager
-def candidate_energy(record: dict | None):
-    """engine/affect.py measuring energy by the candidate's fit (None: as shipped), for remeasured()."""
-    shipped = affect._ENERGY_FIT
-    if record is not None:
-        affect._ENERGY_FIT = record
-    try:
-        yield
-    finally:
-        affect._ENERGY_FIT = shipped
-
-
 def test(args: argparse.Namespace) -> None:
     record = json.loads(args.candidate.read_text())
     with tempfile.TemporaryDirectory() as tmp:
         sets = Sets(Path(tmp), "test", args.test_folder)
         rows = {}
         for name, candidate in (("shipped", None), ("candidate", record)):
-            with candidate_energy(candidate):
+            # engine/affect.py measuring energy by the candidate's fit, for remeasured()
+            with patch.object(affect, "_ENERGY_FIT", candidate) if candidate else nullcontext():
                 rows[name] = sets.run(sets.measured)
             print(f"\n{name}")
             for set_name, got in rows[name].items():

@@ -126,9 +126,12 @@ def record(args: argparse.Namespace) -> None:
     if failed := failures(rows):
         raise SystemExit("not recorded: " + "; ".join(failed))
     out = Path(affect.__file__).with_name("energy_model.json")
+    shipped = json.loads(out.read_text())
+    same = shipped["tags"] == candidate["tags"] and shipped["bias"] == candidate["bias"]
     fitted = {
-        # A new version makes every library measure its stored segments again (affect.VERSION).
-        "version": json.loads(out.read_text())["version"] + 1,
+        # A new version makes every library measure its stored segments again (affect.VERSION); the same fit
+        # recorded again needs no new measurement.
+        "version": shipped["version"] + (not same),
         "tags": candidate["tags"],
         "bias": candidate["bias"],
         "fitted_on": candidate["fitted_on"],

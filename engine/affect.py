@@ -9,8 +9,8 @@ Both axes run from −1 to +1.
   every musicnn tag's strength, made on real recordings whose own titles say battle, combat or frantic
   against peace, sanctuary or love theme (the dev split of tests/bench/real_set.py), mapped to −1..+1,
   and on production music whose catalogue calls it driving, intense, action or aggressive against calm,
-  calming or relaxed
-  (the dev pieces of the mood fit's composer, together counting half as much as the games' tracks).
+  calming or relaxed (the dev pieces of the mood fit's composer, together counting half as much as the
+  games' tracks).
   Tracks are ranked by their segments' mean. The first fit, of the games alone (fit_energy.py), ordered
   the games' test split, which shares no composer with dev, with AUC 0.92; retrieval through the query
   ordered the composer's test pieces with 0.84, and with this fit 0.87. VERSION 5's hand-chosen energy tags

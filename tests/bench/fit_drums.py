@@ -58,7 +58,7 @@ NO_DRUMS_PRECISION = {"real": 0.97, "renders": 0.95}  # the dev bars (a margin o
 CLAIM_PRECISION = 0.9  # "has drums", said unasked in a why
 RESULTS = Path("bench-results/drums-fit-test.json")
 # A piece's versions ("Frost Waltz (Alternate)", "Merry Go - Distressed", "Shiny Tech II") share a fold.
-VERSION = re.compile(r"\s*(\(.*?\)|-\s*(faster|slower|distressed|alternate).*|\bII\b|\bIII\b)\s*", re.I)
+PIECE_VERSION = re.compile(r"\s*(\(.*?\)|-\s*(faster|slower|distressed|alternate).*|\bII\b|\bIII\b)\s*", re.I)
 
 
 @dataclasses.dataclass
@@ -89,11 +89,12 @@ def real_side(folder: Path, split: str) -> Side:
         np.array([cache[n]["hits"] for n in names], np.float64),
         np.array([cache[n]["peaks"] for n in names], np.float32),
         np.array([d for _, d in keep]),
-        [re.sub(r"[^a-z0-9]+", "", VERSION.sub(" ", Path(n).stem).lower()) for n in names],
+        [re.sub(r"[^a-z0-9]+", "", PIECE_VERSION.sub(" ", Path(n).stem).lower()) for n in names],
     )
 
 
 def render_side(name: str, splits: dict[str, dict], which: tuple[str, ...]) -> Side:
+    """bench_drums.py's renders of the splits `which`, as one side (each render a work of its own)."""
     parts = [inputs(s, splits[s]) for s in which]
     files = [f for names, *_ in parts for f in names]
     return Side(

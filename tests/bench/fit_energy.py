@@ -149,7 +149,8 @@ def cross_validated(
     real: Tracks, other: Tracks, share: float, c: float, seed: int, grouped: bool = True
 ) -> tuple[float, float]:
     """5-fold AUC over the real dev tracks, and over the other tracks, a group (a piece's versions) held out
-    together where `grouped` (the renders; refit_energy.py's folder has one track a piece)."""
+    together where `grouped` (the renders; refit_energy.py's folder is folded by track, as it was when its fit
+    was chosen)."""
     real_scores, other_scores = np.zeros(len(real.x)), np.zeros(len(other.x))
     other_folds = (
         StratifiedGroupKFold(5, shuffle=True, random_state=seed).split(other.x, other.high, other.groups)

@@ -39,7 +39,7 @@ from fit_energy import (  # noqa: E402
     folded,
     ready,
     scale_of,
-    scanned_tracks,  # noqa: E402
+    scanned_tracks,
 )
 from fit_mood import Sets  # noqa: E402
 

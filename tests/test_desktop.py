@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 import socket
@@ -717,7 +718,7 @@ class Watchdog:
         main = threading.main_thread().ident
         while self._running:
             time.sleep(0.005)
-            frame = sys._current_frames().get(main)
+            frame = _frame_of(main)
             # The stack is read whole while this thread holds the GIL: nothing here lets the UI thread run
             # (traceback.format_stack reads source files, which does, and the UI thread then tore down frames
             # still to be walked: a segmentation fault, now and then).
@@ -741,6 +742,22 @@ class Watchdog:
     def __exit__(self, *exc):
         self._running = False
         self.timer.stop()
+
+
+def _frame_of(thread_id: int):
+    """The thread's current frame, read with the cyclic collector paused: on Python 3.11,
+    sys._current_frames() holds the interpreter's thread-list lock while it makes frame objects, a
+    collection they trigger can free an object whose finaliser lets go of the GIL (a sqlite connection),
+    and a thread ending meanwhile takes the GIL and waits for that lock: both stop for good
+    (CPython gh-106883, whose fix pauses the collector the same way; Python 3.11.7 lacks it). The test
+    hung on it once, in CI on 6 December 2026."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return sys._current_frames().get(thread_id)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def test_scan_encoding_and_search_run_off_the_ui_thread(qtbot, window, media):

@@ -172,9 +172,14 @@ def scale_of(scans: list[Scanned]) -> tuple[np.ndarray, np.ndarray]:
     return logs.mean(0), logs.std(0) + 1e-6
 
 
+def standardised(scan: Scanned, mean: np.ndarray, spread: np.ndarray) -> list[np.ndarray]:
+    """Each track's segments as a fit reads them: the log tag strengths on `scale_of`'s scale."""
+    return [(np.log(s + affect.TAG_FLOOR) - mean) / spread for s in scan.strengths]
+
+
 def ready(scan: Scanned, mean: np.ndarray, spread: np.ndarray) -> Tracks:
     """A scan's tracks standardised, energetic or not, with their groups."""
-    x = [(np.log(s + affect.TAG_FLOOR) - mean) / spread for s in scan.strengths]
+    x = standardised(scan, mean, spread)
     return Tracks(x, np.array([label in HIGH for label in scan.labels]), np.array(scan.groups))
 
 

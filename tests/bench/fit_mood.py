@@ -43,7 +43,7 @@ from bench_feel import evaluate as evaluate_renders  # noqa: E402
 from bench_feel import remeasured  # noqa: E402
 from bench_feel import scanned as scanned_folder  # noqa: E402
 from eval_feel_real import MOODS, evaluate, labelled, sub_folder_labels  # noqa: E402
-from fit_energy import CS, _scanned, auc, fit, folded  # noqa: E402
+from fit_energy import CS, _scanned, auc, fit, folded, scale_of, standardised  # noqa: E402
 from fit_energy import track_energy as track_value  # noqa: E402
 from real_set import materialise  # noqa: E402
 from sklearn.model_selection import StratifiedKFold  # noqa: E402
@@ -62,10 +62,6 @@ def valence_tracks(folder: Path, data: Path):
     return _scanned(folder, data, lambda p: (p.parent.name, p.name), keep={"positive", "negative"})
 
 
-def features(strengths: list[np.ndarray], mean: np.ndarray, spread: np.ndarray) -> list[np.ndarray]:
-    return [(np.log(s + affect.TAG_FLOOR) - mean) / spread for s in strengths]
-
-
 def cross_validated(x: list[np.ndarray], positive: np.ndarray, c: float, seed: int) -> float:
     scores = np.zeros(len(x))
     for train, held in StratifiedKFold(5, shuffle=True, random_state=seed).split(x, positive):
@@ -77,9 +73,8 @@ def cross_validated(x: list[np.ndarray], positive: np.ndarray, c: float, seed: i
 def fitted_valence(folder: Path, tmp: Path) -> dict:
     """The fit, its standardisation folded into per-tag weights (as energy_model.json holds them)."""
     scan = valence_tracks(folder, tmp / "fit")
-    scale = np.log(np.vstack(scan.strengths) + affect.TAG_FLOOR)
-    mean, spread = scale.mean(0), scale.std(0) + 1e-6
-    x = features(scan.strengths, mean, spread)
+    mean, spread = scale_of([scan])
+    x = standardised(scan, mean, spread)
     positive = np.array([label == "positive" for label in scan.labels])
     print(f"fit folder: {positive.sum()} positive, {(~positive).sum()} negative tracks")
     cv = {c: float(np.mean([cross_validated(x, positive, c, seed) for seed in range(3)])) for c in CS}

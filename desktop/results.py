@@ -93,7 +93,7 @@ class ResultsModel(ListTableModel):
                 "Match": f"{r.match}%",
             }[column]
         if role == Qt.ItemDataRole.ToolTipRole:
-            short = f" (the track is {r.short_by:.1f} s shorter than the clip)" if r.short_by > 0 else ""
+            short = f" (the music ends {r.short_by:.1f} s before the clip does)" if r.short_by > 0 else ""
             lufs = f", {r.loudness_lufs:.1f} LUFS" if r.loudness_lufs is not None else ""
             start = self.start_of(r)
             return f"{r.path}\nplays {clock(start)}–{clock(start + r.end - r.start)}{short}{lufs}\n{r.why}"
@@ -275,7 +275,7 @@ class ResultsPanel(QWidget):
         if abs(start - r.start) >= 0.5:  # moved by hand from where the engine placed it
             facts[0] += f" (placed at {clock(r.start)})"
         if r.short_by > 0:
-            facts.append(f"{r.short_by:.1f} s shorter than the clip")
+            facts.append(f"music ends {r.short_by:.1f} s before the clip")
         if r.bpm:
             facts.append(f"{r.bpm:.0f} BPM")
         if r.energy is not None:

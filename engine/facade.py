@@ -659,12 +659,19 @@ class Engine:
         if not 0 <= start < track.duration:
             raise ExportError(f"{track.name} is {clock(track.duration)} long: the music cannot start at {start:.2f} s")
         beats = self._library.beats(track.id)  # the track is known: no second look-up
+        short_by = 0.0
         if clip.fit:  # the recommendation placed its start with this same fit: a start it gave stays put
-            start = fit_to_length(beats, track.duration, start, cue.length).start
+            fit = fit_to_length(beats, track.duration, start, cue.length)
+            start, short_by = fit.start, fit.short_by
         if start + cue.length > track.duration + 1e-6 and not fitted_later:
             notes.append(
                 f"{track.name} ends {start + cue.length - track.duration:.1f} s before the end of {label}: "
                 "the rest of the clip has no music"
+            )
+        elif short_by > 0 and not fitted_later:
+            notes.append(
+                f"the music of {track.name} ends {short_by:.1f} s before the end of {label}: "
+                "the rest of the clip has only its ring-out or silence"
             )
         return replace(
             cue,

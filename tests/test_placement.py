@@ -87,9 +87,31 @@ def test_the_exported_start_is_the_recommended_one(setup, tmp_path):
             assert tune.source_range.start_time.to_seconds() == pytest.approx(r.start, abs=frame / 2 + 1e-9)
             heard = tune.source_range.duration.to_seconds()
             if r.short_by:
-                assert result.notes and heard == pytest.approx(r.duration, abs=frame)
+                assert result.notes and heard == pytest.approx(min(CLIP, r.duration - r.start), abs=frame)
             else:
                 assert not result.notes and heard == pytest.approx(CLIP, abs=frame)
+
+
+def test_music_followed_by_silence_starts_at_its_top_and_the_export_says_where_it_ends(bundle, tmp_path):
+    """A file longer than the clip whose music is not: 8 s of a band, then 14 s of digital silence. Its
+    best part would otherwise be placed so that the clip ends with the file, half of it in the silence."""
+    music = tmp_path / "music"
+    music.mkdir()
+    band = midi_samples(bpm=120, program=81, melody=[57, 64], beats_per_note=0.5, drums=True, bass=True, seconds=8)
+    write_audio(music / "tail.flac", np.concatenate([band, np.zeros(14 * MIDI_RATE, np.float32)]), MIDI_RATE)
+    engine = Engine(tmp_path / "data", bundle=bundle)
+    engine.add_root(music)
+    engine.scan(workers=1)
+    clip = write_video(tmp_path / "busy.mp4", busy_frames(CLIP), FPS)
+    (r,) = engine.recommend(clip, prompt="energetic music with drums", k=1).results
+    assert r.duration > CLIP + TAIL_SECONDS
+    assert r.start == engine.beats(r.track_id).downbeats[0] and r.start < 1.0  # from the top of the music
+    assert r.short_by == pytest.approx(CLIP + r.start - 8.0, abs=0.6)  # the music stops at about 8 s
+    result = engine.export(
+        [ExportClip(clip, 0.0, None, track=r.track_id, music_start=r.start)], path=tmp_path / "e.otio"
+    )
+    assert result.cues[0].music_start == pytest.approx(r.start, abs=1e-3)
+    assert any("ends" in note and "only its ring-out or silence" in note for note in result.notes), result.notes
 
 
 def test_the_app_previews_and_exports_the_recommended_start(setup, qtbot, tmp_path):

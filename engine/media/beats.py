@@ -188,6 +188,18 @@ def fade_start(analysis: TrackAnalysis) -> float | None:
     return float((begin + n / 2) / analysis.fps)  # the middle of the last window at the body's level
 
 
+def _audible(analysis: TrackAnalysis, times: np.ndarray) -> np.ndarray:
+    """Whether anything is heard at each time: the level over the `LEVEL_WINDOW` around it within
+    `AUDIBLE_DB` of the loudest such level (trailing digital zeros, a long silence, are not)."""
+    power = np.asarray(analysis.power, np.float64)
+    if not len(power) or not len(times):
+        return np.ones(len(times), bool)
+    n = max(1, min(len(power), int(round(LEVEL_WINDOW * analysis.fps))))
+    level = 10 * np.log10(np.convolve(power, np.ones(n) / n, mode="valid") + 1e-20)  # reading i: frames i..i+n-1
+    readings = np.clip(np.round(times * analysis.fps).astype(int) - n // 2, 0, len(level) - 1)
+    return level[readings] > level.max() - AUDIBLE_DB
+
+
 def track_beats(analysis: TrackAnalysis, measured: Descriptors | None = None) -> Beats:
     """Beat and downbeat times of a whole analysed track (empty for music without a steady pulse), at the
     tempo of its descriptors (`measured`, computed when not given): the one tempo the track shows."""
@@ -215,13 +227,18 @@ def track_beats(analysis: TrackAnalysis, measured: Descriptors | None = None) ->
     # is heard. Where it starts, what it follows says so (the onset envelope cannot: its first frame has no
     # frame before it to rise from, so music that starts at 0 s shows no onset there); where it ends, the
     # onsets (the tracker expects beats to go on after the music stops).
+    # Each is measured against the median beat where something is heard: over the beats of a file that is
+    # mostly silence, the median is silence's, and every beat would pass.
     followed_strength = followed[np.clip(np.round(frames).astype(int), 0, len(followed) - 1)]
     at = np.round(times * analysis.fps - _ONSET_DELAY_FRAMES).astype(int)
     onset_strength = _near_max(envelope, at)
-    if len(times):
-        first = np.flatnonzero(followed_strength >= 0.1 * np.median(followed_strength))
-        last = np.flatnonzero(onset_strength >= 0.1 * np.median(onset_strength))
+    heard = _audible(analysis, times)
+    if heard.any():
+        first = np.flatnonzero(heard & (followed_strength >= 0.1 * np.median(followed_strength[heard])))
+        last = np.flatnonzero(heard & (onset_strength >= 0.1 * np.median(onset_strength[heard])))
         times = times[first[0] : last[-1] + 1] if len(first) and len(last) else times[:0]
+    else:
+        times = times[:0]
     phase = _bar_phase(analysis, times, 60.0 / bpm)
     return Beats(times, times[phase::BEATS_PER_BAR], bpm, fade)
 
@@ -232,7 +249,7 @@ class Fit:
     end: float  # out point: `start + length`, or the track's end when it is shorter than the clip
     on_downbeat: bool  # the in point is one of the track's downbeats
     phrase_start: bool  # ... and one that starts a 4-bar phrase, counted from the first downbeat
-    short_by: float = 0.0  # seconds at the end of the clip without music: the track is shorter than it
+    short_by: float = 0.0  # seconds at the end of the clip without music: the track, or its music, is shorter
 
 
 TAIL_SECONDS = 2.0  # the music under a clip stops at least this long before the file does (a ring-out)
@@ -243,15 +260,20 @@ LATE_COST, EARLY_COST = 0.25, 0.125
 OFF_PHRASE_COST = {8: 0.0, 4: 0.2, 1: 0.5}  # a start on an 8-bar phrase, a 4-bar one, any other downbeat
 
 
-def music_end(beats: Beats, duration: float) -> float:
-    """Where the music can be counted on to play until: a beat after the last beat heard (a fade-out or
-    a ring-out has none), where a fade-out begins, and `TAIL_SECONDS` before the end of the file."""
-    end = duration - TAIL_SECONDS
-    if len(beats.times) and beats.bpm > 0:
-        end = min(end, float(beats.times[-1]) + 60.0 / beats.bpm)
+def heard_until(beats: Beats) -> float | None:
+    """Where the music was last measured playing: a beat after the last beat heard (a fade-out, a ring-out
+    or silence has none), or where a fade-out begins, whichever is first; None when neither was measured."""
+    ends = [float(beats.times[-1]) + 60.0 / beats.bpm] if len(beats.times) and beats.bpm > 0 else []
     if beats.fade_at is not None:
-        end = min(end, beats.fade_at)
-    return end
+        ends.append(beats.fade_at)
+    return min(ends, default=None)
+
+
+def music_end(beats: Beats, duration: float) -> float:
+    """Where the music can be counted on to play until: where it was last heard (`heard_until`), and
+    `TAIL_SECONDS` before the end of the file."""
+    heard = heard_until(beats)
+    return duration - TAIL_SECONDS if heard is None else min(duration - TAIL_SECONDS, heard)
 
 
 def fit_to_length(beats: Beats, duration: float, near: float, length: float) -> Fit:
@@ -260,12 +282,16 @@ def fit_to_length(beats: Beats, duration: float, near: float, length: float) -> 
 
     Idempotent: fitting the in point it returns gives that in point again (the cost of a move is a
     one-sided distance, and ties go to the nearer start), so a front end may fit an in point twice.
-    A track shorter than the clip starts at 0 and says by how much it is short.
+    A track shorter than the clip starts at 0 and says by how much it is short; so does one whose music
+    is (a long ring-out or silence after it), from where its music starts.
     """
     if length <= 0:
         raise ValueError(f"the clip length must be positive, not {length}")
     if length >= duration:
         return Fit(0.0, duration, False, False, length - duration)
+    heard = heard_until(beats)
+    if heard is not None and heard < length:
+        return _from_the_top(beats, duration, length, heard)
     latest = (music_end(beats, duration) - length, duration - length)  # the music lasts: well, or at all
     bar = BEATS_PER_BAR * 60.0 / beats.bpm if beats.bpm > 0 else 2.0
     downbeats = np.asarray(beats.downbeats, np.float64)
@@ -288,3 +314,12 @@ def fit_to_length(beats: Beats, duration: float, near: float, length: float) -> 
     limit = latest[0] if latest[0] >= 0 else latest[1]
     start = float(np.clip(near, 0.0, limit))
     return Fit(start, start + length, False, False)
+
+
+def _from_the_top(beats: Beats, duration: float, length: float, heard: float) -> Fit:
+    """No start lets the music last the clip: the one that keeps most of it under the clip, its first
+    downbeat (or beat), and how many seconds at the clip's end are left without it."""
+    first = beats.downbeats if len(beats.downbeats) else beats.times
+    start = min(float(first[0]) if len(first) else 0.0, duration - length)
+    on_downbeat = bool(len(beats.downbeats)) and start == float(beats.downbeats[0])
+    return Fit(start, start + length, on_downbeat, on_downbeat, max(start + length - heard, 0.0))

@@ -30,8 +30,9 @@ class Result:
     # The score as a percentage, 0–100: 0 matches nothing asked, 100 is as good on every part of the score
     # as the library's best (scoring.MatchScale); in rank order, like the score.
     match: int = 0
-    # Seconds at the end of the clip with no music under it: the track is shorter than the clip (its start
-    # is then 0). With a clip, `start`–`end` is exactly what the preview plays and the export writes.
+    # Seconds at the end of the clip with no music under it: the track, or the music in it, is shorter than
+    # the clip (its start is then where the music starts). With a clip, `start`–`end` is exactly what the
+    # preview plays and the export writes.
     short_by: float = 0.0
     loudness_lufs: float | None = None  # the track's integrated loudness (EBU R128), as the scan measured it
     # Analysed by a quick pass from one window only: its start point and measures are provisional until the

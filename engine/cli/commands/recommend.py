@@ -77,7 +77,7 @@ def _show(args, rec: Recommendation) -> None:
         print(f"{i:>2}. {name}  [{start}–{end} of {length}, {bpm}{lufs}]  {r.match}% match")
         print(f"    {r.why}")
         if r.short_by > 0:
-            print(f"    the track is {r.short_by:.1f} s shorter than the clip: its end has no music")
+            print(f"    the music ends {r.short_by:.1f} s before the clip does")
         print(f"    {r.path}")
     if not rec.complete:
         print(f"only {len(rec.results)} tracks satisfy the constraints among the {rec.searched} closest segments")

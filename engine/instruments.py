@@ -101,11 +101,17 @@ def presence_precision(tag: str) -> float | None:
     return _worst([figures.get(tag, {}).get("with it", {}).get("precision at even odds") for figures in _TAG_SETS])
 
 
+# musicnn's words for what the scan measures itself and every result shows: its tempo and its loudness. Said
+# unasked they contradicted the measure beside them ("slow · 144 BPM", "quiet" on a track at -8 LUFS).
+MEASURED_ELSEWHERE = frozenset({"slow", "fast", "quiet", "loud"})
+
+
 def may_say(tag: str) -> bool:
     """Whether a tag may be said of a track nobody asked about: any tag that names no instrument (a genre, a
     mood, "acoustic"); an instrument only where its presence was measured reliably (`NAMED_FROM_PRECISION`);
-    musicnn's `drums` never, since the detector says that (`said_tags`)."""
-    if tag in DRUM_TAGS:
+    musicnn's `drums` never, since the detector says that (`said_tags`), nor its words for a tempo or a
+    loudness (`MEASURED_ELSEWHERE`)."""
+    if tag in DRUM_TAGS or tag in MEASURED_ELSEWHERE:
         return False
     return tag not in PLAYING or (presence_precision(tag) or 0.0) >= NAMED_FROM_PRECISION
 
@@ -123,9 +129,11 @@ def said_tags(tags: list[str], drums: float | None) -> list[str]:
 
 def said_groups(grouped: dict[str, dict[str, float]] | None, drums: float | None) -> dict[str, dict[str, float]]:
     """A track's stored tags by group (engine.tags.group_tags: at most three per group, strongest first), its
-    instruments as `said_tags` allows them. "drums" comes last with the detector's probability, not a tag
-    strength (its bar is DRUMS_FROM, not TAG_PRESENT)."""
-    grouped = dict(grouped or {})
+    instruments as `said_tags` allows them and none of musicnn's words for a tempo or a loudness. "drums"
+    comes last with the detector's probability, not a tag strength (its bar is DRUMS_FROM, not TAG_PRESENT)."""
+    grouped = {
+        group: {t: v for t, v in tags.items() if t not in MEASURED_ELSEWHERE} for group, tags in (grouped or {}).items()
+    }
     playing = grouped.get("instruments", {})
     said = said_tags(list(playing), drums)
     if playing or said:

@@ -103,6 +103,15 @@ def test_the_chip_names_the_quadrant(read):
     assert read("sad, mournful music").label in ("sad", "melancholic")
 
 
+def test_what_the_feel_asks_is_said_in_words_for_the_axes_it_speaks_of(read):
+    """The chip's reading is a z-score on the text axes, a scale no track's energy is shown on: the terminal
+    says which way it asks the music to go, and only on the axes the words speak of."""
+    sad = read("sad, mournful music")
+    assert sad.asks.endswith("a darker mood") and "brighter" not in sad.asks and "more energy" not in sad.asks
+    assert Feel(5.0, 0.5, 1.0, 0.0).asks == "more energy"  # the mood not spoken of: not said
+    assert Feel(-3.0, 6.0, 0.5, 1.0).asks == "less energy and a brighter mood"
+
+
 def test_a_calm_picture_and_a_frantic_one_point_opposite_ways_on_energy():
     calm = picture_feel({"motion": 0.004, "cuts_per_second": 0.1, "brightness": 0.45, "saturation": 0.3})
     frantic = picture_feel({"motion": 0.06, "cuts_per_second": 1.5, "brightness": 0.45, "saturation": 0.3})

@@ -131,6 +131,15 @@ def test_the_worst_held_out_set_decides_what_is_said_and_what_filters(
     assert instruments._exclusion_figures("piano")[1] == no_recall
 
 
+def test_musicnns_words_for_a_tempo_or_a_loudness_are_never_said_unasked():
+    """The scan measures both and every result shows them: "slow" beside 144 BPM, or "quiet" on a track at
+    -8 LUFS, contradicted the measure on the same line."""
+    assert not any(instruments.may_say(t) for t in ("slow", "fast", "quiet", "loud"))
+    assert instruments.may_say("soft") and instruments.may_say("ambient")
+    grouped = {"moods": {"slow": 0.6, "quiet": 0.5, "soft": 0.4}, "genres": {"ambient": 0.7}}
+    assert instruments.said_groups(grouped, None) == {"moods": {"soft": 0.4}, "genres": {"ambient": 0.7}}
+
+
 def test_the_instruments_said_only_when_measured_are_the_tags_that_name_one():
     from engine.tags import TAG_GROUPS
 

@@ -185,7 +185,11 @@ def _constraint_reasons(constraints: Sequence[Constraint], bpm: float | None, tr
                 parts.append(f"{bpm:.0f} BPM")
         elif isinstance(c, Key):
             parts.append(key_words(c, track.get("tonic", -1), track.get("mode", float("nan"))))
-        elif isinstance(c, (Vocals, Exclude)) and c.hard:  # a filter passed it; a preference is not vouched for
+        elif isinstance(c, Vocals) and c.hard:
+            # What the filter passed: a voice called sung. Whether it is a woman's or a man's only re-ranks
+            # (musicnn's gender tags, never measured on held-out voices), so the why does not say it.
+            parts.append("a voice heard")
+        elif isinstance(c, Exclude) and c.hard:  # a filter passed it; a preference is not vouched for
             parts.append(c.label)
         elif isinstance(c, Exclude) and c.tag in DRUM_TAGS and track.get("drums") is not None:
             # The detector's verdict, said only where it is clear either way.

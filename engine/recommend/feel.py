@@ -128,6 +128,14 @@ class Feel:
         key = (_sign(self.energy, self.energy_strength), _sign(self.mood, self.mood_strength))
         return WORDS.get(key, "")
 
+    @property
+    def asks(self) -> str:
+        """What the reading asks of the music, in words ("less energy and a darker mood"): its z-scores are
+        on the text axes' scale, not the one a track's measured energy and mood are shown on."""
+        energy = {1: "more energy", -1: "less energy"}.get(_sign(self.energy, self.energy_strength))
+        mood = {1: "a brighter mood", -1: "a darker mood"}.get(_sign(self.mood, self.mood_strength))
+        return " and ".join(word for word in (energy, mood) if word)
+
     def scaled(self, factor: float) -> Feel:
         """The same reading, spoken of `factor` times as surely (the balance between words and picture)."""
         return Feel(self.energy, self.mood, self.energy_strength * factor, self.mood_strength * factor, self.source)

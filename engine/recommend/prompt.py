@@ -404,14 +404,14 @@ def _explicit(label: str, span: tuple[int, int], lo: float | None, hi: float | N
 def _soft_tempo(s: str, m: re.Match) -> _Found:
     word = " ".join(m[0].lower().split())
     if m["mid"]:
-        lo, hi, label = 95.0, 120.0, f"{word} (95–120 BPM)"
+        lo, hi, label = 95.0, 120.0, f"{word}, 95–120 BPM"
     elif m["up"] or m["speed"].lower() == "fast":
         lo, hi = (150.0 if m["very"] else 120.0), None
-        label = f"{word} (≥ {_n(lo)} BPM)"
+        label = f"{word}, ≥ {_n(lo)} BPM"
     else:
         lo, hi = None, (75.0 if m["very"] else 95.0)
-        label = f"{word} (≤ {_n(hi)} BPM)"
-    return _Found(m.span(), Tempo(label, m.span(), False, lo, hi, None))
+        label = f"{word}, ≤ {_n(hi)} BPM"
+    return _Found(m.span(), Tempo(label + PREFERENCE, m.span(), False, lo, hi, None))
 
 
 def _gender(word: str) -> str:

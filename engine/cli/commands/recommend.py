@@ -64,7 +64,7 @@ def _show(args, rec: Recommendation) -> None:
             print(f"  ignored: {note}")
     if rec.feel is not None:
         f = rec.feel
-        print(f"feel: {f.label} (energy {f.energy:+.1f}, mood {f.mood:+.1f}; ranks by measured energy and mood)")
+        print(f"feel: {f.label} (asks for {f.asks}; ranks by measured energy and mood)")
     if not rec.results:
         print("no track in the library satisfies the request")
     for note in rec.notes:

@@ -365,6 +365,8 @@ class Engine:
         _finite(start, "the start")
         _finite(end, "the end")
         _finite(length, "the clip length")
+        if start is not None and end is not None and end <= start:
+            raise QueryError(f"the part from {start:g} to {end:g} s is empty: the end must come after the start")
         check_limits(k, per_artist, per_album, length)  # before a reference file is analysed for nothing
         limits = {
             "start": start,

@@ -90,6 +90,9 @@ def test_adding_a_folder_that_is_not_there_or_is_already_there_says_so(bundle, t
         (["recommend", "--prompt", "piano", "-k", "0"], "at least 1"),
         (["similar", "12345"], "no track 12345"),
         (["library", "scan", "--workers", "-1"], "at least 1"),
+        (["fit", "1", "--length", "0", "--out", "x.wav"], "give seconds, more than 0"),
+        (["fit", "1", "--length", "-5", "--out", "x.wav"], "give seconds, more than 0"),
+        (["similar", "1", "--start", "50", "--end", "40"], "the end must come after the start"),
     ],
 )
 def test_impossible_numbers_are_refused_in_one_line(bundle, tmp_path, args, message):

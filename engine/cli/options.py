@@ -26,6 +26,17 @@ def seconds(text: str) -> float:
     return value
 
 
+def length(text: str) -> float:
+    """A length in seconds: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is no length: give seconds, more than 0")
+    return value
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from engine.cli.options import emit, open_engine, seconds
+from engine.cli.options import emit, length, open_engine, seconds
 from engine.facade import DEFAULT_LOUDNESS, DEPTH_DB, SILENCE_TOLD
 
 
@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "most -1 dBTP, and with --duck lowered where people speak in a clip. The library file is only read.",
     )
     fit.add_argument("track", help="a library track: its path, or its id (`library list` shows ids)")
-    fit.add_argument("--length", type=seconds, required=True, help="seconds of music to make")
+    fit.add_argument("--length", type=length, required=True, help="seconds of music to make")
     fit.add_argument("--start", type=seconds, help="start from the downbeat nearest this time (default: the first)")
     fit.add_argument(
         "--loudness",

@@ -70,7 +70,7 @@ def _show(args, rec: Recommendation) -> None:
     for note in rec.notes:
         print(note)
     for i, r in enumerate(rec.results, 1):
-        name = " – ".join(x for x in (r.artist, r.title) if x) or r.path
+        name = " – ".join(x for x in (r.artist, r.title) if x) or r.label  # the path follows on its own line
         bpm = f"{r.bpm:.0f} BPM" if r.bpm else "no steady beat"
         lufs = f", {r.loudness_lufs:.0f} LUFS" if r.loudness_lufs is not None else ""
         start, end, length = (clock(t, tenths=True) for t in (r.start, r.end, r.duration))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.clock import clock
-from engine.instruments import DRUM_TAGS, DRUMS_FROM, NO_DRUMS_BELOW, drummed, may_say, said_tags
+from engine.instruments import DRUM_TAGS, DRUMS_FROM, NO_DRUMS_BELOW, PLAYING, drummed, may_say, said_tags
 from engine.library.catalog import Catalog
 from engine.library.index import SegmentIndex
 from engine.recommend.feel import BUSY_MOTION, CALM_MOTION, QUICK_CUTS, Feel, light_terms, pace_terms
@@ -159,8 +159,15 @@ def tag_reasons(
         return bool(tags.strength(peaks, tag) >= TAG_PRESENT)
 
     matched = [t for t in named if has(t)][:3] if peaks is not None else []
-    found = matched or segment_tags(probabilities, tags, drums, 2)
-    return [", ".join(found)] if found else []
+    if not matched:
+        found = segment_tags(probabilities, tags, drums, 2)
+        return [", ".join(found)] if found else []
+    # An instrument asked for is named as what the tag match heard; one whose tag is often wrong on held-out
+    # music (instruments.may_say) as what it sounds like, which is what was measured.
+    detected = drums is not None and np.isfinite(drums)
+    unsure = [t for t in matched if t in PLAYING and not may_say(t) and not (t in DRUM_TAGS and detected)]
+    sure = [t for t in matched if t not in unsure]
+    return [", ".join(sure + ([f"sounds like {' and '.join(unsure)}"] if unsure else []))]
 
 
 def _met(c: Tempo, bpm: float) -> bool:

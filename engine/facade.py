@@ -49,6 +49,7 @@ from engine.media.streams import MediaStreams, media_streams
 from engine.media.video import VideoInfo, probe_video, thumbnail
 from engine.model_details import model_details
 from engine.recommend import QueryError, Recommender
+from engine.recommend.explain import voice_as_heard
 from engine.recommend.pipeline import MAX_K
 from engine.recommend.prompt import Constraint, ParsedPrompt, measured_reason, parse_prompt
 from engine.recommend.recommender import check_limits, past_end
@@ -307,8 +308,11 @@ class Engine:
             key=record["key"],
             loudness_lufs=record.get("loudness_lufs"),
             vocal_score=record["vocal_score"],
-            # A quick pass's drums are one window's: not said until the scan completes the track.
-            tags=instruments.said_groups(record["tags"], None if record.get("quick") else record.get("drums")),
+            # A quick pass's drums and voice are one window's: not said until the scan completes the track.
+            tags=voice_as_heard(
+                instruments.said_groups(record["tags"], None if record.get("quick") else record.get("drums")),
+                None if record.get("quick") else record.get("vocal_peak"),
+            ),
             online=record["online"],
             segments=record.get("segments", 0),
             energy=record.get("energy"),

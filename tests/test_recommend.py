@@ -17,7 +17,7 @@ from engine.instruments import DRUMS_FROM, NO_DRUMS_BELOW, PLAYING, drummed, may
 from engine.library import Library
 from engine.library.cells import Cells, train_cells
 from engine.recommend import QueryError, Recommender
-from engine.recommend.explain import FEEL_NAMED, FEEL_SAID, picture_words
+from engine.recommend.explain import FEEL_NAMED, FEEL_SAID, picture_words, voice_as_heard
 from engine.recommend.filters import SUNG, TAG_PRESENT, VOICE_DOUBT
 from engine.recommend.keys import key_miss
 from engine.recommend.prompt import Exclude, Length, Tempo, Vocals, parse_prompt
@@ -658,6 +658,21 @@ def test_a_voice_filter_says_a_voice_was_heard_not_whose(recommender, prompt):
         assert "a voice heard" in sung.why and "vocals" not in sung.why, sung.why
     finally:
         tracks["vocal_peak"][:] = before
+
+
+def test_a_tracks_listed_voice_is_the_scans_verdict_not_musicnns_gender(bundle, library):
+    """The library list named musicnn's strongest voice tag ("female vocals" on a synthetic track no filter
+    called sung): a track's tags now say "vocals" where the scan calls it sung, "instrumental" where no
+    voice was heard, and nothing of a voice between."""
+    peaks = {n: t["vocal_peak"] for n, t in stored(library).items()}
+    for t in Engine(library.data_dir, bundle=bundle).tracks():
+        listed, peak = set(t.tags["instruments"]), peaks[Path(t.path).name]
+        assert not {"female vocals", "male vocals"} & listed, (t.path, t.tags)
+        assert ("vocals" in listed) == (peak >= SUNG) and ("instrumental" in listed) == (peak < VOICE_DOUBT), peak
+    grouped = {"genres": {"pop": 0.4}, "instruments": {"female vocals": 0.5, "piano": 0.3}}
+    assert voice_as_heard(grouped, 0.9)["instruments"] == {"piano": 0.3, "vocals": 0.9}
+    assert voice_as_heard(grouped, 0.6)["instruments"] == {"piano": 0.3}  # doubtful: not said either way
+    assert voice_as_heard(grouped, None) == {"genres": {"pop": 0.4}, "instruments": {"piano": 0.3}}
 
 
 def test_exclusions_are_preferences_that_rank_what_they_name_last(recommender, library):

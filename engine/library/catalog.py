@@ -53,7 +53,7 @@ IN_INDEX = "EXISTS (SELECT 1 FROM segments s WHERE s.track_id = t.id AND s.bundl
 # What a track shows (track_details and tracks); "online" means its file can be opened now.
 TRACK_FIELDS = (
     "t.id, t.path, t.title, t.artist, t.album, t.duration, t.tempo_bpm, t.musical_key, t.vocal_score, "
-    "t.loudness_lufs, t.tags, t.bundle_id, t.energy, t.mood, t.drums, t.quick, "
+    "t.loudness_lufs, t.tags, t.bundle_id, t.energy, t.mood, t.drums, t.vocal_peak, t.quick, "
     "r.online AND t.missing_since IS NULL"
 )
 TRACK_KEYS = (
@@ -72,6 +72,7 @@ TRACK_KEYS = (
     "energy",
     "mood",
     "drums",
+    "vocal_peak",
     "quick",
     "online",
 )

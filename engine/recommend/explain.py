@@ -133,6 +133,22 @@ def segment_tags(
     return said_tags([t for t, p in ranked[:limit] if p >= TAG_PRESENT], drums)
 
 
+VOICE_TAGS = ("vocals", "female vocals", "male vocals", "instrumental")
+
+
+def voice_as_heard(grouped: dict[str, dict[str, float]], vocal_peak: float | None) -> dict[str, dict[str, float]]:
+    """A track's tags by group with musicnn's voice tag (a gender, or "instrumental") replaced by the scan's
+    verdict, said only where it is clear, as the why says it: "vocals" from SUNG (the score "female
+    vocals" filters on; the gender is never measured on held-out voices), "instrumental" under VOICE_DOUBT."""
+    playing = {t: v for t, v in grouped.get("instruments", {}).items() if t not in VOICE_TAGS}
+    if vocal_peak is not None and np.isfinite(vocal_peak):
+        if vocal_peak >= SUNG:
+            playing["vocals"] = round(float(vocal_peak), 3)
+        elif vocal_peak < VOICE_DOUBT:
+            playing["instrumental"] = round(1.0 - float(vocal_peak), 3)
+    return {**grouped, "instruments": playing} if "instruments" in grouped or playing else dict(grouped)
+
+
 def named_tags(text: str | None, tags: TagIndex) -> list[str]:
     """The tags a prompt names word for word ("piano" in "calm piano"), for the explanations."""
     if not text:

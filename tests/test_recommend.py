@@ -673,6 +673,10 @@ def test_a_tracks_listed_voice_is_the_scans_verdict_not_musicnns_gender(bundle, 
     assert voice_as_heard(grouped, 0.9)["instruments"] == {"piano": 0.3, "vocals": 0.9}
     assert voice_as_heard(grouped, 0.6)["instruments"] == {"piano": 0.3}  # doubtful: not said either way
     assert voice_as_heard(grouped, None) == {"genres": {"pop": 0.4}, "instruments": {"piano": 0.3}}
+    assert voice_as_heard({"genres": {"pop": 0.4}}, 0.1) == {
+        "genres": {"pop": 0.4},
+        "instruments": {"instrumental": 0.9},
+    }
 
 
 def test_exclusions_are_preferences_that_rank_what_they_name_last(recommender, library):

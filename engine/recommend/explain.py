@@ -146,7 +146,7 @@ def voice_as_heard(grouped: dict[str, dict[str, float]], vocal_peak: float | Non
             playing["vocals"] = round(float(vocal_peak), 3)
         elif vocal_peak < VOICE_DOUBT:
             playing["instrumental"] = round(1.0 - float(vocal_peak), 3)
-    return {**grouped, "instruments": playing} if "instruments" in grouped or playing else dict(grouped)
+    return {**grouped, "instruments": playing}
 
 
 def named_tags(text: str | None, tags: TagIndex) -> list[str]:

@@ -43,7 +43,7 @@ from engine.export import (
 from engine.library import CatalogError, IndexMissingError, Library, LibraryError, ScanRunningError
 from engine.library.analysis import SkipFile, TrackAnalyzer
 from engine.library.roots import root_holding
-from engine.media.beats import fit_to_length
+from engine.media.beats import fit_to_length, without_music
 from engine.media.playback import PlaybackAudio, decode_for_playback
 from engine.media.streams import MediaStreams, media_streams
 from engine.media.video import VideoInfo, probe_video, thumbnail
@@ -665,19 +665,17 @@ class Engine:
         if not 0 <= start < track.duration:
             raise ExportError(f"{track.name} is {clock(track.duration)} long: the music cannot start at {start:.2f} s")
         beats = self._library.beats(track.id)  # the track is known: no second look-up
-        short_by = 0.0
         if clip.fit:  # the recommendation placed its start with this same fit: a start it gave stays put
-            fit = fit_to_length(beats, track.duration, start, cue.length)
-            start, short_by = fit.start, fit.short_by
+            start = fit_to_length(beats, track.duration, start, cue.length).start
         if start + cue.length > track.duration + 1e-6 and not fitted_later:
             notes.append(
                 f"{track.name} ends {start + cue.length - track.duration:.1f} s before the end of {label}: "
                 "the rest of the clip has no music"
             )
-        elif short_by > 0 and not fitted_later:
+        elif (missing := without_music(beats, start, cue.length)) and not fitted_later:
             notes.append(
-                f"the music of {track.name} ends {short_by:.1f} s before the end of {label}: "
-                "the rest of the clip has only its ring-out or silence"
+                f"the music of {track.name} ends {missing:.1f} s before the end of {label}: "
+                "the rest of the clip has only its fade, ring-out or silence"
             )
         return replace(
             cue,

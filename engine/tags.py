@@ -106,6 +106,7 @@ TAG_GROUPS: dict[str, tuple[str, str]] = {
     **{t: ("instruments", "instrumental") for t in ("no vocals", "no vocal", "no voice", "instrumental")},
 }
 GROUPS = ("genres", "moods", "instruments")
+VOICE_TAGS = ("vocals", "female vocals", "male vocals", "instrumental")  # a voice's tags, which contradict
 THRESHOLD = 0.2  # musicnn's probabilities are low-contrast: 0.2 already means "clearly there"
 TAG_PRESENT = THRESHOLD  # the same "clearly there" in filters, explanations and the tags a result shows
 PER_GROUP = 3
@@ -118,7 +119,7 @@ def group_tags(summary: dict) -> dict[str, dict[str, float]]:
         if name in TAG_GROUPS:
             group, canonical = TAG_GROUPS[name]
             merged[group][canonical] = max(p, merged[group].get(canonical, 0.0))
-    vocal = {k: merged["instruments"].pop(k, 0.0) for k in ("vocals", "female vocals", "male vocals", "instrumental")}
+    vocal = {k: merged["instruments"].pop(k, 0.0) for k in VOICE_TAGS}
     # Voice tags contradict each other; keep the instrumental or the strongest voice, not both.
     if vocal["instrumental"] >= max(vocal["vocals"], vocal["female vocals"], vocal["male vocals"]):
         merged["instruments"]["instrumental"] = vocal["instrumental"]

@@ -143,6 +143,20 @@ def test_music_that_ends_before_the_clip_starts_at_its_top_and_says_how_short_it
     assert lasting.short_by == 0 and lasting.end <= heard
 
 
+def test_music_that_starts_late_is_measured_from_where_it_starts():
+    """Music from 5 s to 39.5 s of a 70 s file is 34.5 s long: too short for a 38 s clip, though it ends after
+    38 s. It starts where it starts, not where the clip would end with the file in silence."""
+    times = np.arange(5.0, 39.1, 0.5)
+    beats = Beats(times, times[::4], 120.0)
+    for near in (0.0, 20.0):
+        fit = fit_to_length(beats, 70.0, near=near, length=38.0)
+        assert (fit.start, fit.short_by) == (5.0, pytest.approx(3.5)) and fit.on_downbeat
+    early_fade = Beats(times, times[::4], 120.0, fade_at=0.5)  # a fade read before the music: none of it heard
+    assert fit_to_length(early_fade, 70.0, near=0.0, length=10.0).short_by == 10.0  # never more than the clip
+    nearly = fit_to_length(Beats(times, times[::4], 120.0), 70.0, near=0.0, length=34.8)
+    assert nearly.start == 5.0 and nearly.short_by == 0  # 0.3 s: within what the last beat can say
+
+
 def test_a_drone_has_no_beats():
     t = np.arange(20 * SR) / SR
     drone = (0.3 * np.sin(2 * np.pi * 110 * t)).astype(np.float32)

@@ -107,11 +107,11 @@ def test_music_followed_by_silence_starts_at_its_top_and_the_export_says_where_i
     assert r.duration > CLIP + TAIL_SECONDS
     assert r.start == engine.beats(r.track_id).downbeats[0] and r.start < 1.0  # from the top of the music
     assert r.short_by == pytest.approx(CLIP + r.start - 8.0, abs=0.6)  # the music stops at about 8 s
-    result = engine.export(
-        [ExportClip(clip, 0.0, None, track=r.track_id, music_start=r.start)], path=tmp_path / "e.otio"
-    )
-    assert result.cues[0].music_start == pytest.approx(r.start, abs=1e-3)
-    assert any("ends" in note and "only its ring-out or silence" in note for note in result.notes), result.notes
+    for fit in (True, False):  # the app exports the start it previewed as it is (fit=False)
+        cue = ExportClip(clip, 0.0, None, track=r.track_id, music_start=r.start, fit=fit)
+        result = engine.export([cue], path=tmp_path / f"e-{fit}.otio")
+        assert result.cues[0].music_start == pytest.approx(r.start, abs=1e-3)
+        assert any(f"ends {r.short_by:.1f} s before the end" in note for note in result.notes), result.notes
 
 
 def test_the_app_previews_and_exports_the_recommended_start(setup, qtbot, tmp_path):

@@ -673,10 +673,21 @@ def test_a_tracks_listed_voice_is_the_scans_verdict_not_musicnns_gender(bundle, 
     assert voice_as_heard(grouped, 0.9)["instruments"] == {"piano": 0.3, "vocals": 0.9}
     assert voice_as_heard(grouped, 0.6)["instruments"] == {"piano": 0.3}  # doubtful: not said either way
     assert voice_as_heard(grouped, None) == {"genres": {"pop": 0.4}, "instruments": {"piano": 0.3}}
+    drummed = voice_as_heard({"instruments": {"piano": 0.3, "drums": 0.95}}, 0.9)["instruments"]
+    assert list(drummed) == ["piano", "vocals", "drums"]  # the detector's verdict stays last, as listed
     assert voice_as_heard({"genres": {"pop": 0.4}}, 0.1) == {
         "genres": {"pop": 0.4},
         "instruments": {"instrumental": 0.9},
     }
+
+
+def test_a_hard_voice_filter_says_what_it_passed():
+    """Were "no vocals" ever a filter, what it passed is no voice heard, not "a voice heard"."""
+    from engine.recommend.explain import _constraint_reasons
+
+    none = Vocals("no vocals", (0, 9), True, "none")
+    assert _constraint_reasons([none], None, {"vocal_peak": 0.1}) == ["no voice heard"]
+    assert _constraint_reasons([Vocals("vocals", (0, 6), True, "any")], None, {"vocal_peak": 0.9}) == ["a voice heard"]
 
 
 def test_exclusions_are_preferences_that_rank_what_they_name_last(recommender, library):

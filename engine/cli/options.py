@@ -15,12 +15,16 @@ def open_engine(args: argparse.Namespace, *, prepare_index: bool = True) -> Engi
     return Engine(args.data_dir, prepare_index=prepare_index)
 
 
-def seconds(text: str) -> float:
-    """A time in seconds: a finite number, not negative ("nan", "inf" and "-5" are refused by argparse)."""
+def _seconds(text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+
+
+def seconds(text: str) -> float:
+    """A time in seconds: a finite number, not negative ("nan", "inf" and "-5" are refused by argparse)."""
+    value = _seconds(text)
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a time: give seconds, 0 or more")
     return value
@@ -28,10 +32,7 @@ def seconds(text: str) -> float:
 
 def length(text: str) -> float:
     """A length in seconds: a finite number above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    value = _seconds(text)
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} is no length: give seconds, more than 0")
     return value

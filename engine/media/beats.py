@@ -162,16 +162,21 @@ LEVEL_WINDOW = 2.0  # seconds
 AUDIBLE_DB = 60.0  # below the loudest reading by more than this: silence (the file's trailing digital zeros)
 
 
+def _levels(analysis: TrackAnalysis, n: int) -> np.ndarray:
+    """The level in dB over `n` envelope frames: reading i covers frames i..i+n-1."""
+    power = np.asarray(analysis.power, np.float64)
+    return 10 * np.log10(np.convolve(power, np.ones(n) / n, mode="valid") + 1e-20)
+
+
 def fade_start(analysis: TrackAnalysis) -> float | None:
     """Seconds into the track where a fade-out (or a long ring-out) begins: the last moment the level stands
     within `FADE_DB` of the body of the track, when what follows falls steadily, for `FADE_MIN_SECONDS` or
     more, to `FADE_DEPTH_DB` or more below the body. None for an ending that does not fade (a cut, a final
     chord at full level, a quiet coda that stays quiet)."""
     n = max(1, int(round(LEVEL_WINDOW * analysis.fps)))
-    power = np.asarray(analysis.power, np.float64)
-    if len(power) < 4 * n:
+    if len(analysis.power) < 4 * n:
         return None
-    level = 10 * np.log10(np.convolve(power, np.ones(n) / n, mode="valid") + 1e-20)  # reading i: frames i..i+n-1
+    level = _levels(analysis, n)
     audible = np.flatnonzero(level > level.max() - AUDIBLE_DB)
     body = float(np.median(level[audible]))
     last = int(audible[-1])
@@ -191,11 +196,10 @@ def fade_start(analysis: TrackAnalysis) -> float | None:
 def _audible(analysis: TrackAnalysis, times: np.ndarray) -> np.ndarray:
     """Whether anything is heard at each time: the level over the `LEVEL_WINDOW` around it within
     `AUDIBLE_DB` of the loudest such level (trailing digital zeros, a long silence, are not)."""
-    power = np.asarray(analysis.power, np.float64)
-    if not len(power) or not len(times):
+    if not len(analysis.power) or not len(times):
         return np.ones(len(times), bool)
-    n = max(1, min(len(power), int(round(LEVEL_WINDOW * analysis.fps))))
-    level = 10 * np.log10(np.convolve(power, np.ones(n) / n, mode="valid") + 1e-20)  # reading i: frames i..i+n-1
+    n = max(1, min(len(analysis.power), int(round(LEVEL_WINDOW * analysis.fps))))
+    level = _levels(analysis, n)
     readings = np.clip(np.round(times * analysis.fps).astype(int) - n // 2, 0, len(level) - 1)
     return level[readings] > level.max() - AUDIBLE_DB
 
@@ -253,6 +257,7 @@ class Fit:
 
 
 TAIL_SECONDS = 2.0  # the music under a clip stops at least this long before the file does (a ring-out)
+SHORT_TOLD = 0.5  # seconds of a clip without music from which a front end is told (`short_by`)
 # What moving the in point costs, per bar, against starting off a phrase: a start two bars after the
 # suggested one costs as much as a downbeat that starts no phrase; starting earlier costs half as much
 # (the clip then still plays the recommended part, from a little before it).
@@ -289,9 +294,10 @@ def fit_to_length(beats: Beats, duration: float, near: float, length: float) -> 
         raise ValueError(f"the clip length must be positive, not {length}")
     if length >= duration:
         return Fit(0.0, duration, False, False, length - duration)
+    top = _top(beats)
     heard = heard_until(beats)
-    if heard is not None and heard < length:
-        return _from_the_top(beats, duration, length, heard)
+    if heard is not None and heard - top < length:
+        return _from_the_top(beats, duration, length, top, heard)
     latest = (music_end(beats, duration) - length, duration - length)  # the music lasts: well, or at all
     bar = BEATS_PER_BAR * 60.0 / beats.bpm if beats.bpm > 0 else 2.0
     downbeats = np.asarray(beats.downbeats, np.float64)
@@ -316,10 +322,23 @@ def fit_to_length(beats: Beats, duration: float, near: float, length: float) -> 
     return Fit(start, start + length, False, False)
 
 
-def _from_the_top(beats: Beats, duration: float, length: float, heard: float) -> Fit:
-    """No start lets the music last the clip: the one that keeps most of it under the clip, its first
-    downbeat (or beat), and how many seconds at the clip's end are left without it."""
+def _top(beats: Beats) -> float:
+    """Where the music starts: its first downbeat, else its first beat, else the file's start."""
     first = beats.downbeats if len(beats.downbeats) else beats.times
-    start = min(float(first[0]) if len(first) else 0.0, duration - length)
+    return float(first[0]) if len(first) else 0.0
+
+
+def _from_the_top(beats: Beats, duration: float, length: float, top: float, heard: float) -> Fit:
+    """No start lets the music last the clip: the one that keeps most of it under the clip, where it starts,
+    and how many seconds at the clip's end are left without it (`short_by`)."""
+    start = min(top, duration - length)
     on_downbeat = bool(len(beats.downbeats)) and start == float(beats.downbeats[0])
-    return Fit(start, start + length, on_downbeat, on_downbeat, max(start + length - heard, 0.0))
+    return Fit(start, start + length, on_downbeat, on_downbeat, without_music(beats, start, length))
+
+
+def without_music(beats: Beats, start: float, length: float) -> float:
+    """Seconds at the end of a clip `length` long, its music from `start`, that the music was not measured
+    playing under (`heard_until`); 0 under `SHORT_TOLD`, within what "a beat after the last beat" can say."""
+    heard = heard_until(beats)
+    missing = 0.0 if heard is None else min(length, max(start + length - heard, 0.0))
+    return missing if missing >= SHORT_TOLD else 0.0

@@ -29,7 +29,7 @@ from engine.recommend.keys import key_words
 from engine.recommend.prompt import PREFERENCE, Constraint, Exclude, Key, Length, Tempo, Vocals
 from engine.recommend.result import Result
 from engine.recommend.scoring import MatchScale, Picks, judged, tempo_miss
-from engine.tags import TAG_PRESENT, TagIndex
+from engine.tags import TAG_PRESENT, VOICE_TAGS, TagIndex
 
 FEEL_SAID = 0.25  # measured energy or mood (-1..+1) clear enough to call high or low in a why
 FEEL_NAMED = 0.05  # ... and large enough to name at all, as a number, where it went the asked way
@@ -127,26 +127,26 @@ def segment_tags(
     vocals wording)."""
     if probabilities is None:
         return said_tags([], drums)
-    skip = {"vocals", "female vocals", "male vocals", "instrumental"}
+    skip = set(VOICE_TAGS)
     strengths = dict(zip(tags.names, tags.strengths(probabilities).tolist()))
     ranked = sorted(((t, p) for t, p in strengths.items() if t not in skip and may_say(t)), key=lambda kv: -kv[1])
     return said_tags([t for t, p in ranked[:limit] if p >= TAG_PRESENT], drums)
-
-
-VOICE_TAGS = ("vocals", "female vocals", "male vocals", "instrumental")
 
 
 def voice_as_heard(grouped: dict[str, dict[str, float]], vocal_peak: float | None) -> dict[str, dict[str, float]]:
     """A track's tags by group with musicnn's voice tag (a gender, or "instrumental") replaced by the scan's
     verdict, said only where it is clear, as the why says it: "vocals" from SUNG (the score "female
     vocals" filters on; the gender is never measured on held-out voices), "instrumental" under VOICE_DOUBT."""
-    playing = {t: v for t, v in grouped.get("instruments", {}).items() if t not in VOICE_TAGS}
+    listed = grouped.get("instruments", {})
+    playing = {t: v for t, v in listed.items() if t not in VOICE_TAGS and t not in DRUM_TAGS}
+    # How sure the verdict is, as a tag's strength reads: the voice's score, or how far under it a track is.
     if vocal_peak is not None and np.isfinite(vocal_peak):
         if vocal_peak >= SUNG:
             playing["vocals"] = round(float(vocal_peak), 3)
         elif vocal_peak < VOICE_DOUBT:
             playing["instrumental"] = round(1.0 - float(vocal_peak), 3)
-    return {**grouped, "instruments": playing}
+    drums = {t: v for t, v in listed.items() if t in DRUM_TAGS}  # said_groups puts the detector's last
+    return {**grouped, "instruments": playing | drums}
 
 
 def named_tags(text: str | None, tags: TagIndex) -> list[str]:
@@ -209,9 +209,9 @@ def _constraint_reasons(constraints: Sequence[Constraint], bpm: float | None, tr
         elif isinstance(c, Key):
             parts.append(key_words(c, track.get("tonic", -1), track.get("mode", float("nan"))))
         elif isinstance(c, Vocals) and c.hard:
-            # What the filter passed: a voice called sung. Whether it is a woman's or a man's only re-ranks
-            # (musicnn's gender tags, never measured on held-out voices), so the why does not say it.
-            parts.append("a voice heard")
+            # What the filter passed: a voice called sung (or none). Whether it is a woman's or a man's only
+            # re-ranks (musicnn's gender tags, never measured on held-out voices), so the why does not say it.
+            parts.append("no voice heard" if c.want == "none" else "a voice heard")
         elif isinstance(c, Exclude) and c.hard:  # a filter passed it; a preference is not vouched for
             parts.append(c.label)
         elif isinstance(c, Exclude) and c.tag in DRUM_TAGS and track.get("drums") is not None:

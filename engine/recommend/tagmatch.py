@@ -19,11 +19,11 @@ import numpy as np
 
 from engine.features import FeatureExtractor
 from engine.instruments import DRUM_TAGS, may_say
-from engine.tags import TagIndex
+from engine.tags import VOICE_TAGS, TagIndex
 
 TOP_TAGS = 4  # a prompt rarely names more things than this
 FLOOR = 0.45  # MiniLM similarity below which a tag is not what the words mean (tuned on the dev split)
-VOICE = {"vocals", "female vocals", "male vocals", "instrumental"}  # parsed as constraints instead
+VOICE = set(VOICE_TAGS)  # parsed as constraints instead
 # A weight from which the words name a tag clearly (MiniLM similarity 0.615): "string quartet" names strings
 # (0.47), "orchestral" comes near violin (0.29) and "warm acoustic" near guitar (0.10) without naming them.
 CLEARLY_NAMED = 0.3

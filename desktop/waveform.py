@@ -125,7 +125,9 @@ class WaveformView(QWidget):
             fade = QRectF(float(self._x(self.fade_at)), top, self.width(), self.height() - top)
             painter.fillRect(fade, QColor(0, 0, 0, 110))
             painter.setPen(QColor(150, 150, 155))
-            painter.drawText(fade.adjusted(4, 0, 0, 0), Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft, "fade")
+            # Right of where the fade begins, or as near it as the widget's right edge lets the word be read.
+            left = min(fade.left() + 4, self.width() - painter.fontMetrics().horizontalAdvance("fade") - 4)
+            painter.drawText(QRectF(left, top, self.width() - left, fade.height()), Qt.AlignmentFlag.AlignTop, "fade")
         painter.setPen(QPen(ACCENT, 2))
         painter.drawRect(region)
         if self.playhead is not None:
@@ -143,6 +145,8 @@ class WaveformView(QWidget):
             clear = self.width() - 4 - metrics.horizontalAdvance(label) - LABEL_GAP_PX
         for t in ruler_ticks(self.duration, self.width()):
             x = float(self._x(t))
+            if x > clear:  # under the loudness: a tick there would strike through it
+                continue
             painter.drawLine(QPointF(x, RULER - 5), QPointF(x, RULER))
             text = clock(t)
             # Drawn 3 px right of its tick, and never over the loudness.

@@ -129,15 +129,15 @@ def test_fit_without_beats_keeps_the_suggested_start():
 @pytest.mark.parametrize("fade_at", [None, 21.0])
 def test_music_that_ends_before_the_clip_starts_at_its_top_and_says_how_short_it_is(fade_at):
     """A track longer than the clip whose music is not (silence or a long ring-out after it) plays from its
-    first downbeat, so the most of its music is under the clip, rather than from where the clip would end
-    with the file; and the fit says how much of the clip is left without music."""
+    first beat, so all of its music is under the clip, rather than from where the clip would end with the
+    file; and the fit says how much of the clip is left without music."""
     times = np.arange(1.0, 30.0, 0.5)  # 120 BPM from 1 s; the last beat heard at 29.5 s of a 70 s file
-    beats = Beats(times, times[2::4], 120.0, fade_at)
+    beats = Beats(times, times[2::4], 120.0, fade_at)  # its first bar starts two beats in
     heard = 30.0 if fade_at is None else fade_at
     for near in (0.0, 20.0, 50.0):
         fit = fit_to_length(beats, 70.0, near=near, length=42.0)
-        assert (fit.start, fit.end) == (2.0, 44.0) and fit.on_downbeat  # its first downbeat
-        assert fit.short_by == pytest.approx(44.0 - heard)
+        assert (fit.start, fit.end) == (1.0, 43.0) and not fit.on_downbeat  # from its first beat, not its first bar
+        assert fit.short_by == pytest.approx(43.0 - heard)
         assert fit_to_length(beats, 70.0, near=fit.start, length=42.0) == fit
     lasting = fit_to_length(beats, 70.0, near=2.0, length=heard - 4.0)  # music that lasts the clip: as before
     assert lasting.short_by == 0 and lasting.end <= heard
@@ -155,6 +155,8 @@ def test_music_that_starts_late_is_measured_from_where_it_starts():
     assert fit_to_length(early_fade, 70.0, near=0.0, length=10.0).short_by == 10.0  # never more than the clip
     nearly = fit_to_length(Beats(times, times[::4], 120.0), 70.0, near=0.0, length=34.8)
     assert nearly.start == 5.0 and nearly.short_by == 0  # 0.3 s: within what the last beat can say
+    short = fit_to_length(Beats(times, times[::4], 120.0), 50.0, near=0.0, length=60.0)  # the file is short too
+    assert (short.start, short.end, short.short_by) == (0.0, 50.0, pytest.approx(60.0 - 39.5))  # the music ends first
 
 
 def test_a_drone_has_no_beats():

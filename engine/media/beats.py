@@ -287,13 +287,14 @@ def fit_to_length(beats: Beats, duration: float, near: float, length: float) -> 
 
     Idempotent: fitting the in point it returns gives that in point again (the cost of a move is a
     one-sided distance, and ties go to the nearer start), so a front end may fit an in point twice.
-    A track shorter than the clip starts at 0 and says by how much it is short; so does one whose music
-    is (a long ring-out or silence after it), from where its music starts.
+    A track shorter than the clip starts at 0 and says how much of the clip its music leaves uncovered; so
+    does one whose music is shorter than the clip (a long ring-out or silence after it), from where its music
+    starts.
     """
     if length <= 0:
         raise ValueError(f"the clip length must be positive, not {length}")
-    if length >= duration:
-        return Fit(0.0, duration, False, False, length - duration)
+    if length >= duration:  # all of it, and what of the clip neither the file nor its music lasts
+        return Fit(0.0, duration, False, False, max(length - duration, without_music(beats, 0.0, length)))
     top = _top(beats)
     heard = heard_until(beats)
     if heard is not None and heard - top < length:
@@ -323,9 +324,9 @@ def fit_to_length(beats: Beats, duration: float, near: float, length: float) -> 
 
 
 def _top(beats: Beats) -> float:
-    """Where the music starts: its first downbeat, else its first beat, else the file's start."""
-    first = beats.downbeats if len(beats.downbeats) else beats.times
-    return float(first[0]) if len(first) else 0.0
+    """Where the music starts: its first beat heard (a downbeat where a bar starts the music; music that
+    opens before its first bar keeps those beats, since it cannot last the clip), else the file's start."""
+    return float(beats.times[0]) if len(beats.times) else 0.0
 
 
 def _from_the_top(beats: Beats, duration: float, length: float, top: float, heard: float) -> Fit:

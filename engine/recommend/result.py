@@ -31,7 +31,7 @@ class Result:
     # as the library's best (scoring.MatchScale); in rank order, like the score.
     match: int = 0
     # Seconds at the end of the clip with no music under it: the track, or the music in it, is shorter than
-    # the clip (its start is then where the music starts). With a clip, `start`–`end` is exactly what the
+    # the clip (its start is then 0, or where its music starts). With a clip, `start`–`end` is exactly what the
     # preview plays and the export writes.
     short_by: float = 0.0
     loudness_lufs: float | None = None  # the track's integrated loudness (EBU R128), as the scan measured it

@@ -681,6 +681,11 @@ def test_a_tracks_listed_voice_is_the_scans_verdict_not_musicnns_gender(bundle, 
     }
 
 
+def test_an_in_point_past_the_clips_end_is_a_bad_query_not_a_bad_file(recommender, clips):
+    with pytest.raises(QueryError, match=r"fast.mp4 is 8.00 s long: the in point 50 s is past its end"):
+        recommender.recommend(clips["fast"], start=50.0)
+
+
 def test_a_hard_voice_filter_says_what_it_passed():
     """Were "no vocals" ever a filter, what it passed is no voice heard, not "a voice heard"."""
     from engine.recommend.explain import _constraint_reasons

@@ -43,7 +43,7 @@ from engine.export import (
 from engine.library import CatalogError, IndexMissingError, Library, LibraryError, ScanRunningError
 from engine.library.analysis import SkipFile, TrackAnalyzer
 from engine.library.roots import root_holding
-from engine.media.beats import fit_to_length, without_music
+from engine.media.beats import SHORT_TOLD, fit_to_length, without_music
 from engine.media.playback import PlaybackAudio, decode_for_playback
 from engine.media.streams import MediaStreams, media_streams
 from engine.media.video import VideoInfo, probe_video, thumbnail
@@ -667,16 +667,8 @@ class Engine:
         beats = self._library.beats(track.id)  # the track is known: no second look-up
         if clip.fit:  # the recommendation placed its start with this same fit: a start it gave stays put
             start = fit_to_length(beats, track.duration, start, cue.length).start
-        if start + cue.length > track.duration + 1e-6 and not fitted_later:
-            notes.append(
-                f"{track.name} ends {start + cue.length - track.duration:.1f} s before the end of {label}: "
-                "the rest of the clip has no music"
-            )
-        elif (missing := without_music(beats, start, cue.length)) and not fitted_later:
-            notes.append(
-                f"the music of {track.name} ends {missing:.1f} s before the end of {label}: "
-                "the rest of the clip has only its fade, ring-out or silence"
-            )
+        if not fitted_later:
+            notes += _music_short(track.name, label, start + cue.length - track.duration, beats, start, cue.length)
         return replace(
             cue,
             music=track.path,
@@ -752,6 +744,20 @@ def _unreadable(cues: list[Cue], fmt: str, notes: list[str]) -> list[Cue]:
             "the music collected to get lossless WAV copies the timeline points at"
         )
     return cues
+
+
+def _music_short(name: str, label: str, file_short: float, beats: Beats, start: float, length: float) -> list[str]:
+    """The note for music that ends before the clip does: where its music ends (a fade, a ring-out or
+    silence after it in the file), else where the file does; none when it lasts."""
+    missing = without_music(beats, start, length)
+    if missing >= max(file_short, 0.0) + SHORT_TOLD:
+        return [
+            f"the music of {name} ends {missing:.1f} s before the end of {label}: "
+            "the rest of the clip has only its fade, ring-out or silence"
+        ]
+    if file_short > 1e-6:
+        return [f"{name} ends {file_short:.1f} s before the end of {label}: the rest of the clip has no music"]
+    return []
 
 
 def _exported(cue: Cue) -> ExportedCue:

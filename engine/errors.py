@@ -13,5 +13,14 @@ class DecodeError(NeedledropError):
     """A media file could not be opened or decoded."""
 
 
+class EmptyRangeError(DecodeError):
+    """A range of a media file with nothing in it: its in point at or past the file's end (`duration`, 0
+    where the file declares none)."""
+
+    def __init__(self, message: str, duration: float):
+        super().__init__(message)
+        self.duration = duration
+
+
 class ExecutionProviderError(NeedledropError):
     """The requested ONNX Runtime execution provider cannot be used."""

@@ -298,7 +298,7 @@ def fit_to_length(beats: Beats, duration: float, near: float, length: float) -> 
     top = _top(beats)
     heard = heard_until(beats)
     if heard is not None and heard - top < length:
-        return _from_the_top(beats, duration, length, top, heard)
+        return _from_the_top(beats, duration, length, top)
     latest = (music_end(beats, duration) - length, duration - length)  # the music lasts: well, or at all
     bar = BEATS_PER_BAR * 60.0 / beats.bpm if beats.bpm > 0 else 2.0
     downbeats = np.asarray(beats.downbeats, np.float64)
@@ -329,7 +329,7 @@ def _top(beats: Beats) -> float:
     return float(beats.times[0]) if len(beats.times) else 0.0
 
 
-def _from_the_top(beats: Beats, duration: float, length: float, top: float, heard: float) -> Fit:
+def _from_the_top(beats: Beats, duration: float, length: float, top: float) -> Fit:
     """No start lets the music last the clip: the one that keeps most of it under the clip, where it starts,
     and how many seconds at the clip's end are left without it (`short_by`)."""
     start = min(top, duration - length)

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from engine.bundle.manifest import VideoConfig
-from engine.errors import DecodeError
+from engine.errors import DecodeError, EmptyRangeError
 from engine.media.container import open_stream, reason
 from engine.media.frames import fit_frame
 
@@ -113,7 +113,9 @@ def sample_clip(
         duration = _duration(container, stream)
         end = duration if end is None or (duration and end > duration) else end
         if not end or end <= start:
-            raise DecodeError(f"{path}: empty range {start:.2f}-{end or 0:.2f} s (file is {duration:.2f} s)")
+            raise EmptyRangeError(
+                f"{path}: empty range {start:.2f}-{end or 0:.2f} s (file is {duration:.2f} s)", duration
+            )
         targets = _targets(start, end, config)
         half = (end - start) / len(targets) / 2
         if start > 0:

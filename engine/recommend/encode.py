@@ -17,8 +17,7 @@ import numpy as np
 
 from engine.bundle import Bundle
 from engine.embedder import Embedder, Encoded
-from engine.errors import NeedledropError
-from engine.media.video import probe_video
+from engine.errors import EmptyRangeError, NeedledropError
 from engine.recommend.clip_cache import ClipCache, ClipEmbedding, clip_key
 from engine.recommend.feel import Feel, FeelReader
 from engine.recommend.tagmatch import TagMatcher, TagQuery
@@ -93,9 +92,14 @@ class QueryEncoder:
         cached = self.cache.get(key)
         if cached is not None:
             return cached
-        if start > 0 and 0 < (duration := probe_video(path).duration) <= start:  # a bad query, not a bad file
-            raise QueryError(f"{Path(path).name} is {duration:.2f} s long: the in point {start:g} s is past its end")
-        features = self.embedder.extractor.clip(path, start, end)
+        try:
+            features = self.embedder.extractor.clip(path, start, end)
+        except EmptyRangeError as exc:  # an in point past a file of known length: a bad query, not a bad file
+            if not exc.duration:
+                raise
+            raise QueryError(
+                f"{Path(path).name} is {exc.duration:.2f} s long: the in point {start:g} s is past its end"
+            ) from exc
         names = self.bundle.manifest.preprocessing.video.cues
         cues = {name: float(v) for name, v in zip(names, features.cues.mean(axis=0))}
         stop = features.duration if end is None else min(end, features.duration)

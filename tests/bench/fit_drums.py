@@ -215,6 +215,37 @@ def eligible(row: dict, shipped: dict) -> bool:
     )
 
 
+def candidate_row(held: dict, sides: dict[str, Side], shipped: dict, **grid) -> dict:
+    """One candidate's bars and dev figures from its out-of-fold probabilities (printed), and whether the
+    module guard lets it be chosen."""
+    no_below, drums_from = bars(held, sides)
+    row = grid | {"no_drums_below": no_below, "drums_from": drums_from}
+    row |= {n: figures(held[n], s, no_below, drums_from) for n, s in sides.items()}
+    row["eligible"] = eligible(row, shipped)
+    print(
+        f"{grid['features']:<4} {grid['data']:<3} C {grid['C']:<5}  no drums < {no_below:.2f}: real recall "
+        f"{row['real']['no']['recall']:.2f}, renders {row['renders']['no']['recall']:.2f}, modules "
+        f"{row['modules']['no']['recall']:.2f}  has drums >= {drums_from:.2f}  AUC real {row['real']['AUC']:.3f} "
+        f"renders {row['renders']['AUC']:.3f} modules {row['modules']['AUC']:.3f} "
+        f"({row['modules']['whole above muted']}){'' if row['eligible'] else '  not eligible'}",
+        flush=True,
+    )
+    return row | {"detector": held["detector"]}
+
+
+def pick(rows: list[dict]) -> dict:
+    """The rules' choice among the eligible: the most real drumless dev pieces kept, then the real AUC."""
+    candidates = [row for row in rows if row["eligible"]]
+    if not candidates:
+        raise SystemExit("no candidate is eligible on the module dev pairs: nothing to test")
+    best = max(row["real"]["no"]["recall"] for row in candidates)
+    chosen = max(
+        (row for row in candidates if row["real"]["no"]["recall"] >= best - 0.02), key=lambda row: row["real"]["AUC"]
+    )
+    print(f"chosen: {chosen['features']} {chosen['data']} C {chosen['C']}")
+    return chosen
+
+
 def choose(args: argparse.Namespace) -> None:
     tags = TagIndex(open_current_bundle(paths.models_dir()).tag_labels)
     sides = {
@@ -230,29 +261,11 @@ def choose(args: argparse.Namespace) -> None:
     print(
         f"shipped on dev: modules AUC {shipped['modules']['AUC']:.3f}, pairs {shipped['modules']['whole above muted']}"
     )
-    rows = []
-    for (feature, read), (data, fit_on), c in itertools.product(FEATURES.items(), DATA.items(), CS):
-        held = out_of_fold(sides, fit_on, read, c, tags)
-        no_below, drums_from = bars(held, sides)
-        row = {"features": feature, "data": data, "C": c, "no_drums_below": no_below, "drums_from": drums_from}
-        row |= {n: figures(held[n], s, no_below, drums_from) for n, s in sides.items()}
-        row["eligible"] = eligible(row, shipped)
-        rows.append(row | {"detector": held["detector"]})
-        print(
-            f"{feature} {data:<3} C {c:<4}  no drums < {no_below:.2f}: real recall "
-            f"{row['real']['no']['recall']:.2f}, renders {row['renders']['no']['recall']:.2f}, modules "
-            f"{row['modules']['no']['recall']:.2f}  has drums >= {drums_from:.2f}  AUC real {row['real']['AUC']:.3f} "
-            f"renders {row['renders']['AUC']:.3f} modules {row['modules']['AUC']:.3f} "
-            f"({row['modules']['whole above muted']}){'' if row['eligible'] else '  not eligible'}"
-        )
-    candidates = [row for row in rows if row["eligible"]]
-    if not candidates:
-        raise SystemExit("no candidate is eligible on the module dev pairs: nothing to test")
-    best = max(row["real"]["no"]["recall"] for row in candidates)
-    chosen = max(
-        (row for row in candidates if row["real"]["no"]["recall"] >= best - 0.02), key=lambda row: row["real"]["AUC"]
-    )
-    print(f"chosen: {chosen['features']} {chosen['data']} C {chosen['C']}")
+    rows = [
+        candidate_row(out_of_fold(sides, fit_on, read, c, tags), sides, shipped, features=feature, data=data, C=c)
+        for (feature, read), (data, fit_on), c in itertools.product(FEATURES.items(), DATA.items(), CS)
+    ]
+    chosen = pick(rows)
     args.out.write_text(json.dumps({"chosen": chosen, "shipped": shipped, "dev": rows}, indent=1))
 
 

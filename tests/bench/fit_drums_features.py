@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_drums import DETECTOR, SPLITS, all_splits, design, render_modules  # noqa: E402
 from bench_drums import measured as measured_inputs  # noqa: E402
-from fit_drums import DATA, Side, bars, eligible, figures, module_sides, real_side, render_side  # noqa: E402
+from fit_drums import DATA, Side, candidate_row, figures, module_sides, pick, real_side, render_side  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.model_selection import StratifiedGroupKFold  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
@@ -165,31 +165,12 @@ def choose(args: argparse.Namespace) -> None:
     shipped_bars = shipped_fit["no_drums_below"], shipped_fit["drums_from"]
     shipped = {n: figures(shipped_probability(p.side, tags), p.side, *shipped_bars) for n, p in d.sides.items()}
     print(f"shipped on dev: modules AUC {shipped['modules']['AUC']:.3f}, {shipped['modules']['whole above muted']}")
-    rows = []
-    for feature, (data, fit_on), c in itertools.product(FEATURES, DATA.items(), CS):
-        held = out_of_fold(d, fit_on, feature, c)
-        sides = {n: p.side for n, p in d.sides.items()}
-        no_below, drums_from = bars(held, sides)
-        row = {"features": feature, "data": data, "C": c, "no_drums_below": no_below, "drums_from": drums_from}
-        row |= {n: figures(held[n], s, no_below, drums_from) for n, s in sides.items()}
-        row["eligible"] = eligible(row, shipped)
-        rows.append(row | {"detector": held["detector"]})
-        print(
-            f"{feature:<4} {data:<3} C {c:<5}  no drums < {no_below:.2f}: real recall "
-            f"{row['real']['no']['recall']:.2f}, renders {row['renders']['no']['recall']:.2f}  has drums >= "
-            f"{drums_from:.2f}  AUC real {row['real']['AUC']:.3f} renders {row['renders']['AUC']:.3f} modules "
-            f"{row['modules']['AUC']:.3f} ({row['modules']['whole above muted']})"
-            f"{'' if row['eligible'] else '  not eligible'}",
-            flush=True,
-        )
-    candidates = [row for row in rows if row["eligible"]]
-    if not candidates:
-        raise SystemExit("no candidate is eligible on the module dev pairs: nothing to test")
-    best = max(row["real"]["no"]["recall"] for row in candidates)
-    chosen = max(
-        (row for row in candidates if row["real"]["no"]["recall"] >= best - 0.02), key=lambda row: row["real"]["AUC"]
-    )
-    print(f"chosen: {chosen['features']} {chosen['data']} C {chosen['C']}")
+    sides = {n: p.side for n, p in d.sides.items()}
+    rows = [
+        candidate_row(out_of_fold(d, fit_on, feature, c), sides, shipped, features=feature, data=data, C=c)
+        for feature, (data, fit_on), c in itertools.product(FEATURES, DATA.items(), CS)
+    ]
+    chosen = pick(rows)
     dev = [{k: v for k, v in row.items() if k != "detector"} for row in rows]
     args.out.write_text(json.dumps({"chosen": chosen, "shipped": shipped, "dev": dev}))
 

@@ -145,6 +145,30 @@ def test_the_app_previews_and_exports_the_recommended_start(setup, qtbot, tmp_pa
     assert tune.source_range.start_time.to_seconds() == pytest.approx(dragged["start"], abs=0.5 / FPS + 1e-9)
 
 
+def test_without_a_clip_no_start_falls_in_the_silence_before_the_music(bundle, tmp_path):
+    """30 s of digital silence, then a band: the segment 24-36 s is indexed for its last 6 s of music, and a
+    prompt alone offered its start, 6 s of silence before the needle drop."""
+    from dataclasses import replace
+
+    from engine.recommend.placement import LEAD_IN, placed
+
+    music = tmp_path / "music"
+    music.mkdir()
+    band = midi_samples(bpm=120, program=81, melody=[57, 64], beats_per_note=0.5, drums=True, bass=True, seconds=30)
+    write_audio(music / "late.flac", np.concatenate([np.zeros(30 * MIDI_RATE, np.float32), band]), MIDI_RATE)
+    engine = Engine(tmp_path / "data", bundle=bundle)
+    engine.add_root(music)
+    engine.scan(workers=1)
+    beats = engine.beats(engine.track(music / "late.flac").id)
+    assert beats.times[0] == pytest.approx(30.0, abs=0.6)
+    for r in engine.recommend(prompt="energetic music with drums", k=1).results:
+        assert r.start >= beats.times[0] - LEAD_IN, r
+    (r,) = engine.recommend(prompt="energetic music with drums", k=1).results
+    (moved,) = placed([replace(r, start=24.0, end=36.0)], engine.beats, None, 12.0)
+    assert moved.start in set(beats.downbeats.tolist()) and beats.times[0] <= moved.start < beats.times[0] + 4.0
+    assert moved.end - moved.start == pytest.approx(12.0)
+
+
 def test_without_a_clip_no_start_leaves_less_than_a_cue(setup):
     engine, music, _ = setup
     for r in engine.recommend(prompt="energetic electronic dance music with drums", k=10).results:

@@ -844,6 +844,11 @@ def test_whys_name_what_in_the_clip_the_track_matched(recommender, clips):
     words = recommender.recommend(clips["slow"], prompt="energetic electronic", k=len(TRACKS) + 1)
     lively = [r for r in words.results if r.energy >= FEEL_SAID]
     assert lively and all("high energy" in r.why and "picture" not in r.why for r in lively)
+    # And a calm track among them went against the words: the calm picture is not offered as its reason.
+    assert any(r.energy <= -FEEL_NAMED for r in words.results)
+    assert not any("calm picture" in r.why or "low energy" in r.why for r in words.results), [
+        r.why for r in words.results
+    ]
 
 
 def test_picture_words_say_the_cues_in_an_editors_words():

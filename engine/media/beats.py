@@ -295,7 +295,7 @@ def fit_to_length(beats: Beats, duration: float, near: float, length: float) -> 
         raise ValueError(f"the clip length must be positive, not {length}")
     if length >= duration:  # all of it, and what of the clip neither the file nor its music lasts
         return Fit(0.0, duration, False, False, max(length - duration, without_music(beats, 0.0, length)))
-    top = _top(beats)
+    top = music_start(beats)
     heard = heard_until(beats)
     if heard is not None and heard - top < length:
         return _from_the_top(beats, duration, length, top)
@@ -323,7 +323,7 @@ def fit_to_length(beats: Beats, duration: float, near: float, length: float) -> 
     return Fit(start, start + length, False, False)
 
 
-def _top(beats: Beats) -> float:
+def music_start(beats: Beats) -> float:
     """Where the music starts: its first beat heard (a downbeat where a bar starts the music; music that
     opens before its first bar keeps those beats, since it cannot last the clip), else the file's start."""
     return float(beats.times[0]) if len(beats.times) else 0.0

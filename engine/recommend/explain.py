@@ -109,6 +109,8 @@ def feel_reasons(asked: Asked, energy: float | None, mood: float | None) -> list
         if value is None or abs(value) < FEEL_NAMED:
             continue
         by_words = _goes(words, axis, value)
+        if _goes(words, axis, -value):
+            continue  # against the words: that the picture matched it is no reason the editor asked for
         by_picture = asked.clip_cues is not None and _goes(picture, axis, value)
         if not (by_words or by_picture):
             continue

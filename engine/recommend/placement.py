@@ -7,7 +7,9 @@ music still plays, beat on beat, when the clip ends. The export fits an in point
 returns an in point it gave unchanged, and the app's preview plays the result's start: the three agree.
 
 Without a clip (a prompt alone, "more like this"), the start stays the best segment's unless less than
-`MIN_LEFT` seconds (or a segment) of music would remain; it is then fitted as for a clip that long.
+`MIN_LEFT` seconds (or a segment) of music would remain, or it falls well before the music's first beat
+(in the silence before the music: a segment is indexed while any of it plays); it is then fitted as for a
+clip that long.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from engine.media.beats import Beats, fit_to_length, music_end
+from engine.media.beats import Beats, fit_to_length, music_end, music_start
 from engine.recommend.result import Result
 
 MIN_LEFT = 15.0  # seconds of music a start without a clip leaves at least (a short cue's worth)
+LEAD_IN = 2.0  # seconds before the first beat a start may fall (a pickup, a breath), not a silent gap
 
 
 def placed(
@@ -34,7 +37,8 @@ def _place(result: Result, beats: Beats, length: float | None, segment_seconds: 
         fit = fit_to_length(beats, result.duration, result.start, length)
         return replace(result, start=fit.start, end=fit.end, short_by=round(fit.short_by, 3))
     least = min(max(MIN_LEFT, segment_seconds), result.duration)
-    if result.start + least <= max(music_end(beats, result.duration), least):
+    in_the_music = result.start >= music_start(beats) - LEAD_IN
+    if in_the_music and result.start + least <= max(music_end(beats, result.duration), least):
         return result
     fit = fit_to_length(beats, result.duration, result.start, least)
     part = max(result.end - result.start, 0.0)

@@ -341,7 +341,7 @@ class Engine:
         _finite(balance, "the balance")
         prompt = _text(prompt, "prompt")
         with self._lock:
-            return self.recommender.recommend(
+            found = self.recommender.recommend(
                 video,
                 start=start,
                 end=end,
@@ -351,6 +351,7 @@ class Engine:
                 per_artist=per_artist,
                 per_album=per_album,
             )
+        return self._unreadable_since(found)
 
     def similar(
         self,
@@ -385,7 +386,8 @@ class Engine:
         if known is None and text is not None and os.path.isfile(text):
             starts, ends, vectors = self._outside_reference(os.fsdecode(text))
             with self._lock:
-                return self.recommender.similar_to(starts, ends, vectors, name=Path(os.fsdecode(text)).name, **limits)
+                found = self.recommender.similar_to(starts, ends, vectors, name=Path(os.fsdecode(text)).name, **limits)
+            return self._unreadable_since(found)
         if known is not None:
             track_id = known
         elif isinstance(text, str) and not text.isdigit() and not os.path.exists(text):
@@ -393,7 +395,18 @@ class Engine:
         else:
             track_id = self._track_id(track)
         with self._lock:
-            return self.recommender.similar(track_id, **limits)
+            found = self.recommender.similar(track_id, **limits)
+        return self._unreadable_since(found)
+
+    def _unreadable_since(self, found: Recommendation) -> Recommendation:
+        """The results whose file the last scan could not read, said: the library keeps what it had for a
+        file that fails (a copy cut short, a sector gone), and the result is offered from that."""
+        said = [
+            _unreadable_note(r.title or Path(r.path).name, reason)
+            for r in found.results
+            if (reason := self._library.catalog.error_of(r.path))
+        ]
+        return replace(found, notes=found.notes + said) if said else found
 
     def beats(self, track: int | str | os.PathLike[str]) -> Beats:
         """A track's beats and downbeats: stored by the scan, or found now (and stored) for older scans."""
@@ -664,6 +677,8 @@ class Engine:
         start = 0.0 if clip.music_start is None else clip.music_start
         if not 0 <= start < track.duration:
             raise ExportError(f"{track.name} is {clock(track.duration)} long: the music cannot start at {start:.2f} s")
+        if reason := self._library.catalog.error_of(track.path):
+            notes.append(_unreadable_note(track.name, reason))
         beats = self._library.beats(track.id)  # the track is known: no second look-up
         if clip.fit:  # the recommendation placed its start with this same fit: a start it gave stays put
             start = fit_to_length(beats, track.duration, start, cue.length).start
@@ -679,6 +694,13 @@ class Engine:
             track_id=track.id,
             music_streams=_music_streams(track.path),
         )
+
+
+def _unreadable_note(name: str, reason: str) -> str:
+    return (
+        f"{name} could not be read at the last scan ({reason}): what is offered is from its analysis before; "
+        "check the file, then scan again"
+    )
 
 
 _RENDER_SPARE = 0.1  # seconds of fitted music past the clip's end, for the timeline to cut on its frame

@@ -347,3 +347,28 @@ def test_cli_export_to_a_place_it_cannot_write_is_one_line(setup, tmp_path, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1 and err[0].startswith("needledrop: ")
     assert not list(tmp_path.rglob(".*.tmp"))
+
+
+def test_a_file_that_no_longer_reads_is_offered_and_exported_with_a_note(bundle, tmp_path):
+    """A file cut short since its analysis: the scan records why and keeps what the library had for it, and
+    the results and the export say that they are from before, rather than offer it as if nothing happened."""
+    music = tmp_path / "music"
+    music.mkdir()
+    render_midi(music / "waltz.flac", bpm=90, program=0, melody=[60, 64, 67], drums=True, seconds=30)
+    render_midi(music / "other.flac", bpm=90, program=0, melody=[60, 62, 64], drums=True, seconds=30)
+    engine = Engine(tmp_path / "data", bundle=bundle)
+    engine.add_root(music)
+    engine.scan(workers=1)
+    waltz, other = engine.track(music / "waltz.flac").id, engine.track(music / "other.flac").id
+    assert engine.recommend(prompt="piano", k=2).notes == []
+    data = (music / "waltz.flac").read_bytes()
+    (music / "waltz.flac").write_bytes(data[: len(data) // 3])
+    engine.scan(workers=1)
+    assert [Path(e.path).name for e in engine.errors()] == ["waltz.flac"]
+    for found in (engine.recommend(prompt="piano", k=2), engine.similar(other, k=1)):
+        assert waltz in [x.track_id for x in found.results]  # still offered, from its analysis
+        (note,) = found.notes
+        assert note.startswith("waltz.flac could not be read at the last scan (truncated"), note
+    clip = write_video(tmp_path / "c.mp4", frames(6), 25)
+    result = engine.export([ExportClip(clip, 0.0, None, track=waltz, music_start=2.0)], path=tmp_path / "e.otio")
+    assert any(n.startswith("waltz.flac could not be read at the last scan") for n in result.notes), result.notes

@@ -611,6 +611,11 @@ class Catalog:
         rows = self._query("SELECT path FROM tracks WHERE id = ?", (int(track_id),))
         return os.fsdecode(bytes(rows[0][0])) if rows else None
 
+    def error_of(self, path: str | os.PathLike[str]) -> str | None:
+        """Why the last scan could not index the file at `path` (its record, if any, is from before), or None."""
+        rows = self._query("SELECT reason FROM scan_errors WHERE path = ?", (os.fsencode(os.path.abspath(path)),))
+        return rows[0][0] if rows else None
+
     def errors(self) -> list[tuple[str, str, float]]:
         """(display path, reason, when) of every file a scan could not index."""
         rows = self._query("SELECT path, reason, at FROM scan_errors ORDER BY path")

@@ -774,11 +774,11 @@ def _music_short(name: str, label: str, file_short: float, beats: Beats, start: 
     missing = without_music(beats, start, length)
     if missing >= max(file_short, 0.0) + SHORT_TOLD:
         return [
-            f"the music of {name} ends {missing:.1f} s before the end of {label}: "
+            f"the music of {name} ends {missing:.1f} s before the clip from {label} does: "
             "the rest of the clip has only its fade, ring-out or silence"
         ]
     if file_short > 1e-6:
-        return [f"{name} ends {file_short:.1f} s before the end of {label}: the rest of the clip has no music"]
+        return [f"{name} ends {file_short:.1f} s before the clip from {label} does: the rest of the clip has no music"]
     return []
 
 

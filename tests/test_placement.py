@@ -90,7 +90,7 @@ def test_the_exported_start_is_the_recommended_one(setup, tmp_path):
             heard = tune.source_range.duration.to_seconds()
             if r.short_by:  # the note gives what the result said: where the music, not the file, ends
                 assert heard == pytest.approx(min(CLIP, r.duration - r.start), abs=frame)
-                assert any(f"ends {r.short_by:.1f} s before the end" in n for n in result.notes), result.notes
+                assert any(f"ends {r.short_by:.1f} s before the clip from" in n for n in result.notes), result.notes
             else:
                 assert not result.notes and heard == pytest.approx(CLIP, abs=frame)
 
@@ -114,7 +114,7 @@ def test_music_followed_by_silence_starts_at_its_top_and_the_export_says_where_i
         cue = ExportClip(clip, 0.0, None, track=r.track_id, music_start=r.start, fit=fit)
         result = engine.export([cue], path=tmp_path / f"e-{fit}.otio")
         assert result.cues[0].music_start == pytest.approx(r.start, abs=1e-3)
-        assert any(f"ends {r.short_by:.1f} s before the end" in note for note in result.notes), result.notes
+        assert any(f"ends {r.short_by:.1f} s before the clip from" in note for note in result.notes), result.notes
 
 
 def test_the_app_previews_and_exports_the_recommended_start(setup, qtbot, tmp_path):

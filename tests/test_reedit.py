@@ -242,7 +242,7 @@ def test_an_export_with_render_puts_the_fitted_music_under_the_clip(library, tmp
     assert Path(cue.music) == wav and wav.suffix == ".wav" and cue.music_start == 0.0
     assert cue.music_end == pytest.approx(56.0)  # fitted: the music lasts the whole clip
     assert any("fitted to scene.mp4" in note for note in result.notes)
-    assert not any("before the end of" in note for note in result.notes)
+    assert not any("before the clip from" in note for note in result.notes)
     timeline = otio.adapters.read_from_file(result.path)
     (tune,) = timeline.audio_tracks()[0].find_clips()
     assert tune.source_range.duration.to_seconds() == pytest.approx(56.0) and len(tune.markers) > 20

@@ -43,7 +43,7 @@ from engine.export import (
 from engine.library import CatalogError, IndexMissingError, Library, LibraryError, ScanRunningError
 from engine.library.analysis import SkipFile, TrackAnalyzer
 from engine.library.roots import root_holding
-from engine.media.beats import SHORT_TOLD, fit_to_length, without_music
+from engine.media.beats import SHORT_TOLD, bar_seconds, fit_to_length, music_start, without_music
 from engine.media.playback import PlaybackAudio, decode_for_playback
 from engine.media.streams import MediaStreams, media_streams
 from engine.media.video import VideoInfo, probe_video, thumbnail
@@ -51,6 +51,7 @@ from engine.model_details import model_details
 from engine.recommend import QueryError, Recommender
 from engine.recommend.explain import voice_as_heard
 from engine.recommend.pipeline import MAX_K
+from engine.recommend.placement import LEAD_IN
 from engine.recommend.prompt import Constraint, ParsedPrompt, measured_reason, parse_prompt
 from engine.recommend.recommender import check_limits, past_end
 from engine.records import (
@@ -681,8 +682,14 @@ class Engine:
             notes.append(_unreadable_note(track.name, reason))
         beats = self._library.beats(track.id)  # the track is known: no second look-up
         if clip.fit:  # the recommendation placed its start with this same fit: a start it gave stays put
-            start = fit_to_length(beats, track.duration, start, cue.length).start
+            given, start = start, fit_to_length(beats, track.duration, start, cue.length).start
+            if abs(start - given) > bar_seconds(beats):  # more than a snap to a downbeat: the music had to move
+                notes.append(
+                    f"{track.name} starts at {clock(start, tenths=True)}, not {clock(given, tenths=True)}: on a "
+                    f"downbeat where its music lasts the clip from {label} (without fitting, the start given stays)"
+                )
         if not fitted_later:
+            notes += _music_late(track.name, label, beats, start, cue.length)
             notes += _music_short(track.name, label, start + cue.length - track.duration, beats, start, cue.length)
         return replace(
             cue,
@@ -766,6 +773,16 @@ def _unreadable(cues: list[Cue], fmt: str, notes: list[str]) -> list[Cue]:
             "the music collected to get lossless WAV copies the timeline points at"
         )
     return cues
+
+
+def _music_late(name: str, label: str, beats: Beats, start: float, length: float) -> list[str]:
+    """The note for music whose first beat comes well into the clip (a start in the silence before it)."""
+    late = music_start(beats) - start
+    if late < LEAD_IN:
+        return []
+    if late >= length:
+        return [f"{name} has no beat under the clip from {label}: its first comes after the clip ends"]
+    return [f"the first beat of {name} comes {late:.1f} s into the clip from {label}: before it, silence or an intro"]
 
 
 def _music_short(name: str, label: str, file_short: float, beats: Beats, start: float, length: float) -> list[str]:

@@ -167,6 +167,16 @@ def test_without_a_clip_no_start_falls_in_the_silence_before_the_music(bundle, t
     (moved,) = placed([replace(r, start=24.0, end=36.0)], engine.beats, None, 12.0)
     assert moved.start in set(beats.downbeats.tolist()) and beats.times[0] <= moved.start < beats.times[0] + 4.0
     assert moved.end - moved.start == pytest.approx(12.0)
+    # Exported from where the editor put it, in the silence, the export says what the clip will hear.
+    clip = write_video(tmp_path / "busy.mp4", busy_frames(CLIP), FPS)
+    for start, said in ((5.0, "late.flac has no beat under the clip from busy.mp4"), (20.0, "comes 10.0 s into")):
+        cue = ExportClip(clip, 0.0, None, track=r.track_id, music_start=start, fit=False)
+        notes = engine.export([cue], path=tmp_path / "late.otio").notes
+        assert any(said in n for n in notes), notes
+    fitted = engine.export([ExportClip(clip, 0.0, None, track=r.track_id, music_start=5.0)], path=tmp_path / "f.otio")
+    assert fitted.cues[0].music_start >= beats.times[0] - LEAD_IN
+    assert not any("first beat" in n or "no beat" in n for n in fitted.notes), fitted.notes
+    assert any(n.startswith("late.flac starts at 0:") and "not 0:05.0" in n for n in fitted.notes), fitted.notes
 
 
 def test_without_a_clip_no_start_leaves_less_than_a_cue(setup):

@@ -300,7 +300,7 @@ def fit_to_length(beats: Beats, duration: float, near: float, length: float) -> 
     if heard is not None and heard - top < length:
         return _from_the_top(beats, duration, length, top)
     latest = (music_end(beats, duration) - length, duration - length)  # the music lasts: well, or at all
-    bar = BEATS_PER_BAR * 60.0 / beats.bpm if beats.bpm > 0 else 2.0
+    bar = bar_seconds(beats)
     downbeats = np.asarray(beats.downbeats, np.float64)
     phrase = np.full(len(downbeats), OFF_PHRASE_COST[1])
     phrase[::4] = OFF_PHRASE_COST[4]
@@ -321,6 +321,11 @@ def fit_to_length(beats: Beats, duration: float, near: float, length: float) -> 
     limit = latest[0] if latest[0] >= 0 else latest[1]
     start = float(np.clip(near, 0.0, limit))
     return Fit(start, start + length, False, False)
+
+
+def bar_seconds(beats: Beats) -> float:
+    """How long a bar lasts at the track's tempo (2 s where it has none): the unit a fitted start moves in."""
+    return BEATS_PER_BAR * 60.0 / beats.bpm if beats.bpm > 0 else 2.0
 
 
 def music_start(beats: Beats) -> float:

@@ -469,6 +469,7 @@ class Engine:
         if not (math.isfinite(duck_db) and -60 <= duck_db <= 0):
             raise QueryError(f"the ducking depth must be between -60 and 0 dB, not {duck_db}")
         _finite(duck_in, "the clip's in point")
+        _music_streams(info.path, error=QueryError)  # a track on an unplugged drive, said as the export says it
         beats = self._library.beats(info.id)
         ducked = (os.fspath(duck), duck_in) if duck is not None else None
         try:
@@ -699,7 +700,7 @@ class Engine:
             title=track.name,
             beats=beats,
             track_id=track.id,
-            music_streams=_music_streams(track.path),
+            music_streams=_music_streams(track.path, error=ExportError),
         )
 
 
@@ -737,11 +738,13 @@ def _ducked(cues: list[Cue], fmt: str, notes: list[str]) -> list[Cue]:
     return out
 
 
-def _music_streams(path: str) -> MediaStreams:
+def _music_streams(path: str, *, error: type[NeedledropError]) -> MediaStreams:
+    """A library track's streams; `error` when the file cannot be opened, which for a file the scan read is
+    most often a drive that is not plugged in (export and fit say it alike)."""
     try:
         return media_streams(path)
     except DecodeError as exc:
-        raise ExportError(f"{Path(path).name} cannot be read now ({exc}): is its drive plugged in?") from exc
+        raise error(f"{Path(path).name} cannot be read now ({exc}): is its drive plugged in?") from exc
 
 
 def _collected(cues: list[Cue], folder: str | os.PathLike[str], fmt: str, notes: list[str]) -> list[Cue]:

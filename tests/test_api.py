@@ -322,6 +322,23 @@ def test_fit_renders_the_track_re_edited_to_the_length(client, served, tmp_path)
         assert refused.status_code == 422 and refused.json()["error"]["code"] == "bad_path"
 
 
+def test_fit_says_a_track_on_an_unplugged_drive_as_the_export_does(client, served, tmp_path):
+    music = served["music"]
+    piano = served["engine"].track(music / "piano.flac").id
+    away = music.with_name("unplugged")
+    music.rename(away)
+    try:
+        clips = [{"video": str(served["clip"]), "in": 0.0, "out": 4.0, "track_id": piano}]
+        export = client.post("/v1/export", json={"format": "otio", "clips": clips})
+        fit = client.post("/v1/fit", json={"track_id": piano, "length": 5, "render": str(tmp_path / "x.wav")})
+    finally:
+        away.rename(music)
+    assert export.status_code == fit.status_code == 422
+    assert export.json()["error"]["code"] == fit.json()["error"]["code"] == "bad_query"
+    assert fit.json()["error"]["message"] == export.json()["error"]["message"], fit.text
+    assert fit.json()["error"]["message"].endswith("is its drive plugged in?")
+
+
 def test_scan_starts_and_reports_progress(client, served):
     extra = served["root"] / "more"
     extra.mkdir(exist_ok=True)

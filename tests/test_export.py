@@ -205,6 +205,26 @@ def test_no_export_or_re_edit_writes_over_the_library_or_the_footage(setup, tmp_
     assert engine.export(edit, path=tmp_path / "cut.edl").path == str(tmp_path / "cut.edl")  # a timeline: replaced
 
 
+def test_a_track_on_an_unplugged_drive_is_said_alike_by_export_and_fit(setup, tmp_path, capsys):
+    """`fit` said "cannot open as media (No such file or directory)" (a decoding error, exit 4) where the
+    export asks whether the drive is plugged in: both say the export's sentence, with the export's status."""
+    engine, music, clips = setup
+    piano = engine.track(music / "piano.flac").id
+    said = r"piano.flac cannot be read now \(.*\): is its drive plugged in\?"
+    away = music.with_name("unplugged")
+    music.rename(away)
+    try:
+        with pytest.raises(ExportError, match=said):
+            engine.export([ExportClip(clips["a"], 0.0, 4.0, track=piano)], fmt="otio")
+        with pytest.raises(QueryError, match=said):
+            engine.reedit(piano, length=5.0, out=tmp_path / "cue.wav")
+        fit = ["--data-dir", str(engine.data_dir), "fit", str(piano), "--length", "5", "--out", str(tmp_path / "x.wav")]
+        assert main(fit) == 1 and re.search(said, capsys.readouterr().err)
+    finally:
+        away.rename(music)
+    assert not list(tmp_path.iterdir())
+
+
 def test_rendered_music_never_replaces_an_earlier_render_or_a_file_of_the_user(setup, tmp_path):
     """A timeline exported earlier points at its fitted WAVs: exporting again into the same folder with the
     music placed elsewhere writes new ones beside them, and an unchanged export reuses its own."""

@@ -91,6 +91,11 @@ class TrackNotFoundError(NeedledropError):
     """A track asked for by id or path is not in the library."""
 
 
+class InsideLibraryError(NeedledropError):
+    """A render or collected music would be written inside a library folder, where the next scan would take
+    it for a new track and recommend it."""
+
+
 def _finite(value: float | None, what: str, *, error: type[NeedledropError] = QueryError) -> None:
     if value is not None and not math.isfinite(value):
         raise error(f"{what} must be a number of seconds, not {value}")
@@ -457,11 +462,7 @@ class Engine:
         out = Path(out)
         if out.resolve() == Path(info.path).resolve():
             raise QueryError("the re-edit would overwrite its own source: write it to another file")
-        # A re-edit never replaces a library file, a track or not, however the path reaches it.
-        if os.path.lexists(out) and (root := root_holding(out, self._library.catalog.roots())) is not None:
-            raise QueryError(
-                f"{out.name} is a file in the library folder {root.display}: write the re-edit to another file"
-            )
+        self._outside_library(out, "the re-edit")  # which also keeps it from replacing a library file
         if out.suffix.lower() != ".wav":  # what is written is WAV, whatever the name says
             raise QueryError(f"the re-edit is written as WAV: name the file .wav, not {out.name}")
         if not out.parent.is_dir():
@@ -511,6 +512,15 @@ class Engine:
             duck=video if duck else None,
             duck_in=clip_in,
         )
+
+    def _outside_library(self, path: str | os.PathLike[str], what: str) -> None:
+        """InsideLibraryError when `path` is in a library folder, online or not, however links reach it."""
+        root = root_holding(path, self._library.catalog.roots())
+        if root is not None:
+            raise InsideLibraryError(
+                f"{path} is inside the library folder {root.display}: the next scan would add {what} to the "
+                "library as a new track; choose a folder outside the library"
+            )
 
     def edit_beats(self, track: int | str | os.PathLike[str], edit: Reedit) -> Beats:
         """The track's beats and downbeats where a re-edit of it plays them (times in the edit)."""
@@ -577,10 +587,12 @@ class Engine:
         fmt = format_for(path if path is not None else "", fmt)
         if path is not None:  # before anything is rendered or collected for it
             check_timeline_path(Path(path), fmt)
+        folder = _music_folder(path, collect, render, fmt)
+        if folder is not None:
+            self._outside_library(folder, "each file the export writes there")
         notes: list[str] = []
         cues = [self._cue(clip, notes, fitted_later=render) for clip in clips]
         if render and fmt != "edl":
-            folder = collect if collect is not None else _beside(path)
             cues, collect = self._rendered(cues, folder, loudness, duck, notes), None  # WAVs every editor reads
         if duck and not render and fmt != "edl":
             cues = _ducked(cues, fmt, notes)
@@ -714,6 +726,16 @@ def _unreadable_note(name: str, reason: str) -> str:
 _RENDER_SPARE = 0.1  # seconds of fitted music past the clip's end, for the timeline to cut on its frame
 
 
+def _music_folder(
+    path: str | os.PathLike[str] | None, collect: str | os.PathLike[str] | None, render: bool, fmt: str
+) -> str | os.PathLike[str] | None:
+    """Where an export writes music: the collect folder, else for a render the folder beside the timeline;
+    None where it writes none (an EDL carries no music)."""
+    if fmt == "edl" or not (render or collect is not None):
+        return None
+    return collect if collect is not None else _beside(path)
+
+
 def _beside(path: str | os.PathLike[str] | None) -> Path:
     """The folder for a timeline's fitted music: beside the timeline, named after it."""
     if path is None:
@@ -823,6 +845,7 @@ __all__ = [
     "Engine",
     "ExportError",
     "IndexMissingError",
+    "InsideLibraryError",
     "LibraryError",
     "QueryError",
     "ScanRunningError",

@@ -322,6 +322,27 @@ def test_fit_renders_the_track_re_edited_to_the_length(client, served, tmp_path)
         assert refused.status_code == 422 and refused.json()["error"]["code"] == "bad_path"
 
 
+def test_nothing_is_written_into_a_library_folder(client, served, tmp_path):
+    """A collected copy or a render in a library folder was scanned in as a new track: refused with its own
+    code, the folder reached as it is or through a link, and nothing written."""
+    music = served["music"]
+    drums = served["engine"].track(music / "drums.flac").id
+    link = tmp_path / "link"
+    link.symlink_to(music)
+    before = sorted(music.rglob("*"))
+    clips = [{"video": str(served["clip"]), "in": 0.0, "out": 4.0, "track_id": drums}]
+    asks = [("/v1/export", {"format": "fcp7", "clips": clips, "collect": str(folder)}) for folder in (music, link)]
+    asks.append(("/v1/export", {"format": "fcp7", "clips": clips, "collect": str(music / "cues"), "render": True}))
+    asks += [
+        ("/v1/fit", {"track_id": drums, "length": 5, "render": str(at / "new_render.wav")}) for at in (music, link)
+    ]
+    for path, body in asks:
+        reply = client.post(path, json=body)
+        assert reply.status_code == 422 and reply.json()["error"]["code"] == "inside_library", (body, reply.text)
+        assert "the next scan would add" in reply.json()["error"]["message"]
+    assert sorted(music.rglob("*")) == before
+
+
 def test_fit_says_a_track_on_an_unplugged_drive_as_the_export_does(client, served, tmp_path):
     music = served["music"]
     piano = served["engine"].track(music / "piano.flac").id

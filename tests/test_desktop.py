@@ -531,6 +531,21 @@ def test_a_clip_whose_music_is_gone_is_exported_without_it_and_named(qtbot, wind
     assert not [c for track in timeline.audio_tracks() for c in track.find_clips() if "Music" in track.name]
 
 
+def test_a_timeline_saved_in_the_library_folder_collects_no_music_there(qtbot, window, media, tmp_path):
+    """Collecting (on by default) beside a timeline saved in a library folder put copies of the music there,
+    which the next scan took for new tracks: the export is refused, saying why, and writes nothing."""
+    wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["slow"]]))
+    window.results.select(0)
+    qtbot.waitUntil(lambda: window.current.chosen is not None, timeout=20_000)
+    music = Path(window.current.chosen["path"]).parent
+    before = sorted(music.rglob("*"))
+    window.export_timeline(str(music / "cut.xml"))
+    qtbot.waitUntil(lambda: "could not be exported" in window.notice.label.text(), timeout=60_000)
+    said = window.notice.label.text()
+    assert "is inside the library folder" in said and "choose a folder outside the library" in said
+    assert sorted(music.rglob("*")) == before
+
+
 def test_the_export_dialog_adds_the_chosen_formats_suffix_to_a_bare_name(qtbot, window, media, tmp_path, monkeypatch):
     """ "MyEdit" typed with FCPXML chosen is MyEdit.fcpxml; a name with a timeline suffix keeps it."""
     from PyQt6.QtWidgets import QFileDialog

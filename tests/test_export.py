@@ -15,7 +15,7 @@ import pytest
 
 from engine.cli.main import main
 from engine.export import FADE_SECONDS, ExportError, build_timeline, format_for
-from engine.facade import Engine, QueryError, TrackNotFoundError
+from engine.facade import Engine, InsideLibraryError, QueryError, TrackNotFoundError
 from engine.records import ExportClip
 from media import render_midi, write_video
 
@@ -198,11 +198,49 @@ def test_no_export_or_re_edit_writes_over_the_library_or_the_footage(setup, tmp_
     link.symlink_to(piano)
     folder.symlink_to(music)  # the library folder by another path
     for out in (piano, link, folder / "piano.flac"):
-        with pytest.raises(QueryError, match=r"is a file in the library folder .*: write the re-edit to another"):
+        with pytest.raises(InsideLibraryError, match=r"is inside the library folder .*: the next scan would add"):
             engine.reedit(drums, length=5.0, out=out)
     assert all(Path(path).read_bytes() == data for path, data in kept.items())
     engine.export(edit, path=tmp_path / "cut.edl")
     assert engine.export(edit, path=tmp_path / "cut.edl").path == str(tmp_path / "cut.edl")  # a timeline: replaced
+
+
+def test_nothing_is_rendered_or_collected_into_a_library_folder(setup, tmp_path, capsys):
+    """A render or a collected copy in a library folder was indexed by the next scan as a new track, and
+    recommended: a folder of the library, one inside it, one reached through a link, or one on a drive that is
+    not plugged in is refused before anything is written, by the engine, `fit` and `export`."""
+    engine, music, clips = setup
+    drums = str(music / "drums.flac")
+    drive = tmp_path / "drive"
+    (drive / "songs").mkdir(parents=True)
+    engine.add_root(drive / "songs")
+    (drive / "songs").rename(drive / "elsewhere")  # unplugged: the folder is offline, and still the library's
+    link = tmp_path / "link"
+    link.symlink_to(music)
+    before = sorted(music.rglob("*"))
+    said = r"is inside the library folder .*: the next scan would add .* as a new track; choose a folder outside"
+    edit = [ExportClip(clips["a"], 0.0, 4.0, track=drums)]
+    try:
+        for folder in (music, music / "cues", link / "cues", drive / "songs" / "cues"):
+            for render in (False, True):
+                with pytest.raises(InsideLibraryError, match=said):
+                    engine.export(edit, fmt="fcp7", collect=folder, render=render)
+        with pytest.raises(InsideLibraryError, match=said):  # the render's folder beside the timeline
+            engine.export(edit, path=link / "cut.otio", render=True)
+        for out in (music / "new_render.wav", link / "new_render.wav", drive / "songs" / "new_render.wav"):
+            with pytest.raises(InsideLibraryError, match=said):
+                engine.reedit(drums, length=5.0, out=out)
+        base = ["--data-dir", str(engine.data_dir)]
+        fit = [*base, "fit", drums, "--length", "5", "--out", str(music / "new_render.wav")]
+        export = [*base, "export", str(clips["a"]), str(tmp_path / "cut.xml"), "--track", drums, "--music-start", "0"]
+        for args in (fit, [*export, "--collect", str(link / "cues")], [*export, "--render", "--collect", str(music)]):
+            assert main(args) == 1
+            assert re.search(said, capsys.readouterr().err)
+    finally:
+        engine.remove_root(drive / "songs")
+    assert sorted(music.rglob("*")) == before and not (drive / "songs").exists() and not (tmp_path / "cut.xml").exists()
+    engine.export(edit, fmt="fcp7", collect=tmp_path / "cues")  # outside: collected
+    assert (tmp_path / "cues" / "drums.wav").is_file()
 
 
 def test_a_track_on_an_unplugged_drive_is_said_alike_by_export_and_fit(setup, tmp_path, capsys):

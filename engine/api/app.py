@@ -36,6 +36,7 @@ from engine.facade import (
     Engine,
     ExportError,
     IndexMissingError,
+    InsideLibraryError,
     LibraryError,
     QueryError,
     ScanRunningError,
@@ -130,8 +131,8 @@ class FitRequest(_Strict):
     render: str | None = Field(
         None,
         max_length=4096,
-        description="an absolute .wav path: re-edit the track to exactly `length` on its own bars and write it "
-        "there; the answer then lists the edit (pieces, joins, fades, loudness)",
+        description="an absolute .wav path outside the library folders: re-edit the track to exactly `length` "
+        "on its own bars and write it there; the answer then lists the edit (pieces, joins, fades, loudness)",
     )
     loudness: Annotated[float, Field(ge=-70, le=0, allow_inf_nan=False)] | None = Field(
         DEFAULT_LOUDNESS, description="with `render`: integrated loudness target, LUFS (null: level unchanged)"
@@ -156,8 +157,8 @@ class ExportRequest(_Strict):
     collect: str | None = Field(
         None,
         max_length=4096,
-        description="an absolute folder to gather the music into (copied, or converted to WAV where the "
-        "format's editors cannot import it); the timeline points there",
+        description="an absolute folder outside the library folders to gather the music into (copied, or "
+        "converted to WAV where the format's editors cannot import it); the timeline points there",
     )
     render: bool = Field(
         False, description="re-edit each clip's music to the clip's length, as WAV in the `collect` folder"
@@ -343,6 +344,8 @@ def create_app(engine: Engine, token: str, *, allowed_origins: list[str] | None 
             return fn()
         except TrackNotFoundError as exc:
             raise ApiError(404, "not_in_library", str(exc)) from exc
+        except InsideLibraryError as exc:
+            raise ApiError(422, "inside_library", str(exc)) from exc
         except (QueryError, ExportError) as exc:
             raise ApiError(422, "bad_query", str(exc)) from exc
         except DecodeError as exc:

@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     fit.add_argument("--duck", metavar="CLIP", help="lower the music where people speak in this clip's sound")
     fit.add_argument("--duck-in", type=seconds, default=0.0, help="the clip's in point, seconds (default 0)")
     fit.add_argument("--duck-db", type=float, default=DEPTH_DB, help=f"how far (default {DEPTH_DB:g} dB)")
-    fit.add_argument("--out", required=True, help="the WAV file to write")
+    fit.add_argument("--out", required=True, help="the WAV file to write, outside the library folders")
     fit.add_argument("--json", action="store_true", help="the edit as JSON: pieces, joins, fades, gains")
     fit.set_defaults(handler=fit_command)
 

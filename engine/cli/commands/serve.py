@@ -76,8 +76,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.add_argument(
         "--collect",
         metavar="DIR",
-        help="gather the music into DIR (copied, or converted to WAV where the editor cannot import it) "
-        "and point the timeline there",
+        help="gather the music into DIR, outside the library folders (copied, or converted to WAV where the "
+        "editor cannot import it) and point the timeline there",
     )
     export.add_argument("--json", action="store_true")
     export.set_defaults(handler=export_command)

@@ -35,6 +35,7 @@ from engine.export import (
     Cue,
     ExportError,
     build_timeline,
+    check_timeline_name,
     check_timeline_path,
     format_for,
     timeline_text,
@@ -585,6 +586,7 @@ class Engine:
             example = Path(path) / "edit.otio"
             raise ExportError(f"{path} is a folder: name the timeline file to write in it, e.g. {example}")
         fmt = format_for(path if path is not None else "", fmt)
+        check_timeline_name(name)
         if path is not None:  # before anything is rendered or collected for it
             check_timeline_path(Path(path), fmt)
         folder = _music_folder(path, collect, render, fmt)

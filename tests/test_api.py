@@ -360,6 +360,15 @@ def test_fit_says_a_track_on_an_unplugged_drive_as_the_export_does(client, serve
     assert fit.json()["error"]["message"].endswith("is its drive plugged in?")
 
 
+def test_an_export_name_that_is_not_a_plain_file_name_is_refused(client, served):
+    clips = [{"video": str(served["clip"])}]
+    for name in ("../../etc/x", "a/b", "..", "a\\b", "x\u0000y"):
+        reply = client.post("/v1/export", json={"format": "otio", "name": name, "clips": clips})
+        assert reply.status_code == 422 and reply.json()["error"]["code"] == "bad_name", (name, reply.text)
+    plain = client.post("/v1/export", json={"format": "otio", "name": "Scene 4: take 2", "clips": clips})
+    assert plain.status_code == 200 and plain.json()["filename"] == "Scene 4: take 2.otio"
+
+
 def test_scan_starts_and_reports_progress(client, served):
     extra = served["root"] / "more"
     extra.mkdir(exist_ok=True)

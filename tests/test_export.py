@@ -14,7 +14,7 @@ import opentimelineio as otio
 import pytest
 
 from engine.cli.main import main
-from engine.export import FADE_SECONDS, ExportError, build_timeline, format_for
+from engine.export import FADE_SECONDS, ExportError, TimelineNameError, build_timeline, format_for
 from engine.facade import Engine, InsideLibraryError, QueryError, TrackNotFoundError
 from engine.records import ExportClip
 from media import render_midi, write_video
@@ -261,6 +261,16 @@ def test_a_track_on_an_unplugged_drive_is_said_alike_by_export_and_fit(setup, tm
     finally:
         away.rename(music)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("name", ["../../etc/x", "a/b", "..", ".", "a\\b", "nul\x00", "line\nbreak", " "])
+def test_a_timeline_name_is_a_plain_file_name(setup, name):
+    """The API answers `filename` as the name plus its suffix: "../../etc/x" gave "../../etc/x.otio", which a
+    plugin writing to it would have put outside its folder."""
+    engine, music, clips = setup
+    with pytest.raises(TimelineNameError, match="is also its file name, and .*: give a plain name"):
+        engine.export([ExportClip(clips["a"], 0.0, 4.0)], fmt="otio", name=name)
+    assert engine.export([ExportClip(clips["a"], 0.0, 4.0)], fmt="otio", name="Scene 4: take 2.v3").content
 
 
 def test_rendered_music_never_replaces_an_earlier_render_or_a_file_of_the_user(setup, tmp_path):

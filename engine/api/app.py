@@ -27,7 +27,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from engine import __version__, records
 from engine.errors import DecodeError, NeedledropError
-from engine.export import FORMATS
+from engine.export import FORMATS, TimelineNameError
 from engine.facade import (
     DEFAULT_LOUDNESS,
     MAX_K,
@@ -152,7 +152,13 @@ class ExportClip(_Strict):
 
 class ExportRequest(_Strict):
     format: Literal["otio", "fcp7", "fcpx", "edl"] = "otio"
-    name: str = Field("Needledrop", min_length=1, max_length=200)
+    name: str = Field(
+        "Needledrop",
+        min_length=1,
+        max_length=200,
+        description="the timeline's name, and with the format's suffix its `filename`: a plain file name, "
+        "without folders",
+    )
     clips: list[ExportClip] = Field(min_length=1, max_length=MAX_CLIPS)
     collect: str | None = Field(
         None,
@@ -346,6 +352,8 @@ def create_app(engine: Engine, token: str, *, allowed_origins: list[str] | None 
             raise ApiError(404, "not_in_library", str(exc)) from exc
         except InsideLibraryError as exc:
             raise ApiError(422, "inside_library", str(exc)) from exc
+        except TimelineNameError as exc:  # (an ExportError, told apart)
+            raise ApiError(422, "bad_name", str(exc)) from exc
         except (QueryError, ExportError) as exc:
             raise ApiError(422, "bad_query", str(exc)) from exc
         except DecodeError as exc:

@@ -39,6 +39,9 @@ _WRITERS = {
     "fcpx": fcpx.write,
     "edl": edl.write,
 }
+# Besides the separators (a backslash too: clients on Windows split on it), what Windows refuses in a name.
+_NOT_IN_NAMES = "/\\" + ('<>:"|?*' if os.name == "nt" else "")
+
 __all__ = [
     "FADE_SECONDS",
     "FORMATS",
@@ -46,7 +49,9 @@ __all__ = [
     "Built",
     "Cue",
     "ExportError",
+    "TimelineNameError",
     "build_timeline",
+    "check_timeline_name",
     "check_timeline_path",
     "display_name",
     "file_url",
@@ -54,6 +59,10 @@ __all__ = [
     "timeline_text",
     "write_timeline",
 ]
+
+
+class TimelineNameError(ExportError):
+    """A timeline name that cannot be a file's name as it is (the API answers `filename` with it)."""
 
 
 def format_for(path: str | os.PathLike[str], name: str | None = None) -> str:
@@ -98,6 +107,23 @@ def check_timeline_path(path: Path, fmt: str) -> None:
             f"{path.name} exists and is not a timeline: a timeline replaces only {', '.join(FORMATS.values())} "
             f"files; name it e.g. {path.with_suffix(FORMATS[fmt]).name}"
         )
+
+
+def check_timeline_name(name: str) -> None:
+    """TimelineNameError unless `name` is a plain file name: the API gives `name` + suffix as the file to
+    write, so a name with a folder in it, or one the file system refuses, could write outside the folder
+    a client means."""
+    if not name.strip():
+        why = "it is empty"
+    elif name in (".", ".."):
+        why = f"{name!r} names a folder"
+    elif found := [c for c in name if c in _NOT_IN_NAMES or ord(c) < 32 or ord(c) == 127]:
+        why = f"it holds {found[0]!r}, which a file name cannot"
+    else:
+        return
+    raise TimelineNameError(
+        f"the timeline name {name!r} is also its file name, and {why}: give a plain name such as 'Scene 4'"
+    )
 
 
 def timeline_text(timeline: otio.schema.Timeline, fmt: str) -> str:

@@ -121,7 +121,7 @@ class Recommender:
         results = self.placed(found.results, search.clip_seconds)
         seconds = {"encode": t1 - t0, "search": time.perf_counter() - t1}
         used = [name for name, part in (("clip", query.clip), ("text", text)) if part]
-        notes = self._notes(search.constraints) + self._offline_note(results)
+        notes = self._notes(search.constraints) + self._offline_note(results, k)
         if (
             query.clip is not None
             and end is not None
@@ -243,17 +243,25 @@ class Recommender:
         found = pipeline.run(search, self._searchable(), self.library.catalog, self.tags, self.matcher)
         results = self.placed(found.results, length)
         seconds = {"search": time.perf_counter() - t0}
-        notes = self._offline_note(results)
+        notes = self._offline_note(results, k)
         return Recommendation(results, None, 1.0, ["track"], found.searched, found.complete, seconds, notes=notes)
 
-    def _offline_note(self, results: list[Result]) -> list[str]:
-        """Why nothing came back when folders are offline: their tracks are kept, but not offered."""
-        if results:
+    def _offline_note(self, results: list[Result], k: int) -> list[str]:
+        """Why fewer came back than asked when tracks are out of reach: kept, but not offered."""
+        if len(results) >= k:
             return []
         offline = [r.display for r in self.library.catalog.roots() if not r.online]
-        if not offline:
+        if not results and offline:
+            return [f"no result among the folders online; offline now (drive not plugged in?): {', '.join(offline)}"]
+        unreachable = self.library.catalog.status()["offline_tracks"]
+        if not unreachable:
             return []
-        return [f"no result among the folders online; offline now (drive not plugged in?): {', '.join(offline)}"]
+        where = f" (offline now: {', '.join(offline)})" if offline else ""
+        tracks, are = ("1 track", "is") if unreachable == 1 else (f"{unreachable} tracks", "are")
+        return [
+            f"{len(results)} of the {k} asked: {tracks} of the library out of reach at the last scan or "
+            f"now{where} {are} not offered (the library keeps them)"
+        ]
 
 
 def check_limits(k: int, per_artist: int | None, per_album: int | None, length: float | None = None) -> None:

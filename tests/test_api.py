@@ -201,10 +201,12 @@ def test_limits_and_validation_errors_are_json(client):
     for body in ({"prompt": "piano", "k": 500}, {"prompt": "piano", "balance": 2}, {"prompt": "x", "bogus": 1}, {}):
         reply = client.post("/v1/recommend", json=body)
         assert reply.status_code == 422 and reply.json()["error"]["message"], body
-    assert (
-        client.post("/v1/recommend", content=b"{not json", headers={"Content-Type": "application/json"}).status_code
-        == 422
-    )
+    broken = client.post("/v1/recommend", content=b'{"prompt": ', headers={"Content-Type": "application/json"})
+    assert broken.status_code == 422
+    assert broken.json()["error"]["message"] == "the body is not valid JSON (at character 11: Expecting value)"
+    for content, kind in ((b"piano", "text/plain"), (b"[1, 2]", "application/json")):
+        wrong = client.post("/v1/recommend", content=content, headers={"Content-Type": kind})
+        assert wrong.status_code == 422 and "must be a JSON object" in wrong.json()["error"]["message"], kind
     assert client.get("/v1/tracks/999999/beats").status_code == 404
     assert client.get("/v1/nowhere").json()["error"]["code"] == "http_error"
 

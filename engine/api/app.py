@@ -281,6 +281,17 @@ def _authorised(header: str, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
+def _problem(error: dict) -> str:
+    """One validation error in words a client's author can act on: pydantic's own, but for a body that is
+    not a JSON object at all ("body.11: JSON decode error" said nothing of where or why)."""
+    where = error["loc"]
+    if error["type"] == "json_invalid":
+        return f"the body is not valid JSON (at character {where[-1]}: {error.get('ctx', {}).get('error', '?')})"
+    if where == ("body",) and error["type"] in ("model_attributes_type", "dict_type"):
+        return "the body must be a JSON object, sent as Content-Type: application/json"
+    return f"{'.'.join(str(p) for p in where)}: {error['msg']}"
+
+
 def create_app(engine: Engine, token: str, *, allowed_origins: list[str] | None = None) -> FastAPI:
     """The API over `engine`; requests must carry `token`."""
     scan = _Scan(engine)
@@ -331,8 +342,7 @@ def create_app(engine: Engine, token: str, *, allowed_origins: list[str] | None 
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
-        return _error(422, "invalid_request", problems)
+        return _error(422, "invalid_request", "; ".join(_problem(e) for e in exc.errors()[:5]))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):

@@ -112,7 +112,7 @@ def plan_providers() -> tuple[list[str], str]:
         if device == "cuda":
             raise ExecutionProviderError(
                 f"NEEDLEDROP_DEVICE=cuda, but the installed {ort_package()} has no CUDA provider; "
-                "install Needledrop's `gpu` extra instead of `cpu`"
+                "replace it with onnxruntime-gpu (pip uninstall -y onnxruntime && pip install onnxruntime-gpu)"
             )
         return [CPU], ""
     if cuda_device_count() == 0:

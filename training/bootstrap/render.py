@@ -48,7 +48,9 @@ def soundfont() -> str:
     """The best General MIDI SoundFont installed, checking that FluidSynth is there to play it."""
     found = next((path for path in SOUNDFONTS if Path(path).is_file()), None)
     if found is None:
-        raise RenderError("no General MIDI SoundFont: install the Debian package fluid-soundfont-gm")
+        raise RenderError(
+            "no General MIDI SoundFont: install the Debian package fluid-soundfont-gm (or timgm6mb-soundfont)"
+        )
     if shutil.which("fluidsynth") is None:
         raise RenderError("fluidsynth is not installed: install the Debian package fluidsynth")
     return found

@@ -629,6 +629,25 @@ class Catalog:
         )
         return [_track(row) | {"segments": row[-1]} for row in rows]
 
+    def _reach(self) -> list[tuple[Root, int, int]]:
+        """Each root, its tracks, and those kept but not reachable now: all of them when its drive is away,
+        else the tracks whose own folder was not there at the last scan."""
+        counts = {
+            root_id: (count, missing)
+            for root_id, count, missing in self._query(
+                "SELECT root_id, COUNT(*), SUM(missing_since IS NOT NULL) FROM tracks GROUP BY root_id"
+            )
+        }
+        out = []
+        for r in self.roots():
+            count, missing = counts.get(r.id, (0, 0))
+            out.append((r, count, count if not r.online else missing))
+        return out
+
+    def out_of_reach(self) -> int:
+        """How many tracks the library keeps that cannot be reached now (`_reach`)."""
+        return sum(away for _, _, away in self._reach())
+
     def status(self, bundle_id: str | None = None) -> dict:
         ((tracks, seconds),) = self._query("SELECT COUNT(*), COALESCE(SUM(duration), 0) FROM tracks")
         ((segments,),) = self._query("SELECT COUNT(*) FROM segments")
@@ -637,26 +656,10 @@ class Catalog:
         if bundle_id is not None:
             ((stale,),) = self._query("SELECT COUNT(*) FROM tracks WHERE bundle_id != ?", (bundle_id,))
             quick = self.quick_count(bundle_id)
-        counts = {
-            root_id: (count, missing)
-            for root_id, count, missing in self._query(
-                "SELECT root_id, COUNT(*), SUM(missing_since IS NOT NULL) FROM tracks GROUP BY root_id"
-            )
-        }
-        roots = []
-        for r in self.roots():
-            count, missing = counts.get(r.id, (0, 0))
-            roots.append(
-                {
-                    "path": r.display,
-                    "online": r.online,
-                    "last_scan": r.last_scan,
-                    "tracks": count,
-                    # Kept but not reachable now: the whole root when its drive is away, else the tracks
-                    # whose own folder was not there at the last scan.
-                    "offline_tracks": count if not r.online else missing,
-                }
-            )
+        roots = [
+            {"path": r.display, "online": r.online, "last_scan": r.last_scan, "tracks": count, "offline_tracks": away}
+            for r, count, away in self._reach()
+        ]
         return {
             "roots": roots,
             "tracks": tracks,

@@ -253,7 +253,7 @@ class Recommender:
         offline = [r.display for r in self.library.catalog.roots() if not r.online]
         if not results and offline:
             return [f"no result among the folders online; offline now (drive not plugged in?): {', '.join(offline)}"]
-        unreachable = self.library.catalog.status()["offline_tracks"]
+        unreachable = self.library.catalog.out_of_reach()
         if not unreachable:
             return []
         where = f" (offline now: {', '.join(offline)})" if offline else ""

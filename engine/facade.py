@@ -44,7 +44,7 @@ from engine.export import (
 from engine.library import CatalogError, IndexMissingError, Library, LibraryError, ScanRunningError
 from engine.library.analysis import SkipFile, TrackAnalyzer
 from engine.library.roots import root_holding
-from engine.media.beats import SHORT_TOLD, bar_seconds, fit_to_length, music_start, without_music
+from engine.media.beats import SHORT_TOLD, fit_to_length, music_end, music_start, without_music
 from engine.media.playback import PlaybackAudio, decode_for_playback
 from engine.media.streams import MediaStreams, media_streams
 from engine.media.video import VideoInfo, probe_video, thumbnail
@@ -408,11 +408,7 @@ class Engine:
     def _unreadable_since(self, found: Recommendation) -> Recommendation:
         """The results whose file the last scan could not read, said: the library keeps what it had for a
         file that fails (a copy cut short, a sector gone), and the result is offered from that."""
-        said = [
-            _unreadable_note(r.title or Path(r.path).name, reason)
-            for r in found.results
-            if (reason := self._library.catalog.error_of(r.path))
-        ]
+        said = [_unreadable_note(r.path, why) for r in found.results if (why := self._library.catalog.error_of(r.path))]
         return replace(found, notes=found.notes + said) if said else found
 
     def beats(self, track: int | str | os.PathLike[str]) -> Beats:
@@ -463,7 +459,11 @@ class Engine:
         out = Path(out)
         if out.resolve() == Path(info.path).resolve():
             raise QueryError("the re-edit would overwrite its own source: write it to another file")
-        self._outside_library(out, "the re-edit")  # which also keeps it from replacing a library file
+        if os.path.lexists(out) and (root := root_holding(out, self._library.catalog.roots())) is not None:
+            raise InsideLibraryError(
+                f"{out.name} is a file in the library folder {root.display}: write the re-edit to another file"
+            )
+        self._outside_library(out, "the re-edit")
         if out.suffix.lower() != ".wav":  # what is written is WAV, whatever the name says
             raise QueryError(f"the re-edit is written as WAV: name the file .wav, not {out.name}")
         if not out.parent.is_dir():
@@ -515,9 +515,13 @@ class Engine:
         )
 
     def _outside_library(self, path: str | os.PathLike[str], what: str) -> None:
-        """InsideLibraryError when `path` is in a library folder, online or not, however links reach it."""
+        """InsideLibraryError when `path` is in a library folder, online or not, however links reach it, where
+        the scan would find it: not in this app's own data folder (its previews), not under a hidden name."""
         root = root_holding(path, self._library.catalog.roots())
-        if root is not None:
+        real = Path(os.path.realpath(path))
+        if real.is_relative_to(Path(os.path.realpath(self.data_dir))):
+            return
+        if root is not None and not _hidden_under(real, Path(os.fsdecode(root.path)).resolve()):
             raise InsideLibraryError(
                 f"{path} is inside the library folder {root.display}: the next scan would add {what} to the "
                 "library as a new track; choose a folder outside the library"
@@ -693,16 +697,13 @@ class Engine:
         start = 0.0 if clip.music_start is None else clip.music_start
         if not 0 <= start < track.duration:
             raise ExportError(f"{track.name} is {clock(track.duration)} long: the music cannot start at {start:.2f} s")
-        if reason := self._library.catalog.error_of(track.path):
-            notes.append(_unreadable_note(track.name, reason))
+        reason = self._library.catalog.error_of(track.path)
+        if reason and (said := _unreadable_note(track.path, reason)) not in notes:  # once per track
+            notes.append(said)
         beats = self._library.beats(track.id)  # the track is known: no second look-up
         if clip.fit:  # the recommendation placed its start with this same fit: a start it gave stays put
             given, start = start, fit_to_length(beats, track.duration, start, cue.length).start
-            if abs(start - given) > bar_seconds(beats):  # more than a snap to a downbeat: the music had to move
-                notes.append(
-                    f"{track.name} starts at {clock(start, tenths=True)}, not {clock(given, tenths=True)}: on a "
-                    f"downbeat where its music lasts the clip from {label} (without fitting, the start given stays)"
-                )
+            notes += _moved(track.name, label, given, start, beats, track.duration, cue.length)
         if not fitted_later:
             notes += _music_late(track.name, label, beats, start, cue.length)
             notes += _music_short(track.name, label, start + cue.length - track.duration, beats, start, cue.length)
@@ -718,10 +719,10 @@ class Engine:
         )
 
 
-def _unreadable_note(name: str, reason: str) -> str:
+def _unreadable_note(path: str, reason: str) -> str:
     return (
-        f"{name} could not be read at the last scan ({reason}): what is offered is from its analysis before; "
-        "check the file, then scan again"
+        f"{Path(path).name} could not be read at the last scan ({reason}): what is offered is from its analysis "
+        "before; check the file, then scan again"
     )
 
 
@@ -762,12 +763,19 @@ def _ducked(cues: list[Cue], fmt: str, notes: list[str]) -> list[Cue]:
     return out
 
 
+def _hidden_under(path: Path, root: Path) -> bool:
+    """Whether a name between `root` and `path` is hidden, which the scan skips (library.files.walk_audio)."""
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
 def _music_streams(path: str, *, error: type[NeedledropError]) -> MediaStreams:
-    """A library track's streams; `error` when the file cannot be opened, which for a file the scan read is
-    most often a drive that is not plugged in (export and fit say it alike)."""
+    """A library track's streams; `error` when the file is gone, which for a file the scan read is most
+    often a drive that is not plugged in (export and fit say it alike)."""
     try:
         return media_streams(path)
     except DecodeError as exc:
+        if os.path.exists(path):  # there, but no longer readable: a damaged file, not a drive
+            raise
         raise error(f"{Path(path).name} cannot be read now ({exc}): is its drive plugged in?") from exc
 
 
@@ -800,6 +808,23 @@ def _unreadable(cues: list[Cue], fmt: str, notes: list[str]) -> list[Cue]:
             "the music collected to get lossless WAV copies the timeline points at"
         )
     return cues
+
+
+def _moved(
+    name: str, label: str, given: float, start: float, beats: Beats, duration: float, length: float
+) -> list[str]:
+    """The note for a fitted start the music forced away from the one given (a move to a downbeat or a phrase
+    start goes unsaid): the music would not have lasted the clip, or had not begun."""
+    if abs(start - given) <= SHORT_TOLD:
+        return []
+    if given < music_start(beats) - LEAD_IN:
+        why = "its first beat comes after that, past silence or an intro"
+    elif given + length > music_end(beats, duration):
+        why = f"from there its music would not last the clip from {label}"
+    else:
+        return []
+    moved = f"{name} starts at {clock(start, tenths=True)}, not {clock(given, tenths=True)}"
+    return [f"{moved}: {why} (without fitting, the start given stays)"]
 
 
 def _music_late(name: str, label: str, beats: Beats, start: float, length: float) -> list[str]:

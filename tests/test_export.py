@@ -168,6 +168,20 @@ def test_music_that_ends_before_the_clip_leaves_silence_and_says_so(setup, tmp_p
     assert sound.duration().to_seconds() == pytest.approx(10.0, abs=1 / 25)  # silence to the clip's end
 
 
+def test_a_start_the_music_forces_away_is_said_and_a_snap_is_not(setup, tmp_path):
+    engine, music, clips = setup
+    drums = str(music / "drums.flac")
+    for start, said in ((35.0, True), (22.0, False)):  # 35 + 10 s outlasts the music; 22 is a phrase snap away
+        edit = [ExportClip(clips["a"], 0.0, 10.0, track=drums, music_start=start)]
+        result = engine.export(edit, path=tmp_path / f"{start}.otio")
+        moved = result.cues[0].music_start
+        assert moved < start - 1.0, (start, moved)  # both are moved; only the first had to be
+        notes = [n for n in result.notes if n.startswith("Bo – Drive starts at")]
+        assert bool(notes) == said, result.notes
+        if said:
+            assert f"not {start // 60:.0f}:{start % 60:04.1f}: from there its music would not last" in notes[0]
+
+
 def test_where_a_timeline_cannot_be_written_is_one_clear_error_and_no_litter(setup, tmp_path):
     engine, music, clips = setup
     edit = [ExportClip(clips["a"], 0.0, 4.0, track=str(music / "drums.flac"))]
@@ -198,7 +212,9 @@ def test_no_export_or_re_edit_writes_over_the_library_or_the_footage(setup, tmp_
     link.symlink_to(piano)
     folder.symlink_to(music)  # the library folder by another path
     for out in (piano, link, folder / "piano.flac"):
-        with pytest.raises(InsideLibraryError, match=r"is inside the library folder .*: the next scan would add"):
+        with pytest.raises(
+            InsideLibraryError, match=r"is a file in the library folder .*: write the re-edit to another"
+        ):
             engine.reedit(drums, length=5.0, out=out)
     assert all(Path(path).read_bytes() == data for path, data in kept.items())
     engine.export(edit, path=tmp_path / "cut.edl")
@@ -241,6 +257,27 @@ def test_nothing_is_rendered_or_collected_into_a_library_folder(setup, tmp_path,
     assert sorted(music.rglob("*")) == before and not (drive / "songs").exists() and not (tmp_path / "cut.xml").exists()
     engine.export(edit, fmt="fcp7", collect=tmp_path / "cues")  # outside: collected
     assert (tmp_path / "cues" / "drums.wav").is_file()
+    (music / ".cues").mkdir()  # a hidden folder, which the scan never looks in: written there
+    engine.export(edit, fmt="fcp7", collect=music / ".cues")
+    assert (music / ".cues" / "drums.wav").is_file()
+    shutil.rmtree(music / ".cues")
+
+
+def test_a_library_folder_holding_the_apps_data_leaves_its_previews_to_it(bundle, tmp_path):
+    """A library folder that holds the app's data folder (a home folder added whole): the app's fitted
+    previews are written there, which a render into the rest of the folder is not."""
+    home = tmp_path / "home"
+    (home / "Music").mkdir(parents=True)
+    render_midi(home / "Music" / "waltz.flac", bpm=90, program=0, melody=[60, 64, 67], seconds=12)
+    engine = Engine(home / "Data" / "needledrop", bundle=bundle)
+    engine.add_root(home)
+    engine.scan(workers=1)
+    track = engine.track(home / "Music" / "waltz.flac").id
+    (engine.data_dir / "fitted").mkdir()
+    engine.reedit(track, length=5.0, out=engine.data_dir / "fitted" / "preview.wav")
+    assert (engine.data_dir / "fitted" / "preview.wav").is_file()
+    with pytest.raises(InsideLibraryError):
+        engine.reedit(track, length=5.0, out=home / "Music" / "cue.wav")
 
 
 def test_a_track_on_an_unplugged_drive_is_said_alike_by_export_and_fit(setup, tmp_path, capsys):

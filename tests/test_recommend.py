@@ -531,7 +531,7 @@ def test_a_track_behind_a_vanished_folder_link_or_deleted_since_the_scan_is_neve
     short = engine.recommend(prompt="piano", k=10)
     assert names(short) == ["here.flac"] and short.notes == [
         "1 of the 10 asked: 1 track of the library out of reach at the last scan or now is not offered "
-        "(the library keeps them)"
+        "(the library keeps it)"
     ]
     assert engine.recommend(prompt="piano", k=1).notes == []  # as many as asked: nothing to explain
     (tmp_path / "unplugged").rename(drive)

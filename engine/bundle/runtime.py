@@ -110,9 +110,14 @@ def plan_providers() -> tuple[list[str], str]:
         return [CPU], "CPU requested by NEEDLEDROP_DEVICE"
     if CUDA not in ort.get_available_providers():
         if device == "cuda":
+            package = ort_package()
+            fix = (
+                "its CUDA libraries (CUDA, cuDNN) did not load: install the versions onnxruntime-gpu names"
+                if package == "onnxruntime-gpu"
+                else "replace it with onnxruntime-gpu (pip uninstall -y onnxruntime && pip install onnxruntime-gpu)"
+            )
             raise ExecutionProviderError(
-                f"NEEDLEDROP_DEVICE=cuda, but the installed {ort_package()} has no CUDA provider; "
-                "replace it with onnxruntime-gpu (pip uninstall -y onnxruntime && pip install onnxruntime-gpu)"
+                f"NEEDLEDROP_DEVICE=cuda, but the installed {package} has no CUDA provider; {fix}"
             )
         return [CPU], ""
     if cuda_device_count() == 0:

@@ -257,10 +257,10 @@ class Recommender:
         if not unreachable:
             return []
         where = f" (offline now: {', '.join(offline)})" if offline else ""
-        tracks, are = ("1 track", "is") if unreachable == 1 else (f"{unreachable} tracks", "are")
+        tracks, are, them = ("1 track", "is", "it") if unreachable == 1 else (f"{unreachable} tracks", "are", "them")
         return [
             f"{len(results)} of the {k} asked: {tracks} of the library out of reach at the last scan or "
-            f"now{where} {are} not offered (the library keeps them)"
+            f"now{where} {are} not offered (the library keeps {them})"
         ]
 
 

@@ -60,7 +60,7 @@ class Pooled:
 def features_of(path: Path, extractor: FeatureExtractor | None, cache: Path) -> dict[str, np.ndarray]:
     """The file's patch features (P, 400) as the scan computes them (the beat tracker changes none),
     cached by its resolved path."""
-    out = cache / (hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16] + ".npz")
+    out = _cached(path, cache)
     if not out.is_file():
         extractor = extractor or FeatureExtractor(open_current_bundle(paths.models_dir()))
         audio = extractor.pre.audio
@@ -69,6 +69,10 @@ def features_of(path: Path, extractor: FeatureExtractor | None, cache: Path) -> 
         np.savez(out, patches=music.patches.astype(np.float16), tags=music.tags.astype(np.float16))
     with np.load(out) as stored:
         return {"patches": stored["patches"].astype(np.float32)}
+
+
+def _cached(path: Path, cache: Path) -> Path:
+    return cache / (hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16] + ".npz")
 
 
 def pooled(patches: np.ndarray, how: str) -> np.ndarray:
@@ -86,9 +90,15 @@ class Design:
 
     def __init__(self, sides: dict[str, Pooled], tags: TagIndex, cache: Path):
         self.tags = tags
-        self.patches = {
-            name: [features_of(p, None, cache)["patches"] for p in side.paths] for name, side in sides.items()
-        }
+        extractor = None  # made for the first file not cached yet, and kept
+
+        def patches(path: Path) -> np.ndarray:
+            nonlocal extractor
+            if extractor is None and not _cached(path, cache).is_file():
+                extractor = FeatureExtractor(open_current_bundle(paths.models_dir()))
+            return features_of(path, extractor, cache)["patches"]
+
+        self.patches = {name: [patches(p) for p in side.paths] for name, side in sides.items()}
         self.sides = sides
 
     def matrix(self, name: str, feature: str) -> np.ndarray:

@@ -278,6 +278,8 @@ def test_a_library_folder_holding_the_apps_data_leaves_its_previews_to_it(bundle
     assert (engine.data_dir / "fitted" / "preview.wav").is_file()
     with pytest.raises(InsideLibraryError):
         engine.reedit(track, length=5.0, out=home / "Music" / "cue.wav")
+    engine.scan(workers=1)  # nor does the scan take the app's data folder, previews and all, for music
+    assert [Path(t.path).name for t in engine.tracks()] == ["waltz.flac"]
 
 
 def test_a_track_on_an_unplugged_drive_is_said_alike_by_export_and_fit(setup, tmp_path, capsys):

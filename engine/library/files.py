@@ -9,7 +9,10 @@ import os
 import stat
 from collections.abc import Iterator
 
+from engine.library.catalog import CATALOG_NAME
 from engine.library.records import display
+
+_CATALOG = os.fsencode(CATALOG_NAME)  # scandir names a bytes folder's entries in bytes
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +25,9 @@ FINGERPRINT_SPAN = 64 * 1024  # bytes hashed at each end of a file
 
 
 def walk_audio(root: bytes) -> Iterator[tuple[bytes, os.stat_result]]:
-    """Audio files under `root`, following links to folders but never around a loop; hidden names skipped.
+    """Audio files under `root`, following links to folders but never around a loop; hidden names skipped,
+    and a folder holding a Needledrop catalog (the app's data folder, with its fitted previews, where a
+    home folder is a library folder).
 
     Unreadable folders are skipped here (their tracks are then judged by `unreachable`); an unreadable
     *file* is reported by its analysis.
@@ -39,6 +44,8 @@ def walk_audio(root: bytes) -> Iterator[tuple[bytes, os.stat_result]]:
             entries = list(os.scandir(folder))
         except OSError as exc:
             log.warning("cannot read folder %s: %s", display(folder), exc)
+            continue
+        if any(entry.name == _CATALOG for entry in entries):
             continue
         for entry in entries:
             if entry.name.startswith(b"."):

@@ -340,13 +340,16 @@ class Engine:
         k: int = 10,
         per_artist: int | None = None,
         per_album: int | None = None,
+        exclude: Sequence[int | str | os.PathLike[str]] = (),
     ) -> Recommendation:
         """Tracks for a clip (its `start`–`end` range), a prompt, or both, each with its start point: under a
-        clip, the one the export writes (`fit`), where the music lasts the whole clip."""
+        clip, the one the export writes (`fit`), where the music lasts the whole clip. Never the library tracks
+        in `exclude` (ids or paths: those already on the timeline)."""
         _finite(start, "the in point")
         _finite(end, "the out point")
         _finite(balance, "the balance")
         prompt = _text(prompt, "prompt")
+        left_out = [self._track_id(track) for track in exclude]  # an unknown one is an error, not ignored
         with self._lock:
             found = self.recommender.recommend(
                 video,
@@ -357,6 +360,7 @@ class Engine:
                 k=k,
                 per_artist=per_artist,
                 per_album=per_album,
+                exclude=left_out,
             )
         return self._unreadable_since(found)
 

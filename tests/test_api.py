@@ -222,6 +222,15 @@ def test_recommend_then_export_round_trip(client, served):
     body = rec.json()
     assert len(body["results"]) == 3 and body["used"] == ["clip", "text"]
     top = body["results"][0]
+    # The tracks already on the timeline, left out: the next ones move up.
+    on_timeline = [r["track_id"] for r in body["results"][:2]]
+    rest = client.post(
+        "/v1/recommend",
+        json={"video": str(served["clip"]), "in": 1.0, "out": 8.0, "prompt": "drums", "k": 1, "exclude": on_timeline},
+    )
+    assert [r["track_id"] for r in rest.json()["results"]] == [body["results"][2]["track_id"]], rest.text
+    unknown = client.post("/v1/recommend", json={"prompt": "drums", "exclude": [10**9]})
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_in_library"
     assert 0 <= top["start"] < top["end"] <= top["duration"] + 0.01
 
     export = client.post(

@@ -385,6 +385,19 @@ def test_cli_export(setup, tmp_path, capsys):
     assert len(lanes["-1"].find_clips()) == 1
 
 
+def test_recommend_leaves_out_the_tracks_already_on_the_timeline(setup, capsys):
+    engine, music, clips = setup
+    drums, piano = (engine.track(music / name).id for name in ("drums.flac", "piano.flac"))
+    assert {r.track_id for r in engine.recommend(clips["a"], k=2).results} == {drums, piano}
+    assert [r.track_id for r in engine.recommend(clips["a"], k=2, exclude=[piano]).results] == [drums]
+    assert engine.recommend(clips["a"], k=2, exclude=[piano, str(music / "drums.flac")]).results == []
+    with pytest.raises(TrackNotFoundError):
+        engine.recommend(clips["a"], exclude=[999])
+    args = ["--data-dir", str(engine.data_dir), "recommend", str(clips["a"]), "-k", "2", "--json"]
+    assert main([*args, "--exclude", str(drums)]) == 0
+    assert [r["track_id"] for r in json.loads(capsys.readouterr().out)["results"]] == [piano]
+
+
 def test_an_out_point_past_the_end_of_the_file_is_its_end_and_both_say_so(setup, tmp_path):
     engine, music, clips = setup
     length = engine.probe(clips["a"]).duration

@@ -101,6 +101,9 @@ class RecommendRequest(_Strict):
     k: int = Field(10, ge=1, le=MAX_K)
     per_artist: int | None = Field(None, ge=1, le=MAX_K)
     per_album: int | None = Field(None, ge=1, le=MAX_K)
+    exclude: list[Annotated[int, Field(ge=1, le=2**62)]] = Field(
+        [], max_length=MAX_CLIPS, description="library track ids never to offer (those already on the timeline)"
+    )
 
 
 class SimilarRequest(_Strict):
@@ -431,6 +434,7 @@ def create_app(engine: Engine, token: str, *, allowed_origins: list[str] | None 
                 k=body.k,
                 per_artist=body.per_artist,
                 per_album=body.per_album,
+                exclude=body.exclude,
             )
         )
         return rec.to_json() | {"ms": round(1000 * (time.perf_counter() - started), 1)}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -89,9 +90,11 @@ class Recommender:
         k: int = 10,
         per_artist: int | None = None,
         per_album: int | None = None,
+        exclude: Sequence[int] = (),
     ) -> Recommendation:
-        """Tracks for a clip (its `start`–`end` range), a prompt, or both; under a clip, each starts where its
-        music lasts the clip (placement.py)."""
+        """Tracks for a clip (its `start`–`end` range), a prompt, or both, never those in `exclude` (track ids:
+        the ones already on an editor's timeline); under a clip, each starts where its music lasts the clip
+        (placement.py)."""
         check_limits(k, per_artist, per_album)
         t0 = time.perf_counter()
         parsed = parse_prompt(prompt) if prompt and prompt.strip() else None
@@ -113,6 +116,7 @@ class Recommender:
             feels=feels,
             per_artist=per_artist,
             per_album=per_album,
+            exclude_tracks=tuple(int(t) for t in exclude),
             similarity_weight=NEUTRAL_SIMILARITY if query.neutral else 1.0,
             # The clip's length as the export measures it: from the in point to the out point or the file's end.
             clip_seconds=query.clip.duration if query.clip is not None else None,

@@ -38,6 +38,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     rec.add_argument(
         "--balance", type=fraction, default=0.5, help="0 = picture only … 1 = words only (default 0.5, both)"
     )
+    rec.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="TRACK",
+        help="never offer this library track (an id or a path; again for more: those already on the timeline)",
+    )
     _add_result_options(rec)
     rec.set_defaults(handler=recommend_command)
 
@@ -93,6 +100,7 @@ def recommend_command(args) -> int:
         k=args.k,
         per_artist=args.per_artist,
         per_album=args.per_album,
+        exclude=args.exclude,
     )
     _show(args, rec)
     return 0

@@ -321,12 +321,25 @@ class MainWindow(QMainWindow):
             self.undo_stack.push(TimelineEdit(self, text, self._state, after, merge, clip))
         self._state = after
         self.save_timeline()
+        self._mark_elsewhere()
 
     def _settle(self) -> None:
         """Save the timeline as it is now, as part of the last step (what follows from an edit, not an edit)."""
         if not self._restoring:
             self._state = self._snapshot()
             self.save_timeline()
+            self._mark_elsewhere()
+
+    def _mark_elsewhere(self) -> None:
+        """Mark in the results the tracks other clips already use ("on clip 2"): a timeline that repeats one
+        track is seldom what an editor wants, and the results of each clip do not know the others."""
+        order = [i for i in self.timeline.order() if i in self.clips]
+        used: dict[int, list[int]] = {}
+        for number, clip_id in enumerate(order, 1):
+            clip = self.clips[clip_id]
+            if clip is not self.current and clip.chosen:
+                used.setdefault(clip.chosen["track_id"], []).append(number)
+        self.results.mark_elsewhere(used)
 
     def restore_state(self, state: dict, select: int | None = None) -> None:
         """Put the timeline back as `state` has it (undo and redo): clips, their order, points, prompts,
@@ -573,6 +586,7 @@ class MainWindow(QMainWindow):
             self._show_clip(clip)
         else:
             self._show_no_clip()
+        self._mark_elsewhere()
 
     def _show_no_clip(self) -> None:
         """No clip selected (the last one removed): nothing of a clip stays on screen."""

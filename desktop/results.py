@@ -40,6 +40,12 @@ class ResultsModel(ListTableModel):
         # The clip's chosen track and where it starts: the start the preview plays and the export writes,
         # which a drag of the waveform may have moved from the result's.
         self.pick: tuple[int, float] | None = None
+        self.elsewhere: dict[int, list[int]] = {}  # track id -> the other clips (1-based) it is chosen for
+
+    def used_on(self, r: Result) -> str:
+        """ " · on clip 2" where the track is already another clip's pick, so a timeline need not repeat it."""
+        clips = self.elsewhere.get(r.track_id)
+        return f" · on clip {', '.join(map(str, clips))}" if clips else ""
 
     def start_of(self, r: Result) -> float:
         return self.pick[1] if self.pick is not None and self.pick[0] == r.track_id else r.start
@@ -76,6 +82,13 @@ class ResultsModel(ListTableModel):
         if self.items:
             self.dataChanged.emit(self.index(0, 0), self.index(len(self.items) - 1, 0))
 
+    def mark_elsewhere(self, elsewhere: dict[int, list[int]]) -> None:
+        """The titles again, with the other clips each track is chosen for."""
+        self.elsewhere = elsewhere
+        title = COLUMNS.index("Title")
+        if self.items:
+            self.dataChanged.emit(self.index(0, title), self.index(len(self.items) - 1, title))
+
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
@@ -84,7 +97,7 @@ class ResultsModel(ListTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return {
                 "#": f"★ {index.row() + 1}" if r.track_id in self.starred else index.row() + 1,
-                "Title": r.label,
+                "Title": r.label + self.used_on(r),
                 "Artist": r.artist or "",
                 "Length": clock(r.duration),
                 "Starts": clock(self.start_of(r)),
@@ -187,6 +200,10 @@ class ResultsPanel(QWidget):
         self.answer, self._answer_text = list(results), (heading, status)
         if not self.showing_shortlist:
             self._fill(results, heading, status, keep_track)
+
+    def mark_elsewhere(self, used: dict[int, list[int]]) -> None:
+        """Which other clips (1-based) already use each track: said beside its title."""
+        self.model.mark_elsewhere(used)
 
     def show_results_tab(self) -> None:
         self.tabs.setCurrentIndex(0)

@@ -172,6 +172,29 @@ def test_the_window_only_ever_shows_the_selected_clips_state(qtbot, window, medi
     assert window.results.table.isEnabled()
 
 
+def test_a_track_chosen_for_another_clip_says_so_in_the_results(qtbot, window, media):
+    from desktop.results import COLUMNS
+
+    results = wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["slow"], media["fast"]]))
+    window.results.select(0)
+    qtbot.waitUntil(lambda: window.current.chosen is not None, timeout=10_000)
+    picked = window.current.chosen["track_id"]
+    title = COLUMNS.index("Title")
+
+    def titles() -> dict[int, str]:
+        model = window.results.model
+        return {r.track_id: model.data(model.index(row, title)) for row, r in enumerate(model.results)}
+
+    assert not any("on clip" in t for t in titles().values())  # the clip's own pick is not "elsewhere"
+    with qtbot.waitSignal(window.resultsShown, timeout=60_000):
+        window.timeline.setCurrentRow(1)
+    assert picked in titles() and titles()[picked].endswith(" · on clip 1"), titles()
+    assert sum("on clip" in t for t in titles().values()) == 1
+    window.timeline.setCurrentRow(0)  # back on the clip that uses it: its own pick, not marked
+    qtbot.waitUntil(lambda: bool(window.results.model.results), timeout=60_000)
+    assert not any("on clip" in t for t in titles().values()), results
+
+
 def test_the_app_serves_the_local_api_while_it_runs(qtbot, window):
     api = window.api
     assert api is not None and api.url.startswith("http://127.0.0.1:")  # on by default, on loopback

@@ -7,7 +7,7 @@ from PyQt6.QtGui import QColor, QPainter, QPen
 from PyQt6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
 
 from desktop.theme import ACCENT
-from desktop.timecode import format_timecode, parse_timecode
+from engine.clock import format_timecode, parse_timecode
 
 MIN_LENGTH = 1.0  # seconds: shorter than this is not a scene anyone scores
 _SLACK = 1e-6  # seconds: 1.4 - 0.4 is 0.9999999999999999, and a range of 1 s is long enough

@@ -18,8 +18,8 @@ from PyQt6.QtMultimedia import QAudioOutput, QMediaPlayer, QVideoFrame, QVideoSi
 from PyQt6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
 from desktop.music_output import MusicOutput
-from desktop.timecode import format_timecode
 from desktop.waveform import WaveformView
+from engine.clock import format_timecode
 from engine.media.playback import PlaybackAudio
 
 SYNC_INTERVAL_MS = 100

@@ -12,7 +12,7 @@ from PyQt6.QtCore import QSize, Qt, pyqtSignal
 from PyQt6.QtGui import QIcon, QImage, QPixmap
 from PyQt6.QtWidgets import QAbstractItemView, QListView, QListWidget, QListWidgetItem, QWidget
 
-from desktop.timecode import format_timecode
+from engine.clock import format_timecode
 from engine.records import Result
 
 THUMB = QSize(128, 72)

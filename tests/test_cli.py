@@ -132,3 +132,17 @@ def test_serving_on_a_port_in_use_says_so_without_announcing_the_api(bundle, tmp
         result = needledrop("serve", "--port", str(port), env={"NEEDLEDROP_DATA_DIR": str(tmp_path / "data")})
     assert result.returncode == 1 and "Needledrop API on" not in result.stderr
     assert f"port {port} is in use" in one_line_error(result)
+
+
+def test_times_are_typed_as_seconds_or_minutes_and_seconds_as_in_the_app():
+    import argparse
+
+    from engine.cli.options import length, seconds
+
+    assert seconds("83.5") == seconds("1:23.5") == seconds("00:01:23.5") == 83.5
+    assert length("0:45") == 45.0
+    for bad, said in (("abc", "is not a timecode"), ("1:75", "below 60"), ("-5", "is not a timecode")):
+        with pytest.raises(argparse.ArgumentTypeError, match=said):
+            seconds(bad)
+    with pytest.raises(argparse.ArgumentTypeError, match="no length"):
+        length("0:00")

@@ -19,8 +19,8 @@ from PyQt6.QtWidgets import QApplication
 
 from desktop.main_window import MainWindow
 from desktop.session import Session
-from desktop.timecode import format_timecode, parse_timecode
 from desktop_support import TRACKS, copy_data, drop_files, open_window, wait_results
+from engine.clock import format_timecode, parse_timecode
 from media import render_midi
 from training.bootstrap import demo as demo_module
 

@@ -7,6 +7,7 @@ import json
 import math
 import sys
 
+from engine.clock import parse_timecode
 from engine.facade import Engine
 from engine.records import to_json
 
@@ -16,10 +17,11 @@ def open_engine(args: argparse.Namespace, *, prepare_index: bool = True) -> Engi
 
 
 def _seconds(text: str) -> float:
+    """Seconds, or minutes and seconds as the app takes them ("83.5", "1:23.5", "00:01:23.5")."""
     try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        return parse_timecode(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def seconds(text: str) -> float:

@@ -32,8 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(their chips say so).",
     )
     rec.add_argument("video", nargs="?", help="the clip (any format PyAV reads)")
-    rec.add_argument("--in", dest="start", type=seconds, default=0.0, help="in point, seconds (default 0)")
-    rec.add_argument("--out", "--out-point", dest="end", type=seconds, help="out point, seconds (default: end of file)")
+    rec.add_argument("--in", dest="start", type=seconds, default=0.0, help="in point: seconds or M:SS.s (default 0)")
+    rec.add_argument(
+        "--out", "--out-point", dest="end", type=seconds, help="out point: seconds or M:SS.s (default: end of file)"
+    )
     rec.add_argument("--prompt", "-p", help="what the music should be")
     rec.add_argument(
         "--balance", type=fraction, default=0.5, help="0 = picture only … 1 = words only (default 0.5, both)"

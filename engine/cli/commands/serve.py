@@ -43,8 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     export.add_argument("video")
     export.add_argument("out", help="the file to write; its suffix picks the format unless --format is given")
-    export.add_argument("--in", dest="start", type=seconds, default=0.0)
-    export.add_argument("--out-point", dest="end", type=seconds)
+    export.add_argument("--in", dest="start", type=seconds, default=0.0, help="in point: seconds or M:SS.s")
+    export.add_argument("--out-point", dest="end", type=seconds, help="out point: seconds or M:SS.s")
     export.add_argument("--track", help="the music: a library track's path or id (default: the top recommendation)")
     export.add_argument("--prompt", help="the words the recommendation (and with --track, its start) answers")
     export.add_argument(

@@ -83,7 +83,10 @@ class ResultsModel(ListTableModel):
             self.dataChanged.emit(self.index(0, 0), self.index(len(self.items) - 1, 0))
 
     def mark_elsewhere(self, elsewhere: dict[int, list[int]]) -> None:
-        """The titles again, with the other clips each track is chosen for."""
+        """The titles again, with the other clips each track is chosen for (only when that changed: every edit
+        of the timeline asks)."""
+        if elsewhere == self.elsewhere:
+            return
         self.elsewhere = elsewhere
         title = COLUMNS.index("Title")
         if self.items:

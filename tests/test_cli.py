@@ -141,7 +141,7 @@ def test_times_are_typed_as_seconds_or_minutes_and_seconds_as_in_the_app():
 
     assert seconds("83.5") == seconds("1:23.5") == seconds("00:01:23.5") == 83.5
     assert length("0:45") == 45.0
-    for bad, said in (("abc", "is not a timecode"), ("1:75", "below 60"), ("-5", "is not a timecode")):
+    for bad, said in (("abc", "is not a timecode"), ("1:75", "below 60"), ("-5", "0 or more"), ("nan", "0 or more")):
         with pytest.raises(argparse.ArgumentTypeError, match=said):
             seconds(bad)
     with pytest.raises(argparse.ArgumentTypeError, match="no length"):

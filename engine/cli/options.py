@@ -17,7 +17,12 @@ def open_engine(args: argparse.Namespace, *, prepare_index: bool = True) -> Engi
 
 
 def _seconds(text: str) -> float:
-    """Seconds, or minutes and seconds as the app takes them ("83.5", "1:23.5", "00:01:23.5")."""
+    """Seconds, or minutes and seconds as the app takes them ("83.5", "1:23.5", "00:01:23.5"); a number the
+    caller then judges ("-5", "nan"), as every number is."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
     try:
         return parse_timecode(text)
     except ValueError as exc:

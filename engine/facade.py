@@ -43,6 +43,7 @@ from engine.export import (
 )
 from engine.library import CatalogError, IndexMissingError, Library, LibraryError, ScanRunningError
 from engine.library.analysis import SkipFile, TrackAnalyzer
+from engine.library.files import walk_reaches
 from engine.library.roots import root_holding
 from engine.media.beats import SHORT_TOLD, fit_to_length, music_end, music_start, without_music
 from engine.media.playback import PlaybackAudio, decode_for_playback
@@ -520,12 +521,9 @@ class Engine:
 
     def _outside_library(self, path: str | os.PathLike[str], what: str) -> None:
         """InsideLibraryError when `path` is in a library folder, online or not, however links reach it, where
-        the scan would find it: not in this app's own data folder (its previews), not under a hidden name."""
+        the scan would find it (not under a hidden name, not in the app's own data folder with its previews)."""
         root = root_holding(path, self._library.catalog.roots())
-        real = Path(os.path.realpath(path))
-        if real.is_relative_to(Path(os.path.realpath(self.data_dir))):
-            return
-        if root is not None and not _hidden_under(real, Path(os.fsdecode(root.path)).resolve()):
+        if root is not None and walk_reaches(Path(os.fsdecode(root.path)).resolve(), Path(os.path.realpath(path))):
             raise InsideLibraryError(
                 f"{path} is inside the library folder {root.display}: the next scan would add {what} to the "
                 "library as a new track; choose a folder outside the library"
@@ -765,11 +763,6 @@ def _ducked(cues: list[Cue], fmt: str, notes: list[str]) -> list[Cue]:
             "export with --render to hear it"
         )
     return out
-
-
-def _hidden_under(path: Path, root: Path) -> bool:
-    """Whether a name between `root` and `path` is hidden, which the scan skips (library.files.walk_audio)."""
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
 def _music_streams(path: str, *, error: type[NeedledropError]) -> MediaStreams:

@@ -8,6 +8,7 @@ import logging
 import os
 import stat
 from collections.abc import Iterator
+from pathlib import Path
 
 from engine.library.catalog import CATALOG_NAME
 from engine.library.records import display
@@ -59,6 +60,16 @@ def walk_audio(root: bytes) -> Iterator[tuple[bytes, os.stat_result]]:
                         yield entry.path, info
             except OSError:  # a dangling link, or a file gone between listing and stat
                 continue
+
+
+def walk_reaches(root: Path, path: Path) -> bool:
+    """Whether `walk_audio` over `root` comes upon `path` (both resolved), or upon what is written into it
+    when it is a folder: no name on the way hidden, no folder on the way holding a Needledrop catalog."""
+    parts = path.relative_to(root).parts
+    if any(part.startswith(".") for part in parts):
+        return False
+    on_the_way = [root.joinpath(*parts[:i]) for i in range(len(parts) + 1)]
+    return not any((folder / CATALOG_NAME).exists() for folder in on_the_way)
 
 
 def folder_has_entries(folder: bytes) -> bool:

@@ -1,4 +1,4 @@
-"""A drum detector learned on musicnn's penultimate features: chosen on dev, tried once on test.
+"""A drum detector learned on a network's features: chosen on dev, tried once on test.
 
 The shipped detector (engine/instruments.py) and both refits (fit_drums.py) read a few scalars: the drum
 hits and one to nine of musicnn's tags. Here a logistic regression reads the 400 features musicnn computes
@@ -9,7 +9,12 @@ before any of these candidates was fitted); the test adds sets no earlier rule h
 rendered with and without their drums (LMMS's projects) and human-composed MIDI soundtracks rendered whole
 and with all their percussion removed.
 
-    .venv/bin/python tests/bench/fit_drums_features.py fit --real DIR --modules DIR --out candidate.json
+With `--embedding aisfx` (../data/drums/RULE-4.md) the features are instead those of a CNN trained on
+professional sound-effects libraries (tests/bench/sfx_embedding.py), one 512-d vector per 2.3 s: drum hits
+are impacts, which such a network was taught to tell apart.
+
+    .venv/bin/python tests/bench/fit_drums_features.py [--embedding aisfx --cache DIR] fit --real DIR \
+        --modules DIR --out candidate.json
     .venv/bin/python tests/bench/fit_drums_features.py test --candidate candidate.json --real DIR \
         --modules DIR --lmms DIR --midi DIR [--more DIR]
 """
@@ -44,7 +49,19 @@ from engine.media.audio import iter_audio  # noqa: E402
 from engine.tags import TagIndex  # noqa: E402
 
 # (pool, with the shipped detector's two inputs): the mean over patches, or that and the busiest segment's.
-FEATURES = {"E1": ("mean", False), "E1+S": ("mean", True), "E2": ("mean+max", False), "E2+S": ("mean+max", True)}
+# E: musicnn's penultimate features (RULE-3); A: aisfx's sound-effects embedding (RULE-4).
+FEATURES = {
+    embedding: {
+        f"{letter}1": ("mean", False),
+        f"{letter}1+S": ("mean", True),
+        f"{letter}2": ("mean+max", False),
+        f"{letter}2+S": ("mean+max", True),
+    }
+    for embedding, letter in (("musicnn", "E"), ("aisfx", "A"))
+}
+# A 12-s segment in each embedding's windows, and the step between segments: musicnn's 3-s patches every
+# 1.5 s make the scan's segments (four patches every two); aisfx's 2.3-s windows end to end, five every three.
+SEGMENT = {"musicnn": (4, 2), "aisfx": (5, 3)}
 CS = (0.003, 0.03, 0.3)
 CACHE = Path("build/drum-features")
 
@@ -55,6 +72,18 @@ class Pooled:
 
     side: Side
     paths: list[Path]
+
+
+def sfx_features_of(path: Path, net: object, cache: Path) -> np.ndarray:
+    """The file's aisfx window embeddings (W, 512), cached by its resolved path."""
+    import sfx_embedding  # torch, only for this embedding
+
+    out = _cached(path, cache)
+    if not out.is_file():
+        cache.mkdir(parents=True, exist_ok=True)
+        np.savez(out, windows=sfx_embedding.windows(path, net).astype(np.float16))
+    with np.load(out) as stored:
+        return stored["windows"].astype(np.float32)
 
 
 def features_of(path: Path, extractor: FeatureExtractor | None, cache: Path) -> dict[str, np.ndarray]:
@@ -75,35 +104,45 @@ def _cached(path: Path, cache: Path) -> Path:
     return cache / (hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16] + ".npz")
 
 
-def pooled(patches: np.ndarray, how: str) -> np.ndarray:
-    """The mean over patches, and for mean+max each feature's highest mean over the scan's segments (12 s
-    every 6 s: four 3-s patches every two)."""
+def pooled(patches: np.ndarray, how: str, segment: tuple[int, int] = SEGMENT["musicnn"]) -> np.ndarray:
+    """The mean over patches, and for mean+max each feature's highest mean over 12-s segments (`segment`:
+    their length and step in patches)."""
     mean = patches.mean(axis=0)
     if how == "mean":
         return mean
-    starts = range(0, max(len(patches) - 4, 0) + 1, 2)
-    return np.concatenate([mean, np.max([patches[a : a + 4].mean(axis=0) for a in starts], axis=0)])
+    size, step = segment
+    starts = range(0, max(len(patches) - size, 0) + 1, step)
+    return np.concatenate([mean, np.max([patches[a : a + size].mean(axis=0) for a in starts], axis=0)])
 
 
 class Design:
     """The candidates' inputs for a set of sides, each file's features loaded once."""
 
-    def __init__(self, sides: dict[str, Pooled], tags: TagIndex, cache: Path):
+    def __init__(self, sides: dict[str, Pooled], tags: TagIndex, cache: Path, embedding: str = "musicnn"):
         self.tags = tags
+        self.embedding = embedding
         extractor = None  # made for the first file not cached yet, and kept
 
         def patches(path: Path) -> np.ndarray:
             nonlocal extractor
             if extractor is None and not _cached(path, cache).is_file():
-                extractor = FeatureExtractor(open_current_bundle(paths.models_dir()))
+                if embedding == "aisfx":
+                    import sfx_embedding
+
+                    extractor = sfx_embedding.load()
+                else:
+                    extractor = FeatureExtractor(open_current_bundle(paths.models_dir()))
+            if embedding == "aisfx":
+                return sfx_features_of(path, extractor, cache)
             return features_of(path, extractor, cache)["patches"]
 
         self.patches = {name: [patches(p) for p in side.paths] for name, side in sides.items()}
         self.sides = sides
 
     def matrix(self, name: str, feature: str) -> np.ndarray:
-        how, with_shipped = FEATURES[feature]
-        rows = np.stack([pooled(p, how) for p in self.patches[name]]).astype(np.float64)
+        how, with_shipped = FEATURES[self.embedding][feature]
+        segment = SEGMENT[self.embedding]
+        rows = np.stack([pooled(p, how, segment) for p in self.patches[name]]).astype(np.float64)
         if with_shipped:
             side = self.sides[name].side
             rows = np.column_stack([rows, design(side.hits, side.peaks, ("drums",), self.tags)])
@@ -170,7 +209,7 @@ def shipped_probability(side: Side, tags: TagIndex) -> np.ndarray:
 
 def choose(args: argparse.Namespace) -> None:
     tags = TagIndex(open_current_bundle(paths.models_dir()).tag_labels)
-    d = Design(dev_sides(args), tags, args.cache)
+    d = Design(dev_sides(args), tags, args.cache, args.embedding)
     shipped_fit = json.loads(DETECTOR.read_text())
     shipped_bars = shipped_fit["no_drums_below"], shipped_fit["drums_from"]
     shipped = {n: figures(shipped_probability(p.side, tags), p.side, *shipped_bars) for n, p in d.sides.items()}
@@ -178,7 +217,7 @@ def choose(args: argparse.Namespace) -> None:
     sides = {n: p.side for n, p in d.sides.items()}
     rows = [
         candidate_row(out_of_fold(d, fit_on, feature, c), sides, shipped, features=feature, data=data, C=c)
-        for feature, (data, fit_on), c in itertools.product(FEATURES, DATA.items(), CS)
+        for feature, (data, fit_on), c in itertools.product(FEATURES[args.embedding], DATA.items(), CS)
     ]
     chosen = pick(rows)
     dev = [{k: v for k, v in row.items() if k != "detector"} for row in rows]
@@ -277,7 +316,8 @@ def test(args: argparse.Namespace) -> None:
     tags = TagIndex(open_current_bundle(paths.models_dir()).tag_labels)
     chosen = json.loads(args.candidate.read_text())["chosen"]
     shipped = json.loads(DETECTOR.read_text())
-    d = Design(test_sides(args), tags, args.cache)
+    embedding = next(e for e, features in FEATURES.items() if chosen["features"] in features)
+    d = Design(test_sides(args), tags, args.cache, embedding)
     out: dict = {"candidate": {k: chosen[k] for k in ("features", "data", "C", "no_drums_below", "drums_from")}}
     out["sets"] = {}
     for name, pooled_side in d.sides.items():
@@ -299,6 +339,7 @@ def test(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=CACHE, help="each file's patch features")
+    parser.add_argument("--embedding", choices=sorted(FEATURES), default="musicnn", help="whose features")
     steps = parser.add_subparsers(dest="step", required=True)
     fit_step = steps.add_parser("fit")
     test_step = steps.add_parser("test")

@@ -24,3 +24,8 @@ class EmptyRangeError(DecodeError):
 
 class ExecutionProviderError(NeedledropError):
     """The requested ONNX Runtime execution provider cannot be used."""
+
+
+class TimelineReadError(NeedledropError):
+    """A timeline file that cannot be read: not there, in a format Needledrop does not read, damaged, or
+    holding no picture clip whose media file is there."""

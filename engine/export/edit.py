@@ -241,6 +241,16 @@ def timecode_seconds(timecode: str, rate: FrameRate) -> Fraction:
     return Fraction(round(frame)) / rate.fps
 
 
+def timecode_text(frame: int, rate: FrameRate) -> str:
+    """The timecode of `frame` counted at `rate`: drop-frame ("01:00:00;00") where the rate drops, else
+    plain, also at rates SMPTE does not know (12 fps), which OpenTimelineIO refuses to count."""
+    if rate.drop_frame:
+        return otio.opentime.to_timecode(otio.opentime.RationalTime(frame, float(rate.fps)), float(rate.fps), True)
+    seconds, frames = divmod(frame, rate.timebase)
+    minutes, seconds = divmod(seconds, 60)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}:{seconds:02d}:{frames:02d}"
+
+
 def _sound_facts(streams: MediaStreams | None) -> dict | None:
     if streams is None or streams.sound is None:
         return None

@@ -23,7 +23,7 @@ from fractions import Fraction
 
 import opentimelineio as otio
 
-from engine.export.edit import META, timeline_rate
+from engine.export.edit import META, timecode_text, timeline_rate
 from engine.export.rates import FrameRate
 
 AUDIO_FADE = {  # FCP 7's own audio transition, which Premiere and Resolve map to their constant-power fade
@@ -137,13 +137,7 @@ def _set_timecode(timecode: ET.Element, frame: int, rate: FrameRate) -> None:
     _set_rate(timecode.find("rate"), rate)
     timecode.find("frame").text = str(frame)
     timecode.find("displayformat").text = "DF" if rate.drop_frame else "NDF"
-    if rate.drop_frame:
-        text = otio.opentime.to_timecode(otio.opentime.RationalTime(frame, float(rate.fps)), float(rate.fps), True)
-    else:
-        seconds, frames = divmod(frame, rate.timebase)
-        minutes, seconds = divmod(seconds, 60)
-        text = f"{minutes // 60:02d}:{minutes % 60:02d}:{seconds:02d}:{frames:02d}"
-    timecode.find("string").text = text
+    timecode.find("string").text = timecode_text(frame, rate)
 
 
 def _first_sound_channel(clipitem: ET.Element) -> None:

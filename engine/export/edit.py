@@ -58,6 +58,7 @@ class Cue:
     video_streams: MediaStreams | None = None  # as read from the file; None: unknown (25 fps, no sound)
     music_streams: MediaStreams | None = None
     volume: tuple[tuple[float, float], ...] = ()  # music volume keyframes: (seconds into the clip, dB)
+    record_in: float | None = None  # where it sits, seconds from the timeline's start; None: after the one before
 
     @property
     def length(self) -> float:
@@ -105,20 +106,27 @@ def picture_rate(cue: Cue) -> FrameRate | None:
     return file_rate(picture.rate, variable=picture.variable, drop_frame=picture.drop_frame)
 
 
-def build_timeline(cues: list[Cue], fmt: str = "otio", *, name: str = "Needledrop") -> Built:
-    """Picture, music and clip-sound tracks for `cues`, in order, at the first clip's rate as `fmt` can
-    hold it."""
+def build_timeline(
+    cues: list[Cue], fmt: str = "otio", *, name: str = "Needledrop", start_timecode: str | None = None
+) -> Built:
+    """Picture, music and clip-sound tracks for `cues`, in order (each at its `record_in` where it has one,
+    gaps kept), at the first clip's rate as `fmt` can hold it, the timeline starting at `start_timecode`
+    (counted at that rate; default 00:00:00:00)."""
     if not cues:
         raise ExportError("nothing to export: the edit has no clips")
     rate = for_format(picture_rate(cues[0]) or DEFAULT_RATE, fmt)
+    start = start_frame(start_timecode, rate) if start_timecode else 0
     timeline = otio.schema.Timeline(
-        name=printable(name), global_start_time=otio.opentime.RationalTime(0, float(rate.fps))
+        name=printable(name), global_start_time=otio.opentime.RationalTime(start, float(rate.fps))
     )
     timeline.metadata[META] = {"drop_frame": rate.drop_frame, "fps": str(rate.fps)}
     picture = otio.schema.Track(name=PICTURE, kind=otio.schema.TrackKind.Video)
     music = otio.schema.Track(name=MUSIC, kind=otio.schema.TrackKind.Audio)
     sound = otio.schema.Track(name=CLIP_SOUND, kind=otio.schema.TrackKind.Audio)
     for cue in cues:
+        if (before := _gap_before(cue, picture.duration(), rate)) is not None:
+            for track in (picture, music, sound):
+                track.append(before.clone())
         reference = _picture_reference(cue, fmt, rate)
         source = _picture_range(cue, reference, rate)
         picture.append(otio.schema.Clip(name=display_name(cue.video), media_reference=reference, source_range=source))
@@ -137,6 +145,20 @@ def build_timeline(cues: list[Cue], fmt: str = "otio", *, name: str = "Needledro
         music.extend(_music_items(cue, rate, source.duration, exact=fmt in EXACT_AUDIO))
     timeline.tracks.extend([picture, music] + ([sound] if sound.find_clips() else []))
     return Built(timeline, rate, conform_notes(cues, fmt, rate))
+
+
+def _gap_before(cue: Cue, end: otio.opentime.RationalTime, rate: FrameRate) -> otio.schema.Gap | None:
+    """The gap from the end of the edit so far to where `cue` sits; None where it follows straight on."""
+    if cue.record_in is None:
+        return None
+    at = _frames(rate, cue.record_in)
+    end = end.rescaled_to(float(rate.fps))
+    if at < end:
+        raise ExportError(
+            f"{display_name(cue.video)} is placed at {timecode_text(round(at.value), rate)}, before the clip "
+            f"before it ends ({timecode_text(round(end.value), rate)}): clips on the picture track cannot overlap"
+        )
+    return _gap(at - end) if at > end else None
 
 
 def conform_notes(cues: list[Cue], fmt: str, rate: FrameRate) -> list[str]:
@@ -239,6 +261,20 @@ def timecode_seconds(timecode: str, rate: FrameRate) -> Fraction:
         hours, minutes, seconds, frames = (int(part) for part in re.split("[:;.]", timecode))
         frame = ((hours * 60 + minutes) * 60 + seconds) * rate.timebase + frames
     return Fraction(round(frame)) / rate.fps
+
+
+_SMPTE = re.compile(r"^(\d{1,2}):(\d{2}):(\d{2})([:;.])(\d{2,3})$")
+
+
+def start_frame(timecode: str, rate: FrameRate) -> int:
+    """The frame a timeline's start timecode ("01:00:00:00", ";" for drop-frame) names, at `rate`."""
+    found = _SMPTE.match(timecode.strip())
+    if not found or int(found[2]) > 59 or int(found[3]) > 59 or int(found[5]) >= rate.timebase:
+        raise ExportError(f"{timecode!r} is not a start timecode at {rate.label()}: give HH:MM:SS:FF, e.g. 01:00:00:00")
+    try:
+        return round(timecode_seconds(timecode.strip(), rate) * rate.fps)
+    except ValueError as exc:  # a frame number drop-frame timecode skips ("00:01:00;00")
+        raise ExportError(f"{timecode!r} is not a start timecode at {rate.label()}: {exc}") from exc
 
 
 def timecode_text(frame: int, rate: FrameRate) -> str:

@@ -21,7 +21,12 @@ _DROP_TIMECODE = re.compile(r"\b\d\d:\d\d:\d\d;\d\d\b")
 def write(timeline: otio.schema.Timeline) -> str:
     rate = timeline_rate(timeline)
     picture_only = otio.schema.Timeline(name=timeline.name, global_start_time=timeline.global_start_time)
-    picture_only.tracks.append(timeline.video_tracks()[0].deepcopy())
+    picture = timeline.video_tracks()[0].deepcopy()
+    start = timeline.global_start_time
+    if start is not None and start.value:
+        # The adapter counts record timecode from zero: a gap as long as the start moves every event there.
+        picture.insert(0, otio.schema.Gap(source_range=otio.opentime.TimeRange(start - start, start)))
+    picture_only.tracks.append(picture)
     reels: dict[str, str] = {}  # source file -> its reel: one each, never shared, as a conform matches by reel
     for clip in picture_only.find_clips():
         source = clip.media_reference.target_url

@@ -51,8 +51,8 @@ def write(timeline: otio.schema.Timeline) -> str:
     facts = _facts_by_url(timeline)
     for sequence in root.iter("sequence"):
         timecode = sequence.find("timecode")
-        if timeline_rate(timeline).drop_frame:
-            _set_timecode(timecode, int(timecode.findtext("frame")), timeline_rate(timeline))
+        # OpenTimelineIO writes a 29.97 start timecode in drop-frame whatever the count: said as it counts.
+        _set_timecode(timecode, int(timecode.findtext("frame")), timeline_rate(timeline))
     for clipitem in root.iter("clipitem"):
         _one_rate(clipitem)
         file_e = clipitem.find("file")

@@ -26,11 +26,12 @@ VERSION = "1.8"  # the newest version whose assets name their file in `src` (1.9
 
 def write(timeline: otio.schema.Timeline) -> str:
     rate = timeline_rate(timeline)
+    start = _exact(timeline.global_start_time)
     picture = timeline.video_tracks()[0]
     music = next(track for track in timeline.audio_tracks() if track.name == MUSIC)
     root = ET.Element("fcpxml", version=VERSION)
     resources = _Resources(ET.SubElement(root, "resources"))
-    first = picture[0].media_reference.metadata.get(META, {})
+    first = picture.find_clips()[0].media_reference.metadata.get(META, {})
     sequence_format = resources.format(rate, first.get("width"), first.get("height"))
     project = ET.SubElement(
         ET.SubElement(ET.SubElement(root, "library"), "event", name=timeline.name), "project", name=timeline.name
@@ -40,7 +41,7 @@ def write(timeline: otio.schema.Timeline) -> str:
         "sequence",
         format=sequence_format,
         duration=_time(_exact(timeline.duration())),
-        tcStart="0s",
+        tcStart=_time(start),
         tcFormat="DF" if rate.drop_frame else "NDF",
         audioLayout="stereo",
         audioRate="48k",
@@ -49,7 +50,12 @@ def write(timeline: otio.schema.Timeline) -> str:
     music_under = _music_by_position(music)
     for shot in picture:
         position = _exact(shot.range_in_parent().start_time)
-        element = _picture_clip(spine, resources, shot, position, rate)
+        if isinstance(shot, otio.schema.Gap):  # the storyline holds no holes: Final Cut writes gaps as elements
+            ET.SubElement(
+                spine, "gap", name="Gap", offset=_time(start + position), duration=_time(_exact(shot.duration()))
+            )
+            continue
+        element = _picture_clip(spine, resources, shot, start + position, rate)
         tune = music_under.get(position)
         if tune is not None:
             _music_clip(element, resources, tune, rate)

@@ -29,7 +29,7 @@ from engine import instruments, paths
 from engine.bundle import Bundle, open_current_bundle
 from engine.clock import clock
 from engine.collect import Collected, collect, editor_reads, settle
-from engine.errors import DecodeError, NeedledropError
+from engine.errors import DecodeError, NeedledropError, TimelineReadError
 from engine.export import (
     FORMAT_NAMES,
     Cue,
@@ -41,6 +41,7 @@ from engine.export import (
     timeline_text,
     write_timeline,
 )
+from engine.export.read import read_timeline
 from engine.library import CatalogError, IndexMissingError, Library, LibraryError, ScanRunningError
 from engine.library.analysis import SkipFile, TrackAnalyzer
 from engine.library.files import walk_reaches
@@ -63,6 +64,7 @@ from engine.records import (
     ExportedCue,
     ExportResult,
     Fit,
+    ImportedTimeline,
     IndexStatus,
     LibraryStatus,
     Recommendation,
@@ -563,6 +565,17 @@ class Engine:
     def playback_audio(path: str | os.PathLike[str]) -> PlaybackAudio:
         return decode_for_playback(path)
 
+    # ---- timelines ----
+
+    @staticmethod
+    def read_timeline(path: str | os.PathLike[str], *, rate: float | None = None) -> ImportedTimeline:
+        """An editor's timeline (OTIO, FCP 7 XML, FCPXML, EDL): its picture clips in record order, each with
+        its file, in and out, and position; its rate and start timecode; notes on each clip left out.
+        `rate`: an EDL's (it states none; default: its first clip's file's)."""
+        if rate is not None and not (math.isfinite(rate) and 1 <= rate <= 240):
+            raise QueryError(f"the frame rate must be between 1 and 240 fps, not {rate:g}")
+        return read_timeline(path, rate)
+
     # ---- export ----
 
     def export(
@@ -576,6 +589,7 @@ class Engine:
         render: bool = False,
         loudness: float | None = DEFAULT_LOUDNESS,
         duck: bool = False,
+        start_timecode: str | None = None,
     ) -> ExportResult:
         """The edit as a timeline: written to `path` (its suffix names the format unless `fmt` does), or
         returned as text when there is no path. Every clip is checked before anything is written.
@@ -585,7 +599,8 @@ class Engine:
         clip's music is re-edited to the clip's length (`reedit`, levelled to `loudness`) into that folder
         (default: one named after the timeline, beside it) and the timeline uses those WAVs; with `duck`
         too, lowered where people speak in the clip. With `duck` alone, the music gets volume keyframes
-        there instead (FCPXML)."""
+        there instead (FCPXML). Clips with a `record_in` sit there (gaps kept); the timeline starts at
+        `start_timecode` ("01:00:00:00", counted at its rate; default zero)."""
         if path is None and fmt is None:
             raise ExportError("say which timeline format to write (otio, fcp7, fcpx or edl)")
         if path is not None and Path(path).is_dir():
@@ -608,7 +623,7 @@ class Engine:
             cues = _collected(cues, collect, fmt, notes)
         else:
             cues = _unreadable(cues, fmt, notes)
-        built = build_timeline(cues, fmt, name=name)
+        built = build_timeline(cues, fmt, name=name, start_timecode=start_timecode)
         notes = built.notes + notes
         exported = [_exported(cue) for cue in cues]
         rate = float(built.rate.fps)
@@ -681,8 +696,11 @@ class Engine:
     def _cue(self, clip: ExportClip, notes: list[str], *, fitted_later: bool = False) -> Cue:
         video = os.fspath(clip.video)
         label = Path(video).name
-        for value, what in ((clip.clip_in, "in point"), (clip.clip_out, "out point"), (clip.music_start, "start")):
+        times = ((clip.clip_in, "in point"), (clip.clip_out, "out point"), (clip.music_start, "start"))
+        for value, what in (*times, (clip.record_in, "timeline position")):
             _finite(value, f"{label}: the {what}", error=ExportError)
+        if clip.record_in is not None and clip.record_in < 0:
+            raise ExportError(f"{label}: the timeline position must be 0 or more, not {clip.record_in:g} s")
         info = probe_video(video)
         clip_out = info.duration if clip.clip_out is None else min(clip.clip_out, info.duration)
         if clip.clip_in < 0 or clip_out <= clip.clip_in:
@@ -692,7 +710,9 @@ class Engine:
             )
         if clip.clip_out is not None and (said := past_end(label, info.duration, clip.clip_out)):
             notes.append(said)
-        cue = Cue(video, info.duration, clip.clip_in, clip_out, video_streams=media_streams(video))
+        cue = Cue(
+            video, info.duration, clip.clip_in, clip_out, video_streams=media_streams(video), record_in=clip.record_in
+        )
         if clip.track is None:
             return cue
         track = self.track(clip.track)
@@ -850,10 +870,17 @@ def _music_short(name: str, label: str, file_short: float, beats: Beats, start: 
 
 def _exported(cue: Cue) -> ExportedCue:
     if cue.music is None:
-        return ExportedCue(cue.video, cue.clip_in, cue.clip_out, None, None, None, None)
+        return ExportedCue(cue.video, cue.clip_in, cue.clip_out, None, None, None, None, cue.record_in)
     end = min(cue.music_start + cue.length, cue.music_duration)
     return ExportedCue(
-        cue.video, cue.clip_in, cue.clip_out, cue.track_id, cue.music, round(cue.music_start, 3), round(end, 3)
+        cue.video,
+        cue.clip_in,
+        cue.clip_out,
+        cue.track_id,
+        cue.music,
+        round(cue.music_start, 3),
+        round(end, 3),
+        cue.record_in,
     )
 
 
@@ -873,5 +900,6 @@ __all__ = [
     "LibraryError",
     "QueryError",
     "ScanRunningError",
+    "TimelineReadError",
     "TrackNotFoundError",
 ]

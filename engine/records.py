@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from engine.export.read import ImportedTimeline, TimelineClip
 from engine.library.scanner import QUICK_FROM_FILES, QUICK_FROM_SECONDS, ScanProgress, ScanReport
 from engine.media.beats import Beats, Fit
 from engine.recommend.feel import Feel
@@ -27,6 +28,7 @@ __all__ = [
     "ExportedCue",
     "Feel",
     "Fit",
+    "ImportedTimeline",
     "IndexStatus",
     "LibraryStatus",
     "ParsedPrompt",
@@ -38,6 +40,7 @@ __all__ = [
     "ScanErrorRecord",
     "ScanProgress",
     "ScanReport",
+    "TimelineClip",
     "Track",
     "to_json",
 ]
@@ -152,6 +155,7 @@ class ExportClip:
     track: int | str | None = None  # a library track by id or path; None: silence under this clip
     music_start: float | None = None  # where the music starts (default: its best segment, or 0)
     fit: bool = True  # move the start onto a downbeat where the music lasts the clip (a fitted start stays)
+    record_in: float | None = None  # where it sits on the timeline, seconds from its start; None: after the last
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,7 @@ class ExportedCue:
     music: str | None
     music_start: float | None
     music_end: float | None  # before the clip's out point when the track runs out under it
+    record_in: float | None = None  # where it was placed, as asked (None: after the clip before it)
 
     def to_json(self) -> dict:
         out = msgspec.to_builtins(self)

@@ -8,12 +8,12 @@ import logging
 import sys
 
 import engine
-from engine.cli.commands import fit, library, models, recommend, serve
-from engine.errors import BundleError, DecodeError, ExecutionProviderError, NeedledropError
+from engine.cli.commands import fit, library, models, recommend, serve, timeline
+from engine.errors import BundleError, DecodeError, ExecutionProviderError, NeedledropError, TimelineReadError
 from engine.facade import DatabaseError
 
-COMMAND_GROUPS = (models, library, recommend, serve, fit)
-EXIT_CODES = {BundleError: 3, DecodeError: 4, ExecutionProviderError: 5, DatabaseError: 6}
+COMMAND_GROUPS = (models, library, recommend, serve, fit, timeline)
+EXIT_CODES = {BundleError: 3, DecodeError: 4, ExecutionProviderError: 5, DatabaseError: 6, TimelineReadError: 7}
 
 
 class _Parser(argparse.ArgumentParser):

@@ -31,13 +31,12 @@ import opentimelineio as otio
 from otio_fcpx_xml_adapter.fcpx_xml import FcpxXml
 
 from engine.errors import DecodeError, TimelineReadError
-from engine.export.edit import DEFAULT_RATE, FORMAT_NAMES, META, timecode_seconds, timecode_text
+from engine.export.edit import DEFAULT_RATE, FORMAT_NAMES, META, start_frame, timecode_seconds, timecode_text
 from engine.export.rates import FrameRate, file_rate, standard
 from engine.media.streams import media_streams
 
 SUFFIXES = {".otio": "otio", ".xml": "fcp7", ".fcpxml": "fcpx", ".fcpxmld": "fcpx", ".edl": "edl"}
 _ADAPTERS = {"otio": "otio_json", "fcp7": "fcp_xml", "edl": "cmx_3600"}
-_HOUR = 3600
 
 
 @dataclass(frozen=True)
@@ -197,8 +196,8 @@ def _read_edl(path: Path, rate: float | None) -> _Read:
     # The reader keeps each track's first record timecode as its (negative) start; the timeline starts in
     # the hour of the earliest.
     firsts = [-_frames(t.source_range.start_time, frame_rate) for t in timeline.video_tracks() if t.source_range]
-    hour = _HOUR * frame_rate.timebase
-    return _Read(timeline, frame_rate, 0, min(firsts, default=0) // hour * hour, notes)
+    hour = timecode_text(min(firsts, default=0), frame_rate)[:2]
+    return _Read(timeline, frame_rate, 0, start_frame(f"{hour}:00:00:00", frame_rate), notes)
 
 
 def _first_file_rate(timeline: otio.schema.Timeline, folder: Path) -> FrameRate | None:

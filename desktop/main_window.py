@@ -106,6 +106,7 @@ class MainWindow(QMainWindow):
         self.data_dir_given = data_dir_given  # --data-dir: the setting does not decide this run's folder
         self.clips: dict[int, TimelineClip] = {}
         self.current: TimelineClip | None = None
+        self.start_timecode: str | None = None  # an imported cut's: the export starts there too
         self.setWindowTitle("Needledrop")
         self.resize(1440, 900)
         self.device = Preferences.read(self.settings).device
@@ -537,6 +538,46 @@ class MainWindow(QMainWindow):
         )
         self.add_clips(files)
 
+    def choose_timeline(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Import timeline",
+            str(Path.home()),
+            "Timelines (*.otio *.xml *.fcpxml *.edl);;All (*)",
+        )
+        if path:
+            self.import_timeline(path)
+
+    def import_timeline(self, path: str) -> None:
+        """An editor's cut: its picture clips join the timeline with their in and out points, and keep their
+        places (and the cut's start timecode) for the export."""
+        self.session.read_timeline(
+            path,
+            self._timeline_read,
+            lambda message: self.notice.show_message("error", f"The timeline could not be imported: {message}"),
+        )
+
+    def _timeline_read(self, read) -> None:
+        found, probed = read
+        first, notes, added_count = None, list(found.notes), 0
+        for clip, info in probed:
+            if isinstance(info, str):
+                notes.append(f"{clip.name} cannot be used as a clip: {info}")
+                continue
+            added = TimelineClip(
+                clip.video, info.duration, clip.clip_in, min(clip.clip_out, info.duration), record_in=clip.record_in
+            )
+            self._insert_clip(added)
+            first, added_count = first or added, added_count + 1
+        self.start_timecode = found.start_timecode
+        said = "".join(f"\n{note[0].upper()}{note[1:]}." for note in notes)
+        self.notice.show_message(
+            "warning" if notes else "info", f"Imported {counted(added_count, 'clip')} of {found.name}{said}"
+        )
+        if first is not None:
+            self.timeline.setCurrentItem(self.timeline.item_of(first.id))
+            self._record(f"Import {found.name}")
+
     def add_clips(self, files: list[str]) -> None:
         """Probe the files in the background; the ones with a video stream join the timeline in this order."""
         if files:
@@ -936,7 +977,14 @@ class MainWindow(QMainWindow):
         heard = {c.id: c.chosen for c in clips if c.chosen and os.path.isfile(c.chosen["path"])}
         unheard = [c.chosen["title"] for c in clips if c.chosen and c.id not in heard]
         spec = [
-            {"path": c.path, "clip_in": c.clip_in, "clip_out": c.out_point, "chosen": heard.get(c.id)} for c in clips
+            {
+                "path": c.path,
+                "clip_in": c.clip_in,
+                "clip_out": c.out_point,
+                "chosen": heard.get(c.id),
+                "record_in": c.record_in,
+            }
+            for c in clips
         ]
         missing = sum(1 for c in clips if not c.chosen)
 
@@ -962,6 +1010,7 @@ class MainWindow(QMainWindow):
             collect=collect,
             fit=fit,
             loudness=Preferences.read(self.settings).loudness,
+            start_timecode=self.start_timecode,
         )
 
     # ---- settings ----

@@ -382,6 +382,7 @@ class Session(QObject):
         collect: str | None = None,
         fit: bool = False,
         loudness: float = DEFAULT_LOUDNESS,
+        start_timecode: str | None = None,
     ) -> None:
         """Write the edit (clips with their chosen tracks) as a timeline file; `on_done` gets the engine's
         ExportResult. Each track starts where the preview plays it: the start the engine placed for the
@@ -396,14 +397,38 @@ class Session(QObject):
                 track=(clip.get("chosen") or {}).get("track_id"),
                 music_start=(clip.get("chosen") or {}).get("start"),
                 fit=False,
+                record_in=clip.get("record_in"),
             )
             for clip in clips
         ]
 
         def work() -> ExportResult:
             return engine.export(
-                edit, path=path, name=Path(path).stem, collect=collect, render=fit, duck=fit, loudness=loudness
+                edit,
+                path=path,
+                name=Path(path).stem,
+                collect=collect,
+                render=fit,
+                duck=fit,
+                loudness=loudness,
+                start_timecode=start_timecode,
             )
+
+        self._submit(self._media, work, on_done, on_failed)
+
+    def read_timeline(self, path: str, on_done, on_failed=None) -> None:
+        """An editor's timeline read, and each of its clips' files probed: `on_done` gets the engine's
+        ImportedTimeline and, per clip, its VideoInfo or why the file cannot be used."""
+
+        def work():
+            found = Engine.read_timeline(path)
+            probed = []
+            for clip in found.clips:
+                try:
+                    probed.append((clip, Engine.probe(clip.video)))
+                except Exception as exc:  # noqa: BLE001 - each bad file is reported, the rest still load
+                    probed.append((clip, describe_error(exc)))
+            return found, probed
 
         self._submit(self._media, work, on_done, on_failed)
 

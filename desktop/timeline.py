@@ -16,7 +16,7 @@ from engine.clock import format_timecode
 from engine.records import Result
 
 THUMB = QSize(128, 72)
-SAVED = ("path", "duration", "clip_in", "clip_out", "prompt", "balance", "chosen", "shortlist")  # in timeline.json
+SAVED = ("path", "duration", "clip_in", "clip_out", "prompt", "balance", "chosen", "shortlist", "record_in")
 _ids = itertools.count(1)
 
 
@@ -31,6 +31,7 @@ class TimelineClip:
     chosen: dict | None = None  # {"track_id", "path", "title", "start"}: the pick for this clip
     shortlist: list[dict] = field(default_factory=list)  # results kept for this clip (engine Result fields)
     answer: object | None = None  # the latest results (not saved: they are asked again on load)
+    record_in: float | None = None  # its place in an imported editor's timeline, seconds (None: after the last)
     id: int = field(default_factory=lambda: next(_ids))
 
     @property
@@ -74,6 +75,8 @@ class TimelineClip:
             clip.chosen = chosen
         elif chosen is not None:
             fixed.append(f"{name}: its chosen track could not be read, so none is chosen")
+        if _seconds(record_in := data.get("record_in")) and record_in >= 0:
+            clip.record_in = float(record_in)
         shortlist = data.get("shortlist", [])
         entries = shortlist if isinstance(shortlist, list) else [shortlist]
         clip.shortlist = [entry for entry in entries if _result(entry)]

@@ -40,6 +40,7 @@ from engine.facade import (
     LibraryError,
     QueryError,
     ScanRunningError,
+    TimelineReadError,
     TrackNotFoundError,
 )
 from engine.records import ScanProgress, to_json
@@ -151,6 +152,16 @@ class ExportClip(_Strict):
     track_id: int | None = Field(None, ge=1, le=2**62, description="the music under this clip (none: silence)")
     music_start: Seconds | None = Field(None, description="the music's start (default: fitted from 0)")
     fit: bool = Field(True, description="move the start onto a downbeat where the music lasts the clip")
+    record_in: Seconds | None = Field(
+        None, description="where the clip sits, seconds from the timeline's start (none: right after the clip before)"
+    )
+
+
+class TimelineReadRequest(_Strict):
+    path: MediaPath = Field(description="an absolute path to a .otio, FCP 7 .xml, .fcpxml(d) or .edl file")
+    rate: Annotated[float, Field(ge=1, le=240, allow_inf_nan=False)] | None = Field(
+        None, description="an EDL's frame rate (an EDL states none; default: its first clip's file's)"
+    )
 
 
 class ExportRequest(_Strict):
@@ -175,6 +186,12 @@ class ExportRequest(_Strict):
     duck: bool = Field(False, description="with `render`: lower the music where people speak in its clip")
     loudness: Annotated[float, Field(ge=-70, le=0, allow_inf_nan=False)] | None = Field(
         DEFAULT_LOUDNESS, description="with `render`: integrated loudness target, LUFS (null: level unchanged)"
+    )
+    start_timecode: str | None = Field(
+        None,
+        max_length=16,
+        description='where the timeline starts, "HH:MM:SS:FF" (";" before the frames for drop-frame) at its rate '
+        "(default 00:00:00:00): a read timeline's `start_timecode`",
     )
 
 
@@ -371,6 +388,8 @@ def create_app(engine: Engine, token: str, *, allowed_origins: list[str] | None 
             raise ApiError(422, "bad_query", str(exc)) from exc
         except DecodeError as exc:
             raise ApiError(422, "undecodable", str(exc)) from exc
+        except TimelineReadError as exc:
+            raise ApiError(422, "bad_timeline", str(exc)) from exc
         except IndexMissingError as exc:
             raise ApiError(409, "no_index", str(exc)) from exc
         except ScanRunningError as exc:
@@ -504,7 +523,9 @@ def create_app(engine: Engine, token: str, *, allowed_origins: list[str] | None 
             video = _video(engine, clip.video)
             if clip.track_id is not None:
                 track_of(clip.track_id, None)
-            edit = records.ExportClip(video, clip.clip_in, clip.clip_out, clip.track_id, clip.music_start, clip.fit)
+            edit = records.ExportClip(
+                video, clip.clip_in, clip.clip_out, clip.track_id, clip.music_start, clip.fit, clip.record_in
+            )
             clips.append(edit)
         collect = _folder(body.collect, "collect") if body.collect is not None else None
         if body.render and collect is None:
@@ -518,6 +539,7 @@ def create_app(engine: Engine, token: str, *, allowed_origins: list[str] | None 
                 render=body.render,
                 loudness=body.loudness,
                 duck=body.duck,
+                start_timecode=body.start_timecode,
             )
         )
         suffix = FORMATS[body.format]
@@ -530,5 +552,18 @@ def create_app(engine: Engine, token: str, *, allowed_origins: list[str] | None 
             "content": result.content,
             "ms": round(1000 * (time.perf_counter() - started), 1),
         }
+
+    @app.post(
+        "/v1/timeline/read",
+        summary="An editor's timeline (OTIO, FCP 7 XML, FCPXML, EDL): its picture clips, files and positions",
+        responses=_answers(403, 404, 422),
+    )
+    def read_timeline(body: TimelineReadRequest) -> dict:
+        path = _absolute(body.path, "timeline")
+        if not path.exists():
+            raise ApiError(404, "not_found", f"no such timeline file: {path}")
+        if not os.access(path, os.R_OK):
+            raise ApiError(403, "unreadable", f"the timeline file cannot be read: {path}")
+        return to_json(engine_call(lambda: engine.read_timeline(path, rate=body.rate)))
 
     return app

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -139,6 +140,8 @@ def _read(path: Path, fmt: str, rate: float | None) -> _Read:
             return _read_fcpx(path / "Info.fcpxml" if path.is_dir() else path)
         if fmt == "edl":
             return _read_edl(path, rate)
+        if fmt == "fcp7":
+            return _read_fcp7(path)
         timeline = otio.adapters.read_from_file(str(path), _ADAPTERS[fmt])
     except TimelineReadError:
         raise
@@ -146,10 +149,29 @@ def _read(path: Path, fmt: str, rate: float | None) -> _Read:
         raise TimelineReadError(f"{path.name} could not be read as {FORMAT_NAMES[fmt]}: {exc}") from exc
     if not isinstance(timeline, otio.schema.Timeline):
         raise TimelineReadError(f"{path.name} holds no timeline (an OTIO file of another kind)")
+    return _placed(timeline, fmt, [])
+
+
+def _placed(timeline: otio.schema.Timeline, fmt: str, notes: list[str]) -> _Read:
+    """A timeline whose tracks count from its global start (OTIO, FCP 7 XML)."""
     frame_rate = _rate_of(timeline, fmt)
     start = timeline.global_start_time
     origin = _frames(start, frame_rate) if start is not None else 0
-    return _Read(timeline, frame_rate, origin, origin, [])
+    return _Read(timeline, frame_rate, origin, origin, notes)
+
+
+def _read_fcp7(path: Path) -> _Read:
+    """FCP 7 XML without its generators (slugs, titles, colour mattes), which the adapter refuses outright:
+    each clip item states its own start and end, so the others keep their places."""
+    root = ET.fromstring(path.read_bytes())
+    notes = []
+    for number, track in enumerate(root.iterfind(".//sequence/media/video/track"), 1):
+        for generator in track.findall("generatoritem"):
+            name = generator.findtext("name") or "a generator"
+            notes.append(f"{name} on V{number} is a generator or title, left out: it has no media file to score")
+            track.remove(generator)
+    timeline = otio.adapters.read_from_string(ET.tostring(root, encoding="unicode"), "fcp_xml")
+    return _placed(timeline, "fcp7", notes)
 
 
 def _rate_of(timeline: otio.schema.Timeline, fmt: str) -> FrameRate:
@@ -232,7 +254,8 @@ def _read_fcpx(path: Path) -> _Read:
 
 class _ExactFcpx(FcpxXml):
     """The fcpx_xml adapter's reading, with every time exact on the first sequence's frames, FCPXML 1.9's
-    media files, and generators (a `<video>` of an effect) as generators rather than a crash.
+    media files, generators (a `<video>` of an effect) as generators rather than a crash, and sound-only
+    clips (the music under a clip) on sound tracks.
 
     The adapter counts each time in the frames of the element's own format and adds counts of different
     formats together; one count for the whole document (the sequence's) keeps its sums true."""
@@ -283,6 +306,13 @@ class _ExactFcpx(FcpxXml):
             target_url=src,
             available_range=otio.opentime.TimeRange(self._time(asset.get("start")), self._time(asset.get("duration"))),
         )
+
+    def _audio_only(self, element):
+        # The adapter tests the asset element for truth, which one without children (FCPXML 1.8's) is not.
+        if element.tag == "asset-clip":
+            asset = self._asset_by_id(element.get("ref"))
+            return asset is not None and asset.get("hasVideo", "0") == "0"
+        return super()._audio_only(element)
 
     def _from_project(self, project_element):
         timeline = super()._from_project(project_element)

@@ -516,3 +516,48 @@ def test_the_example_client_asks_and_exports(served):
     assert len(back.audio_tracks()[0].find_clips()) == 1
     with pytest.raises(NeedledropError, match="401 bad_token"):
         Needledrop(served["url"], token="wrong" * 10).health()
+
+
+def test_a_timeline_read_then_exported_at_its_places(client, served, tmp_path):
+    clip = str(served["clip"])
+    cut = {"format": "fcp7", "start_timecode": "01:00:00:00"}
+    placed = [
+        {"video": clip, "in": 0.0, "out": 2.0, "record_in": 1.0},
+        {"video": clip, "in": 3.0, "out": 4.0, "record_in": 6.0},
+    ]
+    written = client.post("/v1/export", json=cut | {"clips": placed})
+    assert written.status_code == 200, written.text
+    assert [c["record_in"] for c in written.json()["clips"]] == [1.0, 6.0]
+    path = tmp_path / "from premiere.xml"
+    path.write_text(written.json()["content"])
+
+    read = client.post("/v1/timeline/read", json={"path": str(path)})
+    assert read.status_code == 200, read.text
+    body = read.json()
+    assert body["format"] == "fcp7" and body["start_timecode"] == "01:00:00:00" and body["frame_rate"] == 25
+    assert [(c["record_in"], c["in"], c["out"]) for c in body["clips"]] == [(1.0, 0.0, 2.0), (6.0, 3.0, 4.0)]
+
+    back = client.post(
+        "/v1/export",
+        json={
+            "format": "otio",
+            "start_timecode": body["start_timecode"],
+            "clips": [
+                {"video": c["video"], "in": c["in"], "out": c["out"], "record_in": c["record_in"]}
+                for c in body["clips"]
+            ],
+        },
+    )
+    timeline = otio.adapters.read_from_string(back.json()["content"], "otio_json")
+    assert timeline.global_start_time.to_seconds() == 3600
+    assert [c.range_in_parent().start_time.to_seconds() for c in timeline.video_tracks()[0].find_clips()] == [1.0, 6.0]
+
+    missing = client.post("/v1/timeline/read", json={"path": str(tmp_path / "none.edl")})
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    (tmp_path / "bad.edl").write_text("001  AX  V  C  00:00:00:00 00:00:01:00 00:00:00:00 00:00:02:00\n")
+    bad = client.post("/v1/timeline/read", json={"path": str(tmp_path / "bad.edl"), "rate": 25})
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "bad_timeline", bad.text
+    overlap = client.post("/v1/export", json=cut | {"clips": [placed[1], placed[0]]})
+    assert overlap.status_code == 422 and "overlap" in overlap.json()["error"]["message"]
+    wrong = client.post("/v1/export", json=cut | {"clips": placed, "start_timecode": "1 hour"})
+    assert wrong.status_code == 422 and "start timecode" in wrong.json()["error"]["message"]

@@ -945,3 +945,39 @@ def test_counts_are_worded_in_the_right_number():
     assert counted(1, "match", "matches") == "1 match" and counted(3, "match", "matches") == "3 matches"
     report = ScanReport(indexed=1, unchanged=0, failed=0, removed=0, roots_offline=["/Volumes/Music"])
     assert "1 folder offline" in describe_report(report)
+
+
+def test_an_imported_cut_keeps_its_clips_points_and_places_through_the_export(qtbot, window, media, tmp_path):
+    import opentimelineio as otio
+
+    def clip(name: str, path: str, start: int, length: int) -> otio.schema.Clip:
+        whole = otio.opentime.TimeRange(otio.opentime.RationalTime(0, 25), otio.opentime.RationalTime(250, 25))
+        reference = otio.schema.ExternalReference(target_url=path, available_range=whole)
+        used = otio.opentime.TimeRange(otio.opentime.RationalTime(start, 25), otio.opentime.RationalTime(length, 25))
+        return otio.schema.Clip(name, reference, used)
+
+    cut = otio.schema.Timeline("Scene 4", global_start_time=otio.opentime.RationalTime(90000, 25))
+    track = otio.schema.Track("V1", kind=otio.schema.TrackKind.Video)
+    track.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(duration=otio.opentime.RationalTime(50, 25))))
+    track.append(clip("slow", str(media["slow"]), 25, 100))
+    track.append(clip("gone", str(tmp_path / "gone.mov"), 0, 25))
+    track.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(duration=otio.opentime.RationalTime(50, 25))))
+    track.append(clip("fast", str(media["fast"]), 0, 50))
+    cut.tracks.append(track)
+    otio.adapters.write_to_file(cut, str(tmp_path / "scene.otio"))
+
+    window.import_timeline(str(tmp_path / "scene.otio"))
+    qtbot.waitUntil(lambda: len(window.clips) == 2, timeout=20_000)
+    clips = [window.clips[i] for i in window.timeline.order()]
+    assert [(c.path, c.clip_in, c.out_point, c.record_in) for c in clips] == [
+        (str(media["slow"]), 1.0, 5.0, 2.0),
+        (str(media["fast"]), 0.0, 2.0, 9.0),  # after the missing clip and the gap
+    ]
+    assert "gone" in window.notice.label.text() and "Imported 2 clips of Scene 4" in window.notice.label.text()
+
+    target = tmp_path / "scored.xml"
+    with qtbot.waitSignal(window.exported, timeout=60_000):
+        window.export_timeline(str(target))
+    back = otio.adapters.read_from_file(str(target), "fcp_xml")
+    assert back.global_start_time.to_seconds() == 3600
+    assert [c.range_in_parent().start_time.to_seconds() for c in back.video_tracks()[0].find_clips()] == [2.0, 9.0]

@@ -183,6 +183,19 @@ def test_an_edl_that_names_only_its_clips_is_read_against_their_files(tmp_path):
     assert "generator" in said and "C003.mp4" in said and len(found.notes) == 2
 
 
+def test_an_edl_whose_events_cross_seconds_differently_is_read_at_its_files_rate(tmp_path):
+    # 23 frames from 10:00:04:01 and from 01:00:00:18: the same length at 25 fps, not at any other count.
+    write_footage(tmp_path / "A001.mp4", 25, 6.0, timecode="10:00:00:00")
+    (tmp_path / "cut.edl").write_text(
+        "TITLE: Reel 1\nFCM: NON-DROP FRAME\n\n"
+        "001  A001     V     C        10:00:04:01 10:00:04:24 01:00:00:18 01:00:01:16\n"
+        "* FROM CLIP NAME: A001.mp4\n"
+    )
+    found = Engine.read_timeline(tmp_path / "cut.edl")
+    assert found.frame_rate == 25 and found.start_timecode == "01:00:00:00"
+    assert [(c.record_in, c.clip_in, c.clip_out) for c in found.clips] == [(0.72, 4.04, 4.96)]
+
+
 def test_an_fcp7_generator_is_left_out_and_said(cut, tmp_path):
     engine, _, videos = cut
     written = engine.export([ExportClip(videos[1], 0.0, 1.0, record_in=0.0)], path=tmp_path / "cut.xml")

@@ -199,8 +199,10 @@ def _read_edl(path: Path, rate: float | None) -> _Read:
     drop = "FCM: DROP FRAME" in text.upper()
     if rate is None:
         # Which files an EDL's clips play does not depend on the rate: read it once to find one, at a rate
-        # whose timecode holds any frame number (and drops frames where the EDL's timecodes do).
-        first = otio.adapters.read_from_string(text, "cmx_3600", rate=60000 / 1001 if drop else 60.0)
+        # whose timecode holds any frame number (and drops frames where the EDL's timecodes do). At that
+        # rate an event's source and record durations differ wherever they cross seconds differently.
+        probe = 60000 / 1001 if drop else 60.0
+        first = otio.adapters.read_from_string(text, "cmx_3600", rate=probe, ignore_timecode_mismatch=True)
         own = _first_file_rate(first, path.parent)
         frame_rate = own or FrameRate(Fraction(30000, 1001) if drop else DEFAULT_RATE.fps, drop)
         notes = (

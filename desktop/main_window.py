@@ -107,6 +107,7 @@ class MainWindow(QMainWindow):
         self.clips: dict[int, TimelineClip] = {}
         self.current: TimelineClip | None = None
         self.start_timecode: str | None = None  # an imported cut's: the export starts there too
+        self.frame_rate: tuple[float, bool] | None = None  # and runs at its rate (fps, drop-frame)
         self.setWindowTitle("Needledrop")
         self.resize(1440, 900)
         self.device = Preferences.read(self.settings).device
@@ -570,6 +571,7 @@ class MainWindow(QMainWindow):
             self._insert_clip(added)
             first, added_count = first or added, added_count + 1
         self.start_timecode = found.start_timecode
+        self.frame_rate = (found.frame_rate, found.drop_frame)
         said = "".join(f"\n{note[0].upper()}{note[1:]}." for note in notes)
         self.notice.show_message(
             "warning" if notes else "info", f"Imported {counted(added_count, 'clip')} of {found.name}{said}"
@@ -1011,6 +1013,7 @@ class MainWindow(QMainWindow):
             fit=fit,
             loudness=Preferences.read(self.settings).loudness,
             start_timecode=self.start_timecode,
+            frame_rate=self.frame_rate,
         )
 
     # ---- settings ----

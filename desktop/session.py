@@ -383,6 +383,7 @@ class Session(QObject):
         fit: bool = False,
         loudness: float = DEFAULT_LOUDNESS,
         start_timecode: str | None = None,
+        frame_rate: tuple[float, bool] | None = None,
     ) -> None:
         """Write the edit (clips with their chosen tracks) as a timeline file; `on_done` gets the engine's
         ExportResult. Each track starts where the preview plays it: the start the engine placed for the
@@ -412,6 +413,8 @@ class Session(QObject):
                 duck=fit,
                 loudness=loudness,
                 start_timecode=start_timecode,
+                frame_rate=frame_rate[0] if frame_rate else None,
+                drop_frame=bool(frame_rate and frame_rate[1]),
             )
 
         self._submit(self._media, work, on_done, on_failed)

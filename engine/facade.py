@@ -41,6 +41,7 @@ from engine.export import (
     timeline_text,
     write_timeline,
 )
+from engine.export.rates import exact_rate
 from engine.export.read import read_timeline
 from engine.library import CatalogError, IndexMissingError, Library, LibraryError, ScanRunningError
 from engine.library.analysis import SkipFile, TrackAnalyzer
@@ -590,6 +591,8 @@ class Engine:
         loudness: float | None = DEFAULT_LOUDNESS,
         duck: bool = False,
         start_timecode: str | None = None,
+        frame_rate: float | None = None,
+        drop_frame: bool = False,
     ) -> ExportResult:
         """The edit as a timeline: written to `path` (its suffix names the format unless `fmt` does), or
         returned as text when there is no path. Every clip is checked before anything is written.
@@ -600,9 +603,12 @@ class Engine:
         (default: one named after the timeline, beside it) and the timeline uses those WAVs; with `duck`
         too, lowered where people speak in the clip. With `duck` alone, the music gets volume keyframes
         there instead (FCPXML). Clips with a `record_in` sit there (gaps kept); the timeline starts at
-        `start_timecode` ("01:00:00:00", counted at its rate; default zero)."""
+        `start_timecode` ("01:00:00:00", counted at its rate; default zero). The timeline runs at `frame_rate`
+        (`drop_frame` timecode) where given, as a read timeline's does, else at its first clip's rate."""
         if path is None and fmt is None:
             raise ExportError("say which timeline format to write (otio, fcp7, fcpx or edl)")
+        if frame_rate is not None and not (math.isfinite(frame_rate) and 1 <= frame_rate <= 240):
+            raise ExportError(f"the timeline's frame rate must be between 1 and 240 fps, not {frame_rate:g}")
         if path is not None and Path(path).is_dir():
             example = Path(path) / "edit.otio"
             raise ExportError(f"{path} is a folder: name the timeline file to write in it, e.g. {example}")
@@ -623,7 +629,8 @@ class Engine:
             cues = _collected(cues, collect, fmt, notes)
         else:
             cues = _unreadable(cues, fmt, notes)
-        built = build_timeline(cues, fmt, name=name, start_timecode=start_timecode)
+        rate = exact_rate(frame_rate, drop_frame=drop_frame) if frame_rate is not None else None
+        built = build_timeline(cues, fmt, name=name, start_timecode=start_timecode, rate=rate)
         notes = built.notes + notes
         exported = [_exported(cue) for cue in cues]
         rate = float(built.rate.fps)

@@ -85,6 +85,35 @@ def test_places_and_start_hold_at_other_rates(tmp_path, bundle, rate, fmt):
     assert [frames(c.record_in, rate) for c in found.clips] == [frames(2.0, rate), frames(10.0, rate)]
 
 
+def test_a_cut_whose_first_clip_is_at_another_rate_is_written_back_at_the_sequences(tmp_path, bundle):
+    # A 23.976 sequence opening on 29.97 drop-frame phone footage: the export must not take the phone's rate.
+    film = Fraction(24000, 1001)
+    phone = write_footage(tmp_path / "phone.mp4", DF, 4.0, timecode="00:00:00;00")
+    camera = write_footage(tmp_path / "camera.mp4", film, 4.0)
+    timeline = otio.schema.Timeline("Mixed", global_start_time=otio.opentime.RationalTime(86400, float(film)))
+    track = otio.schema.Track("V1", kind=otio.schema.TrackKind.Video)
+    track.append(otio.schema.Gap(source_range=_range(0, 7, float(film))))
+    timeline.tracks.append(track)
+    for name, video, start, length in (("phone", phone, 5, 37), ("camera", camera, 11, 41)):
+        track.append(otio.schema.Clip(name, _reference(str(video), float(film)), _range(start, length, float(film))))
+    otio.adapters.write_to_file(timeline, str(tmp_path / "mixed.otio"))
+    engine = Engine(tmp_path / "data", bundle=bundle)
+    found = engine.read_timeline(tmp_path / "mixed.otio")
+    for fmt, suffix in FORMATS.items():
+        edit = [ExportClip(c.video, c.clip_in, c.clip_out, record_in=c.record_in) for c in found.clips]
+        written = engine.export(
+            edit,
+            path=tmp_path / f"back{suffix}",
+            start_timecode=found.start_timecode,
+            frame_rate=found.frame_rate,
+            drop_frame=found.drop_frame,
+        )
+        back = engine.read_timeline(written.path, rate=found.frame_rate)
+        assert Fraction(back.frame_rate).limit_denominator(1001) == film and not back.drop_frame, fmt
+        assert back.start_timecode == "01:00:00:00", fmt
+        assert [frames(c.record_in, film) for c in back.clips] == [7, 44], fmt
+
+
 def test_clips_without_a_place_are_butt_joined_and_an_overlap_is_refused(cut, tmp_path):
     engine, _, videos = cut
     joined = engine.export([ExportClip(videos[0], 0.0, 1.0), ExportClip(videos[1], 0.0, 1.0)], path=tmp_path / "j.otio")

@@ -193,6 +193,10 @@ class ExportRequest(_Strict):
         description='where the timeline starts, "HH:MM:SS:FF" (";" before the frames for drop-frame) at its rate '
         "(default 00:00:00:00): a read timeline's `start_timecode`",
     )
+    frame_rate: Annotated[float, Field(ge=1, le=240, allow_inf_nan=False)] | None = Field(
+        None, description="the timeline's rate (default: its first clip's file's): a read timeline's `frame_rate`"
+    )
+    drop_frame: bool = Field(False, description="with `frame_rate`: drop-frame timecode, as a read timeline says")
 
 
 class ScanRequest(_Strict):
@@ -540,6 +544,8 @@ def create_app(engine: Engine, token: str, *, allowed_origins: list[str] | None 
                 loudness=body.loudness,
                 duck=body.duck,
                 start_timecode=body.start_timecode,
+                frame_rate=body.frame_rate,
+                drop_frame=body.drop_frame,
             )
         )
         suffix = FORMATS[body.format]

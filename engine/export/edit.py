@@ -107,14 +107,19 @@ def picture_rate(cue: Cue) -> FrameRate | None:
 
 
 def build_timeline(
-    cues: list[Cue], fmt: str = "otio", *, name: str = "Needledrop", start_timecode: str | None = None
+    cues: list[Cue],
+    fmt: str = "otio",
+    *,
+    name: str = "Needledrop",
+    start_timecode: str | None = None,
+    rate: FrameRate | None = None,
 ) -> Built:
     """Picture, music and clip-sound tracks for `cues`, in order (each at its `record_in` where it has one,
-    gaps kept), at the first clip's rate as `fmt` can hold it, the timeline starting at `start_timecode`
-    (counted at that rate; default 00:00:00:00)."""
+    gaps kept), at `rate` (default: the first clip's) as `fmt` can hold it, the timeline starting at
+    `start_timecode` (counted at that rate; default 00:00:00:00)."""
     if not cues:
         raise ExportError("nothing to export: the edit has no clips")
-    rate = for_format(picture_rate(cues[0]) or DEFAULT_RATE, fmt)
+    rate = for_format(rate or picture_rate(cues[0]) or DEFAULT_RATE, fmt)
     start = start_frame(start_timecode, rate) if start_timecode else 0
     timeline = otio.schema.Timeline(
         name=printable(name), global_start_time=otio.opentime.RationalTime(start, float(rate.fps))

@@ -76,6 +76,11 @@ def nearest_standard(fps: Fraction | float) -> Fraction:
     return min(STANDARD, key=lambda s: abs(s / fps - 1) if s > fps else abs(fps / s - 1))
 
 
+def exact_rate(fps: float | Fraction, *, drop_frame: bool = False) -> FrameRate:
+    """A rate given as a float (29.97002997, as OpenTimelineIO and JSON carry it), exact: 30000/1001."""
+    return file_rate(standard(fps) or Fraction(fps).limit_denominator(1001), drop_frame=drop_frame)
+
+
 def file_rate(fps: Fraction, *, variable: bool = False, drop_frame: bool = False) -> FrameRate:
     """A file's rate as a timeline can use it: a standard rate snapped exact, a variable one conformed."""
     fps = nearest_standard(fps) if variable else standard(fps) or fps

@@ -33,7 +33,7 @@ from otio_fcpx_xml_adapter.fcpx_xml import FcpxXml
 
 from engine.errors import DecodeError, TimelineReadError
 from engine.export.edit import DEFAULT_RATE, FORMAT_NAMES, META, start_frame, timecode_seconds, timecode_text
-from engine.export.rates import FrameRate, file_rate, standard
+from engine.export.rates import FrameRate, exact_rate, file_rate
 from engine.media.streams import media_streams
 
 SUFFIXES = {".otio": "otio", ".xml": "fcp7", ".fcpxml": "fcpx", ".fcpxmld": "fcpx", ".edl": "edl"}
@@ -185,13 +185,7 @@ def _rate_of(timeline: otio.schema.Timeline, fmt: str) -> FrameRate:
     if counted is None:
         return DEFAULT_RATE
     display = timeline.metadata.get("fcp_xml", {}).get("timecode", {}).get("displayformat")
-    return _exact_rate(counted.rate, drop_frame=fmt == "fcp7" and display == "DF")
-
-
-def _exact_rate(fps: float | Fraction, *, drop_frame: bool = False) -> FrameRate:
-    """A rate an adapter gives as a float (29.97002997), exact: 30000/1001."""
-    exact = standard(fps) or Fraction(fps).limit_denominator(1001)
-    return file_rate(exact, drop_frame=drop_frame)
+    return exact_rate(counted.rate, drop_frame=fmt == "fcp7" and display == "DF")
 
 
 def _read_edl(path: Path, rate: float | None) -> _Read:
@@ -214,7 +208,7 @@ def _read_edl(path: Path, rate: float | None) -> _Read:
             ]
         )
     else:
-        frame_rate, notes = _exact_rate(rate, drop_frame=drop), []
+        frame_rate, notes = exact_rate(rate, drop_frame=drop), []
     timeline = otio.adapters.read_from_string(text, "cmx_3600", rate=float(frame_rate.fps))
     frame_rate = FrameRate(frame_rate.fps, drop)
     # The reader keeps each track's first record timecode as its (negative) start; the timeline starts in
@@ -269,7 +263,7 @@ class _ExactFcpx(FcpxXml):
             raise TimelineReadError("the FCPXML holds no sequence")
         frame = self._format_by_id(sequence.get("format"))
         self.frame = _fcpx_seconds(frame.get("frameDuration") if frame is not None else None) or Fraction(1, 25)
-        self.rate = _exact_rate(1 / self.frame, drop_frame=sequence.get("tcFormat") == "DF")
+        self.rate = exact_rate(1 / self.frame, drop_frame=sequence.get("tcFormat") == "DF")
         self.titles = 0
 
     def _time(self, value: str | None) -> otio.opentime.RationalTime:

@@ -97,6 +97,8 @@ def score_command(args) -> int:
         name=found.name,
         collect=args.collect,
         start_timecode=found.start_timecode,
+        frame_rate=found.frame_rate,  # the sequence's, which its first clip's file need not share
+        drop_frame=found.drop_frame,
     )
     notes += result.notes
     lines = [f"wrote {result.path} ({result.format}, {result.frame_rate:g} fps, starts at {found.start_timecode})"]

@@ -119,8 +119,8 @@ def test_clips_without_a_place_are_butt_joined_and_an_overlap_is_refused(cut, tm
     joined = engine.export([ExportClip(videos[0], 0.0, 1.0), ExportClip(videos[1], 0.0, 1.0)], path=tmp_path / "j.otio")
     assert [frames(c.record_in) for c in engine.read_timeline(joined.path).clips] == [0, frames(1.0)]
     overlapping = [ExportClip(videos[0], 0.0, 2.0, record_in=0.0), ExportClip(videos[1], 0.0, 1.0, record_in=1.0)]
-    with pytest.raises(ExportError, match="overlap"):
-        engine.export(overlapping, path=tmp_path / "o.otio")
+    with pytest.raises(ExportError, match=r"at 01:00:01;00, before the clip before it ends \(01:00:02;00\).*overlap"):
+        engine.export(overlapping, path=tmp_path / "o.otio", start_timecode="01:00:00;00")
     with pytest.raises(ExportError, match="start timecode"):
         engine.export([ExportClip(videos[0], 0.0, 1.0)], path=tmp_path / "s.otio", start_timecode="01:00:00:45")
 
@@ -315,3 +315,25 @@ def test_the_cli_reads_a_cut_and_scores_it_at_the_same_places(cut, tmp_path, cap
 
     assert main([*data, "timeline", "read", str(tmp_path / "nothing.edl")]) == 7
     assert "no timeline file" in capsys.readouterr().err
+
+
+def test_score_refuses_overlapping_video_tracks_before_recommending_and_names_the_way_out(cut, tmp_path, capsys):
+    # Final Cut's connected clip (B-roll on V2 over V1): the music goes under one track.
+    engine, _, videos = cut
+    one = write_footage(tmp_path / "one.mp4", 25, 4.0)
+    two = write_footage(tmp_path / "two.mp4", 25, 4.0)
+    timeline = otio.schema.Timeline("Broll")
+    for number, (video, start, length) in enumerate(((one, 0, 75), (two, 25, 25)), 1):
+        track = otio.schema.Track(f"V{number}", kind=otio.schema.TrackKind.Video)
+        if start:
+            track.append(otio.schema.Gap(source_range=_range(0, start)))
+        track.append(otio.schema.Clip(video.stem, _reference(str(video)), _range(0, length)))
+        timeline.tracks.append(track)
+    otio.adapters.write_to_file(timeline, str(tmp_path / "broll.otio"))
+    data = ["--data-dir", str(engine.data_dir)]
+    out = tmp_path / "scored.otio"
+    assert main([*data, "timeline", "score", str(tmp_path / "broll.otio"), str(out)]) == 1
+    said = capsys.readouterr().err
+    assert "two on V2 overlaps one on V1" in said and "--video-track" in said and not out.exists()
+    assert main([*data, "timeline", "score", str(tmp_path / "broll.otio"), str(out), "--video-track", "1"]) == 0
+    assert [c.name for c in engine.read_timeline(out).clips] == ["one.mp4"]

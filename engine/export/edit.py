@@ -129,7 +129,7 @@ def build_timeline(
     music = otio.schema.Track(name=MUSIC, kind=otio.schema.TrackKind.Audio)
     sound = otio.schema.Track(name=CLIP_SOUND, kind=otio.schema.TrackKind.Audio)
     for cue in cues:
-        if (before := _gap_before(cue, picture.duration(), rate)) is not None:
+        if (before := _gap_before(cue, picture.duration(), rate, start)) is not None:
             for track in (picture, music, sound):
                 track.append(before.clone())
         reference = _picture_reference(cue, fmt, rate)
@@ -152,16 +152,18 @@ def build_timeline(
     return Built(timeline, rate, conform_notes(cues, fmt, rate))
 
 
-def _gap_before(cue: Cue, end: otio.opentime.RationalTime, rate: FrameRate) -> otio.schema.Gap | None:
-    """The gap from the end of the edit so far to where `cue` sits; None where it follows straight on."""
+def _gap_before(cue: Cue, end: otio.opentime.RationalTime, rate: FrameRate, start: int) -> otio.schema.Gap | None:
+    """The gap from the end of the edit so far to where `cue` sits; None where it follows straight on.
+    `start`: the timeline's first frame, so the error names the timecodes the editor sees."""
     if cue.record_in is None:
         return None
     at = _frames(rate, cue.record_in)
     end = end.rescaled_to(float(rate.fps))
     if at < end:
         raise ExportError(
-            f"{display_name(cue.video)} is placed at {timecode_text(round(at.value), rate)}, before the clip "
-            f"before it ends ({timecode_text(round(end.value), rate)}): clips on the picture track cannot overlap"
+            f"{display_name(cue.video)} is placed at {timecode_text(start + round(at.value), rate)}, before the "
+            f"clip before it ends ({timecode_text(start + round(end.value), rate)}): clips on the picture track "
+            "cannot overlap"
         )
     return _gap(at - end) if at > end else None
 

@@ -86,6 +86,12 @@ def score_command(args) -> int:
     if not clips:
         warn(f"{found.name} has no clip on V{args.video_track}")
         return 1
+    if (over := _overlapping(clips)) is not None:  # said before minutes of recommending, not after
+        warn(
+            f"{over[1].name} on V{over[1].track} overlaps {over[0].name} on V{over[0].track}: the music goes under "
+            "one picture track; choose it with --video-track (1 is V1)"
+        )
+        return 1
     notes = list(found.notes)
     edit: list[ExportClip] = []
     for clip in clips:  # a different track under each clip: those chosen already are left out
@@ -108,6 +114,16 @@ def score_command(args) -> int:
     lines += [f"note: {note}" for note in notes]
     emit(args, {"timeline": found.to_json(), "export": result.to_json(), "notes": notes}, "\n".join(lines))
     return 0
+
+
+def _overlapping(clips: list[TimelineClip]) -> tuple[TimelineClip, TimelineClip] | None:
+    """The first clip (in record order) that starts before an earlier one ends, with that one."""
+    longest = None  # the earlier clip that ends last
+    for clip in clips:
+        if longest is not None and clip.record_in < longest.record_out - 1e-6:
+            return longest, clip
+        longest = clip if longest is None or clip.record_out > longest.record_out else longest
+    return None
 
 
 def _scored(engine: Engine, args, clip: TimelineClip, chosen: list[int | str], notes: list[str]) -> ExportClip:

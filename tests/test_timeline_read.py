@@ -177,6 +177,17 @@ def test_a_timeline_with_no_usable_clip_says_why(tmp_path):
         Engine.read_timeline(tmp_path / "empty.otio")
 
 
+def test_an_empty_timeline_says_it_is_empty_not_that_files_are_missing(tmp_path):
+    (tmp_path / "empty.xml").write_text(
+        "<xmeml version='4'><sequence><name>s</name><rate><timebase>25</timebase></rate>"
+        "<media><video><track/></video></media></sequence></xmeml>"
+    )
+    (tmp_path / "empty.edl").write_text("TITLE: Reel 1\nFCM: NON-DROP FRAME\n")
+    for name in ("empty.xml", "empty.edl"):
+        with pytest.raises(TimelineReadError, match=f"^{name} holds no picture clips: the timeline .* is empty$"):
+            Engine.read_timeline(tmp_path / name, rate=25)
+
+
 def test_unreadable_timelines_are_one_clear_error(tmp_path):
     with pytest.raises(TimelineReadError, match="no timeline file"):
         Engine.read_timeline(tmp_path / "absent.xml")

@@ -105,9 +105,10 @@ def read_timeline(path: str | os.PathLike[str], rate: float | None = None) -> Im
             if clip is not None:
                 placed.append(clip)
     clips = sorted(placed, key=lambda c: (c.record_in, c.track))
+    if not clips and len(notes) == len(read.notes):  # nothing was left out: there was nothing to read
+        raise TimelineReadError(f"{path.name} holds no picture clips: the timeline (or its video tracks) is empty")
     if not clips:
-        said = f": {'; '.join(notes)}" if notes else ""
-        raise TimelineReadError(f"{path.name} has no picture clip whose file is here{said}")
+        raise TimelineReadError(f"{path.name} has no picture clip whose file is here: {'; '.join(notes)}")
     return ImportedTimeline(
         path=str(path),
         format=fmt,
@@ -260,7 +261,7 @@ class _ExactFcpx(FcpxXml):
         super().__init__(text)
         sequence = self.fcpx_xml.find(".//sequence")
         if sequence is None:
-            raise TimelineReadError("the FCPXML holds no sequence")
+            raise TimelineReadError("the FCPXML holds no project with a sequence (only resources or events)")
         frame = self._format_by_id(sequence.get("format"))
         self.frame = _fcpx_seconds(frame.get("frameDuration") if frame is not None else None) or Fraction(1, 25)
         self.rate = exact_rate(1 / self.frame, drop_frame=sequence.get("tcFormat") == "DF")

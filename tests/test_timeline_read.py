@@ -307,6 +307,9 @@ def test_the_cli_reads_a_cut_and_scores_it_at_the_same_places(cut, tmp_path, cap
     source = engine.export(edit, path=tmp_path / "from premiere.xml", start_timecode="01:00:00;00")
     data = ["--data-dir", str(engine.data_dir)]
 
+    assert main([*data, "timeline", "read", source.path]) == 0
+    said = capsys.readouterr().out  # places as the editor's timeline shows them, not seconds
+    assert "V1 01:00:01;15  vows take 2.mp4" in said and "V1 01:00:05;00  drone.mp4" in said
     assert main([*data, "timeline", "read", source.path, "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [frames(c["record_in"]) for c in listed["clips"]] == [frames(p) for p in PLACES[:2]]

@@ -51,6 +51,7 @@ class TimelineClip:
     record_in: float  # seconds from the timeline's start, on its frames
     record_out: float
     track: int = 1  # the video track it is on: 1 is V1
+    record_timecode: str = ""  # where it sits as the editor's timeline shows it: "01:00:04;12"
 
     def to_json(self) -> dict:
         out = msgspec.to_builtins(self)
@@ -372,6 +373,7 @@ def _clip(
         record_in=float(record_in),
         record_out=float(record_in + _frames(item.source_range.duration, rate) / rate.fps),
         track=track,
+        record_timecode=timecode_text(at, rate),
     )
 
 

@@ -71,7 +71,7 @@ def read_command(args) -> int:
     ]
     for clip in found.clips:
         lines.append(
-            f"  V{clip.track} {clock(clip.record_in, tenths=True):>7}  {clip.name}  "
+            f"  V{clip.track} {clip.record_timecode}  {clip.name}  "
             f"[{clock(clip.clip_in, tenths=True)}–{clock(clip.clip_out, tenths=True)}]  {clip.video}"
         )
     lines += [f"note: {note}" for note in found.notes]
@@ -110,7 +110,7 @@ def score_command(args) -> int:
     lines = [f"wrote {result.path} ({result.format}, {result.frame_rate:g} fps, starts at {found.start_timecode})"]
     for clip, cue in zip(clips, result.cues, strict=True):
         music = f"{cue.music} from {cue.music_start:.2f} s" if cue.music is not None else "no music"
-        lines.append(f"  {clock(clip.record_in, tenths=True):>7}  {clip.name}: {music}")
+        lines.append(f"  {clip.record_timecode}  {clip.name}: {music}")
     lines += [f"note: {note}" for note in notes]
     emit(args, {"timeline": found.to_json(), "export": result.to_json(), "notes": notes}, "\n".join(lines))
     return 0
@@ -132,9 +132,7 @@ def _scored(engine: Engine, args, clip: TimelineClip, chosen: list[int | str], n
         clip.video, start=clip.clip_in, end=clip.clip_out, prompt=args.prompt, balance=args.balance, k=1, exclude=chosen
     )
     if not top.results:
-        notes.append(
-            f"no track in the library fits {clip.name} at {clock(clip.record_in, tenths=True)}: no music there"
-        )
+        notes.append(f"no track in the library fits {clip.name} at {clip.record_timecode}: no music there")
         return ExportClip(clip.video, clip.clip_in, clip.clip_out, record_in=clip.record_in)
     best = top.results[0]
     return ExportClip(

@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import json
 import logging
+import math
 import os
 import re
 import time
@@ -268,6 +269,8 @@ class MainWindow(QMainWindow):
     def save_timeline(self) -> None:
         data = {"clips": [self.clips[i].to_json() for i in self.timeline.order() if i in self.clips]}
         data["current"] = self.timeline.currentRow()
+        if self.start_timecode is not None:  # an imported cut's, which its clips' places count from
+            data["start_timecode"], data["frame_rate"] = self.start_timecode, self.frame_rate
         path = self.timeline_path()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -278,7 +281,8 @@ class MainWindow(QMainWindow):
     def _load_timeline(self) -> None:
         path = self.timeline_path()
         try:
-            clips, current, said = clips_from_json(json.loads(path.read_text()))
+            data = json.loads(path.read_text())
+            clips, current, said = clips_from_json(data)
         except FileNotFoundError:
             return
         except (OSError, ValueError) as exc:  # kept aside, not overwritten by the empty timeline saved next
@@ -291,6 +295,7 @@ class MainWindow(QMainWindow):
                 "warning", f"The saved timeline could not be read ({exc}); starting empty. It is kept as {kept}"
             )
             return
+        self._restore_timing(data)
         missing = []
         for clip in clips:
             if not Path(clip.path).is_file():
@@ -305,6 +310,23 @@ class MainWindow(QMainWindow):
         if self.timeline.count():
             self.timeline.setCurrentRow(min(max(current, 0), self.timeline.count() - 1))
         self._settle()  # the timeline as saved is where undo stops
+
+    def _restore_timing(self, data: object) -> None:
+        """An imported cut's start timecode and rate as saved; anything else is dropped (the clips still load,
+        and the export starts at zero at their own rate)."""
+        if not isinstance(data, dict):
+            return
+        start, rate = data.get("start_timecode"), data.get("frame_rate")
+        if isinstance(start, str) and len(start) <= 16:
+            self.start_timecode = start
+        if (
+            isinstance(rate, list)
+            and len(rate) == 2
+            and isinstance(rate[0], int | float)
+            and math.isfinite(rate[0])
+            and 1 <= rate[0] <= 240
+        ):
+            self.frame_rate = (float(rate[0]), bool(rate[1]))
 
     # ---- undo ----
 

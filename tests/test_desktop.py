@@ -19,7 +19,7 @@ from PyQt6.QtWidgets import QApplication
 
 from desktop.main_window import MainWindow
 from desktop.session import Session
-from desktop_support import TRACKS, copy_data, drop_files, open_window, wait_results
+from desktop_support import TRACKS, close_window, copy_data, drop_files, open_window, wait_results
 from engine.clock import format_timecode, parse_timecode
 from media import render_midi
 from training.bootstrap import demo as demo_module
@@ -981,3 +981,17 @@ def test_an_imported_cut_keeps_its_clips_points_and_places_through_the_export(qt
     back = otio.adapters.read_from_file(str(target), "fcp_xml")
     assert back.global_start_time.to_seconds() == 3600
     assert [c.range_in_parent().start_time.to_seconds() for c in back.video_tracks()[0].find_clips()] == [2.0, 9.0]
+
+    # The app opened again: the clips keep their places, and the cut its start timecode and rate.
+    window.save_timeline()
+    close_window(window)
+    window.close()
+    again = open_window(qtbot, window.session.data_dir, tmp_path)
+    qtbot.waitUntil(lambda: again.timeline.count() == 2, timeout=20_000)
+    assert again.start_timecode == "01:00:00:00" and again.frame_rate == (25.0, False)
+    with qtbot.waitSignal(again.exported, timeout=60_000):
+        again.export_timeline(str(tmp_path / "reopened.xml"))
+    reopened = otio.adapters.read_from_file(str(tmp_path / "reopened.xml"), "fcp_xml")
+    assert reopened.global_start_time.to_seconds() == 3600
+    again.close()
+    again.session.wait()

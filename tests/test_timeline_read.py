@@ -236,6 +236,21 @@ def test_an_edl_whose_events_cross_seconds_differently_is_read_at_its_files_rate
     assert [(c.record_in, c.clip_in, c.clip_out) for c in found.clips] == [(0.72, 4.04, 4.96)]
 
 
+def test_an_edl_whose_first_event_is_long_after_its_hour_says_where_it_was_read_from(tmp_path):
+    # A cut starting 00:59:58:00 (a two-second leader): an EDL cannot say so, and the hour read is 00.
+    write_footage(tmp_path / "A001.mp4", 25, 6.0)
+    (tmp_path / "cut.edl").write_text(
+        "TITLE: Reel 1\nFCM: NON-DROP FRAME\n\n"
+        "001  A001     V     C        00:00:01:00 00:00:02:00 00:59:58:00 00:59:59:00\n"
+        "* FROM CLIP NAME: A001.mp4\n"
+    )
+    found = Engine.read_timeline(tmp_path / "cut.edl", rate=25)
+    assert found.start_timecode == "00:00:00:00" and found.clips[0].record_timecode == "00:59:58:00"
+    assert found.notes == [
+        "cut.edl states no start timecode: read from 00:00:00:00, the hour its first event (00:59:58:00) is in"
+    ]
+
+
 def test_an_fcp7_generator_is_left_out_and_said(cut, tmp_path):
     engine, _, videos = cut
     written = engine.export([ExportClip(videos[1], 0.0, 1.0, record_in=0.0)], path=tmp_path / "cut.xml")

@@ -216,8 +216,14 @@ def _read_edl(path: Path, rate: float | None) -> _Read:
     # The reader keeps each track's first record timecode as its (negative) start; the timeline starts in
     # the hour of the earliest.
     firsts = [-_frames(t.source_range.start_time, frame_rate) for t in timeline.video_tracks() if t.source_range]
-    hour = timecode_text(min(firsts, default=0), frame_rate)[:2]
-    return _Read(timeline, frame_rate, 0, start_frame(f"{hour}:00:00:00", frame_rate), notes)
+    first = min(firsts, default=0)
+    start = start_frame(f"{timecode_text(first, frame_rate)[:2]}:00:00:00", frame_rate)
+    if first - start >= 60 * frame_rate.fps:  # a leader before the hour (00:59:50:00) reads as an hour's gap
+        notes.append(
+            f"{path.name} states no start timecode: read from {timecode_text(start, frame_rate)}, the hour its "
+            f"first event ({timecode_text(first, frame_rate)}) is in"
+        )
+    return _Read(timeline, frame_rate, 0, start, notes)
 
 
 def _first_file_rate(timeline: otio.schema.Timeline, folder: Path) -> FrameRate | None:

@@ -316,6 +316,17 @@ def test_an_fcpxml_1_10_from_final_cut_is_read_exactly(tmp_path):
     assert "Custom" in said and "generator" in said and "1 title(s)" in said
 
 
+def test_the_fcpxml_reading_replaces_the_adapters_methods_that_exist():
+    # A release of the adapter that renames one would otherwise read 29.97 as 29 without a word.
+    from otio_fcpx_xml_adapter.fcpx_xml import FcpxXml
+
+    from engine.export.read import ADAPTER_HOOKS, _ExactFcpx
+
+    assert all(callable(getattr(FcpxXml, name, None)) for name in ADAPTER_HOOKS)
+    replaced = {name for name in vars(_ExactFcpx) if name.startswith("_") and not name.startswith("__")}
+    assert replaced - {"_time"} <= set(ADAPTER_HOOKS)
+
+
 def test_the_cli_reads_a_cut_and_scores_it_at_the_same_places(cut, tmp_path, capsys):
     engine, music, videos = cut
     edit = [ExportClip(v, a, b, record_in=p) for v, (a, b), p in zip(videos[:2], RANGES[:2], PLACES[:2], strict=True)]

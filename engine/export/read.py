@@ -238,6 +238,12 @@ def _first_file_rate(timeline: otio.schema.Timeline, folder: Path) -> FrameRate 
 
 
 def _read_fcpx(path: Path) -> _Read:
+    if missing := [name for name in ADAPTER_HOOKS if not callable(getattr(FcpxXml, name, None))]:
+        # Another release of the adapter: without these, its own 29-for-29.97 count would read silently.
+        raise TimelineReadError(
+            f"this otio-fcpx-xml-adapter has no {', '.join(missing)}, which Needledrop's exact FCPXML reading "
+            "replaces or calls: install the version pyproject.toml names"
+        )
     reader = _ExactFcpx(path.read_bytes())
     found = reader.to_otio()
     timelines = (
@@ -254,6 +260,21 @@ def _read_fcpx(path: Path) -> _Read:
         notes.append(f"{reader.titles} title(s) left out: a title has no media file to score")
     start = _frames(timelines[0].global_start_time, reader.rate)
     return _Read(timelines[0], reader.rate, 0, start, notes)
+
+
+# The adapter's private methods _ExactFcpx replaces or calls (otio-fcpx-xml-adapter 1.0): checked before each read.
+ADAPTER_HOOKS = (
+    "_format_frame_rate",
+    "_format_id_for_clip",
+    "_number_of_frames",
+    "_time_range",
+    "_timing_clip",
+    "_reference_from_id",
+    "_audio_only",
+    "_from_project",
+    "_asset_by_id",
+    "_format_by_id",
+)
 
 
 class _ExactFcpx(FcpxXml):

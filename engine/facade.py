@@ -42,7 +42,7 @@ from engine.export import (
     write_timeline,
 )
 from engine.export.rates import exact_rate
-from engine.export.read import read_timeline
+from engine.export.read import overlapping, read_timeline
 from engine.library import CatalogError, IndexMissingError, Library, LibraryError, ScanRunningError
 from engine.library.analysis import SkipFile, TrackAnalyzer
 from engine.library.files import walk_reaches
@@ -73,6 +73,7 @@ from engine.records import (
     ScanErrorRecord,
     ScanProgress,
     ScanReport,
+    ScoredTimeline,
     Track,
 )
 from engine.reedit import (
@@ -576,6 +577,50 @@ class Engine:
         if rate is not None and not (math.isfinite(rate) and 1 <= rate <= 240):
             raise QueryError(f"the frame rate must be between 1 and 240 fps, not {rate:g}")
         return read_timeline(path, rate)
+
+    def score_timeline(
+        self,
+        timeline: ImportedTimeline,
+        *,
+        prompt: str | None = None,
+        balance: float = 0.5,
+        video_track: int | None = None,
+    ) -> ScoredTimeline:
+        """The top recommendation under each picture clip of an editor's cut (of `video_track` only, if
+        given), a different track for each, every clip at its own place; `export` writes it back. One picture
+        track at a time: clips that overlap are refused before any recommending, not after minutes of it."""
+        clips = [c for c in timeline.clips if video_track in (None, c.track)]
+        if not clips:
+            raise TimelineReadError(f"{timeline.name} has no clip on V{video_track}")
+        if (over := overlapping(clips)) is not None:
+            raise TimelineReadError(
+                f"{over[1].name} on V{over[1].track} overlaps {over[0].name} on V{over[0].track} at "
+                f"{over[1].record_timecode}: the music goes under one picture track; choose it (--video-track, "
+                "or the API's video_track; 1 is V1)"
+            )
+        notes = list(timeline.notes)
+        edit: list[ExportClip] = []
+        for clip in clips:  # a different track under each clip: those chosen already are left out
+            chosen = [e.track for e in edit if e.track is not None]
+            top = self.recommend(
+                clip.video, start=clip.clip_in, end=clip.clip_out, prompt=prompt, balance=balance, k=1, exclude=chosen
+            )
+            if not top.results:
+                notes.append(f"no track in the library fits {clip.name} at {clip.record_timecode}: no music there")
+                edit.append(ExportClip(clip.video, clip.clip_in, clip.clip_out, record_in=clip.record_in))
+                continue
+            best = top.results[0]
+            edit.append(
+                ExportClip(
+                    clip.video,
+                    clip.clip_in,
+                    clip.clip_out,
+                    track=best.track_id,
+                    music_start=best.start,
+                    record_in=clip.record_in,
+                )
+            )
+        return ScoredTimeline(timeline, clips, edit, notes)
 
     # ---- export ----
 

@@ -40,6 +40,7 @@ __all__ = [
     "ScanErrorRecord",
     "ScanProgress",
     "ScanReport",
+    "ScoredTimeline",
     "TimelineClip",
     "Track",
     "to_json",
@@ -156,6 +157,24 @@ class ExportClip:
     music_start: float | None = None  # where the music starts (default: its best segment, or 0)
     fit: bool = True  # move the start onto a downbeat where the music lasts the clip (a fitted start stays)
     record_in: float | None = None  # where it sits on the timeline, seconds from its start; None: after the last
+
+
+@dataclass(frozen=True)
+class ScoredTimeline:
+    """An editor's cut with the top recommendation under each picture clip, ready for `Engine.export`."""
+
+    timeline: ImportedTimeline
+    clips: list[TimelineClip]  # the picture clips scored (those of the track asked for), in record order
+    edit: list[ExportClip]  # one per clip, at its place: its music, or silence where nothing fits
+    notes: list[str] = field(default_factory=list)  # the reading's notes, then each clip left without music
+
+    def to_json(self) -> dict:
+        edit = [
+            {"video": str(e.video), "in": e.clip_in, "out": e.clip_out, "track_id": e.track}
+            | {"music_start": e.music_start, "record_in": e.record_in}
+            for e in self.edit
+        ]
+        return {"timeline": self.timeline.to_json(), "clips": edit, "notes": list(self.notes)}
 
 
 @dataclass(frozen=True)

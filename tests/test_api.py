@@ -561,3 +561,39 @@ def test_a_timeline_read_then_exported_at_its_places(client, served, tmp_path):
     assert overlap.status_code == 422 and "overlap" in overlap.json()["error"]["message"]
     wrong = client.post("/v1/export", json=cut | {"clips": placed, "start_timecode": "1 hour"})
     assert wrong.status_code == 422 and "start timecode" in wrong.json()["error"]["message"]
+
+
+def test_a_timeline_scored_gives_each_clip_a_different_track_at_its_place_and_export_takes_them(
+    client, served, tmp_path
+):
+    clip = str(served["clip"])
+    placed = [
+        {"video": clip, "in": 0.0, "out": 3.0, "record_in": 0.0},
+        {"video": clip, "in": 4.0, "out": 7.0, "record_in": 5.0},
+        {"video": clip, "in": 7.0, "out": 9.0, "record_in": 8.0},
+    ]
+    cut = client.post("/v1/export", json={"format": "otio", "start_timecode": "01:00:00:00", "clips": placed})
+    path = tmp_path / "cut.otio"
+    path.write_text(cut.json()["content"])
+
+    scored = client.post("/v1/timeline/score", json={"path": str(path), "prompt": "piano"})
+    assert scored.status_code == 200, scored.text
+    body = scored.json()
+    assert body["timeline"]["start_timecode"] == "01:00:00:00"
+    clips = body["clips"]
+    assert [(c["record_in"], c["in"], c["out"]) for c in clips] == [(0.0, 0.0, 3.0), (5.0, 4.0, 7.0), (8.0, 7.0, 9.0)]
+    tracks = [c["track_id"] for c in clips]
+    assert None not in tracks and len(set(tracks)) == 3  # the library holds three tracks, one under each clip
+
+    back = client.post(
+        "/v1/export", json={"format": "otio", "start_timecode": body["timeline"]["start_timecode"], "clips": clips}
+    )
+    assert back.status_code == 200, back.text
+    assert [c["track_id"] for c in back.json()["clips"]] == tracks
+    timeline = otio.adapters.read_from_string(back.json()["content"], "otio_json")
+    music = timeline.audio_tracks()[0].find_clips()
+    assert [round(m.range_in_parent().start_time.to_seconds(), 2) for m in music] == [0.0, 5.0, 8.0]
+
+    only = client.post("/v1/timeline/score", json={"path": str(path), "video_track": 2})
+    assert only.status_code == 422 and only.json()["error"]["code"] == "bad_timeline", only.text
+    assert "no clip on V2" in only.json()["error"]["message"]

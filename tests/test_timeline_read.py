@@ -372,7 +372,7 @@ def test_score_refuses_overlapping_video_tracks_before_recommending_and_names_th
     otio.adapters.write_to_file(timeline, str(tmp_path / "broll.otio"))
     data = ["--data-dir", str(engine.data_dir)]
     out = tmp_path / "scored.otio"
-    assert main([*data, "timeline", "score", str(tmp_path / "broll.otio"), str(out)]) == 1
+    assert main([*data, "timeline", "score", str(tmp_path / "broll.otio"), str(out)]) == 7
     said = capsys.readouterr().err
     assert "two on V2 overlaps one on V1" in said and "--video-track" in said and not out.exists()
     assert main([*data, "timeline", "score", str(tmp_path / "broll.otio"), str(out), "--video-track", "1"]) == 0

@@ -164,6 +164,12 @@ class TimelineReadRequest(_Strict):
     )
 
 
+class TimelineScoreRequest(TimelineReadRequest):
+    prompt: str | None = Field(None, max_length=MAX_PROMPT, description="what the music should be, for every clip")
+    balance: float = Field(0.5, ge=0, le=1, allow_inf_nan=False, description="0 picture only … 1 words only")
+    video_track: int | None = Field(None, ge=1, le=99, description="only the clips of this video track (1 is V1)")
+
+
 class ExportRequest(_Strict):
     format: Literal["otio", "fcp7", "fcpx", "edl"] = "otio"
     name: str = Field(
@@ -243,6 +249,16 @@ def _readable_file(path: str, what: str) -> str:
     if not os.access(p, os.R_OK):
         raise ApiError(403, "unreadable", f"the {what} file cannot be read: {path}")
     return str(p)
+
+
+def _timeline_file(path: str) -> Path:
+    """An absolute timeline path: a file, or a .fcpxmld bundle, which is a folder."""
+    timeline = _absolute(path, "timeline")
+    if not timeline.exists():
+        raise ApiError(404, "not_found", f"no such timeline file: {timeline}")
+    if not os.access(timeline, os.R_OK):
+        raise ApiError(403, "unreadable", f"the timeline file cannot be read: {timeline}")
+    return timeline
 
 
 def _video(engine: Engine, path: str) -> str:
@@ -565,11 +581,20 @@ def create_app(engine: Engine, token: str, *, allowed_origins: list[str] | None 
         responses=_answers(403, 404, 422),
     )
     def read_timeline(body: TimelineReadRequest) -> dict:
-        path = _absolute(body.path, "timeline")
-        if not path.exists():
-            raise ApiError(404, "not_found", f"no such timeline file: {path}")
-        if not os.access(path, os.R_OK):
-            raise ApiError(403, "unreadable", f"the timeline file cannot be read: {path}")
-        return to_json(engine_call(lambda: engine.read_timeline(path, rate=body.rate)))
+        return to_json(engine_call(lambda: engine.read_timeline(_timeline_file(body.path), rate=body.rate)))
+
+    @app.post(
+        "/v1/timeline/score",
+        summary="The top recommendation under each picture clip of an editor's timeline, a different track for "
+        "each, at the clips' places: `clips` is what /v1/export takes, with the timeline's `start_timecode`",
+        responses=_answers(403, 404, 422, 503),
+    )
+    def score_timeline(body: TimelineScoreRequest) -> dict:
+        started = time.perf_counter()
+        found = engine_call(lambda: engine.read_timeline(_timeline_file(body.path), rate=body.rate))
+        scored = engine_call(
+            lambda: engine.score_timeline(found, prompt=body.prompt, balance=body.balance, video_track=body.video_track)
+        )
+        return to_json(scored) | {"ms": round(1000 * (time.perf_counter() - started), 1)}
 
     return app

@@ -87,6 +87,17 @@ class _Read:
     notes: list[str]
 
 
+def overlapping(clips: list[TimelineClip]) -> tuple[TimelineClip, TimelineClip] | None:
+    """The first clip (in record order) that starts before an earlier one ends, with that one: music goes
+    under one picture track, so such a cut needs one of its tracks chosen."""
+    longest = None  # the earlier clip that ends last
+    for clip in clips:
+        if longest is not None and clip.record_in < longest.record_out - 1e-6:
+            return longest, clip
+        longest = clip if longest is None or clip.record_out > longest.record_out else longest
+    return None
+
+
 def read_timeline(path: str | os.PathLike[str], rate: float | None = None) -> ImportedTimeline:
     """The picture clips of the timeline at `path` (OTIO, FCP 7 XML, FCPXML or EDL), in record order.
     `rate`: an EDL's frame rate (an EDL does not state one; default: its first clip's file's)."""

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import math
 
-from engine.cli.options import emit, fraction, open_engine, positive_int, warn
+from engine.cli.options import emit, fraction, open_engine, positive_int
 from engine.clock import clock
 from engine.export import FORMATS
 from engine.facade import Engine
-from engine.records import ExportClip, TimelineClip
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -82,22 +81,9 @@ def read_command(args) -> int:
 def score_command(args) -> int:
     engine = open_engine(args)
     found = Engine.read_timeline(args.timeline, rate=args.rate)
-    clips = [c for c in found.clips if args.video_track in (None, c.track)]
-    if not clips:
-        warn(f"{found.name} has no clip on V{args.video_track}")
-        return 1
-    if (over := _overlapping(clips)) is not None:  # said before minutes of recommending, not after
-        warn(
-            f"{over[1].name} on V{over[1].track} overlaps {over[0].name} on V{over[0].track}: the music goes under "
-            "one picture track; choose it with --video-track (1 is V1)"
-        )
-        return 1
-    notes = list(found.notes)
-    edit: list[ExportClip] = []
-    for clip in clips:  # a different track under each clip: those chosen already are left out
-        edit.append(_scored(engine, args, clip, [e.track for e in edit if e.track is not None], notes))
+    scored = engine.score_timeline(found, prompt=args.prompt, balance=args.balance, video_track=args.video_track)
     result = engine.export(
-        edit,
+        scored.edit,
         fmt=args.format,
         path=args.out,
         name=found.name,
@@ -106,35 +92,11 @@ def score_command(args) -> int:
         frame_rate=found.frame_rate,  # the sequence's, which its first clip's file need not share
         drop_frame=found.drop_frame,
     )
-    notes += result.notes
+    notes = scored.notes + result.notes
     lines = [f"wrote {result.path} ({result.format}, {result.frame_rate:g} fps, starts at {found.start_timecode})"]
-    for clip, cue in zip(clips, result.cues, strict=True):
+    for clip, cue in zip(scored.clips, result.cues, strict=True):
         music = f"{cue.music} from {cue.music_start:.2f} s" if cue.music is not None else "no music"
         lines.append(f"  {clip.record_timecode}  {clip.name}: {music}")
     lines += [f"note: {note}" for note in notes]
     emit(args, {"timeline": found.to_json(), "export": result.to_json(), "notes": notes}, "\n".join(lines))
     return 0
-
-
-def _overlapping(clips: list[TimelineClip]) -> tuple[TimelineClip, TimelineClip] | None:
-    """The first clip (in record order) that starts before an earlier one ends, with that one."""
-    longest = None  # the earlier clip that ends last
-    for clip in clips:
-        if longest is not None and clip.record_in < longest.record_out - 1e-6:
-            return longest, clip
-        longest = clip if longest is None or clip.record_out > longest.record_out else longest
-    return None
-
-
-def _scored(engine: Engine, args, clip: TimelineClip, chosen: list[int | str], notes: list[str]) -> ExportClip:
-    """The clip at its place, with the top recommendation for it (none where nothing fits)."""
-    top = engine.recommend(
-        clip.video, start=clip.clip_in, end=clip.clip_out, prompt=args.prompt, balance=args.balance, k=1, exclude=chosen
-    )
-    if not top.results:
-        notes.append(f"no track in the library fits {clip.name} at {clip.record_timecode}: no music there")
-        return ExportClip(clip.video, clip.clip_in, clip.clip_out, record_in=clip.record_in)
-    best = top.results[0]
-    return ExportClip(
-        clip.video, clip.clip_in, clip.clip_out, track=best.track_id, music_start=best.start, record_in=clip.record_in
-    )

@@ -44,7 +44,7 @@ from desktop.prompt_bar import PromptBar
 from desktop.results import ResultsPanel
 from desktop.session import Answer, Fitted, Query, Session
 from desktop.settings_dialog import Preferences, SettingsDialog, data_dir_for, stored_settings
-from desktop.timeline import TimelineClip, TimelineStrip, clips_from_json
+from desktop.timeline import TimelineClip, TimelineStrip, clips_from_json, export_places
 from desktop.undo import TimelineEdit
 from desktop.wording import counted
 from engine import atomic
@@ -1000,15 +1000,11 @@ class MainWindow(QMainWindow):
         # Music on a drive unplugged since it was chosen: the clip goes without it, and the track is named.
         heard = {c.id: c.chosen for c in clips if c.chosen and os.path.isfile(c.chosen["path"])}
         unheard = [c.chosen["title"] for c in clips if c.chosen and c.id not in heard]
+        # Places come with an imported cut's rate; without one (none imported) no clip has a place to lose.
+        places, moved = export_places(clips, self.frame_rate[0] if self.frame_rate else 25.0)
         spec = [
-            {
-                "path": c.path,
-                "clip_in": c.clip_in,
-                "clip_out": c.out_point,
-                "chosen": heard.get(c.id),
-                "record_in": c.record_in,
-            }
-            for c in clips
+            {"path": c.path, "clip_in": c.clip_in, "clip_out": c.out_point, "chosen": heard.get(c.id), "record_in": at}
+            for c, at in zip(clips, places, strict=True)
         ]
         missing = sum(1 for c in clips if not c.chosen)
 
@@ -1018,11 +1014,12 @@ class MainWindow(QMainWindow):
         def done(result) -> None:
             extra = f" ({missing} without music: choose a result for them)" if missing else ""
             notes = "".join(f"\n{note[0].upper()}{note[1:]}." for note in result.notes)
+            notes += "".join(f"\n{note[0].upper()}{note[1:]}." for note in moved)
             if gone:
                 notes += f"\nLeft out, their video missing: {', '.join(gone)}."
             if unheard:
                 notes += f"\nWithout their music, its file missing (is its drive plugged in?): {', '.join(unheard)}."
-            level = "warning" if result.notes or gone or unheard else "info"
+            level = "warning" if result.notes or gone or unheard or moved else "info"
             self.notice.show_message(level, f"Exported {len(clips)} clip(s) to {result.path}{extra}{notes}")
             self.exported.emit(result.path)
 

@@ -103,6 +103,28 @@ def _result(entry: object) -> bool:
     return True
 
 
+def export_places(clips: list[TimelineClip], rate: float) -> tuple[list[float | None], list[str]]:
+    """Each clip's place for the export, in timeline order: its imported place where it still starts after
+    the clip before it ends, else none (it follows that clip straight on, as the export places a clip without
+    one). An imported cut reordered, a clip lengthened, or clips added before its own would otherwise overlap,
+    which no timeline can hold; each clip moved is named, with how far. `rate`: the cut's frames, on which a
+    place that touches the end of the clip before is not an overlap."""
+    places: list[float | None] = []
+    moved: list[str] = []
+    end = 0.0
+    for clip in clips:
+        at = clip.record_in
+        if at is not None and at < end - 0.5 / rate:
+            moved.append(
+                f"the clip from {Path(clip.path).name} starts {end - at:.2f} s after its place in the imported cut, "
+                "straight after the clip before it, which it would have overlapped"
+            )
+            at = None
+        places.append(at)
+        end = (end if at is None else at) + clip.length
+    return places, moved
+
+
 def clips_from_json(data: object) -> tuple[list[TimelineClip], int, list[str]]:
     """The clips of a saved timeline, the one selected, and what was put right or left out (a line each);
     ValueError when `data` is not a timeline at all."""

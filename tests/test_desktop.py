@@ -982,6 +982,19 @@ def test_an_imported_cut_keeps_its_clips_points_and_places_through_the_export(qt
     assert back.global_start_time.to_seconds() == 3600
     assert [c.range_in_parent().start_time.to_seconds() for c in back.video_tracks()[0].find_clips()] == [2.0, 9.0]
 
+    # Reordered, the cut's places would overlap: the clip now second follows the first straight on, and
+    # the export says so instead of refusing.
+    window.timeline.setCurrentRow(1)
+    window.timeline.move_current(-1)
+    with qtbot.waitSignal(window.exported, timeout=60_000):
+        window.export_timeline(str(tmp_path / "reordered.xml"))
+    reordered = otio.adapters.read_from_file(str(tmp_path / "reordered.xml"), "fcp_xml")
+    placed = [(c.name, c.range_in_parent().start_time.to_seconds()) for c in reordered.video_tracks()[0].find_clips()]
+    assert placed == [(media["fast"].name, 9.0), (media["slow"].name, 11.0)]
+    said = f"The clip from {media['slow'].name} starts 9.00 s after its place in the imported cut, straight after"
+    assert said in window.notice.label.text()
+    window.timeline.move_current(1)  # back as imported
+
     # The app opened again: the clips keep their places, and the cut its start timecode and rate.
     window.save_timeline()
     close_window(window)

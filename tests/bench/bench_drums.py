@@ -258,10 +258,15 @@ def render_modules() -> dict[str, dict]:
 
 
 def pairs_ordered(names: list[str], probability: np.ndarray) -> str:
-    """Of the modules in both versions, how many the detector scores higher whole than with drums muted."""
+    """Of the pieces in both versions, how many the detector scores higher whole than with drums muted (the
+    muted version named `--drums-muted`, or `--muted` as the MIDI renders name it)."""
     p = dict(zip(names, probability))
-    muted = {n: n.replace("--whole", "--drums-muted") for n in names if n.endswith("--whole.opus")}
-    pairs = [(p[n], p[m]) for n, m in muted.items() if m in p]
+    whole = [n for n in names if n.endswith("--whole.opus")]
+    muted = {
+        n: next((m for m in (n.replace("--whole", "--drums-muted"), n.replace("--whole", "--muted")) if m in p), None)
+        for n in whole
+    }
+    pairs = [(p[n], p[m]) for n, m in muted.items() if m is not None]
     return f"{sum(whole > muted for whole, muted in pairs)} of {len(pairs)}"
 
 

@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_drums import DETECTOR, SPLITS, all_splits, design, render_modules  # noqa: E402
 from bench_drums import measured as measured_inputs  # noqa: E402
+from bench_instruments import even_odds  # noqa: E402
 from fit_drums import DATA, Side, candidate_row, figures, module_sides, pick, real_side, render_side  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.model_selection import StratifiedGroupKFold  # noqa: E402
@@ -336,6 +337,42 @@ def test(args: argparse.Namespace) -> None:
     args.results.write_text(json.dumps(out, indent=1))
 
 
+def split_verdicts(args: argparse.Namespace) -> None:
+    """RULE-5 on a fresh paired set: "no drums" (and the order) from the candidate, "has drums" only where
+    the shipped detector and the candidate both say so; nothing is fitted."""
+    tags = TagIndex(open_current_bundle(paths.models_dir()).tag_labels)
+    chosen = json.loads(args.candidate.read_text())["chosen"]
+    shipped = json.loads(DETECTOR.read_text())
+    embedding = next(e for e, features in FEATURES.items() if chosen["features"] in features)
+    side = midi_side(args.midi)
+    d = Design({"fresh": side}, tags, args.cache, embedding)
+    mine = probability(d.matrix("fresh", chosen["features"]), chosen["detector"])
+    theirs = shipped_probability(side.side, tags)
+    before = figures(theirs, side.side, shipped["no_drums_below"], shipped["drums_from"])
+    after = figures(mine, side.side, chosen["no_drums_below"], np.inf)
+    claimed = (theirs >= shipped["drums_from"]) & (mine >= chosen["no_drums_below"])
+    drummed = side.side.drums
+    after["with it"] = {"precision at even odds": even_odds(claimed, drummed), "recall": float(claimed[drummed].mean())}
+    for who, f in (("shipped", before), ("candidate", after)):
+        print(f"{who:<9} {json.dumps(f)}", flush=True)
+
+    def pairs(f: dict) -> int:
+        return int(f["whole above muted"].split(" of ")[0])
+
+    checks = {
+        "no drums precision >= 0.95": (after["no"]["precision at even odds"] or 0) >= 0.95,
+        "AUC down <= 0.03": after["AUC"] >= before["AUC"] - 0.03,
+        "has drums down <= 0.02": (after["with it"]["precision at even odds"] or 1.0)
+        >= (before["with it"]["precision at even odds"] or 1.0) - 0.02,
+        "pairs down <= 1": pairs(after) >= pairs(before) - 1,
+    }
+    failed = [name for name, ok in checks.items() if not ok]
+    out = {"shipped": before, "candidate": after, "failed": failed, "adopted": not failed}
+    print(json.dumps({"adopted": not failed, "failed": failed}, indent=1))
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(out, indent=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=CACHE, help="each file's patch features")
@@ -352,8 +389,12 @@ def main() -> None:
     test_step.add_argument("--midi", type=Path, required=True, help="MIDI renders with labels.json, renders/")
     test_step.add_argument("--more", type=Path, help="more test recordings with instruments.json, split.json")
     test_step.add_argument("--results", type=Path, default=Path("bench-results/drums-features-test.json"))
+    split_step = steps.add_parser("split", help="RULE-5: no drums from the candidate, has drums from both")
+    split_step.add_argument("--candidate", type=Path, required=True)
+    split_step.add_argument("--midi", type=Path, required=True, help="fresh renders with labels.json, renders/")
+    split_step.add_argument("--results", type=Path, default=Path("bench-results/drums-split-test.json"))
     args = parser.parse_args()
-    {"fit": choose, "test": test}[args.step](args)
+    {"fit": choose, "test": test, "split": split_verdicts}[args.step](args)
 
 
 if __name__ == "__main__":

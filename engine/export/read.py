@@ -211,15 +211,11 @@ def _read_edl(path: Path, rate: float | None) -> _Read:
         probe = 60000 / 1001 if drop else 60.0
         first = otio.adapters.read_from_string(text, "cmx_3600", rate=probe, ignore_timecode_mismatch=True)
         own = _first_file_rate(first, path.parent)
-        frame_rate = own or FrameRate(Fraction(30000, 1001) if drop else DEFAULT_RATE.fps, drop)
-        notes = (
-            []
-            if own
-            else [
-                f"{path.name} states no frame rate and none of its files says one: read at "
-                f"{frame_rate.label()}; give the rate if it is another"
-            ]
-        )
+        frame_rate = own[0] if own else FrameRate(Fraction(30000, 1001) if drop else DEFAULT_RATE.fps, drop)
+        # A guess either way, which a cut of footage at mixed rates can get wrong: said, with the way out.
+        whose = f"the rate of its first clip's file, {own[1]}" if own else "none of its files states one"
+        read_at = FrameRate(frame_rate.fps, drop).label()
+        notes = [f"{path.name} states no frame rate: read at {read_at}, {whose}; give the rate if it is another"]
     else:
         frame_rate, notes = exact_rate(rate, drop_frame=drop), []
     timeline = otio.adapters.read_from_string(text, "cmx_3600", rate=float(frame_rate.fps))
@@ -237,14 +233,15 @@ def _read_edl(path: Path, rate: float | None) -> _Read:
     return _Read(timeline, frame_rate, 0, start, notes)
 
 
-def _first_file_rate(timeline: otio.schema.Timeline, folder: Path) -> FrameRate | None:
+def _first_file_rate(timeline: otio.schema.Timeline, folder: Path) -> tuple[FrameRate, str] | None:
+    """The rate of the first clip's file that states one, and that file's name."""
     for clip in timeline.find_clips():
         video = _media_path(clip, folder)
         if video is not None and os.path.isfile(video):
             with contextlib.suppress(DecodeError):  # said when the clip is read
                 picture = media_streams(video).picture
                 if picture is not None:
-                    return file_rate(picture.rate, variable=picture.variable)
+                    return file_rate(picture.rate, variable=picture.variable), Path(video).name
     return None
 
 

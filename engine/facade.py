@@ -41,6 +41,7 @@ from engine.export import (
     timeline_text,
     write_timeline,
 )
+from engine.export.edit import rate_for, start_frame
 from engine.export.rates import exact_rate
 from engine.export.read import overlapping, read_timeline
 from engine.library import CatalogError, IndexMissingError, Library, LibraryError, ScanRunningError
@@ -666,6 +667,9 @@ class Engine:
             self._outside_library(folder, "each file the export writes there")
         notes: list[str] = []
         cues = [self._cue(clip, notes, fitted_later=render) for clip in clips]
+        rate = exact_rate(frame_rate, drop_frame=drop_frame) if frame_rate is not None else None
+        if start_timecode is not None:  # refused before minutes of rendering, not after
+            start_frame(start_timecode, rate_for(cues, fmt, rate))
         if render and fmt != "edl":
             cues, collect = self._rendered(cues, folder, loudness, duck, notes), None  # WAVs every editor reads
         if duck and not render and fmt != "edl":
@@ -674,7 +678,6 @@ class Engine:
             cues = _collected(cues, collect, fmt, notes)
         else:
             cues = _unreadable(cues, fmt, notes)
-        rate = exact_rate(frame_rate, drop_frame=drop_frame) if frame_rate is not None else None
         built = build_timeline(cues, fmt, name=name, start_timecode=start_timecode, rate=rate)
         notes = built.notes + notes
         exported = [_exported(cue) for cue in cues]

@@ -125,6 +125,16 @@ def test_clips_without_a_place_are_butt_joined_and_an_overlap_is_refused(cut, tm
         engine.export(overlapping, path=tmp_path / "o.otio", start_timecode="01:00:00;00")
     with pytest.raises(ExportError, match="start timecode"):
         engine.export([ExportClip(videos[0], 0.0, 1.0)], path=tmp_path / "s.otio", start_timecode="01:00:00:45")
+    # Refused before the music is rendered, not after: nothing is written.
+    track = engine.tracks()[0].id
+    with pytest.raises(ExportError, match="start timecode"):
+        engine.export(
+            [ExportClip(videos[0], 0.0, 1.0, track=track)],
+            path=tmp_path / "r.otio",
+            render=True,
+            start_timecode="1 hour",
+        )
+    assert not (tmp_path / "r music").exists() and not (tmp_path / "r.otio").exists()
 
 
 def _reference(path: str, rate: float = 25) -> otio.schema.ExternalReference:

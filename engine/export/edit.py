@@ -117,9 +117,7 @@ def build_timeline(
     """Picture, music and clip-sound tracks for `cues`, in order (each at its `record_in` where it has one,
     gaps kept), at `rate` (default: the first clip's) as `fmt` can hold it, the timeline starting at
     `start_timecode` (counted at that rate; default 00:00:00:00)."""
-    if not cues:
-        raise ExportError("nothing to export: the edit has no clips")
-    rate = for_format(rate or picture_rate(cues[0]) or DEFAULT_RATE, fmt)
+    rate = rate_for(cues, fmt, rate)
     start = start_frame(start_timecode, rate) if start_timecode else 0
     timeline = otio.schema.Timeline(
         name=printable(name), global_start_time=otio.opentime.RationalTime(start, float(rate.fps))
@@ -271,6 +269,13 @@ def timecode_seconds(timecode: str, rate: FrameRate) -> Fraction:
 
 
 _SMPTE = re.compile(r"^(\d{1,2}):(\d{2}):(\d{2})([:;.])(\d{2,3})$")
+
+
+def rate_for(cues: list[Cue], fmt: str, rate: FrameRate | None = None) -> FrameRate:
+    """The rate the timeline runs at: `rate` (a read timeline's), else its first clip's, as `fmt` holds it."""
+    if not cues:
+        raise ExportError("nothing to export: the edit has no clips")
+    return for_format(rate or picture_rate(cues[0]) or DEFAULT_RATE, fmt)
 
 
 def start_frame(timecode: str, rate: FrameRate) -> int:

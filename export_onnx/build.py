@@ -37,7 +37,7 @@ from engine.bundle.manifest import (
 from engine.bundle.store import Bundle, install_bundle, load_bundle, open_current_bundle, sha256_file
 from engine.errors import BundleError
 from engine.media.dsp import ANALYSIS_VERSION
-from export_onnx import beat_tracker, frame_backbone, music_backbone, text_backbone
+from export_onnx import beat_tracker, drum_sfx, frame_backbone, music_backbone, text_backbone
 from export_onnx.defaults import PREPROCESSING
 from export_onnx.onnx_io import check_parity, export, name_output_axes, tensor_specs
 
@@ -47,7 +47,14 @@ log = logging.getLogger(__name__)
 
 # Bump when an exporter's code changes what a graph computes, so `models build` rebuilds it and heads trained
 # on its old features are refused; a change in how it computes the same outputs goes in `Component.how`.
-EXPORTER_VERSIONS = {"frame_backbone": 1, "text_backbone": 1, "music_backbone": 1, "beat_tracker": 2, "heads": 1}
+EXPORTER_VERSIONS = {
+    "frame_backbone": 1,
+    "text_backbone": 1,
+    "music_backbone": 1,
+    "beat_tracker": 2,
+    "drum_sfx": 1,
+    "heads": 1,
+}
 # The default bundle's trained heads, committed to the repository (see the README).
 DEFAULT_HEADS = Path(__file__).parent / "default_heads" / "viml-default.pt"
 
@@ -251,6 +258,40 @@ def beat_component(pre: Preprocessing, cache: Path) -> Component:
     )
 
 
+def drum_sfx_component(pre: Preprocessing, cache: Path) -> Component:
+    config = pre.drum_sfx
+    if config is None:
+        raise BundleError("the drum detector's network needs the manifest's drum_sfx preprocessing")
+
+    def make():
+        module = drum_sfx.load_pretrained(drum_sfx.fetch_wheel(cache))
+        rng = np.random.default_rng(0)
+        shape = (config.window_frames, config.n_mels)
+        # Log-mel is 0 (silence) to about 1 (a full-scale track's loudest bands).
+        cases = [{"mel": rng.random((n, *shape)).astype(np.float32) * scale} for n, scale in ((1, 1.0), (7, 0.5))]
+        cases.append({"mel": np.zeros((2, *shape), np.float32)})
+        example = (torch.from_numpy(cases[1]["mel"]),)
+        return module, example, ["mel"], ["embedding"], [{0: _dim("batch", 1, 4096)}], cases
+
+    return Component(
+        role="drum_sfx",
+        recipe={"wheel": drum_sfx.WHEEL_SHA256, "drum_sfx": msgspec.to_builtins(config)},
+        source="aisfx's sound-effects embedding network, EmbeddingNet('max', 3, 1, 64) (PyPI aisfx 0.1.2)",
+        licences=[
+            Licence(
+                component="aisfx pre-trained model (aisfx/models/checkpoint.pth)",
+                licence="CC-BY-4.0",
+                source="PyPI aisfx 0.1.2, Alison B. Ma and Alexander Lerch, Georgia Institute of Technology "
+                "(Representation Learning for the Automatic Indexing of Sound Effects Libraries, ISMIR 2022)",
+            )
+        ],
+        labels={},
+        make=make,
+        # Embeddings reach about 30, where float32's rounding over 9 layers is about 1e-5 to 1e-4.
+        tolerance=1e-3,
+    )
+
+
 @dataclass
 class Heads:
     """The four trained head graphs of a bundle, where they come from, and what training measured."""
@@ -430,6 +471,7 @@ def build(
     pre = PREPROCESSING
     backbones = [frame_component(pre), text_component(pre), music_component(pre, cache / "wheels")]
     tracker = beat_component(pre, cache / "wheels")
+    side = [drum_sfx_component(pre, cache / "wheels")]  # store.SIDE_ANALYSES: no head reads it
     previous = None
     try:
         previous = open_current_bundle(models_dir, any_analysis=True)  # its graphs may still be reused
@@ -446,7 +488,7 @@ def build(
             chosen = heads_from_checkpoint(DEFAULT_HEADS, backbones, origin="default")
         except BundleError as exc:  # stale defaults must not stop a build: the backbones still work
             log.warning("not using the default heads: %s (rebuild them with `make default-model`)", exc)
-    components = backbones + [tracker] + (chosen.components if chosen else [])
+    components = backbones + [tracker] + side + (chosen.components if chosen else [])
     metrics = chosen.metrics if chosen else {}
     if force:
         previous = None

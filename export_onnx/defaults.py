@@ -4,7 +4,7 @@ This is where they are chosen; everywhere else (engine, training, tests) reads t
 manifest, never from here, so a bundle always carries the constants its graphs were built for.
 """
 
-from engine.bundle.manifest import AudioConfig, BeatConfig, Preprocessing, TextConfig, VideoConfig
+from engine.bundle.manifest import AudioConfig, BeatConfig, DrumSfxConfig, Preprocessing, TextConfig, VideoConfig
 from engine.media.dsp import ANALYSIS_VERSION, DESCRIPTORS
 from engine.media.video import CUES
 
@@ -40,4 +40,23 @@ PREPROCESSING = Preprocessing(
     text=TextConfig(max_tokens=128, tokenizer="tokenizer.json"),
     # BeatNet's 64 ms frames every 20 ms (export_onnx/beat_tracker.py), at the audio's 16 kHz: 50 a second.
     beats=BeatConfig(frame_samples=1024, hop_samples=320),
+    # aisfx's front end (export_onnx/drum_sfx.py), as the drum detector was fitted on it (../data/drums/RULE-4.md):
+    # librosa's melspectrogram(y / peak, sr=44100, n_mels=96, norm=1.0, fmin=0, fmax=22050, htk=True,
+    # power=2.0, hop_length=1024, win_length=2048), log10(1e4 x + 1) / 9.4578 (aisfx's "original" scaling),
+    # windows of 100 frames (about 2.3 s) end to end.
+    drum_sfx=DrumSfxConfig(
+        sample_rate=44_100,
+        normalise="peak",
+        n_fft=2048,
+        hop_length=1024,
+        n_mels=96,
+        fmin=0.0,
+        fmax=22_050.0,
+        mel_scale="htk",
+        filter_norm="l1",
+        log_gain=10_000.0,
+        log_divisor=9.457798957824707,
+        window_frames=100,
+        window_hop_frames=100,
+    ),
 )

@@ -70,6 +70,34 @@ class BeatConfig(_Struct):
     hop_samples: int
 
 
+class DrumSfxConfig(_Struct):
+    """The drum detector's front end (export_onnx/drum_sfx.py, engine/media/sfx_embedding.py): aisfx's mel as
+    librosa 0.11 computes it for aisfx, on the track decoded at `sample_rate` with the audio's downmix."""
+
+    sample_rate: int
+    # `normalise` "peak": the whole track divided by its largest |sample| before the spectrum.
+    normalise: str
+    # Periodic Hann windows `n_fft` samples long, one every `hop_length`, centred on the hops with zeros
+    # before the first sample and after the last (librosa's center=True, pad_mode "constant"): power spectrum.
+    n_fft: int
+    hop_length: int
+    # `n_mels` triangles between `fmin` and `fmax` on the `mel_scale` ("htk"), each divided by its sum
+    # (`filter_norm` "l1": librosa's norm=1.0).
+    n_mels: int
+    fmin: float
+    fmax: float
+    mel_scale: str
+    filter_norm: str
+    # log10(log_gain * mel + 1) / log_divisor: aisfx's "original" normalisation of the log-mel.
+    log_gain: float
+    log_divisor: float
+    # The graph's input: `window_frames` frames, a window every `window_hop_frames` (end to end); a track's
+    # frames after its last whole window are left out, and a track shorter than one window is padded with
+    # zeros (log-mel 0) to one.
+    window_frames: int
+    window_hop_frames: int
+
+
 class Preprocessing(_Struct):
     audio: AudioConfig
     video: VideoConfig
@@ -77,6 +105,8 @@ class Preprocessing(_Struct):
     # None in bundles made before the beat tracker (their analysis version is then older, so the engine
     # asks for a rebuild before it would need this).
     beats: BeatConfig | None = None
+    # None in bundles made before the drum detector's network (and nothing reads it then).
+    drum_sfx: DrumSfxConfig | None = None
 
 
 class TensorSpec(_Struct):

@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 
 CURRENT_NAME = "current"
 BUILD_HINT = "run `needledrop models build` (or `make models`)"
+# Graphs (and their preprocessing) whose results a track keeps apart from its analysis, with their own
+# version: adding or changing one does not ask a library to analyse every track again (the drum detector's
+# network, export_onnx/drum_sfx.py; a library fills in what it reads for tracks without it).
+SIDE_ANALYSES = ("drum_sfx",)
 
 
 def sha256_file(path: Path) -> str:
@@ -72,9 +76,12 @@ class Bundle:
         version), what every graph computes (not how: see GraphSpec.features) and the label lists. Tracks
         analysed with a bundle of the same key need no new analysis."""
         m = self.manifest
+        preprocessing = msgspec.to_builtins(m.preprocessing)
+        for name in SIDE_ANALYSES:  # absent from the manifests before them, and None is not absent
+            preprocessing.pop(name, None)
         identity = {
-            "preprocessing": msgspec.to_builtins(m.preprocessing),
-            "graphs": {role: g.computes for role, g in sorted(m.graphs.items())},
+            "preprocessing": preprocessing,
+            "graphs": {role: g.computes for role, g in sorted(m.graphs.items()) if role not in SIDE_ANALYSES},
             "labels": {name: list(names) for name, names in sorted(m.labels.items())},
             "embedding_dim": m.embedding_dim,
         }

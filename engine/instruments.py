@@ -217,3 +217,41 @@ def absent(probability: np.ndarray) -> np.ndarray:
     """How surely each track has no drums, 0..1: 1 under NO_DRUMS_BELOW, 0 from DRUMS_FROM (NaN: unmeasured)."""
     p = np.asarray(probability, np.float64)
     return np.clip((DRUMS_FROM - p) / (DRUMS_FROM - NO_DRUMS_BELOW), 0.0, 1.0)
+
+
+# The drum detector on aisfx's sound-effects network (engine/media/sfx_embedding.py, drum_detector_sfx.json;
+# ../data/drums/RULE-4.md and RULE-5.md). A separate fit rather than a version 3 of drum_detector.json: it
+# reads what a library does not store yet (the embedding needs the audio again, where Library.backfill_drums
+# works from stored values), and it answers only one side: "has drums" still needs the shipped detector.
+# Not read by the scan, the catalog or the ranking yet.
+SFX_FILE = Path(__file__).with_name("drum_detector_sfx.json")
+_SFX_FIT = json.loads(SFX_FILE.read_text())
+SFX_VERSION = _SFX_FIT["version"]
+SFX_SEGMENT: tuple[int, int] = tuple(_SFX_FIT["reads"]["segment"])  # windows in a segment, windows between starts
+SFX_NO_DRUMS_BELOW = _SFX_FIT["no_drums_below"]  # "no drums heard" under this q
+
+
+def sfx_drum_probability(
+    pooled: np.ndarray, busiest_hits: np.ndarray | float, tag_peaks: np.ndarray, tags: TagIndex, fit: dict | None = None
+) -> np.ndarray:
+    """q, P(drums) of tracks from their pooled sound-effects embedding (engine.media.sfx_embedding.pooled
+    with SFX_SEGMENT: 1024 numbers, or rows of them) and the shipped detector's two inputs (the busiest
+    segment's drum hits per second and the tag peaks, as `drum_probability` reads them): a standardised
+    logistic regression (tests/bench/fit_drums_features.py `probability`), by drum_detector_sfx.json or `fit`."""
+    fit = fit or _SFX_FIT
+    strength = tags.strength(np.asarray(tag_peaks, np.float32), DRUM_TAGS[0]).astype(np.float64)
+    shipped = np.stack([np.log1p(np.asarray(busiest_hits, np.float64)), np.log(strength + TAG_FLOOR)], axis=-1)
+    x = np.concatenate([np.asarray(pooled, np.float64), shipped], axis=-1)
+    z = (x - np.asarray(fit["mean"])) / np.asarray(fit["scale"]) @ np.asarray(fit["weights"]) + fit["bias"]
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def no_drums_heard(q: np.ndarray | float) -> np.ndarray:
+    """RULE-5's "no drums heard": the sound-effects detector's q under SFX_NO_DRUMS_BELOW (NaN: unmeasured, no)."""
+    return np.asarray(q, np.float64) < SFX_NO_DRUMS_BELOW
+
+
+def has_drums(p: np.ndarray | float, q: np.ndarray | float) -> np.ndarray:
+    """RULE-5's "has drums": the shipped detector says so (p from DRUMS_FROM) and the sound-effects detector
+    does not hear none (q from SFX_NO_DRUMS_BELOW); NaN in either: no."""
+    return (np.asarray(p, np.float64) >= DRUMS_FROM) & (np.asarray(q, np.float64) >= SFX_NO_DRUMS_BELOW)

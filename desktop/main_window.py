@@ -1007,6 +1007,8 @@ class MainWindow(QMainWindow):
             for c, at in zip(clips, places, strict=True)
         ]
         missing = sum(1 for c in clips if not c.chosen)
+        # An imported cut's timecode and rate go with its clips: not after they were removed or undone.
+        cut = any(c.record_in is not None for c in clips)
 
         fit = self.fit_action.isChecked()
         collect = collect_folder(path) if self.collect_action.isChecked() or fit else None
@@ -1031,8 +1033,8 @@ class MainWindow(QMainWindow):
             collect=collect,
             fit=fit,
             loudness=Preferences.read(self.settings).loudness,
-            start_timecode=self.start_timecode,
-            frame_rate=self.frame_rate,
+            start_timecode=self.start_timecode if cut else None,
+            frame_rate=self.frame_rate if cut else None,
         )
 
     # ---- settings ----

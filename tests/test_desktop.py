@@ -1006,5 +1006,17 @@ def test_an_imported_cut_keeps_its_clips_points_and_places_through_the_export(qt
         again.export_timeline(str(tmp_path / "reopened.xml"))
     reopened = otio.adapters.read_from_file(str(tmp_path / "reopened.xml"), "fcp_xml")
     assert reopened.global_start_time.to_seconds() == 3600
+
+    # The cut's clips removed and a clip added by hand: the export starts at zero at that clip's own rate,
+    # not at the cut's timecode and rate, which went with its clips.
+    while again.timeline.count():
+        again.timeline.setCurrentRow(0)
+        again.remove_action.trigger()
+    again.add_clips([str(media["fast"])])
+    qtbot.waitUntil(lambda: again.timeline.count() == 1, timeout=20_000)
+    with qtbot.waitSignal(again.exported, timeout=60_000):
+        again.export_timeline(str(tmp_path / "own.xml"))
+    own = otio.adapters.read_from_file(str(tmp_path / "own.xml"), "fcp_xml")
+    assert own.global_start_time is None or own.global_start_time.to_seconds() == 0
     again.close()
     again.session.wait()

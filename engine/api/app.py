@@ -232,14 +232,11 @@ def _wav_to_write(path: str, what: str) -> str:
     return path
 
 
-def _readable_file(path: str, what: str) -> str:
-    if "\x00" in path:
-        raise ApiError(422, "bad_path", f"the {what} path contains a NUL character")
-    p = Path(path)
-    if not p.is_absolute():
-        raise ApiError(422, "bad_path", f"the {what} path must be absolute: {path}")
+def _readable_file(path: str, what: str, *, folder: bool = False) -> str:
+    """An absolute path to a file the server can read (with `folder`, a folder too: an .fcpxmld bundle)."""
+    p = _absolute(path, what)
     try:
-        is_file = p.is_file()
+        is_file = p.is_file() or (folder and p.is_dir())
     except OSError as exc:  # a name too long, a component that is not a folder...
         raise ApiError(422, "bad_path", f"the {what} path cannot be used: {exc.strerror or exc}") from exc
     if not is_file and p.exists():
@@ -249,16 +246,6 @@ def _readable_file(path: str, what: str) -> str:
     if not os.access(p, os.R_OK):
         raise ApiError(403, "unreadable", f"the {what} file cannot be read: {path}")
     return str(p)
-
-
-def _timeline_file(path: str) -> Path:
-    """An absolute timeline path: a file, or a .fcpxmld bundle, which is a folder."""
-    timeline = _absolute(path, "timeline")
-    if not timeline.exists():
-        raise ApiError(404, "not_found", f"no such timeline file: {timeline}")
-    if not os.access(timeline, os.R_OK):
-        raise ApiError(403, "unreadable", f"the timeline file cannot be read: {timeline}")
-    return timeline
 
 
 def _video(engine: Engine, path: str) -> str:
@@ -581,7 +568,11 @@ def create_app(engine: Engine, token: str, *, allowed_origins: list[str] | None 
         responses=_answers(403, 404, 422),
     )
     def read_timeline(body: TimelineReadRequest) -> dict:
-        return to_json(engine_call(lambda: engine.read_timeline(_timeline_file(body.path), rate=body.rate)))
+        return to_json(
+            engine_call(
+                lambda: engine.read_timeline(_readable_file(body.path, "timeline", folder=True), rate=body.rate)
+            )
+        )
 
     @app.post(
         "/v1/timeline/score",
@@ -591,7 +582,9 @@ def create_app(engine: Engine, token: str, *, allowed_origins: list[str] | None 
     )
     def score_timeline(body: TimelineScoreRequest) -> dict:
         started = time.perf_counter()
-        found = engine_call(lambda: engine.read_timeline(_timeline_file(body.path), rate=body.rate))
+        found = engine_call(
+            lambda: engine.read_timeline(_readable_file(body.path, "timeline", folder=True), rate=body.rate)
+        )
         scored = engine_call(
             lambda: engine.score_timeline(found, prompt=body.prompt, balance=body.balance, video_track=body.video_track)
         )

@@ -25,7 +25,7 @@ import opentimelineio as otio
 from engine.errors import NeedledropError
 from engine.export.rates import FrameRate, file_rate, for_format
 from engine.media.beats import Beats
-from engine.media.streams import MediaStreams
+from engine.media.streams import MediaStreams, PictureStream
 
 FADE_SECONDS = 0.5
 MAX_MARKERS_PER_CLIP = 500
@@ -101,9 +101,17 @@ def timeline_rate(timeline: otio.schema.Timeline) -> FrameRate:
 def picture_rate(cue: Cue) -> FrameRate | None:
     """The clip file's own rate (a variable one conformed), or None when the file does not say."""
     picture = cue.video_streams.picture if cue.video_streams else None
-    if picture is None:
-        return None
+    return None if picture is None else stream_rate(picture)
+
+
+def stream_rate(picture: PictureStream) -> FrameRate:
+    """A picture stream's own rate, as its file states it (a variable one conformed)."""
     return file_rate(picture.rate, variable=picture.variable, drop_frame=picture.drop_frame)
+
+
+def own_timecode(picture: PictureStream | None, own: FrameRate) -> Fraction:
+    """Where a file's own time starts, as source ranges count it: its timecode in seconds (0 without one)."""
+    return timecode_seconds(picture.timecode, own) if picture is not None and picture.timecode else Fraction(0)
 
 
 def build_timeline(
@@ -224,7 +232,7 @@ def file_rate_in(cue: Cue, fmt: str, rate: FrameRate) -> tuple[FrameRate, FrameR
 def _picture_reference(cue: Cue, fmt: str, rate: FrameRate) -> otio.schema.ExternalReference:
     own, counted = file_rate_in(cue, fmt, rate)
     picture = cue.video_streams.picture if cue.video_streams else None
-    timecode = timecode_seconds(picture.timecode, own) if picture is not None and picture.timecode else Fraction(0)
+    timecode = own_timecode(picture, own)
     facts = {
         "rate": str(counted.fps),
         "own_rate": str(own.fps),

@@ -32,8 +32,16 @@ import opentimelineio as otio
 from otio_fcpx_xml_adapter.fcpx_xml import FcpxXml
 
 from engine.errors import DecodeError, TimelineReadError
-from engine.export.edit import DEFAULT_RATE, FORMAT_NAMES, META, start_frame, timecode_seconds, timecode_text
-from engine.export.rates import FrameRate, exact_rate, file_rate
+from engine.export.edit import (
+    DEFAULT_RATE,
+    FORMAT_NAMES,
+    META,
+    own_timecode,
+    start_frame,
+    stream_rate,
+    timecode_text,
+)
+from engine.export.rates import FrameRate, exact_rate
 from engine.media.streams import media_streams
 
 SUFFIXES = {".otio": "otio", ".xml": "fcp7", ".fcpxml": "fcpx", ".fcpxmld": "fcpx", ".edl": "edl"}
@@ -241,7 +249,7 @@ def _first_file_rate(timeline: otio.schema.Timeline, folder: Path) -> tuple[Fram
             with contextlib.suppress(DecodeError):  # said when the clip is read
                 picture = media_streams(video).picture
                 if picture is not None:
-                    return file_rate(picture.rate, variable=picture.variable), Path(video).name
+                    return stream_rate(picture), Path(video).name
     return None
 
 
@@ -420,9 +428,8 @@ def _file_start(clip: otio.schema.Clip, video: str) -> float:
         return available.start_time.to_seconds()
     with contextlib.suppress(DecodeError):  # a file without a readable timecode counts from 0
         picture = media_streams(video).picture
-        if picture is not None and picture.timecode:
-            own = file_rate(picture.rate, variable=picture.variable, drop_frame=picture.drop_frame)
-            return float(timecode_seconds(picture.timecode, own))
+        if picture is not None:
+            return float(own_timecode(picture, stream_rate(picture)))
     return 0.0
 
 

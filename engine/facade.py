@@ -42,7 +42,7 @@ from engine.export import (
     write_timeline,
 )
 from engine.export.edit import rate_for, start_frame
-from engine.export.rates import exact_rate
+from engine.export.rates import HIGHEST_FPS, LOWEST_FPS, exact_rate
 from engine.export.read import overlapping, read_timeline
 from engine.library import CatalogError, IndexMissingError, Library, LibraryError, ScanRunningError
 from engine.library.analysis import SkipFile, TrackAnalyzer
@@ -106,6 +106,11 @@ class InsideLibraryError(NeedledropError):
 def _finite(value: float | None, what: str, *, error: type[NeedledropError] = QueryError) -> None:
     if value is not None and not math.isfinite(value):
         raise error(f"{what} must be a number of seconds, not {value}")
+
+
+def _frame_rate(value: float | None, what: str, error: type[NeedledropError]) -> None:
+    if value is not None and not (math.isfinite(value) and LOWEST_FPS <= value <= HIGHEST_FPS):
+        raise error(f"{what} must be between {LOWEST_FPS} and {HIGHEST_FPS} fps, not {value:g}")
 
 
 def _text(value: str | None, what: str) -> str | None:
@@ -575,8 +580,7 @@ class Engine:
         """An editor's timeline (OTIO, FCP 7 XML, FCPXML, EDL): its picture clips in record order, each with
         its file, in and out, and position; its rate and start timecode; notes on each clip left out.
         `rate`: an EDL's (it states none; default: its first clip's file's)."""
-        if rate is not None and not (math.isfinite(rate) and 1 <= rate <= 240):
-            raise QueryError(f"the frame rate must be between 1 and 240 fps, not {rate:g}")
+        _frame_rate(rate, "the frame rate", QueryError)
         return read_timeline(path, rate)
 
     def score_timeline(
@@ -653,8 +657,7 @@ class Engine:
         (`drop_frame` timecode) where given, as a read timeline's does, else at its first clip's rate."""
         if path is None and fmt is None:
             raise ExportError("say which timeline format to write (otio, fcp7, fcpx or edl)")
-        if frame_rate is not None and not (math.isfinite(frame_rate) and 1 <= frame_rate <= 240):
-            raise ExportError(f"the timeline's frame rate must be between 1 and 240 fps, not {frame_rate:g}")
+        _frame_rate(frame_rate, "the timeline's frame rate", ExportError)
         if path is not None and Path(path).is_dir():
             example = Path(path) / "edit.otio"
             raise ExportError(f"{path} is a folder: name the timeline file to write in it, e.g. {example}")

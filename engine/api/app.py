@@ -28,6 +28,7 @@ from starlette.middleware.cors import CORSMiddleware
 from engine import __version__, records
 from engine.errors import DecodeError, NeedledropError
 from engine.export import FORMATS, TimelineNameError
+from engine.export.rates import HIGHEST_FPS, LOWEST_FPS
 from engine.facade import (
     DEFAULT_LOUDNESS,
     MAX_K,
@@ -159,7 +160,7 @@ class ExportClip(_Strict):
 
 class TimelineReadRequest(_Strict):
     path: MediaPath = Field(description="an absolute path to a .otio, FCP 7 .xml, .fcpxml(d) or .edl file")
-    rate: Annotated[float, Field(ge=1, le=240, allow_inf_nan=False)] | None = Field(
+    rate: Annotated[float, Field(ge=LOWEST_FPS, le=HIGHEST_FPS, allow_inf_nan=False)] | None = Field(
         None, description="an EDL's frame rate (an EDL states none; default: its first clip's file's)"
     )
 
@@ -199,7 +200,7 @@ class ExportRequest(_Strict):
         description='where the timeline starts, "HH:MM:SS:FF" (";" before the frames for drop-frame) at its rate '
         "(default 00:00:00:00): a read timeline's `start_timecode`",
     )
-    frame_rate: Annotated[float, Field(ge=1, le=240, allow_inf_nan=False)] | None = Field(
+    frame_rate: Annotated[float, Field(ge=LOWEST_FPS, le=HIGHEST_FPS, allow_inf_nan=False)] | None = Field(
         None, description="the timeline's rate (default: its first clip's file's): a read timeline's `frame_rate`"
     )
     drop_frame: bool = Field(False, description="with `frame_rate`: drop-frame timecode, as a read timeline says")

@@ -21,6 +21,8 @@ DROP_FRAME_RATES = (Fraction(30000, NTSC), Fraction(60000, NTSC))
 _SAME = Fraction(1, 2000)  # rates this close (relative) are the same rate: a container's rounding
 ANY = "any"  # a format that holds any constant rate
 HOLDS = {"otio": ANY, "fcp7": STANDARD, "fcpx": STANDARD, "edl": STANDARD}
+# The rates a timeline read or written may be said to run at: anything outside is a mistyped rate.
+LOWEST_FPS, HIGHEST_FPS = 1, 240
 
 
 @dataclass(frozen=True)

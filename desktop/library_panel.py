@@ -33,6 +33,8 @@ def describe_progress(p: ScanProgress) -> str:
     remaining = f" · {clock(left)} left" if left is not None else ""
     if p.phase == "quick":
         return f"Quick pass: {p.indexed} of {counted(p.files_total, 'file')} searchable{remaining}"
+    if p.phase == "drums":  # tracks analysed before the drum detector's network: searchable all along
+        return f"Listening for drums: {p.files_done} of {counted(p.files_total, 'track')}{remaining}"
     hours = p.seconds_of_audio / 3600
     speed = p.seconds_of_audio / p.elapsed if p.elapsed > 0 else 0.0
     text = f"Full analysis: {p.files_done} of {counted(p.files_total, 'file')} · {hours:.2f} h of audio"
@@ -49,6 +51,8 @@ def describe_report(report: ScanReport) -> str:
         parts.append(f"{report.failed} could not be read")
     if report.removed:
         parts.append(f"{report.removed} removed")
+    if report.listened:
+        parts.append(f"{report.listened} listened to for drums")
     if report.roots_offline:
         parts.append(f"{counted(len(report.roots_offline), 'folder')} offline, their tracks kept")
     verb = "Scan cancelled" if report.cancelled else "Scan finished"

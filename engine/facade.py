@@ -296,7 +296,7 @@ class Engine:
 
     @functools.cached_property
     def _reference_analyzer(self) -> TrackAnalyzer:
-        return TrackAnalyzer(self._library.bundle, threads=self._threads)
+        return TrackAnalyzer(self._library.bundle, threads=self._threads, drums=False)
 
     def _outside_reference(self, path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Segment starts, ends and vectors of a music file from anywhere, analysed now (not added)."""
@@ -314,6 +314,8 @@ class Engine:
 
     @staticmethod
     def _track(record: dict) -> Track:
+        # A quick pass's drums and voice are one window's: not said until the scan completes the track.
+        drums = (None, None) if record.get("quick") else (record.get("drums"), record.get("drums_sfx"))
         return Track(
             id=record["id"],
             path=record["path"],
@@ -326,9 +328,8 @@ class Engine:
             key=record["key"],
             loudness_lufs=record.get("loudness_lufs"),
             vocal_score=record["vocal_score"],
-            # A quick pass's drums and voice are one window's: not said until the scan completes the track.
             tags=voice_as_heard(
-                instruments.said_groups(record["tags"], None if record.get("quick") else record.get("drums")),
+                instruments.said_groups(record["tags"], *drums),
                 None if record.get("quick") else record.get("vocal_peak"),
             ),
             online=record["online"],

@@ -49,6 +49,23 @@ HARD_FROM_PRECISION = 0.95  # a filter's held-out precision that makes it hard
 HARD_FROM_RECALL = 0.5
 TAG_FLOOR = 1e-3  # under a fit's "log" tag scale, the strength a tag's log starts from
 DRUM_TAGS = ("drums",)  # the exclusions this detector answers (engine.tags canonical names)
+
+# The drum detector on aisfx's sound-effects network (engine/media/sfx_embedding.py, drum_detector_sfx.json;
+# ../data/drums/RULE-4.md and RULE-5.md). A separate fit rather than a version 3 of drum_detector.json: it
+# reads what a library does not store yet (the embedding needs the audio again, where Library.backfill_drums
+# works from stored values), and it answers only one side: "has drums" still needs the shipped detector.
+# The scan stores each track's pooled embedding (catalog `drum_sfx`) and q (`drums_sfx`); every reader takes
+# both p and q and reads p alone where q is unmeasured (a quick pass, a track not listened to yet).
+SFX_FILE = Path(__file__).with_name("drum_detector_sfx.json")
+_SFX_FIT = json.loads(SFX_FILE.read_text())
+SFX_VERSION = _SFX_FIT["version"]
+SFX_SEGMENT: tuple[int, int] = tuple(_SFX_FIT["reads"]["segment"])  # windows in a segment, windows between starts
+SFX_NO_DRUMS_BELOW = _SFX_FIT["no_drums_below"]  # "no drums heard" under this q
+# "no drums"'s held-out precision at even odds and recall: the worst of the sets recorded in the fit file
+# (RULE-5's fresh set, RULE-4's real and renders tests).
+_SFX_HELD = [_SFX_FIT["held_out"]["no drums"], *_SFX_FIT["held_out"]["no drums, RULE-4's tests"].values()]
+_SFX_NO_DRUMS = (min(h["precision at even odds"] for h in _SFX_HELD), min(h["recall"] for h in _SFX_HELD))
+
 # Other instruments' exclusions as the filter applies them (musicnn's tag under TAG_PRESENT), and their
 # presence as a why would say it, measured on held-out renders whose instruments are known and on real
 # recordings whose instruments their composer lists (tests/bench/bench_instruments.py --record, --folder).
@@ -83,8 +100,7 @@ def _exclusion_figures(tag: str) -> tuple[float | None, float | None]:
     """The held-out precision at even odds and recall of "no <tag>", the worst of the sets recorded (None:
     never measured)."""
     if tag in DRUM_TAGS:  # the drum splits are half drummed, so their precision is already at even odds
-        held = _FIT["held_out"]["no drums"]
-        return held.get("precision"), held.get("recall")
+        return _SFX_NO_DRUMS
     no = [figures.get(tag, {}).get("no", {}) for figures in _TAG_SETS]
     return _worst([n.get("precision at even odds") for n in no]), _worst([n.get("recall") for n in no])
 
@@ -116,26 +132,46 @@ def may_say(tag: str) -> bool:
     return tag not in PLAYING or (presence_precision(tag) or 0.0) >= NAMED_FROM_PRECISION
 
 
-def drummed(drums: float | None) -> bool:
-    """Whether the detector calls a track drummed (`drums`: its probability, None or NaN where unmeasured)."""
-    return drums is not None and bool(np.isfinite(drums)) and drums >= DRUMS_FROM
+def _values(measure: np.ndarray | float | None) -> np.ndarray:
+    return np.asarray(np.nan if measure is None else measure, np.float64)
 
 
-def said_tags(tags: list[str], drums: float | None) -> list[str]:
-    """Of a track's clear tags (strongest first), those `may_say` allows, then "drums" where the detector
-    calls the track drummed."""
-    return [t for t in tags if may_say(t)] + ([DRUM_TAGS[0]] if drummed(drums) else [])
+def drummed(drums: np.ndarray | float | None, heard: np.ndarray | float | None = None) -> np.ndarray:
+    """Whether a track is said to have drums (or, given arrays, each track): RULE-5's `has_drums` where the
+    sound-effects detector measured it (`heard`, its q), else the shipped detector's verdict alone (`drums`,
+    its p). None or NaN: unmeasured."""
+    p, q = _values(drums), _values(heard)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(q), has_drums(p, q), p >= DRUMS_FROM)
 
 
-def said_groups(grouped: dict[str, dict[str, float]] | None, drums: float | None) -> dict[str, dict[str, float]]:
+def heard_none(drums: np.ndarray | float | None, heard: np.ndarray | float | None = None) -> np.ndarray:
+    """Whether a track is said to have no drums ("no drums heard"; given arrays, each track): the
+    sound-effects detector's q under SFX_NO_DRUMS_BELOW where it measured the track, else the shipped
+    detector's p under NO_DRUMS_BELOW. None or NaN in both: no."""
+    p, q = _values(drums), _values(heard)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(q), no_drums_heard(q), p < NO_DRUMS_BELOW)
+
+
+def said_tags(tags: list[str], drums: float | None, heard: float | None = None) -> list[str]:
+    """Of a track's clear tags (strongest first), those `may_say` allows, then "drums" where the detectors
+    call the track drummed (`drummed`)."""
+    return [t for t in tags if may_say(t)] + ([DRUM_TAGS[0]] if drummed(drums, heard) else [])
+
+
+def said_groups(
+    grouped: dict[str, dict[str, float]] | None, drums: float | None, heard: float | None = None
+) -> dict[str, dict[str, float]]:
     """A track's stored tags by group (engine.tags.group_tags: at most three per group, strongest first), its
     instruments as `said_tags` allows them and none of musicnn's words for a tempo or a loudness. "drums"
-    comes last with the detector's probability, not a tag strength (its bar is DRUMS_FROM, not TAG_PRESENT)."""
+    comes last with the shipped detector's probability, not a tag strength (its bar is DRUMS_FROM, not
+    TAG_PRESENT)."""
     grouped = {
         group: {t: v for t, v in tags.items() if t not in MEASURED_ELSEWHERE} for group, tags in (grouped or {}).items()
     }
     playing = grouped.get("instruments", {})
-    said = said_tags(list(playing), drums)
+    said = said_tags(list(playing), drums, heard)
     if playing or said:
         grouped["instruments"] = {t: drums if t in DRUM_TAGS else playing[t] for t in said}
     return grouped
@@ -213,22 +249,28 @@ def hits_of_version_1(probability: np.ndarray, tag_peaks: np.ndarray, tags: TagI
     return np.expm1(np.maximum(log_hits, 0.0))
 
 
-def absent(probability: np.ndarray) -> np.ndarray:
-    """How surely each track has no drums, 0..1: 1 under NO_DRUMS_BELOW, 0 from DRUMS_FROM (NaN: unmeasured)."""
+def absent(probability: np.ndarray, heard: np.ndarray | None = None) -> np.ndarray:
+    """How surely each track has no drums, 0..1 (NaN: unmeasured). Where the sound-effects detector measured
+    the track (`heard`, q), by q (RULE-5): 1 under SFX_NO_DRUMS_BELOW, 0 from DRUMS_FROM; elsewhere by the
+    shipped detector's p: 1 under NO_DRUMS_BELOW, 0 from DRUMS_FROM."""
     p = np.asarray(probability, np.float64)
-    return np.clip((DRUMS_FROM - p) / (DRUMS_FROM - NO_DRUMS_BELOW), 0.0, 1.0)
+    by_p = np.clip((DRUMS_FROM - p) / (DRUMS_FROM - NO_DRUMS_BELOW), 0.0, 1.0)
+    if heard is None:
+        return by_p
+    q = np.asarray(heard, np.float64)
+    by_q = np.clip((DRUMS_FROM - q) / (DRUMS_FROM - SFX_NO_DRUMS_BELOW), 0.0, 1.0)
+    return np.where(np.isfinite(q), by_q, by_p)
 
 
-# The drum detector on aisfx's sound-effects network (engine/media/sfx_embedding.py, drum_detector_sfx.json;
-# ../data/drums/RULE-4.md and RULE-5.md). A separate fit rather than a version 3 of drum_detector.json: it
-# reads what a library does not store yet (the embedding needs the audio again, where Library.backfill_drums
-# works from stored values), and it answers only one side: "has drums" still needs the shipped detector.
-# Not read by the scan, the catalog or the ranking yet.
-SFX_FILE = Path(__file__).with_name("drum_detector_sfx.json")
-_SFX_FIT = json.loads(SFX_FILE.read_text())
-SFX_VERSION = _SFX_FIT["version"]
-SFX_SEGMENT: tuple[int, int] = tuple(_SFX_FIT["reads"]["segment"])  # windows in a segment, windows between starts
-SFX_NO_DRUMS_BELOW = _SFX_FIT["no_drums_below"]  # "no drums heard" under this q
+def drum_strength(probability: np.ndarray, heard: np.ndarray | None = None) -> np.ndarray:
+    """How strongly each track has drums, 0..1, as "with drums" ranks it (NaN: unmeasured): the shipped
+    detector's p, held under SFX_NO_DRUMS_BELOW where the sound-effects detector heard none (RULE-5: it
+    alone answers that side)."""
+    p = np.asarray(probability, np.float64)
+    if heard is None:
+        return p
+    q = np.asarray(heard, np.float64)
+    return np.where(np.isfinite(q) & (q < SFX_NO_DRUMS_BELOW), np.fmin(p, q), p)
 
 
 def sfx_drum_probability(

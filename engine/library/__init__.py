@@ -13,6 +13,7 @@ from engine import affect, instruments
 from engine.bundle import Bundle, load_bundle
 from engine.errors import BundleError, NeedledropError
 from engine.features import FeatureExtractor
+from engine.library.analysis import drum_sfx_key
 from engine.library.catalog import Catalog
 from engine.library.errors import CatalogError, LibraryError, ScanRunningError
 from engine.library.index import (
@@ -256,9 +257,30 @@ class Library:
             log.info("measured drums again for %d tracks (detector version %d)", len(values), instruments.VERSION)
         return len(values)
 
+    def backfill_sfx_drums(self) -> int:
+        """q, the sound-effects drum detector's probability (engine/instruments.py), of the tracks whose
+        embedding the scan stored without it (each full analysis, each track listened to), or of every one
+        when the stored q are another fit's: from stored values, no decoding. Returns how many were measured."""
+        key = drum_sfx_key(self.bundle)
+        refit = self.catalog.sfx_drums_version() != instruments.SFX_VERSION
+        rows = self.catalog.tracks_for_sfx_drums(self.bundle.id, key, all_measured=refit) if key else []
+        values = []
+        if rows:
+            pooled = np.stack([np.frombuffer(r[1], "<f2").astype(np.float32) for r in rows])
+            hits = np.array([np.nan if r[2] is None else r[2] for r in rows], np.float64)
+            peaks = np.stack([r[3] for r in rows])
+            q = instruments.sfx_drum_probability(pooled, np.nan_to_num(hits), peaks, TagIndex(self.bundle.tag_labels))
+            # Without the hits it also reads (a track scanned before they were stored), q is not measured.
+            values = [(r[0], r[1], round(float(v), 3) if np.isfinite(h) else None) for r, v, h in zip(rows, q, hits)]
+        self.catalog.put_sfx_drums(values, key, instruments.SFX_VERSION)
+        if values:
+            log.info("measured drums (sound-effects detector) for %d tracks", len(values))
+        return len(values)
+
     def _ensure_index(self, *, even_empty: bool) -> bool:
         self.backfill_affect()
         self.backfill_drums()
+        self.backfill_sfx_drums()
         if self.index_is_current():
             return False
         if not even_empty and not self._anything_to_index():

@@ -21,7 +21,7 @@ from engine.embedder import Embedder
 from engine.errors import DecodeError
 from engine.features import FeatureExtractor, Segment
 from engine.library.records import SegmentRecord, TrackRecord
-from engine.media import dsp
+from engine.media import dsp, sfx_embedding
 from engine.media.audio import iter_audio
 from engine.media.beats import track_beats
 from engine.media.container import reason
@@ -79,6 +79,22 @@ def quick_window(declared: float | None, audio: AudioConfig) -> tuple[float, flo
     return start, start + QUICK_SECONDS
 
 
+def drum_sfx_key(bundle: Bundle) -> str | None:
+    """What `bundle`'s drum detector network computes (GraphSpec.computes), kept beside each embedding it
+    gives; None where the bundle has no such network."""
+    graph = bundle.manifest.graphs.get(sfx_embedding.ROLE)
+    return graph.computes if graph is not None and bundle.manifest.preprocessing.drum_sfx is not None else None
+
+
+def listens_for_drums(bundle: Bundle) -> bool:
+    """Whether a scan with `bundle` runs the drum detector's network (engine/media/sfx_embedding.py): where
+    the bundle has it, unless NEEDLEDROP_DRUM_SFX is off (tests/bench/bench_library.py measures the scan both
+    ways; its tracks then keep the shipped detector's verdict alone)."""
+    if os.environ.get("NEEDLEDROP_DRUM_SFX", "on").strip().lower() in {"0", "off", "no", "false"}:
+        return False
+    return drum_sfx_key(bundle) is not None
+
+
 class SkipFile(Exception):
     """The file cannot be indexed; the message is the reason recorded for it."""
 
@@ -133,12 +149,29 @@ def vocal_score(tags: dict[str, float]) -> float:
 
 
 class TrackAnalyzer:
-    def __init__(self, bundle: Bundle, *, threads: int | None = 1):
+    def __init__(self, bundle: Bundle, *, threads: int | None = 1, drums: bool = True):
+        """`drums=False` leaves the drum detector's network out (an analysis that is not catalogued)."""
         self.bundle = bundle
         self.extractor = FeatureExtractor(bundle, threads=threads)
         self.embedder = Embedder(bundle, self.extractor, threads=threads)
         self.tag_names = self.extractor.tag_names
         self.tags = TagIndex(self.tag_names)
+        # In bfloat16 where the CPU computes it, as the music backbone: q moves by under 0.01 (sfx_embedding.py).
+        listening = drums and listens_for_drums(bundle)
+        self.sfx = sfx_embedding.SfxEmbedder(bundle, threads=threads, bf16=True) if listening else None
+
+    def listen(self, path: bytes) -> np.ndarray:
+        """The drum detector's input (sfx_embedding.pooled) for a track analysed before it was measured: the
+        file decoded at the network's rate, its mel and the graph, nothing else."""
+        if self.sfx is None:
+            raise SkipFile(f"bundle {self.bundle.id} has no drum detector network")
+        try:
+            windows = self.sfx.embed_file(os.fsdecode(path))
+        except DecodeError as exc:
+            raise SkipFile(str(exc).removeprefix(f"{os.fsdecode(path)}: ")) from exc
+        except (av.error.FFmpegError, OSError) as exc:
+            raise SkipFile(f"not a readable media file ({reason(exc)})") from exc
+        return sfx_embedding.pooled(windows, instruments.SFX_SEGMENT)
 
     def __call__(self, path: bytes, size: int, mtime_ns: int, *, quick: bool = False) -> TrackResult:
         """The whole track's analysis; with `quick`, a provisional one from one window (`quick_window`), or the
@@ -158,7 +191,11 @@ class TrackAnalyzer:
         window = quick_window(declared, audio) if quick else None
         meter = LoudnessMeter(audio.sample_rate)
         offset, end = window or (0.0, None)
-        pieces = iter_audio(name, audio, offset, end, chunk_samples=self.extractor.chunk_samples, meter=meter)
+        # The drum detector hears the whole track (its fit did), from the same decode: a quick window none.
+        sfx = self.sfx.track() if self.sfx and not window else None
+        tap = (sfx.sample_rate, sfx.push) if sfx else None
+        chunk = self.extractor.chunk_samples
+        pieces = iter_audio(name, audio, offset, end, chunk_samples=chunk, meter=meter, tap=tap)
         try:
             music = self.extractor.music_chunks(
                 pieces, times, patches=QUICK_PATCHES if window else None, beats=not window
@@ -187,6 +224,15 @@ class TrackAnalyzer:
         vectors = self.embedder.embed_segments(music, segments)
         times["head"] = time.perf_counter() - start
         record, segment_records = self._records(path, size, mtime_ns, info, music, segments, vectors, meter, times)
+        if sfx:
+            heard_while_decoding = sfx.seconds  # the mel of each piece, counted in "decode" until here
+            record = dataclasses.replace(
+                record,
+                drum_sfx=sfx_embedding.pooled(sfx.finish(), instruments.SFX_SEGMENT),
+                drum_sfx_key=self.sfx.key,
+            )
+            times["decode"] -= heard_while_decoding
+            times["drum_sfx"] = sfx.seconds
         if window:
             record = dataclasses.replace(record, duration=declared, beats=None, quick=True)
             segment_records = [

@@ -46,14 +46,14 @@ CATALOG_NAME = "catalog.sqlite"
 # What one window misjudges in a quick track (bench_quick.py: its tempo agrees with the full analysis (within 4 %) on
 # 57 % of 30 recordings, its key on 20 %; a sung chorus or a drum break may lie outside it). The index leaves them
 # unmeasured for quick tracks, so hard filters pass only what was measured on the whole track.
-QUICK_UNMEASURED = ("tempo_bpm", "vocal_peak", "musical_key", "drums")
+QUICK_UNMEASURED = ("tempo_bpm", "vocal_peak", "musical_key", "drums", "drums_sfx")
 # The tracks (t) a bundle's index holds: those with segments of it (the parameter), even when marked for
 # re-analysis, since they stay searchable until the scan analyses them again.
 IN_INDEX = "EXISTS (SELECT 1 FROM segments s WHERE s.track_id = t.id AND s.bundle_id = ?)"
 # What a track shows (track_details and tracks); "online" means its file can be opened now.
 TRACK_FIELDS = (
     "t.id, t.path, t.title, t.artist, t.album, t.duration, t.tempo_bpm, t.musical_key, t.vocal_score, "
-    "t.loudness_lufs, t.tags, t.bundle_id, t.energy, t.mood, t.drums, t.vocal_peak, t.quick, "
+    "t.loudness_lufs, t.tags, t.bundle_id, t.energy, t.mood, t.drums, t.drums_sfx, t.vocal_peak, t.quick, "
     "r.online AND t.missing_since IS NULL"
 )
 TRACK_KEYS = (
@@ -72,6 +72,7 @@ TRACK_KEYS = (
     "energy",
     "mood",
     "drums",
+    "drums_sfx",
     "vocal_peak",
     "quick",
     "online",
@@ -217,13 +218,13 @@ class Catalog:
 
     def known_files(self, root_id: int) -> dict[bytes, KnownTrack]:
         rows = self._query(
-            "SELECT id, path, size, mtime_ns, bundle_id, fingerprint, missing_since IS NOT NULL, quick, scanned_at "
-            "FROM tracks WHERE root_id = ?",
+            "SELECT id, path, size, mtime_ns, bundle_id, fingerprint, missing_since IS NOT NULL, quick, scanned_at, "
+            "drum_sfx_key FROM tracks WHERE root_id = ?",
             (root_id,),
         )
         return {
-            bytes(p): KnownTrack(i, bytes(p), s, m, b, f, bool(gone), bool(quick), at)
-            for i, p, s, m, b, f, gone, quick, at in rows
+            bytes(p): KnownTrack(i, bytes(p), s, m, b, f, bool(gone), bool(quick), at, key)
+            for i, p, s, m, b, f, gone, quick, at, key in rows
         }
 
     def known_errors(self, root_id: int) -> dict[bytes, tuple[int | None, int | None]]:
@@ -260,6 +261,9 @@ class Catalog:
             "mood": track.mood,
             "drums": track.drums,
             "drum_hits": track.drum_hits,
+            "drum_sfx": _half(track.drum_sfx),
+            "drum_sfx_key": track.drum_sfx_key,
+            "drums_sfx": None,  # computed from drum_sfx by Library.backfill_drums
             "fingerprint": track.fingerprint,
             "missing_since": None,
             "quick": int(track.quick),
@@ -398,7 +402,22 @@ class Catalog:
         labels = next((len(r[-1]) // 2 for r in rows if r[-1] is not None), 0)
         table = np.zeros(len(rows), dtype=track_row(labels))
         for i, row in enumerate(rows):
-            track_id, duration, tempo, vocal_peak, key, drums, vocal, artist, album, energy, mood, mode, peaks = row
+            (
+                track_id,
+                duration,
+                tempo,
+                vocal_peak,
+                key,
+                drums,
+                heard,
+                vocal,
+                artist,
+                album,
+                energy,
+                mood,
+                mode,
+                peaks,
+            ) = row
             table[i] = (
                 track_id,
                 duration,
@@ -412,6 +431,7 @@ class Catalog:
                 tonic_of(key),
                 np.nan if mode is None else mode,
                 np.nan if drums is None else drums,
+                np.nan if heard is None else heard,
                 np.full(labels, np.nan) if peaks is None else np.frombuffer(peaks, "<f2"),
             )
         return table
@@ -559,6 +579,50 @@ class Catalog:
                 [(*new, i, *read) for i, read, new in values],
             )
             conn.execute("UPDATE revisions SET value = ? WHERE name = 'drums'", (int(version),))
+
+    def sfx_drums_version(self) -> int:
+        """The version of the sound-effects drum detector's fit that the stored q are (0: none stored yet)."""
+        ((value,),) = self._query("SELECT value FROM revisions WHERE name = 'drums_sfx'")
+        return value
+
+    def tracks_for_sfx_drums(
+        self, bundle_id: str, key: str, *, all_measured: bool
+    ) -> list[tuple[int, bytes, float | None, np.ndarray]]:
+        """(id, sound-effects embedding as stored, busiest drum hits, tag peaks) of the complete tracks in
+        `bundle_id`'s index whose embedding graph `key` computed: those without q yet, or with `all_measured`
+        every one (a new fit)."""
+        unmeasured = "" if all_measured else "AND drums_sfx IS NULL "
+        rows = self._query(
+            "SELECT id, drum_sfx, drum_hits, tag_peaks FROM tracks t WHERE drum_sfx IS NOT NULL AND drum_sfx_key = ? "
+            f"AND tag_peaks IS NOT NULL AND NOT quick {unmeasured}AND {IN_INDEX}",
+            (key, bundle_id),
+        )
+        return [(i, bytes(v), hits, np.frombuffer(peaks, "<f2").astype(np.float32)) for i, v, hits, peaks in rows]
+
+    def put_sfx_drums(self, values: list[tuple[int, bytes, float | None]], key: str | None, version: int) -> None:
+        """Per track id, its q measured from the embedding read (as stored: a track analysed or listened to
+        again since keeps what that stored), by `version` of the fit; q measured from another graph's
+        embedding than `key`'s (None: none is this bundle's) is dropped, as not what the fit reads."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE tracks SET drums_sfx = NULL WHERE drums_sfx IS NOT NULL AND drum_sfx_key IS NOT ?", (key,)
+            )
+            conn.executemany(
+                "UPDATE tracks SET drums_sfx = ? WHERE id = ? AND drum_sfx IS ?", [(q, i, v) for i, v, q in values]
+            )
+            conn.execute("UPDATE revisions SET value = ? WHERE name = 'drums_sfx'", (int(version),))
+
+    def put_drum_sfx(self, path: bytes, size: int, mtime_ns: int, pooled: np.ndarray, key: str) -> bool:
+        """Store the sound-effects embedding a scan listened for on a track already analysed, if the track at
+        `path` is still that file (size and mtime) and complete; its q is then measured again
+        (Library.backfill_drums). Returns whether it was stored."""
+        with self.transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE tracks SET drum_sfx = ?, drum_sfx_key = ?, drums_sfx = NULL "
+                "WHERE path = ? AND size = ? AND mtime_ns = ? AND NOT quick",
+                (_half(pooled), key, path, size, mtime_ns),
+            )
+            return cursor.rowcount > 0
 
     def track_id(self, path: str | os.PathLike[str]) -> int | None:
         rows = self._query("SELECT id FROM tracks WHERE path = ?", (os.fsencode(os.path.abspath(path)),))

@@ -209,6 +209,22 @@ UPDATE tracks SET tempo_bpm = NULL
 WHERE tempo_bpm IS NOT NULL AND id IN (SELECT track_id FROM beats WHERE bpm = 0);
 """
 
+# The drum detector on aisfx's sound-effects network (engine/instruments.py, engine/media/sfx_embedding.py):
+# per track its pooled window embeddings (`drum_sfx`, float16), the key of the graph that computed them
+# (`drum_sfx_key`, GraphSpec.computes: another graph's vectors are listened for again) and q (`drums_sfx`),
+# which Library.backfill_drums computes from the stored vectors; 'drums_sfx' records which fit of the
+# detector the stored q are (0: none yet). The tracks analysed before have none: the scan listens to them
+# (decoding, mel and graph only) after its other work, instead of analysing them again. The index reads q.
+DRUM_SFX = """
+ALTER TABLE tracks ADD COLUMN drum_sfx BLOB;
+ALTER TABLE tracks ADD COLUMN drum_sfx_key TEXT;
+ALTER TABLE tracks ADD COLUMN drums_sfx REAL;
+INSERT INTO revisions VALUES ('drums_sfx', 0);
+DROP TRIGGER tracks_changed;
+CREATE TRIGGER tracks_changed AFTER UPDATE OF duration, tempo_bpm, vocal_score, vocal_peak, artist, album, tag_peaks,
+drums, drums_sfx ON tracks BEGIN UPDATE revisions SET value = value + 1 WHERE name = 'index'; END;
+"""
+
 MIGRATIONS = (
     Migration("create-tables", CREATE_TABLES),  # schema 1
     Migration("segment-tags", SEGMENT_TAGS),  # schema 2
@@ -227,4 +243,5 @@ MIGRATIONS = (
     Migration("silent-files", SILENT),
     Migration("key-spelling", KEY_SPELLING),
     Migration("no-pulse-no-tempo", NO_PULSE_NO_TEMPO),
+    Migration("drum-sfx", DRUM_SFX),
 )

@@ -43,6 +43,7 @@ def track_row(labels: int) -> np.dtype:
             ("tonic", "<i1"),  # pitch class of its key (0 = C), -1 unknown; for key preferences (scoring.py)
             ("mode", "<f4"),  # +1 clearly major .. -1 clearly minor (engine/media/dsp.py key_and_mode)
             ("drums", "<f4"),  # probability of drums (engine/instruments.py), NaN unmeasured
+            ("drums_sfx", "<f4"),  # the sound-effects detector's q (engine/instruments.py), NaN unmeasured
             ("tag_peaks", "<f2", (labels,)),
         ]
     )
@@ -79,6 +80,7 @@ class KnownTrack:
     missing: bool  # its file was not found at the last scan, in a folder that was not there either
     quick: bool = False  # analysed by a quick pass only: the next scan completes it
     scanned_at: float = 0.0  # when it was last analysed (seconds since the epoch)
+    drum_sfx_key: str | None = None  # the graph that computed its sound-effects embedding (None: none stored)
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,11 @@ class TrackRecord:
     mood: float | None = None
     drums: float | None = None  # probability that it has drums (engine/instruments.py)
     drum_hits: float | None = None  # its busiest segment's drum hits per second, which that probability read
+    # The sound-effects drum detector's input (engine/media/sfx_embedding.py `pooled`), and the key of the
+    # graph that computed it (GraphSpec.computes); None where not listened to (a quick pass, an older bundle).
+    # Its q is computed from it by Library.backfill_drums.
+    drum_sfx: np.ndarray | None = None
+    drum_sfx_key: str | None = None
     quick: bool = False  # analysed from one window only (a quick pass, analysis.py): provisional
 
 

@@ -10,6 +10,8 @@ Safety rules, each tested (see also plan.py):
 A scan with much audio to analyse runs in two passes: a quick pass makes every one of them searchable from
 one window (analysis.py quick_window), the index is rebuilt, then the full analysis replaces each quick one.
 A scan stopped in between leaves quick tracks, which the next scan completes (plan.py `completions`).
+Last, tracks analysed before the bundle had the drum detector's network are listened to for it alone
+(plan.py `listens`; "listening for drums"), in library order; the index is refreshed as for quick tracks.
 """
 
 from __future__ import annotations
@@ -28,12 +30,12 @@ from dataclasses import dataclass, field
 from engine.bundle import Bundle
 from engine.cores import available_cores
 from engine.errors import NeedledropError
-from engine.library.analysis import TrackAnalyzer, TrackResult, declared_seconds
+from engine.library.analysis import TrackAnalyzer, TrackResult, declared_seconds, drum_sfx_key, listens_for_drums
 from engine.library.catalog import Catalog
 from engine.library.files import fingerprint
 from engine.library.plan import ScanPlan, plan_scan
 from engine.library.records import display
-from engine.library.workers import Job, analyse, init_worker, quiet_start, use_analyzer
+from engine.library.workers import Job, Listened, analyse, init_worker, listen, quiet_start, use_analyzer
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +63,9 @@ class ScanProgress:
     seconds_of_audio: float = 0.0
     started: float = field(default_factory=time.perf_counter)
     current: str = ""
-    phase: str = "full"  # "quick": the quick pass (searchable first); "full": the full analysis
+    # "quick": the quick pass (searchable first); "full": the full analysis; "drums": listening for drums in
+    # tracks analysed before the bundle had the network (plan.py `listens`)
+    phase: str = "full"
 
     @property
     def elapsed(self) -> float:
@@ -83,6 +87,7 @@ class ScanReport:
     went_missing: int = 0  # of which were reachable before this scan
     returned: int = 0  # tracks whose files could be reached again
     moved: int = 0  # tracks found under a new path, kept with their id and analysis
+    listened: int = 0  # tracks analysed before, listened to for the drum detector alone
     cancelled: bool = False
     seconds_of_audio: float = 0.0
     elapsed: float = 0.0
@@ -93,7 +98,15 @@ class ScanReport:
     @property
     def changed(self) -> bool:
         """Whether anything a list of results shows changed: tracks, their paths, or whether they are online."""
-        return bool(self.indexed or self.quick or self.removed or self.moved or self.went_missing or self.returned)
+        return bool(
+            self.indexed
+            or self.quick
+            or self.removed
+            or self.moved
+            or self.went_missing
+            or self.returned
+            or self.listened
+        )
 
 
 def declared_lengths(jobs: list[Job], should_stop: Callable[[], bool] = lambda: False) -> dict[bytes, float] | None:
@@ -157,7 +170,8 @@ class Scanner:
 
     def run(self, *, full: bool = False) -> ScanReport:
         start = time.perf_counter()
-        plan = plan_scan(self.catalog, self.bundle.id, full=full)
+        sfx_key = drum_sfx_key(self.bundle) if listens_for_drums(self.bundle) else None
+        plan = plan_scan(self.catalog, self.bundle.id, full=full, sfx_key=sfx_key)
         report = ScanReport(
             roots_online=len(plan.online),
             roots_offline=[root.display for root in plan.offline],
@@ -196,6 +210,11 @@ class Scanner:
             self.on_progress(progress)
             if jobs:
                 self._analyse_all(jobs, report, progress)
+        if plan.listens and not report.cancelled:
+            self._refreshed = self._refreshed or time.perf_counter()
+            progress = ScanProgress(files_total=len(plan.listens), phase="drums")
+            self.on_progress(progress)
+            self._analyse_all(plan.listens, report, progress)
         for root in plan.online:
             self.catalog.set_root_state(root.id, online=True, scanned=not report.cancelled)
         # Every file that can be reached was: nothing of a full scan is left (one that finishes leaves the
@@ -255,7 +274,7 @@ class Scanner:
                 report.cancelled = True
                 self.abandoned = self.should_abandon()
                 return
-            self._commit(*analyse(job), report, progress)
+            self._done(job, (listen if job.listen else analyse)(job), report, progress)
 
     def _analyse_in_pool(self, jobs: list[Job], report: ScanReport, progress: ScanProgress) -> None:
         """Jobs through a process pool. A file that crashes a worker (a decoder bug) breaks the pool: the
@@ -265,10 +284,12 @@ class Scanner:
             suspects = self._run_pool(queue, report, progress, in_flight=2 * self.workers)
             for job in suspects:
                 if self._run_pool(deque([job]), report, progress, in_flight=1):
-                    if not (report.indexed or report.failed or report.quick):
+                    if not (report.indexed or report.failed or report.quick or report.listened):
                         # Nothing has worked at all: the workers cannot start, no file is to blame.
                         raise NeedledropError("the scan's worker processes could not start; see the log above")
-                    if job.quick:
+                    if job.listen:  # its analysis stands: only its drums stay unmeasured
+                        log.warning("listening for drums crashed on %s", display(job.path))
+                    elif job.quick:
                         # Seeking is the quick pass's own path: the full analysis tries the file from the start.
                         log.info("quick pass crashed on %s: its full analysis follows", display(job.path))
                     else:
@@ -291,7 +312,7 @@ class Scanner:
                 while queue and len(running) < in_flight and not report.cancelled:
                     job = queue.popleft()
                     with quiet_start():  # submit starts the worker processes
-                        running[pool.submit(analyse, job)] = job
+                        running[pool.submit(listen if job.listen else analyse, job)] = job
                 if not running:
                     return []
                 done, _ = wait(running, timeout=ABANDON_POLL, return_when=FIRST_COMPLETED)
@@ -303,7 +324,7 @@ class Scanner:
                         lost = [job, *running.values()]
                         pool.shutdown(wait=False, cancel_futures=True)
                         return lost
-                    self._commit(*outcome, report, progress)
+                    self._done(job, outcome, report, progress)
                 if self.should_abandon():  # (the tracks just finished are kept)
                     self._abandon(pool, report)
                     return []
@@ -331,6 +352,44 @@ class Scanner:
                 log.warning("scan worker %s (pid %s) did not stop", process.name, process.pid)
         pool.shutdown(wait=False, cancel_futures=True)
         log.info("scan abandoned: the tracks in flight are left for the next scan")
+
+    def _done(self, job: Job, outcome: tuple, report: ScanReport, progress: ScanProgress) -> None:
+        if job.listen:
+            self._commit_listened(*outcome, report, progress)
+        else:
+            self._commit(*outcome, report, progress)
+
+    def _commit_listened(
+        self, job: Job, listened: Listened | None, reason: str | None, report: ScanReport, progress: ScanProgress
+    ) -> None:
+        """Store a track's drum embedding, if its file is still the one analysed (else the next scan analyses
+        it again, embedding included). A file that cannot be listened to keeps its analysis; it is tried
+        again at the next scan."""
+        start = time.perf_counter()
+        reason = reason or self._changed_since(job)
+        if reason is None and self.catalog.put_drum_sfx(
+            job.path, job.size, job.mtime_ns, listened.pooled, listened.key
+        ):
+            report.listened += 1
+            report.stages["listen"] = report.stages.get("listen", 0.0) + listened.seconds
+        elif reason:
+            log.info("could not listen for drums in %s: %s", display(job.path), reason)
+        report.stages["write"] = report.stages.get("write", 0.0) + time.perf_counter() - start
+        progress.files_done += 1
+        progress.current = display(job.path)
+        self.on_progress(progress)
+        self._refresh_now(report)
+
+    def _refresh_now(self, report: ScanReport) -> None:
+        """Rebuild the index every REFRESH_EVERY seconds while tracks already searchable are completed or
+        listened to, so that searches see their new measures as they come."""
+        if (
+            self._refreshed is not None
+            and time.perf_counter() - self._refreshed >= REFRESH_EVERY
+            and not self.should_abandon()
+        ):
+            report.index_rebuilt = self.on_searchable() or report.index_rebuilt
+            self._refreshed = time.perf_counter()
 
     def _commit(self, job: Job, result: TrackResult | None, reason: str | None, silent: bool, report, progress) -> None:
         start = time.perf_counter()
@@ -364,14 +423,8 @@ class Scanner:
         progress.files_done += 1
         progress.current = display(job.path)
         self.on_progress(progress)
-        if (
-            not job.quick
-            and self._refreshed is not None
-            and time.perf_counter() - self._refreshed >= REFRESH_EVERY
-            and not self.should_abandon()
-        ):
-            report.index_rebuilt = self.on_searchable() or report.index_rebuilt
-            self._refreshed = time.perf_counter()
+        if not job.quick:
+            self._refresh_now(report)
 
     def _failed(self, job: Job, identity: tuple, reason: str, report: ScanReport, progress: ScanProgress) -> None:
         """Record why a file cannot be indexed. A quick analysis of it goes: its full one failed, so it is no

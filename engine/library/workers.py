@@ -14,10 +14,13 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import wait
+
+import numpy as np
 
 from engine.bundle import load_bundle
 from engine.library.analysis import Silent, SkipFile, TrackAnalyzer, TrackResult
@@ -40,6 +43,16 @@ class Job:
     size: int
     mtime_ns: int
     quick: bool = False  # a quick pass's provisional analysis (analysis.py quick_window), not the full one
+    listen: bool = False  # the drum detector's embedding only, for a track whose analysis stands (plan.py)
+
+
+@dataclass(frozen=True)
+class Listened:
+    """What listening for drums gives (TrackAnalyzer.listen): the embedding, its graph's key, the seconds."""
+
+    pooled: np.ndarray
+    key: str
+    seconds: float
 
 
 _analyzer: TrackAnalyzer | None = None
@@ -98,6 +111,19 @@ def quiet_start() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def listen(job: Job) -> tuple[Job, Listened | None, str | None]:
+    """The drum detector's embedding of a track analysed before it was measured, or why it cannot be had."""
+    start = time.perf_counter()
+    try:
+        pooled = _analyzer.listen(job.path)
+    except SkipFile as exc:
+        return job, None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - one bad file must never stop a scan
+        log.exception("listening for drums in %s failed", display(job.path))
+        return job, None, f"unexpected error: {type(exc).__name__}: {exc}"
+    return job, Listened(pooled, _analyzer.sfx.key, time.perf_counter() - start), None
 
 
 def analyse(job: Job) -> tuple[Job, TrackResult | None, str | None, bool]:

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -180,6 +181,9 @@ class SfxEmbedder:
             bundle.manifest.preprocessing.audio, sample_rate=config.sample_rate
         )
         self.session, self.execution = create_session(bundle.graph_path(ROLE), threads=threads, bf16=bf16)
+        # What the graph computes (GraphSpec.computes): the catalog keeps it beside each stored embedding, so
+        # that a bundle whose graph computes something else listens again.
+        self.key = bundle.manifest.graphs[ROLE].computes
 
     def track(self) -> TrackSfx:
         return TrackSfx(self)
@@ -202,16 +206,27 @@ class SfxEmbedder:
 
 
 class TrackSfx:
-    """One track's embedding, fed piece by piece: `push` each piece, then `finish`."""
+    """One track's embedding, fed piece by piece: `push` each piece, then `finish`. `seconds` is the time
+    spent in both (the mel and the graph), for the scan's stage times."""
 
     def __init__(self, embedder: SfxEmbedder):
         self.embedder = embedder
         self.frames = MelFrames(embedder.config)
+        self.seconds = 0.0
+
+    @property
+    def sample_rate(self) -> int:
+        return self.embedder.config.sample_rate
 
     def push(self, wave: np.ndarray) -> None:
+        start = time.perf_counter()
         self.frames.push(wave)
+        self.seconds += time.perf_counter() - start
 
     def finish(self) -> np.ndarray:
         """(W, 512): one embedding per window of the whole track."""
+        start = time.perf_counter()
         windows = mel_windows(self.frames.finish(), self.embedder.config)
-        return self.embedder.run(np.ascontiguousarray(windows, np.float32))
+        out = self.embedder.run(np.ascontiguousarray(windows, np.float32))
+        self.seconds += time.perf_counter() - start
+        return out

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.clock import clock
-from engine.instruments import DRUM_TAGS, DRUMS_FROM, NO_DRUMS_BELOW, PLAYING, drummed, may_say, said_tags
+from engine.instruments import DRUM_TAGS, PLAYING, drummed, heard_none, may_say, said_tags
 from engine.library.catalog import Catalog
 from engine.library.index import SegmentIndex
 from engine.recommend.feel import BUSY_MOTION, CALM_MOTION, QUICK_CUTS, Feel, light_terms, pace_terms
@@ -122,17 +122,21 @@ def feel_reasons(asked: Asked, energy: float | None, mood: float | None) -> list
 
 
 def segment_tags(
-    probabilities: np.ndarray | None, tags: TagIndex, drums: float | None = None, limit: int = 3
+    probabilities: np.ndarray | None,
+    tags: TagIndex,
+    drums: float | None = None,
+    limit: int = 3,
+    heard: float | None = None,
 ) -> list[str]:
-    """The segment's clearest tags that may be said unasked, strongest first, then "drums" where the detector
-    calls the track (`drums`, its probability) drummed (instruments.said_tags; voice tags are left to the
-    vocals wording)."""
+    """The segment's clearest tags that may be said unasked, strongest first, then "drums" where the detectors
+    call the track drummed (`drums`, p; `heard`, the sound-effects detector's q: instruments.said_tags; voice
+    tags are left to the vocals wording)."""
     if probabilities is None:
-        return said_tags([], drums)
+        return said_tags([], drums, heard)
     skip = set(VOICE_TAGS)
     strengths = dict(zip(tags.names, tags.strengths(probabilities).tolist()))
     ranked = sorted(((t, p) for t, p in strengths.items() if t not in skip and may_say(t)), key=lambda kv: -kv[1])
-    return said_tags([t for t, p in ranked[:limit] if p >= TAG_PRESENT], drums)
+    return said_tags([t for t, p in ranked[:limit] if p >= TAG_PRESENT], drums, heard)
 
 
 def voice_as_heard(grouped: dict[str, dict[str, float]], vocal_peak: float | None) -> dict[str, dict[str, float]]:
@@ -165,20 +169,22 @@ def tag_reasons(
     probabilities: np.ndarray | None,
     tags: TagIndex,
     drums: float | None = None,
+    heard: float | None = None,
 ) -> list[str]:
     """The asked tags the track was measured to have (its `peaks`, what the tag match scored; drums as the
-    detector, `drums`, reads them where it measured the track, musicnn's tag elsewhere, as their match does),
+    detectors, `drums` and `heard`, read them where they measured the track, musicnn's tag elsewhere, as their
+    match does),
     else the segment's own two clearest that may be said unasked (what it is, so that tracks picked by the
     picture or the feel alone are told apart), as one reason."""
 
     def has(tag: str) -> bool:
         if tag in DRUM_TAGS and drums is not None and np.isfinite(drums):
-            return drummed(drums)
+            return drummed(drums, heard)
         return bool(tags.strength(peaks, tag) >= TAG_PRESENT)
 
     matched = [t for t in named if has(t)][:3] if peaks is not None else []
     if not matched:
-        found = segment_tags(probabilities, tags, drums, 2)
+        found = segment_tags(probabilities, tags, drums, 2, heard)
         return [", ".join(found)] if found else []
     # An instrument asked for is named as what the tag match heard; one whose tag is often wrong on held-out
     # music (instruments.may_say) as what it sounds like, which is what was measured.
@@ -216,11 +222,11 @@ def _constraint_reasons(constraints: Sequence[Constraint], bpm: float | None, tr
             parts.append("no voice heard" if c.want == "none" else "a voice heard")
         elif isinstance(c, Exclude) and c.hard:  # a filter passed it; a preference is not vouched for
             parts.append(c.label)
-        elif isinstance(c, Exclude) and c.tag in DRUM_TAGS and track.get("drums") is not None:
-            # The detector's verdict, said only where it is clear either way.
-            if track["drums"] < NO_DRUMS_BELOW:
+        elif isinstance(c, Exclude) and c.tag in DRUM_TAGS:
+            # The detectors' verdict (instruments.py, RULE-5), said only where it is clear either way.
+            if heard_none(track.get("drums"), track.get("drums_sfx")):
                 parts.append("no drums heard")
-            elif track["drums"] >= DRUMS_FROM:
+            elif drummed(track.get("drums"), track.get("drums_sfx")):
                 parts.append("has drums")
         elif isinstance(c, Vocals) and c.want == "none" and np.isfinite(track.get("vocal_peak", np.nan)):
             if track["vocal_peak"] < VOICE_DOUBT:  # as for drums, only a clear verdict is said
@@ -241,8 +247,8 @@ def why(asked: Asked, named: Sequence[str], segment: dict, track: dict, tags: Ta
     for it."""
     # Under "no drums" the detector's verdict is that constraint's reason ("has drums"), not a tag as well.
     excluded = any(isinstance(c, Exclude) and c.tag in DRUM_TAGS for c in asked.constraints)
-    drums = None if excluded else track.get("drums")
-    parts = tag_reasons(named, track.get("tag_peaks"), segment.get("tags"), tags, drums)
+    drums, heard = (None, None) if excluded else (track.get("drums"), track.get("drums_sfx"))
+    parts = tag_reasons(named, track.get("tag_peaks"), segment.get("tags"), tags, drums, heard)
     bpm = track.get("tempo_bpm") or segment.get("tempo_bpm")  # the one tempo every view shows
     if bpm and not any(isinstance(c, Tempo) for c in asked.constraints):
         parts.append(f"{bpm:.0f} BPM")
@@ -297,6 +303,7 @@ def explained(
                 "mode": float(row["mode"]),
                 "vocal_peak": round(float(row["vocal_peak"]), 3),
                 "drums": float(row["drums"]),
+                "drums_sfx": float(row["drums_sfx"]),
             }
             judged_energy, judged_mood = _judged(segment, track)
             out.append(
@@ -311,7 +318,7 @@ def explained(
                     end=round(segment["end"], 2),
                     duration=round(track["duration"], 2),
                     bpm=track["tempo_bpm"] or segment["tempo_bpm"],
-                    tags=segment_tags(segment["tags"], tags, track.get("drums")),
+                    tags=segment_tags(segment["tags"], tags, track["drums"], heard=track["drums_sfx"]),
                     why=why(asked, named, segment, track, tags),
                     energy=judged_energy,
                     mood=judged_mood,

@@ -15,7 +15,7 @@ from functools import cached_property
 
 import numpy as np
 
-from engine.instruments import DRUM_TAGS, NO_DRUMS_BELOW
+from engine.instruments import DRUM_TAGS, heard_none
 from engine.library.index import SegmentIndex, best
 from engine.recommend.prompt import Constraint, Exclude, Length, Tempo, Vocals
 from engine.tags import TAG_PRESENT, TagIndex
@@ -61,7 +61,7 @@ def track_mask(constraints: Sequence[Constraint], tracks: np.ndarray, tags: TagI
             peak = tracks["vocal_peak"]
             keep &= np.isfinite(peak) & ((peak < SUNG) if c.want == "none" else (peak >= SUNG))
         elif isinstance(c, Exclude) and c.tag in DRUM_TAGS:
-            keep &= np.isfinite(tracks["drums"]) & (tracks["drums"] < NO_DRUMS_BELOW)
+            keep &= heard_none(tracks["drums"], tracks["drums_sfx"])
         elif isinstance(c, Exclude):
             strength = tags.strength(tracks["tag_peaks"], c.tag)
             keep &= np.isfinite(strength) & (strength < TAG_PRESENT)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.instruments import drum_strength
 from engine.library.catalog import Catalog
 from engine.library.index import SegmentIndex
 from engine.recommend.candidates import Candidates, CandidateSearch
@@ -68,7 +69,9 @@ def run(search: Search, index: SegmentIndex, catalog: Catalog, tags: TagIndex, m
     rule = hard_filter(index, search.constraints, search.exclude_tracks, tags)
     tag_scores = None
     if search.named is not None and search.named.tags and search.tag_weight > 0:
-        tag_scores = search.tag_weight * matcher.scores(search.named, index.tracks["tag_peaks"], index.tracks["drums"])
+        tag_scores = search.tag_weight * matcher.scores(
+            search.named, index.tracks["tag_peaks"], drum_strength(index.tracks["drums"], index.tracks["drums_sfx"])
+        )
     # Tracks whose tags or measured feel match the words join the candidates, whatever their similarity.
     evidence = tag_scores
     for feel in search.feels:

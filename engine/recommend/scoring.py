@@ -291,7 +291,7 @@ def present(tag: str, tracks: np.ndarray, tags: TagIndex) -> np.ndarray:
     """Per track, how surely it has `tag`, 0..1 (0.5 where nothing was measured): drums by their detector,
     other tags by musicnn's strongest segment, in full from TAG_PRESENT."""
     if tag in DRUM_TAGS:
-        sure = 1.0 - absent(tracks["drums"])
+        sure = 1.0 - absent(tracks["drums"], tracks["drums_sfx"])
     else:
         sure = np.clip(tags.strength(tracks["tag_peaks"], tag) / TAG_PRESENT, 0.0, 1.0)
     return np.where(np.isfinite(sure), sure, 0.5)

@@ -70,8 +70,8 @@ class TagMatcher:
 
     def scores(self, query: TagQuery, peaks: np.ndarray, drums: np.ndarray | None = None) -> np.ndarray:
         """Per row of `peaks` (tag probabilities of tracks), how well its tags match the words, 0..1. Drums
-        are read from the drum detector's probabilities (`drums`, engine/instruments.py) where measured:
-        musicnn's tag misses most kits."""
+        are read from the drum detectors' strength (`drums`, engine/instruments.py `drum_strength`) where
+        measured: musicnn's tag misses most kits."""
         if not query.tags:
             return np.zeros(len(peaks), np.float32)
         strengths = np.stack([self._strength(peaks, drums, t) for t in query.tags], axis=-1)

@@ -70,13 +70,15 @@ class _Bar:
     def __call__(self, progress: ScanProgress) -> None:
         if not self.enabled:
             return
-        desc = "quick pass" if progress.phase == "quick" else "analysing"
+        desc = {"quick": "quick pass", "drums": "listening for drums"}.get(progress.phase, "analysing")
         if self.bar is None or self.bar.desc != desc:  # a new pass: a bar of its own
             self.close()
             self.bar = tqdm(total=progress.files_total, unit="file", desc=desc, dynamic_ncols=True)
         self.bar.n = progress.files_done
         if progress.phase == "quick":
             self.bar.set_postfix_str(f"{progress.indexed} searchable, {progress.failed} skipped")
+            return
+        if progress.phase == "drums":
             return
         speed = progress.seconds_of_audio / max(progress.elapsed, 1e-6)
         self.bar.set_postfix_str(
@@ -121,6 +123,7 @@ def scan_command(args) -> int:
         "unchanged": report.unchanged,
         "removed": report.removed,
         "moved": report.moved,
+        "listened_for_drums": report.listened,
         "offline": report.missing,
         "back_online": report.returned,
         "offline_roots": report.roots_offline,
@@ -141,6 +144,8 @@ def scan_command(args) -> int:
         lines.append(f"{report.seconds_of_audio / 3600:.2f} h of audio, {data['realtime_factor']:.0f}x real time")
     if report.moved:
         lines.append(f"{report.moved} moved or renamed files kept their analysis")
+    if report.listened:
+        lines.append(f"{report.listened} tracks analysed before were listened to for drums")
     if report.missing:
         lines.append(f"{report.missing} tracks in folders that cannot be reached are kept, offline")
     if report.returned:

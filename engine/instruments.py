@@ -10,10 +10,12 @@ every tag learnt the renders' tag habits instead of drums, see tests/bench/bench
 The fit in use (version 2) was made on 160 dev renders: 40 in one SoundFont and 120 whose drums come from
 four other kits, the AVL multi-sampled acoustic kits among them. tests/bench/bench_drums.py measures it on
 120 test renders of other works in another SoundFont, half of the drummed ones with recorded breakbeat,
-tabla and hand-percussion loops (docs/quality.md, "Drums"). A filter is hard only where the measurement behind it is
-reliable on held-out data (precision at least 0.95, keeping at least half of what it should keep):
-`DRUMS_FILTER_IS_HARD` follows from the held-out figures the bench recorded in the fit file. A voice's
-filters follow tests/bench/bench_vocals.py's figures (`vocals_filter_is_hard`).
+tabla and hand-percussion loops (docs/quality.md, "Drums"). Since RULE-5 a second detector, on aisfx's
+sound-effects network (drum_detector_sfx.json, below), says "no drums heard" and orders "no drums" where the
+scan measured it; "has drums" needs both. A filter is hard only where the measurement behind it is reliable on
+held-out data (precision at least 0.95, keeping at least half of what it should keep): `DRUMS_FILTER_IS_HARD`
+follows the second detector's held-out figures. A voice's filters follow tests/bench/bench_vocals.py's
+figures (`vocals_filter_is_hard`).
 Instruments other than drums are read from musicnn's tags alone; whether their exclusions may filter follows
 their held-out measurement (`instrument_filters.json`, tests/bench/bench_instruments.py): `exclusion_is_hard`.
 The same measurement decides which instruments a why, a result's tags or the library list may say a track
@@ -21,11 +23,12 @@ plays when nobody asked (`said_tags`): musicnn calls an electronic track "violin
 reason that is wrong half the time teaches an editor to ignore every reason. Each of these tags' figures is
 the worse of two held-out sets: the test renders, and real recordings against the instruments their composer
 lists (`bench_instruments.py --folder`), since a tag right on renders can still be wrong on a real library.
-(The drums' figures on those recordings are recorded beside them, for docs/quality.md; the detector's own
-record, `drum_detector.json`, decides for drums.)
+(The drums' figures on those recordings are recorded beside them, for docs/quality.md; the detectors' own
+records decide for drums.)
 
-The scan stores each track's busiest drum hits and its tag peaks, so a new fit is applied to a library by
-`Library.backfill_drums` from stored values, without analysing anything again.
+The scan stores each track's busiest drum hits, its tag peaks and its pooled sound-effects embedding, so a new
+fit of either detector is applied to a library from stored values (`Library.backfill_drums`,
+`Library.backfill_sfx_drums`), without analysing anything again.
 """
 
 from __future__ import annotations

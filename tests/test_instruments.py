@@ -1,5 +1,7 @@
 """The drum detector's arithmetic: one track or many, the first detector's hits recovered, a bundle it cannot read."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -188,7 +190,9 @@ def test_a_chip_gives_the_held_out_figure_its_filter_or_preference_follows(monke
         (c,) = parse_prompt(prompt).constraints
         return measured_reason(c)
 
-    drums = instruments._FIT["held_out"]["no drums"]["precision"]
+    # "no drums" reads the sound-effects detector where it measured: the worst of its held-out sets.
+    sets = json.loads(instruments.SFX_FILE.read_text())["held_out"]
+    drums = min(s["precision at even odds"] for s in [sets["no drums"], *sets["no drums, RULE-4's tests"].values()])
     assert f'"no drums" is right {drums:.0%} of the time' in reason("no drums")
     assert "none removed" in reason("no drums") and "a filter needs 95%" in reason("no drums")
     piano = instruments.exclusion_precision("piano")

@@ -178,3 +178,43 @@ def test_the_verdicts_are_rule_5s():
     np.testing.assert_array_equal(instruments.no_drums_heard(q), [True, True, False, False, False])
     p = np.array([0.95, 0.95, 0.95, 0.89, 0.95])
     np.testing.assert_array_equal(instruments.has_drums(p, q), [False, False, True, False, False])
+
+
+def test_where_q_is_unmeasured_the_shipped_detector_decides_alone():
+    """RULE-5 where the scan measured q; p alone (as before the network) for a quick pass or a track not
+    listened to yet; neither: no verdict either way."""
+    p = np.array([0.95, 0.95, 0.95, 0.1, 0.5, np.nan])
+    q = np.array([0.2, 0.6, np.nan, np.nan, np.nan, np.nan])
+    np.testing.assert_array_equal(instruments.drummed(p, q), [False, True, True, False, False, False])
+    np.testing.assert_array_equal(instruments.heard_none(p, q), [True, False, False, True, False, False])
+    assert instruments.drummed(0.95, None) and not instruments.drummed(None, None)
+    assert instruments.heard_none(0.95, 0.2) and not instruments.heard_none(None, None)
+    # The preference's order: by q where measured (a kit the shipped detector doubted still ranks last), by p
+    # elsewhere; nothing measured stays unmeasured.
+    absent = instruments.absent(np.array([0.95, 0.3, 0.3, 0.95, np.nan]), np.array([0.2, 0.95, 0.6, np.nan, np.nan]))
+    assert absent[0] == 1.0 and absent[1] == 0.0 and 0 < absent[2] < 1 and absent[3] == 0.0 and np.isnan(absent[4])
+    # "with drums": p, held under the bar where no drums were heard.
+    strength = instruments.drum_strength(np.array([0.95, 0.95, 0.95]), np.array([0.2, 0.6, np.nan]))
+    np.testing.assert_allclose(strength, [0.2, 0.95, 0.95])
+
+
+def test_no_drums_is_a_preference_by_the_sound_effects_detectors_figures():
+    """ "no drums" reads q where measured, so its held-out figures are that detector's, the worst set's: a
+    filter only at 0.95 precision and half the recall, which none of its sets reached."""
+    precision, recall = instruments._exclusion_figures("drums")
+    assert precision == 0.944 and recall == 0.639  # the renders test; drums-midi-2
+    assert instruments.exclusion_precision("drums") == precision and not instruments.DRUMS_FILTER_IS_HARD
+
+
+def test_one_decode_feeds_the_scan_and_the_network(bundle, embedder, pieces):
+    """The scan's decode at 16 kHz taps the same frames at 44.1 kHz for the network: the 16 kHz pieces are
+    those of a decode without the tap, and the network hears exactly what its own decode would give it."""
+    audio = bundle.manifest.preprocessing.audio
+    for path in pieces.values():
+        heard = embedder.track()
+        with_tap = list(iter_audio(path, audio, chunk_samples=48_000, tap=(heard.sample_rate, heard.push)))
+        alone = list(iter_audio(path, audio, chunk_samples=48_000))
+        assert len(with_tap) == len(alone) and all(np.array_equal(a, b) for a, b in zip(with_tap, alone))
+        np.testing.assert_array_equal(heard.finish(), embedder.embed_file(path))
+    with pytest.raises(ValueError, match="to its end"):
+        next(iter_audio(path, audio, 0.0, 5.0, tap=(44_100, lambda x: None)))

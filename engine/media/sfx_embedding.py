@@ -19,31 +19,17 @@ Cost (tests/bench/bench_drum_sfx.py, 2 cores, a 3-minute MP3, another job sharin
 44.1 kHz 0.35 s, the mel 0.2 s, the graph 1.5 s in ONNX Runtime float32 or 0.28 s in OpenVINO bfloat16
 (`bf16=True`; on 20 renders q moved by at most 0.007, median 0.0001, and no "no drums heard" changed).
 
-Not read by the scan yet. The plan for wiring it in (with a library re-analysis plan of its own):
-- Catalog (engine/library/migrations.py): `tracks.drum_sfx` BLOB, the pooled 1024 numbers (`pooled` with
-  instruments.SFX_SEGMENT, float16, 2 KB a track) so a refit applies from stored values as `drum_hits` lets
-  the shipped detector's; `tracks.drums_sfx` REAL, q; a revisions row 'drums_sfx' with
-  instruments.SFX_VERSION and the drum_sfx graph's `computes` hash (a new graph: stored vectors dropped,
-  measured again; a new fit: q recomputed from the stored vectors, `Library.backfill_drums`'s way). NULL
-  means unmeasured, and every reader then falls back to the shipped detector alone, as today. A quick
-  pass leaves both NULL (catalog.QUICK_UNMEASURED: one window is not what the fit read).
-- Analysis (engine/library/analysis.py `TrackAnalyzer.analyse`, the full pass only): the track decoded
-  once, each decoded frame going to the 16 kHz resampler as now and to a 44.1 kHz one feeding `TrackSfx`
-  (the 16 kHz samples stay identical, so no other measure moves, and the file is demuxed and decoded once
-  rather than twice); `finish()` after `music_chunks`, `times["drum_sfx"]`; in `_records`, q from the
-  pooled vector, `busiest_hits` and `segment_tags.max(axis=0)` (instruments.sfx_drum_probability). The
-  session in bfloat16 where available, as the music backbone. `make bench` measures the scan with and
-  without it before it ships (RULE-5's condition).
-- Existing tracks: not re-analysed (store.SIDE_ANALYSES keeps the analysis key): a background pass of the
-  scan workers over tracks whose `drum_sfx` is NULL, in library order, doing only the decode, mel and graph
-  (about 0.85 s a 3-minute track in bfloat16 here), its progress shown as "listening for drums"; results
-  written in batches, each bumping the index revision so the drums columns reload.
-- Readers: the index's track table gains `drums_sfx` (NaN unmeasured). "no drums heard" (explain.py
-  `_constraint_reasons`) from `instruments.no_drums_heard(q)`; "has drums" there and in `said_tags`/
-  `said_groups`/`tag_reasons` (`drummed`) from `instruments.has_drums(p, q)`; the preference's order
-  (scoring.present for DRUM_TAGS) from q, ramping from SFX_NO_DRUMS_BELOW; the hard filter stays off
-  (drum_detector_sfx.json held_out "hard": false), so filters.track_mask is unchanged; where q is NaN,
-  each reads p as now.
+How a library uses it (engine/library):
+- Each full analysis (analysis.py `TrackAnalyzer`) hears the track from the scan's own decode: every
+  decoded frame goes to the 16 kHz resampler as before and, through `iter_audio`'s tap, to a 44.1 kHz one
+  feeding `TrackSfx`, so the file is demuxed and decoded once and no other measure moves. A quick pass's
+  window is not heard (the fit read whole tracks).
+- The catalog stores the pooled vector (float16, 2 KB a track) with the key of the graph that computed it;
+  `Library.backfill_sfx_drums` computes q from stored values, for new vectors and again for a new fit.
+- Tracks analysed before the bundle had this graph (or with another graph) are listened to by the scan
+  after its other work (plan.py `listens`, "listening for drums"): decode, mel and graph only.
+- Readers (instruments.py `drummed`, `heard_none`, `absent`, `drum_strength`) take p and q and read p
+  alone where q is unmeasured.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@
    baseline), and decoding alone for the floor. Reports multiples of real time and the per-stage split.
    On a CPU that computes bfloat16, where the music backbone runs in it, every core and the CLI are also
    measured with the backbone in float32 (NEEDLEDROP_BF16=0), as on CPUs without it.
+   The drum detector's network (engine/media/sfx_embedding.py) is measured by the same scan without it
+   (NEEDLEDROP_DRUM_SFX=off, the baseline: the scan before the network), then by the scan after that, which
+   listens to the tracks it left (the pass a library analysed before the network gets, once).
 2. Index: Annoy recall@10 and query latency against exact numpy search at 10k, 100k and 1M vectors. The
    vectors are the scanned library's real segment embeddings, multiplied to size by adding noise with
    the spread measured between neighbouring segments of the same track (no public library of a million
@@ -100,6 +103,34 @@ def float32_backbone():
         else:
             os.environ["NEEDLEDROP_BF16"] = before
         openvino_cpu._core.cache_clear()
+
+
+@contextlib.contextmanager
+def drum_network(on: bool):
+    """The scan with or without the drum detector's network, in this process and in its workers."""
+    before = os.environ.get("NEEDLEDROP_DRUM_SFX")
+    os.environ["NEEDLEDROP_DRUM_SFX"] = "on" if on else "off"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["NEEDLEDROP_DRUM_SFX"]
+        else:
+            os.environ["NEEDLEDROP_DRUM_SFX"] = before
+
+
+def scan_then_listen(bundle, folder: Path, workers: int) -> dict:
+    """A scan without the drum detector's network, then the scan after it, which only listens for drums."""
+    with tempfile.TemporaryDirectory() as data:
+        library = Library(Path(data), bundle)
+        library.add_root(folder)
+        with drum_network(False):
+            start = time.perf_counter()
+            library.scan(workers=workers)
+            without = time.perf_counter() - start
+        start = time.perf_counter()
+        report = library.scan(workers=workers)
+        return {"without": without, "listen": time.perf_counter() - start, "listened": report.listened}
 
 
 def scan(bundle, folder: Path, workers: int) -> dict:
@@ -208,6 +239,7 @@ def main() -> None:
         with float32_backbone():
             float32 = scan(bundle, args.media, workers=cores)
     one = scan(bundle, args.media, workers=1)
+    drums = scan_then_listen(bundle, args.media, workers=cores)
     decode_s = decode_only(files, bundle.manifest.preprocessing.audio)
     stages = full["report"].stages
     worker_s = sum(stages.values())
@@ -222,6 +254,10 @@ def main() -> None:
         "realtime_decode_only_one_core": audio_s / decode_s,
         "stage_seconds": stages,
         "stage_share": {k: v / worker_s for k, v in stages.items()},
+        "without_drum_network_s": drums["without"],
+        "drum_network_share": 1 - drums["without"] / full["wall"],
+        "listen_pass_s": drums["listen"],
+        "listen_pass_realtime": audio_s / drums["listen"],
     }
     print(
         f"\nScan of {len(files)} files, {audio_s / 60:.1f} min of audio in {len(FORMATS)} formats "
@@ -239,6 +275,14 @@ def main() -> None:
     else:
         print("  (this CPU does not compute bfloat16: the backbone runs in float32, as on every earlier run)")
     print(f"  end to end, 1 worker:  {one['wall']:6.1f} s  = {audio_s / one['wall']:6.1f}x real time (baseline)")
+    print(
+        f"  without the drum detector's network: {drums['without']:5.1f} s = {audio_s / drums['without']:6.1f}x "
+        f"real time (baseline); the network takes {100 * (1 - drums['without'] / full['wall']):.0f}% of the scan"
+    )
+    print(
+        f"  listening for drums in the {drums['listened']} tracks a scan without it left: {drums['listen']:5.1f} s "
+        f"= {audio_s / drums['listen']:6.1f}x real time"
+    )
     print(f"  decoding alone, 1 core: {decode_s:5.1f} s  = {audio_s / decode_s:6.1f}x real time (floor of the cost)")
     print(
         "  worker time per stage: "

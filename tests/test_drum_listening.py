@@ -1,7 +1,8 @@
-"""The drum detector on the sound-effects network, as a library uses it: each full analysis stores its
-embedding from the same decode, the catalog measures q from it, tracks analysed before are listened to for
-it alone (never analysed again), a new fit or another graph is handled without a full rescan, and what the
-results and the library list say follows RULE-5 (engine/instruments.py)."""
+"""The drum detector on the sound-effects network, as a library uses it: the scan's last pass listens to
+every complete track for its embedding (tracks analysed before the network too, never analysed again), the
+catalog measures q from it, keeps it while the file is the same and drops it with a changed file, a new fit
+or another graph is handled without a full rescan, and what the results and the library list say follows
+RULE-5 (engine/instruments.py)."""
 
 from __future__ import annotations
 
@@ -55,7 +56,8 @@ def library(bundle, music, analyzer, tmp_path) -> Library:
     library = Library(tmp_path / "data", bundle)
     library.add_root(music)
     scanner = Scanner(library.catalog, bundle, workers=0, analyzer=analyzer, quick=False)  # one analyzer for all
-    assert scanner.run().indexed == 2
+    report = scanner.run()
+    assert (report.indexed, report.listened) == (2, 2) and report.stages["listen"] > 0
     library.ensure_index()
     return library
 
@@ -99,6 +101,27 @@ def test_tracks_analysed_before_the_network_are_listened_to_not_analysed_again(b
     assert library.scan(workers=0).listened == 0  # listened once
 
 
+def test_a_full_rescan_keeps_the_embedding_of_an_unchanged_file_and_a_changed_file_is_listened_to_again(
+    bundle, library, music
+):
+    before = columns(library, "drum_sfx", "drums_sfx")
+    report = library.scan(workers=0, full=True)
+    assert (report.indexed, report.listened) == (2, 0)
+    assert columns(library, "drum_sfx", "drums_sfx") == before  # q measured again from it, the same
+    changed = music / "piano-none.ogg"
+    original = changed.read_bytes()
+    try:
+        render_midi(changed, drums=True, **ARRANGEMENT)  # the same name, now with a kit
+        report = library.scan(workers=0)
+        assert (report.indexed, report.listened) == (1, 1)
+        after = columns(library, "drum_sfx", "drums_sfx")
+        assert after["piano-none.ogg"][0] != before["piano-none.ogg"][0]
+        assert after["piano-none.ogg"][1] > before["piano-none.ogg"][1] + 0.3
+    finally:
+        changed.write_bytes(original)
+        library.scan(workers=0)
+
+
 def test_a_new_fit_measures_q_again_from_stored_embeddings_without_the_files(bundle, library, music, tmp_path):
     before = columns(library, "drums_sfx")
     moved = tmp_path / "away"
@@ -137,7 +160,7 @@ def test_without_the_network_nothing_is_stored_or_listened_for(bundle, music, tm
     library = Library(tmp_path / "data", bundle)
     library.add_root(music)
     report = library.scan(workers=0)
-    assert report.indexed == 2 and report.listened == 0 and "drum_sfx" not in report.stages
+    assert report.indexed == 2 and report.listened == 0 and "listen" not in report.stages
     assert all(v == (None, None) for v in columns(library, "drum_sfx", "drums_sfx").values())
     assert library.scan(workers=0).listened == 0
 

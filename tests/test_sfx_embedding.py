@@ -204,17 +204,3 @@ def test_no_drums_is_a_preference_by_the_sound_effects_detectors_figures():
     precision, recall = instruments._exclusion_figures("drums")
     assert precision == 0.944 and recall == 0.639  # the renders test; drums-midi-2
     assert instruments.exclusion_precision("drums") == precision and not instruments.DRUMS_FILTER_IS_HARD
-
-
-def test_one_decode_feeds_the_scan_and_the_network(bundle, embedder, pieces):
-    """The scan's decode at 16 kHz taps the same frames at 44.1 kHz for the network: the 16 kHz pieces are
-    those of a decode without the tap, and the network hears exactly what its own decode would give it."""
-    audio = bundle.manifest.preprocessing.audio
-    for path in pieces.values():
-        heard = embedder.track()
-        with_tap = list(iter_audio(path, audio, chunk_samples=48_000, tap=(heard.sample_rate, heard.push)))
-        alone = list(iter_audio(path, audio, chunk_samples=48_000))
-        assert len(with_tap) == len(alone) and all(np.array_equal(a, b) for a, b in zip(with_tap, alone))
-        np.testing.assert_array_equal(heard.finish(), embedder.embed_file(path))
-    with pytest.raises(ValueError, match="to its end"):
-        next(iter_audio(path, audio, 0.0, 5.0, tap=(44_100, lambda x: None)))

@@ -150,7 +150,8 @@ def vocal_score(tags: dict[str, float]) -> float:
 
 class TrackAnalyzer:
     def __init__(self, bundle: Bundle, *, threads: int | None = 1, drums: bool = True):
-        """`drums=False` leaves the drum detector's network out (an analysis that is not catalogued)."""
+        """`drums=False` leaves out the drum detector's network, which only `listen` runs (an analyzer
+        that never listens: a reference track's)."""
         self.bundle = bundle
         self.extractor = FeatureExtractor(bundle, threads=threads)
         self.embedder = Embedder(bundle, self.extractor, threads=threads)
@@ -161,8 +162,9 @@ class TrackAnalyzer:
         self.sfx = sfx_embedding.SfxEmbedder(bundle, threads=threads, bf16=True) if listening else None
 
     def listen(self, path: bytes) -> np.ndarray:
-        """The drum detector's input (sfx_embedding.pooled) for a track analysed before it was measured: the
-        file decoded at the network's rate, its mel and the graph, nothing else."""
+        """The drum detector's input (sfx_embedding.pooled) of a track the scan has analysed: the file
+        decoded at the network's rate, its mel and the graph, nothing else. The scan runs it after every
+        track is analysed (scanner.py), since the network costs as much as a fifth of the analysis."""
         if self.sfx is None:
             raise SkipFile(f"bundle {self.bundle.id} has no drum detector network")
         try:
@@ -191,11 +193,7 @@ class TrackAnalyzer:
         window = quick_window(declared, audio) if quick else None
         meter = LoudnessMeter(audio.sample_rate)
         offset, end = window or (0.0, None)
-        # The drum detector hears the whole track (its fit did), from the same decode: a quick window none.
-        sfx = self.sfx.track() if self.sfx and not window else None
-        tap = (sfx.sample_rate, sfx.push) if sfx else None
-        chunk = self.extractor.chunk_samples
-        pieces = iter_audio(name, audio, offset, end, chunk_samples=chunk, meter=meter, tap=tap)
+        pieces = iter_audio(name, audio, offset, end, chunk_samples=self.extractor.chunk_samples, meter=meter)
         try:
             music = self.extractor.music_chunks(
                 pieces, times, patches=QUICK_PATCHES if window else None, beats=not window
@@ -224,15 +222,6 @@ class TrackAnalyzer:
         vectors = self.embedder.embed_segments(music, segments)
         times["head"] = time.perf_counter() - start
         record, segment_records = self._records(path, size, mtime_ns, info, music, segments, vectors, meter, times)
-        if sfx:
-            heard_while_decoding = sfx.seconds  # the mel of each piece, counted in "decode" until here
-            record = dataclasses.replace(
-                record,
-                drum_sfx=sfx_embedding.pooled(sfx.finish(), instruments.SFX_SEGMENT),
-                drum_sfx_key=self.sfx.key,
-            )
-            times["decode"] -= heard_while_decoding
-            times["drum_sfx"] = sfx.seconds
         if window:
             record = dataclasses.replace(record, duration=declared, beats=None, quick=True)
             segment_records = [

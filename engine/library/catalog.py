@@ -218,13 +218,13 @@ class Catalog:
 
     def known_files(self, root_id: int) -> dict[bytes, KnownTrack]:
         rows = self._query(
-            "SELECT id, path, size, mtime_ns, bundle_id, fingerprint, missing_since IS NOT NULL, quick, scanned_at, "
-            "drum_sfx_key FROM tracks WHERE root_id = ?",
+            "SELECT id, path, size, mtime_ns, bundle_id, fingerprint, missing_since IS NOT NULL, quick, scanned_at "
+            "FROM tracks WHERE root_id = ?",
             (root_id,),
         )
         return {
-            bytes(p): KnownTrack(i, bytes(p), s, m, b, f, bool(gone), bool(quick), at, key)
-            for i, p, s, m, b, f, gone, quick, at, key in rows
+            bytes(p): KnownTrack(i, bytes(p), s, m, b, f, bool(gone), bool(quick), at)
+            for i, p, s, m, b, f, gone, quick, at in rows
         }
 
     def known_errors(self, root_id: int) -> dict[bytes, tuple[int | None, int | None]]:
@@ -261,15 +261,17 @@ class Catalog:
             "mood": track.mood,
             "drums": track.drums,
             "drum_hits": track.drum_hits,
-            "drum_sfx": _half(track.drum_sfx),
-            "drum_sfx_key": track.drum_sfx_key,
-            "drums_sfx": None,  # computed from drum_sfx by Library.backfill_drums
+            "drums_sfx": None,  # measured again from the embedding with the new hits and tags (backfill_sfx_drums)
             "fingerprint": track.fingerprint,
             "missing_since": None,
             "quick": int(track.quick),
         }
         columns = ", ".join(values)
         updates = ", ".join(f"{c} = excluded.{c}" for c in values if c != "path")
+        # The drum embedding the scan listened for is the file's, whatever analysed it: kept while the file is
+        # the same (a full rescan, another bundle), dropped with a changed one (SET reads the old row).
+        same_file = "tracks.size = excluded.size AND tracks.mtime_ns = excluded.mtime_ns"
+        updates += "".join(f", {c} = CASE WHEN {same_file} THEN {c} END" for c in ("drum_sfx", "drum_sfx_key"))
         with self.transaction() as conn:
             conn.execute(
                 f"INSERT INTO tracks({columns}) VALUES ({_marks(list(values))}) "
@@ -611,6 +613,20 @@ class Catalog:
                 "UPDATE tracks SET drums_sfx = ? WHERE id = ? AND drum_sfx IS ?", [(q, i, v) for i, v, q in values]
             )
             conn.execute("UPDATE revisions SET value = ? WHERE name = 'drums_sfx'", (int(version),))
+
+    def tracks_to_listen(self, bundle_id: str, key: str, root_ids: list[int]) -> list[tuple[int, bytes, int, int]]:
+        """(root id, path, size, mtime) of the complete tracks under `root_ids` analysed with `bundle_id`, whose
+        file is there, without an embedding computed by the drum network `key`: what the scan listens to."""
+        if not root_ids:
+            return []
+        return [
+            (r, bytes(p), s, m)
+            for r, p, s, m in self._query(
+                "SELECT root_id, path, size, mtime_ns FROM tracks WHERE bundle_id = ? AND NOT quick "
+                f"AND missing_since IS NULL AND drum_sfx_key IS NOT ? AND root_id IN ({_marks(root_ids)}) ORDER BY id",
+                (bundle_id, key, *root_ids),
+            )
+        ]
 
     def put_drum_sfx(self, path: bytes, size: int, mtime_ns: int, pooled: np.ndarray, key: str) -> bool:
         """Store the sound-effects embedding a scan listened for on a track already analysed, if the track at

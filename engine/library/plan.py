@@ -10,15 +10,11 @@ The rules, each tested:
   its id and analysis;
 - a track not found is removed only when its own folder is there and still has entries; otherwise (an
   unplugged drive mounted inside the root, a dangling folder link, a missing folder) it is kept, marked
-  missing, and marked present again when its file is back;
-- a complete track whose analysis stands but whose drum detector embedding is missing or another graph's
-  (analysed before the bundle had the network) is listened to (`listens`): decoded for that alone, never
-  analysed again.
+  missing, and marked present again when its file is back.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass, field
 
@@ -46,7 +42,6 @@ class ScanPlan:
     offline: list[Root] = field(default_factory=list)
     jobs: list[Job] = field(default_factory=list)  # files to analyse: new, changed, or another bundle's
     completions: list[Job] = field(default_factory=list)  # tracks a quick pass left provisional
-    listens: list[Job] = field(default_factory=list)  # complete tracks without this bundle's drum embedding
     current: set[bytes] = field(default_factory=set)  # jobs' files fully analysed by this bundle (a full rescan)
     considered: int = 0  # audio files found under online roots
     unchanged: int = 0
@@ -65,8 +60,7 @@ class _NewFile:
     failed_before: bool  # with this size and mtime
 
 
-def plan_scan(catalog: Catalog, bundle_id: str, *, full: bool = False, sfx_key: str | None = None) -> ScanPlan:
-    """`sfx_key`: what the bundle's drum detector network computes (None: it has none, nothing to listen for)."""
+def plan_scan(catalog: Catalog, bundle_id: str, *, full: bool = False) -> ScanPlan:
     plan = ScanPlan()
     # A full scan stopped halfway goes on: what it had not reached yet is analysed again by the next scan.
     pending = None if full else catalog.full_scan_since()
@@ -90,8 +84,6 @@ def plan_scan(catalog: Catalog, bundle_id: str, *, full: bool = False, sfx_key: 
                 # (a file that failed is tried again only by --full itself, or when it changes)
                 again = full or (pending is not None and track.scanned_at < pending and not failed_before)
                 stands = _plan_known(plan, track, job, failed_before, bundle_id, again)
-                if stands and sfx_key and track.drum_sfx_key != sfx_key:
-                    plan.listens.append(dataclasses.replace(job, listen=True))
                 if stands and path in errors and not failed_before:
                     # Recorded while the file was in flight in a scan that lost it (its drive unplugged, or
                     # the file replaced): it is back as it was analysed, so the error no longer holds.
@@ -100,7 +92,7 @@ def plan_scan(catalog: Catalog, bundle_id: str, *, full: bool = False, sfx_key: 
                 new_files.append(_NewFile(job, failed_before))
         not_found += [track for path, track in known.items() if path not in found]
         plan.stale_errors += [path for path in errors if path not in found and not unreachable(path)]
-    moved = _plan_new(plan, new_files, not_found, bundle_id, full, sfx_key)
+    moved = _plan_new(plan, new_files, not_found, bundle_id, full)
     for track in not_found:
         if track.id in moved:
             continue
@@ -133,12 +125,7 @@ def _plan_known(plan: ScanPlan, track: KnownTrack, job: Job, failed_before: bool
 
 
 def _plan_new(
-    plan: ScanPlan,
-    new_files: list[_NewFile],
-    not_found: list[KnownTrack],
-    bundle_id: str,
-    full: bool,
-    sfx_key: str | None,
+    plan: ScanPlan, new_files: list[_NewFile], not_found: list[KnownTrack], bundle_id: str, full: bool
 ) -> set[int]:
     """Moves among the new paths, and jobs for the rest; returns the ids of the tracks that moved."""
     candidates: dict[str, list[KnownTrack]] = {}
@@ -159,8 +146,6 @@ def _plan_new(
                     plan.current.add(job.path)
             elif track.quick:
                 plan.completions.append(job)
-            elif sfx_key and track.drum_sfx_key != sfx_key:
-                plan.listens.append(dataclasses.replace(job, listen=True))
         elif not full and new.failed_before:
             plan.unchanged += 1
         else:

@@ -80,7 +80,6 @@ class KnownTrack:
     missing: bool  # its file was not found at the last scan, in a folder that was not there either
     quick: bool = False  # analysed by a quick pass only: the next scan completes it
     scanned_at: float = 0.0  # when it was last analysed (seconds since the epoch)
-    drum_sfx_key: str | None = None  # the graph that computed its sound-effects embedding (None: none stored)
 
 
 @dataclass(frozen=True)
@@ -109,11 +108,6 @@ class TrackRecord:
     mood: float | None = None
     drums: float | None = None  # probability that it has drums (engine/instruments.py)
     drum_hits: float | None = None  # its busiest segment's drum hits per second, which that probability read
-    # The sound-effects drum detector's input (engine/media/sfx_embedding.py `pooled`), and the key of the
-    # graph that computed it (GraphSpec.computes); None where not listened to (a quick pass, an older bundle).
-    # Its q is computed from it by Library.backfill_drums.
-    drum_sfx: np.ndarray | None = None
-    drum_sfx_key: str | None = None
     quick: bool = False  # analysed from one window only (a quick pass, analysis.py): provisional
 
 

@@ -10,8 +10,12 @@ Safety rules, each tested (see also plan.py):
 A scan with much audio to analyse runs in two passes: a quick pass makes every one of them searchable from
 one window (analysis.py quick_window), the index is rebuilt, then the full analysis replaces each quick one.
 A scan stopped in between leaves quick tracks, which the next scan completes (plan.py `completions`).
-Last, tracks analysed before the bundle had the drum detector's network are listened to for it alone
-(plan.py `listens`; "listening for drums"), in library order; the index is refreshed as for quick tracks.
+Last, every complete track without the drum detector's embedding (analysed in this scan, or before the
+bundle had the network) is listened to for it alone ("listening for drums"): its file decoded again at the
+network's rate, its mel and the network. Its own pass, not part of the analysis, because the network costs a
+fifth to a half of the analysis (tests/bench/bench_library.py) and its verdict only refines the one the
+analysis gave (engine/instruments.py): every track is complete and searchable first. The index is refreshed
+meanwhile as while quick tracks are completed.
 """
 
 from __future__ import annotations
@@ -87,7 +91,7 @@ class ScanReport:
     went_missing: int = 0  # of which were reachable before this scan
     returned: int = 0  # tracks whose files could be reached again
     moved: int = 0  # tracks found under a new path, kept with their id and analysis
-    listened: int = 0  # tracks analysed before, listened to for the drum detector alone
+    listened: int = 0  # tracks listened to for the drum detector's network (scanner.py, last)
     cancelled: bool = False
     seconds_of_audio: float = 0.0
     elapsed: float = 0.0
@@ -170,8 +174,7 @@ class Scanner:
 
     def run(self, *, full: bool = False) -> ScanReport:
         start = time.perf_counter()
-        sfx_key = drum_sfx_key(self.bundle) if listens_for_drums(self.bundle) else None
-        plan = plan_scan(self.catalog, self.bundle.id, full=full, sfx_key=sfx_key)
+        plan = plan_scan(self.catalog, self.bundle.id, full=full)
         report = ScanReport(
             roots_online=len(plan.online),
             roots_offline=[root.display for root in plan.offline],
@@ -210,11 +213,12 @@ class Scanner:
             self.on_progress(progress)
             if jobs:
                 self._analyse_all(jobs, report, progress)
-        if plan.listens and not report.cancelled:
+        listens = self._listens(plan) if not report.cancelled else []
+        if listens:
             self._refreshed = self._refreshed or time.perf_counter()
-            progress = ScanProgress(files_total=len(plan.listens), phase="drums")
+            progress = ScanProgress(files_total=len(listens), phase="drums")
             self.on_progress(progress)
-            self._analyse_all(plan.listens, report, progress)
+            self._analyse_all(listens, report, progress)
         for root in plan.online:
             self.catalog.set_root_state(root.id, online=True, scanned=not report.cancelled)
         # Every file that can be reached was: nothing of a full scan is left (one that finishes leaves the
@@ -223,6 +227,15 @@ class Scanner:
             self.catalog.end_full_scan()
         report.elapsed = time.perf_counter() - start
         return report
+
+    def _listens(self, plan: ScanPlan) -> list[Job]:
+        """The complete tracks under online folders still to be listened to for drums (none where the bundle
+        has no drum network, or NEEDLEDROP_DRUM_SFX is off)."""
+        key = drum_sfx_key(self.bundle) if listens_for_drums(self.bundle) else None
+        if key is None:
+            return []
+        found = self.catalog.tracks_to_listen(self.bundle.id, key, [root.id for root in plan.online])
+        return [Job(root_id, path, size, mtime_ns, listen=True) for root_id, path, size, mtime_ns in found]
 
     def _apply(self, plan: ScanPlan, report: ScanReport) -> None:
         """Everything the plan decided that needs no analysis."""

@@ -43,7 +43,7 @@ class Job:
     size: int
     mtime_ns: int
     quick: bool = False  # a quick pass's provisional analysis (analysis.py quick_window), not the full one
-    listen: bool = False  # the drum detector's embedding only, for a track whose analysis stands (plan.py)
+    listen: bool = False  # the drum detector's embedding only, of a track analysed already (scanner.py)
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def quiet_start() -> Iterator[None]:
 
 
 def listen(job: Job) -> tuple[Job, Listened | None, str | None]:
-    """The drum detector's embedding of a track analysed before it was measured, or why it cannot be had."""
+    """The drum detector's embedding of a track analysed already, or why it cannot be had."""
     start = time.perf_counter()
     try:
         pooled = _analyzer.listen(job.path)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -22,22 +22,16 @@ def iter_audio(
     end: float | None = None,
     chunk_samples: int | None = None,
     meter: LoudnessMeter | None = None,
-    tap: tuple[int, Callable[[np.ndarray], None]] | None = None,
 ) -> Iterator[np.ndarray]:
     """The file's first audio stream as float32 mono at `config.sample_rate`, from `start` to `end` seconds,
     in pieces of exactly `chunk_samples` (the last may be shorter), so a three-hour file never sits in memory.
-    A `meter` (made at `config.sample_rate`) hears the same range, every channel before the mix. A `tap`
-    (rate, sink) hears it too, at another rate: each decoded frame, resampled there and mixed to mono as here,
-    goes to `sink` as it comes, so a second model's input costs no second demux and decode (the samples
-    `iter_audio` at that rate would give, in other pieces). It needs the whole file from `start` (no `end`).
+    A `meter` (made at `config.sample_rate`) hears the same range, every channel before the mix.
 
     Channels are resampled together and then averaged ourselves: PyAV's own mono layout mixes to
     (L+R)/sqrt(2), 3 dB louder than the mean the models were trained with, and can clip.
     """
     if config.downmix != "mean":
         raise DecodeError(f"unknown downmix {config.downmix!r} in the bundle manifest")
-    if tap is not None and end is not None:
-        raise ValueError("a tap hears the file to its end")
     path = Path(path)
     sr = config.sample_rate
     container, stream = open_stream(path, "audio")
@@ -50,7 +44,6 @@ def iter_audio(
         pending: list[np.ndarray] = []
         pending_size = [0]  # samples in `pending`
         produced = 0
-        side = None if tap is None else _Tap(*tap)
         if start > 0:
             container.seek(int(start / stream.time_base), stream=stream, backward=True)
 
@@ -85,20 +78,14 @@ def iter_audio(
             for frame in container.decode(stream):
                 if skip is None:
                     skip = max(0, round((start - (frame.time or 0.0)) * sr))
-                    if side:
-                        side.begin(start - (frame.time or 0.0))
                 if remaining == 0 or (end is not None and frame.time is not None and frame.time > end):
                     break
-                if side:
-                    side.hear(frame)
                 take(resampler.resample(frame))
                 for piece in ready(final=False):
                     produced += len(piece)
                     yield piece
             skip = skip or 0
             take(resampler.resample(None))
-            if side:
-                side.hear(None)
         except av.error.FFmpegError as exc:
             raise DecodeError(f"{path}: audio stream is corrupt ({reason(exc)})") from exc
         for piece in ready(final=True):
@@ -106,29 +93,6 @@ def iter_audio(
             yield piece
     if not produced:
         raise DecodeError(f"{path}: audio stream holds no samples")
-
-
-class _Tap:
-    """`iter_audio`'s second output: the same frames at another rate, mixed to mono, to a sink."""
-
-    def __init__(self, rate: int, sink: Callable[[np.ndarray], None]):
-        self.resampler = av.AudioResampler(format="fltp", rate=rate, frame_size=rate)
-        self.rate = rate
-        self.sink = sink
-        self.skip = 0
-
-    def begin(self, early: float) -> None:
-        """The first frame starts `early` seconds before the range (a seek's keyframe, an encoder's delay)."""
-        self.skip = max(0, round(early * self.rate))
-
-    def hear(self, frame: av.AudioFrame | None) -> None:
-        """A decoded frame, or None at the end (what the resampler holds)."""
-        for out in self.resampler.resample(frame):
-            x = out.to_ndarray()
-            cut = min(self.skip, x.shape[1])
-            x, self.skip = x[:, cut:], self.skip - cut
-            if x.shape[1]:
-                self.sink(x.mean(axis=0, dtype=np.float32))
 
 
 def decode_audio(

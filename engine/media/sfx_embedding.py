@@ -19,24 +19,19 @@ Cost (tests/bench/bench_drum_sfx.py, 2 cores, a 3-minute MP3, another job sharin
 44.1 kHz 0.35 s, the mel 0.2 s, the graph 1.5 s in ONNX Runtime float32 or 0.28 s in OpenVINO bfloat16
 (`bf16=True`; on 20 renders q moved by at most 0.007, median 0.0001, and no "no drums heard" changed).
 
-How a library uses it (engine/library):
-- Each full analysis (analysis.py `TrackAnalyzer`) hears the track from the scan's own decode: every
-  decoded frame goes to the 16 kHz resampler as before and, through `iter_audio`'s tap, to a 44.1 kHz one
-  feeding `TrackSfx`, so the file is demuxed and decoded once and no other measure moves. A quick pass's
-  window is not heard (the fit read whole tracks).
-- The catalog stores the pooled vector (float16, 2 KB a track) with the key of the graph that computed it;
-  `Library.backfill_sfx_drums` computes q from stored values, for new vectors and again for a new fit.
-- Tracks analysed before the bundle had this graph (or with another graph) are listened to by the scan
-  after its other work (plan.py `listens`, "listening for drums"): decode, mel and graph only.
-- Readers (instruments.py `drummed`, `heard_none`, `absent`, `drum_strength`) take p and q and read p
-  alone where q is unmeasured.
+How a library uses it (engine/library): the scan's last pass listens to every complete track without an
+embedding from this graph (scanner.py; TrackAnalyzer.listen: the file decoded again at 44.1 kHz, which
+costs little beside the graph), after every track is analysed and searchable. The catalog stores the pooled
+vector (float16, 2 KB a track) with the key of the graph that computed it, kept while the file is unchanged
+(a full rescan, another bundle); `Library.backfill_sfx_drums` computes q from stored values, for new vectors
+and again for a new fit. Readers (instruments.py `drummed`, `heard_none`, `absent`, `drum_strength`) take p
+and q and read p alone where q is unmeasured (a quick pass's track, one not listened to yet).
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -192,27 +187,16 @@ class SfxEmbedder:
 
 
 class TrackSfx:
-    """One track's embedding, fed piece by piece: `push` each piece, then `finish`. `seconds` is the time
-    spent in both (the mel and the graph), for the scan's stage times."""
+    """One track's embedding, fed piece by piece: `push` each piece, then `finish`."""
 
     def __init__(self, embedder: SfxEmbedder):
         self.embedder = embedder
         self.frames = MelFrames(embedder.config)
-        self.seconds = 0.0
-
-    @property
-    def sample_rate(self) -> int:
-        return self.embedder.config.sample_rate
 
     def push(self, wave: np.ndarray) -> None:
-        start = time.perf_counter()
         self.frames.push(wave)
-        self.seconds += time.perf_counter() - start
 
     def finish(self) -> np.ndarray:
         """(W, 512): one embedding per window of the whole track."""
-        start = time.perf_counter()
         windows = mel_windows(self.frames.finish(), self.embedder.config)
-        out = self.embedder.run(np.ascontiguousarray(windows, np.float32))
-        self.seconds += time.perf_counter() - start
-        return out
+        return self.embedder.run(np.ascontiguousarray(windows, np.float32))

@@ -145,7 +145,7 @@ def scan_command(args) -> int:
     if report.moved:
         lines.append(f"{report.moved} moved or renamed files kept their analysis")
     if report.listened:
-        lines.append(f"{report.listened} tracks analysed before were listened to for drums")
+        lines.append(f"{report.listened} tracks listened to for drums")
     if report.missing:
         lines.append(f"{report.missing} tracks in folders that cannot be reached are kept, offline")
     if report.returned:

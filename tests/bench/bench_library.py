@@ -90,33 +90,28 @@ def make_library(folder: Path, minutes: float) -> list[Path]:
 
 
 @contextlib.contextmanager
-def float32_backbone():
-    """The music backbone in float32 in this process and in the workers and commands it starts."""
-    before = os.environ.get("NEEDLEDROP_BF16")
-    os.environ["NEEDLEDROP_BF16"] = "0"
-    openvino_cpu._core.cache_clear()
+def environment(name: str, value: str):
+    """`name` set to `value` in this process and in the workers and commands it starts."""
+    before = os.environ.get(name)
+    os.environ[name] = value
     try:
         yield
     finally:
         if before is None:
-            del os.environ["NEEDLEDROP_BF16"]
+            del os.environ[name]
         else:
-            os.environ["NEEDLEDROP_BF16"] = before
-        openvino_cpu._core.cache_clear()
+            os.environ[name] = before
 
 
 @contextlib.contextmanager
-def drum_network(on: bool):
-    """The scan with or without the drum detector's network, in this process and in its workers."""
-    before = os.environ.get("NEEDLEDROP_DRUM_SFX")
-    os.environ["NEEDLEDROP_DRUM_SFX"] = "on" if on else "off"
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["NEEDLEDROP_DRUM_SFX"]
-        else:
-            os.environ["NEEDLEDROP_DRUM_SFX"] = before
+def float32_backbone():
+    """The music backbone in float32 in this process and in the workers and commands it starts."""
+    with environment("NEEDLEDROP_BF16", "0"):
+        openvino_cpu._core.cache_clear()
+        try:
+            yield
+        finally:
+            openvino_cpu._core.cache_clear()
 
 
 def scan_then_listen(bundle, folder: Path, workers: int) -> dict:
@@ -124,7 +119,7 @@ def scan_then_listen(bundle, folder: Path, workers: int) -> dict:
     with tempfile.TemporaryDirectory() as data:
         library = Library(Path(data), bundle)
         library.add_root(folder)
-        with drum_network(False):
+        with environment("NEEDLEDROP_DRUM_SFX", "off"):
             start = time.perf_counter()
             library.scan(workers=workers)
             without = time.perf_counter() - start

@@ -55,10 +55,10 @@ DRUM_TAGS = ("drums",)  # the exclusions this detector answers (engine.tags cano
 
 # The drum detector on aisfx's sound-effects network (engine/media/sfx_embedding.py, drum_detector_sfx.json;
 # ../data/drums/RULE-4.md and RULE-5.md). A separate fit rather than a version 3 of drum_detector.json: it
-# reads what a library does not store yet (the embedding needs the audio again, where Library.backfill_drums
-# works from stored values), and it answers only one side: "has drums" still needs the shipped detector.
-# The scan stores each track's pooled embedding (catalog `drum_sfx`) and q (`drums_sfx`); every reader takes
-# both p and q and reads p alone where q is unmeasured (a quick pass, a track not listened to yet).
+# reads what the analysis does not measure (the scan's last pass listens for it, engine/library/scanner.py),
+# and it answers only one side: "has drums" still needs the shipped detector. The catalog stores each track's
+# pooled embedding (`drum_sfx`) and q (`drums_sfx`); every reader takes both p and q and reads p alone where
+# q is unmeasured (a quick pass's track, one not listened to yet).
 SFX_FILE = Path(__file__).with_name("drum_detector_sfx.json")
 _SFX_FIT = json.loads(SFX_FILE.read_text())
 SFX_VERSION = _SFX_FIT["version"]

@@ -164,7 +164,7 @@ class TrackAnalyzer:
     def listen(self, path: bytes) -> np.ndarray:
         """The drum detector's input (sfx_embedding.pooled) of a track the scan has analysed: the file
         decoded at the network's rate, its mel and the graph, nothing else. The scan runs it after every
-        track is analysed (scanner.py), since the network costs as much as a fifth of the analysis."""
+        track is analysed (scanner.py), since the network costs a third to all of the analysis again."""
         if self.sfx is None:
             raise SkipFile(f"bundle {self.bundle.id} has no drum detector network")
         try:

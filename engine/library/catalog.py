@@ -631,7 +631,7 @@ class Catalog:
     def put_drum_sfx(self, path: bytes, size: int, mtime_ns: int, pooled: np.ndarray, key: str) -> bool:
         """Store the sound-effects embedding a scan listened for on a track already analysed, if the track at
         `path` is still that file (size and mtime) and complete; its q is then measured again
-        (Library.backfill_drums). Returns whether it was stored."""
+        (Library.backfill_sfx_drums). Returns whether it was stored."""
         with self.transaction() as conn:
             cursor = conn.execute(
                 "UPDATE tracks SET drum_sfx = ?, drum_sfx_key = ?, drums_sfx = NULL "

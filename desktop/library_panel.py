@@ -33,7 +33,7 @@ def describe_progress(p: ScanProgress) -> str:
     remaining = f" · {clock(left)} left" if left is not None else ""
     if p.phase == "quick":
         return f"Quick pass: {p.indexed} of {counted(p.files_total, 'file')} searchable{remaining}"
-    if p.phase == "drums":  # tracks analysed before the drum detector's network: searchable all along
+    if p.phase == "drums":  # the last pass: every track is complete and searchable already
         return f"Listening for drums: {p.files_done} of {counted(p.files_total, 'track')}{remaining}"
     hours = p.seconds_of_audio / 3600
     speed = p.seconds_of_audio / p.elapsed if p.elapsed > 0 else 0.0

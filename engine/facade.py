@@ -296,7 +296,7 @@ class Engine:
 
     @functools.cached_property
     def _reference_analyzer(self) -> TrackAnalyzer:
-        return TrackAnalyzer(self._library.bundle, threads=self._threads, drums=False)
+        return TrackAnalyzer(self._library.bundle, threads=self._threads)
 
     def _outside_reference(self, path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Segment starts, ends and vectors of a music file from anywhere, analysed now (not added)."""

@@ -13,7 +13,7 @@ import pytest
 from engine.cli.main import main
 from engine.errors import DecodeError
 from engine.facade import Engine, TrackNotFoundError
-from engine.instruments import DRUMS_FROM, NO_DRUMS_BELOW, PLAYING, drummed, may_say
+from engine.instruments import DRUMS_FROM, NO_DRUMS_BELOW, PLAYING, drummed, heard_none, may_say
 from engine.library import Library
 from engine.library.cells import Cells, train_cells
 from engine.recommend import QueryError, Recommender
@@ -719,16 +719,18 @@ def test_exclusions_are_preferences_that_rank_what_they_name_last(recommender, l
 @pytest.mark.parametrize("prompt", ["energetic driving rock, no drums", "pumping high-energy workout music, no drums"])
 def test_words_that_favour_drums_do_not_bring_them_back_above_drumless_music(recommender, library, prompt):
     """The exclusion outweighs the feel and tag match of words that pull the other way (scoring.EXCLUDE_WEIGHT):
-    every track with no drums heard comes before every track the detector is sure has them."""
+    every track with no drums heard comes before every track the detectors say has them."""
     conn = library.catalog._connection()
-    measured = {Path(os.fsdecode(p)).name: d for p, d in conn.execute("SELECT path, drums FROM tracks")}
-    drummed = [n for n, d in measured.items() if d >= DRUMS_FROM]
-    clear = [n for n, d in measured.items() if d < NO_DRUMS_BELOW]
-    assert len(drummed) >= 2 and len(clear) >= 2, measured
+    measured = {
+        Path(os.fsdecode(p)).name: (d, q) for p, d, q in conn.execute("SELECT path, drums, drums_sfx FROM tracks")
+    }
+    kits = [n for n, (d, q) in measured.items() if drummed(d, q)]
+    clear = [n for n, (d, q) in measured.items() if heard_none(d, q)]
+    assert len(kits) >= 2 and len(clear) >= 2, measured
     words_alone = names(all_tracks(recommender, prompt.removesuffix(", no drums")))
-    assert words_alone[0] in drummed, words_alone  # the words alone do favour drums
+    assert words_alone[0] in kits, words_alone  # the words alone do favour drums
     got = names(all_tracks(recommender, prompt))
-    assert max(got.index(n) for n in clear) < min(got.index(n) for n in drummed), (got, measured)
+    assert max(got.index(n) for n in clear) < min(got.index(n) for n in kits), (got, measured)
 
 
 def test_no_vocals_is_a_preference_that_ranks_a_heard_voice_last(recommender, library):
@@ -789,16 +791,16 @@ def test_only_instruments_measured_reliably_are_named_unasked_and_drums_by_their
     heard = {n: {t for t in unsure if p[t] >= TAG_PRESENT} for n, p in peaks.items()}
     assert any(heard.values()), heard  # musicnn does read unsure instruments in this library
     conn = library.catalog._connection()
-    drums = {Path(os.fsdecode(p)).name: d for p, d in conn.execute("SELECT path, drums FROM tracks")}
+    drums = {Path(os.fsdecode(p)).name: (d, q) for p, d, q in conn.execute("SELECT path, drums, drums_sfx FROM tracks")}
     rec = all_tracks(recommender, "music")  # words that ask for no tag
     for r in rec.results:
         name, first_reason = Path(r.path).name, r.why.split(" · ")[0].split(", ")
         assert not unsure & (set(r.tags) | set(first_reason)), (name, r.tags, r.why)
-        assert ("drums" in r.tags) == drummed(drums[name]), (name, r.tags, drums[name])
+        assert ("drums" in r.tags) == drummed(*drums[name]), (name, r.tags, drums[name])
     for t in Engine(library.data_dir, bundle=bundle).tracks():
         listed = set(t.tags["instruments"])
         assert not unsure & listed, (t.path, t.tags)
-        assert ("drums" in listed) == drummed(drums[Path(t.path).name]), (t.path, t.tags)
+        assert ("drums" in listed) == drummed(*drums[Path(t.path).name]), (t.path, t.tags)
     # Asked for, an instrument is named where the tag match scored it; an unsure one as what it sounds like.
     asked = next(t for n, found in heard.items() for t in found)
     matched = [r for r in all_tracks(recommender, asked).results if heard[Path(r.path).name] >= {asked}]

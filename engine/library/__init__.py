@@ -48,6 +48,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 AFFECT_BATCH = 2000  # segments filled in per transaction
+SFX_DRUMS_BATCH = 2000  # tracks whose q is measured per transaction (their embeddings: 4 MB)
 
 
 class Library:
@@ -259,23 +260,26 @@ class Library:
 
     def backfill_sfx_drums(self) -> int:
         """q, the sound-effects drum detector's probability (engine/instruments.py), of the tracks whose
-        embedding the scan stored without it (each full analysis, each track listened to), or of every one
-        when the stored q are another fit's: from stored values, no decoding. Returns how many were measured."""
+        embedding the scan stored without it, or of every one when the stored q are another fit's, in batches:
+        from stored values, no decoding. q from another graph's embeddings is dropped (the scan listens to
+        those tracks again). Returns how many were measured."""
         key = drum_sfx_key(self.bundle)
-        refit = self.catalog.sfx_drums_version() != instruments.SFX_VERSION
-        rows = self.catalog.tracks_for_sfx_drums(self.bundle.id, key, all_measured=refit) if key else []
-        values = []
-        if rows:
-            pooled = np.stack([np.frombuffer(r[1], "<f2").astype(np.float32) for r in rows])
-            hits = np.array([np.nan if r[2] is None else r[2] for r in rows], np.float64)
-            peaks = np.stack([r[3] for r in rows])
-            q = instruments.sfx_drum_probability(pooled, np.nan_to_num(hits), peaks, TagIndex(self.bundle.tag_labels))
-            # Without the hits it also reads (a track scanned before they were stored), q is not measured.
-            values = [(r[0], r[1], round(float(v), 3) if np.isfinite(h) else None) for r, v, h in zip(rows, q, hits)]
-        self.catalog.put_sfx_drums(values, key, instruments.SFX_VERSION)
-        if values:
-            log.info("measured drums (sound-effects detector) for %d tracks", len(values))
-        return len(values)
+        if self.catalog.sfx_drums_version() != instruments.SFX_VERSION:
+            self.catalog.forget_sfx_drums(key, instruments.SFX_VERSION)
+        elif self.catalog.has_foreign_sfx_drums(key):
+            self.catalog.forget_sfx_drums(key)
+        tags = TagIndex(self.bundle.tag_labels)
+        done, after = 0, 0
+        while key and (rows := self.catalog.tracks_for_sfx_drums(self.bundle.id, key, after, SFX_DRUMS_BATCH)):
+            pooled = np.stack([np.frombuffer(r[1], "<f2") for r in rows]).astype(np.float32)
+            hits = np.array([r[2] for r in rows], np.float64)
+            peaks = np.stack([np.frombuffer(r[3], "<f2") for r in rows]).astype(np.float32)
+            q = instruments.sfx_drum_probability(pooled, hits, peaks, tags)
+            self.catalog.put_sfx_drums([(*r, round(float(v), 3)) for r, v in zip(rows, q)])
+            done, after = done + len(rows), rows[-1][0]
+        if done:
+            log.info("measured drums (sound-effects detector) for %d tracks", done)
+        return done
 
     def _ensure_index(self, *, even_empty: bool) -> bool:
         self.backfill_affect()

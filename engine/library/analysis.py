@@ -148,32 +148,37 @@ def vocal_score(tags: dict[str, float]) -> float:
     return float(voice / (voice + none)) if voice + none > 0 else 0.5
 
 
+class DrumListener:
+    """The drum detector's network for the scan's last pass (scanner.py), loaded once per worker: a track the
+    scan has analysed is decoded again at the network's rate for it, nothing else. A pass of its own, as the
+    network costs a third to all of the analysis again (tests/bench/bench_library.py)."""
+
+    def __init__(self, bundle: Bundle, *, threads: int | None = 1):
+        self.key = drum_sfx_key(bundle)
+        if self.key is None:
+            raise ValueError(f"bundle {bundle.id} has no drum detector network")
+        # In bfloat16 where the CPU computes it, as the music backbone: q moves by under 0.01 (sfx_embedding.py).
+        self.embedder = sfx_embedding.SfxEmbedder(bundle, threads=threads, bf16=True)
+
+    def __call__(self, path: bytes) -> np.ndarray:
+        """The track's pooled embedding (sfx_embedding.pooled), the detector's input."""
+        name = os.fsdecode(path)
+        try:
+            windows = self.embedder.embed_file(name)
+        except DecodeError as exc:
+            raise SkipFile(str(exc).removeprefix(f"{name}: ")) from exc
+        except (av.error.FFmpegError, OSError) as exc:
+            raise SkipFile(f"not a readable media file ({reason(exc)})") from exc
+        return sfx_embedding.pooled(windows, instruments.SFX_SEGMENT)
+
+
 class TrackAnalyzer:
-    def __init__(self, bundle: Bundle, *, threads: int | None = 1, drums: bool = True):
-        """`drums=False` leaves out the drum detector's network, which only `listen` runs (an analyzer
-        that never listens: a reference track's)."""
+    def __init__(self, bundle: Bundle, *, threads: int | None = 1):
         self.bundle = bundle
         self.extractor = FeatureExtractor(bundle, threads=threads)
         self.embedder = Embedder(bundle, self.extractor, threads=threads)
         self.tag_names = self.extractor.tag_names
         self.tags = TagIndex(self.tag_names)
-        # In bfloat16 where the CPU computes it, as the music backbone: q moves by under 0.01 (sfx_embedding.py).
-        listening = drums and listens_for_drums(bundle)
-        self.sfx = sfx_embedding.SfxEmbedder(bundle, threads=threads, bf16=True) if listening else None
-
-    def listen(self, path: bytes) -> np.ndarray:
-        """The drum detector's input (sfx_embedding.pooled) of a track the scan has analysed: the file
-        decoded at the network's rate, its mel and the graph, nothing else. The scan runs it after every
-        track is analysed (scanner.py), since the network costs a third to all of the analysis again."""
-        if self.sfx is None:
-            raise SkipFile(f"bundle {self.bundle.id} has no drum detector network")
-        try:
-            windows = self.sfx.embed_file(os.fsdecode(path))
-        except DecodeError as exc:
-            raise SkipFile(str(exc).removeprefix(f"{os.fsdecode(path)}: ")) from exc
-        except (av.error.FFmpegError, OSError) as exc:
-            raise SkipFile(f"not a readable media file ({reason(exc)})") from exc
-        return sfx_embedding.pooled(windows, instruments.SFX_SEGMENT)
 
     def __call__(self, path: bytes, size: int, mtime_ns: int, *, quick: bool = False) -> TrackResult:
         """The whole track's analysis; with `quick`, a provisional one from one window (`quick_window`), or the

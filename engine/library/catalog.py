@@ -587,51 +587,71 @@ class Catalog:
         ((value,),) = self._query("SELECT value FROM revisions WHERE name = 'drums_sfx'")
         return value
 
-    def tracks_for_sfx_drums(
-        self, bundle_id: str, key: str, *, all_measured: bool
-    ) -> list[tuple[int, bytes, float | None, np.ndarray]]:
-        """(id, sound-effects embedding as stored, busiest drum hits, tag peaks) of the complete tracks in
-        `bundle_id`'s index whose embedding graph `key` computed: those without q yet, or with `all_measured`
-        every one (a new fit)."""
-        unmeasured = "" if all_measured else "AND drums_sfx IS NULL "
-        rows = self._query(
-            "SELECT id, drum_sfx, drum_hits, tag_peaks FROM tracks t WHERE drum_sfx IS NOT NULL AND drum_sfx_key = ? "
-            f"AND tag_peaks IS NOT NULL AND NOT quick {unmeasured}AND {IN_INDEX}",
-            (key, bundle_id),
+    def has_foreign_sfx_drums(self, key: str | None) -> bool:
+        """Whether any stored q was measured from an embedding another graph than `key`'s computed."""
+        return bool(
+            self._query("SELECT 1 FROM tracks WHERE drums_sfx IS NOT NULL AND drum_sfx_key IS NOT ? LIMIT 1", (key,))
         )
-        return [(i, bytes(v), hits, np.frombuffer(peaks, "<f2").astype(np.float32)) for i, v, hits, peaks in rows]
 
-    def put_sfx_drums(self, values: list[tuple[int, bytes, float | None]], key: str | None, version: int) -> None:
-        """Per track id, its q measured from the embedding read (as stored: a track analysed or listened to
-        again since keeps what that stored), by `version` of the fit; q measured from another graph's
-        embedding than `key`'s (None: none is this bundle's) is dropped, as not what the fit reads."""
+    def forget_sfx_drums(self, key: str | None, version: int | None = None) -> None:
+        """Drop the q measured from another graph's embeddings than `key`'s; with `version` (a new fit) every
+        q, recording that the ones measured from now on are that version's."""
         with self.transaction() as conn:
-            conn.execute(
-                "UPDATE tracks SET drums_sfx = NULL WHERE drums_sfx IS NOT NULL AND drum_sfx_key IS NOT ?", (key,)
+            if version is None:
+                conn.execute(
+                    "UPDATE tracks SET drums_sfx = NULL WHERE drums_sfx IS NOT NULL AND drum_sfx_key IS NOT ?", (key,)
+                )
+            else:
+                conn.execute("UPDATE tracks SET drums_sfx = NULL WHERE drums_sfx IS NOT NULL")
+                conn.execute("UPDATE revisions SET value = ? WHERE name = 'drums_sfx'", (int(version),))
+
+    def tracks_for_sfx_drums(
+        self, bundle_id: str, key: str, after: int, limit: int
+    ) -> list[tuple[int, bytes, float, bytes]]:
+        """(id, sound-effects embedding, busiest drum hits, tag peaks), as stored, of the complete tracks in
+        `bundle_id`'s index with an embedding `key`'s graph computed and the first detector's inputs, but no
+        q yet: the first `limit` after track id `after`."""
+        return [
+            (i, bytes(v), hits, bytes(peaks))
+            for i, v, hits, peaks in self._query(
+                "SELECT id, drum_sfx, drum_hits, tag_peaks FROM tracks t WHERE drums_sfx IS NULL "
+                "AND drum_sfx IS NOT NULL AND drum_sfx_key = ? AND drum_hits IS NOT NULL AND tag_peaks IS NOT NULL "
+                f"AND NOT quick AND id > ? AND {IN_INDEX} ORDER BY id LIMIT ?",
+                (key, int(after), bundle_id, int(limit)),
             )
+        ]
+
+    def put_sfx_drums(self, values: list[tuple[int, bytes, float, bytes, float]]) -> None:
+        """Per track id, its q measured from the (embedding, hits, tag peaks) read: a track analysed or listened
+        to again since (by a scan in another process) keeps what that stored, to be measured from it."""
+        with self.transaction() as conn:
             conn.executemany(
-                "UPDATE tracks SET drums_sfx = ? WHERE id = ? AND drum_sfx IS ?", [(q, i, v) for i, v, q in values]
+                "UPDATE tracks SET drums_sfx = ? WHERE id = ? AND drum_sfx IS ? AND drum_hits IS ? AND tag_peaks IS ?",
+                [(q, i, v, hits, peaks) for i, v, hits, peaks, q in values],
             )
-            conn.execute("UPDATE revisions SET value = ? WHERE name = 'drums_sfx'", (int(version),))
 
     def tracks_to_listen(self, bundle_id: str, key: str, root_ids: list[int]) -> list[tuple[int, bytes, int, int]]:
         """(root id, path, size, mtime) of the complete tracks under `root_ids` analysed with `bundle_id`, whose
-        file is there, without an embedding computed by the drum network `key`: what the scan listens to."""
+        file is there, not yet heard by the drum network `key` (GraphSpec.computes): what the scan listens
+        to. Tracks analysed before the first detector's inputs were stored are left for their next analysis,
+        as q reads those too."""
         if not root_ids:
             return []
         return [
             (r, bytes(p), s, m)
             for r, p, s, m in self._query(
                 "SELECT root_id, path, size, mtime_ns FROM tracks WHERE bundle_id = ? AND NOT quick "
-                f"AND missing_since IS NULL AND drum_sfx_key IS NOT ? AND root_id IN ({_marks(root_ids)}) ORDER BY id",
+                "AND missing_since IS NULL AND drum_sfx_key IS NOT ? AND drum_hits IS NOT NULL "
+                f"AND tag_peaks IS NOT NULL AND root_id IN ({_marks(root_ids)}) ORDER BY id",
                 (bundle_id, key, *root_ids),
             )
         ]
 
-    def put_drum_sfx(self, path: bytes, size: int, mtime_ns: int, pooled: np.ndarray, key: str) -> bool:
-        """Store the sound-effects embedding a scan listened for on a track already analysed, if the track at
-        `path` is still that file (size and mtime) and complete; its q is then measured again
-        (Library.backfill_sfx_drums). Returns whether it was stored."""
+    def put_drum_sfx(self, path: bytes, size: int, mtime_ns: int, pooled: np.ndarray | None, key: str) -> bool:
+        """Store the sound-effects embedding a scan listened for on a track already analysed, or None where
+        the network could not hear the file (so it is not tried again until the file changes: `put_track`
+        forgets both then), if the track at `path` is still that file (size and mtime) and complete; its q is
+        then measured again (Library.backfill_sfx_drums). Returns whether it was stored."""
         with self.transaction() as conn:
             cursor = conn.execute(
                 "UPDATE tracks SET drum_sfx = ?, drum_sfx_key = ?, drums_sfx = NULL "

@@ -57,8 +57,8 @@ MIN_SEARCH_K = MIN_CANDIDATES * SEARCH_K_PER_CANDIDATE
 EXACT_BELOW = 120_000
 SAMPLE_ROWS = 20_000  # rows that estimate a filter's selectivity: within about 1% of the truth
 # Of the files below; a pointer to another layout reads as "no index", and the next scan rebuilds. 9: coarse
-# cells (`cells.py`) for filtered search in indexes too large to scan.
-LAYOUT = 9
+# cells (`cells.py`) for filtered search in indexes too large to scan. 10: the track table's `drums_sfx`.
+LAYOUT = 10
 # Indexes larger than this get coarse cells: smaller ones are searched exactly whenever a filter is set.
 CELLS_FROM = EXACT_BELOW
 

@@ -211,10 +211,11 @@ WHERE tempo_bpm IS NOT NULL AND id IN (SELECT track_id FROM beats WHERE bpm = 0)
 
 # The drum detector on aisfx's sound-effects network (engine/instruments.py, engine/media/sfx_embedding.py):
 # per track its pooled window embeddings (`drum_sfx`, float16), the key of the graph that computed them
-# (`drum_sfx_key`, GraphSpec.computes: another graph's vectors are listened for again) and q (`drums_sfx`),
-# which Library.backfill_drums computes from the stored vectors; 'drums_sfx' records which fit of the
-# detector the stored q are (0: none yet). The tracks analysed before have none: the scan listens to them
-# (decoding, mel and graph only) after its other work, instead of analysing them again. The index reads q.
+# (`drum_sfx_key`, GraphSpec.computes: another graph's vectors are listened for again; a key without a vector:
+# the network could not hear the file) and q (`drums_sfx`), which Library.backfill_sfx_drums computes from
+# the stored vectors; 'drums_sfx' records which fit of the detector the stored q are (0: none yet). Every
+# track has none at first: the scan's last pass listens to each (decoding, mel and graph only) instead of
+# analysing it again. The index reads q.
 DRUM_SFX = """
 ALTER TABLE tracks ADD COLUMN drum_sfx BLOB;
 ALTER TABLE tracks ADD COLUMN drum_sfx_key TEXT;

@@ -12,10 +12,12 @@ one window (analysis.py quick_window), the index is rebuilt, then the full analy
 A scan stopped in between leaves quick tracks, which the next scan completes (plan.py `completions`).
 Last, every complete track without the drum detector's embedding (analysed in this scan, or before the
 bundle had the network) is listened to for it alone ("listening for drums"): its file decoded again at the
-network's rate, its mel and the network. Its own pass, not part of the analysis, because the network costs a
-fifth to a half of the analysis (tests/bench/bench_library.py) and its verdict only refines the one the
-analysis gave (engine/instruments.py): every track is complete and searchable first. The index is refreshed
-meanwhile as while quick tracks are completed.
+network's rate, its mel and the network, in workers that load that network alone. Its own pass, not part of
+the analysis, because the network costs a third to all of the analysis again (tests/bench/bench_library.py)
+and its verdict only refines the one the analysis gave (engine/instruments.py): every track is complete and
+searchable first. A file that cannot be listened to is recorded as heard by the network with nothing heard
+(its drums read by the first detector alone) and is not tried again until it changes. The index is
+refreshed meanwhile as while quick tracks are completed.
 """
 
 from __future__ import annotations
@@ -34,12 +36,28 @@ from dataclasses import dataclass, field
 from engine.bundle import Bundle
 from engine.cores import available_cores
 from engine.errors import NeedledropError
-from engine.library.analysis import TrackAnalyzer, TrackResult, declared_seconds, drum_sfx_key, listens_for_drums
+from engine.library.analysis import (
+    DrumListener,
+    TrackAnalyzer,
+    TrackResult,
+    declared_seconds,
+    drum_sfx_key,
+    listens_for_drums,
+)
 from engine.library.catalog import Catalog
 from engine.library.files import fingerprint
 from engine.library.plan import ScanPlan, plan_scan
 from engine.library.records import display
-from engine.library.workers import Job, Listened, analyse, init_worker, listen, quiet_start, use_analyzer
+from engine.library.workers import (
+    Job,
+    Listened,
+    analyse,
+    init_worker,
+    listen,
+    quiet_start,
+    use_analyzer,
+    use_listener,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +85,8 @@ class ScanProgress:
     seconds_of_audio: float = 0.0
     started: float = field(default_factory=time.perf_counter)
     current: str = ""
-    # "quick": the quick pass (searchable first); "full": the full analysis; "drums": listening for drums in
-    # tracks analysed before the bundle had the network (plan.py `listens`)
+    # "quick": the quick pass (searchable first); "full": the full analysis; "drums": the last pass, listening
+    # for drums in complete tracks the drum network has not heard yet
     phase: str = "full"
 
     @property
@@ -91,7 +109,8 @@ class ScanReport:
     went_missing: int = 0  # of which were reachable before this scan
     returned: int = 0  # tracks whose files could be reached again
     moved: int = 0  # tracks found under a new path, kept with their id and analysis
-    listened: int = 0  # tracks listened to for the drum detector's network (scanner.py, last)
+    listened: int = 0  # tracks listened to for the drum detector's network (the last pass)
+    unheard: int = 0  # of those tried, the files it could not decode (their drums read by the first detector)
     cancelled: bool = False
     seconds_of_audio: float = 0.0
     elapsed: float = 0.0
@@ -157,7 +176,8 @@ class Scanner:
 
         `quick`: whether new and changed files get a quick pass first (None: `wants_quick_pass`).
         `on_searchable` is called when the quick pass ends, and every REFRESH_EVERY seconds while its tracks
-        are completed: the library rebuilds its index there (and returns whether it did)."""
+        are completed or tracks are listened to for drums: the library rebuilds its index there (and returns
+        whether it did)."""
         self.catalog = catalog
         self.bundle = bundle
         self.workers = workers if workers is not None else available_cores()
@@ -169,7 +189,8 @@ class Scanner:
         self.should_abandon = should_abandon or (lambda: False)
         self.abandoned = False  # stopped at once: tracks in flight dropped, the index not refreshed
         self._settled: set[bytes] = set()  # files done with in this scan: analysed whole, or failed for good
-        self._refreshed: float | None = None  # when on_searchable last ran, while quick tracks are completed
+        # When on_searchable last ran, while quick tracks are completed or tracks listened to for drums.
+        self._refreshed: float | None = None
         self._lengths: dict[bytes, float] | None = None  # declared seconds of this scan's files, when read
 
     def run(self, *, full: bool = False) -> ScanReport:
@@ -213,6 +234,7 @@ class Scanner:
             self.on_progress(progress)
             if jobs:
                 self._analyse_all(jobs, report, progress)
+        report.cancelled = report.cancelled or self.should_stop()  # (asked while nothing was left to analyse)
         listens = self._listens(plan) if not report.cancelled else []
         if listens:
             self._refreshed = self._refreshed or time.perf_counter()
@@ -281,7 +303,10 @@ class Scanner:
             self._analyse_in_pool(jobs, report, progress)
 
     def _analyse_here(self, jobs: list[Job], report: ScanReport, progress: ScanProgress) -> None:
-        use_analyzer(self.analyzer or TrackAnalyzer(self.bundle, threads=None))
+        if any(job.listen for job in jobs):
+            use_listener(DrumListener(self.bundle, threads=None))
+        else:
+            use_analyzer(self.analyzer or TrackAnalyzer(self.bundle, threads=None))
         for job in self._jobs_in_order(jobs):
             if self.should_stop() or self.should_abandon():
                 report.cancelled = True
@@ -297,12 +322,13 @@ class Scanner:
             suspects = self._run_pool(queue, report, progress, in_flight=2 * self.workers)
             for job in suspects:
                 if self._run_pool(deque([job]), report, progress, in_flight=1):
-                    if not (report.indexed or report.failed or report.quick or report.listened):
+                    if not (report.indexed or report.failed or report.quick or report.listened or report.unheard):
                         # Nothing has worked at all: the workers cannot start, no file is to blame.
                         raise NeedledropError("the scan's worker processes could not start; see the log above")
-                    if job.listen:  # its analysis stands: only its drums stay unmeasured
-                        log.warning("listening for drums crashed on %s", display(job.path))
-                    elif job.quick:
+                    if job.listen:  # its analysis stands: only its drums go unheard
+                        self._commit_listened(job, None, "crashed the audio decoder", report, progress)
+                        continue  # (its progress is counted there)
+                    if job.quick:
                         # Seeking is the quick pass's own path: the full analysis tries the file from the start.
                         log.info("quick pass crashed on %s: its full analysis follows", display(job.path))
                     else:
@@ -318,7 +344,7 @@ class Scanner:
             min(self.workers, in_flight),
             mp_context=context,
             initializer=init_worker,
-            initargs=(str(self.bundle.path),),
+            initargs=(str(self.bundle.path), bool(queue) and queue[0].listen),  # a pass's jobs are of one kind
         ) as pool:
             running: dict[Future, Job] = {}
             while queue or running:
@@ -376,17 +402,20 @@ class Scanner:
         self, job: Job, listened: Listened | None, reason: str | None, report: ScanReport, progress: ScanProgress
     ) -> None:
         """Store a track's drum embedding, if its file is still the one analysed (else the next scan analyses
-        it again, embedding included). A file that cannot be listened to keeps its analysis; it is tried
-        again at the next scan."""
+        it again and listens to it after). A file that cannot be listened to keeps its analysis and is
+        recorded as heard with nothing heard (`Catalog.put_drum_sfx`), not tried again until it changes."""
         start = time.perf_counter()
-        reason = reason or self._changed_since(job)
-        if reason is None and self.catalog.put_drum_sfx(
-            job.path, job.size, job.mtime_ns, listened.pooled, listened.key
-        ):
-            report.listened += 1
-            report.stages["listen"] = report.stages.get("listen", 0.0) + listened.seconds
-        elif reason:
+        changed = self._changed_since(job)
+        if changed:
+            log.info("not listened for drums: %s %s", display(job.path), changed)
+        elif listened is not None:
+            if self.catalog.put_drum_sfx(job.path, job.size, job.mtime_ns, listened.pooled, listened.key):
+                report.listened += 1
+                report.stages["listen"] = report.stages.get("listen", 0.0) + listened.seconds
+        else:
             log.info("could not listen for drums in %s: %s", display(job.path), reason)
+            self.catalog.put_drum_sfx(job.path, job.size, job.mtime_ns, None, drum_sfx_key(self.bundle))
+            report.unheard += 1
         report.stages["write"] = report.stages.get("write", 0.0) + time.perf_counter() - start
         progress.files_done += 1
         progress.current = display(job.path)

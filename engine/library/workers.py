@@ -1,4 +1,5 @@
-"""The scan's worker processes: each holds one TrackAnalyzer and analyses one file per call.
+"""The scan's worker processes: each holds one TrackAnalyzer and analyses one file per call (or, in the
+listening pass, one DrumListener).
 
 Two rules keep a scan's workers from outliving it or from deciding for it:
 - a worker exits as soon as its parent is gone (killed, crashed), instead of waiting for work forever;
@@ -23,7 +24,7 @@ from multiprocessing.connection import wait
 import numpy as np
 
 from engine.bundle import load_bundle
-from engine.library.analysis import Silent, SkipFile, TrackAnalyzer, TrackResult
+from engine.library.analysis import DrumListener, Silent, SkipFile, TrackAnalyzer, TrackResult
 from engine.library.files import fingerprint
 from engine.library.records import display
 
@@ -48,7 +49,7 @@ class Job:
 
 @dataclass(frozen=True)
 class Listened:
-    """What listening for drums gives (TrackAnalyzer.listen): the embedding, its graph's key, the seconds."""
+    """What listening for drums gives (DrumListener): the embedding, its graph's key, the seconds."""
 
     pooled: np.ndarray
     key: str
@@ -56,9 +57,10 @@ class Listened:
 
 
 _analyzer: TrackAnalyzer | None = None
+_listener: DrumListener | None = None
 
 
-def init_worker(bundle_dir: str) -> None:
+def init_worker(bundle_dir: str, listening: bool = False) -> None:
     """Runs first in every worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(signal, "pthread_sigmask"):  # blocked while the process started (see `quiet_start`)
@@ -73,13 +75,23 @@ def init_worker(bundle_dir: str) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
-    use_analyzer(TrackAnalyzer(load_bundle(bundle_dir, verify=False), threads=1))
+    bundle = load_bundle(bundle_dir, verify=False)
+    if listening:  # the listening pass's workers need the drum network alone
+        use_listener(DrumListener(bundle, threads=1))
+    else:
+        use_analyzer(TrackAnalyzer(bundle, threads=1))
 
 
 def use_analyzer(analyzer: TrackAnalyzer) -> None:
     """The analyzer `analyse` uses in this process (the scan's own, when it analyses without workers)."""
     global _analyzer
     _analyzer = analyzer
+
+
+def use_listener(listener: DrumListener) -> None:
+    """The listener `listen` uses in this process (the scan's own, when it listens without workers)."""
+    global _listener
+    _listener = listener
 
 
 def _exit_with_parent() -> None:
@@ -117,13 +129,13 @@ def listen(job: Job) -> tuple[Job, Listened | None, str | None]:
     """The drum detector's embedding of a track analysed already, or why it cannot be had."""
     start = time.perf_counter()
     try:
-        pooled = _analyzer.listen(job.path)
+        pooled = _listener(job.path)
     except SkipFile as exc:
         return job, None, str(exc)
     except Exception as exc:  # noqa: BLE001 - one bad file must never stop a scan
         log.exception("listening for drums in %s failed", display(job.path))
         return job, None, f"unexpected error: {type(exc).__name__}: {exc}"
-    return job, Listened(pooled, _analyzer.sfx.key, time.perf_counter() - start), None
+    return job, Listened(pooled, _listener.key, time.perf_counter() - start), None
 
 
 def analyse(job: Job) -> tuple[Job, TrackResult | None, str | None, bool]:

@@ -162,9 +162,6 @@ class SfxEmbedder:
             bundle.manifest.preprocessing.audio, sample_rate=config.sample_rate
         )
         self.session, self.execution = create_session(bundle.graph_path(ROLE), threads=threads, bf16=bf16)
-        # What the graph computes (GraphSpec.computes): the catalog keeps it beside each stored embedding, so
-        # that a bundle whose graph computes something else listens again.
-        self.key = bundle.manifest.graphs[ROLE].computes
 
     def track(self) -> TrackSfx:
         return TrackSfx(self)

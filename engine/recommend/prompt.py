@@ -70,7 +70,7 @@ class Exclude:
     """A negated tag ("no drums", "not rock"), resolved to its canonical name and group in engine.tags.
 
     Hard (a filter) only where what it reads is reliable on held-out data (`instruments.exclusion_is_hard`):
-    today none is (drums 0.90, other instruments 0.64-0.75 at even odds), so an exclusion re-ranks, and its
+    today none is (drums 0.94, other instruments 0.64-0.75 at even odds), so an exclusion re-ranks, and its
     chip says it is a preference."""
 
     label: str

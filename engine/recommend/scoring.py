@@ -38,7 +38,7 @@ GENDER_WEIGHT = 0.1
 # a key is a preference of the same kind, and no more, since the key estimate is often wrong (mode AUC 0.87).
 KEY_WEIGHT = 0.3
 # Score lost by a track that surely has what a preferred exclusion ("no drums (preference)", "no piano
-# (preference)") names; drums are read by their detector (engine/instruments.py), other tags by musicnn. Half
+# (preference)") names; drums are read by their detectors (engine/instruments.py), other tags by musicnn. Half
 # an explicit tempo's, since no detector is sure enough to filter, yet enough to outweigh the feel and half a
 # sure tag match: words that favour what is excluded ("energetic", "rock") must not bring it back first.
 # (With the mood weighing 2 a full feel match can reach 4 too; on test that let one more drummed render

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from engine import instruments
-from engine.library import Library
+from engine.library import Library, scanner
 from engine.library.analysis import DrumListener, SkipFile, TrackAnalyzer, drum_sfx_key
 from engine.library.scanner import Scanner
 from engine.recommend.explain import Asked, why
@@ -85,9 +85,11 @@ def test_a_full_analysis_stores_the_embedding_and_q_follows_from_it(bundle, libr
     assert "drums" not in instruments.said_groups({}, *stored["piano-none.ogg"][:2]).get("instruments", {})
 
 
-def test_tracks_analysed_before_the_network_are_listened_to_not_analysed_again(bundle, library):
-    """A catalog from before the network (its columns empty): the next scan, through worker processes,
-    decodes each track for the network alone; their analyses, ids and scan times stay as they were."""
+def test_tracks_analysed_before_the_network_are_listened_to_not_analysed_again(bundle, library, monkeypatch):
+    """A catalog from before the network (its columns empty): the next scan, through worker processes (however
+    few the tracks: a library's many), decodes each track for the network alone; their analyses, ids and scan
+    times stay as they were."""
+    monkeypatch.setattr(scanner, "LISTEN_HERE_UP_TO", 0)
     before = columns(library, "id", "scanned_at", "drums_sfx")
     execute(library, "UPDATE tracks SET drum_sfx = NULL, drum_sfx_key = NULL, drums_sfx = NULL")
     library.ensure_index()

@@ -626,18 +626,18 @@ import os, shutil, sys
 from pathlib import Path
 from engine.bundle import load_bundle
 from engine.library import Library
-from engine.library.analysis import TrackAnalyzer
+from engine.library.analysis import DrumListener, TrackAnalyzer
 from engine.library.scanner import Scanner
 
 bundle_dir, shared, warm_up = map(Path, sys.argv[1:])
 bundle = load_bundle(bundle_dir, verify=False)
-analyzer = TrackAnalyzer(bundle)
+analyzer, listener = TrackAnalyzer(bundle), DrumListener(bundle)
 # Scan one readable track while still root: it opens every session and imports every module the scan uses,
 # which `nobody` could not read from root's home.
 warm = Library(warm_up / "data", bundle)
 if not warm.catalog.roots():  # (a second run scans the same folders again)
     warm.add_root(warm_up / "music")
-Scanner(warm.catalog, bundle, workers=0, analyzer=analyzer).run(full=True)  # analysed at every run
+Scanner(warm.catalog, bundle, workers=0, analyzer=analyzer, listener=listener).run(full=True)  # at every run
 assert len(warm.catalog.tracks()) == 1
 if os.geteuid() == 0:
     os.setgid(65534)
@@ -645,7 +645,7 @@ if os.geteuid() == 0:
 library = Library(shared / "data", bundle)
 if not library.catalog.roots():
     library.add_root(shared / "music")
-Scanner(library.catalog, bundle, workers=0, analyzer=analyzer).run()
+Scanner(library.catalog, bundle, workers=0, analyzer=analyzer, listener=listener).run()
 """
 
 

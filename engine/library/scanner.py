@@ -72,6 +72,9 @@ QUICK_FROM_FILES = 200
 # the full analyses as they come, not only when the scan ends.
 REFRESH_EVERY = 600.0
 ABANDON_POLL = 0.2  # seconds between looks at `should_abandon` while tracks are analysed
+# Up to this many tracks to listen to for drums are listened to in the scan's own process: starting worker
+# processes for them (Python, the runtime and the network in each) takes longer than hearing them.
+LISTEN_HERE_UP_TO = 8
 
 
 @dataclass
@@ -168,11 +171,13 @@ class Scanner:
         on_progress: Callable[[ScanProgress], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
         analyzer: TrackAnalyzer | None = None,
+        listener: DrumListener | None = None,
         quick: bool | None = None,
         on_searchable: Callable[[], bool] | None = None,
         should_abandon: Callable[[], bool] | None = None,
     ):
         """`workers=0` analyses in this process (with `analyzer`, or one made here): for tests and debugging.
+        It listens for drums there too (with `listener`, or one made here), as any scan with few to hear.
 
         `quick`: whether new and changed files get a quick pass first (None: `wants_quick_pass`).
         `on_searchable` is called when the quick pass ends, and every REFRESH_EVERY seconds while its tracks
@@ -182,6 +187,7 @@ class Scanner:
         self.bundle = bundle
         self.workers = workers if workers is not None else available_cores()
         self.analyzer = analyzer
+        self.listener = listener
         self.on_progress = on_progress or (lambda progress: None)
         self.should_stop = should_stop or (lambda: False)
         self.quick = quick
@@ -297,14 +303,15 @@ class Scanner:
         return sorted(jobs, key=lambda j: j.size, reverse=True)
 
     def _analyse_all(self, jobs: list[Job], report: ScanReport, progress: ScanProgress) -> None:
-        if self.workers == 0:
+        if self.workers == 0 or (jobs and jobs[0].listen and len(jobs) <= LISTEN_HERE_UP_TO):
             self._analyse_here(jobs, report, progress)
         else:
             self._analyse_in_pool(jobs, report, progress)
 
     def _analyse_here(self, jobs: list[Job], report: ScanReport, progress: ScanProgress) -> None:
         if any(job.listen for job in jobs):
-            use_listener(DrumListener(self.bundle, threads=None))
+            self.listener = self.listener or DrumListener(self.bundle, threads=None)
+            use_listener(self.listener)
         else:
             use_analyzer(self.analyzer or TrackAnalyzer(self.bundle, threads=None))
         for job in self._jobs_in_order(jobs):

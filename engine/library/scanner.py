@@ -73,7 +73,8 @@ QUICK_FROM_FILES = 200
 REFRESH_EVERY = 600.0
 ABANDON_POLL = 0.2  # seconds between looks at `should_abandon` while tracks are analysed
 # Up to this many tracks to listen to for drums are listened to in the scan's own process: starting worker
-# processes for them (Python, the runtime and the network in each) takes longer than hearing them.
+# processes for them (Python, the runtime and the network in each) takes longer than hearing them. Their
+# files have been decoded whole by a worker already (the analysis), so none is a decoder's first try.
 LISTEN_HERE_UP_TO = 8
 
 

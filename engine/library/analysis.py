@@ -151,7 +151,7 @@ def vocal_score(tags: dict[str, float]) -> float:
 class DrumListener:
     """The drum detector's network for the scan's last pass (scanner.py), loaded once per worker: a track the
     scan has analysed is decoded again at the network's rate for it, nothing else. A pass of its own, as the
-    network costs a third to all of the analysis again (tests/bench/bench_library.py)."""
+    network costs two fifths to all of the analysis again (tests/bench/bench_library.py)."""
 
     def __init__(self, bundle: Bundle, *, threads: int | None = 1):
         self.key = drum_sfx_key(bundle)

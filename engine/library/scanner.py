@@ -13,7 +13,7 @@ A scan stopped in between leaves quick tracks, which the next scan completes (pl
 Last, every complete track without the drum detector's embedding (analysed in this scan, or before the
 bundle had the network) is listened to for it alone ("listening for drums"): its file decoded again at the
 network's rate, its mel and the network, in workers that load that network alone. Its own pass, not part of
-the analysis, because the network costs a third to all of the analysis again (tests/bench/bench_library.py)
+the analysis, because the network costs two fifths to all of the analysis again (tests/bench/bench_library.py)
 and its verdict only refines the one the analysis gave (engine/instruments.py): every track is complete and
 searchable first. A file that cannot be listened to is recorded as heard by the network with nothing heard
 (its drums read by the first detector alone) and is not tried again until it changes. The index is

@@ -55,14 +55,14 @@ def execute(library: Library, sql: str, *args) -> None:
 def library(bundle, music, analyzer, tmp_path) -> Library:
     library = Library(tmp_path / "data", bundle)
     library.add_root(music)
-    scanner = Scanner(library.catalog, bundle, workers=0, analyzer=analyzer, quick=False)  # one analyzer for all
-    report = scanner.run()
+    scan = Scanner(library.catalog, bundle, workers=0, analyzer=analyzer, quick=False)  # one analyzer for all
+    report = scan.run()
     assert (report.indexed, report.listened) == (2, 2) and report.stages["listen"] > 0
     library.ensure_index()
     return library
 
 
-def test_a_full_analysis_stores_the_embedding_and_q_follows_from_it(bundle, library):
+def test_a_scan_stores_the_embedding_it_listened_for_and_q_follows_from_it(bundle, library):
     stored = columns(library, "drums", "drums_sfx", "drum_sfx", "drum_sfx_key", "drum_hits", "tag_peaks")
     key = drum_sfx_key(bundle)
     assert key and all(row[3] == key for row in stored.values())

@@ -304,13 +304,14 @@ class Scanner:
         return sorted(jobs, key=lambda j: j.size, reverse=True)
 
     def _analyse_all(self, jobs: list[Job], report: ScanReport, progress: ScanProgress) -> None:
+        """A pass's jobs, all of one kind: analyses (quick or full) or listens."""
         if self.workers == 0 or (jobs and jobs[0].listen and len(jobs) <= LISTEN_HERE_UP_TO):
             self._analyse_here(jobs, report, progress)
         else:
             self._analyse_in_pool(jobs, report, progress)
 
     def _analyse_here(self, jobs: list[Job], report: ScanReport, progress: ScanProgress) -> None:
-        if any(job.listen for job in jobs):
+        if jobs and jobs[0].listen:
             self.listener = self.listener or DrumListener(self.bundle, threads=None)
             use_listener(self.listener)
         else:

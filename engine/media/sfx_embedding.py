@@ -20,7 +20,7 @@ Cost (tests/bench/bench_drum_sfx.py, 2 cores, a 3-minute MP3, another job sharin
 (`bf16=True`; on 20 renders q moved by at most 0.007, median 0.0001, and no "no drums heard" changed).
 
 How a library uses it (engine/library): the scan's last pass listens to every complete track without an
-embedding from this graph (scanner.py; TrackAnalyzer.listen: the file decoded again at 44.1 kHz, which
+embedding from this graph (scanner.py; analysis.py DrumListener: the file decoded again at 44.1 kHz, which
 costs little beside the graph), after every track is analysed and searchable. The catalog stores the pooled
 vector (float16, 2 KB a track) with the key of the graph that computed it, kept while the file is unchanged
 (a full rescan, another bundle); `Library.backfill_sfx_drums` computes q from stored values, for new vectors

@@ -816,6 +816,7 @@ class MainWindow(QMainWindow):
         keep = self.current.chosen["track_id"] if self.current and self.current.chosen else None
         if not answer.like:
             self.prompt.set_feel(rec.feel)
+            self.prompt.set_unheard_drums(rec.unheard_drums)
         self.results.set_results(rec.results, heading, status, keep_track=keep)
         self.results.set_stale(False)
         self._show_history()

@@ -18,6 +18,7 @@ class PromptBar(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
+        self.unheard_drums = 0  # as of the last answer (set_unheard_drums)
         self.edit = QLineEdit()
         self.edit.setPlaceholderText('What should the music be? e.g. "warm acoustic, no vocals, around 90 BPM"')
         self.edit.setClearButtonEnabled(True)
@@ -106,13 +107,20 @@ class PromptBar(QWidget):
             chip.setText(f"{constraint.label}  ✕")
             kind = "Filter" if constraint.hard else "Preference (re-ranks, never removes)"
             tip = f'{kind} from "{self.text[constraint.span[0] : constraint.span[1]]}": click to remove it'
-            reason = Engine.constraint_reason(constraint)
+            reason = Engine.constraint_reason(constraint, self.unheard_drums)
             chip.setToolTip(f"{tip}\n{reason[0].upper()}{reason[1:]}." if reason else tip)
             chip.clicked.connect(lambda _=False, i=i: self.remove_constraint(i))
             self.chips.addWidget(chip)
         notes = self.parsed.ignored if self.parsed else ()
         self.ignored.setText("Not used: " + "; ".join(notes) if notes else "")
         self.ignored.setVisible(bool(notes))
+
+    def set_unheard_drums(self, count: int) -> None:
+        """How many tracks the last answer counted as not yet listened to for drums, which a "no drums" chip's
+        reason quotes the older detector's figure for."""
+        if count != self.unheard_drums:
+            self.unheard_drums = count
+            self._show_chips()
 
     def set_feel(self, feel: Feel | None) -> None:
         """The feel the engine read in the words (from the last answer): a chip of its own, not removable: it

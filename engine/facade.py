@@ -556,9 +556,10 @@ class Engine:
         return model_details(open_current_bundle(paths.models_dir()))
 
     @staticmethod
-    def constraint_reason(constraint: Constraint) -> str | None:
-        """Why a parsed exclusion or voice filters or only re-ranks, by its held-out figure (None: other kinds)."""
-        return measured_reason(constraint)
+    def constraint_reason(constraint: Constraint, unheard_drums: int = 0) -> str | None:
+        """Why a parsed exclusion or voice filters or only re-ranks, by its held-out figure (None: other kinds);
+        `unheard_drums` as the last answer counted them (`Recommendation.unheard_drums`)."""
+        return measured_reason(constraint, unheard_drums)
 
     # ---- media the front ends show ----
 

@@ -68,6 +68,8 @@ SFX_NO_DRUMS_BELOW = _SFX_FIT["no_drums_below"]  # "no drums heard" under this q
 # (RULE-5's fresh set, RULE-4's real and renders tests).
 _SFX_HELD = [_SFX_FIT["held_out"]["no drums"], *_SFX_FIT["held_out"]["no drums, RULE-4's tests"].values()]
 _SFX_NO_DRUMS = (min(h["precision at even odds"] for h in _SFX_HELD), min(h["recall"] for h in _SFX_HELD))
+# ... and the shipped detector's, on its test split, which answers for the tracks the network has not heard.
+FIRST_NO_DRUMS_PRECISION: float = _FIT["held_out"]["no drums"]["precision"]
 
 # Other instruments' exclusions as the filter applies them (musicnn's tag under TAG_PRESENT), and their
 # presence as a why would say it, measured on held-out renders whose instruments are known and on real

@@ -223,3 +223,27 @@ def test_the_why_says_what_rule_5_says(bundle):
     track = {"tag_peaks": peaks, "tempo_bpm": 90.0, "drums": 0.95, "drums_sfx": 0.2, "duration": 60.0}
     assert "drums" not in why(unasked, [], {"tags": None}, track, tags)
     assert "drums" in why(unasked, [], {"tags": None}, track | {"drums_sfx": 0.7}, tags)
+
+
+def test_a_no_drums_chip_quotes_the_shipped_detectors_figure_for_the_tracks_not_listened_to(bundle, library, tmp_path):
+    """Where the network has not heard a track, the shipped detector answers "no drums" for it, so the chip's
+    reason gives that detector's figure too, with how many tracks it answers for, until the scan listens."""
+    from engine.facade import Engine
+
+    unheard = "drum_sfx = NULL, drum_sfx_key = NULL, drums_sfx = NULL"
+    execute(library, f"UPDATE tracks SET {unheard} WHERE CAST(path AS TEXT) LIKE '%none%'")  # the drumless one
+    library.ensure_index()
+    engine = Engine(tmp_path / "data", bundle=bundle)
+    try:
+        first = f"{instruments.FIRST_NO_DRUMS_PRECISION:.0%} for the 1 track not yet listened to for drums"
+        answer = engine.recommend(prompt="calm piano, no drums", k=2)
+        (chip,) = answer.to_json()["prompt"]["constraints"]
+        assert answer.unheard_drums == 1 and first in chip["reason"] and answer.to_json()["unheard_drums"] == 1
+        assert first in engine.constraint_reason(answer.prompt.constraints[0], answer.unheard_drums)
+
+        assert engine.scan(workers=0).listened == 1
+        answer = engine.recommend(prompt="calm piano, no drums", k=2)
+        (chip,) = answer.to_json()["prompt"]["constraints"]
+        assert answer.unheard_drums == 0 and "not yet listened" not in chip["reason"]
+    finally:
+        engine.close()

@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 
 from engine.instruments import (
+    DRUM_TAGS,
+    FIRST_NO_DRUMS_PRECISION,
     HARD_FROM_PRECISION,
     exclusion_is_hard,
     exclusion_precision,
@@ -752,9 +754,11 @@ def _tidy(s: str) -> str:
     return "".join(t if i == 0 or t in ",;" else " " + t for i, t in enumerate(tokens))
 
 
-def measured_reason(c: Constraint) -> str | None:
+def measured_reason(c: Constraint, unheard_drums: int = 0) -> str | None:
     """Why an exclusion or a voice constraint filters or only re-ranks, in the held-out figure it follows (the
-    app's chip tooltip); None for the others, whose reasons are in their docstrings."""
+    app's chip tooltip); None for the others, whose reasons are in their docstrings. `unheard_drums`: how many
+    tracks the drum network has not listened to yet; the shipped detector answers "no drums" for those, so
+    its figure is quoted for them and the worse of the two weighed."""
     gender = ""
     if isinstance(c, Exclude):
         what, precision = f"no {c.tag}", exclusion_precision(c.tag)
@@ -769,6 +773,10 @@ def measured_reason(c: Constraint) -> str | None:
     if precision is None:
         return f'{effect}: "{what}" was never measured on held-out music'
     right = f'"{what}" is right {precision:.0%} of the time on held-out music'
+    if isinstance(c, Exclude) and c.tag in DRUM_TAGS and unheard_drums:
+        tracks = f"{unheard_drums} track{'s' if unheard_drums != 1 else ''}"
+        right += f" ({FIRST_NO_DRUMS_PRECISION:.0%} for the {tracks} not yet listened to for drums)"
+        precision = min(precision, FIRST_NO_DRUMS_PRECISION)
     if c.hard:
         return f"a filter: {right}{gender}"
     if precision >= HARD_FROM_PRECISION:  # precise, but it would also remove most of what it should keep

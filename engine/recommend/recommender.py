@@ -132,7 +132,15 @@ class Recommender:
             and (said := past_end(Path(video).name, query.clip.file_duration, end))
         ):
             notes.append(said)
-        return Recommendation(results, parsed, balance, used, found.searched, found.complete, seconds, feel, notes)
+        unheard = self.unheard_drums()
+        return Recommendation(
+            results, parsed, balance, used, found.searched, found.complete, seconds, feel, notes, unheard
+        )
+
+    def unheard_drums(self) -> int:
+        """Tracks in the index whose drums the network has not heard (a quick pass's, one the scan has not
+        listened to yet, one it could not): the shipped detector alone answers "no drums" for them."""
+        return int(np.count_nonzero(np.isnan(self.index().tracks["drums_sfx"])))
 
     def _notes(self, constraints) -> list[str]:
         """What in the library makes a constraint pass or rank nothing it should, said once: a voice asked

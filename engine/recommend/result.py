@@ -56,6 +56,7 @@ class Recommendation:
     seconds: dict[str, float] = field(default_factory=dict)
     feel: Feel | None = None  # the feel the prompt's words were read as (its chip), when they speak of one
     notes: list[str] = field(default_factory=list)  # why the results are fewer than asked, in a sentence each
+    unheard_drums: int = 0  # tracks searched that the drum network has not listened to (their chips' reasons)
 
     def to_json(self) -> dict:
         prompt = None
@@ -63,7 +64,7 @@ class Recommendation:
             prompt = {
                 "text": self.prompt.text,
                 "constraints": [
-                    {"kind": type(c).__name__.lower(), **asdict(c), "reason": measured_reason(c)}
+                    {"kind": type(c).__name__.lower(), **asdict(c), "reason": measured_reason(c, self.unheard_drums)}
                     for c in self.prompt.constraints
                 ],
                 "ignored": list(self.prompt.ignored),
@@ -77,5 +78,6 @@ class Recommendation:
             "searched": self.searched,
             "complete": self.complete,
             "notes": self.notes,
+            "unheard_drums": self.unheard_drums,
             "seconds": self.seconds,
         }

@@ -62,7 +62,7 @@ DETECTOR = Path(instruments.__file__).with_name("drum_detector.json")
 TAGS_READ = ("drums",)
 CLAIM_PRECISION = 0.9  # for "no drums heard" or "has drums" in a why, which filter nothing
 SF2 = Path("/usr/share/sounds/sf2")
-COUNTS = {"dev": 40, "dev-kits": 120, "test": 120}
+COUNTS = {"dev": 40, "dev-kits": 120, "test": 120, "dev-ramp": 120}
 SPLITS = {
     "dev": (Path("build/drums-dev"), 31, str(SF2 / "TimGM6mb.sf2")),
     "test": (Path("build/drums-test"), 32, str(SF2 / "FluidR3_GM.sf2")),
@@ -71,7 +71,11 @@ SPLITS = {
     # csound-soundfont, opl3-soundfont, avldrums.lv2-soundfont), playing patterns the bootstrap styles never
     # use as well as theirs. No work, SoundFont or loop here is in the test split.
     "dev-kits": (Path("build/drums-dev-kits"), 33, str(SF2 / "TimGM6mb.sf2")),
+    # Drawn as dev-kits is, from works no other split uses, for choices made after the sound-effects drum
+    # detector was fitted on the dev splits (bench_exclusions.py --ramps): none of it was in that fit.
+    "dev-ramp": (Path("build/drums-dev-ramp"), 34, str(SF2 / "TimGM6mb.sf2")),
 }
+KIT_SPLITS = ("dev-kits", "dev-ramp")  # music and drums from separate SoundFonts
 KIT_MUSIC = [str(SF2 / f) for f in ("TimGM6mb.sf2", "sf_GMbank.sf2", "OPL-3_FM_128M.sf2")]
 KITS = [str(SF2 / f) for f in ("sf_GMbank.sf2", "OPL-3_FM_128M.sf2", "Black_Pearl_4_LV2.sf2", "Red_Zeppelin_4_LV2.sf2")]
 KIT_ONLY = ("Black_Pearl", "Red_Zeppelin")  # a kit as bank 0's first preset, not GM's bank 128 on channel 10
@@ -176,7 +180,7 @@ def render(split: str, count: int, exclude: set[str]) -> dict[str, dict]:
         if drummed:
             kind = "recorded loop" if split == "test" and len(made) % 4 == 0 else "midi kit"
         music_font, kit, patterns = font, font, PATTERNS
-        if split == "dev-kits":
+        if split in KIT_SPLITS:
             music_font, kit = rng.choice(KIT_MUSIC), rng.choice(KITS)
             patterns = {name: hits for name, hits in (PATTERNS | DEV_PATTERNS).items() if _plays(hits, kit)}
         pattern = rng.choice(sorted(patterns)) if kind == "midi kit" else None
@@ -188,7 +192,7 @@ def render(split: str, count: int, exclude: set[str]) -> dict[str, dict]:
             midi, tempo, _ = arrange(score, style, rng)
             if midi.length < 20:
                 continue
-            if split == "dev-kits":
+            if split in KIT_SPLITS:
                 samples = _with_kit(midi, tempo, music_font, kit, pattern, rng)
             else:
                 (samples,) = synthesize(midi, font, 22_050, 0.5, "mono")
@@ -206,7 +210,7 @@ def render(split: str, count: int, exclude: set[str]) -> dict[str, dict]:
         write_opus(folder / name, samples * 0.7071, RATE)
         made[name] = {"drums": drummed, "kind": kind, "style": style_name, "pattern": pattern}
         made[name]["programs"] = programs(midi)  # what bench_instruments.py takes as the truth
-        if split == "dev-kits":
+        if split in KIT_SPLITS:
             made[name] |= {"music font": Path(music_font).name, "kit": Path(kit).name if drummed else None}
         labels_file.write_text(json.dumps(labels | made, indent=1))
     assert len(made) == count, f"{split}: only {len(made)} works to render"
@@ -421,6 +425,11 @@ def all_splits() -> dict[str, dict[str, dict]]:
     return {"dev": dev, "dev-kits": kits, "test": test}
 
 
+def ramp_split(splits: dict[str, dict[str, dict]]) -> dict[str, dict]:
+    """The dev-ramp split's labels, rendered where missing, sharing no work with `splits` (all_splits())."""
+    return render("dev-ramp", COUNTS["dev-ramp"], set().union(*(stems(labels) for labels in splits.values())))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--split", choices=[*SPLITS, "modules"], default="test")
@@ -428,6 +437,8 @@ def main() -> None:
     parser.add_argument("--record", action="store_true", help="measure it on test and record that in its file")
     args = parser.parse_args()
     splits = all_splits() | ({"modules": render_modules()} if args.split == "modules" else {})
+    if args.split == "dev-ramp":
+        splits["dev-ramp"] = ramp_split(splits)
     bundle = open_current_bundle(paths.models_dir())
     tags = TagIndex(bundle.tag_labels)
     detector = json.loads(DETECTOR.read_text())

@@ -19,6 +19,11 @@ with a made-up song sung over them by Festival (bench_vocals.py; the dev split's
     .venv/bin/python tests/bench/bench_exclusions.py [--split dev|test] [--vocals] [--weights 0.3 1 2 4 8]
 
 `--weights` runs the prompts at each weight (choose on dev; report on test).
+
+`--ramps` runs "no drums" with each way of reading the sound-effects detector's doubtful zone (RULE-6,
+`RAMPS`), on `--split dev-ramp` (renders the network was not fitted on) to choose, then on test:
+
+    .venv/bin/python tests/bench/bench_exclusions.py --split dev-ramp --ramps S Q99 P MAX MIN
 """
 
 from __future__ import annotations
@@ -34,18 +39,56 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench_drums import SPLITS, all_splits  # noqa: E402
+from bench_drums import SPLITS, all_splits, ramp_split  # noqa: E402
 from bench_instruments import PROGRAMS  # noqa: E402
 from bench_vocals import SUNG_DEV_DIR, SUNG_DIR, sung  # noqa: E402
 
+from engine import instruments  # noqa: E402
 from engine.facade import Engine  # noqa: E402
 from engine.recommend import scoring  # noqa: E402
 
-FOLDERS = {"dev": ("dev", "dev-kits"), "test": ("test",)}
+FOLDERS = {"dev": ("dev", "dev-kits"), "test": ("test",), "dev-ramp": ("dev-ramp",)}
 SUNG = {"dev": SUNG_DEV_DIR, "test": SUNG_DIR}  # the split's renders with a song over them (bench_vocals.py)
 SUNG_COUNT = 40
 FEELS = ("", "energetic music, ", "calm music, ", "upbeat and happy, ", "fast, ", "dark and tense, ")
 INSTRUMENTS = ("drums", *PROGRAMS)
+
+
+def _ramp(x: np.ndarray, none_below: float, all_from: float) -> np.ndarray:
+    return np.clip((all_from - x) / (all_from - none_below), 0.0, 1.0)
+
+
+def _by_q(all_from: float):
+    def absent(p: np.ndarray, q: np.ndarray | None = None) -> np.ndarray:
+        by_p = _ramp(np.asarray(p, np.float64), instruments.NO_DRUMS_BELOW, instruments.DRUMS_FROM)
+        q = np.full_like(by_p, np.nan) if q is None else np.asarray(q, np.float64)
+        return np.where(np.isfinite(q), _ramp(q, instruments.SFX_NO_DRUMS_BELOW, all_from), by_p)
+
+    return absent
+
+
+def _in_doubt(combine):
+    """Under SFX_NO_DRUMS_BELOW, none; above it, `combine` of the shipped ramp and p's own."""
+
+    def absent(p: np.ndarray, q: np.ndarray | None = None) -> np.ndarray:
+        by_p = _ramp(np.asarray(p, np.float64), instruments.NO_DRUMS_BELOW, instruments.DRUMS_FROM)
+        q = np.full_like(by_p, np.nan) if q is None else np.asarray(q, np.float64)
+        shipped = _ramp(q, instruments.SFX_NO_DRUMS_BELOW, instruments.DRUMS_FROM)
+        heard = np.where(q < instruments.SFX_NO_DRUMS_BELOW, 1.0, combine(shipped, by_p))
+        return np.where(np.isfinite(q), heard, by_p)
+
+    return absent
+
+
+# RULE-6's candidates for how surely a track has no drums (../data/drums/RULE-6.md): S as shipped, the ramp
+# over q to 0.99, p's ramp where q doubts, and the two detectors' ramps combined there.
+RAMPS = {
+    "S": instruments.absent,
+    "Q99": _by_q(0.99),
+    "P": _in_doubt(lambda shipped, by_p: by_p),
+    "MAX": _in_doubt(np.fmax),
+    "MIN": _in_doubt(np.fmin),
+}
 
 
 def has(label: dict, instrument: str) -> bool:
@@ -106,6 +149,8 @@ def library(split: str, vocals: bool) -> dict[str, dict]:
     """The split's renders (and with `vocals`, SUNG_COUNT of them again with a song over them), rendered
     where missing: labels by resolved path."""
     splits = all_splits()
+    if split == "dev-ramp":
+        splits["dev-ramp"] = ramp_split(splits)
     labels = {
         str((SPLITS[s][0] / name).resolve()): label | {"sung": False}
         for s in FOLDERS[split]
@@ -119,13 +164,46 @@ def library(split: str, vocals: bool) -> dict[str, dict]:
     return labels
 
 
+def compare_ramps(split: str, ramps: list[str], rows: bool) -> None:
+    """ "no drums" (at the shipped EXCLUDE_WEIGHT) with each candidate ramp; RULE-6's drummed places are the
+    drummed results in the style prompts' top 5s and the feel prompts' top 10s."""
+    labels = library(split, vocals=False)
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = Engine(Path(tmp) / "data")
+        for folder in sorted({Path(p).parent for p in labels}):
+            engine.add_root(folder)
+        engine.scan()
+        print(f"split {split}: {len(labels)} renders, EXCLUDE_WEIGHT {scoring.EXCLUDE_WEIGHT}")
+        print(f"{'ramp':>5} {'style P@5':>10} {'drummed in top 5s':>18} {'in feel top 10s':>16} {'places':>7}")
+        for name in ramps:
+            scoring.absent = RAMPS[name]
+            got = evaluate(engine, labels, ("drums",))
+            feel = got["with it in top 10 of feel prompts"]["drums"]
+            places = got["with it in top 5"] + feel
+            out[name] = {**got, "drummed places": places}
+            print(
+                f"{name:>5} {got['style P@5']:>10.3f} {got['with it in top 5']:>18} {feel:>16} {places:>7}", flush=True
+            )
+            if rows:
+                for prompt, precision, with_it in got["rows"]:
+                    print(f"          {prompt:<36} P@5 {precision:.2f}  with it {with_it}")
+        engine.close()
+    scoring.absent = instruments.absent
+    Path("bench-results").mkdir(exist_ok=True)
+    Path(f"bench-results/exclusions-ramps-{split}.json").write_text(json.dumps(out, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--split", choices=FOLDERS, default="test")
     parser.add_argument("--weights", type=float, nargs="*", help="weights of the exclusion to compare")
     parser.add_argument("--vocals", action="store_true", help="'no vocals' (VOICE_WEIGHT), with sung renders")
+    parser.add_argument("--ramps", nargs="*", choices=RAMPS, help="'no drums' read with each of RULE-6's ramps")
     parser.add_argument("--rows", action="store_true", help="print every prompt's figures")
     args = parser.parse_args()
+    if args.ramps:
+        return compare_ramps(args.split, args.ramps, args.rows)
     labels = library(args.split, args.vocals)
     constant = "VOICE_WEIGHT" if args.vocals else "EXCLUDE_WEIGHT"
     instruments = ("vocals",) if args.vocals else INSTRUMENTS

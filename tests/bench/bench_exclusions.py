@@ -88,6 +88,8 @@ RAMPS = {
     "P": _in_doubt(lambda shipped, by_p: by_p),
     "MAX": _in_doubt(np.fmax),
     "MIN": _in_doubt(np.fmin),
+    # Not a candidate: the first detector alone, as "no drums" was ordered before RULE-5, for comparison.
+    "FIRST": lambda p, q=None: instruments.absent(p),
 }
 
 

@@ -7,6 +7,7 @@ import msgspec
 
 from engine.backbones import MusicBackbone
 from engine.bundle import Bundle, create_session
+from engine.media import sfx_embedding
 
 
 def model_details(bundle: Bundle) -> dict:
@@ -17,6 +18,11 @@ def model_details(bundle: Bundle) -> dict:
     _, execution = create_session(bundle.graph_path(smallest))
     # The scan's backbone may run elsewhere: in bfloat16 through OpenVINO, where the CPU computes it.
     scan = MusicBackbone(bundle).execution
+    # ... and its drum network in bfloat16 there, or in int8 on a CPU without it.
+    drums = None
+    if manifest.preprocessing.drum_sfx is not None and sfx_embedding.ROLE in manifest.graphs:
+        listener = sfx_embedding.SfxEmbedder(bundle, reduced=True)
+        drums = f"{listener.execution.describe()}, {listener.graph}"
 
     def tensors(specs):
         return [{"name": t.name, "dtype": t.dtype, "shape": list(t.shape)} for t in specs]
@@ -35,6 +41,7 @@ def model_details(bundle: Bundle) -> dict:
             "intra_op_threads": execution.intra_op_threads,
             "note": execution.note,
             "music_backbone": scan.describe(),
+            "drum_network": drums,  # None: the bundle has none
         },
         "graphs": {
             role: {

@@ -37,7 +37,7 @@ from engine.bundle.manifest import (
 from engine.bundle.store import Bundle, install_bundle, load_bundle, open_current_bundle, sha256_file
 from engine.errors import BundleError
 from engine.media.dsp import ANALYSIS_VERSION
-from export_onnx import beat_tracker, drum_sfx, frame_backbone, music_backbone, text_backbone
+from export_onnx import beat_tracker, drum_sfx, drum_sfx_int8, frame_backbone, music_backbone, text_backbone
 from export_onnx.defaults import PREPROCESSING
 from export_onnx.onnx_io import check_parity, export, name_output_axes, tensor_specs
 
@@ -53,6 +53,7 @@ EXPORTER_VERSIONS = {
     "music_backbone": 1,
     "beat_tracker": 2,
     "drum_sfx": 1,
+    "drum_sfx_int8": 1,
     "heads": 1,
 }
 # The default bundle's trained heads, committed to the repository (see the README).
@@ -76,6 +77,11 @@ class Component:
     tolerance: float = 1e-4  # the largest |ONNX - PyTorch| accepted in any output
     # Output axes the exporter leaves at the example's size although they follow an input's: {name: {axis: dim}}.
     output_dims: dict[str, dict[int, str]] = field(default_factory=dict)
+    # A graph made from another graph of the bundle rather than exported from `make`'s module: `derive(that
+    # graph's file, this graph's file)` writes it, checks it and returns its largest difference from it. It
+    # computes what that graph does, within the tolerance `derive` holds it to (int8 for float32).
+    derived_from: Component | None = None
+    derive: Callable[[Path, Path], float] | None = None
 
     @property
     def file(self) -> str:
@@ -84,7 +90,7 @@ class Component:
     @property
     def features_hash(self) -> str:
         """What the graph computes: heads trained on features from a graph with this hash fit this one."""
-        return self._hash()
+        return self.derived_from.features_hash if self.derived_from is not None else self._hash()
 
     @property
     def recipe_hash(self) -> str:
@@ -292,6 +298,25 @@ def drum_sfx_component(pre: Preprocessing, cache: Path) -> Component:
     )
 
 
+def drum_sfx_int8_component(pre: Preprocessing, float_graph: Component) -> Component:
+    """The drum network in int8 (export_onnx/drum_sfx_int8.py), made from the float graph after it."""
+
+    def derive(source: Path, out: Path) -> float:
+        return drum_sfx_int8.quantize(source, out, drum_sfx_int8.calibration_windows(pre.drum_sfx, pre.audio))
+
+    return Component(
+        role="drum_sfx_int8",
+        recipe={"from": float_graph.recipe_hash, "int8": drum_sfx_int8.recipe()},
+        source=f"{float_graph.source}, quantised to int8 by ONNX Runtime (its first block in float32)",
+        licences=[],  # the float graph's
+        labels={},
+        make=lambda: None,
+        tolerance=drum_sfx_int8.TOLERANCE,
+        derived_from=float_graph,
+        derive=derive,
+    )
+
+
 @dataclass
 class Heads:
     """The four trained head graphs of a bundle, where they come from, and what training measured."""
@@ -400,16 +425,20 @@ def heads_carried_over(previous: Bundle, backbones: list[Component]) -> Heads | 
 
 def _build_graph(component: Component, staging: Path) -> GraphSpec:
     start = time.perf_counter()
-    module, example, inputs, outputs, dims, cases = component.make()
     path = staging / component.file
-    export(module, example, path, input_names=inputs, output_names=outputs, dynamic_shapes=dims)
-    if component.output_dims:
-        name_output_axes(path, component.output_dims)
-    diff = check_parity(module, path, cases, tolerance=component.tolerance)
+    if component.derive is not None:  # from its source graph, built or copied into `staging` before it
+        diff = component.derive(staging / component.derived_from.file, path)
+    else:
+        module, example, inputs, outputs, dims, cases = component.make()
+        export(module, example, path, input_names=inputs, output_names=outputs, dynamic_shapes=dims)
+        if component.output_dims:
+            name_output_axes(path, component.output_dims)
+        diff = check_parity(module, path, cases, tolerance=component.tolerance)
     ins, outs = tensor_specs(path)
     log.info(
-        "%s: exported and checked in %.1f s (max |onnx - torch| = %.1e, %.1f MB)",
+        "%s: %s and checked in %.1f s (max |difference| = %.1e, %.1f MB)",
         component.role,
+        "derived" if component.derive is not None else "exported",
         time.perf_counter() - start,
         diff,
         path.stat().st_size / 1e6,
@@ -471,7 +500,8 @@ def build(
     pre = PREPROCESSING
     backbones = [frame_component(pre), text_component(pre), music_component(pre, cache / "wheels")]
     tracker = beat_component(pre, cache / "wheels")
-    side = [drum_sfx_component(pre, cache / "wheels")]  # store.SIDE_ANALYSES: no head reads it
+    drums = drum_sfx_component(pre, cache / "wheels")
+    side = [drums, drum_sfx_int8_component(pre, drums)]  # store.SIDE_ANALYSES: no head reads them
     previous = None
     try:
         previous = open_current_bundle(models_dir, any_analysis=True)  # its graphs may still be reused

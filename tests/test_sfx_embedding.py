@@ -15,7 +15,7 @@ from bench.fit_drums_features import pooled as bench_pooled
 from bench.fit_drums_features import probability
 
 from engine import instruments, paths
-from engine.bundle import create_session
+from engine.bundle import create_session, openvino_cpu
 from engine.features import FeatureExtractor
 from engine.media import sfx_embedding
 from engine.media.audio import iter_audio
@@ -171,6 +171,33 @@ def test_q_is_what_the_fits_bench_path_computes(measured):
             ]
         )
         assert m["q"] == pytest.approx(float(probability(x, fit)[0]), abs=1e-4), drums
+
+
+def test_a_cpu_without_bfloat16_runs_the_int8_graph_and_q_holds(bundle, measured, monkeypatch):
+    """The scan's listener allows reduced precision: where bfloat16 is not computed (here, turned off), the
+    int8 graph, whose q stays within 0.05 of float32's and keeps both pieces' verdicts; exact values asked
+    for, or a GPU, get the float graph."""
+    monkeypatch.setenv("NEEDLEDROP_BF16", "0")
+    openvino_cpu._core.cache_clear()
+    try:
+        int8 = sfx_embedding.SfxEmbedder(bundle, reduced=True)
+        cuda = (["CUDAExecutionProvider", "CPUExecutionProvider"], "")
+        with monkeypatch.context() as gpu:
+            gpu.setattr(sfx_embedding, "plan_providers", lambda: cuda)
+            assert sfx_embedding.graph_here(bundle, reduced=True) == ("drum_sfx", False)
+    finally:
+        monkeypatch.undo()  # the environment as it was, before the cached answer is asked again
+        openvino_cpu._core.cache_clear()
+    assert sfx_embedding.graph_here(bundle, reduced=False) == ("drum_sfx", False)
+    assert int8.graph == sfx_embedding.INT8_ROLE and int8.execution.provider == "CPUExecutionProvider"
+    for drums, m in measured.items():
+        windows = int8.embed_file(m["path"])
+        assert windows.shape == m["windows"].shape
+        assert 0 < np.max(np.abs(windows - m["windows"])) <= 0.4  # int8, within the build's tolerance
+        pooled = sfx_embedding.pooled(windows, instruments.SFX_SEGMENT)
+        q = float(instruments.sfx_drum_probability(pooled, m["hits"], m["peaks"], m["tags"]))
+        assert q == pytest.approx(m["q"], abs=0.05), drums
+        assert instruments.no_drums_heard(q) == instruments.no_drums_heard(m["q"]), drums
 
 
 def test_the_verdicts_are_rule_5s():

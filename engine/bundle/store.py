@@ -28,8 +28,8 @@ CURRENT_NAME = "current"
 BUILD_HINT = "run `needledrop models build` (or `make models`)"
 # Graphs (and their preprocessing) whose results a track keeps apart from its analysis, with their own
 # version: adding or changing one does not ask a library to analyse every track again (the drum detector's
-# network, export_onnx/drum_sfx.py; a library fills in what it reads for tracks without it).
-SIDE_ANALYSES = ("drum_sfx",)
+# network, export_onnx/drum_sfx.py, and its int8 graph; a library fills in what it reads for tracks without it).
+SIDE_ANALYSES = ("drum_sfx", "drum_sfx_int8")
 
 
 def sha256_file(path: Path) -> str:

@@ -158,7 +158,7 @@ class DrumListener:
         if self.key is None:
             raise ValueError(f"bundle {bundle.id} has no drum detector network")
         # In bfloat16 where the CPU computes it, as the music backbone: q moves by under 0.01 (sfx_embedding.py).
-        self.embedder = sfx_embedding.SfxEmbedder(bundle, threads=threads, bf16=True)
+        self.embedder = sfx_embedding.SfxEmbedder(bundle, threads=threads, reduced=True)
 
     def __call__(self, path: bytes) -> np.ndarray:
         """The track's pooled embedding (sfx_embedding.pooled), the detector's input."""

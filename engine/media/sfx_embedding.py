@@ -38,11 +38,13 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from engine.bundle import Bundle, create_session
+from engine.bundle import Bundle, create_session, openvino_cpu
 from engine.bundle.manifest import AudioConfig, DrumSfxConfig
+from engine.bundle.runtime import CPU, plan_providers
 from engine.media.audio import iter_audio
 
 ROLE = "drum_sfx"
+INT8_ROLE = "drum_sfx_int8"  # the same network in int8, for CPUs without bfloat16 (`graph_here`)
 BATCH = 32  # windows per call of the graph (74 s of audio)
 CHUNK_FRAMES = 1024  # frames transformed at once, so a long piece pushed whole does not hold its spectrum
 
@@ -138,6 +140,15 @@ def mel_windows(mel: np.ndarray, config: DrumSfxConfig) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(mel, size, axis=0)[::hop].transpose(0, 2, 1)
 
 
+def file_windows(path: str | os.PathLike[str], config: DrumSfxConfig, decoding: AudioConfig) -> np.ndarray:
+    """(W, window_frames, n_mels) float32: a file's log-mel windows, decoded by `decoding` (the scan's, at
+    the network's sample rate) piece by piece."""
+    frames = MelFrames(config)
+    for piece in iter_audio(Path(path), decoding, chunk_samples=config.sample_rate * 10):
+        frames.push(piece)
+    return np.ascontiguousarray(mel_windows(frames.finish(), config), np.float32)
+
+
 def pooled(windows: np.ndarray, segment: tuple[int, int]) -> np.ndarray:
     """The track's mean over windows and, per dimension, the highest mean of a segment of `segment[0]`
     consecutive windows, one every `segment[1]` (a track shorter than a segment is one): the detector's
@@ -149,10 +160,25 @@ def pooled(windows: np.ndarray, segment: tuple[int, int]) -> np.ndarray:
     return np.concatenate([mean, busiest])
 
 
-class SfxEmbedder:
-    """The bundle's drum_sfx graph, loaded once; `embed_file` or `track()` for a track's window embeddings."""
+def graph_here(bundle: Bundle, reduced: bool) -> tuple[str, bool]:
+    """Which of the bundle's drum networks runs here, and whether in bfloat16. With `reduced` precision
+    allowed (the scan), the float graph in bfloat16 where the CPU computes it, else the int8 graph
+    (export_onnx/drum_sfx_int8.py) on a CPU that has not; the float graph in float32 on a GPU, in a bundle
+    without the int8 graph, or when exact values are asked for (the tests hold them to the fit's)."""
+    if not reduced:
+        return ROLE, False
+    if openvino_cpu.available():
+        return ROLE, True
+    providers, _ = plan_providers()
+    return (INT8_ROLE, False) if providers == [CPU] and INT8_ROLE in bundle.manifest.graphs else (ROLE, False)
 
-    def __init__(self, bundle: Bundle, *, threads: int | None = None, bf16: bool = False):
+
+class SfxEmbedder:
+    """The bundle's drum network, loaded once; `embed_file` or `track()` for a track's window embeddings.
+    `reduced`: bfloat16 or int8 where either is faster here (`graph_here`); each moves q by a few hundredths
+    at most, and what they compute is stored as the float graph's (`drum_sfx_key`)."""
+
+    def __init__(self, bundle: Bundle, *, threads: int | None = None, reduced: bool = False):
         config = bundle.manifest.preprocessing.drum_sfx
         if config is None or ROLE not in bundle.manifest.graphs:
             raise ValueError(f"bundle {bundle.id} has no drum detector network: rebuild it (`needledrop models build`)")
@@ -161,7 +187,8 @@ class SfxEmbedder:
         self.decoding: AudioConfig = msgspec.structs.replace(
             bundle.manifest.preprocessing.audio, sample_rate=config.sample_rate
         )
-        self.session, self.execution = create_session(bundle.graph_path(ROLE), threads=threads, bf16=bf16)
+        self.graph, bf16 = graph_here(bundle, reduced)
+        self.session, self.execution = create_session(bundle.graph_path(self.graph), threads=threads, bf16=bf16)
 
     def track(self) -> TrackSfx:
         return TrackSfx(self)
@@ -175,7 +202,7 @@ class SfxEmbedder:
 
     def embed_file(self, path: str | os.PathLike[str]) -> np.ndarray:
         """(W, 512) of the file's audio, decoded at the network's sample rate (engine.media.audio)."""
-        return self.embed(iter_audio(Path(path), self.decoding, chunk_samples=self.config.sample_rate * 10))
+        return self.run(file_windows(path, self.config, self.decoding))
 
     def run(self, windows: np.ndarray) -> np.ndarray:
         """(W, 512) of log-mel windows (W, window_frames, n_mels)."""

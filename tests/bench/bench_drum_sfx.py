@@ -1,9 +1,10 @@
-"""What the drum detector's sound-effects embedding costs a track, and how far bfloat16 moves its q.
+"""What the drum detector's sound-effects embedding costs a track, and how far bfloat16 and int8 move its q.
 
 Per file: decoding at 44.1 kHz (engine.media.audio, the scan's downmix), the numpy mel
-(engine.media.sfx_embedding) and the drum_sfx graph, in ONNX Runtime float32 and, where the CPU computes
-bfloat16, in OpenVINO bfloat16 (engine.bundle.openvino_cpu, as the scan runs musicnn); then q
-(instruments.sfx_drum_probability) both ways on a folder's files with the shipped detector's inputs
+(engine.media.sfx_embedding) and the drum network: the float graph in ONNX Runtime float32, the int8 graph
+(drum_sfx_int8, what CPUs without bfloat16 run) and, where the CPU computes bfloat16, the float graph in
+OpenVINO bfloat16 (engine.bundle.openvino_cpu, as the scan runs musicnn); then q
+(instruments.sfx_drum_probability) each way on a folder's files with the shipped detector's inputs
 recorded beside them (inputs.json, tests/bench/bench_drums.py `measured`). No label is read.
 
     .venv/bin/python tests/bench/bench_drum_sfx.py --time FILE [FILE...] --folder DIR --count 20
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -52,6 +54,17 @@ def timed(embedder: sfx_embedding.SfxEmbedder, path: Path) -> tuple[np.ndarray, 
     return out, times
 
 
+def int8_listener(bundle) -> sfx_embedding.SfxEmbedder:
+    """The drum network as a CPU without bfloat16 runs it in the scan."""
+    os.environ["NEEDLEDROP_BF16"] = "0"
+    openvino_cpu._core.cache_clear()
+    try:
+        return sfx_embedding.SfxEmbedder(bundle, reduced=True)
+    finally:
+        del os.environ["NEEDLEDROP_BF16"]
+        openvino_cpu._core.cache_clear()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--time", type=Path, nargs="*", default=[], help="files to time (3 runs each)")
@@ -59,11 +72,11 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=20)
     args = parser.parse_args()
     bundle = open_current_bundle(paths.models_dir())
-    ways = {"float32": sfx_embedding.SfxEmbedder(bundle)}
+    ways = {"float32": sfx_embedding.SfxEmbedder(bundle), "int8": int8_listener(bundle)}
     if openvino_cpu.available():
-        ways["bfloat16"] = sfx_embedding.SfxEmbedder(bundle, bf16=True)
+        ways["bfloat16"] = sfx_embedding.SfxEmbedder(bundle, reduced=True)
     for name, e in ways.items():
-        print(f"{name}: {e.execution.describe()}")
+        print(f"{name}: {e.execution.describe()}, {e.graph}")
     for path in args.time:
         for name, e in ways.items():
             runs = [timed(e, path)[1] for _ in range(3)]
@@ -71,22 +84,27 @@ def main() -> None:
             total = best["decode"] + best["mel"] + best["graph"]
             parts = ", ".join(f"{k} {v:.2f} s" for k, v in best.items() if k != "seconds of audio")
             print(f"{path.name} ({best['seconds of audio']:.0f} s) {name}: {parts}; {total:.2f} s in all", flush=True)
-    if args.folder and "bfloat16" in ways:
+    if args.folder:
         inputs = json.loads((args.folder / "inputs.json").read_text())
         tags = TagIndex(bundle.tag_labels)
         names = sorted(inputs)[:: max(1, len(inputs) // args.count)][: args.count]
-        moves, flips = [], 0
+        reduced = [way for way in ways if way != "float32"]
+        moves, flips = {way: [] for way in reduced}, dict.fromkeys(reduced, 0)
         for n in names:
             q = {}
             for way, e in ways.items():
                 pooled = sfx_embedding.pooled(e.embed_file(args.folder / n), instruments.SFX_SEGMENT)
                 peaks = np.asarray(inputs[n]["peaks"], np.float32)
                 q[way] = float(instruments.sfx_drum_probability(pooled, inputs[n]["hits"], peaks, tags))
-            moves.append(abs(q["float32"] - q["bfloat16"]))
-            flips += bool(instruments.no_drums_heard(q["float32"])) != bool(instruments.no_drums_heard(q["bfloat16"]))
-            print(f"{n}: q {q['float32']:.4f} float32, {q['bfloat16']:.4f} bfloat16", flush=True)
-        print(f"{len(names)} files: |q float32 - q bfloat16| median {np.median(moves):.4f}, max {max(moves):.4f}")
-        print(f"'no drums heard' changes on {flips} of {len(names)}")
+            for way in reduced:
+                moves[way].append(abs(q["float32"] - q[way]))
+                flips[way] += bool(instruments.no_drums_heard(q["float32"])) != bool(instruments.no_drums_heard(q[way]))
+            print(f"{n}: q " + ", ".join(f"{v:.4f} {way}" for way, v in q.items()), flush=True)
+        for way in reduced:
+            print(
+                f"{len(names)} files: |q float32 - q {way}| median {np.median(moves[way]):.4f}, "
+                f"max {max(moves[way]):.4f}; 'no drums heard' changes on {flips[way]}"
+            )
 
 
 if __name__ == "__main__":

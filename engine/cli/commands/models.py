@@ -65,6 +65,7 @@ def print_info(info: dict) -> None:
         f"Runs on    {ex['device'].upper()} via {ex['provider']} ({ex['onnxruntime']}, "
         f"{ex['intra_op_threads']} threads)" + (f"; {ex['note']}" if ex["note"] else ""),
         f"Scans on   {ex['music_backbone']}: the music backbone",
+        *([f"Listens on {ex['drum_network']}: the drum network"] if ex.get("drum_network") else []),
         f"Embedding  {info['embedding_dim'] or 'none yet (backbones only, no trained heads)'}",
         f"Audio      {audio['sample_rate']} Hz mono ({audio['downmix']} downmix), {audio['n_mels']} mel bands, "
         f"patches of {audio['patch_samples'] / audio['sample_rate']:g} s, segments of "

@@ -58,3 +58,29 @@ def test_a_cheaper_way_to_compute_the_same_features_keeps_the_heads(bundle, tmp_
     assert new["music_backbone"].computes == old["music_backbone"].computes
     assert all(new[role] == old[role] for role in build_module.HEAD_ROLES)
     assert result.manifest.metrics["heads"] == bundle.manifest.metrics["heads"]
+
+
+def test_the_int8_drum_network_is_made_from_the_float_one_and_leaves_the_analysis_alone(bundle, tmp_path, monkeypatch):
+    """Another int8 recipe (here, two blocks kept in float32) rebuilds the int8 graph alone, from the float
+    graph; it computes what that graph does, so neither the analysis nor what the scan heard is redone."""
+    models = copy_models_dir(bundle, tmp_path / "models")
+    monkeypatch.setattr(build_module.drum_sfx_int8, "FLOAT_CONVOLUTIONS", 4)
+    exported = []
+    real_build_graph = build_module._build_graph
+
+    def recording_build_graph(component, staging):
+        exported.append(component.role)
+        return real_build_graph(component, staging)
+
+    monkeypatch.setattr(build_module, "_build_graph", recording_build_graph)
+
+    result, changed = build_module.build(models, paths.cache_dir())
+
+    assert changed and exported == ["drum_sfx_int8"]
+    old, new = bundle.manifest.graphs, result.manifest.graphs
+    assert new["drum_sfx_int8"].recipe != old["drum_sfx_int8"].recipe and new["drum_sfx"] == old["drum_sfx"]
+    assert new["drum_sfx_int8"].computes == new["drum_sfx"].computes
+    assert result.analysis_key == bundle.analysis_key
+    assert 0 < new["drum_sfx_int8"].parity_max_abs_diff <= build_module.drum_sfx_int8.TOLERANCE
+    int8, float32 = (result.graph_path(role).stat().st_size for role in ("drum_sfx_int8", "drum_sfx"))
+    assert int8 < float32 / 2  # int8 weights, where float32 keeps only the first two blocks'

@@ -185,6 +185,9 @@ def test_a_cpu_without_bfloat16_runs_the_int8_graph_and_q_holds(bundle, measured
         with monkeypatch.context() as gpu:
             gpu.setattr(sfx_embedding, "plan_providers", lambda: cuda)
             assert sfx_embedding.graph_here(bundle, reduced=True) == ("drum_sfx", False)
+        with monkeypatch.context() as off:
+            off.setenv("NEEDLEDROP_INT8", "0")
+            assert sfx_embedding.graph_here(bundle, reduced=True) == ("drum_sfx", False)
     finally:
         monkeypatch.undo()  # the environment as it was, before the cached answer is asked again
         openvino_cpu._core.cache_clear()

@@ -17,7 +17,10 @@ one window is padded with silence (log-mel 0) to one, as the fit's windows were.
 
 Cost (tests/bench/bench_drum_sfx.py, 2 cores, a 3-minute MP3, another job sharing the machine): decoding at
 44.1 kHz 0.35 s, the mel 0.2 s, the graph 1.5 s in ONNX Runtime float32 or 0.28 s in OpenVINO bfloat16
-(`bf16=True`; on 20 renders q moved by at most 0.007, median 0.0001, and no "no drums heard" changed).
+(on 20 renders q moved by at most 0.007, median 0.0001, and no "no drums heard" changed). The scan allows
+reduced precision (`reduced=True`, `graph_here`): bfloat16 where the CPU computes it, else the bundle's int8
+graph (export_onnx/drum_sfx_int8.py), about twice as fast as float32 in ONNX Runtime, q within 0.026 of
+float32's on 286 renders with no verdict changed (../data/drums/RULE-7.md).
 
 How a library uses it (engine/library): the scan's last pass listens to every complete track without an
 embedding from this graph (scanner.py; analysis.py DrumListener: the file decoded again at 44.1 kHz, which
@@ -164,13 +167,17 @@ def graph_here(bundle: Bundle, reduced: bool) -> tuple[str, bool]:
     """Which of the bundle's drum networks runs here, and whether in bfloat16. With `reduced` precision
     allowed (the scan), the float graph in bfloat16 where the CPU computes it, else the int8 graph
     (export_onnx/drum_sfx_int8.py) on a CPU that has not; the float graph in float32 on a GPU, in a bundle
-    without the int8 graph, or when exact values are asked for (the tests hold them to the fit's)."""
+    without the int8 graph, with NEEDLEDROP_INT8=0, or when exact values are asked for (the tests hold them
+    to the fit's)."""
     if not reduced:
         return ROLE, False
     if openvino_cpu.available():
         return ROLE, True
     providers, _ = plan_providers()
-    return (INT8_ROLE, False) if providers == [CPU] and INT8_ROLE in bundle.manifest.graphs else (ROLE, False)
+    allowed = os.environ.get("NEEDLEDROP_INT8", "auto").strip().lower() not in {"0", "off", "no", "false"}
+    return (
+        (INT8_ROLE, False) if providers == [CPU] and allowed and INT8_ROLE in bundle.manifest.graphs else (ROLE, False)
+    )
 
 
 class SfxEmbedder:

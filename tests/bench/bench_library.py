@@ -7,7 +7,8 @@
    measured with the backbone in float32 (NEEDLEDROP_BF16=0), as on CPUs without it.
    The scan's last pass, listening for drums (the drum detector's network, engine/media/sfx_embedding.py),
    is measured apart: the same scan without it (NEEDLEDROP_DRUM_SFX=off: every track complete and
-   searchable), then the scan after that, which only listens.
+   searchable), then the scan after that, which only listens. Without bfloat16 the network runs in int8;
+   its float32 graph (NEEDLEDROP_INT8=0) is measured too, the baseline.
 2. Index: Annoy recall@10 and query latency against exact numpy search at 10k, 100k and 1M vectors. The
    vectors are the scanned library's real segment embeddings, multiplied to size by adding noise with
    the spread measured between neighbouring segments of the same track (no public library of a million
@@ -230,10 +231,12 @@ def main() -> None:
     bf16 = openvino_cpu.available()
     full = scan(bundle, args.media, workers=cores)
     audio_s = full["report"].seconds_of_audio
-    if bf16:
-        with float32_backbone():
+    with float32_backbone():
+        if bf16:
             float32 = scan(bundle, args.media, workers=cores)
-            drums32 = scan_then_listen(bundle, args.media, workers=cores)
+        drums32 = scan_then_listen(bundle, args.media, workers=cores)
+        with environment("NEEDLEDROP_INT8", "0"):
+            drums_float = scan_then_listen(bundle, args.media, workers=cores)
     one = scan(bundle, args.media, workers=1)
     drums = scan_then_listen(bundle, args.media, workers=cores)
     decode_s = decode_only(files, bundle.manifest.preprocessing.audio)
@@ -246,8 +249,9 @@ def main() -> None:
         "realtime_all_cores": audio_s / full["wall"],
         "backbone": openvino_cpu.PROVIDER if bf16 else "ONNX Runtime, float32",
         "realtime_all_cores_float32": audio_s / float32["wall"] if bf16 else None,
-        "analysis_realtime_float32": audio_s / drums32["without"] if bf16 else None,
-        "listen_pass_realtime_float32": audio_s / drums32["listen"] if bf16 else None,
+        "analysis_realtime_float32": audio_s / drums32["without"],
+        "listen_pass_realtime_int8": audio_s / drums32["listen"],
+        "listen_pass_realtime_float32": audio_s / drums_float["listen"],
         "realtime_one_worker": audio_s / one["wall"],
         "realtime_decode_only_one_core": audio_s / decode_s,
         "stage_seconds": stages,
@@ -275,12 +279,14 @@ def main() -> None:
             f"  the same in float32:     {float32['wall']:6.1f} s  = {audio_s / float32['wall']:6.1f}x real time "
             f"(baseline: the backbone as CPUs without bfloat16 run it; {float32['wall'] / full['wall']:.2f}x the time)"
         )
-        print(
-            f"    the analysis: {drums32['without']:5.1f} s = {audio_s / drums32['without']:6.1f}x real time; "
-            f"then listening for drums: {drums32['listen']:5.1f} s = {audio_s / drums32['listen']:6.1f}x real time"
-        )
     else:
         print("  (this CPU does not compute bfloat16: the backbone runs in float32, as on every earlier run)")
+    print(
+        f"    without bfloat16, the analysis: {drums32['without']:5.1f} s = {audio_s / drums32['without']:6.1f}x "
+        f"real time; then listening for drums in int8: {drums32['listen']:5.1f} s = "
+        f"{audio_s / drums32['listen']:6.1f}x real time, {drums_float['listen'] / drums32['listen']:.2f}x as fast as "
+        f"its float32 graph (baseline: {drums_float['listen']:5.1f} s = {audio_s / drums_float['listen']:6.1f}x)"
+    )
     print(f"  end to end, 1 worker:  {one['wall']:6.1f} s  = {audio_s / one['wall']:6.1f}x real time (baseline)")
     print(f"  decoding alone, 1 core: {decode_s:5.1f} s  = {audio_s / decode_s:6.1f}x real time (floor of the cost)")
     print(

@@ -501,7 +501,11 @@ def build(
     backbones = [frame_component(pre), text_component(pre), music_component(pre, cache / "wheels")]
     tracker = beat_component(pre, cache / "wheels")
     drums = drum_sfx_component(pre, cache / "wheels")
-    side = [drums, drum_sfx_int8_component(pre, drums)]  # store.SIDE_ANALYSES: no head reads them
+    side = [drums]  # store.SIDE_ANALYSES: no head reads them
+    try:
+        side.append(drum_sfx_int8_component(pre, drums))
+    except BundleError as exc:  # an optional speed-up: the float graph serves every CPU without it
+        log.warning("%s; until then, CPUs without bfloat16 listen for drums in float32", exc)
     previous = None
     try:
         previous = open_current_bundle(models_dir, any_analysis=True)  # its graphs may still be reused

@@ -84,3 +84,16 @@ def test_the_int8_drum_network_is_made_from_the_float_one_and_leaves_the_analysi
     assert 0 < new["drum_sfx_int8"].parity_max_abs_diff <= build_module.drum_sfx_int8.TOLERANCE
     int8, float32 = (result.graph_path(role).stat().st_size for role in ("drum_sfx_int8", "drum_sfx"))
     assert int8 < float32 / 2  # int8 weights, where float32 keeps only the first two blocks'
+
+
+def test_without_the_calibration_music_the_bundle_is_built_without_the_int8_graph(
+    bundle, tmp_path, monkeypatch, caplog
+):
+    models = copy_models_dir(bundle, tmp_path / "models")
+    monkeypatch.setitem(build_module.drum_sfx_int8.CALIBRATION, "asc-music", tmp_path / "not-installed")
+
+    result, changed = build_module.build(models, paths.cache_dir())
+
+    assert changed and "drum_sfx_int8" not in result.manifest.graphs
+    assert result.manifest.graphs["drum_sfx"] == bundle.manifest.graphs["drum_sfx"]
+    assert "Debian's asc-music" in caplog.text and "listen for drums in float32" in caplog.text

@@ -18,7 +18,7 @@ class PromptBar(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.unheard_drums = 0  # as of the last answer (set_unheard_drums)
+        self.unheard_drums: int | None = 0  # as of the last answer (set_unheard_drums)
         self.edit = QLineEdit()
         self.edit.setPlaceholderText('What should the music be? e.g. "warm acoustic, no vocals, around 90 BPM"')
         self.edit.setClearButtonEnabled(True)
@@ -115,9 +115,9 @@ class PromptBar(QWidget):
         self.ignored.setText("Not used: " + "; ".join(notes) if notes else "")
         self.ignored.setVisible(bool(notes))
 
-    def set_unheard_drums(self, count: int) -> None:
-        """How many tracks the last answer counted as not yet listened to for drums, which a "no drums" chip's
-        reason quotes the older detector's figure for."""
+    def set_unheard_drums(self, count: int | None) -> None:
+        """How many tracks the last answer counted as not listened to for drums (None: the scan does not
+        listen here), which a "no drums" chip's reason quotes the first detector's figure for."""
         if count != self.unheard_drums:
             self.unheard_drums = count
             self._show_chips()

@@ -552,11 +552,12 @@ class Engine:
     @staticmethod
     def model_details() -> dict:
         """What `models info` shows of the current bundle: files, shapes, preprocessing, licences, and where its
-        graphs run here (the scan's music backbone apart, where bfloat16 applies)."""
+        graphs run here (the scan's music backbone and drum network apart, in bfloat16 or int8 where either
+        applies)."""
         return model_details(open_current_bundle(paths.models_dir()))
 
     @staticmethod
-    def constraint_reason(constraint: Constraint, unheard_drums: int = 0) -> str | None:
+    def constraint_reason(constraint: Constraint, unheard_drums: int | None = 0) -> str | None:
         """Why a parsed exclusion or voice filters or only re-ranks, by its held-out figure (None: other kinds);
         `unheard_drums` as the last answer counted them (`Recommendation.unheard_drums`)."""
         return measured_reason(constraint, unheard_drums)

@@ -35,11 +35,11 @@ from engine.bundle.manifest import (
     encode_manifest,
 )
 from engine.bundle.store import Bundle, install_bundle, load_bundle, open_current_bundle, sha256_file
-from engine.errors import BundleError
+from engine.errors import BundleError, NeedledropError
 from engine.media.dsp import ANALYSIS_VERSION
 from export_onnx import beat_tracker, drum_sfx, drum_sfx_int8, frame_backbone, music_backbone, text_backbone
 from export_onnx.defaults import PREPROCESSING
-from export_onnx.onnx_io import check_parity, export, name_output_axes, tensor_specs
+from export_onnx.onnx_io import ParityError, check_parity, export, name_output_axes, tensor_specs
 
 HEAD_ROLES = ("video_head", "text_head", "fusion_head", "music_head")
 
@@ -79,7 +79,8 @@ class Component:
     output_dims: dict[str, dict[int, str]] = field(default_factory=dict)
     # A graph made from another graph of the bundle rather than exported from `make`'s module: `derive(that
     # graph's file, this graph's file)` writes it, checks it and returns its largest difference from it. It
-    # computes what that graph does, within the tolerance `derive` holds it to (int8 for float32).
+    # computes what that graph does, within the tolerance `derive` holds it to (int8 for float32), so it is
+    # only a faster way: where it cannot be made, the bundle is built without it (a warning).
     derived_from: Component | None = None
     derive: Callable[[Path, Path], float] | None = None
 
@@ -427,7 +428,10 @@ def _build_graph(component: Component, staging: Path) -> GraphSpec:
     start = time.perf_counter()
     path = staging / component.file
     if component.derive is not None:  # from its source graph, built or copied into `staging` before it
-        diff = component.derive(staging / component.derived_from.file, path)
+        source = staging / component.derived_from.file
+        if not source.is_file():
+            raise BundleError(f"{component.role} is made from {source.name}, which is not built yet")
+        diff = component.derive(source, path)
     else:
         module, example, inputs, outputs, dims, cases = component.make()
         export(module, example, path, input_names=inputs, output_names=outputs, dynamic_shapes=dims)
@@ -546,8 +550,18 @@ def build(
                 log.info("%s: up to date, reused", component.role)
                 shutil.copy2(previous.path / reused.file, staging / reused.file)
                 graphs[component.role] = reused
-            else:
+            elif component.derive is None:
                 graphs[component.role] = _build_graph(component, staging)
+            else:  # a faster way to compute its source's function, which serves where it cannot be made
+                try:
+                    graphs[component.role] = _build_graph(component, staging)
+                except (NeedledropError, ParityError, ValueError, OSError) as exc:
+                    log.warning(
+                        "%s left out of the bundle (%s); %s runs in its place",
+                        component.role,
+                        exc,
+                        component.derived_from.role,
+                    )
         shutil.copy2(tokenizer, staging / pre.text.tokenizer)
         labels = {name: names for c in components for name, names in c.labels.items()}
         manifest = Manifest(

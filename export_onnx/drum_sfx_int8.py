@@ -1,12 +1,13 @@
-"""The drum detector's network in int8, for CPUs without bfloat16 (engine/media/sfx_embedding.py chooses it).
+"""The drum detector's network in int8, for CPUs with VNNI and without bfloat16 (engine/media/sfx_embedding.py
+`graph_here` chooses it).
 
-On such a CPU the float32 network costs the scan as much again as the whole analysis
-(tests/bench/bench_library.py); in int8 it runs about twice as fast in ONNX Runtime. The graph is the float
+On such a CPU the float32 network costs the scan four fifths of the analysis again
+(tests/bench/bench_library.py); in int8, on a CPU with VNNI, listening runs 1.64x as fast. The graph is the float
 one (export_onnx/drum_sfx.py) quantised statically by ONNX Runtime: QDQ, weights int8 per output channel,
 activations uint8 with their ranges (min to max) from real music, decoded and turned into log-mel windows by
 the engine's own front end. Its first block (two convolutions at full resolution) stays in float32:
 quantised, its input's quiet detail is lost and q moved by up to 0.15 on dev renders, flipping "no drums
-heard" and "has drums" verdicts; without it, by at most 0.028 (../data/drums/RULE-7.md).
+heard" and "has drums" verdicts; without it, by at most 0.027 (../data/drums/RULE-7.md).
 
 The calibration music is two Debian packages' game soundtracks (`asc-music`, `singularity-music`: rock,
 electronic, orchestral and ambient; scripts/system-deps.sh installs them), never a set the detector was
@@ -32,8 +33,8 @@ CALIBRATION = {  # Debian package: the folder of its music
 }
 FLOAT_CONVOLUTIONS = 2  # the first block's, left unquantised
 # The largest |int8 - float32| embedding accepted on the calibration music. Embeddings reach about 6 on
-# music; the graph chosen differs by 0.28 there and moves q by at most 0.037, where quantising its first
-# block too differs by 0.71 and flips verdicts.
+# music; the graph chosen differs by 0.28 there and moves q by at most 0.027 (ONNX Runtime, dev and test
+# renders), where quantising its first block too differs by 0.71 and flips verdicts.
 TOLERANCE = 0.4
 CHECK_EVERY = 8  # windows of the calibration music compared, one in this many
 BATCH = 32

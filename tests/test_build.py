@@ -97,3 +97,18 @@ def test_without_the_calibration_music_the_bundle_is_built_without_the_int8_grap
     assert changed and "drum_sfx_int8" not in result.manifest.graphs
     assert result.manifest.graphs["drum_sfx"] == bundle.manifest.graphs["drum_sfx"]
     assert "Debian's asc-music" in caplog.text and "listen for drums in float32" in caplog.text
+
+
+def test_an_int8_graph_that_fails_its_check_is_left_out_not_the_bundle(bundle, tmp_path, monkeypatch, caplog):
+    """Quantised whole (its first block too), the graph moves embeddings of real music past the tolerance:
+    the build says so and makes the bundle without it."""
+    models = copy_models_dir(bundle, tmp_path / "models")
+    int8 = build_module.drum_sfx_int8
+    two = int8.calibration_files()[:2]  # enough to calibrate and check, in seconds
+    monkeypatch.setattr(int8, "calibration_files", lambda: two)
+    monkeypatch.setattr(int8, "FLOAT_CONVOLUTIONS", 0)
+
+    result, changed = build_module.build(models, paths.cache_dir())
+
+    assert changed and "drum_sfx_int8" not in result.manifest.graphs
+    assert "drum_sfx_int8 left out of the bundle" in caplog.text and f"> {int8.TOLERANCE}" in caplog.text

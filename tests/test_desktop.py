@@ -118,7 +118,7 @@ def test_drop_prompt_results_preview_and_switch(qtbot, window, media):
     tip = window.prompt.chips.itemAt(0).widget().toolTip()  # the measured reason it is not a filter
     assert "none removed" in tip and "a filter needs 95%" in tip, tip
     window.prompt.set_unheard_drums(2)  # as an answer counts tracks the scan has not listened to for drums yet
-    assert "for the 2 tracks not yet listened to for drums" in window.prompt.chips.itemAt(0).widget().toolTip()
+    assert "for the 2 tracks not listened to for drums" in window.prompt.chips.itemAt(0).widget().toolTip()
     window.prompt.set_unheard_drums(0)
     names = [Path(r.path).name for r in results]
     assert names and names[0] == "piano.flac"  # the words name the piano track's tags

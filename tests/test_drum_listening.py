@@ -225,7 +225,9 @@ def test_the_why_says_what_rule_5_says(bundle):
     assert "drums" in why(unasked, [], {"tags": None}, track | {"drums_sfx": 0.7}, tags)
 
 
-def test_a_no_drums_chip_quotes_the_shipped_detectors_figure_for_the_tracks_not_listened_to(bundle, library, tmp_path):
+def test_a_no_drums_chip_quotes_the_shipped_detectors_figure_for_the_tracks_not_listened_to(
+    bundle, library, tmp_path, monkeypatch
+):
     """Where the network has not heard a track, the shipped detector answers "no drums" for it, so the chip's
     reason gives that detector's figure too, with how many tracks it answers for, until the scan listens."""
     from engine.facade import Engine
@@ -235,7 +237,7 @@ def test_a_no_drums_chip_quotes_the_shipped_detectors_figure_for_the_tracks_not_
     library.ensure_index()
     engine = Engine(tmp_path / "data", bundle=bundle)
     try:
-        first = f"{instruments.FIRST_NO_DRUMS_PRECISION:.0%} for the 1 track not yet listened to for drums"
+        first = f"{instruments.FIRST_NO_DRUMS_PRECISION:.0%} for the 1 track not listened to for drums"
         answer = engine.recommend(prompt="calm piano, no drums", k=2)
         (chip,) = answer.to_json()["prompt"]["constraints"]
         assert answer.unheard_drums == 1 and first in chip["reason"] and answer.to_json()["unheard_drums"] == 1
@@ -244,6 +246,11 @@ def test_a_no_drums_chip_quotes_the_shipped_detectors_figure_for_the_tracks_not_
         assert engine.scan(workers=0).listened == 1
         answer = engine.recommend(prompt="calm piano, no drums", k=2)
         (chip,) = answer.to_json()["prompt"]["constraints"]
-        assert answer.unheard_drums == 0 and "not yet listened" not in chip["reason"]
+        assert answer.unheard_drums == 0 and "not listened" not in chip["reason"]
+
+        monkeypatch.setenv("NEEDLEDROP_DRUM_SFX", "off")  # no track is ever listened to: none "not yet"
+        answer = engine.recommend(prompt="calm piano, no drums", k=2)
+        (chip,) = answer.to_json()["prompt"]["constraints"]
+        assert answer.unheard_drums is None and "does not listen for drums here" in chip["reason"]
     finally:
         engine.close()

@@ -4,8 +4,10 @@ graph is the torch network, it hears a kit, and it gives the detector the q the 
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import librosa  # the `train` extra, which CI installs: the reference the engine's mel must equal
+import msgspec
 import numpy as np
 import pytest
 import torch
@@ -177,17 +179,14 @@ def test_a_cpu_without_bfloat16_runs_the_int8_graph_and_q_holds(bundle, measured
     """The scan's listener allows reduced precision: where bfloat16 is not computed (here, turned off), the
     int8 graph, whose q stays within 0.05 of float32's and keeps both pieces' verdicts; exact values asked
     for, or a GPU, get the float graph."""
+    if not sfx_embedding.int8_as_measured():
+        pytest.skip("this CPU has no VNNI: the scan runs the float graph, as graph_here's other test checks")
+    monkeypatch.delenv("NEEDLEDROP_INT8", raising=False)
+    monkeypatch.setenv("NEEDLEDROP_DEVICE", "cpu")
     monkeypatch.setenv("NEEDLEDROP_BF16", "0")
     openvino_cpu._core.cache_clear()
     try:
         int8 = sfx_embedding.SfxEmbedder(bundle, reduced=True)
-        cuda = (["CUDAExecutionProvider", "CPUExecutionProvider"], "")
-        with monkeypatch.context() as gpu:
-            gpu.setattr(sfx_embedding, "plan_providers", lambda: cuda)
-            assert sfx_embedding.graph_here(bundle, reduced=True) == ("drum_sfx", False)
-        with monkeypatch.context() as off:
-            off.setenv("NEEDLEDROP_INT8", "0")
-            assert sfx_embedding.graph_here(bundle, reduced=True) == ("drum_sfx", False)
     finally:
         monkeypatch.undo()  # the environment as it was, before the cached answer is asked again
         openvino_cpu._core.cache_clear()
@@ -201,6 +200,32 @@ def test_a_cpu_without_bfloat16_runs_the_int8_graph_and_q_holds(bundle, measured
         q = float(instruments.sfx_drum_probability(pooled, m["hits"], m["peaks"], m["tags"]))
         assert q == pytest.approx(m["q"], abs=0.05), drums
         assert instruments.no_drums_heard(q) == instruments.no_drums_heard(m["q"]), drums
+
+
+def test_where_each_drum_graph_runs(bundle, monkeypatch):
+    """bfloat16 where the CPU computes it; int8 only on a CPU with VNNI, where it was measured, and only when
+    the bundle has it and NEEDLEDROP_INT8 allows it; float32 on a GPU and when exact values are asked for."""
+    cpu = (["CPUExecutionProvider"], "")
+    monkeypatch.setattr(sfx_embedding, "plan_providers", lambda: cpu)
+    monkeypatch.setattr(sfx_embedding, "int8_as_measured", lambda: True)
+    monkeypatch.delenv("NEEDLEDROP_INT8", raising=False)
+    monkeypatch.setattr(openvino_cpu, "available", lambda: True)
+    assert sfx_embedding.graph_here(bundle, reduced=True) == ("drum_sfx", True)
+    assert sfx_embedding.graph_here(bundle, reduced=False) == ("drum_sfx", False)
+    monkeypatch.setattr(openvino_cpu, "available", lambda: False)
+    assert sfx_embedding.graph_here(bundle, reduced=True) == ("drum_sfx_int8", False)
+    with monkeypatch.context() as no_vnni:
+        no_vnni.setattr(sfx_embedding, "int8_as_measured", lambda: False)
+        assert sfx_embedding.graph_here(bundle, reduced=True) == ("drum_sfx", False)
+    with monkeypatch.context() as off:
+        off.setenv("NEEDLEDROP_INT8", "0")
+        assert sfx_embedding.graph_here(bundle, reduced=True) == ("drum_sfx", False)
+    with monkeypatch.context() as gpu:
+        gpu.setattr(sfx_embedding, "plan_providers", lambda: (["CUDAExecutionProvider", "CPUExecutionProvider"], ""))
+        assert sfx_embedding.graph_here(bundle, reduced=True) == ("drum_sfx", False)
+    graphs = {role: g for role, g in bundle.manifest.graphs.items() if role != "drum_sfx_int8"}
+    older = SimpleNamespace(manifest=msgspec.structs.replace(bundle.manifest, graphs=graphs))
+    assert sfx_embedding.graph_here(older, reduced=True) == ("drum_sfx", False)
 
 
 def test_the_verdicts_are_rule_5s():

@@ -18,9 +18,10 @@ one window is padded with silence (log-mel 0) to one, as the fit's windows were.
 Cost (tests/bench/bench_drum_sfx.py, 2 cores, a 3-minute MP3, another job sharing the machine): decoding at
 44.1 kHz 0.35 s, the mel 0.2 s, the graph 1.5 s in ONNX Runtime float32 or 0.28 s in OpenVINO bfloat16
 (on 20 renders q moved by at most 0.007, median 0.0001, and no "no drums heard" changed). The scan allows
-reduced precision (`reduced=True`, `graph_here`): bfloat16 where the CPU computes it, else the bundle's int8
-graph (export_onnx/drum_sfx_int8.py), about twice as fast as float32 in ONNX Runtime, q within 0.026 of
-float32's on 286 renders with no verdict changed (../data/drums/RULE-7.md).
+reduced precision (`reduced=True`, `graph_here`): bfloat16 where the CPU computes it, else, on a CPU with
+VNNI, the bundle's int8 graph (export_onnx/drum_sfx_int8.py): the scan's listening 1.64x as fast as in
+float32 (tests/bench/bench_library.py), q within 0.027 of float32's on 166 dev files and 0.026 on 120 test
+renders, no verdict changed (../data/drums/RULE-7.md).
 
 How a library uses it (engine/library): the scan's last pass listens to every complete track without an
 embedding from this graph (scanner.py; analysis.py DrumListener: the file decoded again at 44.1 kHz, which
@@ -163,21 +164,34 @@ def pooled(windows: np.ndarray, segment: tuple[int, int]) -> np.ndarray:
     return np.concatenate([mean, busiest])
 
 
+@functools.cache
+def int8_as_measured() -> bool:
+    """Whether this CPU has VNNI (AVX-512 VNNI or AVX-VNNI), the int8 dot products the int8 graph was measured
+    with. Without them ONNX Runtime's x86 kernels add int8 products in 16 bits, which can saturate on weights
+    not quantised to 7 bits, so such a CPU runs float32. Read from Linux's /proc/cpuinfo; elsewhere, no."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = set(next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []))
+    return bool(flags & {"avx512_vnni", "avx_vnni"})
+
+
 def graph_here(bundle: Bundle, reduced: bool) -> tuple[str, bool]:
     """Which of the bundle's drum networks runs here, and whether in bfloat16. With `reduced` precision
-    allowed (the scan), the float graph in bfloat16 where the CPU computes it, else the int8 graph
-    (export_onnx/drum_sfx_int8.py) on a CPU that has not; the float graph in float32 on a GPU, in a bundle
-    without the int8 graph, with NEEDLEDROP_INT8=0, or when exact values are asked for (the tests hold them
-    to the fit's)."""
-    if not reduced:
+    allowed (the scan), on a CPU: the float graph in bfloat16 where the CPU computes it, else the int8 graph
+    (export_onnx/drum_sfx_int8.py) where it computes int8 as it was measured (`int8_as_measured`). The float
+    graph in float32 on a GPU, elsewhere, in a bundle without the int8 graph, with NEEDLEDROP_INT8=0, or when
+    exact values are asked for (the tests hold them to the fit's)."""
+    providers, _ = plan_providers()
+    if not reduced or providers != [CPU]:
         return ROLE, False
     if openvino_cpu.available():
         return ROLE, True
-    providers, _ = plan_providers()
     allowed = os.environ.get("NEEDLEDROP_INT8", "auto").strip().lower() not in {"0", "off", "no", "false"}
-    return (
-        (INT8_ROLE, False) if providers == [CPU] and allowed and INT8_ROLE in bundle.manifest.graphs else (ROLE, False)
-    )
+    if allowed and INT8_ROLE in bundle.manifest.graphs and int8_as_measured():
+        return INT8_ROLE, False
+    return ROLE, False
 
 
 class SfxEmbedder:

@@ -754,11 +754,12 @@ def _tidy(s: str) -> str:
     return "".join(t if i == 0 or t in ",;" else " " + t for i, t in enumerate(tokens))
 
 
-def measured_reason(c: Constraint, unheard_drums: int = 0) -> str | None:
+def measured_reason(c: Constraint, unheard_drums: int | None = 0) -> str | None:
     """Why an exclusion or a voice constraint filters or only re-ranks, in the held-out figure it follows (the
     app's chip tooltip); None for the others, whose reasons are in their docstrings. `unheard_drums`: how many
-    tracks the drum network has not listened to yet; the shipped detector answers "no drums" for those, so
-    its figure is quoted for them and the worse of the two weighed."""
+    tracks the drum network has not heard, for which the first detector answers "no drums", so its figure is
+    quoted for them and the worse of the two weighed; None: the scan does not listen for drums here, and the
+    first detector answers for every track."""
     gender = ""
     if isinstance(c, Exclude):
         what, precision = f"no {c.tag}", exclusion_precision(c.tag)
@@ -773,9 +774,14 @@ def measured_reason(c: Constraint, unheard_drums: int = 0) -> str | None:
     if precision is None:
         return f'{effect}: "{what}" was never measured on held-out music'
     right = f'"{what}" is right {precision:.0%} of the time on held-out music'
-    if isinstance(c, Exclude) and c.tag in DRUM_TAGS and unheard_drums:
+    if isinstance(c, Exclude) and c.tag in DRUM_TAGS and unheard_drums is None:
+        precision = FIRST_NO_DRUMS_PRECISION
+        right = (
+            f'"{what}" is right {precision:.0%} of the time on held-out music (the scan does not listen for drums here)'
+        )
+    elif isinstance(c, Exclude) and c.tag in DRUM_TAGS and unheard_drums:
         tracks = f"{unheard_drums} track{'s' if unheard_drums != 1 else ''}"
-        right += f" ({FIRST_NO_DRUMS_PRECISION:.0%} for the {tracks} not yet listened to for drums)"
+        right += f" ({FIRST_NO_DRUMS_PRECISION:.0%} for the {tracks} not listened to for drums)"
         precision = min(precision, FIRST_NO_DRUMS_PRECISION)
     if c.hard:
         return f"a filter: {right}{gender}"

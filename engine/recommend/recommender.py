@@ -22,6 +22,7 @@ from engine.embedder import Embedder, Encoded
 from engine.errors import NeedledropError
 from engine.instruments import DRUM_TAGS
 from engine.library import Library
+from engine.library.analysis import listens_for_drums
 from engine.library.index import SegmentIndex, read_index_info
 from engine.media.beats import Beats
 from engine.recommend import pipeline
@@ -121,7 +122,8 @@ class Recommender:
             # The clip's length as the export measures it: from the in point to the out point or the file's end.
             clip_seconds=query.clip.duration if query.clip is not None else None,
         )
-        found = pipeline.run(search, self._searchable(), self.library.catalog, self.tags, self.matcher)
+        index = self._searchable()
+        found = pipeline.run(search, index, self.library.catalog, self.tags, self.matcher)
         results = self.placed(found.results, search.clip_seconds)
         seconds = {"encode": t1 - t0, "search": time.perf_counter() - t1}
         used = [name for name, part in (("clip", query.clip), ("text", text)) if part]
@@ -132,15 +134,19 @@ class Recommender:
             and (said := past_end(Path(video).name, query.clip.file_duration, end))
         ):
             notes.append(said)
-        unheard = self.unheard_drums()
+        unheard = self.unheard_drums(index)
         return Recommendation(
             results, parsed, balance, used, found.searched, found.complete, seconds, feel, notes, unheard
         )
 
-    def unheard_drums(self) -> int:
-        """Tracks in the index whose drums the network has not heard (a quick pass's, one the scan has not
-        listened to yet, one it could not): the shipped detector alone answers "no drums" for them."""
-        return int(np.count_nonzero(np.isnan(self.index().tracks["drums_sfx"])))
+    def unheard_drums(self, index: SegmentIndex) -> int | None:
+        """Tracks in `index` that the first drum detector measured and the network has not heard (not
+        listened to yet, or a file it could not decode): that detector alone answers "no drums" for them.
+        None where the scan does not listen for drums at all (no network in the bundle, or switched off)."""
+        if not listens_for_drums(self.library.bundle):
+            return None
+        tracks = index.tracks
+        return int(np.count_nonzero(np.isnan(tracks["drums_sfx"]) & np.isfinite(tracks["drums"])))
 
     def _notes(self, constraints) -> list[str]:
         """What in the library makes a constraint pass or rank nothing it should, said once: a voice asked

@@ -56,7 +56,9 @@ class Recommendation:
     seconds: dict[str, float] = field(default_factory=dict)
     feel: Feel | None = None  # the feel the prompt's words were read as (its chip), when they speak of one
     notes: list[str] = field(default_factory=list)  # why the results are fewer than asked, in a sentence each
-    unheard_drums: int = 0  # tracks searched that the drum network has not listened to (their chips' reasons)
+    # Tracks the drum network has not heard, whose "no drums" the first detector answers (the chip's reason);
+    # None: the scan does not listen for drums here (Recommender.unheard_drums).
+    unheard_drums: int | None = 0
 
     def to_json(self) -> dict:
         prompt = None

@@ -72,7 +72,9 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=20)
     args = parser.parse_args()
     bundle = open_current_bundle(paths.models_dir())
-    ways = {"float32": sfx_embedding.SfxEmbedder(bundle), "int8": int8_listener(bundle)}
+    ways = {"float32": sfx_embedding.SfxEmbedder(bundle)}
+    if (listener := int8_listener(bundle)).graph == sfx_embedding.INT8_ROLE:  # the bundle has it, the CPU VNNI
+        ways["int8"] = listener
     if openvino_cpu.available():
         ways["bfloat16"] = sfx_embedding.SfxEmbedder(bundle, reduced=True)
     for name, e in ways.items():

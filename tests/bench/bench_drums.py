@@ -2,7 +2,7 @@
 
 music21 works the default model never trained on, each arranged in a bootstrap style (training/bootstrap/
 music.py) with or without drums, half and half, at the same tempo, so that drums are the only difference a
-detector can count on. Three splits, no two sharing a work; the test split shares no SoundFont with the
+detector can count on. Four splits, no two sharing a work; the test split shares no SoundFont with the
 others:
 - `dev` (40): TimGM6mb, General MIDI drum kits;
 - `dev-kits` (120): the music in TimGM6mb, csound's GM bank or an OPL3 FM bank, the drums in a kit of
@@ -11,6 +11,8 @@ others:
 - `test` (120, reported): FluidR3, with half of its drummed pieces carrying a *recorded* drum or percussion
   loop (Sonic Pi's CC0 loops: breakbeats, tabla, hand percussion) mixed under the rendered music instead of
   a General MIDI kit, a kind of drums the fit never saw;
+- `dev-ramp` (120): drawn as `dev-kits` is, from other works, for choices made after the sound-effects
+  detector was fitted on the dev splits (bench_exclusions.py --ramps), which none of it was in;
 - `modules` (measured, never fitted on): human-composed tracker modules from four Debian games, whose
   instruments are recorded samples with names: each rendered whole and again with the instruments its
   author named as drums muted (tracker_modules.py), so the same piece exists with and without its drums.
@@ -20,7 +22,7 @@ detector's and musicnn's drums tag's: the precision of "no drums" (the tracks it
 decides whether the filter may be hard (at least 0.95, with a recall of at least 0.5), as
 `instruments.DRUMS_FILTER_IS_HARD` follows.
 
-    .venv/bin/python tests/bench/bench_drums.py [--split test|dev|dev-kits|modules] [--fit]
+    .venv/bin/python tests/bench/bench_drums.py [--split test|dev|dev-kits|dev-ramp|modules] [--fit]
 
 `--fit` fits the detector on the two dev splits, writes it to engine/drum_detector.json, then measures it on
 the test split and records that there (the held-out precision the filter's hardness follows). fit_drums.py

@@ -7,6 +7,7 @@ import pytest
 
 from engine.bundle import openvino_cpu
 from engine.bundle.runtime import CPU, CUDA
+from engine.media import sfx_embedding
 
 
 def needledrop(*args, env=None):
@@ -28,7 +29,12 @@ def test_models_info_json_names_the_execution_provider(bundle):
     assert info["execution"]["device"] in {"cpu", "cuda"}
     scan = "OpenVINO CPU, bfloat16" if openvino_cpu.available() else info["execution"]["provider"]
     assert scan in info["execution"]["music_backbone"]
-    assert set(info["graphs"]) >= {"frame_backbone", "text_backbone", "music_backbone"}
+    # The drum network: bfloat16 as the backbone, else int8 on a CPU with VNNI, else float32.
+    drums = sfx_embedding.graph_here(bundle, reduced=True)[0]
+    assert info["execution"]["drum_network"].endswith(f", {drums}")
+    if openvino_cpu.available():
+        assert "OpenVINO CPU, bfloat16" in info["execution"]["drum_network"] and drums == "drum_sfx"
+    assert set(info["graphs"]) >= {"frame_backbone", "text_backbone", "music_backbone", "drum_sfx", "drum_sfx_int8"}
     music = info["graphs"]["music_backbone"]
     assert [o["name"] for o in music["outputs"]] == ["mtt_features", "mtt_tags", "msd_features", "msd_tags"]
     assert music["outputs"][0]["shape"] == ["batch", 200]
@@ -41,6 +47,7 @@ def test_models_info_text_is_readable(bundle):
     result = needledrop("models", "info")
     assert result.returncode == 0, result.stderr
     assert bundle.id in result.stdout and "Runs on" in result.stdout and "music_backbone" in result.stdout
+    assert "Listens on" in result.stdout and "the drum network" in result.stdout
 
 
 def test_missing_bundle_is_one_clear_line_and_a_distinct_exit_code(tmp_path):

@@ -16,6 +16,19 @@ def copy_models_dir(bundle, dest):
     return dest
 
 
+def recorded_builds(monkeypatch) -> list[str]:
+    """The roles of the graphs the next builds make (not reuse), as they make them."""
+    exported = []
+    real_build_graph = build_module._build_graph
+
+    def recording_build_graph(component, staging):
+        exported.append(component.role)
+        return real_build_graph(component, staging)
+
+    monkeypatch.setattr(build_module, "_build_graph", recording_build_graph)
+    return exported
+
+
 def test_build_is_a_no_op_when_up_to_date(bundle, tmp_path):
     models = copy_models_dir(bundle, tmp_path / "models")
     result, changed = build_module.build(models, paths.cache_dir())
@@ -27,14 +40,7 @@ def test_only_the_stale_graph_is_rebuilt(bundle, tmp_path, monkeypatch):
     models = copy_models_dir(bundle, tmp_path / "models")
     versions = dict(build_module.EXPORTER_VERSIONS, music_backbone=build_module.EXPORTER_VERSIONS["music_backbone"] + 1)
     monkeypatch.setattr(build_module, "EXPORTER_VERSIONS", versions)
-    exported = []
-    real_build_graph = build_module._build_graph
-
-    def recording_build_graph(component, staging):
-        exported.append(component.role)
-        return real_build_graph(component, staging)
-
-    monkeypatch.setattr(build_module, "_build_graph", recording_build_graph)
+    exported = recorded_builds(monkeypatch)
 
     result, changed = build_module.build(models, paths.cache_dir())
 
@@ -65,14 +71,7 @@ def test_the_int8_drum_network_is_made_from_the_float_one_and_leaves_the_analysi
     graph; it computes what that graph does, so neither the analysis nor what the scan heard is redone."""
     models = copy_models_dir(bundle, tmp_path / "models")
     monkeypatch.setattr(build_module.drum_sfx_int8, "FLOAT_CONVOLUTIONS", 4)
-    exported = []
-    real_build_graph = build_module._build_graph
-
-    def recording_build_graph(component, staging):
-        exported.append(component.role)
-        return real_build_graph(component, staging)
-
-    monkeypatch.setattr(build_module, "_build_graph", recording_build_graph)
+    exported = recorded_builds(monkeypatch)
 
     result, changed = build_module.build(models, paths.cache_dir())
 

@@ -29,9 +29,11 @@ with a made-up song sung over them by Festival (bench_vocals.py; the dev split's
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -166,16 +168,26 @@ def library(split: str, vocals: bool) -> dict[str, dict]:
     return labels
 
 
+@contextlib.contextmanager
+def scanned(labels: dict[str, dict]) -> Iterator[Engine]:
+    """An engine whose library, in a temporary folder, is the labelled renders, scanned."""
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = Engine(Path(tmp) / "data")
+        try:
+            for folder in sorted({Path(p).parent for p in labels}):
+                engine.add_root(folder)
+            engine.scan()
+            yield engine
+        finally:
+            engine.close()
+
+
 def compare_ramps(split: str, ramps: list[str], rows: bool) -> None:
     """ "no drums" (at the shipped EXCLUDE_WEIGHT) with each candidate ramp; RULE-6's drummed places are the
     drummed results in the style prompts' top 5s and the feel prompts' top 10s."""
     labels = library(split, vocals=False)
     out = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = Engine(Path(tmp) / "data")
-        for folder in sorted({Path(p).parent for p in labels}):
-            engine.add_root(folder)
-        engine.scan()
+    with scanned(labels) as engine:
         print(f"split {split}: {len(labels)} renders, EXCLUDE_WEIGHT {scoring.EXCLUDE_WEIGHT}")
         print(f"{'ramp':>5} {'style P@5':>10} {'drummed in top 5s':>18} {'in feel top 10s':>16} {'places':>7}")
         for name in ramps:
@@ -190,7 +202,6 @@ def compare_ramps(split: str, ramps: list[str], rows: bool) -> None:
             if rows:
                 for prompt, precision, with_it in got["rows"]:
                     print(f"          {prompt:<36} P@5 {precision:.2f}  with it {with_it}")
-        engine.close()
     scoring.absent = instruments.absent
     Path("bench-results").mkdir(exist_ok=True)
     Path(f"bench-results/exclusions-ramps-{split}.json").write_text(json.dumps(out, indent=2))
@@ -208,20 +219,16 @@ def main() -> None:
         return compare_ramps(args.split, args.ramps, args.rows)
     labels = library(args.split, args.vocals)
     constant = "VOICE_WEIGHT" if args.vocals else "EXCLUDE_WEIGHT"
-    instruments = ("vocals",) if args.vocals else INSTRUMENTS
+    excluded = ("vocals",) if args.vocals else INSTRUMENTS
     weights = args.weights or [getattr(scoring, constant)]
     out = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = Engine(Path(tmp) / "data")
-        for folder in sorted({Path(p).parent for p in labels}):
-            engine.add_root(folder)
-        engine.scan()
+    with scanned(labels) as engine:
         print(f"split {args.split}: {len(labels)} renders ({constant} shipped: {getattr(scoring, constant)})")
         feel_head = f"feel prompts: with it in top 10 (of {10 * len(FEELS)})"
         print(f"{'weight':>7} {'style P@5':>10} {'with it in top 5':>17}   {feel_head}")
         for weight in weights:
             setattr(scoring, constant, weight)
-            got = evaluate(engine, labels, instruments)
+            got = evaluate(engine, labels, excluded)
             out[str(weight)] = got
             feel = "  ".join(f"{i} {n}" for i, n in got["with it in top 10 of feel prompts"].items())
             style = f"{got['style P@5']:>10.2f} {got['with it in top 5']:>8} of {5 * got['prompts']:<5}"
@@ -229,7 +236,6 @@ def main() -> None:
             if args.rows:
                 for prompt, precision, with_it in got["rows"]:
                     print(f"          {prompt:<36} P@5 {precision:.2f}  with it {with_it}")
-        engine.close()
     Path("bench-results").mkdir(exist_ok=True)
     name = f"exclusions-{args.split}" + ("-vocals" if args.vocals else "")
     Path(f"bench-results/{name}.json").write_text(json.dumps(out, indent=2))

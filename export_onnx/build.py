@@ -550,12 +550,13 @@ def build(
                 log.info("%s: up to date, reused", component.role)
                 shutil.copy2(previous.path / reused.file, staging / reused.file)
                 graphs[component.role] = reused
-            elif component.derive is None:
-                graphs[component.role] = _build_graph(component, staging)
-            else:  # a faster way to compute its source's function, which serves where it cannot be made
+            else:
                 try:
                     graphs[component.role] = _build_graph(component, staging)
                 except (NeedledropError, ParityError, ValueError, OSError) as exc:
+                    if component.derive is None:
+                        raise
+                    # A faster way to compute its source's function, which serves where it cannot be made.
                     log.warning(
                         "%s left out of the bundle (%s); %s runs in its place",
                         component.role,

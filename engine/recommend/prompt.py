@@ -774,12 +774,13 @@ def measured_reason(c: Constraint, unheard_drums: int | None = 0) -> str | None:
     if precision is None:
         return f'{effect}: "{what}" was never measured on held-out music'
     right = f'"{what}" is right {precision:.0%} of the time on held-out music'
-    if isinstance(c, Exclude) and c.tag in DRUM_TAGS and unheard_drums is None:
+    drums = isinstance(c, Exclude) and c.tag in DRUM_TAGS
+    if drums and unheard_drums is None:
         precision = FIRST_NO_DRUMS_PRECISION
         right = (
             f'"{what}" is right {precision:.0%} of the time on held-out music (the scan does not listen for drums here)'
         )
-    elif isinstance(c, Exclude) and c.tag in DRUM_TAGS and unheard_drums:
+    elif drums and unheard_drums:
         tracks = f"{unheard_drums} track{'s' if unheard_drums != 1 else ''}"
         right += f" ({FIRST_NO_DRUMS_PRECISION:.0%} for the {tracks} not listened to for drums)"
         precision = min(precision, FIRST_NO_DRUMS_PRECISION)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench_library import float32_backbone  # noqa: E402
 
 from engine import instruments, paths  # noqa: E402
 from engine.bundle import open_current_bundle, openvino_cpu  # noqa: E402
@@ -54,17 +55,6 @@ def timed(embedder: sfx_embedding.SfxEmbedder, path: Path) -> tuple[np.ndarray, 
     return out, times
 
 
-def int8_listener(bundle) -> sfx_embedding.SfxEmbedder:
-    """The drum network as a CPU without bfloat16 runs it in the scan."""
-    os.environ["NEEDLEDROP_BF16"] = "0"
-    openvino_cpu._core.cache_clear()
-    try:
-        return sfx_embedding.SfxEmbedder(bundle, reduced=True)
-    finally:
-        del os.environ["NEEDLEDROP_BF16"]
-        openvino_cpu._core.cache_clear()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--time", type=Path, nargs="*", default=[], help="files to time (3 runs each)")
@@ -73,7 +63,9 @@ def main() -> None:
     args = parser.parse_args()
     bundle = open_current_bundle(paths.models_dir())
     ways = {"float32": sfx_embedding.SfxEmbedder(bundle)}
-    if (listener := int8_listener(bundle)).graph == sfx_embedding.INT8_ROLE:  # the bundle has it, the CPU VNNI
+    with float32_backbone():  # as a CPU without bfloat16 runs the drum network in the scan
+        listener = sfx_embedding.SfxEmbedder(bundle, reduced=True)
+    if listener.graph == sfx_embedding.INT8_ROLE:  # the bundle has it, and the CPU VNNI
         ways["int8"] = listener
     if openvino_cpu.available():
         ways["bfloat16"] = sfx_embedding.SfxEmbedder(bundle, reduced=True)

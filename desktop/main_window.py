@@ -408,7 +408,7 @@ class MainWindow(QMainWindow):
         self._show_status()
         self._start_api()
         status = self.session.status()  # read once: it counts the whole library and looks into each folder
-        self.library_panel.show_status(status)
+        self._show_library(status)
         self._load_timeline()
         if self.current is not None:
             self.ask()
@@ -492,7 +492,12 @@ class MainWindow(QMainWindow):
         self.notice.show_message("error", message)
 
     def refresh_library(self) -> None:
-        self.library_panel.show_status(self.session.status())
+        self._show_library(self.session.status())
+
+    def _show_library(self, status: LibraryStatus | None) -> None:
+        self.library_panel.show_status(status)
+        if status is not None:  # before any answer, and after a scan listened to more tracks for drums
+            self.prompt.set_unheard_drums(status.unheard_drums)
 
     # ---- library ----
 

@@ -201,6 +201,7 @@ class Engine:
             else IndexStatus(index["segments"], index["bundle_id"], index["built_at"], index["current"]),
             scanning=bool(raw.get("scanning", False)),
             quick_tracks=raw["quick_tracks"],
+            unheard_drums=raw["unheard_drums"],
         )
 
     def add_root(self, path: str | os.PathLike[str]) -> RootStatus:

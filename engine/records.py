@@ -132,6 +132,9 @@ class LibraryStatus:
     index: IndexStatus | None
     scanning: bool = False  # a scan is running (in this process or another)
     quick_tracks: int = 0  # searchable from a quick pass's one window; the scan's full analysis completes them
+    # Measured by the first drum detector and not yet by the network (Recommendation.unheard_drums, from the
+    # catalog rather than the index); None where the scan does not listen for drums.
+    unheard_drums: int | None = 0
 
     @property
     def complete_tracks(self) -> int:

@@ -6,6 +6,7 @@ import gc
 import json
 import shutil
 import socket
+import sqlite3
 import sys
 import threading
 import time
@@ -21,6 +22,7 @@ from desktop.main_window import MainWindow
 from desktop.session import Session
 from desktop_support import TRACKS, close_window, copy_data, drop_files, open_window, wait_results
 from engine.clock import format_timecode, parse_timecode
+from engine.library.catalog import CATALOG_NAME
 from media import render_midi
 from training.bootstrap import demo as demo_module
 
@@ -105,6 +107,15 @@ def test_times_past_an_hour_keep_their_hours_in_every_list(qtbot):
     clip.clip_in, clip.clip_out = 5.5, 125.0
     timeline.update_clip(clip)
     assert "\n00:05.50–02:05.00" in timeline.item_of(clip.id).text()
+
+
+def test_the_no_drums_chip_counts_the_tracks_not_listened_to_before_any_answer(window):
+    """Until a first answer counts them, the library's status does: opening the app and each scan set it."""
+    assert window.prompt.unheard_drums == 0  # every desktop track was listened to by its scan
+    with sqlite3.connect(Path(window.session.data_dir) / CATALOG_NAME) as db:
+        db.execute("UPDATE tracks SET drums_sfx = NULL WHERE CAST(path AS TEXT) LIKE '%piano%'")
+    window.refresh_library()
+    assert window.prompt.unheard_drums == 1
 
 
 def test_drop_prompt_results_preview_and_switch(qtbot, window, media):

@@ -226,10 +226,11 @@ def test_the_why_says_what_rule_5_says(bundle):
 
 
 def test_a_no_drums_chip_quotes_the_shipped_detectors_figure_for_the_tracks_not_listened_to(
-    bundle, library, tmp_path, monkeypatch
+    bundle, library, tmp_path, monkeypatch, capsys
 ):
     """Where the network has not heard a track, the shipped detector answers "no drums" for it, so the chip's
     reason gives that detector's figure too, with how many tracks it answers for, until the scan listens."""
+    from engine.cli.main import main
     from engine.facade import Engine
 
     unheard = "drum_sfx = NULL, drum_sfx_key = NULL, drums_sfx = NULL"
@@ -242,15 +243,20 @@ def test_a_no_drums_chip_quotes_the_shipped_detectors_figure_for_the_tracks_not_
         (chip,) = answer.to_json()["prompt"]["constraints"]
         assert answer.unheard_drums == 1 and first in chip["reason"] and answer.to_json()["unheard_drums"] == 1
         assert first in engine.constraint_reason(answer.prompt.constraints[0], answer.unheard_drums)
+        assert engine.status().unheard_drums == 1  # the app's chip before its first answer, from the catalog
+        assert main(["--data-dir", str(tmp_path / "data"), "library", "status"]) == 0
+        assert "1 track not listened to for drums yet" in capsys.readouterr().out
 
         assert engine.scan(workers=0).listened == 1
         answer = engine.recommend(prompt="calm piano, no drums", k=2)
         (chip,) = answer.to_json()["prompt"]["constraints"]
         assert answer.unheard_drums == 0 and "not listened" not in chip["reason"]
+        assert engine.status().unheard_drums == 0
 
         monkeypatch.setenv("NEEDLEDROP_DRUM_SFX", "off")  # no track is ever listened to: none "not yet"
         answer = engine.recommend(prompt="calm piano, no drums", k=2)
         (chip,) = answer.to_json()["prompt"]["constraints"]
         assert answer.unheard_drums is None and "does not listen for drums here" in chip["reason"]
+        assert engine.status().unheard_drums is None
     finally:
         engine.close()

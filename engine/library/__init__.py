@@ -13,7 +13,7 @@ from engine import affect, instruments
 from engine.bundle import Bundle, load_bundle
 from engine.errors import BundleError, NeedledropError
 from engine.features import FeatureExtractor
-from engine.library.analysis import drum_sfx_key
+from engine.library.analysis import drum_sfx_key, listens_for_drums
 from engine.library.catalog import Catalog
 from engine.library.errors import CatalogError, LibraryError, ScanRunningError
 from engine.library.index import (
@@ -344,6 +344,8 @@ class Library:
         status["index"] = None if info is None else self._index_status(info)
         status["bundle_id"] = self.bundle.id
         status["scanning"] = self.scan_running()
+        listens = listens_for_drums(self.bundle)
+        status["unheard_drums"] = self.catalog.unheard_drums_count(self.bundle.id) if listens else None
         return status
 
     def _index_status(self, info) -> dict:

@@ -463,6 +463,14 @@ class Catalog:
         names = ("track_id", "start", "end", "tempo_bpm", "vocal_score", "tags", "energy", "mood")
         return {row[0]: dict(zip(names, row[1:])) | {"tags": probabilities_of_bytes(row[6])} for row in rows}
 
+    def unheard_drums_count(self, bundle_id: str) -> int:
+        """Tracks of `bundle_id` whose drums the first detector measured and the network has not (not listened
+        to yet, or a file it could not decode): Recommender.unheard_drums counts the same in an index."""
+        ((count,),) = self._query(
+            "SELECT COUNT(*) FROM tracks WHERE bundle_id = ? AND drums IS NOT NULL AND drums_sfx IS NULL", (bundle_id,)
+        )
+        return count
+
     def quick_count(self, bundle_id: str) -> int:
         """Tracks of `bundle_id` that only a quick pass has analysed so far."""
         ((count,),) = self._query("SELECT COUNT(*) FROM tracks WHERE quick AND bundle_id = ?", (bundle_id,))

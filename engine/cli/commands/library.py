@@ -178,6 +178,12 @@ def status_command(args) -> int:
             f"{status.complete_tracks} tracks complete, {status.quick_tracks} from a quick pass only "
             "(searchable, provisional): the scan completes them"
         )
+    if status.unheard_drums:
+        lines.append(
+            f"{status.unheard_drums} track{'s' if status.unheard_drums != 1 else ''} not listened to for drums yet "
+            "(or unreadable at 44.1 kHz): "
+            'the first drum detector answers "no drums" for them'
+        )
     index = status.index
     lines.append(
         "index: none yet"

@@ -258,15 +258,17 @@ def absent(probability: np.ndarray, heard: np.ndarray | None = None) -> np.ndarr
     """How surely each track has no drums, 0..1 (NaN: unmeasured). Where the sound-effects detector measured
     the track (`heard`, q), by q (RULE-5): 1 under SFX_NO_DRUMS_BELOW, 0 from DRUMS_FROM; elsewhere by the
     shipped detector's p: 1 under NO_DRUMS_BELOW, 0 from DRUMS_FROM."""
-
-    def ramp(x: np.ndarray, none_below: float) -> np.ndarray:
-        return np.clip((DRUMS_FROM - x) / (DRUMS_FROM - none_below), 0.0, 1.0)
-
     by_p = ramp(np.asarray(probability, np.float64), NO_DRUMS_BELOW)
     if heard is None:
         return by_p
     q = np.asarray(heard, np.float64)
     return np.where(np.isfinite(q), ramp(q, SFX_NO_DRUMS_BELOW), by_p)
+
+
+def ramp(x: np.ndarray, none_below: float, all_from: float = DRUMS_FROM) -> np.ndarray:
+    """1 under `none_below`, 0 from `all_from`, linear between (NaN stays NaN): how surely a probability
+    of drums says there are none."""
+    return np.clip((all_from - x) / (all_from - none_below), 0.0, 1.0)
 
 
 def drum_strength(probability: np.ndarray, heard: np.ndarray | None = None) -> np.ndarray:

@@ -56,15 +56,11 @@ FEELS = ("", "energetic music, ", "calm music, ", "upbeat and happy, ", "fast, "
 INSTRUMENTS = ("drums", *PROGRAMS)
 
 
-def _ramp(x: np.ndarray, none_below: float, all_from: float) -> np.ndarray:
-    return np.clip((all_from - x) / (all_from - none_below), 0.0, 1.0)
-
-
 def _by_q(all_from: float):
     def absent(p: np.ndarray, q: np.ndarray | None = None) -> np.ndarray:
-        by_p = _ramp(np.asarray(p, np.float64), instruments.NO_DRUMS_BELOW, instruments.DRUMS_FROM)
+        by_p = instruments.ramp(np.asarray(p, np.float64), instruments.NO_DRUMS_BELOW)
         q = np.full_like(by_p, np.nan) if q is None else np.asarray(q, np.float64)
-        return np.where(np.isfinite(q), _ramp(q, instruments.SFX_NO_DRUMS_BELOW, all_from), by_p)
+        return np.where(np.isfinite(q), instruments.ramp(q, instruments.SFX_NO_DRUMS_BELOW, all_from), by_p)
 
     return absent
 
@@ -73,9 +69,9 @@ def _in_doubt(combine):
     """Under SFX_NO_DRUMS_BELOW, none; above it, `combine` of the shipped ramp and p's own."""
 
     def absent(p: np.ndarray, q: np.ndarray | None = None) -> np.ndarray:
-        by_p = _ramp(np.asarray(p, np.float64), instruments.NO_DRUMS_BELOW, instruments.DRUMS_FROM)
+        by_p = instruments.ramp(np.asarray(p, np.float64), instruments.NO_DRUMS_BELOW)
         q = np.full_like(by_p, np.nan) if q is None else np.asarray(q, np.float64)
-        shipped = _ramp(q, instruments.SFX_NO_DRUMS_BELOW, instruments.DRUMS_FROM)
+        shipped = instruments.ramp(q, instruments.SFX_NO_DRUMS_BELOW)
         heard = np.where(q < instruments.SFX_NO_DRUMS_BELOW, 1.0, combine(shipped, by_p))
         return np.where(np.isfinite(q), heard, by_p)
 

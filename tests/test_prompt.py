@@ -147,6 +147,13 @@ NONE, ANY, FEMALE, MALE = ("vocals", "none"), ("vocals", "any"), ("vocals", "fem
         ("no female vocals", [no("female vocals")]),
         ("not slow", [no("slow", "moods")]),  # a negated mood tag, not a tempo word
         ("without any drums", [no("drums")]),
+        # an instrument or a voice excluded by a suffix
+        ("drumless", [no("drums")]),
+        ("drum-free ambient", [no("drums")]),
+        ("calm percussionless piano", [no("drums")]),
+        ("guitar-less rock", [no("guitar")]),
+        ("voiceless pads", [NONE]),
+        ("pianoless jazz, no drums", [no("piano"), no("drums")]),
         # lists
         ("no drums or piano", [no("drums"), no("piano")]),
         ("no drums, piano or guitar", [no("drums"), no("piano"), no("guitar")]),
@@ -194,7 +201,10 @@ def test_constraints(prompt, expected):
 
 @pytest.mark.parametrize(
     "prompt",
-    ["breakfast", "snowfall", "notable", "another", "nothing but piano", "90s hip hop", "80s rock", "1980s", "slowly"],
+    [
+        *("breakfast", "snowfall", "notable", "another", "nothing but piano", "90s hip hop", "80s rock", "1980s"),
+        *("slowly", "endless summer", "timeless classic", "careless", "rockless", "jazz-free"),  # genres: no suffix
+    ],
 )
 def test_words_that_only_look_like_constraints(prompt):
     parsed = parse_prompt(prompt)
@@ -220,6 +230,7 @@ def test_words_that_only_look_like_constraints(prompt):
         ("2 minute track", None),
         ("a song with no vocals", None),
         ("instrumental hip hop", "hip hop"),
+        ("calm percussionless piano", "calm piano"),
     ],
 )
 def test_remaining_text(prompt, text):

@@ -583,16 +583,32 @@ def _negations(s: str, claims: _Claims) -> list[_Found]:
             if item.kind == "vocals":
                 found.append(_Found(span, _vocals_constraint(item.value, span), **edit))
             elif item.kind == "tag":
-                group, tag = item.value
-                hard = exclusion_is_hard(tag)
-                label = f"no {tag}" if hard else f"no {tag}{PREFERENCE}"
-                found.append(_Found(span, Exclude(label, span, hard, tag, group), **edit))
+                found.append(_Found(span, _exclusion(*item.value, span), **edit))
             else:
                 name = item.value.lower()
                 found.append(_Found(span, note=f'{keyword} "{name}": Needledrop has no tag for {name}'))
             claims.append(span)
         pos = items[-1].end
     return found
+
+
+def _exclusion(group: str, tag: str, span: tuple[int, int]) -> Exclude:
+    hard = exclusion_is_hard(tag)
+    return Exclude(f"no {tag}" if hard else f"no {tag}{PREFERENCE}", span, hard, tag, group)
+
+
+# "drumless", "drum-free", "percussion-less", "voiceless": an instrument or a voice excluded by a suffix.
+_SUFFIXED = re.compile(rf"{_B}(?P<name>[a-z]+?)(?:-?less|-free){_E}", re.I)
+
+
+def _suffixed(s: str, m: re.Match) -> _Found | None:
+    """Only instruments and voices: "rockless" or "jazz-free" is no way to exclude a genre, so it stays words."""
+    match _lookup(m["name"]):
+        case ("vocals", "none"):
+            return _Found(m.span(), _vocals_constraint("none", m.span()))
+        case ("tag", ("instruments", tag)) if tag not in ("female vocals", "male vocals"):
+            return _Found(m.span(), _exclusion("instruments", tag, m.span()))
+    return None
 
 
 def _resolve(s: str, found: list[_Found]) -> list[_Found]:
@@ -722,6 +738,7 @@ def _analyse(prompt: str) -> list[_Found]:
     found += _search(_TEMPO, prompt, claims, _tempo)
     found += _search(_NEGATIVE_TEMPO, prompt, claims, _negative_tempo)
     found += _negations(prompt, claims)
+    found += _search(_SUFFIXED, prompt, claims, _suffixed)
     found += _asked_and_excluded(prompt, claims, found)
     found += _search(_VOCALS, prompt, claims, _vocals)
     found += _search(_SOFT_TEMPO, prompt, claims, _soft_tempo)

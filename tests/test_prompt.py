@@ -147,6 +147,12 @@ NONE, ANY, FEMALE, MALE = ("vocals", "none"), ("vocals", "any"), ("vocals", "fem
         ("no female vocals", [no("female vocals")]),
         ("not slow", [no("slow", "moods")]),  # a negated mood tag, not a tempo word
         ("without any drums", [no("drums")]),
+        # "tempo" or "BPM" before a bare number makes it a tempo
+        ("tempo 90", [("tempo", 81, 99, 90, True)]),
+        ("a tempo of 120 bpm", [("tempo", 108, 132, 120, True)]),
+        ("bpm: 90", [("tempo", 81, 99, 90, True)]),
+        ("tempo around 100", [("tempo", 85, 115, 100, True)]),
+        ("tempo under 100", [("tempo", None, 100, None, True)]),
         # an instrument or a voice excluded by a suffix
         ("drumless", [no("drums")]),
         ("drum-free ambient", [no("drums")]),
@@ -231,6 +237,8 @@ def test_words_that_only_look_like_constraints(prompt):
         ("a song with no vocals", None),
         ("instrumental hip hop", "hip hop"),
         ("calm percussionless piano", "calm piano"),
+        ("warm piano at a tempo of 80", "warm piano"),
+        ("piano at 90", "piano at 90"),  # no tempo word, no unit: a number may be anything
     ],
 )
 def test_remaining_text(prompt, text):

@@ -871,3 +871,19 @@ def test_picture_words_say_the_cues_in_an_editors_words():
     assert picture_words(dark, "energy", -1) == "a calm picture with long takes"
     steady_cuts = {"motion": 0.02, "cuts_per_second": 1.0}  # energetic by its cuts alone
     assert picture_words(steady_cuts, "energy", 1) == "quick cuts"
+
+
+@pytest.mark.parametrize(
+    "prompt, noted",
+    [
+        ("asdkjh qwpoeiru zzz", True),
+        ("ピアノ 静か", True),
+        ("calm piano", False),
+        ("jazzy", False),
+        ("no drums", False),
+    ],
+)
+def test_words_that_name_nothing_measured_are_said_to(recommender, prompt, noted):
+    """A prompt of nonsense still ranks (the model reads any words), its top at 100 %: a note says why."""
+    notes = recommender.recommend(prompt=prompt, k=3).notes
+    assert any("no instrument, genre or feel recognised" in n for n in notes) == noted, notes

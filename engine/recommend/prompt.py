@@ -220,7 +220,7 @@ _LENGTH = re.compile(
     re.I | re.X,
 )
 _TEMPO = re.compile(
-    rf"""{_B}(?:at\s+)?(?:
+    rf"""{_B}(?:at\s+)?(?P<lead>(?:(?:a|the)\s+)?(?:tempo|bpm)(?:\s+of|\s*[:=])?\s*)?(?:
         (?:(?P<between>between|from)\s+)?(?P<lo>{_NUM})\s*(?:{_BPM}\s*)?{_RANGE_SEP}(?P<hi>{_NUM})
       | (?:(?P<cmp>{_alternation(_TEMPO_CMP)})\s*|(?P<approx>{_APPROX})\s*)?(?P<n>{_NUM})
     )(?:\s*(?P<unit>{_BPM}))?{_E}""",
@@ -379,7 +379,7 @@ def _tempo(s: str, m: re.Match) -> _Found | None:
     numbers = [float(x) for x in (m["lo"], m["hi"], m["n"]) if x]
     if not m["unit"]:
         # Without "BPM" a number is a tempo only after a tempo-ish word and in a musical range.
-        if not (m["between"] or m["cmp"] or m["approx"]) or not all(40 <= x <= 220 for x in numbers):
+        if not (m["lead"] or m["between"] or m["cmp"] or m["approx"]) or not all(40 <= x <= 220 for x in numbers):
             return None
         if _TIME_AFTER.match(s, m.end()):  # "over 2 minutes", "about 90 s"
             return None

@@ -34,7 +34,7 @@ from engine.recommend.pipeline import MAX_K, Search
 from engine.recommend.placement import placed
 from engine.recommend.prompt import PREFERENCE, Exclude, Tempo, Vocals, parse_prompt
 from engine.recommend.result import Recommendation, Result
-from engine.recommend.tagmatch import TagMatcher
+from engine.recommend.tagmatch import CLEARLY_NAMED, TagMatcher
 from engine.tags import TagIndex
 
 __all__ = ["MAX_K", "QueryError", "Recommendation", "Recommender", "Result"]
@@ -128,6 +128,11 @@ class Recommender:
         seconds = {"encode": t1 - t0, "search": time.perf_counter() - t1}
         used = [name for name, part in (("clip", query.clip), ("text", text)) if part]
         notes = self._notes(search.constraints) + self._offline_note(results, k)
+        if text and feel is None and query.words.strength < CLEARLY_NAMED:
+            # Else a prompt of nonsense, or in a language MiniLM does not read, ranks silently, its top at 100 %.
+            notes.append(
+                f'no instrument, genre or feel recognised in "{text}": the words count only as the model reads them'
+            )
         if (
             query.clip is not None
             and end is not None

@@ -141,6 +141,10 @@ def test_bad_edits_are_clear_errors(setup, tmp_path):
         format_for(tmp_path / "edit.mov")
     with pytest.raises(ExportError, match="unknown timeline format"):
         format_for(tmp_path / "edit.otio", "aaf")
+    with pytest.raises(ExportError, match="edit.otio is named as otio and edl was asked for: name it edit.edl"):
+        engine.export([ExportClip(clips["a"], 0, 4, track=drums)], fmt="edl", path=tmp_path / "edit.otio")
+    assert not (tmp_path / "edit.otio").exists()
+    assert format_for(tmp_path / "edit.txt", "edl") == "edl"  # a suffix no editor's: the format says it all
     # An impossible edit is refused, not written: music before its start or after its end, NaN points.
     length = engine.track(drums).duration
     for start in (-5.0, length, length + 0.5, 1e9):
@@ -435,6 +439,15 @@ def test_cli_export_starts_a_chosen_track_where_recommend_does_at_the_same_balan
     assert main([*base, "--prompt", "slow piano", "--balance", "0", "--track", str(track), "--json"]) == 0
     (cue,) = json.loads(capsys.readouterr().out)["clips"]
     assert cue["music_start"] == pytest.approx(start, abs=1e-3)
+
+
+def test_cli_export_says_a_loudness_without_a_render_does_nothing(setup, tmp_path, capsys):
+    engine, music, clips = setup
+    base = ["--data-dir", str(engine.data_dir), "export", str(clips["a"]), "--track", str(music / "drums.flac")]
+    assert main([*base, str(tmp_path / "a.otio"), "--loudness", "-16"]) == 0
+    assert "--loudness levels only what --render writes" in capsys.readouterr().err
+    assert main([*base, str(tmp_path / "b.otio")]) == 0
+    assert "--loudness" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -66,7 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="re-edit the music to the clip's length on its own bars (see `needledrop fit`), as WAV in the "
         "--collect folder or one named after the timeline beside it",
     )
-    export.add_argument("--loudness", type=float, default=DEFAULT_LOUDNESS, help="with --render: loudness target, LUFS")
+    export.add_argument(
+        "--loudness", type=float, help=f"with --render: loudness target, LUFS (default {DEFAULT_LOUDNESS:g})"
+    )
     export.add_argument(
         "--duck",
         action="store_true",
@@ -160,7 +162,7 @@ def export_command(args) -> int:
         path=args.out,
         collect=args.collect,
         render=args.render,
-        loudness=args.loudness,
+        loudness=DEFAULT_LOUDNESS if args.loudness is None else args.loudness,
         duck=args.duck,
     )
     (cue,) = result.cues
@@ -168,6 +170,10 @@ def export_command(args) -> int:
     if cue.music is not None:
         lines[0] += f": {cue.music} from {cue.music_start:.2f} s"
     lines += [f"note: {note}" for note in result.notes]
+    if args.loudness is not None and not args.render:
+        print(
+            "note: --loudness levels only what --render writes; the timeline plays the music as it is", file=sys.stderr
+        )
     emit(args, result, "\n".join(lines))
     return 0
 

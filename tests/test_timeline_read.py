@@ -7,6 +7,7 @@ an FCPXML 1.9 with a title and a generator, an FCP 7 XML with a generator), read
 """
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from fractions import Fraction
 from pathlib import Path
@@ -72,6 +73,19 @@ def test_a_cut_exported_at_29_97_drop_frame_reads_back_at_the_same_frames(cut, t
         timeline = otio.adapters.read_from_file(written.path)
         (tune,) = [t for t in timeline.audio_tracks() if t.name == "Music (Needledrop)"][0].find_clips()
         assert frames(tune.range_in_parent().start_time.to_seconds()) == frames(PLACES[0])
+
+
+def test_an_edl_whose_drop_frame_timecodes_are_all_semicolons_reads_as_the_usual_form(cut, tmp_path):
+    """01;00;04;12 as some editors write it, 01:00:04;12 as others (and OpenTimelineIO) do."""
+    engine, music, videos = cut
+    edit = [ExportClip(v, a, b, record_in=p) for v, (a, b), p in zip(videos, RANGES, PLACES, strict=True)]
+    usual = Path(engine.export(edit, path=tmp_path / "usual.edl", start_timecode="01:00:00;00").path)
+    text = usual.read_text()
+    semicolons = re.sub(r"(\d\d):(\d\d):(\d\d);(\d\d)", r"\1;\2;\3;\4", text)
+    assert semicolons != text and "01;00;" in semicolons
+    (tmp_path / "semicolons.edl").write_text(semicolons)
+    read = [engine.read_timeline(tmp_path / name) for name in ("usual.edl", "semicolons.edl")]
+    assert read[1].clips == read[0].clips and read[1].drop_frame and read[1].start_timecode == "01:00:00;00"
 
 
 @pytest.mark.parametrize("rate", [Fraction(24000, 1001), Fraction(25)], ids=["23.976", "25"])

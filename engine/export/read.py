@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -209,8 +210,13 @@ def _rate_of(timeline: otio.schema.Timeline, fmt: str) -> FrameRate:
     return exact_rate(counted.rate, drop_frame=fmt == "fcp7" and display == "DF")
 
 
+# Some editors write a drop-frame timecode with every separator a semicolon (00;59;58;12); OpenTimelineIO's
+# reader takes only the last one as such.
+_ALL_SEMICOLONS = re.compile(r"(?<![\d;:])(\d\d);(\d\d);(\d\d);(\d\d)(?![\d;:])")
+
+
 def _read_edl(path: Path, rate: float | None) -> _Read:
-    text = path.read_bytes().decode("utf-8", errors="replace")
+    text = _ALL_SEMICOLONS.sub(r"\1:\2:\3;\4", path.read_bytes().decode("utf-8", errors="replace"))
     drop = "FCM: DROP FRAME" in text.upper()
     if rate is None:
         # Which files an EDL's clips play does not depend on the rate: read it once to find one, at a rate

@@ -98,6 +98,10 @@ class TrackNotFoundError(NeedledropError):
     """A track asked for by id or path is not in the library."""
 
 
+class AmbiguousTitleError(TrackNotFoundError):
+    """Several tracks are titled like the words a person named a track by: which one is for them to say."""
+
+
 class InsideLibraryError(NeedledropError):
     """A render or collected music would be written inside a library folder, where the next scan would take
     it for a new track and recommend it."""
@@ -292,7 +296,7 @@ class Engine:
         if len(found) > 1:
             named = "; ".join(f"{t} by {a or 'unknown artist'} (id {i})" for i, t, a in found[:5])
             more = ", and more" if len(found) > 5 else ""
-            raise TrackNotFoundError(f"several tracks are titled like {title!r}: {named}{more}; ask by id")
+            raise AmbiguousTitleError(f"several tracks are titled like {title!r}: {named}{more}; ask by id")
         return found[0][0]
 
     @functools.cached_property

@@ -313,6 +313,7 @@ def test_similar_to_a_title_or_a_file_from_outside_the_library(client, served, t
         ({"reference": str(tmp_path / "gone.wav")}, 404, "not_found"),
         ({"reference": "relative.wav"}, 422, "bad_path"),
         ({"title": "no such title"}, 404, "not_in_library"),
+        ({"title": "s"}, 409, "ambiguous_title"),  # Piano Study, drums and synth
         ({"title": "piano", "track_id": piano}, 422, "invalid_request"),
     ):
         reply = client.post("/v1/similar", json=body)
@@ -597,3 +598,34 @@ def test_a_timeline_scored_gives_each_clip_a_different_track_at_its_place_and_ex
     only = client.post("/v1/timeline/score", json={"path": str(path), "video_track": 2})
     assert only.status_code == 422 and only.json()["error"]["code"] == "bad_timeline", only.text
     assert "no clip on V2" in only.json()["error"]["message"]
+
+
+def test_a_file_whose_name_is_not_utf8_comes_through_with_its_bytes(bundle, tmp_path):
+    """A Latin-1 file name (b"caf\xe9.flac") cannot be UTF-8: the answer carries its path as JSON escapes,
+    which give back the file's own bytes, where it used to fail every answer that ranked it (500)."""
+    music = tmp_path / "music"
+    music.mkdir()
+    render_midi(music / "piano.flac", bpm=80, program=0, melody=[60, 64, 67], seconds=20)
+    latin = Path(os.fsdecode(bytes(music) + b"/caf\xe9.flac"))
+    (music / "piano.flac").rename(latin)
+    engine = Engine(tmp_path / "data", bundle=bundle)
+    engine.add_root(music)
+    engine.scan(workers=0)
+    token = load_or_create_token(tmp_path / "config")
+    headers = {"Authorization": f"Bearer {token}"}
+    with (
+        LiveServer(create_app(engine, token)) as url,
+        httpx.Client(base_url=url, headers=headers, timeout=60) as client,
+    ):
+        reply = client.post("/v1/recommend", json={"prompt": "piano", "k": 1})
+        assert reply.status_code == 200, reply.text
+        assert b"\\udce9" in reply.content  # ASCII escapes, as the CLI's --json writes them
+        (result,) = json.loads(reply.content)["results"]
+        assert os.fsencode(result["path"]) == os.fsencode(latin)
+        music.rename(tmp_path / "unplugged")  # a drive away: its message names the path
+        render = {"track_id": result["track_id"], "length": 5.0, "render": str(tmp_path / "cue.wav")}
+        fit = client.post("/v1/fit", json=render)
+        assert fit.status_code == 422 and "caf\udce9.flac cannot be read now" in fit.json()["error"]["message"], (
+            fit.text
+        )
+    engine.close()

@@ -10,7 +10,9 @@ panels run in one). Everything goes through the one `Engine`, which serialises q
 from __future__ import annotations
 
 import hmac
+import json
 import logging
+import math
 import os
 import threading
 import time
@@ -21,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi import Path as ApiPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
@@ -33,6 +36,7 @@ from engine.facade import (
     DEFAULT_LOUDNESS,
     MAX_K,
     MAX_LENGTH,
+    AmbiguousTitleError,
     DatabaseError,
     Engine,
     ExportError,
@@ -61,8 +65,37 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+class _Json(JSONResponse):
+    """JSON in ASCII, as the CLI's --json writes it. A file whose name is not UTF-8 has a path Python holds
+    with lone surrogates (os.fsdecode), which UTF-8 cannot carry; as escapes ("\\udce9") it reaches a client
+    intact (Python's json and os.fsencode give back its bytes; JavaScript keeps the code units)."""
+
+    def render(self, content) -> bytes:
+        return json.dumps(_finite(content), ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
+def _finite(value):
+    """NaN and infinities as null, which JSON has instead (as pydantic's serialiser wrote them)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+class _Route(APIRoute):
+    """Endpoints return plain JSON data (engine.records.to_json), rendered by `_Json` as it is: a response
+    model would have pydantic serialise it first, which refuses those paths."""
+
+    def __init__(self, path: str, endpoint, **kwargs) -> None:
+        kwargs["response_model"] = None
+        super().__init__(path, endpoint, **kwargs)
+
+
 def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+    return _Json({"error": {"code": code, "message": message}}, status_code=status)
 
 
 class _Strict(BaseModel):
@@ -85,7 +118,7 @@ def _answers(*codes: int) -> dict:
         401: "no token, or the wrong one",
         403: "a file the server may not read",
         404: "no such file or track",
-        409: "no index yet, or a scan already running",
+        409: "no index yet, a scan already running, or a title several tracks share",
         411: "a body of unknown length",
         413: "a body over the size limit",
         422: "a request that cannot be answered as asked",
@@ -331,7 +364,9 @@ def create_app(engine: Engine, token: str, *, allowed_origins: list[str] | None 
         openapi_url="/v1/openapi.json",
         docs_url=None,  # the interactive docs load scripts from a CDN; this API is offline
         redoc_url=None,
+        default_response_class=_Json,
     )
+    app.router.route_class = _Route
 
     # ---- middleware (the last added runs first): CORS, then the token, then the body limit ----
 
@@ -386,6 +421,8 @@ def create_app(engine: Engine, token: str, *, allowed_origins: list[str] | None 
         """Run an engine call, turning its errors into API errors."""
         try:
             return fn()
+        except AmbiguousTitleError as exc:  # there are such tracks: the request must say which
+            raise ApiError(409, "ambiguous_title", str(exc)) from exc
         except TrackNotFoundError as exc:
             raise ApiError(404, "not_in_library", str(exc)) from exc
         except InsideLibraryError as exc:

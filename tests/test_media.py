@@ -79,3 +79,23 @@ def test_fit_frame_keeps_the_centre():
 def test_fit_frame_rejects_non_rgb():
     with pytest.raises(ValueError, match="RGB uint8"):
         fit_frame(np.zeros((10, 10), dtype=np.uint8), VIDEO)
+
+
+def test_a_float_file_with_nan_or_infinite_samples_decodes_and_analyses(tmp_path, bundle):
+    """A damaged float WAV (one NaN, one infinity) costs a click's length of silence, not the track: its
+    analysis used to fail on the NaN (an IndexError in the beat tracker, recorded as an unexpected error)."""
+    from scipy.io import wavfile
+
+    from engine.features import FeatureExtractor
+
+    samples = tone(12.0, 44100)
+    wavfile.write(tmp_path / "whole.wav", 44100, samples)  # IEEE float, as a DAW writes it
+    samples[44100 * 3], samples[44100 * 7] = np.nan, np.inf
+    path = tmp_path / "damaged.wav"
+    wavfile.write(path, 44100, samples)
+    wave = decode_audio(path, AUDIO)
+    assert np.isfinite(wave).all()
+    changed = np.flatnonzero(np.abs(wave - decode_audio(tmp_path / "whole.wav", AUDIO)) > 1e-3)
+    assert 0 < len(changed) < 0.01 * AUDIO.sample_rate  # a few milliseconds around each bad sample
+    analysis = FeatureExtractor(bundle).analysis(path)
+    assert analysis is not None

@@ -50,7 +50,7 @@ def iter_audio(
         def take(frames) -> None:
             nonlocal skip, remaining
             for f in frames:
-                x = f.to_ndarray()  # fltp: (channels, samples)
+                x = finite(f.to_ndarray())  # fltp: (channels, samples)
                 cut = min(skip, x.shape[1])
                 x, skip = x[:, cut:], skip - cut
                 if remaining is not None:
@@ -93,6 +93,14 @@ def iter_audio(
             yield piece
     if not produced:
         raise DecodeError(f"{path}: audio stream holds no samples")
+
+
+def finite(samples: np.ndarray) -> np.ndarray:
+    """Float samples with NaN and infinities (a damaged float file: one such sample spreads through the
+    resampler to its neighbours) made silent, so that they cost a click's length, not the whole track."""
+    if np.isfinite(samples).all():
+        return samples
+    return np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def decode_audio(

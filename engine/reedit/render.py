@@ -22,6 +22,7 @@ import numpy as np
 from engine import atomic
 from engine.errors import DecodeError
 from engine.export.edit import ExportError
+from engine.media.audio import finite
 from engine.media.container import open_stream, reason
 from engine.reedit.plan import Plan
 
@@ -69,7 +70,7 @@ def decode(path: str | os.PathLike[str]) -> Audio:
             raise DecodeError(f"{path}: audio stream is corrupt ({reason(exc)})") from exc
     if not pieces:
         raise DecodeError(f"{path}: audio stream holds no samples")
-    return Audio(np.concatenate(pieces).astype(np.float32), stream.codec_context.sample_rate)
+    return Audio(finite(np.concatenate(pieces).astype(np.float32)), stream.codec_context.sample_rate)
 
 
 def assemble(source: Audio, plan: Plan, length: float) -> np.ndarray:

@@ -699,10 +699,12 @@ def test_an_offline_or_empty_root_keeps_its_tracks(library, music, tmp_path):
     assert by_name(library) == {k: {**v, "online": False} for k, v in before.items()}
     assert len(library.open_index()) == segment_total(library)
 
-    music.mkdir()  # an empty mount point, drive not mounted
+    music.mkdir()  # an empty mount point, drive not mounted, where a file manager left its hidden file
+    (music / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
     assert library.scan(workers=2).roots_offline == [str(music)]
     assert len(library.catalog.tracks()) == len(TRACKS)
 
+    (music / ".DS_Store").unlink()
     music.rmdir()
     away.rename(music)  # back again: nothing to re-embed
     back = library.scan(workers=2)
@@ -1041,6 +1043,8 @@ def test_an_unreachable_folder_keeps_its_tracks_offline_until_they_return(librar
     (music / "mount" / "album").rename(tmp_path / "unmounted")  # the mount point is empty again
     external.rename(tmp_path / "external-away")  # the link dangles
     (music / "gone").rename(tmp_path / "gone-away")  # the sub-folder is missing
+    (music / "mount" / "album").mkdir()  # the mount point again, with only what a file manager hides there
+    (music / "mount" / "album" / ".directory").write_text("[Desktop Entry]\nIcon=drive-harddisk\n")
     (music / "organ.wav").unlink()  # really deleted: its folder is there, with other files in it
     (music / "bad.mp3").unlink()
     report = library.scan(workers=2)
@@ -1060,6 +1064,7 @@ def test_an_unreachable_folder_keeps_its_tracks_offline_until_they_return(librar
     again = library.scan(workers=2)  # still away: nothing changes
     assert (again.removed, again.missing, again.indexed, again.changed) == (0, 3, 0, False)
 
+    shutil.rmtree(music / "mount" / "album")
     (tmp_path / "unmounted").rename(music / "mount" / "album")
     (tmp_path / "external-away").rename(external)
     (tmp_path / "gone-away").rename(music / "gone")

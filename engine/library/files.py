@@ -73,11 +73,13 @@ def walk_reaches(root: Path, path: Path) -> bool:
 
 
 def folder_has_entries(folder: bytes) -> bool:
-    """A readable folder with something in it. An empty one is what an unmounted drive's mount point looks
-    like; a missing or unreadable one, or a dangling link, is a folder that cannot be reached now."""
+    """A readable folder with something in it that is not hidden. An empty one is what an unmounted drive's
+    mount point looks like (a file manager may have left a .directory or .DS_Store there, which `walk_audio`
+    never reads either); a missing or unreadable one, or a dangling link, is a folder that cannot be reached
+    now."""
     try:
         with os.scandir(folder) as entries:
-            return any(True for _ in entries)
+            return any(not os.fsencode(entry.name).startswith(b".") for entry in entries)
     except OSError:
         return False
 

@@ -1142,8 +1142,11 @@ def test_a_new_folder_must_exist_and_not_overlap_another(library, music, tmp_pat
         music: "already a library folder",
         music / "sub": "inside the library folder",
         tmp_path: "contains the library folder",
+        library.data_dir: "Needledrop's own data folder",
+        library.data_dir / "fitted": "Needledrop's own data folder",  # where the app's previews are written
     }
     (music / "sub").mkdir()
+    (library.data_dir / "fitted").mkdir()
     for path, message in cases.items():
         with pytest.raises(LibraryError, match=message):
             library.add_root(path)

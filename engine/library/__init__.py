@@ -106,8 +106,11 @@ class Library:
     # ---- folders ----
 
     def add_root(self, path: str | os.PathLike[str]) -> Root:
-        """Add a music folder; LibraryError if it is missing, not a folder, or overlaps a library folder."""
+        """Add a music folder; LibraryError if it is missing, not a folder, overlaps a library folder, or is
+        this library's own data folder (a scan never looks in a folder holding a catalog: it would add nothing)."""
         check_new_root(path, self.catalog.roots())
+        if Path(os.path.realpath(path)).is_relative_to(Path(os.path.realpath(self.data_dir))):
+            raise LibraryError(f"{path} is Needledrop's own data folder: add the folder that holds your music")
         return self.catalog.add_root(path)
 
     def remove_root(self, path: str | os.PathLike[str]) -> bool:

@@ -221,6 +221,8 @@ def test_recommend_then_export_round_trip(client, served):
     assert rec.status_code == 200, rec.text
     body = rec.json()
     assert len(body["results"]) == 3 and body["used"] == ["clip", "text"]
+    labels = {r["label"]: r["title"] for r in body["results"]}  # an untagged track is called by its file name
+    assert labels == {"Piano Study": "Piano Study", "drums.flac": None, "synth.ogg": None}
     top = body["results"][0]
     # The tracks already on the timeline, left out: the next ones move up.
     on_timeline = [r["track_id"] for r in body["results"][:2]]

@@ -72,7 +72,8 @@ class Recommendation:
                 "ignored": list(self.prompt.ignored),
             }
         return {
-            "results": [asdict(r) for r in self.results],
+            # `label` beside `title`: what to call an untagged track (its file name) without a client's own rule.
+            "results": [asdict(r) | {"label": r.label} for r in self.results],
             "prompt": prompt,
             "feel": self.feel.to_json() if self.feel else None,
             "balance": self.balance,

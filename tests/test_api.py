@@ -398,6 +398,19 @@ def test_scan_starts_and_reports_progress(client, served):
     assert client.get("/v1/library").json()["tracks"] == 4
 
 
+def test_a_scan_started_elsewhere_is_said_to_run_and_refuses_another(client, served):
+    """The app or the CLI scanning the same library: the API cannot show its progress, but says it runs."""
+    from engine.library.locks import scan_lock
+
+    with scan_lock(served["engine"].data_dir):  # as `needledrop library scan` holds it, in another process
+        state = client.get("/v1/library/scan").json()
+        assert state["running"] and state["elsewhere"]
+        refused = client.post("/v1/library/scan", json={})
+        assert refused.status_code == 409 and "started elsewhere" in refused.json()["error"]["message"]
+    state = client.get("/v1/library/scan").json()
+    assert not state["running"] and not state["elsewhere"]
+
+
 def test_cors_only_for_allowed_origins(served):
     url = served["url"] + "/v1/recommend"
     preflight = {

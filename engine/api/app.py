@@ -332,8 +332,17 @@ class _Scan:
             self.error = str(exc)
 
     def state(self) -> dict:
-        running = self.thread is not None and self.thread.is_alive()
-        return {"running": running, "progress": self.progress, "report": self.report, "error": self.error}
+        """This server's scan (its progress, or its last report), and whether one started elsewhere (the app,
+        `needledrop library scan`) runs now, whose progress only its own window or terminal shows."""
+        own = self.thread is not None and self.thread.is_alive()
+        elsewhere = not own and self.engine.scan_running()
+        return {
+            "running": own or elsewhere,
+            "elsewhere": elsewhere,
+            "progress": self.progress,
+            "report": self.report,
+            "error": self.error,
+        }
 
 
 def _authorised(header: str, token: str) -> bool:
@@ -471,7 +480,12 @@ def create_app(engine: Engine, token: str, *, allowed_origins: list[str] | None 
     )
     def start_scan(body: ScanRequest | None = None) -> dict:
         if not scan.start(full=bool(body and body.full)):
-            raise ApiError(409, "scan_running", "a scan is already running: GET /v1/library/scan shows its progress")
+            if scan.state()["elsewhere"]:
+                message = "a scan started elsewhere (the app, or `needledrop library scan`) is running: its window or "
+                message += "terminal shows its progress, and GET /v1/library/scan says when it ends"
+            else:
+                message = "a scan is already running: GET /v1/library/scan shows its progress"
+            raise ApiError(409, "scan_running", message)
         return {"started": True}
 
     @app.get("/v1/library/scan", summary="The running or last scan: progress, report, error", responses=_answers())

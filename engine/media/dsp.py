@@ -22,8 +22,9 @@ DESCRIPTORS = ("tempo", "onset_rate", "loudness", "mode", "pulse_clarity")
 # prior, and each segment's tempo at its track's metrical level (`tempo`); drum hits (`TrackAnalysis.hits`).
 # 4: a track's tempo from the beat tracker's activation (engine.media.beat_activation), not the spectral flux.
 # 5: beats placed on that activation, and bars started where its downbeat activation and the harmony's change
-# are strongest (engine.media.beats).
-ANALYSIS_VERSION = 5
+# are strongest (engine.media.beats). 6: the beat tracker hears each piece at one level (BeatConfig.input_rms),
+# so the tempo and the beats no longer change with how loud a track was mastered.
+ANALYSIS_VERSION = 6
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 # Each key as musicians usually write it: "Bb major" (2 flats), not "A# major" (10 sharps); of two spellings
 # with as many accidentals (Eb or D# minor, F# or Gb major), the commoner.

@@ -83,6 +83,12 @@ class TextBackbone(_Backbone):
         out = _batched(self.session, {"input_ids": ids, "attention_mask": mask}, self.batch_size)
         return TextFeatures(out["token_features"], mask, out["sentence_embedding"])
 
+    def knows(self, word: str) -> bool:
+        """Whether `word` is a whole token of the vocabulary (the tokenizer lower-cases as MiniLM does): a word
+        it must spell out in pieces ("asdkjh", "synthwave") is one the model learned little about."""
+        normalizer = self.tokenizer.normalizer
+        return self.tokenizer.token_to_id(normalizer.normalize_str(word) if normalizer else word) is not None
+
 
 class MusicBackbone(_Backbone):
     role = "music_backbone"

@@ -245,7 +245,12 @@ def beat_component(pre: Preprocessing, cache: Path) -> Component:
 
     return Component(
         role="beat_tracker",
-        recipe={"wheel": beat_tracker.WHEEL_SHA256, "beats": msgspec.to_builtins(beats), "sample_rate": sample_rate},
+        # The frames only: `input_rms` scales what the engine feeds the graph, not the graph.
+        recipe={
+            "wheel": beat_tracker.WHEEL_SHA256,
+            "beats": {"frame_samples": beats.frame_samples, "hop_samples": beats.hop_samples},
+            "sample_rate": sample_rate,
+        },
         source="BeatNet's three beat/downbeat CRNNs (PyPI BeatNet 1.1.3), their mean beat and downbeat "
         "activations, with madmom's logarithmic filter bank in front",
         licences=[

@@ -114,6 +114,14 @@ def test_health_and_openapi(client):
     spec = client.get("/v1/openapi.json").json()
     assert {"/v1/recommend", "/v1/similar", "/v1/export", "/v1/fit", "/v1/library/scan"} <= set(spec["paths"])
     assert "/v1/tracks/{track_id}/beats" in spec["paths"]
+    answers = [
+        (code, answer)
+        for ops in spec["paths"].values()
+        for op in ops.values()
+        for code, answer in op["responses"].items()
+    ]
+    assert {code for code, _ in answers if code.startswith("2")} == {"200", "202"}
+    assert all(a["content"]["application/json"]["schema"] == {"type": "object"} for c, a in answers if c[0] == "2")
 
 
 # ---- bad input -------------------------------------------------------------------------------------------------

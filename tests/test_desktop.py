@@ -109,13 +109,21 @@ def test_times_past_an_hour_keep_their_hours_in_every_list(qtbot):
     assert "\n00:05.50–02:05.00" in timeline.item_of(clip.id).text()
 
 
-def test_the_no_drums_chip_counts_the_tracks_not_listened_to_before_any_answer(window):
+def test_the_no_drums_chip_counts_the_tracks_not_listened_to_before_any_answer(qtbot, scanned, tmp_path):
     """Until a first answer counts them, the library's status does: opening the app and each scan set it."""
-    assert window.prompt.unheard_drums == 0  # every desktop track was listened to by its scan
-    with sqlite3.connect(Path(window.session.data_dir) / CATALOG_NAME) as db:
-        db.execute("UPDATE tracks SET drums_sfx = NULL WHERE CAST(path AS TEXT) LIKE '%piano%'")
-    window.refresh_library()
-    assert window.prompt.unheard_drums == 1
+    data = copy_data(scanned, tmp_path / "data")
+    with sqlite3.connect(data / CATALOG_NAME) as db:  # one track not listened to for drums yet
+        unheard = "drum_sfx = NULL, drum_sfx_key = NULL, drums_sfx = NULL"
+        db.execute(f"UPDATE tracks SET {unheard} WHERE CAST(path AS TEXT) LIKE '%piano%'")
+    window = open_window(qtbot, data, tmp_path)
+    try:
+        qtbot.waitUntil(lambda: window.prompt.unheard_drums == 1)
+        with sqlite3.connect(data / CATALOG_NAME) as db:  # as the scan's listening pass then stores it
+            db.execute("UPDATE tracks SET drums_sfx = 0.2 WHERE drums_sfx IS NULL")
+        window.refresh_library()
+        assert window.prompt.unheard_drums == 0
+    finally:
+        close_window(window)
 
 
 def test_drop_prompt_results_preview_and_switch(qtbot, window, media):

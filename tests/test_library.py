@@ -699,17 +699,29 @@ def test_an_offline_or_empty_root_keeps_its_tracks(library, music, tmp_path):
     assert by_name(library) == {k: {**v, "online": False} for k, v in before.items()}
     assert len(library.open_index()) == segment_total(library)
 
-    music.mkdir()  # an empty mount point, drive not mounted, where a file manager left its hidden file
-    (music / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    music.mkdir()  # an empty mount point, drive not mounted
+    assert library.scan(workers=2).roots_offline == [str(music)]
+    (music / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")  # where a file manager has left its own file
     assert library.scan(workers=2).roots_offline == [str(music)]
     assert len(library.catalog.tracks()) == len(TRACKS)
 
-    (music / ".DS_Store").unlink()
-    music.rmdir()
+    shutil.rmtree(music)
     away.rename(music)  # back again: nothing to re-embed
     back = library.scan(workers=2)
     assert (back.roots_offline, back.indexed, back.unchanged) == ([], 0, len(TRACKS))
     assert all(t["online"] for t in library.catalog.tracks())
+
+
+def test_a_folder_holding_only_what_a_file_manager_leaves_counts_as_empty(tmp_path):
+    from engine.library.files import folder_has_entries
+
+    folder = tmp_path / "mount"
+    folder.mkdir()
+    for name in (".DS_Store", "._Cover.jpg", ".directory", "Thumbs.db"):
+        (folder / name).write_bytes(b"\0")
+        assert not folder_has_entries(os.fsencode(folder)), name
+    (folder / ".notes").write_text("mine")  # anything else, hidden or not, is the user's: the folder is there
+    assert folder_has_entries(os.fsencode(folder))
 
 
 def _catalog_snapshot(library: Library) -> dict:
@@ -1142,11 +1154,9 @@ def test_a_new_folder_must_exist_and_not_overlap_another(library, music, tmp_pat
         music: "already a library folder",
         music / "sub": "inside the library folder",
         tmp_path: "contains the library folder",
-        library.data_dir: "Needledrop's own data folder",
-        library.data_dir / "fitted": "Needledrop's own data folder",  # where the app's previews are written
+        library.data_dir: "is a Needledrop data folder",
     }
     (music / "sub").mkdir()
-    (library.data_dir / "fitted").mkdir()
     for path, message in cases.items():
         with pytest.raises(LibraryError, match=message):
             library.add_root(path)

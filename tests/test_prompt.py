@@ -151,6 +151,7 @@ NONE, ANY, FEMALE, MALE = ("vocals", "none"), ("vocals", "any"), ("vocals", "fem
         ("tempo 90", [("tempo", 81, 99, 90, True)]),
         ("a tempo of 120 bpm", [("tempo", 108, 132, 120, True)]),
         ("bpm: 90", [("tempo", 81, 99, 90, True)]),
+        ("bpm 300", [("tempo", 270, 330, 300, True)]),  # as "300 bpm": the unit said first
         ("tempo around 100", [("tempo", 85, 115, 100, True)]),
         ("tempo under 100", [("tempo", None, 100, None, True)]),
         # an instrument or a voice excluded by a suffix

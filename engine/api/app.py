@@ -91,6 +91,12 @@ class _Route(APIRoute):
 
     def __init__(self, path: str, endpoint, **kwargs) -> None:
         kwargs["response_model"] = None
+        # Still a JSON object in the OpenAPI document, as a response model of `dict` said.
+        responses = dict(kwargs.get("responses") or {})
+        responses.setdefault(
+            kwargs.get("status_code") or 200, {"content": {"application/json": {"schema": {"type": "object"}}}}
+        )
+        kwargs["responses"] = responses
         super().__init__(path, endpoint, **kwargs)
 
 

@@ -216,7 +216,12 @@ _ALL_SEMICOLONS = re.compile(r"(?<![\d;:])(\d\d);(\d\d);(\d\d);(\d\d)(?![\d;:])"
 
 
 def _read_edl(path: Path, rate: float | None) -> _Read:
-    text = _ALL_SEMICOLONS.sub(r"\1:\2:\3;\4", path.read_bytes().decode("utf-8", errors="replace"))
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    # Comments ("* FROM CLIP NAME: 01;02;03;04.mov") name files: only the events' timecodes are rewritten.
+    text = "".join(
+        line if line.lstrip().startswith("*") else _ALL_SEMICOLONS.sub(r"\1:\2:\3;\4", line)
+        for line in text.splitlines(keepends=True)
+    )
     drop = "FCM: DROP FRAME" in text.upper()
     if rate is None:
         # Which files an EDL's clips play does not depend on the rate: read it once to find one, at a rate

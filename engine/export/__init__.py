@@ -68,21 +68,19 @@ class TimelineNameError(ExportError):
 def format_for(path: str | os.PathLike[str], name: str | None = None) -> str:
     """The format asked for by name, or by the file's suffix; ExportError where the two disagree (an EDL in
     a file named .otio is one an editor refuses to open)."""
-    suffix = Path(path).suffix.lower()
-    if name is not None:
-        if name not in FORMATS:
-            raise ExportError(f"unknown timeline format {name!r}: use one of {', '.join(FORMATS)}")
-        named = next((fmt for fmt, ext in FORMATS.items() if ext == suffix), name)
-        if named != name:
-            raise ExportError(
-                f"{Path(path).name} is named as {named} and {name} was asked for: "
-                f"name it {Path(path).with_suffix(FORMATS[name]).name}, or leave the format to the suffix"
-            )
-        return name
-    for fmt, ext in FORMATS.items():
-        if suffix == ext:
-            return fmt
-    raise ExportError(f"cannot tell the timeline format from {Path(path).name!r}: use {', '.join(FORMATS)}")
+    named = next((fmt for fmt, ext in FORMATS.items() if ext == Path(path).suffix.lower()), None)
+    if name is None:
+        if named is None:
+            raise ExportError(f"cannot tell the timeline format from {Path(path).name!r}: use {', '.join(FORMATS)}")
+        return named
+    if name not in FORMATS:
+        raise ExportError(f"unknown timeline format {name!r}: use one of {', '.join(FORMATS)}")
+    if named not in (None, name):
+        raise ExportError(
+            f"{Path(path).name} is named as {named} and {name} was asked for: "
+            f"name it {Path(path).with_suffix(FORMATS[name]).name}, or leave the format to the suffix"
+        )
+    return name
 
 
 def write_timeline(timeline: otio.schema.Timeline, path: str | os.PathLike[str], fmt: str | None = None) -> Path:

@@ -68,7 +68,8 @@ class TimelineNameError(ExportError):
 def format_for(path: str | os.PathLike[str], name: str | None = None) -> str:
     """The format asked for by name, or by the file's suffix; ExportError where the two disagree (an EDL in
     a file named .otio is one an editor refuses to open)."""
-    named = next((fmt for fmt, ext in FORMATS.items() if ext == Path(path).suffix.lower()), None)
+    suffix = Path(path).suffix.lower()
+    named = next((fmt for fmt, ext in FORMATS.items() if ext == suffix), None)
     if name is None:
         if named is None:
             raise ExportError(f"cannot tell the timeline format from {Path(path).name!r}: use {', '.join(FORMATS)}")

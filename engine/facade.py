@@ -20,6 +20,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +49,15 @@ from engine.library import CatalogError, IndexMissingError, Library, LibraryErro
 from engine.library.analysis import SkipFile, TrackAnalyzer
 from engine.library.files import walk_reaches
 from engine.library.roots import root_holding
-from engine.media.beats import SHORT_TOLD, fit_to_length, music_end, music_start, without_music
+from engine.media.beats import (
+    SHORT_TOLD,
+    TEMPO_RATIOS,
+    fit_to_length,
+    music_end,
+    music_start,
+    tempo_ratio,
+    without_music,
+)
 from engine.media.playback import PlaybackAudio, decode_for_playback
 from engine.media.streams import MediaStreams, media_streams
 from engine.media.video import VideoInfo, probe_video, thumbnail
@@ -92,6 +101,9 @@ from engine.reedit.duck import speech
 from engine.sqlite import DatabaseError
 
 log = logging.getLogger(__name__)
+
+
+SETTABLE_BPM = (20, 300)  # as a prompt's tempo (prompt.py): beyond it, no beat a person taps
 
 
 class TrackNotFoundError(NeedledropError):
@@ -259,6 +271,42 @@ class Engine:
             raise TrackNotFoundError(f"there is no track {ref} in the library")
         return self._track(record)
 
+    def set_tempo(
+        self, track: int | str | os.PathLike[str], bpm: float | None = None, *, times: Fraction | None = None
+    ) -> Track:
+        """Set a track's tempo where the scan read another metrical level of its pulse (the written tempo's
+        half, double, two thirds or three halves: docs/quality.md, *Tempo*): `bpm`, or `times` the tempo it
+        shows now; neither goes back to the measured one. Its list entry, results, tempo filters and words,
+        fits and exports then count its beats at that tempo (`at_tempo`)."""
+        if bpm is not None and times is not None:
+            raise QueryError("give a tempo or a multiple of the one shown, not both")
+        info = self.track(track)
+        if info.quick:
+            raise QueryError(f"only one window of {info.name} has been analysed so far: set its tempo after the scan")
+        measured = info.bpm_measured
+        if not measured:
+            raise QueryError(f"no steady beat was heard in {info.name}: it has no pulse to count at another tempo")
+        if times is not None:
+            if not (times > 0 and math.isfinite(times)):
+                raise QueryError(f"a tempo can be multiplied by a positive number, not {times}")
+            bpm = (info.bpm or measured) * float(times)
+        if bpm is not None:
+            _finite(bpm, "the tempo")
+            if not SETTABLE_BPM[0] <= bpm <= SETTABLE_BPM[1]:
+                raise QueryError(f"a tempo is set between {SETTABLE_BPM[0]} and {SETTABLE_BPM[1]} BPM, not {bpm:g}")
+            ratio = tempo_ratio(bpm, measured)
+            if ratio is None:
+                within = [measured * r for r in TEMPO_RATIOS if r != 1]
+                levels = ", ".join(f"{x:.0f}" for x in within if SETTABLE_BPM[0] <= x <= SETTABLE_BPM[1])
+                raise QueryError(
+                    f"{bpm:g} BPM is no metrical level of the {measured:.0f} BPM measured in {info.name}, so its "
+                    f"beats could not follow it: within 4 % of {measured:.0f} or of {levels}"
+                )
+            bpm = None if ratio == 1 and abs(bpm / measured - 1) < 0.001 else round(bpm, 1)
+        with self._lock:
+            self._library.set_tempo(info.id, bpm)
+        return self.track(info.id)
+
     def errors(self) -> list[ScanErrorRecord]:
         return [ScanErrorRecord(path, reason, at) for path, reason, at in self._library.catalog.errors()]
 
@@ -342,6 +390,8 @@ class Engine:
             energy=record.get("energy"),
             mood=record.get("mood"),
             quick=record.get("quick", False),
+            bpm_set=record.get("tempo_set", False),
+            bpm_measured=record.get("tempo_measured"),
         )
 
     # ---- queries ----

@@ -88,6 +88,8 @@ class Track:
     energy: float | None = None  # measured, -1 calm .. +1 intense (engine/affect.py)
     mood: float | None = None  # measured, -1 dark .. +1 bright; the weak axis
     quick: bool = False  # analysed from one window by a quick pass: provisional until the next scan completes it
+    bpm_set: bool = False  # `bpm` is a tempo a person set (Engine.set_tempo), not the scan's
+    bpm_measured: float | None = None  # the scan's tempo, whatever was set
 
     @property
     def name(self) -> str:

@@ -28,7 +28,7 @@ from engine.library.locks import build_lock, scan_lock, scan_running
 from engine.library.records import Root
 from engine.library.roots import check_new_root, root_is_online
 from engine.library.scanner import Scanner, ScanProgress, ScanReport
-from engine.media.beats import Beats, track_beats
+from engine.media.beats import Beats, at_tempo, track_beats
 from engine.sqlite import DatabaseError
 from engine.tags import TagIndex
 
@@ -327,6 +327,11 @@ class Library:
     def beats(self, track_id: int) -> Beats:
         """A track's beats and downbeats: stored by the scan, or found now (and stored) for older scans; none
         yet for a track only a quick pass has analysed."""
+        beats = self._measured_beats(track_id)
+        bpm = self.catalog.tempo_set(track_id)
+        return beats if bpm is None else at_tempo(beats, bpm)
+
+    def _measured_beats(self, track_id: int) -> Beats:
         stored = self.catalog.beats(track_id)
         if stored is not None:
             return stored
@@ -339,6 +344,13 @@ class Library:
         beats = track_beats(FeatureExtractor(self.bundle).analysis(path))
         self.catalog.put_beats(track_id, beats)
         return beats
+
+    def set_tempo(self, track_id: int, bpm: float | None) -> None:
+        """Count the track's beats at `bpm`, a metrical level of the tempo the scan measured (`at_tempo`), in
+        every view, filter, fit and export; None goes back to the measured one. The index is rebuilt at
+        once, since its rows are ordered by tempo."""
+        self.catalog.set_tempo(track_id, bpm)
+        self._ensure_index(even_empty=False)
 
     def status(self) -> dict:
         """Folders (online, tracks, offline tracks), totals, the index and whether a scan is running."""

@@ -47,14 +47,16 @@ CATALOG_NAME = "catalog.sqlite"
 # 57 % of 30 recordings, its key on 20 %; a sung chorus or a drum break may lie outside it). The index leaves them
 # unmeasured for quick tracks, so hard filters pass only what was measured on the whole track.
 QUICK_UNMEASURED = ("tempo_bpm", "vocal_peak", "musical_key", "drums", "drums_sfx")
+# The tempo a track shows and is filtered on: the one a person set (Library.set_tempo), else the scan's.
+TEMPO = "COALESCE(t.tempo_set, t.tempo_bpm)"
 # The tracks (t) a bundle's index holds: those with segments of it (the parameter), even when marked for
 # re-analysis, since they stay searchable until the scan analyses them again.
 IN_INDEX = "EXISTS (SELECT 1 FROM segments s WHERE s.track_id = t.id AND s.bundle_id = ?)"
 # What a track shows (track_details and tracks); "online" means its file can be opened now.
 TRACK_FIELDS = (
-    "t.id, t.path, t.title, t.artist, t.album, t.duration, t.tempo_bpm, t.musical_key, t.vocal_score, "
+    f"t.id, t.path, t.title, t.artist, t.album, t.duration, {TEMPO}, t.musical_key, t.vocal_score, "
     "t.loudness_lufs, t.tags, t.bundle_id, t.energy, t.mood, t.drums, t.drums_sfx, t.vocal_peak, t.quick, "
-    "r.online AND t.missing_since IS NULL"
+    "t.tempo_set IS NOT NULL, t.tempo_bpm, r.online AND t.missing_since IS NULL"
 )
 TRACK_KEYS = (
     "id",
@@ -75,6 +77,8 @@ TRACK_KEYS = (
     "drums_sfx",
     "vocal_peak",
     "quick",
+    "tempo_set",  # the tempo is one a person set
+    "tempo_measured",  # the scan's
     "online",
 )
 
@@ -154,6 +158,7 @@ def _track(row: tuple) -> dict:
     record["tags"] = json.loads(record["tags"])
     record["online"] = bool(record["online"])
     record["quick"] = bool(record["quick"])
+    record["tempo_set"] = bool(record["tempo_set"])
     return record
 
 
@@ -300,6 +305,16 @@ class Catalog:
         with self.transaction() as conn:
             conn.execute("DELETE FROM tracks WHERE path = ? AND quick", (path,))
 
+    def tempo_set(self, track_id: int) -> float | None:
+        """The tempo a person set for the track, or None (the scan's stands)."""
+        rows = self._query("SELECT tempo_set FROM tracks WHERE id = ?", (int(track_id),))
+        return rows[0][0] if rows else None
+
+    def set_tempo(self, track_id: int, bpm: float | None) -> None:
+        """Set the track's tempo (None: back to the one the scan measured)."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE tracks SET tempo_set = ? WHERE id = ?", (bpm, int(track_id)))
+
     def is_quick(self, track_id: int) -> bool:
         """Whether only a quick pass has analysed the track so far."""
         return bool(self._query("SELECT 1 FROM tracks WHERE id = ? AND quick", (int(track_id),)))
@@ -383,7 +398,7 @@ class Catalog:
         track's tempo, from one window, is not reliable enough to filter by (`QUICK_UNMEASURED`): NaN."""
         rows = self._query(
             "SELECT s.id, s.track_id, s.start, s.end, "
-            "CASE WHEN t.quick THEN 'nan' ELSE COALESCE(t.tempo_bpm, s.tempo_bpm, 'nan') END, "
+            f"CASE WHEN t.quick THEN 'nan' ELSE COALESCE({TEMPO}, s.tempo_bpm, 'nan') END, "
             "COALESCE(s.energy, 'nan'), COALESCE(s.mood, 'nan') FROM segments s JOIN tracks t ON t.id = s.track_id "
             "WHERE s.bundle_id = ? ORDER BY s.id",
             (bundle_id,),
@@ -394,7 +409,8 @@ class Catalog:
         """Per track with segments of `bundle_id`, sorted by id: the values that prompt filters test. A quick
         track's are left unmeasured where one window misjudges the whole track (`QUICK_UNMEASURED`): filters
         on them then pass complete tracks only, until the scan completes it."""
-        unless_quick = ", ".join(f"CASE WHEN quick THEN NULL ELSE {c} END" for c in QUICK_UNMEASURED)
+        shown = {"tempo_bpm": TEMPO}
+        unless_quick = ", ".join(f"CASE WHEN quick THEN NULL ELSE {shown.get(c, c)} END" for c in QUICK_UNMEASURED)
         rows = self._query(
             f"SELECT id, duration, {unless_quick}, vocal_score, artist, album, energy, mood, mode, tag_peaks "
             "FROM tracks t "

@@ -226,6 +226,16 @@ CREATE TRIGGER tracks_changed AFTER UPDATE OF duration, tempo_bpm, vocal_score, 
 drums, drums_sfx ON tracks BEGIN UPDATE revisions SET value = value + 1 WHERE name = 'index'; END;
 """
 
+# A tempo a person set for a track (Library.set_tempo), where the scan read another metrical level of its
+# pulse; kept through re-analysis (the scan never writes it), shown and filtered on in place of the measured
+# one. The index reads it.
+TEMPO_SET = """
+ALTER TABLE tracks ADD COLUMN tempo_set REAL;
+DROP TRIGGER tracks_changed;
+CREATE TRIGGER tracks_changed AFTER UPDATE OF duration, tempo_bpm, vocal_score, vocal_peak, artist, album, tag_peaks,
+drums, drums_sfx, tempo_set ON tracks BEGIN UPDATE revisions SET value = value + 1 WHERE name = 'index'; END;
+"""
+
 MIGRATIONS = (
     Migration("create-tables", CREATE_TABLES),  # schema 1
     Migration("segment-tags", SEGMENT_TAGS),  # schema 2
@@ -245,4 +255,5 @@ MIGRATIONS = (
     Migration("key-spelling", KEY_SPELLING),
     Migration("no-pulse-no-tempo", NO_PULSE_NO_TEMPO),
     Migration("drum-sfx", DRUM_SFX),
+    Migration("tempo-set", TEMPO_SET),
 )

@@ -24,7 +24,9 @@ so what is heard is what is exported.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
+from fractions import Fraction
 
 import numpy as np
 
@@ -245,6 +247,46 @@ def track_beats(analysis: TrackAnalysis, measured: Descriptors | None = None) ->
         times = times[:0]
     phase = _bar_phase(analysis, times, 60.0 / bpm)
     return Beats(times, times[phase::BEATS_PER_BAR], bpm, fade)
+
+
+# The metrical levels a person may move a track's tempo to (`Library.set_tempo`), as multiples of the tempo
+# the scan measured: the beat tracker's misses are the written tempo's half, double, two thirds and three
+# halves (docs/quality.md, *Tempo*), and a correction may be corrected again.
+TEMPO_RATIOS = tuple(
+    Fraction(p, q) for p, q in ((1, 4), (1, 3), (1, 2), (2, 3), (3, 4), (1, 1), (4, 3), (3, 2), (2, 1), (3, 1), (4, 1))
+)
+RATIO_TOLERANCE = 0.04  # as near as a tempo reading counts as right (bench_tempo.py)
+
+
+def tempo_ratio(bpm: float, measured: float) -> Fraction | None:
+    """The metrical level of `measured` that `bpm` is, within `RATIO_TOLERANCE`, or None."""
+    if not (measured > 0 and bpm > 0 and math.isfinite(bpm)):
+        return None
+    ratio = min(TEMPO_RATIOS, key=lambda r: abs(math.log(bpm / (measured * r))))
+    return ratio if abs(bpm / (measured * ratio) - 1) <= RATIO_TOLERANCE else None
+
+
+def at_tempo(beats: Beats, bpm: float) -> Beats:
+    """The same pulse counted at `bpm`, a metrical level of the measured tempo (`tempo_ratio`): every other
+    beat kept for a half, a beat between each two for a double, and so on; bars of four of the new beats,
+    starting where most of the measured downbeats fall. A tempo at no such level changes only the number."""
+    ratio = tempo_ratio(bpm, beats.bpm)
+    if ratio is None or ratio == 1 or len(beats.times) < 2:
+        return replace(beats, bpm=bpm)
+    n, step = len(beats.times), 1 / ratio  # new beats fall every `step` measured beats
+    measured_downs = np.flatnonzero(np.isin(beats.times, beats.downbeats))
+    # Where the new grid meets the measured beats (every `step.numerator` of them), on the measured bars.
+    phase = max(range(step.numerator), key=lambda f: (np.sum((measured_downs - f) % step.numerator == 0), -f))
+    first, last = math.ceil(-phase / step), math.floor((n - 1 - phase) / step)
+    positions = phase + np.arange(first, last + 1) * float(step)
+    times = np.interp(positions, np.arange(n), beats.times)
+    whole = np.isclose(positions, np.round(positions))
+    on_bar = np.flatnonzero(whole & np.isin(np.round(positions), measured_downs))
+    if not len(on_bar):
+        return Beats(times, times[:0], bpm, beats.fade_at)
+    counts = np.bincount(on_bar % BEATS_PER_BAR, minlength=BEATS_PER_BAR)
+    bar = next(int(i % BEATS_PER_BAR) for i in on_bar if counts[i % BEATS_PER_BAR] == counts.max())
+    return Beats(times, times[bar::BEATS_PER_BAR], bpm, beats.fade_at)
 
 
 @dataclass(frozen=True)

@@ -238,6 +238,7 @@ def _constraint_reasons(constraints: Sequence[Constraint], bpm: float | None, tr
     return parts
 
 
+SET_TEMPO_REASON = "tempo set by you"
 QUICK_REASON = "quick analysis of one window so far: measures provisional"
 
 
@@ -253,6 +254,8 @@ def why(asked: Asked, named: Sequence[str], segment: dict, track: dict, tags: Ta
     if bpm and not any(isinstance(c, Tempo) for c in asked.constraints):
         parts.append(f"{bpm:.0f} BPM")
     parts += _constraint_reasons([c for c in asked.constraints if isinstance(c, Tempo)], bpm, track)
+    if bpm and track.get("tempo_set"):
+        parts.append(SET_TEMPO_REASON)  # a fact a person stated, not one the scan measured
     parts += feel_reasons(asked, *_judged(segment, track))
     parts += _constraint_reasons([c for c in asked.constraints if not isinstance(c, Tempo)], bpm, track)
     if track.get("quick"):
@@ -324,6 +327,7 @@ def explained(
                     mood=judged_mood,
                     loudness_lufs=track["loudness_lufs"],
                     quick=track["quick"],
+                    bpm_set=track["tempo_set"],
                     match=0 if scale is None else int(round(float(scale.percent(score)))),
                 )
             )

@@ -38,6 +38,7 @@ class Result:
     # Analysed by a quick pass from one window only: its start point and measures are provisional until the
     # scan's full analysis completes it (engine/library/analysis.py quick_window).
     quick: bool = False
+    bpm_set: bool = False  # `bpm` is a tempo a person set for the track (Engine.set_tempo)
 
     @property
     def label(self) -> str:

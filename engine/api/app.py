@@ -16,6 +16,7 @@ import math
 import os
 import threading
 import time
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -36,6 +37,7 @@ from engine.facade import (
     DEFAULT_LOUDNESS,
     MAX_K,
     MAX_LENGTH,
+    SETTABLE_BPM,
     AmbiguousTitleError,
     DatabaseError,
     Engine,
@@ -247,6 +249,19 @@ class ExportRequest(_Strict):
 
 class ScanRequest(_Strict):
     full: bool = False
+
+
+class TempoRequest(_Strict):
+    bpm: Annotated[float, Field(ge=SETTABLE_BPM[0], le=SETTABLE_BPM[1], allow_inf_nan=False)] | None = Field(
+        None, description="the tempo, within 4 % of a metrical level of the one the scan measured (its half...)"
+    )
+    times: str | None = Field(
+        None,
+        max_length=16,
+        pattern=r"^\s*\d+(\.\d+)?(\s*/\s*\d+)?\s*$",
+        description='the tempo shown times this: "2", "1/2", "3/2"',
+    )
+    measured: bool = Field(False, description="back to the tempo the scan measured")
 
 
 def _absolute(path: str, what: str) -> Path:
@@ -550,6 +565,21 @@ def create_app(engine: Engine, token: str, *, allowed_origins: list[str] | None 
         track_id = track_of(track_id, None)
         found = engine_call(lambda: engine.beats(track_id))
         return {"track_id": track_id} | found.to_json()
+
+    @app.put(
+        "/v1/tracks/{track_id}/tempo",
+        summary="Count a track's beats at another metrical level of its measured tempo (its half, double...)",
+        responses=_answers(404, 422, 503),
+    )
+    def set_tempo(track_id: Annotated[int, ApiPath(ge=1, le=2**62)], body: TempoRequest) -> dict:
+        if sum((body.bpm is not None, body.times is not None, body.measured)) != 1:
+            raise ApiError(422, "invalid_request", "give one of bpm, times or measured")
+        try:
+            times = Fraction(body.times.replace(" ", "")) if body.times is not None else None
+        except ZeroDivisionError:
+            raise ApiError(422, "invalid_request", f"times cannot divide by zero: {body.times}") from None
+        track_id = track_of(track_id, None)
+        return to_json(engine_call(lambda: engine.set_tempo(track_id, body.bpm, times=times)))
 
     @app.post(
         "/v1/fit",

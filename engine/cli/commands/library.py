@@ -1,10 +1,11 @@
-"""`needledrop library add|remove|scan|status|list|errors`: the music folders Needledrop recommends from."""
+"""`needledrop library add|remove|scan|status|list|errors|tempo`: the music folders Needledrop recommends from."""
 
 from __future__ import annotations
 
 import argparse
 import signal
 import time
+from fractions import Fraction
 
 from tqdm import tqdm
 
@@ -13,7 +14,7 @@ from engine.records import QUICK_FROM_FILES, QUICK_FROM_SECONDS, ScanProgress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("library", help="music folders: add, remove, scan, status, list, errors")
+    parser = sub.add_parser("library", help="music folders: add, remove, scan, status, list, errors, tempo")
     actions = parser.add_subparsers(dest="library_command", required=True, metavar="ACTION")
 
     add = actions.add_parser("add", help="add a music folder (scanned by `library scan`)")
@@ -35,7 +36,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     lst = actions.add_parser("list", help="the catalogued tracks")
     lst.add_argument("--limit", type=positive_int)
     actions.add_parser("errors", help="files that could not be indexed, and why")
-    for p in (add, remove, scan, lst, *[actions.choices[n] for n in ("status", "errors")]):
+    tempo = actions.add_parser(
+        "tempo",
+        help="count a track's beats at another metrical level of the tempo measured (its half, double...)",
+        description="Where the scan read a track at half, double, two thirds or three halves of the tempo you "
+        "hear, set the one you hear: the list, results, tempo filters, fits and exports then count its beats "
+        "at it. Without a tempo, shows it.",
+    )
+    tempo.add_argument("track", help="the track's id or path (`library list`)")
+    how = tempo.add_mutually_exclusive_group()
+    how.add_argument(
+        "bpm", nargs="?", type=float, help="the tempo, within 4 %% of a metrical level of the measured one"
+    )
+    how.add_argument("--times", type=_ratio, metavar="R", help="multiply the tempo shown: 2, 1/2, 3/2, 2/3...")
+    how.add_argument("--measured", action="store_true", help="go back to the tempo the scan measured")
+    for p in (add, remove, scan, lst, tempo, *[actions.choices[n] for n in ("status", "errors")]):
         p.add_argument("--json", action="store_true", help="machine-readable output")
     for name, handler in (
         ("add", add_command),
@@ -44,6 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ("status", status_command),
         ("list", list_command),
         ("errors", errors_command),
+        ("tempo", tempo_command),
     ):
         actions.choices[name].set_defaults(handler=handler)
 
@@ -213,9 +229,34 @@ def list_command(args) -> int:
         quick = "  (quick pass only)" if t.quick else ""
         lines.append(
             f"{t.id:>5}  {_minutes(t.duration):>6}  {bpm:>8}  {energy:<11} {mood:<9} {lufs:>8}  {t.key or '':<9} "
-            f"{t.name}  [{tags}]{offline}{quick}"
+            f"{t.name}  [{tags}]{offline}{quick}{_tempo_set(t)}"
         )
     emit(args, tracks, "\n".join(lines) or "no tracks yet: `needledrop library add FOLDER`, then `scan`")
+    return 0
+
+
+def _ratio(text: str) -> Fraction:
+    try:
+        ratio = Fraction(text.strip())
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"not a multiple of a tempo: {text!r} (try 2, 1/2, 3/2 or 2/3)") from None
+    if ratio <= 0:
+        raise argparse.ArgumentTypeError(f"a tempo is multiplied by a positive number, not {text}")
+    return ratio
+
+
+def _tempo_set(track) -> str:
+    return f"  (tempo set by you; measured {track.bpm_measured:.0f})" if track.bpm_set else ""
+
+
+def tempo_command(args) -> int:
+    engine = open_engine(args)
+    if args.bpm is None and args.times is None and not args.measured:
+        track = engine.track(args.track)
+    else:
+        track = engine.set_tempo(args.track, args.bpm, times=args.times)
+    shown = f"{track.bpm:.1f} BPM" if track.bpm else "no steady beat"
+    emit(args, track, f"{track.name}: {shown}{_tempo_set(track)}")
     return 0
 
 

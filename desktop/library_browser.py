@@ -21,6 +21,7 @@ from PyQt6.QtWidgets import (
 )
 
 from desktop.table_model import ListTableModel
+from desktop.tempo_menu import add_tempo_menu
 from desktop.wording import counted
 from engine.clock import clock
 from engine.records import Track
@@ -51,7 +52,7 @@ class TracksModel(ListTableModel):
             "Artist": (t.artist or "", (t.artist or "").lower()),
             "Album": (t.album or "", (t.album or "").lower()),
             "Length": (clock(t.duration), t.duration),
-            "BPM": (f"{t.bpm:.0f}" if t.bpm else "–", t.bpm or missing),
+            "BPM": ((f"{t.bpm:.0f}" + ("*" if t.bpm_set else "")) if t.bpm else "–", t.bpm or missing),
             "Key": (t.key or "–", t.key or ""),
             "LUFS": (
                 f"{t.loudness_lufs:.1f}" if t.loudness_lufs is not None else "–",
@@ -76,6 +77,8 @@ class TracksModel(ListTableModel):
         if role == SORT_ROLE:
             return key
         if role == Qt.ItemDataRole.ToolTipRole:
+            if COLUMNS[index.column()] == "BPM" and track.bpm_set:
+                return f"tempo set by you; the scan measured {track.bpm_measured:.0f} BPM"
             return track.display
         return None
 
@@ -94,6 +97,7 @@ class LibraryBrowser(QDialog):
     or right-click it, for music like it."""
 
     moreLikeThis = pyqtSignal(object)  # Track
+    tempoChosen = pyqtSignal(object, object)  # Track, the multiple of its tempo (None: as measured)
 
     def __init__(self, tracks: list[Track], parent: QWidget | None = None):
         super().__init__(parent)
@@ -133,6 +137,15 @@ class LibraryBrowser(QDialog):
         self.table.resizeColumnsToContents()
         self._filter("")
 
+    def update_track(self, track: Track) -> None:
+        """Show `track` as it is now (its tempo set), in its place."""
+        row = next((i for i, t in enumerate(self.model.tracks) if t.id == track.id), None)
+        if row is None:
+            return
+        self.model.items[row] = track
+        self.model.rows[row] = [self.model._values(track)[c] for c in COLUMNS]
+        self.model.dataChanged.emit(self.model.index(row, 0), self.model.index(row, len(COLUMNS) - 1))
+
     def shown_tracks(self) -> list[Track]:
         """The tracks as the table shows them: filtered and sorted."""
         return [
@@ -162,6 +175,13 @@ class LibraryBrowser(QDialog):
         copy = QAction("Copy path", menu)
         copy.triggered.connect(lambda: copy_path(track.path))
         menu.addActions([reveal, copy])
+        add_tempo_menu(
+            menu,
+            track.bpm,
+            is_set=track.bpm_set,
+            quick=track.quick,
+            choose=lambda times: self.tempoChosen.emit(track, times),
+        )
         menu.exec(self.table.viewport().mapToGlobal(position))
 
 

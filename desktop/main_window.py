@@ -223,6 +223,7 @@ class MainWindow(QMainWindow):
         self.prompt.balanceChanged.connect(self._balance_changed)
         self.results.chosen.connect(self._result_chosen)
         self.results.moreLikeThis.connect(self.more_like_this)
+        self.results.tempoChosen.connect(lambda r, times: self.set_tempo(r.track_id, times))
         self.results.shortlistToggled.connect(self.toggle_shortlist)
         self.results.back.connect(self.go_back)
         self.results.forward.connect(self.go_forward)
@@ -483,6 +484,7 @@ class MainWindow(QMainWindow):
         def show(tracks) -> None:
             self.browser = LibraryBrowser(tracks, self)
             self.browser.moreLikeThis.connect(lambda t: self.more_like(t.id, t.label))
+            self.browser.tempoChosen.connect(lambda t, times: self.set_tempo(t.id, times))
             self.browser.show()
 
         self.session.tracks(show)
@@ -749,6 +751,19 @@ class MainWindow(QMainWindow):
             lambda answer, cid=(clip.id if clip else None): self._answered(cid, answer),
             lambda message: self._failed(message),
         )
+
+    def set_tempo(self, track_id: int, times) -> None:
+        """Count a track at another metrical level of its tempo (None: as measured), then ask again, so that
+        the results rank and show it at that tempo, as the list and the export will."""
+
+        def done(track) -> None:
+            said = "set by you" if track.bpm_set else "as the scan measured it"
+            self.notice.show_message("info", f"{track.label}: {track.bpm:.0f} BPM, {said}.")
+            if self.browser is not None:
+                self.browser.update_track(track)
+            self.ask()
+
+        self.session.set_tempo(track_id, times, done, lambda message: self.notice.show_message("error", message))
 
     def more_like_this(self, result: Result) -> None:
         self.more_like(result.track_id, result.label)

@@ -23,6 +23,7 @@ from PyQt6.QtWidgets import (
 )
 
 from desktop.table_model import ListTableModel
+from desktop.tempo_menu import add_tempo_menu
 from engine.clock import clock
 from engine.records import Result
 
@@ -104,7 +105,7 @@ class ResultsModel(ListTableModel):
                 "Artist": r.artist or "",
                 "Length": clock(r.duration),
                 "Starts": clock(self.start_of(r)),
-                "BPM": f"{r.bpm:.0f}" if r.bpm else "–",
+                "BPM": (f"{r.bpm:.0f}" + ("*" if r.bpm_set else "")) if r.bpm else "–",  # *: set by you
                 "Energy": f"{r.energy:+.1f}" if r.energy is not None else "–",
                 "Match": f"{r.match}%",
             }[column]
@@ -124,6 +125,7 @@ class ResultsPanel(QWidget):
     chosen = pyqtSignal(object)  # Result, when the selection moves to it
     moreLikeThis = pyqtSignal(object)  # Result
     shortlistToggled = pyqtSignal(object)  # Result: add it to the clip's shortlist, or take it off
+    tempoChosen = pyqtSignal(object, object)  # Result, the multiple of its tempo (None: as measured)
     back = pyqtSignal()
     forward = pyqtSignal()
     referenceDropped = pyqtSignal(str)  # a music file dropped from outside: find music like it
@@ -343,4 +345,11 @@ class ResultsPanel(QWidget):
         star = QAction("Take off the shortlist" if starred else "Add to the clip's shortlist", menu)
         star.triggered.connect(lambda: self.shortlistToggled.emit(result))
         menu.addAction(star)
+        add_tempo_menu(
+            menu,
+            result.bpm,
+            is_set=result.bpm_set,
+            quick=result.quick,
+            choose=lambda times: self.tempoChosen.emit(result, times),
+        )
         menu.exec(self.table.viewport().mapToGlobal(position))

@@ -344,7 +344,8 @@ class Session(QObject):
             stats = [os.stat(p) for p in (chosen["path"], clip["path"])]
             files = [(st.st_size, st.st_mtime_ns) for st in stats]
             made_of = [chosen["track_id"], round(chosen["start"], 3), round(length, 3), clip["path"], clip["clip_in"]]
-            made_of += [loudness, files]
+            # The track's tempo too: a tempo set since counts its bars, and so its re-edit, anew.
+            made_of += [loudness, files, engine.track(chosen["track_id"]).bpm]
             target = folder / f"{hashlib.sha1(json.dumps(made_of).encode()).hexdigest()[:16]}.wav"
             grid = target.with_suffix(".json")  # the edit's beats, which only the render knows
             if not (target.is_file() and grid.is_file()):
@@ -444,6 +445,12 @@ class Session(QObject):
         """Every library track, read off the UI thread (a large library's list takes a moment)."""
         if self.engine is not None:
             self._submit(self._queries, self.engine.tracks, on_done)
+
+    def set_tempo(self, track_id: int, times, on_done: Callable[[Track], None], on_failed=None) -> None:
+        """Count a track's beats at `times` the tempo shown (None: as the scan measured it), on the queries'
+        thread: the index is rebuilt, and the next question reads it."""
+        engine = self.engine
+        self._submit(self._queries, lambda: engine.set_tempo(track_id, times=times), on_done, on_failed)
 
     def errors(self) -> list[ScanErrorRecord]:
         return self.engine.errors() if self.engine is not None else []

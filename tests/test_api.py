@@ -298,6 +298,30 @@ def test_similar_beats_and_fit(client, served):
     assert min(abs(np.array(beats["downbeats"]) - fit["start"])) < 0.001
 
 
+def test_a_tempo_set_through_the_api_is_the_one_its_beats_and_results_give(client, served):
+    drums = served["engine"].track(served["music"] / "drums.flac")
+    measured = client.get(f"/v1/tracks/{drums.id}/beats").json()
+    try:
+        halved = client.put(f"/v1/tracks/{drums.id}/tempo", json={"times": "1/2"})
+        assert halved.status_code == 200, halved.text
+        assert halved.json()["bpm_set"] and halved.json()["bpm"] == pytest.approx(drums.bpm / 2, abs=0.05)
+        beats = client.get(f"/v1/tracks/{drums.id}/beats").json()
+        assert beats["bpm"] == halved.json()["bpm"] and len(beats["beats"]) == pytest.approx(
+            len(measured["beats"]) / 2, abs=1
+        )
+        found = client.post("/v1/recommend", json={"prompt": f"{beats['bpm']:.0f} bpm", "k": 3}).json()["results"]
+        mine = next(r for r in found if r["track_id"] == drums.id)
+        assert mine["bpm"] == beats["bpm"] and mine["bpm_set"] and "tempo set by you" in mine["why"]
+        refused = client.put(f"/v1/tracks/{drums.id}/tempo", json={"bpm": 100})
+        assert refused.status_code == 422 and "no metrical level" in refused.json()["error"]["message"]
+        for body in ({}, {"bpm": 60, "times": "2"}, {"times": "1/0"}, {"times": "x"}):
+            assert client.put(f"/v1/tracks/{drums.id}/tempo", json=body).status_code == 422, body
+        assert client.put("/v1/tracks/999999/tempo", json={"times": "2"}).status_code == 404
+    finally:
+        back = client.put(f"/v1/tracks/{drums.id}/tempo", json={"measured": True}).json()
+    assert not back["bpm_set"] and back["bpm"] == drums.bpm
+
+
 def test_similar_to_a_title_or_a_file_from_outside_the_library(client, served, tmp_path):
     engine = served["engine"]
     piano = engine.track(served["music"] / "piano.flac").id
@@ -520,6 +544,9 @@ def test_fuzzed_requests_never_get_a_server_error(served):
 
         call()
         checked.append(operation.label)
+    for track in served["engine"].tracks():  # what a fuzzed PUT set, so that later tests meet the scan's tempi
+        if track.bpm_set:
+            served["engine"].set_tempo(track.id)
     assert len(checked) >= 9, checked
     assert len(statuses) > 100 and 200 in statuses and 422 in statuses  # both accepted and refused requests
 

@@ -471,6 +471,49 @@ def test_more_like_this(qtbot, window, media):
     assert similar and seed.track_id not in [r.track_id for r in similar]
 
 
+def test_a_tempo_chosen_in_a_results_menu_is_shown_in_the_results_and_the_library(qtbot, window):
+    from fractions import Fraction
+
+    from PyQt6.QtWidgets import QMenu
+
+    from desktop.library_browser import COLUMNS as LIBRARY_COLUMNS
+    from desktop.results import COLUMNS
+    from desktop.tempo_menu import add_tempo_menu
+
+    results = wait_results(qtbot, window, lambda: qtbot.keyClicks(window.prompt.edit, "techno"))
+    techno = next(r for r in results if r.path.endswith("techno.mp3"))
+    chosen = []
+    menu = QMenu()
+    levels = add_tempo_menu(menu, techno.bpm, is_set=techno.bpm_set, quick=False, choose=chosen.append)
+    offered = {a.text(): a for a in levels.actions() if a.text()}
+    assert f"Half: {techno.bpm / 2:.0f} BPM" in offered and f"Double: {techno.bpm * 2:.0f} BPM" in offered
+    fast_menu = QMenu()  # (the parent keeps its submenu alive)
+    fast = add_tempo_menu(fast_menu, 250.0, is_set=False, quick=False, choose=print)
+    fast = {a.text(): a.isEnabled() for a in fast.actions()}
+    assert fast["Half: 125 BPM"] and not fast["Double: 500 BPM"]  # past 300 BPM, where no beat is tapped
+    assert not offered["As the scan measured it"].isEnabled()  # nothing set yet
+    offered[f"Half: {techno.bpm / 2:.0f} BPM"].trigger()
+    assert chosen == [Fraction(1, 2)]
+    no_beat, quick = QMenu(), QMenu()
+    assert not add_tempo_menu(no_beat, None, is_set=False, quick=False, choose=chosen.append).isEnabled()
+    assert not add_tempo_menu(quick, 120.0, is_set=False, quick=True, choose=chosen.append).isEnabled()
+
+    again = wait_results(qtbot, window, lambda: window.results.tempoChosen.emit(techno, Fraction(1, 2)))
+    mine = next(r for r in again if r.track_id == techno.track_id)
+    assert mine.bpm == pytest.approx(techno.bpm / 2, abs=0.05) and mine.bpm_set and "tempo set by you" in mine.why
+    row = [r.track_id for r in again].index(techno.track_id)
+    assert window.results.model.index(row, COLUMNS.index("BPM")).data() == f"{mine.bpm:.0f}*"
+    assert f"{mine.bpm:.0f} BPM, set by you" in window.notice.label.text()
+    window.browse_library()
+    qtbot.waitUntil(lambda: window.browser is not None and window.browser.isVisible(), timeout=20_000)
+    shown = window.browser.shown_tracks()
+    cell = window.browser.proxy.index(
+        next(i for i, t in enumerate(shown) if t.id == techno.track_id), LIBRARY_COLUMNS.index("BPM")
+    )
+    assert cell.data() == f"{mine.bpm:.0f}*"
+    assert f"measured {techno.bpm:.0f} BPM" in cell.data(Qt.ItemDataRole.ToolTipRole)
+
+
 def test_export_the_timeline_with_the_chosen_music(qtbot, window, media, tmp_path):
     import opentimelineio as otio
 

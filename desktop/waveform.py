@@ -125,9 +125,9 @@ class WaveformView(QWidget):
             fade = QRectF(float(self._x(self.fade_at)), top, self.width(), self.height() - top)
             painter.fillRect(fade, QColor(0, 0, 0, 110))
             painter.setPen(QColor(150, 150, 155))
-            # Right of where the fade begins, or as near it as the widget's right edge lets the word be read.
-            left = min(fade.left() + 4, self.width() - painter.fontMetrics().horizontalAdvance("fade") - 4)
-            painter.drawText(QRectF(left, top, self.width() - left, fade.height()), Qt.AlignmentFlag.AlignTop, "fade")
+            # Named inside the dimmed part only: pushed left of it, the word fell over music a clip may play.
+            if fade.left() + 4 + painter.fontMetrics().horizontalAdvance("fade") <= self.width() - 4:
+                painter.drawText(fade.adjusted(4, 0, 0, 0), Qt.AlignmentFlag.AlignTop, "fade")
         painter.setPen(QPen(ACCENT, 2))
         painter.drawRect(region)
         if self.playhead is not None:

@@ -100,6 +100,14 @@ def test_the_fade_out_is_dimmed_on_the_waveform(qtbot):
     faded = wave.grab().toImage()
     assert brightness(faded, (16, 19.5)) < 0.7 * brightness(plain, (16, 19.5))  # the fade, dimmed
     assert brightness(faded, (8, 14)) == brightness(plain, (8, 14))  # the rest as it was
+    # A fade too short for its word is not named over the music before it, which a clip may play.
+    wave.set_region(17.0, 19.5)
+    wave.set_grid(np.zeros(0), np.zeros(0), fade_at=None)
+    plain = wave.grab().toImage()
+    wave.set_grid(np.zeros(0), np.zeros(0), fade_at=19.8)
+    short = wave.grab().toImage()
+    region = range(int(17.2 / 20 * 400), int(19.6 / 20 * 400))
+    assert all(short.pixelColor(x, y) == plain.pixelColor(x, y) for x in region for y in range(80))
     wave.set_audio(None)
     assert wave.fade_at is None  # a new track starts without the old one's fade
 

@@ -155,13 +155,18 @@ class LibraryPanel(QWidget):
         self.errors_button.setEnabled(bool(errors))
         tracks, hours = (status.tracks, status.audio_hours) if status else (0, 0.0)
         quick = status.quick_tracks if status else 0
+        stale = status.stale_tracks if status else 0
         provisional = f" ({quick} from a quick pass)" if quick else ""
-        self.summary.setText(f"{counted(tracks, 'track')}{provisional}, {hours:.1f} h of audio")
-        self.summary.setToolTip(
-            f"{counted(quick, 'track')} searchable from one window so far; the scan's full analysis follows"
-            if quick
-            else ""
-        )
+        earlier = f"\n{stale} analysed by an earlier model: scan to search them" if stale else ""
+        self.summary.setText(f"{counted(tracks, 'track')}{provisional}, {hours:.1f} h of audio{earlier}")
+        tips = []
+        if quick:
+            tips.append(
+                f"{counted(quick, 'track')} searchable from one window so far; the scan's full analysis follows"
+            )
+        if stale:
+            tips.append(f"{counted(stale, 'track')} cannot be searched until the scan analyses them with this model")
+        self.summary.setToolTip("\n".join(tips))
         self.demo_button.setVisible(not tracks)
 
     def set_scanning(self, scanning: bool) -> None:

@@ -419,6 +419,19 @@ class MainWindow(QMainWindow):
             )
         if status:
             self._finish_first_scans(status)
+            self._analyse_for_new_model(status)
+
+    def _analyse_for_new_model(self, status: LibraryStatus) -> None:
+        """Tracks analysed by an earlier model bundle cannot be searched with this one (its index is another
+        model's): they are analysed again at once, as the user would have to ask, and the panel says why."""
+        if not status.stale_tracks or self.session.scanning or not any(r.online for r in status.roots):
+            return
+        self.notice.show_message(
+            "info",
+            f"The model was updated: analysing {counted(status.stale_tracks, 'track')} again so that they can be "
+            "searched with it…",
+        )
+        self.scan()
 
     def _finish_first_scans(self, status: LibraryStatus) -> None:
         """Folders whose first scan was stopped (the app quit during it) are scanned again now, as the user
@@ -797,7 +810,9 @@ class MainWindow(QMainWindow):
         )
 
     def _failed(self, message: str) -> None:
-        self.results.status.setText("")
+        # Said where the results would be, too: the notice above the preview goes after a while.
+        waiting = " (a scan is running: ask again when it ends)" if self.session.scanning else ""
+        self.results.status.setText(f"No results: {message}{waiting}")
         self.results.set_stale(False)
         self.notice.show_message("error", message)
 

@@ -20,7 +20,7 @@ from PyQt6.QtWidgets import QApplication
 
 from desktop.main_window import MainWindow
 from desktop.session import Session
-from desktop_support import TRACKS, close_window, copy_data, drop_files, open_window, wait_results
+from desktop_support import TRACKS, close_window, copy_data, drop_files, free_port, open_window, wait_results
 from engine.clock import format_timecode, parse_timecode
 from engine.library.catalog import CATALOG_NAME
 from media import render_midi
@@ -122,6 +122,27 @@ def test_the_no_drums_chip_counts_the_tracks_not_listened_to_before_any_answer(q
             db.execute("UPDATE tracks SET drums_sfx = 0.2 WHERE drums_sfx IS NULL")
         window.refresh_library()
         assert window.prompt.unheard_drums == 0
+    finally:
+        close_window(window)
+
+
+def test_tracks_of_an_earlier_model_are_said_and_analysed_again_on_opening(qtbot, scanned, tmp_path):
+    data = copy_data(scanned, tmp_path / "data")
+    with sqlite3.connect(data / CATALOG_NAME) as db:  # as a library scanned before the model was updated
+        db.execute("UPDATE tracks SET bundle_id = 'nd-earlier' WHERE CAST(path AS TEXT) LIKE '%piano%'")
+    session = Session(data)
+    settings = QSettings(str(tmp_path / "window.ini"), QSettings.Format.IniFormat)
+    settings.setValue("api/port", free_port())
+    window = MainWindow(session, settings=settings)
+    qtbot.addWidget(window)
+    try:
+        with qtbot.waitSignal(session.scanFinished, timeout=120_000):
+            window.show()
+            qtbot.waitUntil(lambda: "1 analysed by an earlier model" in window.library_panel.summary.text())
+            assert "The model was updated: analysing 1 track again" in window.notice.label.text()
+        window.refresh_library()
+        assert "earlier model" not in window.library_panel.summary.text()
+        assert session.status().stale_tracks == 0
     finally:
         close_window(window)
 

@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from PyQt6.QtCore import Qt, QTimer, pyqtSignal
-from PyQt6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QSlider, QToolButton, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QScrollArea,
+    QSizePolicy,
+    QSlider,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.facade import Engine
 from engine.records import Feel, ParsedPrompt
@@ -50,14 +61,24 @@ class PromptBar(QWidget):
         top.addWidget(QLabel("Picture"))
         top.addWidget(self.slider)
         top.addWidget(QLabel("Words"))
-        chips_row = QHBoxLayout()
+        row = QWidget()
+        chips_row = QHBoxLayout(row)
+        chips_row.setContentsMargins(0, 0, 0, 0)
         chips_row.addWidget(self.understood)
         chips_row.addLayout(self.chips)
         chips_row.addStretch(1)
+        # The chips scroll sideways rather than widen the column: many of them once squeezed the results
+        # beside it until no title could be read.
+        self.chips_area = QScrollArea()
+        self.chips_area.setWidget(row)
+        self.chips_area.setWidgetResizable(True)
+        self.chips_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.chips_area.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.chips_area.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
-        layout.addLayout(chips_row)
+        layout.addWidget(self.chips_area)
         layout.addWidget(self.ignored)
         self.parsed: ParsedPrompt | None = None
         self.feel_chip = QLabel("")
@@ -114,6 +135,7 @@ class PromptBar(QWidget):
         notes = self.parsed.ignored if self.parsed else ()
         self.ignored.setText("Not used: " + "; ".join(notes) if notes else "")
         self.ignored.setVisible(bool(notes))
+        self._fit_chips()
 
     def set_unheard_drums(self, count: int | None) -> None:
         """How many tracks the last answer counted as not listened to for drums (None: the scan does not
@@ -128,13 +150,21 @@ class PromptBar(QWidget):
         if feel is None or not feel.label:
             self.feel_chip.setVisible(False)
             self.feel_chip.setText("")
+            self._fit_chips()
             return
         self.feel_chip.setText(f"feel: {feel.label}")
+        # In words: the reading's numbers are z-scores against neutral prompts, on no scale the results show.
         self.feel_chip.setToolTip(
-            f"Read from the words (energy {feel.energy:+.1f}, mood {feel.mood:+.1f}, against neutral prompts): "
-            "tracks whose measured energy and mood go that way rank higher. A preference, not a filter."
+            f"Read from the words, which ask for {feel.asks or 'no clear feel'}: tracks whose measured energy and "
+            "mood go that way rank higher. A preference, not a filter."
         )
         self.feel_chip.setVisible(True)
+        self._fit_chips()
+
+    def _fit_chips(self) -> None:
+        """The chips' row as tall as a chip, and its sideways scroll bar, so that neither overlaps the other."""
+        row = self.chips_area.widget().sizeHint().height()
+        self.chips_area.setFixedHeight(row + self.chips_area.horizontalScrollBar().sizeHint().height())
 
     def chip_labels(self) -> list[str]:
         return [c.label for c in self.parsed.constraints] if self.parsed else []

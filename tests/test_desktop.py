@@ -322,6 +322,22 @@ def test_the_library_browser_sorts_filters_and_copies_paths(qtbot, window):
     assert window.results.heading.text() == f"More like “{piano.title}”" and piano.id not in [r.track_id for r in like]
 
 
+def test_many_chips_scroll_rather_than_squeeze_the_results(qtbot, window):
+    qtbot.waitUntil(lambda: window.results.width() > 0)
+    before = window.results.width()
+    prompt = "slow, no drums, no vocals, no guitar, no piano, no strings, in D minor, at least 2 minutes"
+    wait_results(
+        qtbot,
+        window,
+        lambda: (qtbot.keyClicks(window.prompt.edit, prompt), qtbot.keyClick(window.prompt.edit, Qt.Key.Key_Return)),
+    )
+    assert len(window.prompt.chip_labels()) >= 7
+    qtbot.wait(50)
+    assert window.results.width() == before
+    area = window.prompt.chips_area
+    assert area.widget().sizeHint().width() > area.viewport().width()  # the rest is a scroll away
+
+
 def test_chips_remove_constraints_and_balance_asks_again(qtbot, window, media):
     wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["fast"]]))
     filtered = wait_results(qtbot, window, lambda: qtbot.keyClicks(window.prompt.edit, "energetic, under 110 bpm"))

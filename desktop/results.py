@@ -44,9 +44,10 @@ class ResultsModel(ListTableModel):
         self.elsewhere: dict[int, list[int]] = {}  # track id -> the other clips (1-based) it is chosen for
 
     def used_on(self, r: Result) -> str:
-        """ " · on clip 2" where the track is already another clip's pick, so a timeline need not repeat it."""
+        """ "on clip 2 · " where the track is already another clip's pick, so a timeline need not repeat it:
+        before the title, where a long title cannot push it out of sight."""
         clips = self.elsewhere.get(r.track_id)
-        return f" · on clip {', '.join(map(str, clips))}" if clips else ""
+        return f"on clip {', '.join(map(str, clips))} · " if clips else ""
 
     def start_of(self, r: Result) -> float:
         return self.pick[1] if self.pick is not None and self.pick[0] == r.track_id else r.start
@@ -101,7 +102,7 @@ class ResultsModel(ListTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return {
                 "#": f"★ {index.row() + 1}" if r.track_id in self.starred else index.row() + 1,
-                "Title": r.label + self.used_on(r),
+                "Title": self.used_on(r) + r.label,
                 "Artist": r.artist or "",
                 "Length": clock(r.duration),
                 "Starts": clock(self.start_of(r)),

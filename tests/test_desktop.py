@@ -231,7 +231,7 @@ def test_a_track_chosen_for_another_clip_says_so_in_the_results(qtbot, window, m
     assert not any("on clip" in t for t in titles().values())  # the clip's own pick is not "elsewhere"
     with qtbot.waitSignal(window.resultsShown, timeout=60_000):
         window.timeline.setCurrentRow(1)
-    assert picked in titles() and titles()[picked].endswith(" · on clip 1"), titles()
+    assert picked in titles() and titles()[picked].startswith("on clip 1 · "), titles()
     assert sum("on clip" in t for t in titles().values()) == 1
     window.timeline.setCurrentRow(0)  # back on the clip that uses it: its own pick, not marked
     qtbot.waitUntil(lambda: bool(window.results.model.results), timeout=60_000)

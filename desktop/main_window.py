@@ -678,6 +678,7 @@ class MainWindow(QMainWindow):
         self.preview.set_clip(None)
         self.preview.set_track(None, 0.0)
         self.inout.set_range(0.0, 0.0, 0.0)
+        self.prompt.set_state("", 0.5)  # its words too: the next Enter would ask them for a clip that is gone
         self.results.set_results([], "Results")
         self.results.set_shortlist([])
         self.results.set_pick(None)

@@ -430,13 +430,16 @@ def test_old_fitted_renders_are_pruned_with_their_grids(tmp_path):
 
 def test_removing_the_last_clip_clears_the_window_and_undo_brings_it_back(qtbot, window, media):
     wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["slow"]]))
+    wait_results(qtbot, window, lambda: _type_prompt(qtbot, window, "slow strings, no drums"))
     window.results.select(0)
     qtbot.waitUntil(lambda: window.preview.track is not None, timeout=20_000)
     window.remove_action.trigger()
     assert window.current is None and window.preview.clip_path is None and window.preview.track is None
     assert window.results.model.results == [] and not window.inout.isEnabled()
+    assert window.prompt.text == "" and window.prompt.chip_labels() == []  # its words went with it
     window.undo_action.trigger()
     assert window.current is not None and window.preview.clip_path == str(media["slow"])
+    assert window.prompt.text == "slow strings, no drums"
     qtbot.waitUntil(lambda: window.preview.track is not None, timeout=20_000)  # its pick, under it again
 
 

@@ -927,14 +927,23 @@ class MainWindow(QMainWindow):
     def _replace_chosen(self, clip: TimelineClip, results: list[Result]) -> None:
         """The clip's pick, placed anew where the engine now places it, when the clip's length changed since
         it was placed (the new in and out points were the edit; this follows from it). A start dragged by
-        hand stays while the length does."""
+        hand stays while the clip is no longer than when it was dragged (the music it heard lasts a shorter
+        clip too); moved for a longer one, it is said."""
         kept = clip.chosen
         if not kept or abs(kept.get("placed_for", clip.length) - clip.length) < 1e-6:
+            return
+        if kept.get("by_hand") and clip.length <= kept["placed_for"]:
             return
         result = next((r for r in results if r.track_id == kept["track_id"]), None)
         if result is None:
             return
         clip.chosen = Session.choose(result, clip.length)
+        if kept.get("by_hand"):
+            self.notice.show_message(
+                "info",
+                f"{kept['title']} starts at {clock(clip.chosen['start'])} again, where the engine places it: the "
+                f"clip is longer now than when you moved its start to {clock(kept['start'])}.",
+            )
         self._settle()
         self.timeline.update_clip(clip)
         if clip is self.current:
@@ -986,7 +995,8 @@ class MainWindow(QMainWindow):
 
     def _track_start_dragged(self, start: float) -> None:
         if self.current is not None and self.current.chosen:
-            self.current.chosen["start"] = start
+            # Kept through shorter edits of the clip (`_replace_chosen`): it was chosen for this length.
+            self.current.chosen.update(start=start, by_hand=True, placed_for=self.current.length)
             self._record("Move the music's start")
             self.preview.track_label.setText(_track_label(self.current.chosen["title"], start))
             self.results.set_pick(self.current.chosen["track_id"], start)

@@ -443,6 +443,21 @@ def test_removing_the_last_clip_clears_the_window_and_undo_brings_it_back(qtbot,
     qtbot.waitUntil(lambda: window.preview.track is not None, timeout=20_000)  # its pick, under it again
 
 
+def test_a_start_moved_by_hand_stays_for_a_shorter_clip_and_is_said_when_a_longer_one_moves_it(qtbot, window, media):
+    wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["slow"]]))
+    wait_results(qtbot, window, lambda: window.inout.set_points(0.0, 8.0))
+    window.results.select(0)
+    qtbot.waitUntil(lambda: window.current.chosen is not None, timeout=10_000)
+    placed = window.current.chosen["start"]
+    moved = placed + 1.0 if placed < 20 else placed - 1.0  # (the tracks are 40 s long)
+    window.preview.trackStartChanged.emit(moved)  # the waveform's region, dragged
+    wait_results(qtbot, window, lambda: window.inout.set_points(2.0, 8.0))  # 6 s: the music still lasts it
+    assert window.current.chosen["start"] == moved
+    wait_results(qtbot, window, lambda: window.inout.set_points(0.0, 12.0))  # 12 s: placed anew, and said
+    assert window.current.chosen["start"] == window.results.current().start
+    assert "the clip is longer now than when you moved its start" in window.notice.label.text()
+
+
 def _type_prompt(qtbot, window, text: str) -> None:
     window.prompt.edit.clear()
     qtbot.keyClicks(window.prompt.edit, text)

@@ -34,7 +34,7 @@ from PyQt6.QtWidgets import (
 
 from desktop.api_host import ApiHost
 from desktop.history import History
-from desktop.inout import InOutEditor
+from desktop.inout import MIN_LENGTH, InOutEditor
 from desktop.library_browser import LibraryBrowser
 from desktop.library_panel import ErrorsDialog, LibraryPanel, describe_report
 from desktop.menus import build_menus
@@ -628,14 +628,21 @@ class MainWindow(QMainWindow):
             self.session.probe(list(files), self._probed)
 
     def _probed(self, probed: list) -> None:
-        first = None
+        first, refused = None, []
         for path, info in probed:
             if isinstance(info, str):
-                self.notice.show_message("error", f"{Path(path).name} cannot be used as a clip: {info}")
+                refused.append(f"{Path(path).name} cannot be used as a clip: {info}")
+                continue
+            if info.duration < MIN_LENGTH:  # no in and out points could be set in it
+                refused.append(
+                    f"{Path(path).name} is {info.duration:.2f} s long: a clip needs at least {MIN_LENGTH:g} s"
+                )
                 continue
             clip = TimelineClip(path, info.duration, prompt=self._prompt_for.pop(path, ""))
             self._insert_clip(clip)
             first = first or clip
+        if refused:  # every file that was not added, in one message: each would replace the last
+            self.notice.show_message("error", "; ".join(refused))
         if first is not None:
             self.timeline.setCurrentItem(self.timeline.item_of(first.id))
             added = len(self.clips) - len(self._state["clips"])

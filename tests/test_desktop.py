@@ -20,10 +20,19 @@ from PyQt6.QtWidgets import QApplication
 
 from desktop.main_window import MainWindow
 from desktop.session import Session
-from desktop_support import TRACKS, close_window, copy_data, drop_files, free_port, open_window, wait_results
+from desktop_support import (
+    TRACKS,
+    close_window,
+    copy_data,
+    drop_files,
+    free_port,
+    open_window,
+    shapes,
+    wait_results,
+)
 from engine.clock import format_timecode, parse_timecode
 from engine.library.catalog import CATALOG_NAME
-from media import render_midi
+from media import render_midi, write_video
 from training.bootstrap import demo as demo_module
 
 # ---- the main path: drop, prompt, results, preview, switch ----------------------------------------------------
@@ -776,10 +785,13 @@ def test_offline_folder_is_shown_and_errors_listed(qtbot, scanned, media, tmp_pa
 # ---- failures are messages, never crashes or dialogs ---------------------------------------------------------
 
 
-def test_bad_clip_is_a_message_and_the_app_keeps_working(qtbot, window, media):
-    drop_files(window.timeline, [media["not-a-video"]])
+def test_bad_clip_is_a_message_and_the_app_keeps_working(qtbot, window, media, tmp_path):
+    blink = write_video(tmp_path / "blink.mp4", shapes(0.48, 1.0), 25)  # too short for any in and out points
+    drop_files(window.timeline, [media["not-a-video"], blink])
     qtbot.waitUntil(lambda: window.notice.isVisible() and window.notice.level == "error", timeout=20_000)
-    assert "notes.mp4" in window.notice.label.text() and window.timeline.count() == 0
+    said = window.notice.label.text()
+    assert "notes.mp4 cannot be used" in said and "blink.mp4 is 0.48 s long" in said  # both, in one message
+    assert window.timeline.count() == 0
     assert QApplication.activeModalWidget() is None
     wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["slow"]]))
     assert window.timeline.count() == 1

@@ -99,6 +99,7 @@ class InOutEditor(QWidget):
 
     rangeChosen = pyqtSignal(float, float)
     invalid = pyqtSignal(str)
+    refusalAnswered = pyqtSignal(str)  # a refusal `invalid` said, which points applied since have answered
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -127,6 +128,7 @@ class InOutEditor(QWidget):
         layout.addWidget(QLabel("Out"))
         layout.addWidget(self.out_edit)
         layout.addWidget(self.length_label)
+        self.refusal: str | None = None  # the last points refused, until points are applied
         self.setEnabled(False)
 
     def set_range(self, duration: float, clip_in: float, clip_out: float) -> None:
@@ -141,6 +143,9 @@ class InOutEditor(QWidget):
 
     def _chosen(self, clip_in: float, clip_out: float) -> None:
         self._show(clip_in, clip_out)
+        if self.refusal is not None:
+            self.refusalAnswered.emit(self.refusal)
+            self.refusal = None
         self.rangeChosen.emit(clip_in, clip_out)
 
     def _typed(self) -> None:
@@ -171,6 +176,7 @@ class InOutEditor(QWidget):
         self.set_points(clip_in, clip_out)
 
     def _refuse(self, reason: str) -> None:
+        self.refusal = reason
         self.invalid.emit(reason)
         self._show(self.bar.clip_in, self.bar.clip_out)
 

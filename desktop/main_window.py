@@ -88,6 +88,11 @@ class Notice(QWidget):
         self.show()
         self.timer.start(NOTICE_MS.get(level, 8000))
 
+    def withdraw(self, text: str) -> None:
+        """Hide the message if it is still `text`: what it said no longer holds."""
+        if self.isVisible() and self.label.text() == text:
+            self.hide()
+
 
 def collect_folder(timeline: str) -> str:
     """Where the app collects a timeline's music: a folder beside it, named after it."""
@@ -217,6 +222,7 @@ class MainWindow(QMainWindow):
         self.right_button.clicked.connect(lambda: self.timeline.move_current(1))
         self.inout.rangeChosen.connect(self._range_chosen)
         self.inout.invalid.connect(lambda text: self.notice.show_message("warning", text))
+        self.inout.refusalAnswered.connect(self.notice.withdraw)
         self.inout.set_in_button.clicked.connect(self.in_at_playhead)
         self.inout.set_out_button.clicked.connect(self.out_at_playhead)
         self.prompt.promptChanged.connect(self._prompt_changed)

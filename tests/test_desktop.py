@@ -425,8 +425,10 @@ def test_in_and_out_points_by_typing_and_dragging(qtbot, window, media):
         editor.out_edit.setText("1.4")
         editor.out_edit.editingFinished.emit()
 
+    assert window.notice.isVisible() and "leaves less than 1 s" in window.notice.label.text()
     wait_results(qtbot, window, one_second)
     assert not shown and (window.current.clip_in, window.current.clip_out) == (0.4, 1.4)
+    assert not window.notice.isVisible()  # the refusal, answered by the points applied since, is gone
     wait_results(qtbot, window, lambda: editor.set_points(2.5, length))
     editor.out_edit.setText("500")  # the out point is the end already: said, and nothing changes
     editor.out_edit.editingFinished.emit()

@@ -793,7 +793,7 @@ class Engine:
                 f"{cue.title} fitted to {Path(cue.video).name}: {joins} join{'s' * (joins != 1)}, "
                 f"{'its own ending' if edit.plan.ending == 'natural' else 'a fade-out'}"
                 + (f", {edit.level.loudness:.1f} LUFS" if edit.level else "")
-                + (f", ducked under {len(edit.ducking.speech)} stretch(es) of speech" if edit.ducking else "")
+                + (f", ducked under {_stretches(len(edit.ducking.speech))} of speech" if edit.ducking else "")
                 + (f"; its last {edit.silent_tail:.1f} s are silent" if edit.silent_tail >= SILENCE_TOLD else "")
             )
             out.append(
@@ -855,6 +855,10 @@ class Engine:
             track_id=track.id,
             music_streams=_music_streams(track.path, error=ExportError),
         )
+
+
+def _stretches(count: int) -> str:
+    return f"{count} stretch" + ("es" if count != 1 else "")
 
 
 def _unreadable_note(path: str, reason: str) -> str:

@@ -853,8 +853,10 @@ class MainWindow(QMainWindow):
             sides = rec.used
             if set(sides) == {"clip", "text"} and rec.balance in (0.0, 1.0):  # the slider at one end
                 sides = ["clip"] if rec.balance == 0.0 else ["text"]
-            used = " + ".join({"clip": "picture", "text": "words"}.get(u, u) for u in sides) or "constraints"
-            heading = f"Results for {used}"
+            named = [{"clip": "picture", "text": "words"}.get(u, u) for u in sides]
+            if rec.prompt is not None and rec.prompt.constraints and "words" not in named:
+                named.append("constraints")  # words that only constrain (a tempo, "female vocals") still count
+            heading = f"Results for {' + '.join(named) or 'constraints'}"
         status = f"{counted(len(rec.results), 'track')} in {sum(rec.seconds.values()) * 1000:.0f} ms"
         if not rec.complete:
             status += f" · only these satisfy the filters among the {rec.searched} closest segments"

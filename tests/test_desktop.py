@@ -369,6 +369,9 @@ def test_chips_remove_constraints_and_balance_asks_again(qtbot, window, media):
     assert not window.prompt.feel_chip.isVisible()
     wait_results(qtbot, window, lambda: window.prompt.edit.setText("electronic with drums") or window.prompt._commit())
     assert not window.prompt.feel_chip.isVisible()  # those words say nothing of feel
+    wait_results(qtbot, window, lambda: window.prompt.slider.setValue(0))
+    wait_results(qtbot, window, lambda: window.prompt.edit.setText("under 110 bpm") or window.prompt._commit())
+    assert window.results.heading.text() == "Results for picture + constraints"  # words that only constrain
 
 
 def test_in_and_out_points_by_typing_and_dragging(qtbot, window, media):

@@ -175,13 +175,7 @@ class LibraryBrowser(QDialog):
         copy = QAction("Copy path", menu)
         copy.triggered.connect(lambda: copy_path(track.path))
         menu.addActions([reveal, copy])
-        add_tempo_menu(
-            menu,
-            track.bpm,
-            is_set=track.bpm_set,
-            quick=track.quick,
-            choose=lambda times: self.tempoChosen.emit(track, times),
-        )
+        add_tempo_menu(menu, track, lambda times: self.tempoChosen.emit(track, times))
         menu.exec(self.table.viewport().mapToGlobal(position))
 
 

@@ -346,11 +346,5 @@ class ResultsPanel(QWidget):
         star = QAction("Take off the shortlist" if starred else "Add to the clip's shortlist", menu)
         star.triggered.connect(lambda: self.shortlistToggled.emit(result))
         menu.addAction(star)
-        add_tempo_menu(
-            menu,
-            result.bpm,
-            is_set=result.bpm_set,
-            quick=result.quick,
-            choose=lambda times: self.tempoChosen.emit(result, times),
-        )
+        add_tempo_menu(menu, result, lambda times: self.tempoChosen.emit(result, times))
         menu.exec(self.table.viewport().mapToGlobal(position))

@@ -10,6 +10,8 @@ from fractions import Fraction
 from PyQt6.QtGui import QAction
 from PyQt6.QtWidgets import QMenu
 
+from engine.records import Result, Track
+
 # The scan's usual misses (docs/quality.md, *Tempo*), as what to multiply the tempo shown by.
 LEVELS = (
     ("Half", Fraction(1, 2)),
@@ -20,11 +22,11 @@ LEVELS = (
 LOWEST, HIGHEST = 20, 300  # Engine.set_tempo's range (facade.SETTABLE_BPM)
 
 
-def add_tempo_menu(
-    menu: QMenu, bpm: float | None, *, is_set: bool, quick: bool, choose: Callable[[Fraction | None], None]
-) -> QMenu:
-    """A "Tempo" submenu of `menu` for a track shown at `bpm`; `choose(times)` with the multiple chosen, or
-    None for the tempo the scan measured. Disabled, with its reason, where nothing can be set."""
+def add_tempo_menu(menu: QMenu, track: Track | Result, choose: Callable[[Fraction | None], None]) -> QMenu:
+    """A "Tempo" submenu of `menu` for a track (a library track or a result: the tempo each shows);
+    `choose(times)` with the multiple chosen, or None for the tempo the scan measured. Disabled, with its
+    reason, where nothing can be set."""
+    bpm, is_set, quick = track.bpm, track.bpm_set, track.quick
     sub = menu.addMenu("Tempo")
     if quick or not bpm:
         sub.setEnabled(False)

@@ -523,6 +523,7 @@ def test_more_like_this(qtbot, window, media):
 
 
 def test_a_tempo_chosen_in_a_results_menu_is_shown_in_the_results_and_the_library(qtbot, window):
+    from dataclasses import replace
     from fractions import Fraction
 
     from PyQt6.QtWidgets import QMenu
@@ -535,19 +536,19 @@ def test_a_tempo_chosen_in_a_results_menu_is_shown_in_the_results_and_the_librar
     techno = next(r for r in results if r.path.endswith("techno.mp3"))
     chosen = []
     menu = QMenu()
-    levels = add_tempo_menu(menu, techno.bpm, is_set=techno.bpm_set, quick=False, choose=chosen.append)
+    levels = add_tempo_menu(menu, techno, chosen.append)
     offered = {a.text(): a for a in levels.actions() if a.text()}
     assert f"Half: {techno.bpm / 2:.0f} BPM" in offered and f"Double: {techno.bpm * 2:.0f} BPM" in offered
     fast_menu = QMenu()  # (the parent keeps its submenu alive)
-    fast = add_tempo_menu(fast_menu, 250.0, is_set=False, quick=False, choose=print)
+    fast = add_tempo_menu(fast_menu, replace(techno, bpm=250.0), print)
     fast = {a.text(): a.isEnabled() for a in fast.actions()}
     assert fast["Half: 125 BPM"] and not fast["Double: 500 BPM"]  # past 300 BPM, where no beat is tapped
     assert not offered["As the scan measured it"].isEnabled()  # nothing set yet
     offered[f"Half: {techno.bpm / 2:.0f} BPM"].trigger()
     assert chosen == [Fraction(1, 2)]
     no_beat, quick = QMenu(), QMenu()
-    assert not add_tempo_menu(no_beat, None, is_set=False, quick=False, choose=chosen.append).isEnabled()
-    assert not add_tempo_menu(quick, 120.0, is_set=False, quick=True, choose=chosen.append).isEnabled()
+    assert not add_tempo_menu(no_beat, replace(techno, bpm=None), chosen.append).isEnabled()
+    assert not add_tempo_menu(quick, replace(techno, quick=True), chosen.append).isEnabled()
 
     again = wait_results(qtbot, window, lambda: window.results.tempoChosen.emit(techno, Fraction(1, 2)))
     mine = next(r for r in again if r.track_id == techno.track_id)

@@ -78,7 +78,8 @@ class TracksModel(ListTableModel):
             return key
         if role == Qt.ItemDataRole.ToolTipRole:
             if COLUMNS[index.column()] == "BPM" and track.bpm_set:
-                return f"tempo set by you; the scan measured {track.bpm_measured:.0f} BPM"
+                measured = f"{track.bpm_measured:.0f} BPM" if track.bpm_measured else "no steady beat"
+                return f"tempo set by you; the scan measured {measured}"
             return track.display
         return None
 

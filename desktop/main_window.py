@@ -788,9 +788,20 @@ class MainWindow(QMainWindow):
             self.notice.show_message("info", f"{track.label}: {track.bpm:.0f} BPM, {said}.")
             if self.browser is not None:
                 self.browser.update_track(track)
-            self.ask()
+            chosen = self.current.chosen if self.current is not None else None
+            if chosen and chosen["track_id"] == track.id:  # its grid, and with Fit music its edit, anew
+                self._preview_track(chosen)
+            self._ask_again()
 
         self.session.set_tempo(track_id, times, done, lambda message: self.notice.show_message("error", message))
+
+    def _ask_again(self) -> None:
+        """The question whose answer is on screen, asked again (after the library changed under it)."""
+        shown = self._history().current
+        if shown is not None and shown.like_ref is not None:
+            self.more_like(shown.like_ref, shown.like)
+        else:
+            self.ask()
 
     def more_like_this(self, result: Result) -> None:
         self.more_like(result.track_id, result.label)

@@ -10,6 +10,8 @@ from fractions import Fraction
 from PyQt6.QtGui import QAction
 from PyQt6.QtWidgets import QMenu
 
+from engine.facade import SETTABLE_BPM
+from engine.media.beats import tempo_ratio
 from engine.records import Result, Track
 
 # The scan's usual misses (docs/quality.md, *Tempo*), as what to multiply the tempo shown by.
@@ -19,28 +21,29 @@ LEVELS = (
     ("Two thirds", Fraction(2, 3)),
     ("Three halves", Fraction(3, 2)),
 )
-LOWEST, HIGHEST = 20, 300  # Engine.set_tempo's range (facade.SETTABLE_BPM)
 
 
 def add_tempo_menu(menu: QMenu, track: Track | Result, choose: Callable[[Fraction | None], None]) -> QMenu:
     """A "Tempo" submenu of `menu` for a track (a library track or a result: the tempo each shows);
     `choose(times)` with the multiple chosen, or None for the tempo the scan measured. Disabled, with its
     reason, where nothing can be set."""
-    bpm, is_set, quick = track.bpm, track.bpm_set, track.quick
+    bpm, measured = track.bpm, track.bpm_measured
     sub = menu.addMenu("Tempo")
-    if quick or not bpm:
+    if track.quick or not (bpm and measured) and not track.bpm_set:
         sub.setEnabled(False)
-        sub.setToolTip("analysed by a quick pass only so far" if quick else "no steady beat was heard in it")
+        sub.setToolTip("analysed by a quick pass only so far" if track.quick else "no steady beat was heard in it")
         return sub
     for name, times in LEVELS:
-        level = bpm * float(times)
+        level = (bpm or 0.0) * float(times)
         action = QAction(f"{name}: {level:.0f} BPM", sub)
-        action.setEnabled(LOWEST <= level <= HIGHEST)
+        # Only levels of the measured tempo, whose beats can be counted (a third of a half is not one).
+        countable = bool(measured) and tempo_ratio(level, measured) is not None
+        action.setEnabled(countable and SETTABLE_BPM[0] <= level <= SETTABLE_BPM[1])
         action.triggered.connect(lambda _=False, t=times: choose(t))
         sub.addAction(action)
     sub.addSeparator()
-    measured = QAction("As the scan measured it", sub)
-    measured.setEnabled(is_set)
-    measured.triggered.connect(lambda: choose(None))
-    sub.addAction(measured)
+    back = QAction("As the scan measured it", sub)
+    back.setEnabled(track.bpm_set)
+    back.triggered.connect(lambda: choose(None))
+    sub.addAction(back)
     return sub

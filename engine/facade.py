@@ -281,31 +281,35 @@ class Engine:
         if bpm is not None and times is not None:
             raise QueryError("give a tempo or a multiple of the one shown, not both")
         info = self.track(track)
+        if bpm is None and times is None:  # back to the scan's, whatever it measured since
+            return self._tempo_set(info.id, None)
         if info.quick:
             raise QueryError(f"only one window of {info.name} has been analysed so far: set its tempo after the scan")
-        measured = info.bpm_measured
-        if not measured:
+        # Checked against the beats' own tempo, as `at_tempo` checks it (the track's is rounded to a tenth).
+        measured = self._library.measured_beats(info.id).bpm
+        if not measured > 0:
             raise QueryError(f"no steady beat was heard in {info.name}: it has no pulse to count at another tempo")
         if times is not None:
             if not (times > 0 and math.isfinite(times)):
                 raise QueryError(f"a tempo can be multiplied by a positive number, not {times}")
             bpm = (info.bpm or measured) * float(times)
-        if bpm is not None:
-            _finite(bpm, "the tempo")
-            if not SETTABLE_BPM[0] <= bpm <= SETTABLE_BPM[1]:
-                raise QueryError(f"a tempo is set between {SETTABLE_BPM[0]} and {SETTABLE_BPM[1]} BPM, not {bpm:g}")
-            ratio = tempo_ratio(bpm, measured)
-            if ratio is None:
-                within = [measured * r for r in TEMPO_RATIOS if r != 1]
-                levels = ", ".join(f"{x:.0f}" for x in within if SETTABLE_BPM[0] <= x <= SETTABLE_BPM[1])
-                raise QueryError(
-                    f"{bpm:g} BPM is no metrical level of the {measured:.0f} BPM measured in {info.name}, so its "
-                    f"beats could not follow it: within 4 % of {measured:.0f} or of {levels}"
-                )
-            bpm = None if ratio == 1 and abs(bpm / measured - 1) < 0.001 else round(bpm, 1)
+        _finite(bpm, "the tempo")
+        if not SETTABLE_BPM[0] <= bpm <= SETTABLE_BPM[1]:
+            raise QueryError(f"a tempo is set between {SETTABLE_BPM[0]} and {SETTABLE_BPM[1]} BPM, not {bpm:g}")
+        ratio = tempo_ratio(bpm, measured)
+        if ratio is None:
+            within = [measured * r for r in TEMPO_RATIOS if r != 1]
+            levels = ", ".join(f"{x:.0f}" for x in within if SETTABLE_BPM[0] <= x <= SETTABLE_BPM[1])
+            raise QueryError(
+                f"{bpm:g} BPM is no metrical level of the {measured:.0f} BPM measured in {info.name}, so its "
+                f"beats could not follow it: within 4 % of {measured:.0f} or of {levels}"
+            )
+        return self._tempo_set(info.id, None if ratio == 1 and abs(bpm / measured - 1) < 0.001 else round(bpm, 1))
+
+    def _tempo_set(self, track_id: int, bpm: float | None) -> Track:
         with self._lock:
-            self._library.set_tempo(info.id, bpm)
-        return self.track(info.id)
+            self._library.set_tempo(track_id, bpm)
+        return self.track(track_id)
 
     def errors(self) -> list[ScanErrorRecord]:
         return [ScanErrorRecord(path, reason, at) for path, reason, at in self._library.catalog.errors()]

@@ -314,7 +314,7 @@ def test_a_tempo_set_through_the_api_is_the_one_its_beats_and_results_give(clien
         assert mine["bpm"] == beats["bpm"] and mine["bpm_set"] and "tempo set by you" in mine["why"]
         refused = client.put(f"/v1/tracks/{drums.id}/tempo", json={"bpm": 100})
         assert refused.status_code == 422 and "no metrical level" in refused.json()["error"]["message"]
-        for body in ({}, {"bpm": 60, "times": "2"}, {"times": "1/0"}, {"times": "x"}):
+        for body in ({}, {"bpm": 60, "times": "2"}, {"times": "1/0"}, {"times": "x"}, {"times": "1.5/2"}):
             assert client.put(f"/v1/tracks/{drums.id}/tempo", json=body).status_code == 422, body
         assert client.put("/v1/tracks/999999/tempo", json={"times": "2"}).status_code == 404
     finally:

@@ -540,12 +540,19 @@ def test_a_tempo_chosen_in_a_results_menu_is_shown_in_the_results_and_the_librar
     offered = {a.text(): a for a in levels.actions() if a.text()}
     assert f"Half: {techno.bpm / 2:.0f} BPM" in offered and f"Double: {techno.bpm * 2:.0f} BPM" in offered
     fast_menu = QMenu()  # (the parent keeps its submenu alive)
-    fast = add_tempo_menu(fast_menu, replace(techno, bpm=250.0), print)
+    fast = add_tempo_menu(fast_menu, replace(techno, bpm=250.0, bpm_measured=250.0), print)
     fast = {a.text(): a.isEnabled() for a in fast.actions()}
     assert fast["Half: 125 BPM"] and not fast["Double: 500 BPM"]  # past 300 BPM, where no beat is tapped
     assert not offered["As the scan measured it"].isEnabled()  # nothing set yet
     offered[f"Half: {techno.bpm / 2:.0f} BPM"].trigger()
     assert chosen == [Fraction(1, 2)]
+    at_two_thirds = QMenu()
+    offered = {
+        a.text().split(":")[0]: a.isEnabled()
+        for a in add_tempo_menu(at_two_thirds, replace(techno, bpm=techno.bpm * 2 / 3, bpm_set=True), print).actions()
+        if a.text()
+    }
+    assert not offered["Two thirds"] and offered["Three halves"] and offered["As the scan measured it"]
     no_beat, quick = QMenu(), QMenu()
     assert not add_tempo_menu(no_beat, replace(techno, bpm=None), chosen.append).isEnabled()
     assert not add_tempo_menu(quick, replace(techno, quick=True), chosen.append).isEnabled()

@@ -14,7 +14,7 @@ import pytest
 
 from desktop_support import copy_data
 from engine.facade import Engine
-from engine.media.beats import BEATS_PER_BAR, Beats, at_tempo, tempo_ratio
+from engine.media.beats import BEATS_PER_BAR, Beats, at_tempo, heard_until, music_start, tempo_ratio
 from engine.recommend import QueryError
 
 
@@ -62,6 +62,14 @@ def test_at_three_halves_or_two_thirds_the_beats_keep_the_pulse_and_bars_meet_th
         assert np.isin(np.round(beats.times, 6), np.round(measured.downbeats, 6)).sum() >= 5  # the same pulse
         assert np.allclose(np.diff(beats.downbeats), 4 * 60 / bpm)  # bars of four of the new beats
         assert np.isin(np.round(beats.downbeats, 6), np.round(measured.downbeats, 6)).any()
+
+
+def test_at_another_tempo_the_music_starts_and_ends_where_it_was_heard():
+    measured = _grid(first_bar=1)  # the bars start on the second beat: a half keeps the odd ones
+    for bpm in (72.0, 36.0, 288.0, 96.0):
+        beats = at_tempo(measured, bpm)
+        assert music_start(beats) == music_start(measured) == measured.times[0]
+        assert heard_until(beats) == heard_until(measured)
 
 
 def test_a_tempo_at_no_metrical_level_only_renames_the_grid():
@@ -122,6 +130,16 @@ def test_a_tempo_set_is_kept_when_the_track_is_analysed_again(engine):
     assert engine.beats(track.id).bpm == 70.0
 
 
+def test_a_tempo_set_for_a_file_is_dropped_when_the_file_changes(engine):
+    track = _steady(engine)
+    engine.set_tempo(track.id, 70.0)
+    later = os.stat(track.path).st_mtime_ns + 5_000_000_000
+    os.utime(track.path, ns=(later, later))  # another bounce of the mix: measured afresh
+    engine.scan(workers=2)
+    again = engine.track(track.id)
+    assert not again.bpm_set and again.bpm == again.bpm_measured
+
+
 def test_a_tempo_no_beat_could_follow_is_refused_with_the_levels_it_could_take(engine):
     track = _steady(engine)
     with pytest.raises(QueryError, match=r"no metrical level .* within 4 % of \d+ or of .*\b70\b"):
@@ -139,8 +157,14 @@ def test_a_track_with_no_steady_beat_has_no_tempo_to_set(engine):
     track = _steady(engine)
     with engine._library.catalog.transaction() as conn:  # as the scan stores a drone's
         conn.execute("UPDATE tracks SET tempo_bpm = NULL WHERE id = ?", (track.id,))
+        conn.execute("UPDATE beats SET bpm = 0, times = x'', downbeats = x'' WHERE track_id = ?", (track.id,))
     with pytest.raises(QueryError, match="no steady beat"):
         engine.set_tempo(track.id, times=Fraction(1, 2))
+    # A tempo set before a later analysis heard no beat can still be taken back.
+    with engine._library.catalog.transaction() as conn:
+        conn.execute("UPDATE tracks SET tempo_set = 70 WHERE id = ?", (track.id,))
+    assert engine.track(track.id).bpm_set
+    assert not engine.set_tempo(track.id).bpm_set
 
 
 def _cli(data, *args):

@@ -258,7 +258,7 @@ class TempoRequest(_Strict):
     times: str | None = Field(
         None,
         max_length=16,
-        pattern=r"^\s*\d+(\.\d+)?(\s*/\s*\d+)?\s*$",
+        pattern=r"^ *(\d+(\.\d+)?|\d+ */ *\d+) *$",
         description='the tempo shown times this: "2", "1/2", "3/2"',
     )
     measured: bool = Field(False, description="back to the tempo the scan measured")
@@ -576,8 +576,8 @@ def create_app(engine: Engine, token: str, *, allowed_origins: list[str] | None 
             raise ApiError(422, "invalid_request", "give one of bpm, times or measured")
         try:
             times = Fraction(body.times.replace(" ", "")) if body.times is not None else None
-        except ZeroDivisionError:
-            raise ApiError(422, "invalid_request", f"times cannot divide by zero: {body.times}") from None
+        except (ValueError, ZeroDivisionError):
+            raise ApiError(422, "invalid_request", f"times is not a multiple: {body.times}") from None
         track_id = track_of(track_id, None)
         return to_json(engine_call(lambda: engine.set_tempo(track_id, body.bpm, times=times)))
 

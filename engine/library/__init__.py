@@ -327,11 +327,12 @@ class Library:
     def beats(self, track_id: int) -> Beats:
         """A track's beats and downbeats: stored by the scan, or found now (and stored) for older scans; none
         yet for a track only a quick pass has analysed."""
-        beats = self._measured_beats(track_id)
+        beats = self.measured_beats(track_id)
         bpm = self.catalog.tempo_set(track_id)
         return beats if bpm is None else at_tempo(beats, bpm)
 
-    def _measured_beats(self, track_id: int) -> Beats:
+    def measured_beats(self, track_id: int) -> Beats:
+        """The beats as the scan measured them, whatever tempo a person set (`beats` counts them at it)."""
         stored = self.catalog.beats(track_id)
         if stored is not None:
             return stored
@@ -349,8 +350,14 @@ class Library:
         """Count the track's beats at `bpm`, a metrical level of the tempo the scan measured (`at_tempo`), in
         every view, filter, fit and export; None goes back to the measured one. The index is rebuilt at
         once, since its rows are ordered by tempo."""
+        before = self.catalog.tempo_set(track_id)
         self.catalog.set_tempo(track_id, bpm)
-        self._ensure_index(even_empty=False)
+        try:
+            self._ensure_index(even_empty=False)
+        except IndexWriteError:
+            # The index the searches read still orders this track by its old tempo: so must everything else.
+            self.catalog.set_tempo(track_id, before)
+            raise
 
     def status(self) -> dict:
         """Folders (online, tracks, offline tracks), totals, the index and whether a scan is running."""

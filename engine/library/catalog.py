@@ -273,10 +273,12 @@ class Catalog:
         }
         columns = ", ".join(values)
         updates = ", ".join(f"{c} = excluded.{c}" for c in values if c != "path")
-        # The drum embedding the scan listened for is the file's, whatever analysed it: kept while the file is
-        # the same (a full rescan, another bundle), dropped with a changed one (SET reads the old row).
+        # The drum embedding the scan listened for is the file's, whatever analysed it, and so is a tempo a
+        # person set for it: kept while the file is the same (a full rescan, another bundle), dropped with a
+        # changed one, whose beats may be another piece's (SET reads the old row).
         same_file = "tracks.size = excluded.size AND tracks.mtime_ns = excluded.mtime_ns"
-        updates += "".join(f", {c} = CASE WHEN {same_file} THEN {c} END" for c in ("drum_sfx", "drum_sfx_key"))
+        kept = ("drum_sfx", "drum_sfx_key", "tempo_set")
+        updates += "".join(f", {c} = CASE WHEN {same_file} THEN {c} END" for c in kept)
         with self.transaction() as conn:
             conn.execute(
                 f"INSERT INTO tracks({columns}) VALUES ({_marks(list(values))}) "

@@ -46,6 +46,9 @@ class Beats:
     downbeats: np.ndarray  # seconds, a subset of `times`
     bpm: float
     fade_at: float | None = None  # where a fade-out begins (`fade_start`); None: no fade, or not measured
+    # Where the measured beats start and the music was last heard, when the beats are counted at a tempo a
+    # person set (`at_tempo`): the music plays where it did, whichever beats count it.
+    heard: tuple[float, float] | None = None
 
     def to_json(self) -> dict:
         return {
@@ -274,6 +277,7 @@ def at_tempo(beats: Beats, bpm: float) -> Beats:
     if ratio is None or ratio == 1 or len(beats.times) < 2:
         return replace(beats, bpm=bpm)
     n, step = len(beats.times), 1 / ratio  # new beats fall every `step` measured beats
+    heard = (float(beats.times[0]), float(beats.times[-1]) + 60.0 / beats.bpm)
     measured_downs = np.flatnonzero(np.isin(beats.times, beats.downbeats))
     # Where the new grid meets the measured beats (every `step.numerator` of them), on the measured bars.
     phase = max(range(step.numerator), key=lambda f: (np.sum((measured_downs - f) % step.numerator == 0), -f))
@@ -283,10 +287,10 @@ def at_tempo(beats: Beats, bpm: float) -> Beats:
     whole = np.isclose(positions, np.round(positions))
     on_bar = np.flatnonzero(whole & np.isin(np.round(positions), measured_downs))
     if not len(on_bar):
-        return Beats(times, times[:0], bpm, beats.fade_at)
+        return Beats(times, times[:0], bpm, beats.fade_at, heard)
     counts = np.bincount(on_bar % BEATS_PER_BAR, minlength=BEATS_PER_BAR)
     bar = next(int(i % BEATS_PER_BAR) for i in on_bar if counts[i % BEATS_PER_BAR] == counts.max())
-    return Beats(times, times[bar::BEATS_PER_BAR], bpm, beats.fade_at)
+    return Beats(times, times[bar::BEATS_PER_BAR], bpm, beats.fade_at, heard)
 
 
 @dataclass(frozen=True)
@@ -310,7 +314,10 @@ OFF_PHRASE_COST = {8: 0.0, 4: 0.2, 1: 0.5}  # a start on an 8-bar phrase, a 4-ba
 def heard_until(beats: Beats) -> float | None:
     """Where the music was last measured playing: a beat after the last beat heard (a fade-out, a ring-out
     or silence has none), or where a fade-out begins, whichever is first; None when neither was measured."""
-    ends = [float(beats.times[-1]) + 60.0 / beats.bpm] if len(beats.times) and beats.bpm > 0 else []
+    if beats.heard is not None:
+        ends = [beats.heard[1]]
+    else:
+        ends = [float(beats.times[-1]) + 60.0 / beats.bpm] if len(beats.times) and beats.bpm > 0 else []
     if beats.fade_at is not None:
         ends.append(beats.fade_at)
     return min(ends, default=None)
@@ -373,6 +380,8 @@ def bar_seconds(beats: Beats) -> float:
 def music_start(beats: Beats) -> float:
     """Where the music starts: its first beat heard (a downbeat where a bar starts the music; music that
     opens before its first bar keeps those beats, since it cannot last the clip), else the file's start."""
+    if beats.heard is not None:
+        return beats.heard[0]
     return float(beats.times[0]) if len(beats.times) else 0.0
 
 

@@ -328,6 +328,7 @@ def explained(
                     loudness_lufs=track["loudness_lufs"],
                     quick=track["quick"],
                     bpm_set=track["tempo_set"],
+                    bpm_measured=track["tempo_measured"],
                     match=0 if scale is None else int(round(float(scale.percent(score)))),
                 )
             )

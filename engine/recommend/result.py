@@ -39,6 +39,7 @@ class Result:
     # scan's full analysis completes it (engine/library/analysis.py quick_window).
     quick: bool = False
     bpm_set: bool = False  # `bpm` is a tempo a person set for the track (Engine.set_tempo)
+    bpm_measured: float | None = None  # the scan's tempo for the track, whatever was set
 
     @property
     def label(self) -> str:

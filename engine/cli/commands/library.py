@@ -246,7 +246,10 @@ def _ratio(text: str) -> Fraction:
 
 
 def _tempo_set(track) -> str:
-    return f"  (tempo set by you; measured {track.bpm_measured:.0f})" if track.bpm_set else ""
+    if not track.bpm_set:
+        return ""
+    measured = f"{track.bpm_measured:.0f}" if track.bpm_measured else "no steady beat"
+    return f"  (tempo set by you; measured {measured})"
 
 
 def tempo_command(args) -> int:

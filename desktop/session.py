@@ -147,6 +147,8 @@ class Session(QObject):
         self._scans.setMaxThreadCount(1)
         self._media = QThreadPool(self)
         self._media.setMaxThreadCount(1)
+        self._edits = QThreadPool(self)  # library edits that rebuild the index: neither searches nor scans wait
+        self._edits.setMaxThreadCount(1)
         self._tasks: set[_Task] = set()
         self._seq = itertools.count(1)
         self._latest: dict[str, int] = {}
@@ -181,7 +183,7 @@ class Session(QObject):
 
     def wait(self, ms: int = 30_000) -> None:
         """Let every background task finish (for tests and shutdown)."""
-        for pool in (self._queries, self._scans, self._media):
+        for pool in (self._queries, self._scans, self._media, self._edits):
             pool.waitForDone(ms)
 
     @property
@@ -447,10 +449,11 @@ class Session(QObject):
             self._submit(self._queries, self.engine.tracks, on_done)
 
     def set_tempo(self, track_id: int, times, on_done: Callable[[Track], None], on_failed=None) -> None:
-        """Count a track's beats at `times` the tempo shown (None: as the scan measured it), on the queries'
-        thread: the index is rebuilt, and the next question reads it."""
+        """Count a track's beats at `times` the tempo shown (None: as the scan measured it), on a thread of
+        its own: the index is rebuilt meanwhile, searches go on with the one there is, and the next question
+        after `on_done` reads the new one."""
         engine = self.engine
-        self._submit(self._queries, lambda: engine.set_tempo(track_id, times=times), on_done, on_failed)
+        self._submit(self._edits, lambda: engine.set_tempo(track_id, times=times), on_done, on_failed)
 
     def errors(self) -> list[ScanErrorRecord]:
         return self.engine.errors() if self.engine is not None else []

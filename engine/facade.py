@@ -307,8 +307,9 @@ class Engine:
         return self._tempo_set(info.id, None if ratio == 1 and abs(bpm / measured - 1) < 0.001 else round(bpm, 1))
 
     def _tempo_set(self, track_id: int, bpm: float | None) -> Track:
-        with self._lock:
-            self._library.set_tempo(track_id, bpm)
+        # Not under the queries' lock: they go on with the index as it was while the new one is built (it is
+        # swapped in whole), and the next one reads it.
+        self._library.set_tempo(track_id, bpm)
         return self.track(track_id)
 
     def errors(self) -> list[ScanErrorRecord]:

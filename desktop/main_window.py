@@ -785,7 +785,8 @@ class MainWindow(QMainWindow):
 
         def done(track) -> None:
             said = "set by you" if track.bpm_set else "as the scan measured it"
-            self.notice.show_message("info", f"{track.label}: {track.bpm:.0f} BPM, {said}.")
+            tempo = f"{track.bpm:.0f} BPM" if track.bpm else "no steady beat"
+            self.notice.show_message("info", f"{track.label}: {tempo}, {said}.")
             if self.browser is not None:
                 self.browser.update_track(track)
             chosen = self.current.chosen if self.current is not None else None

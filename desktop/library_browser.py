@@ -22,7 +22,7 @@ from PyQt6.QtWidgets import (
 
 from desktop.table_model import ListTableModel
 from desktop.tempo_menu import add_tempo_menu
-from desktop.wording import counted
+from desktop.wording import bpm_cell, counted
 from engine.clock import clock
 from engine.records import Track
 
@@ -38,11 +38,23 @@ class TracksModel(ListTableModel):
     def __init__(self, tracks: list[Track]):
         super().__init__(COLUMNS, tracks)
         # Made once: filtering and sorting ask for every cell, many times over, at 100,000 tracks.
-        self.rows = [[values[c] for c in COLUMNS] for values in map(self._values, tracks)]
+        self.rows = [self._row(t) for t in tracks]
 
     @property
     def tracks(self) -> list[Track]:
         return self.items
+
+    def replace(self, track: Track) -> None:
+        """Show `track` as it is now (its tempo set), in its place."""
+        row = next((i for i, t in enumerate(self.tracks) if t.id == track.id), None)
+        if row is None:
+            return
+        self.items[row], self.rows[row] = track, self._row(track)
+        self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+
+    def _row(self, t: Track) -> list[tuple[str, object]]:
+        values = self._values(t)
+        return [values[c] for c in COLUMNS]
 
     def _values(self, t: Track) -> dict[str, tuple[str, object]]:
         """Per column: (what is shown, what it sorts by)."""
@@ -52,7 +64,7 @@ class TracksModel(ListTableModel):
             "Artist": (t.artist or "", (t.artist or "").lower()),
             "Album": (t.album or "", (t.album or "").lower()),
             "Length": (clock(t.duration), t.duration),
-            "BPM": ((f"{t.bpm:.0f}" + ("*" if t.bpm_set else "")) if t.bpm else "–", t.bpm or missing),
+            "BPM": (bpm_cell(t.bpm, t.bpm_set), t.bpm or missing),
             "Key": (t.key or "–", t.key or ""),
             "LUFS": (
                 f"{t.loudness_lufs:.1f}" if t.loudness_lufs is not None else "–",
@@ -137,15 +149,6 @@ class LibraryBrowser(QDialog):
         self.resize(1100, 640)
         self.table.resizeColumnsToContents()
         self._filter("")
-
-    def update_track(self, track: Track) -> None:
-        """Show `track` as it is now (its tempo set), in its place."""
-        row = next((i for i, t in enumerate(self.model.tracks) if t.id == track.id), None)
-        if row is None:
-            return
-        self.model.items[row] = track
-        self.model.rows[row] = [self.model._values(track)[c] for c in COLUMNS]
-        self.model.dataChanged.emit(self.model.index(row, 0), self.model.index(row, len(COLUMNS) - 1))
 
     def shown_tracks(self) -> list[Track]:
         """The tracks as the table shows them: filtered and sorted."""

@@ -788,7 +788,7 @@ class MainWindow(QMainWindow):
             tempo = f"{track.bpm:.0f} BPM" if track.bpm else "no steady beat"
             self.notice.show_message("info", f"{track.label}: {tempo}, {said}.")
             if self.browser is not None:
-                self.browser.update_track(track)
+                self.browser.model.replace(track)
             chosen = self.current.chosen if self.current is not None else None
             if chosen and chosen["track_id"] == track.id:  # its grid, and with Fit music its edit, anew
                 self._preview_track(chosen)

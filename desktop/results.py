@@ -24,6 +24,7 @@ from PyQt6.QtWidgets import (
 
 from desktop.table_model import ListTableModel
 from desktop.tempo_menu import add_tempo_menu
+from desktop.wording import bpm_cell
 from engine.clock import clock
 from engine.records import Result
 
@@ -106,7 +107,7 @@ class ResultsModel(ListTableModel):
                 "Artist": r.artist or "",
                 "Length": clock(r.duration),
                 "Starts": clock(self.start_of(r)),
-                "BPM": (f"{r.bpm:.0f}" + ("*" if r.bpm_set else "")) if r.bpm else "–",  # *: set by you
+                "BPM": bpm_cell(r.bpm, r.bpm_set),
                 "Energy": f"{r.energy:+.1f}" if r.energy is not None else "–",
                 "Match": f"{r.match}%",
             }[column]

@@ -10,8 +10,7 @@ from fractions import Fraction
 from PyQt6.QtGui import QAction
 from PyQt6.QtWidgets import QMenu
 
-from engine.facade import SETTABLE_BPM
-from engine.media.beats import tempo_ratio
+from engine.facade import Engine
 from engine.records import Result, Track
 
 # The scan's usual misses (docs/quality.md, *Tempo*), as what to multiply the tempo shown by.
@@ -37,8 +36,7 @@ def add_tempo_menu(menu: QMenu, track: Track | Result, choose: Callable[[Fractio
         level = (bpm or 0.0) * float(times)
         action = QAction(f"{name}: {level:.0f} BPM", sub)
         # Only levels of the measured tempo, whose beats can be counted (a third of a half is not one).
-        countable = bool(measured) and tempo_ratio(level, measured) is not None
-        action.setEnabled(countable and SETTABLE_BPM[0] <= level <= SETTABLE_BPM[1])
+        action.setEnabled(bool(measured) and Engine.tempo_settable(level, measured))
         action.triggered.connect(lambda _=False, t=times: choose(t))
         sub.addAction(action)
     sub.addSeparator()

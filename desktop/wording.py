@@ -8,5 +8,10 @@ def counted(count: int, singular: str, plural: str | None = None) -> str:
     return f"{count} {singular if count == 1 else plural or singular + 's'}"
 
 
+def bpm_cell(bpm: float | None, set_by_you: bool) -> str:
+    """A track's tempo in a table: "72", "72*" where a person set it, "–" where no steady beat was heard."""
+    return (f"{bpm:.0f}" + ("*" if set_by_you else "")) if bpm else "–"
+
+
 def percent(done: int, total: int) -> str:
     return f"{100 * done // total} %" if total > 0 else ""

@@ -66,7 +66,7 @@ from engine.recommend import QueryError, Recommender
 from engine.recommend.explain import voice_as_heard
 from engine.recommend.pipeline import MAX_K
 from engine.recommend.placement import LEAD_IN
-from engine.recommend.prompt import Constraint, ParsedPrompt, measured_reason, parse_prompt
+from engine.recommend.prompt import PLAUSIBLE_BPM, Constraint, ParsedPrompt, measured_reason, parse_prompt
 from engine.recommend.recommender import check_limits, past_end
 from engine.records import (
     Beats,
@@ -101,9 +101,6 @@ from engine.reedit.duck import speech
 from engine.sqlite import DatabaseError
 
 log = logging.getLogger(__name__)
-
-
-SETTABLE_BPM = (20, 300)  # as a prompt's tempo (prompt.py): beyond it, no beat a person taps
 
 
 class TrackNotFoundError(NeedledropError):
@@ -294,12 +291,12 @@ class Engine:
                 raise QueryError(f"a tempo can be multiplied by a positive number, not {times}")
             bpm = (info.bpm or measured) * float(times)
         _finite(bpm, "the tempo")
-        if not SETTABLE_BPM[0] <= bpm <= SETTABLE_BPM[1]:
-            raise QueryError(f"a tempo is set between {SETTABLE_BPM[0]} and {SETTABLE_BPM[1]} BPM, not {bpm:g}")
+        if not PLAUSIBLE_BPM[0] <= bpm <= PLAUSIBLE_BPM[1]:
+            raise QueryError(f"a tempo is set between {PLAUSIBLE_BPM[0]} and {PLAUSIBLE_BPM[1]} BPM, not {bpm:g}")
         ratio = tempo_ratio(bpm, measured)
         if ratio is None:
             within = [measured * r for r in TEMPO_RATIOS if r != 1]
-            levels = ", ".join(f"{x:.0f}" for x in within if SETTABLE_BPM[0] <= x <= SETTABLE_BPM[1])
+            levels = ", ".join(f"{x:.0f}" for x in within if PLAUSIBLE_BPM[0] <= x <= PLAUSIBLE_BPM[1])
             raise QueryError(
                 f"{bpm:g} BPM is no metrical level of the {measured:.0f} BPM measured in {info.name}, so its "
                 f"beats could not follow it: within 4 % of {measured:.0f} or of {levels}"
@@ -603,6 +600,12 @@ class Engine:
     def edit_beats(self, track: int | str | os.PathLike[str], edit: Reedit) -> Beats:
         """The track's beats and downbeats where a re-edit of it plays them (times in the edit)."""
         return output_beats(self._library.beats(self._track_id(track)), edit.plan)
+
+    @staticmethod
+    def tempo_settable(bpm: float, measured: float) -> bool:
+        """Whether a track whose beats the scan measured at `measured` BPM can be counted at `bpm`
+        (`set_tempo`): a metrical level of it, within the tempi a person means."""
+        return PLAUSIBLE_BPM[0] <= bpm <= PLAUSIBLE_BPM[1] and tempo_ratio(bpm, measured) is not None
 
     @staticmethod
     def parse_prompt(prompt: str) -> ParsedPrompt:

@@ -37,7 +37,7 @@ from engine.facade import (
     DEFAULT_LOUDNESS,
     MAX_K,
     MAX_LENGTH,
-    SETTABLE_BPM,
+    PLAUSIBLE_BPM,
     AmbiguousTitleError,
     DatabaseError,
     Engine,
@@ -252,7 +252,7 @@ class ScanRequest(_Strict):
 
 
 class TempoRequest(_Strict):
-    bpm: Annotated[float, Field(ge=SETTABLE_BPM[0], le=SETTABLE_BPM[1], allow_inf_nan=False)] | None = Field(
+    bpm: Annotated[float, Field(ge=PLAUSIBLE_BPM[0], le=PLAUSIBLE_BPM[1], allow_inf_nan=False)] | None = Field(
         None, description="the tempo, within 4 % of a metrical level of the one the scan measured (its half...)"
     )
     times: str | None = Field(

@@ -143,6 +143,9 @@ _WORDNUMS = {
 _WORDNUM = "(?:" + "|".join(_WORDNUMS) + ")"
 _MSS = r"(?<![\d:])\d{1,2}:[0-5]\d(?!\d)"
 _BPM = r"(?:bpm|beats\s+per\s+minute|beats/min)"
+# A tempo a person could mean, asked for or set (Engine.set_tempo): beyond it, no beat anyone taps.
+PLAUSIBLE_BPM = (20, 300)
+_IMPLAUSIBLE = f"not a plausible tempo ({PLAUSIBLE_BPM[0]}–{PLAUSIBLE_BPM[1]} BPM)"
 _TIME_UNIT = r"(?:seconds?|secs?|s|minutes?|mins?|m)(?![\w'])"
 _APPROX = r"(?:around|about|roughly|approximately|approx\.?|circa|~|≈)"
 
@@ -384,8 +387,8 @@ def _tempo(s: str, m: re.Match) -> _Found | None:
         if _TIME_AFTER.match(s, m.end()):  # "over 2 minutes", "about 90 s"
             return None
     phrase = s[m.start() : m.end()]
-    if not all(20 <= x <= 300 for x in numbers):
-        return _Found(m.span(), note=f'"{phrase}": not a plausible tempo (20–300 BPM)')
+    if not all(PLAUSIBLE_BPM[0] <= x <= PLAUSIBLE_BPM[1] for x in numbers):
+        return _Found(m.span(), note=f'"{phrase}": {_IMPLAUSIBLE}')
     if m["lo"]:
         lo, hi = sorted(numbers)
         return _Found(m.span(), _explicit(f"{_n(lo)}–{_n(hi)} BPM", m.span(), lo, hi, None))
@@ -707,7 +710,7 @@ _NEGATIVE_TEMPO = re.compile(rf"(?<![\w.])-\s*{_NUM}\s*{_BPM}{_E}", re.I)
 
 
 def _negative_tempo(s: str, m: re.Match) -> _Found:
-    return _Found(m.span(), note=f'"{m.group()}": not a plausible tempo (20–300 BPM)')
+    return _Found(m.span(), note=f'"{m.group()}": {_IMPLAUSIBLE}')
 
 
 # A phrase of its own between separators, "with" allowed before it: what `_asked_and_excluded` reads.

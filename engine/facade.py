@@ -271,10 +271,12 @@ class Engine:
     def set_tempo(
         self, track: int | str | os.PathLike[str], bpm: float | None = None, *, times: Fraction | None = None
     ) -> Track:
-        """Set a track's tempo where the scan read another metrical level of its pulse (the written tempo's
-        half, double, two thirds or three halves: docs/quality.md, *Tempo*): `bpm`, or `times` the tempo it
-        shows now; neither goes back to the measured one. Its list entry, results, tempo filters and words,
-        fits and exports then count its beats at that tempo (`at_tempo`)."""
+        """Set a track's tempo where the scan read another (docs/quality.md, *Tempo*): `bpm`, or `times` the
+        tempo it shows now; neither goes back to the measured one. Its list entry, results, tempo filters and
+        words, fits and exports then count its beats at that tempo. At a metrical level of the measured tempo
+        (its half, double, two thirds...) they are the measured beats counted at it (`at_tempo`); at any other
+        tempo, where the scan's grid drifted from the music's, they are followed again from the file, which
+        must be there (a second or two for a song)."""
         if bpm is not None and times is not None:
             raise QueryError("give a tempo or a multiple of the one shown, not both")
         info = self.track(track)
@@ -291,17 +293,19 @@ class Engine:
                 raise QueryError(f"a tempo can be multiplied by a positive number, not {times}")
             bpm = (info.bpm or measured) * float(times)
         _finite(bpm, "the tempo")
-        if not PLAUSIBLE_BPM[0] <= bpm <= PLAUSIBLE_BPM[1]:
+        if not self.tempo_settable(bpm):
             raise QueryError(f"a tempo is set between {PLAUSIBLE_BPM[0]} and {PLAUSIBLE_BPM[1]} BPM, not {bpm:g}")
         ratio = tempo_ratio(bpm, measured)
-        if ratio is None:
+        try:
+            return self._tempo_set(info.id, None if ratio == 1 and abs(bpm / measured - 1) < 0.001 else round(bpm, 1))
+        except DecodeError as exc:
             within = [measured * r for r in TEMPO_RATIOS if r != 1]
-            levels = ", ".join(f"{x:.0f}" for x in within if PLAUSIBLE_BPM[0] <= x <= PLAUSIBLE_BPM[1])
+            levels = ", ".join(f"{x:.0f}" for x in within if self.tempo_settable(x))
             raise QueryError(
-                f"{bpm:g} BPM is no metrical level of the {measured:.0f} BPM measured in {info.name}, so its "
-                f"beats could not follow it: within 4 % of {measured:.0f} or of {levels}"
-            )
-        return self._tempo_set(info.id, None if ratio == 1 and abs(bpm / measured - 1) < 0.001 else round(bpm, 1))
+                f"{bpm:g} BPM is no metrical level of the {measured:.0f} BPM measured in {info.name}, so its beats "
+                f"are followed again from the file, which cannot be read now ({exc}). Without it, a tempo within "
+                f"4 % of {measured:.0f} or of {levels} can be set"
+            ) from exc
 
     def _tempo_set(self, track_id: int, bpm: float | None) -> Track:
         # Not under the queries' lock: they go on with the index as it was while the new one is built (it is
@@ -602,10 +606,9 @@ class Engine:
         return output_beats(self._library.beats(self._track_id(track)), edit.plan)
 
     @staticmethod
-    def tempo_settable(bpm: float, measured: float) -> bool:
-        """Whether a track whose beats the scan measured at `measured` BPM can be counted at `bpm`
-        (`set_tempo`): a metrical level of it, within the tempi a person means."""
-        return PLAUSIBLE_BPM[0] <= bpm <= PLAUSIBLE_BPM[1] and tempo_ratio(bpm, measured) is not None
+    def tempo_settable(bpm: float) -> bool:
+        """Whether `bpm` is a tempo a track can be set to (`set_tempo`): within the tempi a person means."""
+        return PLAUSIBLE_BPM[0] <= bpm <= PLAUSIBLE_BPM[1]
 
     @staticmethod
     def parse_prompt(prompt: str) -> ParsedPrompt:

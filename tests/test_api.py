@@ -312,9 +312,13 @@ def test_a_tempo_set_through_the_api_is_the_one_its_beats_and_results_give(clien
         found = client.post("/v1/recommend", json={"prompt": f"{beats['bpm']:.0f} bpm", "k": 3}).json()["results"]
         mine = next(r for r in found if r["track_id"] == drums.id)
         assert mine["bpm"] == beats["bpm"] and mine["bpm_set"] and "tempo set by you" in mine["why"]
-        refused = client.put(f"/v1/tracks/{drums.id}/tempo", json={"bpm": 100})
-        assert refused.status_code == 422 and "no metrical level" in refused.json()["error"]["message"]
-        for body in ({}, {"bpm": 60, "times": "2"}, {"times": "1/0"}, {"times": "x"}, {"times": "1.5/2"}):
+        # At no metrical level of the measured tempo (0.87 of it), the beats are followed again from the file.
+        other = round(drums.bpm * 0.87, 1)
+        followed = client.put(f"/v1/tracks/{drums.id}/tempo", json={"bpm": other})
+        assert followed.status_code == 200, followed.text
+        beats = client.get(f"/v1/tracks/{drums.id}/beats").json()
+        assert beats["bpm"] == other and followed.json()["bpm"] == other and followed.json()["bpm_set"]
+        for body in ({}, {"bpm": 400}, {"bpm": 60, "times": "2"}, {"times": "1/0"}, {"times": "x"}, {"times": "1.5/2"}):
             assert client.put(f"/v1/tracks/{drums.id}/tempo", json=body).status_code == 422, body
         assert client.put("/v1/tracks/999999/tempo", json={"times": "2"}).status_code == 404
     finally:

@@ -253,7 +253,9 @@ class ScanRequest(_Strict):
 
 class TempoRequest(_Strict):
     bpm: Annotated[float, Field(ge=PLAUSIBLE_BPM[0], le=PLAUSIBLE_BPM[1], allow_inf_nan=False)] | None = Field(
-        None, description="the tempo, within 4 % of a metrical level of the one the scan measured (its half...)"
+        None,
+        description="the tempo you hear: at a metrical level of the one the scan measured (its half...) the "
+        "measured beats are counted at it, at any other the beats are followed again from the file",
     )
     times: str | None = Field(
         None,
@@ -568,7 +570,8 @@ def create_app(engine: Engine, token: str, *, allowed_origins: list[str] | None 
 
     @app.put(
         "/v1/tracks/{track_id}/tempo",
-        summary="Count a track's beats at another metrical level of its measured tempo (its half, double...)",
+        summary="Set the tempo a track is counted at, where the scan read another (its half, double, or a "
+        "grid that drifted)",
         responses=_answers(404, 422, 503),
     )
     def set_tempo(track_id: Annotated[int, ApiPath(ge=1, le=2**62)], body: TempoRequest) -> dict:

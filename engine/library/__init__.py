@@ -11,7 +11,7 @@ import numpy as np
 
 from engine import affect, instruments
 from engine.bundle import Bundle, load_bundle
-from engine.errors import BundleError, NeedledropError
+from engine.errors import BundleError, DecodeError, NeedledropError
 from engine.features import FeatureExtractor
 from engine.library.analysis import drum_sfx_key, listens_for_drums
 from engine.library.catalog import CATALOG_NAME, Catalog
@@ -28,7 +28,7 @@ from engine.library.locks import build_lock, scan_lock, scan_running
 from engine.library.records import Root
 from engine.library.roots import check_new_root, root_is_online
 from engine.library.scanner import Scanner, ScanProgress, ScanReport
-from engine.media.beats import Beats, at_tempo, track_beats
+from engine.media.beats import Beats, at_tempo, tempo_ratio, track_beats
 from engine.sqlite import DatabaseError
 from engine.tags import TagIndex
 
@@ -326,10 +326,23 @@ class Library:
 
     def beats(self, track_id: int) -> Beats:
         """A track's beats and downbeats: stored by the scan, or found now (and stored) for older scans; none
-        yet for a track only a quick pass has analysed."""
+        yet for a track only a quick pass has analysed. At a tempo a person set, counted from the measured ones
+        where it is one of their metrical levels, else followed from the file at it (`set_tempo`)."""
         beats = self.measured_beats(track_id)
         bpm = self.catalog.tempo_set(track_id)
-        return beats if bpm is None else at_tempo(beats, bpm)
+        if bpm is None or not len(beats.times) or tempo_ratio(bpm, beats.bpm) is not None:
+            return beats if bpm is None else at_tempo(beats, bpm)
+        followed = self.catalog.beats_at_set_tempo(track_id)
+        if followed is not None and followed.bpm == bpm:
+            return followed
+        try:  # dropped by an analysis since (`library scan --full`): followed again, once
+            followed = self._follow_at(track_id, bpm)
+        except DecodeError:
+            # Its drive unplugged: the tempo shown and asked for is the one set, the beats are counted at the
+            # measured tempo until the file can be heard again.
+            return at_tempo(beats, bpm)
+        self.catalog.put_beats_at_set_tempo(track_id, followed)
+        return followed
 
     def measured_beats(self, track_id: int) -> Beats:
         """The beats as the scan measured them, whatever tempo a person set (`beats` counts them at it)."""
@@ -347,17 +360,32 @@ class Library:
         return beats
 
     def set_tempo(self, track_id: int, bpm: float | None) -> None:
-        """Count the track's beats at `bpm`, a metrical level of the tempo the scan measured (`at_tempo`), in
-        every view, filter, fit and export; None goes back to the measured one. The index is rebuilt at
-        once, since its rows are ordered by tempo."""
+        """Count the track's beats at `bpm` in every view, filter, fit and export; None goes back to the
+        measured one. At a metrical level of the tempo the scan measured (its half, its double...), the
+        measured beats are counted at it (`at_tempo`); at any other tempo (the scan's grid drifted from the
+        music's), the beats are followed again from the file at it, so the file must be there (DecodeError).
+        The index is rebuilt at once, since its rows are ordered by tempo."""
+        measured = self.measured_beats(track_id)
+        followed = None
+        if bpm is not None and len(measured.times) and tempo_ratio(bpm, measured.bpm) is None:
+            followed = self._follow_at(track_id, bpm)
         before = self.catalog.tempo_set(track_id)
-        self.catalog.set_tempo(track_id, bpm)
+        self.catalog.set_tempo(track_id, bpm, followed)
         try:
             self._ensure_index(even_empty=False)
         except IndexWriteError:
-            # The index the searches read still orders this track by its old tempo: so must everything else.
+            # The index the searches read still orders this track by its old tempo: so must everything else
+            # (the old tempo's beats, if it had any of its own, are followed again when next asked for).
             self.catalog.set_tempo(track_id, before)
             raise
+
+    def _follow_at(self, track_id: int, bpm: float) -> Beats:
+        """The track's beats followed through its beat tracker's activation at `bpm` (the whole file decoded:
+        a second or two for a song)."""
+        path = self.catalog.track_file(track_id)
+        if path is None:
+            raise NeedledropError(f"there is no track {track_id} in the library")
+        return track_beats(FeatureExtractor(self.bundle).analysis(path), bpm=bpm)
 
     def status(self) -> dict:
         """Folders (online, tracks, offline tracks), totals, the index and whether a scan is running."""

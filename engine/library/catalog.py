@@ -103,9 +103,9 @@ def probabilities_of_bytes(raw: bytes | None) -> np.ndarray | None:
     return None if raw is None else np.frombuffer(raw, np.uint8).astype(np.float32) / TAG_SCALE
 
 
-def _insert_beats(conn: sqlite3.Connection, track_id: int, beats: Beats) -> None:
+def _insert_beats(conn: sqlite3.Connection, track_id: int, beats: Beats, table: str = "beats") -> None:
     conn.execute(
-        "INSERT OR REPLACE INTO beats(track_id, bpm, times, downbeats, fade_at) VALUES (?, ?, ?, ?, ?)",
+        f"INSERT OR REPLACE INTO {table}(track_id, bpm, times, downbeats, fade_at) VALUES (?, ?, ?, ?, ?)",
         (
             track_id,
             float(beats.bpm),
@@ -287,6 +287,7 @@ class Catalog:
             )
             ((track_id,),) = conn.execute("SELECT id FROM tracks WHERE path = ?", (track.path,)).fetchall()
             conn.execute("DELETE FROM beats WHERE track_id = ?", (track_id,))
+            conn.execute("DELETE FROM beats_set WHERE track_id = ?", (track_id,))  # followed on the old analysis
             conn.execute("DELETE FROM scan_errors WHERE path = ?", (track.path,))
             if track.beats is not None:
                 _insert_beats(conn, track_id, track.beats)
@@ -312,10 +313,22 @@ class Catalog:
         rows = self._query("SELECT tempo_set FROM tracks WHERE id = ?", (int(track_id),))
         return rows[0][0] if rows else None
 
-    def set_tempo(self, track_id: int, bpm: float | None) -> None:
-        """Set the track's tempo (None: back to the one the scan measured)."""
+    def set_tempo(self, track_id: int, bpm: float | None, beats: Beats | None = None) -> None:
+        """Set the track's tempo (None: back to the one the scan measured), with its `beats` where they were
+        followed at it (`beats_at_set_tempo`) rather than counted from the measured ones."""
         with self.transaction() as conn:
             conn.execute("UPDATE tracks SET tempo_set = ? WHERE id = ?", (bpm, int(track_id)))
+            conn.execute("DELETE FROM beats_set WHERE track_id = ?", (int(track_id),))
+            if beats is not None:
+                _insert_beats(conn, int(track_id), beats, "beats_set")
+
+    def beats_at_set_tempo(self, track_id: int) -> Beats | None:
+        """The beats followed from the file at the tempo a person set, if they were (`set_tempo`)."""
+        return self._beats(track_id, "beats_set")
+
+    def put_beats_at_set_tempo(self, track_id: int, beats: Beats) -> None:
+        with self.transaction() as conn:
+            _insert_beats(conn, int(track_id), beats, "beats_set")
 
     def is_quick(self, track_id: int) -> bool:
         """Whether only a quick pass has analysed the track so far."""
@@ -722,7 +735,10 @@ class Catalog:
 
     def beats(self, track_id: int) -> Beats | None:
         """The stored beats of a track, or None when it was scanned before beats were (see `put_beats`)."""
-        rows = self._query("SELECT bpm, times, downbeats, fade_at FROM beats WHERE track_id = ?", (int(track_id),))
+        return self._beats(track_id, "beats")
+
+    def _beats(self, track_id: int, table: str) -> Beats | None:
+        rows = self._query(f"SELECT bpm, times, downbeats, fade_at FROM {table} WHERE track_id = ?", (int(track_id),))
         if not rows:
             return None
         bpm, times, downbeats, fade_at = rows[0]

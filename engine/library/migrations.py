@@ -236,6 +236,19 @@ CREATE TRIGGER tracks_changed AFTER UPDATE OF duration, tempo_bpm, vocal_score, 
 drums, drums_sfx, tempo_set ON tracks BEGIN UPDATE revisions SET value = value + 1 WHERE name = 'index'; END;
 """
 
+# Beats followed again from the file at a tempo a person set that is none of the measured tempo's metrical
+# levels (Library.set_tempo), whose beats the measured ones cannot give. Dropped when the tempo is set again
+# or the track analysed again, and followed again when next asked for.
+BEATS_SET = """
+CREATE TABLE beats_set (
+    track_id INTEGER PRIMARY KEY REFERENCES tracks(id) ON DELETE CASCADE,
+    bpm REAL NOT NULL,
+    times BLOB NOT NULL,
+    downbeats BLOB NOT NULL,
+    fade_at REAL
+);
+"""
+
 MIGRATIONS = (
     Migration("create-tables", CREATE_TABLES),  # schema 1
     Migration("segment-tags", SEGMENT_TAGS),  # schema 2
@@ -256,4 +269,5 @@ MIGRATIONS = (
     Migration("no-pulse-no-tempo", NO_PULSE_NO_TEMPO),
     Migration("drum-sfx", DRUM_SFX),
     Migration("tempo-set", TEMPO_SET),
+    Migration("beats-set", BEATS_SET),
 )

@@ -209,15 +209,16 @@ def _audible(analysis: TrackAnalysis, times: np.ndarray) -> np.ndarray:
     return level[readings] > level.max() - AUDIBLE_DB
 
 
-def track_beats(analysis: TrackAnalysis, measured: Descriptors | None = None) -> Beats:
+def track_beats(analysis: TrackAnalysis, measured: Descriptors | None = None, *, bpm: float | None = None) -> Beats:
     """Beat and downbeat times of a whole analysed track (empty for music without a steady pulse), at the
-    tempo of its descriptors (`measured`, computed when not given): the one tempo the track shows."""
+    tempo of its descriptors (`measured`, computed when not given): the one tempo the track shows. With
+    `bpm`, followed at that tempo instead: one a person set, where the scan read none of its levels."""
     envelope = analysis.envelope.astype(np.float64)
     fade = fade_start(analysis)
     if len(envelope) < 8 or onset_rate(envelope, analysis.fps) == 0:  # a drone, silence: no pulse to follow
         return Beats(np.zeros(0), np.zeros(0), 0.0, fade)
     measured = measured or descriptors(analysis)
-    bpm, clarity = measured.tempo_bpm, measured.pulse_clarity
+    bpm, clarity = bpm or measured.tempo_bpm, measured.pulse_clarity
     if bpm <= 0 or clarity <= 0.05:
         return Beats(np.zeros(0), np.zeros(0), 0.0, fade)
     if analysis.beats is not None:

@@ -10,6 +10,7 @@ from fractions import Fraction
 from tqdm import tqdm
 
 from engine.cli.options import emit, open_engine, positive_int
+from engine.facade import PLAUSIBLE_BPM
 from engine.records import QUICK_FROM_FILES, QUICK_FROM_SECONDS, ScanProgress
 
 
@@ -38,16 +39,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions.add_parser("errors", help="files that could not be indexed, and why")
     tempo = actions.add_parser(
         "tempo",
-        help="count a track's beats at another metrical level of the tempo measured (its half, double...)",
-        description="Where the scan read a track at half, double, two thirds or three halves of the tempo you "
-        "hear, set the one you hear: the list, results, tempo filters, fits and exports then count its beats "
-        "at it. Without a tempo, shows it.",
+        help="set the tempo you hear where the scan read another (its half, double...)",
+        description="Where the scan read a track at another tempo than the one you hear (its half, double, two "
+        "thirds or three halves, or a grid that drifted from the music), set the one you hear: the list, "
+        "results, tempo filters, fits and exports then count its beats at it. At a metrical level of the "
+        "measured tempo the measured beats are counted at it; at any other, the beats are followed again from "
+        "the file (a second or two). Without a tempo, shows it.",
     )
     tempo.add_argument("track", help="the track's id or path (`library list`)")
     how = tempo.add_mutually_exclusive_group()
-    how.add_argument(
-        "bpm", nargs="?", type=float, help="the tempo, within 4 %% of a metrical level of the measured one"
-    )
+    how.add_argument("bpm", nargs="?", type=float, help=f"the tempo you hear, {PLAUSIBLE_BPM[0]} to {PLAUSIBLE_BPM[1]}")
     how.add_argument("--times", type=_ratio, metavar="R", help="multiply the tempo shown: 2, 1/2, 3/2, 2/3...")
     how.add_argument("--measured", action="store_true", help="go back to the tempo the scan measured")
     for p in (add, remove, scan, lst, tempo, *[actions.choices[n] for n in ("status", "errors")]):

@@ -110,7 +110,7 @@ class LibraryBrowser(QDialog):
     or right-click it, for music like it."""
 
     moreLikeThis = pyqtSignal(object)  # Track
-    tempoChosen = pyqtSignal(object, object)  # Track, the multiple of its tempo (None: as measured)
+    tempoChosen = pyqtSignal(object, object)  # Track, the tempo chosen (tempo_menu.TempoChoice)
 
     def __init__(self, tracks: list[Track], parent: QWidget | None = None):
         super().__init__(parent)
@@ -179,7 +179,7 @@ class LibraryBrowser(QDialog):
         copy = QAction("Copy path", menu)
         copy.triggered.connect(lambda: copy_path(track.path))
         menu.addActions([reveal, copy])
-        add_tempo_menu(menu, track, lambda times: self.tempoChosen.emit(track, times))
+        add_tempo_menu(menu, track, lambda choice: self.tempoChosen.emit(track, choice))
         menu.exec(self.table.viewport().mapToGlobal(position))
 
 

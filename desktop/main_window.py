@@ -44,6 +44,7 @@ from desktop.prompt_bar import PromptBar
 from desktop.results import ResultsPanel
 from desktop.session import Answer, Fitted, Query, Session
 from desktop.settings_dialog import Preferences, SettingsDialog, data_dir_for, stored_settings
+from desktop.tempo_menu import TempoChoice
 from desktop.timeline import TimelineClip, TimelineStrip, clips_from_json, export_places
 from desktop.undo import TimelineEdit
 from desktop.wording import counted
@@ -229,7 +230,7 @@ class MainWindow(QMainWindow):
         self.prompt.balanceChanged.connect(self._balance_changed)
         self.results.chosen.connect(self._result_chosen)
         self.results.moreLikeThis.connect(self.more_like_this)
-        self.results.tempoChosen.connect(lambda r, times: self.set_tempo(r.track_id, times))
+        self.results.tempoChosen.connect(lambda r, choice: self.set_tempo(r.track_id, choice))
         self.results.shortlistToggled.connect(self.toggle_shortlist)
         self.results.back.connect(self.go_back)
         self.results.forward.connect(self.go_forward)
@@ -503,7 +504,7 @@ class MainWindow(QMainWindow):
         def show(tracks) -> None:
             self.browser = LibraryBrowser(tracks, self)
             self.browser.moreLikeThis.connect(lambda t: self.more_like(t.id, t.label))
-            self.browser.tempoChosen.connect(lambda t, times: self.set_tempo(t.id, times))
+            self.browser.tempoChosen.connect(lambda t, choice: self.set_tempo(t.id, choice))
             self.browser.show()
 
         self.session.tracks(show)
@@ -779,9 +780,9 @@ class MainWindow(QMainWindow):
             lambda message: self._failed(message),
         )
 
-    def set_tempo(self, track_id: int, times) -> None:
-        """Count a track at another metrical level of its tempo (None: as measured), then ask again, so that
-        the results rank and show it at that tempo, as the list and the export will."""
+    def set_tempo(self, track_id: int, choice: TempoChoice) -> None:
+        """Count a track at the tempo chosen in its Tempo menu, then ask again, so that the results rank and
+        show it at that tempo, as the list and the export will."""
 
         def done(track) -> None:
             said = "set by you" if track.bpm_set else "as the scan measured it"
@@ -794,7 +795,7 @@ class MainWindow(QMainWindow):
                 self._preview_track(chosen)
             self._ask_again()
 
-        self.session.set_tempo(track_id, times, done, lambda message: self.notice.show_message("error", message))
+        self.session.set_tempo(track_id, choice, done, lambda message: self.notice.show_message("error", message))
 
     def _ask_again(self) -> None:
         """The question whose answer is on screen, asked again (after the library changed under it)."""

@@ -127,7 +127,7 @@ class ResultsPanel(QWidget):
     chosen = pyqtSignal(object)  # Result, when the selection moves to it
     moreLikeThis = pyqtSignal(object)  # Result
     shortlistToggled = pyqtSignal(object)  # Result: add it to the clip's shortlist, or take it off
-    tempoChosen = pyqtSignal(object, object)  # Result, the multiple of its tempo (None: as measured)
+    tempoChosen = pyqtSignal(object, object)  # Result, the tempo chosen (tempo_menu.TempoChoice)
     back = pyqtSignal()
     forward = pyqtSignal()
     referenceDropped = pyqtSignal(str)  # a music file dropped from outside: find music like it
@@ -347,5 +347,5 @@ class ResultsPanel(QWidget):
         star = QAction("Take off the shortlist" if starred else "Add to the clip's shortlist", menu)
         star.triggered.connect(lambda: self.shortlistToggled.emit(result))
         menu.addAction(star)
-        add_tempo_menu(menu, result, lambda times: self.tempoChosen.emit(result, times))
+        add_tempo_menu(menu, result, lambda choice: self.tempoChosen.emit(result, choice))
         menu.exec(self.table.viewport().mapToGlobal(position))

@@ -25,6 +25,7 @@ from typing import Any
 
 from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
 
+from desktop.tempo_menu import TempoChoice
 from engine import atomic, paths
 from engine.errors import NeedledropError
 from engine.facade import DEFAULT_LOUDNESS, Engine
@@ -448,12 +449,15 @@ class Session(QObject):
         if self.engine is not None:
             self._submit(self._queries, self.engine.tracks, on_done)
 
-    def set_tempo(self, track_id: int, times, on_done: Callable[[Track], None], on_failed=None) -> None:
-        """Count a track's beats at `times` the tempo shown (None: as the scan measured it), on a thread of
-        its own: the index is rebuilt meanwhile, searches go on with the one there is, and the next question
-        after `on_done` reads the new one."""
+    def set_tempo(self, track_id: int, choice: TempoChoice, on_done: Callable[[Track], None], on_failed=None) -> None:
+        """Count a track's beats at the tempo chosen (a multiple of the one shown, a tempo of one's own, or as
+        the scan measured it), on a thread of its own: beats are followed again from the file there when the
+        tempo is none of the measured one's levels, the index is rebuilt meanwhile, searches go on with the one
+        there is, and the next question after `on_done` reads the new one."""
         engine = self.engine
-        self._submit(self._edits, lambda: engine.set_tempo(track_id, times=times), on_done, on_failed)
+        self._submit(
+            self._edits, lambda: engine.set_tempo(track_id, choice.bpm, times=choice.times), on_done, on_failed
+        )
 
     def errors(self) -> list[ScanErrorRecord]:
         return self.engine.errors() if self.engine is not None else []

@@ -1021,6 +1021,7 @@ __all__ = [
     "DEPTH_DB",
     "MAX_K",
     "MAX_LENGTH",
+    "PLAUSIBLE_BPM",
     "SILENCE_TOLD",
     "CatalogError",
     "DatabaseError",

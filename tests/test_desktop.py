@@ -526,11 +526,11 @@ def test_a_tempo_chosen_in_a_results_menu_is_shown_in_the_results_and_the_librar
     from dataclasses import replace
     from fractions import Fraction
 
-    from PyQt6.QtWidgets import QMenu
+    from PyQt6.QtWidgets import QLabel, QMenu
 
     from desktop.library_browser import COLUMNS as LIBRARY_COLUMNS
     from desktop.results import COLUMNS
-    from desktop.tempo_menu import add_tempo_menu
+    from desktop.tempo_menu import TempoChoice, add_tempo_menu, open_tempo_dialog
 
     results = wait_results(qtbot, window, lambda: qtbot.keyClicks(window.prompt.edit, "techno"))
     techno = next(r for r in results if r.path.endswith("techno.mp3"))
@@ -545,19 +545,39 @@ def test_a_tempo_chosen_in_a_results_menu_is_shown_in_the_results_and_the_librar
     assert fast["Half: 125 BPM"] and not fast["Double: 500 BPM"]  # past 300 BPM, where no beat is tapped
     assert not offered["As the scan measured it"].isEnabled()  # nothing set yet
     offered[f"Half: {techno.bpm / 2:.0f} BPM"].trigger()
-    assert chosen == [Fraction(1, 2)]
+    assert chosen == [TempoChoice(times=Fraction(1, 2))]
+    assert offered["Other tempo… (type or tap it)"].isEnabled()
     at_two_thirds = QMenu()
     offered = {
         a.text().split(":")[0]: a.isEnabled()
         for a in add_tempo_menu(at_two_thirds, replace(techno, bpm=techno.bpm * 2 / 3, bpm_set=True), print).actions()
         if a.text()
     }
-    assert not offered["Two thirds"] and offered["Three halves"] and offered["As the scan measured it"]
+    assert offered["Two thirds"] and offered["Three halves"] and offered["As the scan measured it"]
+    # Any other tempo, tapped along with the preview: the taps' median interval, a late tap moving it little.
+    clock = iter([10.0, 10.9, 11.8, 12.75, 13.6, 14.5, 20.0])  # beats 0.9 s apart, one tap late; then a pause
+    dialog = open_tempo_dialog(window, techno, chosen.append)
+    dialog.clock = lambda: next(clock)
+    assert dialog.isVisible() and f"measured {techno.bpm:.0f} BPM" in dialog.findChildren(QLabel)[0].text()
+    qtbot.keyClick(dialog.tap_button, Qt.Key.Key_T)  # the key taps too
+    for _ in range(2):
+        dialog.tap_button.click()
+    assert dialog.bpm() == pytest.approx(techno.bpm, abs=0.1) and "3 taps: tap at least 4" in dialog.reading.text()
+    for _ in range(3):
+        dialog.tap_button.click()
+    assert dialog.bpm() == pytest.approx(60 / 0.9, abs=0.3) and "6 taps" in dialog.reading.text()
+    dialog.tap_button.click()  # after a pause: counting starts again, the tempo read stays
+    assert "1 tap:" in dialog.reading.text() and dialog.bpm() == pytest.approx(60 / 0.9, abs=0.3)
+    tapped = dialog.bpm()
+    dialog.accept()
+    assert chosen[-1] == TempoChoice(bpm=tapped)
     no_beat, quick = QMenu(), QMenu()
     assert not add_tempo_menu(no_beat, replace(techno, bpm=None), chosen.append).isEnabled()
     assert not add_tempo_menu(quick, replace(techno, quick=True), chosen.append).isEnabled()
 
-    again = wait_results(qtbot, window, lambda: window.results.tempoChosen.emit(techno, Fraction(1, 2)))
+    again = wait_results(
+        qtbot, window, lambda: window.results.tempoChosen.emit(techno, TempoChoice(times=Fraction(1, 2)))
+    )
     mine = next(r for r in again if r.track_id == techno.track_id)
     assert mine.bpm == pytest.approx(techno.bpm / 2, abs=0.05) and mine.bpm_set and "tempo set by you" in mine.why
     row = [r.track_id for r in again].index(techno.track_id)
@@ -571,6 +591,10 @@ def test_a_tempo_chosen_in_a_results_menu_is_shown_in_the_results_and_the_librar
     )
     assert cell.data() == f"{mine.bpm:.0f}*"
     assert f"measured {techno.bpm:.0f} BPM" in cell.data(Qt.ItemDataRole.ToolTipRole)
+    # A tempo of one's own (typed or tapped), at no level of the measured one: its beats followed from the file.
+    again = wait_results(qtbot, window, lambda: window.results.tempoChosen.emit(techno, TempoChoice(bpm=100.0)))
+    mine = next(r for r in again if r.track_id == techno.track_id)
+    assert (mine.bpm, mine.bpm_set) == (100.0, True) and "100 BPM, set by you" in window.notice.label.text()
 
 
 def test_export_the_timeline_with_the_chosen_music(qtbot, window, media, tmp_path):

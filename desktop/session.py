@@ -343,12 +343,25 @@ class Session(QObject):
         folder = Path(engine.data_dir) / "fitted"
 
         def work() -> Fitted:
+            attempts = 3
+            while True:
+                bpm = engine.track(chosen["track_id"]).bpm
+                fitted = render(bpm)
+                attempts -= 1
+                if engine.track(chosen["track_id"]).bpm == bpm or not attempts:
+                    return fitted
+                # A tempo was set while it rendered, whose beats it may or may not have counted: it is kept
+                # under neither tempo, and rendered again at the new one.
+                for made in (Path(fitted.path), Path(fitted.path).with_suffix(".json")):
+                    made.unlink(missing_ok=True)
+
+        def render(bpm: float | None) -> Fitted:
             length = clip["clip_out"] - clip["clip_in"]
             stats = [os.stat(p) for p in (chosen["path"], clip["path"])]
             files = [(st.st_size, st.st_mtime_ns) for st in stats]
             made_of = [chosen["track_id"], round(chosen["start"], 3), round(length, 3), clip["path"], clip["clip_in"]]
             # The track's tempo too: a tempo set since counts its bars, and so its re-edit, anew.
-            made_of += [loudness, files, engine.track(chosen["track_id"]).bpm]
+            made_of += [loudness, files, bpm]
             target = folder / f"{hashlib.sha1(json.dumps(made_of).encode()).hexdigest()[:16]}.wav"
             grid = target.with_suffix(".json")  # the edit's beats, which only the render knows
             if not (target.is_file() and grid.is_file()):

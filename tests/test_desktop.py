@@ -599,6 +599,36 @@ def test_a_tempo_chosen_in_a_results_menu_is_shown_in_the_results_and_the_librar
     assert (mine.bpm, mine.bpm_set) == (100.0, True) and "100 BPM, set by you" in window.notice.label.text()
 
 
+def test_a_tempo_set_while_a_fitted_preview_renders_is_rendered_again_not_kept_under_the_old_one(
+    qtbot, window, media, monkeypatch
+):
+    from fractions import Fraction
+
+    results = wait_results(qtbot, window, lambda: qtbot.keyClicks(window.prompt.edit, "techno"))
+    techno = next(r for r in results if r.path.endswith("techno.mp3"))
+    engine, renders = window.session.engine, []
+    render = engine.fitted_music
+
+    def set_during_the_first(track_id, **how):  # the tempo lands while the first render runs
+        renders.append(engine.track(track_id).bpm)
+        if len(renders) == 1:
+            engine.set_tempo(track_id, times=Fraction(1, 2))
+        return render(track_id, **how)
+
+    monkeypatch.setattr(engine, "fitted_music", set_during_the_first)
+    clip = {"path": str(media["slow"]), "clip_in": 0.0, "clip_out": 6.0}
+    chosen = {"track_id": techno.track_id, "path": techno.path, "start": techno.start}
+    fitted, again = [], []
+    window.session.load_fitted(clip, chosen, fitted.append)
+    qtbot.waitUntil(lambda: bool(fitted), timeout=120_000)
+    assert renders == [techno.bpm, pytest.approx(techno.bpm / 2, abs=0.05)]  # rendered again at the new tempo
+    (kept,) = (Path(engine.data_dir) / "fitted").glob("*.wav")  # the first render is not kept under either
+    assert str(kept) == fitted[0].path
+    window.session.load_fitted(clip, chosen, again.append)
+    qtbot.waitUntil(lambda: bool(again), timeout=60_000)
+    assert again[0].path == fitted[0].path and len(renders) == 2  # found under the tempo it now has
+
+
 def test_export_the_timeline_with_the_chosen_music(qtbot, window, media, tmp_path):
     import opentimelineio as otio
 

@@ -398,6 +398,8 @@ class MainWindow(QMainWindow):
                     clip.answer = None  # its results answer another question now
                 shown_changed |= clip is self.current and old != clip.to_json()
                 self.timeline.update_clip(clip)
+                if old["clip_in"] != clip.clip_in:
+                    self._thumbnail(clip)
             self.timeline.set_order(list(wanted))
             target = select if select in wanted else state.get("current")
             if self.current is not None and self.current.id == target:
@@ -658,7 +660,12 @@ class MainWindow(QMainWindow):
     def _insert_clip(self, clip: TimelineClip) -> None:
         self.clips[clip.id] = clip
         self.timeline.add_clip(clip)
-        at = min(clip.clip_in + 1.0, clip.out_point / 2)
+        self._thumbnail(clip)
+
+    def _thumbnail(self, clip: TimelineClip) -> None:
+        """The clip's picture on the timeline: a second into the part used (past a fade from black), or its
+        middle when that is shorter."""
+        at = min(clip.clip_in + 1.0, (clip.clip_in + clip.out_point) / 2)
         self.session.thumbnail(clip.path, at, lambda rgb, cid=clip.id: self.timeline.set_thumbnail(cid, rgb))
 
     def remove_clip(self, clip_id: int) -> None:
@@ -725,9 +732,12 @@ class MainWindow(QMainWindow):
         clip = self.current
         if clip is None:
             return
+        moved_in = clip_in != clip.clip_in
         clip.clip_in, clip.clip_out = clip_in, (None if clip_out >= clip.duration - 1e-3 else clip_out)
         self.preview.set_range(clip.clip_in, clip.clip_out)
         self.timeline.update_clip(clip)
+        if moved_in:
+            self._thumbnail(clip)
         self._record("Change in and out points")
         if clip.chosen and self.fit_action.isChecked():  # the fitted music is made for the range: anew
             self._preview_track(clip.chosen)

@@ -377,6 +377,8 @@ def test_chips_remove_constraints_and_balance_asks_again(qtbot, window, media):
 def test_in_and_out_points_by_typing_and_dragging(qtbot, window, media):
     wait_results(qtbot, window, lambda: drop_files(window.timeline, [media["slow"]]))
     editor = window.inout
+    pictured, thumbnail = [], window.session.thumbnail  # where the timeline's picture of the clip is taken
+    window.session.thumbnail = lambda path, at, *rest, **how: (pictured.append(at), thumbnail(path, at, *rest, **how))
 
     def type_points():
         editor.in_edit.setText("2.5")
@@ -387,6 +389,12 @@ def test_in_and_out_points_by_typing_and_dragging(qtbot, window, media):
     assert (window.current.clip_in, window.current.clip_out) == (2.5, 8.0)
     assert window.current.answer.query.start == 2.5 and window.current.answer.query.end == 8.0
     assert editor.in_edit.text() == "00:00:02.50"
+    assert 3.5 in pictured  # the timeline shows the part used: a second past the new in point
+    pictured.clear()
+    wait_results(qtbot, window, window.undo_stack.undo)
+    assert window.current.clip_in == 0 and 1.0 in pictured  # and again where the undone in point puts it
+    wait_results(qtbot, window, window.undo_stack.redo)
+    assert window.current.clip_in == 2.5 and 3.5 in pictured
 
     bar = editor.bar
     x_out = round(bar._x(8.0))

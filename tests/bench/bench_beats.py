@@ -15,7 +15,12 @@ what an in point relies on) and recall; averaged over the pieces. Two placements
 same tempo (the track's): the scan's (on the beat tracker's activations) and the onset envelope's (what
 the scan did until 5 December 2026, and still does without the tracker).
 
-    .venv/bin/python tests/bench/bench_beats.py [--split openmsx|freedoom|lmms|simutrans]
+With `--set-written`, the pieces whose tempo the scan misread (more than 4 % from the written one) are
+placed as they would be once a person sets the written tempo (`Library.beats`): at a metrical level of the
+measured tempo, the measured beats counted at it (`at_tempo`); at any other, followed again at it
+(`track_beats` with `bpm`). Beside them, for each piece, the other of the two ways and the scan as read.
+
+    .venv/bin/python tests/bench/bench_beats.py [--split openmsx|freedoom|lmms|simutrans] [--set-written]
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from bench_tempo import FREEDOOM, LMMS, PACKAGED, freedoom_midis, lmms_project, 
 from engine import paths  # noqa: E402
 from engine.bundle import open_current_bundle  # noqa: E402
 from engine.features import FeatureExtractor  # noqa: E402
-from engine.media.beats import track_beats  # noqa: E402
+from engine.media.beats import at_tempo, tempo_ratio, track_beats  # noqa: E402
 from engine.media.dsp import descriptors  # noqa: E402
 
 TOLERANCE = 0.07  # seconds, as the MIREX beat tracking evaluation counts a hit
@@ -151,9 +156,12 @@ def score(beats, grid: Grid) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--split", choices=["openmsx", "freedoom", "lmms", "simutrans"], default="openmsx")
+    parser.add_argument("--set-written", action="store_true", help="the misread pieces, at the tempo set right")
     args = parser.parse_args()
     folder, truth = grids(args.split)
     extractor = FeatureExtractor(open_current_bundle(paths.models_dir()))
+    if args.set_written:
+        return set_written(args.split, folder, truth, extractor)
     results: dict[str, list[dict]] = {"scan": [], "onset envelope": []}
     for name, (bpm, grid_of) in sorted(truth.items()):
         analysis = extractor.analysis(folder / name)
@@ -182,6 +190,49 @@ def main() -> None:
     out = Path("bench-results") / f"beats-{args.split}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"pieces": len(truth), **summary}, indent=2))
+
+
+def set_written(split: str, folder: Path, truth: dict, extractor: FeatureExtractor) -> None:
+    """The misread pieces' beats as read, and at their written tempo set as `Library.beats` counts it."""
+    rows: dict[str, list[dict]] = {
+        "as read": [],
+        "set (the app's way)": [],
+        "counted from the measured": [],
+        "followed again": [],
+    }
+    for name, (bpm, grid_of) in sorted(truth.items()):
+        analysis = extractor.analysis(folder / name)
+        measured = descriptors(analysis)
+        read = track_beats(analysis, measured)
+        if not len(read.times) or abs(read.bpm / bpm - 1) <= 0.04:
+            continue
+        grid = grid_of(analysis.duration)
+        counted, followed = at_tempo(read, bpm), track_beats(analysis, measured, bpm=bpm)
+        level = tempo_ratio(bpm, read.bpm)
+        scores = {
+            "as read": score(read, grid),
+            "set (the app's way)": score(counted if level is not None else followed, grid),
+            "counted from the measured": score(counted, grid),
+            "followed again": score(followed, grid),
+        }
+        for way, figures in scores.items():
+            rows[way].append(figures)
+        print(
+            f"{name:<44} written {bpm:6.1f} read {read.bpm:6.1f} ({'level ' + str(level) if level else 'no level'})  "
+            + "  ".join(f"{way} {f['beat_f']:.2f}/{f['downbeat_precision']:.2f}" for way, f in scores.items())
+        )
+    if not rows["as read"]:
+        print(f"{split}: every piece read within 4 %")
+        return
+    summary = {way: {k: round(float(np.mean([r[k] for r in got])), 3) for k in got[0]} for way, got in rows.items()}
+    print(
+        f"\n{split}, {len(rows['as read'])} of {len(truth)} pieces misread, mean per piece (beat F / downbeats right):"
+    )
+    for way, figures in summary.items():
+        print(f"  {way:<27} beat F {figures['beat_f']:.3f}  downbeat precision {figures['downbeat_precision']:.3f}")
+    out = Path("bench-results") / f"beats-set-written-{split}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"misread": len(rows["as read"]), "pieces": len(truth), **summary}, indent=2))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ guitar stems mixed, its truth the tempo of the note chart written to the recordi
 Two more were added on 5 December 2026 as fresh sets, to decide between the scan and a trained tracker
 (bench_tempo_trackers.py) on music no earlier choice had seen: `freedoom`, the MIDI soundtrack inside Debian's
 `freedoom` game data (its BSD-style licence; 66 distinct pieces, by the twenty musicians its credits name),
-rendered like OpenMSX's; and `lmms`, the demo and "shortie" songs Debian's `lmms-common` ships (GPL-2+,
+rendered like OpenMSX's (since 7 December 2026 without the ten converted from Doom's MUS format, whose
+written tempo is the converter's clock); and `lmms`, the demo and "shortie" songs Debian's `lmms-common` ships (GPL-2+,
 Artistic-2, BSD-2-clause, CC BY-SA 3.0 and 4.0, per its copyright file), electronic, reggae, house and rock
 projects by their authors, rendered by LMMS itself from the project (the instruments, samples and effects
 their authors chose), the truth the tempo written in the project (none automates it). One more fresh set
@@ -220,8 +221,18 @@ def render_freedoom(source: Path, folder: Path) -> dict[str, float]:
 
     if not (source / "freedoom2.wad").is_file():
         sys.exit(f"{source} has no Freedoom: install freedoom (scripts/bench-deps.sh)")
-    pieces = freedoom_midis(source).items()
-    return render_written(((name, mido.MidiFile(file=io.BytesIO(lump))) for name, lump in pieces), folder)
+    pieces = [(name, mido.MidiFile(file=io.BytesIO(lump))) for name, lump in freedoom_midis(source).items()]
+    converted = [name for name, midi in pieces if on_the_mus_clock(midi)]
+    print(f"left out {len(converted)} pieces converted from MUS, whose tempo is its clock's: {', '.join(converted)}")
+    return render_written(((name, midi) for name, midi in pieces if name not in converted), folder)
+
+
+def on_the_mus_clock(midi) -> bool:
+    """Whether a MIDI file was converted from Doom's MUS format, whose events are timed in ticks of 1/140 s
+    with no tempo or beat at all: the converter writes a tempo that makes its ticks 140 a second (95 BPM at
+    89 ticks a beat), which says nothing of the music's."""
+    bpm = written_tempo(midi)
+    return bpm is not None and abs(midi.ticks_per_beat * bpm / 60 - 140) < 1.5
 
 
 def lmms_project(path: Path) -> ElementTree.Element:

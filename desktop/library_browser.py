@@ -110,7 +110,7 @@ class LibraryBrowser(QDialog):
     or right-click it, for music like it."""
 
     moreLikeThis = pyqtSignal(object)  # Track
-    tempoChosen = pyqtSignal(object, object)  # Track, the tempo chosen (tempo_menu.TempoChoice)
+    tempoChosen = pyqtSignal(object, object)  # Track, the tempo chosen (session.TempoChoice)
 
     def __init__(self, tracks: list[Track], parent: QWidget | None = None):
         super().__init__(parent)

@@ -42,9 +42,8 @@ from desktop.music_output import MusicOutput
 from desktop.preview import PreviewPanel
 from desktop.prompt_bar import PromptBar
 from desktop.results import ResultsPanel
-from desktop.session import Answer, Fitted, Query, Session
+from desktop.session import Answer, Fitted, Query, Session, TempoChoice
 from desktop.settings_dialog import Preferences, SettingsDialog, data_dir_for, stored_settings
-from desktop.tempo_menu import TempoChoice
 from desktop.timeline import TimelineClip, TimelineStrip, clips_from_json, export_places
 from desktop.undo import TimelineEdit
 from desktop.wording import counted
@@ -389,7 +388,7 @@ class MainWindow(QMainWindow):
                 if clip is None:
                     self._insert_clip(TimelineClip(**fields, id=clip_id))
                     continue
-                old = clip.to_json()
+                old, pictured = clip.to_json(), _pictured_at(clip.clip_in, clip.out_point)
                 for key, value in fields.items():
                     if old.get(key) != value:  # (an unchanged pick stays the same object: its loads still land)
                         setattr(clip, key, value)
@@ -398,7 +397,7 @@ class MainWindow(QMainWindow):
                     clip.answer = None  # its results answer another question now
                 shown_changed |= clip is self.current and old != clip.to_json()
                 self.timeline.update_clip(clip)
-                if old["clip_in"] != clip.clip_in:
+                if _pictured_at(clip.clip_in, clip.out_point) != pictured:
                     self._thumbnail(clip)
             self.timeline.set_order(list(wanted))
             target = select if select in wanted else state.get("current")
@@ -663,9 +662,8 @@ class MainWindow(QMainWindow):
         self._thumbnail(clip)
 
     def _thumbnail(self, clip: TimelineClip) -> None:
-        """The clip's picture on the timeline: a second into the part used (past a fade from black), or its
-        middle when that is shorter."""
-        at = min(clip.clip_in + 1.0, (clip.clip_in + clip.out_point) / 2)
+        """The clip's picture on the timeline (`_pictured_at`)."""
+        at = _pictured_at(clip.clip_in, clip.out_point)
         self.session.thumbnail(clip.path, at, lambda rgb, cid=clip.id: self.timeline.set_thumbnail(cid, rgb))
 
     def remove_clip(self, clip_id: int) -> None:
@@ -732,11 +730,11 @@ class MainWindow(QMainWindow):
         clip = self.current
         if clip is None:
             return
-        moved_in = clip_in != clip.clip_in
+        pictured = _pictured_at(clip.clip_in, clip.out_point)
         clip.clip_in, clip.clip_out = clip_in, (None if clip_out >= clip.duration - 1e-3 else clip_out)
         self.preview.set_range(clip.clip_in, clip.clip_out)
         self.timeline.update_clip(clip)
-        if moved_in:
+        if _pictured_at(clip.clip_in, clip.out_point) != pictured:
             self._thumbnail(clip)
         self._record("Change in and out points")
         if clip.chosen and self.fit_action.isChecked():  # the fitted music is made for the range: anew
@@ -1176,6 +1174,12 @@ class MainWindow(QMainWindow):
             self.notice.show_message("warning", self.music.error)
         elif was_playing:
             self.preview.play()
+
+
+def _pictured_at(clip_in: float, out_point: float) -> float:
+    """Where the timeline's picture of a clip is taken: a second into the part used (past a fade from
+    black), or its middle when that is shorter."""
+    return min(clip_in + 1.0, (clip_in + out_point) / 2)
 
 
 def _track_label(title: str, start: float) -> str:

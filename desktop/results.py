@@ -127,7 +127,7 @@ class ResultsPanel(QWidget):
     chosen = pyqtSignal(object)  # Result, when the selection moves to it
     moreLikeThis = pyqtSignal(object)  # Result
     shortlistToggled = pyqtSignal(object)  # Result: add it to the clip's shortlist, or take it off
-    tempoChosen = pyqtSignal(object, object)  # Result, the tempo chosen (tempo_menu.TempoChoice)
+    tempoChosen = pyqtSignal(object, object)  # Result, the tempo chosen (session.TempoChoice)
     back = pyqtSignal()
     forward = pyqtSignal()
     referenceDropped = pyqtSignal(str)  # a music file dropped from outside: find music like it

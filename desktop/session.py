@@ -20,12 +20,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
 
-from desktop.tempo_menu import TempoChoice
 from engine import atomic, paths
 from engine.errors import NeedledropError
 from engine.facade import DEFAULT_LOUDNESS, Engine
@@ -47,6 +47,9 @@ from training.bootstrap.demo import Demo, build_demo
 log = logging.getLogger(__name__)
 
 KEEP_FITTED = 64  # fitted renders kept for previews (a few MB each)
+# Renders of one fitted preview, each started again when the track's tempo was set while it ran: two tempi
+# set within two renders of each other are a person trying levels, and the last render is then kept.
+FIT_ATTEMPTS = 3
 PREVIEW_CACHE = 4  # decoded tracks kept for instant A/B switching (about 46 MB per four minutes)
 
 
@@ -108,6 +111,15 @@ class Query:
     prompt: str
     balance: float
     k: int = 25
+
+
+@dataclass(frozen=True)
+class TempoChoice:
+    """A tempo chosen in a track's Tempo menu: `times` the tempo shown, a `bpm` of one's own (typed or
+    tapped), or neither (as the scan measured it)."""
+
+    times: Fraction | None = None
+    bpm: float | None = None
 
 
 @dataclass(frozen=True)
@@ -343,7 +355,7 @@ class Session(QObject):
         folder = Path(engine.data_dir) / "fitted"
 
         def work() -> Fitted:
-            attempts = 3
+            attempts = FIT_ATTEMPTS
             while True:
                 bpm = engine.track(chosen["track_id"]).bpm
                 fitted = render(bpm)

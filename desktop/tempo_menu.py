@@ -8,13 +8,13 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from fractions import Fraction
 
 from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QAction, QKeySequence, QShortcut
 from PyQt6.QtWidgets import QDialog, QDialogButtonBox, QDoubleSpinBox, QLabel, QMenu, QPushButton, QVBoxLayout, QWidget
 
+from desktop.session import TempoChoice
 from engine.facade import PLAUSIBLE_BPM, Engine
 from engine.records import Result, Track
 
@@ -25,14 +25,6 @@ LEVELS = (
     ("Two thirds", Fraction(2, 3)),
     ("Three halves", Fraction(3, 2)),
 )
-
-
-@dataclass(frozen=True)
-class TempoChoice:
-    """What a person chose: `times` the tempo shown, a `bpm` of their own, or neither (as the scan measured)."""
-
-    times: Fraction | None = None
-    bpm: float | None = None
 
 
 def add_tempo_menu(menu: QMenu, track: Track | Result, choose: Callable[[TempoChoice], None]) -> QMenu:
@@ -65,12 +57,12 @@ def add_tempo_menu(menu: QMenu, track: Track | Result, choose: Callable[[TempoCh
 def open_tempo_dialog(
     parent: QWidget | None, track: Track | Result, choose: Callable[[TempoChoice], None]
 ) -> TempoDialog:
-    """The tempo dialog for `track`, open beside the window (the preview plays on while you tap); `choose`
-    is called with the tempo when it is accepted."""
+    """The tempo dialog for `track`, open beside the window and not blocking it, so that the preview can be
+    played and paused while you tap; `choose` is called with the tempo when it is accepted."""
     dialog = TempoDialog(track, parent)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     dialog.accepted.connect(lambda: choose(TempoChoice(bpm=dialog.bpm())))
-    dialog.open()
+    dialog.show()
     return dialog
 
 
@@ -92,6 +84,7 @@ class TapTempo:
         return self.bpm()
 
     def bpm(self) -> float | None:
+        """The tempo the taps so far give, or None (too few)."""
         if len(self.taps) < self.READING_FROM:
             return None
         intervals = [b - a for a, b in zip(self.taps, self.taps[1:], strict=False)]
@@ -110,9 +103,9 @@ class TempoDialog(QDialog):
         self.setMinimumWidth(380)
         layout = QVBoxLayout(self)
         measured = f"The scan measured {track.bpm_measured:.0f} BPM." if track.bpm_measured else ""
-        intro = QLabel(f"The tempo you hear in {track.label}. {measured}")
-        intro.setWordWrap(True)
-        layout.addWidget(intro)
+        self.intro = QLabel(f"The tempo you hear in {track.label}. {measured}")
+        self.intro.setWordWrap(True)
+        layout.addWidget(self.intro)
         self.spin = QDoubleSpinBox()
         self.spin.setRange(*PLAUSIBLE_BPM)
         self.spin.setDecimals(1)
@@ -123,13 +116,17 @@ class TempoDialog(QDialog):
         self.tap_button.setAutoDefault(False)  # Enter sets the tempo; only a click or T taps
         self.tap_button.setToolTip("Tap on the beat as the preview plays (or press T)")
         self.tap_button.clicked.connect(self.tap)
-        QShortcut(QKeySequence("T"), self, activated=self.tap)
+        QShortcut(QKeySequence("T"), self, activated=self.tap).setAutoRepeat(False)  # a key held is one tap
         layout.addWidget(self.tap_button)
-        self.reading = QLabel(f"Tap at least {TapTempo.READING_FROM} times along with the beat.")
+        self.reading = QLabel(
+            f"To tap along, play the track in the preview (choose it, Space in the main window), then tap here "
+            f"at least {TapTempo.READING_FROM} times."
+        )
+        self.reading.setWordWrap(True)
         layout.addWidget(self.reading)
         note = QLabel(
             "At its half, double or another level of the measured tempo, the measured beats are counted at it; "
-            "at any other tempo they are found again in the file, which takes a second or two."
+            "at any other tempo (one tapped, say) they are found again in the file, which takes a second or two."
         )
         note.setWordWrap(True)
         note.setObjectName("muted")
@@ -145,6 +142,7 @@ class TempoDialog(QDialog):
         self.tap_button.setFocus()  # T taps at once (a focused spin box would take the key as typing)
 
     def tap(self) -> None:
+        """A tap on the beat: the tempo the taps give so far, put in the box once there are enough."""
         bpm = self.taps.tap(self.clock())
         count = len(self.taps.taps)
         if bpm is None:

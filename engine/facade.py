@@ -50,6 +50,7 @@ from engine.library.analysis import SkipFile, TrackAnalyzer
 from engine.library.files import walk_reaches
 from engine.library.roots import root_holding
 from engine.media.beats import (
+    LEVEL_SET_WITHIN,
     SHORT_TOLD,
     TEMPO_RATIOS,
     fit_to_length,
@@ -300,11 +301,11 @@ class Engine:
             return self._tempo_set(info.id, None if ratio == 1 and abs(bpm / measured - 1) < 0.001 else round(bpm, 1))
         except DecodeError as exc:
             within = [measured * r for r in TEMPO_RATIOS if r != 1]
-            levels = ", ".join(f"{x:.0f}" for x in within if self.tempo_settable(x))
+            levels = ", ".join(f"{x:.1f}" for x in within if self.tempo_settable(x))
             raise QueryError(
-                f"{bpm:g} BPM is no metrical level of the {measured:.0f} BPM measured in {info.name}, so its beats "
+                f"{bpm:g} BPM is no metrical level of the {measured:.1f} BPM measured in {info.name}, so its beats "
                 f"are followed again from the file, which cannot be read now ({exc}). Without it, a tempo within "
-                f"4 % of {measured:.0f} or of {levels} can be set"
+                f"{LEVEL_SET_WITHIN:.0%} of {measured:.1f} or of {levels} can be set"
             ) from exc
 
     def _tempo_set(self, track_id: int, bpm: float | None) -> Track:

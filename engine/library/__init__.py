@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from engine.library.locks import build_lock, scan_lock, scan_running
 from engine.library.records import Root
 from engine.library.roots import check_new_root, root_is_online
 from engine.library.scanner import Scanner, ScanProgress, ScanReport
-from engine.media.beats import Beats, at_tempo, tempo_ratio, track_beats
+from engine.media.beats import LEVEL_SET_WITHIN, Beats, at_tempo, heard_span, tempo_ratio, track_beats
 from engine.sqlite import DatabaseError
 from engine.tags import TagIndex
 
@@ -330,19 +331,21 @@ class Library:
         where it is one of their metrical levels, else followed from the file at it (`set_tempo`)."""
         beats = self.measured_beats(track_id)
         bpm = self.catalog.tempo_set(track_id)
-        if bpm is None or not len(beats.times) or tempo_ratio(bpm, beats.bpm) is not None:
-            return beats if bpm is None else at_tempo(beats, bpm)
-        followed = self.catalog.beats_at_set_tempo(track_id)
-        if followed is not None and followed.bpm == bpm:
-            return followed
-        try:  # dropped by an analysis since (`library scan --full`): followed again, once
-            followed = self._follow_at(track_id, bpm)
-        except DecodeError:
-            # Its drive unplugged: the tempo shown and asked for is the one set, the beats are counted at the
-            # measured tempo until the file can be heard again.
+        if bpm is None:
+            return beats
+        if not len(beats.times) or tempo_ratio(bpm, beats.bpm, LEVEL_SET_WITHIN) is not None:
             return at_tempo(beats, bpm)
-        self.catalog.put_beats_at_set_tempo(track_id, followed)
-        return followed
+        followed = self.catalog.beats_at_set_tempo(track_id)
+        if followed is None or followed.bpm != bpm:
+            # Dropped by an analysis since (`library scan --full`): followed again, once.
+            try:
+                followed = self._follow_at(track_id, bpm, beats)
+            except DecodeError:
+                # Its drive unplugged: the tempo shown and asked for is the one set, and the beats are counted
+                # from the measured ones until the file can be heard again.
+                return at_tempo(beats, bpm)
+            self.catalog.put_beats_at_set_tempo(track_id, followed)
+        return replace(followed, heard=heard_span(beats))
 
     def measured_beats(self, track_id: int) -> Beats:
         """The beats as the scan measured them, whatever tempo a person set (`beats` counts them at it)."""
@@ -362,13 +365,13 @@ class Library:
     def set_tempo(self, track_id: int, bpm: float | None) -> None:
         """Count the track's beats at `bpm` in every view, filter, fit and export; None goes back to the
         measured one. At a metrical level of the tempo the scan measured (its half, its double...), the
-        measured beats are counted at it (`at_tempo`); at any other tempo (the scan's grid drifted from the
-        music's), the beats are followed again from the file at it, so the file must be there (DecodeError).
-        The index is rebuilt at once, since its rows are ordered by tempo."""
+        measured beats are counted at it (`at_tempo`); at any other tempo (one tapped, or where the scan's
+        grid drifted from the music's), the beats are followed again from the file at it, so the file must be
+        there (DecodeError). The index is rebuilt at once, since its rows are ordered by tempo."""
         measured = self.measured_beats(track_id)
         followed = None
-        if bpm is not None and len(measured.times) and tempo_ratio(bpm, measured.bpm) is None:
-            followed = self._follow_at(track_id, bpm)
+        if bpm is not None and len(measured.times) and tempo_ratio(bpm, measured.bpm, LEVEL_SET_WITHIN) is None:
+            followed = self._follow_at(track_id, bpm, measured)
         before = self.catalog.tempo_set(track_id)
         self.catalog.set_tempo(track_id, bpm, followed)
         try:
@@ -379,13 +382,16 @@ class Library:
             self.catalog.set_tempo(track_id, before)
             raise
 
-    def _follow_at(self, track_id: int, bpm: float) -> Beats:
+    def _follow_at(self, track_id: int, bpm: float, measured: Beats) -> Beats:
         """The track's beats followed through its beat tracker's activation at `bpm` (the whole file decoded:
-        a second or two for a song)."""
+        a second or two for a song); the `measured` beats counted at it where nothing was followed."""
         path = self.catalog.track_file(track_id)
         if path is None:
             raise NeedledropError(f"there is no track {track_id} in the library")
-        return track_beats(FeatureExtractor(self.bundle).analysis(path), bpm=bpm)
+        if not os.path.isfile(path):  # an unplugged drive: said before a decoder and a tracker are set up for it
+            raise DecodeError(f"{path}: the file is not there")
+        followed = track_beats(FeatureExtractor(self.bundle).analysis(path), bpm=bpm)
+        return followed if len(followed.times) else at_tempo(measured, bpm)
 
     def status(self) -> dict:
         """Folders (online, tracks, offline tracks), totals, the index and whether a scan is running."""

@@ -327,8 +327,12 @@ class Catalog:
         return self._beats(track_id, "beats_set")
 
     def put_beats_at_set_tempo(self, track_id: int, beats: Beats) -> None:
+        """Store beats followed at a set tempo, unless the tempo was set again (or the track removed) while
+        they were followed: the newer tempo's are the ones to keep."""
         with self.transaction() as conn:
-            _insert_beats(conn, int(track_id), beats, "beats_set")
+            still = conn.execute("SELECT tempo_set FROM tracks WHERE id = ?", (int(track_id),)).fetchall()
+            if still and still[0][0] == beats.bpm:
+                _insert_beats(conn, int(track_id), beats, "beats_set")
 
     def is_quick(self, track_id: int) -> bool:
         """Whether only a quick pass has analysed the track so far."""

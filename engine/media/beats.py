@@ -260,14 +260,27 @@ TEMPO_RATIOS = tuple(
     Fraction(p, q) for p, q in ((1, 4), (1, 3), (1, 2), (2, 3), (3, 4), (1, 1), (4, 3), (3, 2), (2, 1), (3, 1), (4, 1))
 )
 RATIO_TOLERANCE = 0.04  # as near as a tempo reading counts as right (bench_tempo.py)
+# A tempo set this near a level of the measured one is that level, its beats counted from the measured ones:
+# a level chosen from a menu, or the number shown typed again. Further off (a tempo tapped, or typed from a
+# score), the person heard another tempo, and the beats are followed again at it (`track_beats` with `bpm`):
+# tapping 67.5 on a piece written at 66 and measured at 139.5 is not a slip from its half, 69.75.
+LEVEL_SET_WITHIN = 0.01
 
 
-def tempo_ratio(bpm: float, measured: float) -> Fraction | None:
-    """The metrical level of `measured` that `bpm` is, within `RATIO_TOLERANCE`, or None."""
+def tempo_ratio(bpm: float, measured: float, tolerance: float = RATIO_TOLERANCE) -> Fraction | None:
+    """The metrical level of `measured` that `bpm` is, within `tolerance`, or None."""
     if not (measured > 0 and bpm > 0 and math.isfinite(bpm)):
         return None
     ratio = min(TEMPO_RATIOS, key=lambda r: abs(math.log(bpm / (measured * r))))
-    return ratio if abs(bpm / (measured * ratio) - 1) <= RATIO_TOLERANCE else None
+    return ratio if abs(bpm / (measured * ratio) - 1) <= tolerance else None
+
+
+def heard_span(beats: Beats) -> tuple[float, float] | None:
+    """Where the measured beats start and the music was last heard (a beat after the last): kept when the
+    beats are counted at another tempo, as the music plays where it did."""
+    if beats.heard is not None or not len(beats.times) or beats.bpm <= 0:
+        return beats.heard
+    return float(beats.times[0]), float(beats.times[-1]) + 60.0 / beats.bpm
 
 
 def at_tempo(beats: Beats, bpm: float) -> Beats:
@@ -278,7 +291,7 @@ def at_tempo(beats: Beats, bpm: float) -> Beats:
     if ratio is None or ratio == 1 or len(beats.times) < 2:
         return replace(beats, bpm=bpm)
     n, step = len(beats.times), 1 / ratio  # new beats fall every `step` measured beats
-    heard = (float(beats.times[0]), float(beats.times[-1]) + 60.0 / beats.bpm)
+    heard = heard_span(beats)
     measured_downs = np.flatnonzero(np.isin(beats.times, beats.downbeats))
     # Where the new grid meets the measured beats (every `step.numerator` of them), on the measured bars.
     phase = max(range(step.numerator), key=lambda f: (np.sum((measured_downs - f) % step.numerator == 0), -f))

@@ -43,7 +43,7 @@ from bench_tempo import FREEDOOM, LMMS, PACKAGED, freedoom_midis, lmms_project, 
 from engine import paths  # noqa: E402
 from engine.bundle import open_current_bundle  # noqa: E402
 from engine.features import FeatureExtractor  # noqa: E402
-from engine.media.beats import at_tempo, tempo_ratio, track_beats  # noqa: E402
+from engine.media.beats import LEVEL_SET_WITHIN, at_tempo, tempo_ratio, track_beats  # noqa: E402
 from engine.media.dsp import descriptors  # noqa: E402
 
 TOLERANCE = 0.07  # seconds, as the MIREX beat tracking evaluation counts a hit
@@ -208,7 +208,7 @@ def set_written(split: str, folder: Path, truth: dict, extractor: FeatureExtract
             continue
         grid = grid_of(analysis.duration)
         counted, followed = at_tempo(read, bpm), track_beats(analysis, measured, bpm=bpm)
-        level = tempo_ratio(bpm, read.bpm)
+        level = tempo_ratio(bpm, read.bpm, LEVEL_SET_WITHIN)
         scores = {
             "as read": score(read, grid),
             "set (the app's way)": score(counted if level is not None else followed, grid),

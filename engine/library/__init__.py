@@ -333,7 +333,7 @@ class Library:
         bpm = self.catalog.tempo_set(track_id)
         if bpm is None:
             return beats
-        if not len(beats.times) or tempo_ratio(bpm, beats.bpm, LEVEL_SET_WITHIN) is not None:
+        if not _followed_at(bpm, beats):
             return at_tempo(beats, bpm)
         followed = self.catalog.beats_at_set_tempo(track_id)
         if followed is None or followed.bpm != bpm:
@@ -370,7 +370,7 @@ class Library:
         there (DecodeError). The index is rebuilt at once, since its rows are ordered by tempo."""
         measured = self.measured_beats(track_id)
         followed = None
-        if bpm is not None and len(measured.times) and tempo_ratio(bpm, measured.bpm, LEVEL_SET_WITHIN) is None:
+        if bpm is not None and _followed_at(bpm, measured):
             followed = self._follow_at(track_id, bpm, measured)
         before = self.catalog.tempo_set(track_id)
         self.catalog.set_tempo(track_id, bpm, followed)
@@ -414,3 +414,9 @@ class Library:
             "current": damage is None and self.index_is_current(),
             "damaged": damage,  # why its files cannot be read, or None
         }
+
+
+def _followed_at(bpm: float, measured: Beats) -> bool:
+    """Whether a track's beats at a set `bpm` are followed again from its file, rather than counted from the
+    `measured` ones: where it has some and `bpm` is none of their metrical levels."""
+    return bool(len(measured.times)) and tempo_ratio(bpm, measured.bpm, LEVEL_SET_WITHIN) is None

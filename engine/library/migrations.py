@@ -226,9 +226,9 @@ CREATE TRIGGER tracks_changed AFTER UPDATE OF duration, tempo_bpm, vocal_score, 
 drums, drums_sfx ON tracks BEGIN UPDATE revisions SET value = value + 1 WHERE name = 'index'; END;
 """
 
-# A tempo a person set for a track (Library.set_tempo), where the scan read another metrical level of its
-# pulse; kept through re-analysis (the scan never writes it), shown and filtered on in place of the measured
-# one. The index reads it.
+# A tempo a person set for a track (Library.set_tempo), where the scan read another (at first only a
+# metrical level of its pulse; any tempo since `beats-set`, below); kept through re-analysis (the scan never
+# writes it), shown and filtered on in place of the measured one. The index reads it.
 TEMPO_SET = """
 ALTER TABLE tracks ADD COLUMN tempo_set REAL;
 DROP TRIGGER tracks_changed;

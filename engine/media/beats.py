@@ -46,8 +46,9 @@ class Beats:
     downbeats: np.ndarray  # seconds, a subset of `times`
     bpm: float
     fade_at: float | None = None  # where a fade-out begins (`fade_start`); None: no fade, or not measured
-    # Where the measured beats start and the music was last heard, when the beats are counted at a tempo a
-    # person set (`at_tempo`): the music plays where it did, whichever beats count it.
+    # Where the measured beats start and the music was last heard, when the beats are at a tempo a person
+    # set (counted by `at_tempo`, or followed again: `Library.beats`): the music plays where it did, whichever
+    # beats count it.
     heard: tuple[float, float] | None = None
 
     def to_json(self) -> dict:
@@ -328,10 +329,8 @@ OFF_PHRASE_COST = {8: 0.0, 4: 0.2, 1: 0.5}  # a start on an 8-bar phrase, a 4-ba
 def heard_until(beats: Beats) -> float | None:
     """Where the music was last measured playing: a beat after the last beat heard (a fade-out, a ring-out
     or silence has none), or where a fade-out begins, whichever is first; None when neither was measured."""
-    if beats.heard is not None:
-        ends = [beats.heard[1]]
-    else:
-        ends = [float(beats.times[-1]) + 60.0 / beats.bpm] if len(beats.times) and beats.bpm > 0 else []
+    span = heard_span(beats)
+    ends = [] if span is None else [span[1]]
     if beats.fade_at is not None:
         ends.append(beats.fade_at)
     return min(ends, default=None)
